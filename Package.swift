@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "exorec",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "exorec", targets: ["exorec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibWebSockets", path: "Sources/CLibWebSockets",
+            pkgConfig: "libwebsockets", providers: [.apt(["libwebsockets-dev", "libev-dev"])]),
+        .systemLibrary(
+            name: "CSndFile", path: "Sources/CSndFile",
+            pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .target(name: "ExotelKit", swiftSettings: strictSettings),
+        .target(
+            name: "MediaStore",
+            dependencies: [
+                "CSndFile", "ExotelKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "CLibWebSockets", "ExotelKit", "MediaStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
+        .target(name: "LoadGen", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
+        .target(
+            name: "ExorecTesting",
+            dependencies: ["ExotelKit", "MediaStore", "Ingest", "LoadGen",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "exorec",
+            dependencies: [
+                "ExotelKit", "MediaStore", "Ingest", "LoadGen",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings),
+        .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
+        .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting", "LoadGen"], swiftSettings: strictSettings),
+        .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting"], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,131 @@
+import CSndFile
+import Glibc
+
+/// The one type in exorec that sees libsndfile's `SNDFILE*`.
+///
+/// Writing always goes through a file descriptor that the caller opened (with `O_EXCL`, so that
+/// nothing is ever overwritten); reading opens a path. Not `Sendable`: one owner uses it at a time,
+/// and the writer side lives on the ingest service thread.
+public final class SoundFile {
+    /// The container and encoding of a file libsndfile writes.
+    public struct Format: Sendable, Hashable {
+        let major: Int32
+        let subtype: Int32
+        public let fileExtension: String
+
+        /// 16-bit PCM in a plain RIFF/WAVE container (format tag 1: every reader opens it).
+        public static let wav16 = Format(major: Int32(SF_FORMAT_WAV), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "wav")
+        public static let flac16 = Format(major: Int32(SF_FORMAT_FLAC), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "flac")
+        public static let oggVorbis = Format(major: Int32(SF_FORMAT_OGG), subtype: Int32(SF_FORMAT_VORBIS), fileExtension: "ogg")
+        public static let mp3 = Format(major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3")
+    }
+
+    /// What a file holds, as libsndfile reads it.
+    public struct Info: Sendable, Hashable {
+        public var sampleRate: Int
+        public var channels: Int
+        /// Sample frames (one sample per channel).
+        public var frames: Int64
+    }
+
+    public let path: String
+    public let info: Info
+    private var handle: OpaquePointer?
+
+    private init(path: String, handle: OpaquePointer, info: Info) {
+        self.path = path
+        self.handle = handle
+        self.info = info
+    }
+
+    /// Starts a new file on `descriptor`, which libsndfile then owns and closes.
+    public static func create(
+        path: String, descriptor: Int32, format: Format, sampleRate: Int, channels: Int
+    ) throws(MediaError) -> SoundFile {
+        var sfInfo = SF_INFO()
+        sfInfo.samplerate = Int32(sampleRate)
+        sfInfo.channels = Int32(channels)
+        sfInfo.format = format.major | format.subtype
+        guard sf_format_check(&sfInfo) == SF_TRUE else {
+            Glibc.close(descriptor)
+            throw .unsupportedFormat(path: path, reason: "libsndfile rejects \(format.fileExtension) at \(sampleRate) Hz, \(channels) channel(s)")
+        }
+        guard let handle = sf_open_fd(descriptor, Int32(SFM_WRITE), &sfInfo, Int32(SF_TRUE)) else {
+            let reason = String(cString: sf_strerror(nil))
+            throw .cannotCreate(path: path, reason: reason)
+        }
+        return SoundFile(path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0))
+    }
+
+    /// Opens an existing file for reading.
+    public static func open(readingFrom path: String) throws(MediaError) -> SoundFile {
+        var sfInfo = SF_INFO()
+        guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
+            throw .cannotOpen(path: path, reason: String(cString: sf_strerror(nil)))
+        }
+        return SoundFile(
+            path: path, handle: handle,
+            info: Info(sampleRate: Int(sfInfo.samplerate), channels: Int(sfInfo.channels), frames: Int64(sfInfo.frames)))
+    }
+
+    /// Appends interleaved 16-bit samples (`samples.count` must be a multiple of the channel count).
+    public func write(_ samples: UnsafeBufferPointer<Int16>) throws(MediaError) {
+        guard let handle, let base = samples.baseAddress, !samples.isEmpty else { return }
+        let written = sf_write_short(handle, base, sf_count_t(samples.count))
+        if written != samples.count {
+            throw .shortWrite(path: self.path, wrote: Int(written), of: samples.count, reason: String(cString: sf_strerror(handle)))
+        }
+    }
+
+    /// Rewrites the header so that its sizes cover everything written so far.
+    ///
+    /// Called on a timer rather than after every write: auto-updating costs three seeks and a header
+    /// write per `sf_write` (libs-notes §6.2), while a reader of a growing file only needs the header
+    /// to be recent.
+    public func updateHeader() {
+        guard let handle else { return }
+        sf_command(handle, Int32(SFC_UPDATE_HEADER_NOW), nil, 0)
+    }
+
+    /// Sets a constant MP3 bit rate; `quality` 0…1 maps to libsndfile's compression level.
+    public func setCompressionLevel(_ level: Double) {
+        guard let handle else { return }
+        var mode = Int32(SF_BITRATE_MODE_CONSTANT)
+        sf_command(handle, Int32(SFC_SET_BITRATE_MODE), &mode, Int32(MemoryLayout<Int32>.size))
+        var value = level
+        sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &value, Int32(MemoryLayout<Double>.size))
+    }
+
+    /// Reads up to `into.count` interleaved samples; returns how many were read (0 at the end).
+    public func read(into buffer: UnsafeMutableBufferPointer<Int16>) -> Int {
+        guard let handle, let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
+        return Int(sf_read_short(handle, base, sf_count_t(buffer.count)))
+    }
+
+    /// Reads the whole file as interleaved 16-bit samples.
+    public func readAll() -> [Int16] {
+        let total = Int(self.info.frames) * self.info.channels
+        var samples = [Int16](repeating: 0, count: total)
+        let got = samples.withUnsafeMutableBufferPointer { self.read(into: $0) }
+        if got < total { samples.removeLast(total - got) }
+        return samples
+    }
+
+    /// Writes the final header and closes the file. Idempotent.
+    public func close() throws(MediaError) {
+        guard let handle else { return }
+        self.handle = nil
+        let status = sf_close(handle)
+        if status != 0 {
+            throw .cannotClose(path: self.path, reason: String(cString: sf_error_number(status)))
+        }
+    }
+
+    deinit {
+        if let handle {
+            // A leak here would leave a header that lags the data; close so the file is still valid.
+            assertionFailure("SoundFile(\(self.path)) was not closed; call close()")
+            sf_close(handle)
+        }
+    }
+}

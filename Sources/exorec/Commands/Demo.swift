@@ -1,0 +1,6 @@
+import ArgumentParser
+
+// Being written in this change; replaced before commit lands.
+struct Demo: AsyncParsableCommand {
+    func run() async throws { throw ExitCode.failure }
+}
