@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
-        .target(name: "LoadGen", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
+        .target(name: "LoadGen", dependencies: ["ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
             dependencies: ["ExotelKit", "MediaStore", "Ingest", "LoadGen",
@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting", "LoadGen"], swiftSettings: strictSettings),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
         .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting"], swiftSettings: strictSettings),
     ]
 )

@@ -1,0 +1,38 @@
+# exorec — the two commands a new machine needs: `make demo` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip
+PY_PACKAGES := websockets soundfile numpy uvloop
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps demo test bench build release clean
+
+## Install the system libraries and the Python outside checks when any is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import websockets, soundfile, numpy" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product exorec
+
+## Run the main job on the embedded default.
+demo: release
+	.build/release/exorec demo
+
+## Run the tests.
+test: build
+	$(SWIFT) test
+
+## Side-by-side benchmark against the Python baseline and the C floor (docs/PERFORMANCE.md).
+bench: release
+	python3 tools/bench.py
+
+clean:
+	rm -rf .build
