@@ -1,0 +1,208 @@
+/// Building the rare events (start, stop, dtmf, mark) from the objects the envelope remembered.
+///
+/// These run after the whole document has been validated, so they only see semantic problems; they materialise
+/// strings freely because they happen a handful of times per stream.
+extension StreamEnvelope {
+    func streamStart(_ scanner: JSONScanner) throws(StreamProtocolError) -> StreamStart {
+        var streamSid: FieldRead<String> = .absent
+        var callSid: FieldRead<String> = .absent
+        var accountSid: FieldRead<String> = .absent
+        var from: FieldRead<String> = .absent
+        var to: FieldRead<String> = .absent
+        var customParameters: FieldRead<[String: String]> = .absent
+        var mediaFormat: MediaFormat?
+        var tracks: [Track]?
+        if var object = try self.scanner(at: self.start, named: "start", in: scanner) {
+            try object.forEachMember { (key, member) throws(StreamProtocolError) in
+                if member.string(key, equals: "stream_sid") || member.string(key, equals: "streamSid") {
+                    streamSid = try member.readString()
+                } else if member.string(key, equals: "call_sid") || member.string(key, equals: "callSid") {
+                    callSid = try member.readString()
+                } else if member.string(key, equals: "account_sid") || member.string(key, equals: "accountSid") {
+                    accountSid = try member.readString()
+                } else if member.string(key, equals: "from") {
+                    from = try member.readString()
+                } else if member.string(key, equals: "to") {
+                    to = try member.readString()
+                } else if member.string(key, equals: "custom_parameters")
+                    || member.string(key, equals: "customParameters")
+                {
+                    customParameters = try member.readCustomParameters()
+                } else if member.string(key, equals: "media_format") || member.string(key, equals: "mediaFormat") {
+                    mediaFormat = try member.readMediaFormat()
+                } else if member.string(key, equals: "tracks") {
+                    tracks = try member.readTracks()
+                } else {
+                    try member.skipValue()
+                }
+            }
+        }
+        // start.stream_sid wins; the top-level copy is only materialised when it is needed.
+        let sid: String
+        if let value = try streamSid.resolve("start.stream_sid") {
+            sid = value
+        } else if let token = try self.streamSid.resolve("stream_sid") {
+            sid = try scanner.materialize(token)
+        } else {
+            throw .invalidField(name: "start.stream_sid", reason: "is missing")
+        }
+        return StreamStart(
+            streamSid: sid,
+            callSid: try callSid.resolve("start.call_sid"),
+            accountSid: try accountSid.resolve("start.account_sid"),
+            from: try from.resolve("start.from"),
+            to: try to.resolve("start.to"),
+            customParameters: try customParameters.resolve("start.custom_parameters") ?? [:],
+            mediaFormat: mediaFormat,
+            tracks: tracks,
+            sequenceNumber: try self.sequenceNumber.resolve("sequence_number")
+        )
+    }
+
+    func streamStop(_ scanner: JSONScanner) throws(StreamProtocolError) -> StreamStop {
+        var callSid: FieldRead<String> = .absent
+        var accountSid: FieldRead<String> = .absent
+        var reason: FieldRead<String> = .absent
+        if var object = try self.scanner(at: self.stop, named: "stop", in: scanner) {
+            try object.forEachMember { (key, member) throws(StreamProtocolError) in
+                if member.string(key, equals: "call_sid") || member.string(key, equals: "callSid") {
+                    callSid = try member.readString()
+                } else if member.string(key, equals: "account_sid") || member.string(key, equals: "accountSid") {
+                    accountSid = try member.readString()
+                } else if member.string(key, equals: "reason") {
+                    reason = try member.readString()
+                } else {
+                    try member.skipValue()
+                }
+            }
+        }
+        return StreamStop(
+            callSid: try callSid.resolve("stop.call_sid"),
+            accountSid: try accountSid.resolve("stop.account_sid"),
+            reason: try reason.resolve("stop.reason"),
+            sequenceNumber: try self.sequenceNumber.resolve("sequence_number")
+        )
+    }
+
+    func dtmfEvent(_ scanner: JSONScanner) throws(StreamProtocolError) -> DTMFEvent {
+        var digit: FieldRead<String> = .absent
+        var duration: FieldRead<Int64> = .absent
+        if var object = try self.scanner(at: self.dtmf, named: "dtmf", in: scanner) {
+            try object.forEachMember { (key, member) throws(StreamProtocolError) in
+                if member.string(key, equals: "digit") {
+                    digit = try member.readText()
+                } else if member.string(key, equals: "duration") {
+                    duration = try member.readInteger()
+                } else {
+                    try member.skipValue()
+                }
+            }
+        }
+        return DTMFEvent(digit: try digit.require("dtmf.digit"), durationMs: try duration.resolve("dtmf.duration"))
+    }
+
+    func markEvent(_ scanner: JSONScanner) throws(StreamProtocolError) -> MarkEvent {
+        var name: FieldRead<String> = .absent
+        if var object = try self.scanner(at: self.mark, named: "mark", in: scanner) {
+            try object.forEachMember { (key, member) throws(StreamProtocolError) in
+                if member.string(key, equals: "name") {
+                    name = try member.readString()
+                } else {
+                    try member.skipValue()
+                }
+            }
+        }
+        return MarkEvent(name: try name.require("mark.name"))
+    }
+}
+
+/// Readers for the structured members of `start`.
+extension JSONScanner {
+    /// Calls `body` with each key of the object at `index`, leaving the scanner at the member's value; `body` must
+    /// consume exactly that value.
+    mutating func forEachMember(
+        _ body: (JSONString, inout JSONScanner) throws(StreamProtocolError) -> Void
+    ) throws(StreamProtocolError) {
+        guard try self.enterObject() else { return }
+        repeat {
+            let key = try self.readKey()
+            try body(key, &self)
+        } while try self.nextMember()
+    }
+
+    /// `custom_parameters`: an object whose values are normally strings. Numbers, booleans and nested values are
+    /// kept as their JSON text rather than rejected (the pairs come from a URL, so they are text to the sender);
+    /// `null` values are left out.
+    mutating func readCustomParameters() throws(StreamProtocolError) -> FieldRead<[String: String]> {
+        switch try self.peek() {
+        case ASCII.openBrace:
+            break
+        case ASCII.lowerN:
+            try self.scanLiteral("null")
+            return .absent
+        default:
+            try self.skipValue()
+            return .invalid(reason: "is not an object")
+        }
+        var parameters: [String: String] = [:]
+        try self.forEachMember { (key, member) throws(StreamProtocolError) in
+            let name = try member.materialize(key)
+            switch try member.peek() {
+            case ASCII.quote:
+                parameters[name] = try member.materialize(member.scanString())
+            case ASCII.lowerN:
+                try member.scanLiteral("null")
+                parameters[name] = nil
+            default:
+                let start = member.index
+                try member.skipValue()
+                parameters[name] = try member.text(of: start..<member.index)
+            }
+        }
+        return .value(parameters)
+    }
+
+    /// `media_format`. Its contents differ between sources and clients must not rely on it, so anything
+    /// unexpected (a non-object, a non-integer sample rate) becomes nil instead of failing the stream.
+    mutating func readMediaFormat() throws(StreamProtocolError) -> MediaFormat? {
+        guard try self.peek() == ASCII.openBrace else {
+            try self.skipValue()
+            return nil
+        }
+        var format = MediaFormat()
+        try self.forEachMember { (key, member) throws(StreamProtocolError) in
+            if member.string(key, equals: "encoding") {
+                format.encoding = try member.readText().valueOrNil
+            } else if member.string(key, equals: "sample_rate") || member.string(key, equals: "sampleRate") {
+                format.sampleRate = try member.readInteger().valueOrNil.flatMap { Int(exactly: $0) }
+            } else if member.string(key, equals: "bit_rate") || member.string(key, equals: "bitRate") {
+                format.bitRate = try member.readText().valueOrNil
+            } else {
+                try member.skipValue()
+            }
+        }
+        return format
+    }
+
+    /// `tracks`: a Twilio-style array of track names; unknown entries are ignored, and a non-array means nil.
+    mutating func readTracks() throws(StreamProtocolError) -> [Track]? {
+        guard try self.peek() == ASCII.openBracket else {
+            try self.skipValue()
+            return nil
+        }
+        var tracks: [Track] = []
+        guard try self.enterArray() else { return tracks }
+        repeat {
+            if case .value(let track) = try self.readTrack() { tracks.append(track) }
+        } while try self.nextElement()
+        return tracks
+    }
+}
+
+extension FieldRead {
+    /// The value if there is a valid one; for lenient fields where a bad value means "unknown".
+    var valueOrNil: Value? {
+        if case .value(let value) = self { return value }
+        return nil
+    }
+}

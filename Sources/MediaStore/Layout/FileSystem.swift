@@ -1,0 +1,143 @@
+import Crypto
+import Glibc
+
+/// The few POSIX file operations MediaStore needs, each turning errno into a `MediaError` that
+/// names the path.
+public enum FileSystem {
+    /// `mkdir -p`.
+    public static func makeDirectories(_ path: String) throws(MediaError) {
+        if Glibc.mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw .io(path: path, operation: "mkdir", errno: errno) }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try makeDirectories(String(path[..<slash]))
+        }
+        if Glibc.mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw .io(path: path, operation: "mkdir", errno: errno)
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func size(of path: String) throws(MediaError) -> Int64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
+        return Int64(st.st_size)
+    }
+
+    /// Writes `bytes` to a temporary file beside `path` and renames it into place, so a reader (or
+    /// a crash) sees either the old content or the new one, never a torn file.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(MediaError) {
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = Glibc.open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
+        var failure: MediaError?
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = .io(path: temporary, operation: "write", errno: errno)
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil, durable, fsync(fd) != 0 { failure = .io(path: temporary, operation: "fsync", errno: errno) }
+        Glibc.close(fd)
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw .io(path: path, operation: "rename", errno: code)
+        }
+        if durable { try syncDirectory(of: path) }
+    }
+
+    public static func read(_ path: String, limit: Int = 16 << 20) throws(MediaError) -> [UInt8] {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        defer { Glibc.close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while result.count < limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    /// Flushes a file's data to stable storage.
+    public static func sync(_ path: String) throws(MediaError) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
+    }
+
+    /// Makes a rename or a new file in `path`'s folder durable.
+    public static func syncDirectory(of path: String) throws(MediaError) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
+        defer { Glibc.close(fd) }
+        _ = fsync(fd)
+    }
+
+    /// Removes every write permission: a finished media file is never changed again.
+    public static func makeReadOnly(_ path: String) throws(MediaError) {
+        guard chmod(path, 0o444) == 0 else { throw .io(path: path, operation: "chmod", errno: errno) }
+    }
+
+    /// The SHA-256 of a file's content, as lowercase hex.
+    public static func sha256(of path: String) throws(MediaError) -> String {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        defer { Glibc.close(fd) }
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        return hasher.finalize().map { byte in
+            let hex = Array("0123456789abcdef".utf8)
+            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]], as: UTF8.self)
+        }.joined()
+    }
+
+    /// Lists the files below `directory` whose names end in `suffix`, recursively.
+    public static func files(under directory: String, withSuffix suffix: String) -> [String] {
+        var found: [String] = []
+        guard let dir = opendir(directory) else { return found }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let path = "\(directory)/\(name)"
+            if entry.pointee.d_type == UInt8(DT_DIR) {
+                found += files(under: path, withSuffix: suffix)
+            } else if name.hasSuffix(suffix) {
+                found.append(path)
+            }
+        }
+        return found.sorted()
+    }
+}

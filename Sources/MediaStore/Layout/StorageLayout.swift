@@ -1,0 +1,51 @@
+import Glibc
+
+/// Where exorec keeps media under its storage root.
+///
+/// ```
+/// <root>/media/<account>/<yyyy>/<mm>/<dd>/<CallSid>/stream-<stream_sid>.wav   (+ .json sidecar)
+/// ```
+/// Dates are the stream's start in UTC. A repeated stream_sid never overwrites: it gets
+/// `stream-<stream_sid>-2.wav`, `-3`, … (files are created with `O_EXCL`).
+public struct StorageLayout: Sendable, Hashable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+    }
+
+    public var mediaRoot: String { "\(self.root)/media" }
+    public var lockPath: String { "\(self.root)/.exorec.lock" }
+
+    /// The folder of one call's media.
+    public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
+        let d = startedAt.utcComponents
+        let date = "\(d.year)/\(Self.twoDigits(d.month))/\(Self.twoDigits(d.day))"
+        return "\(self.mediaRoot)/\(account)/\(date)/\(callSid)"
+    }
+
+    /// A stream file reserved on disk: the WAV exists (empty, opened for writing) and its
+    /// descriptor is handed to the caller.
+    public struct ReservedStreamFile: Sendable {
+        public let wavPath: String
+        public let sidecarPath: String
+        public let descriptor: Int32
+    }
+
+    /// Creates the call folder and a new, never-before-used WAV file for `streamSid`.
+    public func reserveStreamFile(in directory: String, streamSid: PathSafeIdentifier) throws(MediaError) -> ReservedStreamFile {
+        try FileSystem.makeDirectories(directory)
+        for attempt in 1...10_000 {
+            let stem = attempt == 1 ? "stream-\(streamSid)" : "stream-\(streamSid)-\(attempt)"
+            let wav = "\(directory)/\(stem).wav"
+            let fd = Glibc.open(wav, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                return ReservedStreamFile(wavPath: wav, sidecarPath: "\(directory)/\(stem).json", descriptor: fd)
+            }
+            if errno != EEXIST { throw .io(path: wav, operation: "create", errno: errno) }
+        }
+        throw .cannotCreate(path: "\(directory)/stream-\(streamSid).wav", reason: "10000 files for this stream_sid already exist")
+    }
+
+    private static func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}

@@ -1,0 +1,153 @@
+import FoundationEssentials
+
+/// The JSON file beside every stream WAV: the record from which a catalog can always be rebuilt.
+///
+/// It is written when the stream starts (`state: recording`), rewritten when its counters change
+/// (at most every few seconds), and finally when the stream is finalized (`complete`) or repaired
+/// after a crash (`interrupted`). Field names are snake_case and stable (`schema` says which shape).
+public struct StreamSidecar: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable {
+        /// The stream is open (or the process died while it was: start-up repair will tell).
+        case recording
+        /// Finalized normally: flushed, synced, hashed, read-only.
+        case complete
+        /// Repaired at start-up after the writing process died; audio up to the crash is kept.
+        case interrupted
+    }
+
+    /// A stretch of one channel filled with silence because no audio arrived for it.
+    public struct Gap: Sendable, Hashable, Codable {
+        public var channel: Int
+        public var startMs: Int64
+        public var durationMs: Int64
+        enum CodingKeys: String, CodingKey { case channel, startMs = "start_ms", durationMs = "duration_ms" }
+        public init(channel: Int, startMs: Int64, durationMs: Int64) {
+            self.channel = channel
+            self.startMs = startMs
+            self.durationMs = durationMs
+        }
+    }
+
+    public struct DTMF: Sendable, Hashable, Codable {
+        public var digit: String
+        public var durationMs: Int64?
+        public var receivedAt: Timestamp
+        enum CodingKeys: String, CodingKey { case digit, durationMs = "duration_ms", receivedAt = "received_at" }
+        public init(digit: String, durationMs: Int64?, receivedAt: Timestamp) {
+            self.digit = digit
+            self.durationMs = durationMs
+            self.receivedAt = receivedAt
+        }
+    }
+
+    public static let currentSchema = 1
+
+    public var schema: Int = StreamSidecar.currentSchema
+    public var state: State
+    public var accountSid: String
+    public var callSid: String
+    public var streamSid: String
+    public var from: String?
+    public var to: String?
+    public var customParameters: [String: String]
+    /// Query parameters of the upgrade request (other than credentials).
+    public var queryParameters: [String: String]
+    public var sampleRate: Int
+    /// 1 (mono) or 2 (dual); `nil` until the first media frame decides it.
+    public var channels: Int?
+    /// What each channel holds: `["mixed"]`, or `["inbound (leg 1, caller)", "outbound (leg 2, callee)"]`.
+    public var channelMap: [String]
+    public var startedAt: Timestamp
+    public var endedAt: Timestamp?
+    /// Sample frames in the file (one sample per channel).
+    public var frames: Int64
+    public var durationSeconds: Double
+    public var mediaMessages: Int64
+    public var gaps: [Gap]
+    public var gapMsTotal: Int64
+    public var duplicates: Int64
+    public var lateFrames: Int64
+    public var reorderedFrames: Int64
+    public var invalidMessages: [String: Int64]
+    public var unknownEvents: Int64
+    public var marks: Int64
+    public var dtmf: [DTMF]
+    /// Why the stream ended: `stop:callended`, `stop:stopped`, `disconnected`, `idle-timeout`,
+    /// `shutdown`, `message-too-large`, `binary-message`, `interrupted`, …
+    public var closeReason: String?
+    public var file: String
+    public var bytes: Int64?
+    public var sha256: String?
+    public var exorecVersion: String
+
+    enum CodingKeys: String, CodingKey {
+        case schema, state, from, to, frames, gaps, duplicates, marks, dtmf, file, bytes, sha256
+        case accountSid = "account_sid", callSid = "call_sid", streamSid = "stream_sid"
+        case customParameters = "custom_parameters", queryParameters = "query_parameters"
+        case sampleRate = "sample_rate", channels, channelMap = "channel_map"
+        case startedAt = "started_at", endedAt = "ended_at", durationSeconds = "duration_seconds"
+        case mediaMessages = "media_messages", gapMsTotal = "gap_ms_total", lateFrames = "late_frames"
+        case reorderedFrames = "reordered_frames", invalidMessages = "invalid_messages"
+        case unknownEvents = "unknown_events", closeReason = "close_reason", exorecVersion = "exorec_version"
+    }
+
+    public init(
+        accountSid: String, callSid: String, streamSid: String, from: String?, to: String?,
+        customParameters: [String: String], queryParameters: [String: String], sampleRate: Int,
+        startedAt: Timestamp, file: String, exorecVersion: String
+    ) {
+        self.state = .recording
+        self.accountSid = accountSid
+        self.callSid = callSid
+        self.streamSid = streamSid
+        self.from = from
+        self.to = to
+        self.customParameters = customParameters
+        self.queryParameters = queryParameters
+        self.sampleRate = sampleRate
+        self.channels = nil
+        self.channelMap = []
+        self.startedAt = startedAt
+        self.frames = 0
+        self.durationSeconds = 0
+        self.mediaMessages = 0
+        self.gaps = []
+        self.gapMsTotal = 0
+        self.duplicates = 0
+        self.lateFrames = 0
+        self.reorderedFrames = 0
+        self.invalidMessages = [:]
+        self.unknownEvents = 0
+        self.marks = 0
+        self.dtmf = []
+        self.file = file
+        self.exorecVersion = exorecVersion
+    }
+
+    public static func channelMap(channels: Int) -> [String] {
+        channels == 2 ? ["inbound (leg 1, caller)", "outbound (leg 2, callee)"] : ["mixed"]
+    }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Encoding a struct of strings and numbers cannot fail.
+        return Array((try? encoder.encode(self)) ?? Data()) + [UInt8(ascii: "\n")]
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String) throws(MediaError) -> StreamSidecar {
+        do {
+            return try JSONDecoder().decode(StreamSidecar.self, from: Data(bytes))
+        } catch {
+            throw .invalidSidecar(path: path, reason: "\(error)")
+        }
+    }
+
+    public static func load(from path: String) throws(MediaError) -> StreamSidecar {
+        try decode(try FileSystem.read(path), path: path)
+    }
+
+    public func write(to path: String, durable: Bool) throws(MediaError) {
+        try FileSystem.writeAtomically(self.encoded(), to: path, durable: durable)
+    }
+}

@@ -1,0 +1,248 @@
+/// Records one live stream into one WAV file and its sidecar.
+///
+/// Frames go through a `StreamTimeline` (placement by timestamp, gaps, reordering) into a small
+/// write buffer, which `tick` flushes on a timer so that a `kill -9` loses only the last moments of
+/// audio, while bursts still reach the disk in large writes. The WAV header is rewritten at most
+/// once per `headerUpdateIntervalMs`, so a reader of the growing file sees a valid header that lags
+/// by at most that long.
+///
+/// Not `Sendable`: owned by one stream session on the ingest service thread. The slow end of a
+/// stream (fsync, SHA-256, read-only) is not done here but by `StreamFinalizer`, off that thread.
+public final class StreamRecorder {
+    public struct Configuration: Sendable, Hashable {
+        public var reorderWindowMs: Int = 100
+        public var maxGapMs: Int = 600_000
+        /// Samples buffered before a write; flushed earlier by `tick`.
+        public var writeBufferSamples: Int = 8192
+        public var headerUpdateIntervalMs: Int64 = 1000
+        /// How often a changed sidecar (new gaps, duplicates, …) is rewritten while recording.
+        public var sidecarUpdateIntervalMs: Int64 = 5000
+        /// A plain WAV's sizes are 32-bit: a stream that would pass this is ended rather than corrupted.
+        public var maxDataBytes: Int64 = 4_000_000_000
+
+        public init() {}
+    }
+
+    /// What the stream start told us, already validated.
+    public struct Identity: Sendable, Hashable {
+        public var account: PathSafeIdentifier
+        public var callSid: PathSafeIdentifier
+        public var streamSid: PathSafeIdentifier
+        public var from: String?
+        public var to: String?
+        public var customParameters: [String: String]
+        public var queryParameters: [String: String]
+
+        public init(
+            account: PathSafeIdentifier, callSid: PathSafeIdentifier, streamSid: PathSafeIdentifier,
+            from: String?, to: String?, customParameters: [String: String], queryParameters: [String: String]
+        ) {
+            self.account = account
+            self.callSid = callSid
+            self.streamSid = streamSid
+            self.from = from
+            self.to = to
+            self.customParameters = customParameters
+            self.queryParameters = queryParameters
+        }
+    }
+
+    public let wavPath: String
+    public let sidecarPath: String
+    public let sampleRate: Int
+    public private(set) var sidecar: StreamSidecar
+    /// The first write failure; once set, audio is no longer written and the stream should end.
+    public private(set) var writeError: MediaError?
+
+    private let configuration: Configuration
+    private var descriptor: Int32
+    private var file: SoundFile?
+    private var timeline: StreamTimeline?
+    private let buffer: UnsafeMutablePointer<Int16>
+    private let bufferCapacity: Int
+    private var buffered = 0
+    private var framesWritten: Int64 = 0
+    private var headerDirty = false
+    private var lastHeaderUpdateMs: Int64 = 0
+    private var lastSidecarWriteMs: Int64 = 0
+    private var sidecarCounters = SidecarCounters()
+    private var finished = false
+
+    public init(
+        layout: StorageLayout, identity: Identity, sampleRate: Int, startedAt: Timestamp,
+        configuration: Configuration, exorecVersion: String
+    ) throws(MediaError) {
+        let directory = layout.callDirectory(account: identity.account, callSid: identity.callSid, startedAt: startedAt)
+        let reserved = try layout.reserveStreamFile(in: directory, streamSid: identity.streamSid)
+        self.wavPath = reserved.wavPath
+        self.sidecarPath = reserved.sidecarPath
+        self.descriptor = reserved.descriptor
+        self.sampleRate = sampleRate
+        self.configuration = configuration
+        self.bufferCapacity = max(configuration.writeBufferSamples, 512)
+        self.buffer = .allocate(capacity: self.bufferCapacity)
+        self.sidecar = StreamSidecar(
+            accountSid: identity.account.value, callSid: identity.callSid.value, streamSid: identity.streamSid.value,
+            from: identity.from, to: identity.to, customParameters: identity.customParameters,
+            queryParameters: identity.queryParameters, sampleRate: sampleRate, startedAt: startedAt,
+            file: String(reserved.wavPath.split(separator: "/").last ?? ""), exorecVersion: exorecVersion)
+        // The sidecar exists before any audio, so start-up repair can always find an open file.
+        try self.sidecar.write(to: self.sidecarPath, durable: false)
+    }
+
+    deinit {
+        self.buffer.deallocate()
+        if self.descriptor >= 0 { close(self.descriptor) }
+        if let file { try? file.close() }
+    }
+
+    /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
+    public var channels: Int? { self.sidecar.channels }
+
+    /// Bytes this stream holds in memory for audio (write buffer and reorder staging).
+    public var bufferedBytes: Int { self.bufferCapacity * 2 + (self.timeline?.stagingBytes ?? 0) }
+
+    /// Fixes the channel layout and creates the WAV. Later calls with another count are ignored:
+    /// the layout of a file never changes.
+    public func setChannels(_ channels: Int) throws(MediaError) {
+        guard self.file == nil else { return }
+        let fd = self.descriptor
+        self.descriptor = -1
+        self.file = try SoundFile.create(path: self.wavPath, descriptor: fd, format: .wav16, sampleRate: self.sampleRate, channels: channels)
+        self.timeline = StreamTimeline(.init(
+            sampleRate: self.sampleRate, channels: channels,
+            reorderWindowMs: self.configuration.reorderWindowMs, maxGapMs: self.configuration.maxGapMs))
+        self.sidecar.channels = channels
+        self.sidecar.channelMap = StreamSidecar.channelMap(channels: channels)
+        try self.sidecar.write(to: self.sidecarPath, durable: false)
+    }
+
+    /// Places one frame of one channel's samples (see `StreamTimeline`).
+    @discardableResult
+    public func append(channel: Int, timestampMs: Int64?, chunk: Int64?, samples: UnsafeBufferPointer<Int16>) -> StreamTimeline.Placement {
+        guard let timeline = self.timeline, self.writeError == nil, !self.finished else { return .late }
+        self.sidecar.mediaMessages += 1
+        return timeline.place(channel: channel, timestampMs: timestampMs, chunk: chunk, samples: samples) { committed in
+            self.bufferCommitted(committed)
+        }
+    }
+
+    /// Records a DTMF digit (bounded, so a misbehaving sender cannot grow the sidecar forever).
+    public func recordDTMF(digit: String, durationMs: Int64?, at time: Timestamp) {
+        guard self.sidecar.dtmf.count < 10_000 else { return }
+        self.sidecar.dtmf.append(.init(digit: String(digit.prefix(8)), durationMs: durationMs, receivedAt: time))
+    }
+
+    public func recordMark() { self.sidecar.marks += 1 }
+    public func recordUnknownEvent() { self.sidecar.unknownEvents += 1 }
+    public func recordInvalidMessage(code: String) { self.sidecar.invalidMessages[code, default: 0] += 1 }
+
+    /// Periodic work: flush buffered audio, refresh the header and (if it changed) the sidecar.
+    public func tick(monotonicMs now: Int64) {
+        self.flush()
+        if self.headerDirty && now - self.lastHeaderUpdateMs >= self.configuration.headerUpdateIntervalMs {
+            self.file?.updateHeader()
+            self.headerDirty = false
+            self.lastHeaderUpdateMs = now
+        }
+        if now - self.lastSidecarWriteMs >= self.configuration.sidecarUpdateIntervalMs {
+            let counters = SidecarCounters(self.timeline)
+            if counters != self.sidecarCounters {
+                self.sidecarCounters = counters
+                self.lastSidecarWriteMs = now
+                self.refreshSidecarStatistics()
+                try? self.sidecar.write(to: self.sidecarPath, durable: false)
+            }
+        }
+    }
+
+    /// Writes buffered audio to the file (the kernel's page cache survives a crash of this process).
+    public func flush() {
+        guard self.buffered > 0, let file = self.file else { return }
+        let count = self.buffered
+        self.buffered = 0
+        do {
+            try file.write(UnsafeBufferPointer(start: self.buffer, count: count))
+            self.framesWritten += Int64(count / max(self.sidecar.channels ?? 1, 1))
+            self.headerDirty = true
+        } catch {
+            self.writeError = error
+        }
+    }
+
+    /// Ends the stream: commits what is staged, writes the final header, closes the file, and
+    /// returns the sidecar for `StreamFinalizer` to complete (SHA-256, fsync, read-only).
+    public func finish(closeReason: String, endedAt: Timestamp) -> StreamSidecar {
+        if !self.finished {
+            self.finished = true
+            if self.file == nil {
+                // No media arrived: still leave a valid (empty) WAV, one per stream.
+                try? self.setChannels(1)
+            }
+            self.timeline?.finish { committed in self.bufferCommitted(committed) }
+            self.flush()
+            do { try self.file?.close() } catch { self.writeError = self.writeError ?? error }
+            self.refreshSidecarStatistics()
+            self.sidecar.endedAt = endedAt
+            self.sidecar.closeReason = closeReason
+            if let writeError { self.sidecar.closeReason = "\(closeReason); write failed: \(writeError.code)" }
+        }
+        return self.sidecar
+    }
+
+    private func bufferCommitted(_ samples: UnsafeBufferPointer<Int16>) {
+        guard let base = samples.baseAddress else { return }
+        let channels = Int64(max(self.sidecar.channels ?? 1, 1))
+        let projected = (self.framesWritten + Int64(self.buffered) / channels + Int64(samples.count) / channels) * channels * 2
+        if projected > self.configuration.maxDataBytes {
+            if self.writeError == nil {
+                self.writeError = .shortWrite(path: self.wavPath, wrote: 0, of: samples.count, reason: "the 4 GB limit of a WAV file is reached")
+            }
+            return
+        }
+        if samples.count > self.bufferCapacity - self.buffered { self.flush() }
+        if samples.count >= self.bufferCapacity {
+            do {
+                try self.file?.write(samples)
+                self.framesWritten += Int64(samples.count) / channels
+                self.headerDirty = true
+            } catch {
+                self.writeError = error
+            }
+            return
+        }
+        (self.buffer + self.buffered).update(from: base, count: samples.count)
+        self.buffered += samples.count
+    }
+
+    private func refreshSidecarStatistics() {
+        let channels = Int64(max(self.sidecar.channels ?? 1, 1))
+        self.sidecar.frames = self.framesWritten + Int64(self.buffered) / channels
+        self.sidecar.durationSeconds = Double(self.sidecar.frames) / Double(self.sampleRate)
+        guard let timeline else { return }
+        let rate = Int64(self.sampleRate)
+        self.sidecar.gaps = timeline.gaps.map {
+            .init(channel: $0.channel, startMs: $0.start * 1000 / rate, durationMs: $0.length * 1000 / rate)
+        }
+        self.sidecar.gapMsTotal = timeline.gapFramesTotal * 1000 / rate
+        self.sidecar.duplicates = timeline.duplicates
+        self.sidecar.lateFrames = timeline.lateFrames
+        self.sidecar.reorderedFrames = timeline.reorderedFrames
+    }
+
+    private struct SidecarCounters: Equatable {
+        var gaps = 0, gapFrames: Int64 = 0, duplicates: Int64 = 0, late: Int64 = 0
+        init() {}
+        init(_ timeline: StreamTimeline?) {
+            guard let timeline else { return }
+            self.gaps = timeline.gaps.count
+            self.gapFrames = timeline.gapFramesTotal
+            self.duplicates = timeline.duplicates
+            self.late = timeline.lateFrames
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
