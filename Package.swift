@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(
             name: "CSndFile", path: "Sources/CSndFile",
             pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSystemShims", path: "Sources/CSystemShims"),
         .target(name: "ExotelKit", swiftSettings: strictSettings),
         .target(
             name: "MediaStore",
@@ -43,7 +44,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
-        .target(name: "LoadGen", dependencies: ["ExotelKit", "MediaStore"], swiftSettings: strictSettings),
+        .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
             dependencies: ["ExotelKit", "MediaStore", "Ingest", "LoadGen",
@@ -56,6 +57,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings),

@@ -1,6 +1,66 @@
 import ArgumentParser
+import Ingest
+import Logging
+import ServiceLifecycle
+import UnixSignals
 
-// Being written in this change; replaced before commit lands.
 struct Serve: AsyncParsableCommand {
-    func run() async throws { throw ExitCode.failure }
+    static let configuration = CommandConfiguration(
+        abstract: "Run the ingest server: WebSocket audio streams to WAV files.",
+        discussion: """
+            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (HTTP Basic auth \
+            from the configuration), writes one WAV and one JSON sidecar per stream under \
+            STORAGE/media/, and serves GET /healthz and GET /metrics (Prometheus) on the same port. \
+            At start it repairs streams a crash left open. SIGINT or SIGTERM finishes every open \
+            stream before it exits.
+
+            Prints "exorec: listening on HOST:PORT" on standard output when ready; logs go to \
+            standard error.
+
+            EXAMPLES:
+              exorec serve --config config/exorec.example.yaml
+              EXOREC_INGEST_USERNAME=exotel EXOREC_INGEST_PASSWORD=s3cret exorec serve --port 9000
+              exorec serve --config exorec.yaml --host 0.0.0.0 --storage /srv/exorec
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip"))
+    var host: String?
+
+    @Option(name: .long, help: ArgumentHelp("Port to listen on (default 8080; 0 picks a free one).", valueName: "port"))
+    var port: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Storage root for media and sidecars (default ./storage).", valueName: "dir"))
+    var storage: String?
+
+    @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
+    var logLevel: String?
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
+        if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
+    }
+
+    func run() async throws {
+        var file: ConfigFile
+        do {
+            file = try ConfigFile.load(path: self.config)
+            if let host { file.ingest.server.host = host }
+            if let port { file.ingest.server.port = port }
+            if let storage { file.ingest.storageRoot = storage }
+            try file.ingest.validate()
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
+        }
+        let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel)
+        let host = file.ingest.server.host
+        let server = IngestServer(configuration: file.ingest, logger: logger) { port in
+            StandardOutput.line("exorec: listening on \(host):\(port)")
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
 }

@@ -1,0 +1,46 @@
+import MediaStore
+
+/// Everything the ingest server can be told. Loopback and authentication on by default.
+public struct IngestConfiguration: Sendable, Hashable {
+    public var server = WebSocketServer.Configuration()
+    /// The WebSocket endpoint the platform's StreamUrl points at.
+    public var streamPath = "/v1/streams"
+    public var credentials: [BasicAuthenticator.Credential] = []
+    /// Accept streams without credentials. Only ever set explicitly (never a default).
+    public var authDisabled = false
+    /// Upgrades beyond this many open streams are refused with HTTP 503.
+    public var maxStreams = 4096
+    /// A stream that sends nothing for this long is finished and closed.
+    public var idleTimeoutMs: Int64 = 30_000
+    public var recorder = StreamRecorder.Configuration()
+    public var storageRoot = "storage"
+
+    public init() {}
+
+    /// Checks the combination of settings; each problem names its configuration key.
+    public func validate() throws(IngestError) {
+        if self.credentials.isEmpty && !self.authDisabled {
+            throw .configuration(
+                key: "ingest.auth", reason: "no credentials are configured; add ingest.auth.credentials, or set ingest.auth.disabled: true to accept unauthenticated streams")
+        }
+        for credential in self.credentials where credential.username.isEmpty || credential.username.contains(":") || credential.password.isEmpty {
+            _ = credential
+            throw .configuration(key: "ingest.auth.credentials", reason: "each credential needs a username without ':' and a non-empty password")
+        }
+        guard (0...65535).contains(self.server.port) else {
+            throw .configuration(key: "ingest.port", reason: "\(self.server.port) is not a port number (0-65535)")
+        }
+        guard self.streamPath.hasPrefix("/") else {
+            throw .configuration(key: "ingest.stream_path", reason: "'\(self.streamPath)' must start with '/'")
+        }
+        guard self.maxStreams > 0 else { throw .configuration(key: "ingest.max_streams", reason: "must be at least 1") }
+        guard (1024...(64 << 20)).contains(self.server.maxMessageBytes) else {
+            throw .configuration(key: "ingest.max_message_bytes", reason: "must be between 1024 and 67108864")
+        }
+        guard self.idleTimeoutMs >= 1000 else { throw .configuration(key: "ingest.idle_timeout", reason: "must be at least 1 second") }
+        guard (0...5000).contains(self.recorder.reorderWindowMs) else {
+            throw .configuration(key: "recording.reorder_window", reason: "must be between 0 and 5 seconds")
+        }
+        guard self.recorder.maxGapMs >= 1000 else { throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second") }
+    }
+}

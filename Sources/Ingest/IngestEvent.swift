@@ -1,0 +1,13 @@
+import MediaStore
+
+/// Coarse news from the ingest server, for the catalog, live consumers and tests.
+///
+/// Only these leave the service thread (through an `AsyncStream`); the per-frame path never does.
+public enum IngestEvent: Sendable, Hashable {
+    /// A stream's start was accepted and its files exist.
+    case streamStarted(StreamSidecar, wavPath: String)
+    /// A stream is finalized: the sidecar holds its checksum and state.
+    case streamFinished(StreamSidecar, wavPath: String)
+    /// A stream ended but could not be finalized (the sidecar says what is known).
+    case streamFinalizeFailed(StreamSidecar, wavPath: String, error: String)
+}

@@ -1,0 +1,84 @@
+import Logging
+import MediaStore
+import ServiceLifecycle
+import Synchronization
+
+/// `exorec serve` as a `Service`: locks the storage root, repairs what a crash left open, then
+/// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized.
+///
+/// ```swift
+/// let server = IngestServer(configuration: config, logger: logger) { port in print("listening on \(port)") }
+/// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class IngestServer: Service, Sendable {
+    public let configuration: IngestConfiguration
+    /// Stream started / finished news. Buffers the newest 10,000 events if nobody reads them.
+    public let events: AsyncStream<IngestEvent>
+    private let continuation: AsyncStream<IngestEvent>.Continuation
+    private let logger: Logger
+    private let onListening: @Sendable (Int) -> Void
+    private let server = Mutex<WebSocketServer?>(nil)
+    private let stopRequested = Mutex(false)
+
+    public init(configuration: IngestConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+        (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+    }
+
+    public func run() async throws {
+        defer { self.continuation.finish() }
+        try self.configuration.validate()
+        let layout = StorageLayout(root: self.configuration.storageRoot)
+        let lock = try StorageLock(layout: layout)
+        let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams()
+        if !repaired.isEmpty {
+            self.logger.warning("repaired streams left open by an earlier crash", metadata: ["count": "\(repaired.count)"])
+        }
+
+        let finalizer = StreamFinalizer(logger: self.logger)
+        let ingest = StreamIngest(configuration: self.configuration, finalizer: finalizer, events: self.continuation, logger: self.logger)
+        let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
+        let alreadyStopped = self.stopRequested.withLock { stopped in
+            self.server.withLock { $0 = server }
+            return stopped
+        }
+        if alreadyStopped { server.requestStop() }
+
+        let logger = self.logger
+        let configuration = self.configuration
+        let onListening = self.onListening
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await server.run { port in
+                    logger.info(
+                        "listening",
+                        metadata: [
+                            "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
+                            "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
+                        ])
+                    onListening(port)
+                }
+            } onGracefulShutdown: {
+                server.requestStop()
+            }
+        } onCancel: {
+            server.requestStop()
+        }
+        await finalizer.drain()
+        withExtendedLifetime(lock) {}
+        withExtendedLifetime(ingest) {}
+        self.logger.info("stopped: every stream is finalized")
+    }
+
+    /// Starts a graceful stop without a signal (tests, the demo).
+    public func stop() {
+        let server = self.stopRequested.withLock { stopped in
+            stopped = true
+            return self.server.withLock { $0 }
+        }
+        server?.requestStop()
+    }
+}

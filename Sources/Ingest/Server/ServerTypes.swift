@@ -1,0 +1,122 @@
+/// WebSocket close codes exorec sends (RFC 6455 §7.4.1).
+public enum CloseCode: UInt16, Sendable, Hashable {
+    /// The stream ended normally (after `stop`, or an idle stream).
+    case normal = 1000
+    /// The server is shutting down.
+    case goingAway = 1001
+    /// A message type or value the server cannot take (binary frames, an unsupported sample rate).
+    case unsupportedData = 1003
+    /// The stream broke a rule (bad identifiers, a timestamp jump beyond the maximum gap).
+    case policyViolation = 1008
+    /// A message larger than the configured limit.
+    case messageTooBig = 1009
+    /// The server could not store the stream (disk full, cannot create the file).
+    case internalError = 1011
+}
+
+/// What a client asked for when it opened a WebSocket, read before the upgrade is accepted.
+public struct UpgradeRequest: Sendable, Hashable {
+    public var path: String
+    /// Query parameters in the order given; values are URL-decoded.
+    public var query: [(name: String, value: String)]
+    public var authorization: String?
+    public var remoteAddress: String
+
+    public init(path: String, query: [(name: String, value: String)], authorization: String?, remoteAddress: String) {
+        self.path = path
+        self.query = query
+        self.authorization = authorization
+        self.remoteAddress = remoteAddress
+    }
+
+    public func queryValue(_ name: String) -> String? { self.query.last { $0.name == name }?.value }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.path == b.path && a.authorization == b.authorization && a.remoteAddress == b.remoteAddress
+            && a.query.map(\.name) == b.query.map(\.name) && a.query.map(\.value) == b.query.map(\.value)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.path)
+        hasher.combine(self.remoteAddress)
+    }
+}
+
+/// The answer to an upgrade request: accept it, or refuse it with an HTTP status.
+public enum UpgradeDecision: Sendable, Hashable {
+    case accept
+    case reject(status: Int, reason: String)
+}
+
+/// A plain HTTP request on the server's port (not a WebSocket upgrade).
+public struct HTTPRequest: Sendable, Hashable {
+    public var method: String
+    public var path: String
+    public var remoteAddress: String
+}
+
+/// A complete HTTP response, sent with `Content-Length` and then the connection is kept alive.
+public struct HTTPResponse: Sendable, Hashable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(status: Int, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    public static func json(_ status: Int, _ text: String) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "application/json", body: Array(text.utf8))
+    }
+
+    /// `{"error": "..."}` with the reason escaped for JSON.
+    public static func error(_ status: Int, _ reason: String) -> HTTPResponse {
+        .json(status, "{\"error\":\(JSONText.quoted(reason))}\n")
+    }
+}
+
+/// The server's side of the work, called on the service thread only.
+///
+/// `WebSocketServer` owns sockets and libwebsockets; the handler owns what the bytes mean. The two
+/// are kept apart so that the C wrapper stays small and the protocol logic never sees a pointer.
+public protocol WebSocketServerHandler: AnyObject {
+    /// Decides whether an upgrade may become a WebSocket.
+    func shouldAccept(_ request: UpgradeRequest) -> UpgradeDecision
+    /// A WebSocket is open; the handler may keep state in `connection.context`.
+    func opened(_ connection: WebSocketConnection, request: UpgradeRequest)
+    /// One complete message (reassembled from its fragments).
+    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, on connection: WebSocketConnection)
+    /// A message grew past the size limit; the connection closes with 1009 after this returns.
+    func messageTooLarge(on connection: WebSocketConnection)
+    /// The connection is gone (closed by either side, or dropped). Called exactly once.
+    func closed(_ connection: WebSocketConnection)
+    /// A plain HTTP request.
+    func respond(to request: HTTPRequest) -> HTTPResponse
+    /// Called every tick (about 50 ms) with a monotonic clock in milliseconds.
+    func tick(monotonicMs: Int64)
+    /// Shutdown began: finish every open stream and close every connection with `goingAway`.
+    func shutdownRequested()
+}
+
+/// Minimal JSON string quoting for messages exorec writes itself.
+public enum JSONText {
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let s where s.value < 0x20:
+                let hex = String(s.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

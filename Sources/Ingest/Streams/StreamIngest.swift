@@ -1,0 +1,234 @@
+import ExotelKit
+import Logging
+import MediaStore
+import Synchronization
+
+/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the HTTP
+/// endpoints, and the periodic work. All of it runs on the service thread of `WebSocketServer`.
+final class StreamIngest: WebSocketServerHandler {
+    static let supportedRates: Set<Int> = [8000, 16000, 24000]
+    static let version = "0.1.0"
+
+    let configuration: IngestConfiguration
+    let layout: StorageLayout
+    let logger: Logger
+    let parser = StreamMessageParser()
+    var metrics = IngestMetrics()
+    private let authenticator: BasicAuthenticator
+    private let finalizer: StreamFinalizer
+    private let events: AsyncStream<IngestEvent>.Continuation
+    private let finalizeFailures = FinalizeFailureCounter()
+    private var sessions: [UInt64: StreamSession] = [:]
+    private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
+    private var decodeBuffer: UnsafeMutableRawBufferPointer
+
+    init(
+        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.layout = StorageLayout(root: configuration.storageRoot)
+        self.logger = logger
+        self.authenticator = BasicAuthenticator(credentials: configuration.credentials, disabled: configuration.authDisabled)
+        self.finalizer = finalizer
+        self.events = events
+        self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
+    }
+
+    deinit {
+        self.decodeBuffer.deallocate()
+    }
+
+    // MARK: - Upgrades
+
+    func shouldAccept(_ request: UpgradeRequest) -> UpgradeDecision {
+        let decision = self.decide(request)
+        if case .reject(let status, let reason) = decision {
+            let kind = Self.rejectionKind(status)
+            self.metrics.rejectedUpgrades[kind, default: 0] += 1
+            let now = WebSocketServer.monotonicMs()
+            if let suppressed = self.rejectionLog.shouldLog(kind, now: now) {
+                self.logger.warning(
+                    "refused stream upgrade",
+                    metadata: [
+                        "reason": "\(reason)", "status": "\(status)", "remote": "\(request.remoteAddress)",
+                        "path": "\(request.path)", "suppressed_since_last": "\(suppressed)",
+                    ])
+            }
+        }
+        return decision
+    }
+
+    private func decide(_ request: UpgradeRequest) -> UpgradeDecision {
+        guard request.path == self.configuration.streamPath else {
+            return .reject(status: 404, reason: "no stream endpoint at \(request.path); use \(self.configuration.streamPath)")
+        }
+        switch self.authenticator.check(authorizationHeader: request.authorization) {
+        case .allowed: break
+        case .missing: return .reject(status: 401, reason: "missing Basic credentials")
+        case .malformed: return .reject(status: 401, reason: "malformed Authorization header")
+        case .wrong: return .reject(status: 401, reason: "wrong credentials")
+        }
+        if case .failure(let reason) = Self.requestedSampleRate(in: request) {
+            return .reject(status: 400, reason: reason.message)
+        }
+        guard self.sessions.count < self.configuration.maxStreams else {
+            return .reject(status: 503, reason: "stream limit of \(self.configuration.maxStreams) reached")
+        }
+        return .accept
+    }
+
+    struct SampleRateError: Error { var message: String }
+
+    /// The `sample-rate` (or `sample_rate`) query parameter: `nil` when absent.
+    static func requestedSampleRate(in request: UpgradeRequest) -> Result<Int, SampleRateError>? {
+        guard let text = request.queryValue("sample-rate") ?? request.queryValue("sample_rate") else { return nil }
+        guard let rate = Int(text), supportedRates.contains(rate) else {
+            return .failure(SampleRateError(message: "sample-rate '\(text.prefix(16))' is not 8000, 16000 or 24000"))
+        }
+        return .success(rate)
+    }
+
+    private static func rejectionKind(_ status: Int) -> String {
+        switch status {
+        case 401: "auth"
+        case 404: "path"
+        case 400: "sample-rate"
+        case 503: "limit"
+        default: "other"
+        }
+    }
+
+    // MARK: - Connections
+
+    func opened(_ connection: WebSocketConnection, request: UpgradeRequest) {
+        let session = StreamSession(connection: connection, request: request, ingest: self, now: WebSocketServer.monotonicMs())
+        connection.context = session
+        self.sessions[connection.id] = session
+        self.metrics.openConnections += 1
+    }
+
+    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, on connection: WebSocketConnection) {
+        self.metrics.messages += 1
+        guard let session = connection.context as? StreamSession else { return }
+        session.received(message, isBinary: isBinary, now: WebSocketServer.monotonicMs())
+    }
+
+    func messageTooLarge(on connection: WebSocketConnection) {
+        self.metrics.errors["message-too-large", default: 0] += 1
+        guard let session = connection.context as? StreamSession else { return }
+        session.recorder?.recordInvalidMessage(code: "message-too-large")
+        self.logger.warning(
+            "closing stream: message too large",
+            metadata: ["connection": "\(connection.id)", "limit_bytes": "\(self.configuration.server.maxMessageBytes)"])
+        session.finish(reason: "message-too-large", closeCode: nil, closeReason: "")
+    }
+
+    func closed(_ connection: WebSocketConnection) {
+        self.metrics.openConnections -= 1
+        guard let session = self.sessions.removeValue(forKey: connection.id) else { return }
+        session.finish(reason: "disconnected", closeCode: nil, closeReason: "")
+        connection.context = nil
+    }
+
+    // MARK: - Periodic work and shutdown
+
+    func tick(monotonicMs now: Int64) {
+        for session in self.sessions.values {
+            guard !session.finished else { continue }
+            session.recorder?.tick(monotonicMs: now)
+            if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
+                self.metrics.errors["idle-timeout", default: 0] += 1
+                self.logger.warning(
+                    "closing idle stream", metadata: ["connection": "\(session.connection.id)", "idle_ms": "\(now - session.lastActivityMs)"])
+                session.finish(reason: "idle-timeout", closeCode: .normal, closeReason: "idle timeout")
+            }
+        }
+    }
+
+    func shutdownRequested() {
+        for session in self.sessions.values {
+            session.finish(reason: "shutdown", closeCode: .goingAway, closeReason: "server shutting down")
+        }
+    }
+
+    // MARK: - HTTP
+
+    func respond(to request: HTTPRequest) -> HTTPResponse {
+        switch (request.method, request.path) {
+        case ("GET", "/healthz"), ("HEAD", "/healthz"):
+            return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
+        case ("GET", "/metrics"):
+            self.metrics.finalizeFailures = self.finalizeFailures.value
+            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(self.metrics.prometheusText().utf8))
+        case (_, "/healthz"), (_, "/metrics"):
+            return .error(405, "\(request.method) is not allowed on \(request.path); use GET")
+        case (_, self.configuration.streamPath):
+            return .error(426, "\(request.path) is a WebSocket endpoint; send an upgrade request")
+        default:
+            return .error(404, "no such endpoint: \(request.path)")
+        }
+    }
+
+    // MARK: - Helpers for sessions
+
+    /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode).
+    func decode(_ frame: MediaFrame, in message: UnsafeRawBufferPointer) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
+        let needed = StreamMessageParser.maxDecodedSize(of: frame)
+        if needed > self.decodeBuffer.count {
+            self.decodeBuffer.deallocate()
+            self.decodeBuffer = .allocate(byteCount: max(needed, self.decodeBuffer.count * 2), alignment: 16)
+        }
+        let bytes = try self.parser.decodePayload(of: frame, in: message, into: self.decodeBuffer)
+        // The wire is little-endian PCM16, the byte order of every machine exorec builds for.
+        return UnsafeBufferPointer(start: self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self), count: bytes / 2)
+    }
+
+    func publish(_ event: IngestEvent) {
+        self.events.yield(event)
+    }
+
+    func finalize(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String) {
+        let key = sidecar.closeReason?.split(separator: ";").first.map(String.init) ?? "unknown"
+        self.metrics.streamsFinished[key.hasPrefix("stop:") ? "stop" : key, default: 0] += 1
+        self.metrics.gaps += sidecar.gaps.count
+        self.metrics.gapMilliseconds += Int(sidecar.gapMsTotal)
+        let events = self.events
+        let failures = self.finalizeFailures
+        self.finalizer.submit(sidecar, wavPath: wavPath, sidecarPath: sidecarPath) { result in
+            switch result {
+            case .success(let done):
+                events.yield(.streamFinished(done, wavPath: wavPath))
+            case .failure(let error):
+                failures.increment()
+                events.yield(.streamFinalizeFailed(sidecar, wavPath: wavPath, error: error.description))
+            }
+        }
+    }
+}
+
+/// Finalize runs on the finalizer's queue, so its failures are counted atomically, not in `metrics`.
+final class FinalizeFailureCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { self.count.add(1, ordering: .relaxed) }
+    var value: Int { self.count.load(ordering: .relaxed) }
+}
+
+/// Logs a kind of event at most once per interval, counting what it held back.
+struct RateLimitedLog {
+    let intervalMs: Int64
+    private var last: [String: (at: Int64, suppressed: Int)] = [:]
+
+    init(intervalMs: Int64) { self.intervalMs = intervalMs }
+
+    /// Returns the number suppressed since the last log when this one should be logged, else nil.
+    mutating func shouldLog(_ kind: String, now: Int64) -> Int? {
+        if let entry = self.last[kind], now - entry.at < self.intervalMs {
+            self.last[kind] = (entry.at, entry.suppressed + 1)
+            return nil
+        }
+        let suppressed = self.last[kind]?.suppressed ?? 0
+        self.last[kind] = (now, 0)
+        return suppressed
+    }
+}

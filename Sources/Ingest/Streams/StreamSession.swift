@@ -1,0 +1,230 @@
+import ExotelKit
+import Logging
+import MediaStore
+
+/// One WebSocket's stream: applies the platform's protocol rules to each message and feeds the
+/// recorder. Lives on the service thread, attached to its `WebSocketConnection`.
+///
+/// Bad input never ends the stream unless the stream cannot go on (see `docs/INGEST.md`): a
+/// malformed message is dropped and counted, and the hole it leaves becomes a recorded gap.
+final class StreamSession {
+    let connection: WebSocketConnection
+    let queryParameters: [String: String]
+    /// The rate the StreamUrl asked for (`sample-rate` or `sample_rate`), if any.
+    let requestedRate: Int?
+    private unowned let ingest: StreamIngest
+    private(set) var recorder: StreamRecorder?
+    private(set) var finished = false
+    private var logger: Logger
+    private var reported: Set<String> = []
+    var lastActivityMs: Int64
+
+    init(connection: WebSocketConnection, request: UpgradeRequest, ingest: StreamIngest, now: Int64) {
+        self.connection = connection
+        self.ingest = ingest
+        self.lastActivityMs = now
+        var query: [String: String] = [:]
+        for (name, value) in request.query { query[name] = value }
+        self.queryParameters = query
+        self.requestedRate = StreamIngest.requestedSampleRate(in: request).flatMap { try? $0.get() }
+        self.logger = ingest.logger
+        self.logger[metadataKey: "connection"] = "\(connection.id)"
+        self.logger[metadataKey: "remote"] = "\(connection.remoteAddress)"
+    }
+
+    // MARK: - Messages
+
+    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, now: Int64) {
+        self.lastActivityMs = now
+        guard !self.finished else { return }
+        if isBinary {
+            self.fail("binary-message", closeCode: .unsupportedData, reason: "binary messages are not part of the stream protocol; send JSON text")
+            return
+        }
+        let parsed: StreamMessage
+        do {
+            parsed = try self.ingest.parser.parse(message)
+        } catch {
+            self.reject(message: error)
+            return
+        }
+        switch parsed {
+        case .media(let frame):
+            self.media(frame, in: message)
+        case .start(let start):
+            self.start(start)
+        case .stop(let stop):
+            self.finish(reason: "stop:\(stop.reason ?? "unspecified")", closeCode: .normal, closeReason: "stream stopped")
+        case .dtmf(let dtmf):
+            self.recorder?.recordDTMF(digit: dtmf.digit, durationMs: dtmf.durationMs, at: .now())
+        case .mark:
+            self.recorder?.recordMark()
+        case .connected:
+            break
+        case .unknown(let event):
+            self.ingest.metrics.unknownEvents += 1
+            self.recorder?.recordUnknownEvent()
+            self.reportOnce("unknown-event", level: .info, "ignoring unknown event", ["event": "\(event.prefix(64))"])
+        }
+    }
+
+    private func media(_ frame: MediaFrame, in message: UnsafeRawBufferPointer) {
+        guard let recorder else {
+            self.count(invalid: "media-before-start", "media before start: frame dropped")
+            return
+        }
+        let samples: UnsafeBufferPointer<Int16>
+        do {
+            samples = try self.ingest.decode(frame, in: message)
+        } catch {
+            self.reject(message: error)
+            return
+        }
+        if recorder.channels == nil {
+            self.setChannels(frame.track == nil ? 1 : 2)
+            guard !self.finished else { return }
+        }
+        let channel: Int
+        if recorder.channels == 2 {
+            guard let track = frame.track else {
+                self.count(invalid: "missing-track", "media without a track in a dual-channel stream: frame dropped")
+                return
+            }
+            channel = track.channel
+        } else {
+            if frame.track == .outbound {
+                self.count(invalid: "unexpected-track", "outbound media in a mono stream: frame dropped")
+                return
+            }
+            channel = 0
+        }
+        self.ingest.metrics.mediaFrames += 1
+        self.ingest.metrics.audioBytes += samples.count * 2
+        let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
+        switch placement {
+        case .placed, .reordered:
+            break
+        case .duplicate:
+            self.ingest.metrics.duplicates += 1
+        case .late:
+            self.ingest.metrics.lateFrames += 1
+        case .gapTooLarge:
+            self.fail(
+                "gap-too-large", closeCode: .policyViolation,
+                reason: "timestamp \(frame.timestampMs ?? -1) jumps more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead")
+            return
+        }
+        if let error = recorder.writeError {
+            self.fail("write-failed", closeCode: .internalError, reason: "cannot store audio: \(error.code)", detail: "\(error)")
+        }
+    }
+
+    private func start(_ start: StreamStart) {
+        if self.recorder != nil {
+            self.count(invalid: "duplicate-start", "second start event ignored")
+            return
+        }
+        let identity: StreamRecorder.Identity
+        do throws(MediaError) {
+            identity = StreamRecorder.Identity(
+                account: try PathSafeIdentifier(start.accountSid ?? "", field: "start.account_sid"),
+                callSid: try PathSafeIdentifier(start.callSid ?? "", field: "start.call_sid"),
+                streamSid: try PathSafeIdentifier(start.streamSid, field: "stream_sid"),
+                from: start.from, to: start.to, customParameters: start.customParameters,
+                queryParameters: self.queryParameters)
+        } catch {
+            self.fail("invalid-identifier", closeCode: .policyViolation, reason: error.description)
+            return
+        }
+        self.logger[metadataKey: "call_sid"] = "\(identity.callSid)"
+        self.logger[metadataKey: "stream_sid"] = "\(identity.streamSid)"
+
+        let rate: Int
+        if let requested = self.requestedRate {
+            rate = requested
+        } else if let announced = start.mediaFormat?.sampleRate {
+            guard StreamIngest.supportedRates.contains(announced) else {
+                self.fail("unsupported-sample-rate", closeCode: .unsupportedData, reason: "sample rate \(announced) is not 8000, 16000 or 24000")
+                return
+            }
+            rate = announced
+        } else {
+            rate = 8000  // the platform's default (exotel-platform.md §1.2)
+        }
+
+        do {
+            self.recorder = try StreamRecorder(
+                layout: self.ingest.layout, identity: identity, sampleRate: rate, startedAt: .now(),
+                configuration: self.ingest.configuration.recorder, exorecVersion: StreamIngest.version)
+        } catch {
+            self.fail("cannot-create", closeCode: .internalError, reason: "cannot store this stream: \(error.code)", detail: error.description)
+            return
+        }
+        if let tracks = start.tracks, !tracks.isEmpty {
+            self.setChannels(Set(tracks).count == 2 ? 2 : 1)
+        }
+        self.ingest.metrics.streamsStarted += 1
+        self.ingest.metrics.activeStreams += 1
+        self.logger.info("stream started", metadata: ["sample_rate": "\(rate)", "path": "\(self.recorder!.wavPath)"])
+        self.ingest.publish(.streamStarted(self.recorder!.sidecar, wavPath: self.recorder!.wavPath))
+    }
+
+    private func setChannels(_ channels: Int) {
+        do {
+            try self.recorder?.setChannels(channels)
+        } catch {
+            self.fail("cannot-create", closeCode: .internalError, reason: "cannot store this stream: \(error.code)", detail: error.description)
+        }
+    }
+
+    // MARK: - Ending
+
+    /// Finishes the recording (if any) and hands it to the finalizer. Idempotent.
+    func finish(reason: String, closeCode: CloseCode?, closeReason: String) {
+        if !self.finished {
+            self.finished = true
+            if let recorder {
+                let sidecar = recorder.finish(closeReason: reason, endedAt: .now())
+                self.ingest.metrics.activeStreams -= 1
+                self.ingest.finalize(sidecar, wavPath: recorder.wavPath, sidecarPath: recorder.sidecarPath)
+                self.logger.info(
+                    "stream finished",
+                    metadata: [
+                        "reason": "\(reason)", "frames": "\(sidecar.frames)", "gaps": "\(sidecar.gaps.count)",
+                        "duplicates": "\(sidecar.duplicates)", "late_frames": "\(sidecar.lateFrames)",
+                        "invalid_messages": "\(sidecar.invalidMessages.values.reduce(0, +))",
+                    ])
+            }
+        }
+        if let closeCode { self.connection.close(closeCode, reason: closeReason) }
+    }
+
+    /// Ends the stream because of bad input it cannot recover from.
+    private func fail(_ kind: String, closeCode: CloseCode, reason: String, detail: String? = nil) {
+        self.ingest.metrics.errors[kind, default: 0] += 1
+        self.recorder?.recordInvalidMessage(code: kind)
+        self.reportOnce(kind, level: .warning, "closing stream: \(reason)", detail.map { ["detail": "\($0)"] } ?? [:])
+        self.finish(reason: kind, closeCode: closeCode, closeReason: reason)
+    }
+
+    // MARK: - Counting bad input
+
+    private func reject(message error: StreamProtocolError) {
+        self.count(invalid: error.code, "dropping invalid message: \(error.description)")
+    }
+
+    private func count(invalid kind: String, _ message: String) {
+        self.ingest.metrics.errors[kind, default: 0] += 1
+        self.recorder?.recordInvalidMessage(code: kind)
+        self.reportOnce(kind, level: .warning, "\(message)", [:])
+    }
+
+    /// Logs the first occurrence of each kind of problem per stream; later ones are only counted
+    /// (the sidecar and the finish log line carry the totals).
+    private func reportOnce(_ kind: String, level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) {
+        guard self.reported.insert(kind).inserted else { return }
+        var metadata = metadata
+        metadata["kind"] = "\(kind)"
+        self.logger.log(level: level, "\(message)", metadata: metadata)
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Ingest
+import MediaStore
+import Yams
+
+/// Reads `exorec.yaml` (see `config/exorec.example.yaml`) into an `IngestConfiguration`.
+///
+/// Every key is checked: an unknown key, a value of the wrong type or out of range is an error that
+/// names the key, so a typo never silently falls back to a default.
+///
+/// | key | type | default |
+/// |---|---|---|
+/// | `storage` | path | `storage` |
+/// | `ingest.host` | IP literal | `127.0.0.1` |
+/// | `ingest.port` | 0-65535 | `8080` |
+/// | `ingest.stream_path` | path | `/v1/streams` |
+/// | `ingest.max_streams` | integer ≥ 1 | `4096` |
+/// | `ingest.max_message_bytes` | integer | `1048576` |
+/// | `ingest.idle_timeout` | duration | `30s` |
+/// | `ingest.handshake_timeout` | duration | `10s` |
+/// | `ingest.shutdown_grace` | duration | `2s` |
+/// | `ingest.auth.disabled` | bool | `false` |
+/// | `ingest.auth.credentials` | list of `{username, password}` | none |
+/// | `recording.reorder_window` | duration | `100ms` |
+/// | `recording.max_gap` | duration | `10m` |
+/// | `recording.write_buffer_samples` | integer | `8192` |
+/// | `recording.header_update_interval` | duration | `1s` |
+/// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
+///
+/// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
+/// `EXOREC_INGEST_USERNAME` and `EXOREC_INGEST_PASSWORD`, when both are set, add one credential, so
+/// a secret need not be written into the file.
+struct ConfigFile {
+    var ingest = IngestConfiguration()
+    var logLevel: String?
+
+    static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConfigFile {
+        var config = ConfigFile()
+        if let path {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw IngestError.configuration(key: path, reason: "cannot read the file: \(error.localizedDescription)")
+            }
+            try config.apply(yaml: text, source: path)
+        }
+        if let user = environment["EXOREC_INGEST_USERNAME"], let password = environment["EXOREC_INGEST_PASSWORD"] {
+            config.ingest.credentials.append(.init(username: user, password: password))
+        }
+        return config
+    }
+
+    mutating func apply(yaml text: String, source: String) throws {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw IngestError.configuration(key: source, reason: "not valid YAML: \(error)")
+        }
+        guard let node else { return }
+        let root = try Section(node, path: "")
+        try root.only(["storage", "ingest", "recording", "logging"])
+        if let storage = try root.string("storage") { self.ingest.storageRoot = storage }
+        if let ingest = try root.section("ingest") {
+            try ingest.only([
+                "host", "port", "stream_path", "max_streams", "max_message_bytes", "idle_timeout", "handshake_timeout",
+                "shutdown_grace", "auth",
+            ])
+            if let host = try ingest.string("host") { self.ingest.server.host = host }
+            if let port = try ingest.integer("port", in: 0...65535) { self.ingest.server.port = port }
+            if let path = try ingest.string("stream_path") { self.ingest.streamPath = path }
+            if let max = try ingest.integer("max_streams", in: 1...1_000_000) { self.ingest.maxStreams = max }
+            if let bytes = try ingest.integer("max_message_bytes", in: 1024...(64 << 20)) { self.ingest.server.maxMessageBytes = bytes }
+            if let ms = try ingest.duration("idle_timeout") { self.ingest.idleTimeoutMs = ms }
+            if let ms = try ingest.duration("handshake_timeout") { self.ingest.server.handshakeTimeoutSeconds = Int(max(1, ms / 1000)) }
+            if let ms = try ingest.duration("shutdown_grace") { self.ingest.server.shutdownGraceMilliseconds = ms }
+            if let auth = try ingest.section("auth") {
+                try auth.only(["disabled", "credentials"])
+                if let disabled = try auth.bool("disabled") { self.ingest.authDisabled = disabled }
+                for (index, entry) in try auth.list("credentials").enumerated() {
+                    let credential = try Section(entry, path: "ingest.auth.credentials[\(index)]")
+                    try credential.only(["username", "password"])
+                    guard let user = try credential.string("username"), let password = try credential.string("password") else {
+                        throw IngestError.configuration(key: credential.path, reason: "needs both username and password")
+                    }
+                    self.ingest.credentials.append(.init(username: user, password: password))
+                }
+            }
+        }
+        if let recording = try root.section("recording") {
+            try recording.only(["reorder_window", "max_gap", "write_buffer_samples", "header_update_interval"])
+            if let ms = try recording.duration("reorder_window") { self.ingest.recorder.reorderWindowMs = Int(ms) }
+            if let ms = try recording.duration("max_gap") { self.ingest.recorder.maxGapMs = Int(ms) }
+            if let n = try recording.integer("write_buffer_samples", in: 512...(1 << 20)) { self.ingest.recorder.writeBufferSamples = n }
+            if let ms = try recording.duration("header_update_interval") {
+                guard (50...1000).contains(ms) else {
+                    throw IngestError.configuration(key: "recording.header_update_interval", reason: "must be between 50ms and 1s (readers rely on a recent header)")
+                }
+                self.ingest.recorder.headerUpdateIntervalMs = ms
+            }
+        }
+        if let logging = try root.section("logging") {
+            try logging.only(["level"])
+            if let level = try logging.string("level") {
+                guard LogSetup.levels[level] != nil else {
+                    throw IngestError.configuration(key: "logging.level", reason: "'\(level)' is not one of \(LogSetup.levelNames)")
+                }
+                self.logLevel = level
+            }
+        }
+    }
+
+    /// One YAML mapping, with typed accessors whose errors carry the dotted key.
+    struct Section {
+        let path: String
+        let mapping: Node.Mapping
+
+        init(_ node: Node, path: String) throws {
+            guard let mapping = node.mapping else {
+                throw IngestError.configuration(key: path.isEmpty ? "(top level)" : path, reason: "expected a mapping of keys to values")
+            }
+            self.path = path
+            self.mapping = mapping
+        }
+
+        func key(_ name: String) -> String { self.path.isEmpty ? name : "\(self.path).\(name)" }
+
+        func only(_ allowed: Set<String>) throws {
+            for (key, _) in self.mapping {
+                guard let name = key.string, allowed.contains(name) else {
+                    throw IngestError.configuration(
+                        key: self.key(key.string ?? "?"), reason: "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
+                }
+            }
+        }
+
+        func value(_ name: String) -> Node? {
+            guard let node = self.mapping[Node(name)] else { return nil }
+            if case .scalar(let scalar) = node, scalar.tag == .implicit, scalar.string == "~" || scalar.string == "null" || scalar.string.isEmpty {
+                return nil
+            }
+            return node
+        }
+
+        func section(_ name: String) throws -> Section? {
+            guard let node = self.value(name) else { return nil }
+            return try Section(node, path: self.key(name))
+        }
+
+        func list(_ name: String) throws -> [Node] {
+            guard let node = self.value(name) else { return [] }
+            guard let sequence = node.sequence else { throw IngestError.configuration(key: self.key(name), reason: "expected a list") }
+            return Array(sequence)
+        }
+
+        func string(_ name: String) throws -> String? {
+            guard let node = self.value(name) else { return nil }
+            guard let text = node.scalar?.string else { throw IngestError.configuration(key: self.key(name), reason: "expected a text value") }
+            return text
+        }
+
+        func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+            guard let text = try self.string(name) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw IngestError.configuration(key: self.key(name), reason: "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+
+        func bool(_ name: String) throws -> Bool? {
+            guard let text = try self.string(name) else { return nil }
+            switch text.lowercased() {
+            case "true", "yes", "on": return true
+            case "false", "no", "off": return false
+            default: throw IngestError.configuration(key: self.key(name), reason: "'\(text)' is not true or false")
+            }
+        }
+
+        func duration(_ name: String) throws -> Int64? {
+            guard let text = try self.string(name) else { return nil }
+            guard let ms = Duration.milliseconds(parsing: text), ms >= 0 else {
+                throw IngestError.configuration(key: self.key(name), reason: "'\(text)' is not a duration like 250ms, 30s, 10m or 1h")
+            }
+            return ms
+        }
+    }
+}
+
+extension Duration {
+    /// Parses `250ms`, `30s`, `10m`, `1h` or a plain number of seconds into milliseconds.
+    static func milliseconds(parsing text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0 else { return nil }
+            return Int64(number * factor)
+        }
+        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 else { return nil }
+        return Int64(seconds * 1000)
+    }
+}
