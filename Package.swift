@@ -47,8 +47,7 @@ let package = Package(
         .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
-            dependencies: ["ExotelKit", "MediaStore", "Ingest", "LoadGen",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ExotelKit", "MediaStore", "Ingest", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .executableTarget(
             name: "exorec",
@@ -63,7 +62,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting", "LoadGen"], swiftSettings: strictSettings),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
         .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting"], swiftSettings: strictSettings),
     ]

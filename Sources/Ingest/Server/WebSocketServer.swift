@@ -115,6 +115,7 @@ public final class WebSocketServer: @unchecked Sendable {
         info.uid = -1
         info.pt_serv_buf_size = 65536
         info.timeout_secs = UInt32(self.configuration.handshakeTimeoutSeconds)
+        info.timeout_secs_ah_idle = UInt32(self.configuration.handshakeTimeoutSeconds)
         info.ka_time = 30
         info.ka_probes = 3
         info.ka_interval = 10
@@ -256,6 +257,13 @@ public final class WebSocketServer: @unchecked Sendable {
         case LWS_CALLBACK_CLOSED_HTTP, LWS_CALLBACK_HTTP_DROP_PROTOCOL:
             Self.releaseExchange(in: user)
             return lws_callback_http_dummy(wsi, reason, user, input, length)
+
+        case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+            // lws 4.1 accepts without close-on-exec: a child process (a converter, a test's outside
+            // reader) would inherit the socket and keep a connection open after exorec closed it.
+            let fd = Int32(truncatingIfNeeded: Int(bitPattern: input))
+            if fd >= 0 { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
+            return 0
 
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             self.wakeUp()

@@ -1,0 +1,82 @@
+import Foundation
+import Synchronization
+
+/// The built `exorec` binary run as a child process, the way users and the platform see it.
+public final class ExorecProcess: Sendable {
+    /// `EXOREC_BINARY`, or `.build/debug/exorec` beside the package.
+    public static var binaryPath: String {
+        if let path = ProcessInfo.processInfo.environment["EXOREC_BINARY"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/exorec").path
+    }
+
+    private let process: Process
+    private let output = Mutex<String>("")
+    private let errors = Mutex<String>("")
+
+    /// Starts `exorec` with `arguments`.
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        self.process = Process()
+        self.process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        self.process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        self.process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        self.process.standardOutput = out
+        self.process.standardError = err
+        out.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        err.fileHandleForReading.readabilityHandler = { [errors] handle in
+            let data = handle.availableData
+            errors.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try self.process.run()
+    }
+
+    public var standardOutput: String { self.output.withLock { $0 } }
+    public var standardError: String { self.errors.withLock { $0 } }
+    public var pid: Int32 { self.process.processIdentifier }
+
+    /// Waits for "listening on HOST:PORT" and returns the port.
+    public func waitForListening(timeout: Duration = .seconds(20)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on") }),
+                let port = Int(line.split(separator: ":").last ?? "")
+            {
+                return port
+            }
+            guard self.process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("exorec did not start listening; stderr: \(self.standardError)")
+    }
+
+    public func signal(_ signal: Int32) { kill(self.process.processIdentifier, signal) }
+
+    /// Waits for the process to exit and returns its status.
+    public func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while self.process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                self.signal(SIGKILL)
+                throw TestFailure("exorec did not exit in time; stderr: \(self.standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // Let the pipe handlers drain what is left.
+        try await Task.sleep(for: .milliseconds(50))
+        return self.process.terminationStatus
+    }
+
+    /// Runs `exorec` to completion; returns (status, stdout, stderr).
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
+        let process = try ExorecProcess(arguments, environment: environment)
+        let status = try await process.waitForExit()
+        return (status, process.standardOutput, process.standardError)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Reads a WAV with Python's soundfile, a reader exorec did not write.
+public enum OutsideReader {
+    public struct WavSummary: Sendable, Hashable {
+        public var sampleRate: Int
+        public var channels: Int
+        public var frames: Int
+        /// SHA-256 of the interleaved int16 samples as soundfile decodes them.
+        public var samplesSHA256: String
+    }
+
+    public static func soundfile(_ path: String) throws -> WavSummary {
+        let script = """
+            import sys, hashlib, soundfile as sf
+            data, rate = sf.read(sys.argv[1], dtype='int16', always_2d=True)
+            print(rate, data.shape[1], data.shape[0], hashlib.sha256(data.tobytes()).hexdigest())
+            """
+        let output = try run(["python3", "-c", script, path])
+        let parts = output.split(separator: " ")
+        guard parts.count == 4, let rate = Int(parts[0]), let channels = Int(parts[1]), let frames = Int(parts[2]) else {
+            throw TestFailure("soundfile could not read \(path): \(output)")
+        }
+        return WavSummary(sampleRate: rate, channels: channels, frames: frames, samplesSHA256: String(parts[3]).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Runs a command and returns its standard output (standard error is appended on failure).
+    public static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("\(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)\(String(decoding: errors, as: UTF8.self))")
+        }
+        return text
+    }
+}

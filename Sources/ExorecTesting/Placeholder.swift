@@ -1,1 +1,0 @@
-// testing helpers (in progress)

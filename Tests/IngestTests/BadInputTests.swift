@@ -1,0 +1,191 @@
+import ExorecTesting
+import ExotelKit
+import Foundation
+import Ingest
+import MediaStore
+import Testing
+
+/// Each kind of bad input has one defined outcome, and none of them touches another stream: every
+/// test runs a well-behaved stream alongside the bad one and checks it arrives sample-exact.
+@Suite(.timeLimit(.minutes(1))) struct BadInputTests {
+    /// Opens a good stream, runs `bad` on a second connection, then finishes the good stream and
+    /// checks it. Returns the finished sidecars.
+    private func alongsideGoodStream(
+        _ ingest: TestIngest, expectFinished: Int = 2, _ bad: (TestIngest) throws -> Void
+    ) async throws -> [StreamSidecar] {
+        let good = StreamScript(streamSid: "goodstream", callSid: "CAgood", seed: 99)
+        let client = try TestWebSocketClient(port: ingest.port)
+        try client.sendText(good.start())
+        for i in 0..<3 { try client.sendText(good.media(frame: i)) }
+        try bad(ingest)
+        for i in 3..<6 { try client.sendText(good.media(frame: i)) }
+        try client.sendText(good.stop())
+        #expect(try client.awaitClose()?.code == 1000)
+        let done = try await ingest.waitForFinished(expectFinished)
+        let sidecar = try #require(done.first { $0.streamSid == "goodstream" })
+        let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
+        defer { try? file.close() }
+        #expect(file.readAll() == good.expected(frames: 6), "the good stream must be untouched")
+        #expect(sidecar.invalidMessages.isEmpty)
+        return done
+    }
+
+    /// Messages that are dropped and counted; the stream goes on and the lost frame becomes a gap.
+    @Test(arguments: [
+        ("json", #"{"event":"media","media":{"payload":"AAAA"#),
+        ("json", #"{"event":"media",}"#),
+        ("not-object", #"["media"]"#),
+        ("missing-event", #"{"media":{"payload":"AAAA"}}"#),
+        ("base64", #"{"event":"media","media":{"chunk":"3","timestamp":"200","payload":"!!!!"}}"#),
+        ("odd-pcm", #"{"event":"media","media":{"chunk":"3","timestamp":"200","payload":"AA=="}}"#),
+        ("field", #"{"event":"media","media":{"chunk":"x","timestamp":"200","payload":"AAAA"}}"#),
+    ])
+    func invalidMessageIsDroppedCountedAndTheStreamGoesOn(kind: String, message: String) async throws {
+        try await withTestIngest { ingest in
+            let done = try await self.alongsideGoodStream(ingest) { ingest in
+                let script = StreamScript(streamSid: "badstream", seed: 4)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.start())
+                try client.sendText(script.media(frame: 0))
+                try client.sendText(script.media(frame: 1))
+                try client.sendText(message)  // would have been frame 2
+                try client.sendText(message)  // counted twice, logged once
+                try client.sendText(script.media(frame: 3))
+                try client.sendText(script.media(frame: 4))
+                try client.sendText(script.stop())
+                #expect(try client.awaitClose()?.code == 1000)
+            }
+            let bad = try #require(done.first { $0.streamSid == "badstream" })
+            #expect(bad.invalidMessages == [kind: 2])
+            #expect(bad.gaps == [.init(channel: 0, startMs: 200, durationMs: 100)])
+            #expect(bad.frames == 5 * 800)
+        }
+    }
+
+    @Test func mediaBeforeStartAndSecondStartAreIgnoredAndCounted() async throws {
+        try await withTestIngest { ingest in
+            let done = try await self.alongsideGoodStream(ingest) { ingest in
+                let script = StreamScript(streamSid: "early", seed: 8)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.media(frame: 0))
+                try client.sendText(script.start())
+                try client.sendText(StreamScript(streamSid: "other", seed: 1).start())
+                for i in 0..<2 { try client.sendText(script.media(frame: i)) }
+                try client.sendText(script.stop())
+                _ = try client.awaitClose()
+            }
+            let early = try #require(done.first { $0.streamSid == "early" })
+            #expect(early.invalidMessages == ["duplicate-start": 1])
+            #expect(early.frames == 1600)
+            #expect(!done.contains { $0.streamSid == "other" })
+        }
+    }
+
+    /// Input after which the stream cannot go on: finalized, then closed with the fitting code.
+    @Test func binaryFrameClosesWith1003AfterFinalizing() async throws {
+        try await withTestIngest { ingest in
+            let done = try await self.alongsideGoodStream(ingest) { ingest in
+                let script = StreamScript(streamSid: "binary", seed: 2)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.start())
+                try client.sendText(script.media(frame: 0))
+                try client.sendBinary([1, 2, 3, 4])
+                #expect(try client.awaitClose()?.code == 1003)
+            }
+            let binary = try #require(done.first { $0.streamSid == "binary" })
+            #expect(binary.state == .complete)
+            #expect(binary.closeReason == "binary-message")
+            #expect(binary.frames == 800)
+        }
+    }
+
+    @Test func messageOverTheSizeLimitClosesWith1009() async throws {
+        try await withTestIngest(configure: { $0.server.maxMessageBytes = 64 * 1024 }) { ingest in
+            let done = try await self.alongsideGoodStream(ingest) { ingest in
+                let script = StreamScript(streamSid: "huge", seed: 2)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.start())
+                try client.sendText(script.media(frame: 0))
+                try client.sendText(String(repeating: "x", count: 100 * 1024))
+                #expect(try client.awaitClose()?.code == 1009)
+            }
+            let huge = try #require(done.first { $0.streamSid == "huge" })
+            #expect(huge.closeReason == "message-too-large")
+            #expect(huge.frames == 800)
+        }
+    }
+
+    @Test func unsupportedRateInMediaFormatClosesWith1003() async throws {
+        try await withTestIngest { ingest in
+            _ = try await self.alongsideGoodStream(ingest, expectFinished: 1) { ingest in
+                let script = StreamScript(streamSid: "rate44", seed: 2)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.start(mediaFormatRate: 44100))
+                #expect(try client.awaitClose()?.code == 1003)
+            }
+            #expect(ingest.startedStreams.allSatisfy { $0.streamSid != "rate44" })
+        }
+    }
+
+    @Test func unknownSampleRateInTheUrlIsRefusedAtUpgrade() async throws {
+        try await withTestIngest { ingest in
+            #expect {
+                _ = try TestWebSocketClient(port: ingest.port, path: "/v1/streams?sample-rate=11025")
+            } throws: { error in
+                guard case TestWebSocketClient.ClientError.handshake(let status, _) = error else { return false }
+                return status == 400
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"event":"start","stream_sid":"../../etc","start":{"stream_sid":"../../etc","call_sid":"CA1","account_sid":"acct1"}}"#, "stream_sid"),
+        (#"{"event":"start","stream_sid":"ok1","start":{"stream_sid":"ok1","call_sid":"CA/1","account_sid":"acct1"}}"#, "call_sid"),
+        (#"{"event":"start","stream_sid":"ok2","start":{"stream_sid":"ok2","call_sid":"CA1"}}"#, "account_sid"),
+    ])
+    func identifiersThatCannotBePathsAreRefusedWith1008(start: String, field: String) async throws {
+        try await withTestIngest { ingest in
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(start)
+            let close = try #require(try client.awaitClose())
+            #expect(close.code == 1008)
+            #expect(close.reason.contains(field))
+            #expect(FileSystem.files(under: ingest.storageRoot, withSuffix: ".wav").isEmpty)
+        }
+    }
+
+    @Test func clientThatVanishesIsFinalizedAndOneThatGoesQuietTimesOut() async throws {
+        try await withTestIngest(configure: { $0.idleTimeoutMs = 1000 }) { ingest in
+            let vanishing = StreamScript(streamSid: "vanish", seed: 1)
+            let a = try TestWebSocketClient(port: ingest.port)
+            try a.sendText(vanishing.start())
+            try a.sendText(vanishing.media(frame: 0))
+            let quiet = StreamScript(streamSid: "quiet", seed: 2)
+            let b = try TestWebSocketClient(port: ingest.port)
+            try b.sendText(quiet.start())
+            try b.sendText(quiet.media(frame: 0))
+            try await ingest.waitForStarted(2)
+            a.abort()
+            let closeOfQuiet = try b.awaitClose(timeoutSeconds: 5)
+            #expect(closeOfQuiet?.code == 1000)
+            let done = try await ingest.waitForFinished(2)
+            let reasons = Dictionary(uniqueKeysWithValues: done.map { ($0.streamSid, $0.closeReason ?? "") })
+            #expect(reasons == ["vanish": "disconnected", "quiet": "idle-timeout"])
+            #expect(done.allSatisfy { $0.state == .complete && $0.frames == 800 })
+        }
+    }
+
+    @Test func timestampJumpBeyondTheMaximumGapEndsTheStream() async throws {
+        try await withTestIngest(configure: { $0.recorder.maxGapMs = 2000 }) { ingest in
+            let script = StreamScript(streamSid: "jump", seed: 1)
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(script.start())
+            try client.sendText(script.media(frame: 0))
+            try client.sendText(script.media(frame: 50))  // 5 s ahead
+            #expect(try client.awaitClose()?.code == 1008)
+            let sidecar = try #require(try await ingest.waitForFinished(1).first)
+            #expect(sidecar.closeReason == "gap-too-large")
+            #expect(sidecar.frames == 800)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import ExorecTesting
+import ExotelKit
+import Foundation
+import Ingest
+import MediaStore
+import Testing
+
+@Suite(.timeLimit(.minutes(1))) struct IngestServerTests {
+    @Test(arguments: [
+        (nil, "missing"), (("test", "wrong"), "wrong password"), (("nobody", "test-secret"), "wrong user"),
+    ] as [((String, String)?, String)])
+    func upgradeWithoutTheRightCredentialsIsRefused(credentials: (String, String)?, label: String) async throws {
+        try await withTestIngest { ingest in
+            #expect(throws: TestWebSocketClient.ClientError.self, "\(label)") {
+                _ = try TestWebSocketClient(port: ingest.port, credentials: credentials)
+            }
+            do {
+                _ = try TestWebSocketClient(port: ingest.port, credentials: credentials)
+            } catch TestWebSocketClient.ClientError.handshake(let status, _) {
+                #expect(status == 401)
+            }
+            let metrics = try ingest.get("/metrics").body
+            #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="auth"} 2"#))
+            #expect(FileSystem.files(under: ingest.storageRoot, withSuffix: ".json").isEmpty)
+        }
+    }
+
+    @Test func authCanBeSwitchedOffOnlyExplicitly() async throws {
+        var configuration = IngestConfiguration()
+        configuration.credentials = []
+        #expect(throws: IngestError.self) { try configuration.validate() }
+        configuration.authDisabled = true
+        try configuration.validate()
+        try await withTestIngest(configure: { $0.credentials = []; $0.authDisabled = true }) { ingest in
+            let client = try TestWebSocketClient(port: ingest.port, credentials: nil)
+            client.close()
+        }
+    }
+
+    @Test func wrongPathIsRefused() async throws {
+        try await withTestIngest { ingest in
+            do {
+                _ = try TestWebSocketClient(port: ingest.port, path: "/v1/other")
+                Issue.record("upgrade on a wrong path was accepted")
+            } catch TestWebSocketClient.ClientError.handshake(let status, _) {
+                #expect(status == 404)
+            }
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitAreRefusedAndTheOthersCarryOn() async throws {
+        try await withTestIngest(configure: { $0.maxStreams = 3 }) { ingest in
+            let clients = try (0..<3).map { _ in try TestWebSocketClient(port: ingest.port) }
+            for _ in 0..<5 {
+                do {
+                    _ = try TestWebSocketClient(port: ingest.port)
+                    Issue.record("a connection beyond the limit was accepted")
+                } catch TestWebSocketClient.ClientError.handshake(let status, _) {
+                    #expect(status == 503)
+                }
+            }
+            let script = StreamScript(streamSid: "withinlimit", seed: 3)
+            try clients[0].sendText(script.start())
+            try clients[0].sendText(script.media(frame: 0))
+            try clients[0].sendText(script.stop())
+            #expect(try clients[0].awaitClose()?.code == 1000)
+            #expect(try await ingest.waitForFinished(1).first?.frames == 800)
+        }
+    }
+
+    @Test func slowClientDoesNotHoldUpOthers() async throws {
+        try await withTestIngest(configure: { $0.server.handshakeTimeoutSeconds = 1 }) { ingest in
+            // A client that sends half an upgrade request and then nothing.
+            let slow = try TestWebSocketClient.rawConnection(port: ingest.port)
+            try slow.sendRaw(Array("GET /v1/streams HTTP/1.1\r\nHost: x\r\n".utf8))
+            let script = StreamScript(streamSid: "fast", seed: 4)
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(script.start())
+            for i in 0..<3 { try client.sendText(script.media(frame: i)) }
+            try client.sendText(script.stop())
+            #expect(try client.awaitClose()?.code == 1000)
+            #expect(try await ingest.waitForFinished(1).first?.frames == 2400)
+            #expect(try slow.waitForEOF(timeoutSeconds: 5), "the server drops a client that never finishes its handshake")
+        }
+    }
+
+    @Test func gracefulShutdownFinalizesOpenStreams() async throws {
+        let root = makeTemporaryDirectory()
+        let script = StreamScript(streamSid: "openatstop", seed: 6)
+        let ingestRef = try await withTestIngest(storageRoot: root) { ingest in
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(script.start())
+            for i in 0..<4 { try client.sendText(script.media(frame: i)) }
+            try await ingest.waitForStarted(1)
+            try await Task.sleep(for: .milliseconds(100))
+            ingest.server.stop()
+            #expect(try client.awaitClose()?.code == 1001)
+            return ingest
+        }
+        // withTestIngest returned: the server has stopped and every stream is finalized.
+        let sidecar = try #require(ingestRef.finishedStreams.first)
+        #expect(sidecar.state == .complete)
+        #expect(sidecar.closeReason == "shutdown")
+        let path = ingestRef.wavPath(of: sidecar)
+        #expect(try FileSystem.sha256(of: path) == sidecar.sha256)
+        let file = try SoundFile.open(readingFrom: path)
+        defer { try? file.close() }
+        #expect(file.readAll() == script.expected(frames: 4))
+    }
+
+    @Test func growingFileIsAValidWavWhileTheStreamIsOpen() async throws {
+        try await withTestIngest { ingest in
+            let script = StreamScript(streamSid: "growing", seed: 9)
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(script.start())
+            for i in 0..<10 { try client.sendText(script.media(frame: i)) }
+            try await ingest.waitForStarted(1)
+            // The header is refreshed about once a second.
+            try await Task.sleep(for: .milliseconds(1300))
+            let path = try #require(FileSystem.files(under: ingest.storageRoot, withSuffix: "stream-growing.wav").first)
+            let outside = try OutsideReader.soundfile(path)
+            #expect(outside.frames == 8000, "the header covers what was written")
+            let file = try SoundFile.open(readingFrom: path)
+            #expect(file.readAll() == script.expected(frames: 10))
+            try file.close()
+            try client.sendText(script.stop())
+            _ = try client.awaitClose()
+            _ = try await ingest.waitForFinished(1)
+        }
+    }
+
+    @Test func healthAndMetricsAreServedOnTheSamePort() async throws {
+        try await withTestIngest { ingest in
+            let script = StreamScript(streamSid: "metered", seed: 2)
+            let client = try TestWebSocketClient(port: ingest.port)
+            try client.sendText(script.start())
+            for i in 0..<4 { try client.sendText(script.media(frame: i)) }
+            try client.sendText("{oops")
+            try client.sendText(script.stop())
+            _ = try client.awaitClose()
+            _ = try await ingest.waitForFinished(1)
+
+            let health = try ingest.get("/healthz")
+            #expect(health.status == 200)
+            #expect(health.body.contains(#""status":"ok""#))
+            let metrics = try ingest.get("/metrics")
+            #expect(metrics.status == 200)
+            for line in [
+                "exorec_ingest_media_frames_total 4", "exorec_ingest_audio_bytes_total 6400", "exorec_ingest_active_streams 0",
+                #"exorec_ingest_errors_total{kind="json"} 1"#, "exorec_ingest_streams_started_total 1",
+                #"exorec_ingest_streams_finished_total{reason="stop"} 1"#,
+            ] {
+                #expect(metrics.body.contains(line + "\n"), "missing: \(line)")
+            }
+            #expect(try ingest.get("/nope").status == 404)
+        }
+    }
+
+    @Test func loopbackMeansLoopback() async throws {
+        try await withTestIngest { ingest in
+            // /proc/net/tcp lists listening sockets (state 0A) as hex address:port; 0100007F is 127.0.0.1.
+            let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+            let hex = String(ingest.port, radix: 16, uppercase: true)
+            let portHex = String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            let listeners = table.split(separator: "\n").filter { $0.contains(":\(portHex) ") && $0.contains(" 0A ") }
+            #expect(!listeners.isEmpty)
+            #expect(listeners.allSatisfy { $0.contains("0100007F:\(portHex)") })
+            let table6 = (try? String(contentsOfFile: "/proc/net/tcp6", encoding: .utf8)) ?? ""
+            #expect(!table6.contains(":\(portHex) 00000000000000000000000000000000:0000 0A"), "not listening on every IPv6 address")
+        }
+    }
+}
