@@ -10,9 +10,14 @@ public final class ExorecProcess: Sendable {
         return root.appendingPathComponent(".build/debug/exorec").path
     }
 
+    /// Text a pipe delivered so far; appended from the pipe's handler thread.
+    private final class Collected: Sendable {
+        let text = Mutex<String>("")
+    }
+
     private let process: Process
-    private let output = Mutex<String>("")
-    private let errors = Mutex<String>("")
+    private let output = Collected()
+    private let errors = Collected()
 
     /// Starts `exorec` with `arguments`.
     public init(_ arguments: [String], environment: [String: String] = [:]) throws {
@@ -28,17 +33,17 @@ public final class ExorecProcess: Sendable {
         self.process.standardError = err
         out.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
-            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { [errors] handle in
             let data = handle.availableData
-            errors.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            errors.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         try self.process.run()
     }
 
-    public var standardOutput: String { self.output.withLock { $0 } }
-    public var standardError: String { self.errors.withLock { $0 } }
+    public var standardOutput: String { self.output.text.withLock { $0 } }
+    public var standardError: String { self.errors.text.withLock { $0 } }
     public var pid: Int32 { self.process.processIdentifier }
 
     /// Waits for "listening on HOST:PORT" and returns the port.
