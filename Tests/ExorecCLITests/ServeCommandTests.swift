@@ -116,6 +116,17 @@ import Testing
         #expect(result.errors.contains(mentions), "stderr: \(result.errors)")
     }
 
+    @Test func exampleConfigurationIsValidAndStarts() async throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/exorec.example.yaml").path
+        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--storage", makeTemporaryDirectory()])
+        let port = try await server.waitForListening()
+        let client = try TestWebSocketClient(port: port, credentials: ("exotel", "change-me"))
+        client.close()
+        server.signal(SIGINT)
+        #expect(try await server.waitForExit() == 0)
+    }
+
     @Test func badFlagsAreUsageErrors() async throws {
         let result = try await ExorecProcess.run(["serve", "--port", "70000"])
         #expect(result.status == 64)
