@@ -12,7 +12,10 @@ final class StreamSession {
     let queryParameters: [String: String]
     /// The rate the StreamUrl asked for (`sample-rate` or `sample_rate`), if any.
     let requestedRate: Int?
-    private unowned let ingest: StreamIngest
+    /// `unowned(unsafe)`: the ingest owns every session and outlives it (sessions end in `closed`,
+    /// before the server lets go of the ingest), and a checked `unowned` would cost an atomic
+    /// reference-count check on each of the several uses per media frame.
+    private unowned(unsafe) let ingest: StreamIngest
     private(set) var recorder: StreamRecorder?
     private(set) var finished = false
     private var logger: Logger

@@ -31,11 +31,14 @@ public final class SoundFile {
     public let path: String
     public let info: Info
     private var handle: OpaquePointer?
+    /// 16-bit little-endian PCM on disk, as in memory: samples can be written as raw bytes.
+    private let storesNativePCM16: Bool
 
-    private init(path: String, handle: OpaquePointer, info: Info) {
+    private init(path: String, handle: OpaquePointer, info: Info, format: Format?) {
         self.path = path
         self.handle = handle
         self.info = info
+        self.storesNativePCM16 = format == .wav16 && 1.littleEndian == 1
     }
 
     /// Starts a new file on `descriptor`, which libsndfile then owns and closes.
@@ -54,7 +57,7 @@ public final class SoundFile {
             let reason = String(cString: sf_strerror(nil))
             throw .cannotCreate(path: path, reason: reason)
         }
-        return SoundFile(path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0))
+        return SoundFile(path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0), format: format)
     }
 
     /// Opens an existing file for reading.
@@ -65,13 +68,19 @@ public final class SoundFile {
         }
         return SoundFile(
             path: path, handle: handle,
-            info: Info(sampleRate: Int(sfInfo.samplerate), channels: Int(sfInfo.channels), frames: Int64(sfInfo.frames)))
+            info: Info(sampleRate: Int(sfInfo.samplerate), channels: Int(sfInfo.channels), frames: Int64(sfInfo.frames)), format: nil)
     }
 
     /// Appends interleaved 16-bit samples (`samples.count` must be a multiple of the channel count).
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws(MediaError) {
         guard let handle, let base = samples.baseAddress, !samples.isEmpty else { return }
-        let written = sf_write_short(handle, base, sf_count_t(samples.count))
+        let written: Int
+        if self.storesNativePCM16 {
+            // The bytes already are the file's encoding: skip libsndfile's conversion copy.
+            written = Int(sf_write_raw(handle, base, sf_count_t(samples.count * 2))) / 2
+        } else {
+            written = Int(sf_write_short(handle, base, sf_count_t(samples.count)))
+        }
         if written != samples.count {
             throw .shortWrite(path: self.path, wrote: Int(written), of: samples.count, reason: String(cString: sf_strerror(handle)))
         }
