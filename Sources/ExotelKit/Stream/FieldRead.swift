@@ -7,8 +7,8 @@ enum FieldRead<Value> {
     /// The key was not there, or its value was `null`.
     case absent
     case value(Value)
-    /// The value has the wrong type or range; `reason` completes "field x …".
-    case invalid(reason: StaticString)
+    /// The value has the wrong type or range.
+    case invalid(FieldProblem)
 
     /// The value, nil when absent, or an ``StreamProtocolError/invalidField(name:reason:)`` naming `name`.
     @inline(__always)
@@ -16,7 +16,7 @@ enum FieldRead<Value> {
         switch self {
         case .absent: return nil
         case .value(let value): return value
-        case .invalid(let reason): throw .invalidField(name: "\(name)", reason: "\(reason)")
+        case .invalid(let problem): throw .invalidField(name: "\(name)", reason: problem.reason)
         }
     }
 
@@ -33,7 +33,31 @@ enum FieldRead<Value> {
         switch self {
         case .absent: return .absent
         case .value(let value): return .value(try transform(value))
-        case .invalid(let reason): return .invalid(reason: reason)
+        case .invalid(let problem): return .invalid(problem)
+        }
+    }
+
+    /// The value if there is a valid one; for lenient fields where a bad value means "unknown".
+    var valueOrNil: Value? {
+        if case .value(let value) = self { return value }
+        return nil
+    }
+}
+
+/// Why a value does not fit its field. A one-byte code rather than a string, so that the per-frame field records
+/// stay small and trivially copyable; the text is only built for an error.
+enum FieldProblem: UInt8 {
+    case notAnInteger, negative, outOfRange, notAString, notAnObject, notATrack
+
+    /// Completes the sentence "field x …".
+    var reason: String {
+        switch self {
+        case .notAnInteger: "is not an integer"
+        case .negative: "is negative"
+        case .outOfRange: "is out of range"
+        case .notAString: "is not a string"
+        case .notAnObject: "is not an object"
+        case .notATrack: "is not \"inbound\" or \"outbound\""
         }
     }
 }
@@ -52,18 +76,20 @@ extension JSONScanner {
                 let digits = self.unescaped(string)
                 return digits.withUnsafeBufferPointer { Self.integer(digits: $0) }
             }
-            return Self.integer(digits: UnsafeBufferPointer(start: self.bytes + string.range.lowerBound, count: string.range.count))
+            return Self.integer(
+                digits: UnsafeBufferPointer(start: self.bytes + string.range.lowerBound, count: string.range.count))
         case ASCII.minus, ASCII.zero...ASCII.nine:
             let number = try self.scanNumber()
-            if number.isNegative { return .invalid(reason: "is negative") }
-            if !number.isInteger { return .invalid(reason: "is not an integer") }
-            return Self.integer(digits: UnsafeBufferPointer(start: self.bytes + number.range.lowerBound, count: number.range.count))
+            if number.isNegative { return .invalid(.negative) }
+            if !number.isInteger { return .invalid(.notAnInteger) }
+            return Self.integer(
+                digits: UnsafeBufferPointer(start: self.bytes + number.range.lowerBound, count: number.range.count))
         case ASCII.lowerN:
             try self.scanLiteral("null")
             return .absent
         default:
             try self.skipValue()
-            return .invalid(reason: "is not an integer")
+            return .invalid(.notAnInteger)
         }
     }
 
@@ -78,7 +104,7 @@ extension JSONScanner {
             return .absent
         default:
             try self.skipValue()
-            return .invalid(reason: "is not a string")
+            return .invalid(.notAString)
         }
     }
 
@@ -95,12 +121,12 @@ extension JSONScanner {
         let string: JSONString
         switch try self.readStringToken() {
         case .absent: return .absent
-        case .invalid(let reason): return .invalid(reason: reason)
+        case .invalid(let problem): return .invalid(problem)
         case .value(let value): string = value
         }
         if self.string(string, equals: "inbound") { return .value(.inbound) }
         if self.string(string, equals: "outbound") { return .value(.outbound) }
-        return .invalid(reason: "is not \"inbound\" or \"outbound\"")
+        return .invalid(.notATrack)
     }
 
     /// A string, materialised (checked as UTF-8).
@@ -120,7 +146,7 @@ extension JSONScanner {
             return .value(try self.text(of: start..<self.index))
         default:
             try self.skipValue()
-            return .invalid(reason: "is not a string")
+            return .invalid(.notAString)
         }
     }
 
@@ -134,19 +160,19 @@ extension JSONScanner {
             return .absent
         }
         try self.skipValue()
-        return byte == ASCII.openBrace ? .value(start) : .invalid(reason: "is not an object")
+        return byte == ASCII.openBrace ? .value(start) : .invalid(.notAnObject)
     }
 
     /// Parses decimal digits into a non-negative Int64.
     @inline(__always)
     static func integer(digits: UnsafeBufferPointer<UInt8>) -> FieldRead<Int64> {
-        guard !digits.isEmpty else { return .invalid(reason: "is not an integer") }
+        guard !digits.isEmpty else { return .invalid(.notAnInteger) }
         var value: Int64 = 0
         for byte in digits {
-            guard ASCII.isDigit(byte) else { return .invalid(reason: "is not an integer") }
+            guard ASCII.isDigit(byte) else { return .invalid(.notAnInteger) }
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(Int64(byte &- ASCII.zero))
-            guard !overflow1, !overflow2 else { return .invalid(reason: "is out of range") }
+            guard !overflow1, !overflow2 else { return .invalid(.outOfRange) }
             value = sum
         }
         return .value(value)

@@ -1,23 +1,24 @@
-#if canImport(Glibc)
-internal import Glibc
-#elseif canImport(Musl)
-internal import Musl
-#elseif canImport(Darwin)
-internal import Darwin
-#endif
-
 /// Turning scanned strings into values. Only rare events (start, stop, dtmf, mark, unknown names) come here;
 /// the media path compares keys in place and never builds a `String`.
 extension JSONScanner {
-    /// Whether the string's value equals `literal`. Compares the raw bytes in place unless the string has escapes.
+    /// Whether the string's value equals `literal`. Compares the raw bytes in place (the literal is a compile-time
+    /// constant, so the loop unrolls into a few immediate compares) unless the string has escapes.
     @inline(__always)
     func string(_ string: JSONString, equals literal: StaticString) -> Bool {
         guard !string.hasEscapes else {
-            let value = self.unescaped(string)
-            return value.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+            let expected = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            return UnescapedBytes(self, string).elementsEqual(expected)
         }
         let length = literal.utf8CodeUnitCount
-        return string.range.count == length && memcmp(self.bytes + string.range.lowerBound, literal.utf8Start, length) == 0
+        guard string.range.count == length else { return false }
+        let text = self.bytes + string.range.lowerBound
+        let expected = literal.utf8Start
+        var k = 0
+        while k < length {
+            if text[k] != expected[k] { return false }
+            k &+= 1
+        }
+        return true
     }
 
     /// The string's value, after checking that it is valid UTF-8.
@@ -39,38 +40,7 @@ extension JSONScanner {
     func unescaped(_ string: JSONString) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(string.range.count)
-        var i = string.range.lowerBound
-        let end = string.range.upperBound
-        while i < end {
-            let byte = self.bytes[i]
-            guard byte == ASCII.backslash else {
-                output.append(byte)
-                i &+= 1
-                continue
-            }
-            let escaped = self.bytes[i &+ 1]
-            switch escaped {
-            case 0x62: output.append(0x08)  // \b
-            case 0x66: output.append(0x0C)  // \f
-            case 0x6E: output.append(0x0A)  // \n
-            case 0x72: output.append(0x0D)  // \r
-            case 0x74: output.append(0x09)  // \t
-            case ASCII.lowerU:
-                // Validated already, so the hex digits and any surrogate pair are well formed.
-                var scalar = (try? self.hex4(at: i &+ 2, escapeAt: i)) ?? 0xFFFD
-                var length = 6
-                if (0xD800...0xDBFF).contains(scalar) {
-                    let low = (try? self.hex4(at: i &+ 8, escapeAt: i &+ 6)) ?? 0xDC00
-                    scalar = 0x10000 &+ ((scalar &- 0xD800) &<< 10) &+ (low &- 0xDC00)
-                    length = 12
-                }
-                Self.appendUTF8(Unicode.Scalar(scalar) ?? "\u{FFFD}", to: &output)
-                i &+= length
-                continue
-            default: output.append(escaped)  // " \ /
-            }
-            i &+= 2
-        }
+        output.append(contentsOf: UnescapedBytes(self, string))
         return output
     }
 
@@ -114,10 +84,78 @@ extension JSONScanner {
     private static func invalidUTF8(at offset: Int) -> StreamProtocolError {
         .malformedJSON(offset: offset, reason: "invalid UTF-8 in string")
     }
+}
 
-    private static func appendUTF8(_ scalar: Unicode.Scalar, to output: inout [UInt8]) {
-        for unit in UTF8.encode(scalar)! {
-            output.append(unit)
+/// The UTF-8 bytes of a JSON string's value, with escapes undone on the fly, so that comparing an escaped key
+/// with a literal needs no allocation.
+///
+/// The string must have passed ``JSONScanner/scanString()``; on anything else (a hand-made ``MediaFrame``) it
+/// still stops at the string's end and yields garbage rather than reading out of bounds.
+struct UnescapedBytes: Sequence, IteratorProtocol {
+    private let scanner: JSONScanner
+    private var index: Int
+    private let end: Int
+    /// Bytes of a `\u` escape's UTF-8 encoding not yet returned, lowest first.
+    private var pending: UInt32 = 0
+    private var pendingCount = 0
+
+    init(_ scanner: JSONScanner, _ string: JSONString) {
+        self.scanner = scanner
+        self.index = string.range.lowerBound
+        self.end = string.range.upperBound
+    }
+
+    mutating func next() -> UInt8? {
+        if self.pendingCount > 0 {
+            let byte = UInt8(truncatingIfNeeded: self.pending)
+            self.pending >>= 8
+            self.pendingCount -= 1
+            return byte
         }
+        guard self.index < self.end else { return nil }
+        let byte = self.scanner.bytes[self.index]
+        guard byte == ASCII.backslash, self.index + 1 < self.end else {
+            self.index += 1
+            return byte
+        }
+        let escaped = self.scanner.bytes[self.index + 1]
+        switch escaped {
+        case 0x62:
+            self.index += 2
+            return 0x08  // \b
+        case 0x66:
+            self.index += 2
+            return 0x0C  // \f
+        case 0x6E:
+            self.index += 2
+            return 0x0A  // \n
+        case 0x72:
+            self.index += 2
+            return 0x0D  // \r
+        case 0x74:
+            self.index += 2
+            return 0x09  // \t
+        case ASCII.lowerU: return self.nextOfUnicodeEscape()
+        default:
+            self.index += 2
+            return escaped  // \" \\ \/
+        }
+    }
+
+    /// Decodes `\uXXXX` (or a surrogate pair `\uD8xx\uDCxx`), queues its UTF-8 bytes and returns the first.
+    private mutating func nextOfUnicodeEscape() -> UInt8? {
+        var scalar = (try? self.scanner.hex4(at: self.index + 2, escapeAt: self.index)) ?? 0xFFFD
+        self.index += 6
+        if (0xD800...0xDBFF).contains(scalar) {
+            let low = (try? self.scanner.hex4(at: self.index + 2, escapeAt: self.index)) ?? 0xDC00
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low & 0x3FF)
+            self.index += 6
+        }
+        let encoded = UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}")!
+        for (position, byte) in encoded.dropFirst().enumerated() {
+            self.pending |= UInt32(byte) << (8 * position)
+        }
+        self.pendingCount = encoded.count - 1
+        return encoded.first
     }
 }

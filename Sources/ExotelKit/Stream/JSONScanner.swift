@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// The bytes the scanner reacts to, named so the grammar reads like the RFC.
@@ -277,20 +277,47 @@ struct JSONScanner {
         var i = open &+ 1
         var hasEscapes = false
         while true {
+            i = self.firstSpecialStringByte(from: i)
             guard i < self.count else { throw .malformedJSON(offset: open, reason: "unterminated string") }
             let byte = self.bytes[i]
             if byte == ASCII.quote { break }
             if byte == ASCII.backslash {
                 i = try self.validateEscape(at: i, stringStart: open)
                 hasEscapes = true
-            } else if byte < 0x20 {
-                throw .malformedJSON(offset: i, reason: "unescaped control character \(Self.describe(byte)) in string")
             } else {
-                i &+= 1
+                throw .malformedJSON(offset: i, reason: "unescaped control character \(Self.describe(byte)) in string")
             }
         }
         self.index = i &+ 1
         return JSONString(range: (open &+ 1)..<i, hasEscapes: hasEscapes)
+    }
+
+    /// The offset of the first quote, backslash or control character at or after `start`, or `count` if none.
+    ///
+    /// Looks at eight bytes per step (SWAR): for each test, `(x - 0x01…) & ~x & 0x80…` flags the bytes of `x` that
+    /// are zero (or, with `0x20…`, below 0x20). A borrow can only produce false flags above a true one, so the
+    /// lowest flag is exact. This makes keys and sids cost about a third of a byte-by-byte loop.
+    @inline(__always)
+    func firstSpecialStringByte(from start: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var i = start
+        while self.count &- i >= 8 {
+            let word = UnsafeRawPointer(self.bytes + i).loadUnaligned(as: UInt64.self).littleEndian
+            let quotes = word ^ (ones &* UInt64(ASCII.quote))
+            let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
+            let flags =
+                ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word)
+                & highBits
+            if flags != 0 { return i &+ flags.trailingZeroBitCount &>> 3 }
+            i &+= 8
+        }
+        while i < self.count {
+            let byte = self.bytes[i]
+            if byte == ASCII.quote || byte == ASCII.backslash || byte < 0x20 { return i }
+            i &+= 1
+        }
+        return i
     }
 
     /// Consumes a long string (the media payload) using `memchr`, which is many times faster than a byte loop.
@@ -327,7 +354,8 @@ struct JSONScanner {
                 guard i &+ 7 < self.count, self.bytes[i &+ 6] == ASCII.backslash, self.bytes[i &+ 7] == ASCII.lowerU,
                     case 0xDC00...0xDFFF = try self.hex4(at: i &+ 8, escapeAt: i &+ 6)
                 else {
-                    throw .malformedJSON(offset: i, reason: "invalid \\u escape (high surrogate without a low surrogate)")
+                    throw .malformedJSON(
+                        offset: i, reason: "invalid \\u escape (high surrogate without a low surrogate)")
                 }
                 return i &+ 12
             case 0xDC00...0xDFFF:

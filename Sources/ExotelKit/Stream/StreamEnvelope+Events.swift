@@ -142,7 +142,7 @@ extension JSONScanner {
             return .absent
         default:
             try self.skipValue()
-            return .invalid(reason: "is not an object")
+            return .invalid(.notAnObject)
         }
         var parameters: [String: String] = [:]
         try self.forEachMember { (key, member) throws(StreamProtocolError) in
@@ -196,13 +196,5 @@ extension JSONScanner {
             if case .value(let track) = try self.readTrack() { tracks.append(track) }
         } while try self.nextElement()
         return tracks
-    }
-}
-
-extension FieldRead {
-    /// The value if there is a valid one; for lenient fields where a bad value means "unknown".
-    var valueOrNil: Value? {
-        if case .value(let value) = self { return value }
-        return nil
     }
 }

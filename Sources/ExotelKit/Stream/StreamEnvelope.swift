@@ -110,7 +110,7 @@ struct MediaMembers {
             return .absent
         default:
             try scanner.skipValue()
-            return .invalid(reason: "is not an object")
+            return .invalid(.notAnObject)
         }
         var members = MediaMembers()
         if try scanner.enterObject() {
@@ -137,7 +137,8 @@ struct MediaMembers {
     func frame(sequenceNumber: Int64?, topLevelTrack: FieldRead<Track>) throws(StreamProtocolError) -> MediaFrame {
         let chunk = try self.chunk.resolve("media.chunk")
         let timestamp = try self.timestamp.resolve("media.timestamp")
-        let track = try self.track.resolve("media.track") ?? topLevelTrack.resolve("track")
+        var track = try self.track.resolve("media.track")
+        if track == nil { track = try topLevelTrack.resolve("track") }
         let payload = try self.payload.require("media.payload")
         return MediaFrame(
             sequenceNumber: sequenceNumber,

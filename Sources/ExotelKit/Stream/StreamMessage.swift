@@ -5,8 +5,9 @@
 public enum StreamMessage: Sendable, Hashable {
     /// `{"event":"connected"}`: the socket is open; nothing else is known yet.
     case connected
-    /// The stream's metadata; sent once, before any media.
-    case start(StreamStart)
+    /// The stream's metadata; sent once, before any media. (`indirect` keeps the enum, which every media frame is
+    /// returned in, as small as a ``MediaFrame``: the large ``StreamStart`` is boxed instead, once per stream.)
+    indirect case start(StreamStart)
     /// One chunk of audio (about 100 ms).
     case media(MediaFrame)
     /// A keypress (Voicebot streams only).
@@ -94,7 +95,8 @@ public struct StreamStop: Sendable, Hashable, Codable {
     /// The top-level `sequence_number`.
     public var sequenceNumber: Int64?
 
-    public init(callSid: String? = nil, accountSid: String? = nil, reason: String? = nil, sequenceNumber: Int64? = nil) {
+    public init(callSid: String? = nil, accountSid: String? = nil, reason: String? = nil, sequenceNumber: Int64? = nil)
+    {
         self.callSid = callSid
         self.accountSid = accountSid
         self.reason = reason

@@ -35,7 +35,7 @@ public enum StreamProtocolError: Error, Equatable, CustomStringConvertible, Send
         case .malformedJSON(let offset, let reason):
             "stream message is not valid JSON: \(reason) at byte \(offset)"
         case .notAnObject:
-            "stream message is valid JSON but not an object; every stream event is an object such as {\"event\":\"media\",…}"
+            "stream message is valid JSON but not an object; every stream event is an object like {\"event\":…}"
         case .missingEvent:
             "stream message has no \"event\" string, so its kind is unknown"
         case .invalidField(let name, let reason):
