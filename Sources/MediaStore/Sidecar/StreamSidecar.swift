@@ -91,19 +91,16 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         case unknownEvents = "unknown_events", closeReason = "close_reason", exorecVersion = "exorec_version"
     }
 
-    public init(
-        accountSid: String, callSid: String, streamSid: String, from: String?, to: String?,
-        customParameters: [String: String], queryParameters: [String: String], sampleRate: Int,
-        startedAt: Timestamp, file: String, exorecVersion: String
-    ) {
+    /// A new stream's sidecar, in state `recording`.
+    public init(identity: StreamRecorder.Identity, sampleRate: Int, startedAt: Timestamp, file: String, exorecVersion: String) {
         self.state = .recording
-        self.accountSid = accountSid
-        self.callSid = callSid
-        self.streamSid = streamSid
-        self.from = from
-        self.to = to
-        self.customParameters = customParameters
-        self.queryParameters = queryParameters
+        self.accountSid = identity.account.value
+        self.callSid = identity.callSid.value
+        self.streamSid = identity.streamSid.value
+        self.from = identity.from
+        self.to = identity.to
+        self.customParameters = identity.customParameters
+        self.queryParameters = identity.queryParameters
         self.sampleRate = sampleRate
         self.channels = nil
         self.channelMap = []

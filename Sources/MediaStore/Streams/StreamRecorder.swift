@@ -82,9 +82,7 @@ public final class StreamRecorder {
         self.bufferCapacity = max(configuration.writeBufferSamples, 512)
         self.buffer = .allocate(capacity: self.bufferCapacity)
         self.sidecar = StreamSidecar(
-            accountSid: identity.account.value, callSid: identity.callSid.value, streamSid: identity.streamSid.value,
-            from: identity.from, to: identity.to, customParameters: identity.customParameters,
-            queryParameters: identity.queryParameters, sampleRate: sampleRate, startedAt: startedAt,
+            identity: identity, sampleRate: sampleRate, startedAt: startedAt,
             file: String(reserved.wavPath.split(separator: "/").last ?? ""), exorecVersion: exorecVersion)
         // The sidecar exists before any audio, so start-up repair can always find an open file.
         try self.sidecar.write(to: self.sidecarPath, durable: false)
