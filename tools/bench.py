@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Side-by-side ingest benchmark: exorec serve, the Python baseline and the C floor.
+
+Each implementation receives the same load from `exorec loadgen`, pinned to its own core
+(server on --server-cpu, generator on --loadgen-cpu). Two load points:
+
+  saturation  200 streams x 1000 frames of 100 ms 8 kHz mono, flood: frames/s and server CPU per frame
+  real time   2,000 streams at 100 ms pacing for 60 s: server CPU share, peak RSS, RSS per stream
+
+Within each round the implementations run one after another, in an order that rotates from
+round to round, so slow drifts of the machine hit all of them alike; the tables report medians.
+Every run is verified sample by sample (`loadgen --verify`). Method: docs/PERFORMANCE.md.
+
+Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 2] [--realtime-seconds 60]
+                              [--only saturation|realtime] [--impls exorec,c_floor,python]
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+USER, PASSWORD = "bench", "bench-secret"
+EXOREC_CONFIG = f"""ingest:
+  auth:
+    credentials:
+      - username: {USER}
+        password: {PASSWORD}
+"""
+NAMES = {"exorec": "exorec serve", "c_floor": "C floor", "python": "Python baseline"}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- process measurements
+
+def cpu_seconds(pid):
+    """utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, after the comm field)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- implementations
+
+class Implementation:
+    """How to start one server and tell when it is ready."""
+
+    def __init__(self, key, command, ready_line=None):
+        self.key, self.command, self.ready_line = key, command, ready_line
+        self.unavailable = None
+
+    def start(self, port, outdir, cpu):
+        cmd = ["taskset", "-c", str(cpu)] + self.command(port, outdir)
+        log_file = open(outdir.parent / f"{outdir.name}.server.log", "w")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if self.ready_line else log_file,
+                                stderr=log_file, text=True, start_new_session=True)
+        deadline = time.time() + 60
+        if self.ready_line:
+            # exorec announces readiness on stdout; a thread copies its output to the log (so the
+            # pipe never fills) and flags the line, while this loop also notices an early exit.
+            ready = threading.Event()
+
+            def pump():
+                for line in proc.stdout:
+                    log_file.write(line)
+                    log_file.flush()
+                    if self.ready_line in line:
+                        ready.set()
+            threading.Thread(target=pump, daemon=True).start()
+            while time.time() < deadline:
+                if ready.wait(0.05):
+                    return proc
+                if proc.poll() is not None:
+                    break
+        else:
+            while time.time() < deadline and proc.poll() is None:
+                if port_open(port):
+                    return proc
+                time.sleep(0.05)
+        stop(proc)
+        log_file.close()
+        tail = (outdir.parent / f"{outdir.name}.server.log").read_text()[-500:]
+        raise RuntimeError(f"{NAMES[self.key]} did not become ready (exit {proc.returncode}): {tail.strip()}")
+
+
+def stop(proc, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def implementations(args, shared):
+    impls = {}
+    exorec = Path(args.exorec)
+
+    def exorec_cmd(port, outdir):
+        config = outdir.parent / "exorec-bench.yaml"
+        config.write_text(EXOREC_CONFIG)
+        return [str(exorec), "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--storage", str(outdir), "--config", str(config)]
+    impls["exorec"] = Implementation("exorec", exorec_cmd, ready_line="listening on")
+
+    floor = shared / "peers" / "c_floor"
+    impls["c_floor"] = Implementation("c_floor", lambda port, outdir: [str(floor / "floor_server"), str(port), str(outdir)])
+    if subprocess.run(["make", "-s", "-C", str(floor)], capture_output=True).returncode != 0:
+        impls["c_floor"].unavailable = f"make -C {floor} failed (needs libwebsockets-dev, libev-dev, libsndfile1-dev)"
+
+    receiver = shared / "peers" / "py_receiver.py"
+    impls["python"] = Implementation("python", lambda port, outdir: [sys.executable, str(receiver), str(port), str(outdir)])
+    if subprocess.run([sys.executable, "-c", "import websockets, soundfile"], capture_output=True).returncode != 0:
+        impls["python"].unavailable = "python packages websockets and soundfile are missing (pip install websockets soundfile uvloop)"
+    if not exorec.exists():
+        impls["exorec"].unavailable = f"{exorec} not built (swift build -c release --product exorec)"
+    return {key: impls[key] for key in args.impls}
+
+
+# ---------------------------------------------------------------- one run
+
+def run_once(args, impl, point, work):
+    outdir = Path(tempfile.mkdtemp(prefix=f"{impl.key}-{point['name']}-", dir=work))
+    port = free_port()
+    proc = impl.start(port, outdir, args.server_cpu)
+    try:
+        time.sleep(0.2)
+        baseline_rss = status_kib(proc.pid, "VmRSS")
+        cpu_before = cpu_seconds(proc.pid)
+        loadgen = ["taskset", "-c", str(args.loadgen_cpu), str(args.exorec), "loadgen",
+                   f"ws://{USER}:{PASSWORD}@127.0.0.1:{port}/v1/streams",
+                   "--streams", str(point["streams"]), "--frames", str(point["frames"]), "--rate", "8000",
+                   "--pace", point["pace"], "--verify", str(outdir), "--json"]
+        started = time.time()
+        result = subprocess.run(loadgen, capture_output=True, text=True)
+        wall = time.time() - started
+        if proc.poll() is not None:
+            raise RuntimeError(f"{NAMES[impl.key]} exited with status {proc.returncode} during the run")
+        cpu = cpu_seconds(proc.pid) - cpu_before
+        peak_rss = status_kib(proc.pid, "VmHWM")
+    finally:
+        stop(proc)
+    shutil.rmtree(outdir, ignore_errors=True)
+    if result.returncode not in (0, 3):
+        raise RuntimeError(f"loadgen failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+    report = json.loads(result.stdout)
+    verification = report.get("verification") or {}
+    loaded = report["connectSeconds"] + report["streamSeconds"]
+    frames = report["mediaMessages"]
+    return {
+        "frames_per_s": report["mediaMessagesPerSecond"],
+        "cpu_us_per_frame": cpu / frames * 1e6 if frames else None,
+        "cpu_share": cpu / loaded if loaded else None,
+        "loadgen_cpu_share": report["generatorCPUSeconds"] / loaded if loaded else None,
+        "peak_rss_mib": peak_rss / 1024,
+        "rss_per_stream_kib": (peak_rss - baseline_rss) / point["streams"],
+        "max_lag_ms": report.get("maxLagMilliseconds"),
+        "samples_verified": verification.get("samplesVerified", 0),
+        "exact": report["streamsFailed"] == 0 and not verification.get("problems") and
+                 verification.get("streamsExact") == point["streams"],
+        "failures": report["failures"],
+        "problems": [p["detail"] for p in (verification.get("problems") or [])[:3]],
+        "problem_streams": len(verification.get("problems") or []),
+        "wall_s": wall,
+    }
+
+
+# ---------------------------------------------------------------- tables
+
+def median(runs, key):
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=1, scale=1.0, suffix=""):
+    if value is None:
+        return "n/a"
+    value *= scale
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def ratio(results, metric, other):
+    a, b = median(results.get("exorec", []), metric), median(results.get(other, []), metric)
+    return f"{a / b:.2f}x" if a is not None and b else "n/a"
+
+
+def verified(runs):
+    exact = sum(1 for r in runs if r["exact"])
+    samples = sum(r["samples_verified"] for r in runs)
+    text = f"{exact}/{len(runs)} runs exact, {samples:,} samples"
+    failures = Counter()
+    for run in runs:
+        failures.update(run["failures"])
+    if failures:
+        text += "; failed streams: " + ", ".join(f"{n:,} × {reason}" for reason, n in failures.most_common(2))
+    mismatched = sum(r["problem_streams"] for r in runs)
+    if mismatched:
+        text += f"; {mismatched:,} streams' files differ from what was sent"
+    return text
+
+
+def table(point, results, impls):
+    if point["name"] == "saturation":
+        columns = [("frames/s", "frames_per_s", 0, 1, ""), ("server CPU per frame", "cpu_us_per_frame", 2, 1, " µs"),
+                   ("server CPU", "cpu_share", 0, 100, " %"), ("loadgen CPU", "loadgen_cpu_share", 0, 100, " %")]
+    else:
+        columns = [(f"frames/s ({point['streams'] * 10:,} offered)", "frames_per_s", 0, 1, ""),
+                   ("server CPU", "cpu_share", 1, 100, " %"), ("server CPU per frame", "cpu_us_per_frame", 2, 1, " µs"),
+                   ("peak RSS", "peak_rss_mib", 1, 1, " MiB"), ("RSS per stream", "rss_per_stream_kib", 1, 1, " KiB"),
+                   ("max step lag", "max_lag_ms", 0, 1, " ms")]
+    header = "| implementation | " + " | ".join(c[0] for c in columns) + " | verified |"
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
+    for key in impls:
+        runs = results.get(key, [])
+        if not runs:
+            lines.append(f"| {NAMES[key]} | " + " | ".join("n/a" for _ in columns) + f" | {impls[key].unavailable or 'no run'} |")
+            continue
+        cells = [fmt(median(runs, c[1]), c[2], c[3], c[4]) for c in columns]
+        lines.append(f"| {NAMES[key]} | " + " | ".join(cells) + f" | {verified(runs)} |")
+    for other in ("c_floor", "python"):
+        if "exorec" in impls and other in impls:
+            lines.append(f"| exorec / {NAMES[other]} | " + " | ".join(ratio(results, c[1], other) for c in columns) + " | |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+def raise_fd_limit(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, min(hard, 65536)) if hard != resource.RLIM_INFINITY else 65536
+    if target < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return
+        except (ValueError, OSError):
+            sys.exit(f"need {needed} file descriptors, hard limit is {hard}: raise it (ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def machine():
+    model = ""
+    try:
+        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="saturation rounds (default 5)")
+    parser.add_argument("--realtime-rounds", type=int, default=2, help="real-time rounds (default 2)")
+    parser.add_argument("--saturation-streams", type=int, default=200)
+    parser.add_argument("--saturation-frames", type=int, default=1000)
+    parser.add_argument("--realtime-streams", type=int, default=2000)
+    parser.add_argument("--realtime-seconds", type=int, default=60)
+    parser.add_argument("--only", choices=["saturation", "realtime"])
+    parser.add_argument("--impls", default="exorec,c_floor,python", help="comma-separated subset of exorec,c_floor,python")
+    parser.add_argument("--exorec", default=str(ROOT / ".build" / "release" / "exorec"),
+                        help="exorec binary (server and load generator)")
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared"), help="the shared/ checkout beside the repo")
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--loadgen-cpu", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "bench-out"))
+    args = parser.parse_args()
+    args.impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    unknown = set(args.impls) - set(NAMES)
+    if unknown:
+        parser.error(f"unknown implementation(s): {', '.join(sorted(unknown))}")
+    if not Path(args.exorec).exists():
+        sys.exit(f"{args.exorec} is missing: the load generator is `exorec loadgen`; run `make release` first")
+    if shutil.which("taskset") is None:
+        sys.exit("taskset is missing (util-linux)")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit(args.realtime_streams + 1024)
+    impls = implementations(args, Path(args.shared))
+    for key, impl in impls.items():
+        if impl.unavailable:
+            log(f"skipping {NAMES[key]}: {impl.unavailable}")
+
+    points = []
+    if args.only in (None, "saturation"):
+        points.append({"name": "saturation", "title": f"Saturation: {args.saturation_streams} streams × "
+                       f"{args.saturation_frames} frames of 100 ms, 8 kHz mono, flood",
+                       "streams": args.saturation_streams, "frames": args.saturation_frames, "pace": "flood",
+                       "rounds": args.rounds})
+    if args.only in (None, "realtime"):
+        points.append({"name": "realtime", "title": f"Real time: {args.realtime_streams} streams at 100 ms pacing "
+                       f"for {args.realtime_seconds} s, 8 kHz mono",
+                       "streams": args.realtime_streams, "frames": args.realtime_seconds * 10, "pace": "realtime",
+                       "rounds": args.realtime_rounds})
+
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=out))
+    all_results = {}
+    sections = [f"# exorec ingest benchmark\n\n{time.strftime('%Y-%m-%d %H:%M')} · {machine()} · "
+                f"server on CPU {args.server_cpu}, loadgen on CPU {args.loadgen_cpu} · medians of the rounds shown\n"]
+    try:
+        for point in points:
+            results = {}
+            for rnd in range(point["rounds"]):
+                keys = [k for k in impls if not impls[k].unavailable]
+                keys = keys[rnd % len(keys):] + keys[:rnd % len(keys)] if keys else []
+                for key in keys:
+                    log(f"[{point['name']} round {rnd + 1}/{point['rounds']}] {NAMES[key]} ...")
+                    try:
+                        run = run_once(args, impls[key], point, work)
+                    except RuntimeError as error:
+                        log(f"  {error}")
+                        if key == "exorec" and not results.get(key):
+                            impls[key].unavailable = str(error).splitlines()[0][:200]
+                        continue
+                    results.setdefault(key, []).append(run)
+                    log(f"  {run['frames_per_s']:,.0f} frames/s, {fmt(run['cpu_us_per_frame'], 2)} µs/frame, "
+                        f"CPU {fmt(run['cpu_share'], 0, 100)} %, peak RSS {run['peak_rss_mib']:.0f} MiB, "
+                        f"{'exact' if run['exact'] else 'NOT EXACT ' + str(run['failures']) + ' ' + str(run['problems'])}")
+            all_results[point["name"]] = results
+            rounds = {k: len(v) for k, v in results.items()}
+            sections.append(f"## {point['title']}\n\nRounds per implementation: "
+                            + ", ".join(f"{NAMES[k]} {n}" for k, n in rounds.items()) + "\n\n" + table(point, results, impls) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    markdown = "\n".join(sections)
+    print(markdown)
+    (out / "results.md").write_text(markdown)
+    (out / "results.json").write_text(json.dumps(all_results, indent=2))
+    log(f"written {out / 'results.md'} and {out / 'results.json'}")
+    inexact = [k for res in all_results.values() for k, runs in res.items() for r in runs if not r["exact"]]
+    return 3 if inexact else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
