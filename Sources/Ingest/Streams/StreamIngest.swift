@@ -19,6 +19,13 @@ final class StreamIngest: WebSocketServerHandler {
     private let events: AsyncStream<IngestEvent>.Continuation
     private let finalizeFailures = FinalizeFailureCounter()
     private var sessions: [UInt64: StreamSession] = [:]
+    /// Sessions with audio in their write buffer, oldest first: the only ones a tick visits.
+    private var flushQueue: [(session: StreamSession, since: Int64)] = []
+    private var flushQueueHead = 0
+    private var ticks = 0
+    /// Housekeeping (headers, sidecars, idle streams) runs every this many ticks: once per header
+    /// interval, so a growing file's header never lags by more than that interval.
+    private let housekeepingEvery: Int
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
 
@@ -33,6 +40,8 @@ final class StreamIngest: WebSocketServerHandler {
         self.finalizer = finalizer
         self.events = events
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
+        self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
+        self.flushQueue.reserveCapacity(1024)
     }
 
     deinit {
@@ -133,9 +142,26 @@ final class StreamIngest: WebSocketServerHandler {
 
     // MARK: - Periodic work and shutdown
 
+    /// Writes out every stream whose buffered audio is `flushAfterMs` old, so audio reaches the
+    /// kernel within `flushAfterMs` plus one tick (150 ms by default) while a real-time stream,
+    /// one frame per 100 ms, still gets two frames per write: on this path the write system call
+    /// and its file-time update cost more than everything else exorec does with a frame.
+    /// Housekeeping visits every stream less often.
     func tick(monotonicMs now: Int64) {
-        for session in self.sessions.values {
-            guard !session.finished else { continue }
+        while self.flushQueueHead < self.flushQueue.count {
+            let (session, since) = self.flushQueue[self.flushQueueHead]
+            guard now - since >= self.configuration.flushAfterMs else { break }
+            self.flushQueueHead += 1
+            session.queuedForFlush = false
+            if !session.finished { session.recorder?.flush() }
+        }
+        if self.flushQueueHead == self.flushQueue.count || self.flushQueueHead > 4096 {
+            self.flushQueue.removeFirst(self.flushQueueHead)
+            self.flushQueueHead = 0
+        }
+        self.ticks &+= 1
+        guard self.ticks % self.housekeepingEvery == 0 else { return }
+        for session in self.sessions.values where !session.finished {
             session.recorder?.tick(monotonicMs: now)
             if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
                 self.metrics.errors["idle-timeout", default: 0] += 1
@@ -144,6 +170,12 @@ final class StreamIngest: WebSocketServerHandler {
                 session.finish(reason: "idle-timeout", closeCode: .normal, closeReason: "idle timeout")
             }
         }
+    }
+
+    /// Puts a session with newly buffered audio at the end of the flush queue.
+    func queueFlush(_ session: StreamSession, now: Int64) {
+        session.queuedForFlush = true
+        self.flushQueue.append((session, now))
     }
 
     func shutdownRequested() {

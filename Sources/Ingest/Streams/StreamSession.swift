@@ -21,6 +21,8 @@ final class StreamSession {
     private var logger: Logger
     private var reported: Set<String> = []
     var lastActivityMs: Int64
+    /// On the ingest's flush list already.
+    var queuedForFlush = false
 
     init(connection: WebSocketConnection, request: UpgradeRequest, ingest: StreamIngest, now: Int64) {
         self.connection = connection
@@ -117,6 +119,7 @@ final class StreamSession {
                 reason: "timestamp \(frame.timestampMs ?? -1) jumps more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead")
             return
         }
+        if !self.queuedForFlush && recorder.hasBufferedAudio { self.ingest.queueFlush(self, now: self.lastActivityMs) }
         if let error = recorder.writeError {
             self.fail("write-failed", closeCode: .internalError, reason: "cannot store audio: \(error.code)", detail: "\(error)")
         }

@@ -1,10 +1,10 @@
 /// Records one live stream into one WAV file and its sidecar.
 ///
 /// Frames go through a `StreamTimeline` (placement by timestamp, gaps, reordering) into a small
-/// write buffer, which `tick` flushes on a timer so that a `kill -9` loses only the last moments of
-/// audio, while bursts still reach the disk in large writes. The WAV header is rewritten at most
-/// once per `headerUpdateIntervalMs`, so a reader of the growing file sees a valid header that lags
-/// by at most that long.
+/// write buffer, which the owner flushes on a short timer so that a `kill -9` loses only the last
+/// moments of audio, while bursts still reach the disk in large writes. The WAV header is rewritten
+/// by `tick`, so a reader of the growing file sees a valid header that lags by at most
+/// `headerUpdateIntervalMs`.
 ///
 /// Not `Sendable`: owned by one stream session on the ingest service thread. The slow end of a
 /// stream (fsync, SHA-256, read-only) is not done here but by `StreamFinalizer`, off that thread.
@@ -14,6 +14,7 @@ public final class StreamRecorder {
         public var maxGapMs: Int = 600_000
         /// Samples buffered before a write; flushed earlier by `tick`.
         public var writeBufferSamples: Int = 8192
+        /// The most a growing file's header may lag behind its audio.
         public var headerUpdateIntervalMs: Int64 = 1000
         /// How often a changed sidecar (new gaps, duplicates, …) is rewritten while recording.
         public var sidecarUpdateIntervalMs: Int64 = 5000
@@ -63,7 +64,6 @@ public final class StreamRecorder {
     private var buffered = 0
     private var framesWritten: Int64 = 0
     private var headerDirty = false
-    private var lastHeaderUpdateMs: Int64 = 0
     private var lastSidecarWriteMs: Int64 = 0
     private var sidecarCounters = SidecarCounters()
     private var finished = false
@@ -135,13 +135,17 @@ public final class StreamRecorder {
     public func recordUnknownEvent() { self.sidecar.unknownEvents += 1 }
     public func recordInvalidMessage(code: String) { self.sidecar.invalidMessages[code, default: 0] += 1 }
 
-    /// Periodic work: flush buffered audio, refresh the header and (if it changed) the sidecar.
+    /// `true` while committed audio waits in the write buffer for `flush`.
+    public var hasBufferedAudio: Bool { self.buffered > 0 }
+
+    /// Housekeeping, called about twice per `headerUpdateIntervalMs`: flush, bring the header up
+    /// to date if audio was written since the last time, and rewrite the sidecar if its counters
+    /// changed (at most every `sidecarUpdateIntervalMs`).
     public func tick(monotonicMs now: Int64) {
         self.flush()
-        if self.headerDirty && now - self.lastHeaderUpdateMs >= self.configuration.headerUpdateIntervalMs {
+        if self.headerDirty {
             self.file?.updateHeader()
             self.headerDirty = false
-            self.lastHeaderUpdateMs = now
         }
         if now - self.lastSidecarWriteMs >= self.configuration.sidecarUpdateIntervalMs {
             let counters = SidecarCounters(self.timeline)

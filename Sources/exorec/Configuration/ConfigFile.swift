@@ -25,6 +25,7 @@ import Yams
 /// | `recording.max_gap` | duration | `10m` |
 /// | `recording.write_buffer_samples` | integer | `8192` |
 /// | `recording.header_update_interval` | duration | `1s` |
+/// | `recording.flush_after` | duration, 0-150ms | `100ms` |
 /// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
 ///
 /// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
@@ -89,7 +90,8 @@ struct ConfigFile {
             }
         }
         if let recording = try root.section("recording") {
-            try recording.only(["reorder_window", "max_gap", "write_buffer_samples", "header_update_interval"])
+            try recording.only(["reorder_window", "max_gap", "write_buffer_samples", "header_update_interval", "flush_after"])
+            if let ms = try recording.duration("flush_after") { self.ingest.flushAfterMs = ms }
             if let ms = try recording.duration("reorder_window") { self.ingest.recorder.reorderWindowMs = Int(ms) }
             if let ms = try recording.duration("max_gap") { self.ingest.recorder.maxGapMs = Int(ms) }
             if let n = try recording.integer("write_buffer_samples", in: 512...(1 << 20)) { self.ingest.recorder.writeBufferSamples = n }
