@@ -119,8 +119,9 @@ final class StreamIngest: WebSocketServerHandler {
 
     func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, on connection: WebSocketConnection) {
         self.metrics.messages += 1
-        guard let session = connection.context as? StreamSession else { return }
-        session.received(message, isBinary: isBinary, now: WebSocketServer.monotonicMs())
+        // Only `opened` sets the context, always to a StreamSession: skip the dynamic cast.
+        guard let context = connection.context else { return }
+        unsafeDowncast(context, to: StreamSession.self).received(message, isBinary: isBinary, now: WebSocketServer.monotonicMs())
     }
 
     func messageTooLarge(on connection: WebSocketConnection) {

@@ -57,6 +57,9 @@ public final class StreamRecorder {
 
     private let configuration: Configuration
     private var descriptor: Int32
+    /// 0 until the layout is fixed; kept apart from the sidecar so the per-frame path never
+    /// touches that larger value.
+    private var channelCount = 0
     private var file: SoundFile?
     private var timeline: StreamTimeline?
     private let buffer: UnsafeMutablePointer<Int16>
@@ -95,7 +98,7 @@ public final class StreamRecorder {
     }
 
     /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
-    public var channels: Int? { self.sidecar.channels }
+    public var channels: Int? { self.channelCount == 0 ? nil : self.channelCount }
 
     /// Bytes this stream holds in memory for audio (write buffer and reorder staging).
     public var bufferedBytes: Int { self.bufferCapacity * 2 + (self.timeline?.stagingBytes ?? 0) }
@@ -111,6 +114,7 @@ public final class StreamRecorder {
             sampleRate: self.sampleRate, channels: channels,
             reorderWindowMs: self.configuration.reorderWindowMs, maxGapMs: self.configuration.maxGapMs))
         self.sidecar.channels = channels
+        self.channelCount = channels
         self.sidecar.channelMap = StreamSidecar.channelMap(channels: channels)
         try self.sidecar.write(to: self.sidecarPath, durable: false)
     }
@@ -165,7 +169,7 @@ public final class StreamRecorder {
         self.buffered = 0
         do {
             try file.write(UnsafeBufferPointer(start: self.buffer, count: count))
-            self.framesWritten += Int64(count / max(self.sidecar.channels ?? 1, 1))
+            self.framesWritten += Int64(count / max(self.channelCount, 1))
             self.headerDirty = true
         } catch {
             self.writeError = error
@@ -194,7 +198,7 @@ public final class StreamRecorder {
 
     private func bufferCommitted(_ samples: UnsafeBufferPointer<Int16>) {
         guard let base = samples.baseAddress else { return }
-        let channels = Int64(max(self.sidecar.channels ?? 1, 1))
+        let channels = Int64(max(self.channelCount, 1))
         let projected = (self.framesWritten + Int64(self.buffered) / channels + Int64(samples.count) / channels) * channels * 2
         if projected > self.configuration.maxDataBytes {
             if self.writeError == nil {
@@ -218,7 +222,7 @@ public final class StreamRecorder {
     }
 
     private func refreshSidecarStatistics() {
-        let channels = Int64(max(self.sidecar.channels ?? 1, 1))
+        let channels = Int64(max(self.channelCount, 1))
         self.sidecar.frames = self.framesWritten + Int64(self.buffered) / channels
         self.sidecar.durationSeconds = Double(self.sidecar.frames) / Double(self.sampleRate)
         guard let timeline else { return }
