@@ -366,7 +366,8 @@ def main():
     (out / "results.md").write_text(markdown)
     (out / "results.json").write_text(json.dumps(all_results, indent=2))
     log(f"written {out / 'results.md'} and {out / 'results.json'}")
-    inexact = [k for res in all_results.values() for k, runs in res.items() for r in runs if not r["exact"]]
+    # Only exorec's own losses fail the run: a peer that cannot keep up is a finding, not a fault.
+    inexact = [k for res in all_results.values() for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
     return 3 if inexact else 0
 
 
