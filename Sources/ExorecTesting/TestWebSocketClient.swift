@@ -50,6 +50,18 @@ public final class TestWebSocketClient {
         if !self.closed { Glibc.close(self.fd) }
     }
 
+    /// The HTTP status with which the server refused an upgrade, or nil if it accepted it (the
+    /// accepted connection is closed again).
+    public static func refusal(port: Int, path: String = "/v1/streams", credentials: (String, String)? = ("test", "test-secret")) throws -> Int? {
+        do {
+            let client = try TestWebSocketClient(port: port, path: path, credentials: credentials)
+            client.close()
+            return nil
+        } catch ClientError.handshake(let status, _) {
+            return status
+        }
+    }
+
     /// A TCP connection with no handshake at all, for tests of clients that never finish one.
     public static func rawConnection(port: Int) throws -> TestWebSocketClient {
         TestWebSocketClient(connectedSocket: try connect(port: port))
