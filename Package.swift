@@ -6,6 +6,13 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// The per-frame path (ExotelKit → MediaStore → Ingest) touches class properties many times per
+/// frame; release builds check exclusivity statically only, which perf showed to be worth the
+/// runtime `swift_beginAccess` calls it removes. Debug builds (and so the tests) keep the checks.
+let hotPathSettings: [SwiftSetting] = strictSettings + [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "exorec",
     platforms: [.macOS(.v15)],
@@ -27,7 +34,7 @@ let package = Package(
             name: "CSndFile", path: "Sources/CSndFile",
             pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSystemShims", path: "Sources/CSystemShims"),
-        .target(name: "ExotelKit", swiftSettings: strictSettings),
+        .target(name: "ExotelKit", swiftSettings: hotPathSettings),
         .target(
             name: "MediaStore",
             dependencies: [
@@ -35,7 +42,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: hotPathSettings),
         .target(
             name: "Ingest",
             dependencies: [
@@ -43,7 +50,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: hotPathSettings),
         .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
