@@ -142,7 +142,7 @@ public final class StreamRecorder {
     /// `true` while committed audio waits in the write buffer for `flush`.
     public var hasBufferedAudio: Bool { self.buffered > 0 }
 
-    /// Housekeeping, called about twice per `headerUpdateIntervalMs`: flush, bring the header up
+    /// Housekeeping, called once per `headerUpdateIntervalMs`: flush, bring the header up
     /// to date if audio was written since the last time, and rewrite the sidecar if its counters
     /// changed (at most every `sidecarUpdateIntervalMs`).
     public func tick(monotonicMs now: Int64) {
