@@ -26,8 +26,7 @@ public struct IngestConfiguration: Sendable, Hashable {
             throw .configuration(
                 key: "ingest.auth", reason: "no credentials are configured; add ingest.auth.credentials, or set ingest.auth.disabled: true to accept unauthenticated streams")
         }
-        for credential in self.credentials where credential.username.isEmpty || credential.username.contains(":") || credential.password.isEmpty {
-            _ = credential
+        if self.credentials.contains(where: { $0.username.isEmpty || $0.username.contains(":") || $0.password.isEmpty }) {
             throw .configuration(key: "ingest.auth.credentials", reason: "each credential needs a username without ':' and a non-empty password")
         }
         guard (0...65535).contains(self.server.port) else {

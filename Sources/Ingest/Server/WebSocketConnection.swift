@@ -40,8 +40,6 @@ public final class WebSocketConnection {
 
     public var isClosing: Bool { self.pendingClose != nil }
 
-    /// Bytes held for reassembly.
-    public var bufferedBytes: Int { self.assemblyCapacity }
 
     func append(_ bytes: UnsafeRawPointer, count: Int, limit: Int) -> Bool {
         let needed = self.assemblyCount + count

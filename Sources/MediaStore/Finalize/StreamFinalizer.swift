@@ -1,6 +1,5 @@
 import Dispatch
 import Logging
-import Synchronization
 
 /// Completes finished streams off the ingest thread: fsync, SHA-256 into the sidecar, file made
 /// read-only, sidecar written durably.
@@ -12,7 +11,6 @@ public final class StreamFinalizer: Sendable {
     public typealias Completion = @Sendable (Result<StreamSidecar, MediaError>) -> Void
 
     private let queue = DispatchQueue(label: "exorec.finalizer")
-    private let pending = Mutex<Int>(0)
     private let logger: Logger
 
     public init(logger: Logger) {
@@ -21,7 +19,6 @@ public final class StreamFinalizer: Sendable {
 
     /// Finalizes `sidecar`'s WAV (closed already) and calls `completion` on the finalizer's queue.
     public func submit(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String, completion: @escaping Completion) {
-        self.pending.withLock { $0 += 1 }
         self.queue.async {
             let result = Result { () throws(MediaError) -> StreamSidecar in
                 try Self.finalize(sidecar, wavPath: wavPath, sidecarPath: sidecarPath)
@@ -30,12 +27,8 @@ public final class StreamFinalizer: Sendable {
                 self.logger.error("stream finalize failed", metadata: ["path": "\(wavPath)", "error": "\(error)"])
             }
             completion(result)
-            self.pending.withLock { $0 -= 1 }
         }
     }
-
-    /// Jobs submitted and not yet done.
-    public var pendingCount: Int { self.pending.withLock { $0 } }
 
     /// Waits until every job submitted so far is done.
     public func drain() async {

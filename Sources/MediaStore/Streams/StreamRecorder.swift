@@ -100,8 +100,6 @@ public final class StreamRecorder {
     /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
     public var channels: Int? { self.channelCount == 0 ? nil : self.channelCount }
 
-    /// Bytes this stream holds in memory for audio (write buffer and reorder staging).
-    public var bufferedBytes: Int { self.bufferCapacity * 2 + (self.timeline?.stagingBytes ?? 0) }
 
     /// Fixes the channel layout and creates the WAV. Later calls with another count are ignored:
     /// the layout of a file never changes.

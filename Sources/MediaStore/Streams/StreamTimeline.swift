@@ -111,8 +111,6 @@ public final class StreamTimeline {
     /// Sample frames received but not yet committed (waiting for a hole to fill).
     public var pendingFrames: Int64 { self.highWater - self.committed }
 
-    /// Bytes this timeline holds beyond its fixed size (the staging area).
-    public var stagingBytes: Int { Int(self.stageFrames) * self.channels * 2 }
 
     /// Places one channel's frame of samples.
     ///

@@ -15,9 +15,6 @@ public final class SoundFile {
 
         /// 16-bit PCM in a plain RIFF/WAVE container (format tag 1: every reader opens it).
         public static let wav16 = Format(major: Int32(SF_FORMAT_WAV), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "wav")
-        public static let flac16 = Format(major: Int32(SF_FORMAT_FLAC), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "flac")
-        public static let oggVorbis = Format(major: Int32(SF_FORMAT_OGG), subtype: Int32(SF_FORMAT_VORBIS), fileExtension: "ogg")
-        public static let mp3 = Format(major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3")
     }
 
     /// What a file holds, as libsndfile reads it.
@@ -94,15 +91,6 @@ public final class SoundFile {
     public func updateHeader() {
         guard let handle else { return }
         sf_command(handle, Int32(SFC_UPDATE_HEADER_NOW), nil, 0)
-    }
-
-    /// Sets a constant MP3 bit rate; `quality` 0…1 maps to libsndfile's compression level.
-    public func setCompressionLevel(_ level: Double) {
-        guard let handle else { return }
-        var mode = Int32(SF_BITRATE_MODE_CONSTANT)
-        sf_command(handle, Int32(SFC_SET_BITRATE_MODE), &mode, Int32(MemoryLayout<Int32>.size))
-        var value = level
-        sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &value, Int32(MemoryLayout<Double>.size))
     }
 
     /// Reads up to `into.count` interleaved samples; returns how many were read (0 at the end).
