@@ -11,7 +11,7 @@ Within each round the implementations run one after another, in an order that ro
 round to round, so slow drifts of the machine hit all of them alike; the tables report medians.
 Every run is verified sample by sample (`loadgen --verify`). Method: docs/PERFORMANCE.md.
 
-Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 2] [--realtime-seconds 60]
+Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
                               [--only saturation|realtime] [--impls exorec,c_floor,python]
 """
 import argparse
@@ -158,7 +158,24 @@ def implementations(args, shared):
 
 # ---------------------------------------------------------------- one run
 
+def settle_io(limit_s=120):
+    """Waits until the previous run's writeback is over (I/O pressure below 1 %), so that it
+    does not slow the next implementation down: on a shared VM disk it otherwise takes 10-30 %."""
+    os.sync()
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        try:
+            with open("/proc/pressure/io") as f:
+                some = next(line for line in f if line.startswith("some"))
+            if float(some.split()[1].split("=")[1]) < 1.0:
+                return
+        except (OSError, StopIteration, ValueError, IndexError):
+            return  # no PSI on this kernel: nothing to wait for
+        time.sleep(2)
+
+
 def run_once(args, impl, point, work):
+    settle_io()
     outdir = Path(tempfile.mkdtemp(prefix=f"{impl.key}-{point['name']}-", dir=work))
     port = free_port()
     proc = impl.start(port, outdir, args.server_cpu)
@@ -288,7 +305,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="saturation rounds (default 5)")
-    parser.add_argument("--realtime-rounds", type=int, default=2, help="real-time rounds (default 2)")
+    parser.add_argument("--realtime-rounds", type=int, default=3, help="real-time rounds (default 3)")
     parser.add_argument("--saturation-streams", type=int, default=200)
     parser.add_argument("--saturation-frames", type=int, default=1000)
     parser.add_argument("--realtime-streams", type=int, default=2000)

@@ -13,9 +13,9 @@ public struct IngestConfiguration: Sendable, Hashable {
     /// A stream that sends nothing for this long is finished and closed.
     public var idleTimeoutMs: Int64 = 30_000
     public var recorder = StreamRecorder.Configuration()
-    /// Buffered audio is written once it is this old (checked every tick, 50 ms): what a `kill -9`
+    /// Buffered audio is written once it is this old (checked every tick, 25 ms): what a `kill -9`
     /// can lose is at most this plus a tick.
-    public var flushAfterMs: Int64 = 100
+    public var flushAfterMs: Int64 = 150
     public var storageRoot = "storage"
 
     public init() {}
@@ -43,8 +43,10 @@ public struct IngestConfiguration: Sendable, Hashable {
         guard (0...5000).contains(self.recorder.reorderWindowMs) else {
             throw .configuration(key: "recording.reorder_window", reason: "must be between 0 and 5 seconds")
         }
-        guard (0...150).contains(self.flushAfterMs) else {
-            throw .configuration(key: "recording.flush_after", reason: "must be between 0 and 150ms (a crash may lose this much plus 50ms)")
+        guard (0...(200 - self.server.tickMilliseconds)).contains(self.flushAfterMs) else {
+            throw .configuration(
+                key: "recording.flush_after",
+                reason: "must be between 0 and \(200 - self.server.tickMilliseconds)ms (a crash may lose this much plus one \(self.server.tickMilliseconds)ms tick)")
         }
         guard self.recorder.maxGapMs >= 1000 else { throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second") }
     }

@@ -94,7 +94,7 @@ public protocol WebSocketServerHandler: AnyObject {
     func closed(_ connection: WebSocketConnection)
     /// A plain HTTP request.
     func respond(to request: HTTPRequest) -> HTTPResponse
-    /// Called every tick (about 50 ms) with a monotonic clock in milliseconds.
+    /// Called every tick (every `tickMilliseconds`, 25 ms by default) with a monotonic clock in milliseconds.
     func tick(monotonicMs: Int64)
     /// Shutdown began: finish every open stream and close every connection with `goingAway`.
     func shutdownRequested()

@@ -21,7 +21,8 @@ public final class WebSocketServer: @unchecked Sendable {
         public var handshakeTimeoutSeconds: Int = 10
         /// How long shutdown waits for clients to acknowledge their close frames.
         public var shutdownGraceMilliseconds: Int64 = 2000
-        public var tickMilliseconds: Int64 = 50
+        /// Period of the handler's `tick`: bounds how late age-based work (flushing audio) runs.
+        public var tickMilliseconds: Int64 = 25
 
         public init() {}
     }

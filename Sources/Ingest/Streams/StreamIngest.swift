@@ -144,9 +144,10 @@ final class StreamIngest: WebSocketServerHandler {
     // MARK: - Periodic work and shutdown
 
     /// Writes out every stream whose buffered audio is `flushAfterMs` old, so audio reaches the
-    /// kernel within `flushAfterMs` plus one tick (150 ms by default) while a real-time stream,
-    /// one frame per 100 ms, still gets two frames per write: on this path the write system call
-    /// and its file-time update cost more than everything else exorec does with a frame.
+    /// kernel within `flushAfterMs` plus one tick (175 ms by default) while a real-time stream,
+    /// one frame per 100 ms, always gets two frames per write (the second frame arrives at
+    /// 100 ms, the third not before 200): on this path the write system call and its file-time
+    /// update cost more than everything else exorec does with a frame.
     /// Housekeeping visits every stream less often.
     func tick(monotonicMs now: Int64) {
         while self.flushQueueHead < self.flushQueue.count {

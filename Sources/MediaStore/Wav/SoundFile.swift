@@ -30,12 +30,17 @@ public final class SoundFile {
     private var handle: OpaquePointer?
     /// 16-bit little-endian PCM on disk, as in memory: samples can be written as raw bytes.
     private let storesNativePCM16: Bool
+    /// Set when a new file's header is the canonical 44-byte RIFF/WAVE layout (sizes at bytes 4
+    /// and 40): its sizes can then be refreshed with two `pwrite`s (see `updateHeader`).
+    private let canonicalHeaderDescriptor: Int32?
+    private var dataBytes: UInt64 = 0
 
-    private init(path: String, handle: OpaquePointer, info: Info, format: Format?) {
+    private init(path: String, handle: OpaquePointer, info: Info, format: Format?, canonicalHeaderDescriptor: Int32? = nil) {
         self.path = path
         self.handle = handle
         self.info = info
         self.storesNativePCM16 = format == .wav16 && 1.littleEndian == 1
+        self.canonicalHeaderDescriptor = canonicalHeaderDescriptor
     }
 
     /// Starts a new file on `descriptor`, which libsndfile then owns and closes.
@@ -54,7 +59,22 @@ public final class SoundFile {
             let reason = String(cString: sf_strerror(nil))
             throw .cannotCreate(path: path, reason: reason)
         }
-        return SoundFile(path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0), format: format)
+        return SoundFile(
+            path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0), format: format,
+            canonicalHeaderDescriptor: hasCanonicalWAVHeader(descriptor) ? descriptor : nil)
+    }
+
+    /// libsndfile writes a new file's header when it opens it; for 16-bit PCM with one or two
+    /// channels that is the 44-byte layout with the data chunk right after a 16-byte `fmt ` chunk.
+    /// Checked on the bytes rather than assumed, so another libsndfile version cannot make
+    /// `updateHeader` write into the wrong place.
+    private static func hasCanonicalWAVHeader(_ descriptor: Int32) -> Bool {
+        var header = [UInt8](repeating: 0, count: 44)
+        let got = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 44, 0) }
+        guard got == 44 else { return false }
+        func tag(_ offset: Int) -> String { String(decoding: header[offset..<offset + 4], as: UTF8.self) }
+        let fmtSize = UInt32(header[16]) | UInt32(header[17]) << 8 | UInt32(header[18]) << 16 | UInt32(header[19]) << 24
+        return tag(0) == "RIFF" && tag(8) == "WAVE" && tag(12) == "fmt " && fmtSize == 16 && tag(36) == "data"
     }
 
     /// Opens an existing file for reading.
@@ -78,6 +98,7 @@ public final class SoundFile {
         } else {
             written = Int(sf_write_short(handle, base, sf_count_t(samples.count)))
         }
+        self.dataBytes += UInt64(max(written, 0) * 2)
         if written != samples.count {
             throw .shortWrite(path: self.path, wrote: Int(written), of: samples.count, reason: String(cString: sf_strerror(handle)))
         }
@@ -88,9 +109,21 @@ public final class SoundFile {
     /// Called on a timer rather than after every write: auto-updating costs three seeks and a header
     /// write per `sf_write` (libs-notes §6.2), while a reader of a growing file only needs the header
     /// to be recent.
+    ///
+    /// A canonical header gets its two sizes with two positioned writes, which leave the file
+    /// offset alone; libsndfile's own refresh (the fallback) seeks, stats, writes the whole
+    /// header and seeks back. The final header is libsndfile's, written by `close`.
     public func updateHeader() {
         guard let handle else { return }
-        sf_command(handle, Int32(SFC_UPDATE_HEADER_NOW), nil, 0)
+        guard let descriptor = self.canonicalHeaderDescriptor, self.dataBytes <= UInt64(UInt32.max - 36) else {
+            sf_command(handle, Int32(SFC_UPDATE_HEADER_NOW), nil, 0)
+            return
+        }
+        var dataSize = UInt32(self.dataBytes).littleEndian
+        var riffSize = (UInt32(self.dataBytes) + 36).littleEndian
+        // Data size first: a reader that sees only it still reads whole frames of real audio.
+        _ = pwrite(descriptor, &dataSize, 4, 40)
+        _ = pwrite(descriptor, &riffSize, 4, 4)
     }
 
     /// Reads up to `into.count` interleaved samples; returns how many were read (0 at the end).

@@ -25,7 +25,7 @@ import Yams
 /// | `recording.max_gap` | duration | `10m` |
 /// | `recording.write_buffer_samples` | integer | `8192` |
 /// | `recording.header_update_interval` | duration | `1s` |
-/// | `recording.flush_after` | duration, 0-150ms | `100ms` |
+/// | `recording.flush_after` | duration, 0-175ms | `150ms` |
 /// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
 ///
 /// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
