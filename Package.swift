@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
     ],
     targets: [
         .systemLibrary(
@@ -51,6 +54,26 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: hotPathSettings),
+        .target(
+            name: "ExotelClient",
+            dependencies: [
+                "ExotelKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "ExotelSimulator",
+            dependencies: [
+                "ExotelKit", "MediaStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
         .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
@@ -59,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "exorec",
             dependencies: [
-                "ExotelKit", "MediaStore", "Ingest", "LoadGen",
+                "ExotelKit", "MediaStore", "Ingest", "LoadGen", "ExotelClient", "ExotelSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,6 +91,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
+        .testTarget(name: "ExotelClientTests", dependencies: ["ExotelClient", "ExotelKit"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ExotelSimulatorTests",
+            dependencies: ["ExotelSimulator", "ExotelClient", "ExotelKit", "MediaStore", "ExorecTesting"],
+            swiftSettings: strictSettings),
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
