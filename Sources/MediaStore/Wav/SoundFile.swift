@@ -15,6 +15,20 @@ public final class SoundFile {
 
         /// 16-bit PCM in a plain RIFF/WAVE container (format tag 1: every reader opens it).
         public static let wav16 = Format(major: Int32(SF_FORMAT_WAV), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "wav")
+
+        /// libsndfile's compression level (0 = best quality, 1 = smallest), set right after opening:
+        /// libsndfile takes it only before the first write.
+        var compressionLevel: Double? = nil
+
+        /// MPEG-1/2 Layer III at a constant, modest bit rate (the platform's default `mp3` recording).
+        public static let mp3 = Format(
+            major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3",
+            compressionLevel: 0.6)
+
+        /// Layer III at the highest constant bit rate libsndfile offers for the rate (`mp3-hq`).
+        public static let mp3HQ = Format(
+            major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3",
+            compressionLevel: 0.0)
     }
 
     /// What a file holds, as libsndfile reads it.
@@ -58,6 +72,12 @@ public final class SoundFile {
         guard let handle = sf_open_fd(descriptor, Int32(SFM_WRITE), &sfInfo, Int32(SF_TRUE)) else {
             let reason = String(cString: sf_strerror(nil))
             throw .cannotCreate(path: path, reason: reason)
+        }
+        if var level = format.compressionLevel {
+            // Constant bit rate, so the level maps straight to a bit rate (and mp3 and mp3-hq differ in size).
+            var mode = Int32(SF_BITRATE_MODE_CONSTANT)
+            sf_command(handle, Int32(SFC_SET_BITRATE_MODE), &mode, Int32(MemoryLayout<Int32>.size))
+            sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &level, Int32(MemoryLayout<Double>.size))
         }
         return SoundFile(
             path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0), format: format,
