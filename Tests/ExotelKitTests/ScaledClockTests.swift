@@ -1,0 +1,64 @@
+import Testing
+
+@testable import ExotelKit
+
+@Suite struct ScaledClockTests {
+    /// At rate 100, a 2 s scaled sleep takes about 20 ms of real time, and the clock has moved ≥ 2 s.
+    @Test func sleepTakesScaledDurationOverRate() async throws {
+        let clock = ScaledClock(rate: 100)
+        let realStart = ContinuousClock.now
+        let scaledStart = clock.now
+        try await clock.sleep(for: .seconds(2))
+        let real = ContinuousClock.now - realStart
+        let scaled = scaledStart.duration(to: clock.now)
+        #expect(scaled >= .seconds(2))
+        #expect(real >= .milliseconds(19))
+        #expect(real < .seconds(1))
+    }
+
+    /// Scaled time advances `rate` times as fast as real time.
+    @Test func nowAdvancesAtRate() async throws {
+        let clock = ScaledClock(rate: 50)
+        let start = clock.now
+        let realStart = ContinuousClock.now
+        try await ContinuousClock().sleep(for: .milliseconds(40))
+        let scaled = start.duration(to: clock.now)
+        let real = ContinuousClock.now - realStart
+        #expect(scaled >= real * 49)
+        #expect(scaled <= real * 51)
+    }
+
+    /// Rate 1 is real time; nonsense rates fall back to 1 rather than stopping the clock.
+    @Test func invalidRatesFallBackToRealTime() {
+        #expect(ScaledClock().rate == 1)
+        #expect(ScaledClock(rate: 0).rate == 1)
+        #expect(ScaledClock(rate: -3).rate == 1)
+        #expect(ScaledClock(rate: .infinity).rate == 1)
+        #expect(ScaledClock(rate: 8).realDuration(of: .seconds(8)) == .seconds(1))
+    }
+
+    /// A deadline already in the past returns at once.
+    @Test func pastDeadlineReturnsImmediately() async throws {
+        let clock = ScaledClock(rate: 1)
+        let realStart = ContinuousClock.now
+        try await clock.sleep(until: clock.now.advanced(by: .seconds(-5)), tolerance: nil)
+        #expect(ContinuousClock.now - realStart < .milliseconds(500))
+    }
+
+    /// Cancelling a sleeper ends its sleep with CancellationError instead of waiting out the scaled hour.
+    @Test func sleepIsCancellable() async {
+        let clock = ScaledClock(rate: 2)
+        let task = Task { try await clock.sleep(for: .seconds(3600)) }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+
+    /// Instants order and subtract by their offsets.
+    @Test func instantArithmetic() {
+        let a = ScaledClock.Instant(offset: .seconds(3))
+        let b = a.advanced(by: .milliseconds(1500))
+        #expect(a < b)
+        #expect(a.duration(to: b) == .milliseconds(1500))
+        #expect(b.duration(to: a) == .milliseconds(-1500))
+    }
+}
