@@ -149,6 +149,8 @@ public actor SimulatedPlatform {
             }
         }
         self.calls[sid]?.ended = true
+        // A long-running simulator must not keep every finished call's task.
+        self.running[sid] = nil
     }
 
     /// Sleeps until `offset` after the call was placed; false when cancelled.

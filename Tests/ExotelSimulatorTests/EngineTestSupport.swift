@@ -1,0 +1,184 @@
+import ExotelKit
+@testable import ExotelSimulator
+import Foundation
+import Logging
+import Synchronization
+
+/// Audio served from a mutable table, counting fetches: the "file behind the URL" can change.
+final class FakeAudioFetcher: AudioFetching {
+    private let files: Mutex<[String: [UInt8]]>
+    private let fetches = Mutex<[String]>([])
+
+    init(_ files: [String: [UInt8]] = [:]) {
+        self.files = Mutex(files)
+    }
+
+    func set(_ url: String, _ bytes: [UInt8]) {
+        self.files.withLock { $0[url] = bytes }
+    }
+
+    var fetched: [String] { self.fetches.withLock { $0 } }
+
+    func fetch(url: String) async throws -> [UInt8] {
+        self.fetches.withLock { $0.append(url) }
+        guard let bytes = self.files.withLock({ $0[url] }) else {
+            throw AudioFetchError(url: url, message: "404")
+        }
+        return bytes
+    }
+}
+
+/// Captures every stream connection: its URL, headers and the text frames with the clock time they were sent.
+final class FakeStreamConnector: StreamConnecting {
+    struct Connection: Sendable {
+        var url: String
+        var headers: [String: String]
+        var messages: [(instant: ScaledClock.Instant, json: [String: any Sendable])] = []
+    }
+
+    let clock: ScaledClock
+    private let connections = Mutex<[Connection]>([])
+
+    init(clock: ScaledClock) {
+        self.clock = clock
+    }
+
+    var all: [Connection] { self.connections.withLock { $0 } }
+
+    func withConnection(
+        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamSending) async throws -> Void
+    ) async throws {
+        let index = self.connections.withLock { connections in
+            connections.append(Connection(url: url, headers: headers))
+            return connections.count - 1
+        }
+        try await session(Sender(owner: self, index: index))
+    }
+
+    fileprivate func record(_ text: String, index: Int) {
+        let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+        let sendable = object.mapValues { SendableBox($0) as any Sendable }
+        let now = self.clock.now
+        self.connections.withLock { $0[index].messages.append((now, sendable)) }
+    }
+
+    struct Sender: StreamSending {
+        let owner: FakeStreamConnector
+        let index: Int
+        func send(text: String) async throws {
+            self.owner.record(text, index: self.index)
+        }
+    }
+}
+
+/// JSON values from JSONSerialization are not statically Sendable; they are immutable once parsed.
+struct SendableBox: @unchecked Sendable {
+    let value: Any
+    init(_ value: Any) { self.value = value }
+}
+
+extension FakeStreamConnector.Connection {
+    func events() -> [String] {
+        self.messages.map { ($0.json["event"] as? SendableBox)?.value as? String ?? "?" }
+    }
+
+    func object(_ message: Int, _ key: String) -> [String: Any]? {
+        (self.messages[message].json[key] as? SendableBox)?.value as? [String: Any]
+    }
+
+    /// Media frames: (track, PCM samples).
+    func media() -> [(track: String?, samples: [Int16], chunk: String?, timestamp: String?)] {
+        self.messages.indices.compactMap { index in
+            guard let media = self.object(index, "media"), let payload = media["payload"] as? String,
+                let data = Data(base64Encoded: payload)
+            else { return nil }
+            let samples = data.withUnsafeBytes { raw in
+                stride(from: 0, to: raw.count - 1, by: 2).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: $0, as: Int16.self)) }
+            }
+            return (media["track"] as? String, samples, media["chunk"] as? String, media["timestamp"] as? String)
+        }
+    }
+}
+
+/// Captures callback posts; answers with scripted status codes (then 200).
+final class FakeCallbackPoster: CallbackPosting {
+    struct Post: Sendable {
+        var url: String
+        var contentType: String
+        var body: [UInt8]
+    }
+
+    private let posts = Mutex<[Post]>([])
+    private let statuses: Mutex<[Int]>
+
+    init(statuses: [Int] = []) {
+        self.statuses = Mutex(statuses)
+    }
+
+    var all: [Post] { self.posts.withLock { $0 } }
+
+    func post(url: String, contentType: String, body: [UInt8]) async throws -> Int {
+        self.posts.withLock { $0.append(Post(url: url, contentType: contentType, body: body)) }
+        return self.statuses.withLock { $0.isEmpty ? 200 : $0.removeFirst() }
+    }
+
+    func callbacks() throws -> [StatusCallback] {
+        try self.all.map { try StatusCallback.parse(body: $0.body, contentType: $0.contentType) }
+    }
+}
+
+struct EngineHarness {
+    let clock: ScaledClock
+    let audio: FakeAudioFetcher
+    let streams: FakeStreamConnector
+    let callbacks: FakeCallbackPoster
+    let platform: SimulatedPlatform
+    let directory: String
+
+    static let account = SimulatedAccount(sid: "acme", apiKey: "key", apiToken: "token")
+
+    init(
+        rate: Double = 1000, scenario: Scenario = Scenario(defaultTalkSeconds: 5), faults: CallbackFaults = CallbackFaults(),
+        statuses: [Int] = [], recordingDelay: Duration = .zero
+    ) {
+        self.clock = ScaledClock(rate: rate)
+        self.audio = FakeAudioFetcher()
+        self.streams = FakeStreamConnector(clock: self.clock)
+        self.callbacks = FakeCallbackPoster(statuses: statuses)
+        self.directory = NSTemporaryDirectory() + "engine-\(UUID().uuidString)"
+        var configuration = SimulatorConfiguration(
+            accounts: [Self.account], recordingsDirectory: self.directory, publicBaseURL: "http://127.0.0.1:9/")
+        configuration.scenario = scenario
+        configuration.callbackFaults = faults
+        configuration.recordingDelay = recordingDelay
+        self.platform = SimulatedPlatform(
+            configuration: configuration, clock: self.clock,
+            seams: SimulatorSeams(audioFetcher: self.audio, streamConnector: self.streams, callbackPoster: self.callbacks),
+            logger: Logger(label: "engine-test"))
+    }
+
+    func place(_ request: ConnectCallRequest) async -> PlatformCall {
+        await self.platform.placeCall(accountSid: Self.account.sid, request: request)
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+}
+
+func twoNumberRequest(from: String = "09800000001", to: String = "09800000002") -> ConnectCallRequest {
+    ConnectCallRequest(from: from, callerId: "08047000000", destination: .number(to))
+}
+
+/// Signal power at `frequency` (Goertzel), normalised by length.
+func tonePower(_ samples: some Collection<Int16>, frequency: Double, sampleRate: Int) -> Double {
+    let coefficient = 2 * cos(2 * Double.pi * frequency / Double(sampleRate))
+    var previous = 0.0, beforePrevious = 0.0
+    for sample in samples {
+        let value = Double(sample) + coefficient * previous - beforePrevious
+        beforePrevious = previous
+        previous = value
+    }
+    let power = previous * previous + beforePrevious * beforePrevious - coefficient * previous * beforePrevious
+    return power / Double(max(samples.count, 1) * max(samples.count, 1))
+}
