@@ -217,6 +217,31 @@ struct EnginePlatformTests {
         let thirds = played.filter { $0.callSid == third.sid }
         #expect(thirds.count == 2 && thirds.allSatisfy { $0.sha256 == hash2 && $0.url == busted })
         #expect(thirds.filter { !$0.fromCache }.count == 1)
+        #expect(Set(thirds.map(\.playedTo)) == ["caller", "both"])
         #expect(harness.audio.fetched == [url, busted])
+    }
+
+    @Test func voiceBotCallbacksHaveOneLegAndRingingIsReported() async throws {
+        let harness = EngineHarness(scenario: Self.scenario)
+        defer { harness.cleanUp() }
+        var request = ConnectCallRequest(
+            from: "09800000001", callerId: "08047000000",
+            destination: .voiceBot(streamURL: "wss://bot.example/ai", streamType: "bidirectional"))
+        request.statusCallback = "http://receiver.example/cb"
+        request.statusCallbackEvents = [.ringing, .answered, .terminal]
+        request.statusCallbackContentType = .json
+        let placed = await harness.place(request)
+        #expect(placed.to == nil)
+        await harness.platform.waitUntilIdle()
+        let callbacks = try harness.callbacks.callbacks()
+        #expect(Set(callbacks.compactMap(\.eventType)) == ["ringing", "answered", "terminal"])
+        #expect(callbacks.first { $0.eventType == "ringing" }?.status == "ringing")
+        let terminal = try #require(callbacks.first { $0.eventType == "terminal" })
+        #expect(terminal.legs.count == 1)
+        #expect(terminal.legs.first?.status == "completed")
+        #expect(terminal.conversationDuration == 5)
+        let details = await harness.platform.call(accountSid: "acme", sid: placed.sid)
+        #expect(details?.details?.legs.count == 1)
+        #expect(details?.details?.leg2Status == nil)
     }
 }

@@ -1,6 +1,8 @@
 import ExotelKit
 @testable import ExotelSimulator
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 @Suite("Engine: streaming to StreamUrl")
@@ -126,5 +128,45 @@ struct EngineStreamTests {
         #expect(target.authorization == "Basic " + Data("k:t".utf8).base64EncodedString())
         #expect(StreamTarget(streamURL: "wss://h/p?sample-rate=11025")?.sampleRate == 8000)
         #expect(StreamTarget(streamURL: "https://h/p") == nil)
+    }
+}
+
+@Suite("Engine: stream handshake retry")
+struct EngineStreamRetryTests {
+    /// Fails the first handshake, then behaves like `FakeStreamConnector`.
+    final class FlakyConnector: StreamConnecting {
+        let inner: FakeStreamConnector
+        let attempts = Mutex(0)
+        init(inner: FakeStreamConnector) { self.inner = inner }
+        func withConnection(
+            url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamSending) async throws -> Void
+        ) async throws {
+            let attempt = self.attempts.withLock { $0 += 1; return $0 }
+            if attempt == 1 { throw AudioFetchError(url: url, message: "handshake refused") }
+            try await self.inner.withConnection(url: url, headers: headers, session)
+        }
+    }
+
+    @Test func aFailedHandshakeIsRetriedOnce() async throws {
+        let clock = ScaledClock(rate: 200)
+        let inner = FakeStreamConnector(clock: clock)
+        let flaky = FlakyConnector(inner: inner)
+        let platform = SimulatedPlatform(
+            configuration: {
+                var configuration = SimulatorConfiguration(
+                    accounts: [EngineHarness.account], recordingsDirectory: NSTemporaryDirectory(), publicBaseURL: "http://x")
+                configuration.scenario = Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 1)
+                return configuration
+            }(), clock: clock,
+            seams: SimulatorSeams(audioFetcher: FakeAudioFetcher(), streamConnector: flaky, callbackPoster: FakeCallbackPoster()),
+            logger: Logger(label: "engine-retry"))
+        var request = twoNumberRequest()
+        request.streamURL = "wss://bot.example/ws"
+        _ = await platform.placeCall(accountSid: "acme", request: request)
+        await platform.waitUntilIdle()
+        #expect(flaky.attempts.withLock { $0 } == 2)
+        #expect(inner.all.count == 1)
+        #expect(inner.all.first?.media().count == 10)
+        #expect(inner.all.first?.events().last == "stop")
     }
 }

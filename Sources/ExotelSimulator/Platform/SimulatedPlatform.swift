@@ -122,14 +122,15 @@ public actor SimulatedPlatform {
                 }
                 if plan.mode == .twoNumber, let waitURL = request.waitURL {
                     // Played to the caller while leg 2 rings.
-                    group.addTask { await self.play(url: waitURL, callSid: sid) }
+                    group.addTask { await self.play(url: waitURL, callSid: sid, to: "caller") }
                 }
             }
             if let answered2 = plan.leg2?.answeredAt {
                 guard await self.sleep(record, until: answered2) else { return group.cancelAll() }
                 if let playback = request.startPlaybackValue {
                     // Played to the callee (or both) before the parties are connected.
-                    group.addTask { await self.play(url: playback, callSid: sid) }
+                    let audience = (request.startPlaybackTo ?? .callee) == .both ? "both" : "callee"
+                    group.addTask { await self.play(url: playback, callSid: sid, to: audience) }
                 }
                 if events.contains(.answered) {
                     group.addTask { await self.sendCallback(sid: sid, event: .answered, at: answered2) }
@@ -164,10 +165,11 @@ public actor SimulatedPlatform {
         }
     }
 
-    private func play(url: String, callSid: String) async {
+    private func play(url: String, callSid: String, to audience: String) async {
         do {
             let audio = try await self.audioCache.audio(for: url)
-            self.played.append(PlayedAudio(callSid: callSid, url: url, sha256: audio.sha256, fromCache: audio.fromCache))
+            self.played.append(PlayedAudio(
+                    callSid: callSid, url: url, sha256: audio.sha256, fromCache: audio.fromCache, playedTo: audience))
         } catch {
             // The real platform plays nothing and carries on with the call.
             self.logger.warning("audio fetch failed", metadata: ["call": "\(callSid)", "url": "\(url)", "error": "\(error)"])

@@ -100,11 +100,14 @@ public struct PlayedAudio: Sendable, Hashable {
     public let sha256: String
     /// True when the bytes came from the simulator's URL cache rather than a fresh fetch.
     public let fromCache: Bool
+    /// Who heard it: "caller" (WaitUrl, while leg 2 rings), "callee" or "both" (StartPlaybackValueNew).
+    public let playedTo: String
 
-    public init(callSid: String, url: String, sha256: String, fromCache: Bool) {
+    public init(callSid: String, url: String, sha256: String, fromCache: Bool, playedTo: String = "caller") {
         self.callSid = callSid
         self.url = url
         self.sha256 = sha256
         self.fromCache = fromCache
+        self.playedTo = playedTo
     }
 }

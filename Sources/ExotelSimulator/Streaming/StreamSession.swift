@@ -1,4 +1,5 @@
 public import ExotelKit
+import Synchronization
 
 /// One call's stream to the bot: `connected`, `start`, a `media` frame for every 100 ms of the call
 /// (sent when that audio has been "spoken", i.e. paced to the call clock), then `stop` with reason
@@ -22,8 +23,18 @@ struct StreamSession: Sendable {
     func run(connector: any StreamConnecting, clock: ScaledClock, encoder: StreamMessageEncoder = StreamMessageEncoder()) async throws {
         var headers: [String: String] = [:]
         if let authorization = self.target.authorization { headers["Authorization"] = authorization }
-        try await connector.withConnection(url: self.target.url, headers: headers) { sender in
-            try await self.send(to: sender, clock: clock, encoder: encoder)
+        let opened = ConnectionFlag()
+        do {
+            try await connector.withConnection(url: self.target.url, headers: headers) { sender in
+                opened.set()
+                try await self.send(to: sender, clock: clock, encoder: encoder)
+            }
+        } catch where !opened.isSet && !(error is CancellationError) {
+            // The platform retries a failed handshake once (exotel-platform.md §1.1); frames due
+            // meanwhile are sent on catching up, as their pacing is to absolute call times.
+            try await connector.withConnection(url: self.target.url, headers: headers) { sender in
+                try await self.send(to: sender, clock: clock, encoder: encoder)
+            }
         }
     }
 
@@ -76,4 +87,11 @@ struct StreamSession: Sendable {
     private static func text(_ bytes: [UInt8]) -> String {
         String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// Whether a connection got as far as the session (set from the connection's task, read after it).
+private final class ConnectionFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { self.value.withLock { $0 = true } }
+    var isSet: Bool { self.value.withLock { $0 } }
 }
