@@ -1,7 +1,7 @@
 # exorec — the two commands a new machine needs: `make demo` and `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl
 PY_PACKAGES := websockets soundfile numpy uvloop
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -14,7 +14,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import websockets, soundfile, numpy" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
+	@python3 -c "import websockets, soundfile, numpy, pyexotel" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
 
 build: deps
 	$(SWIFT) build

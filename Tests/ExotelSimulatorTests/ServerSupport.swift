@@ -68,6 +68,7 @@ struct WireClient: Sendable {
     let baseURL: String
 
     init(_ running: RunningSimulator) { self.baseURL = running.baseURL }
+    init(baseURL: String) { self.baseURL = baseURL }
 
     func send(
         _ method: NIOHTTP1.HTTPMethod, _ path: String, authorization: String? = nil, contentType: String? = nil, body: [UInt8]? = nil

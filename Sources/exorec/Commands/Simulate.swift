@@ -42,9 +42,9 @@ struct Simulate: AsyncParsableCommand {
 
               Place a call and read it back with curl (the platform docs' requests, pointed at the simulator):
                 curl -X POST http://sim-key:sim-token@127.0.0.1:8090/v1/Accounts/exorec-sim/Calls/connect.json \\
-                  -d From=+919900000001 -d To=+919900000002 -d CallerId=080XXXX2400 -d Record=true
+                  -d From=09900000001 -d To=09900000002 -d CallerId=08030752400 -d Record=true
                 curl -X POST http://sim-key:sim-token@127.0.0.1:8090/v1/Accounts/exorec-sim/Calls/connect.json \\
-                  -F From=+919900000001 -F CallerId=080XXXX2400 -F StreamType=bidirectional \\
+                  -F From=09900000001 -F CallerId=08030752400 -F StreamType=bidirectional \\
                   -F StreamUrl=wss://bot.example.com/media -F 'StatusCallbackEvents[]=terminal'
                 curl http://sim-key:sim-token@127.0.0.1:8090/v1/Accounts/exorec-sim/Calls/CALLSID.json?details=true
                 curl -o call.mp3 http://sim-key:sim-token@127.0.0.1:8090/v1/Accounts/exorec-sim/Recordings/CALLSID.mp3
@@ -57,7 +57,7 @@ struct Simulate: AsyncParsableCommand {
                 from pyexotel import Exotel
                 client = Exotel("sim-key", "sim-token", "exorec-sim")
                 client.call_ep = "http://127.0.0.1:8090/v1/Accounts/exorec-sim/Calls"
-                sid = client.call("+919900000001", "+919900000002", "080XXXX2400")["Call"]["Sid"]
+                sid = client.call("+919900000001", "+919900000002", "08030752400")["Call"]["Sid"]
                 print(client.get_call_info(sid)["Call"]["Status"])
             """)
 
@@ -187,6 +187,6 @@ struct Simulate: AsyncParsableCommand {
         guard !self.quiet else { return }
         StandardOutput.line("account \(account.sid), Basic auth \(account.apiKey):\(account.apiToken); clock \(self.speed)x; recordings in \(self.recordings)")
         let base = running.baseURL.replacingOccurrences(of: "://", with: "://\(account.apiKey):\(account.apiToken)@")
-        StandardOutput.line("try: curl -X POST \(base)/v1/Accounts/\(account.sid)/Calls/connect.json -d From=+919900000001 -d To=+919900000002 -d CallerId=080XXXX2400")
+        StandardOutput.line("try: curl -X POST \(base)/v1/Accounts/\(account.sid)/Calls/connect.json -d From=09900000001 -d To=09900000002 -d CallerId=08030752400")
     }
 }
