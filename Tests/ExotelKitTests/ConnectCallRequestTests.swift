@@ -30,6 +30,7 @@ private let voiceBot = "From=09876543210&CallerId=0XXXXXX4890&StreamUrl=wss://bo
     @Test func fromIsRequired() {
         expectRefusal("To=1&CallerId=2", parameter: "From", message: "The 'From' parameter is required.")
         expectRefusal("From=&To=1&CallerId=2", parameter: "From", message: "The 'From' parameter is required.")
+        expectRefusal("CallerId=2", parameter: "From", message: "The 'From' parameter is required.")
         let typed = ConnectCallRequest(from: " ", callerId: "2", destination: .number("1"))
         #expect(throws: ConnectRequestError(parameter: "From", message: "The 'From' parameter is required.")) {
             try typed.validate()

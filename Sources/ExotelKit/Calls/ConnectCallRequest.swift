@@ -183,6 +183,8 @@ public struct ConnectCallRequest: Sendable, Hashable {
             return choice
         }
 
+        // The platform names a missing `From` before anything about the destination.
+        guard let from = value("From") else { throw .required("From") }
         let to = value("To")
         let url = value("Url")
         let streamURL = value("StreamUrl")
@@ -205,8 +207,7 @@ public struct ConnectCallRequest: Sendable, Hashable {
                 message: "Only one of 'To', 'Url' or 'StreamUrl' with 'StreamType' may be given.")
         }
 
-        self.init(from: value("From") ?? "", callerId: value("CallerId") ?? "", destination: destination)
-        if from.isEmpty { throw .required("From") }
+        self.init(from: from, callerId: value("CallerId") ?? "", destination: destination)
         if case .voiceBot = destination {} else { self.streamURL = streamURL }
 
         callType = value("CallType")
