@@ -1,0 +1,31 @@
+/// Tuning for ``ExotelClient``; the defaults suit the real platform.
+public struct ExotelClientConfiguration: Sendable {
+    /// Wall-clock limit of one HTTP attempt (not scaled: it guards real sockets).
+    public var requestTimeout: Duration
+    public var retry: RetryPolicy
+    /// Hosts that may receive the account's credentials when a recording is fetched: exact names
+    /// (`recordings.exotel.com`) or `*.` suffix patterns (`*.amazonaws.com`), matched case-insensitively.
+    /// `nil` means the endpoint's own host plus the hosts the platform documents for recordings.
+    public var allowedRecordingHosts: [String]?
+    /// A larger recording fails instead of filling memory.
+    public var maximumRecordingBytes: Int
+    /// API responses are small; this bounds what a misbehaving server can make the client buffer.
+    public var maximumResponseBytes: Int
+    public var userAgent: String
+
+    public init(
+        requestTimeout: Duration = .seconds(30), retry: RetryPolicy = RetryPolicy(),
+        allowedRecordingHosts: [String]? = nil, maximumRecordingBytes: Int = 512 << 20,
+        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec"
+    ) {
+        self.requestTimeout = requestTimeout
+        self.retry = retry
+        self.allowedRecordingHosts = allowedRecordingHosts
+        self.maximumRecordingBytes = maximumRecordingBytes
+        self.maximumResponseBytes = maximumResponseBytes
+        self.userAgent = userAgent
+    }
+
+    /// Where the platform documents recordings to live (section 4 of the platform notes).
+    public static let documentedRecordingHosts = ["recordings.exotel.com", "s3-ap-southeast-1.amazonaws.com"]
+}

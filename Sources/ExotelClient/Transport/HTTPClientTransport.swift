@@ -1,0 +1,79 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// ``ExotelTransport`` over AsyncHTTPClient.
+///
+/// `HTTPClient.shared` keeps retrying a refused connection until the request's deadline, so a dead host costs
+/// the whole ``TransportRequest/timeout`` per attempt. Inject a client configured with
+/// `connectionPool.retryConnectionEstablishment = false` to surface refused connections at once (the
+/// ``ExotelClient`` retry policy then decides, with backoff and jitter, whether to try again).
+///
+/// Redirects: AsyncHTTPClient drops `Authorization` when a redirect leaves the origin, so a recording
+/// redirected to a presigned URL does not leak the account's key pair.
+public struct HTTPClientTransport: ExotelTransport {
+    public let httpClient: HTTPClient
+
+    public init(httpClient: HTTPClient = .shared) {
+        self.httpClient = httpClient
+    }
+
+    public func send(_ request: TransportRequest) async throws(TransportError) -> TransportResponse {
+        var outgoing = HTTPClientRequest(url: request.url)
+        outgoing.method = request.method == .get ? .GET : .POST
+        for header in request.headers {
+            outgoing.headers.add(name: header.name, value: header.value)
+        }
+        if let body = request.body {
+            outgoing.body = .bytes(body)
+        }
+        let timeout = TimeAmount.nanoseconds(Int64(request.timeout.components.seconds) * 1_000_000_000
+            + request.timeout.components.attoseconds / 1_000_000_000)
+
+        let response: HTTPClientResponse
+        do {
+            response = try await self.httpClient.execute(outgoing, timeout: timeout)
+        } catch {
+            throw Self.classify(error)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: request.maximumBodyBytes)
+        } catch {
+            throw .exchangeFailed("reading the response body failed: \(error)")
+        }
+        return TransportResponse(
+            status: Int(response.status.code),
+            headers: response.headers.map { (name: $0.name, value: $0.value) },
+            body: Array(body.readableBytesView))
+    }
+
+    /// Only errors raised while a connection was being made count as "not sent". AsyncHTTPClient reports a
+    /// request that never got a connection with the pool's last connection failure, or with
+    /// `connectTimeout`/`getConnectionFromPoolTimeout`; everything else (read timeout, remote close, deadline
+    /// on an established connection) may have reached the platform.
+    static func classify(_ error: any Error) -> TransportError {
+        if error is NIOConnectionError {
+            return .connectionFailed("could not connect: \(error)")
+        }
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return .connectionFailed("connecting timed out: \(error)")
+        }
+        if let ioError = error as? IOError, Self.connectErrnos.contains(ioError.errnoCode) {
+            return .connectionFailed("could not connect: \(error)")
+        }
+        if let clientError = error as? HTTPClientError, Self.notSentClientErrors.contains(clientError) {
+            return .connectionFailed("could not send the request: \(clientError)")
+        }
+        return .exchangeFailed("the HTTP exchange failed: \(error)")
+    }
+
+    private static let notSentClientErrors: [HTTPClientError] = [
+        .connectTimeout, .getConnectionFromPoolTimeout, .invalidURL, .emptyHost, .emptyScheme, .alreadyShutdown,
+        .tlsHandshakeTimeout, .socksHandshakeTimeout, .httpProxyHandshakeTimeout,
+    ]
+
+    private static let connectErrnos: Set<CInt> = [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL]
+}
