@@ -13,7 +13,8 @@ struct Simulate: AsyncParsableCommand {
             Serves the platform's REST API on http://HOST:PORT — POST /v1/Accounts/SID/Calls/connect[.json], \
             GET /v1/Accounts/SID/Calls/CALLSID[.json] (XML without .json, as the platform answers) and \
             GET /v1/Accounts/SID/Recordings/CALLSID.mp3 — for one account with HTTP Basic auth (API key and \
-            token, or account sid and token) and the platform's limit of 200 requests a minute. Every call \
+            token, or account sid and token) and the platform's limit of 200 requests a minute (a sliding \
+            window; 429 answers carry Retry-After in platform seconds). Every call \
             rings, answers, plays its WaitUrl and StartPlaybackValueNew audio, streams to its StreamUrl, \
             records when Record=true and posts its status callbacks, on a clock that runs --speed times \
             faster than real time. Outcomes by number come from --scenario (default: everyone answers, \
