@@ -101,6 +101,20 @@ struct EngineCallPlanTests {
         #expect(plan.conversationStart == .seconds(3) && plan.end == .seconds(23))
     }
 
+    @Test func flowModeIsOneLegAndStreamsFromTheAnswer() {
+        var request = ConnectCallRequest(
+            from: "0994", callerId: "08047000000", destination: .flow(url: "http://my.exotel.com/acme/exoml/start_voice/1"))
+        request.timeLimit = 30
+        let plan = CallPlan(request: request, scenario: self.scenario)
+        #expect(plan.mode == .flow && plan.leg2 == nil)
+        #expect(plan.conversationStart == .seconds(4))
+        #expect(plan.end == .seconds(34) && plan.cutByTimeLimit)
+        #expect(plan.streamStart == nil)
+        request.streamURL = "wss://bot.example/"
+        request.streamBegin = .leg2Connect
+        #expect(CallPlan(request: request, scenario: self.scenario).streamStart == .seconds(4))
+    }
+
     @Test func scenarioMatchesGlobsAndPrefixes() throws {
         #expect(ScenarioRule(number: "+9198*", outcome: .busy).matches("+919812345678"))
         #expect(!ScenarioRule(number: "+9198*5", outcome: .busy).matches("+919812345678"))
