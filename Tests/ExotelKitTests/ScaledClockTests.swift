@@ -16,16 +16,21 @@ import Testing
         #expect(real < .seconds(1))
     }
 
-    /// Scaled time advances `rate` times as fast as real time.
+    /// Scaled time advances `rate` times as fast as real time: bracketed by real readings taken just outside
+    /// and just inside the scaled ones, so scheduling delays on a loaded machine cannot make it flaky.
     @Test func nowAdvancesAtRate() async throws {
         let clock = ScaledClock(rate: 50)
+        let outerStart = ContinuousClock.now
         let start = clock.now
-        let realStart = ContinuousClock.now
+        let innerStart = ContinuousClock.now
         try await ContinuousClock().sleep(for: .milliseconds(40))
-        let scaled = start.duration(to: clock.now)
-        let real = ContinuousClock.now - realStart
-        #expect(scaled >= real * 49)
-        #expect(scaled <= real * 51)
+        let innerEnd = ContinuousClock.now
+        let end = clock.now
+        let outerEnd = ContinuousClock.now
+        let scaled = start.duration(to: end)
+        #expect(scaled >= (innerEnd - innerStart) * 50)
+        #expect(scaled <= (outerEnd - outerStart) * 50)
+        #expect(scaled >= .seconds(2))
     }
 
     /// Rate 1 is real time; nonsense rates fall back to 1 rather than stopping the clock.
