@@ -8,7 +8,9 @@ extension ExotelClient {
         _ request: TransportRequest, idempotent: Bool, logger: Logger, rateLimited: Bool = true
     ) async throws(ExotelClientError) -> (TransportResponse, attempts: Int) {
         let policy = self.configuration.retry
-        let start = self.clock.now
+        // Measured from the first send, not from the first wait: a long queue at the rate limiter is not a
+        // reason to give up on a retry.
+        var start: ScaledClock.Instant?
         var attempt = 0
         while true {
             attempt += 1
@@ -21,6 +23,7 @@ extension ExotelClient {
                     throw .cancelled
                 }
             }
+            if start == nil { start = self.clock.now }
             logger.debug("sending", metadata: ["http.method": "\(request.method.rawValue)"])
 
             let delay: Duration
@@ -52,7 +55,7 @@ extension ExotelClient {
                 delay = policy.backoff(afterAttempt: attempt)
             }
 
-            let elapsed = start.duration(to: self.clock.now)
+            let elapsed = (start ?? self.clock.now).duration(to: self.clock.now)
             guard attempt < policy.maximumAttempts, elapsed + delay <= policy.maximumTotalTime else {
                 logger.debug("giving up", metadata: ["exotel.error": "\(giveUp)"])
                 throw giveUp

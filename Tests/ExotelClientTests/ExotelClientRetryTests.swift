@@ -60,6 +60,17 @@ import Testing
         #expect(gaps[1] >= .seconds(4))
     }
 
+    @Test func rateLimitedRestExceptionInsideA200IsRetried() async throws {
+        let transport = ScriptedTransport(
+            clock: ScaledClock(rate: 1000),
+            script: [.success(Answers.restException(status: 429, message: "Too many", httpStatus: 200)), .success(Answers.call())])
+        let client = Fixture.client(transport: transport)
+
+        _ = try await client.connect(Fixture.request())
+
+        #expect(transport.requests.count == 2)
+    }
+
     @Test func rateLimitedGivesUpAfterMaximumAttempts() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 1000),

@@ -10,8 +10,9 @@ public struct RetryPolicy: Sendable {
     /// The cap of the first backoff; each later one doubles, up to ``maximumBackoff``.
     public var initialBackoff: Duration
     public var maximumBackoff: Duration
-    /// No retry starts later than this after the first attempt; a `Retry-After` beyond it ends the call
-    /// with ``ExotelClientError/rateLimited(message:attempts:)`` at once.
+    /// No retry is scheduled to start later than this after the first attempt was sent (time queued at the
+    /// rate limiter comes on top); a `Retry-After` beyond it ends the call with
+    /// ``ExotelClientError/rateLimited(message:attempts:)`` at once.
     public var maximumTotalTime: Duration
     /// A number in `0..<1`; the backoff is this fraction of its cap ("full jitter"), so clients that failed
     /// together do not retry together.
