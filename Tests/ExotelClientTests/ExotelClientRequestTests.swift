@@ -117,6 +117,20 @@ import Testing
         #expect(transport.requests.isEmpty)
     }
 
+    /// The lowercase variant of one doc page and the XML of paths without `.json` are read as well.
+    @Test(arguments: [
+        #"{"call":{"sid":"lower1","status":"queued"}}"#,
+        "<TwilioResponse><Call><Sid>lower1</Sid><Status>queued</Status></Call></TwilioResponse>",
+    ])
+    func tolerantCallShapes(_ body: String) async throws {
+        let transport = ScriptedTransport(
+            clock: ScaledClock(rate: 1000), script: [.success(TransportResponse(status: 200, body: Array(body.utf8)))])
+        let client = Fixture.client(transport: transport)
+        let call = try await client.connect(Fixture.request())
+        #expect(call.sid == "lower1")
+        #expect(call.status == "queued")
+    }
+
     @Test func credentialsNeverPrintTheToken() {
         #expect(!"\(Fixture.credentials)".contains("token456"))
         #expect(Fixture.credentials.basicAuthorization == "Basic a2V5MTIzOnRva2VuNDU2")
