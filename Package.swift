@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -60,6 +62,10 @@ let package = Package(
                 "ExotelKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                // The transport tells a refused connection (never sent) from one that failed after sending.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings),
         .target(
@@ -67,6 +73,9 @@ let package = Package(
             dependencies: [
                 "ExotelKit", "MediaStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,10 +100,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
-        .testTarget(name: "ExotelClientTests", dependencies: ["ExotelClient", "ExotelKit"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ExotelClientTests",
+            dependencies: ["ExotelClient", "ExotelKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "ExotelSimulatorTests",
-            dependencies: ["ExotelSimulator", "ExotelClient", "ExotelKit", "MediaStore", "ExorecTesting"],
+            dependencies: [
+                "ExotelSimulator", "ExotelClient", "ExotelKit", "MediaStore", "ExorecTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),

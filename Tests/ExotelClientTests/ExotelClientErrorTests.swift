@@ -6,7 +6,7 @@ import Testing
 /// Platform answers become typed errors that keep the platform's message.
 @Suite struct ExotelClientErrorTests {
     private func connectError(answer: TransportResponse) async -> (ExotelClientError?, ScriptedTransport) {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(answer)])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(answer)])
         let client = Fixture.client(transport: transport)
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
         return (error, transport)
@@ -52,7 +52,7 @@ import Testing
 
     @Test func unknownCallIsNotFound() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.restException(status: 404, message: "Call not found"))])
         let client = Fixture.client(transport: transport)
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.callDetails(sid: "abc123") }

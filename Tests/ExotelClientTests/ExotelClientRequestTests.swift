@@ -7,7 +7,7 @@ import Testing
 /// What goes on the wire: paths, methods, the Basic header and the form body.
 @Suite struct ExotelClientRequestTests {
     @Test func connectPostsTheFormToTheJSONPath() async throws {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Answers.call())])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Answers.call())])
         let client = Fixture.client(transport: transport)
 
         let call = try await client.connect(Fixture.request())
@@ -38,7 +38,7 @@ import Testing
 
     @Test func callDetailsGetsTheDetailsPath() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000), script: [.success(Answers.call(sid: "b6cfaf5f5cef3ca0", status: "completed"))])
+            clock: ScaledClock(rate: 100), script: [.success(Answers.call(sid: "b6cfaf5f5cef3ca0", status: "completed"))])
         let client = Fixture.client(transport: transport, endpoint: .mumbai)
 
         let call = try await client.callDetails(sid: "b6cfaf5f5cef3ca0")
@@ -55,7 +55,7 @@ import Testing
         let endpoint = try ExotelEndpoint(baseURL: "http://127.0.0.1:8089//")
         #expect(endpoint.baseURL == "http://127.0.0.1:8089")
         #expect(endpoint.host == "127.0.0.1")
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Answers.call())])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Answers.call())])
         let client = Fixture.client(transport: transport, endpoint: endpoint)
         _ = try await client.connect(Fixture.request())
         #expect(transport.requests.first?.url == "http://127.0.0.1:8089/v1/Accounts/exorec1/Calls/connect.json")
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func invalidRequestIsNeverSent() async throws {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Answers.call())])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Answers.call())])
         let client = Fixture.client(transport: transport)
         var request = Fixture.request()
         request.from = ""
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func tooLongTimeLimitIsNeverSent() async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000))
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100))
         let client = Fixture.client(transport: transport)
         var request = Fixture.request()
         request.timeLimit = 14401
@@ -96,7 +96,7 @@ import Testing
 
     @Test(arguments: ["", "../../Calls", "abc/def", "abc?x=1", "abc#f", "a%2Fb", "sid with space", "é"])
     func unsafeCallSidsAreNeverSent(_ sid: String) async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000))
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100))
         let client = Fixture.client(transport: transport)
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.callDetails(sid: sid) }
         guard case .invalidIdentifier(let name, _, _) = error else {
@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func unsafeAccountSidIsNeverSent() async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000))
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100))
         let client = ExotelClient(
             endpoint: .singapore, credentials: ExotelCredentials(accountSid: "acc/../x", apiKey: "k", apiToken: "t"),
             clock: transport.clock, rateLimiter: RequestRateLimiter(clock: transport.clock), transport: transport)
@@ -124,7 +124,7 @@ import Testing
     ])
     func tolerantCallShapes(_ body: String) async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000), script: [.success(TransportResponse(status: 200, body: Array(body.utf8)))])
+            clock: ScaledClock(rate: 100), script: [.success(TransportResponse(status: 200, body: Array(body.utf8)))])
         let client = Fixture.client(transport: transport)
         let call = try await client.connect(Fixture.request())
         #expect(call.sid == "lower1")

@@ -16,7 +16,7 @@ import Testing
 
     @Test func rateLimitedWithRetryAfterSecondsThenSuccess() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [
                 .success(Answers.restException(status: 429, message: "Too many requests", headers: [("Retry-After", "7")])),
                 .success(Answers.call()),
@@ -34,9 +34,9 @@ import Testing
         let now = Date(timeIntervalSince1970: 1_700_000_000)
         let header = RetryAfterFormat.imfFixdate(now.addingTimeInterval(12))
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.status(429).with(header: ("Retry-After", header))), .success(Answers.call())])
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(random: { 0 }, wallClock: { now }))
+        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 }, wallClock: { now }))
 
         _ = try await client.connect(Fixture.request())
 
@@ -46,10 +46,10 @@ import Testing
 
     @Test func rateLimitedWithoutRetryAfterBacksOffWithJitter() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.status(429)), .success(Answers.status(429)), .success(Answers.call())])
         // Cap 4 s then 8 s; the jitter source picks half of each.
-        let policy = RetryPolicy(initialBackoff: .seconds(4), random: { 0.5 })
+        let policy = RetryPolicy(initialBackoff: .seconds(4), maximumTotalTime: Fixture.unboundedTime, random: { 0.5 })
         let client = Fixture.client(transport: transport, retry: policy)
 
         _ = try await client.connect(Fixture.request())
@@ -62,7 +62,7 @@ import Testing
 
     @Test func rateLimitedRestExceptionInsideA200IsRetried() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.restException(status: 429, message: "Too many", httpStatus: 200)), .success(Answers.call())])
         let client = Fixture.client(transport: transport)
 
@@ -73,9 +73,9 @@ import Testing
 
     @Test func rateLimitedGivesUpAfterMaximumAttempts() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             fallback: { _ in .success(Answers.restException(status: 429, message: "Slow down")) })
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 3, random: { 0 }))
+        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 3, maximumTotalTime: Fixture.unboundedTime, random: { 0 }))
 
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
 
@@ -85,7 +85,7 @@ import Testing
 
     @Test func retryAfterBeyondTheTotalTimeEndsAtOnce() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             fallback: { _ in .success(Answers.status(429).with(header: ("Retry-After", "3600"))) })
         let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumTotalTime: .seconds(60)))
 
@@ -97,7 +97,7 @@ import Testing
 
     @Test func serverErrorIsRetriedForCallDetails() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.status(502)), .failure(Self.timedOut), .success(Answers.call(status: "completed"))])
         let client = Fixture.client(transport: transport)
 
@@ -110,7 +110,7 @@ import Testing
 
     @Test func serverErrorIsNotRetriedForConnect() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.restException(status: 503, message: "Service unavailable")), .success(Answers.call())])
         let client = Fixture.client(transport: transport)
 
@@ -122,7 +122,7 @@ import Testing
 
     @Test func timeoutIsNotRetriedForConnect() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000), script: [.failure(Self.timedOut), .success(Answers.call())])
+            clock: ScaledClock(rate: 100), script: [.failure(Self.timedOut), .success(Answers.call())])
         let client = Fixture.client(transport: transport)
 
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
@@ -133,7 +133,7 @@ import Testing
 
     @Test func connectionRefusedIsRetriedForConnect() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())])
         let client = Fixture.client(transport: transport)
 
@@ -145,8 +145,8 @@ import Testing
     }
 
     @Test func connectionRefusedGivesUpAfterMaximumAttempts() async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), fallback: { _ in .failure(Self.refused) })
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 4, random: { 0 }))
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), fallback: { _ in .failure(Self.refused) })
+        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 4, maximumTotalTime: Fixture.unboundedTime, random: { 0 }))
 
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
 
@@ -155,13 +155,13 @@ import Testing
     }
 
     @Test func everyAttemptWaitsForTheRateLimiter() async throws {
-        let clock = ScaledClock(rate: 1000)
+        let clock = ScaledClock(rate: 100)
         let transport = ScriptedTransport(
             clock: clock, script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())])
         let limiter = RequestRateLimiter(limit: 1, window: .seconds(10), safetyMargin: .zero, clock: clock)
         let client = ExotelClient(
             endpoint: .singapore, credentials: Fixture.credentials,
-            configuration: ExotelClientConfiguration(retry: RetryPolicy(random: { 0 })), clock: clock,
+            configuration: ExotelClientConfiguration(retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 })), clock: clock,
             rateLimiter: limiter, transport: transport)
 
         _ = try await client.connect(Fixture.request())

@@ -9,7 +9,7 @@ import Testing
         status: 200, headers: [("Content-Type", "audio/mpeg")], body: [0x49, 0x44, 0x33, 0x04])
 
     @Test func documentedHostGetsBasicCredentials() async throws {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Self.mp3)])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Self.mp3)])
         let client = Fixture.client(transport: transport)
         let url = "https://recordings.exotel.com/exotelrecordings/exorec1/c5797dcb.mp3"
 
@@ -25,7 +25,7 @@ import Testing
 
     @Test(arguments: ["https://evil.example.com/x.mp3", "https://recordings.exotel.com.evil.io/x.mp3"])
     func otherHostsAreRefusedWithoutSending(_ url: String) async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Self.mp3)])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Self.mp3)])
         let client = Fixture.client(transport: transport)
         let error = await Fixture.error { () async throws(ExotelClientError) in try await client.fetchRecording(url: url) }
         guard case .recordingHostNotAllowed = error else {
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func configuredListReplacesTheDefaults() async throws {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), fallback: { _ in .success(Self.mp3) })
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), fallback: { _ in .success(Self.mp3) })
         let client = Fixture.client(transport: transport, allowedRecordingHosts: ["*.cdn.example.com"])
 
         _ = try await client.fetchRecording(url: "https://eu.cdn.example.com/rec/1.mp3")
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func plainHTTPOnlyForAnHTTPEndpoint() async throws {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), fallback: { _ in .success(Self.mp3) })
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), fallback: { _ in .success(Self.mp3) })
         let https = Fixture.client(transport: transport)
         let refused = await Fixture.error { () async throws(ExotelClientError) in
             try await https.fetchRecording(url: "http://recordings.exotel.com/x.mp3")
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func recordingNotReadyIsNotFound() async {
-        let transport = ScriptedTransport(clock: ScaledClock(rate: 1000), script: [.success(Answers.status(404))])
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Answers.status(404))])
         let client = Fixture.client(transport: transport)
         let error = await Fixture.error { () async throws(ExotelClientError) in
             try await client.fetchRecording(url: "https://recordings.exotel.com/x.mp3")
@@ -78,7 +78,7 @@ import Testing
 
     @Test func serverErrorOnRecordingIsRetried() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 1000),
+            clock: ScaledClock(rate: 100),
             script: [.success(Answers.status(503)), .failure(.exchangeFailed("reset")), .success(Self.mp3)])
         let client = Fixture.client(transport: transport)
         let recording = try await client.fetchRecording(url: "https://recordings.exotel.com/x.mp3")

@@ -9,6 +9,11 @@ import ExotelKit
 /// wakes late cannot make a later one look early. The margin absorbs the time between a grant and the
 /// request's arrival at the server.
 ///
+/// Grants are also paced, at least `window / limit` apart (0.3 s for the platform's limit), instead of
+/// handing out a whole window's budget at once: a burst of 200 grants queues in the HTTP client's
+/// connection pool, and requests that leave the pool late land in the next window on the server's
+/// clock, where the margin cannot absorb them. Paced, each request is long gone before the next grant.
+///
 /// Waiters are served in arrival order: each books a planned slot when it asks, which also spreads the
 /// wake-ups instead of waking every waiter whenever a slot frees.
 public actor RequestRateLimiter {
@@ -26,6 +31,7 @@ public actor RequestRateLimiter {
     /// Planned slots, booked the same way, so each waiter knows when to wake.
     private var planned: [ScaledClock.Instant] = []
     private var oldestPlanned = 0
+    private var lastPlanned: ScaledClock.Instant?
 
     /// - Parameters:
     ///   - limit: requests per window; the platform's is 200 per 60 s.
@@ -52,7 +58,9 @@ public actor RequestRateLimiter {
     public func acquire() async throws(CancellationError) -> ScaledClock.Instant {
         let spacing = self.window + self.safetyMargin
         var wakeAt = self.clock.now
+        if let lastPlanned = self.lastPlanned { wakeAt = max(wakeAt, lastPlanned.advanced(by: self.window / self.limit)) }
         Self.book(&wakeAt, in: &self.planned, oldest: &self.oldestPlanned, limit: self.limit, spacing: spacing)
+        self.lastPlanned = wakeAt
         while true {
             do {
                 try await self.clock.sleep(until: wakeAt, tolerance: nil)
