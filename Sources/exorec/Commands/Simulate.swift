@@ -15,7 +15,7 @@ struct Simulate: AsyncParsableCommand {
             GET /v1/Accounts/SID/Recordings/CALLSID.mp3 — for one account with HTTP Basic auth (API key and \
             token, or account sid and token) and the platform's limit of 200 requests a minute (a sliding \
             window; 429 answers carry Retry-After in platform seconds). Every call \
-            rings, answers, plays its WaitUrl and StartPlaybackValueNew audio, streams to its StreamUrl, \
+            rings, answers, fetches its WaitUrl and StartPlaybackValueNew audio through a platform-like URL cache (not mixed into the audio yet), streams to its StreamUrl, \
             records when Record=true and posts its status callbacks, on a clock that runs --speed times \
             faster than real time. Outcomes by number come from --scenario (default: everyone answers, \
             3 s ringing, 20 s conversation).
