@@ -10,17 +10,7 @@ import Testing
 @Suite(.serialized) struct OutsideChecksTests {
     static let curl = ExternalCommand.locate("curl")
     static let ffprobe = ExternalCommand.locate("ffprobe")
-    static let pyexotelAvailable: Bool = {
-        guard ExternalCommand.locate("python3") != nil else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import pyexotel"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }()
+    static let pyexotelAvailable = ExternalCommand.pythonCanImport("pyexotel")
 
     /// `tools/simulator-checks/` beside the package.
     static let checksDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -6,16 +6,7 @@ import Testing
 /// A Python `websockets` server (tools/simulator-checks/ws_receiver.py, code exorec did not write)
 /// receives the simulator's stream and checks it against the platform's protocol.
 @Suite struct OutsideStreamCheckTests {
-    static let pythonWebsockets: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import websockets"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }()
+    static let pythonWebsockets = ExternalCommand.pythonCanImport("websockets")
 
     static let receiver = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("tools/simulator-checks/ws_receiver.py").path

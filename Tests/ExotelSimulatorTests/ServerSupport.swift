@@ -196,6 +196,20 @@ enum ExternalCommand {
     }
 
     /// The full path of `name` on PATH, or nil when it is not installed.
+    /// Whether `python3 -c "import <module>"` succeeds: outside checks written in Python are skipped
+    /// only when their library is absent (`make deps` installs them).
+    static func pythonCanImport(_ module: String) -> Bool {
+        guard locate("python3") != nil else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import \(module)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
     static func locate(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
