@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "ExotelSimulator", "ExotelClient", "ExotelKit", "MediaStore", "ExorecTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
