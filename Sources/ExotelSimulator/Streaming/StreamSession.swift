@@ -1,4 +1,4 @@
-public import ExotelKit
+import ExotelKit
 import Synchronization
 
 /// One call's stream to the bot: `connected`, `start`, a `media` frame for every 100 ms of the call

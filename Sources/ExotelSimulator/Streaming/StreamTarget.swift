@@ -1,4 +1,4 @@
-public import ExotelKit
+import ExotelKit
 import Foundation
 
 /// What the simulator makes of a `StreamUrl`: where to connect, with which credentials, at which
