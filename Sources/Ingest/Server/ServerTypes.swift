@@ -1,3 +1,5 @@
+import ExotelKit
+
 /// WebSocket close codes exorec sends (RFC 6455 §7.4.1).
 public enum CloseCode: UInt16, Sendable, Hashable {
     /// The stream ended normally (after `stop`, or an idle stream).
@@ -100,23 +102,3 @@ public protocol WebSocketServerHandler: AnyObject {
     func shutdownRequested()
 }
 
-/// Minimal JSON string quoting for messages exorec writes itself.
-public enum JSONText {
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let s where s.value < 0x20:
-                let hex = String(s.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExotelKit
 import Foundation
 import Ingest
 import LoadGen
