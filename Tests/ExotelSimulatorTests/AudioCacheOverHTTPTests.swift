@@ -53,7 +53,7 @@ import Testing
     }
 
     /// Bytes that stand for a WAV file: the cache keys on the URL and versions by content, not format.
-    private func audio(_ label: String) -> [UInt8] { Array("RIFF-\(label)-WAVE".utf8) }
+    private func audio(_ label: String) -> [UInt8] { toneWAV(frequency: label == "first" ? 2000 : 3000, seconds: 0.5) }
 
     private func sha256(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
 

@@ -185,8 +185,8 @@ struct EnginePlatformTests {
         let harness = EngineHarness(scenario: Self.scenario)
         defer { harness.cleanUp() }
         let url = "http://audio.example/wait.wav?lang=en"
-        let version1 = Array("RIFF-version-1".utf8)
-        let version2 = Array("RIFF-version-2".utf8)
+        let version1 = toneWAV(frequency: 2000, seconds: 1)
+        let version2 = toneWAV(frequency: 3000, seconds: 1)
         harness.audio.set(url, version1)
         var request = twoNumberRequest()
         request.waitURL = url

@@ -139,7 +139,7 @@ struct EngineStreamRetryTests {
         let attempts = Mutex(0)
         init(inner: FakeStreamConnector) { self.inner = inner }
         func withConnection(
-            url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamSending) async throws -> Void
+            url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
         ) async throws {
             let attempt = self.attempts.withLock { $0 += 1; return $0 }
             if attempt == 1 { throw AudioFetchError(url: url, message: "handshake refused") }

@@ -33,26 +33,43 @@ final class FakeStreamConnector: StreamConnecting {
     struct Connection: Sendable {
         var url: String
         var headers: [String: String]
+        /// When the connection opened; a bot script's times count from here.
+        var opened: ScaledClock.Instant
         var messages: [(instant: ScaledClock.Instant, json: [String: any Sendable])] = []
     }
 
+    /// What a scripted voice bot sends back on each connection.
+    struct BotScript: Sendable {
+        /// Messages with their delay after the connection opened (call time).
+        var messages: [(after: Duration, message: StreamIncoming)]
+        /// Close the connection after the last message (a bot hanging up), else wait for the platform's close.
+        var hangUpAfterLast: Bool
+    }
+
     let clock: ScaledClock
+    let botScript: BotScript?
     private let connections = Mutex<[Connection]>([])
 
-    init(clock: ScaledClock) {
+    init(clock: ScaledClock, bot: BotScript? = nil) {
         self.clock = clock
+        self.botScript = bot
     }
 
     var all: [Connection] { self.connections.withLock { $0 } }
 
     func withConnection(
-        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamSending) async throws -> Void
+        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
     ) async throws {
+        let opened = self.clock.now
         let index = self.connections.withLock { connections in
-            connections.append(Connection(url: url, headers: headers))
+            connections.append(Connection(url: url, headers: headers, opened: opened))
             return connections.count - 1
         }
-        try await session(Sender(owner: self, index: index))
+        let (closed, closing) = AsyncStream<Void>.makeStream()
+        try await session(
+            Sender(
+                owner: self, index: index, script: self.botScript, clock: self.clock, opened: opened, closed: closed,
+                closing: closing))
     }
 
     fileprivate func record(_ text: String, index: Int) {
@@ -62,11 +79,37 @@ final class FakeStreamConnector: StreamConnecting {
         self.connections.withLock { $0[index].messages.append((now, sendable)) }
     }
 
-    struct Sender: StreamSending {
+    struct Sender: StreamConnection {
         let owner: FakeStreamConnector
         let index: Int
+        let script: BotScript?
+        let clock: ScaledClock
+        let opened: ScaledClock.Instant
+        let closed: AsyncStream<Void>
+        let closing: AsyncStream<Void>.Continuation
+
         func send(text: String) async throws {
             self.owner.record(text, index: self.index)
+        }
+
+        /// Messages arrive at exactly their scripted call times (a loaded test machine may deliver
+        /// them late in real time; the platform places bot audio by arrival time).
+        func receive(
+            on clock: ScaledClock, _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
+        ) async throws -> ScaledClock.Instant {
+            var last = self.opened
+            for (after, message) in self.script?.messages ?? [] {
+                last = self.opened.advanced(by: after)
+                try await self.clock.sleep(until: last, tolerance: nil)
+                body(message, last)
+            }
+            if self.script?.hangUpAfterLast == true { return last }
+            for await _ in self.closed {}
+            return clock.now
+        }
+
+        func close() async throws {
+            self.closing.finish()
         }
     }
 }
@@ -139,11 +182,11 @@ struct EngineHarness {
 
     init(
         rate: Double = 1000, scenario: Scenario = Scenario(defaultTalkSeconds: 5), faults: CallbackFaults = CallbackFaults(),
-        statuses: [Int] = [], recordingDelay: Duration = .zero
+        statuses: [Int] = [], recordingDelay: Duration = .zero, bot: FakeStreamConnector.BotScript? = nil
     ) {
         self.clock = ScaledClock(rate: rate)
         self.audio = FakeAudioFetcher()
-        self.streams = FakeStreamConnector(clock: self.clock)
+        self.streams = FakeStreamConnector(clock: self.clock, bot: bot)
         self.callbacks = FakeCallbackPoster(statuses: statuses)
         self.directory = NSTemporaryDirectory() + "engine-\(UUID().uuidString)"
         var configuration = SimulatorConfiguration(
@@ -181,4 +224,35 @@ func tonePower(_ samples: some Collection<Int16>, frequency: Double, sampleRate:
     }
     let power = previous * previous + beforePrevious * beforePrevious - coefficient * previous * beforePrevious
     return power / Double(max(samples.count, 1) * max(samples.count, 1))
+}
+
+/// A canonical 16-bit PCM WAV file of a sine tone (what a user would host at a WaitUrl).
+func toneWAV(frequency: Double, seconds: Double, sampleRate: Int = 8000, channels: Int = 1) -> [UInt8] {
+    let frames = Int(seconds * Double(sampleRate))
+    var pcm: [UInt8] = []
+    pcm.reserveCapacity(frames * channels * 2)
+    for index in 0..<frames {
+        let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / Double(sampleRate)))
+        for _ in 0..<channels {
+            pcm.append(UInt8(truncatingIfNeeded: value))
+            pcm.append(UInt8(truncatingIfNeeded: value >> 8))
+        }
+    }
+    func le32(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+    func le16(_ value: Int) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+    return Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16) + le16(1) + le16(channels)
+        + le32(sampleRate) + le32(sampleRate * channels * 2) + le16(channels * 2) + le16(16) + Array("data".utf8)
+        + le32(pcm.count) + pcm
+}
+
+/// Base64 PCM16LE of a tone, as a voice bot sends it in `media.payload`.
+func tonePayload(frequency: Double, milliseconds: Int, sampleRate: Int) -> String {
+    let count = sampleRate * milliseconds / 1000
+    var bytes: [UInt8] = []
+    for index in 0..<count {
+        let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / Double(sampleRate)))
+        bytes.append(UInt8(truncatingIfNeeded: value))
+        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
+    }
+    return Data(bytes).base64EncodedString()
 }

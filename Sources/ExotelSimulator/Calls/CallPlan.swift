@@ -51,6 +51,15 @@ public struct CallPlan: Sendable, Hashable {
         return Self.seconds(self.end - answered)
     }
 
+    /// The same call hung up at `time` (a voice bot closing its stream): every duration ends there.
+    public func endingEarly(at time: Duration) -> CallPlan {
+        guard time < self.end else { return self }
+        var plan = self
+        plan.end = max(time, self.conversationStart ?? self.leg1.answeredAt ?? .zero)
+        plan.cutByTimeLimit = false
+        return plan
+    }
+
     static func seconds(_ duration: Duration) -> Int {
         Int(duration.components.seconds)
     }

@@ -10,8 +10,10 @@ public actor SimulatedPlatform {
         let sid: String
         let accountSid: String
         let request: ConnectCallRequest
-        let plan: CallPlan
+        /// Decided when placed; cut short only when a voice bot hangs up.
+        var plan: CallPlan
         let origin: ScaledClock.Instant
+        let soundtrack: CallSoundtrack
         var ended = false
         var recording: SimulatedRecording?
     }
@@ -27,6 +29,10 @@ public actor SimulatedPlatform {
     private var calls: [String: CallRecord] = [:]
     private var running: [String: Task<Void, Never>] = [:]
     private var played: [PlayedAudio] = []
+    private var rejected: [RejectedAudio] = []
+    /// Timers waiting for each running call's planned end; a bot hang-up cancels one early.
+    private var endTimers: [String: Task<Void, Never>] = [:]
+    private var hangUps: [String: Duration] = [:]
     private var attempts: [CallbackDeliveryAttempt] = []
 
     public init(configuration: SimulatorConfiguration, clock: ScaledClock, httpClient: HTTPClient, logger: Logger) {
@@ -48,9 +54,10 @@ public actor SimulatedPlatform {
     /// (Status "in-progress"), and starts the call's lifecycle on the clock.
     public func placeCall(accountSid: String, request: ConnectCallRequest) -> PlatformCall {
         let sid = Self.newSid()
+        let plan = CallPlan(request: request, scenario: self.configuration.scenario)
         let record = CallRecord(
-            sid: sid, accountSid: accountSid, request: request,
-            plan: CallPlan(request: request, scenario: self.configuration.scenario), origin: self.clock.now)
+            sid: sid, accountSid: accountSid, request: request, plan: plan, origin: self.clock.now,
+            soundtrack: self.soundtrack(for: request, plan: plan, callSid: sid))
         self.calls[sid] = record
         self.running[sid] = Task { await self.run(sid: sid) }
         var call = self.platformCall(record, withDetails: false)
@@ -77,9 +84,24 @@ public actor SimulatedPlatform {
         self.played
     }
 
+    /// Prompt audio that could not be played (fetch failed, not WAV, unreadable), with the reason.
+    public func rejectedAudio() -> [RejectedAudio] {
+        self.rejected
+    }
+
+    /// What the voice bot of a call sent back over its stream (nil unless a voice-bot call).
+    public func botReport(ofCall sid: String) -> BotStreamReport? {
+        self.calls[sid]?.soundtrack.bot?.report
+    }
+
     /// Every status-callback delivery attempt (and dropped callback), in order.
     public func callbackAttempts() -> [CallbackDeliveryAttempt] {
         self.attempts
+    }
+
+    /// When a call was placed: the instant its plan's offsets count from.
+    func origin(ofCall sid: String) -> ScaledClock.Instant? {
+        self.calls[sid]?.origin
     }
 
     /// The lifecycle plan of a call (its scripted timeline), for inspection.
@@ -105,7 +127,7 @@ public actor SimulatedPlatform {
 
     private func run(sid: String) async {
         guard let record = self.calls[sid] else { return }
-        let plan = record.plan
+        var plan = record.plan
         let request = record.request
         let events = Set(request.statusCallbackEvents)
         await withTaskGroup(of: Void.self) { group in
@@ -113,39 +135,44 @@ public actor SimulatedPlatform {
                 group.addTask { await self.sendCallback(sid: sid, event: .ringing, at: .zero) }
             }
             if let streamStart = plan.streamStart, let url = CallPlan.streamURL(of: request) {
-                group.addTask { await self.stream(record: record, url: url, start: streamStart) }
+                group.addTask {
+                    if case .botHungUp(let at) = await self.stream(record: record, url: url, start: streamStart) {
+                        await self.hangUp(sid: sid, at: at)
+                    }
+                }
             }
             guard await self.sleep(record, until: plan.leg1.answeredAt) else { return group.cancelAll() }
             if let answered1 = plan.leg1.answeredAt {
                 if events.contains(.answered) {
                     group.addTask { await self.sendCallback(sid: sid, event: .answered, at: answered1) }
                 }
-                if plan.mode == .twoNumber, let waitURL = request.waitURL {
+                for prompt in record.soundtrack.prompts where prompt.kind == .wait {
                     // Played to the caller while leg 2 rings.
-                    group.addTask { await self.play(url: waitURL, callSid: sid, to: "caller") }
+                    group.addTask { await self.play(prompt, callSid: sid) }
                 }
             }
             if let answered2 = plan.leg2?.answeredAt {
                 guard await self.sleep(record, until: answered2) else { return group.cancelAll() }
-                if let playback = request.startPlaybackValue {
-                    // Played to the callee (or both) before the parties are connected.
-                    let audience = (request.startPlaybackTo ?? .callee) == .both ? "both" : "callee"
-                    group.addTask { await self.play(url: playback, callSid: sid, to: audience) }
+                for prompt in record.soundtrack.prompts where prompt.kind == .startPlayback {
+                    // Played to the callee (or both) as the parties are connected.
+                    group.addTask { await self.play(prompt, callSid: sid) }
                 }
                 if events.contains(.answered) {
                     group.addTask { await self.sendCallback(sid: sid, event: .answered, at: answered2) }
                 }
             }
-            guard await self.sleep(record, until: plan.end) else { return group.cancelAll() }
+            guard await self.waitForEnd(record) else { return group.cancelAll() }
+            if let plannedEnd = self.calls[sid]?.plan { plan = plannedEnd }
             self.calls[sid]?.ended = true
             if request.record, let conversationStart = plan.conversationStart {
-                await self.writeRecording(record: record, window: conversationStart..<plan.end)
+                await self.writeRecording(record: record, plan: plan, window: conversationStart..<plan.end)
             }
             if request.statusCallback != nil {
+                let end = plan.end
                 if events.contains(.terminal) {
-                    group.addTask { await self.sendCallback(sid: sid, event: .terminal, at: plan.end) }
+                    group.addTask { await self.sendCallback(sid: sid, event: .terminal, at: end) }
                 } else if events.isEmpty {
-                    group.addTask { await self.sendCallback(sid: sid, event: nil, at: plan.end) }
+                    group.addTask { await self.sendCallback(sid: sid, event: nil, at: end) }
                 }
             }
         }
@@ -165,23 +192,78 @@ public actor SimulatedPlatform {
         }
     }
 
-    private func play(url: String, callSid: String, to audience: String) async {
-        do {
-            let audio = try await self.audioCache.audio(for: url)
+    /// Waits for the call's planned end, or for a voice bot's hang-up; false when cancelled.
+    private func waitForEnd(_ record: CallRecord) async -> Bool {
+        // The plan as it is now: a bot may already have hung up.
+        let end = record.origin.advanced(by: self.calls[record.sid]?.plan.end ?? record.plan.end)
+        let clock = self.clock
+        let timer = Task { _ = try? await clock.sleep(until: end, tolerance: nil) }
+        self.endTimers[record.sid] = timer
+        await withTaskCancellationHandler {
+            await timer.value
+        } onCancel: {
+            timer.cancel()
+        }
+        self.endTimers[record.sid] = nil
+        return self.hangUps[record.sid] != nil || !Task.isCancelled
+    }
+
+    /// A voice bot closed its stream at `at`: the call ends there.
+    private func hangUp(sid: String, at: Duration) {
+        guard let record = self.calls[sid], !record.ended, at < record.plan.end else { return }
+        self.hangUps[sid] = at
+        self.calls[sid]?.plan = record.plan.endingEarly(at: at)
+        self.endTimers[sid]?.cancel()
+        self.logger.info("voice bot hung up", metadata: ["call": "\(sid)"])
+    }
+
+    private func play(_ prompt: ScheduledPrompt, callSid: String) async {
+        switch await prompt.outcome() {
+        case .playable(_, let sha256, let fromCache):
             self.played.append(PlayedAudio(
-                    callSid: callSid, url: url, sha256: audio.sha256, fromCache: audio.fromCache, playedTo: audience))
-        } catch {
+                    callSid: callSid, url: prompt.url, sha256: sha256, fromCache: fromCache, playedTo: prompt.audience.rawValue))
+        case .rejected(let reason):
             // The real platform plays nothing and carries on with the call.
-            self.logger.warning("audio fetch failed", metadata: ["call": "\(callSid)", "url": "\(url)", "error": "\(error)"])
+            self.rejected.append(RejectedAudio(callSid: callSid, parameter: prompt.kind.rawValue, url: prompt.url, reason: reason))
+            self.logger.warning(
+                "prompt audio not played",
+                metadata: ["call": "\(callSid)", "parameter": "\(prompt.kind.rawValue)", "url": "\(prompt.url)", "reason": "\(reason)"])
         }
     }
 
-    private func stream(record: CallRecord, url: String, start: Duration) async {
+    /// The call's audio: its legs' voices, its prompts at their places in the plan, and (voice bot) the bot's replies.
+    private func soundtrack(for request: ConnectCallRequest, plan: CallPlan, callSid: String) -> CallSoundtrack {
+        var prompts: [ScheduledPrompt] = []
+        if plan.mode == .twoNumber, let answered1 = plan.leg1.answeredAt {
+            let answered2 = plan.leg2?.answeredAt
+            if let url = request.waitURL, answered1 < (answered2 ?? plan.end) {
+                prompts.append(ScheduledPrompt(
+                    kind: .wait, url: url, audience: .caller, window: answered1..<(answered2 ?? plan.end), cache: self.audioCache))
+            }
+            if let url = request.startPlaybackValue, let answered2, answered2 < plan.end {
+                let audience: PromptAudience = (request.startPlaybackTo ?? .callee) == .both ? .both : .callee
+                prompts.append(ScheduledPrompt(
+                    kind: .startPlayback, url: url, audience: audience, window: answered2..<plan.end, cache: self.audioCache))
+            }
+        }
+        var bot: BotReplies?
+        if plan.mode == .voiceBot, let url = CallPlan.streamURL(of: request), let target = StreamTarget(streamURL: url) {
+            var logger = self.logger
+            logger[metadataKey: "call"] = "\(callSid)"
+            bot = BotReplies(sampleRate: target.sampleRate, logger: logger)
+        }
+        return CallSoundtrack(
+            leg1Voice: plan.leg1.answeredAt.map { $0..<plan.end },
+            leg2Voice: plan.leg2?.answeredAt.map { $0..<plan.end },
+            prompts: prompts, bot: bot)
+    }
+
+    private func stream(record: CallRecord, url: String, start: Duration) async -> StreamEnd {
         guard let target = StreamTarget(streamURL: url) else {
             self.logger.warning("stream URL not usable", metadata: ["call": "\(record.sid)", "url": "\(url)"])
-            return
+            return .callEnded
         }
-        guard await self.sleep(record, until: start) else { return }
+        guard await self.sleep(record, until: start) else { return .callEnded }
         let plan = record.plan
         let to: String? =
             switch record.request.destination {
@@ -191,32 +273,35 @@ public actor SimulatedPlatform {
         let session = StreamSession(
             target: target, streamSid: Self.newSid(), callSid: record.sid, accountSid: record.accountSid,
             from: record.request.from, to: to, origin: record.origin, start: start, end: plan.end,
-            leg1Active: plan.leg1.answeredAt.map { $0..<plan.end },
-            leg2Active: plan.leg2?.answeredAt.map { $0..<plan.end })
+            soundtrack: record.soundtrack)
         do {
-            try await session.run(connector: self.seams.streamConnector, clock: self.clock)
+            return try await session.run(connector: self.seams.streamConnector, clock: self.clock)
         } catch {
             self.logger.warning("stream failed", metadata: ["call": "\(record.sid)", "error": "\(error)"])
+            return .callEnded
         }
     }
 
-    private func writeRecording(record: CallRecord, window: Range<Duration>) async {
+    private func writeRecording(record: CallRecord, plan: CallPlan, window: Range<Duration>) async {
         let configuration = self.configuration
         let request = record.request
-        let plan = record.plan
+        let soundtrack = record.soundtrack
         let sid = record.sid
         let accountSid = record.accountSid
-        // Encoding is CPU work: keep it off the actor so Call Details stay answerable meanwhile.
-        let result: Result<String, any Error> = await Task.detached {
-            Result {
-                try RecordingWriter.write(
-                    directory: configuration.recordingsDirectory, accountSid: accountSid, callSid: sid,
-                    channels: request.recordingChannels ?? .single, format: request.recordingFormat ?? .mp3,
-                    sampleRate: configuration.recordingSampleRate, window: window,
-                    leg1Active: plan.leg1.answeredAt.map { $0..<plan.end },
-                    leg2Active: plan.leg2?.answeredAt.map { $0..<plan.end })
+        // Encoding is CPU work that would hold a thread of Swift's small cooperative pool for a long
+        // time, delaying every call's stream pacing: it runs on a thread of its own.
+        await soundtrack.loadPrompts()
+        let result: Result<String, any Error> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(
+                    returning: Result {
+                        try RecordingWriter.write(
+                            directory: configuration.recordingsDirectory, accountSid: accountSid, callSid: sid,
+                            channels: request.recordingChannels ?? .single, format: request.recordingFormat ?? .mp3,
+                            sampleRate: configuration.recordingSampleRate, window: window, soundtrack: soundtrack)
+                    })
             }
-        }.value
+        }
         switch result {
         case .success(let path):
             self.calls[sid]?.recording = SimulatedRecording(

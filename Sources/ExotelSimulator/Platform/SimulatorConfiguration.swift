@@ -111,3 +111,20 @@ public struct PlayedAudio: Sendable, Hashable {
         self.playedTo = playedTo
     }
 }
+
+/// Prompt audio the simulator fetched (or tried to) but did not play, as the platform would not.
+public struct RejectedAudio: Sendable, Hashable {
+    public let callSid: String
+    /// `WaitUrl` or `StartPlaybackValueNew`.
+    public let parameter: String
+    public let url: String
+    /// Why: "fetch failed: …", "not a WAV file …", "a WAV file libsndfile cannot read: …".
+    public let reason: String
+
+    public init(callSid: String, parameter: String, url: String, reason: String) {
+        self.callSid = callSid
+        self.parameter = parameter
+        self.url = url
+        self.reason = reason
+    }
+}

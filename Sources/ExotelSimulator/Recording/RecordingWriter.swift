@@ -9,8 +9,8 @@ import Darwin
 #endif
 
 /// Writes a call's recording: the conversation from both parties connected to the call's end,
-/// `single` = both legs mixed into one channel, `dual` = stereo with leg 1 in channel 0 and leg 2 in
-/// channel 1; mp3 or mp3-hq through libsndfile.
+/// `single` = the call's two channels mixed into one, `dual` = stereo with channel 0 = leg 1's side
+/// and channel 1 = leg 2's (or the bot's) side (`CallSoundtrack`); mp3 or mp3-hq through libsndfile.
 public enum RecordingWriter {
     /// The SoundFile format for a request's `RecordingFormat`.
     public static func format(for recordingFormat: RecordingFormat) -> SoundFile.Format {
@@ -21,9 +21,9 @@ public enum RecordingWriter {
     }
 
     /// Writes `<directory>/<accountSid>/<callSid>.mp3` (never overwriting) and returns its path.
-    public static func write(
+    static func write(
         directory: String, accountSid: String, callSid: String, channels: RecordingChannels, format: RecordingFormat,
-        sampleRate: Int, window: Range<Duration>, leg1Active: Range<Duration>?, leg2Active: Range<Duration>?
+        sampleRate: Int, window: Range<Duration>, soundtrack: CallSoundtrack
     ) throws -> String {
         let accountDirectory = (directory as NSString).appendingPathComponent(accountSid)
         try FileManager.default.createDirectory(atPath: accountDirectory, withIntermediateDirectories: true)
@@ -42,17 +42,17 @@ public enum RecordingWriter {
             while written < total {
                 let count = min(block, total - written)
                 let start = window.lowerBound + .seconds(Double(written) / Double(sampleRate))
-                let leg1 = Self.render(.leg1, leg1Active, start: start, count: count, sampleRate: sampleRate)
-                let leg2 = Self.render(.leg2, leg2Active, start: start, count: count, sampleRate: sampleRate)
                 var samples: [Int16]
                 if channelCount == 2 {
+                    let leg1 = soundtrack.renderLoaded(.leg1, from: start, count: count, sampleRate: sampleRate)
+                    let leg2 = soundtrack.renderLoaded(.leg2, from: start, count: count, sampleRate: sampleRate)
                     samples = [Int16](repeating: 0, count: count * 2)
                     for index in 0..<count {
                         samples[2 * index] = leg1[index]
                         samples[2 * index + 1] = leg2[index]
                     }
                 } else {
-                    samples = LegAudio.mix(leg1, leg2)
+                    samples = soundtrack.renderLoadedMix(from: start, count: count, sampleRate: sampleRate)
                 }
                 try samples.withUnsafeBufferPointer { try file.write($0) }
                 written += count
@@ -63,10 +63,5 @@ public enum RecordingWriter {
             throw error
         }
         return path
-    }
-
-    private static func render(_ leg: LegAudio.Leg, _ active: Range<Duration>?, start: Duration, count: Int, sampleRate: Int) -> [Int16] {
-        guard let active else { return [Int16](repeating: 0, count: count) }
-        return LegAudio.render(leg, start: start, count: count, sampleRate: sampleRate, active: active)
     }
 }

@@ -15,7 +15,10 @@ struct Simulate: AsyncParsableCommand {
             GET /v1/Accounts/SID/Recordings/CALLSID.mp3 — for one account with HTTP Basic auth (API key and \
             token, or account sid and token) and the platform's limit of 200 requests a minute (a sliding \
             window; 429 answers carry Retry-After in platform seconds). Every call \
-            rings, answers, fetches its WaitUrl and StartPlaybackValueNew audio through a platform-like URL cache (not mixed into the audio yet), streams to its StreamUrl, \
+            rings, answers, plays its WaitUrl audio to the caller while leg 2 rings and its StartPlaybackValueNew \
+            audio when leg 2 answers (WAV only, fetched through a platform-like URL cache: change the URL to \
+            change the audio), streams to its StreamUrl (a voice bot's replies are played to the caller and \
+            recorded; the bot closing the socket ends the call), \
             records when Record=true and posts its status callbacks, on a clock that runs --speed times \
             faster than real time. Outcomes by number come from --scenario (default: everyone answers, \
             3 s ringing, 20 s conversation).
