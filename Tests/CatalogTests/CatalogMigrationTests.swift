@@ -1,2 +1,88 @@
+import Foundation
+import MediaStore
 import Testing
+
 @testable import Catalog
+
+@Suite(.timeLimit(.minutes(1)))
+struct CatalogMigrationTests {
+    static let tables = [
+        "calls", "call_status_history", "callbacks", "streams", "recordings", "media_files", "download_queue",
+        "audit_log", "schema_migrations",
+    ]
+
+    /// A fresh file gets every table, one row per migration, WAL mode, in a folder that did not exist.
+    @Test func freshCatalogIsCreatedAndMigrated() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let path = "\(directory)/not/yet/there/catalog.sqlite"
+            let catalog = try await Catalog.open(path: path, logger: testLogger)
+            #expect(try await catalog.schemaVersion() == 0)
+            let applied = try await catalog.migrate(at: t0)
+            #expect(applied.map(\.version) == Array(1...Catalog.supportedSchemaVersion))
+            #expect(try await catalog.schemaVersion() == Catalog.supportedSchemaVersion)
+            try await catalog.close()
+
+            let tables = try await rawSQL(path, "SELECT name FROM sqlite_master WHERE type = 'table'").compactMap { $0["name"] }
+            for table in Self.tables { #expect(tables.contains(table), "missing table \(table)") }
+            let mode = try await rawSQL(path, "PRAGMA journal_mode")
+            #expect(mode.first?["journal_mode"] == "wal")
+            let migrations = try await rawSQL(path, "SELECT version, name, applied_at FROM schema_migrations")
+            #expect(migrations.count == Catalog.supportedSchemaVersion)
+            #expect(migrations.first?["applied_at"] == String(t0.millisecondsSinceEpoch))
+        }
+    }
+
+    /// Migrating twice (and reopening) applies nothing the second time and keeps the data.
+    @Test func migrateIsIdempotent() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let path = "\(directory)/catalog.sqlite"
+            try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
+                try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+                #expect(try await catalog.migrate().isEmpty)
+            }
+            try await Catalog.withCatalog(path: path, logger: testLogger, migrate: false) { catalog async throws in
+                #expect(try await catalog.migrate().isEmpty)
+                #expect(try await catalog.appliedMigrations().count == Catalog.supportedSchemaVersion)
+                #expect(try await catalog.call(sid: "CA1") != nil)
+            }
+        }
+    }
+
+    /// A file migrated by a newer exorec is refused at open, with an error that says what to do.
+    @Test func newerSchemaIsRefused() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let path = "\(directory)/catalog.sqlite"
+            try await Catalog.withCatalog(path: path, logger: testLogger) { _ in }
+            let newer = Catalog.supportedSchemaVersion + 1
+            _ = try await rawSQL(path, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(newer), 'from the future', 0)")
+
+            let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: path, logger: testLogger) }
+            #expect(error == .schemaTooNew(path: path, found: newer, supported: Catalog.supportedSchemaVersion))
+            #expect(error?.description.contains("newer exorec") == true)
+        }
+    }
+
+    /// Using a catalog that was never migrated fails clearly instead of with "no such table".
+    @Test func unmigratedCatalogIsRefusedForData() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let path = "\(directory)/catalog.sqlite"
+            let catalog = try await Catalog.open(path: path, logger: testLogger)
+            let error = await #expect(throws: CatalogError.self) { try await catalog.call(sid: "CA1") }
+            #expect(error == .schemaTooOld(path: path, found: 0, required: Catalog.supportedSchemaVersion))
+            try await catalog.migrate()
+            #expect(try await catalog.call(sid: "CA1") == nil)
+            try await catalog.close()
+            await #expect(throws: CatalogError.closed(path: path)) { try await catalog.call(sid: "CA1") }
+        }
+    }
+
+    /// A file that is not a database is reported as such.
+    @Test func garbageFileCannotBeOpened() async throws {
+        try await withTemporaryDirectory { directory async throws in
+            let path = "\(directory)/catalog.sqlite"
+            try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
+            let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: path, logger: testLogger) }
+            #expect(error?.code == "catalog.open")
+        }
+    }
+}

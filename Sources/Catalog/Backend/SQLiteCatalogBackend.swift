@@ -1,0 +1,106 @@
+import Logging
+import MediaStore
+import SQLKit
+import SQLiteKit
+
+/// Everything SQLite-specific about the catalog, in one place: opening the file, the PRAGMAs, how a write
+/// transaction begins, how tables are listed, the append-only triggers and the WAL checkpoint.
+///
+/// The queries themselves go through SQLKit's builders on `any SQLDatabase`; a PostgreSQL backend would
+/// replace this type (a pool instead of one connection, `BEGIN` instead of `BEGIN IMMEDIATE`,
+/// `information_schema` instead of `sqlite_master`, a PL/pgSQL trigger function) and nothing else.
+struct SQLiteCatalogBackend: Sendable {
+    let path: String
+    let connection: SQLiteConnection
+    let database: any SQLDatabase
+
+    /// How long a statement waits for another connection's write lock before failing with `SQLITE_BUSY`.
+    static let busyTimeoutMilliseconds = 5000
+
+    /// Applied to every connection, in this order (the busy timeout first: switching to WAL takes a lock).
+    ///
+    /// - `busy_timeout` replaces sqlite-nio's default busy handler, which retries without sleeping.
+    /// - `journal_mode=WAL`: readers (the CLI, a verifier) never block the writer and the writer never blocks
+    ///   them; a commit appends to the log instead of rewriting pages. The mode is stored in the file.
+    /// - `synchronous=FULL`: every commit is fsynced before it returns. With `NORMAL` a power cut can roll back
+    ///   the last commits in WAL mode; here a commit is an acknowledged status callback (the platform will not
+    ///   send it again), a claimed download or an audit entry, so durability is worth one fsync per commit at
+    ///   the catalog's rate (a few writes per call).
+    /// - `foreign_keys=ON`: SQLite enforces the declared foreign keys only when asked, per connection.
+    static let pragmas = [
+        "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA foreign_keys = ON",
+    ]
+
+    /// Starts a write transaction. `IMMEDIATE` takes the write lock at once, so a transaction that reads and
+    /// then writes never fails half-way with `SQLITE_BUSY` (a deferred one cannot wait for the lock safely).
+    static let beginWriteTransaction = "BEGIN IMMEDIATE"
+
+    static func open(path: String, logger: Logger) async throws -> SQLiteCatalogBackend {
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            do {
+                try FileSystem.makeDirectories(String(path[..<slash]))
+            } catch {
+                throw CatalogError.cannotOpen(path: path, reason: error.description)
+            }
+        }
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            throw CatalogError.cannotOpen(path: path, reason: "\(error)")
+        }
+        let database = connection.sql(queryLogLevel: .trace)
+        do {
+            for pragma in Self.pragmas {
+                try await database.execute(sql: SQLRaw(pragma)) { _ in }
+            }
+            let mode = try await database.raw("PRAGMA journal_mode").first(decodingColumn: "journal_mode", as: String.self)
+            if mode?.lowercased() != "wal" {
+                logger.warning(
+                    "catalog is not in WAL mode; the filesystem may not support it",
+                    metadata: ["catalog.path": "\(path)", "catalog.journal_mode": "\(mode ?? "?")"])
+            }
+        } catch {
+            try? await connection.close()
+            throw CatalogError.cannotOpen(path: path, reason: "\(error)")
+        }
+        return SQLiteCatalogBackend(path: path, connection: connection, database: database)
+    }
+
+    func tableExists(_ name: String) async throws -> Bool {
+        try await self.database.select()
+            .column("name")
+            .from("sqlite_master")
+            .where("type", .equal, "table")
+            .where("name", .equal, name)
+            .first() != nil
+    }
+
+    /// Makes `table` refuse UPDATE and DELETE. Someone with write access to the file can drop the triggers,
+    /// which is why the audit log is also hash-chained; the triggers stop accidents, the chain detects intent.
+    func makeAppendOnly(_ table: String) async throws {
+        for event in ["UPDATE", "DELETE"] {
+            try await self.database.execute(
+                sql: SQLRaw(
+                    """
+                    CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
+                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
+                    """)
+            ) { _ in }
+        }
+    }
+
+    /// Moves every committed page from the WAL into the main file and empties the WAL, so the file alone is
+    /// the whole database (before a rename, a copy or a close).
+    func checkpoint() async throws {
+        try await self.database.execute(sql: SQLRaw("PRAGMA wal_checkpoint(TRUNCATE)")) { _ in }
+    }
+
+    func close() async throws {
+        try? await self.checkpoint()
+        try await self.connection.close()
+    }
+}

@@ -1,0 +1,201 @@
+import MediaStore
+import SQLKit
+
+extension Catalog {
+    /// Records (or updates) a stream from its sidecar, and its WAV as a media file of kind `stream`.
+    ///
+    /// Called as often as the sidecar changes (start, progress, finalize, repair); `path` is the WAV relative
+    /// to the storage root and identifies the stream (a repeated stream_sid gets a second file).
+    public func upsertStream(from sidecar: StreamSidecar, path: String) async throws {
+        try await self.transaction("record stream") { db in
+            try await Self.upsertStream(db, sidecar: sidecar, path: path)
+        }
+    }
+
+    /// Records (or updates) a downloaded recording from its sidecar, and the file as a media file of kind
+    /// `recording`. `path` is the recording file relative to the storage root.
+    public func upsertRecording(from sidecar: RecordingSidecar, path: String) async throws {
+        try await self.transaction("record recording") { db in
+            try await Self.upsertRecording(db, sidecar: sidecar, path: path)
+        }
+    }
+
+    /// Records (or updates, keyed by path) a media file. An update keeps the row's `created_at`.
+    public func upsertMediaFile(_ file: MediaFile) async throws {
+        try await self.transaction("record media file") { db in
+            try await Self.upsertMediaFile(db, file)
+        }
+    }
+
+    /// The call's media files, by path.
+    public func mediaFiles(callSid: String) async throws -> [MediaFile] {
+        try await self.exclusive("read media files") { db in
+            try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid)
+                .orderBy("path").all().map(MediaFile.init(row:))
+        }
+    }
+
+    /// The media file at `path` (relative to the storage root), if catalogued.
+    public func mediaFile(path: String) async throws -> MediaFile? {
+        try await self.exclusive("read media file") { db in
+            try await db.select().column("*").from(Table.mediaFiles).where("path", .equal, path).first()
+                .map(MediaFile.init(row:))
+        }
+    }
+
+    /// The call's streams, by start time.
+    public func streams(callSid: String) async throws -> [StreamRecord] {
+        try await self.exclusive("read streams") { db in
+            try await db.select().column("*").from(Table.streams).where("call_sid", .equal, callSid)
+                .orderBy("started_at").orderBy("path").all().map(StreamRecord.init(row:))
+        }
+    }
+
+    /// The call's downloaded recordings.
+    public func recordings(callSid: String) async throws -> [RecordingRecord] {
+        try await self.exclusive("read recordings") { db in
+            try await db.select().column("*").from(Table.recordings).where("call_sid", .equal, callSid)
+                .orderBy("fetched_at").orderBy("path").all().map(RecordingRecord.init(row:))
+        }
+    }
+
+    // MARK: - Shared with the rebuilder
+
+    static func upsertStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String) async throws {
+        try await db.insert(into: Table.streams)
+            .columns(
+                "stream_sid", "call_sid", "account_sid", "path", "state", "sample_rate", "channels", "from_number",
+                "to_number", "custom_parameters_json", "started_at", "ended_at", "close_reason", "frames",
+                "duration_seconds", "gap_ms_total")
+            .values(
+                sidecar.streamSid, sidecar.callSid, sidecar.accountSid, path, sidecar.state.rawValue, sidecar.sampleRate,
+                sidecar.channels, sidecar.from, sidecar.to, CatalogJSON.encode(sidecar.customParameters),
+                sidecar.startedAt.millisecondsSinceEpoch, sidecar.endedAt?.millisecondsSinceEpoch, sidecar.closeReason,
+                sidecar.frames, sidecar.durationSeconds, sidecar.gapMsTotal)
+            .onConflict(with: "path") { update in
+                for column in [
+                    "state", "sample_rate", "channels", "from_number", "to_number", "custom_parameters_json",
+                    "started_at", "ended_at", "close_reason", "frames", "duration_seconds", "gap_ms_total",
+                ] { update.set(excludedValueOf: column) }
+                return update
+            }
+            .run()
+        try await Self.upsertMediaFile(
+            db,
+            MediaFile(
+                callSid: sidecar.callSid, kind: .stream, path: path, format: "wav", sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes,
+                sha256: sidecar.sha256, state: MediaFileState(sidecar.state), createdAt: sidecar.startedAt,
+                updatedAt: sidecar.endedAt ?? sidecar.startedAt))
+    }
+
+    static func upsertRecording(_ db: any SQLDatabase, sidecar: RecordingSidecar, path: String) async throws {
+        try await db.insert(into: Table.recordings)
+            .columns(
+                "call_sid", "account_sid", "url", "path", "state", "fetched_at", "http_status", "content_type",
+                "format", "channels", "sample_rate", "duration_seconds", "bytes", "sha256")
+            .values(
+                sidecar.callSid, sidecar.accountSid, sidecar.url, path, sidecar.state.rawValue,
+                sidecar.fetchedAt.millisecondsSinceEpoch, sidecar.httpStatus, sidecar.contentType, sidecar.format,
+                sidecar.channels, sidecar.sampleRate, sidecar.durationSeconds, sidecar.bytes, sidecar.sha256)
+            .onConflict(with: "path") { update in
+                for column in [
+                    "url", "state", "fetched_at", "http_status", "content_type", "format", "channels", "sample_rate",
+                    "duration_seconds", "bytes", "sha256",
+                ] { update.set(excludedValueOf: column) }
+                return update
+            }
+            .run()
+        try await Self.upsertMediaFile(
+            db,
+            MediaFile(
+                callSid: sidecar.callSid, kind: .recording, path: path, format: sidecar.format,
+                sampleRate: sidecar.sampleRate, channels: sidecar.channels, durationSeconds: sidecar.durationSeconds,
+                bytes: sidecar.bytes, sha256: sidecar.sha256, state: MediaFileState(sidecar.state),
+                createdAt: sidecar.fetchedAt, updatedAt: sidecar.fetchedAt))
+    }
+
+    static func upsertMediaFile(_ db: any SQLDatabase, _ file: MediaFile) async throws {
+        try await db.insert(into: Table.mediaFiles)
+            .columns(
+                "call_sid", "kind", "path", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256",
+                "state", "created_at", "updated_at")
+            .values(
+                file.callSid, file.kind.rawValue, file.path, file.format, file.sampleRate, file.channels,
+                file.durationSeconds, file.bytes, file.sha256, file.state.rawValue, file.createdAt.millisecondsSinceEpoch,
+                file.updatedAt.millisecondsSinceEpoch)
+            .onConflict(with: "path") { update in
+                for column in [
+                    "call_sid", "kind", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256", "state",
+                    "updated_at",
+                ] { update.set(excludedValueOf: column) }
+                return update
+            }
+            .run()
+    }
+}
+
+extension MediaFile {
+    init(row: any SQLRow) throws {
+        let kind: String = try row.value("kind")
+        let state: String = try row.value("state")
+        guard let decodedKind = MediaKind(rawValue: kind), let decodedState = MediaFileState(rawValue: state) else {
+            throw CatalogError.database(operation: "read media file", reason: "unknown kind '\(kind)' or state '\(state)'")
+        }
+        self.init(
+            callSid: try row.value("call_sid"), kind: decodedKind, path: try row.value("path"),
+            format: try row.value("format"), sampleRate: try row.optional("sample_rate"),
+            channels: try row.optional("channels"), durationSeconds: try row.optional("duration_seconds"),
+            bytes: try row.optional("bytes"), sha256: try row.optional("sha256"), state: decodedState,
+            createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
+    }
+}
+
+extension StreamRecord {
+    init(row: any SQLRow) throws {
+        let state: String = try row.value("state")
+        guard let decodedState = StreamSidecar.State(rawValue: state) else {
+            throw CatalogError.database(operation: "read stream", reason: "unknown state '\(state)'")
+        }
+        self.streamSid = try row.value("stream_sid")
+        self.callSid = try row.value("call_sid")
+        self.accountSid = try row.value("account_sid")
+        self.path = try row.value("path")
+        self.state = decodedState
+        self.sampleRate = try row.value("sample_rate")
+        self.channels = try row.optional("channels")
+        self.from = try row.optional("from_number")
+        self.to = try row.optional("to_number")
+        self.customParameters = try CatalogJSON.decode(
+            [String: String].self, from: row.value("custom_parameters_json"), column: "custom_parameters_json")
+        self.startedAt = try row.timestamp("started_at")
+        self.endedAt = try row.optionalTimestamp("ended_at")
+        self.closeReason = try row.optional("close_reason")
+        self.frames = try row.value("frames")
+        self.durationSeconds = try row.value("duration_seconds")
+        self.gapMsTotal = try row.value("gap_ms_total")
+    }
+}
+
+extension RecordingRecord {
+    init(row: any SQLRow) throws {
+        let state: String = try row.value("state")
+        guard let decodedState = RecordingSidecar.State(rawValue: state) else {
+            throw CatalogError.database(operation: "read recording", reason: "unknown state '\(state)'")
+        }
+        self.callSid = try row.value("call_sid")
+        self.accountSid = try row.value("account_sid")
+        self.url = try row.value("url")
+        self.path = try row.value("path")
+        self.state = decodedState
+        self.fetchedAt = try row.timestamp("fetched_at")
+        self.httpStatus = try row.optional("http_status")
+        self.contentType = try row.optional("content_type")
+        self.format = try row.value("format")
+        self.channels = try row.optional("channels")
+        self.sampleRate = try row.optional("sample_rate")
+        self.durationSeconds = try row.optional("duration_seconds")
+        self.bytes = try row.value("bytes")
+        self.sha256 = try row.value("sha256")
+    }
+}

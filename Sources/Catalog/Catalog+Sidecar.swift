@@ -1,0 +1,37 @@
+import Foundation
+import MediaStore
+import SQLKit
+
+extension Catalog {
+    /// The `call.json` the catalog's rows give for a call: what the writer of call sidecars stores after each
+    /// change, and what a rebuild turns back into the same rows.
+    ///
+    /// For a CallSid the catalog has only callbacks for (a call exorec did not place), the sidecar has no
+    /// placement and its account is ``CallSidecar/unknownAccount``. Nil when the catalog knows nothing of it.
+    public func callSidecar(callSid: String, exorecVersion: String) async throws -> CallSidecar? {
+        try await self.exclusive("export call sidecar") { db in
+            let call = try await db.select().column("*").from(Table.calls).where("call_sid", .equal, callSid).first()
+                .map(CallRecord.init(row:))
+            let callbacks = try await db.select().column("*").from(Table.callbacks).where("call_sid", .equal, callSid)
+                .orderBy("received_at").orderBy("id").all().map(CallbackRecord.init(row:))
+                .map { record in
+                    CallSidecar.Callback(
+                        receivedAt: record.receivedAt, lastReceivedAt: record.lastReceivedAt, deliveries: record.deliveries,
+                        contentType: record.contentType, sourceAddress: record.sourceAddress, body: Array(record.rawBody),
+                        unknownCall: record.unknownCall)
+                }
+            guard let call else {
+                guard !callbacks.isEmpty else { return nil }
+                return CallSidecar(
+                    accountSid: CallSidecar.unknownAccount, callSid: callSid, placedAt: nil, request: nil,
+                    platformCall: nil, callbacks: callbacks, exorecVersion: exorecVersion)
+            }
+            return CallSidecar(
+                accountSid: call.accountSid, callSid: callSid, placedAt: call.placedAt, request: call.parameters,
+                campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
+                platformCall: try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8)),
+                statusHistory: try await Self.statusHistory(db, callSid: callSid), callbacks: callbacks,
+                exorecVersion: exorecVersion)
+        }
+    }
+}

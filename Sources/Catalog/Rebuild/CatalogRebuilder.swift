@@ -1,0 +1,456 @@
+import ExotelKit
+import Glibc
+import Logging
+import MediaStore
+import SQLKit
+
+/// Recreates the catalog from what is on disk: `call.json`, `stream-*.json` and `recording.json` under
+/// `storage/media`, and the media files beside them.
+///
+/// The new catalog is built in a separate file and renamed over the old one only when it is complete, so an
+/// interrupted rebuild leaves the old catalog as it was. What the files cannot give is handled so:
+/// - the audit log is carried over verbatim from the old catalog (then one `catalog.rebuilt` entry is
+///   appended); if the old catalog cannot be read, the rebuild goes on with a new log and says so in the
+///   report — the old file is kept as the backup either way;
+/// - the download queue starts afresh: a download is queued for every call whose `call.json` names a
+///   recording URL but that has no recording file.
+///
+/// Sidecar checksums are trusted (hashing every file is slow); file sizes are compared with the sidecars,
+/// and ``Options/verifyHashes`` re-hashes when asked. Every discrepancy is a ``Problem`` in the report; none
+/// stops the rebuild.
+///
+/// Run it while no server writes to the storage root (``Options/takeStorageLock``).
+public struct CatalogRebuilder: Sendable {
+    public struct Options: Sendable {
+        /// Recompute each finished file's SHA-256 and compare it with its sidecar.
+        public var verifyHashes: Bool
+        /// Hold the storage root's lock (``StorageLock``) during the rebuild, so it fails fast if a server runs.
+        public var takeStorageLock: Bool
+        /// Keep the previous catalog as `<catalog>.before-rebuild-<time>` (a hard link: no copy is made).
+        public var keepBackup: Bool
+        /// The `actor` of the audit entry the rebuild appends.
+        public var actor: String
+
+        public init(verifyHashes: Bool = false, takeStorageLock: Bool = true, keepBackup: Bool = true, actor: String = "catalog-rebuild") {
+            self.verifyHashes = verifyHashes
+            self.takeStorageLock = takeStorageLock
+            self.keepBackup = keepBackup
+            self.actor = actor
+        }
+    }
+
+    /// Something on disk that does not add up. The rebuild indexes what it can and reports the rest.
+    public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
+        public enum Kind: String, Sendable, Hashable, Codable {
+            case unreadableSidecar = "unreadable-sidecar"
+            case unrecognisedSidecar = "unrecognised-sidecar"
+            case duplicateCall = "duplicate-call"
+            case unreadableCallback = "unreadable-callback"
+            case ignoredHistory = "ignored-history"
+            case missingFile = "missing-file"
+            case sizeMismatch = "size-mismatch"
+            case hashMismatch = "hash-mismatch"
+            case orphanFile = "orphan-file"
+            case auditNotCarried = "audit-not-carried"
+        }
+
+        public var kind: Kind
+        /// The file concerned, relative to the storage root.
+        public var path: String
+        public var detail: String
+
+        public var description: String { "\(self.kind.rawValue): \(self.path): \(self.detail)" }
+    }
+
+    public struct Report: Sendable, Hashable, Codable {
+        public var catalogPath: String
+        /// The previous catalog, kept (nil when there was none or ``Options/keepBackup`` is off).
+        public var backupPath: String?
+        public var calls = 0
+        public var unknownCalls = 0
+        public var statusChanges = 0
+        public var callbacks = 0
+        public var duplicateDeliveries = 0
+        public var streams = 0
+        public var recordings = 0
+        public var mediaFiles = 0
+        public var missingFiles = 0
+        public var requeuedDownloads = 0
+        public var auditEntriesCarried = 0
+        public var auditCarriedOver = false
+        public var problems: [Problem] = []
+
+        enum CodingKeys: String, CodingKey {
+            case calls, callbacks, streams, recordings, problems
+            case catalogPath = "catalog_path", backupPath = "backup_path", unknownCalls = "unknown_calls"
+            case statusChanges = "status_changes", duplicateDeliveries = "duplicate_deliveries"
+            case mediaFiles = "media_files", missingFiles = "missing_files", requeuedDownloads = "requeued_downloads"
+            case auditEntriesCarried = "audit_entries_carried", auditCarriedOver = "audit_carried_over"
+        }
+    }
+
+    /// Where a rebuild can be stopped by a test (``interruption``).
+    enum Stage: Sendable { case built, beforeSwap }
+
+    public let layout: StorageLayout
+    public let catalogPath: String
+    public let logger: Logger
+    /// Called at each ``Stage``; a throw aborts the rebuild there, as a crash would (tests only).
+    var interruption: (@Sendable (Stage) throws -> Void)?
+
+    /// - Parameter catalogPath: the catalog to replace; `<root>/catalog.sqlite` by default.
+    public init(layout: StorageLayout, catalogPath: String? = nil, logger: Logger) {
+        self.layout = layout
+        self.catalogPath = catalogPath ?? "\(layout.root)/catalog.sqlite"
+        self.logger = logger
+    }
+
+    /// The file the new catalog is built in before it replaces the old one.
+    public var temporaryPath: String { "\(self.catalogPath).rebuild" }
+
+    /// Rebuilds the catalog. Returns what it found; throws ``CatalogError/rebuildFailed(reason:)`` (the old
+    /// catalog untouched) when it cannot complete.
+    public func rebuild(options: Options = Options(), at time: Timestamp = .now()) async throws -> Report {
+        let lock: StorageLock?
+        do {
+            lock = options.takeStorageLock ? try StorageLock(layout: self.layout) : nil
+        } catch {
+            throw CatalogError.rebuildFailed(reason: error.description)
+        }
+        defer { withExtendedLifetime(lock) {} }
+
+        Self.removeDatabase(at: self.temporaryPath)
+        var report = Report(catalogPath: self.catalogPath)
+        let catalog: Catalog
+        do {
+            catalog = try await Catalog.open(path: self.temporaryPath, logger: self.logger)
+        } catch {
+            throw CatalogError.rebuildFailed(reason: "\(error)")
+        }
+        do {
+            try await catalog.migrate(at: time)
+            try await self.carryOverAuditLog(into: catalog, report: &report)
+            try await self.indexSidecars(into: catalog, options: options, report: &report)
+            try await self.requeueDownloads(in: catalog, at: time, report: &report)
+            try self.interruption?(.built)
+            let backup = options.keepBackup && FileSystem.exists(self.catalogPath) ? self.backupPath(at: time) : nil
+            report.backupPath = backup
+            try await catalog.appendAudit(
+                AuditEvent(at: time, actor: options.actor, action: "catalog.rebuilt", detail: Self.auditDetail(report)))
+            try await catalog.close()
+            try self.interruption?(.beforeSwap)
+            try self.swap(backup: backup)
+        } catch {
+            try? await catalog.close()
+            Self.removeDatabase(at: self.temporaryPath)
+            if case CatalogError.rebuildFailed = error { throw error }
+            throw CatalogError.rebuildFailed(reason: "\(error)")
+        }
+        self.logger.info(
+            "catalog rebuilt",
+            metadata: [
+                "catalog.path": "\(self.catalogPath)", "catalog.calls": "\(report.calls)",
+                "catalog.media_files": "\(report.mediaFiles)", "catalog.problems": "\(report.problems.count)",
+            ])
+        return report
+    }
+
+    // MARK: - Steps
+
+    private func carryOverAuditLog(into catalog: Catalog, report: inout Report) async throws {
+        guard FileSystem.exists(self.catalogPath) else { return }
+        let entries: [AuditEntry]
+        do {
+            let old = try await Catalog.open(path: self.catalogPath, logger: self.logger)
+            do {
+                entries = try await old.auditLogForCarryOver()
+                try await old.close()
+            } catch {
+                try? await old.close()
+                throw error
+            }
+        } catch let error as CatalogError {
+            if case .schemaTooNew = error {
+                // Its audit log cannot be read by this code, and must not be lost.
+                throw CatalogError.rebuildFailed(reason: "\(error.description); its audit log could not be carried over")
+            }
+            report.problems.append(
+                Problem(kind: .auditNotCarried, path: self.relative(self.catalogPath), detail: error.description))
+            return
+        } catch {
+            report.problems.append(Problem(kind: .auditNotCarried, path: self.relative(self.catalogPath), detail: "\(error)"))
+            return
+        }
+        try await catalog.transaction("carry over audit log") { db in
+            for entry in entries { try await Catalog.insertAudit(db, entry) }
+        }
+        report.auditEntriesCarried = entries.count
+        report.auditCarriedOver = true
+    }
+
+    private func indexSidecars(into catalog: Catalog, options: Options, report: inout Report) async throws {
+        let files = FileSystem.files(under: self.layout.mediaRoot, withSuffix: "")
+        var referenced = Set<String>()
+        var callSidecars: [String] = []
+        var streamSidecars: [String] = []
+        var recordingSidecars: [String] = []
+        for path in files where path.hasSuffix(".json") {
+            let name = Self.fileName(path)
+            if name == CallSidecar.fileName {
+                callSidecars.append(path)
+            } else if name == RecordingSidecar.fileName {
+                recordingSidecars.append(path)
+            } else if name.hasPrefix("stream-") {
+                streamSidecars.append(path)
+            } else {
+                report.problems.append(Problem(kind: .unrecognisedSidecar, path: self.relative(path), detail: "not a call, stream or recording sidecar"))
+            }
+            referenced.insert(path)
+        }
+
+        // Calls first, so that streams, recordings and requeued downloads find them.
+        for path in callSidecars {
+            do {
+                let sidecar = try CallSidecar.load(from: path)
+                try await self.index(sidecar, at: path, into: catalog, report: &report)
+            } catch let error as MediaError {
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+            }
+        }
+        for path in streamSidecars {
+            let sidecar: StreamSidecar
+            do {
+                sidecar = try StreamSidecar.load(from: path)
+            } catch {
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                continue
+            }
+            let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".wav")
+            referenced.insert(media)
+            try await catalog.upsertStream(from: sidecar, path: self.relative(media))
+            report.streams += 1
+            try await self.checkFile(
+                media, kind: .stream, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options, catalog: catalog,
+                report: &report)
+        }
+        for path in recordingSidecars {
+            let sidecar: RecordingSidecar
+            do {
+                sidecar = try RecordingSidecar.load(from: path)
+            } catch {
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                continue
+            }
+            let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".mp3")
+            referenced.insert(media)
+            try await catalog.upsertRecording(from: sidecar, path: self.relative(media))
+            report.recordings += 1
+            try await self.checkFile(
+                media, kind: .recording, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options,
+                catalog: catalog, report: &report)
+        }
+        for path in files where !referenced.contains(path) {
+            report.problems.append(
+                Problem(
+                    kind: .orphanFile, path: self.relative(path),
+                    detail: "no sidecar names this file (an interrupted download or write); it is not indexed"))
+        }
+    }
+
+    private struct CallIndexResult: Sendable {
+        var calls = 0, unknown = 0, statuses = 0, callbacks = 0, duplicates = 0
+        var problems: [Problem] = []
+    }
+
+    private func index(_ sidecar: CallSidecar, at path: String, into catalog: Catalog, report: inout Report) async throws {
+        let relativePath = self.relative(path)
+        let result = try await catalog.transaction("rebuild call") { db -> CallIndexResult in
+            var result = CallIndexResult()
+            if let placedAt = sidecar.placedAt {
+                let platformCall = sidecar.decodedPlatformCall
+                let platformJSON =
+                    platformCall.map { String(decoding: $0.jsonBody(), as: UTF8.self) }
+                    ?? sidecar.platformCall.map(CatalogJSON.encode) ?? "null"
+                let inserted = try await Catalog.insertCall(
+                    db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, placedAt: placedAt,
+                    parameters: sidecar.request ?? [:], campaignId: sidecar.campaignId,
+                    campaignRowKey: sidecar.campaignRowKey,
+                    status: platformCall?.status ?? sidecar.statusHistory.first?.status ?? "unknown",
+                    platformCallJSON: platformJSON)
+                if inserted {
+                    result.calls = 1
+                    for change in sidecar.statusHistory {
+                        try await Catalog.applyStatus(db, callSid: sidecar.callSid, change)
+                    }
+                    result.statuses = sidecar.statusHistory.count
+                } else {
+                    result.problems.append(
+                        Problem(
+                            kind: .duplicateCall, path: relativePath,
+                            detail: "call \(sidecar.callSid) has another call.json; this one's placement and statuses are ignored"))
+                }
+            } else {
+                result.unknown = 1
+                if !sidecar.statusHistory.isEmpty {
+                    result.problems.append(
+                        Problem(
+                            kind: .ignoredHistory, path: relativePath,
+                            detail: "\(sidecar.statusHistory.count) statuses for a call exorec did not place are ignored"))
+                }
+            }
+            for (index, entry) in sidecar.callbacks.enumerated() {
+                let callback: StatusCallback
+                do throws(StatusCallbackError) {
+                    callback = try StatusCallback.parse(body: entry.body, contentType: entry.contentType)
+                } catch {
+                    result.problems.append(
+                        Problem(kind: .unreadableCallback, path: relativePath, detail: "callbacks[\(index)]: \(error.message)"))
+                    continue
+                }
+                let deliveries = max(1, entry.deliveries)
+                let recorded = try await Catalog.insertCallback(
+                    db, callback: callback,
+                    received: ReceivedCallback(
+                        receivedAt: entry.receivedAt, contentType: entry.contentType, body: entry.body,
+                        sourceAddress: entry.sourceAddress),
+                    deliveries: deliveries, lastReceivedAt: entry.lastReceivedAt ?? entry.receivedAt,
+                    unknownCall: entry.unknownCall)
+                if recorded.isNew { result.callbacks += 1 }
+                result.duplicates += recorded.isNew ? deliveries - 1 : deliveries
+            }
+            return result
+        }
+        report.calls += result.calls
+        report.unknownCalls += result.unknown
+        report.statusChanges += result.statuses
+        report.callbacks += result.callbacks
+        report.duplicateDeliveries += result.duplicates
+        report.problems += result.problems
+    }
+
+    /// Compares a media file on disk with what its sidecar says; a missing file is indexed as `missing`.
+    private func checkFile(
+        _ path: String, kind: MediaKind, bytes: Int64?, sha256: String?, options: Options, catalog: Catalog,
+        report: inout Report
+    ) async throws {
+        report.mediaFiles += 1
+        let relativePath = self.relative(path)
+        guard FileSystem.exists(path) else {
+            report.missingFiles += 1
+            report.problems.append(Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk"))
+            if var file = try await catalog.mediaFile(path: relativePath) {
+                file.state = .missing
+                try await catalog.upsertMediaFile(file)
+            }
+            return
+        }
+        if let bytes, let actual = try? FileSystem.size(of: path), actual != bytes {
+            report.problems.append(
+                Problem(kind: .sizeMismatch, path: relativePath, detail: "the sidecar says \(bytes) bytes, the file has \(actual)"))
+        }
+        if options.verifyHashes, let sha256 {
+            do {
+                let actual = try FileSystem.sha256(of: path)
+                if actual != sha256 {
+                    report.problems.append(
+                        Problem(kind: .hashMismatch, path: relativePath, detail: "the sidecar says sha256 \(sha256), the file hashes to \(actual)"))
+                }
+            } catch {
+                report.problems.append(Problem(kind: .hashMismatch, path: relativePath, detail: "cannot hash: \(error.description)"))
+            }
+        }
+    }
+
+    /// Queues a download for every call with a recording URL and no recording file.
+    private func requeueDownloads(in catalog: Catalog, at time: Timestamp, report: inout Report) async throws {
+        report.requeuedDownloads = try await catalog.transaction("requeue downloads") { db in
+            let pending = try await db.select().columns("call_sid", "recording_url").from(Table.calls)
+                .where("recording_url", .isNot, SQLLiteral.null)
+                .where(
+                    "call_sid", .notIn,
+                    SQLSubquery.select {
+                        $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, MediaKind.recording.rawValue)
+                            .where("state", .notEqual, MediaFileState.missing.rawValue)
+                    }
+                )
+                .orderBy("call_sid").all()
+            var queued = 0
+            for row in pending {
+                let result = try await Catalog.enqueueDownload(
+                    db, callSid: try row.value("call_sid"), url: try row.value("recording_url"), notBefore: time, at: time)
+                if result.isNew { queued += 1 }
+            }
+            return queued
+        }
+    }
+
+    /// Links the old catalog to the backup name, moves a leftover WAL beside it, and renames the new file over
+    /// the old one: a single rename, so a reader opens either the old catalog or the new one.
+    private func swap(backup: String?) throws {
+        if let backup {
+            guard link(self.catalogPath, backup) == 0 else {
+                throw CatalogError.rebuildFailed(reason: "cannot keep the old catalog as \(backup): \(String(cString: strerror(errno)))")
+            }
+        }
+        // A WAL left by a process that died must not be replayed into the new file: it belongs to the old one.
+        // (Opening the old catalog to carry its audit log over normally checkpointed and removed it.)
+        for suffix in ["-wal", "-journal"] where FileSystem.exists(self.catalogPath + suffix) {
+            if let backup {
+                rename(self.catalogPath + suffix, backup + suffix)
+            } else {
+                unlink(self.catalogPath + suffix)
+            }
+        }
+        unlink(self.catalogPath + "-shm")
+        guard rename(self.temporaryPath, self.catalogPath) == 0 else {
+            throw CatalogError.rebuildFailed(reason: "cannot rename \(self.temporaryPath) to \(self.catalogPath): \(String(cString: strerror(errno)))")
+        }
+        try? FileSystem.syncDirectory(of: self.catalogPath)
+    }
+
+    // MARK: - Helpers
+
+    private func backupPath(at time: Timestamp) -> String {
+        let stamp = time.description.filter { $0.isNumber }
+        var candidate = "\(self.catalogPath).before-rebuild-\(stamp)"
+        var attempt = 2
+        while FileSystem.exists(candidate) {
+            candidate = "\(self.catalogPath).before-rebuild-\(stamp)-\(attempt)"
+            attempt += 1
+        }
+        return candidate
+    }
+
+    /// `path` relative to the storage root (unchanged if it is outside it).
+    func relative(_ path: String) -> String {
+        let prefix = self.layout.root + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+
+    private static func fileName(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
+    /// The media file a sidecar names, in the sidecar's folder.
+    private static func mediaPath(besides sidecarPath: String, file: String, defaultExtension: String) -> String {
+        let directory = sidecarPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let name = Self.fileName(file)
+        if !name.isEmpty && name != "." && name != ".." { return "\(directory)/\(name)" }
+        return String(sidecarPath.dropLast(".json".count)) + defaultExtension
+    }
+
+    static func removeDatabase(at path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    private static func auditDetail(_ report: Report) -> [String: String] {
+        var detail = [
+            "calls": "\(report.calls)", "unknown_calls": "\(report.unknownCalls)", "callbacks": "\(report.callbacks)",
+            "streams": "\(report.streams)", "recordings": "\(report.recordings)", "media_files": "\(report.mediaFiles)",
+            "missing_files": "\(report.missingFiles)", "requeued_downloads": "\(report.requeuedDownloads)",
+            "problems": "\(report.problems.count)", "audit_carried_over": "\(report.auditCarriedOver)",
+        ]
+        if let backup = report.backupPath { detail["backup"] = Self.fileName(backup) }
+        return detail
+    }
+}

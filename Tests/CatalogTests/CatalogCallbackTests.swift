@@ -1,0 +1,106 @@
+import Catalog
+import ExotelKit
+import Foundation
+import MediaStore
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct CatalogCallbackTests {
+    /// The same callback twice is one row: the first raw body kept, two deliveries counted.
+    @Test func identicalRetryIsOneRow() async throws {
+        try await withTestCatalog { catalog, path async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            let first = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
+            let second = Fixture.received(Fixture.callback(sid: "CA1"), at: at(315))
+
+            let a = try await catalog.recordCallback(first)
+            let b = try await catalog.recordCallback(second)
+            #expect(a.outcome == .new)
+            #expect(b.outcome == .duplicate)
+            #expect(a.id == b.id)
+            #expect(!a.unknownCall)
+            #expect(a.callback.status == "completed")
+
+            let rows = try await catalog.callbacks(callSid: "CA1")
+            #expect(rows.count == 1)
+            #expect(rows[0].deliveries == 2)
+            #expect(rows[0].receivedAt == at(300))
+            #expect(rows[0].lastReceivedAt == at(315))
+            #expect(Array(rows[0].rawBody) == first.body)
+            #expect(rows[0].contentType == "application/json")
+            #expect(rows[0].eventType == "terminal")
+            #expect(rows[0].recordingURL == "https://recordings.example/acme/CA1.mp3")
+            #expect(rows[0].sourceAddress == "203.0.113.7")
+            #expect(try await rawSQL(path, "SELECT COUNT(*) AS n FROM callbacks").first?["n"] == "1")
+        }
+    }
+
+    /// A duplicate in the other encoding (multipart after JSON) is still a duplicate; the JSON body is kept.
+    @Test func duplicateInAnotherEncoding() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            let json = Fixture.received(Fixture.callback(sid: "CA1"), as: .json, at: at(300))
+            let multipart = Fixture.received(Fixture.callback(sid: "CA1"), as: .multipart, at: at(301))
+            #expect(try await catalog.recordCallback(json).isNew)
+            #expect(try await !catalog.recordCallback(multipart).isNew)
+            let rows = try await catalog.callbacks(callSid: "CA1")
+            #expect(rows.count == 1)
+            #expect(rows[0].contentType == "application/json")
+        }
+    }
+
+    /// Different events are different rows: answered for leg 1, answered for leg 2 in the same second, terminal.
+    @Test func distinctEventsAreDistinctRows() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            let leg1 = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil, legs: ["in-progress", nil])
+            let leg2 = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil, legs: ["in-progress", "in-progress"])
+            let terminal = Fixture.callback(sid: "CA1")
+            for (index, callback) in [leg1, leg2, terminal].enumerated() {
+                #expect(try await catalog.recordCallback(Fixture.received(callback, as: .multipart, at: at(Int64(index)))).isNew)
+            }
+            #expect(try await catalog.callbacks(callSid: "CA1").map(\.eventType) == ["answered", "answered", "terminal"])
+            #expect(CallbackDedupKey.key(for: leg1) != CallbackDedupKey.key(for: leg2))
+        }
+    }
+
+    /// A callback for a CallSid exorec never placed is kept, flagged, and its duplicates counted too.
+    @Test func unknownCallIsFlaggedAndKept() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            let received = Fixture.received(Fixture.callback(sid: "CAUNKNOWN"), at: at(5))
+            let result = try await catalog.recordCallback(received)
+            #expect(result.isNew)
+            #expect(result.unknownCall)
+            #expect(try await catalog.recordCallback(received).unknownCall)
+            let rows = try await catalog.unknownCallCallbacks()
+            #expect(rows.map(\.callSid) == ["CAUNKNOWN"])
+            #expect(rows.first?.deliveries == 2)
+            #expect(try await catalog.call(sid: "CAUNKNOWN") == nil)
+        }
+    }
+
+    /// A body that is not a status callback is refused with the parser's reason, and nothing is stored.
+    @Test func invalidBodyIsRefused() async throws {
+        try await withTestCatalog { catalog, path async throws in
+            let received = ReceivedCallback(receivedAt: t0, contentType: "application/json", body: Array(#"{"Status":"completed"}"#.utf8))
+            let error = await #expect(throws: CatalogError.self) { try await catalog.recordCallback(received) }
+            #expect(error?.description.contains("CallSid") == true)
+            #expect(try await rawSQL(path, "SELECT COUNT(*) AS n FROM callbacks").first?["n"] == "0")
+        }
+    }
+
+    /// The dedup key is SHA-256 over the documented fields: stable across runs and encodings.
+    @Test func dedupKeyIsStable() {
+        let callback = Fixture.callback(sid: "CA1")
+        let key = CallbackDedupKey.key(for: callback)
+        #expect(key.count == 64)
+        #expect(key.allSatisfy { "0123456789abcdef".contains($0) })
+        var changed = callback
+        changed.recordingURL = nil
+        #expect(CallbackDedupKey.key(for: changed) != key)
+        var same = callback
+        same.customField = "not part of the key"
+        same.conversationDuration = 1
+        #expect(CallbackDedupKey.key(for: same) == key)
+    }
+}
