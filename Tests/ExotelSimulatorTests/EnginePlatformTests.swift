@@ -58,6 +58,7 @@ struct EnginePlatformTests {
         let details = try #require(await harness.platform.call(accountSid: EngineHarness.account.sid, sid: placed.sid))
         #expect(details.status == "completed")
         #expect(details.duration == "9")
+        #expect(details.price == "1.500", "one started minute at the default 1.5 a minute")
         #expect(details.details?.conversationDuration == 5)
         #expect(details.details?.leg1Status == "completed" && details.details?.leg2Status == "completed")
         #expect(details.details?.legs.map(\.onCallDuration) == [7, 5])
@@ -84,6 +85,7 @@ struct EnginePlatformTests {
         // No-answer waits for TimeOut (2 s ring of leg 1 + 4 s), the others for their ring time.
         let expectedDuration = ["busy": "4", "no-answer": "6", "failed": "3"][status]
         #expect(details?.duration == expectedDuration)
+        #expect(details?.price == "1.500", "the caller was connected for a started minute")
     }
 
     @Test func timeLimitCutsALongCall() async throws {

@@ -360,6 +360,7 @@ public actor SimulatedPlatform {
         if record.ended {
             call.endTime = self.date(record, plan.end)
             call.duration = String(CallPlan.seconds(plan.end))
+            call.price = self.price(plan)
             call.recordingURL = self.recordingURL(record)
         }
         if withDetails {
@@ -373,6 +374,14 @@ public actor SimulatedPlatform {
             call.details = details
         }
         return call
+    }
+
+    /// Started minutes from the first answer to the end, at the configured rate.
+    private func price(_ plan: CallPlan) -> String {
+        guard let answered = plan.leg1.answeredAt else { return "0.000" }
+        let seconds = Double((plan.end - answered).components.seconds)
+        let pulses = (seconds / 60).rounded(.up)
+        return String(format: "%.3f", pulses * self.configuration.pricePerMinute)
     }
 
     private func legStatus(_ leg: CallPlan.Leg, ended: Bool, elapsed: Duration) -> String {

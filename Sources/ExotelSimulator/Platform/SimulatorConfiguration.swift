@@ -29,6 +29,9 @@ public struct SimulatorConfiguration: Sendable {
     public var callbackFaults: CallbackFaults
     /// Sample rate of recordings; 8000 Hz is what the telephone legs carry.
     public var recordingSampleRate: Int
+    /// What one started minute (a pulse) of an answered call costs, for Call Details' `Price`
+    /// (a string with three decimals, as the platform's is; "0.000" when nobody answered).
+    public var pricePerMinute: Double
 
     public init(accounts: [SimulatedAccount], recordingsDirectory: String, publicBaseURL: String) {
         self.accounts = accounts
@@ -38,6 +41,7 @@ public struct SimulatorConfiguration: Sendable {
         self.scenario = Scenario()
         self.callbackFaults = CallbackFaults()
         self.recordingSampleRate = 8000
+        self.pricePerMinute = 1.5
     }
 
     /// The URL a call's recording is served at.
