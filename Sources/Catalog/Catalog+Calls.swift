@@ -1,9 +1,15 @@
 import ExotelKit
+import Foundation
 import MediaStore
 import SQLKit
 
 extension Catalog {
     /// Records a call exorec has placed, with its first status (the platform's answer, source `placed`).
+    ///
+    /// Status callbacks that arrived before the call was recorded (the platform can call back before the
+    /// placing process has written its answer; they are flagged `unknown_call`) are applied now, in the order
+    /// they arrived, so the call's status does not depend on that race. Whoever queues recordings should then
+    /// look at ``callsWithUnqueuedRecordings(limit:)``.
     ///
     /// Idempotent: a CallSid already in the catalog is left as it is.
     /// - Returns: false when the call was recorded before.
@@ -20,8 +26,42 @@ extension Catalog {
                 db, callSid: call.callSid,
                 StatusChange(status: call.platformCall.status, source: .placed, at: call.placedAt,
                     recordingURL: call.platformCall.recordingURL.flatMap { $0.isEmpty ? nil : $0 }))
+            let early = try await db.select().columns("raw_body", "content_type", "received_at").from(Table.callbacks)
+                .where("call_sid", .equal, call.callSid).orderBy("received_at").orderBy("id").all()
+            for row in early {
+                let body: Data = try row.value("raw_body")
+                // Parsed once already when it was recorded; a body that no longer parses is left out.
+                guard let callback = try? StatusCallback.parse(body: Array(body), contentType: row.value("content_type"))
+                else { continue }
+                try await Self.applyStatus(db, callSid: call.callSid, StatusChange(callback: callback, at: try row.timestamp("received_at")))
+            }
             return true
         }
+    }
+
+    /// Calls whose recording URL is known but that have neither a recording file nor a download job: a sweep
+    /// for whatever queues downloads, so that no recording is forgotten (a crash between recording a terminal
+    /// callback and queuing its download, a callback that arrived before its call was recorded, a rebuild).
+    public func callsWithUnqueuedRecordings(limit: Int = 1000) async throws -> [CallRecord] {
+        try await self.exclusive("read calls with unqueued recordings") { db in
+            try await Self.callsWithUnqueuedRecordings(db, limit: limit)
+        }
+    }
+
+    static func callsWithUnqueuedRecordings(_ db: any SQLDatabase, limit: Int) async throws -> [CallRecord] {
+        try await db.select().column("*").from(Table.calls)
+            .where("recording_url", .isNot, SQLLiteral.null)
+            .where(
+                "call_sid", .notIn,
+                SQLSubquery.select {
+                    $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, MediaKind.recording.rawValue)
+                        .where("state", .notEqual, MediaFileState.missing.rawValue)
+                }
+            )
+            .where("call_sid", .notIn, SQLSubquery.select { $0.column("call_sid").from(Table.downloads) })
+            .orderBy("placed_at").orderBy("call_sid")
+            .limit(max(0, limit))
+            .all().map(CallRecord.init(row:))
     }
 
     /// Appends a status to the call's history and updates its current status, terminal time, legs,

@@ -138,4 +138,39 @@ struct CatalogCallTests {
             #expect(try await catalog.callsAwaitingTerminal(placedBefore: at(1000)).map(\.callSid) == ["CA1", "CA3"])
         }
     }
+
+    /// A callback that beats the placing process to the catalog is applied once the call is recorded.
+    @Test func earlyCallbackIsAppliedWhenTheCallIsRecorded() async throws {
+        try await withTestCatalog { catalog, _ in
+            let early = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(1)))
+            #expect(early.unknownCall)
+            #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: t0)))
+            let call = try #require(try await catalog.call(sid: "CA1"))
+            #expect(call.status == "completed")
+            #expect(call.terminalAt == at(1))
+            #expect(call.recordingURL == "https://recordings.example/acme/CA1.mp3")
+            #expect(try await catalog.statusHistory(callSid: "CA1").map(\.source) == [.placed, .callback])
+            #expect(try await catalog.callbacks(callSid: "CA1").first?.unknownCall == true)
+        }
+    }
+
+    /// The sweep finds calls with a recording URL but neither a recording file nor a download job.
+    @Test func callsWithUnqueuedRecordings() async throws {
+        try await withTestCatalog { catalog, _ in
+            for sid in ["CA1", "CA2", "CA3", "CA4"] {
+                try await catalog.recordPlacedCall(Fixture.placed(sid: sid))
+            }
+            for sid in ["CA1", "CA2", "CA3"] {
+                try await catalog.appendStatus(
+                    callSid: sid,
+                    StatusChange(status: "completed", source: .callback, at: at(5), recordingURL: "https://r.example/\(sid).mp3"))
+            }
+            #expect(try await catalog.callsWithUnqueuedRecordings().map(\.callSid) == ["CA1", "CA2", "CA3"])
+            _ = try await catalog.enqueueDownload(callSid: "CA1", url: "https://r.example/CA1.mp3", notBefore: t0, at: t0)
+            try await catalog.upsertRecording(
+                from: Fixture.recordingSidecar(callSid: "CA2", url: "https://r.example/CA2.mp3", bytes: 1, sha256: "00"),
+                path: "media/acme/CA2/recording.mp3")
+            #expect(try await catalog.callsWithUnqueuedRecordings().map(\.callSid) == ["CA3"])
+        }
+    }
 }

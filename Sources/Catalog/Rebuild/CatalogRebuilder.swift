@@ -364,20 +364,10 @@ public struct CatalogRebuilder: Sendable {
     /// Queues a download for every call with a recording URL and no recording file.
     private func requeueDownloads(in catalog: Catalog, at time: Timestamp, report: inout Report) async throws {
         report.requeuedDownloads = try await catalog.transaction("requeue downloads") { db in
-            let pending = try await db.select().columns("call_sid", "recording_url").from(Table.calls)
-                .where("recording_url", .isNot, SQLLiteral.null)
-                .where(
-                    "call_sid", .notIn,
-                    SQLSubquery.select {
-                        $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, MediaKind.recording.rawValue)
-                            .where("state", .notEqual, MediaFileState.missing.rawValue)
-                    }
-                )
-                .orderBy("call_sid").all()
             var queued = 0
-            for row in pending {
-                let result = try await Catalog.enqueueDownload(
-                    db, callSid: try row.value("call_sid"), url: try row.value("recording_url"), notBefore: time, at: time)
+            for call in try await Catalog.callsWithUnqueuedRecordings(db, limit: Int.max) {
+                guard let url = call.recordingURL else { continue }
+                let result = try await Catalog.enqueueDownload(db, callSid: call.callSid, url: url, notBefore: time, at: time)
                 if result.isNew { queued += 1 }
             }
             return queued
