@@ -1,0 +1,80 @@
+public import Catalog
+import ExotelKit
+import Foundation
+public import Ingest
+import Logging
+public import MediaStore
+
+/// The status-callback endpoint's sink: every callback durably in the catalog (raw body kept,
+/// duplicates recognised), its status applied to the call, a terminal one's recording queued for
+/// download, and `call.json` rewritten, all before the platform gets its 200. It never waits on
+/// a download: that is the fetcher's, from the durable queue.
+///
+/// Bodies that cannot be parsed are kept as files under `quarantine/callbacks/` (they are
+/// answered 400, and the platform does not retry a 4xx, so this copy is the only one).
+public struct CallbackRecorder: StatusCallbackSink {
+    let catalog: Catalog
+    let sidecars: CallSidecarWriter
+    let layout: StorageLayout
+    /// How long after a terminal callback the first download attempt is made (the platform
+    /// publishes recordings minutes after the call; an attempt at once costs one 404 at most).
+    let firstDownloadAfter: Duration
+    let logger: Logger
+
+    public init(
+        catalog: Catalog, sidecars: CallSidecarWriter, layout: StorageLayout, firstDownloadAfter: Duration = .zero, logger: Logger
+    ) {
+        self.catalog = catalog
+        self.sidecars = sidecars
+        self.layout = layout
+        self.firstDownloadAfter = firstDownloadAfter
+        self.logger = logger
+    }
+
+    public var quarantineDirectory: String { "\(self.layout.root)/quarantine/callbacks" }
+
+    public func store(_ received: ReceivedStatusCallback) async throws -> StatusCallbackStoreResult {
+        let result = try await self.catalog.recordCallback(
+            ReceivedCallback(
+                receivedAt: received.receivedAt, contentType: received.contentType, body: received.body,
+                sourceAddress: received.remoteAddress))
+        let callSid = result.callback.callSid
+        guard result.isNew else { return .duplicate }
+        guard !result.unknownCall else {
+            // Kept and flagged; the catalog applies it if the call is recorded later (a placement
+            // whose answer was lost, or a call placed by another tool with this server's URL).
+            self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(callSid)"])
+            return .storedUnknownCall
+        }
+        try await self.catalog.appendStatus(callSid: callSid, StatusChange(callback: result.callback, at: received.receivedAt))
+        let status = result.callback.status ?? ""
+        if CallStatus.isTerminal(status), let url = result.callback.recordingURL, !url.isEmpty {
+            let notBefore = Timestamp(
+                millisecondsSinceEpoch: received.receivedAt.millisecondsSinceEpoch
+                    + Int64(self.firstDownloadAfter.components.seconds * 1000))
+            _ = try await self.catalog.enqueueDownload(callSid: callSid, url: url, notBefore: notBefore)
+        }
+        try await self.sidecars.refresh(callSid: callSid)
+        return .stored
+    }
+
+    public func quarantine(_ rejected: QuarantinedStatusCallback) async {
+        let time = rejected.receivedAt.utcComponents
+        let day = String(format: "%04d-%02d-%02d", time.year, time.month, time.day)
+        let directory = "\(self.quarantineDirectory)/\(day)"
+        let name = "\(rejected.receivedAt.millisecondsSinceEpoch)-\(UInt32.random(in: .min ... .max)).json"
+        let record: [String: String] = [
+            "received_at": rejected.receivedAt.description, "remote_address": rejected.remoteAddress,
+            "content_type": rejected.contentType ?? "", "reason": rejected.reason,
+            "body_base64": Data(rejected.body).base64EncodedString(),
+        ]
+        do {
+            try FileSystem.makeDirectories(directory)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try FileSystem.writeAtomically(Array(try encoder.encode(record)), to: "\(directory)/\(name)", durable: true)
+        } catch {
+            self.logger.error("could not quarantine a malformed callback", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,60 @@
+public import Catalog
+public import Ingest
+import Logging
+public import MediaStore
+public import ServiceLifecycle
+
+/// Follows the ingest server's events and keeps the catalog's streams and media files in step:
+/// a stream row when it starts, its final state, size and checksum when it is finalized (or what
+/// is known when finalizing failed), and an audit entry for each finished file.
+public struct StreamCataloger: Service {
+    let events: AsyncStream<IngestEvent>
+    let catalog: Catalog
+    let layout: StorageLayout
+    let logger: Logger
+
+    public init(events: AsyncStream<IngestEvent>, catalog: Catalog, layout: StorageLayout, logger: Logger) {
+        self.events = events
+        self.catalog = catalog
+        self.layout = layout
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // The event stream ends when the ingest server stops; finishing it is this service's end.
+        for await event in self.events {
+            await self.apply(event)
+        }
+    }
+
+    /// Applies one event (tests and the demo call it directly).
+    public func apply(_ event: IngestEvent) async {
+        let (sidecar, wavPath, action): (StreamSidecar, String, String?) =
+            switch event {
+            case .streamStarted(let sidecar, let wavPath): (sidecar, wavPath, nil)
+            case .streamFinished(let sidecar, let wavPath): (sidecar, wavPath, "stream.finalized")
+            case .streamFinalizeFailed(let sidecar, let wavPath, _): (sidecar, wavPath, "stream.finalize-failed")
+            }
+        let path = self.relative(wavPath)
+        do {
+            try await self.catalog.upsertStream(from: sidecar, path: path)
+            if let action {
+                var detail = ["stream_sid": sidecar.streamSid, "state": sidecar.state.rawValue]
+                if let sha256 = sidecar.sha256 { detail["sha256"] = sha256 }
+                if let bytes = sidecar.bytes { detail["bytes"] = "\(bytes)" }
+                if case .streamFinalizeFailed(_, _, let error) = event { detail["error"] = error }
+                _ = try await self.catalog.appendAudit(
+                    AuditEvent(at: sidecar.endedAt ?? .now(), actor: "ingest", action: action, callSid: sidecar.callSid, path: path, detail: detail))
+            }
+        } catch {
+            // The sidecar on disk stays the record: `catalog rebuild` recovers what is missed here.
+            self.logger.error(
+                "could not catalog a stream", metadata: ["stream": "\(sidecar.streamSid)", "path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    private func relative(_ path: String) -> String {
+        let root = self.layout.root.hasSuffix("/") ? self.layout.root : self.layout.root + "/"
+        return path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
+    }
+}
