@@ -2,7 +2,8 @@ import MediaStore
 import SQLKit
 
 extension Catalog {
-    /// Appends an entry to the audit log, chained to the previous one (see ``AuditEntry/computeHash(seq:at:actor:action:callSid:path:detail:prevHash:)``).
+    /// Appends an entry to the audit log, chained to the previous one
+    /// (see ``AuditEntry/computeHash(seq:at:actor:action:callSid:path:detail:prevHash:)``).
     ///
     /// The read of the chain's head and the insert are one write transaction, so concurrent appenders (other
     /// connections or processes) queue up instead of forking the chain; `prev_hash` is unique besides.
@@ -55,7 +56,8 @@ extension Catalog {
                         problems.append(
                             .init(
                                 kind: .brokenLink, seq: entry.seq,
-                                detail: "prev_hash \(entry.prevHash.prefix(12))… does not match the previous entry's hash \(expectedPrev.prefix(12))…"))
+                                detail: "prev_hash \(entry.prevHash.prefix(12))… does not match the previous entry's hash "
+                                    + "\(expectedPrev.prefix(12))…"))
                     }
                     if entry.recomputedHash != entry.hash {
                         problems.append(

@@ -112,9 +112,14 @@ struct CatalogAuditTests {
             var forged = entries[4]
             forged.detail = #"{"bytes":"1","sha256":"forged"}"#
             forged.hash = forged.recomputedHash
+            let values = [
+                "5", "\(forged.at.millisecondsSinceEpoch)", "'\(forged.actor)'", "'\(forged.action)'", "'\(forged.callSid ?? "")'",
+                "'\(forged.path ?? "")'", "'\(forged.detail)'", "'\(forged.prevHash)'", "'\(forged.hash)'",
+            ]
             _ = try await rawSQL(
                 path,
-                "INSERT INTO audit_log (seq, at, actor, action, call_sid, path, detail, prev_hash, hash) VALUES (5, \(forged.at.millisecondsSinceEpoch), '\(forged.actor)', '\(forged.action)', '\(forged.callSid ?? "")', '\(forged.path ?? "")', '\(forged.detail)', '\(forged.prevHash)', '\(forged.hash)')")
+                "INSERT INTO audit_log (seq, at, actor, action, call_sid, path, detail, prev_hash, hash) VALUES ("
+                    + values.joined(separator: ", ") + ")")
             #expect(try await catalog.verifyAuditChain().isIntact)
             let rewritten = try await catalog.verifyAuditChain(anchor: anchor)
             #expect(rewritten.problems.map(\.kind) == [.anchorMismatch])

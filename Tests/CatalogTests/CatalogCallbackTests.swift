@@ -53,8 +53,13 @@ struct CatalogCallbackTests {
     @Test func distinctEventsAreDistinctRows() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            let leg1 = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil, legs: ["in-progress", nil])
-            let leg2 = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil, legs: ["in-progress", "in-progress"])
+            func answered(legs: [String?]) -> StatusCallback {
+                Fixture.callback(
+                    sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil,
+                    legs: legs)
+            }
+            let leg1 = answered(legs: ["in-progress", nil])
+            let leg2 = answered(legs: ["in-progress", "in-progress"])
             let terminal = Fixture.callback(sid: "CA1")
             for (index, callback) in [leg1, leg2, terminal].enumerated() {
                 #expect(try await catalog.recordCallback(Fixture.received(callback, as: .multipart, at: at(Int64(index)))).isNew)

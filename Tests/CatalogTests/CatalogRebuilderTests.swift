@@ -177,7 +177,10 @@ struct CatalogRebuilderTests {
                 var after = try await catalog.snapshot()
                 after.callbacks.removeValue(forKey: try #require(after.callbacks.keys.sorted().first))
                 let differences = before.differences(from: after)
-                #expect(differences.contains { $0.table == "calls" && $0.key == "CA2" && $0.kind == .changed && $0.fields == ["status", "updated_at"] })
+                #expect(
+                    differences.contains {
+                        $0.table == "calls" && $0.key == "CA2" && $0.kind == .changed && $0.fields == ["status", "updated_at"]
+                    })
                 #expect(differences.contains { $0.table == "call_status_history" && $0.key == "CA2" })
                 #expect(differences.contains { $0.table == "media_files" && $0.kind == .onlyInSecond })
                 #expect(differences.contains { $0.table == "callbacks" && $0.kind == .onlyInFirst })

@@ -37,8 +37,15 @@ struct SidecarTests {
         let sidecar = CallSidecar(
             accountSid: "acme", callSid: "CA1", placedAt: t0, request: ["From": "1"], campaignId: "c", campaignRowKey: "r",
             platformCall: CallSidecar.platformCallJSON(Fixture.response(sid: "CA1")),
-            statusHistory: [StatusChange(status: "completed", source: .callback, at: at(5), legs: [CallLeg(status: "completed", onCallDuration: 3)], conversationDuration: 3, recordingURL: "https://r/1.mp3")],
-            callbacks: [CallSidecar.Callback(receivedAt: at(5), deliveries: 2, contentType: "application/json", sourceAddress: "203.0.113.7", body: body)],
+            statusHistory: [
+                StatusChange(
+                    status: "completed", source: .callback, at: at(5), legs: [CallLeg(status: "completed", onCallDuration: 3)],
+                    conversationDuration: 3, recordingURL: "https://r/1.mp3")
+            ],
+            callbacks: [
+                CallSidecar.Callback(
+                    receivedAt: at(5), deliveries: 2, contentType: "application/json", sourceAddress: "203.0.113.7", body: body)
+            ],
             exorecVersion: "test")
         let bytes = sidecar.encoded()
         #expect(try CallSidecar.decode(bytes, path: "call.json") == sidecar)

@@ -203,7 +203,8 @@ public struct CatalogRebuilder: Sendable {
             } else if name.hasPrefix("stream-") {
                 streamSidecars.append(path)
             } else {
-                report.problems.append(Problem(kind: .unrecognisedSidecar, path: self.relative(path), detail: "not a call, stream or recording sidecar"))
+                report.problems.append(
+                    Problem(kind: .unrecognisedSidecar, path: self.relative(path), detail: "not a call, stream or recording sidecar"))
             }
             referenced.insert(path)
         }
@@ -393,7 +394,8 @@ public struct CatalogRebuilder: Sendable {
         }
         unlink(self.catalogPath + "-shm")
         guard rename(self.temporaryPath, self.catalogPath) == 0 else {
-            throw CatalogError.rebuildFailed(reason: "cannot rename \(self.temporaryPath) to \(self.catalogPath): \(String(cString: strerror(errno)))")
+            throw CatalogError.rebuildFailed(
+                reason: "cannot rename \(self.temporaryPath) to \(self.catalogPath): \(String(cString: strerror(errno)))")
         }
         try? FileSystem.syncDirectory(of: self.catalogPath)
     }
