@@ -11,7 +11,8 @@ struct CatalogMigration: Sendable {
 
     /// Every migration, oldest first. The last version is ``Catalog/supportedSchemaVersion``.
     static let all: [CatalogMigration] = [
-        CatalogMigration(version: 1, name: "initial schema", apply: { db, backend in try await createInitialSchema(db, backend) })
+        CatalogMigration(version: 1, name: "initial schema", apply: { db, backend in try await createInitialSchema(db, backend) }),
+        CatalogMigration(version: 2, name: "campaign rows", apply: { db, _ in try await createCampaignRows(db) }),
     ]
 }
 
@@ -25,6 +26,7 @@ enum Table {
     static let mediaFiles = "media_files"
     static let downloads = "download_queue"
     static let audit = "audit_log"
+    static let campaignRows = "campaign_rows"
 }
 
 /// Column types used in both dialects. Times are epoch milliseconds in a 64-bit integer (`INTEGER` in SQLite,
@@ -205,4 +207,21 @@ private func createInitialSchema(_ db: any SQLDatabase, _ backend: SQLiteCatalog
     try await db.create(index: "audit_log_call").on(Table.audit).column("call_sid").run()
     try await db.create(index: "audit_log_path").on(Table.audit).column("path").run()
     try await backend.makeAppendOnly(Table.audit)
+}
+
+/// A campaign's rows, claimed before their call is placed: a rerun places only rows never claimed,
+/// so no row is placed twice, even when a crash fell between the platform's answer and the catalog.
+private func createCampaignRows(_ db: any SQLDatabase) async throws {
+    typealias T = ColumnType
+    try await db.create(table: Table.campaignRows)
+        .column("campaign_id", type: T.text, .notNull)
+        .column("row_key", type: T.text, .notNull)
+        .column("line", type: T.integer, .notNull)
+        .column("state", type: T.text, .notNull, .check(SQLRaw("state IN ('placing', 'placed', 'failed')")))
+        .column("call_sid", type: T.text)
+        .column("error", type: T.text)
+        .column("created_at", type: T.time, .notNull)
+        .column("updated_at", type: T.time, .notNull)
+        .primaryKey("campaign_id", "row_key")
+        .run()
 }

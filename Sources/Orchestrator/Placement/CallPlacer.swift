@@ -11,7 +11,7 @@ public struct PlacementSettings: Sendable, Hashable {
     /// The ExoPhone shown to the called parties (`CallerId`).
     public var callerId: String
     public var recordingChannels: RecordingChannels
-    public var recordingFormat: RecordingFormat
+    public var recordingFormat: ExotelKit.RecordingFormat
     /// `ws(s)://HOST:PORT/v1/streams` as the platform reaches this server; credentials are added.
     public var streamURL: String
     /// The stream credentials the ingest server accepts (sent as the URL's user-info).
@@ -30,7 +30,7 @@ public struct PlacementSettings: Sendable, Hashable {
     public var timeOut: Int?
 
     public init(
-        callerId: String, recordingChannels: RecordingChannels = .dual, recordingFormat: RecordingFormat = .mp3,
+        callerId: String, recordingChannels: RecordingChannels = .dual, recordingFormat: ExotelKit.RecordingFormat = .mp3,
         streamURL: String, streamUsername: String? = nil, streamPassword: String? = nil, streamBegin: StreamBegin = .leg1Connect,
         streamQuery: [(name: String, value: String)] = [], statusCallbackURL: String,
         statusCallbackContentType: CallbackContentType? = nil, waitURL: String? = nil, startPlaybackURL: String? = nil,
