@@ -40,6 +40,14 @@ public actor Catalog {
         self.logger = logger
     }
 
+    deinit {
+        if !self.isClosed {
+            self.logger.warning(
+                "catalog released without close(); its connection stays open until the process ends",
+                metadata: ["catalog.path": "\(self.path)"])
+        }
+    }
+
     /// Opens (creating it and its parent folders if needed) the catalog at `path`.
     ///
     /// - Throws: ``CatalogError/schemaTooNew(path:found:supported:)`` when a newer exorec has migrated the file;
