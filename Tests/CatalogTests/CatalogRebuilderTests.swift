@@ -102,6 +102,12 @@ struct CatalogRebuilderTests {
         for index in 1...3 {
             try await catalog.appendAudit(AuditEvent(at: at(Int64(1000 + index)), actor: "test", action: "step.\(index)", callSid: "CA1"))
         }
+
+        // The campaign CA1 came from: its row placed, another row refused by the platform.
+        #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-CA1", line: 2, at: at(-1)) == nil)
+        try await catalog.finishCampaignRow(campaignId: "spring", rowKey: "row-CA1", state: .placed, callSid: "CA1", at: t0)
+        #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-9", line: 9, at: at(1)) == nil)
+        try await catalog.finishCampaignRow(campaignId: "spring", rowKey: "row-9", state: .failed, error: "HTTP 400", at: at(2))
     }
 
     @discardableResult
@@ -113,10 +119,12 @@ struct CatalogRebuilderTests {
     /// one built event by event; the audit log is carried over and extended; the missing recording is queued.
     @Test func rebuildReproducesTheCatalog() async throws {
         try await Self.withWorld { world async throws in
-            let (before, auditBefore) = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
+            let (before, auditBefore, campaignBefore) = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) {
+                catalog async throws in
                 try await Self.populate(world, catalog)
-                return (try await catalog.snapshot(), try await catalog.auditEntries())
+                return (try await catalog.snapshot(), try await catalog.auditEntries(), try await catalog.campaignRows(campaignId: "spring"))
             }
+            #expect(campaignBefore.count == 2)
             #expect(before.calls.count == 2)
             #expect(before.callbacks.count == 3)
             #expect(before.statusHistory.values.map(\.count).reduce(0, +) == 5)
@@ -137,6 +145,8 @@ struct CatalogRebuilderTests {
             #expect(report.requeuedDownloads == 1)
             #expect(report.auditCarriedOver)
             #expect(report.auditEntriesCarried == 3)
+            #expect(report.campaignRowsCarried == 2)
+            #expect(report.campaignRowsRestored == 0)
 
             try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { rebuilt async throws in
                 let after = try await rebuilt.snapshot()
@@ -148,6 +158,8 @@ struct CatalogRebuilderTests {
                 #expect(audit.last?.action == "catalog.rebuilt")
                 #expect(audit.last?.detailMap["calls"] == "2")
                 #expect(try await rebuilt.verifyAuditChain().isIntact)
+
+                #expect(try await rebuilt.campaignRows(campaignId: "spring") == campaignBefore)
 
                 let jobs = try await rebuilt.downloadJobs()
                 #expect(jobs.map(\.callSid) == ["CA2"])
@@ -291,6 +303,28 @@ struct CatalogRebuilderTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: backup)) == Data(repeating: 0x41, count: 8192))
             try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
                 #expect(try await catalog.auditEntries().map(\.action) == ["catalog.rebuilt"])
+            }
+        }
+    }
+
+    /// Without the old catalog, the campaign rows of placed calls come back from call.json, so a rerun of the
+    /// campaign does not place them again; what only the catalog knew (a failed row) is gone.
+    @Test func campaignRowsAreRestoredFromCallSidecars() async throws {
+        try await Self.withWorld { world async throws in
+            try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
+                try await Self.populate(world, catalog)
+            }
+            CatalogRebuilder.removeDatabase(at: world.catalogPath)
+            let report = try await CatalogRebuilder(layout: world.layout, logger: testLogger).rebuild(at: at(5000))
+            #expect(report.campaignRowsCarried == 0)
+            #expect(report.campaignRowsRestored == 1)
+            try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
+                let rows = try await catalog.campaignRows(campaignId: "spring")
+                #expect(rows.map(\.rowKey) == ["row-CA1"])
+                #expect(rows.first?.state == .placed)
+                #expect(rows.first?.callSid == "CA1")
+                #expect(rows.first?.line == 0)
+                #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-CA1", line: 2)?.state == .placed)
             }
         }
     }

@@ -12,6 +12,9 @@ import SQLKit
 /// - the audit log is carried over verbatim from the old catalog (then one `catalog.rebuilt` entry is
 ///   appended); if the old catalog cannot be read, the rebuild goes on with a new log and says so in the
 ///   report — the old file is kept as the backup either way;
+/// - campaign rows (which rows of a campaign were claimed, placed or failed) are carried over the same way,
+///   and a `placed` row is restored for every call whose `call.json` names a campaign row the old catalog
+///   did not have (line 0: the line is not in the files), so a rerun of the campaign never places it again;
 /// - the download queue starts afresh: a download is queued for every call whose `call.json` names a
 ///   recording URL but that has no recording file.
 ///
@@ -51,6 +54,7 @@ public struct CatalogRebuilder: Sendable {
             case sizeMismatch = "size-mismatch"
             case hashMismatch = "hash-mismatch"
             case orphanFile = "orphan-file"
+            /// The old catalog could not be read: its audit log and campaign rows are not in the new one.
             case auditNotCarried = "audit-not-carried"
         }
 
@@ -78,6 +82,9 @@ public struct CatalogRebuilder: Sendable {
         public var requeuedDownloads = 0
         public var auditEntriesCarried = 0
         public var auditCarriedOver = false
+        public var campaignRowsCarried = 0
+        /// `placed` campaign rows recreated from `call.json` (the old catalog did not have them).
+        public var campaignRowsRestored = 0
         public var problems: [Problem] = []
 
         enum CodingKeys: String, CodingKey {
@@ -86,6 +93,7 @@ public struct CatalogRebuilder: Sendable {
             case statusChanges = "status_changes", duplicateDeliveries = "duplicate_deliveries"
             case mediaFiles = "media_files", missingFiles = "missing_files", requeuedDownloads = "requeued_downloads"
             case auditEntriesCarried = "audit_entries_carried", auditCarriedOver = "audit_carried_over"
+            case campaignRowsCarried = "campaign_rows_carried", campaignRowsRestored = "campaign_rows_restored"
         }
     }
 
@@ -129,8 +137,9 @@ public struct CatalogRebuilder: Sendable {
         }
         do {
             try await catalog.migrate(at: time)
-            try await self.carryOverAuditLog(into: catalog, report: &report)
+            try await self.carryOver(into: catalog, report: &report)
             try await self.indexSidecars(into: catalog, options: options, report: &report)
+            try await self.restoreCampaignRows(in: catalog, at: time, report: &report)
             try await self.requeueDownloads(in: catalog, at: time, report: &report)
             try self.interruption?(.built)
             let backup = options.keepBackup && FileSystem.exists(self.catalogPath) ? self.backupPath(at: time) : nil
@@ -157,13 +166,16 @@ public struct CatalogRebuilder: Sendable {
 
     // MARK: - Steps
 
-    private func carryOverAuditLog(into catalog: Catalog, report: inout Report) async throws {
+    /// Copies what the files cannot give — the audit log and the campaign rows — from the old catalog.
+    private func carryOver(into catalog: Catalog, report: inout Report) async throws {
         guard FileSystem.exists(self.catalogPath) else { return }
         let entries: [AuditEntry]
+        let campaignRows: [CampaignRowRecord]
         do {
             let old = try await Catalog.open(path: self.catalogPath, logger: self.logger)
             do {
                 entries = try await old.auditLogForCarryOver()
+                campaignRows = try await old.campaignRowsForCarryOver()
                 try await old.close()
             } catch {
                 try? await old.close()
@@ -183,9 +195,28 @@ public struct CatalogRebuilder: Sendable {
         }
         try await catalog.transaction("carry over audit log") { db in
             for entry in entries { try await Catalog.insertAudit(db, entry) }
+            for row in campaignRows { try await Catalog.insertCampaignRow(db, row) }
         }
         report.auditEntriesCarried = entries.count
         report.auditCarriedOver = true
+        report.campaignRowsCarried = campaignRows.count
+    }
+
+    /// A `placed` row for every campaign call in the catalog that has none.
+    private func restoreCampaignRows(in catalog: Catalog, at time: Timestamp, report: inout Report) async throws {
+        report.campaignRowsRestored = try await catalog.transaction("restore campaign rows") { db in
+            let calls = try await db.select().columns("call_sid", "campaign_id", "campaign_row_key").from(Table.calls)
+                .where("campaign_id", .isNot, SQLLiteral.null).where("campaign_row_key", .isNot, SQLLiteral.null)
+                .orderBy("campaign_id").orderBy("campaign_row_key").all()
+            var restored = 0
+            for call in calls {
+                let row = CampaignRowRecord(
+                    campaignId: try call.value("campaign_id"), rowKey: try call.value("campaign_row_key"), line: 0,
+                    state: .placed, callSid: try call.value("call_sid"), error: nil, createdAt: time, updatedAt: time)
+                if try await Catalog.insertCampaignRow(db, row) { restored += 1 }
+            }
+            return restored
+        }
     }
 
     private func indexSidecars(into catalog: Catalog, options: Options, report: inout Report) async throws {
@@ -441,8 +472,33 @@ public struct CatalogRebuilder: Sendable {
             "streams": "\(report.streams)", "recordings": "\(report.recordings)", "media_files": "\(report.mediaFiles)",
             "missing_files": "\(report.missingFiles)", "requeued_downloads": "\(report.requeuedDownloads)",
             "problems": "\(report.problems.count)", "audit_carried_over": "\(report.auditCarriedOver)",
+            "campaign_rows_carried": "\(report.campaignRowsCarried)", "campaign_rows_restored": "\(report.campaignRowsRestored)",
         ]
         if let backup = report.backupPath { detail["backup"] = Self.fileName(backup) }
         return detail
+    }
+}
+
+extension Catalog {
+    /// Every campaign row as stored, whatever the schema version (none before the table existed).
+    func campaignRowsForCarryOver() async throws -> [CampaignRowRecord] {
+        try await self.exclusive("read campaign rows", requiresSchema: false) { db in
+            guard try await self.backend.tableExists(Table.campaignRows) else { return [] }
+            return try await db.select().column("*").from(Table.campaignRows).orderBy("campaign_id").orderBy("row_key")
+                .all().map(CampaignRowRecord.init(row:))
+        }
+    }
+
+    /// Inserts a campaign row as it is unless the campaign already has that row. Returns whether it did.
+    @discardableResult
+    static func insertCampaignRow(_ db: any SQLDatabase, _ row: CampaignRowRecord) async throws -> Bool {
+        try await db.insert(into: Table.campaignRows)
+            .columns("campaign_id", "row_key", "line", "state", "call_sid", "error", "created_at", "updated_at")
+            .values(
+                row.campaignId, row.rowKey, row.line, row.state.rawValue, row.callSid, row.error,
+                row.createdAt.millisecondsSinceEpoch, row.updatedAt.millisecondsSinceEpoch)
+            .ignoringConflicts(with: ["campaign_id", "row_key"])
+            .returning("row_key")
+            .first() != nil
     }
 }
