@@ -100,8 +100,14 @@ public func makeTemporaryDirectory(_ prefix: String = "exorec-test") -> String {
 
 /// Runs `body` against a live ingest server (127.0.0.1, port 0, credentials `test:test-secret`),
 /// then stops it gracefully and waits until every stream is finalized, on success and on error.
+///
+/// - Parameters:
+///   - statusCallbackSink: where status callbacks go (the endpoint also needs `callbacks.token`).
+///   - logger: the server's logger; by default one that is silent unless `EXOREC_TEST_LOG` is set.
 public func withTestIngest<T: Sendable>(
     storageRoot: String? = nil,
+    statusCallbackSink: (any StatusCallbackSink)? = nil,
+    logger: Logger? = nil,
     configure: (inout IngestConfiguration) -> Void = { _ in },
     _ body: (TestIngest) async throws -> T
 ) async throws -> T {
@@ -112,10 +118,10 @@ public func withTestIngest<T: Sendable>(
     configuration.storageRoot = storageRoot ?? makeTemporaryDirectory()
     configure(&configuration)
 
-    var logger = Logger(label: "exorec.test")
-    logger.logLevel = ProcessInfo.processInfo.environment["EXOREC_TEST_LOG"] == nil ? .critical : .debug
+    var defaultLogger = Logger(label: "exorec.test")
+    defaultLogger.logLevel = ProcessInfo.processInfo.environment["EXOREC_TEST_LOG"] == nil ? .critical : .debug
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    let server = IngestServer(configuration: configuration, logger: logger) { port in
+    let server = IngestServer(configuration: configuration, logger: logger ?? defaultLogger, statusCallbackSink: statusCallbackSink) { port in
         portContinuation.yield(port)
         portContinuation.finish()
     }

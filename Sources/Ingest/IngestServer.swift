@@ -4,10 +4,14 @@ import ServiceLifecycle
 import Synchronization
 
 /// `exorec serve` as a `Service`: locks the storage root, repairs what a crash left open, then
-/// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized.
+/// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized
+/// and every status callback in flight is stored.
+///
+/// Status callbacks (`POST /v1/callbacks/status`) are on when `configuration.callbacks.token` is
+/// set and a `statusCallbackSink` is given; otherwise the endpoint answers 404 and start-up logs why.
 ///
 /// ```swift
-/// let server = IngestServer(configuration: config, logger: logger) { port in print("listening on \(port)") }
+/// let server = IngestServer(configuration: config, logger: logger, statusCallbackSink: catalog) { port in print("listening on \(port)") }
 /// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
@@ -18,12 +22,20 @@ public final class IngestServer: Service, Sendable {
     private let continuation: AsyncStream<IngestEvent>.Continuation
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
+    private let statusCallbackSink: (any StatusCallbackSink)?
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
 
-    public init(configuration: IngestConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// - Parameters:
+    ///   - statusCallbackSink: where status callbacks are stored; nil leaves the endpoint off.
+    ///   - onListening: called once with the bound port.
+    public init(
+        configuration: IngestConfiguration, logger: Logger, statusCallbackSink: (any StatusCallbackSink)? = nil,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.statusCallbackSink = statusCallbackSink
         self.onListening = onListening
         (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -39,7 +51,12 @@ public final class IngestServer: Service, Sendable {
         }
 
         let finalizer = StreamFinalizer(logger: self.logger)
-        let ingest = StreamIngest(configuration: self.configuration, finalizer: finalizer, events: self.continuation, logger: self.logger)
+        let ingest = StreamIngest(
+            configuration: self.configuration, finalizer: finalizer, events: self.continuation, statusCallbackSink: self.statusCallbackSink,
+            logger: self.logger)
+        let callbacks = ingest.callbacks
+        let callbacksOffReason = callbacks.offReason
+        let callbacksInFlight = callbacks.inFlight
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }
@@ -58,7 +75,15 @@ public final class IngestServer: Service, Sendable {
                         metadata: [
                             "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
                             "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
+                            "status_callbacks": "\(callbacksOffReason == nil ? StatusCallbackEndpoint.path : "off")",
                         ])
+                    if let reason = callbacksOffReason {
+                        if configuration.callbacks.token == nil {
+                            logger.info("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
+                        } else {
+                            logger.warning("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
+                        }
+                    }
                     onListening(port)
                 }
             } onGracefulShutdown: {
@@ -68,6 +93,10 @@ public final class IngestServer: Service, Sendable {
             server.requestStop()
         }
         await finalizer.drain()
+        let unfinished = await callbacksInFlight.drain(timeout: .milliseconds(self.configuration.callbacks.storeTimeoutMs + 1000))
+        if unfinished > 0 {
+            self.logger.error("stopped with status callbacks still being stored", metadata: ["count": "\(unfinished)"])
+        }
         withExtendedLifetime(lock) {}
         withExtendedLifetime(ingest) {}
         self.logger.info("stopped: every stream is finalized")

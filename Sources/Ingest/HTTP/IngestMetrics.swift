@@ -18,6 +18,15 @@ public struct IngestMetrics: Sendable {
     public var errors: [String: Int] = [:]
     public var rejectedUpgrades: [String: Int] = [:]
     public var finalizeFailures = 0
+    /// Requests to the status-callback endpoint (`callbacks_*` are counted off the service thread
+    /// and copied in when `/metrics` is served).
+    public var callbacksReceived = 0
+    /// Callbacks the sink stored, by ``StatusCallbackStoreResult`` (`stored`, `unknown-call`, `duplicate`).
+    public var callbacksStored: [String: Int] = [:]
+    /// Callbacks answered with an error, by reason (`token-missing`, `malformed`, `store-failed`, …).
+    public var callbacksRejected: [String: Int] = [:]
+    /// Unreadable bodies handed to the sink's quarantine.
+    public var callbacksQuarantined = 0
 
     public init() {}
 
@@ -47,6 +56,10 @@ public struct IngestMetrics: Sendable {
         metric("exorec_ingest_errors_total", "counter", "Bad input and failures, by kind.", labelled("kind", self.errors))
         metric("exorec_ingest_rejected_upgrades_total", "counter", "WebSocket upgrades refused, by reason.", labelled("reason", self.rejectedUpgrades))
         metric("exorec_ingest_finalize_failures_total", "counter", "Streams whose finalize (fsync, hash, read-only) failed.", [("", self.finalizeFailures)])
+        metric("exorec_ingest_callbacks_received_total", "counter", "Requests to the status-callback endpoint.", [("", self.callbacksReceived)])
+        metric("exorec_ingest_callbacks_stored_total", "counter", "Status callbacks stored, by outcome.", labelled("outcome", self.callbacksStored))
+        metric("exorec_ingest_callbacks_rejected_total", "counter", "Status callbacks answered with an error, by reason.", labelled("reason", self.callbacksRejected))
+        metric("exorec_ingest_callbacks_quarantined_total", "counter", "Unreadable status-callback bodies kept in quarantine.", [("", self.callbacksQuarantined)])
         return out
     }
 }

@@ -1,4 +1,5 @@
 import ExotelKit
+import Synchronization
 
 /// WebSocket close codes exorec sends (RFC 6455 §7.4.1).
 public enum CloseCode: UInt16, Sendable, Hashable {
@@ -50,23 +51,63 @@ public enum UpgradeDecision: Sendable, Hashable {
     case reject(status: Int, reason: String)
 }
 
-/// A plain HTTP request on the server's port (not a WebSocket upgrade).
+/// A plain HTTP request on the server's port (not a WebSocket upgrade), as far as its head tells.
 public struct HTTPRequest: Sendable, Hashable {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, or `OTHER`.
     public var method: String
+    /// The path without its query.
     public var path: String
+    /// Query parameters in the order given; values are URL-decoded.
+    public var query: [(name: String, value: String)]
+    public var contentType: String?
+    /// The declared `Content-Length`; nil when the request has none.
+    public var contentLength: Int?
     public var remoteAddress: String
+
+    public init(
+        method: String, path: String, query: [(name: String, value: String)] = [], contentType: String? = nil,
+        contentLength: Int? = nil, remoteAddress: String
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.contentType = contentType
+        self.contentLength = contentLength
+        self.remoteAddress = remoteAddress
+    }
+
+    public func queryValue(_ name: String) -> String? { self.query.last { $0.name == name }?.value }
+
+    /// Whether the method carries a body (lws reads one for these).
+    public var hasBody: Bool { self.method == "POST" || self.method == "PUT" || self.method == "PATCH" }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.method == b.method && a.path == b.path && a.contentType == b.contentType && a.contentLength == b.contentLength
+            && a.remoteAddress == b.remoteAddress && a.query.map(\.name) == b.query.map(\.name)
+            && a.query.map(\.value) == b.query.map(\.value)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.method)
+        hasher.combine(self.path)
+        hasher.combine(self.remoteAddress)
+    }
 }
 
-/// A complete HTTP response, sent with `Content-Length` and then the connection is kept alive.
+/// A complete HTTP response, sent with `Content-Length`; the connection is kept alive unless the
+/// server has a reason to close it (an unread body it will not drain).
 public struct HTTPResponse: Sendable, Hashable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Extra headers (`Allow`, …), by name.
+    public var headers: [String: String]
 
-    public init(status: Int, contentType: String, body: [UInt8]) {
+    public init(status: Int, contentType: String, body: [UInt8], headers: [String: String] = [:]) {
         self.status = status
         self.contentType = contentType
         self.body = body
+        self.headers = headers
     }
 
     public static func json(_ status: Int, _ text: String) -> HTTPResponse {
@@ -77,6 +118,50 @@ public struct HTTPResponse: Sendable, Hashable {
     public static func error(_ status: Int, _ reason: String) -> HTTPResponse {
         .json(status, "{\"error\":\(JSONText.quoted(reason))}\n")
     }
+}
+
+/// What the server does with a plain HTTP request, decided from its head.
+public enum HTTPRequestAction: Sendable, Hashable {
+    /// Answer now. A body the client still sends is read and dropped (or, when it is too large
+    /// or of unknown length, the connection is closed after the answer).
+    case respond(HTTPResponse)
+    /// Read the body, at most `limit` bytes (beyond it: 413 and the connection closes), then hand
+    /// the request to ``WebSocketServerHandler/received(_:body:responder:)``.
+    case readBody(limit: Int)
+}
+
+/// Answers one HTTP request, from any thread, at most once.
+///
+/// The handler gets one with each complete request body. It may answer at once or after async
+/// work; the service thread never waits: the answer is queued, the loop is woken
+/// (`lws_cancel_service`), and the service thread writes it when the connection is writable. If
+/// the client has gone meanwhile, the answer is dropped. Every responder must be answered, or its
+/// connection stays parked until the client gives up.
+public final class HTTPResponder: Sendable {
+    /// The server's id for this request (unique per server run).
+    public let exchangeID: UInt64
+    private let server: WebSocketServer
+    private let answered = Atomic<Bool>(false)
+
+    init(exchangeID: UInt64, server: WebSocketServer) {
+        self.exchangeID = exchangeID
+        self.server = server
+    }
+
+    /// Sends `response` unless this request was answered before.
+    ///
+    /// - Returns: `true` if this call answered the request, `false` if an earlier one did.
+    @discardableResult
+    public func respond(_ response: HTTPResponse) -> Bool {
+        guard self.answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return false
+        }
+        self.server.deliver(response, to: self.exchangeID)
+        return true
+    }
+
+    /// Whether `respond` has been called.
+    public var isAnswered: Bool { self.answered.load(ordering: .acquiring) }
 }
 
 /// The server's side of the work, called on the service thread only.
@@ -94,8 +179,11 @@ public protocol WebSocketServerHandler: AnyObject {
     func messageTooLarge(on connection: WebSocketConnection)
     /// The connection is gone (closed by either side, or dropped). Called exactly once.
     func closed(_ connection: WebSocketConnection)
-    /// A plain HTTP request.
-    func respond(to request: HTTPRequest) -> HTTPResponse
+    /// A plain HTTP request's head has arrived: answer it now, or ask for its body.
+    func route(_ request: HTTPRequest) -> HTTPRequestAction
+    /// The complete body of a request routed with `.readBody`. Answer through `responder`, now or
+    /// later from any thread; never block here (this is the service thread).
+    func received(_ request: HTTPRequest, body: [UInt8], responder: HTTPResponder)
     /// Called every tick (every `tickMilliseconds`, 25 ms by default) with a monotonic clock in milliseconds.
     func tick(monotonicMs: Int64)
     /// Shutdown began: finish every open stream and close every connection with `goingAway`.

@@ -9,6 +9,12 @@ import Synchronization
 /// Every callback runs on the service thread, and so does everything the handler does. `@unchecked
 /// Sendable` because other threads only touch `control` (a `Mutex`) and `lws_cancel_service`,
 /// which libwebsockets documents as safe to call from any thread.
+///
+/// HTTP answers may come later, from another thread (``HTTPResponder``): the exchange is parked
+/// under an id, the answer is queued in `control` and the loop woken with `lws_cancel_service`;
+/// on `LWS_CALLBACK_EVENT_WAIT_CANCELLED` the service thread looks the id up and asks for a
+/// writable callback. A connection that closed meanwhile has left the table, so its answer finds
+/// nothing and is dropped: no other thread ever holds a `wsi`.
 public final class WebSocketServer: @unchecked Sendable {
     public struct Configuration: Sendable, Hashable {
         /// An IPv4 or IPv6 literal, `0.0.0.0` / `::` for every interface. Loopback by default.
@@ -34,6 +40,8 @@ public final class WebSocketServer: @unchecked Sendable {
     private struct Control: @unchecked Sendable {
         var context: OpaquePointer?
         var stopRequested = false
+        /// Deferred HTTP answers waiting for the service thread, by exchange id.
+        var answers: [(exchangeID: UInt64, response: HTTPResponse)] = []
     }
     private let control = Mutex(Control())
 
@@ -45,6 +53,14 @@ public final class WebSocketServer: @unchecked Sendable {
     private var stopping = false
     private var stopDeadline: Int64 = 0
     private var shutdownAnnounced = false
+    private var nextExchangeID: UInt64 = 0
+    /// HTTP exchanges handed to the handler whose answer is not written yet, by id. An entry
+    /// leaves when its answer is written or its connection closes, so the `wsi` kept here is
+    /// always alive.
+    private var deferred: [UInt64: (wsi: OpaquePointer, exchange: HTTPExchange)] = [:]
+    /// Bodies of refused requests up to this size are read and dropped so the connection can be
+    /// kept alive; a larger or unknown-length body closes the connection after the answer.
+    private static let maxDrainBytes = 1 << 20
 
     public init(configuration: Configuration, handler: any WebSocketServerHandler, logger: Logger) {
         self.configuration = configuration
@@ -176,21 +192,30 @@ public final class WebSocketServer: @unchecked Sendable {
     fileprivate func tick() {
         let now = Self.monotonicMs()
         self.handler.tick(monotonicMs: now)
-        if self.stopping, self.openConnections == 0 || now >= self.stopDeadline {
+        if self.stopping, (self.openConnections == 0 && self.deferred.isEmpty) || now >= self.stopDeadline {
             if let loop { clws_ev_break_all(loop) }
             return
         }
         if let context = self.control.withLock({ $0.context }) { self.scheduleTick(context: context) }
     }
 
+    /// `lws_cancel_service` was called: deliver queued HTTP answers, and begin a requested stop.
     fileprivate func wakeUp() {
-        guard !self.shutdownAnnounced, self.control.withLock({ $0.stopRequested }) else { return }
+        let (answers, stopRequested) = self.control.withLock { control in
+            var answers: [(exchangeID: UInt64, response: HTTPResponse)] = []
+            swap(&answers, &control.answers)
+            return (answers, control.stopRequested)
+        }
+        for answer in answers { self.answer(answer.exchangeID, with: answer.response) }
+        guard !self.shutdownAnnounced, stopRequested else { return }
         self.shutdownAnnounced = true
         self.stopping = true
         self.stopDeadline = Self.monotonicMs() + self.configuration.shutdownGraceMilliseconds
-        self.logger.info("shutting down: finishing open streams", metadata: ["open_connections": "\(self.openConnections)"])
+        self.logger.info(
+            "shutting down: finishing open streams",
+            metadata: ["open_connections": "\(self.openConnections)", "pending_http_answers": "\(self.deferred.count)"])
         self.handler.shutdownRequested()
-        if self.openConnections == 0, let loop { clws_ev_break_all(loop) }
+        if self.openConnections == 0, self.deferred.isEmpty, let loop { clws_ev_break_all(loop) }
     }
 
     static func monotonicMs() -> Int64 {
@@ -249,14 +274,21 @@ public final class WebSocketServer: @unchecked Sendable {
             return self.startHTTP(wsi: wsi, user: user, path: input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "/")
 
         case LWS_CALLBACK_HTTP_BODY:
-            return 0  // request bodies are not used by any endpoint yet: drained and ignored
+            guard let wsi, let exchange = Self.exchange(in: user), let input else { return 0 }
+            self.appendBody(wsi: wsi, exchange: exchange, bytes: UnsafeRawBufferPointer(start: input, count: length))
+            return 0
+
+        case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+            guard let wsi, let exchange = Self.exchange(in: user), case .readingBody = exchange.state else { return 0 }
+            self.handOff(wsi: wsi, exchange: exchange)
+            return 0
 
         case LWS_CALLBACK_HTTP_WRITEABLE:
-            guard let wsi, let exchange = Self.exchange(in: user) else { return -1 }
-            return self.writeHTTPBody(wsi: wsi, exchange: exchange, user: user!)
+            guard let wsi, let user, let exchange = Self.exchange(in: user) else { return 0 }
+            return self.writeHTTP(wsi: wsi, exchange: exchange, user: user)
 
         case LWS_CALLBACK_CLOSED_HTTP, LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-            Self.releaseExchange(in: user)
+            self.releaseExchange(in: user)
             return lws_callback_http_dummy(wsi, reason, user, input, length)
 
         case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -362,30 +394,141 @@ public final class WebSocketServer: @unchecked Sendable {
 
     // MARK: - HTTP
 
+    /// One HTTP request and its answer, on the service thread. Kept alive-connection by
+    /// alive-connection in the session block's second slot.
     private final class HTTPExchange {
-        let response: HTTPResponse
-        init(response: HTTPResponse) { self.response = response }
+        enum State {
+            /// Collecting the body (at most `limit` bytes).
+            case readingBody(limit: Int)
+            /// Handed to the handler; the answer has not arrived.
+            case waiting
+            /// The answer is known; headers go out first, the body at the next writable callback.
+            case answering(HTTPResponse, headersSent: Bool, close: Bool)
+        }
+
+        let id: UInt64
+        let request: HTTPRequest
+        var state: State
+        var body: [UInt8] = []
+
+        init(id: UInt64, request: HTTPRequest, state: State) {
+            self.id = id
+            self.request = request
+            self.state = state
+        }
     }
 
     private func startHTTP(wsi: OpaquePointer, user: UnsafeMutableRawPointer, path: String) -> Int32 {
-        let method: String
-        if lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 {
-            method = "GET"
-        } else if lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 {
-            method = "POST"
-        } else if lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0 {
-            method = "HEAD"
-        } else {
-            method = "OTHER"
+        let request = Self.httpRequest(wsi, path: path)
+        self.releaseExchange(in: user)
+        self.nextExchangeID += 1
+        let exchange: HTTPExchange
+        switch self.handler.route(request) {
+        case .respond(let response):
+            // An answer before the body: lws reads and drops a body it knows the length of
+            // (LRS_DISCARD_BODY); one too large or of unknown length ends the connection instead.
+            let close = request.hasBody && (request.contentLength ?? Int.max) > Self.maxDrainBytes
+            exchange = HTTPExchange(id: self.nextExchangeID, request: request, state: .answering(response, headersSent: false, close: close))
+        case .readBody(let limit):
+            if let length = request.contentLength, length > limit {
+                exchange = HTTPExchange(
+                    id: self.nextExchangeID, request: request,
+                    state: .answering(.error(413, "the body of \(length) bytes is larger than the limit of \(limit) bytes"), headersSent: false, close: true))
+            } else if request.hasBody, request.contentLength == nil {
+                // lws 4.1 cannot read chunked bodies; without a length it would wait for 100 MiB.
+                exchange = HTTPExchange(
+                    id: self.nextExchangeID, request: request,
+                    state: .answering(.error(411, "a Content-Length is required (chunked bodies are not accepted)"), headersSent: false, close: true))
+            } else {
+                exchange = HTTPExchange(id: self.nextExchangeID, request: request, state: .readingBody(limit: limit))
+                exchange.body.reserveCapacity(min(request.contentLength ?? 0, limit))
+            }
         }
-        let response = self.handler.respond(to: HTTPRequest(method: method, path: path, remoteAddress: Self.peer(wsi)))
-        Self.releaseExchange(in: user)
-        let exchange = HTTPExchange(response: response)
         (user + MemoryLayout<UnsafeMutableRawPointer?>.size).storeBytes(
             of: Unmanaged.passRetained(exchange).toOpaque(), as: UnsafeMutableRawPointer?.self)
 
+        switch exchange.state {
+        case .answering(let response, _, let close):
+            guard self.writeHTTPHeaders(wsi: wsi, response: response, close: close) else { return -1 }
+            exchange.state = .answering(response, headersSent: true, close: close)
+            lws_callback_on_writable(wsi)
+        case .readingBody:
+            // lws delivers body callbacks only for a POST, or a PUT/PATCH with a non-zero length.
+            if !request.hasBody || (request.contentLength == 0 && request.method != "POST") {
+                self.handOff(wsi: wsi, exchange: exchange)
+            }
+        case .waiting:
+            break
+        }
+        return 0
+    }
+
+    private func appendBody(wsi: OpaquePointer, exchange: HTTPExchange, bytes: UnsafeRawBufferPointer) {
+        guard case .readingBody(let limit) = exchange.state else { return }  // answered early: dropped
+        guard exchange.body.count + bytes.count <= limit else {
+            exchange.body = []
+            exchange.state = .answering(.error(413, "the body is larger than the limit of \(limit) bytes"), headersSent: false, close: true)
+            lws_callback_on_writable(wsi)
+            return
+        }
+        exchange.body.append(contentsOf: bytes)
+    }
+
+    /// The body is complete: park the exchange under its id and give the request to the handler.
+    private func handOff(wsi: OpaquePointer, exchange: HTTPExchange) {
+        exchange.state = .waiting
+        // lws arms a content timeout before LWS_CALLBACK_HTTP and clears it only after a body;
+        // a parked exchange waits for its answer, not for the client.
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0)
+        self.deferred[exchange.id] = (wsi, exchange)
+        let body = exchange.body
+        exchange.body = []
+        self.handler.received(exchange.request, body: body, responder: HTTPResponder(exchangeID: exchange.id, server: self))
+    }
+
+    /// Queues an answer from any thread and wakes the service thread (see ``HTTPResponder``).
+    func deliver(_ response: HTTPResponse, to exchangeID: UInt64) {
+        self.control.withLock { control in
+            guard let context = control.context else { return }  // stopped: nobody left to answer
+            control.answers.append((exchangeID, response))
+            lws_cancel_service(context)
+        }
+    }
+
+    /// Service thread: an answer arrived for a parked exchange.
+    private func answer(_ exchangeID: UInt64, with response: HTTPResponse) {
+        guard let (wsi, exchange) = self.deferred[exchangeID].map({ ($0.wsi, $0.exchange) }), case .waiting = exchange.state else {
+            self.logger.debug("dropped an HTTP answer: the client left first", metadata: ["exchange": "\(exchangeID)", "status": "\(response.status)"])
+            return
+        }
+        exchange.state = .answering(response, headersSent: false, close: false)
+        lws_callback_on_writable(wsi)
+    }
+
+    private func writeHTTP(wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer) -> Int32 {
+        guard case .answering(let response, let headersSent, let close) = exchange.state else { return 0 }
+        if !headersSent {
+            // One write per writable callback: the headers now, the body at the next one.
+            guard self.writeHTTPHeaders(wsi: wsi, response: response, close: close) else { return -1 }
+            exchange.state = .answering(response, headersSent: true, close: close)
+            lws_callback_on_writable(wsi)
+            return 0
+        }
+        let body = response.body
         let pre = clws_pre()
-        let capacity = pre + 1024
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + max(body.count, 1))
+        defer { buffer.deallocate() }
+        body.withUnsafeBufferPointer { (buffer + pre).update(from: $0.baseAddress!, count: body.count) }
+        let written = lws_write(wsi, buffer + pre, body.count, LWS_WRITE_HTTP_FINAL)
+        // Released before the transaction completes: a pipelined request may start at once.
+        self.releaseExchange(in: user)
+        if written < body.count || close { return -1 }
+        return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
+    }
+
+    private func writeHTTPHeaders(wsi: OpaquePointer, response: HTTPResponse, close: Bool) -> Bool {
+        let pre = clws_pre()
+        let capacity = pre + 1024 + response.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         let start = buffer + pre
@@ -394,21 +537,31 @@ public final class WebSocketServer: @unchecked Sendable {
         let failed = response.contentType.withCString { contentType in
             lws_add_http_common_headers(wsi, UInt32(response.status), contentType, lws_filepos_t(response.body.count), &cursor, end) != 0
         }
-        if failed || lws_finalize_write_http_header(wsi, start, &cursor, end) != 0 { return -1 }
-        lws_callback_on_writable(wsi)
-        return 0
+        if failed { return false }
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) {
+            var nameBytes = Array((name.lowercased() + ":").utf8) + [0]
+            var valueBytes = Array(value.utf8)
+            if lws_add_http_header_by_name(wsi, &nameBytes, &valueBytes, Int32(valueBytes.count), &cursor, end) != 0 { return false }
+        }
+        if close {
+            var value = Array("close".utf8)
+            if lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, &value, Int32(value.count), &cursor, end) != 0 { return false }
+        }
+        return lws_finalize_write_http_header(wsi, start, &cursor, end) == 0
     }
 
-    private func writeHTTPBody(wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer) -> Int32 {
-        let body = exchange.response.body
-        let pre = clws_pre()
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + max(body.count, 1))
-        defer { buffer.deallocate() }
-        body.withUnsafeBufferPointer { (buffer + pre).update(from: $0.baseAddress!, count: body.count) }
-        let written = lws_write(wsi, buffer + pre, body.count, LWS_WRITE_HTTP_FINAL)
-        Self.releaseExchange(in: user)
-        if written < body.count { return -1 }
-        return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
+    private static func httpRequest(_ wsi: OpaquePointer, path: String) -> HTTPRequest {
+        let methods: [(lws_token_indexes, String)] = [
+            (WSI_TOKEN_GET_URI, "GET"), (WSI_TOKEN_POST_URI, "POST"), (WSI_TOKEN_HEAD_URI, "HEAD"), (WSI_TOKEN_PUT_URI, "PUT"),
+            (WSI_TOKEN_PATCH_URI, "PATCH"), (WSI_TOKEN_DELETE_URI, "DELETE"), (WSI_TOKEN_OPTIONS_URI, "OPTIONS"),
+        ]
+        let method: String = methods.first(where: { lws_hdr_total_length(wsi, $0.0) > 0 }).map { $0.1 } ?? "OTHER"
+        let contentType: String? = Self.header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE)
+        let lengthText: String? = Self.header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)
+        let contentLength: Int? = lengthText.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return HTTPRequest(
+            method: method, path: path, query: Self.queryParameters(wsi), contentType: contentType, contentLength: contentLength,
+            remoteAddress: Self.peer(wsi))
     }
 
     private static func connection(in user: UnsafeMutableRawPointer?) -> WebSocketConnection? {
@@ -423,13 +576,15 @@ public final class WebSocketServer: @unchecked Sendable {
         return Unmanaged<HTTPExchange>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    /// Keep-alive reuses the session block for the next request, so the slot is emptied after use.
-    private static func releaseExchange(in user: UnsafeMutableRawPointer?) {
+    /// Keep-alive reuses the session block for the next request, so the slot is emptied after use;
+    /// a parked exchange leaves the table with it, so a late answer finds nothing.
+    private func releaseExchange(in user: UnsafeMutableRawPointer?) {
         guard let slot = user.map({ $0 + MemoryLayout<UnsafeMutableRawPointer?>.size }),
             let raw = slot.load(as: UnsafeMutableRawPointer?.self)
         else { return }
         slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-        Unmanaged<HTTPExchange>.fromOpaque(raw).release()
+        let exchange = Unmanaged<HTTPExchange>.fromOpaque(raw).takeRetainedValue()
+        self.deferred.removeValue(forKey: exchange.id)
     }
 
     fileprivate static func server(for wsi: OpaquePointer?) -> WebSocketServer? {

@@ -4,7 +4,8 @@ import MediaStore
 import Synchronization
 
 /// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the HTTP
-/// endpoints, and the periodic work. All of it runs on the service thread of `WebSocketServer`.
+/// endpoints, and the periodic work. All of it runs on the service thread of `WebSocketServer`
+/// (the status-callback endpoint stores off it, see `StatusCallbackEndpoint`).
 final class StreamIngest: WebSocketServerHandler {
     static let supportedRates: Set<Int> = [8000, 16000, 24000]
     static let version = "0.1.0"
@@ -28,10 +29,11 @@ final class StreamIngest: WebSocketServerHandler {
     private let housekeepingEvery: Int
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
+    let callbacks: StatusCallbackEndpoint
 
     init(
         configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        logger: Logger
+        statusCallbackSink: (any StatusCallbackSink)? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
@@ -42,6 +44,7 @@ final class StreamIngest: WebSocketServerHandler {
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
+        self.callbacks = StatusCallbackEndpoint(configuration: configuration.callbacks, sink: statusCallbackSink, logger: logger)
     }
 
     deinit {
@@ -188,12 +191,27 @@ final class StreamIngest: WebSocketServerHandler {
 
     // MARK: - HTTP
 
-    func respond(to request: HTTPRequest) -> HTTPResponse {
+    func route(_ request: HTTPRequest) -> HTTPRequestAction {
+        if StatusCallbackEndpoint.handles(request.path) { return self.callbacks.route(request) }
+        return .respond(self.respond(to: request))
+    }
+
+    func received(_ request: HTTPRequest, body: [UInt8], responder: HTTPResponder) {
+        // Only the status-callback endpoint asks for bodies.
+        self.callbacks.received(request, body: body, responder: responder)
+    }
+
+    private func respond(to request: HTTPRequest) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
         case ("GET", "/metrics"):
             self.metrics.finalizeFailures = self.finalizeFailures.value
+            let callbacks = self.callbacks.counters.snapshot
+            self.metrics.callbacksReceived = callbacks.received
+            self.metrics.callbacksStored = callbacks.stored
+            self.metrics.callbacksRejected = callbacks.rejected
+            self.metrics.callbacksQuarantined = callbacks.quarantined
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(self.metrics.prometheusText().utf8))
         case (_, "/healthz"), (_, "/metrics"):
             return .error(405, "\(request.method) is not allowed on \(request.path); use GET")

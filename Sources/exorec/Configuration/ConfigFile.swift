@@ -26,11 +26,16 @@ import Yams
 /// | `recording.write_buffer_samples` | integer | `8192` |
 /// | `recording.header_update_interval` | duration | `1s` |
 /// | `recording.flush_after` | duration, 0-175ms | `150ms` |
+/// | `callbacks.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (endpoint off) |
+/// | `callbacks.allowed_sources` | list of IPv4/IPv6 CIDR blocks or addresses | empty (any source) |
+/// | `callbacks.max_body_bytes` | integer, 1024-1048576 | `65536` |
+/// | `callbacks.store_timeout` | duration, 100ms-14s | `10s` |
 /// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
 ///
 /// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
 /// `EXOREC_INGEST_USERNAME` and `EXOREC_INGEST_PASSWORD`, when both are set, add one credential, so
-/// a secret need not be written into the file.
+/// a secret need not be written into the file; `EXOREC_CALLBACK_TOKEN`, when set, replaces
+/// `callbacks.token`.
 struct ConfigFile {
     var ingest = IngestConfiguration()
     var logLevel: String?
@@ -49,6 +54,7 @@ struct ConfigFile {
         if let user = environment["EXOREC_INGEST_USERNAME"], let password = environment["EXOREC_INGEST_PASSWORD"] {
             config.ingest.credentials.append(.init(username: user, password: password))
         }
+        if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.ingest.callbacks.token = token }
         return config
     }
 
@@ -61,7 +67,7 @@ struct ConfigFile {
         }
         guard let node else { return }
         let root = try Section(node, path: "")
-        try root.only(["storage", "ingest", "recording", "logging"])
+        try root.only(["storage", "ingest", "recording", "callbacks", "logging"])
         if let storage = try root.string("storage") { self.ingest.storageRoot = storage }
         if let ingest = try root.section("ingest") {
             try ingest.only([
@@ -101,6 +107,18 @@ struct ConfigFile {
                 }
                 self.ingest.recorder.headerUpdateIntervalMs = ms
             }
+        }
+        if let callbacks = try root.section("callbacks") {
+            try callbacks.only(["token", "allowed_sources", "max_body_bytes", "store_timeout"])
+            if let token = try callbacks.string("token") { self.ingest.callbacks.token = token }
+            for (index, entry) in try callbacks.list("allowed_sources").enumerated() {
+                guard let source = entry.scalar?.string else {
+                    throw IngestError.configuration(key: "callbacks.allowed_sources[\(index)]", reason: "expected an address or CIDR block")
+                }
+                self.ingest.callbacks.allowedSources.append(source)
+            }
+            if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) { self.ingest.callbacks.maxBodyBytes = bytes }
+            if let ms = try callbacks.duration("store_timeout") { self.ingest.callbacks.storeTimeoutMs = ms }
         }
         if let logging = try root.section("logging") {
             try logging.only(["level"])
