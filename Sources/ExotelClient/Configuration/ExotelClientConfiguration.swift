@@ -7,8 +7,11 @@ public struct ExotelClientConfiguration: Sendable {
     /// (`recordings.exotel.com`) or `*.` suffix patterns (`*.amazonaws.com`), matched case-insensitively.
     /// `nil` means the endpoint's own host plus the hosts the platform documents for recordings.
     public var allowedRecordingHosts: [String]?
-    /// A larger recording fails instead of filling memory.
+    /// A larger recording fails instead of filling memory (or, streamed, the disk).
     public var maximumRecordingBytes: Int
+    /// Wall-clock limit of one streamed recording download, body included (not scaled). A recording at the
+    /// size limit must fit in it; whoever leases download jobs should hold a lease at least this long.
+    public var recordingDownloadTimeout: Duration
     /// API responses are small; this bounds what a misbehaving server can make the client buffer.
     public var maximumResponseBytes: Int
     public var userAgent: String
@@ -16,7 +19,7 @@ public struct ExotelClientConfiguration: Sendable {
     public init(
         requestTimeout: Duration = .seconds(30), retry: RetryPolicy = RetryPolicy(),
         allowedRecordingHosts: [String]? = nil, maximumRecordingBytes: Int = 512 << 20,
-        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec"
+        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec", recordingDownloadTimeout: Duration = .seconds(600)
     ) {
         self.requestTimeout = requestTimeout
         self.retry = retry
@@ -24,6 +27,7 @@ public struct ExotelClientConfiguration: Sendable {
         self.maximumRecordingBytes = maximumRecordingBytes
         self.maximumResponseBytes = maximumResponseBytes
         self.userAgent = userAgent
+        self.recordingDownloadTimeout = recordingDownloadTimeout
     }
 
     /// Where the platform documents recordings to live (section 4 of the platform notes).

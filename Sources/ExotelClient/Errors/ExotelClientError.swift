@@ -26,6 +26,11 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
     case transport(TransportError, attempts: Int)
     /// A response that is neither a `Call` nor a `RestException`.
     case malformedResponse(status: Int, reason: String)
+    /// A recording larger than the download's limit (announced by `Content-Length`, or found while reading);
+    /// the download was stopped.
+    case recordingTooLarge(url: String, limit: Int, announced: Int64?)
+    /// The ``RecordingSink`` receiving a download failed (a disk write, say); the download was stopped.
+    case sinkFailed(reason: String)
     /// The calling task was cancelled while waiting for the rate limiter or a retry.
     case cancelled
 
@@ -38,7 +43,9 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
             status
         case .notFound: 404
         case .rateLimited: 429
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .cancelled: nil
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .recordingTooLarge, .sinkFailed,
+            .cancelled:
+            nil
         }
     }
 
@@ -49,7 +56,9 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .unauthorized(_, let message), .notFound(let message), .rejected(_, let message, _),
             .rateLimited(let message, _), .server(_, let message, _):
             message
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .malformedResponse, .cancelled: nil
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .malformedResponse,
+            .recordingTooLarge, .sinkFailed, .cancelled:
+            nil
         }
     }
 
@@ -67,6 +76,8 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .server: "server"
         case .transport: "transport"
         case .malformedResponse: "malformed-response"
+        case .recordingTooLarge: "recording-too-large"
+        case .sinkFailed: "sink-failed"
         case .cancelled: "cancelled"
         }
     }
@@ -95,6 +106,11 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
             "no response from Exotel after \(attempts) attempt(s): \(error)"
         case .malformedResponse(let status, let reason):
             "unreadable response from Exotel (HTTP \(status)): \(reason)"
+        case .recordingTooLarge(let url, let limit, let announced):
+            "the recording at \(url) is larger than the limit of \(limit) bytes"
+                + (announced.map { " (it announces \($0))" } ?? "") + "; raise the maximum recording size if it is genuine"
+        case .sinkFailed(let reason):
+            "the recording could not be stored while downloading: \(reason)"
         case .cancelled:
             "cancelled"
         }

@@ -21,6 +21,42 @@ public struct HTTPClientTransport: ExotelTransport {
     }
 
     public func send(_ request: TransportRequest) async throws(TransportError) -> TransportResponse {
+        let response = try await self.execute(request)
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: request.maximumBodyBytes)
+        } catch {
+            throw .exchangeFailed("reading the response body failed: \(error)")
+        }
+        return TransportResponse(
+            status: Int(response.status.code),
+            headers: response.headers.map { (name: $0.name, value: $0.value) },
+            body: Array(body.readableBytesView))
+    }
+
+    /// Streams the body to `sink` buffer by buffer as AsyncHTTPClient reads it. When the sink stops, the
+    /// unread rest is abandoned (AsyncHTTPClient closes the connection). The request's timeout covers the
+    /// whole exchange, body included.
+    public func download<Sink: TransportBodySink>(
+        _ request: TransportRequest, into sink: inout Sink
+    ) async throws(TransportError) -> TransportResponseHead {
+        let response = try await self.execute(request)
+        let head = TransportResponseHead(
+            status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
+            finalURL: response.url?.absoluteString ?? request.url)
+        guard sink.begin(head) else { return head }
+        do {
+            for try await buffer in response.body {
+                let more = buffer.withUnsafeReadableBytes { sink.write($0) }
+                if !more { break }
+            }
+        } catch {
+            throw .exchangeFailed("reading the response body failed: \(error)")
+        }
+        return head
+    }
+
+    private func execute(_ request: TransportRequest) async throws(TransportError) -> HTTPClientResponse {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = request.method == .get ? .GET : .POST
         for header in request.headers {
@@ -32,22 +68,11 @@ public struct HTTPClientTransport: ExotelTransport {
         let timeout = TimeAmount.nanoseconds(Int64(request.timeout.components.seconds) * 1_000_000_000
             + request.timeout.components.attoseconds / 1_000_000_000)
 
-        let response: HTTPClientResponse
         do {
-            response = try await self.httpClient.execute(outgoing, timeout: timeout)
+            return try await self.httpClient.execute(outgoing, timeout: timeout)
         } catch {
             throw Self.classify(error)
         }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: request.maximumBodyBytes)
-        } catch {
-            throw .exchangeFailed("reading the response body failed: \(error)")
-        }
-        return TransportResponse(
-            status: Int(response.status.code),
-            headers: response.headers.map { (name: $0.name, value: $0.value) },
-            body: Array(body.readableBytesView))
     }
 
     /// Only errors raised while a connection was being made count as "not sent". AsyncHTTPClient reports a
