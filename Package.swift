@@ -117,6 +117,7 @@ let package = Package(
             name: "exorec",
             dependencies: [
                 "ExotelKit", "MediaStore", "Ingest", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

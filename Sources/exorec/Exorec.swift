@@ -17,7 +17,7 @@ struct Exorec: AsyncParsableCommand {
               64  usage error (bad flag or configuration value)
             """,
         version: ExorecVersion.string,
-        subcommands: [Serve.self, Demo.self, Loadgen.self, BenchParser.self, Simulate.self]
+        subcommands: [Serve.self, Call.self, Campaign.self, CatalogCommand.self, Demo.self, Simulate.self, Loadgen.self, BenchParser.self]
     )
 }
 

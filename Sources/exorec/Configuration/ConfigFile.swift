@@ -38,6 +38,8 @@ import Yams
 /// `callbacks.token`.
 struct ConfigFile {
     var ingest = IngestConfiguration()
+    /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
+    var pipeline = PipelineConfigFile()
     var logLevel: String?
 
     static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConfigFile {
@@ -55,6 +57,7 @@ struct ConfigFile {
             config.ingest.credentials.append(.init(username: user, password: password))
         }
         if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.ingest.callbacks.token = token }
+        config.pipeline.applyEnvironment(environment)
         return config
     }
 
@@ -67,7 +70,8 @@ struct ConfigFile {
         }
         guard let node else { return }
         let root = try Section(node, path: "")
-        try root.only(["storage", "ingest", "recording", "callbacks", "logging"])
+        try root.only(Set(["storage", "ingest", "recording", "callbacks", "logging"]).union(PipelineConfigFile.sections))
+        try self.pipeline.apply(root)
         if let storage = try root.string("storage") { self.ingest.storageRoot = storage }
         if let ingest = try root.section("ingest") {
             try ingest.only([

@@ -15,3 +15,21 @@ enum StandardOutput {
         }
     }
 }
+
+/// Unbuffered lines on standard error: progress and problems, kept apart from results on standard output.
+enum StandardError {
+    static func line(_ text: String) {
+        let bytes = Array((text + "\n").utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    /// True when standard error is a terminal (progress lines are for people).
+    static var isTerminal: Bool { isatty(2) == 1 }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Catalog
+import ExotelClient
+import ExotelKit
+import Ingest
+import AsyncHTTPClient
+import Logging
+import MediaStore
+import Orchestrator
+
+/// The configuration turned into what places calls and catalogs them; every missing piece is a
+/// usage error that names its key.
+struct PipelineSetup {
+    let file: ConfigFile
+
+    var layout: StorageLayout { StorageLayout(root: self.file.ingest.storageRoot) }
+    var catalogPath: String { self.file.pipeline.catalogPath ?? "\(self.file.ingest.storageRoot)/catalog.sqlite" }
+
+    func client(clock: ScaledClock = ScaledClock(), logger: Logger) throws -> ExotelClient {
+        do {
+            let pipeline = self.file.pipeline
+            let endpoint = try pipeline.endpoint()
+            var configuration = ExotelClientConfiguration(maximumRecordingBytes: pipeline.maxRecordingBytes)
+            configuration.allowedRecordingHosts = [endpoint.host] + ExotelClientConfiguration.documentedRecordingHosts + pipeline.recordingHosts
+            return ExotelClient(
+                endpoint: endpoint, credentials: try pipeline.credentials(), configuration: configuration, clock: clock, logger: logger)
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// How calls are placed: pointed at this server's public URL, with its stream credentials and callback token.
+    func placementSettings() throws -> PlacementSettings {
+        let pipeline = self.file.pipeline
+        var missing: [String] = []
+        if pipeline.callerId == nil { missing.append("exotel.caller_id") }
+        if pipeline.publicURL == nil { missing.append("calls.public_url") }
+        if self.file.ingest.callbacks.token == nil { missing.append("callbacks.token (or EXOREC_CALLBACK_TOKEN)") }
+        let credential = self.file.ingest.credentials.first
+        if credential == nil && !self.file.ingest.authDisabled {
+            missing.append("ingest.auth.credentials (or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD)")
+        }
+        guard let callerId = pipeline.callerId, let publicURL = pipeline.publicURL, let token = self.file.ingest.callbacks.token,
+            missing.isEmpty
+        else {
+            throw ValidationError("placing calls needs \(missing.joined(separator: ", ")) in the configuration")
+        }
+        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        let webSocketBase: String
+        if base.hasPrefix("https://") {
+            webSocketBase = "wss://" + base.dropFirst("https://".count)
+        } else if base.hasPrefix("http://") {
+            webSocketBase = "ws://" + base.dropFirst("http://".count)
+        } else {
+            throw ValidationError("calls.public_url '\(publicURL)' must start with http:// or https://")
+        }
+        return PlacementSettings(
+            callerId: callerId, recordingChannels: pipeline.recordingChannels, recordingFormat: pipeline.recordingFormat,
+            streamURL: webSocketBase + self.file.ingest.streamPath, streamUsername: credential?.username,
+            streamPassword: credential?.password, streamBegin: pipeline.streamBegin,
+            streamQuery: pipeline.sampleRate == 8000 ? [] : [("sample-rate", "\(pipeline.sampleRate)")],
+            statusCallbackURL: "\(base)/v1/callbacks/status?token=\(token)", statusCallbackContentType: pipeline.callbackFormat,
+            waitURL: pipeline.waitURL, startPlaybackURL: pipeline.startPlaybackURL,
+            startPlaybackTo: pipeline.startPlaybackURL == nil ? nil : pipeline.startPlaybackTo, timeLimit: pipeline.timeLimit,
+            timeOut: pipeline.timeOut)
+    }
+
+    /// The catalog, migrated to this version's schema.
+    func openCatalog(logger: Logger) async throws -> Catalog {
+        let catalog = try await Catalog.open(path: self.catalogPath, logger: logger)
+        do {
+            _ = try await catalog.migrate()
+        } catch {
+            try? await catalog.close()
+            throw error
+        }
+        return catalog
+    }
+
+    /// A placer on an open catalog.
+    func placer(catalog: Catalog, client: ExotelClient, logger: Logger) throws -> CallPlacer {
+        CallPlacer(
+            settings: try self.placementSettings(), client: client, catalog: catalog,
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(httpClient: .shared)),
+            sidecars: CallSidecarWriter(layout: self.layout, catalog: catalog, exorecVersion: ExorecVersion.string, logger: logger),
+            logger: logger)
+    }
+
+    static func load(config: String?, storage: String?) throws -> ConfigFile {
+        do {
+            var file = try ConfigFile.load(path: config)
+            if let storage { file.ingest.storageRoot = storage }
+            return file
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
+        }
+    }
+}
