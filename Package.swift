@@ -118,6 +118,8 @@ let package = Package(
             dependencies: [
                 "ExotelKit", "MediaStore", "Ingest", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,18 +16,15 @@ public struct CallbackRecorder: StatusCallbackSink {
     let catalog: Catalog
     let sidecars: CallSidecarWriter
     let layout: StorageLayout
-    /// How long after a terminal callback the first download attempt is made (the platform
-    /// publishes recordings minutes after the call; an attempt at once costs one 404 at most).
-    let firstDownloadAfter: Duration
+    /// Where a terminal callback's recording is queued (durably; the fetcher is woken).
+    let recordings: RecordingQueue
     let logger: Logger
 
-    public init(
-        catalog: Catalog, sidecars: CallSidecarWriter, layout: StorageLayout, firstDownloadAfter: Duration = .zero, logger: Logger
-    ) {
+    public init(catalog: Catalog, sidecars: CallSidecarWriter, layout: StorageLayout, recordings: RecordingQueue, logger: Logger) {
         self.catalog = catalog
         self.sidecars = sidecars
         self.layout = layout
-        self.firstDownloadAfter = firstDownloadAfter
+        self.recordings = recordings
         self.logger = logger
     }
 
@@ -49,10 +46,7 @@ public struct CallbackRecorder: StatusCallbackSink {
         try await self.catalog.appendStatus(callSid: callSid, StatusChange(callback: result.callback, at: received.receivedAt))
         let status = result.callback.status ?? ""
         if CallStatus.isTerminal(status), let url = result.callback.recordingURL, !url.isEmpty {
-            let notBefore = Timestamp(
-                millisecondsSinceEpoch: received.receivedAt.millisecondsSinceEpoch
-                    + Int64(self.firstDownloadAfter.components.seconds * 1000))
-            _ = try await self.catalog.enqueueDownload(callSid: callSid, url: url, notBefore: notBefore)
+            try await self.recordings.enqueue(callSid: callSid, url: url)
         }
         try await self.sidecars.refresh(callSid: callSid)
         return .stored

@@ -1,18 +1,25 @@
 import ArgumentParser
+import ExotelClient
 import Ingest
 import Logging
+import Orchestrator
 import ServiceLifecycle
 import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the ingest server: WebSocket audio streams to WAV files.",
+        abstract: "Run the server: audio streams to WAV, status callbacks, recording downloads, the catalog.",
         discussion: """
             Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (HTTP Basic auth \
-            from the configuration), writes one WAV and one JSON sidecar per stream under \
-            STORAGE/media/, and serves GET /healthz and GET /metrics (Prometheus) on the same port. \
-            At start it repairs streams a crash left open. SIGINT or SIGTERM finishes every open \
-            stream before it exits.
+            from the configuration) and writes one WAV and one JSON sidecar per stream under \
+            STORAGE/media/; takes status callbacks on POST /v1/callbacks/status?token=TOKEN (with \
+            callbacks.token set); keeps STORAGE/catalog.sqlite (calls, callbacks, streams, \
+            recordings, media files, audit log); and, with the exotel.* credentials set, downloads \
+            each call's recording from the durable queue (retrying while the platform publishes it) \
+            and asks Call Details about calls whose terminal callback never came. GET /healthz and \
+            GET /metrics (Prometheus) are on the same port. At start it repairs streams a crash left \
+            open and resumes pending downloads. SIGINT or SIGTERM finishes every open stream before \
+            it exits.
 
             Prints "exorec: listening on HOST:PORT" on standard output when ready; logs go to \
             standard error.
@@ -56,11 +63,22 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel)
         let host = file.ingest.server.host
-        let server = IngestServer(configuration: file.ingest, logger: logger) { port in
+        let setup = PipelineSetup(file: file)
+        let client = file.pipeline.accountSid == nil ? nil : try setup.client(logger: logger)
+        let pipeline = try await ExorecPipeline.open(
+            configuration: setup.pipelineConfiguration(), client: client, logger: logger
+        ) { port in
             StandardOutput.line("exorec: listening on \(host):\(port)")
         }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+            configuration: .init(
+                services: pipeline.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await pipeline.close()
+            throw error
+        }
+        try await pipeline.close()
     }
 }

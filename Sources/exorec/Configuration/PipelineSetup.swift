@@ -77,6 +77,21 @@ struct PipelineSetup {
         return catalog
     }
 
+    /// What `serve` and `demo` run: ingest, catalog, fetcher and reconciler settings.
+    func pipelineConfiguration() -> PipelineConfiguration {
+        let pipeline = self.file.pipeline
+        var fetcher = RecordingFetcherConfiguration(
+            storageRoot: self.file.ingest.storageRoot, workers: pipeline.downloadWorkers,
+            giveUpAfter: .milliseconds(pipeline.giveUpAfterMs), maximumBytes: pipeline.maxRecordingBytes,
+            exorecVersion: ExorecVersion.string)
+        fetcher.actor = "fetcher"
+        return PipelineConfiguration(
+            ingest: self.file.ingest, catalogPath: self.catalogPath, fetcher: fetcher,
+            reconciler: ReconcilerConfiguration(
+                terminalGrace: .milliseconds(pipeline.reconcileAfterMs), interval: .milliseconds(pipeline.reconcileIntervalMs)),
+            exorecVersion: ExorecVersion.string)
+    }
+
     /// A placer on an open catalog.
     func placer(catalog: Catalog, client: ExotelClient, logger: Logger) throws -> CallPlacer {
         CallPlacer(
