@@ -39,8 +39,12 @@ extension ExotelClient {
         return Recording(url: url, contentType: response.header("Content-Type"), bytes: response.body)
     }
 
-    /// The URL's lowercased host, once it is allowed to receive the credentials.
-    func checkRecordingURL(_ url: String) throws(ExotelClientError) -> String {
+    /// Checks a recording URL against the rules every recording download applies, without sending anything:
+    /// a scheme and a host, no user-info, a host in ``ExotelClientConfiguration/allowedRecordingHosts``, and
+    /// `https` (or `http` when the endpoint itself is `http`). Returns the URL's lowercased host.
+    /// - Throws: ``ExotelClientError/invalidURL(_:reason:)`` or ``ExotelClientError/recordingHostNotAllowed(host:)``.
+    @discardableResult
+    public func checkRecordingURL(_ url: String) throws(ExotelClientError) -> String {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             let host = components.host?.lowercased(), !host.isEmpty
         else {
