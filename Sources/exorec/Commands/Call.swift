@@ -63,6 +63,7 @@ struct Call: AsyncParsableCommand {
         let setup = PipelineSetup(file: try PipelineSetup.load(config: self.config, storage: self.storage))
         let logger = LogSetup.makeLogger(label: "exorec.call", level: self.logLevel ?? setup.file.logLevel ?? "warning")
         let client = try setup.client(logger: logger)
+        _ = try setup.placementSettings()  // every missing setting named before anything is opened
         let catalog = try await setup.openCatalog(logger: logger)
         let placer = try setup.placer(catalog: catalog, client: client, logger: logger)
         let order = CallOrder(

@@ -81,6 +81,7 @@ struct Campaign: AsyncParsableCommand {
             throw ValidationError("\(self.file): \(error)")
         }
         let client = try setup.client(logger: logger)
+        _ = try setup.placementSettings()  // every missing setting named before anything is opened
         let catalog = try await setup.openCatalog(logger: logger)
         let runner = CampaignRunner(
             placer: try setup.placer(catalog: catalog, client: client, logger: logger), catalog: catalog,

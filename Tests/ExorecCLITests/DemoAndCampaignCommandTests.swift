@@ -1,0 +1,119 @@
+import ExorecTesting
+import Foundation
+import Testing
+
+/// `exorec demo`, `exorec campaign` and `exorec catalog rebuild` as a user runs them.
+@Suite(.timeLimit(.minutes(3))) struct DemoAndCampaignCommandTests {
+    struct DemoDocument: Decodable {
+        struct Call: Decodable {
+            struct File: Decodable {
+                var kind: String
+                var path: String
+                var channels: Int?
+                var sha256: String?
+            }
+
+            var call_sid: String
+            var to: String
+            var status: String
+            var done: Bool
+            var files: [File]
+        }
+
+        struct Played: Decodable {
+            var call_sid: String
+            var url: String
+            var sha256: String
+            var from_cache: Bool
+        }
+
+        var complete: Bool
+        var calls: [Call]
+        var wait_audio_played: [Played]
+    }
+
+    @Test func theDemoPlacesMixedCallsAndCatalogsEveryStreamAndRecording() async throws {
+        let storage = makeTemporaryDirectory()
+        let result = try await ExorecProcess.run(["demo", "--storage", storage, "--speed", "40", "--json"])
+        #expect(result.status == 0, "\(result.errors)")
+        let document = try JSONDecoder().decode(DemoDocument.self, from: Data(result.output.utf8))
+        #expect(document.complete)
+        #expect(Set(document.calls.map(\.status)) == ["completed", "busy", "no-answer"])
+        for call in document.calls {
+            let kinds = call.files.map(\.kind).sorted()
+            if call.status == "completed" {
+                #expect(kinds == ["recording", "stream"], "\(call.call_sid)")
+                for file in call.files {
+                    let path = "\(storage)/\(file.path)"
+                    #expect(FileManager.default.fileExists(atPath: path))
+                    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                    #expect(((attributes[.posixPermissions] as? Int) ?? 0o644) & 0o222 == 0, "\(path) is read-only")
+                }
+            } else {
+                #expect(kinds.isEmpty, "a failed call has no media")
+            }
+            let callDirectory = call.files.first.map { "\(storage)/\(($0.path as NSString).deletingLastPathComponent)" }
+            if let callDirectory { #expect(FileManager.default.fileExists(atPath: "\(callDirectory)/call.json")) }
+        }
+        // The hold music changed between the calls: the last call's busted URL and audio differ, and
+        // the calls before it shared one version (the platform's cache served it).
+        let played = document.wait_audio_played
+        #expect(played.count == document.calls.count)
+        #expect(Set(played.map(\.url)).count == 2 && Set(played.map(\.sha256)).count == 2)
+        #expect(played.filter { !$0.from_cache }.count == 2, "each version fetched once")
+        #expect(FileManager.default.fileExists(atPath: "\(storage)/catalog.sqlite"))
+    }
+
+    @Test func aCampaignWithABadRowPlacesNothingAndSaysWhichLine() async throws {
+        let directory = makeTemporaryDirectory()
+        let campaign = directory + "/spring.csv"
+        try "from,to,custom_field\n+919876500001,+919123400001,ok\n+919876500002,,missing to\n".write(
+            toFile: campaign, atomically: true, encoding: .utf8)
+        let config = directory + "/exorec.yaml"
+        try """
+            exotel:
+              account_sid: acme
+              api_key: key
+              api_token: token
+              base_url: http://127.0.0.1:9
+              caller_id: "08047112345"
+            calls:
+              public_url: https://rec.example.com
+            callbacks:
+              token: 0123456789abcdef0123
+            ingest:
+              auth:
+                credentials:
+                  - username: exotel
+                    password: s3cret
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["campaign", "--config", config, "--storage", directory + "/storage", campaign])
+        #expect(result.status == 64, "\(result.output) \(result.errors)")
+        #expect(result.errors.contains("line 3: needs 'to' (a number) or 'flow' (a call-flow URL)"), "\(result.errors)")
+        // Nothing was placed: the platform URL (port 9) is not even contacted, and no catalog was made.
+        #expect(!FileManager.default.fileExists(atPath: directory + "/storage/catalog.sqlite"))
+    }
+
+    @Test func placingCallsWithoutTheirSettingsNamesTheMissingKeys() async throws {
+        let directory = makeTemporaryDirectory()
+        let config = directory + "/exorec.yaml"
+        try "exotel:\n  account_sid: acme\n  api_key: k\n  api_token: t\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912"])
+        #expect(result.status == 64, "\(result.errors)")
+        #expect(result.errors.contains("exotel.caller_id") && result.errors.contains("calls.public_url") && result.errors.contains("callbacks.token"))
+    }
+
+    @Test func catalogRebuildAfterTheDemoReproducesItsCounts() async throws {
+        let storage = makeTemporaryDirectory()
+        let demo = try await ExorecProcess.run(["demo", "--storage", storage, "--speed", "40", "--quiet"])
+        #expect(demo.status == 0, "\(demo.errors)")
+        let rebuild = try await ExorecProcess.run(["catalog", "rebuild", "--storage", storage, "--json"])
+        #expect(rebuild.status == 0, "\(rebuild.output) \(rebuild.errors)")
+        let report = try JSONSerialization.jsonObject(with: Data(rebuild.output.utf8)) as? [String: Any]
+        #expect(report?["calls"] as? Int == 5)
+        #expect(report?["streams"] as? Int == 3)
+        #expect(report?["recordings"] as? Int == 3)
+        #expect(report?["media_files"] as? Int == 6)
+        #expect((report?["problems"] as? [Any])?.isEmpty == true)
+    }
+}
