@@ -85,6 +85,12 @@ public struct ExorecPipeline: Sendable {
         return services
     }
 
+    /// The services as a `ServiceGroup` runs them: any one that ends (the cataloguer, when the
+    /// ingest server's events end) shuts the others down gracefully instead of failing the group.
+    public var serviceConfigurations: [ServiceGroupConfiguration.ServiceConfiguration] {
+        self.services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
+    }
+
     /// Closes the catalog (after the services have stopped).
     public func close() async throws {
         try await self.catalog.close()

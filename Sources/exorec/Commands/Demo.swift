@@ -125,7 +125,7 @@ struct Demo: AsyncParsableCommand {
             portContinuation.yield(port)
             portContinuation.finish()
         }
-        let group = ServiceGroup(configuration: .init(services: pipeline.services.map { .init(service: $0) }, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let running = Task { try await group.run() }
         var listening: Int?
         for await port in ports { listening = port }
