@@ -47,7 +47,8 @@ extension ExotelClient {
     /// The URL must pass the rules of ``fetchRecording(url:)``: a host in
     /// ``ExotelClientConfiguration/allowedRecordingHosts``, no user-info, `https` (or `http` when the endpoint
     /// itself is `http`, i.e. a local simulator). A pre-signed URL (``isPreSigned(_:)``: its query carries a
-    /// signature) is fetched without the account's credentials; any other gets them as HTTP Basic.
+    /// signature) is fetched without the account's credentials; any other gets them as HTTP Basic. Redirects are
+    /// followed by the transport; the URL they end at must pass the same rules, or nothing is read.
     ///
     /// Only a 2xx body reaches the sink. A body announced or found to be larger than `maximumBytes` stops the
     /// download; a body shorter than its `Content-Length` is a transport failure. A `RestException` served with
@@ -92,7 +93,17 @@ extension ExotelClient {
         if Task.isCancelled { throw .cancelled }
         logger.debug("downloading recording")
 
-        var receiver = DownloadReceiver(sink: sink, limit: limit)
+        // A redirect is followed by the HTTP client (which drops `Authorization` when it leaves the origin);
+        // where it leads must pass the same rules, before any byte is taken.
+        var receiver = DownloadReceiver(sink: sink, limit: limit) { finalURL in
+            guard finalURL != url else { return nil }
+            do throws(ExotelClientError) {
+                try self.checkRecordingURL(finalURL)
+                return nil
+            } catch {
+                return error
+            }
+        }
         let head: TransportResponseHead
         do throws(TransportError) {
             head = try await self.transport.download(request, into: &receiver)
@@ -102,9 +113,12 @@ extension ExotelClient {
             throw .transport(error, attempts: 1)
         }
         sink = receiver.sink
+        if Task.isCancelled { throw .cancelled }
 
         if let failure = receiver.failure {
             switch failure {
+            case .redirected(let error):
+                throw error
             case .tooLarge(let announced):
                 throw .recordingTooLarge(url: url, limit: limit, announced: announced)
             case .sink(let reason):
@@ -147,6 +161,7 @@ struct DownloadReceiver<Sink: RecordingSink>: TransportBodySink {
     enum Failure {
         case tooLarge(announced: Int64?)
         case sink(String)
+        case redirected(ExotelClientError)
     }
 
     /// Error answers (`RestException` in JSON or XML) are small; this bounds what one may make us hold.
@@ -161,13 +176,20 @@ struct DownloadReceiver<Sink: RecordingSink>: TransportBodySink {
     var errorBody: [UInt8]?
     var failure: Failure?
     private var toSink = false
+    /// Why the response's final URL (after redirects) may not be used; nil when it may.
+    private let checkFinalURL: (String) -> ExotelClientError?
 
-    init(sink: Sink, limit: Int) {
+    init(sink: Sink, limit: Int, checkFinalURL: @escaping (String) -> ExotelClientError? = { _ in nil }) {
         self.sink = sink
         self.limit = limit
+        self.checkFinalURL = checkFinalURL
     }
 
     mutating func begin(_ head: TransportResponseHead) -> Bool {
+        if let refused = self.checkFinalURL(head.finalURL) {
+            self.failure = .redirected(refused)
+            return false
+        }
         self.announcedLength = head.header("Content-Length").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
         guard (200..<300).contains(head.status) else {
             self.errorBody = []

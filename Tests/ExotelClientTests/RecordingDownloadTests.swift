@@ -210,6 +210,31 @@ struct CollectingSink: RecordingSink {
         #expect(reason.contains("no space left"))
     }
 
+    @Test(arguments: [
+        ("https://evil.example.com/x.mp3", "recording-host-not-allowed"),
+        ("http://s3-ap-southeast-1.amazonaws.com/x.mp3", "invalid-url"),
+        ("https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc", nil),
+    ])
+    func redirectsMustEndAtAnAllowedURL(_ target: String, _ code: String?) async {
+        let transport = RedirectingTransport(to: target, answer: Self.mp3())
+        let client = ExotelClient(
+            endpoint: .singapore, credentials: Fixture.credentials, clock: ScaledClock(rate: 100),
+            rateLimiter: RequestRateLimiter(clock: ScaledClock(rate: 100)), transport: transport)
+        var sink = CollectingSink()
+
+        let result = await Self.download(client, sink: &sink)
+
+        switch result {
+        case .success(let download):
+            #expect(code == nil, "followed a redirect to \(target)")
+            #expect(download.finalURL == target)
+            #expect(sink.bytes == Self.body)
+        case .failure(let error):
+            #expect(error.code == code, "\(error)")
+            #expect(sink.bytes.isEmpty)
+        }
+    }
+
     @Test func endpointHostWaitsForTheRateLimiterOtherHostsDoNot() async throws {
         let clock = ScaledClock(rate: 100)
         let transport = ScriptedTransport(clock: clock, fallback: { _ in .success(Self.mp3()) })
@@ -223,5 +248,27 @@ struct CollectingSink: RecordingSink {
         #expect(await limiter.grantsInWindow() == 1)
         _ = try await Self.download(client, url: Self.url, sink: &sink).get()
         #expect(await limiter.grantsInWindow() == 1, "recording stores are not the Voice API")
+    }
+}
+
+/// A transport whose every answer comes after a redirect to `target` (as AsyncHTTPClient reports it).
+struct RedirectingTransport: ExotelTransport {
+    let target: String
+    let answer: TransportResponse
+
+    init(to target: String, answer: TransportResponse) {
+        self.target = target
+        self.answer = answer
+    }
+
+    func send(_ request: TransportRequest) async throws(TransportError) -> TransportResponse { self.answer }
+
+    func download<Sink: TransportBodySink>(
+        _ request: TransportRequest, into sink: inout Sink
+    ) async throws(TransportError) -> TransportResponseHead {
+        let head = TransportResponseHead(status: self.answer.status, headers: self.answer.headers, finalURL: self.target)
+        guard sink.begin(head) else { return head }
+        _ = self.answer.body.withUnsafeBytes { sink.write($0) }
+        return head
     }
 }

@@ -19,7 +19,7 @@ public struct ExotelClientConfiguration: Sendable {
     public init(
         requestTimeout: Duration = .seconds(30), retry: RetryPolicy = RetryPolicy(),
         allowedRecordingHosts: [String]? = nil, maximumRecordingBytes: Int = 512 << 20,
-        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec", recordingDownloadTimeout: Duration = .seconds(600)
+        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec", recordingDownloadTimeout: Duration = .seconds(300)
     ) {
         self.requestTimeout = requestTimeout
         self.retry = retry

@@ -35,11 +35,16 @@ public struct HTTPClientTransport: ExotelTransport {
     }
 
     /// Streams the body to `sink` buffer by buffer as AsyncHTTPClient reads it. When the sink stops, the
-    /// unread rest is abandoned (AsyncHTTPClient closes the connection). The request's timeout covers the
-    /// whole exchange, body included.
+    /// unread rest is abandoned (AsyncHTTPClient closes the connection).
+    ///
+    /// The request's timeout covers the whole exchange: AsyncHTTPClient's deadline ends with the response
+    /// head, so the body is timed here, between buffers; a body that stalls is ended by the client's read
+    /// timeout (`HTTPClient.shared`: 90 s). A cancelled task ends the body early, which is reported as a
+    /// failure, never as a short body.
     public func download<Sink: TransportBodySink>(
         _ request: TransportRequest, into sink: inout Sink
     ) async throws(TransportError) -> TransportResponseHead {
+        let deadline = ContinuousClock.now + request.timeout
         let response = try await self.execute(request)
         let head = TransportResponseHead(
             status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
@@ -48,11 +53,17 @@ public struct HTTPClientTransport: ExotelTransport {
         do {
             for try await buffer in response.body {
                 let more = buffer.withUnsafeReadableBytes { sink.write($0) }
-                if !more { break }
+                if !more { return head }
+                if ContinuousClock.now > deadline {
+                    throw TransportError.exchangeFailed("the response body took longer than \(request.timeout)")
+                }
             }
+        } catch let error as TransportError {
+            throw error
         } catch {
             throw .exchangeFailed("reading the response body failed: \(error)")
         }
+        if Task.isCancelled { throw .exchangeFailed("cancelled while reading the response body") }
         return head
     }
 
