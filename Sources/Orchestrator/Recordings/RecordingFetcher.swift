@@ -44,8 +44,9 @@ public final class RecordingFetcher: Service, Sendable {
         var stopping = false
         /// Jobs handed to a worker task by ``serve()`` and not finished yet.
         var dispatched = 0
-        /// The earliest retry this process scheduled and has not seen claimed yet.
-        var earliestRetry: Timestamp?
+        /// Retry times this process scheduled that have not come yet (jobs queued by others are found by
+        /// polling).
+        var retryTimes: [Timestamp] = []
     }
 
     /// - Parameters:
@@ -98,7 +99,7 @@ public final class RecordingFetcher: Service, Sendable {
 
     /// Claims and processes one job that is due now; nil when none is. For tests and one-shot tools.
     public func runOnce() async -> DownloadOutcome? {
-        guard let job = await self.claim() else { return nil }
+        guard let job = await self.claim(now: self.time.now()) else { return nil }
         return await self.process(job)
     }
 
@@ -124,7 +125,8 @@ public final class RecordingFetcher: Service, Sendable {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled, !self.state.withLock({ $0.stopping }) {
                 let free = self.state.withLock { $0.dispatched < self.configuration.workers }
-                if free, let job = await self.claim() {
+                let looked = self.time.now()
+                if free, let job = await self.claim(now: looked) {
                     self.state.withLock { $0.dispatched += 1 }
                     group.addTask {
                         _ = await self.process(job)
@@ -133,28 +135,33 @@ public final class RecordingFetcher: Service, Sendable {
                     }
                     continue
                 }
-                await self.doorbell.wait(timeout: self.idleWait())
+                // Every worker busy: a finishing one rings. Else: a ring, the next retry, or the poll interval.
+                await self.doorbell.wait(timeout: free ? self.idleWait(lookedAt: looked) : self.configuration.pollInterval)
             }
             group.cancelAll()
         }
     }
 
-    /// Wall time to wait when nothing was claimed: until this process's earliest retry, at most the poll
-    /// interval.
-    private func idleWait() -> Duration {
-        let poll = self.configuration.pollInterval
-        guard let retry = self.state.withLock({ $0.earliestRetry }) else { return poll }
-        let milliseconds = retry.millisecondsSinceEpoch - self.time.now().millisecondsSinceEpoch
-        if milliseconds <= 0 {
-            self.state.withLock { $0.earliestRetry = nil }
-            return .milliseconds(1)
+    /// Wall time to wait when nothing was claimed: until the next retry this process scheduled, at most the
+    /// poll interval.
+    /// - Parameter lookedAt: when the queue was last looked at and had nothing due.
+    private func idleWait(lookedAt: Timestamp) -> Duration {
+        let now = self.time.now()
+        let next = self.state.withLock { state -> Timestamp? in
+            // A retry that was due when the queue had nothing due is running elsewhere (or was taken by
+            // another worker): forget it.
+            state.retryTimes.removeAll { $0 <= lookedAt }
+            return state.retryTimes.min()
         }
-        return min(poll, .milliseconds(milliseconds))
+        guard let next else { return self.configuration.pollInterval }
+        // A millisecond late, so the job is due when the claim looks.
+        let wait = Duration.milliseconds(max(0, next.millisecondsSinceEpoch - now.millisecondsSinceEpoch) + 1)
+        return min(self.configuration.pollInterval, wait)
     }
 
-    private func claim() async -> DownloadJob? {
+    private func claim(now: Timestamp) async -> DownloadJob? {
         do {
-            guard let job = try await self.catalog.claimNextDownload(now: self.time.now(), lease: self.lease) else {
+            guard let job = try await self.catalog.claimNextDownload(now: now, lease: self.lease) else {
                 return nil
             }
             self.state.withLock { $0.metrics.claimed += 1 }
@@ -383,7 +390,7 @@ public final class RecordingFetcher: Service, Sendable {
         }
         self.state.withLock { state in
             state.metrics.retried += 1
-            if state.earliestRetry.map({ next < $0 }) ?? true { state.earliestRetry = next }
+            state.retryTimes.append(next)
         }
         logger.debug("recording not fetched; retrying", metadata: ["download.reason": "\(reason)", "download.retry-at": "\(next)"])
         return .retrying(at: next, reason: reason)

@@ -36,7 +36,7 @@ public struct RecordingFetcherConfiguration: Sendable {
     public init(
         storageRoot: String, workers: Int = 2, giveUpAfter: Duration = .seconds(30 * 60),
         initialBackoff: Duration = .seconds(15), maximumBackoff: Duration = .seconds(5 * 60), lease: Duration? = nil,
-        leaseMargin: Duration = .seconds(120), maximumBytes: Int? = nil, pollInterval: Duration = .seconds(2),
+        leaseMargin: Duration = .seconds(60), maximumBytes: Int? = nil, pollInterval: Duration = .seconds(2),
         actor: String = "fetcher", exorecVersion: String,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
