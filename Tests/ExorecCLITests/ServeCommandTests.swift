@@ -151,6 +151,7 @@ import Testing
         client.close()
         #expect(throws: TestWebSocketClient.ClientError.self) { _ = try TestWebSocketClient(port: port) }
         server.signal(SIGTERM)
-        #expect(try await server.waitForExit() == 0)
+        let status = try await server.waitForExit()
+        #expect(status == 0, "\(server.standardError)")
     }
 }
