@@ -62,6 +62,15 @@ extension Catalog {
         }
     }
 
+    /// Extends a running job's lease to `until`, while its worker is still at it: leases can then be
+    /// short, so a job whose worker died (a killed process) is claimed again within one short lease.
+    /// - Throws: ``CatalogError/leaseLost(id:)`` if another claim has taken the job since.
+    public func renewDownloadLease(_ job: DownloadJob, until: Timestamp, at time: Timestamp = .now()) async throws {
+        try await self.finish(job, operation: "renew download lease") {
+            $0.set("lease_until", to: until.millisecondsSinceEpoch).set("updated_at", to: time.millisecondsSinceEpoch)
+        }
+    }
+
     /// Puts a claimed job back in the queue until `retryAt`, noting why this attempt failed.
     /// - Throws: ``CatalogError/leaseLost(id:)`` if another claim has taken the job since.
     public func retryDownload(_ job: DownloadJob, at retryAt: Timestamp, error: String, now: Timestamp = .now()) async throws {

@@ -22,7 +22,8 @@ public final class TestIngest: Sendable {
     func record(_ event: IngestEvent) {
         switch event {
         case .streamStarted(let sidecar, _): self.started.withLock { $0.append(sidecar) }
-        case .streamFinished(let sidecar, _), .streamFinalizeFailed(let sidecar, _, _): self.finished.withLock { $0.append(sidecar) }
+        case .streamFinished(let sidecar, _), .streamFinalizeFailed(let sidecar, _, _), .streamRepaired(let sidecar, _):
+            self.finished.withLock { $0.append(sidecar) }
         }
     }
 

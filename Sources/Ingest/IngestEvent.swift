@@ -10,4 +10,7 @@ public enum IngestEvent: Sendable, Hashable {
     case streamFinished(StreamSidecar, wavPath: String)
     /// A stream ended but could not be finalized (the sidecar says what is known).
     case streamFinalizeFailed(StreamSidecar, wavPath: String, error: String)
+    /// At start-up, a stream an earlier process left open (it died) was repaired: its audio up to
+    /// the crash is kept, the sidecar says `interrupted`.
+    case streamRepaired(StreamSidecar, wavPath: String)
 }

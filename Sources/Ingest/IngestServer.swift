@@ -49,6 +49,12 @@ public final class IngestServer: Service, Sendable {
         if !repaired.isEmpty {
             self.logger.warning("repaired streams left open by an earlier crash", metadata: ["count": "\(repaired.count)"])
         }
+        for stream in repaired {
+            let sidecarPath = String(stream.wavPath.dropLast(".wav".count)) + ".json"
+            if let sidecar = try? StreamSidecar.load(from: sidecarPath) {
+                self.continuation.yield(.streamRepaired(sidecar, wavPath: stream.wavPath))
+            }
+        }
 
         let finalizer = StreamFinalizer(logger: self.logger)
         let ingest = StreamIngest(

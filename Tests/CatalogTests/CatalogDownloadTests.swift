@@ -41,6 +41,21 @@ struct CatalogDownloadTests {
 
     /// A worker that dies leaves its job running; once the lease expires another claims it, and the dead
     /// worker's late completion is refused.
+    /// A renewed lease keeps the job from other workers; once another claim took it, renewing fails.
+    @Test func renewedLeaseHoldsAndALostOneCannotBeRenewed() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)
+            let job = try #require(try await catalog.claimNextDownload(now: at(0), lease: .seconds(30)))
+            try await catalog.renewDownloadLease(job, until: at(70), at: at(20))
+            #expect(try await catalog.claimNextDownload(now: at(60), lease: .seconds(30)) == nil, "renewed until 70")
+            #expect(try await catalog.downloadJob(id: job.id)?.leaseUntil == at(70))
+            let taken = try #require(try await catalog.claimNextDownload(now: at(70), lease: .seconds(30)))
+            #expect(taken.id == job.id && taken.claimToken != job.claimToken)
+            await #expect(throws: CatalogError.leaseLost(id: job.id)) { try await catalog.renewDownloadLease(job, until: at(200)) }
+            try await catalog.renewDownloadLease(taken, until: at(130))
+        }
+    }
+
     @Test func expiredLeaseIsClaimedAgain() async throws {
         try await withTestCatalog { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)

@@ -353,4 +353,13 @@ struct CatalogRebuilderTests {
             withExtendedLifetime(lock) {}
         }
     }
+
+    @Test func aSecondRecordingsSidecarIsRecognised() {
+        #expect(CatalogRebuilder.isRecordingSidecar("recording.json"))
+        #expect(CatalogRebuilder.isRecordingSidecar("recording-2.json"))
+        #expect(CatalogRebuilder.isRecordingSidecar("recording-12.json"))
+        #expect(!CatalogRebuilder.isRecordingSidecar("recording-.json"))
+        #expect(!CatalogRebuilder.isRecordingSidecar("recording-x.json"))
+        #expect(!CatalogRebuilder.isRecordingSidecar("recordings.json"))
+    }
 }

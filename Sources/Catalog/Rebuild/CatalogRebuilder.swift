@@ -229,7 +229,7 @@ public struct CatalogRebuilder: Sendable {
             let name = Self.fileName(path)
             if name == CallSidecar.fileName {
                 callSidecars.append(path)
-            } else if name == RecordingSidecar.fileName {
+            } else if Self.isRecordingSidecar(name) {
                 recordingSidecars.append(path)
             } else if name.hasPrefix("stream-") {
                 streamSidecars.append(path)
@@ -282,10 +282,11 @@ public struct CatalogRebuilder: Sendable {
                 catalog: catalog, report: &report)
         }
         for path in files where !referenced.contains(path) {
-            report.problems.append(
-                Problem(
-                    kind: .orphanFile, path: self.relative(path),
-                    detail: "no sidecar names this file (an interrupted download or write); it is not indexed"))
+            let detail =
+                Self.fileName(path).hasPrefix(".recording-") && path.hasSuffix(".part")
+                ? "a download that was interrupted (the fetcher removes it when it takes the job again); it is not indexed"
+                : "no sidecar names this file (an interrupted download or write); it is not indexed"
+            report.problems.append(Problem(kind: .orphanFile, path: self.relative(path), detail: detail))
         }
     }
 
@@ -448,6 +449,13 @@ public struct CatalogRebuilder: Sendable {
     func relative(_ path: String) -> String {
         let prefix = self.layout.root + "/"
         return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+
+    /// `recording.json`, or `recording-<n>.json` for a second, different recording of one call.
+    static func isRecordingSidecar(_ name: String) -> Bool {
+        guard name.hasPrefix("recording"), name.hasSuffix(".json") else { return false }
+        let middle = name.dropFirst("recording".count).dropLast(".json".count)
+        return middle.isEmpty || (middle.hasPrefix("-") && middle.dropFirst().allSatisfy(\.isNumber) && middle.count > 1)
     }
 
     private static func fileName(_ path: String) -> String {

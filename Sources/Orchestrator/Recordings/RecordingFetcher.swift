@@ -72,8 +72,10 @@ public final class RecordingFetcher: Service, Sendable {
 
     /// How long a claim holds its job (wall-clock time).
     public var lease: Duration {
-        self.configuration.lease ?? self.client.configuration.recordingDownloadTimeout + self.configuration.leaseMargin
+        self.configuration.lease ?? Self.defaultLease
     }
+
+    static let defaultLease = Duration.seconds(60)
 
     /// The counters so far.
     public var metrics: RecordingFetcherMetrics { self.state.withLock { $0.metrics } }
@@ -187,7 +189,19 @@ public final class RecordingFetcher: Service, Sendable {
         defer { self.state.withLock { $0.metrics.inFlight -= 1 } }
         let result: DownloadOutcome.Result
         do {
-            result = try await self.attempt(job, logger: logger)
+            let jobLogger = logger
+            result = try await withThrowingTaskGroup(of: DownloadOutcome.Result?.self) { group in
+                group.addTask { try await self.attempt(job, logger: jobLogger) }
+                group.addTask {
+                    await self.keepLease(job, logger: jobLogger)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let outcome = next { return outcome }
+                }
+                throw CancellationError()
+            }
         } catch {
             // The catalog failed while recording the result. The claim is left as it is: once its lease has
             // run out the job is claimed again, and a stored file is then found and adopted.
@@ -197,6 +211,29 @@ public final class RecordingFetcher: Service, Sendable {
             result = .retrying(at: job.leaseUntil ?? self.time.now(), reason: "\(error)")
         }
         return DownloadOutcome(jobId: job.id, callSid: job.callSid, url: job.url, result: result)
+    }
+
+    /// Renews the job's lease every third of it until cancelled (the attempt has settled the job) or
+    /// the claim is lost (then the attempt finds out itself before storing anything).
+    private func keepLease(_ job: DownloadJob, logger: Logger) async {
+        let lease = self.lease
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: lease / 3)
+                let until = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + Self.milliseconds(lease))
+                try await self.catalog.renewDownloadLease(job, until: until)
+            } catch is CancellationError {
+                return
+            } catch {
+                if !Task.isCancelled { logger.debug("download lease not renewed", metadata: ["error": "\(error)"]) }
+                return
+            }
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     private func attempt(_ job: DownloadJob, logger: Logger) async throws -> DownloadOutcome.Result {

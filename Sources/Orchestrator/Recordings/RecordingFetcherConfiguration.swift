@@ -13,13 +13,10 @@ public struct RecordingFetcherConfiguration: Sendable {
     /// delay is fixed, half random ("equal jitter"), so jobs that failed together spread out.
     public var initialBackoff: Duration
     public var maximumBackoff: Duration
-    /// Wall-clock time a claimed job stays claimed. A worker that dies (a killed process) leaves its job
-    /// `running`; once the lease has run out any worker claims it again. `nil`: the client's
-    /// ``ExotelClient/ExotelClientConfiguration/recordingDownloadTimeout`` plus ``leaseMargin``, so a download
-    /// that is still allowed to run is never taken over.
+    /// Wall-clock time a claim holds its job without being renewed. The worker renews it every third of
+    /// it while the download runs, so a long download is never taken over; a worker that dies (a killed
+    /// process) stops renewing, and any worker claims the job again once the lease has run out. `nil`: 60 s.
     public var lease: Duration?
-    /// Added to the download timeout for the lease: time to hash, sync, rename and catalogue.
-    public var leaseMargin: Duration
     /// Largest recording accepted (bytes); `nil` uses the client's ``ExotelClient/ExotelClientConfiguration/maximumRecordingBytes``.
     public var maximumBytes: Int?
     /// Wall-clock time between looks at the queue when nothing is due and nobody rang (jobs queued by
@@ -36,7 +33,7 @@ public struct RecordingFetcherConfiguration: Sendable {
     public init(
         storageRoot: String, workers: Int = 2, giveUpAfter: Duration = .seconds(30 * 60),
         initialBackoff: Duration = .seconds(15), maximumBackoff: Duration = .seconds(5 * 60), lease: Duration? = nil,
-        leaseMargin: Duration = .seconds(60), maximumBytes: Int? = nil, pollInterval: Duration = .seconds(2),
+        maximumBytes: Int? = nil, pollInterval: Duration = .seconds(2),
         actor: String = "fetcher", exorecVersion: String,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
@@ -46,7 +43,6 @@ public struct RecordingFetcherConfiguration: Sendable {
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
         self.lease = lease
-        self.leaseMargin = leaseMargin
         self.maximumBytes = maximumBytes
         self.pollInterval = pollInterval
         self.actor = actor

@@ -34,6 +34,7 @@ public struct StreamCataloger: Service {
             case .streamStarted(let sidecar, let wavPath): (sidecar, wavPath, nil)
             case .streamFinished(let sidecar, let wavPath): (sidecar, wavPath, "stream.finalized")
             case .streamFinalizeFailed(let sidecar, let wavPath, _): (sidecar, wavPath, "stream.finalize-failed")
+            case .streamRepaired(let sidecar, let wavPath): (sidecar, wavPath, "stream.repaired")
             }
         let path = self.relative(wavPath)
         do {
