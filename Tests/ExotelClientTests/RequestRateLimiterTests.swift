@@ -31,7 +31,8 @@ import Testing
         }.sorted()
 
         #expect(granted.count == 500)
-        #expect(Self.busiestWindow(granted, window: .seconds(60)) == 200)
+        // At most the limit in any 60 s (how close to it a loaded machine gets is not this test's business).
+        #expect(Self.busiestWindow(granted, window: .seconds(60)) <= 200)
         // Two full windows (plus margins) must pass before the last 100 grants. No upper bound: on a fast
         // clock every real millisecond of scheduling delay on a busy machine is 0.1 s of scaled time.
         let span = granted[0].duration(to: granted[499])

@@ -36,10 +36,16 @@ public struct CallbackRecorder: StatusCallbackSink {
                 receivedAt: received.receivedAt, contentType: received.contentType, body: received.body,
                 sourceAddress: received.remoteAddress))
         let callSid = result.callback.callSid
-        guard result.isNew else { return .duplicate }
+        guard result.isNew else {
+            // One more delivery of a callback already kept: call.json counts deliveries too.
+            try await self.sidecars.refresh(callSid: callSid)
+            return .duplicate
+        }
         guard !result.unknownCall else {
-            // Kept and flagged; the catalog applies it if the call is recorded later (a placement
-            // whose answer was lost, or a call placed by another tool with this server's URL).
+            // Kept and flagged (and in `_unknown/…/call.json`); the catalog applies it if the call is
+            // recorded later (a placement whose answer was lost, or a call placed by another tool
+            // with this server's URL).
+            try await self.sidecars.refresh(callSid: callSid)
             self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(callSid)"])
             return .storedUnknownCall
         }

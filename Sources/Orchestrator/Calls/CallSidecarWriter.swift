@@ -2,6 +2,10 @@ public import Catalog
 import Logging
 public import MediaStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Keeps each call's `call.json` (the record `catalog rebuild` reads) in step with the catalog.
 ///
 /// Every change to a call (placed, a callback, what the reconciler learnt) ends with `refresh`,
@@ -27,18 +31,39 @@ public actor CallSidecarWriter {
             startedAt: placedAt)
     }
 
-    /// Rewrites `call.json` of `callSid` from the catalog; returns its path (nil for an unknown call).
+    /// Rewrites `call.json` of `callSid` from the catalog; returns its path (nil when the catalog
+    /// knows nothing of the call).
+    ///
+    /// A call exorec did not place (only callbacks for it arrived) gets its `call.json` under the
+    /// account folder `_unknown`, dated by its first callback, so a rebuild keeps those callbacks too;
+    /// once the call is known that copy is removed.
     @discardableResult
     public func refresh(callSid: String) async throws -> String? {
-        guard let sidecar = try await self.catalog.callSidecar(callSid: callSid, exorecVersion: self.exorecVersion),
-            let placedAt = sidecar.placedAt
-        else {
+        guard let sidecar = try await self.catalog.callSidecar(callSid: callSid, exorecVersion: self.exorecVersion) else {
             return nil
         }
-        let directory = try self.callDirectory(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+        let firstCallback = sidecar.callbacks.map(\.receivedAt).min()
+        let unknownDirectory = try firstCallback.map {
+            try self.callDirectory(accountSid: CallSidecar.unknownAccount, callSid: sidecar.callSid, placedAt: $0)
+        }
+        let directory: String
+        if let placedAt = sidecar.placedAt {
+            directory = try self.callDirectory(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+        } else if let unknownDirectory {
+            directory = unknownDirectory
+        } else {
+            return nil
+        }
         try FileSystem.makeDirectories(directory)
         let path = CallSidecar.path(inCallDirectory: directory)
         try sidecar.write(to: path, durable: true)
+        if sidecar.placedAt != nil, let unknownDirectory, unknownDirectory != directory {
+            let stale = CallSidecar.path(inCallDirectory: unknownDirectory)
+            if FileSystem.exists(stale) {
+                unlink(stale)
+                rmdir(unknownDirectory)
+            }
+        }
         return path
     }
 }

@@ -21,10 +21,14 @@ public struct StreamCataloger: Service {
     }
 
     public func run() async throws {
-        // The event stream ends when the ingest server stops; finishing it is this service's end.
+        // Every event is applied until the stream ends (the ingest server stopped), even after a
+        // graceful shutdown began: the last streams' final states come then.
         for await event in self.events {
             await self.apply(event)
         }
+        // Then it ends with the group, not before: a service that returns on its own fails a
+        // ServiceGroup that has not asked it to stop.
+        try? await gracefulShutdown()
     }
 
     /// Applies one event (tests and the demo call it directly).
