@@ -1,4 +1,5 @@
 import Catalog
+import ExotelClient
 import ExotelKit
 import ExotelSimulator
 import Foundation
@@ -155,6 +156,55 @@ struct EndToEndCallbackTests {
             let sidecar = try CallSidecar.load(from: "\(directory)/call.json")
             #expect(sidecar.callbacks.count == 4)
             #expect(sidecar.statusHistory.count == history.count)
+        }
+    }
+
+    /// The platform can call back before the placing process has catalogued its call (a slow catalog, a crash
+    /// between the answer and the insert). Those callbacks are kept, flagged, in `_unknown/…/call.json`, and nothing
+    /// is downloaded for them; once the call is catalogued their statuses are applied in arrival order, the sweep
+    /// of never-queued recordings fetches its recording, its stream is catalogued with it, the `_unknown` copy
+    /// goes, and a rebuild reproduces it all.
+    @Test func callbacksThatBeatThePlacementAreAppliedOnceTheCallIsCatalogued() async throws {
+        var options = PipelineHarness.Options(rate: 20)
+        options.reconciler = ReconcilerConfiguration(terminalGrace: .seconds(24 * 3600), interval: .seconds(10))
+        try await PipelineHarness.run(options) { harness in
+            let order = CallOrder(from: "+919900000321", destination: .number("+919900000421"))
+            let request = try await harness.placer.request(for: order)
+            let response = try await harness.client.connect(request)  // placed; the catalog does not know it yet
+            let sid = response.sid
+            await harness.platform.waitUntilIdle()
+            try await harness.eventually("the stream of \(sid) to be finalized") {
+                FileSystem.files(under: harness.layout.mediaRoot, withSuffix: ".json").contains {
+                    $0.contains("/\(sid)/stream-") && (try? StreamSidecar.load(from: $0))?.state == .complete
+                }
+            }
+            let early = try await harness.catalog.callbacks(callSid: sid)
+            #expect(early.count == 3 && early.allSatisfy(\.unknownCall), "\(early.map(\.unknownCall))")
+            #expect(try await harness.catalog.call(sid: sid) == nil)
+            #expect(try await harness.catalog.downloadJobs(callSid: sid).isEmpty, "nothing is fetched for a call nobody placed")
+            func sidecars() -> [String] {
+                FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter { $0.contains("/\(sid)/") }
+            }
+            #expect(sidecars().count == 1 && sidecars().allSatisfy { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
+
+            // The placing process catches up.
+            let placed = PlacedCall(request: request, response: response, accountSid: PipelineHarness.account.sid, placedAt: .now())
+            #expect(try await harness.catalog.recordPlacedCall(placed))
+            try await harness.pipeline.sidecars.refresh(callSid: sid)
+
+            try await harness.eventually("the recording of \(sid), queued by the reconciler's sweep") {
+                try await !harness.catalog.recordings(callSid: sid).isEmpty
+            }
+            try await harness.settle(sid)
+            #expect(try await Self.shape(of: sid, in: harness) == Self.completedShape)
+            #expect(sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
+            let sidecar = try CallSidecar.load(from: "\(try await harness.callDirectory(sid))/call.json")
+            #expect(sidecar.callbacks.count == 3 && sidecar.statusHistory.count == 4)
+
+            let (live, rebuilt, report) = try await EndToEndRebuildTests.stopAndRebuild(harness)
+            #expect(report.problems.isEmpty, "\(report.problems)")
+            let differences = rebuilt.differences(from: live)
+            #expect(differences.isEmpty, "\(EndToEndRebuildTests.describe(differences, live, rebuilt))")
         }
     }
 }

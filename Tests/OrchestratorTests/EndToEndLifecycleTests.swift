@@ -6,11 +6,12 @@ import Testing
 /// The pipeline's services as `exorec serve` runs them: a graceful stop (SIGTERM) must be a clean stop.
 @Suite("End to end: pipeline lifecycle", .timeLimit(.minutes(2)))
 struct EndToEndLifecycleTests {
-    /// `ExorecPipeline.services` in a `ServiceGroup` (exactly as `Serve.run` builds it), stopped gracefully after a
-    /// call: the group must not report an error. It does, intermittently: the ingest server stops first and ends its
-    /// event stream, the stream cataloguer (first in the list, not yet told to stop) then returns on its own, and
-    /// `ServiceGroup` throws `serviceFinishedUnexpectedly` if that return is seen while it waits for the fetcher or
-    /// the reconciler. `exorec serve` then exits 1 after a clean SIGTERM. Several stops make the race likely.
+    /// `ExorecPipeline.serviceConfigurations` in a `ServiceGroup` (as `Serve.run` builds it), stopped gracefully
+    /// after a call: the group must not report an error. The ingest server stops first and ends its event stream;
+    /// the stream cataloguer (first in the list, not yet told to stop) then returns on its own. When it did so
+    /// on its own, `ServiceGroup` threw `serviceFinishedUnexpectedly` whenever it saw that return while it waited for
+    /// the fetcher or the reconciler (most stops), and `exorec serve` exited 1 after a clean SIGTERM. Several stops,
+    /// because it is a race.
     @Test func aGracefulStopOfThePipelineReportsNoError() async throws {
         var failures: [String] = []
         for attempt in 1...6 {

@@ -80,10 +80,10 @@ struct EndToEndRebuildTests {
         }
     }
 
-    /// The platform delivers every callback twice. The catalog counts the deliveries (2) — but `call.json`, the
-    /// record the rebuild reads, is only rewritten for a *new* callback (`CallbackRecorder.store` returns
-    /// `.duplicate` before refreshing the sidecar). A duplicate of the call's last callback (the terminal one) so
-    /// never reaches the file, and the rebuilt catalog says `deliveries` 1 where the live one said 2.
+    /// The platform delivers every callback twice. The catalog counts the deliveries (2), and `call.json`, the
+    /// record the rebuild reads, must follow every delivery: when it was only rewritten for a *new* callback, the
+    /// duplicate of a call's last callback (the terminal one) never reached the file, and the rebuilt catalog said
+    /// `deliveries` 1 where the live one said 2.
     @Test func duplicateDeliveriesSurviveARebuild() async throws {
         let options = PipelineHarness.Options(
             rate: 20, scenario: Self.scenario, callbackFaults: CallbackFaults(duplicate: true), timeOut: 6)
@@ -105,10 +105,10 @@ struct EndToEndRebuildTests {
         }
     }
 
-    /// A callback for a CallSid exorec never placed is kept in the catalog, flagged (docs/INGEST.md), and
-    /// docs/CATALOG.md says its `call.json` goes under the account folder `_unknown`. None is written
-    /// (`CallbackRecorder.store` returns before refreshing, and `CallSidecarWriter.refresh` writes nothing for a
-    /// call without `placed_at`), so a rebuild loses the callback.
+    /// A callback for a CallSid exorec never placed is kept in the catalog, flagged (docs/INGEST.md), and its
+    /// `call.json` goes under the account folder `_unknown` (docs/CATALOG.md), so a rebuild keeps it. (None was
+    /// written at first: the callback recorder returned before refreshing the sidecar, and the sidecar writer wrote
+    /// nothing for a call without `placed_at`; the rebuild then lost the callback.)
     @Test func aCallbackForAnUnknownCallSurvivesARebuild() async throws {
         try await PipelineHarness.run(.init(rate: 20)) { harness in
             let unknownSid = "CAnobodyplacedthis01"

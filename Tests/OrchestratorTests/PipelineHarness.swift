@@ -169,7 +169,8 @@ final class PipelineHarness: Sendable {
             configuration: PipelineConfiguration(
                 ingest: ingest, fetcher: fetcher, reconciler: options.reconciler, exorecVersion: Self.version),
             client: client, logger: logger, onListening: { bound in port.withLock { $0 = bound } })
-        let group = ServiceGroup(configuration: .init(services: pipeline.services.map { .init(service: $0) }, logger: logger))
+        // As `exorec serve` runs them (Serve.run), signals aside.
+        let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let groupRun = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
         var ingestPort: Int?
@@ -204,10 +205,8 @@ final class PipelineHarness: Sendable {
 
     /// Stops the pipeline gracefully (ingest first: open streams finalized) and closes its catalog. Idempotent.
     ///
-    /// The service group's own verdict on the shutdown is kept in ``shutdownError`` rather than thrown: a known
-    /// race in ``ExorecPipeline/services`` (the stream cataloguer ends by itself once the ingest server has stopped,
-    /// which `ServiceGroup` calls "finished unexpectedly") would otherwise fail every test at teardown.
-    /// `EndToEndLifecycleTests` checks it on purpose.
+    /// The service group's own verdict on the shutdown is kept in ``shutdownError`` rather than thrown, so that
+    /// one test checks it on purpose (`EndToEndLifecycleTests`) instead of every test failing at teardown.
     func stop() async throws {
         let already = self.stopped.withLock { stopped in
             defer { stopped = true }
