@@ -33,11 +33,36 @@ public enum AudioProbe {
 
     /// The rate, channels and length of WAV bytes, read by libsndfile (so any encoding it reads is fine).
     public static func wavInfo(of bytes: [UInt8]) throws(Problem) -> SoundFile.Info {
+        try self.withWAVFile(bytes) { file throws(Problem) in
+            guard file.info.frames > 0 else { throw .empty }
+            return file.info
+        }
+    }
+
+    /// WAV bytes decoded to mono 16-bit samples (channels averaged) and their rate.
+    public static func monoSamples(of bytes: [UInt8]) throws(Problem) -> (samples: [Int16], sampleRate: Int) {
+        try self.withWAVFile(bytes) { file throws(Problem) in
+            let interleaved = file.readAll()
+            let channels = max(file.info.channels, 1)
+            guard interleaved.count >= channels else { throw .empty }
+            guard channels > 1 else { return (interleaved, file.info.sampleRate) }
+            var mono = [Int16](repeating: 0, count: interleaved.count / channels)
+            for frame in mono.indices {
+                var sum = 0
+                for channel in 0..<channels { sum += Int(interleaved[frame * channels + channel]) }
+                mono[frame] = Int16(clamping: sum / channels)
+            }
+            return (mono, file.info.sampleRate)
+        }
+    }
+
+    /// Checks the WAV magic, then opens the bytes with libsndfile (which reads from a path: a private
+    /// temporary file, removed at once).
+    private static func withWAVFile<T>(_ bytes: [UInt8], _ body: (SoundFile) throws(Problem) -> T) throws(Problem) -> T {
         guard self.hasWAVMagic(bytes) else {
             let shown = bytes.prefix(4).map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : "." }.joined()
             throw .notWAV(firstBytes: "\"\(shown)\"")
         }
-        // libsndfile reads from a path: a private temporary file, removed at once.
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let path = "\(directory)/exorec-probe-\(UInt64.random(in: .min ... .max)).wav"
         let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
@@ -53,7 +78,6 @@ public enum AudioProbe {
             throw .unreadable(reason: "\(error)")
         }
         defer { try? file.close() }
-        guard file.info.frames > 0 else { throw .empty }
-        return file.info
+        return try body(file)
     }
 }

@@ -28,11 +28,7 @@ struct Call: AsyncParsableCommand {
               exorec call --config exorec.yaml --from 0987 --to 0912 --custom-field order-42 --json
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
-    var config: String?
-
-    @Option(name: .long, help: ArgumentHelp("Storage root (default from the configuration, else ./storage).", valueName: "dir"))
-    var storage: String?
+    @OptionGroup var options: ConfigOptions
 
     @Option(name: .long, help: ArgumentHelp("The number dialled first.", valueName: "number"))
     var from: String
@@ -52,16 +48,13 @@ struct Call: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the placed call as JSON.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
-    var logLevel: String?
-
     func validate() throws {
         guard (self.to == nil) != (self.flow == nil) else { throw ValidationError("give exactly one of --to and --flow.") }
     }
 
     func run() async throws {
-        let setup = PipelineSetup(file: try PipelineSetup.load(config: self.config, storage: self.storage))
-        let logger = LogSetup.makeLogger(label: "exorec.call", level: self.logLevel ?? setup.file.logLevel ?? "warning")
+        let setup = try self.options.setup()
+        let logger = self.options.logger(label: "exorec.call", file: setup.file)
         let client = try setup.client(logger: logger)
         _ = try setup.placementSettings()  // every missing setting named before anything is opened
         let catalog = try await setup.openCatalog(logger: logger)

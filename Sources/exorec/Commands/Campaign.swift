@@ -36,11 +36,7 @@ struct Campaign: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("CSV (with a header) or JSON-lines file.", valueName: "file"))
     var file: String
 
-    @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
-    var config: String?
-
-    @Option(name: .long, help: ArgumentHelp("Storage root (default from the configuration, else ./storage).", valueName: "dir"))
-    var storage: String?
+    @OptionGroup var options: ConfigOptions
 
     @Option(name: .long, help: ArgumentHelp("Campaign id (default: the file's name without extension).", valueName: "id"))
     var id: String?
@@ -60,9 +56,6 @@ struct Campaign: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress lines.")
     var quiet = false
 
-    @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
-    var logLevel: String?
-
     func validate() throws {
         if let concurrency, !(1...200).contains(concurrency) { throw ValidationError("--concurrency must be 1-200.") }
     }
@@ -72,8 +65,8 @@ struct Campaign: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let setup = PipelineSetup(file: try PipelineSetup.load(config: self.config, storage: self.storage))
-        let logger = LogSetup.makeLogger(label: "exorec.campaign", level: self.logLevel ?? setup.file.logLevel ?? "warning")
+        let setup = try self.options.setup()
+        let logger = self.options.logger(label: "exorec.campaign", file: setup.file)
         let rows: [CampaignRow]
         do {
             rows = try CampaignFile.load(path: self.file)
@@ -160,11 +153,7 @@ struct CatalogRebuild: AsyncParsableCommand {
               exorec catalog rebuild --storage /srv/exorec --verify-hashes --json
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
-    var config: String?
-
-    @Option(name: .long, help: ArgumentHelp("Storage root (default from the configuration, else ./storage).", valueName: "dir"))
-    var storage: String?
+    @OptionGroup var options: ConfigOptions
 
     @Flag(name: .long, help: "Re-hash every file against its sidecar (slow on large archives).")
     var verifyHashes = false
@@ -173,8 +162,8 @@ struct CatalogRebuild: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let setup = PipelineSetup(file: try PipelineSetup.load(config: self.config, storage: self.storage))
-        let logger = LogSetup.makeLogger(label: "exorec.catalog", level: setup.file.logLevel ?? "warning")
+        let setup = try self.options.setup()
+        let logger = self.options.logger(label: "exorec.catalog", file: setup.file)
         let rebuilder = CatalogRebuilder(layout: setup.layout, catalogPath: setup.catalogPath, logger: logger)
         let report = try await rebuilder.rebuild(options: .init(verifyHashes: self.verifyHashes))
         if self.json {

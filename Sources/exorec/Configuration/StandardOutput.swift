@@ -4,32 +4,26 @@ import Glibc
 /// at once, even through a pipe (Glibc's `stdout` is a C global Swift 6 will not touch).
 enum StandardOutput {
     static func line(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        writeLine(text, to: 1)
     }
 }
 
 /// Unbuffered lines on standard error: progress and problems, kept apart from results on standard output.
 enum StandardError {
     static func line(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
+        writeLine(text, to: 2)
+    }
+}
+
+/// Writes `text` and a newline to `descriptor`, all of it (a pipe may take it in pieces).
+private func writeLine(_ text: String, to descriptor: Int32) {
+    let bytes = Array((text + "\n").utf8)
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if n <= 0 { return }
+            offset += n
         }
     }
-
-    /// True when standard error is a terminal (progress lines are for people).
-    static var isTerminal: Bool { isatty(2) == 1 }
 }
