@@ -27,14 +27,15 @@ demo: release
 	.build/release/exorec demo
 
 ## Run the tests.
-# Two passes: the client-against-simulator rate-limit tests run alone. They pace 500 requests on a
-# fast shared clock, where a second of CPU starvation from 360 other tests running in parallel on two
-# cores is twenty seconds of platform time, more than any limiter margin should have to absorb.
-ALONE_TESTS = ClientAgainstSimulatorTests
+# Two passes: some suites run after the rest, alone. The client-against-simulator rate-limit tests
+# pace 500 requests on a fast shared clock, where a second of CPU starvation from 500 other tests
+# running in parallel on two cores is twenty seconds of platform time, more than any limiter margin
+# should have to absorb; the process-level pipeline tests run three exorec processes each.
+ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests
 test: build
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip $(ALONE_TESTS)
-	$(SWIFT) test --skip-build --filter $(ALONE_TESTS)
+	$(SWIFT) test --skip-build --skip '$(ALONE_TESTS)'
+	$(SWIFT) test --skip-build --filter '$(ALONE_TESTS)' 
 
 ## Side-by-side benchmark against the Python baseline and the C floor (docs/PERFORMANCE.md).
 bench: release
