@@ -1,0 +1,238 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+
+/// Exit codes of the catalog's read commands, also listed in their help.
+enum CatalogQueryExit {
+    /// No call matched the filters (`ls`, `search`).
+    static let nothingMatched = ExitCode(3)
+    /// No call with that CallSid (`show`).
+    static let notFound = ExitCode(4)
+
+    static let help = """
+        EXIT CODES: 0 found something; 1 error (no catalog, unreadable, schema too old or too new); \
+        3 nothing matched (ls, search); 4 no such CallSid (show); 64 usage (bad option or value).
+        """
+}
+
+/// The filters `ls` and `search` share.
+struct CatalogQueryFilters: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Placed at or after this time: YYYY-MM-DD or ISO 8601 (UTC if no zone).", valueName: "time"))
+    var fromTime: String?
+
+    @Option(name: .long, help: ArgumentHelp("Placed before this time; a bare date includes that whole day.", valueName: "time"))
+    var toTime: String?
+
+    @Option(name: .long, help: ArgumentHelp("From, To or CallerId, typed any way (normalised to E.164, see below).", valueName: "number"))
+    var number: String?
+
+    @Option(name: .long, help: ArgumentHelp("Country code for numbers typed without one.", valueName: "digits"))
+    var countryCode = "91"
+
+    @Option(name: .long, help: ArgumentHelp("This CallSid.", valueName: "sid"))
+    var callSid: String?
+
+    @Option(name: .long, help: ArgumentHelp("Current status (completed, failed, busy, no-answer, canceled, in-progress, …).", valueName: "status"))
+    var status: String?
+
+    @Option(name: .long, help: ArgumentHelp("The call's CustomField, exactly.", valueName: "text"))
+    var customField: String?
+
+    @Option(name: .long, help: ArgumentHelp("Calls with at least one media file of this kind: stream or recording.", valueName: "kind"))
+    var kind: String?
+
+    @Flag(name: .long, help: "Calls with a downloaded recording (not missing).")
+    var hasRecording = false
+
+    @Flag(name: .long, help: "Calls with an interrupted stream (its writer died; audio up to then kept).")
+    var interrupted = false
+
+    @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first.", valueName: "n"))
+    var limit = 50
+
+    @Flag(name: .long, help: "Print one JSON array.")
+    var json = false
+
+    @Flag(name: .long, help: "Print one JSON object per line.")
+    var jsonl = false
+
+    func validate() throws {
+        _ = try self.search()
+        if self.json && self.jsonl { throw ValidationError("--json and --jsonl exclude each other.") }
+    }
+
+    var format: CallListingFormat { self.json ? .json : self.jsonl ? .jsonl : .table }
+
+    /// The filters as a search; every bad value is a usage error naming its option.
+    func search() throws -> CallSearch {
+        var search = CallSearch()
+        if let text = self.fromTime {
+            guard let time = QueryTime.parse(text) else { throw ValidationError("--from-time '\(text)' is not YYYY-MM-DD or ISO 8601.") }
+            search.placedFrom = time
+        }
+        if let text = self.toTime {
+            guard let time = QueryTime.parse(text, endOfDay: true) else {
+                throw ValidationError("--to-time '\(text)' is not YYYY-MM-DD or ISO 8601.")
+            }
+            search.placedBefore = time
+        }
+        search.normaliser = PhoneNumberNormaliser(countryCode: self.countryCode)
+        guard search.normaliser.isValid else { throw ValidationError("--country-code must be 1 to 3 digits.") }
+        if let number = self.number {
+            guard !search.normaliser.normalise(number).isEmpty else { throw ValidationError("--number is empty.") }
+            search.number = number
+        }
+        search.callSid = self.callSid
+        search.status = self.status
+        search.customField = self.customField
+        if let kind = self.kind {
+            guard let parsed = MediaKind(rawValue: kind.lowercased()) else { throw ValidationError("--kind must be stream or recording.") }
+            search.mediaKind = parsed
+        }
+        search.hasRecording = self.hasRecording
+        search.interrupted = self.interrupted
+        guard self.limit > 0 else { throw ValidationError("--limit must be at least 1.") }
+        search.limit = self.limit
+        return search
+    }
+}
+
+/// The catalog of a read command, opened as it is: no migration.
+///
+/// A read command never writes the file: migrating it could change the schema under a running, older
+/// `exorec serve`. A catalog that needs migrating is reported (`catalog.schema-too-old`, exit 1) and
+/// `exorec serve` or `catalog rebuild` migrates it; a missing catalog is reported, not created.
+enum CatalogQueryAccess {
+    struct Missing: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "no catalog at \(path): check --storage / --config, or run exorec serve first" }
+    }
+
+    static func withCatalog<R>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
+        let setup = try options.setup()
+        let logger = options.logger(label: "exorec.catalog", file: setup.file)
+        guard FileManager.default.fileExists(atPath: setup.catalogPath) else { throw Missing(path: setup.catalogPath) }
+        let catalog = try await Catalog.open(path: setup.catalogPath, logger: logger)
+        do {
+            let result = try await body(catalog)
+            try? await catalog.close()
+            return result
+        } catch {
+            try? await catalog.close()
+            throw error
+        }
+    }
+
+    /// Runs `search`, prints the calls found, and exits 3 when there are none.
+    static func list(_ options: ConfigOptions, _ filters: CatalogQueryFilters) async throws {
+        let search = try filters.search()
+        let calls = try await Self.withCatalog(options) { try await search.run(on: $0) }
+        if calls.isEmpty {
+            if filters.format == .json { StandardOutput.line("[]") }
+            StandardError.line("no calls matched")
+            throw CatalogQueryExit.nothingMatched
+        }
+        for line in try filters.format.lines(for: calls) { StandardOutput.line(line) }
+    }
+}
+
+private let numberRule = """
+    NUMBERS: --number matches From, To or CallerId, both sides normalised the same way: spaces, dashes, \
+    dots and parentheses removed; +… kept; 00… becomes +…; 0 followed by 10 digits becomes +<country>…; \
+    <country> followed by 10 digits becomes +…; 10 digits become +<country>…; anything else is compared as \
+    typed. --country-code sets <country> (default 91).
+    """
+
+struct CatalogList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List recent calls (the last 50, newest first), optionally filtered.",
+        discussion: """
+            Columns: CallSid, when it was placed (UTC), From, To, current status, conversation duration, \
+            media (streams s / recordings r), flags (interrupted: a stream's writer died; unknown: no \
+            terminal status yet). Takes the same filters as search; with none it lists the newest calls.
+
+            \(numberRule)
+
+            \(CatalogQueryExit.help)
+
+            EXAMPLES:
+              exorec catalog ls --storage /srv/exorec
+              exorec catalog ls --limit 200 --status failed
+              exorec catalog ls --from-time 2026-11-23 --jsonl | jq .call.call_sid
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @OptionGroup var filters: CatalogQueryFilters
+
+    func run() async throws {
+        try await CatalogQueryAccess.list(self.options, self.filters)
+    }
+}
+
+struct CatalogSearch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Find calls by time, number, CallSid, status, CustomField or media (at least one filter).",
+        discussion: """
+            Every filter given must match. Time, CallSid, status, CustomField and kind are looked up in \
+            the catalog's indexes; the number, --has-recording and --interrupted are checked on the calls \
+            those return (narrow with a time range on large catalogs). Same output as ls.
+
+            \(numberRule)
+
+            \(CatalogQueryExit.help)
+
+            EXAMPLES:
+              exorec catalog search --number "098765 43210"
+              exorec catalog search --from-time 2026-11-23T09:00:00+05:30 --to-time 2026-11-23 --kind recording
+              exorec catalog search --custom-field order_12345 --json
+              exorec catalog search --interrupted --has-recording --jsonl
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @OptionGroup var filters: CatalogQueryFilters
+
+    func validate() throws {
+        guard try self.filters.search().hasFilters else {
+            throw ValidationError("search needs at least one filter (use 'exorec catalog ls' to list recent calls).")
+        }
+    }
+
+    func run() async throws {
+        try await CatalogQueryAccess.list(self.options, self.filters)
+    }
+}
+
+struct CatalogShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one call: parameters, status history, callbacks, media files and downloads.",
+        discussion: """
+            \(CatalogQueryExit.help)
+
+            EXAMPLES:
+              exorec catalog show CA1234567890abcdef --storage /srv/exorec
+              exorec catalog show CA1234567890abcdef --json | jq '.media_files[].path'
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    var callSid: String
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let detail = try await CatalogQueryAccess.withCatalog(self.options) {
+            try await CallDetail.load(callSid: self.callSid, from: $0)
+        }
+        guard let detail else {
+            StandardError.line("no call \(self.callSid) in the catalog")
+            throw CatalogQueryExit.notFound
+        }
+        for line in try (self.json ? CallListingFormat.json : .table).lines(for: detail) { StandardOutput.line(line) }
+    }
+}
