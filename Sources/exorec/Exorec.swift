@@ -6,9 +6,11 @@ struct Exorec: AsyncParsableCommand {
         commandName: "exorec",
         abstract: "Record, ingest and catalog the audio of calls placed through Exotel.",
         discussion: """
-            exorec ingests the platform's live audio streams into WAV files (exorec serve), \
-            drives load against an ingest server (exorec loadgen), and shows the whole job \
-            on the embedded default (exorec demo).
+            exorec places recorded calls (exorec call, exorec campaign), runs the server that takes \
+            their live audio streams, status callbacks and recordings (exorec serve), finds and \
+            proves what it stored (exorec catalog, exorec verify, exorec audit), runs the platform \
+            simulator (exorec simulate), drives load against a server (exorec loadgen), and shows \
+            the whole job on the embedded simulator (exorec demo).
 
             EXIT CODES:
               0   success
@@ -17,7 +19,10 @@ struct Exorec: AsyncParsableCommand {
               64  usage error (bad flag or configuration value)
             """,
         version: ExorecVersion.string,
-        subcommands: [Serve.self, Call.self, Campaign.self, CatalogCommand.self, Demo.self, Simulate.self, Loadgen.self, BenchParser.self]
+        subcommands: [
+            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, AuditCommand.self, Demo.self, Simulate.self,
+            Loadgen.self, BenchParser.self,
+        ]
     )
 }
 

@@ -131,7 +131,7 @@ struct Campaign: AsyncParsableCommand {
 struct CatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "catalog", abstract: "Work with the catalog (the index of calls and media).",
-        subcommands: [CatalogRebuild.self])
+        subcommands: [CatalogList.self, CatalogSearch.self, CatalogShow.self, CatalogRebuild.self])
 }
 
 struct CatalogRebuild: AsyncParsableCommand {
