@@ -1,0 +1,99 @@
+import ExorecTesting
+import Foundation
+import Testing
+
+/// Whether this binary has `exorec audit verify` (the integrator registers it in `Exorec.swift`).
+enum VerifyCommandRegistration {
+    static let registered: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ExorecProcess.binaryPath)
+        process.arguments = ["help", "audit", "verify"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.contains("--anchor")
+    }()
+}
+
+/// `exorec verify` and `exorec audit verify` as a user runs them, over an archive `exorec demo` made.
+///
+/// They run once the commands are registered in `Exorec.swift` (the binary's help names them); until then
+/// they are skipped, and `OrchestratorTests/Archive*Tests` cover the library they call.
+@Suite(
+    .timeLimit(.minutes(3)),
+    .enabled(if: VerifyCommandRegistration.registered, "exorec verify / exorec audit are not registered in Exorec.swift yet"))
+struct VerifyCommandTests {
+    struct Report: Decodable {
+        struct Problem: Decodable {
+            var kind: String
+            var path: String
+        }
+
+        var selected: Int
+        var ok: Int
+        var problems: [Problem]
+    }
+
+    static func sqlite(_ path: String, _ sql: String) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [path, sql]
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    @Test func verifyFindsATamperedAndADeletedFileAndAuditVerifyADeletedEntry() async throws {
+        let storage = makeTemporaryDirectory()
+        let demo = try await ExorecProcess.run(["demo", "--storage", storage, "--speed", "40", "--json"])
+        #expect(demo.status == 0, "\(demo.errors)")
+
+        let clean = try await ExorecProcess.run(["verify", "--storage", storage, "--json"])
+        #expect(clean.status == 0, "\(clean.output)\(clean.errors)")
+        let first = try JSONDecoder().decode(Report.self, from: Data(clean.output.utf8))
+        #expect(first.problems.isEmpty)
+        #expect(first.selected >= 4 && first.ok == first.selected)
+        #expect(!clean.errors.contains("files,"), "no progress bar without a terminal")
+
+        let media = FileManager.default.enumerator(atPath: "\(storage)/media")?.allObjects as? [String] ?? []
+        let mp3 = try #require(media.first { $0.hasSuffix("recording.mp3") })
+        let wav = try #require(media.first { $0.hasSuffix(".wav") })
+        let mp3Path = "\(storage)/media/\(mp3)"
+        #expect(chmod(mp3Path, 0o644) == 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: mp3Path))
+        bytes[bytes.count / 2] ^= 0x5a
+        try bytes.write(to: URL(fileURLWithPath: mp3Path))
+        try FileManager.default.removeItem(atPath: "\(storage)/media/\(wav)")
+
+        let damaged = try await ExorecProcess.run(["verify", "--storage", storage])
+        #expect(damaged.status == 3, "\(damaged.output)\(damaged.errors)")
+        #expect(damaged.output.contains("changed") && damaged.output.contains("media/\(mp3)"))
+        #expect(damaged.output.contains("missing") && damaged.output.contains("media/\(wav)"))
+        #expect(damaged.output.contains("1 missing, 1 changed"))
+
+        let usage = try await ExorecProcess.run(["verify", "--storage", storage, "--kind", "video"])
+        #expect(usage.status == 64)
+
+        let intact = try await ExorecProcess.run(["audit", "verify", "--storage", storage])
+        #expect(intact.status == 0, "\(intact.output)\(intact.errors)")
+        let headLine = try #require(intact.output.split(separator: "\n").first { $0.hasPrefix("head: ") })
+        let anchor = String(headLine.dropFirst("head: ".count))
+        let seq = try #require(Int(anchor.split(separator: ":")[0]))
+        #expect(try await ExorecProcess.run(["audit", "verify", "--storage", storage, "--anchor", anchor]).status == 0)
+        #expect(try await ExorecProcess.run(["audit", "verify", "--storage", storage, "--anchor", "12:xyz"]).status == 64)
+
+        #expect(
+            try Self.sqlite(
+                "\(storage)/catalog.sqlite", "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(seq - 1);") == 0)
+        let broken = try await ExorecProcess.run(["audit", "verify", "--storage", storage])
+        #expect(broken.status == 3, "\(broken.output)\(broken.errors)")
+        #expect(broken.output.contains("sequence-gap at seq \(seq)"))
+
+        let listed = try await ExorecProcess.run(["audit", "ls", "--storage", storage, "--path", "media/\(mp3)"])
+        #expect(listed.status == 0)
+        #expect(listed.output.contains("archive.problem"))
+    }
+}
