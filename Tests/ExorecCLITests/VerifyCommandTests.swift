@@ -76,6 +76,12 @@ struct VerifyCommandTests {
 
         let usage = try await ExorecProcess.run(["verify", "--storage", storage, "--kind", "video"])
         #expect(usage.status == 64)
+        let nowhere = "\(makeTemporaryDirectory())/typo"
+        let noCatalog = try await ExorecProcess.run(["verify", "--storage", nowhere])
+        #expect(noCatalog.status == 1, "a root without a catalog is an error, not a clean archive")
+        #expect(noCatalog.errors.contains("no catalog"))
+        #expect(!FileManager.default.fileExists(atPath: "\(nowhere)/catalog.sqlite"))
+        #expect(try await ExorecProcess.run(["audit", "verify", "--storage", nowhere]).status == 1)
 
         let intact = try await ExorecProcess.run(["audit", "verify", "--storage", storage])
         #expect(intact.status == 0, "\(intact.output)\(intact.errors)")

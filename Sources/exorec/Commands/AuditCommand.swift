@@ -43,7 +43,7 @@ struct AuditVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.audit", file: setup.file)
-        let catalog = try await setup.openCatalog(logger: logger)
+        let catalog = try await setup.openExistingCatalog(logger: logger)
         let report: AuditChainReport
         do {
             report = try await catalog.verifyAuditChain(anchor: self.anchor.flatMap(AuditAnchor.init(text:)))
@@ -96,7 +96,7 @@ struct AuditLog: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.audit", file: setup.file)
-        let catalog = try await setup.openCatalog(logger: logger)
+        let catalog = try await setup.openExistingCatalog(logger: logger)
         let entries: [AuditEntry]
         do {
             entries = try await catalog.auditEntries(after: self.after, callSid: self.callSid, path: self.path, limit: self.limit)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Catalog
 import Foundation
 import Glibc
+import Logging
+import MediaStore
 import Orchestrator
 import Synchronization
 
@@ -61,7 +63,7 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.verify", file: setup.file)
-        let catalog = try await setup.openCatalog(logger: logger)
+        let catalog = try await setup.openExistingCatalog(logger: logger)
         let bar = !self.quiet && isatty(2) == 1 ? VerifyProgressBar() : nil
         let report: ArchiveVerificationReport
         do {
@@ -122,5 +124,20 @@ final class VerifyProgressBar: Sendable {
                 offset += n
             }
         }
+    }
+}
+
+/// A check of a storage root that has no catalog fails (exit 1) instead of creating an empty one and passing:
+/// a mistyped `--storage` must not look like a clean archive.
+struct NoCatalogToVerify: Error, CustomStringConvertible {
+    let path: String
+    var description: String { "no catalog at \(self.path): check --storage or --config (nothing was verified)" }
+}
+
+extension PipelineSetup {
+    /// The catalog, which must exist already (`verify` and `audit` read it, never create it).
+    func openExistingCatalog(logger: Logger) async throws -> Catalog {
+        guard FileSystem.exists(self.catalogPath) else { throw NoCatalogToVerify(path: self.catalogPath) }
+        return try await self.openCatalog(logger: logger)
     }
 }
