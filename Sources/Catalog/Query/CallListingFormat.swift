@@ -109,7 +109,15 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
         return rows.map { row in
             row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
-            }.joined(separator: "  ")
+            }.joined(separator: "  ").trimmingSuffix(" ")
         }
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ character: Character) -> String {
+        var text = Substring(self)
+        while text.last == character { text = text.dropLast() }
+        return String(text)
     }
 }
