@@ -67,8 +67,17 @@ enum PipelineProcess {
         return nil
     }
 
-    /// Runs a tool to completion and returns its standard output (throws on a non-zero exit).
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
+    /// Runs a tool to completion and returns its standard output (throws on a non-zero exit). The wait happens on a
+    /// Dispatch thread, not on one of the few threads Swift concurrency shares with every other test.
+    static func run(_ tool: String, _ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.runBlocking(tool, arguments) })
+            }
+        }
+    }
+
+    private static func runBlocking(_ tool: String, _ arguments: [String]) throws -> String {
         guard let path = Self.locate(tool) else { throw TestFailure("\(tool) is not installed") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -88,15 +97,15 @@ enum PipelineProcess {
     }
 
     /// Rows of a query on a SQLite file, read by the `sqlite3` tool (read-only), cells split on `|`.
-    static func query(_ database: String, _ sql: String) throws -> [[String]] {
-        try Self.run("sqlite3", ["-readonly", "-separator", "|", database, sql])
+    static func query(_ database: String, _ sql: String) async throws -> [[String]] {
+        try await Self.run("sqlite3", ["-readonly", "-separator", "|", database, sql])
             .split(separator: "\n", omittingEmptySubsequences: true)
             .map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
 
     /// The SHA-256 of a file as `sha256sum` computes it.
-    static func sha256(_ path: String) throws -> String {
-        String(try Self.run("sha256sum", [path]).prefix(64))
+    static func sha256(_ path: String) async throws -> String {
+        String(try await Self.run("sha256sum", [path]).prefix(64))
     }
 
     static func isReadOnly(_ path: String) -> Bool {
