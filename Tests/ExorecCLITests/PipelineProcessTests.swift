@@ -46,8 +46,10 @@ import Testing
         let storage = "\(directory)/storage"
         let recordings = "\(directory)/simulator-recordings"
         let scenario = "\(directory)/scenario.json"
-        try #"{"rules": [{"number": "+9199200", "outcome": "answer", "talkSeconds": 2}], "defaultRingSeconds": 1, "defaultTalkSeconds": 20, "defaultTimeOutSeconds": 30}"#
-            .write(toFile: scenario, atomically: true, encoding: .utf8)
+        try """
+            {"rules": [{"number": "+9199200", "outcome": "answer", "talkSeconds": 2}],
+             "defaultRingSeconds": 1, "defaultTalkSeconds": 20, "defaultTimeOutSeconds": 30}
+            """.write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulator = try ExorecProcess([
             "simulate", "--port", "0", "--speed", "\(Self.speed)", "--scenario", scenario, "--recordings", recordings,
             "--recording-delay", "16", "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken,
