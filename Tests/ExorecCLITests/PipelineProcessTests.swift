@@ -154,6 +154,7 @@ import Testing
         _ = try await server.waitForListening()
 
         let campaign = try ExorecProcess(["campaign", "--config", setup.config, "--json", setup.campaign])
+        defer { campaign.signal(SIGKILL) }  // a no-op once it has exited (the test waits for that)
 
         // The moment to kill: the campaign is still placing, a stream is being written (and no connection is between
         // its handshake and its `start`: the platform does not reconnect a stream whose handshake succeeded, so one
