@@ -149,12 +149,16 @@ import Testing
             setup.simulator.signal(SIGCONT)
             setup.simulator.signal(SIGKILL)
         }
+        // Processes still running at the end (a failure on the way) are killed; only those, never a pid that was
+        // seen to exit (it may belong to someone else by then).
         var server = try Self.serve(setup)
-        defer { server.signal(SIGKILL) }
+        var serverRunning = true
+        defer { if serverRunning { server.signal(SIGKILL) } }
         _ = try await server.waitForListening()
 
         let campaign = try ExorecProcess(["campaign", "--config", setup.config, "--json", setup.campaign])
-        defer { campaign.signal(SIGKILL) }  // a no-op once it has exited (the test waits for that)
+        var campaignRunning = true
+        defer { if campaignRunning { campaign.signal(SIGKILL) } }
 
         // The moment to kill: the campaign is still placing, a stream is being written (and no connection is between
         // its handshake and its `start`: the platform does not reconnect a stream whose handshake succeeded, so one
@@ -211,17 +215,21 @@ import Testing
         server.signal(SIGKILL)
         let killedAt = Timestamp.now()
         _ = try await server.waitForExit()
+        serverRunning = false
         let killedServerLog = server.standardError
         let openAtKill = Self.streamSidecars(setup).filter { $0.sidecar.state == .recording }.map(\.path)
         #expect(!openAtKill.isEmpty)
         let placedAtKill = PipelineProcess.placedSids(campaign.standardError).count
         server = try Self.serve(setup)
+        serverRunning = true
         _ = try await server.waitForListening()
         setup.simulator.signal(SIGCONT)
         #expect(placedAtKill < Self.rows, "the kill came after the campaign had placed every row")
 
         // The campaign finishes: every row placed once.
-        #expect(try await campaign.waitForExit(timeout: .seconds(90)) == 0, "campaign: \(campaign.standardError)")
+        let campaignStatus = try await campaign.waitForExit(timeout: .seconds(90))
+        campaignRunning = false
+        #expect(campaignStatus == 0, "campaign: \(campaign.standardError)")
         let summary = try JSONSerialization.jsonObject(with: Data(campaign.standardOutput.utf8)) as? [String: Any]
         #expect(summary?["placed"] as? Int == Self.rows, "\(campaign.standardOutput)")
         #expect(summary?["failed"] as? Int == 0 && summary?["uncertain"] as? Int == 0)
@@ -327,6 +335,7 @@ import Testing
         // recordings, media files and callbacks.
         server.signal(SIGTERM)
         let status = try await server.waitForExit(timeout: .seconds(30))
+        serverRunning = false
         #expect(status == 0, "serve after SIGTERM: \(server.standardError.split(separator: "\n").suffix(5).joined(separator: "\n"))")
         let tables = [
             "SELECT call_sid, status, recording_url FROM calls ORDER BY 1",
