@@ -162,12 +162,15 @@ let package = Package(
             dependencies: [
                 "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "ExorecTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
-        .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting", "MediaStore"], swiftSettings: strictSettings),
     ]
 )

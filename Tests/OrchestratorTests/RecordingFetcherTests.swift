@@ -164,7 +164,9 @@ import Testing
             let transport = FakeTransport { _ in FakeTransport.status(404) }
             let client = RecordingTests.client(transport: transport, clock: clock)
             try await RecordingTests.recordCall("CAlate", in: catalog)
-            var configuration = RecordingTests.fetcherConfiguration(root: root, giveUpAfter: .seconds(180))
+            // 10 platform minutes (6 s of real time): attempts take real time (catalog commits are
+            // synced), so a shorter span fits fewer than 3 of them on a loaded machine.
+            var configuration = RecordingTests.fetcherConfiguration(root: root, giveUpAfter: .seconds(600))
             configuration.initialBackoff = .seconds(10)
             configuration.maximumBackoff = .seconds(40)
             let fetcher = RecordingFetcher(
@@ -179,7 +181,7 @@ import Testing
 
             let job = try #require(try await catalog.downloadJob(id: queued.job.id))
             let lived = fetcher.time.platformDuration(from: job.createdAt, to: job.updatedAt)
-            #expect(lived >= .seconds(180), "given up after \(lived) of platform time")
+            #expect(lived >= .seconds(600), "given up after \(lived) of platform time")
             // Backoffs of 10, 20, 40, 40… s (each 50–100 % of that) leave room for at least 3 attempts even when
             // a loaded machine delays each one.
             #expect(job.attempts >= 3)
