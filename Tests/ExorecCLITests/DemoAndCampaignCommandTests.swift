@@ -116,4 +116,11 @@ import Testing
         #expect(report?["media_files"] as? Int == 6)
         #expect((report?["problems"] as? [Any])?.isEmpty == true)
     }
+
+    @Test func simulatorCallbackFaultFlagsAreChecked() async throws {
+        let retries = try await ExorecProcess.run(["simulate", "--port", "0", "--callback-retries", "3"])
+        #expect(retries.status == 64 && retries.errors.contains("--callback-retries must be 0-2"), "\(retries.errors)")
+        let delay = try await ExorecProcess.run(["simulate", "--port", "0", "--callback-delay", "-1"])
+        #expect(delay.status == 64, "\(delay.errors)")
+    }
 }

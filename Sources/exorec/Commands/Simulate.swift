@@ -43,6 +43,7 @@ struct Simulate: AsyncParsableCommand {
               exorec simulate
               exorec simulate --port 0 --speed 60 --recording-delay 120 --scenario scenario.json
               exorec simulate --json --quiet | jq -r .url
+              exorec simulate --speed 20 --callback-duplicate --callback-delay 30   # test a receiver's idempotency
 
               Place a call and read it back with curl (the platform docs' requests, pointed at the simulator):
                 curl -X POST http://sim-key:sim-token@127.0.0.1:8090/v1/Accounts/exorec-sim/Calls/connect.json \\
@@ -98,6 +99,18 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Platform seconds after a call ends before its recording can be fetched (default 0).", valueName: "seconds"))
     var recordingDelay: Double = 0
 
+    @Option(name: .long, help: ArgumentHelp("Platform seconds every status callback waits before it is sent (default 0).", valueName: "seconds"))
+    var callbackDelay: Double = 0
+
+    @Flag(name: .long, help: "Deliver every status callback twice (the platform may).")
+    var callbackDuplicate = false
+
+    @Flag(name: .long, help: "Deliver no status callback at all (the platform's delivery may fail; a reconciler must cope).")
+    var callbackDrop = false
+
+    @Option(name: .long, help: ArgumentHelp("Retries of a callback answered non-2xx or not answered, 0-2 (default 0).", valueName: "n"))
+    var callbackRetries = 0
+
     @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
     var logLevel: String?
 
@@ -111,6 +124,10 @@ struct Simulate: AsyncParsableCommand {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
         guard self.speed.isFinite, self.speed > 0, self.speed <= 10_000 else { throw ValidationError("--speed must be above 0 and at most 10000.") }
         guard self.recordingDelay.isFinite, self.recordingDelay >= 0 else { throw ValidationError("--recording-delay must be 0 or more seconds.") }
+        guard self.callbackDelay.isFinite, self.callbackDelay >= 0 else { throw ValidationError("--callback-delay must be 0 or more seconds.") }
+        guard (0...CallbackFaults.maximumRetries).contains(self.callbackRetries) else {
+            throw ValidationError("--callback-retries must be 0-\(CallbackFaults.maximumRetries) (the platform retries at most twice).")
+        }
         if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
         if let accountSid, accountSid.isEmpty || accountSid.contains("/") { throw ValidationError("--account-sid must be a non-empty path segment.") }
         if let apiKey, apiKey.isEmpty || apiKey.contains(":") { throw ValidationError("--api-key must be non-empty and without ':'.") }
@@ -128,6 +145,9 @@ struct Simulate: AsyncParsableCommand {
 
         var platform = SimulatorConfiguration(accounts: [account], recordingsDirectory: self.recordings, publicBaseURL: "")
         platform.recordingDelay = .milliseconds(Int64((self.recordingDelay * 1000).rounded()))
+        platform.callbackFaults = CallbackFaults(
+            delay: .milliseconds(Int64((self.callbackDelay * 1000).rounded())), duplicate: self.callbackDuplicate, drop: self.callbackDrop,
+            retriesAfterFailure: self.callbackRetries)
         if let scenario {
             do {
                 platform.scenario = try Scenario.load(path: scenario)
