@@ -81,10 +81,7 @@ extension Catalog {
 
 extension CampaignRowRecord {
     init(row: any SQLRow) throws {
-        let state: String = try row.value("state")
-        guard let decoded = CampaignRowState(rawValue: state) else {
-            throw CatalogError.database(operation: "read campaign row", reason: "unknown state '\(state)'")
-        }
+        let decoded = try row.choice("state", as: CampaignRowState.self, reading: "campaign row")
         self.campaignId = try row.value("campaign_id")
         self.rowKey = try row.value("row_key")
         self.line = Int(try row.value("line", as: Int64.self))

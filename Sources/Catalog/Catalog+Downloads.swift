@@ -175,10 +175,7 @@ extension Catalog {
 
 extension DownloadJob {
     init(row: any SQLRow) throws {
-        let state: String = try row.value("state")
-        guard let decodedState = DownloadState(rawValue: state) else {
-            throw CatalogError.database(operation: "read download job", reason: "unknown state '\(state)'")
-        }
+        let decodedState = try row.choice("state", as: DownloadState.self, reading: "download job")
         self.id = try row.value("id")
         self.callSid = try row.value("call_sid")
         self.url = try row.value("url")

@@ -137,11 +137,8 @@ extension Catalog {
 
 extension MediaFile {
     init(row: any SQLRow) throws {
-        let kind: String = try row.value("kind")
-        let state: String = try row.value("state")
-        guard let decodedKind = MediaKind(rawValue: kind), let decodedState = MediaFileState(rawValue: state) else {
-            throw CatalogError.database(operation: "read media file", reason: "unknown kind '\(kind)' or state '\(state)'")
-        }
+        let decodedKind = try row.choice("kind", as: MediaKind.self, reading: "media file")
+        let decodedState = try row.choice("state", as: MediaFileState.self, reading: "media file")
         self.init(
             callSid: try row.value("call_sid"), kind: decodedKind, path: try row.value("path"),
             format: try row.value("format"), sampleRate: try row.optional("sample_rate"),
@@ -153,10 +150,7 @@ extension MediaFile {
 
 extension StreamRecord {
     init(row: any SQLRow) throws {
-        let state: String = try row.value("state")
-        guard let decodedState = StreamSidecar.State(rawValue: state) else {
-            throw CatalogError.database(operation: "read stream", reason: "unknown state '\(state)'")
-        }
+        let decodedState = try row.choice("state", as: StreamSidecar.State.self, reading: "stream")
         self.streamSid = try row.value("stream_sid")
         self.callSid = try row.value("call_sid")
         self.accountSid = try row.value("account_sid")
@@ -179,10 +173,7 @@ extension StreamRecord {
 
 extension RecordingRecord {
     init(row: any SQLRow) throws {
-        let state: String = try row.value("state")
-        guard let decodedState = RecordingSidecar.State(rawValue: state) else {
-            throw CatalogError.database(operation: "read recording", reason: "unknown state '\(state)'")
-        }
+        let decodedState = try row.choice("state", as: RecordingSidecar.State.self, reading: "recording")
         self.callSid = try row.value("call_sid")
         self.accountSid = try row.value("account_sid")
         self.url = try row.value("url")
