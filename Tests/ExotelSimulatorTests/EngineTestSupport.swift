@@ -1,6 +1,7 @@
 import ExotelKit
 @testable import ExotelSimulator
 import Foundation
+import MediaStore
 import Logging
 import Synchronization
 
@@ -228,21 +229,7 @@ func tonePower(_ samples: some Collection<Int16>, frequency: Double, sampleRate:
 
 /// A canonical 16-bit PCM WAV file of a sine tone (what a user would host at a WaitUrl).
 func toneWAV(frequency: Double, seconds: Double, sampleRate: Int = 8000, channels: Int = 1) -> [UInt8] {
-    let frames = Int(seconds * Double(sampleRate))
-    var pcm: [UInt8] = []
-    pcm.reserveCapacity(frames * channels * 2)
-    for index in 0..<frames {
-        let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / Double(sampleRate)))
-        for _ in 0..<channels {
-            pcm.append(UInt8(truncatingIfNeeded: value))
-            pcm.append(UInt8(truncatingIfNeeded: value >> 8))
-        }
-    }
-    func le32(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-    func le16(_ value: Int) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-    return Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16) + le16(1) + le16(channels)
-        + le32(sampleRate) + le32(sampleRate * channels * 2) + le16(channels * 2) + le16(16) + Array("data".utf8)
-        + le32(pcm.count) + pcm
+    ToneWAV.bytes(frequency: frequency, seconds: seconds, sampleRate: sampleRate, channels: channels)
 }
 
 /// Base64 PCM16LE of a tone, as a voice bot sends it in `media.payload`.

@@ -352,18 +352,7 @@ final class PipelineHarness: Sendable {
 
     /// A canonical 16-bit PCM WAV of a sine tone: what a user hosts at a WaitUrl.
     static func toneWAV(frequency: Double, seconds: Double, sampleRate: Int = 8000) -> [UInt8] {
-        let frames = Int(seconds * Double(sampleRate))
-        var pcm: [UInt8] = []
-        pcm.reserveCapacity(frames * 2)
-        for index in 0..<frames {
-            let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / Double(sampleRate)))
-            pcm.append(UInt8(truncatingIfNeeded: value))
-            pcm.append(UInt8(truncatingIfNeeded: value >> 8))
-        }
-        func le32(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-        func le16(_ value: Int) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-        return Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16) + le16(1) + le16(1)
-            + le32(sampleRate) + le32(sampleRate * 2) + le16(2) + le16(16) + Array("data".utf8) + le32(pcm.count) + pcm
+        ToneWAV.bytes(frequency: frequency, seconds: seconds, sampleRate: sampleRate)
     }
 
     static func temporaryDirectory(_ label: String) throws -> String {

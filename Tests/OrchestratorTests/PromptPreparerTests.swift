@@ -1,5 +1,6 @@
 import ExotelKit
 import Foundation
+import MediaStore
 @testable import Orchestrator
 import Synchronization
 import Testing
@@ -20,14 +21,7 @@ struct PromptPreparerTests {
     }
 
     static func wav(frequency: Double, frames: Int = 8000) -> [UInt8] {
-        var pcm: [UInt8] = []
-        for index in 0..<frames {
-            let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / 8000))
-            pcm += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
-        }
-        func le32(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-        return Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16) + [1, 0, 1, 0] + le32(8000)
-            + le32(16000) + [2, 0, 16, 0] + Array("data".utf8) + le32(pcm.count) + pcm
+        ToneWAV.bytes(frequency: frequency, seconds: Double(frames) / 8000)
     }
 
     @Test func aWAVGetsAVersionFromItsContentAndKeepsItsOtherParameters() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import MediaStore
 import Hummingbird
 import Logging
 import NIOCore
@@ -52,18 +53,7 @@ final class DemoAudioOrigin: Sendable {
 
     /// A 16-bit mono WAV of a tone, `seconds` long at 8 kHz (what a user would host as hold music).
     static func toneWAV(frequency: Double, seconds: Double) -> [UInt8] {
-        let rate = 8000
-        let frames = Int(seconds * Double(rate))
-        var pcm: [UInt8] = []
-        pcm.reserveCapacity(frames * 2)
-        for index in 0..<frames {
-            let value = Int16(6000 * sin(2 * Double.pi * frequency * Double(index) / Double(rate)))
-            pcm.append(UInt8(truncatingIfNeeded: value))
-            pcm.append(UInt8(truncatingIfNeeded: value >> 8))
-        }
-        func le32(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-        return Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16) + [1, 0, 1, 0] + le32(rate)
-            + le32(rate * 2) + [2, 0, 16, 0] + Array("data".utf8) + le32(pcm.count) + pcm
+        ToneWAV.bytes(frequency: frequency, seconds: seconds)
     }
 }
 
