@@ -163,13 +163,19 @@ import Testing
             try b.sendText(quiet.start())
             try b.sendText(quiet.media(frame: 0))
             try await ingest.waitForStarted(2)
+            // Both media frames must be read before the reset: a reset discards data still in the
+            // server's receive buffer, and this test is about finalizing what was received.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !(try ingest.get("/metrics").body.contains("exorec_ingest_media_frames_total 2")), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             a.abort()
             let closeOfQuiet = try b.awaitClose(timeoutSeconds: 5)
             #expect(closeOfQuiet?.code == 1000)
             let done = try await ingest.waitForFinished(2)
             let reasons = Dictionary(uniqueKeysWithValues: done.map { ($0.streamSid, $0.closeReason ?? "") })
             #expect(reasons == ["vanish": "disconnected", "quiet": "idle-timeout"])
-            #expect(done.allSatisfy { $0.state == .complete && $0.frames == 800 })
+            #expect(done.allSatisfy { $0.state == .complete && $0.frames == 800 }, "\(done.map { ($0.streamSid, $0.state, $0.frames) })")
         }
     }
 
