@@ -13,6 +13,8 @@ struct CatalogMigration: Sendable {
     static let all: [CatalogMigration] = [
         CatalogMigration(version: 1, name: "initial schema", apply: { db, backend in try await createInitialSchema(db, backend) }),
         CatalogMigration(version: 2, name: "campaign rows", apply: { db, _ in try await createCampaignRows(db) }),
+        CatalogMigration(version: 3, name: "legal holds and retention", apply: { db, backend in try await createLegalHoldsAndRetention(db, backend) }),
+        CatalogMigration(version: 4, name: "events feed", apply: { db, backend in try await createEventsFeed(db, backend) }),
     ]
 }
 
@@ -32,7 +34,7 @@ enum Table {
 /// Column types used in both dialects. Times are epoch milliseconds in a 64-bit integer (`INTEGER` in SQLite,
 /// `BIGINT` in PostgreSQL, via SQLKit's dialects); flags are `BOOLEAN` (stored 0/1 by SQLite); durations are
 /// `DOUBLE PRECISION` (REAL affinity in SQLite, 8-byte in PostgreSQL where plain `REAL` would be 4).
-private enum ColumnType {
+enum ColumnType {
     static let time = SQLDataType.bigint
     static let integer = SQLDataType.bigint
     static let text = SQLDataType.text
