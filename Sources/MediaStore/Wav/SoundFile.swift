@@ -29,6 +29,12 @@ public final class SoundFile {
         public static let mp3HQ = Format(
             major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3",
             compressionLevel: 0.0)
+
+        /// FLAC, 16-bit, lossless (exports).
+        public static let flac16 = Format(major: Int32(SF_FORMAT_FLAC), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "flac")
+
+        /// Ogg Vorbis at libsndfile's default quality (exports).
+        public static let oggVorbis = Format(major: Int32(SF_FORMAT_OGG), subtype: Int32(SF_FORMAT_VORBIS), fileExtension: "ogg")
     }
 
     /// What a file holds, as libsndfile reads it.

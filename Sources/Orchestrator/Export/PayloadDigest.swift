@@ -1,0 +1,76 @@
+import Crypto
+import Glibc
+import MediaStore
+
+/// A payload file's size and the two checksums a bag's manifests list.
+public struct PayloadDigest: Sendable, Hashable, Codable {
+    public var bytes: Int64
+    public var sha256: String
+    public var sha512: String
+
+    /// Reads `path` once, hashing as it goes.
+    static func of(_ path: String) throws(MediaError) -> PayloadDigest {
+        try Self.stream(from: path, copyingTo: nil)
+    }
+
+    /// Copies `source` to a new file `destination` (`O_EXCL`), hashing the bytes on the way: the digest is the
+    /// source's and the copy's. The copy is removed if anything fails.
+    static func copy(from source: String, to destination: String) throws(MediaError) -> PayloadDigest {
+        let output = Glibc.open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw .io(path: destination, operation: "create", errno: errno) }
+        do throws(MediaError) {
+            let digest = try Self.stream(from: source, copyingTo: (output, destination))
+            guard Glibc.close(output) == 0 else { throw .io(path: destination, operation: "close", errno: errno) }
+            return digest
+        } catch {
+            Glibc.close(output)
+            unlink(destination)
+            throw error
+        }
+    }
+
+    private static func stream(from path: String, copyingTo output: (descriptor: Int32, path: String)?) throws(MediaError) -> PayloadDigest {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        defer { Glibc.close(fd) }
+        var sha256 = SHA256()
+        var sha512 = SHA512()
+        var bytes: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            sha256.update(bufferPointer: chunk)
+            sha512.update(bufferPointer: chunk)
+            bytes += Int64(n)
+            if let output {
+                var offset = 0
+                while offset < n {
+                    let written = Glibc.write(output.descriptor, chunk.baseAddress! + offset, n - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw .io(path: output.path, operation: "write", errno: errno)
+                    }
+                    offset += written
+                }
+            }
+        }
+        return PayloadDigest(bytes: bytes, sha256: Self.hex(sha256.finalize()), sha512: Self.hex(sha512.finalize()))
+    }
+
+    private static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
