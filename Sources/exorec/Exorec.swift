@@ -8,7 +8,8 @@ struct Exorec: AsyncParsableCommand {
         discussion: """
             exorec places recorded calls (exorec call, exorec campaign), runs the server that takes \
             their live audio streams, status callbacks and recordings (exorec serve), finds and \
-            proves what it stored (exorec catalog, exorec verify, exorec audit), runs the platform \
+            proves what it stored (exorec catalog, exorec verify, exorec audit), exports calls' \
+            media and metadata to a folder or a BagIt bag (exorec export), runs the platform \
             simulator (exorec simulate), drives load against a server (exorec loadgen), and shows \
             the whole job on the embedded simulator (exorec demo).
 
@@ -20,7 +21,7 @@ struct Exorec: AsyncParsableCommand {
             """,
         version: ExorecVersion.string,
         subcommands: [
-            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, AuditCommand.self, Demo.self, Simulate.self,
+            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Demo.self, Simulate.self,
             Loadgen.self, BenchParser.self,
         ]
     )
