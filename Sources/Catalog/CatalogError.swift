@@ -14,6 +14,18 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
     case closed(path: String)
     case database(operation: String, reason: String)
     case rebuildFailed(reason: String)
+    /// `hold add` on a call that already has an active hold.
+    case alreadyHeld(callSid: String, reason: String)
+    /// `hold rm` on a call without an active hold.
+    case notHeld(callSid: String)
+    /// Retention was about to delete a call that is (now) on legal hold.
+    case callHeld(callSid: String)
+    /// The call is being deleted by retention (its journal entry is pending).
+    case deletionPending(callSid: String)
+    /// A call that is still being recorded or downloaded cannot be deleted yet.
+    case callBusy(callSid: String, reason: String)
+    /// A hold's reason or author is empty or too long.
+    case invalidHold(reason: String)
 
     /// A stable, value-free name for metrics labels and `--json` output.
     public var code: String {
@@ -29,6 +41,12 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .closed: "catalog.closed"
         case .database: "catalog.database"
         case .rebuildFailed: "catalog.rebuild"
+        case .alreadyHeld: "catalog.already-held"
+        case .notHeld: "catalog.not-held"
+        case .callHeld: "catalog.call-held"
+        case .deletionPending: "catalog.deletion-pending"
+        case .callBusy: "catalog.call-busy"
+        case .invalidHold: "catalog.invalid-hold"
         }
     }
 
@@ -57,6 +75,18 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
             "catalog \(operation) failed: \(reason)"
         case .rebuildFailed(let reason):
             "catalog rebuild failed, the previous catalog is unchanged: \(reason)"
+        case .alreadyHeld(let callSid, let reason):
+            "call \(callSid) is already on legal hold (\(reason)); `exorec hold ls` shows it"
+        case .notHeld(let callSid):
+            "call \(callSid) is not on legal hold; `exorec hold ls` lists the active holds"
+        case .callHeld(let callSid):
+            "call \(callSid) is on legal hold and is not deleted; release the hold first (`exorec hold rm`)"
+        case .deletionPending(let callSid):
+            "call \(callSid) is being deleted by an interrupted retention run; `exorec retention apply --yes` finishes it"
+        case .callBusy(let callSid, let reason):
+            "call \(callSid) cannot be deleted yet: \(reason)"
+        case .invalidHold(let reason):
+            "invalid legal hold: \(reason)"
         }
     }
 }

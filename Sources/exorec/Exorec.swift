@@ -11,17 +11,19 @@ struct Exorec: AsyncParsableCommand {
             proves what it stored (exorec catalog, exorec verify, exorec audit), exports calls' \
             media and metadata to a folder or a BagIt bag (exorec export), runs the platform \
             simulator (exorec simulate), drives load against a server (exorec loadgen), and shows \
-            the whole job on the embedded simulator (exorec demo).
+            the whole job on the embedded simulator (exorec demo). Legal holds keep calls (exorec \
+            hold); retention deletes calls older than an age, never held ones (exorec retention).
 
             EXIT CODES:
               0   success
               1   failure (the message says what failed)
               3   ran, but found problems (e.g. loadgen verification mismatches)
+              4   not found (catalog show: no such call; hold: no such call, or no active hold)
               64  usage error (bad flag or configuration value)
             """,
         version: ExorecVersion.string,
         subcommands: [
-            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Demo.self, Simulate.self,
+            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Hold.self, Retention.self, Demo.self, Simulate.self,
             Loadgen.self, BenchParser.self,
         ]
     )

@@ -85,6 +85,10 @@ public struct CatalogRebuilder: Sendable {
         public var campaignRowsCarried = 0
         /// `placed` campaign rows recreated from `call.json` (the old catalog did not have them).
         public var campaignRowsRestored = 0
+        /// Legal holds (active and released) copied from the old catalog.
+        public var legalHoldsCarried = 0
+        /// Retention journal entries copied from the old catalog.
+        public var retentionJournalCarried = 0
         public var problems: [Problem] = []
 
         enum CodingKeys: String, CodingKey {
@@ -94,6 +98,7 @@ public struct CatalogRebuilder: Sendable {
             case mediaFiles = "media_files", missingFiles = "missing_files", requeuedDownloads = "requeued_downloads"
             case auditEntriesCarried = "audit_entries_carried", auditCarriedOver = "audit_carried_over"
             case campaignRowsCarried = "campaign_rows_carried", campaignRowsRestored = "campaign_rows_restored"
+            case legalHoldsCarried = "legal_holds_carried", retentionJournalCarried = "retention_journal_carried"
         }
     }
 
@@ -171,11 +176,15 @@ public struct CatalogRebuilder: Sendable {
         guard FileSystem.exists(self.catalogPath) else { return }
         let entries: [AuditEntry]
         let campaignRows: [CampaignRowRecord]
+        let holds: [LegalHold]
+        let journal: [RetentionJournalEntry]
         do {
             let old = try await Catalog.open(path: self.catalogPath, logger: self.logger)
             do {
                 entries = try await old.auditLogForCarryOver()
                 campaignRows = try await old.campaignRowsForCarryOver()
+                holds = try await old.legalHoldsForCarryOver()
+                journal = try await old.retentionJournalForCarryOver()
                 try await old.close()
             } catch {
                 try? await old.close()
@@ -196,8 +205,14 @@ public struct CatalogRebuilder: Sendable {
         try await catalog.transaction("carry over audit log") { db in
             for entry in entries { try await Catalog.insertAudit(db, entry) }
             for row in campaignRows { try await Catalog.insertCampaignRow(db, row) }
+            // Holds and the retention journal are not in the files either: a hold must survive a rebuild, and
+            // a deletion a killed retention run left pending is finished by the next run.
+            for hold in holds { try await Catalog.insertLegalHold(db, hold) }
+            for entry in journal { try await Catalog.insertRetentionJournalEntry(db, entry) }
         }
         report.auditEntriesCarried = entries.count
+        report.legalHoldsCarried = holds.count
+        report.retentionJournalCarried = journal.count
         report.auditCarriedOver = true
         report.campaignRowsCarried = campaignRows.count
     }
@@ -481,6 +496,7 @@ public struct CatalogRebuilder: Sendable {
             "missing_files": "\(report.missingFiles)", "requeued_downloads": "\(report.requeuedDownloads)",
             "problems": "\(report.problems.count)", "audit_carried_over": "\(report.auditCarriedOver)",
             "campaign_rows_carried": "\(report.campaignRowsCarried)", "campaign_rows_restored": "\(report.campaignRowsRestored)",
+            "legal_holds_carried": "\(report.legalHoldsCarried)", "retention_journal_carried": "\(report.retentionJournalCarried)",
         ]
         if let backup = report.backupPath { detail["backup"] = Self.fileName(backup) }
         return detail

@@ -20,6 +20,9 @@ public struct ArchiveVerificationReport: Sendable, Hashable, Codable {
             case unexpected
             /// A download's or a sidecar's temporary file (`*.part`, `*.tmp-<pid>`) left behind.
             case incompleteDownload = "incomplete-download"
+            /// A retention run started deleting the file's call and was interrupted (its journal entry is pending);
+            /// `exorec retention apply --yes` finishes the deletion.
+            case deletionPending = "deletion-pending"
         }
 
         public var kind: Kind

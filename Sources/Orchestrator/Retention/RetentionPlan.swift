@@ -1,0 +1,121 @@
+public import Catalog
+public import MediaStore
+
+/// What a retention run would do: the calls older than the cutoff it deletes, those it keeps and why, and the
+/// deletions an interrupted run left to finish. `Codable` with snake_case keys for `--json`.
+public struct RetentionPlan: Sendable, Hashable, Codable {
+    /// One call to delete, with the files and folders that go with it (relative to the storage root).
+    public struct Item: Sendable, Hashable, Codable {
+        public var call: RetentionCandidate
+        /// Media files, then their sidecars, then the `call.json` files found.
+        public var files: [String]
+        /// The call's folders, removed once empty.
+        public var directories: [String]
+    }
+
+    /// A call older than the cutoff that is kept, and why.
+    public struct Kept: Sendable, Hashable, Codable {
+        public var callSid: String
+        public var callTime: Timestamp
+        public var reason: String
+        /// The hold's reason, when the call is held.
+        public var hold: LegalHold?
+
+        enum CodingKeys: String, CodingKey {
+            case reason, hold
+            case callSid = "call_sid", callTime = "call_time"
+        }
+    }
+
+    /// The age given (`90d`).
+    public var olderThan: String
+    /// Calls from before this instant are deleted.
+    public var cutoff: Timestamp
+    public var delete: [Item]
+    /// Old calls on legal hold: never deleted.
+    public var held: [Kept]
+    /// Old calls still being recorded or downloaded: deleted by a later run.
+    public var busy: [Kept]
+    /// Deletions an interrupted run started; the next run with `--yes` finishes them first.
+    public var pending: [RetentionJournalEntry]
+
+    enum CodingKeys: String, CodingKey {
+        case cutoff, delete, held, busy, pending
+        case olderThan = "older_than"
+    }
+
+    public var fileCount: Int { self.delete.reduce(0) { $0 + $1.files.count } }
+    public var bytes: Int64 { self.delete.reduce(0) { $0 + $1.call.bytes } }
+}
+
+extension RetentionPlan {
+    /// Reads the catalog and the storage root and works out what `age` means today. Changes nothing.
+    public static func make(
+        catalog: Catalog, layout: StorageLayout, olderThan age: RetentionAge, now: Timestamp = .now()
+    ) async throws -> RetentionPlan {
+        let cutoff = age.cutoff(now: now)
+        var plan = RetentionPlan(olderThan: age.description, cutoff: cutoff, delete: [], held: [], busy: [], pending: [])
+        for candidate in try await catalog.retentionCandidates(before: cutoff) {
+            if let hold = candidate.hold {
+                plan.held.append(
+                    Kept(callSid: candidate.callSid, callTime: candidate.callTime, reason: "on legal hold: \(hold.reason)", hold: hold))
+            } else if let busy = candidate.busy {
+                plan.busy.append(Kept(callSid: candidate.callSid, callTime: candidate.callTime, reason: busy, hold: nil))
+            } else {
+                let (files, directories) = Self.files(of: candidate, layout: layout)
+                plan.delete.append(Item(call: candidate, files: files, directories: directories))
+            }
+        }
+        plan.pending = try await catalog.pendingRetentionDeletions()
+        return plan
+    }
+
+    /// The call's files on disk, relative to the storage root: every catalogued media file (a `missing` one
+    /// too: its row goes), each one's sidecar if present, and `call.json` in each of the call's folders (the
+    /// folder by placement date, the `_unknown` folder by first callback for a call exorec did not place, and
+    /// every folder holding its media: a stream that started after midnight sits in the next day's).
+    static func files(of call: RetentionCandidate, layout: StorageLayout) -> (files: [String], directories: [String]) {
+        let root = layout.root
+        var files: [String] = []
+        var sidecars: [String] = []
+        var directories: [String] = []
+        func addDirectory(_ relative: String) {
+            if !directories.contains(relative) { directories.append(relative) }
+        }
+        for media in call.mediaFiles {
+            files.append(media.path)
+            let sidecar = "\(Self.stem(of: media.path)).json"
+            if FileSystem.exists("\(root)/\(sidecar)") && !sidecars.contains(sidecar) { sidecars.append(sidecar) }
+            addDirectory(Self.parent(of: media.path))
+        }
+        let callSid = try? PathSafeIdentifier(call.callSid, field: "CallSid")
+        if let callSid, let account = call.accountSid, let accountId = try? PathSafeIdentifier(account, field: "AccountSid") {
+            addDirectory(Self.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime), root: root))
+        }
+        if let callSid, let first = call.firstCallbackAt, let unknown = try? PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid") {
+            addDirectory(Self.relative(layout.callDirectory(account: unknown, callSid: callSid, startedAt: first), root: root))
+        }
+        directories = directories.filter { !$0.isEmpty && FileSystem.exists("\(root)/\($0)") }
+        var callSidecars: [String] = []
+        for directory in directories {
+            let path = CallSidecar.path(inCallDirectory: directory)
+            if FileSystem.exists("\(root)/\(path)") { callSidecars.append(path) }
+        }
+        return (files + sidecars + callSidecars, directories)
+    }
+
+    static func stem(of path: String) -> String {
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        guard let dot = path[slash...].lastIndex(of: ".") else { return path }
+        return String(path[..<dot])
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
+    }
+
+    private static func relative(_ path: String, root: String) -> String {
+        path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
+    }
+}

@@ -1,0 +1,247 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import MediaStore
+
+/// Exit codes of `exorec hold`, also listed in its help.
+enum HoldExit {
+    /// No such call (`add`), or the call has no active hold (`rm`).
+    static let notFound = ExitCode(4)
+
+    static let help = """
+        EXIT CODES: 0 done; 1 failure (no catalog, the call is already held or being deleted, …); \
+        4 no such CallSid (add) or no active hold on it (rm); 64 usage error (e.g. an empty --reason).
+        """
+}
+
+/// `exorec hold`: legal holds, which retention never deletes (`docs/ARCHIVE.md`).
+struct Hold: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hold",
+        abstract: "Place, release and list legal holds (held calls are never deleted by retention).",
+        discussion: """
+            A hold is on one call, with a reason and who placed it. Placing and releasing are written \
+            to the audit log (hold.added, hold.released); a released hold stays listed with --all.
+
+            \(HoldExit.help)
+
+            EXAMPLES:
+              exorec hold add CA1234567890abcdef --reason "subpoena 2026-118" --by alice
+              exorec hold rm CA1234567890abcdef --reason "case closed"
+              exorec hold ls --all --json
+            """,
+        subcommands: [HoldAdd.self, HoldRemove.self, HoldList.self])
+}
+
+/// `--reason` and `--by`, checked the same way for `add` and `rm`.
+struct HoldText: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Why (kept in the catalog and the audit log).", valueName: "text"))
+    var reason: String
+
+    @Option(name: .long, help: ArgumentHelp("Who asks for it (default: $USER).", valueName: "name"))
+    var by: String?
+
+    func validate() throws {
+        for (option, text) in [("--reason", self.reason), ("--by", self.by)] {
+            guard let text else { continue }
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { throw ValidationError("\(option) is empty; say why (it is kept in the audit log).") }
+            if trimmed.count > Catalog.maxHoldTextLength {
+                throw ValidationError("\(option) has \(trimmed.count) characters; at most \(Catalog.maxHoldTextLength).")
+            }
+        }
+    }
+
+    /// `--by`, or the user running the command.
+    var author: String {
+        if let by { return by }
+        let environment = ProcessInfo.processInfo.environment
+        for name in ["USER", "LOGNAME"] {
+            if let user = environment[name], !user.isEmpty { return user }
+        }
+        return "uid-\(getuid())"
+    }
+}
+
+/// `call-sid` as an argument: non-empty, no spaces.
+private func checkCallSid(_ callSid: String) throws {
+    if callSid.isEmpty || callSid.contains(where: \.isWhitespace) {
+        throw ValidationError("'\(callSid)' is not a CallSid (empty or with spaces).")
+    }
+}
+
+func printHoldRetentionJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    StandardOutput.line(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Runs `body` on the existing catalog (never created), closing it on every path.
+private func withHoldCatalog<R: Sendable>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
+    let setup = try options.setup()
+    let logger = options.logger(label: "exorec.hold", file: setup.file)
+    let catalog = try await setup.openExistingCatalog(logger: logger)
+    do {
+        let result = try await body(catalog)
+        try await catalog.close()
+        return result
+    } catch {
+        try? await catalog.close()
+        throw error
+    }
+}
+
+struct HoldAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Place a legal hold on a call.",
+        discussion: """
+            The call must be in the catalog (placed by exorec, or with media or callbacks). A call \
+            already on hold, or one an interrupted retention run is deleting, is refused.
+
+            \(HoldExit.help)
+
+            EXAMPLES:
+              exorec hold add CA1234567890abcdef --reason "subpoena 2026-118"
+              exorec hold add CA1234567890abcdef --reason "customer complaint #4411" --by legal --json
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    var callSid: String
+
+    @OptionGroup var text: HoldText
+
+    @Flag(name: .long, help: "Print the hold as JSON.")
+    var json = false
+
+    func validate() throws { try checkCallSid(self.callSid) }
+
+    func run() async throws {
+        let hold: LegalHold
+        do {
+            hold = try await withHoldCatalog(self.options) {
+                try await $0.placeHold(callSid: self.callSid, reason: self.text.reason, by: self.text.author)
+            }
+        } catch CatalogError.unknownCall(let callSid) {
+            StandardError.line("no call \(callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls)")
+            throw HoldExit.notFound
+        }
+        if self.json {
+            try printHoldRetentionJSON(hold)
+        } else {
+            StandardOutput.line("held \(hold.callSid) (hold \(hold.id), by \(hold.placedBy), \(hold.placedAt)): \(hold.reason)")
+        }
+    }
+}
+
+struct HoldRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Release a call's legal hold (retention may then delete the call).",
+        discussion: """
+            The hold stays in the catalog, released, with who released it, when and why \
+            (exorec hold ls --all).
+
+            \(HoldExit.help)
+
+            EXAMPLES:
+              exorec hold rm CA1234567890abcdef --reason "case closed"
+              exorec hold rm CA1234567890abcdef --reason "released by counsel" --by legal --json
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    var callSid: String
+
+    @OptionGroup var text: HoldText
+
+    @Flag(name: .long, help: "Print the released hold as JSON.")
+    var json = false
+
+    func validate() throws { try checkCallSid(self.callSid) }
+
+    func run() async throws {
+        let hold: LegalHold
+        do {
+            hold = try await withHoldCatalog(self.options) {
+                try await $0.releaseHold(callSid: self.callSid, reason: self.text.reason, by: self.text.author)
+            }
+        } catch CatalogError.notHeld(let callSid) {
+            StandardError.line("call \(callSid) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)")
+            throw HoldExit.notFound
+        }
+        if self.json {
+            try printHoldRetentionJSON(hold)
+        } else {
+            StandardOutput.line(
+                "released \(hold.callSid) (hold \(hold.id), placed for: \(hold.reason)) by \(hold.releasedBy ?? ""): "
+                    + (hold.releaseReason ?? ""))
+        }
+    }
+}
+
+struct HoldList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List legal holds, oldest first (active ones; --all for released ones too).",
+        discussion: """
+            Columns: hold id, CallSid, placed (UTC), by, reason; with --all also released (UTC), by \
+            and why. No holds is not an error: the table is empty (or []).
+
+            EXIT CODES: 0 listed (even none); 1 failure; 64 usage error.
+
+            EXAMPLES:
+              exorec hold ls
+              exorec hold ls --all --call-sid CA1234567890abcdef
+              exorec hold ls --json | jq -r '.[].call_sid'
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(name: .long, help: "Released holds too.")
+    var all = false
+
+    @Option(name: .customLong("call-sid"), help: ArgumentHelp("Only this call's holds.", valueName: "sid"))
+    var callSid: String?
+
+    @Flag(name: .long, help: "Print one JSON array.")
+    var json = false
+
+    func run() async throws {
+        let holds = try await withHoldCatalog(self.options) {
+            try await $0.legalHolds(includeReleased: self.all, callSid: self.callSid)
+        }
+        if self.json {
+            try printHoldRetentionJSON(holds)
+            return
+        }
+        var rows = [["ID", "CALL SID", "PLACED (UTC)", "BY", "REASON"] + (self.all ? ["RELEASED (UTC)", "RELEASED BY", "WHY"] : [])]
+        for hold in holds {
+            var row = ["\(hold.id)", hold.callSid, "\(hold.placedAt)", hold.placedBy, hold.reason]
+            if self.all { row += [hold.releasedAt.map { "\($0)" } ?? "-", hold.releasedBy ?? "-", hold.releaseReason ?? "-"] }
+            rows.append(row)
+        }
+        for line in HoldRetentionTable.lines(rows) { StandardOutput.line(line) }
+        if holds.isEmpty { StandardError.line(self.all ? "no legal holds" : "no active legal holds") }
+    }
+}
+
+/// The tables of `hold ls` and `retention apply`.
+enum HoldRetentionTable {
+    /// Rows as columns padded to the widest cell (the last column unpadded).
+    static func lines(_ rows: [[String]]) -> [String] {
+        guard let columns = rows.map(\.count).max() else { return [] }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }
+    }
+
+    static func megabytes(_ bytes: Int64) -> String { String(format: "%.1f MB", Double(bytes) / 1_000_000) }
+}
