@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl
-PY_PACKAGES := websockets soundfile numpy uvloop
+PY_PACKAGES := websockets soundfile numpy uvloop bagit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps demo test bench build release clean
@@ -14,7 +14,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import websockets, soundfile, numpy, pyexotel" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
+	@python3 -c "import websockets, soundfile, numpy, pyexotel, bagit" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
 
 build: deps
 	$(SWIFT) build

@@ -24,6 +24,48 @@ public enum OutsideReader {
         return WavSummary(sampleRate: rate, channels: channels, frames: frames, samplesSHA256: String(parts[3]).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// What soundfile (libsndfile under Python) says a file is.
+    public struct AudioInfo: Sendable, Hashable {
+        /// `WAV`, `FLAC`, `OGG`, `MP3`, …
+        public var format: String
+        /// `PCM_16`, `VORBIS`, `MPEG_LAYER_III`, …
+        public var subtype: String
+        public var sampleRate: Int
+        public var channels: Int
+        public var frames: Int
+    }
+
+    /// Opens any audio file with Python's soundfile and decodes it to the end.
+    public static func soundfileInfo(_ path: String) throws -> AudioInfo {
+        let script = """
+            import sys, soundfile as sf
+            info = sf.info(sys.argv[1])
+            data, rate = sf.read(sys.argv[1], dtype='int16', always_2d=True)
+            print(info.format, info.subtype, rate, data.shape[1], data.shape[0])
+            """
+        let output = try run(["python3", "-c", script, path])
+        let parts = output.split(whereSeparator: \.isWhitespace)
+        guard parts.count == 5, let rate = Int(parts[2]), let channels = Int(parts[3]), let frames = Int(parts[4]) else {
+            throw TestFailure("soundfile could not read \(path): \(output)")
+        }
+        return AudioInfo(format: String(parts[0]), subtype: String(parts[1]), sampleRate: rate, channels: channels, frames: frames)
+    }
+
+    /// Validates a BagIt bag with the Python `bagit` package (checksums of every manifest, Payload-Oxum,
+    /// completeness): nil when it is valid, the package's complaint otherwise.
+    public static func bagitProblem(_ path: String) throws -> String? {
+        let script = """
+            import sys, bagit
+            try:
+                bagit.Bag(sys.argv[1]).validate()
+                print("valid")
+            except bagit.BagError as error:
+                print("invalid:", error)
+            """
+        let output = try run(["python3", "-c", script, path]).trimmingCharacters(in: .whitespacesAndNewlines)
+        return output == "valid" ? nil : output
+    }
+
     /// Runs a command and returns its standard output (standard error is appended on failure).
     public static func run(_ arguments: [String]) throws -> String {
         let process = Process()
