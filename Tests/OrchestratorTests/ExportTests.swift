@@ -273,6 +273,20 @@ import Testing
                 try await archive.exporter().export(Self.request(empty, bag: true))
             }
 
+            let inside = "\(archive.root)/media/export"
+            await #expect(throws: ExportError.self, "an export inside the archive would be taken for strays") {
+                try await archive.exporter().export(Self.request(inside))
+            }
+            #expect(!FileSystem.exists(inside))
+
+            let busy = archive.destination("busy")
+            try FileSystem.makeDirectories(busy)
+            let held = open(busy, O_RDONLY | O_DIRECTORY)
+            #expect(flock(held, LOCK_EX) == 0)
+            await #expect(throws: ExportError.destinationBusy(path: busy)) { try await archive.exporter().export(Self.request(busy)) }
+            close(held)
+            #expect(try await archive.exporter().export(Self.request(busy)).isClean, "free again once the other export ends")
+
             var none = Self.request(archive.destination("none"))
             none.search.status = "no-such-status"
             await #expect(throws: ExportError.nothingMatched) { try await archive.exporter().export(none) }

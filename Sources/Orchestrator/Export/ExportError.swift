@@ -11,6 +11,8 @@ public enum ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     case destinationNotEmpty(path: String)
     /// The destination holds an unfinished export of another request.
     case otherExportInProgress(path: String, fingerprint: String)
+    /// Another export is writing to the destination right now.
+    case destinationBusy(path: String)
     /// The journal of an unfinished export cannot be read.
     case unreadableJournal(path: String, reason: String)
     /// A payload file exists that the journal does not list: something else wrote into the export.
@@ -33,6 +35,8 @@ public enum ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .otherExportInProgress(let path, let fingerprint):
             "\(path) holds an unfinished export of another selection (\(fingerprint)); rerun that command to finish it, "
                 + "or choose another destination"
+        case .destinationBusy(let path):
+            "another exorec export is writing to \(path); wait for it to finish or choose another destination"
         case .unreadableJournal(let path, let reason):
             "the export journal \(path) cannot be read (\(reason)); the destination cannot be resumed: choose another one"
         case .unexpectedFile(let path):

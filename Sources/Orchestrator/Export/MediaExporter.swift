@@ -51,7 +51,28 @@ public struct MediaExporter: Sendable {
         let destination = request.destination.count > 1 && request.destination.hasSuffix("/")
             ? String(request.destination.dropLast()) : request.destination
 
-        // Where the export stands, before anything is written.
+        // Where the export stands, before anything is written: the folder is created (or found) and locked
+        // first, so that two exports to one destination cannot both take it for empty.
+        var info = stat()
+        let existed = stat(destination, &info) == 0
+        if existed && (info.st_mode & S_IFMT) != S_IFDIR { throw ExportError.destinationIsAFile(path: destination) }
+        try Self.io { try FileSystem.makeDirectories(destination) }
+        func removeIfCreated() { if !existed { rmdir(destination) } }
+        let lock: ExportDestinationLock
+        do {
+            // The archive's media tree holds only what exorec records (`exorec verify` reports anything else).
+            if let media = Self.realPath("\(self.layout.root)/media"), let target = Self.realPath(destination),
+                target == media || target.hasPrefix(media + "/")
+            {
+                throw ExportError.invalidRequest("the destination \(destination) is inside the archive's media folder \(media)")
+            }
+            lock = try ExportDestinationLock(destination)
+        } catch {
+            removeIfCreated()
+            throw error
+        }
+        defer { lock.release() }
+
         var journal: ExportJournal
         let details: [CallDetail]
         let reachedLimit: Bool
@@ -73,7 +94,11 @@ public struct MediaExporter: Sendable {
             self.logger.info("resuming export", metadata: ["destination": "\(destination)", "files_done": "\(journal.files.count)"])
         } else {
             let summaries = try await request.search.run(on: self.catalog)
-            guard !summaries.isEmpty else { throw ExportError.nothingMatched }
+            guard !summaries.isEmpty else {
+                lock.release()
+                removeIfCreated()
+                throw ExportError.nothingMatched
+            }
             var loaded: [CallDetail] = []
             for summary in summaries {
                 if let detail = try await CallDetail.load(callSid: summary.call.callSid, from: self.catalog) { loaded.append(detail) }
@@ -83,7 +108,6 @@ public struct MediaExporter: Sendable {
             journal = ExportJournal(
                 version: ExportJournal.version, fingerprint: request.fingerprint, startedAt: time,
                 callSids: loaded.map(\.call.callSid).sorted(), files: [:])
-            try Self.io { try FileSystem.makeDirectories(destination) }
             try journal.save(in: destination)
         }
 
@@ -146,6 +170,13 @@ public struct MediaExporter: Sendable {
     }
 
     // MARK: - Destination
+
+    /// The canonical absolute path of an existing file or folder.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
 
     /// nil for a destination that does not exist or is an empty folder; the journal of an unfinished export;
     /// an error for anything else.
@@ -430,4 +461,32 @@ public struct MediaExporter: Sendable {
             "export finished", metadata: ["destination": "\(destination)", "exported": "\(exported)", "problems": "\(problems.count)"])
         return report
     }
+}
+
+/// An exclusive `flock` on the destination folder for the life of an export: a second export to the same folder
+/// fails at once instead of interleaving with the first. The kernel drops it if the process dies.
+final class ExportDestinationLock {
+    private var descriptor: Int32
+
+    init(_ destination: String) throws {
+        let fd = Glibc.open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ExportError.io(MediaError.io(path: destination, operation: "open", errno: errno).description) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK { throw ExportError.destinationBusy(path: destination) }
+            throw ExportError.io(MediaError.io(path: destination, operation: "lock", errno: code).description)
+        }
+        self.descriptor = fd
+    }
+
+    /// Unlocks; idempotent.
+    func release() {
+        guard self.descriptor >= 0 else { return }
+        flock(self.descriptor, LOCK_UN)
+        Glibc.close(self.descriptor)
+        self.descriptor = -1
+    }
+
+    deinit { self.release() }
 }
