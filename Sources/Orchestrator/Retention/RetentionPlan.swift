@@ -1,4 +1,5 @@
 public import Catalog
+import Glibc
 public import MediaStore
 
 /// What a retention run would do: the calls older than the cutoff it deletes, those it keeps and why, and the
@@ -101,6 +102,15 @@ extension RetentionPlan {
             let path = CallSidecar.path(inCallDirectory: directory)
             if FileSystem.exists("\(root)/\(path)") { callSidecars.append(path) }
         }
+        if callSidecars.isEmpty, let callSid {
+            // Not where its dates put it (a catalog whose times were corrected, files moved by hand): look in
+            // every date folder, only for this call, so that no call.json outlives its call.
+            for path in Self.glob("\(layout.mediaRoot)/*/*/*/*/\(callSid)/\(CallSidecar.fileName)") {
+                let relative = Self.relative(path, root: root)
+                callSidecars.append(relative)
+                addDirectory(Self.parent(of: relative))
+            }
+        }
         return (files + sidecars + callSidecars, directories)
     }
 
@@ -113,6 +123,13 @@ extension RetentionPlan {
     static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "" }
         return String(path[..<slash])
+    }
+
+    private static func glob(_ pattern: String) -> [String] {
+        var found = glob_t()
+        defer { globfree(&found) }
+        guard Glibc.glob(pattern, 0, nil, &found) == 0 else { return [] }
+        return (0..<Int(found.gl_pathc)).compactMap { found.gl_pathv[$0].map { String(cString: $0) } }
     }
 
     private static func relative(_ path: String, root: String) -> String {

@@ -139,7 +139,8 @@ struct RetentionApply: AsyncParsableCommand {
         for deletion in report.deleted {
             let resumed = report.resumed.contains(deletion.callSid) ? " (finishing an interrupted run)" : ""
             StandardOutput.line(
-                "deleted \(deletion.callSid): \(deletion.files) files, \(HoldRetentionTable.megabytes(deletion.bytes))\(resumed)")
+                "deleted \(deletion.callSid): \(deletion.files) file\(deletion.files == 1 ? "" : "s"), "
+                    + "\(HoldRetentionTable.megabytes(deletion.bytes))\(resumed)")
         }
         Self.kept("kept, on legal hold:", report.heldSkipped)
         Self.kept("kept for now, still recording or downloading:", report.busySkipped)
