@@ -209,8 +209,11 @@ extension Catalog {
         return row != nil
     }
 
-    /// Appends `change` to the history and applies it to the call's row.
-    static func applyStatus(_ db: any SQLDatabase, callSid: String, _ change: StatusChange) async throws {
+    /// Appends `change` to the history and applies it to the call's row. With `announce` (the live paths;
+    /// a rebuild passes false), a call's first terminal status puts `call.completed` in the events feed.
+    /// - Returns: the id of that event, if one was added.
+    @discardableResult
+    static func applyStatus(_ db: any SQLDatabase, callSid: String, _ change: StatusChange, announce: Bool = true) async throws -> Int64? {
         guard let current = try await db.select().columns("status", "terminal_at").from(Table.calls)
             .where("call_sid", .equal, callSid).first()
         else { throw CatalogError.unknownCall(callSid: callSid) }
@@ -231,6 +234,8 @@ extension Catalog {
         if let duration = change.conversationDuration { update.set("conversation_duration", to: duration) }
         if let url = change.recordingURL, !url.isEmpty { update.set("recording_url", to: url) }
         try await update.where("call_sid", .equal, callSid).run()
+        guard announce, terminalAt == nil, isTerminal else { return nil }
+        return try await Self.announceCallCompleted(db, callSid: callSid, status: change.status, at: change.at)
     }
 }
 

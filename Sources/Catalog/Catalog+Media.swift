@@ -6,17 +6,31 @@ extension Catalog {
     ///
     /// Called as often as the sidecar changes (start, progress, finalize, repair); `path` is the WAV relative
     /// to the storage root and identifies the stream (a repeated stream_sid gets a second file).
-    public func upsertStream(from sidecar: StreamSidecar, path: String) async throws {
+    ///
+    /// With `announce` (the live path; a rebuild passes false), the events feed gets `stream.started` when
+    /// a growing stream first appears and `stream.finished` when it becomes final, in the same transaction.
+    public func upsertStream(from sidecar: StreamSidecar, path: String, announce: Bool = true) async throws {
         try await self.transaction("record stream") { db in
+            let before = try await db.select().column("state").from(Table.streams).where("path", .equal, path).first()
+                .map { try $0.choice("state", as: StreamSidecar.State.self, reading: "stream") }
             try await Self.upsertStream(db, sidecar: sidecar, path: path)
+            guard announce else { return }
+            try await Self.announceStream(db, sidecar: sidecar, path: path, stateBefore: before)
         }
     }
 
     /// Records (or updates) a downloaded recording from its sidecar, and the file as a media file of kind
     /// `recording`. `path` is the recording file relative to the storage root.
-    public func upsertRecording(from sidecar: RecordingSidecar, path: String) async throws {
+    ///
+    /// With `announce` (the live path; a rebuild passes false), the events feed gets `recording.stored`
+    /// when the file is new or its state changed, in the same transaction.
+    public func upsertRecording(from sidecar: RecordingSidecar, path: String, announce: Bool = true) async throws {
         try await self.transaction("record recording") { db in
+            let before = try await db.select().column("state").from(Table.recordings).where("path", .equal, path).first()
+                .map { try $0.value("state", as: String.self) }
             try await Self.upsertRecording(db, sidecar: sidecar, path: path)
+            guard announce, before != sidecar.state.rawValue else { return }
+            try await Self.announceRecording(db, sidecar: sidecar, path: path)
         }
     }
 
@@ -118,10 +132,10 @@ extension Catalog {
     static func upsertMediaFile(_ db: any SQLDatabase, _ file: MediaFile) async throws {
         try await db.insert(into: Table.mediaFiles)
             .columns(
-                "call_sid", "kind", "path", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256",
+                "call_sid", "kind", "path", "media_id", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256",
                 "state", "created_at", "updated_at")
             .values(
-                file.callSid, file.kind.rawValue, file.path, file.format, file.sampleRate, file.channels,
+                file.callSid, file.kind.rawValue, file.path, file.id, file.format, file.sampleRate, file.channels,
                 file.durationSeconds, file.bytes, file.sha256, file.state.rawValue, file.createdAt.millisecondsSinceEpoch,
                 file.updatedAt.millisecondsSinceEpoch)
             .onConflict(with: "path") { update in

@@ -23,6 +23,9 @@ import SQLKit
 public actor Catalog {
     /// The catalog file.
     public nonisolated let path: String
+    /// Poked after every committed write, so that feed readers waiting in ``waitForEvents(after:timeout:)``
+    /// look again at once instead of at their next poll.
+    nonisolated let eventSignal = CatalogChangeSignal()
     let backend: SQLiteCatalogBackend
     let logger: Logger
     private var isClosed = false
@@ -147,6 +150,8 @@ public actor Catalog {
             do {
                 let result = try await body(db)
                 try await db.execute(sql: SQLRaw("COMMIT")) { _ in }
+                // Whatever committed may have added events: waiting feed readers look again.
+                self.eventSignal.poke()
                 return result
             } catch {
                 try? await db.execute(sql: SQLRaw("ROLLBACK")) { _ in }

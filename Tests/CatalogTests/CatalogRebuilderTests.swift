@@ -119,11 +119,15 @@ struct CatalogRebuilderTests {
     /// one built event by event; the audit log is carried over and extended; the missing recording is queued.
     @Test func rebuildReproducesTheCatalog() async throws {
         try await Self.withWorld { world async throws in
-            let (before, auditBefore, campaignBefore) = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) {
+            let (before, auditBefore, campaignBefore, feedBefore) = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) {
                 catalog async throws in
                 try await Self.populate(world, catalog)
-                return (try await catalog.snapshot(), try await catalog.auditEntries(), try await catalog.campaignRows(campaignId: "spring"))
+                return (
+                    try await catalog.snapshot(), try await catalog.auditEntries(), try await catalog.campaignRows(campaignId: "spring"),
+                    try await catalog.events(after: 0)
+                )
             }
+            #expect(!feedBefore.isEmpty)
             #expect(campaignBefore.count == 2)
             #expect(before.calls.count == 2)
             #expect(before.callbacks.count == 3)
@@ -160,6 +164,14 @@ struct CatalogRebuilderTests {
                 #expect(try await rebuilt.verifyAuditChain().isIntact)
 
                 #expect(try await rebuilt.campaignRows(campaignId: "spring") == campaignBefore)
+
+                // The events feed is carried over with its ids, and the rebuild itself announces nothing:
+                // a consumer's position and the media ids it holds stay valid.
+                #expect(try await rebuilt.events(after: 0) == feedBefore)
+                for event in feedBefore {
+                    guard let id = event.mediaID else { continue }
+                    #expect(try await rebuilt.mediaFile(id: id)?.path == event.path)
+                }
 
                 let jobs = try await rebuilt.downloadJobs()
                 #expect(jobs.map(\.callSid) == ["CA2"])

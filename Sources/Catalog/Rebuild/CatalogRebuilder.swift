@@ -178,6 +178,7 @@ public struct CatalogRebuilder: Sendable {
         let campaignRows: [CampaignRowRecord]
         let holds: [LegalHold]
         let journal: [RetentionJournalEntry]
+        let feed: [FeedEvent]
         do {
             let old = try await Catalog.open(path: self.catalogPath, logger: self.logger)
             do {
@@ -185,6 +186,8 @@ public struct CatalogRebuilder: Sendable {
                 campaignRows = try await old.campaignRowsForCarryOver()
                 holds = try await old.legalHoldsForCarryOver()
                 journal = try await old.retentionJournalForCarryOver()
+                // With their ids: a consumer's "after this id" stays valid across a rebuild.
+                feed = try await old.eventsForCarryOver()
                 try await old.close()
             } catch {
                 try? await old.close()
@@ -209,6 +212,7 @@ public struct CatalogRebuilder: Sendable {
             // a deletion a killed retention run left pending is finished by the next run.
             for hold in holds { try await Catalog.insertLegalHold(db, hold) }
             for entry in journal { try await Catalog.insertRetentionJournalEntry(db, entry) }
+            for event in feed { try await Catalog.insertEvent(db, event) }
         }
         report.auditEntriesCarried = entries.count
         report.legalHoldsCarried = holds.count
@@ -274,7 +278,7 @@ public struct CatalogRebuilder: Sendable {
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".wav")
             referenced.insert(media)
-            try await catalog.upsertStream(from: sidecar, path: self.relative(media))
+            try await catalog.upsertStream(from: sidecar, path: self.relative(media), announce: false)
             report.streams += 1
             try await self.checkFile(
                 media, kind: .stream, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options, catalog: catalog,
@@ -290,7 +294,7 @@ public struct CatalogRebuilder: Sendable {
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".mp3")
             referenced.insert(media)
-            try await catalog.upsertRecording(from: sidecar, path: self.relative(media))
+            try await catalog.upsertRecording(from: sidecar, path: self.relative(media), announce: false)
             report.recordings += 1
             try await self.checkFile(
                 media, kind: .recording, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options,
@@ -328,7 +332,7 @@ public struct CatalogRebuilder: Sendable {
                 if inserted {
                     result.calls = 1
                     for change in sidecar.statusHistory {
-                        try await Catalog.applyStatus(db, callSid: sidecar.callSid, change)
+                        try await Catalog.applyStatus(db, callSid: sidecar.callSid, change, announce: false)
                     }
                     result.statuses = sidecar.statusHistory.count
                 } else {

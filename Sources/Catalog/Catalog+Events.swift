@@ -1,0 +1,226 @@
+import Foundation
+import MediaStore
+import SQLKit
+import Synchronization
+
+extension Catalog {
+    // MARK: - Reading the feed
+
+    /// Events with an id above `after`, oldest first, at most `limit`, optionally only of some kinds.
+    public func events(after: Int64, limit: Int = 500, kinds: Set<FeedEvent.Kind>? = nil) async throws -> [FeedEvent] {
+        try await self.exclusive("read events") { db in
+            let query = db.select().column("*").from(Table.events).where("id", .greaterThan, after)
+            if let kinds { query.where("type", .in, kinds.map(\.rawValue).sorted()) }
+            return try await query.orderBy("id").limit(max(1, min(limit, 10_000))).all().map(FeedEvent.init(row:))
+        }
+    }
+
+    /// The newest event's id (0 when there is none).
+    public func latestEventID() async throws -> Int64 {
+        try await self.exclusive("read latest event id") { db in
+            let row = try await db.select().column(SQLFunction("MAX", args: SQLColumn("id")), as: "id").from(Table.events).first()
+            return try row?.optional("id", as: Int64.self) ?? 0
+        }
+    }
+
+    /// Waits until an event with an id above `after` exists (returned at once if one does), or `timeout`
+    /// passed (then empty). Wakes on this catalog's own writes at once and looks again every
+    /// `pollInterval` for writes by other processes sharing the file.
+    public func waitForEvents(
+        after: Int64, timeout: Duration, limit: Int = 500, kinds: Set<FeedEvent.Kind>? = nil, pollInterval: Duration = .seconds(1)
+    ) async throws -> [FeedEvent] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let generation = self.eventSignal.generation
+            let found = try await self.events(after: after, limit: limit, kinds: kinds)
+            let now = ContinuousClock.now
+            if !found.isEmpty || now >= deadline || Task.isCancelled { return found }
+            await self.eventSignal.wait(since: generation, atMost: min(deadline - now, pollInterval))
+        }
+    }
+
+    /// The media file with this id (``MediaFile/id``), if catalogued.
+    public func mediaFile(id: String) async throws -> MediaFile? {
+        guard MediaFile.isWellFormedID(id) else { return nil }
+        return try await self.exclusive("read media file") { db in
+            try await db.select().column("*").from(Table.mediaFiles).where("media_id", .equal, id).first().map(MediaFile.init(row:))
+        }
+    }
+
+    // MARK: - Progress of growing streams
+
+    /// Records how far growing streams got: their rows' frames, duration and size, and one
+    /// `stream.progress` event each, all in one transaction (one disk sync for the whole batch). A report
+    /// for a stream that is not catalogued as growing (finished meanwhile, or never catalogued) is skipped.
+    /// Progress events older than ``FeedEvent/progressRetention`` are pruned on the way.
+    /// - Returns: how many reports were recorded.
+    @discardableResult
+    public func recordStreamProgress(_ reports: [StreamProgress]) async throws -> Int {
+        guard !reports.isEmpty else { return 0 }
+        return try await self.transaction("record stream progress") { db in
+            var recorded = 0
+            for report in reports {
+                guard
+                    let row = try await db.select().columns("state", "sample_rate", "channels").from(Table.streams)
+                        .where("path", .equal, report.path).first(),
+                    try row.value("state", as: String.self) == StreamSidecar.State.recording.rawValue
+                else { continue }
+                try await db.update(Table.streams)
+                    .set("frames", to: report.frames).set("duration_seconds", to: report.durationSeconds)
+                    .where("path", .equal, report.path).run()
+                try await db.update(Table.mediaFiles)
+                    .set("bytes", to: report.bytes).set("duration_seconds", to: report.durationSeconds)
+                    .set("updated_at", to: report.at.millisecondsSinceEpoch)
+                    .where("path", .equal, report.path).where("state", .equal, MediaFileState.recording.rawValue).run()
+                try await Self.appendEvent(
+                    db, .streamProgress, at: report.at, callSid: report.callSid, streamSid: report.streamSid, path: report.path,
+                    detail: FeedEvent.Detail(
+                        kind: .stream, state: StreamSidecar.State.recording.rawValue, format: "wav",
+                        sampleRate: try row.optional("sample_rate"), channels: try row.optional("channels"), frames: report.frames,
+                        durationSeconds: report.durationSeconds, bytes: report.bytes))
+                recorded += 1
+            }
+            let cutoff = (reports.map(\.at).max() ?? .now()).millisecondsSinceEpoch - FeedEvent.progressRetention
+            try await db.delete(from: Table.events)
+                .where("type", .equal, FeedEvent.Kind.streamProgress.rawValue).where("at", .lessThan, cutoff).run()
+            return recorded
+        }
+    }
+
+    // MARK: - Writing events (inside the transaction that made the change)
+
+    static func announceStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String, stateBefore: StreamSidecar.State?) async throws {
+        let kind: FeedEvent.Kind
+        switch (stateBefore, sidecar.state) {
+        case (nil, .recording): kind = .streamStarted
+        case (.recording, .complete), (.recording, .interrupted), (nil, .complete), (nil, .interrupted): kind = .streamFinished
+        default: return  // a repeat of a known state (a progress upsert, a second repair): nothing new
+        }
+        try await Self.appendEvent(
+            db, kind, at: kind == .streamStarted ? sidecar.startedAt : (sidecar.endedAt ?? .now()), callSid: sidecar.callSid,
+            streamSid: sidecar.streamSid, path: path,
+            detail: FeedEvent.Detail(
+                kind: .stream, state: sidecar.state.rawValue, format: "wav", sampleRate: sidecar.sampleRate, channels: sidecar.channels,
+                frames: sidecar.frames, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes, sha256: sidecar.sha256))
+    }
+
+    static func announceRecording(_ db: any SQLDatabase, sidecar: RecordingSidecar, path: String) async throws {
+        try await Self.appendEvent(
+            db, .recordingStored, at: sidecar.fetchedAt, callSid: sidecar.callSid, streamSid: nil, path: path,
+            detail: FeedEvent.Detail(
+                kind: .recording, state: sidecar.state.rawValue, format: sidecar.format, sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes, sha256: sidecar.sha256))
+    }
+
+    @discardableResult
+    static func announceCallCompleted(_ db: any SQLDatabase, callSid: String, status: String, at time: Timestamp) async throws -> Int64 {
+        let media = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).orderBy("path").all()
+            .map(MediaFile.init(row:))
+            .map { FeedEvent.MediaReference(mediaID: $0.id, kind: $0.kind, path: $0.path, state: $0.state) }
+        return try await Self.appendEvent(
+            db, .callCompleted, at: time, callSid: callSid, streamSid: nil, path: nil, detail: FeedEvent.Detail(status: status, media: media))
+    }
+
+    @discardableResult
+    static func appendEvent(
+        _ db: any SQLDatabase, _ kind: FeedEvent.Kind, at time: Timestamp, callSid: String, streamSid: String?, path: String?,
+        detail: FeedEvent.Detail
+    ) async throws -> Int64 {
+        let row = try await db.insert(into: Table.events)
+            .columns("at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
+            .values(
+                time.millisecondsSinceEpoch, kind.rawValue, callSid, streamSid, path.map(MediaFile.id(forPath:)), path,
+                CatalogJSON.encode(detail))
+            .returning("id").first()
+        return try row?.value("id", as: Int64.self) ?? 0
+    }
+
+    // MARK: - Rebuild
+
+    /// The whole feed as stored, whatever the schema version (a rebuild carries it over with its ids).
+    func eventsForCarryOver() async throws -> [FeedEvent] {
+        try await self.exclusive("read events", requiresSchema: false) { db in
+            guard try await self.backend.tableExists(Table.events) else { return [] }
+            return try await db.select().column("*").from(Table.events).orderBy("id").all().map(FeedEvent.init(row:))
+        }
+    }
+
+    static func insertEvent(_ db: any SQLDatabase, _ event: FeedEvent) async throws {
+        try await db.insert(into: Table.events)
+            .columns("id", "at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
+            .values(
+                event.id, event.at.millisecondsSinceEpoch, event.type.rawValue, event.callSid, event.streamSid, event.mediaID, event.path,
+                CatalogJSON.encode(event.detail))
+            .run()
+    }
+}
+
+extension FeedEvent {
+    init(row: any SQLRow) throws {
+        self.id = try row.value("id")
+        self.at = try row.timestamp("at")
+        self.type = try row.choice("type", as: Kind.self, reading: "event")
+        self.callSid = try row.value("call_sid")
+        self.streamSid = try row.optional("stream_sid")
+        self.mediaID = try row.optional("media_id")
+        self.path = try row.optional("path")
+        let json: String = try row.value("detail_json")
+        do {
+            self.detail = try JSONDecoder().decode(Detail.self, from: Data(json.utf8))
+        } catch {
+            throw CatalogError.database(operation: "read event \(self.id)", reason: "its detail is not valid JSON: \(error)")
+        }
+    }
+}
+
+/// A counter bumped after every committed write, and the readers waiting for it to move.
+final class CatalogChangeSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var generation: UInt64 { self.state.withLock { $0.generation } }
+
+    func poke() {
+        let waiting = self.state.withLock { state in
+            state.generation &+= 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    /// Returns once the generation moved past `seen`, after `limit`, or on cancellation.
+    func wait(since seen: UInt64, atMost limit: Duration) async {
+        let id = self.state.withLock { state in
+            state.nextWaiter &+= 1
+            return state.nextWaiter
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = self.state.withLock { state in
+                            if state.generation != seen || Task.isCancelled { return true }
+                            state.waiters[id] = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.resume(id)
+                }
+            }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func resume(_ id: UInt64) {
+        self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+    }
+}
