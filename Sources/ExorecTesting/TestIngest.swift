@@ -24,6 +24,7 @@ public final class TestIngest: Sendable {
         case .streamStarted(let sidecar, _): self.started.withLock { $0.append(sidecar) }
         case .streamFinished(let sidecar, _), .streamFinalizeFailed(let sidecar, _, _), .streamRepaired(let sidecar, _):
             self.finished.withLock { $0.append(sidecar) }
+        case .streamsGrew: break
         }
     }
 

@@ -19,6 +19,23 @@ public struct IngestConfiguration: Sendable, Hashable {
     public var storageRoot = "storage"
     /// The status-callback endpoint, `POST /v1/callbacks/status`; off until a token is set.
     public var callbacks = StatusCallbacks()
+    /// The read API for live consumers: `GET /v1/events` and `GET /v1/media/ID`; off until a token is set.
+    public var consumers = Consumers()
+
+    /// Settings of the consumer API (`docs/CONSUMERS.md`).
+    public struct Consumers: Sendable, Hashable {
+        /// The secret readers send as `Authorization: Bearer <token>` (or `?token=`, for clients such as
+        /// a browser's EventSource that cannot set headers). Same rule as `callbacks.token`; nil switches
+        /// the endpoints off: they answer 404.
+        public var token: String?
+        /// The longest `wait` a long poll may ask for.
+        public var maxWaitSeconds = 60
+        /// A Server-Sent Events stream with nothing to say sends a comment this often, so that proxies and
+        /// clients see the connection is alive.
+        public var heartbeatSeconds = 15
+
+        public init() {}
+    }
 
     /// Settings of the status-callback endpoint (`docs/INGEST.md`, "Status callbacks").
     public struct StatusCallbacks: Sendable, Hashable {
@@ -88,6 +105,17 @@ public struct IngestConfiguration: Sendable, Hashable {
             throw .configuration(
                 key: "callbacks.token",
                 reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
+        }
+        if let token = self.consumers.token, !StatusCallbacks.isAcceptableToken(token) {
+            throw .configuration(
+                key: "api.token",
+                reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
+        }
+        guard (1...300).contains(self.consumers.maxWaitSeconds) else {
+            throw .configuration(key: "api.max_wait", reason: "must be between 1 and 300 seconds")
+        }
+        guard (1...300).contains(self.consumers.heartbeatSeconds) else {
+            throw .configuration(key: "api.heartbeat", reason: "must be between 1 and 300 seconds")
         }
         _ = try SourceAllowlist(self.callbacks.allowedSources)
         guard (1024...(1 << 20)).contains(self.callbacks.maxBodyBytes) else {

@@ -13,4 +13,29 @@ public enum IngestEvent: Sendable, Hashable {
     /// At start-up, a stream an earlier process left open (it died) was repaired: its audio up to
     /// the crash is kept, the sidecar says `interrupted`.
     case streamRepaired(StreamSidecar, wavPath: String)
+    /// Growing streams whose files grew since the last report, once per housekeeping round (about a
+    /// second): one batch for all of them, so that recording the progress costs one catalog write.
+    case streamsGrew([StreamGrowth])
+}
+
+/// How far a growing stream's file got.
+public struct StreamGrowth: Sendable, Hashable {
+    public var streamSid: String
+    public var callSid: String
+    public var wavPath: String
+    public var frames: Int64
+    public var durationSeconds: Double
+    /// The file's size: it is a valid WAV up to here (its header was brought up to date first).
+    public var bytes: Int64
+    public var at: Timestamp
+
+    public init(streamSid: String, callSid: String, wavPath: String, frames: Int64, durationSeconds: Double, bytes: Int64, at: Timestamp) {
+        self.streamSid = streamSid
+        self.callSid = callSid
+        self.wavPath = wavPath
+        self.frames = frames
+        self.durationSeconds = durationSeconds
+        self.bytes = bytes
+        self.at = at
+    }
 }

@@ -23,19 +23,22 @@ public final class IngestServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
     private let statusCallbackSink: (any StatusCallbackSink)?
+    private let consumerFeed: (any ConsumerFeedSource)?
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
 
     /// - Parameters:
     ///   - statusCallbackSink: where status callbacks are stored; nil leaves the endpoint off.
+    ///   - consumerFeed: what `GET /v1/events` and `GET /v1/media/ID` read; nil leaves them off.
     ///   - onListening: called once with the bound port.
     public init(
         configuration: IngestConfiguration, logger: Logger, statusCallbackSink: (any StatusCallbackSink)? = nil,
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        consumerFeed: (any ConsumerFeedSource)? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.statusCallbackSink = statusCallbackSink
+        self.consumerFeed = consumerFeed
         self.onListening = onListening
         (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -59,9 +62,10 @@ public final class IngestServer: Service, Sendable {
         let finalizer = StreamFinalizer(logger: self.logger)
         let ingest = StreamIngest(
             configuration: self.configuration, finalizer: finalizer, events: self.continuation, statusCallbackSink: self.statusCallbackSink,
-            logger: self.logger)
+            consumerFeed: self.consumerFeed, logger: self.logger)
         let callbacks = ingest.callbacks
         let callbacksOffReason = callbacks.offReason
+        let consumersOffReason = ingest.consumers.offReason
         let callbacksInFlight = callbacks.inFlight
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
@@ -82,7 +86,11 @@ public final class IngestServer: Service, Sendable {
                             "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
                             "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
                             "status_callbacks": "\(callbacksOffReason == nil ? StatusCallbackEndpoint.path : "off")",
+                            "consumer_api": "\(consumersOffReason == nil ? "\(ConsumerEndpoint.eventsPath), \(ConsumerEndpoint.mediaPrefix)ID" : "off")",
                         ])
+                    if let reason = consumersOffReason, configuration.consumers.token != nil {
+                        logger.warning("the consumer API is off: GET \(ConsumerEndpoint.eventsPath) answers 404", metadata: ["reason": "\(reason)"])
+                    }
                     if let reason = callbacksOffReason {
                         if configuration.callbacks.token == nil {
                             logger.info("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])

@@ -12,7 +12,8 @@ struct Exorec: AsyncParsableCommand {
             media and metadata to a folder or a BagIt bag (exorec export), runs the platform \
             simulator (exorec simulate), drives load against a server (exorec loadgen), and shows \
             the whole job on the embedded simulator (exorec demo). Legal holds keep calls (exorec \
-            hold); retention deletes calls older than an age, never held ones (exorec retention).
+            hold); retention deletes calls older than an age, never held ones (exorec retention). \
+            Live consumers follow the server's events feed (exorec watch).
 
             EXIT CODES:
               0   success
@@ -23,7 +24,7 @@ struct Exorec: AsyncParsableCommand {
             """,
         version: ExorecVersion.string,
         subcommands: [
-            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Hold.self, Retention.self, Demo.self, Simulate.self,
+            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Hold.self, Retention.self, Watch.self, Demo.self, Simulate.self,
             Loadgen.self, BenchParser.self,
         ]
     )

@@ -63,10 +63,19 @@ public struct HTTPRequest: Sendable, Hashable {
     /// The declared `Content-Length`; nil when the request has none.
     public var contentLength: Int?
     public var remoteAddress: String
+    /// `Authorization`, verbatim.
+    public var authorization: String?
+    /// `Range`, verbatim.
+    public var range: String?
+    /// `Accept`, verbatim.
+    public var accept: String?
+    /// `Last-Event-ID` (what a reconnecting Server-Sent Events client sends), verbatim.
+    public var lastEventID: String?
 
     public init(
         method: String, path: String, query: [(name: String, value: String)] = [], contentType: String? = nil,
-        contentLength: Int? = nil, remoteAddress: String
+        contentLength: Int? = nil, remoteAddress: String, authorization: String? = nil, range: String? = nil, accept: String? = nil,
+        lastEventID: String? = nil
     ) {
         self.method = method
         self.path = path
@@ -74,6 +83,10 @@ public struct HTTPRequest: Sendable, Hashable {
         self.contentType = contentType
         self.contentLength = contentLength
         self.remoteAddress = remoteAddress
+        self.authorization = authorization
+        self.range = range
+        self.accept = accept
+        self.lastEventID = lastEventID
     }
 
     public func queryValue(_ name: String) -> String? { self.query.last { $0.name == name }?.value }
@@ -83,7 +96,8 @@ public struct HTTPRequest: Sendable, Hashable {
 
     public static func == (a: Self, b: Self) -> Bool {
         a.method == b.method && a.path == b.path && a.contentType == b.contentType && a.contentLength == b.contentLength
-            && a.remoteAddress == b.remoteAddress && a.query.map(\.name) == b.query.map(\.name)
+            && a.remoteAddress == b.remoteAddress && a.authorization == b.authorization && a.range == b.range && a.accept == b.accept
+            && a.lastEventID == b.lastEventID && a.query.map(\.name) == b.query.map(\.name)
             && a.query.map(\.value) == b.query.map(\.value)
     }
 
@@ -156,8 +170,23 @@ public final class HTTPResponder: Sendable {
         guard self.answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        self.server.deliver(response, to: self.exchangeID)
+        self.server.deliver(.complete(response), to: self.exchangeID)
         return true
+    }
+
+    /// Starts a streamed answer unless this request was answered before: `head` goes out first, then
+    /// what is written to the returned body, as it comes. Without a `contentLength` the body ends, and
+    /// the connection closes, at ``HTTPBodyStream/finish()`` (Server-Sent Events); with one, the writer
+    /// must write exactly that many bytes and the connection is kept alive.
+    ///
+    /// - Returns: nil if an earlier call answered the request.
+    public func stream(_ head: HTTPStreamHead) -> HTTPBodyStream? {
+        guard self.answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return nil
+        }
+        let body = HTTPBodyStream(exchangeID: self.exchangeID, server: self.server)
+        self.server.deliver(.streamed(head, body), to: self.exchangeID)
+        return body
     }
 
     /// Whether `respond` has been called.
@@ -190,3 +219,138 @@ public protocol WebSocketServerHandler: AnyObject {
     func shutdownRequested()
 }
 
+
+/// What a parked exchange is answered with.
+enum DeferredAnswer: Sendable {
+    case complete(HTTPResponse)
+    case streamed(HTTPStreamHead, HTTPBodyStream)
+}
+
+/// The head of a streamed answer (``HTTPResponder/stream(_:)``).
+public struct HTTPStreamHead: Sendable, Hashable {
+    public var status: Int
+    public var contentType: String
+    /// nil: the body's length is not known in advance; it ends when the connection closes.
+    public var contentLength: Int64?
+    public var headers: [String: String]
+
+    public init(status: Int, contentType: String, contentLength: Int64?, headers: [String: String] = [:]) {
+        self.status = status
+        self.contentType = contentType
+        self.contentLength = contentLength
+        self.headers = headers
+    }
+}
+
+/// The body of a streamed answer: written from any task, sent by the service thread.
+///
+/// A writer that gets ahead of the client waits in ``write(_:)`` (at most ``highWaterBytes`` are
+/// queued), so serving a large file or a fast feed never holds more than that in memory per client.
+public final class HTTPBodyStream: Sendable {
+    /// Queued bytes above which ``write(_:)`` waits for the client.
+    public static let highWaterBytes = 256 << 10
+
+    private struct State {
+        var chunks: [[UInt8]] = []
+        var head = 0
+        var queuedBytes = 0
+        var finished = false
+        var aborted = false
+        var clientGone = false
+        var writersWaiting: [CheckedContinuation<Bool, Never>] = []
+    }
+
+    let exchangeID: UInt64
+    private let server: WebSocketServer
+    private let state = Mutex(State())
+
+    init(exchangeID: UInt64, server: WebSocketServer) {
+        self.exchangeID = exchangeID
+        self.server = server
+    }
+
+    /// Queues `bytes`; waits while the client is behind.
+    /// - Returns: false when the client has left (stop writing).
+    @discardableResult
+    public func write(_ bytes: [UInt8]) async -> Bool {
+        let accepted = self.state.withLock { state -> Bool in
+            guard !state.clientGone, !state.finished else { return false }
+            if !bytes.isEmpty {
+                state.chunks.append(bytes)
+                state.queuedBytes += bytes.count
+            }
+            return true
+        }
+        guard accepted else { return false }
+        self.server.bodyStreamHasWork(self)
+        return await withCheckedContinuation { continuation in
+            let answerNow: Bool? = self.state.withLock { state in
+                if state.clientGone { return false }
+                if state.queuedBytes <= Self.highWaterBytes { return true }
+                state.writersWaiting.append(continuation)
+                return nil
+            }
+            if let answerNow { continuation.resume(returning: answerNow) }
+        }
+    }
+
+    /// Ends the body (idempotent).
+    public func finish() {
+        let first = self.state.withLock { state -> Bool in
+            defer { state.finished = true }
+            return !state.finished
+        }
+        if first { self.server.bodyStreamHasWork(self) }
+    }
+
+    /// Ends the answer by closing the connection, without the rest of the body: for a writer that cannot
+    /// deliver what its `Content-Length` promised (the client sees a short body, never wrong bytes).
+    public func abort() {
+        self.state.withLock { state in
+            state.aborted = true
+            state.finished = true
+        }
+        self.server.bodyStreamHasWork(self)
+    }
+
+    /// Service thread: whether ``abort()`` was called.
+    var isAborted: Bool { self.state.withLock { $0.aborted } }
+
+    /// Whether the client is still there and the body not finished.
+    public var isOpen: Bool { self.state.withLock { !$0.clientGone && !$0.finished } }
+
+    /// Service thread: the next chunk to send, and whether it is the last; nil when nothing is queued yet.
+    func takeChunk() -> (chunk: [UInt8], isLast: Bool)? {
+        let (result, resume) = self.state.withLock { state -> ((chunk: [UInt8], isLast: Bool)?, [CheckedContinuation<Bool, Never>]) in
+            guard state.head < state.chunks.count else {
+                return (state.finished ? ([], true) : nil, [])
+            }
+            let chunk = state.chunks[state.head]
+            state.chunks[state.head] = []
+            state.head += 1
+            state.queuedBytes -= chunk.count
+            if state.head == state.chunks.count {
+                state.chunks.removeAll(keepingCapacity: true)
+                state.head = 0
+            }
+            var resume: [CheckedContinuation<Bool, Never>] = []
+            if state.queuedBytes <= Self.highWaterBytes / 2 { swap(&resume, &state.writersWaiting) }
+            return ((chunk, state.finished && state.head == state.chunks.count), resume)
+        }
+        for writer in resume { writer.resume(returning: true) }
+        return result
+    }
+
+    /// The connection closed (or the server stopped): writers waiting or to come get false.
+    func clientLeft() {
+        let waiting = self.state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.clientGone = true
+            state.chunks.removeAll()
+            state.head = 0
+            state.queuedBytes = 0
+            defer { state.writersWaiting.removeAll() }
+            return state.writersWaiting
+        }
+        for writer in waiting { writer.resume(returning: false) }
+    }
+}

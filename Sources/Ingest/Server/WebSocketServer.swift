@@ -41,7 +41,9 @@ public final class WebSocketServer: @unchecked Sendable {
         var context: OpaquePointer?
         var stopRequested = false
         /// Deferred HTTP answers waiting for the service thread, by exchange id.
-        var answers: [(exchangeID: UInt64, response: HTTPResponse)] = []
+        var answers: [(exchangeID: UInt64, answer: DeferredAnswer)] = []
+        /// Streamed answers with new body bytes (or their end) for the service thread.
+        var streamsToWrite: [UInt64] = []
     }
     private let control = Mutex(Control())
 
@@ -201,12 +203,18 @@ public final class WebSocketServer: @unchecked Sendable {
 
     /// `lws_cancel_service` was called: deliver queued HTTP answers, and begin a requested stop.
     fileprivate func wakeUp() {
-        let (answers, stopRequested) = self.control.withLock { control in
-            var answers: [(exchangeID: UInt64, response: HTTPResponse)] = []
+        let (answers, streamsToWrite, stopRequested) = self.control.withLock { control in
+            var answers: [(exchangeID: UInt64, answer: DeferredAnswer)] = []
+            var streamsToWrite: [UInt64] = []
             swap(&answers, &control.answers)
-            return (answers, control.stopRequested)
+            swap(&streamsToWrite, &control.streamsToWrite)
+            return (answers, streamsToWrite, control.stopRequested)
         }
-        for answer in answers { self.answer(answer.exchangeID, with: answer.response) }
+        for answer in answers { self.answer(answer.exchangeID, with: answer.answer) }
+        for exchangeID in streamsToWrite {
+            guard let (wsi, exchange) = self.deferred[exchangeID].map({ ($0.wsi, $0.exchange) }), case .streaming = exchange.state else { continue }
+            lws_callback_on_writable(wsi)
+        }
         guard !self.shutdownAnnounced, stopRequested else { return }
         self.shutdownAnnounced = true
         self.stopping = true
@@ -404,6 +412,8 @@ public final class WebSocketServer: @unchecked Sendable {
             case waiting
             /// The answer is known; headers go out first, the body at the next writable callback.
             case answering(HTTPResponse, headersSent: Bool, close: Bool)
+            /// A streamed answer: headers first, then the body's chunks as its writer queues them.
+            case streaming(HTTPStreamHead, HTTPBodyStream, headersSent: Bool)
         }
 
         let id: UInt64
@@ -457,7 +467,7 @@ public final class WebSocketServer: @unchecked Sendable {
             if !request.hasBody || (request.contentLength == 0 && request.method != "POST") {
                 self.handOff(wsi: wsi, exchange: exchange)
             }
-        case .waiting:
+        case .waiting, .streaming:
             break
         }
         return 0
@@ -487,25 +497,45 @@ public final class WebSocketServer: @unchecked Sendable {
     }
 
     /// Queues an answer from any thread and wakes the service thread (see ``HTTPResponder``).
-    func deliver(_ response: HTTPResponse, to exchangeID: UInt64) {
-        self.control.withLock { control in
-            guard let context = control.context else { return }  // stopped: nobody left to answer
-            control.answers.append((exchangeID, response))
+    func deliver(_ answer: DeferredAnswer, to exchangeID: UInt64) {
+        let delivered = self.control.withLock { control in
+            guard let context = control.context else { return false }  // stopped: nobody left to answer
+            control.answers.append((exchangeID, answer))
             lws_cancel_service(context)
+            return true
         }
+        if !delivered, case .streamed(_, let body) = answer { body.clientLeft() }
+    }
+
+    /// From any thread: a streamed answer has new bytes, or ended.
+    func bodyStreamHasWork(_ body: HTTPBodyStream) {
+        let running = self.control.withLock { control in
+            guard let context = control.context else { return false }
+            control.streamsToWrite.append(body.exchangeID)
+            lws_cancel_service(context)
+            return true
+        }
+        if !running { body.clientLeft() }
     }
 
     /// Service thread: an answer arrived for a parked exchange.
-    private func answer(_ exchangeID: UInt64, with response: HTTPResponse) {
+    private func answer(_ exchangeID: UInt64, with answer: DeferredAnswer) {
         guard let (wsi, exchange) = self.deferred[exchangeID].map({ ($0.wsi, $0.exchange) }), case .waiting = exchange.state else {
-            self.logger.debug("dropped an HTTP answer: the client left first", metadata: ["exchange": "\(exchangeID)", "status": "\(response.status)"])
+            self.logger.debug("dropped an HTTP answer: the client left first", metadata: ["exchange": "\(exchangeID)"])
+            if case .streamed(_, let body) = answer { body.clientLeft() }
             return
         }
-        exchange.state = .answering(response, headersSent: false, close: false)
+        switch answer {
+        case .complete(let response): exchange.state = .answering(response, headersSent: false, close: false)
+        case .streamed(let head, let body): exchange.state = .streaming(head, body, headersSent: false)
+        }
         lws_callback_on_writable(wsi)
     }
 
     private func writeHTTP(wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer) -> Int32 {
+        if case .streaming(let head, let body, let headersSent) = exchange.state {
+            return self.writeStreamed(wsi: wsi, exchange: exchange, user: user, head: head, body: body, headersSent: headersSent)
+        }
         guard case .answering(let response, let headersSent, let close) = exchange.state else { return 0 }
         if !headersSent {
             // One write per writable callback: the headers now, the body at the next one.
@@ -526,19 +556,71 @@ public final class WebSocketServer: @unchecked Sendable {
         return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
     }
 
+    /// One step of a streamed answer: the headers, or the next chunk, or the end.
+    private func writeStreamed(
+        wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer, head: HTTPStreamHead, body: HTTPBodyStream, headersSent: Bool
+    ) -> Int32 {
+        // Without a length the body ends when the connection does.
+        let close = head.contentLength == nil
+        if !headersSent {
+            guard
+                self.writeHTTPHeaders(
+                    wsi: wsi, status: head.status, contentType: head.contentType, contentLength: head.contentLength, headers: head.headers, close: close)
+            else {
+                body.clientLeft()
+                return -1
+            }
+            exchange.state = .streaming(head, body, headersSent: true)
+            lws_callback_on_writable(wsi)
+            return 0
+        }
+        if body.isAborted {
+            body.clientLeft()
+            return -1
+        }
+        guard let (chunk, isLast) = body.takeChunk() else { return 0 }  // nothing yet: the writer wakes the loop
+        if !chunk.isEmpty {
+            let pre = clws_pre()
+            let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + chunk.count)
+            defer { buffer.deallocate() }
+            chunk.withUnsafeBufferPointer { (buffer + pre).update(from: $0.baseAddress!, count: chunk.count) }
+            let written = lws_write(wsi, buffer + pre, chunk.count, isLast ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP)
+            if written < chunk.count {
+                body.clientLeft()
+                return -1
+            }
+        }
+        guard isLast else {
+            lws_callback_on_writable(wsi)
+            return 0
+        }
+        self.releaseExchange(in: user)
+        if close { return -1 }
+        return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
+    }
+
     private func writeHTTPHeaders(wsi: OpaquePointer, response: HTTPResponse, close: Bool) -> Bool {
+        self.writeHTTPHeaders(
+            wsi: wsi, status: response.status, contentType: response.contentType, contentLength: Int64(response.body.count),
+            headers: response.headers, close: close)
+    }
+
+    private func writeHTTPHeaders(
+        wsi: OpaquePointer, status: Int, contentType: String, contentLength: Int64?, headers: [String: String], close: Bool
+    ) -> Bool {
         let pre = clws_pre()
-        let capacity = pre + 1024 + response.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
+        let capacity = pre + 1024 + headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         let start = buffer + pre
         var cursor: UnsafeMutablePointer<UInt8>? = start
         let end = buffer + capacity - 1
-        let failed = response.contentType.withCString { contentType in
-            lws_add_http_common_headers(wsi, UInt32(response.status), contentType, lws_filepos_t(response.body.count), &cursor, end) != 0
+        let length = contentLength.map { lws_filepos_t($0) } ?? lws_filepos_t.max  // LWS_ILLEGAL_HTTP_CONTENT_LEN: no Content-Length
+        let failed = contentType.withCString { contentType in
+            lws_add_http_common_headers(wsi, UInt32(status), contentType, length, &cursor, end) != 0
         }
         if failed { return false }
-        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
             var nameBytes = Array((name.lowercased() + ":").utf8) + [0]
             var valueBytes = Array(value.utf8)
             if lws_add_http_header_by_name(wsi, &nameBytes, &valueBytes, Int32(valueBytes.count), &cursor, end) != 0 { return false }
@@ -561,7 +643,21 @@ public final class WebSocketServer: @unchecked Sendable {
         let contentLength: Int? = lengthText.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         return HTTPRequest(
             method: method, path: path, query: Self.queryParameters(wsi), contentType: contentType, contentLength: contentLength,
-            remoteAddress: Self.peer(wsi))
+            remoteAddress: Self.peer(wsi), authorization: Self.header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
+            range: Self.header(wsi, WSI_TOKEN_HTTP_RANGE) ?? Self.customHeader(wsi, "range:"), accept: Self.header(wsi, WSI_TOKEN_HTTP_ACCEPT),
+            lastEventID: Self.customHeader(wsi, "last-event-id:"))
+    }
+
+    /// A header lws has no token for (name in lower case, with its colon).
+    private static func customHeader(_ wsi: OpaquePointer, _ name: String) -> String? {
+        name.withCString { cName in
+            let nameLength = Int32(strlen(cName))
+            let length = Int(lws_hdr_custom_length(wsi, cName, nameLength))
+            guard length > 0, length < 4096 else { return nil }
+            var buffer = [CChar](repeating: 0, count: length + 1)
+            guard lws_hdr_custom_copy(wsi, &buffer, Int32(buffer.count), cName, nameLength) >= 0 else { return nil }
+            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
     }
 
     private static func connection(in user: UnsafeMutableRawPointer?) -> WebSocketConnection? {
@@ -585,6 +681,8 @@ public final class WebSocketServer: @unchecked Sendable {
         slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
         let exchange = Unmanaged<HTTPExchange>.fromOpaque(raw).takeRetainedValue()
         self.deferred.removeValue(forKey: exchange.id)
+        // A writer still streaming into a closed connection stops at its next write.
+        if case .streaming(_, let body, _) = exchange.state { body.clientLeft() }
     }
 
     fileprivate static func server(for wsi: OpaquePointer?) -> WebSocketServer? {

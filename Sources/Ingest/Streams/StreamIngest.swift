@@ -30,10 +30,11 @@ final class StreamIngest: WebSocketServerHandler {
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
     let callbacks: StatusCallbackEndpoint
+    let consumers: ConsumerEndpoint
 
     init(
         configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        statusCallbackSink: (any StatusCallbackSink)? = nil, logger: Logger
+        statusCallbackSink: (any StatusCallbackSink)? = nil, consumerFeed: (any ConsumerFeedSource)? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
@@ -45,6 +46,7 @@ final class StreamIngest: WebSocketServerHandler {
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
         self.callbacks = StatusCallbackEndpoint(configuration: configuration.callbacks, sink: statusCallbackSink, logger: logger)
+        self.consumers = ConsumerEndpoint(configuration: configuration.consumers, source: consumerFeed, logger: logger)
     }
 
     deinit {
@@ -166,8 +168,10 @@ final class StreamIngest: WebSocketServerHandler {
         }
         self.ticks &+= 1
         guard self.ticks % self.housekeepingEvery == 0 else { return }
+        var grown: [StreamGrowth] = []
         for session in self.sessions.values where !session.finished {
             session.recorder?.tick(monotonicMs: now)
+            if let growth = session.growthSinceLastReport() { grown.append(growth) }
             if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
                 self.metrics.errors["idle-timeout", default: 0] += 1
                 self.logger.warning(
@@ -175,6 +179,7 @@ final class StreamIngest: WebSocketServerHandler {
                 session.finish(reason: "idle-timeout", closeCode: .normal, closeReason: "idle timeout")
             }
         }
+        if !grown.isEmpty { self.publish(.streamsGrew(grown)) }
     }
 
     /// Puts a session with newly buffered audio at the end of the flush queue.
@@ -184,6 +189,7 @@ final class StreamIngest: WebSocketServerHandler {
     }
 
     func shutdownRequested() {
+        self.consumers.shutdown()
         for session in self.sessions.values {
             session.finish(reason: "shutdown", closeCode: .goingAway, closeReason: "server shutting down")
         }
@@ -193,12 +199,17 @@ final class StreamIngest: WebSocketServerHandler {
 
     func route(_ request: HTTPRequest) -> HTTPRequestAction {
         if StatusCallbackEndpoint.handles(request.path) { return self.callbacks.route(request) }
+        if ConsumerEndpoint.handles(request.path) { return self.consumers.route(request) }
         return .respond(self.respond(to: request))
     }
 
     func received(_ request: HTTPRequest, body: [UInt8], responder: HTTPResponder) {
-        // Only the status-callback endpoint asks for bodies.
-        self.callbacks.received(request, body: body, responder: responder)
+        // Only the status-callback and consumer endpoints hand requests on.
+        if ConsumerEndpoint.handles(request.path) {
+            self.consumers.received(request, responder: responder)
+        } else {
+            self.callbacks.received(request, body: body, responder: responder)
+        }
     }
 
     private func respond(to request: HTTPRequest) -> HTTPResponse {

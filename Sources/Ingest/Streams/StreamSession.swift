@@ -23,6 +23,8 @@ final class StreamSession {
     var lastActivityMs: Int64
     /// On the ingest's flush list already.
     var queuedForFlush = false
+    /// Frames on disk at the last progress report.
+    private var reportedFrames: Int64 = 0
 
     init(connection: WebSocketConnection, request: UpgradeRequest, ingest: StreamIngest, now: Int64) {
         self.connection = connection
@@ -232,5 +234,20 @@ final class StreamSession {
         var metadata = metadata
         metadata["kind"] = "\(kind)"
         self.logger.log(level: level, "\(message)", metadata: metadata)
+    }
+}
+
+extension StreamSession {
+    /// How far the file grew since the last report, or nil if it did not (housekeeping only: after
+    /// the recorder's tick, so the header already covers these frames).
+    func growthSinceLastReport() -> StreamGrowth? {
+        guard let recorder, let channels = recorder.channels, recorder.framesWritten > self.reportedFrames else { return nil }
+        self.reportedFrames = recorder.framesWritten
+        // The canonical 44-byte header, then 16-bit samples; the size on disk when stat fails.
+        let bytes = (try? FileSystem.size(of: recorder.wavPath)) ?? (44 + recorder.framesWritten * Int64(channels) * 2)
+        return StreamGrowth(
+            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.callSid, wavPath: recorder.wavPath,
+            frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
+            at: .now())
     }
 }

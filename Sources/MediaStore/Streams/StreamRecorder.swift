@@ -65,7 +65,8 @@ public final class StreamRecorder {
     private let buffer: UnsafeMutablePointer<Int16>
     private let bufferCapacity: Int
     private var buffered = 0
-    private var framesWritten: Int64 = 0
+    /// Sample frames handed to the file (its header is brought up to date at the next `tick`).
+    public private(set) var framesWritten: Int64 = 0
     private var headerDirty = false
     private var lastSidecarWriteMs: Int64 = 0
     private var sidecarCounters = SidecarCounters()

@@ -65,7 +65,9 @@ public struct ExorecPipeline: Sendable {
                 callChanged: { sid in _ = try? await sidecars.refresh(callSid: sid) }, logger: logger)
         }
         let sink = CallbackRecorder(catalog: catalog, sidecars: sidecars, layout: layout, recordings: recordings, logger: logger)
-        let ingest = IngestServer(configuration: configuration.ingest, logger: logger, statusCallbackSink: sink, onListening: onListening)
+        let ingest = IngestServer(
+            configuration: configuration.ingest, logger: logger, statusCallbackSink: sink,
+            consumerFeed: CatalogConsumerFeed(catalog: catalog, layout: layout), onListening: onListening)
         let cataloger = StreamCataloger(events: ingest.events, catalog: catalog, layout: layout, logger: logger)
         if client == nil {
             logger.notice("no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled")

@@ -5,8 +5,9 @@ public import MediaStore
 public import ServiceLifecycle
 
 /// Follows the ingest server's events and keeps the catalog's streams and media files in step:
-/// a stream row when it starts, its final state, size and checksum when it is finalized (or what
-/// is known when finalizing failed), and an audit entry for each finished file.
+/// a stream row when it starts, its size about once a second while it grows, its final state, size
+/// and checksum when it is finalized (or what is known when finalizing failed), and an audit entry
+/// for each finished file. The catalog adds the matching entries to the events feed.
 public struct StreamCataloger: Service {
     let events: AsyncStream<IngestEvent>
     let catalog: Catalog
@@ -33,8 +34,13 @@ public struct StreamCataloger: Service {
 
     /// Applies one event (tests and the demo call it directly).
     public func apply(_ event: IngestEvent) async {
+        if case .streamsGrew(let growth) = event {
+            await self.recordProgress(growth)
+            return
+        }
         let (sidecar, wavPath, action): (StreamSidecar, String, String?) =
             switch event {
+            case .streamsGrew: preconditionFailure("handled above")
             case .streamStarted(let sidecar, let wavPath): (sidecar, wavPath, nil)
             case .streamFinished(let sidecar, let wavPath): (sidecar, wavPath, "stream.finalized")
             case .streamFinalizeFailed(let sidecar, let wavPath, _): (sidecar, wavPath, "stream.finalize-failed")
@@ -55,6 +61,21 @@ public struct StreamCataloger: Service {
             // The sidecar on disk stays the record: `catalog rebuild` recovers what is missed here.
             self.logger.error(
                 "could not catalog a stream", metadata: ["stream": "\(sidecar.streamSid)", "path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// Progress is news for live consumers, not a record: a failure is logged and the next report
+    /// (a second later) carries the newer size anyway.
+    private func recordProgress(_ growth: [StreamGrowth]) async {
+        let reports = growth.map {
+            StreamProgress(
+                streamSid: $0.streamSid, callSid: $0.callSid, path: self.relative($0.wavPath), frames: $0.frames,
+                durationSeconds: $0.durationSeconds, bytes: $0.bytes, at: $0.at)
+        }
+        do {
+            try await self.catalog.recordStreamProgress(reports)
+        } catch {
+            self.logger.warning("could not record stream progress", metadata: ["streams": "\(reports.count)", "error": "\(error)"])
         }
     }
 

@@ -30,12 +30,15 @@ import Yams
 /// | `callbacks.allowed_sources` | list of IPv4/IPv6 CIDR blocks or addresses | empty (any source) |
 /// | `callbacks.max_body_bytes` | integer, 1024-1048576 | `65536` |
 /// | `callbacks.store_timeout` | duration, 100ms-14s | `10s` |
+/// | `api.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (`/v1/events`, `/v1/media` off) |
+/// | `api.max_wait` | duration, 1s-300s: the longest long poll | `60s` |
+/// | `api.heartbeat` | duration, 1s-300s: keep-alive comment on an idle event stream | `15s` |
 /// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
 ///
 /// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
 /// `EXOREC_INGEST_USERNAME` and `EXOREC_INGEST_PASSWORD`, when both are set, add one credential, so
 /// a secret need not be written into the file; `EXOREC_CALLBACK_TOKEN`, when set, replaces
-/// `callbacks.token`.
+/// `callbacks.token`, and `EXOREC_API_TOKEN` replaces `api.token`.
 struct ConfigFile {
     var ingest = IngestConfiguration()
     /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
@@ -57,6 +60,7 @@ struct ConfigFile {
             config.ingest.credentials.append(.init(username: user, password: password))
         }
         if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.ingest.callbacks.token = token }
+        if let token = environment["EXOREC_API_TOKEN"] { config.ingest.consumers.token = token }
         config.pipeline.applyEnvironment(environment)
         return config
     }
@@ -70,7 +74,7 @@ struct ConfigFile {
         }
         guard let node else { return }
         let root = try Section(node, path: "")
-        try root.only(Set(["storage", "ingest", "recording", "callbacks", "logging"]).union(PipelineConfigFile.sections))
+        try root.only(Set(["storage", "ingest", "recording", "callbacks", "api", "logging"]).union(PipelineConfigFile.sections))
         try self.pipeline.apply(root)
         if let storage = try root.string("storage") { self.ingest.storageRoot = storage }
         if let ingest = try root.section("ingest") {
@@ -123,6 +127,22 @@ struct ConfigFile {
             }
             if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) { self.ingest.callbacks.maxBodyBytes = bytes }
             if let ms = try callbacks.duration("store_timeout") { self.ingest.callbacks.storeTimeoutMs = ms }
+        }
+        if let api = try root.section("api") {
+            try api.only(["token", "max_wait", "heartbeat"])
+            if let token = try api.string("token") { self.ingest.consumers.token = token }
+            if let ms = try api.duration("max_wait") {
+                guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
+                    throw IngestError.configuration(key: "api.max_wait", reason: "must be whole seconds between 1s and 300s")
+                }
+                self.ingest.consumers.maxWaitSeconds = Int(ms / 1000)
+            }
+            if let ms = try api.duration("heartbeat") {
+                guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
+                    throw IngestError.configuration(key: "api.heartbeat", reason: "must be whole seconds between 1s and 300s")
+                }
+                self.ingest.consumers.heartbeatSeconds = Int(ms / 1000)
+            }
         }
         if let logging = try root.section("logging") {
             try logging.only(["level"])
