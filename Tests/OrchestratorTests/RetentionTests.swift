@@ -147,6 +147,35 @@ import Testing
         }
     }
 
+    /// A hold placed after the plan wins: the call is skipped and reported, its files and rows untouched.
+    @Test func aHoldPlacedAfterThePlanWins() async throws {
+        try await ArchiveVerifierTests.withArchive(calls: ["CAret1", "CAret2"]) { archive in
+            let plan = try await Self.plan(archive)
+            #expect(plan.delete.count == 2)
+            try await archive.catalog.placeHold(callSid: "CAret2", reason: "just in time", by: "legal")
+            let report = try await Self.executor(archive).apply(plan, runId: "run1", at: Self.now)
+            #expect(report.deleted.map(\.callSid) == ["CAret1"])
+            #expect(report.skippedSincePlan.map(\.callSid) == ["CAret2"])
+            #expect(report.skippedSincePlan.first?.reason.contains("legal hold") == true)
+            #expect(RecordingTests.files(in: try Self.folder(archive, "CAret2")).count == 5)
+            #expect(try await archive.verifier().verify().isClean)
+        }
+    }
+
+    /// A file retention does not know is never deleted: its folder is kept and reported, and verify flags the stray.
+    @Test func aStrayFileKeepsItsFolder() async throws {
+        try await ArchiveVerifierTests.withArchive(calls: ["CAret1"]) { archive in
+            let folder = try Self.folder(archive, "CAret1")
+            try FileSystem.writeAtomically(Array("notes".utf8), to: "\(folder)/notes.txt", durable: false)
+            let report = try await Self.executor(archive).apply(try await Self.plan(archive), runId: "run1", at: Self.now)
+            #expect(report.deleted.map(\.callSid) == ["CAret1"])
+            #expect(report.foldersKept.map(\.callSid) == ["CAret1"])
+            #expect(RecordingTests.files(in: folder) == ["notes.txt"])
+            let verify = try await archive.verifier().verify()
+            #expect(verify.problems.map(\.kind) == [.unexpected] && verify.problems.first?.path.hasSuffix("notes.txt") == true)
+        }
+    }
+
     @Test(arguments: [
         ("90d", 90 * 86_400_000), ("36h", 36 * 3_600_000), ("12w", 12 * 604_800_000), (" 7d ", 7 * 86_400_000),
     ] as [(String, Int64)])
