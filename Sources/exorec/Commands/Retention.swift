@@ -34,8 +34,8 @@ struct RetentionApply: AsyncParsableCommand {
             deleted, …); 64 usage error (e.g. a bad --older-than).
 
             EXAMPLES:
-              exorec retention apply --older-than 90d                # what would be deleted
-              exorec retention apply --older-than 90d --yes          # delete it
+              exorec retention apply --older-than 90d          # list what would go
+              exorec retention apply --older-than 90d --yes    # delete it
               exorec retention apply --older-than 12w --json | jq '.delete[].call.call_sid'
             """)
 
