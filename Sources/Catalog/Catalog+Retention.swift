@@ -146,8 +146,11 @@ extension Catalog {
                 _ = try await Self.appendAudit(
                     db, AuditEvent(at: time, actor: current.actor, action: "retention.file-deleted", callSid: callSid, path: path, detail: detail))
             }
+            // The call's entries in the events feed go with it (they name its files); event ids are never
+            // reused, so a consumer's position stays valid.
             for table in [
                 Table.mediaFiles, Table.streams, Table.recordings, Table.callbacks, Table.statusHistory, Table.downloads, Table.calls,
+                Table.events,
             ] {
                 try await db.delete(from: table).where("call_sid", .equal, callSid).run()
             }

@@ -38,8 +38,13 @@ import Testing
             #expect(plan.delete.allSatisfy { $0.files.count == 5 && $0.directories.count == 1 }, "wav, mp3, 2 sidecars, call.json")
             #expect(try await Self.plan(archive, "200d").delete.isEmpty, "nothing is older than 200 days")
 
+            let feedBefore = try await archive.catalog.events(after: 0)
+            #expect(Set(feedBefore.map(\.callSid)).isSuperset(of: ["CAret1", "CAret2", "CAret3"]))
             let report = try await Self.executor(archive).apply(plan, runId: "run1", at: Self.now)
             #expect(report.deleted.map(\.callSid) == ["CAret1", "CAret3"])
+            // The deleted calls' feed entries (which name their files) went with them; the held call's stay.
+            let feedAfter = try await archive.catalog.events(after: 0)
+            #expect(feedAfter == feedBefore.filter { $0.callSid != "CAret1" && $0.callSid != "CAret3" })
             #expect(report.files == 10 && report.heldSkipped.map(\.callSid) == ["CAret2"] && report.foldersKept.isEmpty)
             for callSid in ["CAret1", "CAret3"] {
                 #expect(!FileManager.default.fileExists(atPath: try Self.folder(archive, callSid)), "\(callSid)'s folder is gone")

@@ -168,6 +168,8 @@ public struct EventFeedFollower: Sendable {
 struct ServerSentEventParser {
     private var line: [UInt8] = []
     private var id: Int64?
+    /// Whether the block being read had an `id` field (a block of only comments moves nothing).
+    private var blockHasID = false
     private var type = "message"
     private var data: [String] = []
     private var sawCarriageReturn = false
@@ -205,7 +207,9 @@ struct ServerSentEventParser {
             value = ""
         }
         switch field {
-        case "id": self.id = Int64(value)
+        case "id":
+            self.id = Int64(value)
+            self.blockHasID = true
         case "event": self.type = String(value)
         case "data": self.data.append(String(value))
         default: break  // retry, and fields this feed does not send
@@ -217,9 +221,10 @@ struct ServerSentEventParser {
         defer {
             self.type = "message"
             self.data = []
+            self.blockHasID = false
         }
         guard let id = self.id else { return nil }
-        if self.data.isEmpty { return .position(id) }
+        if self.data.isEmpty { return self.blockHasID ? .position(id) : nil }
         return .event(EventFeedFollower.Event(id: id, type: self.type, json: self.data.joined(separator: "\n")))
     }
 }
