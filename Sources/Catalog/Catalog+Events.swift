@@ -49,43 +49,39 @@ extension Catalog {
 
     // MARK: - Progress of growing streams
 
-    /// Records how far growing streams got: their rows' frames, duration and size, and one
-    /// `stream.progress` event each, all in one transaction (one disk sync for the whole batch). A report
-    /// for a stream that is not catalogued as growing (finished meanwhile, or never catalogued) is skipped.
-    /// Progress events older than ``FeedEvent/progressRetention`` are pruned on the way.
-    /// - Returns: how many reports were recorded.
+    /// Adds one `stream.progress` event per report, all in one transaction (one disk sync for the whole batch)
+    /// and a few multi-row statements: about once a second the ingest reports every growing stream, and at
+    /// 2,000 streams a query per stream would take longer than the second. The streams' catalog rows are not
+    /// touched: their size and duration are recorded when they are finalized. Progress events older than
+    /// ``FeedEvent/progressRetention`` are pruned on the way, at most once a minute.
+    /// - Returns: how many events were added.
     @discardableResult
     public func recordStreamProgress(_ reports: [StreamProgress]) async throws -> Int {
         guard !reports.isEmpty else { return 0 }
+        let newest = reports.map(\.at).max() ?? .now()
+        let prune = newest.millisecondsSinceEpoch - self.lastProgressPruneMs >= 60_000
+        if prune { self.lastProgressPruneMs = newest.millisecondsSinceEpoch }
         return try await self.transaction("record stream progress") { db in
-            var recorded = 0
-            for report in reports {
-                guard
-                    let row = try await db.select().columns("state", "sample_rate", "channels").from(Table.streams)
-                        .where("path", .equal, report.path).first(),
-                    try row.value("state", as: String.self) == StreamSidecar.State.recording.rawValue
-                else { continue }
-                try await db.update(Table.streams)
-                    .set("frames", to: report.frames).set("duration_seconds", to: report.durationSeconds)
-                    .where("path", .equal, report.path).run()
-                try await db.update(Table.mediaFiles)
-                    .set("bytes", to: report.bytes).set("duration_seconds", to: report.durationSeconds)
-                    .set("updated_at", to: report.at.millisecondsSinceEpoch)
-                    .where("path", .equal, report.path).where("state", .equal, MediaFileState.recording.rawValue).run()
-                try await Self.appendEvent(
-                    db, .streamProgress, at: report.at, callSid: report.callSid, streamSid: report.streamSid, path: report.path,
-                    detail: FeedEvent.Detail(
-                        kind: .stream, state: StreamSidecar.State.recording.rawValue, format: "wav",
-                        sampleRate: try row.optional("sample_rate"), channels: try row.optional("channels"), frames: report.frames,
-                        durationSeconds: report.durationSeconds, bytes: report.bytes))
-                recorded += 1
+            for batch in stride(from: 0, to: reports.count, by: Self.progressRowsPerStatement) {
+                let insert = db.insert(into: Table.events).columns("at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
+                for report in reports[batch..<min(batch + Self.progressRowsPerStatement, reports.count)] {
+                    insert.values(
+                        report.at.millisecondsSinceEpoch, FeedEvent.Kind.streamProgress.rawValue, report.callSid, report.streamSid,
+                        MediaFile.id(forPath: report.path), report.path, report.detailJSON)
+                }
+                try await insert.run()
             }
-            let cutoff = (reports.map(\.at).max() ?? .now()).millisecondsSinceEpoch - FeedEvent.progressRetention
-            try await db.delete(from: Table.events)
-                .where("type", .equal, FeedEvent.Kind.streamProgress.rawValue).where("at", .lessThan, cutoff).run()
-            return recorded
+            if prune {
+                try await db.delete(from: Table.events)
+                    .where("type", .equal, FeedEvent.Kind.streamProgress.rawValue)
+                    .where("at", .lessThan, newest.millisecondsSinceEpoch - FeedEvent.progressRetention).run()
+            }
+            return reports.count
         }
     }
+
+    /// 7 parameters a row: well under SQLite's 32,766 per statement.
+    static let progressRowsPerStatement = 500
 
     // MARK: - Writing events (inside the transaction that made the change)
 

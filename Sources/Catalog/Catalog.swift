@@ -26,6 +26,8 @@ public actor Catalog {
     /// Poked after every committed write, so that feed readers waiting in ``waitForEvents(after:timeout:)``
     /// look again at once instead of at their next poll.
     nonisolated let eventSignal = CatalogChangeSignal()
+    /// When progress events were last pruned (their own time, epoch ms).
+    var lastProgressPruneMs: Int64 = 0
     let backend: SQLiteCatalogBackend
     let logger: Logger
     private var isClosed = false

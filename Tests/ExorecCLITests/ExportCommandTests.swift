@@ -47,11 +47,11 @@ struct ExportCommandTests {
         #expect(report.calls == 5 && report.selected == 6 && report.exported == 6 && report.problems.isEmpty)
         #expect(!result.errors.contains("files,"), "no progress bar without a terminal")
 
-        #expect(try OutsideReader.bagitProblem(destination) == nil)
+        #expect(try await OutsideReader.bagitProblem(destination) == nil)
         let audio = Self.audio(under: "\(destination)/data")
         #expect(audio.count >= 6)
         for file in audio {
-            let info = try OutsideReader.soundfileInfo("\(destination)/data/\(file)")
+            let info = try await OutsideReader.soundfileInfo("\(destination)/data/\(file)")
             #expect(info.format == "FLAC" && info.channels == 1 && info.sampleRate == 8000, "\(file): \(info)")
             #expect(info.frames > 0)
         }
@@ -59,8 +59,8 @@ struct ExportCommandTests {
         if let leg1 = audio.first(where: { $0.hasSuffix("-leg1.flac") }) {
             let leg2 = leg1.replacingOccurrences(of: "-leg1.flac", with: "-leg2.flac")
             #expect(audio.contains(leg2))
-            #expect(try OutsideReader.soundfileInfo("\(destination)/data/\(leg1)").frames
-                == (try OutsideReader.soundfileInfo("\(destination)/data/\(leg2)").frames))
+            #expect(try await OutsideReader.soundfileInfo("\(destination)/data/\(leg1)").frames
+                == (try await OutsideReader.soundfileInfo("\(destination)/data/\(leg2)").frames))
         }
     }
 
@@ -72,11 +72,22 @@ struct ExportCommandTests {
         let audio = Self.audio(under: destination)
         #expect(audio.count == 3 && audio.allSatisfy { $0.hasSuffix("/recording.mp3") })
         for file in audio {
-            let info = try OutsideReader.soundfileInfo("\(destination)/\(file)")
+            let info = try await OutsideReader.soundfileInfo("\(destination)/\(file)")
             #expect(info.format == "MP3" && info.sampleRate == 8000)
         }
         let top = try FileManager.default.contentsOfDirectory(atPath: destination)
         #expect(top.count == 4 && top.contains("export.json") && !top.contains("bagit.txt"))
+    }
+
+    /// An export takes every matching call unless --limit is given; a given limit that stops the selection
+    /// says so on standard error.
+    @Test func everyMatchingCallUnlessLimited() async throws {
+        let all = try await self.export(["\(makeTemporaryDirectory())/all", "--quiet"])
+        #expect(all.status == 0 && all.output.contains("5 call(s)"), "\(all.output)\(all.errors)")
+        #expect(!all.errors.contains("--limit"))
+        let two = try await self.export(["\(makeTemporaryDirectory())/two", "--quiet", "--limit", "2"])
+        #expect(two.status == 0 && two.output.contains("2 call(s)"), "\(two.output)\(two.errors)")
+        #expect(two.errors.contains("stopped at --limit 2 calls"))
     }
 
     @Test func refusesToOverwriteAndKeepsItsExitCodes() async throws {
@@ -105,7 +116,7 @@ struct ExportCommandTests {
 
     @Test func aTamperedSourceExitsThreeIsNotExportedAndIsAudited() async throws {
         let copy = "\(makeTemporaryDirectory())/storage"
-        let cp = try OutsideReader.run(["cp", "-a", try await Self.storage.value, copy])
+        let cp = try await OutsideReader.run(["cp", "-a", try await Self.storage.value, copy])
         #expect(cp.isEmpty)
         let mp3 = try #require(Self.audio(under: "\(copy)/media").first { $0.hasSuffix("recording.mp3") })
         let path = "\(copy)/media/\(mp3)"
@@ -121,7 +132,7 @@ struct ExportCommandTests {
         #expect(report.problems.map(\.kind) == ["changed"])
         #expect(report.problems.first?.path == "media/\(mp3)")
         #expect(report.exported == 5)
-        #expect(try OutsideReader.bagitProblem(destination) == nil, "the rest is a valid bag")
+        #expect(try await OutsideReader.bagitProblem(destination) == nil, "the rest is a valid bag")
 
         let audit = try await ExorecProcess.run(["audit", "ls", "--storage", copy, "--json"])
         #expect(audit.status == 0, "\(audit.errors)")

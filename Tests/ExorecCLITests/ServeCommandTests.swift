@@ -65,7 +65,7 @@ import Testing
         let samples = file.readAll()
         #expect(samples.count >= mustHave * script.frameSamples, "kept \(samples.count / 800) frames, needed \(mustHave)")
         #expect(Array(samples.prefix(mustHave * script.frameSamples)) == script.expected(frames: mustHave))
-        let outside = try OutsideReader.soundfile(wav)
+        let outside = try await OutsideReader.soundfile(wav)
         #expect(outside.frames == samples.count && outside.sampleRate == 8000)
     }
 

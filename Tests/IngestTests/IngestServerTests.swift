@@ -104,7 +104,7 @@ import Testing
             // The header is refreshed about once a second.
             try await Task.sleep(for: .milliseconds(1300))
             let path = try #require(FileSystem.files(under: ingest.storageRoot, withSuffix: "stream-growing.wav").first)
-            let outside = try OutsideReader.soundfile(path)
+            let outside = try await OutsideReader.soundfile(path)
             #expect(outside.frames == 8000, "the header covers what was written")
             let file = try SoundFile.open(readingFrom: path)
             #expect(file.readAll() == script.expected(frames: 10))

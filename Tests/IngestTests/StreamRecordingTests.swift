@@ -38,7 +38,7 @@ import Testing
             #expect(try FileSystem.sha256(of: path) == sidecar.sha256)
             #expect(try permissions(of: path) & 0o222 == 0, "a finalized file is read-only")
 
-            let outside = try OutsideReader.soundfile(path)
+            let outside = try await OutsideReader.soundfile(path)
             #expect(outside.sampleRate == rate && outside.channels == 1 && outside.frames == 15 * rate / 10)
         }
     }
@@ -65,7 +65,7 @@ import Testing
             defer { try? file.close() }
             #expect(file.info.channels == 2)
             #expect(file.readAll() == script.expected(frames: 10, channels: 2))
-            let outside = try OutsideReader.soundfile(path)
+            let outside = try await OutsideReader.soundfile(path)
             #expect(outside.channels == 2 && outside.frames == 16000)
         }
     }

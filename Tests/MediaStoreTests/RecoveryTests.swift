@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test(arguments: [1, 2])
-    func interruptedStreamIsRepairedCompletelyAndMarked(channels: Int) throws {
+    func interruptedStreamIsRepairedCompletelyAndMarked(channels: Int) async throws {
         let root = makeTemporaryDirectory()
         let (recorder, written) = try self.abandonedRecording(root: root, stream: "s\(channels)", channels: channels, frames: 5)
         // Tear the last sample frame in half, as a crash mid-write can.
@@ -55,19 +55,19 @@ import Testing
         defer { try? file.close() }
         #expect(file.info.frames == 4000)
         #expect(file.readAll() == written)
-        let outside = try OutsideReader.soundfile(recorder.wavPath)
+        let outside = try await OutsideReader.soundfile(recorder.wavPath)
         #expect(outside.frames == 4000 && outside.channels == channels)
         _ = recorder.finish(closeReason: "test", endedAt: .now())  // the test's own handle; the file is already repaired
     }
 
-    @Test func streamThatDiedBeforeAnyAudioGetsAnEmptyValidWav() throws {
+    @Test func streamThatDiedBeforeAnyAudioGetsAnEmptyValidWav() async throws {
         let root = makeTemporaryDirectory()
         let recorder = try StreamRecorder(
             layout: StorageLayout(root: root), identity: try self.identity("early"), sampleRate: 16000, startedAt: .now(),
             configuration: .init(), exorecVersion: "test")
         let repaired = StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test")).repairInterruptedStreams()
         #expect(repaired.count == 1)
-        let outside = try OutsideReader.soundfile(recorder.wavPath)
+        let outside = try await OutsideReader.soundfile(recorder.wavPath)
         #expect(outside.frames == 0 && outside.sampleRate == 16000)
         #expect(try StreamSidecar.load(from: recorder.sidecarPath).state == .interrupted)
         _ = recorder.finish(closeReason: "test", endedAt: .now())

@@ -103,7 +103,7 @@ import Testing
             // Per call: call-detail.json, two stream legs, the mono recording; plus export.json.
             #expect(report.payloadFiles == 3 * 4 + 1)
 
-            #expect(try OutsideReader.bagitProblem(destination) == nil)
+            #expect(try await OutsideReader.bagitProblem(destination) == nil)
             let top = Set(try FileManager.default.contentsOfDirectory(atPath: destination))
             #expect(
                 top == [
@@ -123,11 +123,11 @@ import Testing
             #expect(payload.contains("CAexp1/call-detail.json") && payload.contains("export.json"))
             for callSid in Self.calls {
                 for leg in 1...2 {
-                    let info = try OutsideReader.soundfileInfo("\(destination)/data/\(callSid)/stream-ST\(Self.calls.firstIndex(of: callSid)!)-leg\(leg).flac")
+                    let info = try await OutsideReader.soundfileInfo("\(destination)/data/\(callSid)/stream-ST\(Self.calls.firstIndex(of: callSid)!)-leg\(leg).flac")
                     #expect(info.format == "FLAC" && info.subtype == "PCM_16")
                     #expect(info.sampleRate == 8000 && info.channels == 1 && info.frames == Self.frames)
                 }
-                let recording = try OutsideReader.soundfileInfo("\(destination)/data/\(callSid)/recording.flac")
+                let recording = try await OutsideReader.soundfileInfo("\(destination)/data/\(callSid)/recording.flac")
                 #expect(recording.format == "FLAC" && recording.sampleRate == 8000 && recording.channels == 1)
             }
             let detail = try JSONDecoder().decode(
@@ -137,7 +137,7 @@ import Testing
 
             // The outside check can fail: one changed byte in the payload makes the bag invalid.
             try Self.flipByte("\(destination)/data/CAexp1/stream-ST0-leg2.flac")
-            let problem = try OutsideReader.bagitProblem(destination)
+            let problem = try await OutsideReader.bagitProblem(destination)
             #expect(problem?.contains("stream-ST0-leg2.flac") == true, "\(problem ?? "valid")")
         }
     }
@@ -157,7 +157,7 @@ import Testing
                 let audio = Self.files(under: request.destination).filter { !$0.hasSuffix(".json") }
                 #expect(audio.sorted() == stems.map { "CAexp2/\($0).\(format.rawValue)" }.sorted())
                 for stem in stems {
-                    let info = try OutsideReader.soundfileInfo("\(request.destination)/CAexp2/\(stem).\(format.rawValue)")
+                    let info = try await OutsideReader.soundfileInfo("\(request.destination)/CAexp2/\(stem).\(format.rawValue)")
                     #expect(info.format == expected[format]!.0 && info.subtype == expected[format]!.1, "\(stem): \(info)")
                     #expect(info.sampleRate == 8000)
                     #expect(info.channels == (stem == "stream-ST1" ? 2 : 1), "\(stem)")
@@ -204,7 +204,7 @@ import Testing
                 #expect(!payload.contains { $0.hasPrefix("CAexp1/stream-ST0") }, "the altered source is not exported")
                 #expect(!payload.contains("CAexp3/recording.\(format == .original ? "mp3" : "wav")"))
                 #expect(!payload.contains { $0.hasSuffix(".exorec-partial") })
-                #expect(try OutsideReader.bagitProblem(destination) == nil, "what was exported is still a valid bag")
+                #expect(try await OutsideReader.bagitProblem(destination) == nil, "what was exported is still a valid bag")
                 let summary = try String(contentsOfFile: "\(destination)/data/export.json", encoding: .utf8)
                 #expect(summary.contains(tampered) && summary.contains("\"changed\""))
             }
@@ -223,7 +223,7 @@ import Testing
             await #expect(throws: ExportError.interrupted(afterFiles: 2)) { try await interrupted.export(request) }
             #expect(FileSystem.exists("\(destination)/.exorec-export-journal.json"))
             #expect(!FileSystem.exists("\(destination)/bagit.txt"), "a partial bag does not look like a bag")
-            #expect(try OutsideReader.bagitProblem(destination) != nil)
+            #expect(try await OutsideReader.bagitProblem(destination) != nil)
             // A kill in the middle of the next file leaves its temporary file behind.
             try FileSystem.makeDirectories("\(destination)/data/CAexp2")
             try FileSystem.writeAtomically([1, 2, 3], to: "\(destination)/data/CAexp2/recording.ogg.exorec-partial", durable: false)
@@ -240,13 +240,13 @@ import Testing
             let report = try await archive.exporter().export(request)
             #expect(report.isClean, "\(report.problems)")
             #expect(report.resumed == 2 && report.exported == 6)
-            #expect(try OutsideReader.bagitProblem(destination) == nil)
+            #expect(try await OutsideReader.bagitProblem(destination) == nil)
             #expect(!FileSystem.exists("\(destination)/.exorec-export-journal.json"))
             let payload = Self.files(under: "\(destination)/data")
             #expect(!payload.contains { $0.hasSuffix(".exorec-partial") })
             #expect(payload.filter { $0.hasSuffix(".ogg") }.count == 9)
             for file in payload where file.hasSuffix(".ogg") {
-                let info = try OutsideReader.soundfileInfo("\(destination)/data/\(file)")
+                let info = try await OutsideReader.soundfileInfo("\(destination)/data/\(file)")
                 #expect(info.format == "OGG" && info.channels == 1 && info.sampleRate == 8000, "\(file)")
             }
         }

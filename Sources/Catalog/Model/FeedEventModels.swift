@@ -128,19 +128,34 @@ public struct StreamProgress: Sendable, Hashable {
     public var callSid: String
     /// The WAV, relative to the storage root.
     public var path: String
+    public var sampleRate: Int
+    public var channels: Int
     public var frames: Int64
     public var durationSeconds: Double
     /// The file's size: a valid WAV up to here.
     public var bytes: Int64
     public var at: Timestamp
 
-    public init(streamSid: String, callSid: String, path: String, frames: Int64, durationSeconds: Double, bytes: Int64, at: Timestamp) {
+    public init(
+        streamSid: String, callSid: String, path: String, sampleRate: Int, channels: Int, frames: Int64, durationSeconds: Double,
+        bytes: Int64, at: Timestamp
+    ) {
         self.streamSid = streamSid
         self.callSid = callSid
         self.path = path
+        self.sampleRate = sampleRate
+        self.channels = channels
         self.frames = frames
         self.durationSeconds = durationSeconds
         self.bytes = bytes
         self.at = at
+    }
+
+    /// The event's detail, written by hand (the same keys, sorted, as ``FeedEvent/Detail`` encodes): thousands
+    /// of these a second go through JSONEncoder at a cost that shows.
+    var detailJSON: String {
+        let duration = self.durationSeconds.isFinite ? "\(self.durationSeconds)" : "0"
+        return #"{"bytes":\#(self.bytes),"channels":\#(self.channels),"duration_seconds":\#(duration),"format":"wav","frames":\#(self.frames),"#
+            + #""kind":"stream","sample_rate":\#(self.sampleRate),"state":"recording"}"#
     }
 }

@@ -27,6 +27,8 @@ final class StreamIngest: WebSocketServerHandler {
     /// Housekeeping (headers, sidecars, idle streams) runs every this many ticks: once per header
     /// interval, so a growing file's header never lags by more than that interval.
     private let housekeepingEvery: Int
+    /// Progress is reported only to live consumers; without the consumer API nobody would read it.
+    private let reportsProgress: Bool
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
     let callbacks: StatusCallbackEndpoint
@@ -43,6 +45,7 @@ final class StreamIngest: WebSocketServerHandler {
         self.finalizer = finalizer
         self.events = events
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
+        self.reportsProgress = configuration.consumers.token != nil
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
         self.callbacks = StatusCallbackEndpoint(configuration: configuration.callbacks, sink: statusCallbackSink, logger: logger)
@@ -171,7 +174,7 @@ final class StreamIngest: WebSocketServerHandler {
         var grown: [StreamGrowth] = []
         for session in self.sessions.values where !session.finished {
             session.recorder?.tick(monotonicMs: now)
-            if let growth = session.growthSinceLastReport() { grown.append(growth) }
+            if self.reportsProgress, let growth = session.growthSinceLastReport() { grown.append(growth) }
             if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
                 self.metrics.errors["idle-timeout", default: 0] += 1
                 self.logger.warning(

@@ -247,7 +247,7 @@ extension StreamSession {
         let bytes = (try? FileSystem.size(of: recorder.wavPath)) ?? (44 + recorder.framesWritten * Int64(channels) * 2)
         return StreamGrowth(
             streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.callSid, wavPath: recorder.wavPath,
-            frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
+            sampleRate: recorder.sampleRate, channels: channels, frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
             at: .now())
     }
 }

@@ -69,7 +69,8 @@ public struct StreamCataloger: Service {
     private func recordProgress(_ growth: [StreamGrowth]) async {
         let reports = growth.map {
             StreamProgress(
-                streamSid: $0.streamSid, callSid: $0.callSid, path: self.relative($0.wavPath), frames: $0.frames,
+                streamSid: $0.streamSid, callSid: $0.callSid, path: self.relative($0.wavPath), sampleRate: $0.sampleRate,
+                channels: $0.channels, frames: $0.frames,
                 durationSeconds: $0.durationSeconds, bytes: $0.bytes, at: $0.at)
         }
         do {

@@ -48,8 +48,8 @@ struct CatalogQueryFilters: ParsableArguments {
     @Flag(name: .long, help: "Calls with an interrupted stream (its writer died; audio up to then kept).")
     var interrupted = false
 
-    @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first.", valueName: "n"))
-    var limit = 50
+    @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first (ls and search: 50 unless given; export: all).", valueName: "n"))
+    var limit: Int?
 
     @Flag(name: .long, help: "Print one JSON array.")
     var json = false
@@ -64,8 +64,9 @@ struct CatalogQueryFilters: ParsableArguments {
 
     var format: CallListingFormat { self.json ? .json : self.jsonl ? .jsonl : .table }
 
-    /// The filters as a search; every bad value is a usage error naming its option.
-    func search() throws -> CallSearch {
+    /// The filters as a search; every bad value is a usage error naming its option. Without `--limit`, at
+    /// most `defaultLimit` calls (nil: all of them).
+    func search(defaultLimit: Int? = 50) throws -> CallSearch {
         var search = CallSearch()
         if let text = self.fromTime {
             guard let time = QueryTime.parse(text) else { throw ValidationError("--from-time '\(text)' is not YYYY-MM-DD or ISO 8601.") }
@@ -92,8 +93,12 @@ struct CatalogQueryFilters: ParsableArguments {
         }
         search.hasRecording = self.hasRecording
         search.interrupted = self.interrupted
-        guard self.limit > 0 else { throw ValidationError("--limit must be at least 1.") }
-        search.limit = self.limit
+        if let limit = self.limit {
+            guard limit > 0 else { throw ValidationError("--limit must be at least 1.") }
+            search.limit = limit
+        } else {
+            search.limit = defaultLimit ?? Int(Int32.max)
+        }
         return search
     }
 }

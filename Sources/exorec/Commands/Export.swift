@@ -12,8 +12,8 @@ struct Export: AsyncParsableCommand {
         commandName: "export",
         abstract: "Copy or convert the selected calls' media, with their metadata, to a folder or a BagIt bag.",
         discussion: """
-            Selects calls with the filters of 'exorec catalog ls/search' (newest first, at most --limit, 50 by \
-            default; with none, the newest calls) and writes, per call, CALLSID/call-detail.json (the call, its \
+            Selects calls with the filters of 'exorec catalog ls/search' (all that match unless --limit is \
+            given; with no filter, every call) and writes, per call, CALLSID/call-detail.json (the call, its \
             status history, callbacks and media files as the catalog has them) and its media files: copied as \
             archived (--format original) or converted through libsndfile to wav (16-bit), flac, mp3 or ogg \
             (Vorbis). --split-legs writes a dual (2-channel) file as one mono file per leg (-leg1, -leg2). \
@@ -77,7 +77,9 @@ struct Export: AsyncParsableCommand {
     }
 
     func request(format: ExportFormat) throws -> ExportRequest {
-        let search = try self.filters.search()
+        // An export takes every matching call unless told otherwise: stopping at a listing's page size
+        // would hand an auditor a silently partial set.
+        let search = try self.filters.search(defaultLimit: nil)
         return ExportRequest(
             destination: self.destination, search: search, kind: search.mediaKind, format: format, splitLegs: self.splitLegs,
             bag: self.bag, sourceOrganization: self.sourceOrganization, externalDescription: self.bagDescription)
@@ -116,7 +118,7 @@ struct Export: AsyncParsableCommand {
             StandardOutput.line(report.summaryLine)
         }
         if report.reachedLimit {
-            StandardError.line("the selection stopped at --limit \(self.filters.limit) calls; more may match (raise --limit to export them)")
+            StandardError.line("the selection stopped at --limit \(self.filters.limit ?? 0) calls; more may match (raise --limit to export them)")
         }
         if !report.isClean { throw ExportExit.problems }
     }
