@@ -165,6 +165,19 @@ struct ConsumerAPITests {
         }
     }
 
+    /// A refusal is logged once per kind per 10 s, with its status and reason; the token never appears.
+    @Test func refusalsAreLoggedOncePerKind() async throws {
+        let (logger, records) = CapturingLogHandler.logger()
+        try await ConsumerHarness.run(logger: logger) { harness async throws in
+            for _ in 0..<3 { #expect(try await harness.get("/v1/events", token: "wrong-token-0123456789").status == 403) }
+            #expect(try await harness.get("/v1/events?after=x").status == 400)
+            let refusals = records.all.filter { $0.message == "refused a consumer request" }
+            #expect(refusals.map { $0.metadata["status"] } == ["403", "400"])
+            #expect(refusals.first?.metadata["reason"]?.contains("wrong token") == true)
+            #expect(!records.all.contains { "\($0.message) \($0.metadata)".contains(ConsumerAPITests.token) })
+        }
+    }
+
     /// Without api.token the endpoints do not exist.
     @Test func apiIsOffWithoutAToken() async throws {
         try await ConsumerHarness.run(token: nil) { harness async throws in
@@ -210,10 +223,12 @@ final class ConsumerHarness: Sendable {
         self.token = token
     }
 
-    static func run(token: String? = ConsumerAPITests.token, _ body: (ConsumerHarness) async throws -> Void) async throws {
+    static func run(
+        token: String? = ConsumerAPITests.token, logger: Logger = PipelineHarness.logger("consumer-api"),
+        _ body: (ConsumerHarness) async throws -> Void
+    ) async throws {
         let storageRoot = try PipelineHarness.temporaryDirectory("consumer-api")
         defer { PipelineHarness.removeTree(storageRoot) }
-        let logger = PipelineHarness.logger("consumer-api")
         var ingest = IngestConfiguration()
         ingest.server.host = "127.0.0.1"
         ingest.server.port = 0

@@ -22,6 +22,9 @@ final class ConsumerEndpoint: Sendable {
     private let token: [UInt8]
     private let source: (any ConsumerFeedSource)?
     private let logger: Logger
+    /// Refusals are logged once per kind per 10 s: a misconfigured consumer retrying in a loop does not
+    /// flood the log.
+    private let refusalLog = Mutex(RateLimitedLog(intervalMs: 10_000))
     /// Work in flight, cancelled at shutdown so that no long poll or feed holds the server open.
     private let tasks = Mutex<(next: UInt64, running: [UInt64: Task<Void, Never>], stopping: Bool)>((0, [:], false))
 
@@ -47,8 +50,20 @@ final class ConsumerEndpoint: Sendable {
 
     func route(_ request: HTTPRequest) -> HTTPRequestAction {
         switch self.parse(request) {
-        case .failure(let refusal): .respond(refusal.response)
-        case .success: .readBody(limit: 0)
+        case .failure(let refusal):
+            let status = refusal.response.status
+            let suppressed = self.refusalLog.withLock { $0.shouldLog("\(status)", now: WebSocketServer.monotonicMs()) }
+            if let suppressed {
+                self.logger.warning(
+                    "refused a consumer request",
+                    metadata: [
+                        "status": "\(status)", "reason": "\(String(decoding: refusal.response.body, as: UTF8.self).prefix(200))",
+                        "path": "\(request.path.prefix(100))", "remote": "\(request.remoteAddress)", "suppressed_since_last": "\(suppressed)",
+                    ])
+            }
+            return .respond(refusal.response)
+        case .success:
+            return .readBody(limit: 0)
         }
     }
 
