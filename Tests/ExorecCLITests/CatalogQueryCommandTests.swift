@@ -4,12 +4,7 @@ import Testing
 
 /// `exorec catalog ls | search | show` as a user runs them, on the catalog `exorec demo` leaves behind
 /// (5 calls: 3 completed with a stream and a recording each, one busy, one no-answer).
-///
-/// Skipped, with that reason, while the binary has no `catalog search` (the subcommands are registered in
-/// `CatalogCommand` by the integrator); they run as soon as it does.
-@Suite(
-    .serialized, .timeLimit(.minutes(3)),
-    .enabled(if: catalogQueryRegistered, "exorec catalog ls/show/search are not registered in CatalogCommand yet"))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct CatalogQueryCommandTests {
     struct Row: Decodable {
         struct Call: Decodable {
@@ -149,17 +144,3 @@ struct CatalogQueryCommandTests {
     }
 }
 
-/// Whether the binary under test lists `search` among `exorec catalog`'s subcommands.
-let catalogQueryRegistered: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: ExorecProcess.binaryPath)
-    process.arguments = ["catalog", "--help"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return false }
-    try? pipe.fileHandleForWriting.close()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self).contains("search")
-}()

@@ -172,8 +172,9 @@ import Testing
         }
     }
 
+    /// The delay (6 s real) leaves room for a machine that stalls the test for a few seconds.
     @Test func recordingIsNotFoundBeforeItsDelayHasPassed() async throws {
-        try await withTestSimulator(rate: 100, configure: { $0.recordingDelay = .seconds(120) }) { running, clock in
+        try await withTestSimulator(rate: 100, configure: { $0.recordingDelay = .seconds(600) }) { running, clock in
             let client = WireClient(running)
             let placed = try PlatformCall.decode(try await client.connect(twoNumberForm(["Record": "true"])).body)
             await running.platform.waitUntilIdle()
