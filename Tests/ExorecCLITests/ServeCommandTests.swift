@@ -108,6 +108,9 @@ import Testing
         ("ingest:\n  port: 0\n", "no credentials are configured"),
         ("recording:\n  header_update_interval: 5s\n", "recording.header_update_interval"),
         ("- not\n- a mapping\n", "expected a mapping"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  token: short\n", "api.token"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  max_wait: 500s\n", "api.max_wait"),
+        ("api:\n  tokn: x\n", "api.tokn"),
     ])
     func badConfigurationIsAUsageErrorThatNamesTheKey(yaml: String, mentions: String) async throws {
         let config = try self.writeConfig(yaml)
