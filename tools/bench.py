@@ -40,7 +40,12 @@ EXOREC_CONFIG = f"""ingest:
       - username: {USER}
         password: {PASSWORD}
 """
-NAMES = {"exorec": "exorec serve", "c_floor": "C floor", "python": "Python baseline"}
+# exorec with `api.token` set: the consumer API is on, so every growing stream's progress goes into
+# the catalog's events feed once a second (docs/CONSUMERS.md). Not in the default set.
+EXOREC_API_CONFIG = EXOREC_CONFIG + """api:
+  token: bench-api-token-0123456789
+"""
+NAMES = {"exorec": "exorec serve", "exorec_api": "exorec serve, consumer API on", "c_floor": "C floor", "python": "Python baseline"}
 
 
 def log(message):
@@ -135,12 +140,16 @@ def implementations(args, shared):
     impls = {}
     exorec = Path(args.exorec)
 
-    def exorec_cmd(port, outdir):
-        config = outdir.parent / "exorec-bench.yaml"
-        config.write_text(EXOREC_CONFIG)
-        return [str(exorec), "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--storage", str(outdir), "--config", str(config)]
-    impls["exorec"] = Implementation("exorec", exorec_cmd, ready_line="listening on")
+    def exorec_cmd(config_text, name):
+        def command(port, outdir):
+            config = outdir.parent / name
+            config.write_text(config_text)
+            return [str(exorec), "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--storage", str(outdir), "--config", str(config)]
+        return command
+    impls["exorec"] = Implementation("exorec", exorec_cmd(EXOREC_CONFIG, "exorec-bench.yaml"), ready_line="listening on")
+    impls["exorec_api"] = Implementation(
+        "exorec_api", exorec_cmd(EXOREC_API_CONFIG, "exorec-bench-api.yaml"), ready_line="listening on")
 
     floor = shared / "peers" / "c_floor"
     impls["c_floor"] = Implementation("c_floor", lambda port, outdir: [str(floor / "floor_server"), str(port), str(outdir)])
@@ -153,6 +162,7 @@ def implementations(args, shared):
         impls["python"].unavailable = "python packages websockets and soundfile are missing (pip install websockets soundfile uvloop)"
     if not exorec.exists():
         impls["exorec"].unavailable = f"{exorec} not built (swift build -c release --product exorec)"
+        impls["exorec_api"].unavailable = impls["exorec"].unavailable
     return {key: impls[key] for key in args.impls}
 
 
@@ -273,7 +283,7 @@ def table(point, results, impls):
             continue
         cells = [fmt(median(runs, c[1]), c[2], c[3], c[4]) for c in columns]
         lines.append(f"| {NAMES[key]} | " + " | ".join(cells) + f" | {verified(runs)} |")
-    for other in ("c_floor", "python"):
+    for other in ("exorec_api", "c_floor", "python"):
         if "exorec" in impls and other in impls:
             lines.append(f"| exorec / {NAMES[other]} | " + " | ".join(ratio(results, c[1], other) for c in columns) + " | |")
     return "\n".join(lines)
@@ -311,7 +321,8 @@ def main():
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
     parser.add_argument("--only", choices=["saturation", "realtime"])
-    parser.add_argument("--impls", default="exorec,c_floor,python", help="comma-separated subset of exorec,c_floor,python")
+    parser.add_argument("--impls", default="exorec,c_floor,python",
+                        help="comma-separated subset of exorec,exorec_api (consumer API on),c_floor,python")
     parser.add_argument("--exorec", default=str(ROOT / ".build" / "release" / "exorec"),
                         help="exorec binary (server and load generator)")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"), help="the shared/ checkout beside the repo")
