@@ -36,6 +36,8 @@ extension Catalog {
             let now = ContinuousClock.now
             if !found.isEmpty || now >= deadline || Task.isCancelled { return found }
             await self.eventSignal.wait(since: generation, atMost: min(deadline - now, pollInterval))
+            // Cancelled while waiting (the server is stopping): nothing new, without another query.
+            if Task.isCancelled { return [] }
         }
     }
 

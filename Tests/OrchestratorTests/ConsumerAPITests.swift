@@ -178,6 +178,24 @@ struct ConsumerAPITests {
         }
     }
 
+    /// A long poll parked when the server stops is answered at once with an empty page at its position (not an
+    /// error), and nothing is logged as an error.
+    @Test func aLongPollEndsCleanlyWhenTheServerStops() async throws {
+        let (logger, records) = CapturingLogHandler.logger()
+        let poll = Mutex<Task<ConsumerHarness.Answer, any Error>?>(nil)
+        let stoppedAt = Mutex<ContinuousClock.Instant?>(nil)
+        try await ConsumerHarness.run(logger: logger) { harness async throws in
+            poll.withLock { $0 = Task { try await harness.get("/v1/events?after=0&wait=30") } }
+            try await Task.sleep(for: .milliseconds(300))
+            stoppedAt.withLock { $0 = .now }
+        }
+        let answer = try await #require(poll.withLock { $0 }).value
+        #expect(answer.status == 200)
+        #expect(String(decoding: answer.body, as: UTF8.self) == "{\"events\":[],\"last_id\":0}\n")
+        #expect(ContinuousClock.now - (try #require(stoppedAt.withLock { $0 })) < .seconds(20), "not held for its 30 s wait")
+        #expect(!records.all.contains { $0.level >= .error }, "\(records.all.filter { $0.level >= .error }.map(\.message))")
+    }
+
     /// Without api.token the endpoints do not exist.
     @Test func apiIsOffWithoutAToken() async throws {
         try await ConsumerHarness.run(token: nil) { harness async throws in

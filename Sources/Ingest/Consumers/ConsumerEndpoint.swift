@@ -216,20 +216,32 @@ final class ConsumerEndpoint: Sendable {
     }
 
     private func poll(_ query: EventQuery, source: any ConsumerFeedSource, responder: HTTPResponder) async {
+        var after: Int64?
         do {
-            let after = try await Self.start(of: query, in: source)
-            let items = try await source.events(after: after, types: query.types, limit: query.limit, wait: .seconds(query.waitSeconds))
-            let lastID = items.last?.id ?? after
-            var text = "{\"events\":["
-            text += items.map(\.json).joined(separator: ",")
-            text += "],\"last_id\":\(lastID)}\n"
-            var response = HTTPResponse.json(200, text)
+            let start = try await Self.start(of: query, in: source)
+            after = start
+            let items = try await source.events(after: start, types: query.types, limit: query.limit, wait: .seconds(query.waitSeconds))
+            var response = HTTPResponse.json(200, Self.page(items, lastID: items.last?.id ?? start))
             response.headers["Cache-Control"] = "no-store"
             responder.respond(response)
         } catch {
+            if Task.isCancelled {
+                // The server is stopping. A poll whose position is known has simply found nothing new; one
+                // that asked for `latest` and never learnt it is told to come back.
+                if let after {
+                    responder.respond(.json(200, Self.page([], lastID: after)))
+                } else {
+                    responder.respond(.error(503, "the server is stopping; ask again"))
+                }
+                return
+            }
             self.logger.error("could not read the events feed", metadata: ["error": "\(error)"])
             responder.respond(.error(503, "the events feed cannot be read right now: \(error)"))
         }
+    }
+
+    private static func page(_ items: [FeedItem], lastID: Int64) -> String {
+        "{\"events\":[" + items.map(\.json).joined(separator: ",") + "],\"last_id\":\(lastID)}\n"
     }
 
     /// Server-Sent Events: every event as `id:`, `event:`, `data:` lines, for as long as the client stays.
