@@ -76,8 +76,12 @@ import Testing
         #expect(next.first?["call_sid"] as? String == "CAw2")
 
         // SIGINT ends a follower cleanly.
-        let idle = try ExorecProcess(["watch", "--server", url, "--token", Self.token])
-        try await Task.sleep(for: .milliseconds(500))
+        let idle = try ExorecProcess(["watch", "--server", url, "--token", Self.token, "--log-level", "info"])
+        let connected = ContinuousClock.now + .seconds(20)
+        while !idle.standardError.contains("following the events feed"), ContinuousClock.now < connected {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(idle.standardError.contains("following the events feed"), "stderr: \(idle.standardError)")
         idle.signal(SIGINT)
         #expect(try await idle.waitForExit() == 0)
 

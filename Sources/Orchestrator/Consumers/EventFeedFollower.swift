@@ -153,6 +153,7 @@ public struct EventFeedFollower: Sendable {
             if [400, 401, 403, 404, 405].contains(Int(response.status.code)) { throw refusal }
             throw ServerUnavailable(description: refusal.description)
         }
+        self.logger.info("following the events feed", metadata: ["server": "\(self.server)", "after": "\(after.map(String.init) ?? "latest")"])
         var parser = ServerSentEventParser()
         for try await buffer in response.body {
             for update in parser.feed(buffer.readableBytesView) {

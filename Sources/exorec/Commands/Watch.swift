@@ -88,6 +88,9 @@ struct Watch: AsyncParsableCommand {
             try await self.printAvailable(server: server, token: token, after: after, logger: logger)
             return
         }
+        // SIGINT/SIGTERM end the watch cleanly (exit 0): the last line printed is complete. Trapped before
+        // the first connection, so a signal after "following the events feed" never kills it midway.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let follower = EventFeedFollower(server: server, token: token, types: self.typeList, logger: logger)
         let printed = Atomic<Int>(0)
         let limit = self.count
@@ -98,8 +101,6 @@ struct Watch: AsyncParsableCommand {
                 return limit.map { total < $0 } ?? true
             }
         }
-        // SIGINT/SIGTERM end the watch cleanly (exit 0): the last line printed is complete.
-        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let stopper = Task {
             for await _ in signals {
                 task.cancel()
