@@ -139,9 +139,11 @@ import Testing
     }
 
     /// 200 requests a minute per account: the 201st inside a minute gets 429 with `Retry-After`; after it the
-    /// account is served again; other accounts and refused credentials are unaffected. At 10× a minute lasts 6 s.
+    /// account is served again; other accounts and refused credentials are unaffected. At 4× a minute lasts 15 s:
+    /// the 205 requests must fit in 50 s of platform time, 12.5 s here, which a loaded two-core machine running
+    /// the whole suite beside them still manages (at 10×, 5 s, it sometimes did not).
     @Test func rateLimitIs200RequestsAMinutePerAccount() async throws {
-        try await withTestSimulator(rate: 10) { running, clock in
+        try await withTestSimulator(rate: 4) { running, clock in
             let client = WireClient(running)
             let missing = "0123456789abcdef0123456789abcdef"
             let started = clock.now
