@@ -16,34 +16,5 @@ public enum IngestEvent: Sendable, Hashable {
     /// Growing streams whose files grew since the last report, once per housekeeping round (about a
     /// second): one batch for all of them, so that recording the progress costs one catalog write.
     /// Only while the consumer API is on (`api.token`): nobody else reads progress.
-    case streamsGrew([StreamGrowth])
-}
-
-/// How far a growing stream's file got.
-public struct StreamGrowth: Sendable, Hashable {
-    public var streamSid: String
-    public var callSid: String
-    public var wavPath: String
-    public var sampleRate: Int
-    public var channels: Int
-    public var frames: Int64
-    public var durationSeconds: Double
-    /// The file's size: it is a valid WAV up to here (its header was brought up to date first).
-    public var bytes: Int64
-    public var at: Timestamp
-
-    public init(
-        streamSid: String, callSid: String, wavPath: String, sampleRate: Int, channels: Int, frames: Int64, durationSeconds: Double,
-        bytes: Int64, at: Timestamp
-    ) {
-        self.streamSid = streamSid
-        self.callSid = callSid
-        self.wavPath = wavPath
-        self.sampleRate = sampleRate
-        self.channels = channels
-        self.frames = frames
-        self.durationSeconds = durationSeconds
-        self.bytes = bytes
-        self.at = at
-    }
+    case streamsGrew([StreamProgress])
 }

@@ -1,3 +1,4 @@
+import ExotelKit
 import Crypto
 import MediaStore
 
@@ -8,10 +9,7 @@ extension MediaFile {
     public var id: String { Self.id(forPath: self.path) }
 
     public static func id(forPath path: String) -> String {
-        SHA256.hash(data: Array(path.utf8)).prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        HexText.lowercase(SHA256.hash(data: Array(path.utf8)).prefix(8))
     }
 
     /// Whether `text` has the shape of a media id (checked before it reaches a query).
@@ -124,35 +122,7 @@ public struct FeedEvent: Sendable, Hashable, Encodable {
     }
 }
 
-/// How far a growing stream's file got, reported by the ingest about once a second.
-public struct StreamProgress: Sendable, Hashable {
-    public var streamSid: String
-    public var callSid: String
-    /// The WAV, relative to the storage root.
-    public var path: String
-    public var sampleRate: Int
-    public var channels: Int
-    public var frames: Int64
-    public var durationSeconds: Double
-    /// The file's size: a valid WAV up to here.
-    public var bytes: Int64
-    public var at: Timestamp
-
-    public init(
-        streamSid: String, callSid: String, path: String, sampleRate: Int, channels: Int, frames: Int64, durationSeconds: Double,
-        bytes: Int64, at: Timestamp
-    ) {
-        self.streamSid = streamSid
-        self.callSid = callSid
-        self.path = path
-        self.sampleRate = sampleRate
-        self.channels = channels
-        self.frames = frames
-        self.durationSeconds = durationSeconds
-        self.bytes = bytes
-        self.at = at
-    }
-
+extension StreamProgress {
     /// The event's detail, written by hand (the same keys, sorted, as ``FeedEvent/Detail`` encodes): thousands
     /// of these a second go through JSONEncoder at a cost that shows.
     var detailJSON: String {

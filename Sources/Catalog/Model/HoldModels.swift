@@ -56,7 +56,7 @@ public struct RetentionJournalEntry: Sendable, Hashable, Codable {
 }
 
 /// A call whose time is before a retention cutoff, with what decides whether it may be deleted now.
-public struct RetentionCandidate: Sendable, Hashable, Codable {
+public struct RetentionCandidate: Sendable, Hashable, Encodable {
     /// Where ``callTime`` comes from.
     public enum TimeSource: String, Sendable, Hashable, Codable {
         /// `calls.placed_at`: exorec placed the call.
@@ -99,16 +99,6 @@ public struct RetentionCandidate: Sendable, Hashable, Codable {
         self.hold = hold
         self.busy = busy
         self.firstCallbackAt = firstCallbackAt
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            callSid: try c.decode(String.self, forKey: .callSid), accountSid: try c.decodeIfPresent(String.self, forKey: .accountSid),
-            callTime: try c.decode(Timestamp.self, forKey: .callTime), timeSource: try c.decode(TimeSource.self, forKey: .timeSource),
-            mediaFiles: try c.decode([MediaFile].self, forKey: .mediaFiles), hold: try c.decodeIfPresent(LegalHold.self, forKey: .hold),
-            busy: try c.decodeIfPresent(String.self, forKey: .busy),
-            firstCallbackAt: try c.decodeIfPresent(Timestamp.self, forKey: .firstCallbackAt))
     }
 
     public func encode(to encoder: any Encoder) throws {

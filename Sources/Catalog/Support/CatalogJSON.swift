@@ -1,3 +1,4 @@
+import ExotelKit
 import Crypto
 import Foundation
 
@@ -25,15 +26,7 @@ enum CatalogJSON {
 
 enum SHA256Hex {
     static func of(_ bytes: some Sequence<UInt8>) -> String {
-        let digest = SHA256.hash(data: Array(bytes))
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        HexText.lowercase(SHA256.hash(data: Array(bytes)))
     }
 
     static func of(_ text: String) -> String { Self.of(text.utf8) }

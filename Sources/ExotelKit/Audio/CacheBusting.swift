@@ -56,13 +56,7 @@ public enum CacheBusting {
 
     /// The version `url(_:contentDigest:parameter:)` puts into the URL for `contentDigest`.
     public static func versionString(_ contentDigest: some Sequence<UInt8>) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for byte in contentDigest.prefix(versionLength / 2) {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        HexText.lowercase(contentDigest.prefix(versionLength / 2))
     }
 }
 

@@ -1,3 +1,4 @@
+import ExotelKit
 public import AsyncHTTPClient
 import Crypto
 import NIOCore
@@ -60,9 +61,6 @@ actor AudioCache {
     }
 
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        HexText.lowercase(SHA256.hash(data: bytes))
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A single byte range from a `Range` header (RFC 9110 §14.1.2), resolved against a file's length.
 struct ByteRange: Sendable, Hashable {
     let first: Int64
@@ -18,12 +20,12 @@ struct ByteRange: Sendable, Hashable {
     /// sent), as RFC 9110 allows; a satisfiable range is clamped to the file.
     static func resolve(_ header: String?, length: Int64) -> Resolution {
         guard let header else { return .whole }
-        let text = header.trimmingCharactersInSpaces()
+        let text = header.trimmingCharacters(in: .whitespaces)
         guard text.lowercased().hasPrefix("bytes=") else { return .whole }
         let spec = text.dropFirst("bytes=".count)
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
-        let startText = spec[..<dash].trimmingCharactersInSpaces()
-        let endText = spec[spec.index(after: dash)...].trimmingCharactersInSpaces()
+        let startText = spec[..<dash].trimmingCharacters(in: .whitespaces)
+        let endText = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
         if startText.isEmpty {
             // A suffix: the last N bytes.
             guard let suffix = Int64(endText), suffix >= 0 else { return .whole }
@@ -38,11 +40,5 @@ struct ByteRange: Sendable, Hashable {
         }
         guard first < length else { return .unsatisfiable }
         return .partial(ByteRange(first: first, last: last))
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingCharactersInSpaces() -> String {
-        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Logging
 import Synchronization
@@ -177,7 +178,7 @@ final class ConsumerEndpoint: Sendable {
             query.waitSeconds = wait
         }
         if let text = request.queryValue("types"), !text.isEmpty {
-            let types = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") })
+            let types = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             if let unknown = types.subtracting(known).sorted().first {
                 return bad("unknown event type '\(unknown.prefix(32))'; known: \(known.sorted().joined(separator: ", "))")
             }
@@ -190,7 +191,7 @@ final class ConsumerEndpoint: Sendable {
         if let header = request.authorization {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                let token = parts[1].trimmingCharacters(in: " ")
+                let token = parts[1].trimmingCharacters(in: .whitespaces)
                 return token.isEmpty ? nil : token
             }
         }
@@ -394,11 +395,5 @@ final class MediaFileReader: Sendable {
             done += n
         }
         return done == count ? bytes : Array(bytes[..<done])
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(self.drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }

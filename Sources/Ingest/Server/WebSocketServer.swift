@@ -545,14 +545,10 @@ public final class WebSocketServer: @unchecked Sendable {
             return 0
         }
         let body = response.body
-        let pre = clws_pre()
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + max(body.count, 1))
-        defer { buffer.deallocate() }
-        body.withUnsafeBufferPointer { (buffer + pre).update(from: $0.baseAddress!, count: body.count) }
-        let written = lws_write(wsi, buffer + pre, body.count, LWS_WRITE_HTTP_FINAL)
+        let complete = Self.writeBody(wsi, body, final: true)
         // Released before the transaction completes: a pipelined request may start at once.
         self.releaseExchange(in: user)
-        if written < body.count || close { return -1 }
+        if !complete || close { return -1 }
         return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
     }
 
@@ -579,16 +575,9 @@ public final class WebSocketServer: @unchecked Sendable {
             return -1
         }
         guard let (chunk, isLast) = body.takeChunk() else { return 0 }  // nothing yet: the writer wakes the loop
-        if !chunk.isEmpty {
-            let pre = clws_pre()
-            let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + chunk.count)
-            defer { buffer.deallocate() }
-            chunk.withUnsafeBufferPointer { (buffer + pre).update(from: $0.baseAddress!, count: chunk.count) }
-            let written = lws_write(wsi, buffer + pre, chunk.count, isLast ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP)
-            if written < chunk.count {
-                body.clientLeft()
-                return -1
-            }
+        if !chunk.isEmpty, !Self.writeBody(wsi, chunk, final: isLast) {
+            body.clientLeft()
+            return -1
         }
         guard isLast else {
             lws_callback_on_writable(wsi)
@@ -597,6 +586,15 @@ public final class WebSocketServer: @unchecked Sendable {
         self.releaseExchange(in: user)
         if close { return -1 }
         return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
+    }
+
+    /// Writes body bytes behind the `LWS_PRE` room lws needs; false when lws did not take them all.
+    private static func writeBody(_ wsi: OpaquePointer, _ bytes: [UInt8], final: Bool) -> Bool {
+        let pre = clws_pre()
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + max(bytes.count, 1))
+        defer { buffer.deallocate() }
+        bytes.withUnsafeBufferPointer { if let base = $0.baseAddress { (buffer + pre).update(from: base, count: bytes.count) } }
+        return lws_write(wsi, buffer + pre, bytes.count, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) >= bytes.count
     }
 
     private func writeHTTPHeaders(wsi: OpaquePointer, response: HTTPResponse, close: Bool) -> Bool {

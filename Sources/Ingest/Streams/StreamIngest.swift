@@ -171,7 +171,7 @@ final class StreamIngest: WebSocketServerHandler {
         }
         self.ticks &+= 1
         guard self.ticks % self.housekeepingEvery == 0 else { return }
-        var grown: [StreamGrowth] = []
+        var grown: [StreamProgress] = []
         for session in self.sessions.values where !session.finished {
             session.recorder?.tick(monotonicMs: now)
             if self.reportsProgress, let growth = session.growthSinceLastReport() { grown.append(growth) }

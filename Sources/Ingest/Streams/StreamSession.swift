@@ -240,13 +240,13 @@ final class StreamSession {
 extension StreamSession {
     /// How far the file grew since the last report, or nil if it did not (housekeeping only: after
     /// the recorder's tick, so the header already covers these frames).
-    func growthSinceLastReport() -> StreamGrowth? {
+    func growthSinceLastReport() -> StreamProgress? {
         guard let recorder, let channels = recorder.channels, recorder.framesWritten > self.reportedFrames else { return nil }
         self.reportedFrames = recorder.framesWritten
         // The canonical 44-byte header, then 16-bit samples; the size on disk when stat fails.
         let bytes = (try? FileSystem.size(of: recorder.wavPath)) ?? (44 + recorder.framesWritten * Int64(channels) * 2)
-        return StreamGrowth(
-            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.callSid, wavPath: recorder.wavPath,
+        return StreamProgress(
+            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.callSid, path: recorder.wavPath,
             sampleRate: recorder.sampleRate, channels: channels, frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
             at: .now())
     }

@@ -1,3 +1,4 @@
+import ExotelKit
 import Crypto
 import Glibc
 
@@ -115,10 +116,7 @@ public enum FileSystem {
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        return hasher.finalize().map { byte in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]], as: UTF8.self)
-        }.joined()
+        return HexText.lowercase(hasher.finalize())
     }
 
     /// Lists the files below `directory` whose names end in `suffix`, recursively.

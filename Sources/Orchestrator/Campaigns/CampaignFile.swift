@@ -91,7 +91,7 @@ public enum CampaignFile {
                 key = "id:" + id
             } else {
                 let content = fields.filter { $0.key != "id" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1F}")
-                let digest = SHA256.hash(data: Array(content.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+                let digest = HexText.lowercase(SHA256.hash(data: Array(content.utf8)).prefix(12))
                 occurrences[digest, default: 0] += 1
                 key = "row:\(digest)#\(occurrences[digest]!)"
             }

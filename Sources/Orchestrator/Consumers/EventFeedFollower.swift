@@ -67,7 +67,7 @@ public struct EventFeedFollower: Sendable {
     /// - Returns: the last id seen (the position to resume from).
     @discardableResult
     public func follow(from start: Start, _ handle: @Sendable (Event) async throws -> Bool) async throws -> Int64? {
-        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else { throw FollowError.invalidServerURL(self.server) }
+        try self.checkServerURL()
         var position: Int64? = if case .after(let id) = start { id } else { nil }
         var wait = self.backoff.first
         while !Task.isCancelled {
@@ -103,11 +103,8 @@ public struct EventFeedFollower: Sendable {
     /// One long poll (`GET /v1/events?after=…&wait=…`): the events after `after`, waiting up to `wait`
     /// for the first, and the id to ask after next time.
     public func page(after: Int64, limit: Int = 1000, wait: Duration = .zero) async throws -> (events: [Event], lastID: Int64) {
-        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else { throw FollowError.invalidServerURL(self.server) }
-        var query = "after=\(after)&limit=\(limit)&wait=\(wait.components.seconds)"
-        if !self.types.isEmpty { query += "&types=" + self.types.joined(separator: ",") }
-        var request = HTTPClientRequest(url: "\(self.server)/v1/events?\(query)")
-        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+        try self.checkServerURL()
+        let request = self.eventsRequest("after=\(after)&limit=\(limit)&wait=\(wait.components.seconds)")
         let response = try await self.client.execute(request, timeout: .seconds(wait.components.seconds + 30), logger: self.logger)
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status == .ok else { throw Self.refusal(status: Int(response.status.code), body: String(buffer: body)) }
@@ -120,6 +117,18 @@ public struct EventFeedFollower: Sendable {
                 id: (item["id"] as? NSNumber)?.int64Value ?? 0, type: item["type"] as? String ?? "", json: String(decoding: json, as: UTF8.self))
         }
         return (events, lastID)
+    }
+
+    private func checkServerURL() throws(FollowError) {
+        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else { throw .invalidServerURL(self.server) }
+    }
+
+    /// `GET /v1/events?<parameters>[&types=…]` with the token.
+    private func eventsRequest(_ parameters: String) -> HTTPClientRequest {
+        let types = self.types.isEmpty ? "" : "&types=" + self.types.joined(separator: ",")
+        var request = HTTPClientRequest(url: "\(self.server)/v1/events?\(parameters)\(types)")
+        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+        return request
     }
 
     static func refusal(status: Int, body: String) -> FollowError {
@@ -138,11 +147,8 @@ public struct EventFeedFollower: Sendable {
 
     /// One connection: reads events until the server ends it (true), or `handle` says stop (false).
     private func connect(after: Int64?, _ handle: (Update) async throws -> Bool) async throws -> Bool {
-        var query = "after=\(after.map(String.init) ?? "latest")"
-        if !self.types.isEmpty { query += "&types=" + self.types.joined(separator: ",") }
-        var request = HTTPClientRequest(url: "\(self.server)/v1/events?\(query)")
+        var request = self.eventsRequest("after=\(after.map(String.init) ?? "latest")")
         request.headers.add(name: "Accept", value: "text/event-stream")
-        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
         if let after { request.headers.add(name: "Last-Event-ID", value: String(after)) }
         // No overall deadline: the feed is meant to stay open; a dead server shows as a read error.
         let response = try await self.client.execute(request, deadline: .distantFuture, logger: self.logger)

@@ -1,3 +1,4 @@
+import ExotelKit
 import Crypto
 import Glibc
 import MediaStore
@@ -61,16 +62,6 @@ public struct PayloadDigest: Sendable, Hashable, Codable {
                 }
             }
         }
-        return PayloadDigest(bytes: bytes, sha256: Self.hex(sha256.finalize()), sha512: Self.hex(sha512.finalize()))
-    }
-
-    private static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xf)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return PayloadDigest(bytes: bytes, sha256: HexText.lowercase(sha256.finalize()), sha512: HexText.lowercase(sha512.finalize()))
     }
 }

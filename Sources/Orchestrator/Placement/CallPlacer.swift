@@ -206,7 +206,7 @@ public struct CallPlacer: Sendable {
                 AuditEvent(
                     at: placed.placedAt, actor: "placer", action: "call.placed", callSid: placed.callSid,
                     path: path.map { self.relative($0) },
-                    detail: ["from": order.from, "status": response.status ?? "", "campaign": campaignId ?? ""]))
+                    detail: ["from": order.from, "status": response.status, "campaign": campaignId ?? ""]))
         } catch {
             self.logger.error(
                 "call placed but not catalogued", metadata: ["call": "\(placed.callSid)", "error": "\(error)"])

@@ -108,14 +108,10 @@ public final class PromptPreparer: Sendable {
             throw failure("cannot add a version parameter: \(error)")
         }
         let prompt = PreparedPrompt(
-            url: busted, originalURL: url, sha256: digest.map { Self.hex($0) }.joined(), bytes: bytes.count,
+            url: busted, originalURL: url, sha256: HexText.lowercase(digest), bytes: bytes.count,
             sampleRate: info.sampleRate, channels: info.channels, seconds: Double(info.frames) / Double(max(info.sampleRate, 1)))
         self.prepared.withLock { $0[url] = (prompt, now) }
         return prompt
     }
 
-    private static func hex(_ byte: UInt8) -> String {
-        let text = String(byte, radix: 16)
-        return byte < 16 ? "0" + text : text
-    }
 }

@@ -1,3 +1,4 @@
+import ExotelKit
 import Crypto
 import ExotelClient
 import Glibc
@@ -55,7 +56,7 @@ struct RecordingFileSink: RecordingSink {
     mutating func seal() -> (written: Written, descriptor: Int32) {
         let descriptor = self.descriptor
         self.descriptor = -1
-        let written = Written(bytes: self.bytes, sha256: Self.hex(self.hasher.finalize()), leadingBytes: self.leadingBytes)
+        let written = Written(bytes: self.bytes, sha256: HexText.lowercase(self.hasher.finalize()), leadingBytes: self.leadingBytes)
         return (written, descriptor)
     }
 
@@ -78,14 +79,5 @@ struct RecordingFileSink: RecordingSink {
         }
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+
 }

@@ -153,10 +153,10 @@ public struct RetentionExecutor: Sendable {
     }
 }
 
-/// What a retention run did. `Codable` with snake_case keys for `--json`.
-public struct RetentionReport: Sendable, Hashable, Codable {
+/// What a retention run did. Encoded with snake_case keys, and the totals, for `--json`.
+public struct RetentionReport: Sendable, Hashable, Encodable {
     /// A folder left in place because something retention does not delete is still in it.
-    public struct KeptFolder: Sendable, Hashable, Codable {
+    public struct KeptFolder: Sendable, Hashable, Encodable {
         public var path: String
         public var callSid: String
         public var reason: String
@@ -193,19 +193,6 @@ public struct RetentionReport: Sendable, Hashable, Codable {
         self.runId = runId
         self.olderThan = olderThan
         self.cutoff = cutoff
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.runId = try c.decode(String.self, forKey: .runId)
-        self.olderThan = try c.decode(String.self, forKey: .olderThan)
-        self.cutoff = try c.decode(Timestamp.self, forKey: .cutoff)
-        self.deleted = try c.decode([RetentionDeletion].self, forKey: .deleted)
-        self.resumed = try c.decode([String].self, forKey: .resumed)
-        self.heldSkipped = try c.decode([RetentionPlan.Kept].self, forKey: .heldSkipped)
-        self.busySkipped = try c.decode([RetentionPlan.Kept].self, forKey: .busySkipped)
-        self.skippedSincePlan = try c.decode([RetentionPlan.Kept].self, forKey: .skippedSincePlan)
-        self.foldersKept = try c.decode([KeptFolder].self, forKey: .foldersKept)
     }
 
     public func encode(to encoder: any Encoder) throws {

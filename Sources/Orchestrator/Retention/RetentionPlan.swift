@@ -4,9 +4,9 @@ public import MediaStore
 
 /// What a retention run would do: the calls older than the cutoff it deletes, those it keeps and why, and the
 /// deletions an interrupted run left to finish. `Codable` with snake_case keys for `--json`.
-public struct RetentionPlan: Sendable, Hashable, Codable {
+public struct RetentionPlan: Sendable, Hashable, Encodable {
     /// One call to delete, with the files and folders that go with it (relative to the storage root).
-    public struct Item: Sendable, Hashable, Codable {
+    public struct Item: Sendable, Hashable, Encodable {
         public var call: RetentionCandidate
         /// Media files, then their sidecars, then the `call.json` files found.
         public var files: [String]
@@ -15,7 +15,7 @@ public struct RetentionPlan: Sendable, Hashable, Codable {
     }
 
     /// A call older than the cutoff that is kept, and why.
-    public struct Kept: Sendable, Hashable, Codable {
+    public struct Kept: Sendable, Hashable, Encodable {
         public var callSid: String
         public var callTime: Timestamp
         public var reason: String

@@ -34,18 +34,18 @@ public struct StreamCataloger: Service {
 
     /// Applies one event (tests and the demo call it directly).
     public func apply(_ event: IngestEvent) async {
-        if case .streamsGrew(let growth) = event {
-            await self.recordProgress(growth)
-            return
+        switch event {
+        case .streamsGrew(let progress): await self.recordProgress(progress)
+        case .streamStarted(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: nil)
+        case .streamFinished(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: "stream.finalized")
+        case .streamFinalizeFailed(let sidecar, let wavPath, let error):
+            await self.record(sidecar, wavPath: wavPath, audit: "stream.finalize-failed", error: error)
+        case .streamRepaired(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: "stream.repaired")
         }
-        let (sidecar, wavPath, action): (StreamSidecar, String, String?) =
-            switch event {
-            case .streamsGrew: preconditionFailure("handled above")
-            case .streamStarted(let sidecar, let wavPath): (sidecar, wavPath, nil)
-            case .streamFinished(let sidecar, let wavPath): (sidecar, wavPath, "stream.finalized")
-            case .streamFinalizeFailed(let sidecar, let wavPath, _): (sidecar, wavPath, "stream.finalize-failed")
-            case .streamRepaired(let sidecar, let wavPath): (sidecar, wavPath, "stream.repaired")
-            }
+    }
+
+    /// The stream's row and media file from its sidecar, and, for a final state, the audit entry `audit`.
+    private func record(_ sidecar: StreamSidecar, wavPath: String, audit action: String?, error: String? = nil) async {
         let path = self.relative(wavPath)
         do {
             try await self.catalog.upsertStream(from: sidecar, path: path)
@@ -53,7 +53,7 @@ public struct StreamCataloger: Service {
                 var detail = ["stream_sid": sidecar.streamSid, "state": sidecar.state.rawValue]
                 if let sha256 = sidecar.sha256 { detail["sha256"] = sha256 }
                 if let bytes = sidecar.bytes { detail["bytes"] = "\(bytes)" }
-                if case .streamFinalizeFailed(_, _, let error) = event { detail["error"] = error }
+                if let error { detail["error"] = error }
                 _ = try await self.catalog.appendAudit(
                     AuditEvent(at: sidecar.endedAt ?? .now(), actor: "ingest", action: action, callSid: sidecar.callSid, path: path, detail: detail))
             }
@@ -66,12 +66,11 @@ public struct StreamCataloger: Service {
 
     /// Progress is news for live consumers, not a record: a failure is logged and the next report
     /// (a second later) carries the newer size anyway.
-    private func recordProgress(_ growth: [StreamGrowth]) async {
-        let reports = growth.map {
-            StreamProgress(
-                streamSid: $0.streamSid, callSid: $0.callSid, path: self.relative($0.wavPath), sampleRate: $0.sampleRate,
-                channels: $0.channels, frames: $0.frames,
-                durationSeconds: $0.durationSeconds, bytes: $0.bytes, at: $0.at)
+    private func recordProgress(_ progress: [StreamProgress]) async {
+        let reports = progress.map { report in
+            var catalogued = report
+            catalogued.path = self.relative(report.path)
+            return catalogued
         }
         do {
             try await self.catalog.recordStreamProgress(reports)

@@ -43,19 +43,10 @@ struct AuditVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.audit", file: setup.file)
-        let catalog = try await setup.openExistingCatalog(logger: logger)
-        let report: AuditChainReport
-        do {
-            report = try await catalog.verifyAuditChain(anchor: self.anchor.flatMap(AuditAnchor.init(text:)))
-        } catch {
-            try? await catalog.close()
-            throw error
-        }
-        try await catalog.close()
+        let anchor = self.anchor.flatMap(AuditAnchor.init(text:))
+        let report = try await setup.withExistingCatalog(logger: logger) { try await $0.verifyAuditChain(anchor: anchor) }
         if self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            StandardOutput.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try StandardOutput.json(report)
         } else {
             for line in AuditChainText.lines(report) { StandardOutput.line(line) }
         }
@@ -96,19 +87,11 @@ struct AuditLog: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.audit", file: setup.file)
-        let catalog = try await setup.openExistingCatalog(logger: logger)
-        let entries: [AuditEntry]
-        do {
-            entries = try await catalog.auditEntries(after: self.after, callSid: self.callSid, path: self.path, limit: self.limit)
-        } catch {
-            try? await catalog.close()
-            throw error
+        let entries = try await setup.withExistingCatalog(logger: logger) {
+            try await $0.auditEntries(after: self.after, callSid: self.callSid, path: self.path, limit: self.limit)
         }
-        try await catalog.close()
         if self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            StandardOutput.line(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            try StandardOutput.json(entries)
         } else {
             for entry in entries { StandardOutput.line(AuditChainText.line(entry)) }
         }

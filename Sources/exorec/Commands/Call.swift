@@ -74,7 +74,7 @@ struct Call: AsyncParsableCommand {
             if self.json {
                 StandardOutput.line(
                     "{\"call_sid\":\(JSONText.quoted(placed.callSid)),\"account_sid\":\(JSONText.quoted(placed.accountSid)),"
-                        + "\"status\":\(JSONText.quoted(placed.platformCall.status ?? "")),\"placed_at\":\(JSONText.quoted(placed.placedAt.description))}")
+                        + "\"status\":\(JSONText.quoted(placed.platformCall.status)),\"placed_at\":\(JSONText.quoted(placed.placedAt.description))}")
             } else {
                 StandardOutput.line(placed.callSid)
             }

@@ -107,8 +107,7 @@ struct Campaign: AsyncParsableCommand {
         }
         try await catalog.close()
         if self.json {
-            let data = try JSONEncoder().encode(summary)
-            StandardOutput.line(String(decoding: data, as: UTF8.self))
+            try StandardOutput.json(summary)
         } else {
             StandardOutput.line(
                 "campaign \(summary.campaignId): \(summary.rows) rows, \(summary.placed) placed now, \(summary.alreadyPlaced) placed before, "
@@ -167,9 +166,7 @@ struct CatalogRebuild: AsyncParsableCommand {
         let rebuilder = CatalogRebuilder(layout: setup.layout, catalogPath: setup.catalogPath, logger: logger)
         let report = try await rebuilder.rebuild(options: .init(verifyHashes: self.verifyHashes))
         if self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            StandardOutput.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try StandardOutput.json(report)
         } else {
             StandardOutput.line(
                 "rebuilt \(report.catalogPath): \(report.calls) calls, \(report.callbacks) callbacks, \(report.streams) streams, "

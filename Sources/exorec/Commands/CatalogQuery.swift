@@ -109,24 +109,8 @@ struct CatalogQueryFilters: ParsableArguments {
 /// `exorec serve`. A catalog that needs migrating is reported (`catalog.schema-too-old`, exit 1) and
 /// `exorec serve` or `catalog rebuild` migrates it; a missing catalog is reported, not created.
 enum CatalogQueryAccess {
-    struct Missing: Error, CustomStringConvertible {
-        var path: String
-        var description: String { "no catalog at \(path): check --storage / --config, or run exorec serve first" }
-    }
-
     static func withCatalog<R>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
-        let setup = try options.setup()
-        let logger = options.logger(label: "exorec.catalog", file: setup.file)
-        guard FileManager.default.fileExists(atPath: setup.catalogPath) else { throw Missing(path: setup.catalogPath) }
-        let catalog = try await Catalog.open(path: setup.catalogPath, logger: logger)
-        do {
-            let result = try await body(catalog)
-            try? await catalog.close()
-            return result
-        } catch {
-            try? await catalog.close()
-            throw error
-        }
+        try await options.withExistingCatalog(label: "exorec.catalog", migrate: false, body)
     }
 
     /// Runs `search`, prints the calls found, and exits 3 when there are none.

@@ -89,30 +89,22 @@ struct Export: AsyncParsableCommand {
         let request = try self.request(format: ExportFormat(rawValue: self.format.lowercased()) ?? .original)
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.export", file: setup.file)
-        let catalog = try await setup.openExistingCatalog(logger: logger)
-        let bar = !self.quiet && isatty(2) == 1 ? ExportProgressBar() : nil
+        let bar = TerminalProgressBar(unlessQuiet: self.quiet)
         let report: ExportReport
         do {
-            report = try await MediaExporter(
-                catalog: catalog, layout: setup.layout, actor: "cli", exorecVersion: ExorecVersion.string, logger: logger
-            ).export(request) { progress in bar?.show(progress) }
+            report = try await bar.running {
+                try await setup.withExistingCatalog(logger: logger) { catalog in
+                    try await MediaExporter(catalog: catalog, layout: setup.layout, actor: "cli", exorecVersion: ExorecVersion.string, logger: logger)
+                        .export(request) { bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal) }
+                }
+            }
         } catch ExportError.nothingMatched {
-            bar?.finish()
-            try? await catalog.close()
             if self.filters.json { StandardOutput.line(#"{"calls":0}"#) }
             StandardError.line("no calls matched; nothing was exported")
             throw ExportExit.nothingMatched
-        } catch {
-            bar?.finish()
-            try? await catalog.close()
-            throw error
         }
-        bar?.finish()
-        try await catalog.close()
         if self.filters.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            StandardOutput.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try StandardOutput.json(report)
         } else {
             for problem in report.problems { StandardOutput.line("\(problem.kind.rawValue)\t\(problem.path)\t\(problem.detail)") }
             StandardOutput.line(report.summaryLine)
@@ -132,41 +124,3 @@ enum ExportExit {
     static let nothingMatched = ExitCode(4)
 }
 
-/// `[#####.....] 12/40 files, 1.2/3.4 MB` on standard error, redrawn in place (at most every 100 ms).
-final class ExportProgressBar: Sendable {
-    private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
-
-    func show(_ progress: MediaExporter.Progress) {
-        let now = ContinuousClock.now
-        let due = self.lastDraw.withLock { last in
-            guard progress.filesDone == progress.filesTotal || last.map({ now - $0 >= .milliseconds(100) }) ?? true else {
-                return false
-            }
-            last = now
-            return true
-        }
-        guard due else { return }
-        let width = 30
-        let fraction = progress.filesTotal == 0 ? 1 : Double(progress.filesDone) / Double(progress.filesTotal)
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        func megabytes(_ bytes: Int64) -> String { String(format: "%.1f", Double(bytes) / 1_000_000) }
-        Self.write(
-            "\r[\(bar)] \(progress.filesDone)/\(progress.filesTotal) files, "
-                + "\(megabytes(progress.bytesDone))/\(megabytes(progress.bytesTotal)) MB")
-    }
-
-    func finish() { Self.write("\n") }
-
-    private static func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
-}

@@ -33,15 +33,24 @@ struct Hold: AsyncParsableCommand {
         subcommands: [HoldAdd.self, HoldRemove.self, HoldList.self])
 }
 
-/// `--reason` and `--by`, checked the same way for `add` and `rm`.
-struct HoldText: ParsableArguments {
+/// What `add` and `rm` both take: the call, `--reason`, `--by` and `--json`, checked the same way.
+struct HoldChange: ParsableArguments {
+    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    var callSid: String
+
     @Option(name: .long, help: ArgumentHelp("Why (kept in the catalog and the audit log).", valueName: "text"))
     var reason: String
 
     @Option(name: .long, help: ArgumentHelp("Who asks for it (default: $USER).", valueName: "name"))
     var by: String?
 
+    @Flag(name: .long, help: "Print the hold as JSON.")
+    var json = false
+
     func validate() throws {
+        if self.callSid.isEmpty || self.callSid.contains(where: \.isWhitespace) {
+            throw ValidationError("'\(self.callSid)' is not a CallSid (empty or with spaces).")
+        }
         for (option, text) in [("--reason", self.reason), ("--by", self.by)] {
             guard let text else { continue }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -63,34 +72,6 @@ struct HoldText: ParsableArguments {
     }
 }
 
-/// `call-sid` as an argument: non-empty, no spaces.
-private func checkCallSid(_ callSid: String) throws {
-    if callSid.isEmpty || callSid.contains(where: \.isWhitespace) {
-        throw ValidationError("'\(callSid)' is not a CallSid (empty or with spaces).")
-    }
-}
-
-func printHoldRetentionJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    StandardOutput.line(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
-/// Runs `body` on the existing catalog (never created), closing it on every path.
-private func withHoldCatalog<R: Sendable>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
-    let setup = try options.setup()
-    let logger = options.logger(label: "exorec.hold", file: setup.file)
-    let catalog = try await setup.openExistingCatalog(logger: logger)
-    do {
-        let result = try await body(catalog)
-        try await catalog.close()
-        return result
-    } catch {
-        try? await catalog.close()
-        throw error
-    }
-}
-
 struct HoldAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
@@ -107,29 +88,20 @@ struct HoldAdd: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ConfigOptions
-
-    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
-    var callSid: String
-
-    @OptionGroup var text: HoldText
-
-    @Flag(name: .long, help: "Print the hold as JSON.")
-    var json = false
-
-    func validate() throws { try checkCallSid(self.callSid) }
+    @OptionGroup var change: HoldChange
 
     func run() async throws {
         let hold: LegalHold
         do {
-            hold = try await withHoldCatalog(self.options) {
-                try await $0.placeHold(callSid: self.callSid, reason: self.text.reason, by: self.text.author)
+            hold = try await self.options.withExistingCatalog(label: "exorec.hold") {
+                try await $0.placeHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author)
             }
         } catch CatalogError.unknownCall(let callSid) {
             StandardError.line("no call \(callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls)")
             throw HoldExit.notFound
         }
-        if self.json {
-            try printHoldRetentionJSON(hold)
+        if self.change.json {
+            try StandardOutput.json(hold)
         } else {
             StandardOutput.line("held \(hold.callSid) (hold \(hold.id), by \(hold.placedBy), \(hold.placedAt)): \(hold.reason)")
         }
@@ -152,29 +124,20 @@ struct HoldRemove: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ConfigOptions
-
-    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
-    var callSid: String
-
-    @OptionGroup var text: HoldText
-
-    @Flag(name: .long, help: "Print the released hold as JSON.")
-    var json = false
-
-    func validate() throws { try checkCallSid(self.callSid) }
+    @OptionGroup var change: HoldChange
 
     func run() async throws {
         let hold: LegalHold
         do {
-            hold = try await withHoldCatalog(self.options) {
-                try await $0.releaseHold(callSid: self.callSid, reason: self.text.reason, by: self.text.author)
+            hold = try await self.options.withExistingCatalog(label: "exorec.hold") {
+                try await $0.releaseHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author)
             }
         } catch CatalogError.notHeld(let callSid) {
             StandardError.line("call \(callSid) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)")
             throw HoldExit.notFound
         }
-        if self.json {
-            try printHoldRetentionJSON(hold)
+        if self.change.json {
+            try StandardOutput.json(hold)
         } else {
             StandardOutput.line(
                 "released \(hold.callSid) (hold \(hold.id), placed for: \(hold.reason)) by \(hold.releasedBy ?? ""): "
@@ -211,11 +174,11 @@ struct HoldList: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let holds = try await withHoldCatalog(self.options) {
+        let holds = try await self.options.withExistingCatalog(label: "exorec.hold") {
             try await $0.legalHolds(includeReleased: self.all, callSid: self.callSid)
         }
         if self.json {
-            try printHoldRetentionJSON(holds)
+            try StandardOutput.json(holds)
             return
         }
         var rows = [["ID", "CALL SID", "PLACED (UTC)", "BY", "REASON"] + (self.all ? ["RELEASED (UTC)", "RELEASED BY", "WHY"] : [])]

@@ -70,14 +70,13 @@ struct RetentionApply: AsyncParsableCommand {
         let age = try RetentionAge(parsing: self.olderThan)
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.retention", file: setup.file)
-        let catalog = try await setup.openExistingCatalog(logger: logger)
         let now = Timestamp.now()
-        let plan: RetentionPlan
-        let report: RetentionReport?
-        let bar = self.yes && !self.quiet && isatty(2) == 1 ? RetentionProgressBar() : nil
-        do {
-            plan = try await RetentionPlan.make(catalog: catalog, layout: setup.layout, olderThan: age, now: now)
-            if self.yes {
+        // A dry run draws no bar: it only reads.
+        let bar = TerminalProgressBar(unlessQuiet: self.quiet || !self.yes)
+        let (plan, report) = try await bar.running {
+            try await setup.withExistingCatalog(logger: logger) { catalog -> (RetentionPlan, RetentionReport?) in
+                let plan = try await RetentionPlan.make(catalog: catalog, layout: setup.layout, olderThan: age, now: now)
+                guard self.yes else { return (plan, nil) }
                 var executor = RetentionExecutor(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger)
                 if let limit = self.faultAfterFiles {
                     executor.faultInjection = { stage in
@@ -88,21 +87,16 @@ struct RetentionApply: AsyncParsableCommand {
                     }
                 }
                 let runId = "\(now.description.filter(\.isNumber))-\(getpid())"
-                report = try await executor.apply(plan, runId: runId, at: now) { bar?.show($0) }
-            } else {
-                report = nil
+                let report = try await executor.apply(plan, runId: runId, at: now) { progress in
+                    bar.show(done: progress.callsDone, of: progress.callsTotal, "calls, \(progress.filesDeleted) files deleted")
+                }
+                return (plan, report)
             }
-        } catch {
-            bar?.finish()
-            try? await catalog.close()
-            throw error
         }
-        bar?.finish()
-        try await catalog.close()
         if let report {
-            if self.json { try printHoldRetentionJSON(report) } else { Self.print(report) }
+            if self.json { try StandardOutput.json(report) } else { Self.print(report) }
         } else {
-            if self.json { try printHoldRetentionJSON(plan) } else { Self.print(plan) }
+            if self.json { try StandardOutput.json(plan) } else { Self.print(plan) }
         }
     }
 
@@ -156,38 +150,3 @@ struct RetentionApply: AsyncParsableCommand {
     }
 }
 
-/// `[#####.....] 3/40 calls, 12 files deleted` on standard error, redrawn in place (at most every 100 ms).
-final class RetentionProgressBar: Sendable {
-    private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
-
-    func show(_ progress: RetentionExecutor.Progress) {
-        let now = ContinuousClock.now
-        let due = self.lastDraw.withLock { last in
-            guard progress.callsDone == progress.callsTotal || last.map({ now - $0 >= .milliseconds(100) }) ?? true else {
-                return false
-            }
-            last = now
-            return true
-        }
-        guard due else { return }
-        let width = 30
-        let fraction = progress.callsTotal == 0 ? 1 : Double(progress.callsDone) / Double(progress.callsTotal)
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        Self.write("\r[\(bar)] \(progress.callsDone)/\(progress.callsTotal) calls, \(progress.filesDeleted) files deleted")
-    }
-
-    func finish() { Self.write("\n") }
-
-    private static func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
-}

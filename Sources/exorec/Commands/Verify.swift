@@ -63,81 +63,20 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.verify", file: setup.file)
-        let catalog = try await setup.openExistingCatalog(logger: logger)
-        let bar = !self.quiet && isatty(2) == 1 ? VerifyProgressBar() : nil
-        let report: ArchiveVerificationReport
-        do {
-            report = try await ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger)
-                .verify(self.selection) { progress in bar?.show(progress) }
-        } catch {
-            bar?.finish()
-            try? await catalog.close()
-            throw error
+        let bar = TerminalProgressBar(unlessQuiet: self.quiet)
+        let report = try await bar.running {
+            try await setup.withExistingCatalog(logger: logger) { catalog in
+                try await ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger).verify(self.selection) {
+                    bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal)
+                }
+            }
         }
-        bar?.finish()
-        try await catalog.close()
         if self.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            StandardOutput.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try StandardOutput.json(report)
         } else {
             for line in report.problemTable { StandardOutput.line(line) }
             StandardOutput.line(report.summaryLine)
         }
         if !report.isClean { throw ExitCode(3) }
-    }
-}
-
-/// `[#####.....] 12/40 files, 1.2/3.4 MB` on standard error, redrawn in place (at most every 100 ms).
-final class VerifyProgressBar: Sendable {
-    private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
-
-    func show(_ progress: ArchiveVerifier.Progress) {
-        let now = ContinuousClock.now
-        let due = self.lastDraw.withLock { last in
-            guard progress.filesDone == progress.filesTotal || last.map({ now - $0 >= .milliseconds(100) }) ?? true else {
-                return false
-            }
-            last = now
-            return true
-        }
-        guard due else { return }
-        let width = 30
-        let fraction = progress.filesTotal == 0 ? 1 : Double(progress.filesDone) / Double(progress.filesTotal)
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        func megabytes(_ bytes: Int64) -> String { String(format: "%.1f", Double(bytes) / 1_000_000) }
-        Self.write(
-            "\r[\(bar)] \(progress.filesDone)/\(progress.filesTotal) files, "
-                + "\(megabytes(progress.bytesDone))/\(megabytes(progress.bytesTotal)) MB")
-    }
-
-    func finish() { Self.write("\n") }
-
-    private static func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
-}
-
-/// A check of a storage root that has no catalog fails (exit 1) instead of creating an empty one and passing:
-/// a mistyped `--storage` must not look like a clean archive.
-struct NoCatalogToVerify: Error, CustomStringConvertible {
-    let path: String
-    var description: String { "no catalog at \(self.path): check --storage or --config (nothing was verified)" }
-}
-
-extension PipelineSetup {
-    /// The catalog, which must exist already (`verify` and `audit` read it, never create it).
-    func openExistingCatalog(logger: Logger) async throws -> Catalog {
-        guard FileSystem.exists(self.catalogPath) else { throw NoCatalogToVerify(path: self.catalogPath) }
-        return try await self.openCatalog(logger: logger)
     }
 }

@@ -109,7 +109,7 @@ struct Watch: AsyncParsableCommand {
         }
         defer { stopper.cancel() }
         do {
-            try await task.value
+            _ = try await task.value
         } catch let error as EventFeedFollower.FollowError {
             StandardError.line("exorec watch: \(error)")
             throw ExitCode(1)

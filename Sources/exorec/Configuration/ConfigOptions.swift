@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Logging
 
 /// The options every command that reads `exorec.yaml` shares.
@@ -19,6 +20,12 @@ struct ConfigOptions: ParsableArguments {
     /// The configuration with the flags applied.
     func setup() throws -> PipelineSetup {
         PipelineSetup(file: try PipelineSetup.load(config: self.config, storage: self.storage))
+    }
+
+    /// Runs `body` on the existing catalog of this configuration (``PipelineSetup/withExistingCatalog(logger:migrate:_:)``).
+    func withExistingCatalog<R>(label: String, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
+        let setup = try self.setup()
+        return try await setup.withExistingCatalog(logger: self.logger(label: label, file: setup.file), migrate: migrate, body)
     }
 
     /// Warnings and errors only unless asked: these commands print results, not a server's log.

@@ -77,6 +77,25 @@ struct PipelineSetup {
         return catalog
     }
 
+    /// Runs `body` on the catalog, which must exist already, and closes it on every path. The commands that
+    /// read or prove the archive use it: they never create a catalog, so a mistyped `--storage` fails (exit 1)
+    /// instead of looking like an empty, clean archive.
+    ///
+    /// - Parameter migrate: false for the read-only listings: migrating could change the schema under a
+    ///   running, older `exorec serve`; a catalog that needs it is reported (`catalog.schema-too-old`).
+    func withExistingCatalog<R>(logger: Logger, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
+        guard FileSystem.exists(self.catalogPath) else { throw NoCatalog(path: self.catalogPath) }
+        let catalog = migrate ? try await self.openCatalog(logger: logger) : try await Catalog.open(path: self.catalogPath, logger: logger)
+        do {
+            let result = try await body(catalog)
+            try await catalog.close()
+            return result
+        } catch {
+            try? await catalog.close()
+            throw error
+        }
+    }
+
     /// What `serve` and `demo` run: ingest, catalog, fetcher and reconciler settings.
     func pipelineConfiguration() -> PipelineConfiguration {
         let pipeline = self.file.pipeline
@@ -110,4 +129,10 @@ struct PipelineSetup {
             throw ValidationError(error.description)
         }
     }
+}
+
+/// No catalog where the configuration says: the commands that read the archive never create one.
+struct NoCatalog: Error, CustomStringConvertible {
+    let path: String
+    var description: String { "no catalog at \(self.path): check --storage or --config (exorec serve creates it); nothing was done" }
 }

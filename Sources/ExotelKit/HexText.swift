@@ -1,0 +1,14 @@
+/// Lowercase hexadecimal text of bytes: how exorec spells every digest and id it writes (sha256 in
+/// sidecars and the catalog, cache-busting versions, media ids).
+public enum HexText {
+    public static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
