@@ -101,10 +101,18 @@ public enum FileSystem {
 
     /// The SHA-256 of a file's content, as lowercase hex.
     public static func sha256(of path: String) throws(MediaError) -> String {
+        var hasher = SHA256()
+        try self.readChunks(of: path) { chunk throws(MediaError) in hasher.update(bufferPointer: chunk) }
+        return HexText.lowercase(hasher.finalize())
+    }
+
+    /// Reads the file at `path` from start to end in 1 MiB chunks, handing each to `body` (valid only during the call).
+    public static func readChunks(
+        of path: String, _ body: (UnsafeRawBufferPointer) throws(MediaError) -> Void
+    ) throws(MediaError) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
         defer { Glibc.close(fd) }
-        var hasher = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -113,10 +121,9 @@ public enum FileSystem {
                 if errno == EINTR { continue }
                 throw .io(path: path, operation: "read", errno: errno)
             }
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        return HexText.lowercase(hasher.finalize())
     }
 
     /// Lists the files below `directory` whose names end in `suffix`, recursively.

@@ -31,35 +31,22 @@ public struct PayloadDigest: Sendable, Hashable, Codable {
     }
 
     private static func stream(from path: String, copyingTo output: (descriptor: Int32, path: String)?) throws(MediaError) -> PayloadDigest {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
-        defer { Glibc.close(fd) }
         var sha256 = SHA256()
         var sha512 = SHA512()
         var bytes: Int64 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, operation: "read", errno: errno)
-            }
-            if n == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+        try FileSystem.readChunks(of: path) { chunk throws(MediaError) in
             sha256.update(bufferPointer: chunk)
             sha512.update(bufferPointer: chunk)
-            bytes += Int64(n)
-            if let output {
-                var offset = 0
-                while offset < n {
-                    let written = Glibc.write(output.descriptor, chunk.baseAddress! + offset, n - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw .io(path: output.path, operation: "write", errno: errno)
-                    }
-                    offset += written
+            bytes += Int64(chunk.count)
+            guard let output else { return }
+            var offset = 0
+            while offset < chunk.count {
+                let written = Glibc.write(output.descriptor, chunk.baseAddress! + offset, chunk.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw .io(path: output.path, operation: "write", errno: errno)
                 }
+                offset += written
             }
         }
         return PayloadDigest(bytes: bytes, sha256: HexText.lowercase(sha256.finalize()), sha512: HexText.lowercase(sha512.finalize()))
