@@ -43,12 +43,13 @@ import Testing
         #expect(ScaledClock(rate: 8).realDuration(of: .seconds(8)) == .seconds(1))
     }
 
-    /// A deadline already in the past returns at once.
+    /// A deadline already in the past returns at once. The bound is well under the 5 s a sleep of the
+    /// deadline's distance would take, and well over what a busy shared machine adds.
     @Test func pastDeadlineReturnsImmediately() async throws {
         let clock = ScaledClock(rate: 1)
         let realStart = ContinuousClock.now
         try await clock.sleep(until: clock.now.advanced(by: .seconds(-5)), tolerance: nil)
-        #expect(ContinuousClock.now - realStart < .milliseconds(500))
+        #expect(ContinuousClock.now - realStart < .seconds(3))
     }
 
     /// Cancelling a sleeper ends its sleep with CancellationError instead of waiting out the scaled hour.
