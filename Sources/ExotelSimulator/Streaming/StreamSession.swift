@@ -54,6 +54,13 @@ struct StreamSession: Sendable {
         return ending.withLock { $0 }
     }
 
+    /// Set by the sending side just before it closes the socket at the call's end.
+    private final class PlatformClose: Sendable {
+        private let closed = Atomic(false)
+        func mark() { self.closed.store(true, ordering: .releasing) }
+        var isMarked: Bool { self.closed.load(ordering: .acquiring) }
+    }
+
     private enum SideEnd: Sendable {
         case ended(StreamEnd)
         case sendFailed(any Error)
@@ -67,10 +74,12 @@ struct StreamSession: Sendable {
             try await self.send(to: connection, clock: clock, encoder: encoder)
             return .callEnded
         }
+        let platformClosed = PlatformClose()
         return try await withThrowingTaskGroup(of: SideEnd.self) { group in
             group.addTask {
                 do {
                     try await self.send(to: connection, clock: clock, encoder: encoder)
+                    platformClosed.mark()
                     try? await connection.close()
                     return .ended(.callEnded)
                 } catch is CancellationError {
@@ -83,6 +92,9 @@ struct StreamSession: Sendable {
                 let closedAt = try await connection.receive(on: clock) { incoming, arrivedAt in
                     bot.handle(incoming, at: self.origin.duration(to: arrivedAt))
                 }
+                // The platform's own close ends the receiving too; only a close it did not make is
+                // the bot hanging up, whichever side's result the group hands over first.
+                if platformClosed.isMarked { return .ended(.callEnded) }
                 return .ended(.botHungUp(at: self.origin.duration(to: closedAt)))
             }
             defer { group.cancelAll() }
