@@ -59,7 +59,12 @@ public final class TestIngest: Sendable {
 
     /// A plain HTTP GET; returns status and body.
     public func get(_ path: String) throws -> (status: Int, body: String) {
-        let fd = try TestWebSocketClient.connect(port: self.port)
+        try Self.get(port: self.port, path)
+    }
+
+    /// A plain HTTP GET to any server on the loopback port (an `exorec serve` process, say).
+    public static func get(port: Int, _ path: String) throws -> (status: Int, body: String) {
+        let fd = try TestWebSocketClient.connect(port: port)
         defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }

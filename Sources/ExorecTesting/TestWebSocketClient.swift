@@ -4,7 +4,9 @@ import Glibc
 /// A deliberately plain, blocking WebSocket client for tests: it can send what a correct client
 /// would never send (binary frames, fragments, oversized or malformed messages) and reports the
 /// server's close code exactly.
-public final class TestWebSocketClient {
+// Unchecked: a test uses a client from one task at a time; `closed` only moves the blocking read to a
+// thread while that task waits for it.
+public final class TestWebSocketClient: @unchecked Sendable {
     public enum ClientError: Error, CustomStringConvertible {
         case connect(String)
         case handshake(status: Int, text: String)
@@ -130,6 +132,12 @@ public final class TestWebSocketClient {
         setsockopt(self.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         Glibc.close(self.fd)
         self.closed = true
+    }
+
+    /// ``awaitClose(timeoutSeconds:)`` for async tests: it blocks a thread of its own, not one of the
+    /// cooperative pool's.
+    public func closed(timeoutSeconds: Int = 10) async throws -> (code: UInt16, reason: String)? {
+        try await onThread { try self.awaitClose(timeoutSeconds: timeoutSeconds) }
     }
 
     /// Waits for the server's close frame; returns its code (nil if the connection ended without one).

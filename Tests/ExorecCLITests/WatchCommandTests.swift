@@ -23,13 +23,13 @@ import Testing
         return (server, try await server.waitForListening())
     }
 
-    private func sendStream(port: Int, streamSid: String, callSid: String) throws {
+    private func sendStream(port: Int, streamSid: String, callSid: String) async throws {
         let script = StreamScript(streamSid: streamSid, callSid: callSid)
         let client = try TestWebSocketClient(port: port)
         try client.sendText(script.start())
         for frame in 0..<10 { try client.sendText(script.media(frame: frame)) }
         try client.sendText(script.stop())
-        _ = try client.awaitClose(timeoutSeconds: 10)
+        _ = try await client.closed(timeoutSeconds: 10)
         client.close()
     }
 
@@ -45,7 +45,7 @@ import Testing
         let (server, port) = try await self.startServer()
         defer { server.signal(SIGKILL) }
         let url = "http://127.0.0.1:\(port)"
-        try self.sendStream(port: port, streamSid: "STw1", callSid: "CAw1")
+        try await self.sendStream(port: port, streamSid: "STw1", callSid: "CAw1")
 
         // The finished event comes after finalizing: poll until the feed has it.
         var events: [[String: Any]] = []
@@ -68,7 +68,7 @@ import Testing
         let follower = try ExorecProcess([
             "watch", "--server", url, "--token", Self.token, "--after", "\(lastID)", "--types", "stream.started", "--count", "1",
         ])
-        try self.sendStream(port: port, streamSid: "STw2", callSid: "CAw2")
+        try await self.sendStream(port: port, streamSid: "STw2", callSid: "CAw2")
         #expect(try await follower.waitForExit() == 0, "stderr: \(follower.standardError)")
         let next = try Self.objects(follower.standardOutput)
         #expect(next.count == 1)

@@ -11,16 +11,16 @@ import Testing
     /// Opens a good stream, runs `bad` on a second connection, then finishes the good stream and
     /// checks it. Returns the finished sidecars.
     private func alongsideGoodStream(
-        _ ingest: TestIngest, expectFinished: Int = 2, _ bad: (TestIngest) throws -> Void
+        _ ingest: TestIngest, expectFinished: Int = 2, _ bad: (TestIngest) async throws -> Void
     ) async throws -> [StreamSidecar] {
         let good = StreamScript(streamSid: "goodstream", callSid: "CAgood", seed: 99)
         let client = try TestWebSocketClient(port: ingest.port)
         try client.sendText(good.start())
         for i in 0..<3 { try client.sendText(good.media(frame: i)) }
-        try bad(ingest)
+        try await bad(ingest)
         for i in 3..<6 { try client.sendText(good.media(frame: i)) }
         try client.sendText(good.stop())
-        #expect(try client.awaitClose()?.code == 1000)
+        #expect(try await client.closed()?.code == 1000)
         let done = try await ingest.waitForFinished(expectFinished)
         let sidecar = try #require(done.first { $0.streamSid == "goodstream" })
         let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
@@ -53,7 +53,7 @@ import Testing
                 try client.sendText(script.media(frame: 3))
                 try client.sendText(script.media(frame: 4))
                 try client.sendText(script.stop())
-                #expect(try client.awaitClose()?.code == 1000)
+                #expect(try await client.closed()?.code == 1000)
             }
             let bad = try #require(done.first { $0.streamSid == "badstream" })
             #expect(bad.invalidMessages == [kind: 2])
@@ -72,7 +72,7 @@ import Testing
                 try client.sendText(StreamScript(streamSid: "other", seed: 1).start())
                 for i in 0..<2 { try client.sendText(script.media(frame: i)) }
                 try client.sendText(script.stop())
-                _ = try client.awaitClose()
+                _ = try await client.closed()
             }
             let early = try #require(done.first { $0.streamSid == "early" })
             #expect(early.invalidMessages == ["duplicate-start": 1])
@@ -90,7 +90,7 @@ import Testing
                 try client.sendText(script.start())
                 try client.sendText(script.media(frame: 0))
                 try client.sendBinary([1, 2, 3, 4])
-                #expect(try client.awaitClose()?.code == 1003)
+                #expect(try await client.closed()?.code == 1003)
             }
             let binary = try #require(done.first { $0.streamSid == "binary" })
             #expect(binary.state == .complete)
@@ -107,7 +107,7 @@ import Testing
                 try client.sendText(script.start())
                 try client.sendText(script.media(frame: 0))
                 try client.sendText(String(repeating: "x", count: 100 * 1024))
-                #expect(try client.awaitClose()?.code == 1009)
+                #expect(try await client.closed()?.code == 1009)
             }
             let huge = try #require(done.first { $0.streamSid == "huge" })
             #expect(huge.closeReason == "message-too-large")
@@ -121,7 +121,7 @@ import Testing
                 let script = StreamScript(streamSid: "rate44", seed: 2)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start(mediaFormatRate: 44100))
-                #expect(try client.awaitClose()?.code == 1003)
+                #expect(try await client.closed()?.code == 1003)
             }
             #expect(ingest.startedStreams.allSatisfy { $0.streamSid != "rate44" })
         }
@@ -145,7 +145,7 @@ import Testing
         try await withTestIngest { ingest in
             let client = try TestWebSocketClient(port: ingest.port)
             try client.sendText(start)
-            let close = try #require(try client.awaitClose())
+            let close = try #require(try await client.closed())
             #expect(close.code == 1008)
             #expect(close.reason.contains(field))
             #expect(FileSystem.files(under: ingest.storageRoot, withSuffix: ".wav").isEmpty)
@@ -182,7 +182,7 @@ import Testing
             try client.sendText(quiet.start())
             try client.sendText(quiet.media(frame: 0))
             try await ingest.waitForStarted(1)
-            let close = try client.awaitClose(timeoutSeconds: 30)
+            let close = try await client.closed(timeoutSeconds: 30)
             #expect(close?.code == 1000)
             let done = try #require(try await ingest.waitForFinished(1).first)
             #expect(done.streamSid == "quiet")
@@ -198,7 +198,7 @@ import Testing
             try client.sendText(script.start())
             try client.sendText(script.media(frame: 0))
             try client.sendText(script.media(frame: 50))  // 5 s ahead
-            #expect(try client.awaitClose()?.code == 1008)
+            #expect(try await client.closed()?.code == 1008)
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
             #expect(sidecar.closeReason == "gap-too-large")
             #expect(sidecar.frames == 800)

@@ -219,17 +219,6 @@ final class TestHTTPClient {
     }
 }
 
-/// Runs blocking work (sockets) on a thread of its own, so the cooperative pool stays free for
-/// the server's tasks (2 cores give the pool only 2 threads).
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.start()
-    }
-}
-
 /// Runs `curl` with `arguments` and returns its standard output (curl's `-w` output goes there).
 func curl(_ arguments: [String]) async throws -> String {
     try await onThread {

@@ -16,7 +16,7 @@ import Testing
             try client.sendText(script.start())
             for i in 0..<15 { try client.sendText(script.media(frame: i)) }
             try client.sendText(script.stop())
-            let close = try #require(try client.awaitClose())
+            let close = try #require(try await client.closed())
             #expect(close.code == 1000)
 
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
@@ -55,7 +55,7 @@ import Testing
                 if i % 2 == 0 { try client.sendText(script.media(frame: i, track: .outbound)) }
             }
             try client.sendText(script.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
 
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
             #expect(sidecar.channels == 2)
@@ -78,7 +78,7 @@ import Testing
             // Frame 2 comes after frame 3 (reordered); frame 5 never comes (gap); frame 1 twice (duplicate).
             for i in [0, 1, 3, 2, 4, 1, 6, 7, 8] { try client.sendText(script.media(frame: i)) }
             try client.sendText(script.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
 
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
             #expect(sidecar.gaps == [.init(channel: 0, startMs: 500, durationMs: 100)])
@@ -100,7 +100,7 @@ import Testing
             try client.sendFragmented(script.start(), pieceSize: 17)
             for i in 0..<5 { try client.sendFragmented(script.media(frame: i), pieceSize: 300) }
             try client.sendText(script.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
             let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
             defer { try? file.close() }
@@ -118,7 +118,7 @@ import Testing
                 try client.sendText(script.start())
                 for i in 0..<3 { try client.sendText(script.media(frame: i)) }
                 try client.sendText(script.stop())
-                _ = try client.awaitClose()
+                _ = try await client.closed()
             }
             let done = try await ingest.waitForFinished(2)
             #expect(Set(done.map(\.file)) == ["stream-samesid.wav", "stream-samesid-2.wav"])
@@ -141,7 +141,7 @@ import Testing
             try client.sendText(#"{"event":"mark","sequence_number":"4","stream_sid":"\#(script.streamSid)","mark":{"name":"greeting"}}"#)
             try client.sendText(#"{"event":"clear","stream_sid":"\#(script.streamSid)"}"#)
             try client.sendText(script.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
             #expect(sidecar.dtmf.map(\.digit) == ["5"])
             #expect(sidecar.dtmf.first?.durationMs == 100)
@@ -157,18 +157,18 @@ import Testing
             var client = try TestWebSocketClient(port: ingest.port, path: "/v1/streams?sample_rate=16000")
             try client.sendText(a.start(mediaFormatRate: 8000))
             try client.sendText(a.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
             // No query: media_format's rate.
             let b = StreamScript(streamSid: "rateb", sampleRate: 24000)
             client = try TestWebSocketClient(port: ingest.port)
             try client.sendText(b.start())
             try client.sendText(b.stop())
-            _ = try client.awaitClose()
+            _ = try await client.closed()
             // Neither: the platform's default, 8000.
             client = try TestWebSocketClient(port: ingest.port)
             try client.sendText(#"{"event":"start","stream_sid":"ratec","start":{"stream_sid":"ratec","call_sid":"CAc","account_sid":"acct1"}}"#)
             try client.sendText(#"{"event":"stop","stream_sid":"ratec","stop":{"reason":"stopped"}}"#)
-            _ = try client.awaitClose()
+            _ = try await client.closed()
             let done = try await ingest.waitForFinished(3)
             let rates = Dictionary(uniqueKeysWithValues: done.map { ($0.streamSid, $0.sampleRate) })
             #expect(rates == ["ratea": 16000, "rateb": 24000, "ratec": 8000])

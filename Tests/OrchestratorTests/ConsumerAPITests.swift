@@ -186,7 +186,11 @@ struct ConsumerAPITests {
         let stoppedAt = Mutex<ContinuousClock.Instant?>(nil)
         try await ConsumerHarness.run(logger: logger) { harness async throws in
             poll.withLock { $0 = Task { try await harness.get("/v1/events?after=0&wait=30") } }
-            try await Task.sleep(for: .milliseconds(300))
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !records.all.contains(where: { $0.message == "answering a consumer request" }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(100))  // from reading the request to waiting on the feed
             stoppedAt.withLock { $0 = .now }
         }
         let answer = try await #require(poll.withLock { $0 }).value

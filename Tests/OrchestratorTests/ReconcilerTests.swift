@@ -65,7 +65,8 @@ import Testing
     }
 
     /// Calls placed less than the grace ago are not asked about; a call still going is asked again only
-    /// after the recheck delay.
+    /// after the recheck delay. The windows are long in real time (recheck 3 s, grace 36 s), so no stall
+    /// on a busy machine between two sweeps can outlast them.
     @Test func asksOnlyAfterTheGraceAndBacksOffWhileTheCallGoesOn() async throws {
         try await RecordingTests.withStore { _, catalog in
             let clock = ScaledClock(rate: 100)
@@ -76,15 +77,15 @@ import Testing
             }
             let client = RecordingTests.client(transport: transport, clock: clock)
             let time = PlatformTime(clock: clock)
-            try await RecordingTests.recordCall("CAlong", in: catalog, placedAt: time.advance(.now(), by: .seconds(-20 * 60)))
+            try await RecordingTests.recordCall("CAlong", in: catalog, placedAt: time.advance(.now(), by: .seconds(-2 * 3600)))
             try await RecordingTests.recordCall("CAnew", in: catalog, placedAt: .now())
             let reconciler = Reconciler(
                 catalog: catalog, client: client, queue: RecordingQueue(catalog: catalog, time: time),
-                configuration: ReconcilerConfiguration(terminalGrace: .seconds(10 * 60), recheckDelay: .seconds(120)),
+                configuration: ReconcilerConfiguration(terminalGrace: .seconds(3600), recheckDelay: .seconds(300)),
                 time: time, logger: RecordingTests.quietLogger())
 
             let first = try await reconciler.reconcileOnce()
-            #expect(first.asked == 1, "only the call placed 20 minutes ago")
+            #expect(first.asked == 1, "only the call placed two hours ago")
             #expect(transport.count(where: "CAlong") == 1)
             #expect(transport.count(where: "CAnew") == 0)
 
@@ -92,7 +93,7 @@ import Testing
             #expect(second.asked == 0, "asked again only after the recheck delay")
             #expect(second.skipped == 1)
 
-            try await Task.sleep(for: time.wallDuration(of: .seconds(120)) + .milliseconds(50))
+            try await Task.sleep(for: time.wallDuration(of: .seconds(300)) + .milliseconds(50))
             let third = try await reconciler.reconcileOnce()
             #expect(third.asked == 1)
             #expect(transport.count(where: "CAlong") == 2)

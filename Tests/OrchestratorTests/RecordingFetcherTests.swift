@@ -7,6 +7,7 @@ import Logging
 import MediaStore
 import Orchestrator
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The download path end to end: queue → claim → stream to disk → check → place → sidecar → catalog → audit.
@@ -203,7 +204,7 @@ import Testing
             let client = RecordingTests.client(transport: transport, clock: ScaledClock(rate: 100))
             let placedAt = Timestamp.now()
             try await RecordingTests.recordCall("CAcrash", in: catalog, placedAt: placedAt)
-            let lease = Duration.milliseconds(1500)
+            let lease = Duration.seconds(4)  // long enough that no stall on a busy machine outlasts "the lease still holds"
             let fetcher = RecordingFetcher(
                 catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root, lease: lease),
                 logger: RecordingTests.quietLogger())
@@ -237,7 +238,15 @@ import Testing
     /// exactly once.
     @Test func twoFetchersNeverDownloadOneJobTwice() async throws {
         try await RecordingTests.withStore { root, catalog in
+            // The first downloads are held until four are under way at once. One fetcher has three
+            // workers, so both are then busy however late the second one started on a loaded machine.
+            let started = Mutex(0)
             let transport = FakeTransport { _ in
+                let deadline = ContinuousClock.now + .seconds(20)
+                started.withLock { $0 += 1 }
+                while started.withLock({ $0 }) < 4, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
                 try? await Task.sleep(for: .milliseconds(15))
                 return FakeTransport.audio()
             }

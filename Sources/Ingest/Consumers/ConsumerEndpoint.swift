@@ -73,6 +73,7 @@ final class ConsumerEndpoint: Sendable {
             responder.respond(.error(404, "the consumer API is not enabled on this server"))
             return
         }
+        self.logger.debug("answering a consumer request", metadata: ["path": "\(request.path.prefix(100))", "remote": "\(request.remoteAddress)"])
         self.run {
             switch parsed {
             case .poll(let query): await self.poll(query, source: source, responder: responder)
