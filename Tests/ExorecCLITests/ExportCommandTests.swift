@@ -16,6 +16,7 @@ struct ExportCommandTests {
         var calls: Int
         var selected: Int
         var exported: Int
+        var resumed: Int
         var payload_files: Int
         var problems: [Problem]
         var audit_seq: Int
@@ -112,6 +113,37 @@ struct ExportCommandTests {
 
         let help = try await ExorecProcess.run(["export", "--help"])
         #expect(help.output.contains("EXAMPLES:") && help.output.contains("--split-legs") && help.output.contains("EXIT CODES"))
+    }
+
+    /// A killed export process (no unwinding, its lock dropped by the kernel) is finished by running the
+    /// same command again, and the result is the bag a run that was never killed writes.
+    @Test func aKilledExportIsFinishedByTheSameCommandAndMatchesAnUninterruptedOne() async throws {
+        let destination = "\(makeTemporaryDirectory())/killed"
+        let arguments = [destination, "--bag", "--format", "flac", "--split-legs", "--quiet"]
+        let killed = try await self.export(arguments + ["--fault-after-files", "2"])
+        #expect(killed.status == 137, "\(killed.output)\(killed.errors)")
+        #expect(FileManager.default.fileExists(atPath: "\(destination)/.exorec-export-journal.json"))
+        #expect(!FileManager.default.fileExists(atPath: "\(destination)/bagit.txt"), "a partial bag does not look like a bag")
+
+        let resumed = try await self.export(arguments + ["--json"])
+        #expect(resumed.status == 0, "\(resumed.output)\(resumed.errors)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(resumed.output.utf8))
+        #expect(report.resumed == 2 && report.exported == 6 && report.problems.isEmpty, "\(resumed.output)")
+        #expect(try await OutsideReader.bagitProblem(destination) == nil)
+        #expect(!FileManager.default.fileExists(atPath: "\(destination)/.exorec-export-journal.json"))
+
+        let clean = "\(makeTemporaryDirectory())/clean"
+        #expect(try await self.export([clean, "--bag", "--format", "flac", "--split-legs", "--quiet"]).status == 0)
+        // Every payload file is the same, byte for byte; export.json differs only in its start time.
+        let manifest = { (bag: String) in
+            try String(contentsOfFile: "\(bag)/manifest-sha256.txt", encoding: .utf8).split(separator: "\n").filter { !$0.hasSuffix(" data/export.json") }
+        }
+        #expect(try manifest(destination) == (try manifest(clean)))
+        #expect(try manifest(clean).count == 13)
+        let withoutStart = { (bag: String) in
+            try String(contentsOfFile: "\(bag)/data/export.json", encoding: .utf8).split(separator: "\n").filter { !$0.contains("\"started_at\"") }
+        }
+        #expect(try withoutStart(destination) == (try withoutStart(clean)))
     }
 
     @Test func aTamperedSourceExitsThreeIsNotExportedAndIsAudited() async throws {

@@ -11,6 +11,9 @@ import Testing
 /// (2-channel) 8 kHz stream WAV and a mono mp3 recording, catalogued through the Catalog API. Exported files are
 /// opened by Python's soundfile and bags validated by Python's `bagit`: readers exorec did not write.
 @Suite(.timeLimit(.minutes(3))) struct ExportTests {
+    /// What the fault hook throws to stop a run where a kill would.
+    struct InjectedFault: Error {}
+
     struct Archive {
         let root: String
         let catalog: Catalog
@@ -219,8 +222,8 @@ import Testing
             let destination = archive.destination("resumed")
             let request = Self.request(destination, format: .ogg, split: true, bag: true)
             var interrupted = archive.exporter()
-            interrupted.interruptAfterFiles = 2
-            await #expect(throws: ExportError.interrupted(afterFiles: 2)) { try await interrupted.export(request) }
+            interrupted.faultInjection = { exported in if exported == 2 { throw InjectedFault() } }
+            await #expect(throws: InjectedFault.self) { try await interrupted.export(request) }
             #expect(FileSystem.exists("\(destination)/.exorec-export-journal.json"))
             #expect(!FileSystem.exists("\(destination)/bagit.txt"), "a partial bag does not look like a bag")
             #expect(try await OutsideReader.bagitProblem(destination) != nil)

@@ -19,8 +19,6 @@ public enum ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     case unexpectedFile(path: String)
     /// Writing the export failed (disk full, permissions, …).
     case io(String)
-    /// The test hook `MediaExporter.interruptAfterFiles` stopped the run.
-    case interrupted(afterFiles: Int)
 
     public var description: String {
         switch self {
@@ -43,8 +41,6 @@ public enum ExportError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(path) exists but this export did not write it; exorec export never overwrites: remove it or choose another destination"
         case .io(let reason):
             "writing the export failed: \(reason)"
-        case .interrupted(let files):
-            "export interrupted after \(files) file(s) (test hook); rerun to resume"
         }
     }
 }

@@ -28,9 +28,10 @@ public struct MediaExporter: Sendable {
     public let actor: String
     public let exorecVersion: String
     public let logger: Logger
-    /// For tests: stop with ``ExportError/interrupted(afterFiles:)`` once this many source files were exported by
-    /// this run, as a kill would (temporary files and the journal stay behind).
-    public var interruptAfterFiles: Int?
+    /// For tests: called after each source file this run exported (placed and journaled), with how many
+    /// this run has exported so far. A hook that throws stops the run there, leaving the journal and
+    /// any temporary files behind; the CLI's hidden `--fault-after-files` ends the process, as a kill would.
+    public var faultInjection: (@Sendable (_ exportedInRun: Int) throws -> Void)?
 
     public init(catalog: Catalog, layout: StorageLayout, actor: String = "cli", exorecVersion: String, logger: Logger) {
         self.catalog = catalog
@@ -160,7 +161,7 @@ public struct MediaExporter: Sendable {
                 }
                 exported += 1
                 writtenThisRun += 1
-                if let limit = self.interruptAfterFiles, writtenThisRun >= limit { throw ExportError.interrupted(afterFiles: writtenThisRun) }
+                try self.faultInjection?(writtenThisRun)
             }
         }
 

@@ -65,7 +65,12 @@ struct Export: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress bar.")
     var quiet = false
 
+    /// Ends the process, as a kill would, once this run has exported this many files (tests of a killed export).
+    @Option(name: .long, help: .hidden)
+    var faultAfterFiles: Int?
+
     func validate() throws {
+        if let faultAfterFiles, faultAfterFiles < 1 { throw ValidationError("--fault-after-files must be at least 1.") }
         guard let format = ExportFormat(rawValue: self.format.lowercased()) else {
             throw ValidationError("--format must be original, wav, flac, mp3 or ogg.")
         }
@@ -94,8 +99,17 @@ struct Export: AsyncParsableCommand {
         do {
             report = try await bar.running {
                 try await setup.withExistingCatalog(logger: logger) { catalog in
-                    try await MediaExporter(catalog: catalog, layout: setup.layout, actor: "cli", exorecVersion: ExorecVersion.string, logger: logger)
-                        .export(request) { bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal) }
+                    var exporter = MediaExporter(catalog: catalog, layout: setup.layout, actor: "cli", exorecVersion: ExorecVersion.string, logger: logger)
+                    if let limit = self.faultAfterFiles {
+                        exporter.faultInjection = { exported in
+                            guard exported >= limit else { return }
+                            StandardError.line("fault injected after \(exported) exported files: exiting as a kill would")
+                            _exit(137)
+                        }
+                    }
+                    return try await exporter.export(request) {
+                        bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal)
+                    }
                 }
             }
         } catch ExportError.nothingMatched {
