@@ -47,7 +47,7 @@ public final class ExorecProcess: Sendable {
     public var pid: Int32 { self.process.processIdentifier }
 
     /// Waits for "listening on HOST:PORT" and returns the port.
-    public func waitForListening(timeout: Duration = .seconds(20)) async throws -> Int {
+    public func waitForListening(timeout: Duration = .seconds(60)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on") }),
@@ -64,7 +64,7 @@ public final class ExorecProcess: Sendable {
     public func signal(_ signal: Int32) { kill(self.process.processIdentifier, signal) }
 
     /// Waits for the process to exit and returns its status.
-    public func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while self.process.isRunning {
             guard ContinuousClock.now < deadline else {

@@ -32,7 +32,7 @@ public final class TestIngest: Sendable {
     public var startedStreams: [StreamSidecar] { self.started.withLock { $0 } }
 
     /// Waits until `count` streams are finalized (or fails after `timeout`).
-    public func waitForFinished(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [StreamSidecar] {
+    public func waitForFinished(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [StreamSidecar] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let done = self.finishedStreams
@@ -42,7 +42,7 @@ public final class TestIngest: Sendable {
         throw TestFailure("only \(self.finishedStreams.count) of \(count) streams finished within \(timeout)")
     }
 
-    public func waitForStarted(_ count: Int, timeout: Duration = .seconds(10)) async throws {
+    public func waitForStarted(_ count: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if self.startedStreams.count >= count { return }

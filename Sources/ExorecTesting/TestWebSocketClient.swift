@@ -136,12 +136,12 @@ public final class TestWebSocketClient: @unchecked Sendable {
 
     /// ``awaitClose(timeoutSeconds:)`` for async tests: it blocks a thread of its own, not one of the
     /// cooperative pool's.
-    public func closed(timeoutSeconds: Int = 10) async throws -> (code: UInt16, reason: String)? {
+    public func closed(timeoutSeconds: Int = 30) async throws -> (code: UInt16, reason: String)? {
         try await onThread { try self.awaitClose(timeoutSeconds: timeoutSeconds) }
     }
 
     /// Waits for the server's close frame; returns its code (nil if the connection ended without one).
-    public func awaitClose(timeoutSeconds: Int = 10) throws -> (code: UInt16, reason: String)? {
+    public func awaitClose(timeoutSeconds: Int = 30) throws -> (code: UInt16, reason: String)? {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         while true {

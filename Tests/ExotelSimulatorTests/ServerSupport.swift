@@ -171,7 +171,7 @@ func withCallbackReceiver<Value>(_ body: (_ url: String, _ inbox: CallbackInbox)
 final class Eventually: Sendable {
     private let port = Mutex<Int?>(nil)
     func set(_ value: Int) { self.port.withLock { $0 = value } }
-    func value(timeout: Duration = .seconds(10)) async throws -> Int {
+    func value(timeout: Duration = .seconds(30)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let port = self.port.withLock({ $0 }) { return port }

@@ -55,7 +55,7 @@ final class RecordingSink: StatusCallbackSink {
     var entered: Int { self.state.withLock { $0.entered } }
 
     /// Waits until `count` stores have begun.
-    func waitForEntered(_ count: Int, timeout: Duration = .seconds(10)) async throws {
+    func waitForEntered(_ count: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while self.entered < count {
             guard ContinuousClock.now < deadline else { throw TestFailure("only \(self.entered) of \(count) stores began") }

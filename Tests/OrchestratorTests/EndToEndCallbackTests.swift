@@ -89,7 +89,7 @@ struct EndToEndCallbackTests {
                 // The simulator really sent every copy, and each was answered 200 (a duplicate is not an error).
                 let sent = attempts.filter { $0.callSid == sid }
                 #expect(sent.count == 3 * copies, label)
-                #expect(sent.allSatisfy { $0.statusCode == 200 }, label)
+                #expect(sent.allSatisfy { $0.statusCode == 200 }, Comment(rawValue: "answers \(sent.map { $0.statusCode.map(String.init) ?? "none" }), \(label.rawValue)"))
                 let recordings = try await harness.catalog.recordings(callSid: sid)
                 #expect(recordings.count == 1, label)
             }

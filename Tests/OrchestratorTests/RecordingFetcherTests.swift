@@ -12,11 +12,11 @@ import Testing
 
 /// The download path end to end: queue → claim → stream to disk → check → place → sidecar → catalog → audit.
 @Suite(.timeLimit(.minutes(2))) struct RecordingFetcherTests {
-    /// A recording the simulator publishes seven platform minutes after the call (4 s of real time, room
-    /// for a loaded machine to make its first attempt before): 404s first, then fetched;
+    /// A recording the simulator publishes fifteen platform minutes after the call (9 s of real time, room
+    /// for a heavily loaded machine to make its first attempt before): 404s first, then fetched;
     /// the stored file is the simulator's byte for byte, read-only, described and catalogued.
     @Test func lateRecordingIsRetriedThenStored() async throws {
-        try await RecordingTests.withSimulator(configure: { $0.recordingDelay = .seconds(420) }) { running, clock in
+        try await RecordingTests.withSimulator(configure: { $0.recordingDelay = .seconds(900) }) { running, clock in
             try await RecordingTests.withStore { root, catalog in
                 let client = try RecordingTests.client(running, clock: clock)
                 let call = try await RecordingTests.placeRecordedCall(client: client, catalog: catalog)

@@ -124,7 +124,7 @@ enum RecordingTests {
 
     /// Polls `condition` until it holds; fails the test with `message` after `timeout` (wall-clock).
     static func eventually(
-        timeout: Duration = .seconds(20), _ message: String, _ condition: () async throws -> Bool
+        timeout: Duration = .seconds(60), _ message: String, _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
