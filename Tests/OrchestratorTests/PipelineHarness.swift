@@ -157,6 +157,10 @@ final class PipelineHarness: Sendable {
         ingest.server.shutdownGraceMilliseconds = 500
         ingest.credentials = [BasicAuthenticator.Credential(username: Self.streamUser, password: Self.streamPassword)]
         ingest.callbacks.token = Self.callbackToken
+        // The longest store the platform's 15 s answer deadline allows. With every suite's catalog on one
+        // shared disk, a heavily loaded test machine has taken over 9 s to store a terminal callback
+        // (three fsynced commits and call.json); the tests check a 200, not the 503 of a store that overran.
+        ingest.callbacks.storeTimeoutMs = 14_000
         ingest.storageRoot = storageRoot
         let fetcher = RecordingFetcherConfiguration(
             storageRoot: storageRoot, workers: 2, initialBackoff: options.initialBackoff, maximumBackoff: options.maximumBackoff,
