@@ -8,8 +8,8 @@ extension Catalog {
     /// more delivery on the existing row (whose raw body is kept) after that.
     ///
     /// A callback for a CallSid the catalog does not have is kept too, flagged `unknown_call`. This only
-    /// records the callback; the caller applies a new one to the call (``appendStatus(callSid:_:)`` with
-    /// ``StatusChange/init(callback:at:)``) and queues its recording.
+    /// records the callback; ``storeCallback(_:queuedAt:)``, the status-callback endpoint's path, also
+    /// applies it to the call and queues its recording, in the same transaction.
     /// - Throws: ``CatalogError/invalidCallback(reason:)`` when the body is not a status callback.
     public func recordCallback(_ received: ReceivedCallback) async throws -> CallbackRecordResult {
         let callback: StatusCallback
@@ -22,6 +22,35 @@ extension Catalog {
             try await Self.insertCallback(
                 db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
                 unknownCall: nil)
+        }
+    }
+
+    /// Stores a status callback as the endpoint needs it before answering 200, in one transaction: the
+    /// callback recorded (``recordCallback(_:)``); the first time it is seen for a known call, its status
+    /// applied to the call; and a terminal callback's recording queued for download from `queuedAt`.
+    ///
+    /// One transaction, so a crash leaves all of it or none of it. A platform that got no answer sends the
+    /// callback again and it is stored whole; separate commits would leave it recorded but never applied,
+    /// its retry taken for a duplicate. It also costs one fsynced commit instead of three.
+    /// - Throws: ``CatalogError/invalidCallback(reason:)`` when the body is not a status callback.
+    public func storeCallback(_ received: ReceivedCallback, queuedAt: Timestamp) async throws -> StoredCallback {
+        let callback: StatusCallback
+        do {
+            callback = try StatusCallback.parse(body: received.body, contentType: received.contentType)
+        } catch {
+            throw CatalogError.invalidCallback(reason: error.message)
+        }
+        return try await self.transaction("store callback") { db in
+            let record = try await Self.insertCallback(
+                db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
+                unknownCall: nil)
+            guard record.isNew, !record.unknownCall else { return StoredCallback(record: record, download: nil) }
+            try await Self.applyStatus(db, callSid: callback.callSid, StatusChange(callback: callback, at: received.receivedAt))
+            guard CallStatus.isTerminal(callback.status ?? ""), let url = callback.recordingURL, !url.isEmpty else {
+                return StoredCallback(record: record, download: nil)
+            }
+            let download = try await Self.enqueueDownload(db, callSid: callback.callSid, url: url, notBefore: queuedAt, at: queuedAt)
+            return StoredCallback(record: record, download: download)
         }
     }
 

@@ -108,4 +108,51 @@ struct CatalogCallbackTests {
         same.conversationDuration = 1
         #expect(CallbackDedupKey.key(for: same) == key)
     }
+
+    /// The endpoint's path: a new terminal callback is recorded, applied (status, feed event) and its recording
+    /// queued in one go; its duplicate changes nothing else; a callback for an unknown call is only kept.
+    @Test func storeCallbackRecordsAppliesAndQueuesOnce() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            let first = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)), queuedAt: at(301))
+            #expect(first.record.isNew && !first.record.unknownCall)
+            let download = try #require(first.download)
+            #expect(download.isNew && download.job.url == "https://recordings.example/acme/CA1.mp3")
+            #expect(try await catalog.call(sid: "CA1")?.status == "completed")
+            #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).map(\.callSid) == ["CA1"])
+
+            let again = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(310)), queuedAt: at(311))
+            #expect(again.record.outcome == .duplicate && again.download == nil)
+            #expect(try await catalog.downloadJobs(callSid: "CA1").count == 1)
+            #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
+
+            let stranger = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA9"), at: at(320)), queuedAt: at(321))
+            #expect(stranger.record.isNew && stranger.record.unknownCall && stranger.download == nil)
+            #expect(try await catalog.call(sid: "CA9") == nil)
+            #expect(try await catalog.downloadJobs(callSid: "CA9").isEmpty)
+
+            let ringing = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", recordingURL: nil)
+            #expect(try await catalog.storeCallback(Fixture.received(ringing, at: at(200)), queuedAt: at(201)).download == nil)
+        }
+    }
+
+    /// All or nothing: when a step fails (here queuing the download, refused by a trigger), the callback is not
+    /// kept either, so the platform's retry is stored whole and not taken for a duplicate.
+    @Test func aCallbackWhoseStoreFailsIsNotKeptHalfway() async throws {
+        try await withTestCatalog { catalog, path async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            _ = try await rawSQL(
+                path, "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            let received = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
+            await #expect(throws: CatalogError.self) { try await catalog.storeCallback(received, queuedAt: at(301)) }
+            #expect(try await catalog.callbacks(callSid: "CA1").isEmpty)
+            #expect(try await catalog.call(sid: "CA1")?.status != "completed")
+
+            _ = try await rawSQL(path, "DROP TRIGGER refuse_downloads")
+            let retried = try await catalog.storeCallback(received, queuedAt: at(302))
+            #expect(retried.record.isNew)
+            #expect(retried.download?.isNew == true)
+            #expect(try await catalog.call(sid: "CA1")?.status == "completed")
+        }
+    }
 }

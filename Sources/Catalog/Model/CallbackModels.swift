@@ -41,6 +41,15 @@ public struct CallbackRecordResult: Sendable, Hashable {
     public var isNew: Bool { self.outcome == .new }
 }
 
+/// What ``Catalog/storeCallback(_:queuedAt:)`` did with a callback.
+public struct StoredCallback: Sendable, Hashable {
+    /// How the callback was recorded (new or one more delivery, for a known call or not).
+    public var record: CallbackRecordResult
+    /// The recording download a new terminal callback queued (or found already queued); nil when it
+    /// queued none.
+    public var download: DownloadEnqueueResult?
+}
+
 /// The identity of a status callback: two deliveries with the same key are one callback.
 ///
 /// SHA-256 (hex) over `CallSid`, `EventType`, `Status`, `DateUpdated`, `RecordingUrl` and the legs' statuses,

@@ -6,8 +6,8 @@ import Logging
 public import MediaStore
 
 /// The status-callback endpoint's sink: every callback durably in the catalog (raw body kept,
-/// duplicates recognised), its status applied to the call, a terminal one's recording queued for
-/// download, and `call.json` rewritten, all before the platform gets its 200. It never waits on
+/// duplicates recognised), its status applied to the call and a terminal one's recording queued for
+/// download (one transaction), and `call.json` rewritten, all before the platform gets its 200. It never waits on
 /// a download: that is the fetcher's, from the durable queue.
 ///
 /// Bodies that cannot be parsed are kept as files under `quarantine/callbacks/` (they are
@@ -31,10 +31,13 @@ public struct CallbackRecorder: StatusCallbackSink {
     public var quarantineDirectory: String { "\(self.layout.root)/quarantine/callbacks" }
 
     public func store(_ received: ReceivedStatusCallback) async throws -> StatusCallbackStoreResult {
-        let result = try await self.catalog.recordCallback(
+        let stored = try await self.catalog.storeCallback(
             ReceivedCallback(
                 receivedAt: received.receivedAt, contentType: received.contentType, body: received.body,
-                sourceAddress: received.remoteAddress))
+                sourceAddress: received.remoteAddress),
+            queuedAt: self.recordings.time.now())
+        if stored.download?.isNew == true { self.recordings.wakeFetcher() }
+        let result = stored.record
         let callSid = result.callback.callSid
         guard result.isNew else {
             // One more delivery of a callback already kept: call.json counts deliveries too.
@@ -48,11 +51,6 @@ public struct CallbackRecorder: StatusCallbackSink {
             try await self.sidecars.refresh(callSid: callSid)
             self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(callSid)"])
             return .storedUnknownCall
-        }
-        try await self.catalog.appendStatus(callSid: callSid, StatusChange(callback: result.callback, at: received.receivedAt))
-        let status = result.callback.status ?? ""
-        if CallStatus.isTerminal(status), let url = result.callback.recordingURL, !url.isEmpty {
-            try await self.recordings.enqueue(callSid: callSid, url: url)
         }
         try await self.sidecars.refresh(callSid: callSid)
         return .stored
