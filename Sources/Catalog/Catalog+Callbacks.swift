@@ -12,12 +12,7 @@ extension Catalog {
     /// applies it to the call and queues its recording, in the same transaction.
     /// - Throws: ``CatalogError/invalidCallback(reason:)`` when the body is not a status callback.
     public func recordCallback(_ received: ReceivedCallback) async throws -> CallbackRecordResult {
-        let callback: StatusCallback
-        do {
-            callback = try StatusCallback.parse(body: received.body, contentType: received.contentType)
-        } catch {
-            throw CatalogError.invalidCallback(reason: error.message)
-        }
+        let callback = try Self.parseCallback(received)
         return try await self.transaction("record callback") { db in
             try await Self.insertCallback(
                 db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
@@ -34,12 +29,7 @@ extension Catalog {
     /// its retry taken for a duplicate. It also costs one fsynced commit instead of three.
     /// - Throws: ``CatalogError/invalidCallback(reason:)`` when the body is not a status callback.
     public func storeCallback(_ received: ReceivedCallback, queuedAt: Timestamp) async throws -> StoredCallback {
-        let callback: StatusCallback
-        do {
-            callback = try StatusCallback.parse(body: received.body, contentType: received.contentType)
-        } catch {
-            throw CatalogError.invalidCallback(reason: error.message)
-        }
+        let callback = try Self.parseCallback(received)
         return try await self.transaction("store callback") { db in
             let record = try await Self.insertCallback(
                 db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
@@ -51,6 +41,14 @@ extension Catalog {
             }
             let download = try await Self.enqueueDownload(db, callSid: callback.callSid, url: url, notBefore: queuedAt, at: queuedAt)
             return StoredCallback(record: record, download: download)
+        }
+    }
+
+    private static func parseCallback(_ received: ReceivedCallback) throws(CatalogError) -> StatusCallback {
+        do {
+            return try StatusCallback.parse(body: received.body, contentType: received.contentType)
+        } catch {
+            throw .invalidCallback(reason: error.message)
         }
     }
 

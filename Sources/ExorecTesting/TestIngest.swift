@@ -62,6 +62,16 @@ public final class TestIngest: Sendable {
         try Self.get(port: self.port, path)
     }
 
+    /// Waits until the ingest server on `port` has read `frames` media frames (its `/metrics`), so what a
+    /// test checks next is what the server did with them, not how soon a busy machine let it read them.
+    public static func waitForMediaFrames(_ frames: Int, port: Int, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !(try Self.get(port: port, "/metrics").body.contains("exorec_ingest_media_frames_total \(frames)\n")) {
+            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// A plain HTTP GET to any server on the loopback port (an `exorec serve` process, say).
     public static func get(port: Int, _ path: String) throws -> (status: Int, body: String) {
         let fd = try TestWebSocketClient.connect(port: port)

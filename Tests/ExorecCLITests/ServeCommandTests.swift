@@ -23,16 +23,6 @@ import Testing
         return ["serve", "--config", config, "--storage", storage, "--log-level", "info"]
     }
 
-    /// Waits until the server has read `frames` media frames, so what the test checks next is what
-    /// the server did with them, not how soon a busy machine let it read them.
-    private func waitUntilReceived(frames: Int, port: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !(try TestIngest.get(port: port, "/metrics").body.contains("exorec_ingest_media_frames_total \(frames)\n")) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within 30 s") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     /// The server writes audio within 175 ms of its arrival (docs/INGEST.md). The test waits until all
     /// frames were read and then checks that every frame sent more than a second before the kill is on
     /// disk: a tighter bound would measure how busy the shared test machine is, not the server.
@@ -51,7 +41,7 @@ import Testing
             sentAt.append(.now)
             try await Task.sleep(for: .milliseconds(100))
         }
-        try await self.waitUntilReceived(frames: 25, port: port)
+        try await TestIngest.waitForMediaFrames(25, port: port)
         server.signal(SIGKILL)
         let killedAt = ContinuousClock.now
         _ = try await server.waitForExit()
@@ -92,7 +82,7 @@ import Testing
         let client = try TestWebSocketClient(port: port)
         try client.sendText(script.start())
         for i in 0..<3 { try client.sendText(script.media(frame: i)) }
-        try await self.waitUntilReceived(frames: 3, port: port)
+        try await TestIngest.waitForMediaFrames(3, port: port)
         server.signal(SIGTERM)
         #expect(try await client.closed()?.code == 1001)
         #expect(try await server.waitForExit() == 0)

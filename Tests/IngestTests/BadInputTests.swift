@@ -163,10 +163,7 @@ import Testing
             try await ingest.waitForStarted(1)
             // The media frame must be read before the reset: a reset discards data still in the
             // server's receive buffer, and this test is about finalizing what was received.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !(try ingest.get("/metrics").body.contains("exorec_ingest_media_frames_total 1")), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await TestIngest.waitForMediaFrames(1, port: ingest.port)
             client.abort()
             let done = try #require(try await ingest.waitForFinished(1).first)
             #expect(done.streamSid == "vanish")

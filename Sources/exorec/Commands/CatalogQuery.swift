@@ -109,7 +109,7 @@ struct CatalogQueryFilters: ParsableArguments {
 /// `exorec serve`. A catalog that needs migrating is reported (`catalog.schema-too-old`, exit 1) and
 /// `exorec serve` or `catalog rebuild` migrates it; a missing catalog is reported, not created.
 enum CatalogQueryAccess {
-    static func withCatalog<R>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
+    static func withCatalog<R: Sendable>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
         try await options.withExistingCatalog(label: "exorec.catalog", migrate: false, body)
     }
 

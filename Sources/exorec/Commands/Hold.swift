@@ -70,6 +70,27 @@ struct HoldChange: ParsableArguments {
         }
         return "uid-\(getuid())"
     }
+
+    /// Runs `change` on the catalog and prints the hold it returns (`--json`, or `line`). `refusal` names the
+    /// one catalog refusal that means there is nothing to change, and what to tell the user: exit 4.
+    func apply(
+        _ options: ConfigOptions, refusal: (CatalogError) -> String?, line: (LegalHold) -> String,
+        _ change: (Catalog) async throws -> LegalHold
+    ) async throws {
+        let hold: LegalHold
+        do {
+            hold = try await options.withExistingCatalog(label: "exorec.hold", change)
+        } catch let error as CatalogError {
+            guard let message = refusal(error) else { throw error }
+            StandardError.line(message)
+            throw HoldExit.notFound
+        }
+        if self.json {
+            try StandardOutput.json(hold)
+        } else {
+            StandardOutput.line(line(hold))
+        }
+    }
 }
 
 struct HoldAdd: AsyncParsableCommand {
@@ -91,20 +112,14 @@ struct HoldAdd: AsyncParsableCommand {
     @OptionGroup var change: HoldChange
 
     func run() async throws {
-        let hold: LegalHold
-        do {
-            hold = try await self.options.withExistingCatalog(label: "exorec.hold") {
-                try await $0.placeHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author)
-            }
-        } catch CatalogError.unknownCall(let callSid) {
-            StandardError.line("no call \(callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls)")
-            throw HoldExit.notFound
-        }
-        if self.change.json {
-            try StandardOutput.json(hold)
-        } else {
-            StandardOutput.line("held \(hold.callSid) (hold \(hold.id), by \(hold.placedBy), \(hold.placedAt)): \(hold.reason)")
-        }
+        try await self.change.apply(
+            self.options,
+            refusal: {
+                guard case .unknownCall(let callSid) = $0 else { return nil }
+                return "no call \(callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls)"
+            },
+            line: { "held \($0.callSid) (hold \($0.id), by \($0.placedBy), \($0.placedAt)): \($0.reason)" }
+        ) { try await $0.placeHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author) }
     }
 }
 
@@ -127,22 +142,14 @@ struct HoldRemove: AsyncParsableCommand {
     @OptionGroup var change: HoldChange
 
     func run() async throws {
-        let hold: LegalHold
-        do {
-            hold = try await self.options.withExistingCatalog(label: "exorec.hold") {
-                try await $0.releaseHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author)
-            }
-        } catch CatalogError.notHeld(let callSid) {
-            StandardError.line("call \(callSid) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)")
-            throw HoldExit.notFound
-        }
-        if self.change.json {
-            try StandardOutput.json(hold)
-        } else {
-            StandardOutput.line(
-                "released \(hold.callSid) (hold \(hold.id), placed for: \(hold.reason)) by \(hold.releasedBy ?? ""): "
-                    + (hold.releaseReason ?? ""))
-        }
+        try await self.change.apply(
+            self.options,
+            refusal: {
+                guard case .notHeld(let callSid) = $0 else { return nil }
+                return "call \(callSid) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)"
+            },
+            line: { "released \($0.callSid) (hold \($0.id), placed for: \($0.reason)) by \($0.releasedBy ?? ""): \($0.releaseReason ?? "")" }
+        ) { try await $0.releaseHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author) }
     }
 }
 

@@ -23,7 +23,7 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// Runs `body` on the existing catalog of this configuration (``PipelineSetup/withExistingCatalog(logger:migrate:_:)``).
-    func withExistingCatalog<R>(label: String, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
+    func withExistingCatalog<R: Sendable>(label: String, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
         let setup = try self.setup()
         return try await setup.withExistingCatalog(logger: self.logger(label: label, file: setup.file), migrate: migrate, body)
     }

@@ -83,17 +83,9 @@ struct PipelineSetup {
     ///
     /// - Parameter migrate: false for the read-only listings: migrating could change the schema under a
     ///   running, older `exorec serve`; a catalog that needs it is reported (`catalog.schema-too-old`).
-    func withExistingCatalog<R>(logger: Logger, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
+    func withExistingCatalog<R: Sendable>(logger: Logger, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
         guard FileSystem.exists(self.catalogPath) else { throw NoCatalog(path: self.catalogPath) }
-        let catalog = migrate ? try await self.openCatalog(logger: logger) : try await Catalog.open(path: self.catalogPath, logger: logger)
-        do {
-            let result = try await body(catalog)
-            try await catalog.close()
-            return result
-        } catch {
-            try? await catalog.close()
-            throw error
-        }
+        return try await Catalog.withCatalog(path: self.catalogPath, logger: logger, migrate: migrate, body)
     }
 
     /// What `serve` and `demo` run: ingest, catalog, fetcher and reconciler settings.
