@@ -162,7 +162,7 @@ struct Demo: AsyncParsableCommand {
             statusCallbackURL: "http://127.0.0.1:\(port)/v1/callbacks/status?token=\(token)", waitURL: "\(promptsURL)/hold.wav")
         let placer = CallPlacer(
             settings: settings, client: client, catalog: pipeline.catalog,
-            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(httpClient: .shared), clock: clock, reuseFor: .zero),
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(), clock: clock, reuseFor: .zero),
             sidecars: pipeline.sidecars, logger: logger)
 
         var placed: [(DemoCall, PlacedCall)] = []
