@@ -27,7 +27,7 @@ extension ExotelClient {
     public func fetchRecording(url: String) async throws(ExotelClientError) -> Recording {
         let host = try self.checkRecordingURL(url)
         var logger = self.logger
-        logger[metadataKey: "exotel.recording-host"] = "\(host)"
+        logger[metadataKey: "exotel.recording-host"] = "\(URLRedaction.hostPart(url))"
         let outgoing = self.apiRequest(
             .get, url: url, accept: "*/*", maximumBodyBytes: self.configuration.maximumRecordingBytes)
         let (response, attempts) = try await self.send(

@@ -56,6 +56,16 @@ public enum URLRedaction {
         return result
     }
 
+    /// Query parameters (of a WebSocket upgrade, say) as they may be stored: the value of each secret-looking
+    /// name is ``redacted``, any other value that is a URL is ``redacting(_:)``'d.
+    public static func redacting(parameters: [String: String]) -> [String: String] {
+        var result: [String: String] = [:]
+        for (name, value) in parameters {
+            result[name] = self.isSecretName(name) ? self.redacted : self.redacting(value)
+        }
+        return result
+    }
+
     /// The URL's origin only (`https://host:port`, nothing after it): for a log line that needs to say where,
     /// not what.
     public static func hostPart(_ text: String) -> String {

@@ -76,6 +76,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = LogSetup.makeLogger(label: "exorec.demo", level: "warning")
+        FilePermissions.restrictProcessUmask()  // files 0640, folders 0750, as serve (its credentials are random, loopback only)
         let clock = ScaledClock(rate: self.speed)
         let account = SimulatedAccount(sid: "demo-account", apiKey: "demo-key", apiToken: UUID().uuidString)
         let origin = DemoAudioOrigin()
