@@ -127,7 +127,7 @@ import Testing
                     Issue.record("expected the recording stored, got \(outcome.result)")
                     return
                 }
-                #expect(job.state == .complete)
+                #expect(job.state == .done)
                 #expect(platform.requests.map(\.path) == ["/rec.mp3", "/stored/rec.mp3"])
                 #expect(platform.requests.allSatisfy { $0.authorization == RecordingTests.credentials.basicAuthorization })
                 let audit = try await catalog.auditEntries(callSid: "CAsame").filter { $0.action == "download" }

@@ -51,7 +51,7 @@ struct SQLiteCatalogBackend: Sendable {
         // file's mode (the catalog holds raw callback bodies; it is not for every local user).
         if !FileSystem.exists(path) {
             let fd = FileSystem.createFile(path, flags: O_EXCL | O_RDWR | O_CLOEXEC)
-            if fd >= 0 { close(fd) }
+            if fd >= 0 { Glibc.close(fd) }
         }
         let connection: SQLiteConnection
         do {

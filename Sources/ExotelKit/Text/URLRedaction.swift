@@ -70,9 +70,9 @@ public enum URLRedaction {
     /// not what.
     public static func hostPart(_ text: String) -> String {
         let redacted = self.redacting(text)
-        guard let scheme = redacted.range(of: "://") else { return "" }
-        let rest = redacted[scheme.upperBound...]
-        return String(redacted[..<scheme.upperBound] + rest.prefix { !"/?#".contains($0) })
+        guard let colon = redacted.firstIndex(of: ":"), redacted[colon...].hasPrefix("://") else { return "" }
+        let authorityStart = redacted.index(colon, offsetBy: 3)
+        return String(redacted[..<authorityStart] + redacted[authorityStart...].prefix { !"/?#".contains($0) })
     }
 
     private static func redactingParameters(_ query: Substring) -> String {

@@ -21,23 +21,23 @@ public enum FilePermissions {
     public static let privateFileMode: mode_t = 0o600
 
     /// -1 when no group is configured.
-    private static let group = Atomic<Int64>(-1)
+    private static let configuredGroup = Atomic<Int64>(-1)
 
     /// Gives every file and folder created from now on the group `gid` (nil: the process' default group).
     public static func setReaderGroup(_ gid: gid_t?) {
-        self.group.store(gid.map { Int64($0) } ?? -1, ordering: .relaxed)
+        self.configuredGroup.store(gid.map { Int64($0) } ?? -1, ordering: .relaxed)
     }
 
     public static var readerGroup: gid_t? {
-        let value = self.group.load(ordering: .relaxed)
+        let value = self.configuredGroup.load(ordering: .relaxed)
         return value < 0 ? nil : gid_t(value)
     }
 
     /// The group id of a group name (or a numeric id); nil when there is no such group.
     public static func groupID(named name: String) -> gid_t? {
         if let number = UInt32(name) { return gid_t(number) }
-        var entry = group()
-        var result: UnsafeMutablePointer<group>?
+        var entry = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
         var buffer = [CChar](repeating: 0, count: 16 << 10)
         let status = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
         guard status == 0, let result else { return nil }

@@ -81,7 +81,7 @@ struct PipelineConfigFile: Sendable {
                 do {
                     _ = try OriginAllowlist.Entry(parsing: host)
                 } catch {
-                    throw IngestError.configuration(key: "exotel.recording_hosts[\(index)]", reason: error.description)
+                    throw IngestError.configuration(key: "exotel.recording_hosts[\(index)]", reason: "\(error)")
                 }
                 return host.lowercased()
             }
