@@ -63,13 +63,13 @@ public struct HopByHopFetch {
             let withCredentials = self.credentials != nil && origin != nil && origin == firstOrigin
             var headers = self.headers
             if withCredentials, let credentials = self.credentials { headers.insert(credentials, at: 0) }
-            let remaining = ContinuousClock.now.duration(to: deadline)
+            let remaining = hop == 0 ? self.timeout : ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else {
                 throw .transport(.exchangeFailed("the redirects took longer than \(self.timeout)"))
             }
             let request = TransportRequest(
                 method: .get, url: current, headers: headers, timeout: remaining, maximumBodyBytes: self.maximumBodyBytes)
-            var receiver = RedirectCatcher(inner: sink)
+            var receiver = RedirectCatcher(inner: sink, origin: origin)
             let head: TransportResponseHead
             do throws(TransportError) {
                 head = try await transport.download(request, into: &receiver)
@@ -78,7 +78,7 @@ public struct HopByHopFetch {
                 throw .transport(error)
             }
             sink = receiver.inner
-            if Origin(url: head.finalURL) != origin {
+            if receiver.foreign || Origin(url: head.finalURL) != origin {
                 throw .refused(
                     hop: hop + 1, url: head.finalURL,
                     reason: "the HTTP transport followed a redirect by itself (it must not: every hop is checked first)")
@@ -108,17 +108,26 @@ public enum HopByHopFetchError: Error, Sendable, Hashable {
     case transport(TransportError)
 }
 
-/// Passes a response on to `inner`, except a redirect: its `Location` is kept and its body is not read.
+/// Passes a response on to `inner`, except a redirect (its `Location` is kept and its body is not read) and
+/// an answer from another origin than the one asked (a transport that followed a redirect by itself).
 public struct RedirectCatcher<Inner: TransportBodySink>: TransportBodySink {
     public var inner: Inner
     /// The redirect's `Location` as sent, when the response was a redirect.
     public var location: String?
+    /// The answer came from another origin than ``origin``; nothing of it was passed on.
+    public var foreign = false
+    let origin: Origin?
 
-    public init(inner: Inner) {
+    public init(inner: Inner, origin: Origin?) {
         self.inner = inner
+        self.origin = origin
     }
 
     public mutating func begin(_ head: TransportResponseHead) -> Bool {
+        guard Origin(url: head.finalURL) == self.origin else {
+            self.foreign = true
+            return false
+        }
         if HopByHopFetch.redirectStatuses.contains(head.status), let location = head.header("Location") {
             self.location = location.trimmingCharacters(in: .whitespaces)
             return false
