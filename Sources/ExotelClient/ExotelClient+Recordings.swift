@@ -24,6 +24,8 @@ extension ExotelClient {
     /// `http` when the endpoint itself is `http`, i.e. a local simulator). Recordings appear minutes after the
     /// call ends; until then the answer is ``ExotelClientError/notFound(message:)``, which is not retried here.
     /// Fetches from the endpoint's own host count against the account's rate limit; other hosts do not.
+    /// Redirects are not followed here (a 3xx is an error): ``downloadRecording(url:into:maximumBytes:)`` follows
+    /// them, checking every hop.
     public func fetchRecording(url: String) async throws(ExotelClientError) -> Recording {
         let host = try self.checkRecordingURL(url)
         var logger = self.logger
