@@ -16,6 +16,8 @@ public struct RecordingDownload: Sendable, Hashable {
     public var url: String
     /// Where the bytes came from: ``url``, or the last URL after redirects.
     public var finalURL: String
+    /// The redirect targets followed, in order (each passed the host rules before it was requested).
+    public var redirects: [String]
     public var httpStatus: Int
     /// `Content-Type` as served, e.g. `audio/mpeg`.
     public var contentType: String?
@@ -23,13 +25,15 @@ public struct RecordingDownload: Sendable, Hashable {
     public var contentLength: Int64?
     /// Bytes handed to the sink (equal to ``contentLength`` when one was announced).
     public var bytes: Int64
-    /// False for a pre-signed URL, which was fetched without the account's key pair.
+    /// Whether the request that got the bytes carried the account's key pair: false for a pre-signed URL and
+    /// for a redirect target outside the first URL's origin.
     public var sentCredentials: Bool
 
     public init(
         url: String, finalURL: String, httpStatus: Int, contentType: String?, contentLength: Int64?, bytes: Int64,
-        sentCredentials: Bool
+        sentCredentials: Bool, redirects: [String] = []
     ) {
+        self.redirects = redirects
         self.url = url
         self.finalURL = finalURL
         self.httpStatus = httpStatus
@@ -44,11 +48,12 @@ extension ExotelClient {
     /// Streams a call's `RecordingUrl` into `sink`, one attempt, no retries: the caller owns the retry policy
     /// (recordings appear minutes after the call, so a 404 is normal for a while).
     ///
-    /// The URL must pass the rules of ``fetchRecording(url:)``: a host in
-    /// ``ExotelClientConfiguration/allowedRecordingHosts``, no user-info, `https` (or `http` when the endpoint
-    /// itself is `http`, i.e. a local simulator). A pre-signed URL (``isPreSigned(_:)``: its query carries a
-    /// signature) is fetched without the account's credentials; any other gets them as HTTP Basic. Redirects are
-    /// followed by the transport; the URL they end at must pass the same rules, or nothing is read.
+    /// Redirects are followed here, hop by hop (at most ``maximumRecordingRedirects``), never by the transport:
+    /// the URL asked for and every redirect target must pass ``checkRecordingURL(_:)`` (scheme, host and port
+    /// in ``recordingOrigins``, no user-info) **before** it is requested, so a refused hop receives nothing. A
+    /// pre-signed URL (``isPreSigned(_:)``: its query carries a signature) is fetched without the account's
+    /// credentials; any other gets them as HTTP Basic, but only on its own origin (scheme, host and port): a
+    /// redirect to another origin, even an allowed one, is followed without them.
     ///
     /// Only a 2xx body reaches the sink. A body announced or found to be larger than `maximumBytes` stops the
     /// download; a body shorter than its `Content-Length` is a transport failure. A `RestException` served with
@@ -58,12 +63,14 @@ extension ExotelClient {
     /// - Parameters:
     ///   - maximumBytes: `nil` uses ``ExotelClientConfiguration/maximumRecordingBytes``.
     /// - Throws: ``ExotelClientError/recordingHostNotAllowed(host:)`` or ``ExotelClientError/invalidURL(_:reason:)``
-    ///   before anything is sent; ``ExotelClientError/notFound(message:)`` for 404 (not published yet);
-    ///   ``ExotelClientError/server(status:message:attempts:)``, ``ExotelClientError/rateLimited(message:attempts:)``,
-    ///   ``ExotelClientError/transport(_:attempts:)`` (all with `attempts: 1`);
-    ///   ``ExotelClientError/unauthorized(status:message:)``, ``ExotelClientError/rejected(status:message:code:)``;
-    ///   ``ExotelClientError/recordingTooLarge(url:limit:announced:)``; ``ExotelClientError/sinkFailed(reason:)``;
-    ///   ``ExotelClientError/cancelled``. Bytes may have reached the sink before any of the later ones.
+    ///   before anything is sent; ``ExotelClientError/redirectRefused(hop:url:reason:)`` when a redirect leads
+    ///   where the rules refuse (nothing is sent there); ``ExotelClientError/notFound(message:)`` for 404 (not
+    ///   published yet); ``ExotelClientError/server(status:message:attempts:)``,
+    ///   ``ExotelClientError/rateLimited(message:attempts:)``, ``ExotelClientError/transport(_:attempts:)`` (all
+    ///   with `attempts: 1`); ``ExotelClientError/unauthorized(status:message:)``,
+    ///   ``ExotelClientError/rejected(status:message:code:)``; ``ExotelClientError/recordingTooLarge(url:limit:announced:)``;
+    ///   ``ExotelClientError/sinkFailed(reason:)``; ``ExotelClientError/cancelled``. Bytes may have reached the
+    ///   sink before any of the later ones.
     public func downloadRecording<Sink: RecordingSink>(
         url: String, into sink: inout Sink, maximumBytes: Int? = nil
     ) async throws(ExotelClientError) -> RecordingDownload {
@@ -71,17 +78,14 @@ extension ExotelClient {
         let preSigned = Self.isPreSigned(url)
         let limit = max(0, maximumBytes ?? self.configuration.maximumRecordingBytes)
         var logger = self.logger
-        logger[metadataKey: "exotel.recording-host"] = "\(host)"
+        logger[metadataKey: "exotel.recording-host"] = "\(URLRedaction.hostPart(url))"
         logger[metadataKey: "exotel.pre-signed"] = "\(preSigned)"
 
-        var headers: [(name: String, value: String)] = [
-            ("Accept", "audio/*, */*;q=0.5"),
-            ("User-Agent", self.configuration.userAgent),
-        ]
-        if !preSigned { headers.insert(("Authorization", self.credentials.basicAuthorization), at: 0) }
-        let request = TransportRequest(
-            method: .get, url: url, headers: headers, timeout: self.configuration.recordingDownloadTimeout,
-            maximumBodyBytes: limit)
+        let fetch = HopByHopFetch(
+            url: url, headers: [("Accept", "audio/*, */*;q=0.5"), ("User-Agent", self.configuration.userAgent)],
+            credentials: preSigned ? nil : ("Authorization", self.credentials.basicAuthorization),
+            timeout: self.configuration.recordingDownloadTimeout, maximumBodyBytes: limit,
+            maximumRedirects: Self.maximumRecordingRedirects)
 
         if host == self.endpoint.host {
             do {
@@ -93,34 +97,42 @@ extension ExotelClient {
         if Task.isCancelled { throw .cancelled }
         logger.debug("downloading recording")
 
-        // A redirect is followed by the HTTP client (which drops `Authorization` when it leaves the origin);
-        // where it leads must pass the same rules, before any byte is taken.
-        var receiver = DownloadReceiver(sink: sink, limit: limit) { finalURL in
-            guard finalURL != url else { return nil }
-            do throws(ExotelClientError) {
-                try self.checkRecordingURL(finalURL)
-                return nil
-            } catch {
-                return error
+        var receiver = DownloadReceiver(sink: sink, limit: limit)
+        let result: HopByHopFetch.Result
+        do throws(HopByHopFetchError) {
+            result = try await fetch.run(transport: self.transport, into: &receiver) { hopURL, hop in
+                guard hop > 0 else { return nil }  // checked above
+                do throws(ExotelClientError) {
+                    try self.checkRecordingURL(hopURL)
+                    return nil
+                } catch {
+                    return error.description
+                }
             }
-        }
-        let head: TransportResponseHead
-        do throws(TransportError) {
-            head = try await self.transport.download(request, into: &receiver)
         } catch {
             sink = receiver.sink
             if Task.isCancelled { throw .cancelled }
-            throw .transport(error, attempts: 1)
+            switch error {
+            case .refused(let hop, let hopURL, let reason):
+                logger.warning(
+                    "recording redirect refused; nothing was sent there",
+                    metadata: [
+                        "exotel.hop": "\(hop)", "exotel.hop-url": "\(LogText.escaped(URLRedaction.redacting(hopURL)))",
+                        "exotel.reason": "\(LogText.escaped(reason))",
+                    ])
+                throw .redirectRefused(hop: hop, url: URLRedaction.redacting(hopURL), reason: reason)
+            case .transport(let transportError):
+                throw .transport(transportError, attempts: 1)
+            }
         }
         sink = receiver.sink
+        let head = result.head
         if Task.isCancelled { throw .cancelled }
 
         if let failure = receiver.failure {
             switch failure {
-            case .redirected(let error):
-                throw error
             case .tooLarge(let announced):
-                throw .recordingTooLarge(url: url, limit: limit, announced: announced)
+                throw .recordingTooLarge(url: URLRedaction.redacting(url), limit: limit, announced: announced)
             case .sink(let reason):
                 throw .sinkFailed(reason: reason)
             }
@@ -135,11 +147,16 @@ extension ExotelClient {
                 .exchangeFailed("the recording ended after \(receiver.received) of the \(announced) bytes announced"),
                 attempts: 1)
         }
-        logger.debug("recording downloaded", metadata: ["exotel.bytes": "\(receiver.received)"])
+        logger.debug(
+            "recording downloaded", metadata: ["exotel.bytes": "\(receiver.received)", "exotel.redirects": "\(result.redirects.count)"])
         return RecordingDownload(
-            url: url, finalURL: head.finalURL, httpStatus: head.status, contentType: head.header("Content-Type"),
-            contentLength: announced, bytes: receiver.received, sentCredentials: !preSigned)
+            url: url, finalURL: result.finalURL, httpStatus: head.status, contentType: head.header("Content-Type"),
+            contentLength: announced, bytes: receiver.received, sentCredentials: result.sentCredentials,
+            redirects: result.redirects)
     }
+
+    /// Redirects one recording download follows at most.
+    public static let maximumRecordingRedirects = HopByHopFetch.defaultMaximumRedirects
 
     /// Query parameters that make a URL pre-signed: the signature itself authorises the request (AWS SigV4 and
     /// V2, Google Cloud Storage, Azure SAS).
@@ -161,7 +178,6 @@ struct DownloadReceiver<Sink: RecordingSink>: TransportBodySink {
     enum Failure {
         case tooLarge(announced: Int64?)
         case sink(String)
-        case redirected(ExotelClientError)
     }
 
     /// Error answers (`RestException` in JSON or XML) are small; this bounds what one may make us hold.
@@ -176,20 +192,13 @@ struct DownloadReceiver<Sink: RecordingSink>: TransportBodySink {
     var errorBody: [UInt8]?
     var failure: Failure?
     private var toSink = false
-    /// Why the response's final URL (after redirects) may not be used; nil when it may.
-    private let checkFinalURL: (String) -> ExotelClientError?
 
-    init(sink: Sink, limit: Int, checkFinalURL: @escaping (String) -> ExotelClientError? = { _ in nil }) {
+    init(sink: Sink, limit: Int) {
         self.sink = sink
         self.limit = limit
-        self.checkFinalURL = checkFinalURL
     }
 
     mutating func begin(_ head: TransportResponseHead) -> Bool {
-        if let refused = self.checkFinalURL(head.finalURL) {
-            self.failure = .redirected(refused)
-            return false
-        }
         self.announcedLength = head.header("Content-Length").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
         guard (200..<300).contains(head.status) else {
             self.errorBody = []

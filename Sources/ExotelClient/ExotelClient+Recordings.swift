@@ -24,10 +24,12 @@ extension ExotelClient {
     /// `http` when the endpoint itself is `http`, i.e. a local simulator). Recordings appear minutes after the
     /// call ends; until then the answer is ``ExotelClientError/notFound(message:)``, which is not retried here.
     /// Fetches from the endpoint's own host count against the account's rate limit; other hosts do not.
+    /// Redirects are not followed here (a 3xx is an error): ``downloadRecording(url:into:maximumBytes:)`` follows
+    /// them, checking every hop.
     public func fetchRecording(url: String) async throws(ExotelClientError) -> Recording {
         let host = try self.checkRecordingURL(url)
         var logger = self.logger
-        logger[metadataKey: "exotel.recording-host"] = "\(host)"
+        logger[metadataKey: "exotel.recording-host"] = "\(URLRedaction.hostPart(url))"
         let outgoing = self.apiRequest(
             .get, url: url, accept: "*/*", maximumBodyBytes: self.configuration.maximumRecordingBytes)
         let (response, attempts) = try await self.send(
@@ -39,37 +41,47 @@ extension ExotelClient {
         return Recording(url: url, contentType: response.header("Content-Type"), bytes: response.body)
     }
 
-    /// Checks a recording URL against the rules every recording download applies, without sending anything:
-    /// a scheme and a host, no user-info, a host in ``ExotelClientConfiguration/allowedRecordingHosts``, and
-    /// `https` (or `http` when the endpoint itself is `http`). Returns the URL's lowercased host.
-    /// - Throws: ``ExotelClientError/invalidURL(_:reason:)`` or ``ExotelClientError/recordingHostNotAllowed(host:)``.
+    /// Checks a recording URL against the rules every recording download applies, to the URL asked for and to
+    /// every redirect hop, without sending anything: a scheme and a host, no user-info, an origin (scheme,
+    /// host **and port**) in ``recordingOrigins``, and `https` (or `http` when the endpoint itself is `http`)
+    /// unless the allowlist entry names its scheme. Returns the URL's lowercased host.
+    /// - Throws: ``ExotelClientError/invalidURL(_:reason:)`` or ``ExotelClientError/recordingHostNotAllowed(host:)``
+    ///   (whose `host` is the refused origin, `https://host:port`).
     @discardableResult
     public func checkRecordingURL(_ url: String) throws(ExotelClientError) -> String {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             let host = components.host?.lowercased(), !host.isEmpty
         else {
-            throw .invalidURL(url, reason: "a recording URL needs a scheme and a host")
+            throw .invalidURL(URLRedaction.redacting(url), reason: "a recording URL needs a scheme and a host")
         }
         guard components.user == nil, components.password == nil else {
-            throw .invalidURL(url, reason: "a recording URL must not carry its own credentials")
+            throw .invalidURL(URLRedaction.redacting(url), reason: "a recording URL must not carry its own credentials")
         }
-        let allowed = self.configuration.allowedRecordingHosts
-            ?? [self.endpoint.host] + ExotelClientConfiguration.documentedRecordingHosts
-        guard allowed.contains(where: { Self.host(host, matches: $0) }) else {
-            throw .recordingHostNotAllowed(host: host)
+        guard let origin = Origin(url: url) else {
+            throw .invalidURL(URLRedaction.redacting(url), reason: "a recording URL must be http or https with a valid port")
         }
-        guard scheme == "https" || (scheme == "http" && self.endpoint.scheme == "http") else {
-            throw .invalidURL(url, reason: "credentials are only sent over https (http only to an http endpoint)")
+        let allowlist = self.recordingOrigins
+        guard allowlist.allows(origin) else {
+            // A known host on a scheme the rule refuses is a scheme problem, not a host problem.
+            var anyScheme = allowlist
+            anyScheme.schemes = ["http", "https"]
+            if scheme == "http", anyScheme.allows(origin) {
+                throw .invalidURL(
+                    URLRedaction.redacting(url), reason: "credentials are only sent over https (http only to an http endpoint)")
+            }
+            throw .recordingHostNotAllowed(host: origin.description)
         }
         return host
     }
 
-    /// Exact match, or a `*.example.com` pattern matching any subdomain (not `example.com` itself).
-    static func host(_ host: String, matches pattern: String) -> Bool {
-        let pattern = pattern.lowercased()
-        if pattern.hasPrefix("*.") {
-            return host.hasSuffix(pattern.dropFirst())
-        }
-        return host == pattern
+    /// The origins recordings may be fetched from: ``ExotelClientConfiguration/allowedRecordingHosts`` (entries
+    /// that cannot be read match nothing), or by default the endpoint's own origin and the hosts the platform
+    /// documents (on the default port). Entries without a scheme allow `https`, and `http` too when the endpoint
+    /// itself is `http` (a local simulator).
+    public var recordingOrigins: OriginAllowlist {
+        let texts = self.configuration.allowedRecordingHosts
+            ?? [self.endpoint.origin.authority] + ExotelClientConfiguration.documentedRecordingHosts
+        let entries = texts.compactMap { try? OriginAllowlist.Entry(parsing: $0) }
+        return OriginAllowlist(entries: entries, schemes: self.endpoint.scheme == "http" ? ["https", "http"] : ["https"])
     }
 }

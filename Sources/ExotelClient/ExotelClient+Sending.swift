@@ -48,7 +48,7 @@ extension ExotelClient {
                 guard idempotent || !error.requestMayHaveBeenSent else {
                     logger.warning(
                         "no response to a request that may have placed a call; not retrying",
-                        metadata: ["exotel.error": "\(error)"])
+                        metadata: ["exotel.error": "\(LogText.escaped("\(error)", limit: 1024))"])
                     throw .transport(error, attempts: attempt)
                 }
                 giveUp = .transport(error, attempts: attempt)
@@ -57,7 +57,7 @@ extension ExotelClient {
 
             let elapsed = (start ?? self.clock.now).duration(to: self.clock.now)
             guard attempt < policy.maximumAttempts, elapsed + delay <= policy.maximumTotalTime else {
-                logger.debug("giving up", metadata: ["exotel.error": "\(giveUp)"])
+                logger.debug("giving up", metadata: ["exotel.error": "\(LogText.escaped("\(giveUp)", limit: 1024))"])
                 throw giveUp
             }
             logger.debug(

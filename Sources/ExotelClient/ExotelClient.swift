@@ -56,7 +56,7 @@ public final class ExotelClient: Sendable {
         do {
             try request.validate()
         } catch {
-            self.logger.debug("Calls/connect request rejected locally", metadata: ["exotel.reason": "\(error.message)"])
+            self.logger.debug("Calls/connect request rejected locally", metadata: ["exotel.reason": "\(LogText.escaped("\(error.message)", limit: 1024))"])
             throw .invalidRequest(error)
         }
         let url = try self.endpoint.connectURL(accountSid: self.credentials.accountSid)
@@ -67,7 +67,7 @@ public final class ExotelClient: Sendable {
         let (response, attempts) = try await self.send(outgoing, idempotent: false, logger: self.logger)
         let call = try Self.decodeCall(response, attempts: attempts)
         self.logger.debug(
-            "call placed", metadata: ["exotel.call-sid": "\(call.sid)", "exotel.call-status": "\(call.status)"])
+            "call placed", metadata: ["exotel.call-sid": "\(LogText.escaped("\(call.sid)", limit: 1024))", "exotel.call-status": "\(LogText.escaped("\(call.status)", limit: 1024))"])
         return call
     }
 
@@ -75,7 +75,7 @@ public final class ExotelClient: Sendable {
     public func callDetails(sid: String) async throws(ExotelClientError) -> PlatformCall {
         let url = try self.endpoint.callDetailsURL(accountSid: self.credentials.accountSid, callSid: sid)
         var logger = self.logger
-        logger[metadataKey: "exotel.call-sid"] = "\(sid)"
+        logger[metadataKey: "exotel.call-sid"] = "\(LogText.escaped("\(sid)", limit: 1024))"
         let outgoing = self.apiRequest(.get, url: url, maximumBodyBytes: self.configuration.maximumResponseBytes)
         let (response, attempts) = try await self.send(outgoing, idempotent: true, logger: logger)
         return try Self.decodeCall(response, attempts: attempts)

@@ -210,13 +210,49 @@ struct CollectingSink: RecordingSink {
         #expect(reason.contains("no space left"))
     }
 
+    /// Redirects are followed hop by hop: each target is checked before it is requested, and credentials
+    /// stay on the first URL's origin. (Before: the transport followed them and only the end was checked.)
     @Test(arguments: [
-        ("https://evil.example.com/x.mp3", "recording-host-not-allowed"),
-        ("http://s3-ap-southeast-1.amazonaws.com/x.mp3", "invalid-url"),
-        ("https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc", nil),
+        ("https://evil.example.com/x.mp3", "redirect-refused", false),
+        ("https://recordings.exotel.com:8443/x.mp3", "redirect-refused", false),
+        ("http://s3-ap-southeast-1.amazonaws.com/x.mp3", "redirect-refused", false),
+        ("https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc", nil, false),
+        ("/moved/x.mp3", nil, true),
+        ("https://recordings.exotel.com:443/other.mp3", nil, true),
     ])
-    func redirectsMustEndAtAnAllowedURL(_ target: String, _ code: String?) async {
-        let transport = RedirectingTransport(to: target, answer: Self.mp3())
+    func redirectTargetsAreCheckedBeforeTheyAreRequested(_ target: String, _ code: String?, _ credentialed: Bool) async {
+        let clock = ScaledClock(rate: 100)
+        let transport = ScriptedTransport(clock: clock) { request in
+            request.url == Self.url
+                ? .success(TransportResponse(status: 302, headers: [("Location", target)]))
+                : .success(Self.mp3())
+        }
+        let client = Fixture.client(transport: transport)
+        var sink = CollectingSink()
+
+        let result = await Self.download(client, sink: &sink)
+
+        let sent = transport.requests
+        switch result {
+        case .success(let download):
+            #expect(code == nil, "followed a redirect to \(target)")
+            #expect(sent.count == 2)
+            #expect(download.redirects.count == 1)
+            #expect(download.sentCredentials == credentialed)
+            #expect((sent.last?.header("Authorization") != nil) == credentialed, "credentials only on the first origin")
+            #expect(sink.bytes == Self.body)
+        case .failure(let error):
+            #expect(error.code == code, "\(error)")
+            #expect(sent.map(\.url) == [Self.url], "the refused hop was requested")
+            #expect(sink.bytes.isEmpty)
+        }
+    }
+
+    /// A transport that follows redirects itself (as AsyncHTTPClient's default does) is caught: its answer
+    /// from another origin is not used.
+    @Test func anAnswerFromAnotherOriginThanAskedIsRefused() async {
+        let transport = RedirectingTransport(
+            to: "https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc", answer: Self.mp3())
         let client = ExotelClient(
             endpoint: .singapore, credentials: Fixture.credentials, clock: ScaledClock(rate: 100),
             rateLimiter: RequestRateLimiter(clock: ScaledClock(rate: 100)), transport: transport)
@@ -224,15 +260,29 @@ struct CollectingSink: RecordingSink {
 
         let result = await Self.download(client, sink: &sink)
 
-        switch result {
-        case .success(let download):
-            #expect(code == nil, "followed a redirect to \(target)")
-            #expect(download.finalURL == target)
-            #expect(sink.bytes == Self.body)
-        case .failure(let error):
-            #expect(error.code == code, "\(error)")
-            #expect(sink.bytes.isEmpty)
+        guard case .failure(.redirectRefused(_, _, let reason)) = result else {
+            Issue.record("expected redirectRefused, got \(result)")
+            return
         }
+        #expect(reason.contains("followed a redirect by itself"))
+        #expect(sink.bytes.isEmpty)
+    }
+
+    @Test func redirectsAreBounded() async {
+        let transport = ScriptedTransport(clock: ScaledClock(rate: 100)) { request in
+            .success(TransportResponse(status: 302, headers: [("Location", request.url + "x")]))
+        }
+        let client = Fixture.client(transport: transport)
+        var sink = CollectingSink()
+
+        let result = await Self.download(client, sink: &sink)
+
+        guard case .failure(.redirectRefused(let hop, _, _)) = result else {
+            Issue.record("expected redirectRefused, got \(result)")
+            return
+        }
+        #expect(hop == ExotelClient.maximumRecordingRedirects + 1)
+        #expect(transport.requests.count == ExotelClient.maximumRecordingRedirects + 1)
     }
 
     @Test func endpointHostWaitsForTheRateLimiterOtherHostsDoNot() async throws {

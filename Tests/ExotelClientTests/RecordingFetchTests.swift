@@ -47,8 +47,8 @@ import Testing
             try await client.fetchRecording(url: "https://cdn.example.com/rec/1.mp3")
         }
 
-        #expect(refused == .recordingHostNotAllowed(host: "recordings.exotel.com"))
-        #expect(bare == .recordingHostNotAllowed(host: "cdn.example.com"))
+        #expect(refused == .recordingHostNotAllowed(host: "https://recordings.exotel.com:443"))
+        #expect(bare == .recordingHostNotAllowed(host: "https://cdn.example.com:443"))
         #expect(transport.requests.count == 1)
     }
 

@@ -200,7 +200,7 @@ final class PipelineHarness: Sendable {
         let placer = CallPlacer(
             settings: settings, client: client, catalog: pipeline.catalog,
             // Reuse nothing: every placement looks at the origin again, as a long campaign eventually does.
-            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(httpClient: .shared), clock: clock, reuseFor: .zero),
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(), clock: clock, reuseFor: .zero),
             sidecars: pipeline.sidecars, logger: logger)
         return PipelineHarness(
             options: options, clock: clock, simulator: simulator, origin: origin, client: client, pipeline: pipeline, placer: placer,

@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import MediaStore
 import SQLKit
@@ -45,6 +46,12 @@ struct SQLiteCatalogBackend: Sendable {
             } catch {
                 throw CatalogError.cannotOpen(path: path, reason: error.description)
             }
+        }
+        // Created here first, 0640 with the reader group: SQLite gives its -wal and -shm files the database
+        // file's mode (the catalog holds raw callback bodies; it is not for every local user).
+        if !FileSystem.exists(path) {
+            let fd = FileSystem.createFile(path, flags: O_EXCL | O_RDWR | O_CLOEXEC)
+            if fd >= 0 { Glibc.close(fd) }
         }
         let connection: SQLiteConnection
         do {

@@ -3,9 +3,12 @@ public struct ExotelClientConfiguration: Sendable {
     /// Wall-clock limit of one HTTP attempt (not scaled: it guards real sockets).
     public var requestTimeout: Duration
     public var retry: RetryPolicy
-    /// Hosts that may receive the account's credentials when a recording is fetched: exact names
-    /// (`recordings.exotel.com`) or `*.` suffix patterns (`*.amazonaws.com`), matched case-insensitively.
-    /// `nil` means the endpoint's own host plus the hosts the platform documents for recordings.
+    /// Origins a recording may be fetched from, the URL asked for and every redirect hop alike (see
+    /// ``OriginAllowlist``): `[scheme://]host[:port]`, the host exact (`recordings.exotel.com`) or a `*.` suffix
+    /// pattern (`*.amazonaws.com`), matched case-insensitively. **An entry without a port means the scheme's
+    /// default port** (443 for `https`), never any port. `nil` means the endpoint's own origin plus the hosts
+    /// the platform documents for recordings. The account's credentials go only to the origin of the URL asked
+    /// for, never to a redirect target of another origin.
     public var allowedRecordingHosts: [String]?
     /// A larger recording fails instead of filling memory (or, streamed, the disk).
     public var maximumRecordingBytes: Int

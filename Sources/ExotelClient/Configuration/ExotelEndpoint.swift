@@ -56,6 +56,11 @@ public struct ExotelEndpoint: Sendable, Hashable, CustomStringConvertible {
         return "\(self.baseURL)/v1/Accounts/\(account)/Calls/\(call).json?details=true"
     }
 
+    /// Scheme, host and port of ``baseURL`` (the port made explicit: 443 for `https`, 80 for `http`).
+    public var origin: Origin {
+        Origin(url: self.baseURL) ?? Origin(scheme: self.scheme, host: self.host, port: Origin.defaultPort(scheme: self.scheme) ?? 443)
+    }
+
     public var description: String { self.baseURL }
 }
 

@@ -12,6 +12,9 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
     /// A recording URL on a host outside ``ExotelClientConfiguration/allowedRecordingHosts``; the account's
     /// credentials were not sent there.
     case recordingHostNotAllowed(host: String)
+    /// A recording redirect that leads where the host rules refuse (another host, port or scheme, too many
+    /// hops): hop `hop` (1 is the first redirect) was not requested. `url` is redacted.
+    case redirectRefused(hop: Int, url: String, reason: String)
     /// 401 or 403: wrong key pair, the wrong region for the key, or a feature the account lacks.
     case unauthorized(status: Int, message: String?)
     /// 404: no such call, or a recording that is not available yet (they appear minutes after the call).
@@ -43,8 +46,8 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
             status
         case .notFound: 404
         case .rateLimited: 429
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .recordingTooLarge, .sinkFailed,
-            .cancelled:
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport, .recordingTooLarge,
+            .sinkFailed, .cancelled:
             nil
         }
     }
@@ -56,7 +59,7 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .unauthorized(_, let message), .notFound(let message), .rejected(_, let message, _),
             .rateLimited(let message, _), .server(_, let message, _):
             message
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .transport, .malformedResponse,
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport, .malformedResponse,
             .recordingTooLarge, .sinkFailed, .cancelled:
             nil
         }
@@ -69,6 +72,7 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .invalidIdentifier: "invalid-identifier"
         case .invalidURL: "invalid-url"
         case .recordingHostNotAllowed: "recording-host-not-allowed"
+        case .redirectRefused: "redirect-refused"
         case .unauthorized: "unauthorized"
         case .notFound: "not-found"
         case .rejected: "rejected"
@@ -91,7 +95,9 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .invalidURL(let url, let reason):
             "cannot use URL \"\(url)\": \(reason)"
         case .recordingHostNotAllowed(let host):
-            "recording host \"\(host)\" is not in allowedRecordingHosts; the account's credentials were not sent to it"
+            "recording origin \"\(host)\" is not in allowedRecordingHosts (scheme, host and port); nothing was sent to it"
+        case .redirectRefused(let hop, let url, let reason):
+            "recording redirect \(hop) to \"\(url)\" refused, nothing was sent there: \(reason)"
         case .unauthorized(let status, let message):
             "Exotel refused the credentials (HTTP \(status))\(Self.suffix(message)); check the API key, token and region"
         case .notFound(let message):

@@ -11,14 +11,25 @@ import NIOPosix
 /// `connectionPool.retryConnectionEstablishment = false` to surface refused connections at once (the
 /// ``ExotelClient`` retry policy then decides, with backoff and jitter, whether to try again).
 ///
-/// Redirects: AsyncHTTPClient drops `Authorization` when a redirect leaves the origin, so a recording
-/// redirected to a presigned URL does not leak the account's key pair.
+/// Redirects: this transport must **not** follow them. A 3xx is a response like any other; whoever asked
+/// decides whether to follow it, after checking where it leads (recording downloads follow redirects hop by
+/// hop, each hop checked before it is requested). The default client, ``noRedirectsClient``, has redirects
+/// disabled; an injected client must be configured with `redirectConfiguration: .disallow` (a response from
+/// another origin than the one asked is refused by the recording download, but by then the request was sent).
 public struct HTTPClientTransport: ExotelTransport {
     public let httpClient: HTTPClient
 
-    public init(httpClient: HTTPClient = .shared) {
+    public init(httpClient: HTTPClient = HTTPClientTransport.noRedirectsClient) {
         self.httpClient = httpClient
     }
+
+    /// A process-wide client like `HTTPClient.shared` (on the shared event loop group, never shut down) but
+    /// with redirects disabled.
+    public static let noRedirectsClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     public func send(_ request: TransportRequest) async throws(TransportError) -> TransportResponse {
         let response = try await self.execute(request)

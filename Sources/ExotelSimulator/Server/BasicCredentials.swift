@@ -28,13 +28,15 @@ struct BasicCredentials: Sendable, Hashable {
     }
 
     /// Compares without returning early at the first difference, so response times say nothing about the token.
+    /// The length difference is kept at full width (folded into one byte, lengths differing by a multiple of
+    /// 256 would cancel out).
     static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
         let a = Array(lhs.utf8)
         let b = Array(rhs.utf8)
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var difference = UInt(bitPattern: a.count ^ b.count)
         for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+            difference |= UInt((index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0))
         }
-        return difference == 0 && a.count == b.count
+        return difference == 0
     }
 }

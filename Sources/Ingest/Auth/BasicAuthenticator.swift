@@ -46,10 +46,13 @@ public struct BasicAuthenticator: Sendable {
         return match ? .allowed : .wrong
     }
 
+    /// Whether `a` and `b` hold the same bytes, in time that depends on the longer length only (no early
+    /// return at the first difference). The length difference is kept at full width: folded into one byte, a
+    /// length differing by a multiple of 256 (the password followed by 256 NUL bytes) would compare equal.
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var difference = UInt(bitPattern: a.count ^ b.count)
         for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+            difference |= UInt((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0))
         }
         return difference == 0
     }

@@ -144,8 +144,8 @@ final class StreamSession {
             self.fail("invalid-identifier", closeCode: .policyViolation, reason: error.description)
             return
         }
-        self.logger[metadataKey: "call_sid"] = "\(identity.callSid)"
-        self.logger[metadataKey: "stream_sid"] = "\(identity.streamSid)"
+        self.logger[metadataKey: "call_sid"] = "\(LogText.escaped(identity.callSid.value))"
+        self.logger[metadataKey: "stream_sid"] = "\(LogText.escaped(identity.streamSid.value))"
 
         let rate: Int
         if let requested = self.requestedRate {
@@ -198,7 +198,7 @@ final class StreamSession {
                 self.logger.info(
                     "stream finished",
                     metadata: [
-                        "reason": "\(reason)", "frames": "\(sidecar.frames)", "gaps": "\(sidecar.gaps.count)",
+                        "reason": "\(LogText.escaped(reason))", "frames": "\(sidecar.frames)", "gaps": "\(sidecar.gaps.count)",
                         "duplicates": "\(sidecar.duplicates)", "late_frames": "\(sidecar.lateFrames)",
                         "invalid_messages": "\(sidecar.invalidMessages.values.reduce(0, +))",
                     ])
@@ -228,12 +228,13 @@ final class StreamSession {
     }
 
     /// Logs the first occurrence of each kind of problem per stream; later ones are only counted
-    /// (the sidecar and the finish log line carry the totals).
+    /// (the sidecar and the finish log line carry the totals). Messages and values carry outside text (an
+    /// event name, a stream_sid that failed its check): escaped (``LogText``), so they cannot forge a line.
     private func reportOnce(_ kind: String, level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) {
         guard self.reported.insert(kind).inserted else { return }
-        var metadata = metadata
-        metadata["kind"] = "\(kind)"
-        self.logger.log(level: level, "\(message)", metadata: metadata)
+        var metadata = metadata.mapValues { Logger.MetadataValue.string(LogText.escaped("\($0)", limit: 1024)) }
+        metadata["kind"] = "\(LogText.escaped(kind))"
+        self.logger.log(level: level, "\(LogText.escaped(message, limit: 1024))", metadata: metadata)
     }
 }
 

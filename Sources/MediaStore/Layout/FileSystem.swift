@@ -5,16 +5,34 @@ import Glibc
 /// The few POSIX file operations MediaStore needs, each turning errno into a `MediaError` that
 /// names the path.
 public enum FileSystem {
-    /// `mkdir -p`.
+    /// `mkdir -p`; new folders get ``FilePermissions/directoryMode`` (`0750`) and the reader group.
     public static func makeDirectories(_ path: String) throws(MediaError) {
-        if Glibc.mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        if Glibc.mkdir(path, FilePermissions.directoryMode) == 0 {
+            FilePermissions.adopt(directory: path)
+            return
+        }
+        if errno == EEXIST { return }
         guard errno == ENOENT else { throw .io(path: path, operation: "mkdir", errno: errno) }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
             try makeDirectories(String(path[..<slash]))
         }
-        if Glibc.mkdir(path, 0o755) != 0 && errno != EEXIST {
+        if Glibc.mkdir(path, FilePermissions.directoryMode) == 0 {
+            FilePermissions.adopt(directory: path)
+        } else if errno != EEXIST {
             throw .io(path: path, operation: "mkdir", errno: errno)
         }
+    }
+
+    /// Creates a file for exorec's storage: ``FilePermissions/fileMode`` (`0640`) and the reader group.
+    /// Returns the descriptor, or -1 with `errno` set, like `open(2)`.
+    public static func createFile(_ path: String, flags: Int32, mode: mode_t = FilePermissions.fileMode) -> Int32 {
+        let fd = Glibc.open(path, O_CREAT | flags, mode)
+        if fd >= 0 {
+            let saved = errno
+            FilePermissions.adopt(descriptor: fd)
+            errno = saved
+        }
+        return fd
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -29,7 +47,7 @@ public enum FileSystem {
     /// a crash) sees either the old content or the new one, never a torn file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(MediaError) {
         let temporary = "\(path).tmp-\(getpid())"
-        let fd = Glibc.open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+        let fd = Self.createFile(temporary, flags: O_TRUNC | O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
         var failure: MediaError?
         bytes.withUnsafeBytes { buffer in
@@ -94,9 +112,10 @@ public enum FileSystem {
         _ = fsync(fd)
     }
 
-    /// Removes every write permission: a finished media file is never changed again.
+    /// Removes every write permission: a finished media file is never changed again (`0440`: owner and
+    /// reader group only).
     public static func makeReadOnly(_ path: String) throws(MediaError) {
-        guard chmod(path, 0o444) == 0 else { throw .io(path: path, operation: "chmod", errno: errno) }
+        guard chmod(path, FilePermissions.readOnlyMode) == 0 else { throw .io(path: path, operation: "chmod", errno: errno) }
     }
 
     /// The SHA-256 of a file's content, as lowercase hex.

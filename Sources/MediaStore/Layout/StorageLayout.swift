@@ -38,7 +38,7 @@ public struct StorageLayout: Sendable, Hashable {
         for attempt in 1...10_000 {
             let stem = attempt == 1 ? "stream-\(streamSid)" : "stream-\(streamSid)-\(attempt)"
             let wav = "\(directory)/\(stem).wav"
-            let fd = Glibc.open(wav, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
+            let fd = FileSystem.createFile(wav, flags: O_EXCL | O_RDWR | O_CLOEXEC)
             if fd >= 0 {
                 return ReservedStreamFile(wavPath: wav, sidecarPath: "\(directory)/\(stem).json", descriptor: fd)
             }

@@ -12,7 +12,7 @@ public final class StorageLock: Sendable {
     public init(layout: StorageLayout) throws(MediaError) {
         try FileSystem.makeDirectories(layout.root)
         self.path = layout.lockPath
-        let fd = Glibc.open(self.path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        let fd = FileSystem.createFile(self.path, flags: O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: self.path, operation: "open", errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno

@@ -31,11 +31,11 @@ public struct StorageRecovery: Sendable {
             do {
                 let channels = sidecar.channels ?? 1
                 if !FileSystem.exists(wavPath) {
-                    let fd = Glibc.open(wavPath, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
+                    let fd = FileSystem.createFile(wavPath, flags: O_EXCL | O_RDWR | O_CLOEXEC)
                     guard fd >= 0 else { throw MediaError.io(path: wavPath, operation: "create", errno: errno) }
                     Glibc.close(fd)
                 }
-                chmod(wavPath, 0o644)
+                chmod(wavPath, FilePermissions.fileMode)
                 let result = try WavHeaderRepair.repair(path: wavPath, fallbackRate: sidecar.sampleRate, fallbackChannels: channels)
                 sidecar.state = .interrupted
                 sidecar.channels = result.channels

@@ -204,57 +204,17 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         return map
     }
 
-    /// Query parameter names (compared lower-cased) whose values are replaced by ``redacted``.
-    public static let secretQueryNames: Set<String> = [
-        "password", "pass", "pwd", "secret", "token", "access_token", "auth", "authorization", "api_key", "apikey",
-        "key", "sig", "signature",
-    ]
-    public static let redacted = "REDACTED"
+    /// What a secret query value is replaced by (``URLRedaction/redacted``).
+    public static let redacted = URLRedaction.redacted
 
-    /// `text` without credentials when it is a URL (`scheme://…`), unchanged otherwise.
+    /// `text` without credentials when it is a URL (`scheme://…`), unchanged otherwise: the one rule of
+    /// ``URLRedaction/redacting(_:)`` (user-info removed, values of secret-looking query parameters replaced).
     ///
     /// The platform takes a `StreamUrl`'s user-info as the Basic credentials of the WebSocket upgrade, and
     /// webhook owners protect a `StatusCallback` with a secret query parameter, so both are removed before a
     /// URL is written to a sidecar or the catalog.
     public static func redactingCredentials(inURL text: String) -> String {
-        guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else { return text }
-        let scheme = text[..<colon]
-        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else { return text }
-        let rest = text[text.index(colon, offsetBy: 3)...]
-        let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        var tail = String(rest[authorityEnd...])
-        if let question = tail.firstIndex(of: "?") {
-            let fragmentStart = tail[question...].firstIndex(of: "#") ?? tail.endIndex
-            let query = tail[tail.index(after: question)..<fragmentStart]
-            let cleaned = query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
-                let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-                let decodedName = Self.percentDecoded(name).lowercased()
-                return Self.secretQueryNames.contains(decodedName) ? "\(name)=\(Self.redacted)" : String(pair)
-            }.joined(separator: "&")
-            tail = String(tail[..<question]) + "?" + cleaned + String(tail[fragmentStart...])
-        }
-        return "\(scheme)://\(authority)\(tail)"
-    }
-
-    /// `%XX` escapes and `+` decoded; an invalid escape is kept as written.
-    private static func percentDecoded(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var input = Array(text.utf8)[...]
-        while let byte = input.popFirst() {
-            if byte == UInt8(ascii: "+") {
-                bytes.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"), input.count >= 2,
-                let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-                input = input.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        URLRedaction.redacting(text)
     }
 
     /// The sidecar's path in a call folder.

@@ -1,3 +1,4 @@
+import ExotelKit
 import FoundationEssentials
 
 /// `recording.json` beside `recording.mp3` in a call's folder: where the platform's recording came from, what
@@ -24,7 +25,8 @@ public struct RecordingSidecar: Sendable, Hashable, Codable {
     public var state: State
     public var accountSid: String
     public var callSid: String
-    /// The `RecordingUrl` the recording was fetched from (as the platform gave it).
+    /// The `RecordingUrl` the recording was fetched from, redacted (``URLRedaction``: a pre-signed URL's
+    /// signature and credentials are not stored).
     public var url: String
     public var fetchedAt: Timestamp
     public var httpStatus: Int?
@@ -55,7 +57,7 @@ public struct RecordingSidecar: Sendable, Hashable, Codable {
         self.state = state
         self.accountSid = accountSid
         self.callSid = callSid
-        self.url = url
+        self.url = URLRedaction.redacting(url)
         self.fetchedAt = fetchedAt
         self.httpStatus = httpStatus
         self.contentType = contentType

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import ExotelKit
 
 /// The JSON file beside every stream WAV: the record from which a catalog can always be rebuilt.
 ///
@@ -50,7 +51,8 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     public var from: String?
     public var to: String?
     public var customParameters: [String: String]
-    /// Query parameters of the upgrade request (other than credentials).
+    /// Query parameters of the upgrade request, the values of secret-looking ones replaced by `REDACTED`
+    /// (``URLRedaction``).
     public var queryParameters: [String: String]
     public var sampleRate: Int
     /// 1 (mono) or 2 (dual); `nil` until the first media frame decides it.
@@ -99,8 +101,9 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         self.streamSid = identity.streamSid.value
         self.from = identity.from
         self.to = identity.to
-        self.customParameters = identity.customParameters
-        self.queryParameters = identity.queryParameters
+        // The StreamUrl's query can carry secrets (a token the platform passes through): stored redacted.
+        self.customParameters = identity.customParameters.mapValues(URLRedaction.redacting)
+        self.queryParameters = URLRedaction.redacting(parameters: identity.queryParameters)
         self.sampleRate = sampleRate
         self.channels = nil
         self.channelMap = []

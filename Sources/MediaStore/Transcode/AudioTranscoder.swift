@@ -33,7 +33,7 @@ public enum AudioTranscoder {
         }
         do throws(MediaError) {
             for path in outputs {
-                let descriptor = Glibc.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+                let descriptor = FileSystem.createFile(path, flags: O_EXCL | O_WRONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
                 created.append(path)
                 writers.append(

@@ -49,7 +49,7 @@ public struct CallbackRecorder: StatusCallbackSink {
             // recorded later (a placement whose answer was lost, or a call placed by another tool
             // with this server's URL).
             try await self.sidecars.refresh(callSid: callSid)
-            self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(callSid)"])
+            self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
             return .storedUnknownCall
         }
         try await self.sidecars.refresh(callSid: callSid)
@@ -72,7 +72,7 @@ public struct CallbackRecorder: StatusCallbackSink {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try FileSystem.writeAtomically(Array(try encoder.encode(record)), to: "\(directory)/\(name)", durable: true)
         } catch {
-            self.logger.error("could not quarantine a malformed callback", metadata: ["error": "\(error)"])
+            self.logger.error("could not quarantine a malformed callback", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
         }
     }
 }

@@ -1,4 +1,5 @@
 public import Catalog
+import ExotelKit
 import ExotelClient
 import Logging
 
@@ -116,8 +117,8 @@ public struct CampaignRunner: Sendable {
                 return .placed(callSid: callSid)
             case .platform(let platformError) where Self.mayHaveBeenPlaced(platformError):
                 // Left `placing`: a rerun reports it as uncertain instead of ringing anyone twice.
-                self.logger.warning("campaign row may have been placed", metadata: ["line": "\(row.line)", "error": "\(platformError)"])
-                return .maybePlaced(reason: "\(platformError)")
+                self.logger.warning("campaign row may have been placed", metadata: ["line": "\(row.line)", "error": "\(LogText.escaped("\(platformError)", limit: 1024))"])
+                return .maybePlaced(reason: "\(LogText.escaped("\(platformError)", limit: 1024))")
             default:
                 try await self.catalog.finishCampaignRow(campaignId: campaignId, rowKey: row.key, state: .failed, error: error.description)
                 return .failed(reason: error.description)

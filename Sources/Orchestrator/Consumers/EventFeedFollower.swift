@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+import ExotelKit
 import Foundation
 public import Logging
 import NIOCore
@@ -92,7 +93,7 @@ public struct EventFeedFollower: Sendable {
                 if Task.isCancelled { break }
                 self.logger.warning(
                     "lost the events feed; reconnecting",
-                    metadata: ["error": "\(error)", "after": "\(position.map(String.init) ?? "latest")", "in": "\(wait)"])
+                    metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))", "after": "\(position.map(String.init) ?? "latest")", "in": "\(wait)"])
             }
             do { try await Task.sleep(for: wait) } catch { break }
             wait = min(wait * 2, self.backoff.last)

@@ -1,3 +1,4 @@
+import ExotelKit
 import Catalog
 import Dispatch
 import Foundation
@@ -87,7 +88,7 @@ public struct MediaExporter: Sendable {
                 if let detail = try await CallDetail.load(callSid: callSid, from: self.catalog) {
                     loaded.append(detail)
                 } else {
-                    self.logger.warning("a call of the unfinished export is no longer in the catalog", metadata: ["call_sid": "\(callSid)"])
+                    self.logger.warning("a call of the unfinished export is no longer in the catalog", metadata: ["call_sid": "\(LogText.escaped("\(callSid)", limit: 1024))"])
                 }
             }
             details = loaded

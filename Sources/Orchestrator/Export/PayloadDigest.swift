@@ -17,7 +17,7 @@ public struct PayloadDigest: Sendable, Hashable, Codable {
     /// Copies `source` to a new file `destination` (`O_EXCL`), hashing the bytes on the way: the digest is the
     /// source's and the copy's. The copy is removed if anything fails.
     static func copy(from source: String, to destination: String) throws(MediaError) -> PayloadDigest {
-        let output = Glibc.open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        let output = FileSystem.createFile(destination, flags: O_EXCL | O_WRONLY | O_CLOEXEC)
         guard output >= 0 else { throw .io(path: destination, operation: "create", errno: errno) }
         do throws(MediaError) {
             let digest = try Self.stream(from: source, copyingTo: (output, destination))

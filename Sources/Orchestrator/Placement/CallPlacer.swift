@@ -209,10 +209,10 @@ public struct CallPlacer: Sendable {
                     detail: ["from": order.from, "status": response.status, "campaign": campaignId ?? ""]))
         } catch {
             self.logger.error(
-                "call placed but not catalogued", metadata: ["call": "\(placed.callSid)", "error": "\(error)"])
-            throw .notCatalogued(callSid: placed.callSid, reason: "\(error)")
+                "call placed but not catalogued", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
+            throw .notCatalogued(callSid: placed.callSid, reason: "\(LogText.escaped("\(error)", limit: 1024))")
         }
-        self.logger.info("call placed", metadata: ["call": "\(placed.callSid)", "from": "\(order.from)"])
+        self.logger.info("call placed", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "from": "\(LogText.escaped("\(order.from)", limit: 1024))"])
         return placed
     }
 

@@ -1,9 +1,9 @@
 public import AsyncHTTPClient
 import Crypto
+public import ExotelClient
 public import ExotelKit
+import Foundation
 import MediaStore
-import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// Why a `WaitUrl` / `StartPlaybackValueNew` cannot be used; raised before any call is placed.
@@ -35,24 +35,90 @@ public protocol PromptAudioFetching: Sendable {
     func fetch(url: String, limit: Int) async throws -> [UInt8]
 }
 
-/// `PromptAudioFetching` over AsyncHTTPClient.
+/// `PromptAudioFetching` over HTTP, confined like the recording downloads: redirects are followed here, hop by
+/// hop (at most ``HopByHopFetch/defaultMaximumRedirects``), and every hop's scheme, host and port must be in
+/// the allowlist **before** it is requested. Without an allowlist, the prompt's own origin is the only one
+/// allowed (a prompt host redirecting elsewhere, say to an internal address, gets no request through). The
+/// body is bounded: an announced or actual length over the limit stops the read. No credentials are sent.
 public struct HTTPPromptAudioFetcher: PromptAudioFetching {
-    let httpClient: HTTPClient
+    let transport: any ExotelTransport
+    let allowedOrigins: OriginAllowlist?
+    let timeout: Duration
 
-    public init(httpClient: HTTPClient) {
-        self.httpClient = httpClient
+    /// - Parameters:
+    ///   - httpClient: must not follow redirects (the default does not).
+    ///   - allowedOrigins: where prompts and their redirects may lead; nil allows each prompt's own origin only.
+    public init(
+        httpClient: HTTPClient = HTTPClientTransport.noRedirectsClient, allowedOrigins: OriginAllowlist? = nil,
+        timeout: Duration = .seconds(30)
+    ) {
+        self.init(transport: HTTPClientTransport(httpClient: httpClient), allowedOrigins: allowedOrigins, timeout: timeout)
+    }
+
+    public init(transport: any ExotelTransport, allowedOrigins: OriginAllowlist? = nil, timeout: Duration = .seconds(30)) {
+        self.transport = transport
+        self.allowedOrigins = allowedOrigins
+        self.timeout = timeout
     }
 
     public func fetch(url: String, limit: Int) async throws -> [UInt8] {
-        let response = try await self.httpClient.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-        guard (200..<300).contains(response.status.code) else {
-            throw PromptFetchFailure(message: "HTTP \(response.status.code)")
+        guard let first = Origin(url: url) else {
+            throw PromptFetchFailure(message: "not an http or https URL with a host")
         }
+        let allowlist = self.allowedOrigins ?? OriginAllowlist(entries: [.init(origin: first)], schemes: [first.scheme])
+        let fetch = HopByHopFetch(url: url, headers: [("Accept", "audio/*, */*;q=0.5")], timeout: self.timeout, maximumBodyBytes: limit)
+        var sink = PromptBodySink(limit: limit)
+        let result: HopByHopFetch.Result
         do {
-            return Array(buffer: try await response.body.collect(upTo: limit))
-        } catch is NIOTooManyBytesError {
-            throw PromptFetchFailure(message: "larger than \(limit) bytes")
+            result = try await fetch.run(transport: self.transport, into: &sink) { hopURL, hop in
+                guard let origin = Origin(url: hopURL) else { return "not an http or https URL" }
+                guard allowlist.allows(origin) else {
+                    return hop == 0
+                        ? "\(origin) is not an allowed prompt origin"
+                        : "redirect \(hop) leads to \(origin), outside the allowed prompt origins; nothing was sent there"
+                }
+                return nil
+            }
+        } catch {
+            switch error {
+            case .refused(_, _, let reason): throw PromptFetchFailure(message: reason)
+            case .transport(let transportError): throw PromptFetchFailure(message: "\(transportError)")
+            }
         }
+        if sink.tooLarge { throw PromptFetchFailure(message: "larger than \(limit) bytes") }
+        guard (200..<300).contains(result.head.status) else {
+            throw PromptFetchFailure(message: "HTTP \(result.head.status)")
+        }
+        return sink.bytes
+    }
+}
+
+/// Collects a 2xx body up to a limit; anything else is not read.
+struct PromptBodySink: TransportBodySink {
+    let limit: Int
+    var bytes: [UInt8] = []
+    var tooLarge = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    mutating func begin(_ head: TransportResponseHead) -> Bool {
+        guard (200..<300).contains(head.status) else { return false }
+        if let length = head.header("Content-Length").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), length > self.limit {
+            self.tooLarge = true
+            return false
+        }
+        return true
+    }
+
+    mutating func write(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        guard self.bytes.count + buffer.count <= self.limit else {
+            self.tooLarge = true
+            return false
+        }
+        self.bytes.append(contentsOf: buffer)
+        return true
     }
 }
 

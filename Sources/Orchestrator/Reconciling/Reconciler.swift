@@ -90,7 +90,7 @@ public final class Reconciler: Service, Sendable {
                 } catch is CancellationError {
                     break
                 } catch {
-                    self.logger.warning("reconcile sweep failed; trying again next interval", metadata: ["error": "\(error)"])
+                    self.logger.warning("reconcile sweep failed; trying again next interval", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
                 }
                 do {
                     try await self.time.sleep(for: self.configuration.interval)
@@ -144,7 +144,7 @@ public final class Reconciler: Service, Sendable {
 
             report.asked += 1
             var logger = self.logger
-            logger[metadataKey: "call.sid"] = "\(call.callSid)"
+            logger[metadataKey: "call.sid"] = "\(LogText.escaped("\(call.callSid)", limit: 1024))"
             let details: PlatformCall
             do throws(ExotelClientError) {
                 details = try await self.client.callDetails(sid: call.callSid)
@@ -157,15 +157,15 @@ public final class Reconciler: Service, Sendable {
                     throw CancellationError()
                 case .unauthorized:
                     report.errors += 1
-                    logger.warning("Call Details refused the credentials; ending this sweep", metadata: ["error": "\(error)"])
+                    logger.warning("Call Details refused the credentials; ending this sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
                     break sweep
                 case .rateLimited:
                     report.errors += 1
-                    logger.info("Call Details is rate limited; ending this sweep", metadata: ["error": "\(error)"])
+                    logger.info("Call Details is rate limited; ending this sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
                     break sweep
                 default:
                     report.errors += 1
-                    logger.info("Call Details failed; asking again next sweep", metadata: ["error": "\(error)"])
+                    logger.info("Call Details failed; asking again next sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
                     continue sweep
                 }
             }
@@ -178,7 +178,7 @@ public final class Reconciler: Service, Sendable {
                 if try await self.queue.enqueue(callSid: call.callSid, url: url).isNew {
                     report.recordingsQueued += 1
                     self.logger.info(
-                        "queued a recording that was never queued", metadata: ["call.sid": "\(call.callSid)"])
+                        "queued a recording that was never queued", metadata: ["call.sid": "\(LogText.escaped("\(call.callSid)", limit: 1024))"])
                 }
             }
         }
@@ -202,12 +202,12 @@ public final class Reconciler: Service, Sendable {
             }
             logger.debug(
                 "the platform reports the call as still going",
-                metadata: ["call.status": "\(details.status)", "reconcile.step": "\(steps)"])
+                metadata: ["call.status": "\(LogText.escaped("\(details.status)", limit: 1024))", "reconcile.step": "\(steps)"])
             return
         }
         self.state.withLock { _ = $0.parked.removeValue(forKey: call.callSid) }
         report.becameTerminal += 1
-        var metadata: Logger.Metadata = ["call.status": "\(details.status)"]
+        var metadata: Logger.Metadata = ["call.status": "\(LogText.escaped("\(details.status)", limit: 1024))"]
         if let url = details.recordingURL, !url.isEmpty {
             if try await self.queue.enqueue(callSid: call.callSid, url: url).isNew { report.recordingsQueued += 1 }
             metadata["call.recording"] = "queued"
@@ -235,7 +235,7 @@ public final class Reconciler: Service, Sendable {
             report.givenUp += 1
             logger.warning(
                 "the platform does not know this call; it is no longer asked about",
-                metadata: ["reconcile.not-found": "\(count)", "error": "\(error)"])
+                metadata: ["reconcile.not-found": "\(count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
         } else {
             self.park(call.callSid, until: self.time.advance(self.time.now(), by: self.configuration.recheck(afterStep: count)))
             logger.info("Call Details does not know this call (yet)", metadata: ["reconcile.not-found": "\(count)"])

@@ -2,6 +2,7 @@ import Catalog
 import Dispatch
 import Foundation
 import ExotelClient
+import ExotelKit
 import Glibc
 import Logging
 import MediaStore
@@ -182,9 +183,9 @@ public final class RecordingFetcher: Service, Sendable {
     func process(_ job: DownloadJob) async -> DownloadOutcome {
         var logger = self.logger
         logger[metadataKey: "download.job"] = "\(job.id)"
-        logger[metadataKey: "call.sid"] = "\(job.callSid)"
+        logger[metadataKey: "call.sid"] = "\(LogText.escaped(job.callSid))"
         logger[metadataKey: "download.attempt"] = "\(job.attempts)"
-        logger[metadataKey: "download.host"] = "\(Self.host(of: job.url))"
+        logger[metadataKey: "download.host"] = "\(LogText.escaped(Self.host(of: job.url)))"
         self.state.withLock { $0.metrics.inFlight += 1 }
         defer { self.state.withLock { $0.metrics.inFlight -= 1 } }
         let result: DownloadOutcome.Result
@@ -336,6 +337,9 @@ public final class RecordingFetcher: Service, Sendable {
             "credentials": download.sentCredentials ? "basic" : "pre-signed",
         ]
         if download.finalURL != download.url { detail["final_url"] = Self.redacted(download.finalURL) }
+        if !download.redirects.isEmpty {
+            detail["redirects"] = download.redirects.map(Self.redacted).joined(separator: " ")
+        }
         if let conflict = stored.placement.conflictWith {
             detail["conflict_with"] = conflict
         }
@@ -395,7 +399,7 @@ public final class RecordingFetcher: Service, Sendable {
             return try await self.retryOrFail(job, reason: error.description, logger: logger)
         case .cancelled:
             return await self.interrupted(job, logger: logger)
-        case .recordingHostNotAllowed, .invalidURL, .invalidIdentifier, .recordingTooLarge, .rejected,
+        case .recordingHostNotAllowed, .invalidURL, .redirectRefused, .invalidIdentifier, .recordingTooLarge, .rejected,
             .malformedResponse, .invalidRequest:
             return try await self.refuse(job, reason: error.description, logger: logger)
         }
@@ -414,7 +418,7 @@ public final class RecordingFetcher: Service, Sendable {
                 return self.leaseLost(job, logger: logger)
             }
             self.state.withLock { $0.metrics.failed += 1 }
-            logger.warning("recording download given up", metadata: ["download.reason": "\(message)"])
+            logger.warning("recording download given up", metadata: ["download.reason": "\(LogText.escaped(message, limit: 1024))"])
             return .failed(reason: message)
         }
         var next = self.time.advance(now, by: self.configuration.backoff(afterAttempt: job.attempts))
@@ -429,21 +433,33 @@ public final class RecordingFetcher: Service, Sendable {
             state.metrics.retried += 1
             state.retryTimes.append(next)
         }
-        logger.debug("recording not fetched; retrying", metadata: ["download.reason": "\(reason)", "download.retry-at": "\(next)"])
+        logger.debug("recording not fetched; retrying", metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.retry-at": "\(next)"])
         return .retrying(at: next, reason: reason)
     }
 
-    /// Ends the job for good, logged once at warning (nothing is written, no retry would help).
+    /// Ends the job for good: the reason is the download row's error, an audit entry (`download-refused`)
+    /// records it (a refused host or redirect hop is a security event), and it is logged once at warning
+    /// (nothing is written, no retry would help). The audit entry comes first, so a refusal is never without one.
     private func refuse(_ job: DownloadJob, reason: String, logger: Logger) async throws -> DownloadOutcome.Result {
+        let now = self.time.now()
+        try await self.catalog.appendAudit(
+            AuditEvent(
+                at: now, actor: self.configuration.actor, action: Self.refusedAction, callSid: job.callSid, path: nil,
+                detail: ["job": "\(job.id)", "url": Self.redacted(job.url), "reason": reason, "attempt": "\(job.attempts)"]))
         do {
-            try await self.catalog.refuseDownload(job, reason: reason, at: self.time.now())
+            try await self.catalog.refuseDownload(job, reason: reason, at: now)
         } catch CatalogError.leaseLost {
             return self.leaseLost(job, logger: logger)
         }
         self.state.withLock { $0.metrics.refused += 1 }
-        logger.warning("recording download refused", metadata: ["download.reason": "\(reason)", "download.url": "\(Self.redacted(job.url))"])
+        logger.warning(
+            "recording download refused",
+            metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.url": "\(LogText.escaped(Self.redacted(job.url)))"])
         return .refused(reason: reason)
     }
+
+    /// The audit action of a refused download.
+    public static let refusedAction = "download-refused"
 
     /// The fetcher is stopping: the job goes back as due now, so the next run (or another node) picks it up
     /// without waiting for the lease. Written from a fresh task: this one is cancelled.
@@ -516,17 +532,10 @@ public final class RecordingFetcher: Service, Sendable {
         return Probe(channels: info.channels, sampleRate: info.sampleRate, seconds: seconds)
     }
 
-    /// The URL without its query (a pre-signed URL's signature is a credential) or user-info, for logs and the
-    /// audit log.
+    /// The URL as exorec stores it (``URLRedaction/redacting(_:)``: no user-info, secret query values
+    /// replaced), for logs, the audit log and the catalog.
     static func redacted(_ url: String) -> String {
-        var text = Substring(url)
-        if let query = text.firstIndex(where: { $0 == "?" || $0 == "#" }) { text = text[..<query] }
-        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@"),
-            !text[scheme.upperBound..<at].contains("/")
-        {
-            text = text[..<scheme.upperBound] + text[text.index(after: at)...]
-        }
-        return String(text)
+        URLRedaction.redacting(url)
     }
 
     static func host(of url: String) -> String {

@@ -26,7 +26,7 @@ struct RecordingFileSink: RecordingSink {
 
     /// Creates `path`, which must not exist (`O_EXCL`: two claims of one job never share a file).
     init(creating path: String) throws(MediaError) {
-        let fd = Glibc.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        let fd = FileSystem.createFile(path, flags: O_EXCL | O_WRONLY | O_CLOEXEC, mode: FilePermissions.privateFileMode)
         guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
         self.path = path
         self.descriptor = fd

@@ -1,5 +1,6 @@
 public import Catalog
 public import Ingest
+import ExotelKit
 import Logging
 public import MediaStore
 public import ServiceLifecycle
@@ -60,7 +61,7 @@ public struct StreamCataloger: Service {
         } catch {
             // The sidecar on disk stays the record: `catalog rebuild` recovers what is missed here.
             self.logger.error(
-                "could not catalog a stream", metadata: ["stream": "\(sidecar.streamSid)", "path": "\(path)", "error": "\(error)"])
+                "could not catalog a stream", metadata: ["stream": "\(LogText.escaped("\(sidecar.streamSid)", limit: 1024))", "path": "\(path)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
         }
     }
 
@@ -75,7 +76,7 @@ public struct StreamCataloger: Service {
         do {
             try await self.catalog.recordStreamProgress(reports)
         } catch {
-            self.logger.warning("could not record stream progress", metadata: ["streams": "\(reports.count)", "error": "\(error)"])
+            self.logger.warning("could not record stream progress", metadata: ["streams": "\(reports.count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
         }
     }
 

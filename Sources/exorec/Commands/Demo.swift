@@ -76,6 +76,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = LogSetup.makeLogger(label: "exorec.demo", level: "warning")
+        FilePermissions.restrictProcessUmask()  // files 0640, folders 0750, as serve (its credentials are random, loopback only)
         let clock = ScaledClock(rate: self.speed)
         let account = SimulatedAccount(sid: "demo-account", apiKey: "demo-key", apiToken: UUID().uuidString)
         let origin = DemoAudioOrigin()
@@ -162,7 +163,7 @@ struct Demo: AsyncParsableCommand {
             statusCallbackURL: "http://127.0.0.1:\(port)/v1/callbacks/status?token=\(token)", waitURL: "\(promptsURL)/hold.wav")
         let placer = CallPlacer(
             settings: settings, client: client, catalog: pipeline.catalog,
-            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(httpClient: .shared), clock: clock, reuseFor: .zero),
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(), clock: clock, reuseFor: .zero),
             sidecars: pipeline.sidecars, logger: logger)
 
         var placed: [(DemoCall, PlacedCall)] = []

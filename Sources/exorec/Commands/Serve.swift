@@ -2,6 +2,7 @@ import ArgumentParser
 import ExotelClient
 import Ingest
 import Logging
+import MediaStore
 import Orchestrator
 import ServiceLifecycle
 import UnixSignals
@@ -62,6 +63,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel)
+        file.applyFilePermissions()
+        for warning in StartupWarnings.check(file) {
+            logger.warning("\(warning.message)", metadata: ["warning": "\(warning.code)"])
+        }
         let host = file.ingest.server.host
         let setup = PipelineSetup(file: file)
         let client = file.pipeline.accountSid == nil ? nil : try setup.client(logger: logger)

@@ -10,7 +10,8 @@ import Yams
 ///
 /// | key | type | default |
 /// |---|---|---|
-/// | `storage` | path | `storage` |
+/// | `storage` | path, or `{root: path, group: NAME}` | `storage` |
+/// | `storage.group` | a group name or id the process' user belongs to: files and folders get it (readers) | none |
 /// | `ingest.host` | IP literal | `127.0.0.1` |
 /// | `ingest.port` | 0-65535 | `8080` |
 /// | `ingest.stream_path` | path | `/v1/streams` |
@@ -44,6 +45,8 @@ struct ConfigFile {
     /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
     var pipeline = PipelineConfigFile()
     var logLevel: String?
+    /// `storage.group`: the group every created file and folder is given (`FilePermissions`).
+    var storageGroup: String?
 
     static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConfigFile {
         var config = ConfigFile()
@@ -76,7 +79,19 @@ struct ConfigFile {
         let root = try Section(node, path: "")
         try root.only(Set(["storage", "ingest", "recording", "callbacks", "api", "logging"]).union(PipelineConfigFile.sections))
         try self.pipeline.apply(root)
-        if let storage = try root.string("storage") { self.ingest.storageRoot = storage }
+        if let node = root.value("storage"), node.mapping != nil {
+            let storage = try Section(node, path: "storage")
+            try storage.only(["root", "group"])
+            if let path = try storage.string("root") { self.ingest.storageRoot = path }
+            if let group = try storage.string("group") {
+                guard FilePermissions.groupID(named: group) != nil else {
+                    throw IngestError.configuration(key: "storage.group", reason: "no group '\(group)' on this system")
+                }
+                self.storageGroup = group
+            }
+        } else if let storage = try root.string("storage") {
+            self.ingest.storageRoot = storage
+        }
         if let ingest = try root.section("ingest") {
             try ingest.only([
                 "host", "port", "stream_path", "max_streams", "max_message_bytes", "idle_timeout", "handshake_timeout",

@@ -14,7 +14,7 @@ import Yams
 /// | `exotel.region` | `singapore` or `mumbai` | `singapore` |
 /// | `exotel.base_url` | URL | the region's (set it for the simulator) |
 /// | `exotel.caller_id` | ExoPhone | none (required to place calls) |
-/// | `exotel.recording_hosts` | list of hosts | the platform's; the base URL's host is always allowed |
+/// | `exotel.recording_hosts` | list of `[scheme://]host[:port]` (no port: the scheme's default, 443) | the platform's; the base URL's origin is always allowed |
 /// | `calls.public_url` | `http(s)://host[:port]` the platform reaches this server at | none (required to place calls) |
 /// | `calls.recording_channels` | `single`/`dual` | `dual` |
 /// | `calls.recording_format` | `mp3`/`mp3-hq` | `mp3` |
@@ -77,6 +77,11 @@ struct PipelineConfigFile: Sendable {
             self.recordingHosts = try exotel.list("recording_hosts").enumerated().map { index, node in
                 guard let host = node.scalar?.string, !host.isEmpty else {
                     throw IngestError.configuration(key: "exotel.recording_hosts[\(index)]", reason: "expected a host name")
+                }
+                do {
+                    _ = try OriginAllowlist.Entry(parsing: host)
+                } catch {
+                    throw IngestError.configuration(key: "exotel.recording_hosts[\(index)]", reason: "\(error)")
                 }
                 return host.lowercased()
             }

@@ -21,7 +21,7 @@ struct PipelineSetup {
             let pipeline = self.file.pipeline
             let endpoint = try pipeline.endpoint()
             var configuration = ExotelClientConfiguration(maximumRecordingBytes: pipeline.maxRecordingBytes)
-            configuration.allowedRecordingHosts = [endpoint.host] + ExotelClientConfiguration.documentedRecordingHosts + pipeline.recordingHosts
+            configuration.allowedRecordingHosts = [endpoint.origin.authority] + ExotelClientConfiguration.documentedRecordingHosts + pipeline.recordingHosts
             return ExotelClient(
                 endpoint: endpoint, credentials: try pipeline.credentials(), configuration: configuration, clock: clock, logger: logger)
         } catch let error as IngestError {
@@ -107,7 +107,7 @@ struct PipelineSetup {
     func placer(catalog: Catalog, client: ExotelClient, logger: Logger) throws -> CallPlacer {
         CallPlacer(
             settings: try self.placementSettings(), client: client, catalog: catalog,
-            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(httpClient: .shared)),
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher()),
             sidecars: CallSidecarWriter(layout: self.layout, catalog: catalog, exorecVersion: ExorecVersion.string, logger: logger),
             logger: logger)
     }
