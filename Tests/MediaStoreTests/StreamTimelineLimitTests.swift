@@ -69,4 +69,15 @@ import Testing
         #expect(h.timeline.committed == 600_100 * 8 + 800)
         #expect(h.output == 600_100 * 8 + 800)
     }
+
+    /// Before: `maxGapMs × rate` trapped in `init` for a huge configured gap.
+    @Test func hugeConfiguredGapIsBoundedAndStillRefusesTheLimit() {
+        let timeline = StreamTimeline(.init(sampleRate: 24000, channels: 1, reorderWindowMs: 100, maxGapMs: .max))
+        let pcm = [Int16](repeating: 1, count: 2400)
+        let place = { (ts: Int64) in pcm.withUnsafeBufferPointer { timeline.place(channel: 0, timestampMs: ts, chunk: nil, samples: $0) { _ in } } }
+        #expect(place(0) == .placed)
+        #expect(place(.max) == .gapTooLarge)
+        #expect(place(.max / 24) == .gapTooLarge)
+        #expect(timeline.committed == 2400)
+    }
 }
