@@ -19,6 +19,8 @@ status=0
 summary=()
 # Swift's runtime keeps metadata caches for the process's life: leak reports would be noise.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}
+# A Swift trap is reported by libFuzzer's handler; the runtime's own backtracer trips ASan.
+export SWIFT_BACKTRACE=enable=no
 for target in "${targets[@]}"; do
     [ -x "$bin/$target" ] || { echo "missing $bin/$target: build with 'make fuzz-build'" >&2; exit 2; }
     corpus=.build-fuzz/corpus/$target
@@ -42,7 +44,7 @@ for target in "${targets[@]}"; do
         line="$line  FAILED (exit $rc)"
         for f in $(ls -t "$findings" | head -"$(( new > 0 ? new : 1 ))"); do line="$line
     crashing input: $findings/$f"; done
-        grep -E 'ERROR: |Fatal error|SUMMARY:|==[0-9]+==' "$log" | head -5
+        grep -E 'ERROR: |Fatal error|failed: |SUMMARY: ' "$log" | head -5
         echo "   full log: $log"
     fi
     echo "$line"

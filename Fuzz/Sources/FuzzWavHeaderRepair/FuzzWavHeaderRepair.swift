@@ -28,7 +28,8 @@ public func fuzzWavHeaderRepair(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     precondition(stat(path, &st) == 0)
     precondition(result.frames >= 0 && result.truncatedBytes >= 0, "\(result)")
     precondition(result.channels > 0 && result.sampleRate > 0, "\(result)")
-    let (audioBytes, overflow) = result.frames.multipliedReportingOverflow(by: Int64(result.channels) * 2)
+    // At least one byte per sample of every channel.
+    let (audioBytes, overflow) = result.frames.multipliedReportingOverflow(by: Int64(result.channels))
     precondition(!overflow && audioBytes <= Int64(st.st_size), "\(result) in a \(st.st_size)-byte file")
     // A repaired file repairs to the same result, cutting nothing more.
     if let again = try? WavHeaderRepair.repair(path: path, fallbackRate: 8000, fallbackChannels: 1) {

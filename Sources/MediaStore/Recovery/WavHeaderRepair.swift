@@ -46,8 +46,10 @@ public enum WavHeaderRepair {
                 channels = Int(le16(header, offset + 10))
                 rate = Int(le32(header, offset + 12))
                 blockAlign = Int(le16(header, offset + 20))
-                // A format without channels or rate describes no audio: treat it as missing.
-                if channels == 0 || rate == 0 { blockAlign = 0 }
+                let bits = Int(le16(header, offset + 22))
+                // A format without channels or rate, or whose frame size is not its channels'
+                // samples, describes no audio the sizes could be counted in: treat it as missing.
+                if channels == 0 || rate == 0 || bits == 0 || blockAlign != channels * ((bits + 7) / 8) { blockAlign = 0 }
             } else if id.elementsEqual("data".utf8) {
                 guard blockAlign > 0 else { throw .notAWav(path: path, reason: "data chunk before a valid fmt chunk") }
                 let dataStart = Int64(offset + 8)
