@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-d
 PY_PACKAGES := websockets soundfile numpy uvloop bagit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test bench build release clean
+.PHONY: deps demo test bench build release clean fuzz fuzz-build fuzz-ci
 
 ## Install the system libraries and the Python outside checks when any is missing.
 deps:
@@ -40,10 +40,29 @@ test: build
 	$(SWIFT) test --skip-build --skip '$(DEMO_CLI_TESTS)|$(ALONE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(DEMO_CLI_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ALONE_TESTS)'
+	$(MAKE) fuzz-ci
+
+## libFuzzer targets (docs/FUZZING.md): a separate package, Fuzz/, built with the sanitizers into .build-fuzz.
+# `make fuzz` shares FUZZ_SECONDS (default one hour) between the seven targets and prints executions,
+# coverage and findings per target; `make fuzz-ci` (part of `make test`) gives each FUZZ_CI_SECONDS
+# and fails on any finding, naming the crashing input.
+FUZZ_SECONDS ?= 3600
+FUZZ_CI_SECONDS ?= 30
+FUZZ_TARGET_COUNT := 7
+FUZZ_BUILD := $(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -c debug \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
+fuzz-build: deps
+	$(FUZZ_BUILD)
+
+fuzz: fuzz-build
+	Fuzz/run.sh $$(( $(FUZZ_SECONDS) / $(FUZZ_TARGET_COUNT) ))
+
+fuzz-ci: fuzz-build
+	Fuzz/run.sh $(FUZZ_CI_SECONDS)
 
 ## Side-by-side benchmark against the Python baseline and the C floor (docs/PERFORMANCE.md).
 bench: release
 	python3 tools/bench.py
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

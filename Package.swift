@@ -18,6 +18,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "exorec", targets: ["exorec"]),
+        // For the libFuzzer targets in Fuzz/Package.swift (docs/FUZZING.md), which depend on this package by path.
+        .library(name: "ExotelKit", targets: ["ExotelKit"]),
+        .library(name: "MediaStore", targets: ["MediaStore"]),
+        .library(name: "Ingest", targets: ["Ingest"]),
+        .library(name: "ExotelClient", targets: ["ExotelClient"]),
+        .library(name: "Orchestrator", targets: ["Orchestrator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -197,7 +197,7 @@ import Testing
             try client.sendText(script.media(frame: 50))  // 5 s ahead
             #expect(try await client.closed()?.code == 1008)
             let sidecar = try #require(try await ingest.waitForFinished(1).first)
-            #expect(sidecar.closeReason == "gap-too-large")
+            #expect(sidecar.closeReason == "gap-too-large; media.timestamp 5000 lies more than 2 s ahead")
             #expect(sidecar.frames == 800)
         }
     }

@@ -116,9 +116,11 @@ final class StreamSession {
         case .late:
             self.ingest.metrics.lateFrames += 1
         case .gapTooLarge:
+            // The sidecar keeps the reason too: which number, and what it was.
+            let position = frame.timestampMs.map { "media.timestamp \($0)" } ?? frame.chunk.map { "media.chunk \($0)" } ?? "media position"
             self.fail(
                 "gap-too-large", closeCode: .policyViolation,
-                reason: "timestamp \(frame.timestampMs ?? -1) jumps more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead")
+                reason: "\(position) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead", explained: true)
             return
         }
         if !self.queuedForFlush && recorder.hasBufferedAudio { self.ingest.queueFlush(self, now: self.lastActivityMs) }
@@ -208,11 +210,14 @@ final class StreamSession {
     }
 
     /// Ends the stream because of bad input it cannot recover from.
-    private func fail(_ kind: String, closeCode: CloseCode, reason: String, detail: String? = nil) {
+    ///
+    /// - Parameter explained: the sidecar's close reason is `kind; reason` rather than `kind`
+    ///   (for values from outside, so that the file says which value ended it).
+    private func fail(_ kind: String, closeCode: CloseCode, reason: String, detail: String? = nil, explained: Bool = false) {
         self.ingest.metrics.errors[kind, default: 0] += 1
         self.recorder?.recordInvalidMessage(code: kind)
         self.reportOnce(kind, level: .warning, "closing stream: \(reason)", detail.map { ["detail": "\($0)"] } ?? [:])
-        self.finish(reason: kind, closeCode: closeCode, closeReason: reason)
+        self.finish(reason: explained ? "\(kind); \(reason)" : kind, closeCode: closeCode, closeReason: reason)
     }
 
     // MARK: - Counting bad input

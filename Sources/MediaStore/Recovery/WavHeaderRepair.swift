@@ -46,6 +46,10 @@ public enum WavHeaderRepair {
                 channels = Int(le16(header, offset + 10))
                 rate = Int(le32(header, offset + 12))
                 blockAlign = Int(le16(header, offset + 20))
+                let bits = Int(le16(header, offset + 22))
+                // A format without channels or rate, or whose frame size is not its channels'
+                // samples, describes no audio the sizes could be counted in: treat it as missing.
+                if channels == 0 || rate == 0 || bits == 0 || blockAlign != channels * ((bits + 7) / 8) { blockAlign = 0 }
             } else if id.elementsEqual("data".utf8) {
                 guard blockAlign > 0 else { throw .notAWav(path: path, reason: "data chunk before a valid fmt chunk") }
                 let dataStart = Int64(offset + 8)
@@ -69,6 +73,10 @@ public enum WavHeaderRepair {
     }
 
     private static func writeFreshHeader(fd: Int32, path: String, rate: Int, channels: Int) throws(MediaError) -> Result {
+        // The fallback comes from the sidecar, a file too: only a format exorec writes is used.
+        guard (1...2).contains(channels), (1...192_000).contains(rate) else {
+            throw .notAWav(path: path, reason: "no usable header, and the fallback format (\(channels) channels, \(rate) Hz) is not valid")
+        }
         guard ftruncate(fd, 0) == 0 else { throw .io(path: path, operation: "truncate", errno: errno) }
         var h: [UInt8] = Array("RIFF".utf8) + le32Bytes(36) + Array("WAVEfmt ".utf8) + le32Bytes(16)
         h += le16Bytes(1) + le16Bytes(UInt16(channels)) + le32Bytes(UInt32(rate))

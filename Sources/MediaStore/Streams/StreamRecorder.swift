@@ -98,6 +98,10 @@ public final class StreamRecorder {
         if let file { try? file.close() }
     }
 
+    /// Sample frames the timeline has committed: written, waiting in the write buffer, or (past
+    /// `maxDataBytes`) dropped. Equals `framesWritten` plus what is buffered until the size limit.
+    public var committedFrames: Int64 { self.timeline?.committed ?? 0 }
+
     /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
     public var channels: Int? { self.channelCount == 0 ? nil : self.channelCount }
 

@@ -96,8 +96,8 @@ public final class StreamTimeline {
         self.configuration = configuration
         self.channels = configuration.channels
         self.rate = Int64(configuration.sampleRate)
-        self.windowFrames = Int64(configuration.reorderWindowMs) * Int64(configuration.sampleRate) / 1000
-        self.maxGapFrames = Int64(configuration.maxGapMs) * Int64(configuration.sampleRate) / 1000
+        self.windowFrames = Self.frames(ms: configuration.reorderWindowMs, rate: configuration.sampleRate, limit: Self.maxWindowFrames)
+        self.maxGapFrames = Self.frames(ms: configuration.maxGapMs, rate: configuration.sampleRate, limit: Self.maxGapFramesLimit)
         self.appendPoint = Array(repeating: 0, count: configuration.channels)
         self.channelHigh = Array(repeating: 0, count: configuration.channels)
         self.staged = Array(repeating: [], count: configuration.channels)
@@ -106,6 +106,17 @@ public final class StreamTimeline {
 
     deinit {
         self.stage?.deallocate()
+    }
+
+    /// Bounds on the configured durations, so that no setting can make the arithmetic overflow:
+    /// positions stay below `committed + 2^40` frames per frame placed (over a year at 24 kHz).
+    static let maxGapFramesLimit: Int64 = 1 << 40
+    /// The staging area holds the window: bounded to 10 minutes at 24 kHz whatever is configured.
+    static let maxWindowFrames: Int64 = 600 * 24_000
+
+    private static func frames(ms: Int, rate: Int, limit: Int64) -> Int64 {
+        let (product, overflow) = Int64(max(ms, 0)).multipliedReportingOverflow(by: Int64(rate))
+        return overflow ? limit : min(product / 1000, limit)
     }
 
     /// Sample frames received but not yet committed (waiting for a hole to fill).
@@ -189,27 +200,46 @@ public final class StreamTimeline {
 
     // MARK: - Placement
 
+    /// Where a frame starts on the timeline; nil when it lies before the stream's first frame, and
+    /// `Self.beyondAnyGap` when its position does not even fit in an Int64.
+    ///
+    /// Chunk and timestamp come from outside and may be any Int64 (the parser lets through
+    /// 0...Int64.max; direct callers anything), so every step is checked for overflow: a position
+    /// that overflows is further ahead than any `maxGapFrames` and is refused as `gapTooLarge` by
+    /// the caller. Checked arithmetic is a flag test per operation; the per-frame path stays cheap.
+    @inline(__always)
     private func offset(channel: Int, timestampMs: Int64?, chunk: Int64?, count: Int64) -> Int64? {
         if let timestampMs {
             let origin = self.originMs ?? timestampMs
             self.originMs = origin
-            let relative = timestampMs - origin
+            let (relative, behind) = timestampMs.subtractingReportingOverflow(origin)
+            if behind { return timestampMs < origin ? nil : Self.beyondAnyGap }
             guard relative >= 0 else { return nil }
             let (product, overflow) = relative.multipliedReportingOverflow(by: self.rate)
-            return overflow ? Int64.max / 2 : product / 1000
+            return overflow ? Self.beyondAnyGap : product / 1000
         }
         if let chunk {
-            if self.chunkOrigin == nil {
+            let origin: Int64
+            if let chunkOrigin = self.chunkOrigin {
+                origin = chunkOrigin
+            } else {
+                origin = chunk
                 self.chunkOrigin = chunk
                 self.chunkBase = self.appendPoint[channel]
             }
-            let index = chunk - self.chunkOrigin!
+            let (index, behind) = chunk.subtractingReportingOverflow(origin)
+            if behind { return chunk < origin ? nil : Self.beyondAnyGap }
             guard index >= 0 else { return nil }
-            let (product, overflow) = index.multipliedReportingOverflow(by: count)
-            return overflow ? Int64.max / 2 : self.chunkBase + product
+            let (product, overflow1) = index.multipliedReportingOverflow(by: count)
+            let (offset, overflow2) = self.chunkBase.addingReportingOverflow(product)
+            return overflow1 || overflow2 ? Self.beyondAnyGap : offset
         }
         return self.appendPoint[channel]
     }
+
+    /// A position past every possible gap: `beyondAnyGap - committed` cannot overflow (committed ≥ 0)
+    /// and always exceeds `maxGapFrames`.
+    private static let beyondAnyGap = Int64.max
 
     private func isSilenceFilled(channel: Int, from start: Int64, to end: Int64) -> Bool {
         for gap in self.gaps.reversed() where gap.channel == channel {

@@ -1,0 +1,1 @@
+// See FuzzEntry.c.

@@ -1,0 +1,83 @@
+import Testing
+@testable import MediaStore
+
+/// The timeline takes any Int64 as a chunk or timestamp (the parser only lets non-negative ones
+/// through, but the timeline does not rely on it): a position it cannot compute without overflow
+/// is `gapTooLarge` (far ahead) or `late` (far behind), never a trap.
+@Suite struct StreamTimelineLimitTests {
+    private final class Harness {
+        let timeline = StreamTimeline(.init(sampleRate: 8000, channels: 1, reorderWindowMs: 100, maxGapMs: 600_000))
+        var output = 0
+
+        func place(samples: Int = 800, ts: Int64? = nil, chunk: Int64? = nil) -> StreamTimeline.Placement {
+            let pcm = [Int16](repeating: 1, count: samples)
+            return pcm.withUnsafeBufferPointer { buffer in
+                self.timeline.place(channel: 0, timestampMs: ts, chunk: chunk, samples: buffer) { self.output += $0.count }
+            }
+        }
+    }
+
+    /// The reported crash, at the timeline: `chunkBase + index × samples` overflowed.
+    @Test func chunkAfterUnplacedFrameAtTheLimitIsTooFarAhead() {
+        let h = Harness()
+        #expect(h.place() == .placed)
+        #expect(h.place(chunk: 0) == .placed)
+        #expect(h.place(samples: 1, chunk: .max) == .gapTooLarge)
+        #expect(h.place(chunk: .max / 800) == .gapTooLarge)
+        #expect(h.place(chunk: 1) == .placed)
+        #expect(h.timeline.committed == 2400 && h.output == 2400)
+    }
+
+    @Test(arguments: [Int64.min, -1, Int64.min + 1])
+    func chunksBehindAnOriginAtTheLimitAreLate(chunk: Int64) {
+        let h = Harness()
+        #expect(h.place(chunk: .max) == .placed)
+        #expect(h.place(chunk: chunk) == .late)
+        #expect(h.place(chunk: .max) == .duplicate)
+    }
+
+    @Test func chunkAheadOfANegativeOriginAtTheLimitIsTooFarAhead() {
+        let h = Harness()
+        #expect(h.place(chunk: .min) == .placed)
+        #expect(h.place(chunk: .max) == .gapTooLarge)
+        #expect(h.place(chunk: .min + 1) == .placed)
+        #expect(h.timeline.committed == 1600)
+    }
+
+    @Test func timestampsAcrossTheWholeInt64RangeNeverTrap() {
+        let h = Harness()
+        #expect(h.place(ts: .min) == .placed)
+        #expect(h.place(ts: .max) == .gapTooLarge)
+        #expect(h.place(ts: -1) == .gapTooLarge)
+        #expect(h.place(ts: .min + 100) == .placed)
+        #expect(h.timeline.committed == 1600)
+
+        let g = Harness()
+        #expect(g.place(ts: .max) == .placed)
+        #expect(g.place(ts: .min) == .late)
+        #expect(g.place(ts: 0) == .late)
+        #expect(g.place(ts: .max / 8000 + 1) == .late)
+    }
+
+    @Test func timestampJustInsideTheMaximumGapIsFilledAndJustOutsideIsRefused() {
+        let h = Harness()
+        #expect(h.place(ts: 1_000) == .placed)
+        // The gap is measured from the commit point (800 frames in): 600 s of gap is 4,800,000 frames.
+        #expect(h.place(ts: 1_000 + 600_101) == .gapTooLarge)
+        #expect(h.place(ts: 1_000 + 600_100) == .placed)
+        h.timeline.finish { h.output += $0.count }
+        #expect(h.timeline.committed == 600_100 * 8 + 800)
+        #expect(h.output == 600_100 * 8 + 800)
+    }
+
+    /// Before: `maxGapMs × rate` trapped in `init` for a huge configured gap.
+    @Test func hugeConfiguredGapIsBoundedAndStillRefusesTheLimit() {
+        let timeline = StreamTimeline(.init(sampleRate: 24000, channels: 1, reorderWindowMs: 100, maxGapMs: .max))
+        let pcm = [Int16](repeating: 1, count: 2400)
+        let place = { (ts: Int64) in pcm.withUnsafeBufferPointer { timeline.place(channel: 0, timestampMs: ts, chunk: nil, samples: $0) { _ in } } }
+        #expect(place(0) == .placed)
+        #expect(place(.max) == .gapTooLarge)
+        #expect(place(.max / 24) == .gapTooLarge)
+        #expect(timeline.committed == 2400)
+    }
+}
