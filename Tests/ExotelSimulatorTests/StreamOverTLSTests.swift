@@ -1,0 +1,117 @@
+import ExorecTesting
+import ExotelKit
+@testable import ExotelSimulator
+import Foundation
+import Ingest
+import Logging
+import MediaStore
+import Testing
+
+/// The stream door terminating TLS itself (`ingest.tls`), and the simulator streaming over `wss://`
+/// while trusting the door's self-signed certificate.
+@Suite(.timeLimit(.minutes(2))) struct StreamOverTLSTests {
+    /// A self-signed certificate for `localhost` / 127.0.0.1, made with the openssl CLI.
+    static func selfSignedCertificate() async throws -> (certificate: String, key: String) {
+        let folder = makeTemporaryDirectory("stream-tls")
+        let certificate = folder + "/cert.pem"
+        let key = folder + "/key.pem"
+        try await onThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw TestFailure("openssl req exited with \(process.terminationStatus)") }
+        }
+        return (certificate, key)
+    }
+
+    private static let authorization = "Basic " + Data("test:test-secret".utf8).base64EncodedString()
+
+    /// The simulator's stream connector sends a scripted stream over wss://; the WAV is sample-exact.
+    @Test func simulatorStreamsOverWSSTrustingTheGivenCertificate() async throws {
+        let (certificate, key) = try await Self.selfSignedCertificate()
+        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }) { ingest in
+            let logger = Logger(label: "tls-test")
+            let connector = WebSocketStreamConnector(
+                logger: logger, tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate))
+            let script = StreamScript(streamSid: "secure", seed: 21)
+            try await connector.withConnection(
+                url: "wss://localhost:\(ingest.port)/v1/streams", headers: ["Authorization": Self.authorization]
+            ) { connection in
+                try await connection.send(text: script.start())
+                for frame in 0..<50 { try await connection.send(text: script.media(frame: frame)) }
+                try await connection.send(text: script.stop())
+            }
+            let sidecar = try #require(try await ingest.waitForFinished(1).first)
+            #expect(sidecar.state == .complete)
+            #expect(sidecar.frames == 50 * 800)
+            let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
+            defer { try? file.close() }
+            #expect(file.readAll() == script.expected(frames: 50))
+
+            // Without the certificate in its trust store a client refuses the door, and a plain
+            // ws:// client gets no WebSocket from a TLS port.
+            let untrusted = WebSocketStreamConnector(logger: logger)
+            await #expect(throws: (any Error).self) {
+                try await untrusted.withConnection(url: "wss://localhost:\(ingest.port)/v1/streams", headers: ["Authorization": Self.authorization]) { _ in }
+            }
+            #expect(throws: (any Error).self) { _ = try TestWebSocketClient(port: ingest.port) }
+        }
+    }
+
+    /// A whole simulated call, placed on the platform with a wss:// StreamUrl, arrives intact.
+    @Test func simulatedCallStreamsOverWSS() async throws {
+        let (certificate, key) = try await Self.selfSignedCertificate()
+        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }) { ingest in
+            let clock = ScaledClock(rate: 100)
+            var configuration = SimulatorConfiguration(
+                accounts: [EngineHarness.account], recordingsDirectory: makeTemporaryDirectory("engine-wss"), publicBaseURL: "http://127.0.0.1:9")
+            configuration.scenario = Scenario(defaultRingSeconds: 2, defaultTalkSeconds: 3)
+            configuration.trustedCertificatesFile = certificate
+            let logger = Logger(label: "engine-wss")
+            let platform = SimulatedPlatform(
+                configuration: configuration, clock: clock,
+                seams: SimulatorSeams(
+                    audioFetcher: FakeAudioFetcher(),
+                    streamConnector: WebSocketStreamConnector(
+                        logger: logger, tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate)),
+                    callbackPoster: FakeCallbackPoster()),
+                logger: logger)
+            var request = twoNumberRequest()
+            request.streamURL = "wss://test:test-secret@localhost:\(ingest.port)/v1/streams?sample-rate=16000"
+            let placed = await platform.placeCall(accountSid: "acme", request: request)
+            await platform.waitUntilIdle()
+            let sidecar = try #require(try await ingest.waitForFinished(1).first)
+            #expect(sidecar.callSid == placed.sid)
+            #expect(sidecar.mediaMessages == 30)
+            #expect(sidecar.gaps.isEmpty && sidecar.duplicates == 0 && sidecar.invalidMessages.isEmpty)
+            let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
+            defer { try? file.close() }
+            #expect(file.info.frames == 3 * 16000)
+        }
+    }
+
+    /// Missing or non-PEM files are a configuration error that names the key.
+    @Test func unreadableCertificateIsAClearConfigurationError() async throws {
+        var configuration = IngestConfiguration()
+        configuration.authDisabled = true
+        configuration.server.tls = .init(certificatePath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key.pem")
+        #expect(throws: IngestError.self) { try configuration.validate() }
+        do { try configuration.validate() } catch { #expect("\(error)".contains("ingest.tls.certificate")) }
+
+        let (certificate, _) = try await Self.selfSignedCertificate()
+        configuration.server.tls = .init(certificatePath: certificate, privateKeyPath: certificate)
+        do {
+            try configuration.validate()
+            Issue.record("a certificate given as the key was accepted")
+        } catch {
+            #expect("\(error)".contains("ingest.tls.key"))
+        }
+    }
+}
