@@ -8,7 +8,7 @@ import Testing
 /// storms of refused upgrades and of plain HTTP on kept-alive connections. Each runs a good stream
 /// alongside that must come out sample-exact and finalized, and bounds what the server logs.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct StreamDoorAbuseTests {
-    private func serve(storage: String, extra: String = "", descriptorLimit: Int? = nil) throws -> ExorecProcess {
+    private func serve(storage: String, extra: String = "", top: String = "", descriptorLimit: Int? = nil) throws -> ExorecProcess {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
         try """
             ingest:
@@ -18,6 +18,7 @@ import Testing
                 credentials:
                   - username: test
                     password: test-secret
+            \(top)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return try ExorecProcess(["serve", "--config", path, "--storage", storage, "--log-level", "info"], descriptorLimit: descriptorLimit)
     }
@@ -150,36 +151,44 @@ import Testing
         #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
     }
 
-    /// The wedge of the issue, tried on the stream door: thousands of requests on kept-alive
-    /// connections, with bodies and without, to wrong paths, some pipelined. Nothing spins: the
-    /// stream alongside, `/healthz` and SIGTERM all work afterwards.
+    /// The wedge of the issue, tried on the stream door: refused callback requests, then one
+    /// kept-alive connection POSTing small bodies with a wrong token, then thousands of mixed
+    /// requests (with bodies and without, wrong paths, some pipelined). Nothing spins: every request
+    /// is answered, and the stream alongside, `/healthz` and SIGTERM all work afterwards.
     @Test func keepAliveStormCannotWedgeTheStreamDoor() async throws {
         let storage = makeTemporaryDirectory()
-        let server = try self.serve(storage: storage)
+        let server = try self.serve(storage: storage, top: "callbacks:\n  token: storm-test-callback-token-0123")
         let port = try await server.waitForListening()
         var stream = try await GoodStream(port: port, sid: "bystander4", frames: 10)
 
         let answered = try await onThread { () -> Int in
             var answered = 0
-            var fd = try TestWebSocketClient.connect(port: port)
-            defer { close(fd) }
             let body = "{\"CallSid\":\"CA1\",\"Status\":\"completed\"}"
-            for i in 0..<3000 {
-                let request: String
-                let hasBody: Bool
-                switch i % 4 {
-                case 0: (request, hasBody) = ("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", false)
-                case 1: (request, hasBody) = ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false)
-                case 2:
-                    (request, hasBody) = (
-                        "POST /v1/callbacks/status?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
-                        true
-                    )
-                default: (request, hasBody) = ("POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", true)
-                }
+            let post = { (token: String) in
+                "POST /v1/callbacks/status?token=\(token) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            // A handful of refused callback requests: no token, a wrong one, a GET.
+            for request in [post(""), post("wrong"), "GET /v1/callbacks/status HTTP/1.1\r\nHost: x\r\n\r\n"] {
+                let fd = try TestWebSocketClient.connect(port: port)
+                defer { close(fd) }
                 try sendAll(fd, Array(request.utf8))
                 if try readOneAnswer(fd) != nil { answered += 1 }
-                if hasBody {
+            }
+            // One connection kept as long as the server keeps it, POSTing with a wrong token.
+            var fd = try TestWebSocketClient.connect(port: port)
+            defer { close(fd) }
+            for i in 0..<4000 {
+                let request: String
+                switch i % 8 {
+                case 5: request = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                case 6: request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                case 7: request = "POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                default: request = post("wrong-token-\(i)")
+                }
+                try sendAll(fd, Array(request.utf8))
+                let answer = try readOneAnswer(fd)
+                if answer != nil { answered += 1 }
+                if answer?.closes ?? true {
                     // The door closes a connection whose request had a body: carry on with a new one.
                     close(fd)
                     fd = try TestWebSocketClient.connect(port: port)
@@ -193,7 +202,7 @@ import Testing
             }
             return answered
         }
-        #expect(answered == 3500)
+        #expect(answered == 4503)
         #expect(try TestIngest.get(port: port, "/healthz").status == 200)
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)
@@ -213,8 +222,9 @@ private func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
 /// Per-socket read buffers of `readOneAnswer` (pipelined answers arrive together).
 nonisolated(unsafe) private var pending: [Int32: [UInt8]] = [:]
 
-/// Reads one HTTP answer (head and `Content-Length` body); the status, or nil at EOF.
-private func readOneAnswer(_ fd: Int32) throws -> Int? {
+/// Reads one HTTP answer (head and `Content-Length` body): its status and whether it closes the
+/// connection; nil at EOF (or when nothing came for 10 s).
+private func readOneAnswer(_ fd: Int32) throws -> (status: Int, closes: Bool)? {
     var buffer = pending[fd] ?? []
     defer { pending[fd] = buffer }
     var chunk = [UInt8](repeating: 0, count: 65536)
@@ -225,7 +235,8 @@ private func readOneAnswer(_ fd: Int32) throws -> Int? {
                 .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
             if buffer.count >= end + 4 + length {
                 buffer.removeFirst(end + 4 + length)
-                return Int(head.split(separator: " ").dropFirst().first ?? "")
+                let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                return (status, head.lowercased().contains("connection: close"))
             }
         }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
