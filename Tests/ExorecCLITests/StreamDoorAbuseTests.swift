@@ -119,6 +119,39 @@ import Testing
         #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
     }
 
+    /// Descriptors taken behind the door's back (the limit lowered under the running server): `accept`
+    /// fails, and instead of retrying in a busy loop the door pauses accepting (50 ms, doubling to
+    /// 1 s) and logs libwebsockets' `accept:` line once per 10 s. Once descriptors are free again it
+    /// accepts, and the stream alongside is finalized.
+    @Test func acceptErrorsBackOffInsteadOfSpinning() async throws {
+        let storage = makeTemporaryDirectory()
+        let server = try self.serve(
+            storage: storage, extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
+            descriptorLimit: 1024)
+        let port = try await server.waitForListening()
+        var stream = try await GoodStream(port: port, sid: "bystander5", frames: 10)
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count
+        let lowered = try await ExorecProcessLimit.set(pid: server.pid, soft: open + 40, hard: 1024)
+        #expect(lowered)
+
+        let sources = (2...11).map { "127.0.0.\($0)" }
+        let idle = try await onThread { try sources.flatMap { source in try (0..<30).map { _ in try TestWebSocketClient.connect(port: port, source: source) } } }
+        // A window to spin in: the door accepts what fits, then keeps failing for as long as this lasts.
+        try await Task.sleep(for: .seconds(3))
+        idle.forEach { close($0) }
+        _ = try await ExorecProcessLimit.set(pid: server.pid, soft: 1024, hard: 1024)
+        try await waitUntil("/healthz answers once descriptors are free") { (try? TestIngest.get(port: port, "/healthz").status) == 200 }
+        let metrics = try TestIngest.get(port: port, "/metrics").body
+        let failures = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#) }
+            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(failures > 0, "accept failed at least once")
+        #expect(failures < 200, "\(failures) failed accepts in 3 s: the door retried in a loop")
+        try await stream.finish(more: 20, storage: storage)
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
+    }
+
     /// 2,000 refused upgrades (wrong credentials, wrong path): every one is counted, the log holds
     /// at most a line per reason per 10 s, and a stream alongside is untouched.
     @Test func refusedUpgradeStormIsCountedButBarelyLogged() async throws {
@@ -262,5 +295,19 @@ private func waitUntil(_ what: String, timeout: Duration = .seconds(90), _ condi
     while try !condition() {
         guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
         try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+/// `prlimit --pid` on a running process.
+enum ExorecProcessLimit {
+    static func set(pid: Int32, soft: Int, hard: Int) async throws -> Bool {
+        try await onThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--pid", "\(pid)", "--nofile=\(soft):\(hard)"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        }
     }
 }

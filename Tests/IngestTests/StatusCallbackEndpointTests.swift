@@ -8,10 +8,7 @@ import Synchronization
 import Testing
 
 /// `POST /v1/callbacks/status` over real sockets: every outcome of docs/INGEST.md's table.
-@Suite(
-    .timeLimit(.minutes(1)),
-    .disabled("the status-callback endpoint left the stream door (branch resources); the platform door (branch doors) serves it")
-) struct StatusCallbackEndpointTests {
+@Suite(.timeLimit(.minutes(1))) struct StatusCallbackEndpointTests {
     static func terminal(_ callSid: String = "80bfbec2d78bbbf10fb851f4fa165211") -> StatusCallback {
         var callback = StatusCallback(callSid: callSid)
         callback.eventType = "terminal"

@@ -105,6 +105,8 @@ public enum ConnectionRefusal: String, Sendable, Hashable, CaseIterable {
     case pendingTotal = "pending-total"
     /// Its source address already has `maxPendingPerSource` connections that have not upgraded.
     case pendingPerSource = "pending-per-source"
+    /// `accept` itself failed (descriptors exhausted by another part of the process); one per failure.
+    case acceptFailed = "accept-failed"
 }
 
 /// The server's side of the work, called on the service thread only.

@@ -385,7 +385,10 @@ public final class WebSocketServer: @unchecked Sendable {
     /// libwebsockets logged a line (through `lwsLogEmitter`, on this thread).
     fileprivate func lwsLogged(level: Int32, text: String) {
         let now = Self.monotonicMs()
-        if text.hasPrefix("accept:") { self.pauseAccepting(now: now) }
+        if text.hasPrefix("accept:") {
+            self.handler.refused(.acceptFailed)
+            self.pauseAccepting(now: now)
+        }
         guard let suppressed = self.lwsLog.shouldLog(Self.logKind(text), now: now) else { return }
         let metadata: Logger.Metadata = ["suppressed_since_last": "\(suppressed)"]
         if level & LLL_ERR != 0 {
