@@ -114,4 +114,66 @@ import Testing
             #expect("\(error)".contains("ingest.tls.key"))
         }
     }
+
+    /// `exorec serve` with `ingest.tls`: the simulator's connector streams to the process over wss://.
+    @Test func serveTerminatesTLSForTheSimulator() async throws {
+        let (certificate, key) = try await Self.selfSignedCertificate()
+        let storage = makeTemporaryDirectory()
+        let config = makeTemporaryDirectory() + "/exorec.yaml"
+        try """
+            ingest:
+              port: 0
+              tls:
+                certificate: \(certificate)
+                key: \(key)
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess(["serve", "--config", config, "--storage", storage, "--log-level", "info"])
+        let port = try await server.waitForListening()
+        #expect(server.standardError.contains("scheme=wss"))
+        let connector = WebSocketStreamConnector(
+            logger: Logger(label: "tls-process"), tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate))
+        let script = StreamScript(streamSid: "secureproc", seed: 23)
+        try await connector.withConnection(url: "wss://localhost:\(port)/v1/streams", headers: ["Authorization": Self.authorization]) { connection in
+            try await connection.send(text: script.start())
+            for frame in 0..<30 { try await connection.send(text: script.media(frame: frame)) }
+            try await connection.send(text: script.stop())
+        }
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+        let wav = try #require(FileSystem.files(under: storage, withSuffix: "stream-secureproc.wav").first)
+        #expect(try StreamSidecar.load(from: String(wav.dropLast(4)) + ".json").state == .complete)
+        let file = try SoundFile.open(readingFrom: wav)
+        defer { try? file.close() }
+        #expect(file.readAll() == script.expected(frames: 30))
+    }
+
+    /// A key that does not belong to the certificate stops `serve` at start with a message that says so.
+    @Test func serveRefusesAKeyThatDoesNotMatchTheCertificate() async throws {
+        let (certificate, _) = try await Self.selfSignedCertificate()
+        let (_, otherKey) = try await Self.selfSignedCertificate()
+        let config = makeTemporaryDirectory() + "/exorec.yaml"
+        try """
+            ingest:
+              port: 0
+              tls:
+                certificate: \(certificate)
+                key: \(otherKey)
+              auth:
+                disabled: true
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["serve", "--config", config, "--storage", makeTemporaryDirectory()])
+        #expect(result.status != 0)
+        #expect(result.errors.contains("certificate and key"), "stderr: \(result.errors)")
+    }
+
+    /// `exorec simulate --ca-file` must name a readable PEM file of certificates.
+    @Test func simulateRefusesAnUnreadableCAFile() async throws {
+        let result = try await ExorecProcess.run(["simulate", "--port", "0", "--ca-file", "/nonexistent/ca.pem", "--recordings", makeTemporaryDirectory()])
+        #expect(result.status == 64)
+        #expect(result.errors.contains("--ca-file"), "stderr: \(result.errors)")
+    }
 }
