@@ -75,7 +75,7 @@ import Testing
     /// source, the stream alongside is finalized, and the log stays short.
     @Test func idleSocketFloodUnderALowDescriptorLimit() async throws {
         let storage = makeTemporaryDirectory()
-        let server = try self.serve(storage: storage, descriptorLimit: 1024)
+        let server = try self.serve(storage: storage, extra: "  handshake_timeout: 60s", descriptorLimit: 1024)
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("stream_capacity"), "start-up logs the stream capacity")
         var stream = try await GoodStream(port: port, sid: "bystander1", frames: 10)

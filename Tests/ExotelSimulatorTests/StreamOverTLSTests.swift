@@ -134,6 +134,22 @@ import Testing
         let server = try ExorecProcess(["serve", "--config", config, "--storage", storage, "--log-level", "info"])
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("scheme=wss"))
+        // /healthz over https, HTTP/1.1 only even when the client offers HTTP/2.
+        let health = try await onThread { () -> String in
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = [
+                "-sS", "--max-time", "20", "--http2", "--cacert", certificate, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                "https://localhost:\(port)/healthz",
+            ]
+            let output = Pipe()
+            curl.standardOutput = output
+            try curl.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            curl.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(health == "1.1 200")
         let connector = WebSocketStreamConnector(
             logger: Logger(label: "tls-process"), tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate))
         let script = StreamScript(streamSid: "secureproc", seed: 23)

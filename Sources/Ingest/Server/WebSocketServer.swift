@@ -146,6 +146,7 @@ public final class WebSocketServer: @unchecked Sendable {
         let hostC: UnsafeMutablePointer<CChar>? = Self.isAnyAddress(self.configuration.host) ? nil : strdup(self.configuration.host)
         let certificateC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.certificatePath) }
         let keyC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.privateKeyPath) }
+        let alpnC = strdup("http/1.1")!
         let protocols = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         let foreignLoops = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
         defer {
@@ -153,6 +154,7 @@ public final class WebSocketServer: @unchecked Sendable {
             free(hostC)
             free(certificateC)
             free(keyC)
+            free(alpnC)
             protocols.deallocate()
             foreignLoops.deallocate()
         }
@@ -194,6 +196,9 @@ public final class WebSocketServer: @unchecked Sendable {
             options |= UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
             info.ssl_cert_filepath = UnsafePointer(certificateC)
             info.ssl_private_key_filepath = UnsafePointer(keyC)
+            // HTTP/1.1 only: the door's few answers and the upgrade need nothing of HTTP/2, whose
+            // streams and flow control would be one more thing a client could play with.
+            info.alpn = UnsafePointer(alpnC)
         }
         info.options = options
 
