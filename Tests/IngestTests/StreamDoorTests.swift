@@ -19,7 +19,9 @@ import Testing
                     #expect(health.status == 200)
                     #expect(health.body.contains("\"status\":\"ok\""))
                 }
-                #expect(try client.request("GET", "/v1/streams").status == 426)
+                let upgradeRequired = try client.request("GET", "/v1/streams")
+                #expect(upgradeRequired.status == 426)
+                #expect(upgradeRequired.headers["upgrade"] == "websocket")
                 #expect(try client.request("GET", "/v1/callbacks/status?token=x").status == 404)
                 #expect(try client.request("GET", "/v1/events").status == 404)
                 let posted = try client.request("POST", "/nope", contentType: "application/json", body: Array(repeating: 0x61, count: 100))

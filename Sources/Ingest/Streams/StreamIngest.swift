@@ -206,7 +206,9 @@ final class StreamIngest: WebSocketServerHandler {
         case (_, "/healthz"), (_, "/metrics"):
             return HTTPResponse(status: 405, contentType: "application/json", body: Array("{\"error\":\"use GET\"}\n".utf8), headers: ["Allow": "GET, HEAD"])
         case (_, self.configuration.streamPath):
-            return .error(426, "this is a WebSocket endpoint; send an upgrade request")
+            var response = HTTPResponse.error(426, "this is a WebSocket endpoint; send an upgrade request")
+            response.headers["Upgrade"] = "websocket"
+            return response
         default:
             return .error(404, "no such endpoint")
         }
