@@ -294,6 +294,7 @@ public final class WebSocketServer: @unchecked Sendable {
 
     fileprivate func tick() {
         let now = Self.monotonicMs()
+        self.handler.connections(sockets: self.peers.count, pending: self.pendingCount)
         self.handler.tick(monotonicMs: now)
         if let until = self.acceptPausedUntil, now >= until, let listenWSI {
             self.acceptPausedUntil = nil

@@ -218,6 +218,11 @@ final class StreamIngest: WebSocketServerHandler {
         self.metrics.refusedConnections[refusal.rawValue, default: 0] += 1
     }
 
+    func connections(sockets: Int, pending: Int) {
+        self.metrics.sockets = sockets
+        self.metrics.pendingConnections = pending
+    }
+
     // MARK: - Helpers for sessions
 
     /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode).
