@@ -20,10 +20,18 @@ public final class ExorecProcess: Sendable {
     private let errors = Collected()
 
     /// Starts `exorec` with `arguments`.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    ///
+    /// - Parameter descriptorLimit: the soft and hard `RLIMIT_NOFILE` the process starts with (set
+    ///   by `prlimit`, which then executes `exorec` in the same process).
+    public init(_ arguments: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
         self.process = Process()
-        self.process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        self.process.arguments = arguments
+        if let descriptorLimit {
+            self.process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            self.process.arguments = ["--nofile=\(descriptorLimit):\(descriptorLimit)", Self.binaryPath] + arguments
+        } else {
+            self.process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+            self.process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         self.process.environment = env

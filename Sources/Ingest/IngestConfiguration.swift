@@ -1,3 +1,4 @@
+import Foundation
 import MediaStore
 
 /// Everything the ingest server can be told. Loopback and authentication on by default.
@@ -90,6 +91,19 @@ public struct IngestConfiguration: Sendable, Hashable {
         guard (1024...(64 << 20)).contains(self.server.maxMessageBytes) else {
             throw .configuration(key: "ingest.max_message_bytes", reason: "must be between 1024 and 67108864")
         }
+        guard self.server.maxPendingConnections >= 1 else {
+            throw .configuration(key: "ingest.max_pending_connections", reason: "must be at least 1")
+        }
+        guard self.server.maxPendingPerSource >= 1 else {
+            throw .configuration(key: "ingest.max_pending_per_source", reason: "must be at least 1")
+        }
+        guard self.server.descriptorReserve >= 16 else {
+            throw .configuration(key: "ingest.descriptor_reserve", reason: "must be at least 16 (finalizing a stream alone needs several)")
+        }
+        if let tls = self.server.tls {
+            try Self.checkPEM(tls.certificatePath, key: "ingest.tls.certificate", marker: "CERTIFICATE-----")
+            try Self.checkPEM(tls.privateKeyPath, key: "ingest.tls.key", marker: "PRIVATE KEY-----")
+        }
         guard self.idleTimeoutMs >= 1000 else { throw .configuration(key: "ingest.idle_timeout", reason: "must be at least 1 second") }
         guard (0...5000).contains(self.recorder.reorderWindowMs) else {
             throw .configuration(key: "recording.reorder_window", reason: "must be between 0 and 5 seconds")
@@ -123,6 +137,22 @@ public struct IngestConfiguration: Sendable, Hashable {
         }
         guard (100...14_000).contains(self.callbacks.storeTimeoutMs) else {
             throw .configuration(key: "callbacks.store_timeout", reason: "must be between 100ms and 14s (the platform waits 15 s)")
+        }
+    }
+
+    /// A PEM file must be there, readable, and hold a block of the kind `marker` ends (the first
+    /// thing libwebsockets would otherwise fail on, with a less clear message).
+    private static func checkPEM(_ path: String, key: String, marker: String) throws(IngestError) {
+        guard !path.isEmpty else { throw .configuration(key: key, reason: "is empty; give the path of a PEM file") }
+        guard let handle = fopen(path, "r") else {
+            throw .configuration(key: key, reason: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(handle) }
+        var bytes = [UInt8](repeating: 0, count: 256 << 10)
+        let count = fread(&bytes, 1, bytes.count, handle)
+        let text = String(decoding: bytes[..<count], as: UTF8.self)
+        guard text.contains("-----BEGIN "), text.contains(marker) else {
+            throw .configuration(key: key, reason: "'\(path)' is not a PEM file with a \(marker.dropLast(5).lowercased()) (-----BEGIN ...\(marker))")
         }
     }
 }

@@ -7,8 +7,9 @@ import Synchronization
 /// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized
 /// and every status callback in flight is stored.
 ///
-/// Status callbacks (`POST /v1/callbacks/status`) are on when `configuration.callbacks.token` is
-/// set and a `statusCallbackSink` is given; otherwise the endpoint answers 404 and start-up logs why.
+/// This is the stream door only (WebSocket `/v1/streams`, `/healthz`): status callbacks and the
+/// consumer API are served by the Hummingbird doors, so `statusCallbackSink` and `consumerFeed` are
+/// not used here.
 ///
 /// ```swift
 /// let server = IngestServer(configuration: config, logger: logger, statusCallbackSink: catalog) { port in print("listening on \(port)") }
@@ -46,6 +47,12 @@ public final class IngestServer: Service, Sendable {
     public func run() async throws {
         defer { self.continuation.finish() }
         try self.configuration.validate()
+        let limits = DescriptorLimit.raiseToHard()
+        if limits.after.soft != limits.before.soft {
+            self.logger.info(
+                "raised the descriptor limit to the hard limit",
+                metadata: ["from": "\(limits.before.soft)", "to": "\(limits.after.soft)"])
+        }
         let layout = StorageLayout(root: self.configuration.storageRoot)
         let lock = try StorageLock(layout: layout)
         let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams()
@@ -60,13 +67,7 @@ public final class IngestServer: Service, Sendable {
         }
 
         let finalizer = StreamFinalizer(logger: self.logger)
-        let ingest = StreamIngest(
-            configuration: self.configuration, finalizer: finalizer, events: self.continuation, statusCallbackSink: self.statusCallbackSink,
-            consumerFeed: self.consumerFeed, logger: self.logger)
-        let callbacks = ingest.callbacks
-        let callbacksOffReason = callbacks.offReason
-        let consumersOffReason = ingest.consumers.offReason
-        let callbacksInFlight = callbacks.inFlight
+        let ingest = StreamIngest(configuration: self.configuration, finalizer: finalizer, events: self.continuation, logger: self.logger)
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }
@@ -80,22 +81,27 @@ public final class IngestServer: Service, Sendable {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await server.run { port in
+                    let budget = server.descriptorBudget
                     logger.info(
                         "listening",
                         metadata: [
                             "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
+                            "scheme": "\(configuration.server.tls == nil ? "ws" : "wss")",
                             "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
-                            "status_callbacks": "\(callbacksOffReason == nil ? StatusCallbackEndpoint.path : "off")",
-                            "consumer_api": "\(consumersOffReason == nil ? "\(ConsumerEndpoint.eventsPath), \(ConsumerEndpoint.mediaPrefix)ID" : "off")",
                         ])
-                    if let reason = consumersOffReason, configuration.consumers.token != nil {
-                        logger.warning("the consumer API is off: GET \(ConsumerEndpoint.eventsPath) answers 404", metadata: ["reason": "\(reason)"])
-                    }
-                    if let reason = callbacksOffReason {
-                        if configuration.callbacks.token == nil {
-                            logger.info("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
-                        } else {
-                            logger.warning("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
+                    if let budget {
+                        logger.info(
+                            "descriptor budget",
+                            metadata: [
+                                "descriptor_limit": "\(budget.limit)", "open_at_start": "\(budget.baseline)", "reserve": "\(budget.reserve)",
+                                "stream_capacity": "\(min(budget.streamCapacity, configuration.maxStreams))",
+                                "max_pending_connections": "\(configuration.server.maxPendingConnections)",
+                                "max_pending_per_source": "\(configuration.server.maxPendingPerSource)",
+                            ])
+                        if budget.streamCapacity < configuration.maxStreams {
+                            logger.warning(
+                                "the descriptor limit allows fewer streams than ingest.max_streams; raise the hard limit (ulimit -Hn, LimitNOFILE=)",
+                                metadata: ["stream_capacity": "\(budget.streamCapacity)", "max_streams": "\(configuration.maxStreams)"])
                         }
                     }
                     onListening(port)
@@ -107,14 +113,13 @@ public final class IngestServer: Service, Sendable {
             server.requestStop()
         }
         await finalizer.drain()
-        let unfinished = await callbacksInFlight.drain(timeout: .milliseconds(self.configuration.callbacks.storeTimeoutMs + 1000))
-        if unfinished > 0 {
-            self.logger.error("stopped with status callbacks still being stored", metadata: ["count": "\(unfinished)"])
-        }
         withExtendedLifetime(lock) {}
         withExtendedLifetime(ingest) {}
         self.logger.info("stopped: every stream is finalized")
     }
+
+    /// The stream door's descriptor budget, once it listens.
+    public var descriptorBudget: DescriptorBudget? { self.server.withLock { $0 }?.descriptorBudget }
 
     /// Starts a graceful stop without a signal (tests, the demo).
     public func stop() {

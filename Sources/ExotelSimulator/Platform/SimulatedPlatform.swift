@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+import NIOSSL
 public import ExotelKit
 import Foundation
 public import Logging
@@ -35,8 +36,19 @@ public actor SimulatedPlatform {
     private var hangUps: [String: Duration] = [:]
     private var attempts: [CallbackDeliveryAttempt] = []
 
+    /// Over the network; `wss://` streams trust `configuration.trustedCertificatesFile` (an unreadable
+    /// file is logged and leaves only the system's roots).
     public init(configuration: SimulatorConfiguration, clock: ScaledClock, httpClient: HTTPClient, logger: Logger) {
-        self.init(configuration: configuration, clock: clock, seams: .network(httpClient: httpClient, logger: logger), logger: logger)
+        var streamTLS: TLSConfiguration?
+        do {
+            streamTLS = try SimulatorSeams.clientTLS(trustedCertificatesFile: configuration.trustedCertificatesFile)
+        } catch {
+            logger.error(
+                "cannot read the trusted certificates; wss:// streams trust the system's roots only",
+                metadata: ["file": "\(configuration.trustedCertificatesFile ?? "")", "error": "\(error)"])
+        }
+        self.init(
+            configuration: configuration, clock: clock, seams: .network(httpClient: httpClient, logger: logger, streamTLS: streamTLS), logger: logger)
     }
 
     /// With injected audio fetching, stream connections and callback posting (tests).

@@ -32,6 +32,9 @@ public struct SimulatorConfiguration: Sendable {
     /// What one started minute (a pulse) of an answered call costs, for Call Details' `Price`
     /// (a string with three decimals, as the platform's is; "0.000" when nobody answered).
     public var pricePerMinute: Double
+    /// A PEM file of certificates (a CA, or a self-signed server certificate) trusted, besides the
+    /// system's roots, when the simulator opens `wss://` streams and posts callbacks to `https://`.
+    public var trustedCertificatesFile: String?
 
     public init(accounts: [SimulatedAccount], recordingsDirectory: String, publicBaseURL: String) {
         self.accounts = accounts

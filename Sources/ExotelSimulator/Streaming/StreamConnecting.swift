@@ -2,6 +2,7 @@ public import ExotelKit
 import HTTPTypes
 public import Logging
 import NIOCore
+public import NIOSSL
 import NIOWebSocket
 import WSClient
 
@@ -37,9 +38,12 @@ public struct WebSocketStreamConnector: StreamConnecting {
     /// The bot's messages are JSON events; a whole greeting in one `media` is at most ~100 KB (§1.6).
     static let largestBotMessage = 1 << 20
     let logger: Logger
+    let tlsConfiguration: TLSConfiguration?
 
-    public init(logger: Logger) {
+    /// - Parameter tlsConfiguration: how a `wss://` server is checked (nil: the system's roots).
+    public init(logger: Logger, tlsConfiguration: TLSConfiguration? = nil) {
         self.logger = logger
+        self.tlsConfiguration = tlsConfiguration
     }
 
     public func withConnection(
@@ -50,7 +54,8 @@ public struct WebSocketStreamConnector: StreamConnecting {
             if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
         }
         try await WebSocketClient.connect(
-            url: url, configuration: WebSocketClientConfiguration(additionalHeaders: fields), logger: self.logger
+            url: url, configuration: WebSocketClientConfiguration(additionalHeaders: fields), tlsConfiguration: self.tlsConfiguration,
+            logger: self.logger
         ) { inbound, outbound, _ in
             try await session(Connection(inbound: inbound, outbound: outbound))
         }

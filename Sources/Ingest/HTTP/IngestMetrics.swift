@@ -17,6 +17,11 @@ public struct IngestMetrics: Sendable {
     public var unknownEvents = 0
     public var errors: [String: Int] = [:]
     public var rejectedUpgrades: [String: Int] = [:]
+    /// Sockets closed right after accept, before anything was read, by ``ConnectionRefusal`` reason.
+    public var refusedConnections: [String: Int] = [:]
+    /// Sockets the stream door holds, and how many of them have not completed an upgrade.
+    public var sockets = 0
+    public var pendingConnections = 0
     public var finalizeFailures = 0
     /// Requests to the status-callback endpoint (`callbacks_*` are counted off the service thread
     /// and copied in when `/metrics` is served).
@@ -55,6 +60,11 @@ public struct IngestMetrics: Sendable {
         metric("exorec_ingest_unknown_events_total", "counter", "Messages with an event name exorec does not know (ignored).", [("", self.unknownEvents)])
         metric("exorec_ingest_errors_total", "counter", "Bad input and failures, by kind.", labelled("kind", self.errors))
         metric("exorec_ingest_rejected_upgrades_total", "counter", "WebSocket upgrades refused, by reason.", labelled("reason", self.rejectedUpgrades))
+        metric("exorec_ingest_sockets", "gauge", "Sockets the stream door holds (streams and connections that have not upgraded).", [("", self.sockets)])
+        metric("exorec_ingest_pending_connections", "gauge", "Connections that have not completed an upgrade.", [("", self.pendingConnections)])
+        metric(
+            "exorec_ingest_refused_connections_total", "counter",
+            "Connections closed right after accept (descriptor reserve, pending caps), by reason.", labelled("reason", self.refusedConnections))
         metric("exorec_ingest_finalize_failures_total", "counter", "Streams whose finalize (fsync, hash, read-only) failed.", [("", self.finalizeFailures)])
         metric("exorec_ingest_callbacks_received_total", "counter", "Requests to the status-callback endpoint.", [("", self.callbacksReceived)])
         metric("exorec_ingest_callbacks_stored_total", "counter", "Status callbacks stored, by outcome.", labelled("outcome", self.callbacksStored))

@@ -1,4 +1,5 @@
 import CLibWebSockets
+import ExotelKit
 import Foundation
 import Logging
 import Synchronization
@@ -10,11 +11,15 @@ import Synchronization
 /// Sendable` because other threads only touch `control` (a `Mutex`) and `lws_cancel_service`,
 /// which libwebsockets documents as safe to call from any thread.
 ///
-/// HTTP answers may come later, from another thread (``HTTPResponder``): the exchange is parked
-/// under an id, the answer is queued in `control` and the loop woken with `lws_cancel_service`;
-/// on `LWS_CALLBACK_EVENT_WAIT_CANCELLED` the service thread looks the id up and asks for a
-/// writable callback. A connection that closed meanwhile has left the table, so its answer finds
-/// nothing and is dropped: no other thread ever holds a `wsi`.
+/// The door's plain-HTTP side is deliberately tiny: the handler answers each request from its head
+/// at once (``WebSocketServerHandler/respond(to:)``), in one write; a request body is never read
+/// (the connection closes after the answer), and nothing is parked or streamed.
+///
+/// Resources are bounded before anything is read: a just-accepted socket is closed at once
+/// (`LWS_CALLBACK_FILTER_NETWORK_CONNECTION`) when it would eat into the ``DescriptorBudget``'s
+/// reserve, or when too many connections that have not upgraded are open, in total or from its
+/// source address. libwebsockets' own log lines are rate-limited, and an accept error pauses
+/// accepting for a moment instead of spinning.
 public final class WebSocketServer: @unchecked Sendable {
     public struct Configuration: Sendable, Hashable {
         /// An IPv4 or IPv6 literal, `0.0.0.0` / `::` for every interface. Loopback by default.
@@ -23,12 +28,33 @@ public final class WebSocketServer: @unchecked Sendable {
         public var port: Int = 8080
         /// Messages larger than this are refused with close code 1009.
         public var maxMessageBytes: Int = 1 << 20
-        /// Seconds a client may take to complete its HTTP request or upgrade.
+        /// Seconds a client may take to complete its HTTP request or upgrade (and the TLS handshake);
+        /// also how long an idle keep-alive connection is kept.
         public var handshakeTimeoutSeconds: Int = 10
         /// How long shutdown waits for clients to acknowledge their close frames.
         public var shutdownGraceMilliseconds: Int64 = 2000
         /// Period of the handler's `tick`: bounds how late age-based work (flushing audio) runs.
         public var tickMilliseconds: Int64 = 25
+        /// Connections that have not completed an upgrade, from all sources together.
+        public var maxPendingConnections: Int = 1024
+        /// Connections that have not completed an upgrade, from one source address.
+        public var maxPendingPerSource: Int = 64
+        /// Descriptors never given to connections: finalizing streams, the catalog and the other doors
+        /// draw on them (``DescriptorBudget``).
+        public var descriptorReserve: Int = 128
+        /// Terminate TLS (`wss://`) with this certificate and key; nil serves plain `ws://`.
+        public var tls: TLS?
+
+        /// A PEM certificate (chain) and its private key, for `wss://`.
+        public struct TLS: Sendable, Hashable {
+            public var certificatePath: String
+            public var privateKeyPath: String
+
+            public init(certificatePath: String, privateKeyPath: String) {
+                self.certificatePath = certificatePath
+                self.privateKeyPath = privateKeyPath
+            }
+        }
 
         public init() {}
     }
@@ -40,10 +66,7 @@ public final class WebSocketServer: @unchecked Sendable {
     private struct Control: @unchecked Sendable {
         var context: OpaquePointer?
         var stopRequested = false
-        /// Deferred HTTP answers waiting for the service thread, by exchange id.
-        var answers: [(exchangeID: UInt64, answer: DeferredAnswer)] = []
-        /// Streamed answers with new body bytes (or their end) for the service thread.
-        var streamsToWrite: [UInt64] = []
+        var budget: DescriptorBudget?
     }
     private let control = Mutex(Control())
 
@@ -55,14 +78,24 @@ public final class WebSocketServer: @unchecked Sendable {
     private var stopping = false
     private var stopDeadline: Int64 = 0
     private var shutdownAnnounced = false
-    private var nextExchangeID: UInt64 = 0
-    /// HTTP exchanges handed to the handler whose answer is not written yet, by id. An entry
-    /// leaves when its answer is written or its connection closes, so the `wsi` kept here is
-    /// always alive.
-    private var deferred: [UInt64: (wsi: OpaquePointer, exchange: HTTPExchange)] = [:]
-    /// Bodies of refused requests up to this size are read and dropped so the connection can be
-    /// kept alive; a larger or unknown-length body closes the connection after the answer.
-    private static let maxDrainBytes = 1 << 20
+    private var budget = DescriptorBudget(limit: 1024, baseline: 0, reserve: 0)
+    /// Every connection lws holds a socket for, by `wsi`, from its creation to its destruction.
+    private var peers: [OpaquePointer: Peer] = [:]
+    /// Connections that have not upgraded, per source address, and in total.
+    private var pendingBySource: [String: Int] = [:]
+    private var pendingCount = 0
+    /// The source of the socket that passed the network filter; its `wsi` is created next.
+    private var admittedSource: String?
+    private var refusalLog = RateLimitedLog(intervalMs: 10_000)
+    fileprivate var lwsLog = RateLimitedLog(intervalMs: 10_000)
+    /// After an accept error the listening socket is not read until then (monotonic ms).
+    private var acceptPausedUntil: Int64?
+    private var acceptPause: Int64 = 0
+
+    private struct Peer {
+        var source: String
+        var upgraded = false
+    }
 
     public init(configuration: Configuration, handler: any WebSocketServerHandler, logger: Logger) {
         self.configuration = configuration
@@ -99,6 +132,9 @@ public final class WebSocketServer: @unchecked Sendable {
 
     // MARK: - Service thread
 
+    /// The descriptor budget in force while the server runs (nil before it starts).
+    public var descriptorBudget: DescriptorBudget? { self.control.withLock { $0.budget } }
+
     private func serve(onListening: @Sendable (Int) -> Void) throws {
         guard let loop = clws_ev_loop_new_epoll() else {
             throw IngestError.serverStart(reason: "cannot create an epoll event loop (libev)")
@@ -108,23 +144,33 @@ public final class WebSocketServer: @unchecked Sendable {
 
         let protocolName = strdup("exorec-stream")!
         let hostC: UnsafeMutablePointer<CChar>? = Self.isAnyAddress(self.configuration.host) ? nil : strdup(self.configuration.host)
+        let certificateC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.certificatePath) }
+        let keyC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.privateKeyPath) }
+        let alpnC = strdup("http/1.1")!
         let protocols = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         let foreignLoops = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
         defer {
             free(protocolName)
             free(hostC)
+            free(certificateC)
+            free(keyC)
+            free(alpnC)
             protocols.deallocate()
             foreignLoops.deallocate()
         }
         var proto = lws_protocols()
         proto.name = UnsafePointer(protocolName)
         proto.callback = webSocketServerCallback
-        // Two pointers: the WebSocket connection, or the HTTP exchange, of this session.
-        proto.per_session_data_size = 2 * MemoryLayout<UnsafeMutableRawPointer?>.size
+        // One pointer: the WebSocket connection of this session.
+        proto.per_session_data_size = MemoryLayout<UnsafeMutableRawPointer?>.size
         proto.rx_buffer_size = 65536
         protocols.initialize(to: proto)
         (protocols + 1).initialize(to: lws_protocols())
         foreignLoops.initialize(to: loop)
+
+        // lws's own log lines come through `lwsLogEmitter` on this thread; it finds its server here.
+        Thread.current.threadDictionary[Self.threadKey] = self
+        defer { Thread.current.threadDictionary.removeObject(forKey: Self.threadKey) }
 
         var info = lws_context_creation_info()
         info.port = Int32(self.configuration.port)
@@ -135,6 +181,7 @@ public final class WebSocketServer: @unchecked Sendable {
         info.pt_serv_buf_size = 65536
         info.timeout_secs = UInt32(self.configuration.handshakeTimeoutSeconds)
         info.timeout_secs_ah_idle = UInt32(self.configuration.handshakeTimeoutSeconds)
+        info.keepalive_timeout = Int32(self.configuration.handshakeTimeoutSeconds)
         info.ka_time = 30
         info.ka_probes = 3
         info.ka_interval = 10
@@ -145,10 +192,32 @@ public final class WebSocketServer: @unchecked Sendable {
             // lws 4.1 binds an IPv4 literal to *every* interface when IPv6 is on (libs-notes §4.4).
             options |= UInt64(LWS_SERVER_OPTION_DISABLE_IPV6)
         }
+        if self.configuration.tls != nil {
+            options |= UInt64(LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT)
+            info.ssl_cert_filepath = UnsafePointer(certificateC)
+            info.ssl_private_key_filepath = UnsafePointer(keyC)
+            // HTTP/1.1 only: the door's few answers and the upgrade need nothing of HTTP/2, whose
+            // streams and flow control would be one more thing a client could play with.
+            info.alpn = UnsafePointer(alpnC)
+        }
         info.options = options
+
+        // What is open now (libraries, the storage lock, the catalog, logs) stays open; the rest of
+        // the limit, less the reserve, is the door's.
+        let limits = DescriptorLimit.current()
+        self.budget = DescriptorBudget(
+            limit: limits.soft, baseline: DescriptorLimit.openCount() ?? 64, reserve: self.configuration.descriptorReserve)
+        let budget = self.budget
+        self.control.withLock { $0.budget = budget }
 
         lws_set_log_level(LLL_ERR | LLL_WARN, lwsLogEmitter)
         guard let context = lws_create_context(&info) else {
+            if self.configuration.tls != nil {
+                throw IngestError.serverStart(
+                    reason:
+                        "cannot listen with TLS on \(self.configuration.host):\(self.configuration.port) (address in use, not an address of this machine, or a certificate and key that do not belong together)"
+                )
+            }
             throw IngestError.serverStart(
                 reason: "cannot listen on \(self.configuration.host):\(self.configuration.port) (address in use, or not an address of this machine)")
         }
@@ -157,6 +226,7 @@ public final class WebSocketServer: @unchecked Sendable {
             return control.stopRequested
         }
         let port = Int(lws_get_vhost_listen_port(lws_get_vhost_by_name(context, "default")))
+        self.listenWSI = Self.listeningSocket(port: port).flatMap { wsi_from_fd(context, $0) }
         self.scheduleTick(context: context)
         onListening(port)
         if stopAlreadyRequested { lws_cancel_service(context) }
@@ -169,12 +239,43 @@ public final class WebSocketServer: @unchecked Sendable {
         }
         // Connections still open are closed here; their CLOSED callbacks finish their streams.
         lws_context_destroy(context)
+        self.listenWSI = nil
         clws_ev_run_nowait(loop)
         self.timer?.deallocate()
         self.timer = nil
     }
 
+    private static let threadKey = "exorec.lws.server"
+    private var listenWSI: OpaquePointer?
+
     private static func isAnyAddress(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" || host == "*" }
+
+    /// The descriptor of this process's listening TCP socket on `port` (lws does not hand it out).
+    private static func listeningSocket(port: Int) -> Int32? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard let fd = Int32(name) else { continue }
+            var accepting: Int32 = 0
+            var size = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0, accepting == 1 else { continue }
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+            }
+            guard named else { continue }
+            let boundPort: UInt16 =
+                switch Int32(address.ss_family) {
+                case AF_INET: withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+                case AF_INET6: withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+                default: 0
+                }
+            if Int(boundPort) == port { return fd }
+        }
+        return nil
+    }
 
     private func scheduleTick(context: OpaquePointer) {
         if self.timer == nil {
@@ -193,43 +294,128 @@ public final class WebSocketServer: @unchecked Sendable {
 
     fileprivate func tick() {
         let now = Self.monotonicMs()
+        self.handler.connections(sockets: self.peers.count, pending: self.pendingCount)
         self.handler.tick(monotonicMs: now)
-        if self.stopping, (self.openConnections == 0 && self.deferred.isEmpty) || now >= self.stopDeadline {
+        if let until = self.acceptPausedUntil, now >= until, let listenWSI {
+            self.acceptPausedUntil = nil
+            lws_rx_flow_control(listenWSI, 1)
+        }
+        if self.stopping, self.openConnections == 0 || now >= self.stopDeadline {
             if let loop { clws_ev_break_all(loop) }
             return
         }
         if let context = self.control.withLock({ $0.context }) { self.scheduleTick(context: context) }
     }
 
-    /// `lws_cancel_service` was called: deliver queued HTTP answers, and begin a requested stop.
+    /// `lws_cancel_service` was called: begin a requested stop.
     fileprivate func wakeUp() {
-        let (answers, streamsToWrite, stopRequested) = self.control.withLock { control in
-            var answers: [(exchangeID: UInt64, answer: DeferredAnswer)] = []
-            var streamsToWrite: [UInt64] = []
-            swap(&answers, &control.answers)
-            swap(&streamsToWrite, &control.streamsToWrite)
-            return (answers, streamsToWrite, control.stopRequested)
-        }
-        for answer in answers { self.answer(answer.exchangeID, with: answer.answer) }
-        for exchangeID in streamsToWrite {
-            guard let (wsi, exchange) = self.deferred[exchangeID].map({ ($0.wsi, $0.exchange) }), case .streaming = exchange.state else { continue }
-            lws_callback_on_writable(wsi)
-        }
+        let stopRequested = self.control.withLock { $0.stopRequested }
         guard !self.shutdownAnnounced, stopRequested else { return }
         self.shutdownAnnounced = true
         self.stopping = true
         self.stopDeadline = Self.monotonicMs() + self.configuration.shutdownGraceMilliseconds
-        self.logger.info(
-            "shutting down: finishing open streams",
-            metadata: ["open_connections": "\(self.openConnections)", "pending_http_answers": "\(self.deferred.count)"])
+        self.logger.info("shutting down: finishing open streams", metadata: ["open_connections": "\(self.openConnections)"])
         self.handler.shutdownRequested()
-        if self.openConnections == 0, self.deferred.isEmpty, let loop { clws_ev_break_all(loop) }
+        if self.openConnections == 0, let loop { clws_ev_break_all(loop) }
     }
 
     static func monotonicMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: - Admission (service thread)
+
+    /// A socket was just accepted: keep it (0) or have lws close it at once (non-zero).
+    private func admit(fd: Int32) -> Int32 {
+        // lws 4.1 accepts without close-on-exec: a child process (a converter, a test's outside
+        // reader) would inherit the socket and keep a connection open after exorec closed it.
+        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+        var buffer = [CChar](repeating: 0, count: 128)
+        let source = lws_get_peer_simple_fd(fd, &buffer, buffer.count) != nil ? String(cString: buffer) : "unknown"
+        let refusal: ConnectionRefusal?
+        if !self.budget.admitsSocket(sockets: self.peers.count, streams: self.openConnections) {
+            refusal = .descriptors
+        } else if self.pendingCount >= self.configuration.maxPendingConnections {
+            refusal = .pendingTotal
+        } else if self.pendingBySource[source, default: 0] >= self.configuration.maxPendingPerSource {
+            refusal = .pendingPerSource
+        } else {
+            refusal = nil
+        }
+        guard let refusal else {
+            self.admittedSource = source
+            return 0
+        }
+        self.admittedSource = nil
+        self.handler.refused(refusal)
+        if let suppressed = self.refusalLog.shouldLog(refusal.rawValue, now: Self.monotonicMs()) {
+            self.logger.warning(
+                "refused a connection",
+                metadata: [
+                    "reason": "\(refusal.rawValue)", "remote": "\(source)", "suppressed_since_last": "\(suppressed)",
+                    "sockets": "\(self.peers.count)", "pending": "\(self.pendingCount)", "streams": "\(self.openConnections)",
+                    "descriptors_for_connections": "\(self.budget.forConnections)",
+                ])
+        }
+        return 1
+    }
+
+    private func peerCreated(_ wsi: OpaquePointer) {
+        guard let source = self.admittedSource else { return }  // the listening socket, or a socket lws made itself
+        self.admittedSource = nil
+        self.peers[wsi] = Peer(source: source)
+        self.pendingBySource[source, default: 0] += 1
+        self.pendingCount += 1
+    }
+
+    private func peerUpgraded(_ wsi: OpaquePointer) {
+        guard var peer = self.peers[wsi], !peer.upgraded else { return }
+        peer.upgraded = true
+        self.peers[wsi] = peer
+        self.notPending(peer.source)
+    }
+
+    private func peerDestroyed(_ wsi: OpaquePointer) {
+        guard let peer = self.peers.removeValue(forKey: wsi) else { return }
+        if !peer.upgraded { self.notPending(peer.source) }
+    }
+
+    private func notPending(_ source: String) {
+        self.pendingCount -= 1
+        let left = self.pendingBySource[source, default: 1] - 1
+        self.pendingBySource[source] = left > 0 ? left : nil
+    }
+
+    /// libwebsockets logged a line (through `lwsLogEmitter`, on this thread).
+    fileprivate func lwsLogged(level: Int32, text: String) {
+        let now = Self.monotonicMs()
+        if text.hasPrefix("accept:") {
+            self.handler.refused(.acceptFailed)
+            self.pauseAccepting(now: now)
+        }
+        guard let suppressed = self.lwsLog.shouldLog(Self.logKind(text), now: now) else { return }
+        let metadata: Logger.Metadata = ["suppressed_since_last": "\(suppressed)"]
+        if level & LLL_ERR != 0 {
+            lwsLogger.error("\(text)", metadata: metadata)
+        } else {
+            lwsLogger.warning("\(text)", metadata: metadata)
+        }
+    }
+
+    /// An accept failed (descriptors exhausted by something else, say): stop reading the listening
+    /// socket for a while, doubling up to a second, instead of retrying in a busy loop.
+    private func pauseAccepting(now: Int64) {
+        guard self.acceptPausedUntil == nil, let listenWSI else { return }
+        self.acceptPause = min(max(self.acceptPause * 2, 50), 1000)
+        self.acceptPausedUntil = now + self.acceptPause
+        lws_rx_flow_control(listenWSI, 0)
+    }
+
+    /// A log line's kind: its text without numbers and addresses, so one kind is one line per interval.
+    static func logKind(_ text: String) -> String {
+        String(text.prefix(80).unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
     }
 
     // MARK: - Callbacks (service thread)
@@ -242,17 +428,34 @@ public final class WebSocketServer: @unchecked Sendable {
             guard let wsi, let connection = Self.connection(in: user), let input else { return 0 }
             return self.receive(wsi: wsi, connection: connection, bytes: input, count: length)
 
+        case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+            return self.admit(fd: Int32(truncatingIfNeeded: Int(bitPattern: input)))
+
+        case LWS_CALLBACK_WSI_CREATE:
+            if let wsi { self.peerCreated(wsi) }
+            return 0
+
+        case LWS_CALLBACK_WSI_DESTROY:
+            if let wsi { self.peerDestroyed(wsi) }
+            return 0
+
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
             guard let wsi else { return 1 }
             if self.stopping { return self.refuse(wsi, status: 503, reason: "server is shutting down") }
             let request = self.upgradeRequest(wsi)
             switch self.handler.shouldAccept(request) {
-            case .accept: return 0
+            case .accept:
+                if !self.budget.admitsStream(sockets: self.peers.count, streams: self.openConnections) {
+                    self.handler.refused(.descriptors)
+                    return self.refuse(wsi, status: 503, reason: "no descriptors left for another stream")
+                }
+                return 0
             case .reject(let status, let reason): return self.refuse(wsi, status: status, reason: reason)
             }
 
         case LWS_CALLBACK_ESTABLISHED:
             guard let wsi, let user else { return -1 }
+            self.peerUpgraded(wsi)
             self.nextConnectionID += 1
             let request = self.upgradeRequest(wsi)
             let connection = WebSocketConnection(id: self.nextConnectionID, remoteAddress: request.remoteAddress)
@@ -278,33 +481,16 @@ public final class WebSocketServer: @unchecked Sendable {
             return 0
 
         case LWS_CALLBACK_HTTP:
-            guard let wsi, let user else { return -1 }
-            return self.startHTTP(wsi: wsi, user: user, path: input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "/")
+            guard let wsi else { return -1 }
+            return self.answerHTTP(wsi: wsi, path: input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "/")
 
-        case LWS_CALLBACK_HTTP_BODY:
-            guard let wsi, let exchange = Self.exchange(in: user), let input else { return 0 }
-            self.appendBody(wsi: wsi, exchange: exchange, bytes: UnsafeRawBufferPointer(start: input, count: length))
-            return 0
-
-        case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-            guard let wsi, let exchange = Self.exchange(in: user), case .readingBody = exchange.state else { return 0 }
-            self.handOff(wsi: wsi, exchange: exchange)
-            return 0
+        case LWS_CALLBACK_HTTP_BODY, LWS_CALLBACK_HTTP_BODY_COMPLETION:
+            // Not reached: a request with a body is answered and its connection closed before lws
+            // reads the body. Close whatever gets here.
+            return -1
 
         case LWS_CALLBACK_HTTP_WRITEABLE:
-            guard let wsi, let user, let exchange = Self.exchange(in: user) else { return 0 }
-            return self.writeHTTP(wsi: wsi, exchange: exchange, user: user)
-
-        case LWS_CALLBACK_CLOSED_HTTP, LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-            self.releaseExchange(in: user)
-            return lws_callback_http_dummy(wsi, reason, user, input, length)
-
-        case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-            // lws 4.1 accepts without close-on-exec: a child process (a converter, a test's outside
-            // reader) would inherit the socket and keep a connection open after exorec closed it.
-            let fd = Int32(truncatingIfNeeded: Int(bitPattern: input))
-            if fd >= 0 { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
-            return 0
+            return 0  // every answer was written whole; lws sends what the socket did not take
 
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             self.wakeUp()
@@ -354,9 +540,10 @@ public final class WebSocketServer: @unchecked Sendable {
         return -1
     }
 
+    /// Answers a refused upgrade (our own short JSON, not lws's HTML page, which would echo the
+    /// reason unescaped) and has lws close the connection.
     private func refuse(_ wsi: OpaquePointer, status: Int, reason: String) -> Int32 {
-        // lws answers with a small HTML page; the status line is what clients act on.
-        lws_return_http_status(wsi, UInt32(status), reason)
+        _ = self.write(.error(status, reason), to: wsi, headOnly: false, close: true)
         return 1
     }
 
@@ -402,223 +589,31 @@ public final class WebSocketServer: @unchecked Sendable {
 
     // MARK: - HTTP
 
-    /// One HTTP request and its answer, on the service thread. Kept alive-connection by
-    /// alive-connection in the session block's second slot.
-    private final class HTTPExchange {
-        enum State {
-            /// Collecting the body (at most `limit` bytes).
-            case readingBody(limit: Int)
-            /// Handed to the handler; the answer has not arrived.
-            case waiting
-            /// The answer is known; headers go out first, the body at the next writable callback.
-            case answering(HTTPResponse, headersSent: Bool, close: Bool)
-            /// A streamed answer: headers first, then the body's chunks as its writer queues them.
-            case streaming(HTTPStreamHead, HTTPBodyStream, headersSent: Bool)
-        }
-
-        let id: UInt64
-        let request: HTTPRequest
-        var state: State
-        var body: [UInt8] = []
-
-        init(id: UInt64, request: HTTPRequest, state: State) {
-            self.id = id
-            self.request = request
-            self.state = state
-        }
-    }
-
-    private func startHTTP(wsi: OpaquePointer, user: UnsafeMutableRawPointer, path: String) -> Int32 {
+    /// Answers a plain HTTP request from its head, in one go: no body is read, nothing is parked.
+    /// A request that announces a body, or a HEAD, is answered with `Connection: close` and its
+    /// connection closed; otherwise the connection is kept for the next request.
+    private func answerHTTP(wsi: OpaquePointer, path: String) -> Int32 {
         let request = Self.httpRequest(wsi, path: path)
-        self.releaseExchange(in: user)
-        self.nextExchangeID += 1
-        let exchange: HTTPExchange
-        switch self.handler.route(request) {
-        case .respond(let response):
-            // An answer before the body: lws reads and drops a body it knows the length of
-            // (LRS_DISCARD_BODY); one too large or of unknown length ends the connection instead.
-            let close = request.hasBody && (request.contentLength ?? Int.max) > Self.maxDrainBytes
-            exchange = HTTPExchange(id: self.nextExchangeID, request: request, state: .answering(response, headersSent: false, close: close))
-        case .readBody(let limit):
-            if let length = request.contentLength, length > limit {
-                exchange = HTTPExchange(
-                    id: self.nextExchangeID, request: request,
-                    state: .answering(.error(413, "the body of \(length) bytes is larger than the limit of \(limit) bytes"), headersSent: false, close: true))
-            } else if request.hasBody, request.contentLength == nil {
-                // lws 4.1 cannot read chunked bodies; without a length it would wait for 100 MiB.
-                exchange = HTTPExchange(
-                    id: self.nextExchangeID, request: request,
-                    state: .answering(.error(411, "a Content-Length is required (chunked bodies are not accepted)"), headersSent: false, close: true))
-            } else {
-                exchange = HTTPExchange(id: self.nextExchangeID, request: request, state: .readingBody(limit: limit))
-                exchange.body.reserveCapacity(min(request.contentLength ?? 0, limit))
-            }
-        }
-        (user + MemoryLayout<UnsafeMutableRawPointer?>.size).storeBytes(
-            of: Unmanaged.passRetained(exchange).toOpaque(), as: UnsafeMutableRawPointer?.self)
-
-        switch exchange.state {
-        case .answering(let response, _, let close):
-            guard self.writeHTTPHeaders(wsi: wsi, response: response, close: close) else { return -1 }
-            exchange.state = .answering(response, headersSent: true, close: close)
-            lws_callback_on_writable(wsi)
-        case .readingBody:
-            // lws delivers body callbacks only for a POST, or a PUT/PATCH with a non-zero length.
-            if !request.hasBody || (request.contentLength == 0 && request.method != "POST") {
-                self.handOff(wsi: wsi, exchange: exchange)
-            }
-        case .waiting, .streaming:
-            break
-        }
-        return 0
-    }
-
-    private func appendBody(wsi: OpaquePointer, exchange: HTTPExchange, bytes: UnsafeRawBufferPointer) {
-        guard case .readingBody(let limit) = exchange.state else { return }  // answered early: dropped
-        guard exchange.body.count + bytes.count <= limit else {
-            exchange.body = []
-            exchange.state = .answering(.error(413, "the body is larger than the limit of \(limit) bytes"), headersSent: false, close: true)
-            lws_callback_on_writable(wsi)
-            return
-        }
-        exchange.body.append(contentsOf: bytes)
-    }
-
-    /// The body is complete: park the exchange under its id and give the request to the handler.
-    private func handOff(wsi: OpaquePointer, exchange: HTTPExchange) {
-        exchange.state = .waiting
-        // lws arms a content timeout before LWS_CALLBACK_HTTP and clears it only after a body;
-        // a parked exchange waits for its answer, not for the client.
-        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0)
-        self.deferred[exchange.id] = (wsi, exchange)
-        let body = exchange.body
-        exchange.body = []
-        self.handler.received(exchange.request, body: body, responder: HTTPResponder(exchangeID: exchange.id, server: self))
-    }
-
-    /// Queues an answer from any thread and wakes the service thread (see ``HTTPResponder``).
-    func deliver(_ answer: DeferredAnswer, to exchangeID: UInt64) {
-        let delivered = self.control.withLock { control in
-            guard let context = control.context else { return false }  // stopped: nobody left to answer
-            control.answers.append((exchangeID, answer))
-            lws_cancel_service(context)
-            return true
-        }
-        if !delivered, case .streamed(_, let body) = answer { body.clientLeft() }
-    }
-
-    /// From any thread: a streamed answer has new bytes, or ended.
-    func bodyStreamHasWork(_ body: HTTPBodyStream) {
-        let running = self.control.withLock { control in
-            guard let context = control.context else { return false }
-            control.streamsToWrite.append(body.exchangeID)
-            lws_cancel_service(context)
-            return true
-        }
-        if !running { body.clientLeft() }
-    }
-
-    /// Service thread: an answer arrived for a parked exchange.
-    private func answer(_ exchangeID: UInt64, with answer: DeferredAnswer) {
-        guard let (wsi, exchange) = self.deferred[exchangeID].map({ ($0.wsi, $0.exchange) }), case .waiting = exchange.state else {
-            self.logger.debug("dropped an HTTP answer: the client left first", metadata: ["exchange": "\(exchangeID)"])
-            if case .streamed(_, let body) = answer { body.clientLeft() }
-            return
-        }
-        switch answer {
-        case .complete(let response): exchange.state = .answering(response, headersSent: false, close: false)
-        case .streamed(let head, let body): exchange.state = .streaming(head, body, headersSent: false)
-        }
-        lws_callback_on_writable(wsi)
-    }
-
-    private func writeHTTP(wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer) -> Int32 {
-        if case .streaming(let head, let body, let headersSent) = exchange.state {
-            return self.writeStreamed(wsi: wsi, exchange: exchange, user: user, head: head, body: body, headersSent: headersSent)
-        }
-        guard case .answering(let response, let headersSent, let close) = exchange.state else { return 0 }
-        if !headersSent {
-            // One write per writable callback: the headers now, the body at the next one.
-            guard self.writeHTTPHeaders(wsi: wsi, response: response, close: close) else { return -1 }
-            exchange.state = .answering(response, headersSent: true, close: close)
-            lws_callback_on_writable(wsi)
-            return 0
-        }
-        let body = response.body
-        let complete = Self.writeBody(wsi, body, final: true)
-        // Released before the transaction completes: a pipelined request may start at once.
-        self.releaseExchange(in: user)
-        if !complete || close { return -1 }
+        let response = self.stopping ? .error(503, "server is shutting down") : self.handler.respond(to: request)
+        let close = request.hasBody || request.method == "HEAD" || self.stopping
+        guard self.write(response, to: wsi, headOnly: request.method == "HEAD", close: close), !close else { return -1 }
         return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
     }
 
-    /// One step of a streamed answer: the headers, or the next chunk, or the end.
-    private func writeStreamed(
-        wsi: OpaquePointer, exchange: HTTPExchange, user: UnsafeMutableRawPointer, head: HTTPStreamHead, body: HTTPBodyStream, headersSent: Bool
-    ) -> Int32 {
-        // Without a length the body ends when the connection does.
-        let close = head.contentLength == nil
-        if !headersSent {
-            guard
-                self.writeHTTPHeaders(
-                    wsi: wsi, status: head.status, contentType: head.contentType, contentLength: head.contentLength, headers: head.headers, close: close)
-            else {
-                body.clientLeft()
-                return -1
-            }
-            exchange.state = .streaming(head, body, headersSent: true)
-            lws_callback_on_writable(wsi)
-            return 0
-        }
-        if body.isAborted {
-            body.clientLeft()
-            return -1
-        }
-        guard let (chunk, isLast) = body.takeChunk() else { return 0 }  // nothing yet: the writer wakes the loop
-        if !chunk.isEmpty, !Self.writeBody(wsi, chunk, final: isLast) {
-            body.clientLeft()
-            return -1
-        }
-        guard isLast else {
-            lws_callback_on_writable(wsi)
-            return 0
-        }
-        self.releaseExchange(in: user)
-        if close { return -1 }
-        return lws_http_transaction_completed(wsi) != 0 ? -1 : 0
-    }
-
-    /// Writes body bytes behind the `LWS_PRE` room lws needs; false when lws did not take them all.
-    private static func writeBody(_ wsi: OpaquePointer, _ bytes: [UInt8], final: Bool) -> Bool {
+    /// Writes the status line, headers and (unless `headOnly`) body; false when lws refused them.
+    private func write(_ response: HTTPResponse, to wsi: OpaquePointer, headOnly: Bool, close: Bool) -> Bool {
         let pre = clws_pre()
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: pre + max(bytes.count, 1))
-        defer { buffer.deallocate() }
-        bytes.withUnsafeBufferPointer { if let base = $0.baseAddress { (buffer + pre).update(from: base, count: bytes.count) } }
-        return lws_write(wsi, buffer + pre, bytes.count, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) >= bytes.count
-    }
-
-    private func writeHTTPHeaders(wsi: OpaquePointer, response: HTTPResponse, close: Bool) -> Bool {
-        self.writeHTTPHeaders(
-            wsi: wsi, status: response.status, contentType: response.contentType, contentLength: Int64(response.body.count),
-            headers: response.headers, close: close)
-    }
-
-    private func writeHTTPHeaders(
-        wsi: OpaquePointer, status: Int, contentType: String, contentLength: Int64?, headers: [String: String], close: Bool
-    ) -> Bool {
-        let pre = clws_pre()
-        let capacity = pre + 1024 + headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
+        let capacity = pre + 1024 + response.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 } + response.body.count
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         let start = buffer + pre
         var cursor: UnsafeMutablePointer<UInt8>? = start
         let end = buffer + capacity - 1
-        let length = contentLength.map { lws_filepos_t($0) } ?? lws_filepos_t.max  // LWS_ILLEGAL_HTTP_CONTENT_LEN: no Content-Length
-        let failed = contentType.withCString { contentType in
-            lws_add_http_common_headers(wsi, UInt32(status), contentType, length, &cursor, end) != 0
+        let failed = response.contentType.withCString { contentType in
+            lws_add_http_common_headers(wsi, UInt32(response.status), contentType, lws_filepos_t(response.body.count), &cursor, end) != 0
         }
         if failed { return false }
-        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) {
             var nameBytes = Array((name.lowercased() + ":").utf8) + [0]
             var valueBytes = Array(value.utf8)
             if lws_add_http_header_by_name(wsi, &nameBytes, &valueBytes, Int32(valueBytes.count), &cursor, end) != 0 { return false }
@@ -627,7 +622,11 @@ public final class WebSocketServer: @unchecked Sendable {
             var value = Array("close".utf8)
             if lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, &value, Int32(value.count), &cursor, end) != 0 { return false }
         }
-        return lws_finalize_write_http_header(wsi, start, &cursor, end) == 0
+        guard lws_finalize_write_http_header(wsi, start, &cursor, end) == 0 else { return false }
+        if headOnly || response.body.isEmpty { return true }
+        // lws keeps what the socket did not take and sends it before it closes the connection.
+        response.body.withUnsafeBufferPointer { if let base = $0.baseAddress { start.update(from: base, count: response.body.count) } }
+        return lws_write(wsi, start, response.body.count, LWS_WRITE_HTTP_FINAL) >= 0
     }
 
     private static func httpRequest(_ wsi: OpaquePointer, path: String) -> HTTPRequest {
@@ -636,51 +635,16 @@ public final class WebSocketServer: @unchecked Sendable {
             (WSI_TOKEN_PATCH_URI, "PATCH"), (WSI_TOKEN_DELETE_URI, "DELETE"), (WSI_TOKEN_OPTIONS_URI, "OPTIONS"),
         ]
         let method: String = methods.first(where: { lws_hdr_total_length(wsi, $0.0) > 0 }).map { $0.1 } ?? "OTHER"
-        let contentType: String? = Self.header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE)
-        let lengthText: String? = Self.header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)
-        let contentLength: Int? = lengthText.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        return HTTPRequest(
-            method: method, path: path, query: Self.queryParameters(wsi), contentType: contentType, contentLength: contentLength,
-            remoteAddress: Self.peer(wsi), authorization: Self.header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
-            range: Self.header(wsi, WSI_TOKEN_HTTP_RANGE) ?? Self.customHeader(wsi, "range:"), accept: Self.header(wsi, WSI_TOKEN_HTTP_ACCEPT),
-            lastEventID: Self.customHeader(wsi, "last-event-id:"))
-    }
-
-    /// A header lws has no token for (name in lower case, with its colon).
-    private static func customHeader(_ wsi: OpaquePointer, _ name: String) -> String? {
-        name.withCString { cName in
-            let nameLength = Int32(strlen(cName))
-            let length = Int(lws_hdr_custom_length(wsi, cName, nameLength))
-            guard length > 0, length < 4096 else { return nil }
-            var buffer = [CChar](repeating: 0, count: length + 1)
-            guard lws_hdr_custom_copy(wsi, &buffer, Int32(buffer.count), cName, nameLength) >= 0 else { return nil }
-            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        }
+        let length = Self.header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH).map { $0.trimmingCharacters(in: .whitespaces) }
+        let announcesBody =
+            (length != nil && length != "0") || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0
+            || ["POST", "PUT", "PATCH", "OTHER"].contains(method)
+        return HTTPRequest(method: method, path: path, remoteAddress: Self.peer(wsi), hasBody: announcesBody)
     }
 
     private static func connection(in user: UnsafeMutableRawPointer?) -> WebSocketConnection? {
         guard let raw = user?.load(as: UnsafeMutableRawPointer?.self) else { return nil }
         return Unmanaged<WebSocketConnection>.fromOpaque(raw).takeUnretainedValue()
-    }
-
-    private static func exchange(in user: UnsafeMutableRawPointer?) -> HTTPExchange? {
-        guard let slot = user.map({ $0 + MemoryLayout<UnsafeMutableRawPointer?>.size }),
-            let raw = slot.load(as: UnsafeMutableRawPointer?.self)
-        else { return nil }
-        return Unmanaged<HTTPExchange>.fromOpaque(raw).takeUnretainedValue()
-    }
-
-    /// Keep-alive reuses the session block for the next request, so the slot is emptied after use;
-    /// a parked exchange leaves the table with it, so a late answer finds nothing.
-    private func releaseExchange(in user: UnsafeMutableRawPointer?) {
-        guard let slot = user.map({ $0 + MemoryLayout<UnsafeMutableRawPointer?>.size }),
-            let raw = slot.load(as: UnsafeMutableRawPointer?.self)
-        else { return }
-        slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-        let exchange = Unmanaged<HTTPExchange>.fromOpaque(raw).takeRetainedValue()
-        self.deferred.removeValue(forKey: exchange.id)
-        // A writer still streaming into a closed connection stops at its next write.
-        if case .streaming(_, let body, _) = exchange.state { body.clientLeft() }
     }
 
     fileprivate static func server(for wsi: OpaquePointer?) -> WebSocketServer? {
@@ -692,6 +656,11 @@ public final class WebSocketServer: @unchecked Sendable {
         guard let sul else { return nil }
         let raw = UnsafeMutableRawPointer(sul).load(fromByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride, as: UnsafeMutableRawPointer.self)
         return Unmanaged<WebSocketServer>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The server whose service thread this is, for lws's log lines.
+    fileprivate static var onThisThread: WebSocketServer? {
+        Thread.current.threadDictionary[Self.threadKey] as? WebSocketServer
     }
 }
 
@@ -713,10 +682,15 @@ private func webSocketServerTick(_ sul: UnsafeMutablePointer<lws_sorted_usec_lis
 
 private let lwsLogger = Logger(label: "exorec.lws")
 
+/// lws logs through one process-wide emitter; each line goes to the server whose thread logged it,
+/// which rate-limits it (once per kind per 10 s). A line from elsewhere (context creation) is logged
+/// as it is.
 private func lwsLogEmitter(_ level: Int32, _ line: UnsafePointer<CChar>?) {
     guard let line else { return }
     let text = String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)
-    if level & LLL_ERR != 0 {
+    if let server = WebSocketServer.onThisThread {
+        server.lwsLogged(level: level, text: text)
+    } else if level & LLL_ERR != 0 {
         lwsLogger.error("\(text)")
     } else {
         lwsLogger.warning("\(text)")

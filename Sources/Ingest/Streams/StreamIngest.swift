@@ -3,9 +3,9 @@ import Logging
 import MediaStore
 import Synchronization
 
-/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the HTTP
-/// endpoints, and the periodic work. All of it runs on the service thread of `WebSocketServer`
-/// (the status-callback endpoint stores off it, see `StatusCallbackEndpoint`).
+/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the stream
+/// door's few HTTP answers, and the periodic work. All of it runs on the service thread of
+/// `WebSocketServer`.
 final class StreamIngest: WebSocketServerHandler {
     static let supportedRates: Set<Int> = [8000, 16000, 24000]
     static let version = "0.1.0"
@@ -31,12 +31,9 @@ final class StreamIngest: WebSocketServerHandler {
     private let reportsProgress: Bool
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
-    let callbacks: StatusCallbackEndpoint
-    let consumers: ConsumerEndpoint
 
     init(
-        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        statusCallbackSink: (any StatusCallbackSink)? = nil, consumerFeed: (any ConsumerFeedSource)? = nil, logger: Logger
+        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation, logger: Logger
     ) {
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
@@ -48,8 +45,6 @@ final class StreamIngest: WebSocketServerHandler {
         self.reportsProgress = configuration.consumers.token != nil
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
-        self.callbacks = StatusCallbackEndpoint(configuration: configuration.callbacks, sink: statusCallbackSink, logger: logger)
-        self.consumers = ConsumerEndpoint(configuration: configuration.consumers, source: consumerFeed, logger: logger)
     }
 
     deinit {
@@ -192,7 +187,6 @@ final class StreamIngest: WebSocketServerHandler {
     }
 
     func shutdownRequested() {
-        self.consumers.shutdown()
         for session in self.sessions.values {
             session.finish(reason: "shutdown", closeCode: .goingAway, closeReason: "server shutting down")
         }
@@ -200,40 +194,33 @@ final class StreamIngest: WebSocketServerHandler {
 
     // MARK: - HTTP
 
-    func route(_ request: HTTPRequest) -> HTTPRequestAction {
-        if StatusCallbackEndpoint.handles(request.path) { return self.callbacks.route(request) }
-        if ConsumerEndpoint.handles(request.path) { return self.consumers.route(request) }
-        return .respond(self.respond(to: request))
-    }
-
-    func received(_ request: HTTPRequest, body: [UInt8], responder: HTTPResponder) {
-        // Only the status-callback and consumer endpoints hand requests on.
-        if ConsumerEndpoint.handles(request.path) {
-            self.consumers.received(request, responder: responder)
-        } else {
-            self.callbacks.received(request, body: body, responder: responder)
-        }
-    }
-
-    private func respond(to request: HTTPRequest) -> HTTPResponse {
+    /// The stream door's HTTP side: `/healthz` for a load balancer, 426 on the stream path without an
+    /// upgrade, 404 for anything else. (`GET /metrics` stays here until the internal door serves it.)
+    func respond(to request: HTTPRequest) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
         case ("GET", "/metrics"):
             self.metrics.finalizeFailures = self.finalizeFailures.value
-            let callbacks = self.callbacks.counters.snapshot
-            self.metrics.callbacksReceived = callbacks.received
-            self.metrics.callbacksStored = callbacks.stored
-            self.metrics.callbacksRejected = callbacks.rejected
-            self.metrics.callbacksQuarantined = callbacks.quarantined
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(self.metrics.prometheusText().utf8))
         case (_, "/healthz"), (_, "/metrics"):
-            return .error(405, "\(request.method) is not allowed on \(request.path); use GET")
+            return HTTPResponse(status: 405, contentType: "application/json", body: Array("{\"error\":\"use GET\"}\n".utf8), headers: ["Allow": "GET, HEAD"])
         case (_, self.configuration.streamPath):
-            return .error(426, "\(request.path) is a WebSocket endpoint; send an upgrade request")
+            var response = HTTPResponse.error(426, "this is a WebSocket endpoint; send an upgrade request")
+            response.headers["Upgrade"] = "websocket"
+            return response
         default:
-            return .error(404, "no such endpoint: \(request.path)")
+            return .error(404, "no such endpoint")
         }
+    }
+
+    func refused(_ refusal: ConnectionRefusal) {
+        self.metrics.refusedConnections[refusal.rawValue, default: 0] += 1
+    }
+
+    func connections(sockets: Int, pending: Int) {
+        self.metrics.sockets = sockets
+        self.metrics.pendingConnections = pending
     }
 
     // MARK: - Helpers for sessions

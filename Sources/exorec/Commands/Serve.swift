@@ -11,15 +11,16 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server: audio streams to WAV, status callbacks, recording downloads, the catalog.",
         discussion: """
-            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (HTTP Basic auth \
-            from the configuration) and writes one WAV and one JSON sidecar per stream under \
+            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (wss:// with \
+            ingest.tls.certificate and ingest.tls.key; HTTP Basic auth from the configuration) and writes one WAV and one JSON sidecar per stream under \
             STORAGE/media/; takes status callbacks on POST /v1/callbacks/status?token=TOKEN (with \
             callbacks.token set); keeps STORAGE/catalog.sqlite (calls, callbacks, streams, \
             recordings, media files, audit log); and, with the exotel.* credentials set, downloads \
             each call's recording from the durable queue (retrying while the platform publishes it) \
             and asks Call Details about calls whose terminal callback never came. GET /healthz and \
             GET /metrics (Prometheus) are on the same port. At start it repairs streams a crash left \
-            open and resumes pending downloads. SIGINT or SIGTERM finishes every open stream before \
+            open and resumes pending downloads, and raises its descriptor limit to the hard limit (the stream \
+            capacity that gives is logged). SIGINT or SIGTERM finishes every open stream before \
             it exits.
 
             Prints "exorec: listening on HOST:PORT" on standard output when ready; logs go to \

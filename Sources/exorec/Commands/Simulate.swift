@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import ArgumentParser
 import ExotelKit
 import ExotelSimulator
@@ -111,6 +112,13 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Retries of a callback answered non-2xx or not answered, 0-2 (default 0).", valueName: "n"))
     var callbackRetries = 0
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PEM file of certificates to trust (besides the system's) for wss:// streams and https:// callbacks, e.g. a self-signed server's.",
+            valueName: "file"))
+    var caFile: String?
+
     @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
     var logLevel: String?
 
@@ -161,20 +169,35 @@ struct Simulate: AsyncParsableCommand {
             throw ValidationError("--recordings \(self.recordings): \(error.localizedDescription)")
         }
 
+        platform.trustedCertificatesFile = self.caFile
+        let trustingClient: HTTPClient?
+        do {
+            trustingClient = try SimulatorSeams.httpClient(trustedCertificatesFile: self.caFile)
+        } catch {
+            throw ValidationError("--ca-file \(self.caFile ?? ""): not a readable PEM file of certificates (\(error))")
+        }
+
         let logger = LogSetup.makeLogger(label: "exorec.simulate", level: self.logLevel, quiet: self.quiet)
         let server = SimulatorServer(
             configuration: SimulatorServerConfiguration(host: host, port: port),
             platform: platform,
             clock: ScaledClock(rate: self.speed),
+            httpClient: trustingClient ?? .shared,
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let running = try await server.running()
-            self.announce(running, account: account)
-            try await tasks.waitForAll()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let running = try await server.running()
+                self.announce(running, account: account)
+                try await tasks.waitForAll()
+            }
+        } catch {
+            try? await trustingClient?.shutdown()
+            throw error
         }
+        try await trustingClient?.shutdown()
     }
 
     private static func parsePort(_ text: String) throws -> Int {

@@ -20,6 +20,11 @@ import Yams
 /// | `ingest.idle_timeout` | duration | `30s` |
 /// | `ingest.handshake_timeout` | duration | `10s` |
 /// | `ingest.shutdown_grace` | duration | `2s` |
+/// | `ingest.max_pending_connections` | integer ≥ 1 | `1024` |
+/// | `ingest.max_pending_per_source` | integer ≥ 1 | `64` |
+/// | `ingest.descriptor_reserve` | integer ≥ 16 | `128` |
+/// | `ingest.tls.certificate` | path of a PEM certificate (chain) | none (plain `ws://`) |
+/// | `ingest.tls.key` | path of its PEM private key | none |
 /// | `ingest.auth.disabled` | bool | `false` |
 /// | `ingest.auth.credentials` | list of `{username, password}` | none |
 /// | `recording.reorder_window` | duration | `100ms` |
@@ -95,7 +100,7 @@ struct ConfigFile {
         if let ingest = try root.section("ingest") {
             try ingest.only([
                 "host", "port", "stream_path", "max_streams", "max_message_bytes", "idle_timeout", "handshake_timeout",
-                "shutdown_grace", "auth",
+                "shutdown_grace", "auth", "max_pending_connections", "max_pending_per_source", "descriptor_reserve", "tls",
             ])
             if let host = try ingest.string("host") { self.ingest.server.host = host }
             if let port = try ingest.integer("port", in: 0...65535) { self.ingest.server.port = port }
@@ -105,6 +110,22 @@ struct ConfigFile {
             if let ms = try ingest.duration("idle_timeout") { self.ingest.idleTimeoutMs = ms }
             if let ms = try ingest.duration("handshake_timeout") { self.ingest.server.handshakeTimeoutSeconds = Int(max(1, ms / 1000)) }
             if let ms = try ingest.duration("shutdown_grace") { self.ingest.server.shutdownGraceMilliseconds = ms }
+            if let n = try ingest.integer("max_pending_connections", in: 1...1_000_000) { self.ingest.server.maxPendingConnections = n }
+            if let n = try ingest.integer("max_pending_per_source", in: 1...1_000_000) { self.ingest.server.maxPendingPerSource = n }
+            if let n = try ingest.integer("descriptor_reserve", in: 16...1_000_000) { self.ingest.server.descriptorReserve = n }
+            if let tls = try ingest.section("tls") {
+                try tls.only(["certificate", "key"])
+                let certificate = try tls.string("certificate")
+                let key = try tls.string("key")
+                switch (certificate, key) {
+                case (let certificate?, let key?):
+                    self.ingest.server.tls = .init(certificatePath: certificate, privateKeyPath: key)
+                case (nil, nil):
+                    break
+                default:
+                    throw IngestError.configuration(key: "ingest.tls", reason: "needs both certificate and key (PEM files), or neither")
+                }
+            }
             if let auth = try ingest.section("auth") {
                 try auth.only(["disabled", "credentials"])
                 if let disabled = try auth.bool("disabled") { self.ingest.authDisabled = disabled }
