@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -58,6 +59,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: hotPathSettings),
+        .target(
+            name: "Doors",
+            dependencies: [
+                "ExotelKit", "MediaStore", "Ingest",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "ExotelClient",
             dependencies: [
@@ -99,7 +112,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest",
+                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest", "Doors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -111,12 +124,12 @@ let package = Package(
         .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
-            dependencies: ["ExotelKit", "MediaStore", "Ingest", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .executableTarget(
             name: "exorec",
             dependencies: [
-                "ExotelKit", "MediaStore", "Ingest", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
+                "ExotelKit", "MediaStore", "Ingest", "Doors", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -149,6 +162,14 @@ let package = Package(
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(
+            name: "DoorsTests",
+            dependencies: [
+                "Doors", "Ingest", "ExotelKit", "MediaStore", "ExorecTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "CatalogTests",
             dependencies: [
                 "Catalog", "ExotelKit", "MediaStore",
@@ -160,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "OrchestratorTests",
             dependencies: [
-                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "ExorecTesting",
+                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "Doors", "ExorecTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -4,14 +4,12 @@ import ServiceLifecycle
 import Synchronization
 
 /// `exorec serve` as a `Service`: locks the storage root, repairs what a crash left open, then
-/// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized
-/// and every status callback in flight is stored.
-///
-/// Status callbacks (`POST /v1/callbacks/status`) are on when `configuration.callbacks.token` is
-/// set and a `statusCallbackSink` is given; otherwise the endpoint answers 404 and start-up logs why.
+/// runs the WebSocket server (the stream door: `/v1/streams` and `/healthz`) until graceful
+/// shutdown, and returns once every stream is finalized. Its counters are published each
+/// housekeeping round in ``metrics`` for the internal door's `/metrics`.
 ///
 /// ```swift
-/// let server = IngestServer(configuration: config, logger: logger, statusCallbackSink: catalog) { port in print("listening on \(port)") }
+/// let server = IngestServer(configuration: config, logger: logger) { port in print("listening on \(port)") }
 /// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
@@ -22,23 +20,15 @@ public final class IngestServer: Service, Sendable {
     private let continuation: AsyncStream<IngestEvent>.Continuation
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
-    private let statusCallbackSink: (any StatusCallbackSink)?
-    private let consumerFeed: (any ConsumerFeedSource)?
+    /// The stream counters as of the last housekeeping round, readable from any thread.
+    public let metrics = IngestMetricsSnapshot()
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
 
-    /// - Parameters:
-    ///   - statusCallbackSink: where status callbacks are stored; nil leaves the endpoint off.
-    ///   - consumerFeed: what `GET /v1/events` and `GET /v1/media/ID` read; nil leaves them off.
-    ///   - onListening: called once with the bound port.
-    public init(
-        configuration: IngestConfiguration, logger: Logger, statusCallbackSink: (any StatusCallbackSink)? = nil,
-        consumerFeed: (any ConsumerFeedSource)? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
-    ) {
+    /// - Parameter onListening: called once with the bound port.
+    public init(configuration: IngestConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.configuration = configuration
         self.logger = logger
-        self.statusCallbackSink = statusCallbackSink
-        self.consumerFeed = consumerFeed
         self.onListening = onListening
         (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -61,12 +51,7 @@ public final class IngestServer: Service, Sendable {
 
         let finalizer = StreamFinalizer(logger: self.logger)
         let ingest = StreamIngest(
-            configuration: self.configuration, finalizer: finalizer, events: self.continuation, statusCallbackSink: self.statusCallbackSink,
-            consumerFeed: self.consumerFeed, logger: self.logger)
-        let callbacks = ingest.callbacks
-        let callbacksOffReason = callbacks.offReason
-        let consumersOffReason = ingest.consumers.offReason
-        let callbacksInFlight = callbacks.inFlight
+            configuration: self.configuration, finalizer: finalizer, events: self.continuation, metricsSnapshot: self.metrics, logger: self.logger)
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }
@@ -85,19 +70,7 @@ public final class IngestServer: Service, Sendable {
                         metadata: [
                             "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
                             "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
-                            "status_callbacks": "\(callbacksOffReason == nil ? StatusCallbackEndpoint.path : "off")",
-                            "consumer_api": "\(consumersOffReason == nil ? "\(ConsumerEndpoint.eventsPath), \(ConsumerEndpoint.mediaPrefix)ID" : "off")",
                         ])
-                    if let reason = consumersOffReason, configuration.consumers.token != nil {
-                        logger.warning("the consumer API is off: GET \(ConsumerEndpoint.eventsPath) answers 404", metadata: ["reason": "\(reason)"])
-                    }
-                    if let reason = callbacksOffReason {
-                        if configuration.callbacks.token == nil {
-                            logger.info("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
-                        } else {
-                            logger.warning("status callbacks are off: POST \(StatusCallbackEndpoint.path) answers 404", metadata: ["reason": "\(reason)"])
-                        }
-                    }
                     onListening(port)
                 }
             } onGracefulShutdown: {
@@ -107,13 +80,14 @@ public final class IngestServer: Service, Sendable {
             server.requestStop()
         }
         await finalizer.drain()
-        let unfinished = await callbacksInFlight.drain(timeout: .milliseconds(self.configuration.callbacks.storeTimeoutMs + 1000))
-        if unfinished > 0 {
-            self.logger.error("stopped with status callbacks still being stored", metadata: ["count": "\(unfinished)"])
-        }
         withExtendedLifetime(lock) {}
         withExtendedLifetime(ingest) {}
         self.logger.info("stopped: every stream is finalized")
+    }
+
+    /// The stream counters in Prometheus text format, as of the last housekeeping round.
+    public func metricsText() -> String {
+        self.metrics.current.prometheusText()
     }
 
     /// Starts a graceful stop without a signal (tests, the demo).

@@ -3,9 +3,9 @@ import Logging
 import MediaStore
 import Synchronization
 
-/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the HTTP
-/// endpoints, and the periodic work. All of it runs on the service thread of `WebSocketServer`
-/// (the status-callback endpoint stores off it, see `StatusCallbackEndpoint`).
+/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, `/healthz`,
+/// and the periodic work. All of it runs on the service thread of `WebSocketServer`. Every other
+/// HTTP endpoint lives on the platform and internal doors (the `Doors` target).
 final class StreamIngest: WebSocketServerHandler {
     static let supportedRates: Set<Int> = [8000, 16000, 24000]
     static let version = "0.1.0"
@@ -31,12 +31,12 @@ final class StreamIngest: WebSocketServerHandler {
     private let reportsProgress: Bool
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
-    let callbacks: StatusCallbackEndpoint
-    let consumers: ConsumerEndpoint
+    /// Where each housekeeping round publishes a copy of `metrics` for other threads.
+    private let metricsSnapshot: IngestMetricsSnapshot
 
     init(
         configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        statusCallbackSink: (any StatusCallbackSink)? = nil, consumerFeed: (any ConsumerFeedSource)? = nil, logger: Logger
+        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(), logger: Logger
     ) {
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
@@ -45,11 +45,10 @@ final class StreamIngest: WebSocketServerHandler {
         self.finalizer = finalizer
         self.events = events
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
-        self.reportsProgress = configuration.consumers.token != nil
+        self.reportsProgress = configuration.reportsProgress
+        self.metricsSnapshot = metricsSnapshot
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
-        self.callbacks = StatusCallbackEndpoint(configuration: configuration.callbacks, sink: statusCallbackSink, logger: logger)
-        self.consumers = ConsumerEndpoint(configuration: configuration.consumers, source: consumerFeed, logger: logger)
     }
 
     deinit {
@@ -183,6 +182,13 @@ final class StreamIngest: WebSocketServerHandler {
             }
         }
         if !grown.isEmpty { self.publish(.streamsGrew(grown)) }
+        self.publishMetrics()
+    }
+
+    /// Copies the counters for readers on other threads (the internal door's `/metrics`).
+    func publishMetrics() {
+        self.metrics.finalizeFailures = self.finalizeFailures.value
+        self.metricsSnapshot.publish(self.metrics)
     }
 
     /// Puts a session with newly buffered audio at the end of the flush queue.
@@ -192,7 +198,6 @@ final class StreamIngest: WebSocketServerHandler {
     }
 
     func shutdownRequested() {
-        self.consumers.shutdown()
         for session in self.sessions.values {
             session.finish(reason: "shutdown", closeCode: .goingAway, closeReason: "server shutting down")
         }
@@ -201,38 +206,24 @@ final class StreamIngest: WebSocketServerHandler {
     // MARK: - HTTP
 
     func route(_ request: HTTPRequest) -> HTTPRequestAction {
-        if StatusCallbackEndpoint.handles(request.path) { return self.callbacks.route(request) }
-        if ConsumerEndpoint.handles(request.path) { return self.consumers.route(request) }
-        return .respond(self.respond(to: request))
+        .respond(self.respond(to: request))
     }
 
     func received(_ request: HTTPRequest, body: [UInt8], responder: HTTPResponder) {
-        // Only the status-callback and consumer endpoints hand requests on.
-        if ConsumerEndpoint.handles(request.path) {
-            self.consumers.received(request, responder: responder)
-        } else {
-            self.callbacks.received(request, body: body, responder: responder)
-        }
+        // `route` answers every request from its head; nothing is handed on.
+        responder.respond(.error(404, "no such endpoint: \(request.path.prefix(100))"))
     }
 
     private func respond(to request: HTTPRequest) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
-        case ("GET", "/metrics"):
-            self.metrics.finalizeFailures = self.finalizeFailures.value
-            let callbacks = self.callbacks.counters.snapshot
-            self.metrics.callbacksReceived = callbacks.received
-            self.metrics.callbacksStored = callbacks.stored
-            self.metrics.callbacksRejected = callbacks.rejected
-            self.metrics.callbacksQuarantined = callbacks.quarantined
-            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(self.metrics.prometheusText().utf8))
-        case (_, "/healthz"), (_, "/metrics"):
+        case (_, "/healthz"):
             return .error(405, "\(request.method) is not allowed on \(request.path); use GET")
         case (_, self.configuration.streamPath):
             return .error(426, "\(request.path) is a WebSocket endpoint; send an upgrade request")
         default:
-            return .error(404, "no such endpoint: \(request.path)")
+            return .error(404, "no such endpoint: \(request.path.prefix(100)); callbacks, events, media and metrics are on the platform and internal doors")
         }
     }
 

@@ -10,19 +10,22 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server: audio streams to WAV, status callbacks, recording downloads, the catalog.",
         discussion: """
-            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (HTTP Basic auth \
-            from the configuration) and writes one WAV and one JSON sidecar per stream under \
-            STORAGE/media/; takes status callbacks on POST /v1/callbacks/status?token=TOKEN (with \
+            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (the stream door; \
+            HTTP Basic auth from the configuration) and writes one WAV and one JSON sidecar per stream \
+            under STORAGE/media/; takes status callbacks on the platform door, POST \
+            http(s)://callbacks.host:callbacks.port/v1/callbacks/status?token=TOKEN (with \
             callbacks.token set); keeps STORAGE/catalog.sqlite (calls, callbacks, streams, \
             recordings, media files, audit log); and, with the exotel.* credentials set, downloads \
             each call's recording from the durable queue (retrying while the platform publishes it) \
-            and asks Call Details about calls whose terminal callback never came. GET /healthz and \
-            GET /metrics (Prometheus) are on the same port. At start it repairs streams a crash left \
+            and asks Call Details about calls whose terminal callback never came. GET /healthz is on the \
+            stream door; GET /v1/events, GET /v1/media/ID (api.token) and GET /metrics (Prometheus) \
+            are on the internal door, api.host:api.port (loopback by default). At start it repairs streams a crash left \
             open and resumes pending downloads. SIGINT or SIGTERM finishes every open stream before \
             it exits.
 
-            Prints "exorec: listening on HOST:PORT" on standard output when ready; logs go to \
-            standard error.
+            Prints "exorec: listening on HOST:PORT" (the stream door) on standard output when ready, \
+            after "exorec: platform door on HOST:PORT" and "exorec: internal door on HOST:PORT"; \
+            logs go to standard error.
 
             EXAMPLES:
               exorec serve --config config/exorec.example.yaml
@@ -57,18 +60,25 @@ struct Serve: AsyncParsableCommand {
             if let host { file.ingest.server.host = host }
             if let port { file.ingest.server.port = port }
             if let storage { file.ingest.storageRoot = storage }
-            try file.ingest.validate()
+            try file.validate()
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
         let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel)
         let host = file.ingest.server.host
+        let callbacksHost = file.callbacks.host
+        let apiHost = file.api.host
         let setup = PipelineSetup(file: file)
         let client = file.pipeline.accountSid == nil ? nil : try setup.client(logger: logger)
-        let pipeline = try await ExorecPipeline.open(
-            configuration: setup.pipelineConfiguration(), client: client, logger: logger
-        ) { port in
-            StandardOutput.line("exorec: listening on \(host):\(port)")
+        let pipeline: ExorecPipeline
+        do {
+            pipeline = try await ExorecPipeline.open(
+                configuration: setup.pipelineConfiguration(), client: client, logger: logger,
+                onListening: { port in StandardOutput.line("exorec: listening on \(host):\(port)") },
+                onPlatformListening: { port in StandardOutput.line("exorec: platform door on \(callbacksHost):\(port)") },
+                onInternalListening: { port in StandardOutput.line("exorec: internal door on \(apiHost):\(port)") })
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
         }
         let group = ServiceGroup(
             configuration: .init(
