@@ -1,9 +1,11 @@
+import Doors
 import ExorecTesting
 import ExotelKit
 import Foundation
 import Glibc
 import Ingest
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A token that passes `callbacks.token`'s rules.
@@ -64,18 +66,94 @@ final class RecordingSink: StatusCallbackSink {
     }
 }
 
-/// Runs `body` against a live ingest server with the callback endpoint on (token
-/// ``testCallbackToken``) and `sink` behind it.
+/// What a callback test may change: the platform door's settings and the stream door's server.
+struct CallbackDoorSetup {
+    var callbacks = PlatformDoorConfiguration()
+    var server = WebSocketServer.Configuration()
+}
+
+/// A live stream door (``TestIngest``) and platform door side by side, as `exorec serve` runs them.
+final class CallbackDoors: Sendable {
+    /// The platform door's port: where callbacks go.
+    let port: Int
+    /// The stream door's port: where WebSocket streams go.
+    let streamPort: Int
+    let ingest: TestIngest
+    let door: PlatformDoor
+    let server: Stopper
+
+    /// Stops both doors gracefully (as SIGTERM would).
+    final class Stopper: Sendable {
+        let group: ServiceGroup
+        let ingest: IngestServer
+        init(group: ServiceGroup, ingest: IngestServer) {
+            self.group = group
+            self.ingest = ingest
+        }
+        func stop() {
+            let group = self.group
+            Task { await group.triggerGracefulShutdown() }
+            self.ingest.stop()
+        }
+    }
+
+    init(port: Int, ingest: TestIngest, door: PlatformDoor, group: ServiceGroup) {
+        self.port = port
+        self.streamPort = ingest.port
+        self.ingest = ingest
+        self.door = door
+        self.server = Stopper(group: group, ingest: ingest.server)
+    }
+
+    func waitForFinished(_ count: Int) async throws -> [StreamSidecar] { try await self.ingest.waitForFinished(count) }
+}
+
+/// Runs `body` against a live platform door (token ``testCallbackToken`` unless `configure` changes it)
+/// with `sink` behind it, next to a live stream door.
 func withCallbackIngest<T: Sendable>(
-    sink: RecordingSink, logger: Logger? = nil, configure: (inout IngestConfiguration) -> Void = { _ in },
-    _ body: (TestIngest) async throws -> T
+    sink: RecordingSink?, logger: Logger? = nil, token: String? = testCallbackToken, configure: (inout CallbackDoorSetup) -> Void = { _ in },
+    _ body: (CallbackDoors) async throws -> T
 ) async throws -> T {
-    try await withTestIngest(
-        statusCallbackSink: sink, logger: logger,
-        configure: { configuration in
-            configuration.callbacks.token = testCallbackToken
-            configure(&configuration)
-        }, body)
+    var setup = CallbackDoorSetup()
+    setup.callbacks.port = 0
+    setup.callbacks.host = "127.0.0.1"
+    setup.callbacks.token = token
+    setup.server.port = 0
+    setup.server.shutdownGraceMilliseconds = 1000
+    configure(&setup)
+    var quiet = Logger(label: "exorec.test")
+    quiet.logLevel = ProcessInfo.processInfo.environment["EXOREC_TEST_LOG"] == nil ? .critical : .debug
+    let logger = logger ?? quiet
+    let server = setup.server
+    return try await withTestIngest(logger: logger, configure: { $0.server = server }) { ingest in
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let door = try PlatformDoor(configuration: setup.callbacks, sink: sink, logger: logger) { port in
+            continuation.yield(port)
+            continuation.finish()
+        }
+        let group = ServiceGroup(services: [door], gracefulShutdownSignals: [], logger: logger)
+        let running = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
+        var bound: Int?
+        for await port in ports { bound = port }
+        guard let port = bound else {
+            try await running.value
+            throw TestFailure("the platform door stopped before it listened")
+        }
+        let doors = CallbackDoors(port: port, ingest: ingest, door: door, group: group)
+        do {
+            let result = try await body(doors)
+            await group.triggerGracefulShutdown()
+            try await running.value
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
+        }
+    }
 }
 
 /// The endpoint's path with the right token.

@@ -4,6 +4,7 @@ import Crypto
 import Dispatch
 import ExorecTesting
 import Foundation
+import Doors
 import Ingest
 import Logging
 import MediaStore
@@ -229,7 +230,10 @@ struct ConsumerAPITests {
 /// A pipeline without a platform client (streams and the consumer API only), on a fresh storage root.
 final class ConsumerHarness: Sendable {
     let storageRoot: String
+    /// The internal door's port (events, media, metrics).
     let port: Int
+    /// The stream door's port.
+    let streamPort: Int
     let pipeline: ExorecPipeline
     let logger: Logger
     let token: String?
@@ -237,9 +241,10 @@ final class ConsumerHarness: Sendable {
     var catalog: Catalog { self.pipeline.catalog }
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
-    private init(storageRoot: String, port: Int, pipeline: ExorecPipeline, logger: Logger, token: String?) {
+    private init(storageRoot: String, port: Int, streamPort: Int, pipeline: ExorecPipeline, logger: Logger, token: String?) {
         self.storageRoot = storageRoot
         self.port = port
+        self.streamPort = streamPort
         self.pipeline = pipeline
         self.logger = logger
         self.token = token
@@ -256,22 +261,30 @@ final class ConsumerHarness: Sendable {
         ingest.server.port = 0
         ingest.server.shutdownGraceMilliseconds = 500
         ingest.credentials = [BasicAuthenticator.Credential(username: "test", password: "test-secret")]
-        ingest.consumers.token = token
-        ingest.consumers.heartbeatSeconds = 1
+        var api = InternalDoorConfiguration()
+        api.port = 0
+        api.token = token
+        api.heartbeatSeconds = 1
+        var callbacks = PlatformDoorConfiguration()
+        callbacks.port = 0
         // Progress (and a current header) every 100 ms, so that a two-second stream grows visibly.
         ingest.recorder.headerUpdateIntervalMs = 100
         ingest.storageRoot = storageRoot
         let port = Mutex<Int?>(nil)
+        let streamPort = Mutex<Int?>(nil)
         let pipeline = try await ExorecPipeline.open(
-            configuration: PipelineConfiguration(ingest: ingest, exorecVersion: "consumer-test"), client: nil, logger: logger,
-            onListening: { bound in port.withLock { $0 = bound } })
+            configuration: PipelineConfiguration(ingest: ingest, callbacks: callbacks, api: api, exorecVersion: "consumer-test"), client: nil,
+            logger: logger, onListening: { bound in streamPort.withLock { $0 = bound } },
+            onInternalListening: { bound in port.withLock { $0 = bound } })
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
-        while port.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        while port.withLock({ $0 }) == nil || streamPort.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let result: Result<Void, any Error>
-        if let bound = port.withLock({ $0 }) {
-            let harness = ConsumerHarness(storageRoot: storageRoot, port: bound, pipeline: pipeline, logger: logger, token: token)
+        if let bound = port.withLock({ $0 }), let stream = streamPort.withLock({ $0 }) {
+            let harness = ConsumerHarness(storageRoot: storageRoot, port: bound, streamPort: stream, pipeline: pipeline, logger: logger, token: token)
             do { result = .success(try await body(harness)) } catch { result = .failure(error) }
         } else {
             result = .failure(HarnessFailure("the ingest server did not start listening"))
@@ -285,7 +298,7 @@ final class ConsumerHarness: Sendable {
     /// Sends a whole stream (start, `frames` media frames `every` apart, stop) from a thread of its own:
     /// the test client's socket calls block.
     func send(_ script: StreamScript, frames: Int, every interval: Duration) -> Task<Void, any Error> {
-        let port = self.port
+        let port = self.streamPort
         return Task {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 DispatchQueue.global().async {
