@@ -35,6 +35,8 @@ import Testing
         var simulator: ExorecProcess
         var simulatorPort: Int
         var servePort: Int
+        /// The internal door's port (`/metrics`).
+        var apiPort: Int
         var catalog: String { "\(self.storage)/catalog.sqlite" }
     }
 
@@ -57,6 +59,8 @@ import Testing
         ])
         let simulatorPort = try await simulator.waitForListening()
         let servePort = try PipelineProcess.freeLoopbackPort()
+        let callbacksPort = try PipelineProcess.freeLoopbackPort()
+        let apiPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
             storage: \(storage)
@@ -69,7 +73,12 @@ import Testing
                   - username: \(Self.streamUser)
                     password: \(Self.streamPassword)
             callbacks:
+              host: 127.0.0.1
+              port: \(callbacksPort)
               token: \(Self.callbackToken)
+            api:
+              host: 127.0.0.1
+              port: \(apiPort)
             exotel:
               account_sid: \(Self.account)
               api_key: \(Self.apiKey)
@@ -78,6 +87,7 @@ import Testing
               caller_id: "08030752400"
             calls:
               public_url: http://127.0.0.1:\(servePort)
+              callback_url: http://127.0.0.1:\(callbacksPort)
               stream_begin: leg1
               recording_channels: dual
               concurrency: 10
@@ -95,7 +105,7 @@ import Testing
         try csv.write(toFile: campaign, atomically: true, encoding: .utf8)
         return Setup(
             directory: directory, storage: storage, config: config, campaign: campaign, simulatorRecordings: recordings,
-            simulator: simulator, simulatorPort: simulatorPort, servePort: servePort)
+            simulator: simulator, simulatorPort: simulatorPort, servePort: servePort, apiPort: apiPort)
     }
 
     static func serve(_ setup: Setup) throws -> ExorecProcess {
@@ -110,7 +120,7 @@ import Testing
 
     /// Open WebSocket connections and streams being recorded, from the server's `/metrics`.
     static func connections(_ setup: Setup) -> (open: Int, streaming: Int)? {
-        guard let metrics = try? PipelineProcess.get(port: setup.servePort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
+        guard let metrics = try? PipelineProcess.get(port: setup.apiPort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
             metrics.status == 200
         else { return nil }
         func gauge(_ name: String) -> Int? {

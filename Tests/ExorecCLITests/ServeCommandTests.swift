@@ -20,7 +20,7 @@ import Testing
                   - username: test
                     password: test-secret
             """)
-        return ["serve", "--config", config, "--storage", storage, "--log-level", "info"]
+        return ["serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0", "--api-port", "0"]
     }
 
     /// The server writes audio within 175 ms of its arrival (docs/INGEST.md). The test waits until all
@@ -41,7 +41,7 @@ import Testing
             sentAt.append(.now)
             try await Task.sleep(for: .milliseconds(100))
         }
-        try await TestIngest.waitForMediaFrames(25, port: port)
+        try await TestIngest.waitForMediaFrames(25, port: try await server.waitForDoor("internal"))
         server.signal(SIGKILL)
         let killedAt = ContinuousClock.now
         _ = try await server.waitForExit()
@@ -82,7 +82,7 @@ import Testing
         let client = try TestWebSocketClient(port: port)
         try client.sendText(script.start())
         for i in 0..<3 { try client.sendText(script.media(frame: i)) }
-        try await TestIngest.waitForMediaFrames(3, port: port)
+        try await TestIngest.waitForMediaFrames(3, port: try await server.waitForDoor("internal"))
         server.signal(SIGTERM)
         #expect(try await client.closed()?.code == 1001)
         #expect(try await server.waitForExit() == 0)
@@ -127,7 +127,7 @@ import Testing
     @Test func exampleConfigurationIsValidAndStarts() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/exorec.example.yaml").path
-        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--storage", makeTemporaryDirectory()])
+        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         let port = try await server.waitForListening()
         let client = try TestWebSocketClient(port: port, credentials: ("exotel", "change-me"))
         client.close()
@@ -152,7 +152,7 @@ import Testing
     @Test func credentialsCanComeFromTheEnvironment() async throws {
         let storage = makeTemporaryDirectory()
         let server = try ExorecProcess(
-            ["serve", "--port", "0", "--storage", storage],
+            ["serve", "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", storage],
             environment: ["EXOREC_INGEST_USERNAME": "envuser", "EXOREC_INGEST_PASSWORD": "envpass"])
         let port = try await server.waitForListening()
         let client = try TestWebSocketClient(port: port, credentials: ("envuser", "envpass"))

@@ -42,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Port to listen on (default 8080; 0 picks a free one).", valueName: "port"))
     var port: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Port of the platform door, status callbacks (default callbacks.port, 8081; 0 picks a free one).", valueName: "port"))
+    var callbacksPort: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Port of the internal door, events, media and metrics (default api.port, 8082; 0 picks a free one).", valueName: "port"))
+    var apiPort: Int?
+
     @Option(name: .long, help: ArgumentHelp("Storage root for media and sidecars (default ./storage).", valueName: "dir"))
     var storage: String?
 
@@ -50,6 +56,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
+        if let callbacksPort, !(0...65535).contains(callbacksPort) { throw ValidationError("--callbacks-port \(callbacksPort) is not a port number (0-65535).") }
+        if let apiPort, !(0...65535).contains(apiPort) { throw ValidationError("--api-port \(apiPort) is not a port number (0-65535).") }
         if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
     }
 
@@ -59,6 +67,8 @@ struct Serve: AsyncParsableCommand {
             file = try ConfigFile.load(path: self.config)
             if let host { file.ingest.server.host = host }
             if let port { file.ingest.server.port = port }
+            if let callbacksPort { file.callbacks.port = callbacksPort }
+            if let apiPort { file.api.port = apiPort }
             if let storage { file.ingest.storageRoot = storage }
             try file.validate()
         } catch let error as IngestError {
