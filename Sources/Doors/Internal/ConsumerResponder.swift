@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+public import HTTPTypes
 public import Hummingbird
 import Ingest
 import Logging
@@ -11,7 +12,7 @@ import Synchronization
 ///
 /// The head is checked first (path, token, method, parameters) and refusals are answered at once; a
 /// graceful shutdown ends every long poll (with an empty page) and every event stream.
-struct ConsumerResponder: HTTPResponder {
+struct ConsumerResponder: Hummingbird.HTTPResponder {
     typealias Context = DoorContext
 
     static let eventsPath = "/v1/events"
@@ -31,7 +32,7 @@ struct ConsumerResponder: HTTPResponder {
     private let logger: Logger
     /// Refusals are logged once per kind per 10 s: a misconfigured consumer retrying in a loop does not
     /// flood the log.
-    private let refusalLog = Mutex(RefusalLog())
+    private let refusalLog = RefusalLog()
 
     init(configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, metrics: @escaping @Sendable () -> String, logger: Logger) {
         self.configuration = configuration
@@ -56,7 +57,7 @@ struct ConsumerResponder: HTTPResponder {
         switch self.parse(request) {
         case .failure(let refusal):
             let status = refusal.response.status.code
-            if let suppressed = self.refusalLog.withLock({ $0.shouldLog("\(status)") }) {
+            if let suppressed = self.refusalLog.shouldLog("\(status)") {
                 self.logger.warning(
                     "refused a request on the internal door",
                     metadata: [
@@ -265,9 +266,10 @@ struct ConsumerResponder: HTTPResponder {
             try await writer.write(ByteBuffer(string: "id: \(after)\nretry: 2000\n\n"))
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let items: [FeedItem]
+                let position = after
                 do {
                     items = try await cancelWhenGracefulShutdown {
-                        try await source.events(after: after, types: query.types, limit: query.limit, wait: .seconds(heartbeat))
+                        try await source.events(after: position, types: query.types, limit: query.limit, wait: .seconds(heartbeat))
                     }
                 } catch {
                     if Task.isCancelled || Task.isShuttingDownGracefully { break }
@@ -355,46 +357,5 @@ struct ConsumerResponder: HTTPResponder {
             try await writer.finish(nil)
         }
         return Response(status: .init(code: status), headers: headers, body: body)
-    }
-}
-
-/// An open media file, read by offset. Closed when released.
-final class MediaFileReader: Sendable {
-    struct OpenError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    private let descriptor: Int32
-    let length: Int64
-
-    init(path: String) throws(OpenError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw OpenError(description: String(cString: strerror(errno))) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw OpenError(description: reason)
-        }
-        self.descriptor = descriptor
-        self.length = Int64(info.st_size)
-    }
-
-    deinit { close(self.descriptor) }
-
-    /// Up to `count` bytes at `offset`; nil on a read error.
-    func read(count: Int, at offset: Int64) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = bytes.withUnsafeMutableBytes { pread(self.descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return done == count ? bytes : Array(bytes[..<done])
     }
 }

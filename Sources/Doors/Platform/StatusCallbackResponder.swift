@@ -1,5 +1,7 @@
 import ExotelKit
+import HTTPTypes
 public import Hummingbird
+import Ingest
 import Logging
 import MediaStore
 import Synchronization
@@ -12,7 +14,7 @@ import Synchronization
 /// answer waits for the sink (the callback is durably stored before the platform hears 200) up to
 /// `callbacks.store_timeout`, then says 503 while the store goes on. `docs/INGEST.md` ("Status
 /// callbacks") has every outcome.
-struct StatusCallbackResponder: HTTPResponder {
+struct StatusCallbackResponder: Hummingbird.HTTPResponder {
     typealias Context = DoorContext
 
     static let path = "/v1/callbacks/status"
@@ -29,7 +31,7 @@ struct StatusCallbackResponder: HTTPResponder {
     private let allowlist: SourceAllowlist
     private let processor: StatusCallbackProcessor?
     private let logger: Logger
-    private let refusalLog = Mutex(RefusalLog())
+    private let refusalLog = RefusalLog()
 
     init(configuration: PlatformDoorConfiguration, sink: (any StatusCallbackSink)?, counters: StatusCallbackCounters, inFlight: InFlightCounter, logger: Logger) {
         self.configuration = configuration
@@ -189,7 +191,7 @@ struct StatusCallbackResponder: HTTPResponder {
             return .json(200, "{\"status\":\"ok\"}\n")
         }
         self.counters.rejected("path")
-        if let suppressed = self.refusalLog.withLock({ $0.shouldLog("path") }) {
+        if let suppressed = self.refusalLog.shouldLog("path") {
             self.logger.warning(
                 "refused a request on the platform door",
                 metadata: [
@@ -210,7 +212,7 @@ struct StatusCallbackResponder: HTTPResponder {
     /// The query, which holds the token, is never logged.
     private func refuse(_ request: Request, _ context: DoorContext, _ reason: String, _ response: Response) -> Refusal {
         self.counters.rejected(reason)
-        if let suppressed = self.refusalLog.withLock({ $0.shouldLog(reason) }) {
+        if let suppressed = self.refusalLog.shouldLog(reason) {
             self.logger.warning(
                 "refused status callback",
                 metadata: [

@@ -1,6 +1,8 @@
 import ExotelKit
+public import HTTPTypes
 public import Hummingbird
 public import NIOCore
+import Synchronization
 
 /// The request context of both doors: Hummingbird's core context plus the connection, so a
 /// responder can see the peer's address and close a connection whose body it will not read.
@@ -46,22 +48,24 @@ extension Response {
     }
 }
 
-/// Logs a kind of refusal at most once per interval, counting what it held back.
-struct RefusalLog: Sendable {
+/// Logs a kind of refusal at most once per interval, counting what it held back. Thread-safe.
+final class RefusalLog: Sendable {
     let intervalMs: Int64
-    private var last: [String: (at: ContinuousClock.Instant, suppressed: Int)] = [:]
+    private let last = Mutex<[String: (at: ContinuousClock.Instant, suppressed: Int)]>([:])
 
     init(intervalMs: Int64 = 10_000) { self.intervalMs = intervalMs }
 
     /// The number suppressed since the last log when this one should be logged, else nil.
-    mutating func shouldLog(_ kind: String, now: ContinuousClock.Instant = .now) -> Int? {
-        if let entry = self.last[kind], now - entry.at < .milliseconds(self.intervalMs) {
-            self.last[kind] = (entry.at, entry.suppressed + 1)
-            return nil
+    func shouldLog(_ kind: String, now: ContinuousClock.Instant = .now) -> Int? {
+        self.last.withLock { last in
+            if let entry = last[kind], now - entry.at < .milliseconds(self.intervalMs) {
+                last[kind] = (entry.at, entry.suppressed + 1)
+                return nil
+            }
+            let suppressed = last[kind]?.suppressed ?? 0
+            last[kind] = (now, 0)
+            return suppressed
         }
-        let suppressed = self.last[kind]?.suppressed ?? 0
-        self.last[kind] = (now, 0)
-        return suppressed
     }
 }
 

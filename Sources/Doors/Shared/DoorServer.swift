@@ -1,4 +1,5 @@
 public import Hummingbird
+import HummingbirdCore
 public import Ingest
 import HummingbirdTLS
 public import Logging
@@ -67,7 +68,7 @@ public struct DoorTLS: Sendable, Hashable {
 }
 
 /// One Hummingbird server for one door, as a swift-service-lifecycle `Service`.
-struct DoorServer<Responder: HTTPResponder>: Service where Responder.Context == DoorContext {
+struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder.Context == DoorContext {
     let name: String
     let application: Application<Responder>
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Doors
 import ExotelClient
 import Ingest
 import Logging

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Doors
 import Foundation
 import Ingest
 import Logging

@@ -1,9 +1,10 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Catalog
+import Doors
 import ExotelClient
 import ExotelKit
 import Ingest
-import AsyncHTTPClient
 import Logging
 import MediaStore
 import Orchestrator
