@@ -72,6 +72,18 @@ public final class TestIngest: Sendable {
         }
     }
 
+    /// The server's metrics in Prometheus text once they contain every one of `lines` (each a whole line),
+    /// or, after `timeout`, as they are (the caller's checks then fail and show them). They are published
+    /// once per housekeeping round, so a count is seen a moment after it changed.
+    public func metricsText(containing lines: [String], timeout: Duration = .seconds(30)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = self.server.metricsText()
+            if lines.allSatisfy({ text.contains($0 + "\n") }) || ContinuousClock.now >= deadline { return text }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Waits until the server whose internal door is on `port` has read `frames` media frames (its
     /// `/metrics`; `token` is `api.token` when the server has one).
     public static func waitForMediaFrames(_ frames: Int, port: Int, token: String? = nil, timeout: Duration = .seconds(30)) async throws {

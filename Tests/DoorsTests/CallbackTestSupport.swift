@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import Ingest
 import Logging
+import MediaStore
 import ServiceLifecycle
 import Synchronization
 
@@ -350,3 +351,7 @@ final class CapturedLogs: Sendable {
         }
     }
 }
+
+/// One thread may write (a trickling body) while another reads the answer: a socket allows it, and
+/// nothing else of the client is touched meanwhile.
+extension TestHTTPClient: @unchecked Sendable {}
