@@ -110,6 +110,28 @@ import Testing
         }
     }
 
+    /// A refused request whose (small) body trickles in: answered at once, and the drain of its body
+    /// is cut off at the body deadline instead of holding the connection.
+    @Test func aTricklingRefusedBodyIsNotDrainedForEver() async throws {
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.bodyTimeoutMs = 1000 }) { doors in
+            let port = doors.port
+            let (status, sent) = try await onThread { () throws -> (Int, Int) in
+                let client = try TestHTTPClient(port: port)
+                try client.send("POST", "/v1/callbacks/status?token=wrong-token-000000000", contentType: "application/json", headers: ["Content-Length: 1000"])
+                let status = try client.readResponse().status
+                for index in 0..<1000 {
+                    guard (try? client.write([UInt8(ascii: " ")])) != nil else { return (status, index) }
+                    if client.waitForEOF(timeoutSeconds: 0) { return (status, index) }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                return (status, 1000)
+            }
+            #expect(status == 403)
+            // 1 s body timeout + 2 s grace ≈ 30 bytes at 10 a second; a generous bound for a busy machine.
+            #expect(sent < 300, "the door drained a trickling refused body for \(sent) bytes")
+        }
+    }
+
     /// A body far over the limit is refused from its Content-Length and never read.
     @Test func anOversizedBodyIs413AndNotRead() async throws {
         let sink = RecordingSink()

@@ -257,7 +257,7 @@ import Testing
             #expect(huge.status == 413)
             #expect(huge.headers["connection"] == "close")
             #expect(closed)
-            #expect(elapsed < .seconds(4), "closed after the answer, not after lws's 5 s keep-alive idle timeout")
+            #expect(elapsed < .seconds(4), "closed after the answer, not after an idle timeout")
             #expect(sink.stored.count == 2)
             #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="too-large"} 2"#))
         }
@@ -457,8 +457,9 @@ import Testing
             let health = try await TestHTTPClient.request(port: port, "GET", "/healthz")
             #expect(health.status == 200)
         }
-        // Each answer was looked up by its exchange id, found its connection gone, and was dropped.
-        #expect(logs.all.filter { $0.message.hasPrefix("dropped an HTTP answer") }.count == 5)
+        // The answers found their connections gone and were dropped quietly: nothing worse than a warning.
+        // (The libwebsockets endpoint logged each drop; Hummingbird drops a write to a closed channel.)
+        #expect(!logs.all.contains { $0.level >= .error }, "\(logs.all.filter { $0.level >= .error }.map(\.message))")
     }
 
     @Test func manyConcurrentCallbacksAreAllAnswered() async throws {

@@ -53,6 +53,7 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         // Nothing here reads a body: one that is announced is never drained.
         if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
             context.stopReading()
+            return .error(400, "requests to this door carry no body", headers: [.connection: "close"])
         }
         switch self.parse(request) {
         case .failure(let refusal):

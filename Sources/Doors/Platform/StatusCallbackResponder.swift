@@ -63,11 +63,7 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
         self.counters.received()
         if let refusal = self.refusal(for: request, context: context) {
             // A body we will not read is drained by the server only when it is small and framed.
-            let length = request.headers[.contentLength].flatMap { Int($0) }
-            if request.headers[.transferEncoding] != nil || (length ?? 0) > self.configuration.maxBodyBytes {
-                context.stopReading()
-            }
-            return refusal
+            return context.refusing(request, with: refusal)
         }
         guard let processor = self.processor else {
             return .error(404, "status callbacks are not enabled on this server")
@@ -122,11 +118,14 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
             buffer = try await request.body.collect(upTo: self.configuration.maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             context.stopReading()
-            return .failure(self.refuse(request, context, "too-large", .error(413, "the body is larger than the limit of \(self.configuration.maxBodyBytes) bytes")))
+            return .failure(
+                self.refuse(
+                    request, context, "too-large",
+                    .error(413, "the body is larger than the limit of \(self.configuration.maxBodyBytes) bytes", headers: [.connection: "close"])))
         } catch {
             if timedOut.isSet { return .failure(self.timedOut(request, context)) }
             context.stopReading()
-            return .failure(self.refuse(request, context, "body-unreadable", .error(400, "the body could not be read")))
+            return .failure(self.refuse(request, context, "body-unreadable", .error(400, "the body could not be read", headers: [.connection: "close"])))
         }
         if timedOut.isSet { return .failure(self.timedOut(request, context)) }
         return .success(buffer.readBytes(length: buffer.readableBytes) ?? [])
@@ -181,14 +180,11 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
 
     /// Anything but the callback path: `/healthz` for a load balancer, 404 otherwise.
     private func otherPath(_ request: Request, context: DoorContext) -> Response {
-        if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
-            context.stopReading()
-        }
         if request.uri.path == "/healthz" {
             guard request.method == .get || request.method == .head else {
-                return .error(405, "\(request.method) is not allowed on /healthz; use GET", headers: [.allow: "GET, HEAD"])
+                return context.refusing(request, with: .error(405, "\(request.method) is not allowed on /healthz; use GET", headers: [.allow: "GET, HEAD"]))
             }
-            return .json(200, "{\"status\":\"ok\"}\n")
+            return context.refusing(request, with: .json(200, "{\"status\":\"ok\"}\n"))
         }
         self.counters.rejected("path")
         if let suppressed = self.refusalLog.shouldLog("path") {
@@ -199,7 +195,7 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
                     "path": "\(loggable(request.uri.path))", "suppressed_since_last": "\(suppressed)",
                 ])
         }
-        return .error(404, "no such endpoint; status callbacks go to POST \(Self.path)?token=…")
+        return context.refusing(request, with: .error(404, "no such endpoint; status callbacks go to POST \(Self.path)?token=…"))
     }
 
     /// `Multipart/Form-Data; boundary=x` → `multipart/form-data`.

@@ -20,6 +20,25 @@ public struct DoorContext: RequestContext {
         self.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
+    /// Whether `request` announces a body the door would rather not drain after refusing it: one of
+    /// unknown length, or longer than ``DoorLimits/maxDrainBytes``.
+    static func bodyIsNotWorthDraining(_ request: Request) -> Bool {
+        if request.headers[.transferEncoding] != nil { return true }
+        guard let text = request.headers[.contentLength] else { return false }
+        guard let length = Int(text) else { return true }
+        return length > DoorLimits.maxDrainBytes
+    }
+
+    /// Answers `response` and, when `request`'s body is not worth draining, stops reading: the
+    /// connection closes after the answer (which says so).
+    func refusing(_ request: Request, with response: Response) -> Response {
+        guard Self.bodyIsNotWorthDraining(request) else { return response }
+        self.stopReading()
+        var response = response
+        response.headers[.connection] = "close"
+        return response
+    }
+
     /// Stops reading from this connection: the answer is still written, then the connection
     /// closes. Used when a body is refused unread (too large, too slow), so it is never drained.
     func stopReading() {

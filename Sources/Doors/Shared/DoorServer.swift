@@ -16,8 +16,13 @@ public struct DoorLimits: Sendable, Hashable {
     /// after this long: a client that sends a header byte every second is cut off here.
     public var idleTimeoutMs: Int64 = 10_000
     /// A request body must arrive completely within this long after its head (408 otherwise, and
-    /// the connection is closed).
+    /// the connection is closed). A body the door drains after a refusal has the same deadline,
+    /// plus two seconds, after which the connection is closed.
     public var bodyTimeoutMs: Int64 = 10_000
+    /// A refused request's body up to this size is read and dropped, so the connection carries the
+    /// next request; a larger one, or one of unknown length, is not read: the connection closes
+    /// after the answer.
+    public static let maxDrainBytes = 1 << 20
 
     public init() {}
 
@@ -77,7 +82,9 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
         onListening: @escaping @Sendable (Int) -> Void
     ) throws {
         let http = HTTPServerBuilder.http1(
-            configuration: .init(idleTimeout: .milliseconds(limits.idleTimeoutMs), httpDecoderConfiguration: .init(
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000))],
+                idleTimeout: .milliseconds(limits.idleTimeoutMs), httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
         let server = try tls.map { try HTTPServerBuilder.tls(http, tlsConfiguration: $0) } ?? http
         var serverLogger = logger
