@@ -267,6 +267,16 @@ final class TestHTTPClient {
     }
 
     /// Whether the server has closed the connection (reads until EOF, at most `timeoutSeconds`).
+    /// Whether the server has closed the connection, without waiting (data already sent is skipped).
+    func isClosedNow() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET || errno == EPIPE }
+        }
+    }
+
     func waitForEOF(timeoutSeconds: Int = 5) -> Bool {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

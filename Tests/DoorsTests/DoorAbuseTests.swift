@@ -80,7 +80,7 @@ import Testing
                 for (index, byte) in head.enumerated() {
                     // A closed connection fails the write (EPIPE) or shows EOF.
                     guard (try? client.write([byte])) != nil else { return index }
-                    if client.waitForEOF(timeoutSeconds: 0) { return index }
+                    if client.isClosedNow() { return index }
                     Thread.sleep(forTimeInterval: 0.25)
                 }
                 return head.count
@@ -121,7 +121,7 @@ import Testing
                 let status = try client.readResponse().status
                 for index in 0..<1000 {
                     guard (try? client.write([UInt8(ascii: " ")])) != nil else { return (status, index) }
-                    if client.waitForEOF(timeoutSeconds: 0) { return (status, index) }
+                    if client.isClosedNow() { return (status, index) }
                     Thread.sleep(forTimeInterval: 0.1)
                 }
                 return (status, 1000)
