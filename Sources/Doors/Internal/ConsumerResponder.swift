@@ -60,7 +60,7 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             let status = refusal.response.status.code
             if let suppressed = self.refusalLog.shouldLog("\(status)") {
                 self.logger.warning(
-                    "refused a request on the internal door",
+                    "refused a consumer request",
                     metadata: [
                         "status": "\(status)", "reason": "\(loggable(refusal.reason))", "path": "\(loggable(request.uri.path, limit: 100))",
                         "remote": "\(context.remoteAddress)", "suppressed_since_last": "\(suppressed)",
