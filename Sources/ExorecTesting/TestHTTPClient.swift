@@ -75,6 +75,18 @@ public final class TestHTTPClient: @unchecked Sendable {
     }
 
     /// Reads one response (head and `Content-Length` body).
+    /// Reads one response, waiting at most `timeoutSeconds` for it (then throws); the usual 20 s wait is
+    /// restored afterwards.
+    public func readResponse(timeoutSeconds: Int) throws -> TestHTTPResponse {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        defer {
+            var usual = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &usual, socklen_t(MemoryLayout<timeval>.size))
+        }
+        return try self.readResponse()
+    }
+
     public func readResponse() throws -> TestHTTPResponse {
         let separator: [UInt8] = [13, 10, 13, 10]
         var headEnd: Int?

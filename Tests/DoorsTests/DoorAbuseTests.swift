@@ -202,6 +202,33 @@ import Testing
         }
     }
 
+    /// `callbacks.max_connections`: connections beyond the cap are not served until one closes, so a
+    /// flood of idle sockets costs the door a bounded number of descriptors.
+    @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
+        try await withCallbackIngest(
+            sink: RecordingSink(), configure: { $0.callbacks.limits.maxConnections = 2; $0.callbacks.limits.idleTimeoutMs = 60_000 }
+        ) { doors in
+            let port = doors.port
+            let (early, late) = try await onThread { () throws -> (Int?, Int) in
+                let first = try TestHTTPClient(port: port)
+                let second = try TestHTTPClient(port: port)
+                // Both are served, so both are accepted.
+                _ = try first.request("GET", "/healthz")
+                _ = try second.request("GET", "/healthz")
+                let third = try TestHTTPClient(port: port)
+                try third.send("GET", "/healthz")
+                // Not served while two connections are open (a busy machine only makes this wait longer).
+                let early = (try? third.readResponse(timeoutSeconds: 1))?.status
+                first.close()
+                let late = try third.readResponse().status
+                second.close()
+                return (early, late)
+            }
+            #expect(early == nil, "a third connection was served beyond the cap of 2")
+            #expect(late == 200)
+        }
+    }
+
     /// A TLS key that cannot be read is a configuration error naming the key, not a crash.
     @Test func anUnreadableTLSKeyNamesTheKey() throws {
         var configuration = PlatformDoorConfiguration()

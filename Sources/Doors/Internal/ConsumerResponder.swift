@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-public import HTTPTypes
-public import Hummingbird
+import HTTPTypes
+import Hummingbird
 import Ingest
 import Logging
 import ServiceLifecycle
@@ -227,7 +227,7 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             }
             return .json(200, Self.page(items.1, lastID: items.1.last?.id ?? items.0), headers: noStore)
         } catch {
-            if Task.isCancelled || error is CancellationError || isShuttingDown(error) {
+            if Task.isCancelled || Task.isShuttingDownGracefully || error is CancellationError {
                 // The server is stopping. A poll whose position is known has simply found nothing new; one
                 // that asked for `latest` and never learnt it is told to come back.
                 if let start = after.withLock({ $0 }) {
@@ -238,10 +238,6 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             self.logger.error("could not read the events feed", metadata: ["error": "\(error)"])
             return .error(503, "the events feed cannot be read right now: \(error)")
         }
-    }
-
-    private func isShuttingDown(_ error: any Error) -> Bool {
-        Task.isShuttingDownGracefully
     }
 
     private static func page(_ items: [FeedItem], lastID: Int64) -> String {

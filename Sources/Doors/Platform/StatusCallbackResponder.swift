@@ -1,6 +1,6 @@
 import ExotelKit
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import Ingest
 import Logging
 import MediaStore

@@ -1,5 +1,5 @@
 import ExotelKit
-public import HTTPTypes
+import HTTPTypes
 public import Hummingbird
 public import NIOCore
 import Synchronization

@@ -1,11 +1,11 @@
-public import Hummingbird
+import Hummingbird
 import HummingbirdCore
-public import Ingest
+import Ingest
 import HummingbirdTLS
-public import Logging
+import Logging
 import NIOCore
 import NIOSSL
-public import ServiceLifecycle
+import ServiceLifecycle
 
 /// The limits every door applies to its connections, whatever they ask for.
 public struct DoorLimits: Sendable, Hashable {
