@@ -115,6 +115,13 @@ import Testing
         ("- not\n- a mapping\n", "expected a mapping"),
         ("ingest:\n  auth:\n    disabled: true\napi:\n  token: short\n", "api.token"),
         ("ingest:\n  auth:\n    disabled: true\napi:\n  max_wait: 500s\n", "api.max_wait"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  port: 70000\n", "api.port"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  host: localhost.example\n", "api.host"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  port: -1\n", "callbacks.port"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  idle_timeout: 1ms\n", "callbacks.idle_timeout"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n", "callbacks.tls"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n    key: /nonexistent.key\n", "callbacks.tls.certificate"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  max_connections: 0\n", "callbacks.max_connections"),
         ("api:\n  tokn: x\n", "api.tokn"),
     ])
     func badConfigurationIsAUsageErrorThatNamesTheKey(yaml: String, mentions: String) async throws {

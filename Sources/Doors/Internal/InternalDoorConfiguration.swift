@@ -23,7 +23,7 @@ public struct InternalDoorConfiguration: Sendable, Hashable {
         guard (0...65535).contains(self.port) else {
             throw .configuration(key: "api.port", reason: "\(self.port) is not a port number (0-65535)")
         }
-        guard !self.host.isEmpty else { throw .configuration(key: "api.host", reason: "must be an address such as 127.0.0.1") }
+        try DoorLimits.validate(host: self.host, key: "api.host")
         if let token = self.token, !PlatformDoorConfiguration.isAcceptableToken(token) {
             throw .configuration(
                 key: "api.token",

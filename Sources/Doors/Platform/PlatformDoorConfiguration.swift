@@ -45,7 +45,7 @@ public struct PlatformDoorConfiguration: Sendable, Hashable {
         guard (0...65535).contains(self.port) else {
             throw .configuration(key: "callbacks.port", reason: "\(self.port) is not a port number (0-65535)")
         }
-        guard !self.host.isEmpty else { throw .configuration(key: "callbacks.host", reason: "must be an address such as 127.0.0.1 or 0.0.0.0") }
+        try DoorLimits.validate(host: self.host, key: "callbacks.host")
         if let token = self.token, !Self.isAcceptableToken(token) {
             // The token itself is never echoed: error messages end up in logs.
             throw .configuration(

@@ -186,7 +186,6 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
             }
             return context.refusing(request, with: .json(200, "{\"status\":\"ok\"}\n"))
         }
-        self.counters.rejected("path")
         if let suppressed = self.refusalLog.shouldLog("path") {
             self.logger.warning(
                 "refused a request on the platform door",

@@ -26,6 +26,13 @@ public struct DoorLimits: Sendable, Hashable {
 
     public init() {}
 
+    /// `host` must be an IPv4 or IPv6 literal (as `ingest.host`), so a typo cannot bind elsewhere.
+    static func validate(host: String, key: String) throws(IngestError) {
+        guard SourceAllowlist.addressBytes(host) != nil else {
+            throw .configuration(key: key, reason: "'\(host)' is not an IPv4 or IPv6 address (127.0.0.1 for loopback, 0.0.0.0 for every interface)")
+        }
+    }
+
     func validate(prefix: String) throws(IngestError) {
         guard (1...100_000).contains(self.maxConnections) else {
             throw .configuration(key: "\(prefix).max_connections", reason: "must be between 1 and 100000")
@@ -75,6 +82,7 @@ public struct DoorTLS: Sendable, Hashable {
 /// One Hummingbird server for one door, as a swift-service-lifecycle `Service`.
 struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder.Context == DoorContext {
     let name: String
+    let address: String
     let application: Application<Responder>
 
     init(
@@ -90,6 +98,7 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
         var serverLogger = logger
         serverLogger[metadataKey: "door"] = "\(name)"
         self.name = name
+        self.address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.application = Application(
             responder: responder, server: server,
             configuration: ApplicationConfiguration(
@@ -99,7 +108,14 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
             logger: serverLogger)
     }
 
+    /// Runs until graceful shutdown; a failure (the address is taken, say) names the door.
     func run() async throws {
-        try await self.application.run()
+        do {
+            try await self.application.run()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw IngestError.serverStart(reason: "the \(self.name) door on \(self.address) failed: \(error)")
+        }
     }
 }
