@@ -82,20 +82,25 @@ import Testing
         let script = StreamScript(streamSid: "besidethestorm", callSid: "CAstorm", seed: 41)
         let stream = self.goodStream(script, frames: 50, port: server.streamPort)
         let platform = server.platformPort
+        let body = Array(#"{"CallSid":"CAstorm"}"#.utf8)
+        let client = try TestHTTPClient(port: platform)
+        // Pipelined: a writer sends every request without waiting for answers (what wedged the
+        // libwebsockets endpoint: /healthz stopped answering and SIGTERM was ignored), a reader counts them.
+        let writer = Task {
+            try await onThread {
+                try client.send("POST", "/v1/callbacks/status", contentType: "application/json", body: body)
+                try client.send("GET", "/v1/callbacks/status")
+                for i in 0..<3000 {
+                    try client.send("POST", "/v1/callbacks/status?token=wrong-token-\(i % 7)-000000000", contentType: "application/json", body: body)
+                }
+            }
+        }
         let statuses = try await onThread { () throws -> [Int: Int] in
             var statuses: [Int: Int] = [:]
-            let body = Array(#"{"CallSid":"CAstorm"}"#.utf8)
-            let client = try TestHTTPClient(port: platform)
-            statuses[try client.request("POST", "/v1/callbacks/status", contentType: "application/json", body: body).status, default: 0] += 1
-            statuses[try client.request("GET", "/v1/callbacks/status").status, default: 0] += 1
-            for i in 0..<3000 {
-                let status = try client.request(
-                    "POST", "/v1/callbacks/status?token=wrong-token-\(i % 7)-000000000", contentType: "application/json", body: body
-                ).status
-                statuses[status, default: 0] += 1
-            }
+            for _ in 0..<3002 { statuses[try client.readResponse().status, default: 0] += 1 }
             return statuses
         }
+        try await writer.value
         #expect(statuses == [401: 2, 403: 3000], "\(statuses)")
         #expect(try await stream.value == 1000)
         #expect(try TestIngest.get(port: server.streamPort, "/healthz").status == 200)
