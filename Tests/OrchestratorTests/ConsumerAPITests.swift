@@ -202,6 +202,26 @@ struct ConsumerAPITests {
         #expect(!records.all.contains { $0.level >= .error }, "\(records.all.filter { $0.level >= .error }.map(\.message))")
     }
 
+    /// An event stream open when the server stops is ended (the internal door does not wait for the
+    /// client to leave), and the server stops promptly.
+    @Test func anEventStreamEndsWhenTheServerStops() async throws {
+        let (logger, records) = CapturingLogHandler.logger()
+        let stream = Mutex<Task<[EventFeedFollower.Event], any Error>?>(nil)
+        let stoppingAt = Mutex<ContinuousClock.Instant?>(nil)
+        try await ConsumerHarness.run(logger: logger) { harness async throws in
+            stream.withLock { $0 = Task { try await harness.serverSentEvents(lastEventID: 0) { _ in false } } }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !records.all.contains(where: { $0.message == "answering a consumer request" }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            stoppingAt.withLock { $0 = .now }
+        }
+        let stopped = ContinuousClock.now - (try #require(stoppingAt.withLock { $0 }))
+        #expect(stopped < .seconds(20), "the open event stream held the server for \(stopped)")
+        let events = try await #require(stream.withLock { $0 }).value
+        #expect(events.isEmpty)
+    }
+
     /// Without api.token the endpoints do not exist.
     @Test func apiIsOffWithoutAToken() async throws {
         try await ConsumerHarness.run(token: nil) { harness async throws in
