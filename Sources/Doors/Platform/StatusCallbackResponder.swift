@@ -329,19 +329,14 @@ final class AnswerSlot: Sendable {
     /// `true` when this was the first answer (and so the one sent).
     @discardableResult
     func offer(_ response: Response) -> Bool {
-        let waiter: CheckedContinuation<Response, Never>?
-        let first = self.state.withLock { state -> Bool in
-            guard state.response == nil else { return false }
+        let (first, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Response, Never>?) in
+            guard state.response == nil else { return (false, nil) }
             state.response = response
-            return true
-        }
-        guard first else { return false }
-        waiter = self.state.withLock { state in
             defer { state.waiter = nil }
-            return state.waiter
+            return (true, state.waiter)
         }
         waiter?.resume(returning: response)
-        return true
+        return first
     }
 
     func wait() async -> Response {
