@@ -35,8 +35,6 @@ import Testing
         var simulator: ExorecProcess
         var simulatorPort: Int
         var servePort: Int
-        /// The internal door's port (`/metrics`).
-        var apiPort: Int
         var catalog: String { "\(self.storage)/catalog.sqlite" }
     }
 
@@ -60,7 +58,6 @@ import Testing
         let simulatorPort = try await simulator.waitForListening()
         let servePort = try PipelineProcess.freeLoopbackPort()
         let callbacksPort = try PipelineProcess.freeLoopbackPort()
-        let apiPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
             storage: \(storage)
@@ -78,7 +75,7 @@ import Testing
               token: \(Self.callbackToken)
             api:
               host: 127.0.0.1
-              port: \(apiPort)
+              port: 0
             exotel:
               account_sid: \(Self.account)
               api_key: \(Self.apiKey)
@@ -105,7 +102,7 @@ import Testing
         try csv.write(toFile: campaign, atomically: true, encoding: .utf8)
         return Setup(
             directory: directory, storage: storage, config: config, campaign: campaign, simulatorRecordings: recordings,
-            simulator: simulator, simulatorPort: simulatorPort, servePort: servePort, apiPort: apiPort)
+            simulator: simulator, simulatorPort: simulatorPort, servePort: servePort)
     }
 
     static func serve(_ setup: Setup) throws -> ExorecProcess {
@@ -118,9 +115,10 @@ import Testing
             .map { ($0[0], $0[1], Int($0[2]) ?? 0) }
     }
 
-    /// Open WebSocket connections and streams being recorded, from the server's `/metrics`.
-    static func connections(_ setup: Setup) -> (open: Int, streaming: Int)? {
-        guard let metrics = try? PipelineProcess.get(port: setup.apiPort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
+    /// Open WebSocket connections and streams being recorded, from the server's `/metrics` (on its
+    /// internal door, `apiPort`: a free one at each start, the only port the restart need not keep).
+    static func connections(apiPort: Int) -> (open: Int, streaming: Int)? {
+        guard let metrics = try? PipelineProcess.get(port: apiPort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
             metrics.status == 200
         else { return nil }
         func gauge(_ name: String) -> Int? {
@@ -213,7 +211,7 @@ import Testing
             // What the simulator sent before it froze reaches the server meanwhile.
             try await Task.sleep(for: .milliseconds(300))
             let queue = await quietQueue()
-            let connections = Self.connections(setup)
+            let connections = Self.connections(apiPort: try await server.waitForDoor("internal"))
             lastMiss = "frozen: \(queue.description), connections \(connections.map { "\($0.open) open, \($0.streaming) streaming" } ?? "?")"
             guard queue.ready, let connections, connections.open == connections.streaming, connections.streaming > 0 else {
                 setup.simulator.signal(SIGCONT)
