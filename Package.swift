@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(
@@ -65,6 +67,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: hotPathSettings),
+        .target(
+            name: "Doors",
+            dependencies: [
+                "ExotelKit", "MediaStore", "Ingest",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "ExotelClient",
             dependencies: [
@@ -107,7 +124,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest",
+                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest", "Doors",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -119,12 +136,12 @@ let package = Package(
         .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
-            dependencies: ["ExotelKit", "MediaStore", "Ingest", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .executableTarget(
             name: "exorec",
             dependencies: [
-                "ExotelKit", "MediaStore", "Ingest", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
+                "ExotelKit", "MediaStore", "Ingest", "Doors", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,6 +174,14 @@ let package = Package(
         .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(
+            name: "DoorsTests",
+            dependencies: [
+                "Doors", "Ingest", "ExotelKit", "MediaStore", "ExorecTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "CatalogTests",
             dependencies: [
                 "Catalog", "ExotelKit", "MediaStore",
@@ -168,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "OrchestratorTests",
             dependencies: [
-                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "ExorecTesting",
+                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "Doors", "ExorecTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -54,6 +54,22 @@ public final class ExorecProcess: Sendable {
     public var standardError: String { self.errors.text.withLock { $0 } }
     public var pid: Int32 { self.process.processIdentifier }
 
+    /// Waits for "platform door on HOST:PORT" (`door` = `platform`) or "internal door on HOST:PORT"
+    /// (`internal`) and returns the port.
+    public func waitForDoor(_ door: String, timeout: Duration = .seconds(60)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains("\(door) door on") }),
+                let port = Int(line.split(separator: ":").last ?? "")
+            {
+                return port
+            }
+            guard self.process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("exorec did not open its \(door) door; stderr: \(self.standardError)")
+    }
+
     /// Waits for "listening on HOST:PORT" and returns the port.
     public func waitForListening(timeout: Duration = .seconds(60)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout

@@ -62,11 +62,34 @@ public final class TestIngest: Sendable {
         try Self.get(port: self.port, path)
     }
 
-    /// Waits until the ingest server on `port` has read `frames` media frames (its `/metrics`), so what a
-    /// test checks next is what the server did with them, not how soon a busy machine let it read them.
-    public static func waitForMediaFrames(_ frames: Int, port: Int, timeout: Duration = .seconds(30)) async throws {
+    /// Waits until this server has read `frames` media frames (its published metrics), so what a test
+    /// checks next is what the server did with them, not how soon a busy machine let it read them.
+    public func waitForMediaFrames(_ frames: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
-        while !(try Self.get(port: port, "/metrics").body.contains("exorec_ingest_media_frames_total \(frames)\n")) {
+        while self.server.metrics.current.mediaFrames != frames {
+            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The server's metrics in Prometheus text once they contain every one of `lines` (each a whole line),
+    /// or, after `timeout`, as they are (the caller's checks then fail and show them). They are published
+    /// once per housekeeping round, so a count is seen a moment after it changed.
+    public func metricsText(containing lines: [String], timeout: Duration = .seconds(30)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = self.server.metricsText()
+            if lines.allSatisfy({ text.contains($0 + "\n") }) || ContinuousClock.now >= deadline { return text }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until the server whose internal door is on `port` has read `frames` media frames (its
+    /// `/metrics`; `token` is `api.token` when the server has one).
+    public static func waitForMediaFrames(_ frames: Int, port: Int, token: String? = nil, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        let path = token.map { "/metrics?token=\($0)" } ?? "/metrics"
+        while !(try Self.get(port: port, path).body.contains("exorec_ingest_media_frames_total \(frames)\n")) {
             guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within \(timeout)") }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -119,11 +142,9 @@ public func makeTemporaryDirectory(_ prefix: String = "exorec-test") -> String {
 /// then stops it gracefully and waits until every stream is finalized, on success and on error.
 ///
 /// - Parameters:
-///   - statusCallbackSink: where status callbacks go (the endpoint also needs `callbacks.token`).
 ///   - logger: the server's logger; by default one that is silent unless `EXOREC_TEST_LOG` is set.
 public func withTestIngest<T: Sendable>(
     storageRoot: String? = nil,
-    statusCallbackSink: (any StatusCallbackSink)? = nil,
     logger: Logger? = nil,
     configure: (inout IngestConfiguration) -> Void = { _ in },
     _ body: (TestIngest) async throws -> T
@@ -138,7 +159,7 @@ public func withTestIngest<T: Sendable>(
     var defaultLogger = Logger(label: "exorec.test")
     defaultLogger.logLevel = ProcessInfo.processInfo.environment["EXOREC_TEST_LOG"] == nil ? .critical : .debug
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    let server = IngestServer(configuration: configuration, logger: logger ?? defaultLogger, statusCallbackSink: statusCallbackSink) { port in
+    let server = IngestServer(configuration: configuration, logger: logger ?? defaultLogger) { port in
         portContinuation.yield(port)
         portContinuation.finish()
     }

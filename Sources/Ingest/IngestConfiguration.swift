@@ -18,57 +18,9 @@ public struct IngestConfiguration: Sendable, Hashable {
     /// can lose is at most this plus a tick.
     public var flushAfterMs: Int64 = 150
     public var storageRoot = "storage"
-    /// The status-callback endpoint, `POST /v1/callbacks/status`; off until a token is set.
-    public var callbacks = StatusCallbacks()
-    /// The read API for live consumers: `GET /v1/events` and `GET /v1/media/ID`; off until a token is set.
-    public var consumers = Consumers()
-
-    /// Settings of the consumer API (`docs/CONSUMERS.md`).
-    public struct Consumers: Sendable, Hashable {
-        /// The secret readers send as `Authorization: Bearer <token>` (or `?token=`, for clients such as
-        /// a browser's EventSource that cannot set headers). Same rule as `callbacks.token`; nil switches
-        /// the endpoints off: they answer 404.
-        public var token: String?
-        /// The longest `wait` a long poll may ask for.
-        public var maxWaitSeconds = 60
-        /// A Server-Sent Events stream with nothing to say sends a comment this often, so that proxies and
-        /// clients see the connection is alive.
-        public var heartbeatSeconds = 15
-
-        public init() {}
-    }
-
-    /// Settings of the status-callback endpoint (`docs/INGEST.md`, "Status callbacks").
-    public struct StatusCallbacks: Sendable, Hashable {
-        /// The secret the platform's StatusCallback URL carries as `?token=` (the platform does not
-        /// sign callbacks). At least 16 characters from `A-Z a-z 0-9 - . _ ~`, so it goes into the
-        /// URL unescaped. nil switches the endpoint off: it answers 404.
-        public var token: String?
-        /// Source addresses allowed to post, as IPv4/IPv6 CIDR blocks or single addresses; empty
-        /// allows every source (the token still applies).
-        public var allowedSources: [String] = []
-        /// Bodies larger than this are refused with 413. Real callbacks are under 2 KiB.
-        public var maxBodyBytes = 64 << 10
-        /// How long the answer waits for the sink before it gives up with 503 (the platform
-        /// waits 15 s and then retries).
-        public var storeTimeoutMs: Int64 = 10_000
-
-        public init() {}
-
-        /// The token's rule, shared by validation and the endpoint.
-        static func isAcceptableToken(_ token: String) -> Bool {
-            (16...256).contains(token.utf8.count)
-                && token.utf8.allSatisfy { byte in
-                    switch byte {
-                    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                        UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                        true
-                    default:
-                        false
-                    }
-                }
-        }
-    }
+    /// Report the growth of open streams (`IngestEvent.streamsGrew`) each housekeeping round; on
+    /// when the internal door's consumer API is, since nobody else reads it.
+    public var reportsProgress = false
 
     public init() {}
 
@@ -114,30 +66,6 @@ public struct IngestConfiguration: Sendable, Hashable {
                 reason: "must be between 0 and \(200 - self.server.tickMilliseconds)ms (a crash may lose this much plus one \(self.server.tickMilliseconds)ms tick)")
         }
         guard self.recorder.maxGapMs >= 1000 else { throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second") }
-        if let token = self.callbacks.token, !StatusCallbacks.isAcceptableToken(token) {
-            // The token itself is never echoed: error messages end up in logs.
-            throw .configuration(
-                key: "callbacks.token",
-                reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
-        }
-        if let token = self.consumers.token, !StatusCallbacks.isAcceptableToken(token) {
-            throw .configuration(
-                key: "api.token",
-                reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
-        }
-        guard (1...300).contains(self.consumers.maxWaitSeconds) else {
-            throw .configuration(key: "api.max_wait", reason: "must be between 1 and 300 seconds")
-        }
-        guard (1...300).contains(self.consumers.heartbeatSeconds) else {
-            throw .configuration(key: "api.heartbeat", reason: "must be between 1 and 300 seconds")
-        }
-        _ = try SourceAllowlist(self.callbacks.allowedSources)
-        guard (1024...(1 << 20)).contains(self.callbacks.maxBodyBytes) else {
-            throw .configuration(key: "callbacks.max_body_bytes", reason: "must be between 1024 and 1048576")
-        }
-        guard (100...14_000).contains(self.callbacks.storeTimeoutMs) else {
-            throw .configuration(key: "callbacks.store_timeout", reason: "must be between 100ms and 14s (the platform waits 15 s)")
-        }
     }
 
     /// A PEM file must be there, readable, and hold a block of the kind `marker` ends (the first

@@ -4,15 +4,12 @@ import ServiceLifecycle
 import Synchronization
 
 /// `exorec serve` as a `Service`: locks the storage root, repairs what a crash left open, then
-/// runs the WebSocket server until graceful shutdown, and returns once every stream is finalized
-/// and every status callback in flight is stored.
-///
-/// This is the stream door only (WebSocket `/v1/streams`, `/healthz`): status callbacks and the
-/// consumer API are served by the Hummingbird doors, so `statusCallbackSink` and `consumerFeed` are
-/// not used here.
+/// runs the WebSocket server (the stream door: `/v1/streams` and `/healthz`) until graceful
+/// shutdown, and returns once every stream is finalized. Its counters are published each
+/// housekeeping round in ``metrics`` for the internal door's `/metrics`.
 ///
 /// ```swift
-/// let server = IngestServer(configuration: config, logger: logger, statusCallbackSink: catalog) { port in print("listening on \(port)") }
+/// let server = IngestServer(configuration: config, logger: logger) { port in print("listening on \(port)") }
 /// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
@@ -23,23 +20,15 @@ public final class IngestServer: Service, Sendable {
     private let continuation: AsyncStream<IngestEvent>.Continuation
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
-    private let statusCallbackSink: (any StatusCallbackSink)?
-    private let consumerFeed: (any ConsumerFeedSource)?
+    /// The stream counters as of the last housekeeping round, readable from any thread.
+    public let metrics = IngestMetricsSnapshot()
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
 
-    /// - Parameters:
-    ///   - statusCallbackSink: where status callbacks are stored; nil leaves the endpoint off.
-    ///   - consumerFeed: what `GET /v1/events` and `GET /v1/media/ID` read; nil leaves them off.
-    ///   - onListening: called once with the bound port.
-    public init(
-        configuration: IngestConfiguration, logger: Logger, statusCallbackSink: (any StatusCallbackSink)? = nil,
-        consumerFeed: (any ConsumerFeedSource)? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
-    ) {
+    /// - Parameter onListening: called once with the bound port.
+    public init(configuration: IngestConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.configuration = configuration
         self.logger = logger
-        self.statusCallbackSink = statusCallbackSink
-        self.consumerFeed = consumerFeed
         self.onListening = onListening
         (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -67,7 +56,8 @@ public final class IngestServer: Service, Sendable {
         }
 
         let finalizer = StreamFinalizer(logger: self.logger)
-        let ingest = StreamIngest(configuration: self.configuration, finalizer: finalizer, events: self.continuation, logger: self.logger)
+        let ingest = StreamIngest(
+            configuration: self.configuration, finalizer: finalizer, events: self.continuation, metricsSnapshot: self.metrics, logger: self.logger)
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }
@@ -120,6 +110,11 @@ public final class IngestServer: Service, Sendable {
 
     /// The stream door's descriptor budget, once it listens.
     public var descriptorBudget: DescriptorBudget? { self.server.withLock { $0 }?.descriptorBudget }
+
+    /// The stream counters in Prometheus text format, as of the last housekeeping round.
+    public func metricsText() -> String {
+        self.metrics.current.prometheusText()
+    }
 
     /// Starts a graceful stop without a signal (tests, the demo).
     public func stop() {

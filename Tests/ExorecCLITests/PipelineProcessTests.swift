@@ -57,6 +57,7 @@ import Testing
         ])
         let simulatorPort = try await simulator.waitForListening()
         let servePort = try PipelineProcess.freeLoopbackPort()
+        let callbacksPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
             storage: \(storage)
@@ -69,7 +70,12 @@ import Testing
                   - username: \(Self.streamUser)
                     password: \(Self.streamPassword)
             callbacks:
+              host: 127.0.0.1
+              port: \(callbacksPort)
               token: \(Self.callbackToken)
+            api:
+              host: 127.0.0.1
+              port: 0
             exotel:
               account_sid: \(Self.account)
               api_key: \(Self.apiKey)
@@ -78,6 +84,7 @@ import Testing
               caller_id: "08030752400"
             calls:
               public_url: http://127.0.0.1:\(servePort)
+              callback_url: http://127.0.0.1:\(callbacksPort)
               stream_begin: leg1
               recording_channels: dual
               concurrency: 10
@@ -108,9 +115,10 @@ import Testing
             .map { ($0[0], $0[1], Int($0[2]) ?? 0) }
     }
 
-    /// Open WebSocket connections and streams being recorded, from the server's `/metrics`.
-    static func connections(_ setup: Setup) -> (open: Int, streaming: Int)? {
-        guard let metrics = try? PipelineProcess.get(port: setup.servePort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
+    /// Open WebSocket connections and streams being recorded, from the server's `/metrics` (on its
+    /// internal door, `apiPort`: a free one at each start, the only port the restart need not keep).
+    static func connections(apiPort: Int) -> (open: Int, streaming: Int)? {
+        guard let metrics = try? PipelineProcess.get(port: apiPort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
             metrics.status == 200
         else { return nil }
         func gauge(_ name: String) -> Int? {
@@ -203,7 +211,7 @@ import Testing
             // What the simulator sent before it froze reaches the server meanwhile.
             try await Task.sleep(for: .milliseconds(300))
             let queue = await quietQueue()
-            let connections = Self.connections(setup)
+            let connections = Self.connections(apiPort: try await server.waitForDoor("internal"))
             lastMiss = "frozen: \(queue.description), connections \(connections.map { "\($0.open) open, \($0.streaming) streaming" } ?? "?")"
             guard queue.ready, let connections, connections.open == connections.streaming, connections.streaming > 0 else {
                 setup.simulator.signal(SIGCONT)

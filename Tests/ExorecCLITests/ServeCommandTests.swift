@@ -20,7 +20,7 @@ import Testing
                   - username: test
                     password: test-secret
             """)
-        return ["serve", "--config", config, "--storage", storage, "--log-level", "info"]
+        return ["serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0", "--api-port", "0"]
     }
 
     /// The server writes audio within 175 ms of its arrival (docs/INGEST.md). The test waits until all
@@ -41,7 +41,7 @@ import Testing
             sentAt.append(.now)
             try await Task.sleep(for: .milliseconds(100))
         }
-        try await TestIngest.waitForMediaFrames(25, port: port)
+        try await TestIngest.waitForMediaFrames(25, port: try await server.waitForDoor("internal"))
         server.signal(SIGKILL)
         let killedAt = ContinuousClock.now
         _ = try await server.waitForExit()
@@ -82,7 +82,7 @@ import Testing
         let client = try TestWebSocketClient(port: port)
         try client.sendText(script.start())
         for i in 0..<3 { try client.sendText(script.media(frame: i)) }
-        try await TestIngest.waitForMediaFrames(3, port: port)
+        try await TestIngest.waitForMediaFrames(3, port: try await server.waitForDoor("internal"))
         server.signal(SIGTERM)
         #expect(try await client.closed()?.code == 1001)
         #expect(try await server.waitForExit() == 0)
@@ -115,6 +115,13 @@ import Testing
         ("- not\n- a mapping\n", "expected a mapping"),
         ("ingest:\n  auth:\n    disabled: true\napi:\n  token: short\n", "api.token"),
         ("ingest:\n  auth:\n    disabled: true\napi:\n  max_wait: 500s\n", "api.max_wait"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  port: 70000\n", "api.port"),
+        ("ingest:\n  auth:\n    disabled: true\napi:\n  host: localhost.example\n", "api.host"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  port: -1\n", "callbacks.port"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  idle_timeout: 1ms\n", "callbacks.idle_timeout"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n", "callbacks.tls"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n    key: /nonexistent.key\n", "callbacks.tls.certificate"),
+        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  max_connections: 0\n", "callbacks.max_connections"),
         ("api:\n  tokn: x\n", "api.tokn"),
     ])
     func badConfigurationIsAUsageErrorThatNamesTheKey(yaml: String, mentions: String) async throws {
@@ -127,7 +134,7 @@ import Testing
     @Test func exampleConfigurationIsValidAndStarts() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/exorec.example.yaml").path
-        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--storage", makeTemporaryDirectory()])
+        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         let port = try await server.waitForListening()
         let client = try TestWebSocketClient(port: port, credentials: ("exotel", "change-me"))
         client.close()
@@ -152,7 +159,7 @@ import Testing
     @Test func credentialsCanComeFromTheEnvironment() async throws {
         let storage = makeTemporaryDirectory()
         let server = try ExorecProcess(
-            ["serve", "--port", "0", "--storage", storage],
+            ["serve", "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", storage],
             environment: ["EXOREC_INGEST_USERNAME": "envuser", "EXOREC_INGEST_PASSWORD": "envpass"])
         let port = try await server.waitForListening()
         let client = try TestWebSocketClient(port: port, credentials: ("envuser", "envpass"))

@@ -16,11 +16,18 @@ import Testing
                   - username: test
                     password: test-secret
             api:
+              port: 0
               token: \(Self.token)
               heartbeat: 1s
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--storage", makeTemporaryDirectory(), "--log-level", "info"])
+        let server = try ExorecProcess(
+            ["serve", "--config", config, "--storage", makeTemporaryDirectory(), "--log-level", "info", "--callbacks-port", "0"])
         return (server, try await server.waitForListening())
+    }
+
+    /// The internal door's base URL, where `exorec watch` reads the events feed.
+    private func apiURL(_ server: ExorecProcess) async throws -> String {
+        "http://127.0.0.1:\(try await server.waitForDoor("internal"))"
     }
 
     private func sendStream(port: Int, streamSid: String, callSid: String) async throws {
@@ -44,7 +51,7 @@ import Testing
     @Test func printsTheFeedAsJSONLinesAndFollowsIt() async throws {
         let (server, port) = try await self.startServer()
         defer { server.signal(SIGKILL) }
-        let url = "http://127.0.0.1:\(port)"
+        let url = try await self.apiURL(server)
         try await self.sendStream(port: port, streamSid: "STw1", callSid: "CAw1")
 
         // The finished event comes after finalizing: poll until the feed has it.
@@ -92,7 +99,7 @@ import Testing
     @Test func refusalsAndUsageErrorsHaveTheirExitCodes() async throws {
         let (server, port) = try await self.startServer()
         defer { server.signal(SIGKILL) }
-        let url = "http://127.0.0.1:\(port)"
+        let url = try await self.apiURL(server)
         let wrong = try await ExorecProcess.run(["watch", "--server", url, "--token", "not-the-token-0123456789", "--after", "0"])
         #expect(wrong.status == 1)
         #expect(wrong.errors.contains("HTTP 403"), "stderr: \(wrong.errors)")

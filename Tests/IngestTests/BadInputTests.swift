@@ -163,7 +163,7 @@ import Testing
             try await ingest.waitForStarted(1)
             // The media frame must be read before the reset: a reset discards data still in the
             // server's receive buffer, and this test is about finalizing what was received.
-            try await TestIngest.waitForMediaFrames(1, port: ingest.port)
+            try await ingest.waitForMediaFrames(1)
             client.abort()
             let done = try #require(try await ingest.waitForFinished(1).first)
             #expect(done.streamSid == "vanish")

@@ -4,6 +4,7 @@ import Crypto
 import Dispatch
 import ExorecTesting
 import Foundation
+import Doors
 import Ingest
 import Logging
 import MediaStore
@@ -130,8 +131,9 @@ struct ConsumerAPITests {
             #expect(try await harness.get("/v1/events?wait=999").status == 400)
             #expect(try await harness.get("/v1/events?limit=0").status == 400)
             let traversal = try await harness.get("/v1/media/..%2F..%2Fcatalog.sqlite")
-            // lws resolves the dots before routing: the request never reaches the media endpoint.
-            #expect(traversal.status == 404, "\(traversal.status): \(String(decoding: traversal.body, as: UTF8.self))")
+            // The internal door takes the id as it comes and refuses anything but A-Z a-z 0-9 - _ (400);
+            // a path never comes from the request, so nothing outside the catalog can be reached.
+            #expect([400, 404].contains(traversal.status), "\(traversal.status): \(String(decoding: traversal.body, as: UTF8.self))")
             #expect(!String(decoding: traversal.body, as: UTF8.self).contains("SQLite"))
             let badID = try await harness.get("/v1/media/not.an.id")
             #expect(badID.status == 400)
@@ -200,6 +202,26 @@ struct ConsumerAPITests {
         #expect(!records.all.contains { $0.level >= .error }, "\(records.all.filter { $0.level >= .error }.map(\.message))")
     }
 
+    /// An event stream open when the server stops is ended (the internal door does not wait for the
+    /// client to leave), and the server stops promptly.
+    @Test func anEventStreamEndsWhenTheServerStops() async throws {
+        let (logger, records) = CapturingLogHandler.logger()
+        let stream = Mutex<Task<[EventFeedFollower.Event], any Error>?>(nil)
+        let stoppingAt = Mutex<ContinuousClock.Instant?>(nil)
+        try await ConsumerHarness.run(logger: logger) { harness async throws in
+            stream.withLock { $0 = Task { try await harness.serverSentEvents(lastEventID: 0) { _ in false } } }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !records.all.contains(where: { $0.message == "answering a consumer request" }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            stoppingAt.withLock { $0 = .now }
+        }
+        let stopped = ContinuousClock.now - (try #require(stoppingAt.withLock { $0 }))
+        #expect(stopped < .seconds(20), "the open event stream held the server for \(stopped)")
+        let events = try await #require(stream.withLock { $0 }).value
+        #expect(events.isEmpty)
+    }
+
     /// Without api.token the endpoints do not exist.
     @Test func apiIsOffWithoutAToken() async throws {
         try await ConsumerHarness.run(token: nil) { harness async throws in
@@ -229,7 +251,10 @@ struct ConsumerAPITests {
 /// A pipeline without a platform client (streams and the consumer API only), on a fresh storage root.
 final class ConsumerHarness: Sendable {
     let storageRoot: String
+    /// The internal door's port (events, media, metrics).
     let port: Int
+    /// The stream door's port.
+    let streamPort: Int
     let pipeline: ExorecPipeline
     let logger: Logger
     let token: String?
@@ -237,9 +262,10 @@ final class ConsumerHarness: Sendable {
     var catalog: Catalog { self.pipeline.catalog }
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
-    private init(storageRoot: String, port: Int, pipeline: ExorecPipeline, logger: Logger, token: String?) {
+    private init(storageRoot: String, port: Int, streamPort: Int, pipeline: ExorecPipeline, logger: Logger, token: String?) {
         self.storageRoot = storageRoot
         self.port = port
+        self.streamPort = streamPort
         self.pipeline = pipeline
         self.logger = logger
         self.token = token
@@ -256,22 +282,30 @@ final class ConsumerHarness: Sendable {
         ingest.server.port = 0
         ingest.server.shutdownGraceMilliseconds = 500
         ingest.credentials = [BasicAuthenticator.Credential(username: "test", password: "test-secret")]
-        ingest.consumers.token = token
-        ingest.consumers.heartbeatSeconds = 1
+        var api = InternalDoorConfiguration()
+        api.port = 0
+        api.token = token
+        api.heartbeatSeconds = 1
+        var callbacks = PlatformDoorConfiguration()
+        callbacks.port = 0
         // Progress (and a current header) every 100 ms, so that a two-second stream grows visibly.
         ingest.recorder.headerUpdateIntervalMs = 100
         ingest.storageRoot = storageRoot
         let port = Mutex<Int?>(nil)
+        let streamPort = Mutex<Int?>(nil)
         let pipeline = try await ExorecPipeline.open(
-            configuration: PipelineConfiguration(ingest: ingest, exorecVersion: "consumer-test"), client: nil, logger: logger,
-            onListening: { bound in port.withLock { $0 = bound } })
+            configuration: PipelineConfiguration(ingest: ingest, callbacks: callbacks, api: api, exorecVersion: "consumer-test"), client: nil,
+            logger: logger, onListening: { bound in streamPort.withLock { $0 = bound } },
+            onInternalListening: { bound in port.withLock { $0 = bound } })
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
-        while port.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        while port.withLock({ $0 }) == nil || streamPort.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let result: Result<Void, any Error>
-        if let bound = port.withLock({ $0 }) {
-            let harness = ConsumerHarness(storageRoot: storageRoot, port: bound, pipeline: pipeline, logger: logger, token: token)
+        if let bound = port.withLock({ $0 }), let stream = streamPort.withLock({ $0 }) {
+            let harness = ConsumerHarness(storageRoot: storageRoot, port: bound, streamPort: stream, pipeline: pipeline, logger: logger, token: token)
             do { result = .success(try await body(harness)) } catch { result = .failure(error) }
         } else {
             result = .failure(HarnessFailure("the ingest server did not start listening"))
@@ -285,7 +319,7 @@ final class ConsumerHarness: Sendable {
     /// Sends a whole stream (start, `frames` media frames `every` apart, stop) from a thread of its own:
     /// the test client's socket calls block.
     func send(_ script: StreamScript, frames: Int, every interval: Duration) -> Task<Void, any Error> {
-        let port = self.port
+        let port = self.streamPort
         return Task {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 DispatchQueue.global().async {

@@ -7,6 +7,7 @@ import ExotelSimulator
 import Foundation
 import Glibc
 import Hummingbird
+import Doors
 import Ingest
 import Logging
 import MediaStore
@@ -73,6 +74,8 @@ final class PipelineHarness: Sendable {
     let placer: CallPlacer
     let storageRoot: String
     let ingestPort: Int
+    /// The platform door's port (status callbacks).
+    let callbackPort: Int
     let logger: Logger
     private let group: ServiceGroup
     private let groupRun: Task<Void, any Error>
@@ -81,7 +84,7 @@ final class PipelineHarness: Sendable {
 
     private init(
         options: Options, clock: ScaledClock, simulator: RunningSimulator, origin: PromptOrigin, client: ExotelClient,
-        pipeline: ExorecPipeline, placer: CallPlacer, storageRoot: String, ingestPort: Int, logger: Logger, group: ServiceGroup,
+        pipeline: ExorecPipeline, placer: CallPlacer, storageRoot: String, ingestPort: Int, callbackPort: Int, logger: Logger, group: ServiceGroup,
         groupRun: Task<Void, any Error>
     ) {
         self.options = options
@@ -93,6 +96,7 @@ final class PipelineHarness: Sendable {
         self.placer = placer
         self.storageRoot = storageRoot
         self.ingestPort = ingestPort
+        self.callbackPort = callbackPort
         self.logger = logger
         self.group = group
         self.groupRun = groupRun
@@ -101,7 +105,7 @@ final class PipelineHarness: Sendable {
     var catalog: Catalog { self.pipeline.catalog }
     var platform: SimulatedPlatform { self.simulator.platform }
     var layout: StorageLayout { self.pipeline.layout }
-    var callbackURL: String { "http://127.0.0.1:\(self.ingestPort)/v1/callbacks/status?token=\(Self.callbackToken)" }
+    var callbackURL: String { "http://127.0.0.1:\(self.callbackPort)/v1/callbacks/status?token=\(Self.callbackToken)" }
 
     static func logger(_ label: String) -> Logger {
         var logger = Logger(label: label)
@@ -156,11 +160,15 @@ final class PipelineHarness: Sendable {
         ingest.server.port = 0
         ingest.server.shutdownGraceMilliseconds = 500
         ingest.credentials = [BasicAuthenticator.Credential(username: Self.streamUser, password: Self.streamPassword)]
-        ingest.callbacks.token = Self.callbackToken
+        var callbacks = PlatformDoorConfiguration()
+        callbacks.port = 0
+        callbacks.token = Self.callbackToken
+        var api = InternalDoorConfiguration()
+        api.port = 0
         // The longest store the platform's 15 s answer deadline allows. With every suite's catalog on one
         // shared disk, a heavily loaded test machine has taken over 9 s to store a terminal callback
         // (three fsynced commits and call.json); the tests check a 200, not the 503 of a store that overran.
-        ingest.callbacks.storeTimeoutMs = 14_000
+        callbacks.storeTimeoutMs = 14_000
         ingest.storageRoot = storageRoot
         let fetcher = RecordingFetcherConfiguration(
             storageRoot: storageRoot, workers: 2, initialBackoff: options.initialBackoff, maximumBackoff: options.maximumBackoff,
@@ -169,10 +177,12 @@ final class PipelineHarness: Sendable {
             endpoint: try ExotelEndpoint(baseURL: simulator.baseURL), credentials: Self.credentials, clock: clock,
             rateLimiter: RequestRateLimiter(clock: clock), logger: logger)
         let port = Mutex<Int?>(nil)
+        let callbackPort = Mutex<Int?>(nil)
         let pipeline = try await ExorecPipeline.open(
             configuration: PipelineConfiguration(
-                ingest: ingest, fetcher: fetcher, reconciler: options.reconciler, exorecVersion: Self.version),
-            client: client, logger: logger, onListening: { bound in port.withLock { $0 = bound } })
+                ingest: ingest, callbacks: callbacks, api: api, fetcher: fetcher, reconciler: options.reconciler, exorecVersion: Self.version),
+            client: client, logger: logger, onListening: { bound in port.withLock { $0 = bound } },
+            onPlatformListening: { bound in callbackPort.withLock { $0 = bound } })
         // As `exorec serve` runs them (Serve.run), signals aside.
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let groupRun = Task { try await group.run() }
@@ -180,7 +190,8 @@ final class PipelineHarness: Sendable {
         var ingestPort: Int?
         while ingestPort == nil {
             ingestPort = port.withLock { $0 }
-            if ingestPort != nil { break }
+            if ingestPort != nil, callbackPort.withLock({ $0 }) != nil { break }
+            ingestPort = nil
             guard ContinuousClock.now < deadline else {
                 await group.triggerGracefulShutdown()
                 _ = try? await groupRun.value
@@ -190,11 +201,12 @@ final class PipelineHarness: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         let bound = ingestPort!
+        let boundCallbacks = callbackPort.withLock { $0 }!
         let settings = PlacementSettings(
             callerId: Self.callerId, recordingChannels: options.recordingChannels, recordingFormat: .mp3,
             streamURL: "ws://127.0.0.1:\(bound)/v1/streams", streamUsername: Self.streamUser, streamPassword: Self.streamPassword,
             streamBegin: options.streamBegin,
-            statusCallbackURL: "http://127.0.0.1:\(bound)/v1/callbacks/status?token=\(Self.callbackToken)",
+            statusCallbackURL: "http://127.0.0.1:\(boundCallbacks)/v1/callbacks/status?token=\(Self.callbackToken)",
             statusCallbackContentType: options.callbackFormat, waitURL: options.waitURLPath.map { origin.url($0) },
             timeOut: options.timeOut)
         let placer = CallPlacer(
@@ -204,7 +216,7 @@ final class PipelineHarness: Sendable {
             sidecars: pipeline.sidecars, logger: logger)
         return PipelineHarness(
             options: options, clock: clock, simulator: simulator, origin: origin, client: client, pipeline: pipeline, placer: placer,
-            storageRoot: storageRoot, ingestPort: bound, logger: logger, group: group, groupRun: groupRun)
+            storageRoot: storageRoot, ingestPort: bound, callbackPort: boundCallbacks, logger: logger, group: group, groupRun: groupRun)
     }
 
     /// Stops the pipeline gracefully (ingest first: open streams finalized) and closes its catalog. Idempotent.
@@ -375,7 +387,7 @@ final class PipelineHarness: Sendable {
 
     /// POSTs a body to the pipeline's status-callback endpoint, as the platform would; returns status and body.
     func postCallback(_ body: [UInt8], contentType: String, token: String? = nil) async throws -> (status: Int, body: String) {
-        let url = "http://127.0.0.1:\(self.ingestPort)/v1/callbacks/status?token=\(token ?? Self.callbackToken)"
+        let url = "http://127.0.0.1:\(self.callbackPort)/v1/callbacks/status?token=\(token ?? Self.callbackToken)"
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)

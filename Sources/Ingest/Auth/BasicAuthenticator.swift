@@ -49,7 +49,7 @@ public struct BasicAuthenticator: Sendable {
     /// Whether `a` and `b` hold the same bytes, in time that depends on the longer length only (no early
     /// return at the first difference). The length difference is kept at full width: folded into one byte, a
     /// length differing by a multiple of 256 (the password followed by 256 NUL bytes) would compare equal.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var difference = UInt(bitPattern: a.count ^ b.count)
         for i in 0..<max(a.count, b.count) {
             difference |= UInt((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0))

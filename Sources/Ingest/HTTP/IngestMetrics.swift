@@ -1,7 +1,10 @@
+import Synchronization
+
 /// The ingest server's counters, in Prometheus text format on `GET /metrics`.
 ///
 /// Plain integers confined to the service thread: the per-frame path adds to them without atomics
-/// or locks, and a scrape, served on the same thread, sees one consistent snapshot.
+/// or locks. Each housekeeping round copies them into an ``IngestMetricsSnapshot``, which the
+/// internal door's `/metrics` reads from its own threads.
 public struct IngestMetrics: Sendable {
     public var activeStreams = 0
     public var openConnections = 0
@@ -23,16 +26,6 @@ public struct IngestMetrics: Sendable {
     public var sockets = 0
     public var pendingConnections = 0
     public var finalizeFailures = 0
-    /// Requests to the status-callback endpoint (`callbacks_*` are counted off the service thread
-    /// and copied in when `/metrics` is served).
-    public var callbacksReceived = 0
-    /// Callbacks the sink stored, by ``StatusCallbackStoreResult`` (`stored`, `unknown-call`, `duplicate`).
-    public var callbacksStored: [String: Int] = [:]
-    /// Callbacks answered with an error, by reason (`token-missing`, `malformed`, `store-failed`, …).
-    public var callbacksRejected: [String: Int] = [:]
-    /// Unreadable bodies handed to the sink's quarantine.
-    public var callbacksQuarantined = 0
-
     public init() {}
 
     public func prometheusText() -> String {
@@ -66,10 +59,18 @@ public struct IngestMetrics: Sendable {
             "exorec_ingest_refused_connections_total", "counter",
             "Connections closed right after accept (descriptor reserve, pending caps), by reason.", labelled("reason", self.refusedConnections))
         metric("exorec_ingest_finalize_failures_total", "counter", "Streams whose finalize (fsync, hash, read-only) failed.", [("", self.finalizeFailures)])
-        metric("exorec_ingest_callbacks_received_total", "counter", "Requests to the status-callback endpoint.", [("", self.callbacksReceived)])
-        metric("exorec_ingest_callbacks_stored_total", "counter", "Status callbacks stored, by outcome.", labelled("outcome", self.callbacksStored))
-        metric("exorec_ingest_callbacks_rejected_total", "counter", "Status callbacks answered with an error, by reason.", labelled("reason", self.callbacksRejected))
-        metric("exorec_ingest_callbacks_quarantined_total", "counter", "Unreadable status-callback bodies kept in quarantine.", [("", self.callbacksQuarantined)])
         return out
     }
+}
+
+/// The newest copy of the ingest's metrics, published by the service thread each housekeeping round
+/// and read by any thread (`/metrics` on the internal door).
+public final class IngestMetricsSnapshot: Sendable {
+    private let metrics = Mutex(IngestMetrics())
+
+    public init() {}
+
+    func publish(_ metrics: IngestMetrics) { self.metrics.withLock { $0 = metrics } }
+
+    public var current: IngestMetrics { self.metrics.withLock { $0 } }
 }

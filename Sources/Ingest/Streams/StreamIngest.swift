@@ -3,9 +3,9 @@ import Logging
 import MediaStore
 import Synchronization
 
-/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, the stream
-/// door's few HTTP answers, and the periodic work. All of it runs on the service thread of
-/// `WebSocketServer`.
+/// The ingest server's logic: which upgrades to accept, one `StreamSession` per stream, `/healthz`,
+/// and the periodic work. All of it runs on the service thread of `WebSocketServer`. Every other
+/// HTTP endpoint lives on the platform and internal doors (the `Doors` target).
 final class StreamIngest: WebSocketServerHandler {
     static let supportedRates: Set<Int> = [8000, 16000, 24000]
     static let version = "0.1.0"
@@ -31,9 +31,12 @@ final class StreamIngest: WebSocketServerHandler {
     private let reportsProgress: Bool
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
     private var decodeBuffer: UnsafeMutableRawBufferPointer
+    /// Where each housekeeping round publishes a copy of `metrics` for other threads.
+    private let metricsSnapshot: IngestMetricsSnapshot
 
     init(
-        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation, logger: Logger
+        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
+        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(), logger: Logger
     ) {
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
@@ -42,7 +45,8 @@ final class StreamIngest: WebSocketServerHandler {
         self.finalizer = finalizer
         self.events = events
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
-        self.reportsProgress = configuration.consumers.token != nil
+        self.reportsProgress = configuration.reportsProgress
+        self.metricsSnapshot = metricsSnapshot
         self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
         self.flushQueue.reserveCapacity(1024)
     }
@@ -178,6 +182,13 @@ final class StreamIngest: WebSocketServerHandler {
             }
         }
         if !grown.isEmpty { self.publish(.streamsGrew(grown)) }
+        self.publishMetrics()
+    }
+
+    /// Copies the counters for readers on other threads (the internal door's `/metrics`).
+    func publishMetrics() {
+        self.metrics.finalizeFailures = self.finalizeFailures.value
+        self.metricsSnapshot.publish(self.metrics)
     }
 
     /// Puts a session with newly buffered audio at the end of the flush queue.
@@ -195,22 +206,19 @@ final class StreamIngest: WebSocketServerHandler {
     // MARK: - HTTP
 
     /// The stream door's HTTP side: `/healthz` for a load balancer, 426 on the stream path without an
-    /// upgrade, 404 for anything else. (`GET /metrics` stays here until the internal door serves it.)
+    /// upgrade, 404 for anything else (callbacks, events, media and metrics are on the Hummingbird doors).
     func respond(to request: HTTPRequest) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
-        case ("GET", "/metrics"):
-            self.metrics.finalizeFailures = self.finalizeFailures.value
-            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(self.metrics.prometheusText().utf8))
-        case (_, "/healthz"), (_, "/metrics"):
+        case (_, "/healthz"):
             return HTTPResponse(status: 405, contentType: "application/json", body: Array("{\"error\":\"use GET\"}\n".utf8), headers: ["Allow": "GET, HEAD"])
         case (_, self.configuration.streamPath):
             var response = HTTPResponse.error(426, "this is a WebSocket endpoint; send an upgrade request")
             response.headers["Upgrade"] = "websocket"
             return response
         default:
-            return .error(404, "no such endpoint")
+            return .error(404, "no such endpoint on the stream door; callbacks, events, media and metrics are on the platform and internal doors")
         }
     }
 

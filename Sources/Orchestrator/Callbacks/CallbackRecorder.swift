@@ -1,6 +1,7 @@
 public import Catalog
 import ExotelKit
 import Foundation
+public import Doors
 public import Ingest
 import Logging
 public import MediaStore

@@ -1,5 +1,6 @@
 public import Catalog
 import Foundation
+public import Doors
 public import Ingest
 public import MediaStore
 

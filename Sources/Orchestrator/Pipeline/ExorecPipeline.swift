@@ -1,25 +1,33 @@
 public import Catalog
+public import Doors
 public import ExotelClient
 public import Ingest
 public import Logging
 public import MediaStore
 public import ServiceLifecycle
 
-/// What `exorec serve` (and the demo) run: the ingest server taking streams and status callbacks,
-/// the catalog, the stream cataloguer, and, when the platform's credentials are configured, the
+/// What `exorec serve` (and the demo) run: the stream door (the ingest server), the platform door
+/// (status callbacks), the internal door (events, media, metrics), the catalog, the stream cataloguer, and, when the platform's credentials are configured, the
 /// recording fetcher and the reconciler.
 public struct PipelineConfiguration: Sendable {
     public var ingest: IngestConfiguration
+    /// The platform door: `POST /v1/callbacks/status`.
+    public var callbacks: PlatformDoorConfiguration
+    /// The internal door: `/v1/events`, `/v1/media/ID`, `/metrics`.
+    public var api: InternalDoorConfiguration
     public var catalogPath: String
     public var fetcher: RecordingFetcherConfiguration
     public var reconciler: ReconcilerConfiguration
     public var exorecVersion: String
 
     public init(
-        ingest: IngestConfiguration, catalogPath: String? = nil, fetcher: RecordingFetcherConfiguration? = nil,
+        ingest: IngestConfiguration, callbacks: PlatformDoorConfiguration = PlatformDoorConfiguration(),
+        api: InternalDoorConfiguration = InternalDoorConfiguration(), catalogPath: String? = nil, fetcher: RecordingFetcherConfiguration? = nil,
         reconciler: ReconcilerConfiguration = ReconcilerConfiguration(), exorecVersion: String
     ) {
         self.ingest = ingest
+        self.callbacks = callbacks
+        self.api = api
         self.catalogPath = catalogPath ?? "\(ingest.storageRoot)/catalog.sqlite"
         self.fetcher = fetcher ?? RecordingFetcherConfiguration(storageRoot: ingest.storageRoot, exorecVersion: exorecVersion)
         self.reconciler = reconciler
@@ -34,6 +42,8 @@ public struct ExorecPipeline: Sendable {
     public let layout: StorageLayout
     public let sidecars: CallSidecarWriter
     public let ingest: IngestServer
+    public let platformDoor: PlatformDoor
+    public let internalDoor: InternalDoor
     public let cataloger: StreamCataloger
     public let recordings: RecordingQueue
     public let fetcher: RecordingFetcher?
@@ -44,8 +54,12 @@ public struct ExorecPipeline: Sendable {
     /// downloads, for a process that has the credentials).
     public static func open(
         configuration: PipelineConfiguration, client: ExotelClient?, logger: Logger,
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onPlatformListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onInternalListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws -> ExorecPipeline {
+        try configuration.callbacks.validate()
+        try configuration.api.validate()
         let catalog = try await Catalog.open(path: configuration.catalogPath, logger: logger)
         do {
             _ = try await catalog.migrate()
@@ -65,25 +79,42 @@ public struct ExorecPipeline: Sendable {
                 callChanged: { sid in _ = try? await sidecars.refresh(callSid: sid) }, logger: logger)
         }
         let sink = CallbackRecorder(catalog: catalog, sidecars: sidecars, layout: layout, recordings: recordings, logger: logger)
-        let ingest = IngestServer(
-            configuration: configuration.ingest, logger: logger, statusCallbackSink: sink,
-            consumerFeed: CatalogConsumerFeed(catalog: catalog, layout: layout), onListening: onListening)
+        var ingestConfiguration = configuration.ingest
+        ingestConfiguration.reportsProgress = configuration.api.token != nil
+        let ingest = IngestServer(configuration: ingestConfiguration, logger: logger, onListening: onListening)
+        let platformDoor: PlatformDoor
+        let internalDoor: InternalDoor
+        do {
+            platformDoor = try PlatformDoor(configuration: configuration.callbacks, sink: sink, logger: logger, onListening: onPlatformListening)
+            let counters = platformDoor.counters
+            internalDoor = try InternalDoor(
+                configuration: configuration.api, source: CatalogConsumerFeed(catalog: catalog, layout: layout),
+                metrics: { ingest.metricsText() + counters.prometheusText() }, logger: logger, onListening: onInternalListening)
+        } catch {
+            try? await catalog.close()
+            throw error
+        }
         let cataloger = StreamCataloger(events: ingest.events, catalog: catalog, layout: layout, logger: logger)
         if client == nil {
             logger.notice("no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled")
         }
         return ExorecPipeline(
-            catalog: catalog, layout: layout, sidecars: sidecars, ingest: ingest, cataloger: cataloger, recordings: recordings,
+            catalog: catalog, layout: layout, sidecars: sidecars, ingest: ingest, platformDoor: platformDoor, internalDoor: internalDoor,
+            cataloger: cataloger, recordings: recordings,
             fetcher: fetcher, reconciler: reconciler)
     }
 
-    /// The services in start order; a `ServiceGroup` stops them in reverse, so the ingest server
-    /// (last) stops first and the cataloguer (first) sees its final events before it ends.
+    /// The services in start order; a `ServiceGroup` stops them in reverse, so the internal door
+    /// (ending long polls and event streams) stops first, then the platform door (storing the
+    /// callbacks in flight), then the ingest server, and the cataloguer (first) sees its final
+    /// events before it ends.
     public var services: [any Service] {
         var services: [any Service] = [self.cataloger]
         if let fetcher { services.append(fetcher) }
         if let reconciler { services.append(reconciler) }
         services.append(self.ingest)
+        services.append(self.platformDoor)
+        services.append(self.internalDoor)
         return services
     }
 

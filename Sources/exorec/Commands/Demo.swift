@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Catalog
+import Doors
 import ExotelClient
 import ExotelKit
 import ExotelSimulator
@@ -111,38 +112,49 @@ struct Demo: AsyncParsableCommand {
         let streamPassword = UUID().uuidString
         ingest.credentials = [.init(username: "demo", password: streamPassword)]
         let token = UUID().uuidString.replacingOccurrences(of: "-", with: "")
-        ingest.callbacks.token = token
+        var callbacks = PlatformDoorConfiguration()
+        callbacks.port = 0
+        callbacks.token = token
+        var api = InternalDoorConfiguration()
+        api.port = 0
         let client = ExotelClient(
             endpoint: try ExotelEndpoint(baseURL: simulator.baseURL),
             credentials: ExotelCredentials(accountSid: account.sid, apiKey: account.apiKey, apiToken: account.apiToken),
             clock: clock, logger: logger)
         var fetcher = RecordingFetcherConfiguration(storageRoot: self.storage, workers: 2, exorecVersion: ExorecVersion.string)
         fetcher.pollInterval = .milliseconds(200)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        // The three doors report their ports: stream, platform (callbacks), internal (events, metrics).
+        let (ports, portContinuation) = AsyncStream.makeStream(of: (door: String, port: Int).self)
         let pipeline = try await ExorecPipeline.open(
-            configuration: PipelineConfiguration(ingest: ingest, fetcher: fetcher, exorecVersion: ExorecVersion.string), client: client,
-            logger: logger
-        ) { port in
-            portContinuation.yield(port)
-            portContinuation.finish()
-        }
+            configuration: PipelineConfiguration(ingest: ingest, callbacks: callbacks, api: api, fetcher: fetcher, exorecVersion: ExorecVersion.string),
+            client: client, logger: logger,
+            onListening: { portContinuation.yield(("stream", $0)) },
+            onPlatformListening: { portContinuation.yield(("platform", $0)) },
+            onInternalListening: { portContinuation.yield(("internal", $0)) })
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
-        let running = Task { try await group.run() }
-        var listening: Int?
-        for await port in ports { listening = port }
-        guard let port = listening else {
+        let running = Task {
+            defer { portContinuation.finish() }
+            try await group.run()
+        }
+        var listening: [String: Int] = [:]
+        for await (door, port) in ports {
+            listening[door] = port
+            if listening.count == 3 { break }
+        }
+        guard let port = listening["stream"], let callbackPort = listening["platform"], let apiPort = listening["internal"] else {
             await group.triggerGracefulShutdown()
             try? await running.value
             try? await pipeline.close()
             throw DemoError("the exorec server did not start")
         }
-        self.say("exorec server on 127.0.0.1:\(port) (streams, callbacks, catalog at \(self.storage)/catalog.sqlite)")
+        self.say(
+            "exorec server: streams on 127.0.0.1:\(port), callbacks on 127.0.0.1:\(callbackPort), events and metrics on 127.0.0.1:\(apiPort) (catalog at \(self.storage)/catalog.sqlite)")
 
         let outcome: Result<DemoOutcome, any Error>
         do {
             outcome = .success(
                 try await self.placeAndWait(
-                    pipeline: pipeline, client: client, simulator: simulator, port: port, streamPassword: streamPassword, token: token,
+                    pipeline: pipeline, client: client, simulator: simulator, port: port, callbackPort: callbackPort, streamPassword: streamPassword, token: token,
                     promptsURL: promptsURL, origin: origin, clock: clock, logger: logger))
         } catch {
             outcome = .failure(error)
@@ -154,13 +166,13 @@ struct Demo: AsyncParsableCommand {
     }
 
     private func placeAndWait(
-        pipeline: ExorecPipeline, client: ExotelClient, simulator: RunningSimulator, port: Int, streamPassword: String, token: String,
+        pipeline: ExorecPipeline, client: ExotelClient, simulator: RunningSimulator, port: Int, callbackPort: Int, streamPassword: String, token: String,
         promptsURL: String, origin: DemoAudioOrigin, clock: ScaledClock, logger: Logger
     ) async throws -> DemoOutcome {
         let settings = PlacementSettings(
             callerId: "08047112345", recordingChannels: .dual, recordingFormat: .mp3, streamURL: "ws://127.0.0.1:\(port)/v1/streams",
             streamUsername: "demo", streamPassword: streamPassword,
-            statusCallbackURL: "http://127.0.0.1:\(port)/v1/callbacks/status?token=\(token)", waitURL: "\(promptsURL)/hold.wav")
+            statusCallbackURL: "http://127.0.0.1:\(callbackPort)/v1/callbacks/status?token=\(token)", waitURL: "\(promptsURL)/hold.wav")
         let placer = CallPlacer(
             settings: settings, client: client, catalog: pipeline.catalog,
             prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(), clock: clock, reuseFor: .zero),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Doors
 import ExotelClient
 import Ingest
 import Logging
@@ -11,20 +12,23 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server: audio streams to WAV, status callbacks, recording downloads, the catalog.",
         discussion: """
-            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (wss:// with \
-            ingest.tls.certificate and ingest.tls.key; HTTP Basic auth from the configuration) and writes one WAV and one JSON sidecar per stream under \
-            STORAGE/media/; takes status callbacks on POST /v1/callbacks/status?token=TOKEN (with \
-            callbacks.token set); keeps STORAGE/catalog.sqlite (calls, callbacks, streams, \
+            Listens for the platform's audio streams on ws://HOST:PORT/v1/streams (the stream door; \
+            wss:// with ingest.tls.certificate and ingest.tls.key; HTTP Basic auth from the configuration) \
+            and writes one WAV and one JSON sidecar per stream under STORAGE/media/; takes status callbacks \
+            on the platform door, POST http(s)://callbacks.host:callbacks.port/v1/callbacks/status?token=TOKEN \
+            (with callbacks.token set); keeps STORAGE/catalog.sqlite (calls, callbacks, streams, \
             recordings, media files, audit log); and, with the exotel.* credentials set, downloads \
             each call's recording from the durable queue (retrying while the platform publishes it) \
-            and asks Call Details about calls whose terminal callback never came. GET /healthz and \
-            GET /metrics (Prometheus) are on the same port. At start it repairs streams a crash left \
-            open and resumes pending downloads, and raises its descriptor limit to the hard limit (the stream \
-            capacity that gives is logged). SIGINT or SIGTERM finishes every open stream before \
+            and asks Call Details about calls whose terminal callback never came. GET /healthz is on the \
+            stream door; GET /v1/events, GET /v1/media/ID (api.token) and GET /metrics (Prometheus) \
+            are on the internal door, api.host:api.port (loopback by default). At start it repairs streams \
+            a crash left open and resumes pending downloads, and raises its descriptor limit to the hard \
+            limit (the stream capacity that gives is logged). SIGINT or SIGTERM finishes every open stream before \
             it exits.
 
-            Prints "exorec: listening on HOST:PORT" on standard output when ready; logs go to \
-            standard error.
+            Prints "exorec: listening on HOST:PORT" (the stream door) on standard output when ready, \
+            after "exorec: platform door on HOST:PORT" and "exorec: internal door on HOST:PORT"; \
+            logs go to standard error.
 
             EXAMPLES:
               exorec serve --config config/exorec.example.yaml
@@ -41,6 +45,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Port to listen on (default 8080; 0 picks a free one).", valueName: "port"))
     var port: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Port of the platform door, status callbacks (default callbacks.port, 8081; 0 picks a free one).", valueName: "port"))
+    var callbacksPort: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Port of the internal door, events, media and metrics (default api.port, 8082; 0 picks a free one).", valueName: "port"))
+    var apiPort: Int?
+
     @Option(name: .long, help: ArgumentHelp("Storage root for media and sidecars (default ./storage).", valueName: "dir"))
     var storage: String?
 
@@ -49,6 +59,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
+        if let callbacksPort, !(0...65535).contains(callbacksPort) { throw ValidationError("--callbacks-port \(callbacksPort) is not a port number (0-65535).") }
+        if let apiPort, !(0...65535).contains(apiPort) { throw ValidationError("--api-port \(apiPort) is not a port number (0-65535).") }
         if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
     }
 
@@ -58,8 +70,10 @@ struct Serve: AsyncParsableCommand {
             file = try ConfigFile.load(path: self.config)
             if let host { file.ingest.server.host = host }
             if let port { file.ingest.server.port = port }
+            if let callbacksPort { file.callbacks.port = callbacksPort }
+            if let apiPort { file.api.port = apiPort }
             if let storage { file.ingest.storageRoot = storage }
-            try file.ingest.validate()
+            try file.validate()
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
@@ -69,12 +83,19 @@ struct Serve: AsyncParsableCommand {
             logger.warning("\(warning.message)", metadata: ["warning": "\(warning.code)"])
         }
         let host = file.ingest.server.host
+        let callbacksHost = file.callbacks.host
+        let apiHost = file.api.host
         let setup = PipelineSetup(file: file)
         let client = file.pipeline.accountSid == nil ? nil : try setup.client(logger: logger)
-        let pipeline = try await ExorecPipeline.open(
-            configuration: setup.pipelineConfiguration(), client: client, logger: logger
-        ) { port in
-            StandardOutput.line("exorec: listening on \(host):\(port)")
+        let pipeline: ExorecPipeline
+        do {
+            pipeline = try await ExorecPipeline.open(
+                configuration: setup.pipelineConfiguration(), client: client, logger: logger,
+                onListening: { port in StandardOutput.line("exorec: listening on \(host):\(port)") },
+                onPlatformListening: { port in StandardOutput.line("exorec: platform door on \(callbacksHost):\(port)") },
+                onInternalListening: { port in StandardOutput.line("exorec: internal door on \(apiHost):\(port)") })
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Doors
 import Foundation
 import Ingest
 import Logging
@@ -20,7 +21,7 @@ struct Watch: AsyncParsableCommand {
             connection it reconnects with the last id it printed, so nothing is missed or printed \
             twice; to resume a later run where this one stopped, pass that id to --after.
 
-            The server and token come from the configuration (ingest.host/port, api.token or \
+            The server and token come from the configuration (api.host/port, api.token or \
             EXOREC_API_TOKEN) unless given.
 
             EXIT CODES: 0 stopped (SIGINT/SIGTERM, --count reached, or --no-follow done); 1 failed \
@@ -35,7 +36,7 @@ struct Watch: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(name: .long, help: ArgumentHelp("The server's base URL (default: http://ingest.host:ingest.port).", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("The server's base URL (default: http://api.host:api.port, the internal door).", valueName: "url"))
     var server: String?
 
     @Option(name: .long, help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token"))
@@ -78,12 +79,13 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.watch", file: setup.file)
-        guard let token = self.token ?? setup.file.ingest.consumers.token else {
+        guard let token = self.token ?? setup.file.api.token else {
             throw ValidationError("no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it.")
         }
-        let ingest = setup.file.ingest.server
-        let host = ["0.0.0.0", "::", ""].contains(ingest.host) ? "127.0.0.1" : (ingest.host.contains(":") ? "[\(ingest.host)]" : ingest.host)
-        let server = self.server ?? "http://\(host):\(ingest.port)"
+        // The events feed is on the internal door (api.host, api.port).
+        let api = setup.file.api
+        let host = ["0.0.0.0", "::", ""].contains(api.host) ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
+        let server = self.server ?? "http://\(host):\(api.port)"
         if self.noFollow, let after = self.after {
             try await self.printAvailable(server: server, token: token, after: after, logger: logger)
             return

@@ -1,3 +1,4 @@
+import Doors
 import Foundation
 import Ingest
 import MediaStore
@@ -32,10 +33,18 @@ import Yams
 /// | `recording.write_buffer_samples` | integer | `8192` |
 /// | `recording.header_update_interval` | duration | `1s` |
 /// | `recording.flush_after` | duration, 0-175ms | `150ms` |
+/// | `callbacks.host` | IP literal: the platform door's address | `127.0.0.1` |
+/// | `callbacks.port` | 0-65535 | `8081` |
+/// | `callbacks.tls.certificate`, `callbacks.tls.key` | PEM files: the platform door speaks https | none (plain http) |
+/// | `callbacks.max_connections`, `api.max_connections` | integer, 1-100000 | `256` |
+/// | `callbacks.idle_timeout`, `api.idle_timeout` | duration, 500ms-10m: idle or slow-head connections are closed | `10s` |
+/// | `callbacks.body_timeout` | duration, 500ms-10m: a body must arrive within this | `10s` |
 /// | `callbacks.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (endpoint off) |
 /// | `callbacks.allowed_sources` | list of IPv4/IPv6 CIDR blocks or addresses | empty (any source) |
 /// | `callbacks.max_body_bytes` | integer, 1024-1048576 | `65536` |
 /// | `callbacks.store_timeout` | duration, 100ms-14s | `10s` |
+/// | `api.host` | IP literal: the internal door's address | `127.0.0.1` |
+/// | `api.port` | 0-65535 | `8082` |
 /// | `api.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (`/v1/events`, `/v1/media` off) |
 /// | `api.max_wait` | duration, 1s-300s: the longest long poll | `60s` |
 /// | `api.heartbeat` | duration, 1s-300s: keep-alive comment on an idle event stream | `15s` |
@@ -47,6 +56,10 @@ import Yams
 /// `callbacks.token`, and `EXOREC_API_TOKEN` replaces `api.token`.
 struct ConfigFile {
     var ingest = IngestConfiguration()
+    /// The platform door (`callbacks.*`).
+    var callbacks = PlatformDoorConfiguration()
+    /// The internal door (`api.*`).
+    var api = InternalDoorConfiguration()
     /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
     var pipeline = PipelineConfigFile()
     var logLevel: String?
@@ -67,8 +80,8 @@ struct ConfigFile {
         if let user = environment["EXOREC_INGEST_USERNAME"], let password = environment["EXOREC_INGEST_PASSWORD"] {
             config.ingest.credentials.append(.init(username: user, password: password))
         }
-        if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.ingest.callbacks.token = token }
-        if let token = environment["EXOREC_API_TOKEN"] { config.ingest.consumers.token = token }
+        if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.callbacks.token = token }
+        if let token = environment["EXOREC_API_TOKEN"] { config.api.token = token }
         config.pipeline.applyEnvironment(environment)
         return config
     }
@@ -153,32 +166,48 @@ struct ConfigFile {
             }
         }
         if let callbacks = try root.section("callbacks") {
-            try callbacks.only(["token", "allowed_sources", "max_body_bytes", "store_timeout"])
-            if let token = try callbacks.string("token") { self.ingest.callbacks.token = token }
+            try callbacks.only([
+                "host", "port", "tls", "token", "allowed_sources", "max_body_bytes", "store_timeout", "max_connections", "idle_timeout",
+                "body_timeout",
+            ])
+            if let host = try callbacks.string("host") { self.callbacks.host = host }
+            if let port = try callbacks.integer("port", in: 0...65535) { self.callbacks.port = port }
+            if let tls = try callbacks.section("tls") {
+                try tls.only(["certificate", "key"])
+                guard let certificate = try tls.string("certificate"), let key = try tls.string("key") else {
+                    throw IngestError.configuration(key: "callbacks.tls", reason: "needs both certificate and key (PEM files)")
+                }
+                self.callbacks.tls = DoorTLS(certificatePath: certificate, keyPath: key)
+            }
+            if let token = try callbacks.string("token") { self.callbacks.token = token }
             for (index, entry) in try callbacks.list("allowed_sources").enumerated() {
                 guard let source = entry.scalar?.string else {
                     throw IngestError.configuration(key: "callbacks.allowed_sources[\(index)]", reason: "expected an address or CIDR block")
                 }
-                self.ingest.callbacks.allowedSources.append(source)
+                self.callbacks.allowedSources.append(source)
             }
-            if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) { self.ingest.callbacks.maxBodyBytes = bytes }
-            if let ms = try callbacks.duration("store_timeout") { self.ingest.callbacks.storeTimeoutMs = ms }
+            if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) { self.callbacks.maxBodyBytes = bytes }
+            if let ms = try callbacks.duration("store_timeout") { self.callbacks.storeTimeoutMs = ms }
+            try Self.applyLimits(callbacks, to: &self.callbacks.limits)
         }
         if let api = try root.section("api") {
-            try api.only(["token", "max_wait", "heartbeat"])
-            if let token = try api.string("token") { self.ingest.consumers.token = token }
+            try api.only(["host", "port", "token", "max_wait", "heartbeat", "max_connections", "idle_timeout"])
+            if let host = try api.string("host") { self.api.host = host }
+            if let port = try api.integer("port", in: 0...65535) { self.api.port = port }
+            if let token = try api.string("token") { self.api.token = token }
             if let ms = try api.duration("max_wait") {
                 guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
                     throw IngestError.configuration(key: "api.max_wait", reason: "must be whole seconds between 1s and 300s")
                 }
-                self.ingest.consumers.maxWaitSeconds = Int(ms / 1000)
+                self.api.maxWaitSeconds = Int(ms / 1000)
             }
             if let ms = try api.duration("heartbeat") {
                 guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
                     throw IngestError.configuration(key: "api.heartbeat", reason: "must be whole seconds between 1s and 300s")
                 }
-                self.ingest.consumers.heartbeatSeconds = Int(ms / 1000)
+                self.api.heartbeatSeconds = Int(ms / 1000)
             }
+            try Self.applyLimits(api, to: &self.api.limits)
         }
         if let logging = try root.section("logging") {
             try logging.only(["level"])
@@ -189,6 +218,20 @@ struct ConfigFile {
                 self.logLevel = level
             }
         }
+    }
+
+    /// `max_connections`, `idle_timeout` and (when the section has it) `body_timeout` of a door.
+    private static func applyLimits(_ section: Section, to limits: inout DoorLimits) throws {
+        if let count = try section.integer("max_connections", in: 1...100_000) { limits.maxConnections = count }
+        if let ms = try section.duration("idle_timeout") { limits.idleTimeoutMs = ms }
+        if section.mapping[Node("body_timeout")] != nil, let ms = try section.duration("body_timeout") { limits.bodyTimeoutMs = ms }
+    }
+
+    /// Checks the ingest and both doors; each problem names its key.
+    func validate() throws(IngestError) {
+        try self.ingest.validate()
+        try self.callbacks.validate()
+        try self.api.validate()
     }
 
     /// One YAML mapping, with typed accessors whose errors carry the dotted key.

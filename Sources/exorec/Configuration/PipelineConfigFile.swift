@@ -15,7 +15,8 @@ import Yams
 /// | `exotel.base_url` | URL | the region's (set it for the simulator) |
 /// | `exotel.caller_id` | ExoPhone | none (required to place calls) |
 /// | `exotel.recording_hosts` | list of `[scheme://]host[:port]` (no port: the scheme's default, 443) | the platform's; the base URL's origin is always allowed |
-/// | `calls.public_url` | `http(s)://host[:port]` the platform reaches this server at | none (required to place calls) |
+/// | `calls.public_url` | `http(s)://host[:port]` the platform reaches the stream door at (StreamUrl, as ws/wss) | none (required to place calls) |
+/// | `calls.callback_url` | `http(s)://host[:port]` the platform reaches the platform door at (StatusCallback) | `calls.public_url` (a proxy that routes `/v1/callbacks/` to the platform door) |
 /// | `calls.recording_channels` | `single`/`dual` | `dual` |
 /// | `calls.recording_format` | `mp3`/`mp3-hq` | `mp3` |
 /// | `calls.stream_begin` | `leg1`/`leg2` | `leg1` |
@@ -40,6 +41,8 @@ struct PipelineConfigFile: Sendable {
     var callerId: String?
     var recordingHosts: [String] = []
     var publicURL: String?
+    /// Where the platform posts status callbacks (the platform door); nil: `publicURL`.
+    var callbackURL: String?
     var recordingChannels: RecordingChannels = .dual
     var recordingFormat: ExotelKit.RecordingFormat = .mp3
     var streamBegin: StreamBegin = .leg1Connect
@@ -88,10 +91,11 @@ struct PipelineConfigFile: Sendable {
         }
         if let calls = try root.section("calls") {
             try calls.only([
-                "public_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "callback_format", "wait_url",
+                "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "callback_format", "wait_url",
                 "start_playback_url", "start_playback_to", "time_limit", "time_out", "concurrency",
             ])
             self.publicURL = try calls.string("public_url") ?? self.publicURL
+            self.callbackURL = try calls.string("callback_url") ?? self.callbackURL
             if let text = try calls.string("recording_channels") {
                 self.recordingChannels = try Self.choice(text, key: "calls.recording_channels", RecordingChannels(rawValue: text))
             }

@@ -1,9 +1,10 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Catalog
+import Doors
 import ExotelClient
 import ExotelKit
 import Ingest
-import AsyncHTTPClient
 import Logging
 import MediaStore
 import Orchestrator
@@ -35,12 +36,12 @@ struct PipelineSetup {
         var missing: [String] = []
         if pipeline.callerId == nil { missing.append("exotel.caller_id") }
         if pipeline.publicURL == nil { missing.append("calls.public_url") }
-        if self.file.ingest.callbacks.token == nil { missing.append("callbacks.token (or EXOREC_CALLBACK_TOKEN)") }
+        if self.file.callbacks.token == nil { missing.append("callbacks.token (or EXOREC_CALLBACK_TOKEN)") }
         let credential = self.file.ingest.credentials.first
         if credential == nil && !self.file.ingest.authDisabled {
             missing.append("ingest.auth.credentials (or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD)")
         }
-        guard let callerId = pipeline.callerId, let publicURL = pipeline.publicURL, let token = self.file.ingest.callbacks.token,
+        guard let callerId = pipeline.callerId, let publicURL = pipeline.publicURL, let token = self.file.callbacks.token,
             missing.isEmpty
         else {
             throw ValidationError("placing calls needs \(missing.joined(separator: ", ")) in the configuration")
@@ -54,12 +55,16 @@ struct PipelineSetup {
         } else {
             throw ValidationError("calls.public_url '\(publicURL)' must start with http:// or https://")
         }
+        let callbackBase = (pipeline.callbackURL ?? base).hasSuffix("/") ? String((pipeline.callbackURL ?? base).dropLast()) : (pipeline.callbackURL ?? base)
+        guard callbackBase.hasPrefix("https://") || callbackBase.hasPrefix("http://") else {
+            throw ValidationError("calls.callback_url '\(callbackBase)' must start with http:// or https://")
+        }
         return PlacementSettings(
             callerId: callerId, recordingChannels: pipeline.recordingChannels, recordingFormat: pipeline.recordingFormat,
             streamURL: webSocketBase + self.file.ingest.streamPath, streamUsername: credential?.username,
             streamPassword: credential?.password, streamBegin: pipeline.streamBegin,
             streamQuery: pipeline.sampleRate == 8000 ? [] : [("sample-rate", "\(pipeline.sampleRate)")],
-            statusCallbackURL: "\(base)/v1/callbacks/status?token=\(token)", statusCallbackContentType: pipeline.callbackFormat,
+            statusCallbackURL: "\(callbackBase)/v1/callbacks/status?token=\(token)", statusCallbackContentType: pipeline.callbackFormat,
             waitURL: pipeline.waitURL, startPlaybackURL: pipeline.startPlaybackURL,
             startPlaybackTo: pipeline.startPlaybackURL == nil ? nil : pipeline.startPlaybackTo, timeLimit: pipeline.timeLimit,
             timeOut: pipeline.timeOut)
@@ -97,7 +102,7 @@ struct PipelineSetup {
             exorecVersion: ExorecVersion.string)
         fetcher.actor = "fetcher"
         return PipelineConfiguration(
-            ingest: self.file.ingest, catalogPath: self.catalogPath, fetcher: fetcher,
+            ingest: self.file.ingest, callbacks: self.file.callbacks, api: self.file.api, catalogPath: self.catalogPath, fetcher: fetcher,
             reconciler: ReconcilerConfiguration(
                 terminalGrace: .milliseconds(pipeline.reconcileAfterMs), interval: .milliseconds(pipeline.reconcileIntervalMs)),
             exorecVersion: ExorecVersion.string)

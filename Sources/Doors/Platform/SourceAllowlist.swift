@@ -1,4 +1,5 @@
 import Foundation
+public import Ingest
 
 /// The source addresses allowed to post status callbacks: IPv4 and IPv6 CIDR blocks.
 ///

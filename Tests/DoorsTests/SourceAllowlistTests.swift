@@ -1,3 +1,4 @@
+import Doors
 import Ingest
 import Testing
 
@@ -65,9 +66,14 @@ import Testing
 }
 
 @Suite struct StatusCallbackConfigurationTests {
-    private func validated(_ change: (inout IngestConfiguration) -> Void) -> IngestError? {
-        var configuration = IngestConfiguration()
-        configuration.credentials = [.init(username: "u", password: "p")]
+    /// The platform door's settings (`callbacks.*`, formerly part of the ingest's configuration).
+    private struct Settings {
+        var callbacks = PlatformDoorConfiguration()
+        func validate() throws(IngestError) { try self.callbacks.validate() }
+    }
+
+    private func validated(_ change: (inout Settings) -> Void) -> IngestError? {
+        var configuration = Settings()
         change(&configuration)
         do {
             try configuration.validate()
@@ -78,7 +84,7 @@ import Testing
     }
 
     @Test func theDefaultsAreValidAndTheEndpointIsOff() {
-        let defaults = IngestConfiguration.StatusCallbacks()
+        let defaults = PlatformDoorConfiguration()
         #expect(defaults.token == nil)
         #expect(defaults.allowedSources.isEmpty)
         #expect(defaults.maxBodyBytes == 65536)
@@ -100,5 +106,9 @@ import Testing
         #expect(try #require(self.validated { $0.callbacks.maxBodyBytes = 100 }).description.contains("callbacks.max_body_bytes"))
         #expect(try #require(self.validated { $0.callbacks.maxBodyBytes = 2 << 20 }).description.contains("callbacks.max_body_bytes"))
         #expect(try #require(self.validated { $0.callbacks.storeTimeoutMs = 20_000 }).description.contains("callbacks.store_timeout"))
+        #expect(try #require(self.validated { $0.callbacks.port = 70_000 }).description.contains("callbacks.port"))
+        #expect(try #require(self.validated { $0.callbacks.limits.maxConnections = 0 }).description.contains("callbacks.max_connections"))
+        #expect(try #require(self.validated { $0.callbacks.limits.idleTimeoutMs = 10 }).description.contains("callbacks.idle_timeout"))
+        #expect(try #require(self.validated { $0.callbacks.tls = DoorTLS(certificatePath: "", keyPath: "k.pem") }).description.contains("callbacks.tls"))
     }
 }

@@ -1,14 +1,14 @@
 import Foundation
 
 /// A single byte range from a `Range` header (RFC 9110 §14.1.2), resolved against a file's length.
-struct ByteRange: Sendable, Hashable {
-    let first: Int64
+public struct ByteRange: Sendable, Hashable {
+    public let first: Int64
     /// Inclusive.
-    let last: Int64
+    public let last: Int64
 
-    var count: Int64 { self.last - self.first + 1 }
+    public var count: Int64 { self.last - self.first + 1 }
 
-    enum Resolution: Sendable, Hashable {
+    public enum Resolution: Sendable, Hashable {
         /// No usable Range header (absent, not `bytes=`, several ranges, or malformed): send the whole file.
         case whole
         case partial(ByteRange)
@@ -18,7 +18,7 @@ struct ByteRange: Sendable, Hashable {
 
     /// Resolves `header` against `length`. Malformed or multi-range headers are ignored (the whole file is
     /// sent), as RFC 9110 allows; a satisfiable range is clamped to the file.
-    static func resolve(_ header: String?, length: Int64) -> Resolution {
+    public static func resolve(_ header: String?, length: Int64) -> Resolution {
         guard let header else { return .whole }
         let text = header.trimmingCharacters(in: .whitespaces)
         guard text.lowercased().hasPrefix("bytes=") else { return .whole }

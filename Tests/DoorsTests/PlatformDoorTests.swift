@@ -1,3 +1,4 @@
+import Doors
 import ExorecTesting
 import ExotelKit
 import Foundation
@@ -36,9 +37,9 @@ import Testing
         }
     }
 
-    static func metrics(_ ingest: TestIngest) async throws -> String {
-        let port = ingest.port
-        return try await onThread { try TestHTTPClient(port: port).request("GET", "/metrics").body }
+    /// The platform door's counters, as the internal door's `/metrics` serves them.
+    static func metrics(_ doors: CallbackDoors) async throws -> String {
+        doors.door.counters.prometheusText()
     }
 
     // MARK: - Stored
@@ -256,7 +257,7 @@ import Testing
             #expect(huge.status == 413)
             #expect(huge.headers["connection"] == "close")
             #expect(closed)
-            #expect(elapsed < .seconds(4), "closed after the answer, not after lws's 5 s keep-alive idle timeout")
+            #expect(elapsed < .seconds(4), "closed after the answer, not after an idle timeout")
             #expect(sink.stored.count == 2)
             #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="too-large"} 2"#))
         }
@@ -363,7 +364,7 @@ import Testing
 
     @Test func withoutATokenTheEndpointIsOffAndStartUpSaysSo() async throws {
         let logs = CapturedLogs()
-        try await withTestIngest(statusCallbackSink: RecordingSink(), logger: logs.logger) { ingest in
+        try await withCallbackIngest(sink: RecordingSink(), logger: logs.logger, token: nil) { ingest in
             let response = try await TestHTTPClient.request(
                 port: ingest.port, "POST", callbackPath, contentType: "application/json", body: Array(#"{"CallSid":"CA1"}"#.utf8))
             #expect(response.status == 404)
@@ -373,11 +374,11 @@ import Testing
         let off = logs.all.filter { $0.message.hasPrefix("status callbacks are off") }
         #expect(off.count == 1)
         #expect(off.first?.metadata["reason"]?.contains("no callbacks.token") == true)
-        #expect(logs.all.first { $0.message == "listening" }?.metadata["status_callbacks"] == "off")
+        #expect(logs.all.first { $0.message == "platform door listening" }?.metadata["status_callbacks"] == "off")
 
         // A token but nothing to store into: off as well, with a warning.
         let logs2 = CapturedLogs()
-        try await withTestIngest(logger: logs2.logger, configure: { $0.callbacks.token = testCallbackToken }) { ingest in
+        try await withCallbackIngest(sink: nil, logger: logs2.logger) { ingest in
             let response = try await TestHTTPClient.request(
                 port: ingest.port, "POST", callbackPath, contentType: "application/json", body: Array(#"{"CallSid":"CA1"}"#.utf8))
             #expect(response.status == 404)
@@ -392,6 +393,7 @@ import Testing
         try await withCallbackIngest(sink: sink) { ingest in
             defer { sink.open() }  // on every path, so a failure cannot leave the server waiting
             let port = ingest.port
+            let streamPort = ingest.streamPort
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
             let answered = Mutex(false)
             let pending = Task {
@@ -404,7 +406,7 @@ import Testing
             // While the callback's store is held, a whole stream comes and goes.
             let script = StreamScript(streamSid: "whilewaiting", seed: 21)
             let close = try await onThread {
-                let client = try TestWebSocketClient(port: port)
+                let client = try TestWebSocketClient(port: streamPort)
                 try client.sendText(script.start())
                 for i in 0..<10 { try client.sendText(script.media(frame: i)) }
                 try client.sendText(script.stop())
@@ -455,8 +457,9 @@ import Testing
             let health = try await TestHTTPClient.request(port: port, "GET", "/healthz")
             #expect(health.status == 200)
         }
-        // Each answer was looked up by its exchange id, found its connection gone, and was dropped.
-        #expect(logs.all.filter { $0.message.hasPrefix("dropped an HTTP answer") }.count == 5)
+        // The answers found their connections gone and were dropped quietly: nothing worse than a warning.
+        // (The libwebsockets endpoint logged each drop; Hummingbird drops a write to a closed channel.)
+        #expect(!logs.all.contains { $0.level >= .error }, "\(logs.all.filter { $0.level >= .error }.map(\.message))")
     }
 
     @Test func manyConcurrentCallbacksAreAllAnswered() async throws {
