@@ -1,3 +1,4 @@
+import Doors
 import Foundation
 import Ingest
 import MediaStore
@@ -35,7 +36,7 @@ struct StartupWarnings {
                         + "anyone who has read it can stream to this server: set ingest.auth.credentials "
                         + "(or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD) to a secret of your own"))
         }
-        for (key, token) in [("callbacks.token", ingest.callbacks.token), ("api.token", ingest.consumers.token)] {
+        for (key, token) in [("callbacks.token", file.callbacks.token), ("api.token", file.api.token)] {
             if let token, self.exampleTokens.contains(token) {
                 warnings.append(
                     Warning(
