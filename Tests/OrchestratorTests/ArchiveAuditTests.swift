@@ -58,7 +58,7 @@ import Testing
             #expect(lines.first?.hasPrefix("audit log NOT intact") == true)
             #expect(lines.contains("problem: sequence-gap at seq \(victim.seq + 1): expected seq \(victim.seq), found \(victim.seq + 1)"))
             // A broken chain's head is never offered as an anchor to keep.
-            #expect(!lines.contains { $0.contains("keep this head") })
+            #expect(!lines.contains { $0.contains("keep this head elsewhere") })
             #expect(lines.contains { $0.contains("do not keep this head as an anchor") })
         }
     }
