@@ -91,6 +91,7 @@ public final class WebSocketServer: @unchecked Sendable {
     /// After an accept error the listening socket is not read until then (monotonic ms).
     private var acceptPausedUntil: Int64?
     private var acceptPause: Int64 = 0
+    private var lastAcceptError: Int64 = 0
 
     private struct Peer {
         var source: String
@@ -408,14 +409,18 @@ public final class WebSocketServer: @unchecked Sendable {
     /// socket for a while, doubling up to a second, instead of retrying in a busy loop.
     private func pauseAccepting(now: Int64) {
         guard self.acceptPausedUntil == nil, let listenWSI else { return }
+        // A first error after a quiet spell starts again from the shortest pause.
+        if now - self.lastAcceptError > 10_000 { self.acceptPause = 0 }
+        self.lastAcceptError = now
         self.acceptPause = min(max(self.acceptPause * 2, 50), 1000)
         self.acceptPausedUntil = now + self.acceptPause
         lws_rx_flow_control(listenWSI, 0)
     }
 
-    /// A log line's kind: its text without numbers and addresses, so one kind is one line per interval.
+    /// A log line's kind: its text without numbers and pointers (`0x…`), so one kind is one line per interval.
     static func logKind(_ text: String) -> String {
-        String(text.prefix(80).unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
+        let words = text.prefix(120).split(separator: " ").map { $0.hasPrefix("0x") ? "0x" : String($0) }
+        return String(words.joined(separator: " ").unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
     }
 
     // MARK: - Callbacks (service thread)
