@@ -145,7 +145,10 @@ import Testing
         let failures = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#) }
             .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
         #expect(failures > 0, "accept failed at least once")
-        #expect(failures < 200, "\(failures) failed accepts in 3 s: the door retried in a loop")
+        // Paused, an accept is only tried again when the pause ends or a connection closes (lws
+        // then turns accepting back on, and the door turns it off at the next failure); a loop
+        // that retries at once fails hundreds of thousands of times in these 3 s.
+        #expect(failures < 2000, "\(failures) failed accepts in 3 s: the door retried in a loop")
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
