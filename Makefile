@@ -1,7 +1,7 @@
 # exorec — the two commands a new machine needs: `make demo` and `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl openssl util-linux
 PY_PACKAGES := websockets soundfile numpy uvloop bagit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -145,7 +145,10 @@ import Testing
         let failures = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#) }
             .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
         #expect(failures > 0, "accept failed at least once")
-        #expect(failures < 200, "\(failures) failed accepts in 3 s: the door retried in a loop")
+        // Paused, an accept is only tried again when the pause ends or a connection closes (lws
+        // then turns accepting back on, and the door turns it off at the next failure); a loop
+        // that retries at once fails hundreds of thousands of times in these 3 s.
+        #expect(failures < 2000, "\(failures) failed accepts in 3 s: the door retried in a loop")
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
@@ -191,10 +194,11 @@ import Testing
     @Test func keepAliveStormCannotWedgeTheStreamDoor() async throws {
         let storage = makeTemporaryDirectory()
         let server = try self.serve(storage: storage, top: "callbacks:\n  token: storm-test-callback-token-0123")
+        defer { server.signal(SIGKILL) }  // a wedged server ignores SIGTERM
         let port = try await server.waitForListening()
         var stream = try await GoodStream(port: port, sid: "bystander4", frames: 10)
 
-        let answered = try await onThread { () -> Int in
+        var answered = try await onThread { () -> Int in
             var answered = 0
             let body = "{\"CallSid\":\"CA1\",\"Status\":\"completed\"}"
             let post = { (token: String) in
@@ -206,6 +210,25 @@ import Testing
                 defer { close(fd) }
                 try sendAll(fd, Array(request.utf8))
                 if try readOneAnswer(fd) != nil { answered += 1 }
+            }
+            // 300 POSTs with wrong tokens in one write on one connection: on a door that answers
+            // before the body and keeps the connection, the next request arrives while the answer
+            // is still going out (the issue's wedge: lws spinning in lws_service_do_ripe_rxflow).
+            let burst = try TestWebSocketClient.connect(port: port)
+            defer { close(burst) }
+            try? sendAll(burst, Array((0..<300).map { post("burst-\($0)") }.joined().utf8))
+            if try readOneAnswer(burst) != nil { answered += 1 }
+            return answered
+        }
+        #expect(answered == 4)
+        // Still serving: a wedged service thread answers nothing more.
+        try #require(try TestIngest.get(port: port, "/healthz").status == 200)
+
+        answered = try await onThread { () -> Int in
+            var answered = 0
+            let body = "{\"CallSid\":\"CA1\",\"Status\":\"completed\"}"
+            let post = { (token: String) in
+                "POST /v1/callbacks/status?token=\(token) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
             }
             // One connection kept as long as the server keeps it, POSTing with a wrong token.
             var fd = try TestWebSocketClient.connect(port: port)
@@ -235,7 +258,7 @@ import Testing
             }
             return answered
         }
-        #expect(answered == 4503)
+        #expect(answered == 4500)
         #expect(try TestIngest.get(port: port, "/healthz").status == 200)
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)

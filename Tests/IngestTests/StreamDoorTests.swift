@@ -109,6 +109,27 @@ import Testing
     }
 }
 
+/// The arithmetic of the descriptor budget, and the limit raised at start.
+@Suite struct DescriptorBudgetTests {
+    @Test func streamsCostTwoDescriptorsAndTheReserveIsNeverGivenOut() {
+        let budget = DescriptorBudget(limit: 1024, baseline: 40, reserve: 128)
+        #expect(budget.forConnections == 856)
+        #expect(budget.streamCapacity == 428)
+        #expect(budget.admitsSocket(sockets: 855, streams: 0))
+        #expect(!budget.admitsSocket(sockets: 856, streams: 0))
+        #expect(!budget.admitsSocket(sockets: 428, streams: 428))
+        #expect(budget.admitsStream(sockets: 428, streams: 427))
+        #expect(!budget.admitsStream(sockets: 429, streams: 427))
+        #expect(DescriptorBudget(limit: 100, baseline: 40, reserve: 128).forConnections == 0)
+    }
+
+    @Test func theSoftLimitIsRaisedToTheHardOne() {
+        let (_, after) = DescriptorLimit.raiseToHard()
+        #expect(after.soft == after.hard || after.soft >= 1 << 20)
+        #expect((DescriptorLimit.openCount() ?? 0) > 2)
+    }
+}
+
 /// Whether the server closed (or reset) this socket; never blocks.
 func isClosedByPeer(_ fd: Int32) -> Bool {
     var byte: UInt8 = 0

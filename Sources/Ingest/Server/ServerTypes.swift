@@ -129,7 +129,8 @@ public protocol WebSocketServerHandler: AnyObject {
     func respond(to request: HTTPRequest) -> HTTPResponse
     /// The server closed a just-accepted connection without reading from it.
     func refused(_ refusal: ConnectionRefusal)
-    /// Every tick, before `tick`: the sockets the door holds and how many of them have not upgraded.
+    /// Every tick, and before each `respond(to:)`: the sockets the door holds and how many of them
+    /// have not upgraded.
     func connections(sockets: Int, pending: Int)
     /// Called every tick (every `tickMilliseconds`, 25 ms by default) with a monotonic clock in milliseconds.
     func tick(monotonicMs: Int64)

@@ -91,6 +91,7 @@ public final class WebSocketServer: @unchecked Sendable {
     /// After an accept error the listening socket is not read until then (monotonic ms).
     private var acceptPausedUntil: Int64?
     private var acceptPause: Int64 = 0
+    private var lastAcceptError: Int64 = 0
 
     private struct Peer {
         var source: String
@@ -407,15 +408,26 @@ public final class WebSocketServer: @unchecked Sendable {
     /// An accept failed (descriptors exhausted by something else, say): stop reading the listening
     /// socket for a while, doubling up to a second, instead of retrying in a busy loop.
     private func pauseAccepting(now: Int64) {
-        guard self.acceptPausedUntil == nil, let listenWSI else { return }
+        guard let listenWSI else { return }
+        if self.acceptPausedUntil != nil {
+            // lws turns accepting back on whenever any connection closes (`lws_accept_modulation`),
+            // behind the flow-control state it keeps for the listener: toggle to make it stick again.
+            lws_rx_flow_control(listenWSI, 1)
+            lws_rx_flow_control(listenWSI, 0)
+            return
+        }
+        // A first error after a quiet spell starts again from the shortest pause.
+        if now - self.lastAcceptError > 10_000 { self.acceptPause = 0 }
+        self.lastAcceptError = now
         self.acceptPause = min(max(self.acceptPause * 2, 50), 1000)
         self.acceptPausedUntil = now + self.acceptPause
         lws_rx_flow_control(listenWSI, 0)
     }
 
-    /// A log line's kind: its text without numbers and addresses, so one kind is one line per interval.
+    /// A log line's kind: its text without numbers and pointers (`0x…`), so one kind is one line per interval.
     static func logKind(_ text: String) -> String {
-        String(text.prefix(80).unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
+        let words = text.prefix(120).split(separator: " ").map { $0.hasPrefix("0x") ? "0x" : String($0) }
+        return String(words.joined(separator: " ").unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
     }
 
     // MARK: - Callbacks (service thread)
@@ -594,6 +606,7 @@ public final class WebSocketServer: @unchecked Sendable {
     /// connection closed; otherwise the connection is kept for the next request.
     private func answerHTTP(wsi: OpaquePointer, path: String) -> Int32 {
         let request = Self.httpRequest(wsi, path: path)
+        self.handler.connections(sockets: self.peers.count, pending: self.pendingCount)
         let response = self.stopping ? .error(503, "server is shutting down") : self.handler.respond(to: request)
         let close = request.hasBody || request.method == "HEAD" || self.stopping
         guard self.write(response, to: wsi, headOnly: request.method == "HEAD", close: close), !close else { return -1 }
