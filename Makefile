@@ -48,11 +48,14 @@ test: build
 # and fails on any finding, naming the crashing input.
 FUZZ_SECONDS ?= 3600
 FUZZ_CI_SECONDS ?= 30
+FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig
 FUZZ_TARGET_COUNT := 7
 FUZZ_BUILD := $(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -c debug \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
+# One product at a time: a plain `swift build` would also build every executable, plugin and test
+# kit of every dependency (exorec itself, Hummingbird's testing, …).
 fuzz-build: deps
-	$(FUZZ_BUILD)
+	@for target in $(FUZZ_TARGETS); do echo "$(FUZZ_BUILD) --product $$target"; $(FUZZ_BUILD) --product $$target || exit 1; done
 
 fuzz: fuzz-build
 	Fuzz/run.sh $$(( $(FUZZ_SECONDS) / $(FUZZ_TARGET_COUNT) ))

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ExotelKit", targets: ["ExotelKit"]),
         .library(name: "MediaStore", targets: ["MediaStore"]),
         .library(name: "Ingest", targets: ["Ingest"]),
+        .library(name: "Doors", targets: ["Doors"]),
         .library(name: "ExotelClient", targets: ["ExotelClient"]),
         .library(name: "Orchestrator", targets: ["Orchestrator"]),
     ],

@@ -5,8 +5,7 @@
 //     swift build --package-path Fuzz --scratch-path .build-fuzz -c debug \
 //         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
 //
-// Each target is one executable whose `LLVMFuzzerTestOneInput` libFuzzer calls; `-enable-testing`
-// lets the Range target reach `ByteRange`, which is internal to Ingest.
+// Each target is one executable whose `LLVMFuzzerTestOneInput` libFuzzer calls.
 import Foundation
 import PackageDescription
 
@@ -35,12 +34,12 @@ let package = Package(
         fuzzer("FuzzStreamEvents", [.product(name: "ExotelKit", package: exorec), .product(name: "MediaStore", package: exorec)]),
         fuzzer("FuzzCallback", [.product(name: "ExotelKit", package: exorec)]),
         fuzzer("FuzzCampaignFile", [.product(name: "Orchestrator", package: exorec), .product(name: "ExotelKit", package: exorec)]),
-        fuzzer("FuzzByteRange", [.product(name: "Ingest", package: exorec)]),
+        fuzzer("FuzzByteRange", [.product(name: "Doors", package: exorec)]),
         fuzzer("FuzzWavHeaderRepair", [.product(name: "MediaStore", package: exorec)]),
         // The configuration parser lives in the executable target, which cannot be imported: its
         // files are compiled into this target through symlinks (Sources/FuzzConfig/*.swift).
         fuzzer("FuzzConfig", [
-            .product(name: "Ingest", package: exorec), .product(name: "MediaStore", package: exorec),
+            .product(name: "Ingest", package: exorec), .product(name: "Doors", package: exorec), .product(name: "MediaStore", package: exorec),
             .product(name: "ExotelKit", package: exorec), .product(name: "ExotelClient", package: exorec),
             .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),

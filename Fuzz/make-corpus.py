@@ -58,16 +58,25 @@ STREAM_MESSAGES = {
     "camel-case": '{"event":"media","sequenceNumber":3,"streamSid":"%s","media":{"chunk":1,"timestamp":0,"payload":"AAAA"}}' % SID,
 }
 
-# FuzzStreamEvents programs (see FuzzStreamEvents.swift): op byte % 10 — 0 start <flags>,
-# 1-4 media <flags> [n] [position bytes] <fill> (op & 0x80: outbound), 5 dtmf, 6 mark, 7 tick <n>, 8 raw <n> <bytes>, 9 stop (op 0xf9).
+# FuzzStreamEvents programs (see FuzzStreamEvents.swift): 4-byte events [op, flags, p, q]; op % 10:
+# 0 start, 1-4 media (flags: samples, 0x08 chunk kind p&15, 0x10 timestamp kind p>>4, 0x20 track,
+# 0x40 as strings), 5 dtmf, 6 mark, 7 tick (p × 100 ms), 8 odd message p, 0xf9 stop.
+def ev(*events):
+    return bytes(b for e in events for b in e)
+
+
+STOP = (0xf9, 0, 0, 0)
 STREAM_EVENTS = {
-    # start, media without chunk/timestamp, chunk 0, chunk at the Int64 limit, 1 sample: the reported crash.
-    "reported-crash": bytes([0, 0x00, 1, 0x00, 7, 1, 0x48, 13, 7, 1, 0x4c, 10, 0, 7, 0xf9]),
-    "in-order-timestamps": bytes([0, 0x01] + [1, 0x10, 0, 3] * 8 + [7, 10, 0xf9]),
-    "in-order-chunks": bytes([0, 0x00] + [2, 0x08, 0, 5] * 8 + [7, 10, 0xf9]),
-    "dual": bytes([0, 0x20] + [1, 0x30, 0, 1, 0x83, 0x30, 8, 0, 2] * 4 + [0xf9]),
-    "reorder-and-gap": bytes([0, 0x00, 1, 0x10, 0, 1, 1, 0x10, 9, 2, 1, 1, 0x10, 8, 1, 3, 1, 0x10, 15, 3, 4, 7, 5, 0xf9]),
-    "dtmf-mark-tick": bytes([0, 0x00, 5, 0x35] + [0] * 8 + [6, 7, 3, 1, 0x00, 1, 7, 3, 0xf9]),
+    # start, media without chunk/timestamp, chunk 0, chunk at the Int64 limit with one sample: the reported crash.
+    "reported-crash": ev((0, 0, 0, 0), (1, 0x00, 0, 7), (1, 0x48, 13, 7), (1, 0x4c, 10, 0), STOP),
+    "in-order-timestamps": ev((0, 0x01, 0, 0), *[(1, 0x10, 0, 3)] * 8, (7, 0, 10, 0), STOP),
+    "in-order-chunks": ev((0, 0x00, 0, 0), *[(2, 0x08, 0, 5)] * 8, (7, 0, 10, 0), STOP),
+    "dual": ev((0, 0x20, 0, 0), *[(1, 0x30, 0x00, 1), (0x83, 0x30, 0x80, 0)] * 4, STOP),
+    "reorder-and-gap": ev((0, 0, 0, 0), (1, 0x10, 0, 1), (1, 0x10, 0x90, 2), (1, 0x10, 0x80, 1), (1, 0x10, 0xf0, 3), (7, 0, 5, 0), STOP),
+    # Frames without a position, then chunks, then timestamps: the placements the timeline mixes.
+    "unplaced-then-chunks": ev((0, 0, 0, 0), (1, 0x00, 0, 1), (1, 0x00, 0, 2), *[(2, 0x0c, 0, 5)] * 3, *[(2, 0x08, 0, 5)] * 3,
+                               (3, 0x10, 0, 1), (3, 0x10, 0, 1), STOP),
+    "dtmf-mark-tick-odd": ev((0, 0, 0, 0), (5, 3, 0x35, 100), (6, 0, 0, 0), (7, 0, 3, 0), (1, 0x00, 0, 1), (8, 0, 6, 0), (7, 0, 3, 0), STOP),
 }
 
 CALLBACKS = {

@@ -1,4 +1,4 @@
-@testable import Ingest
+import Doors
 
 /// A `Range` header resolved against a file length: the first 8 bytes are the length (any
 /// non-negative Int64), the rest the header's text.

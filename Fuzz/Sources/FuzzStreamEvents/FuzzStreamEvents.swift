@@ -2,8 +2,8 @@ import ExotelKit
 import Glibc
 import MediaStore
 
-// One stream's whole life, driven by random events: the input is a little program of
-// start/media/dtmf/mark/stop/tick/raw messages, with random chunk and timestamp values (small
+// One stream's whole life, driven by random events: the input is a little program of 4-byte
+// start/media/dtmf/mark/stop/tick/odd-message events, with random chunk and timestamp values (small
 // steps, jumps, and values at the Int64 limits), tracks and payload sizes. Each message is rendered
 // as the platform's JSON, parsed by `StreamMessageParser`, and applied to a `StreamRecorder` (its
 // `StreamTimeline`) with the rules `StreamSession` applies (which needs a socket; this is the layer
@@ -23,41 +23,30 @@ private let parser = StreamMessageParser()
 private let encoder = StreamMessageEncoder()
 private nonisolated(unsafe) var iteration = 0
 
-/// Reads the program; returns zeros once the input is used up.
-private struct Program {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var index = 0
-    var atEnd: Bool { self.index >= self.bytes.count }
-
-    mutating func byte() -> UInt8 {
-        guard self.index < self.bytes.count else { return 0 }
-        defer { self.index += 1 }
-        return self.bytes[self.index]
-    }
-
-    mutating func u64() -> UInt64 {
-        var value: UInt64 = 0
-        for _ in 0..<8 { value = value << 8 | UInt64(self.byte()) }
-        return value
-    }
-
-    /// A chunk or timestamp: mostly the next in sequence, sometimes a step or jump, sometimes a
-    /// value at or near the limits, sometimes raw 64 bits (possibly "negative" as text).
-    mutating func position(previous: Int64, step: Int64) -> String {
-        let kind = self.byte()
-        switch kind % 16 {
-        case 0..<8: return "\(previous &+ step)"
-        case 8: return "\(previous &- step * Int64(self.byte() % 4))"
-        case 9: return "\(previous &+ step * Int64(self.byte()))"
-        case 10: return "\(Int64.max &- Int64(self.byte()))"
-        case 11: return "\(Int64.max / Int64(max(self.byte(), 1)))"
-        case 12: return "\(Int64(bitPattern: self.u64()))"
-        case 13: return "0"
-        case 14: return "\(UInt64.max &- UInt64(self.byte()))"  // past Int64: refused by the parser
-        default: return "\(previous &+ Int64(self.byte()) * 1000)"
-        }
+/// A chunk or timestamp for `kind` (0-15) and the event's spare byte `q`: mostly the next in
+/// sequence, sometimes a step back or a jump, sometimes a value at the Int64 limits (including
+/// one whose index × samples lands just below it), or one the parser must refuse.
+private func position(kind: UInt8, q: UInt8, previous: Int64, step: Int64, samples: Int) -> String {
+    switch kind % 16 {
+    case 0..<8: return "\(previous &+ step)"
+    case 8: return "\(previous &- step * Int64(q % 4))"
+    case 9: return "\(previous &+ step * Int64(q))"
+    case 10: return "\(Int64.max &- Int64(q))"
+    case 11: return "\(Int64.max / Int64(max(samples, 1)) &- Int64(q))"
+    case 12: return "\(Int64.min &+ Int64(q))"  // negative: refused by the parser
+    case 13: return "0"
+    case 14: return "\(UInt64.max &- UInt64(q))"  // past Int64: refused by the parser
+    default: return "\(previous &+ Int64(q) * 1000)"
     }
 }
+
+/// Messages that are not the platform's, for the raw event.
+private let oddMessages = [
+    "", "{", "{}", "[]", "null", #"{"event":"media"}"#, #"{"event":"media","media":{"payload":"AA=="}}"#,
+    #"{"event":"media","media":{"payload":"!!!!"}}"#, #"{"event":"start"}"#, #"{"event":"media","media":{"chunk":"x","payload":""}}"#,
+    #"{"event":"media","media":{"chunk":-1,"timestamp":1.5,"payload":"AAAA"}}"#, #"{"event":"clear"}"#,
+    #"{"event":"media","media":{"track":"sideways","payload":"AAAA"}}"#, #"{"event":"media","media":{"payload":"AAAA"},"track":"outbound"}"#,
+]
 
 private final class Run {
     var recorder: StreamRecorder?
@@ -178,15 +167,16 @@ public func fuzzStreamEvents(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
     iteration += 1
     let sid = "MZfuzz\(iteration)"
     let run = Run(streamSid: sid)
-    var program = Program(bytes: UnsafeBufferPointer(start: data, count: size))
+    // The program: 4-byte events [op, flags, p, q], so that mutations keep events aligned.
     var now: Int64 = 0
+    var offset = 0
     var events = 0
-    while !program.atEnd && events < 256 {
+    while offset + 4 <= size && events < 256 {
+        let (op, flags, p, q) = (data[offset], data[offset + 1], data[offset + 2], data[offset + 3])
+        offset += 4
         events += 1
-        let op = program.byte()
         switch op % 10 {
         case 0:
-            let flags = program.byte()
             var start = StreamStart(streamSid: sid, callSid: "CAfuzz", accountSid: "acfuzz", customParameters: [:])
             let rates = [8000, 16000, 24000, 8000, 44100, 0]
             if flags & 1 != 0 { start.mediaFormat = MediaFormat(encoding: "base64", sampleRate: rates[Int(flags >> 1) % rates.count], bitRate: "128kbps") }
@@ -198,44 +188,39 @@ public func fuzzStreamEvents(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
             }
             run.apply(String(decoding: encoder.start(start, sequenceNumber: 1), as: UTF8.self))
         case 1, 2, 3, 4:
-            let flags = program.byte()
-            // Samples: a platform frame (100 ms at 8 kHz), 200/300 ms, one, none, 20 ms, or any.
-            let samples = flags % 8 == 7 ? Int(program.byte()) * 3 : [800, 800, 1600, 2400, 1, 0, 160][Int(flags % 8)]
+            // flags: bits 0-2 samples (a platform frame, 200/300 ms, one, none, 20 ms, or q × 3),
+            // 0x08 chunk (kind p & 15), 0x10 timestamp (kind p >> 4), 0x20 track (op's top bit:
+            // outbound), 0x40 numbers as strings, 0x80 an odd PCM byte.
+            let samples = flags % 8 == 7 ? Int(q) * 3 : [800, 800, 1600, 2400, 1, 0, 160][Int(flags % 8)]
             var members: [String] = []
             if flags & 0x08 != 0 {
-                let value = program.position(previous: run.chunk, step: 1)
+                let value = position(kind: p & 0x0f, q: q, previous: run.chunk, step: 1, samples: samples)
                 if let parsed = Int64(value) { run.chunk = parsed }
                 members.append(flags & 0x40 != 0 ? #""chunk":"\#(value)""# : #""chunk":\#(value)"#)
             }
             if flags & 0x10 != 0 {
-                let value = program.position(previous: run.timestamp, step: 100)
+                let value = position(kind: p >> 4, q: q, previous: run.timestamp, step: 100, samples: samples)
                 if let parsed = Int64(value) { run.timestamp = parsed }
                 members.append(flags & 0x40 != 0 ? #""timestamp":"\#(value)""# : #""timestamp":\#(value)"#)
             }
             if flags & 0x20 != 0 { members.append(op & 0x80 != 0 ? #""track":"outbound""# : #""track":"inbound""#) }
-            // PCM bytes: an even count is whole samples; flags' top bit adds an odd byte.
-            let byteCount = samples * 2 + (flags & 0x80 != 0 && samples == 1 ? 1 : 0)
-            let fill = program.byte()
-            let pcm = (0..<byteCount).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(fill)) }
+            let byteCount = samples * 2 + (flags & 0x80 != 0 ? 1 : 0)
+            let pcm = (0..<byteCount).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(q)) }
             let payload = pcm.withUnsafeBytes { String(decoding: Base64.encode($0), as: UTF8.self) }
             members.append(#""payload":"\#(payload)""#)
             run.apply(#"{"event":"media","sequence_number":"\#(events)","stream_sid":"\#(sid)","media":{\#(members.joined(separator: ","))}}"#)
         case 5:
-            run.apply(String(decoding: encoder.dtmf(streamSid: sid, sequenceNumber: 3, digit: String(UnicodeScalar(program.byte() % 95 + 32)), durationMs: Int64(bitPattern: program.u64())), as: UTF8.self))
+            let digit = String(UnicodeScalar(p % 95 + 32))
+            run.apply(String(decoding: encoder.dtmf(streamSid: sid, sequenceNumber: 3, digit: digit, durationMs: Int64(q) << (flags % 64)), as: UTF8.self))
         case 6:
             run.apply(String(decoding: encoder.mark(streamSid: sid, sequenceNumber: 3, name: "m"), as: UTF8.self))
         case 7:
-            now += Int64(program.byte()) * 100
+            now += Int64(p) * 100
             run.tick(now)
         case 8:
-            // A raw message: the next n bytes as they are.
-            let n = Int(program.byte())
-            let start = program.index
-            let end = min(start + n, size)
-            program.index = end
-            run.apply(message: UnsafeRawBufferPointer(start: data + start, count: end - start))
+            run.apply(oddMessages[Int(p) % oddMessages.count])
         default:
-            if op & 0xf0 == 0xf0 {
+            if op >> 4 == 0xf {
                 run.apply(String(decoding: encoder.stop(streamSid: sid, sequenceNumber: 9, callSid: "CAfuzz", accountSid: "acfuzz", reason: "callended"), as: UTF8.self))
             }
         }

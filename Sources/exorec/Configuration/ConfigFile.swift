@@ -87,6 +87,9 @@ struct ConfigFile {
     }
 
     mutating func apply(yaml text: String, source: String) throws {
+        guard !YAMLNesting.exceedsLimit(text) else {
+            throw IngestError.configuration(key: source, reason: "nested more than \(YAMLNesting.limit) levels deep")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
