@@ -106,7 +106,14 @@ extension ExotelClient {
                     try self.checkRecordingURL(hopURL)
                     return nil
                 } catch {
-                    return error.description
+                    switch error {
+                    case .recordingHostNotAllowed(let origin):
+                        return "its origin \(origin) is not in allowedRecordingHosts (scheme, host and port)"
+                    case .invalidURL(_, let reason):
+                        return reason
+                    default:
+                        return error.description
+                    }
                 }
             }
         } catch {

@@ -67,6 +67,25 @@ import Testing
         #expect(!errors.contains("ingest.auth.disabled"))
     }
 
+    /// Allowlist entries are read at start: a bad one is a configuration error naming its key.
+    @Test(arguments: [("exotel", "recording_hosts", "recordings.example.com:http"), ("calls", "prompt_hosts", "ftp://cdn.example.com")])
+    func unreadableAllowlistEntriesAreConfigurationErrors(_ section: String, _ key: String, _ entry: String) async throws {
+        let config = try self.writeConfig("""
+            ingest:
+              port: 0
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            \(section):
+              \(key):
+                - "\(entry)"
+            """)
+        let result = try await ExorecProcess.run(["serve", "--config", config, "--storage", makeTemporaryDirectory()])
+        #expect(result.status == 64, "\(result.errors)")
+        #expect(result.errors.contains("\(section).\(key)[0]"), "\(result.errors)")
+    }
+
     /// `storage: {root, group}`: a stream's folder and files get the group; folders 0750 (setgid), the
     /// finished WAV 0440, the sidecar and catalog not world-readable.
     @Test func storedFilesGetTheReaderGroupAndNoWorldAccess() async throws {

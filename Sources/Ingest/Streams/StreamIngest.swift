@@ -67,8 +67,8 @@ final class StreamIngest: WebSocketServerHandler {
                 self.logger.warning(
                     "refused stream upgrade",
                     metadata: [
-                        "reason": "\(reason)", "status": "\(status)", "remote": "\(request.remoteAddress)",
-                        "path": "\(request.path)", "suppressed_since_last": "\(suppressed)",
+                        "reason": "\(LogText.escaped(reason))", "status": "\(status)", "remote": "\(request.remoteAddress)",
+                        "path": "\(LogText.escaped(request.path))", "suppressed_since_last": "\(suppressed)",
                     ])
             }
         }

@@ -12,7 +12,8 @@ public struct PromptAudioError: Error, Sendable, Hashable, CustomStringConvertib
     public var url: String
     public var reason: String
 
-    public var description: String { "\(self.parameter) \(self.url): \(self.reason)" }
+    /// The URL redacted (``URLRedaction``): a prompt URL can carry a token.
+    public var description: String { "\(self.parameter) \(URLRedaction.redacting(self.url)): \(self.reason)" }
 }
 
 /// Prompt audio checked and ready to send: the URL carries a version parameter from the audio's

@@ -23,6 +23,7 @@ import Yams
 /// | `calls.sample_rate` | 8000/16000/24000 | `8000` |
 /// | `calls.callback_format` | `multipart`/`json` | `multipart` |
 /// | `calls.wait_url`, `calls.start_playback_url` | WAV URL | none |
+/// | `calls.prompt_hosts` | list of `[scheme://]host[:port]` prompt audio and its redirects may come from | each prompt's own origin |
 /// | `calls.start_playback_to` | `callee`/`both` | `callee` |
 /// | `calls.time_limit`, `calls.time_out` | seconds | platform defaults |
 /// | `calls.concurrency` | 1-200 | `10` |
@@ -40,6 +41,8 @@ struct PipelineConfigFile: Sendable {
     var baseURL: String?
     var callerId: String?
     var recordingHosts: [String] = []
+    /// `calls.prompt_hosts`; empty: each prompt URL's own origin only.
+    var promptHosts: [String] = []
     var publicURL: String?
     /// Where the platform posts status callbacks (the platform door); nil: `publicURL`.
     var callbackURL: String?
@@ -92,8 +95,19 @@ struct PipelineConfigFile: Sendable {
         if let calls = try root.section("calls") {
             try calls.only([
                 "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "callback_format", "wait_url",
-                "start_playback_url", "start_playback_to", "time_limit", "time_out", "concurrency",
+                "start_playback_url", "start_playback_to", "time_limit", "time_out", "concurrency", "prompt_hosts",
             ])
+            self.promptHosts = try calls.list("prompt_hosts").enumerated().map { index, node in
+                guard let host = node.scalar?.string, !host.isEmpty else {
+                    throw IngestError.configuration(key: "calls.prompt_hosts[\(index)]", reason: "expected a host name")
+                }
+                do {
+                    _ = try OriginAllowlist.Entry(parsing: host)
+                } catch {
+                    throw IngestError.configuration(key: "calls.prompt_hosts[\(index)]", reason: "\(error)")
+                }
+                return host
+            }
             self.publicURL = try calls.string("public_url") ?? self.publicURL
             self.callbackURL = try calls.string("callback_url") ?? self.callbackURL
             if let text = try calls.string("recording_channels") {

@@ -108,11 +108,23 @@ struct PipelineSetup {
             exorecVersion: ExorecVersion.string)
     }
 
+    /// `calls.prompt_hosts` as an allowlist (entries without a scheme allow https and http); nil when empty:
+    /// each prompt's own origin only.
+    func promptOrigins() throws -> OriginAllowlist? {
+        let hosts = self.file.pipeline.promptHosts
+        guard !hosts.isEmpty else { return nil }
+        do {
+            return try OriginAllowlist(parsing: hosts, schemes: ["https", "http"])
+        } catch {
+            throw ValidationError("calls.prompt_hosts: \(error)")
+        }
+    }
+
     /// A placer on an open catalog.
     func placer(catalog: Catalog, client: ExotelClient, logger: Logger) throws -> CallPlacer {
         CallPlacer(
             settings: try self.placementSettings(), client: client, catalog: catalog,
-            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher()),
+            prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(allowedOrigins: try self.promptOrigins())),
             sidecars: CallSidecarWriter(layout: self.layout, catalog: catalog, exorecVersion: ExorecVersion.string, logger: logger),
             logger: logger)
     }
