@@ -20,9 +20,14 @@ public final class ExorecProcess: Sendable {
     private let errors = Collected()
 
     /// Starts `exorec` with `arguments`.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    public convenience init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        try self.init(executable: Self.binaryPath, arguments, environment: environment)
+    }
+
+    /// Starts another program (curl, openssl) the same way, its output collected alike.
+    public init(executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         self.process = Process()
-        self.process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
@@ -97,6 +102,13 @@ public final class ExorecProcess: Sendable {
     /// Runs `exorec` to completion; returns (status, stdout, stderr).
     public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
         let process = try ExorecProcess(arguments, environment: environment)
+        let status = try await process.waitForExit()
+        return (status, process.standardOutput, process.standardError)
+    }
+
+    /// Runs another program (`/usr/bin/curl`, `/usr/bin/openssl`) to its end.
+    public static func runTool(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        let process = try ExorecProcess(executable: executable, arguments)
         let status = try await process.waitForExit()
         return (status, process.standardOutput, process.standardError)
     }
