@@ -13,6 +13,8 @@ public final class ExorecProcess: Sendable {
     /// Text a pipe delivered so far; appended from the pipe's handler thread.
     private final class Collected: Sendable {
         let text = Mutex<String>("")
+        /// The pipe reached its end (the writer closed it: the process exited).
+        let ended = Mutex(false)
     }
 
     private let process: Process
@@ -38,10 +40,18 @@ public final class ExorecProcess: Sendable {
         self.process.standardError = err
         out.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
+            if data.isEmpty {
+                output.ended.withLock { $0 = true }
+                handle.readabilityHandler = nil
+            }
             output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { [errors] handle in
             let data = handle.availableData
+            if data.isEmpty {
+                errors.ended.withLock { $0 = true }
+                handle.readabilityHandler = nil
+            }
             errors.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         try self.process.run()
@@ -94,8 +104,12 @@ public final class ExorecProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        // Let the pipe handlers drain what is left.
-        try await Task.sleep(for: .milliseconds(50))
+        // Let the pipe handlers drain what is left: all of it (a loaded machine may take a while to
+        // run them), unless a child the process left behind holds a pipe open.
+        let drained = ContinuousClock.now + .seconds(10)
+        while !(self.output.ended.withLock { $0 } && self.errors.ended.withLock { $0 }), ContinuousClock.now < drained {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return self.process.terminationStatus
     }
 
