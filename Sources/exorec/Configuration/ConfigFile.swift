@@ -196,6 +196,13 @@ struct ConfigFile {
         try self.ingest.validate()
         try self.callbacks.validate()
         try self.api.validate()
+        // Two doors on one port: the second could not listen. Port 0 picks a free one each.
+        let doors = [("ingest.port", self.ingest.server.port), ("callbacks.port", self.callbacks.port), ("api.port", self.api.port)]
+        for (index, (key, port)) in doors.enumerated() where port != 0 {
+            if let (other, _) = doors[..<index].first(where: { $0.1 == port }) {
+                throw .configuration(key: key, reason: "\(port) is also \(other): each door needs a port of its own")
+            }
+        }
     }
 
     /// One YAML mapping, with typed accessors whose errors carry the dotted key.
