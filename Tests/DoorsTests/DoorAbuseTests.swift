@@ -256,6 +256,37 @@ import Testing
         }
     }
 
+    /// `callbacks.max_connections_per_source`: one source beyond its share is closed at once, and gets
+    /// its place back when one of its connections closes.
+    @Test func oneSourceCannotTakeEveryPlace() async throws {
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.maxConnectionsPerSource = 2; $0.callbacks.limits.idleTimeoutMs = 60_000 }) { doors in
+            let port = doors.port
+            let (refused, afterwards) = try await onThread { () throws -> (Bool, Int) in
+                let first = try TestHTTPClient(port: port)
+                let second = try TestHTTPClient(port: port)
+                _ = try first.request("GET", "/healthz")
+                _ = try second.request("GET", "/healthz")
+                let third = try TestHTTPClient(port: port)
+                let refused = third.waitForEOF(timeoutSeconds: 20)
+                first.close()
+                // The place comes back once the door has seen the close.
+                var status = 0
+                for _ in 0..<100 {
+                    let next = try TestHTTPClient(port: port)
+                    if let response = try? next.request("GET", "/healthz") {
+                        status = response.status
+                        break
+                    }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                second.close()
+                return (refused, status)
+            }
+            #expect(refused, "a third connection from one source was kept beyond the limit of 2")
+            #expect(afterwards == 200)
+        }
+    }
+
     /// A TLS key that cannot be read is a configuration error naming the key, not a crash.
     @Test func anUnreadableTLSKeyNamesTheKey() throws {
         var configuration = PlatformDoorConfiguration()
