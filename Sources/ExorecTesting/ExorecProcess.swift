@@ -13,6 +13,8 @@ public final class ExorecProcess: Sendable {
     /// Text a pipe delivered so far; appended from the pipe's handler thread.
     private final class Collected: Sendable {
         let text = Mutex<String>("")
+        /// The pipe reached its end (the writer closed it: the process exited).
+        let ended = Mutex(false)
     }
 
     private let process: Process
@@ -23,15 +25,21 @@ public final class ExorecProcess: Sendable {
     ///
     /// - Parameter descriptorLimit: the soft and hard `RLIMIT_NOFILE` the process starts with (set
     ///   by `prlimit`, which then executes `exorec` in the same process).
-    public init(_ arguments: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
-        self.process = Process()
+    public convenience init(_ arguments: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
         if let descriptorLimit {
-            self.process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            self.process.arguments = ["--nofile=\(descriptorLimit):\(descriptorLimit)", Self.binaryPath] + arguments
+            try self.init(
+                executable: "/usr/bin/prlimit", ["--nofile=\(descriptorLimit):\(descriptorLimit)", Self.binaryPath] + arguments,
+                environment: environment)
         } else {
-            self.process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-            self.process.arguments = arguments
+            try self.init(executable: Self.binaryPath, arguments, environment: environment)
         }
+    }
+
+    /// Starts another program (curl, openssl) the same way, its output collected alike.
+    public init(executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        self.process = Process()
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         self.process.environment = env
@@ -41,10 +49,18 @@ public final class ExorecProcess: Sendable {
         self.process.standardError = err
         out.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
+            if data.isEmpty {
+                output.ended.withLock { $0 = true }
+                handle.readabilityHandler = nil
+            }
             output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { [errors] handle in
             let data = handle.availableData
+            if data.isEmpty {
+                errors.ended.withLock { $0 = true }
+                handle.readabilityHandler = nil
+            }
             errors.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         try self.process.run()
@@ -97,14 +113,25 @@ public final class ExorecProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        // Let the pipe handlers drain what is left.
-        try await Task.sleep(for: .milliseconds(50))
+        // Let the pipe handlers drain what is left: all of it (a loaded machine may take a while to
+        // run them), unless a child the process left behind holds a pipe open.
+        let drained = ContinuousClock.now + .seconds(10)
+        while !(self.output.ended.withLock { $0 } && self.errors.ended.withLock { $0 }), ContinuousClock.now < drained {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return self.process.terminationStatus
     }
 
     /// Runs `exorec` to completion; returns (status, stdout, stderr).
     public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
         let process = try ExorecProcess(arguments, environment: environment)
+        let status = try await process.waitForExit()
+        return (status, process.standardOutput, process.standardError)
+    }
+
+    /// Runs another program (`/usr/bin/curl`, `/usr/bin/openssl`) to its end.
+    public static func runTool(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        let process = try ExorecProcess(executable: executable, arguments)
         let status = try await process.waitForExit()
         return (status, process.standardOutput, process.standardError)
     }

@@ -233,6 +233,60 @@ import Testing
         }
     }
 
+    /// Control characters in a request's path (raw: ESC, DEL; or percent-encoded line breaks) never reach
+    /// the log as such: the HTTP parser refuses the raw ones (400), and what the door logs of a path is
+    /// escaped (`loggable`).
+    @Test func controlCharactersInAPathNeverReachTheLog() async throws {
+        let logs = CapturedLogs()
+        try await withCallbackIngest(sink: RecordingSink(), logger: logs.logger) { doors in
+            let port = doors.port
+            let statuses = try await onThread { () throws -> [Int] in
+                var statuses: [Int] = []
+                for path in ["/v1/x\u{1B}[31mred\u{7F}", "/v1/x%0A2026-12-04T00:00:00Z%20critical%20forged%0D"] {
+                    let client = try TestHTTPClient(port: port)
+                    try client.write(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                    statuses.append(try client.readResponse().status)
+                }
+                return statuses
+            }
+            #expect(statuses.allSatisfy { $0 == 400 || $0 == 404 }, "\(statuses)")
+        }
+        for record in logs.all {
+            #expect(!record.line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(record.line)")
+        }
+    }
+
+    /// `callbacks.max_connections_per_source`: one source beyond its share is closed at once, and gets
+    /// its place back when one of its connections closes.
+    @Test func oneSourceCannotTakeEveryPlace() async throws {
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.maxConnectionsPerSource = 2; $0.callbacks.limits.idleTimeoutMs = 60_000 }) { doors in
+            let port = doors.port
+            let (refused, afterwards) = try await onThread { () throws -> (Bool, Int) in
+                let first = try TestHTTPClient(port: port)
+                let second = try TestHTTPClient(port: port)
+                _ = try first.request("GET", "/healthz")
+                _ = try second.request("GET", "/healthz")
+                let third = try TestHTTPClient(port: port)
+                let refused = third.waitForEOF(timeoutSeconds: 20)
+                first.close()
+                // The place comes back once the door has seen the close.
+                var status = 0
+                for _ in 0..<100 {
+                    let next = try TestHTTPClient(port: port)
+                    if let response = try? next.request("GET", "/healthz") {
+                        status = response.status
+                        break
+                    }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                second.close()
+                return (refused, status)
+            }
+            #expect(refused, "a third connection from one source was kept beyond the limit of 2")
+            #expect(afterwards == 200)
+        }
+    }
+
     /// A TLS key that cannot be read is a configuration error naming the key, not a crash.
     @Test func anUnreadableTLSKeyNamesTheKey() throws {
         var configuration = PlatformDoorConfiguration()

@@ -103,6 +103,32 @@ import Testing
         #expect(result.errors.contains("exotel.caller_id") && result.errors.contains("calls.public_url") && result.errors.contains("callbacks.token"))
     }
 
+    /// The StatusCallback URL is built from `calls.callback_url` (the platform door), checked like `public_url`.
+    @Test func aCallbackURLThatIsNotHTTPIsRefusedByName() async throws {
+        let directory = makeTemporaryDirectory()
+        let config = directory + "/exorec.yaml"
+        try """
+            exotel:
+              account_sid: acme
+              api_key: k
+              api_token: t
+              caller_id: "08047112345"
+            calls:
+              public_url: https://rec.example.com
+              callback_url: ftp://callbacks.example.com
+            callbacks:
+              token: 0123456789abcdef0123
+            ingest:
+              auth:
+                credentials:
+                  - username: exotel
+                    password: s3cret
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912"])
+        #expect(result.status == 64, "\(result.errors)")
+        #expect(result.errors.contains("calls.callback_url"), "\(result.errors)")
+    }
+
     @Test func catalogRebuildAfterTheDemoReproducesItsCounts() async throws {
         let storage = makeTemporaryDirectory()
         let demo = try await ExorecProcess.run(["demo", "--storage", storage, "--speed", "40", "--quiet"])

@@ -166,4 +166,52 @@ import Testing
         #expect(try await server.process.waitForExit() == 0)
         try self.expectSampleExact(script, frames: 50, storage: server.storage)
     }
+
+    /// `callbacks.tls`: `exorec serve` terminates TLS on the platform door with the configured
+    /// certificate (self-signed here, trusted by curl), stores what arrives, and speaks no plain http there.
+    @Test func thePlatformDoorSpeaksHTTPSWithTheConfiguredCertificate() async throws {
+        let directory = makeTemporaryDirectory()
+        let certificate = directory + "/callbacks.crt"
+        let key = directory + "/callbacks.key"
+        let openssl = try await ExorecProcess.runTool(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        try #require(openssl.status == 0, "\(openssl.errors)")
+        let config = directory + "/exorec.yaml"
+        try """
+            ingest:
+              port: 0
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            callbacks:
+              port: 0
+              token: \(Self.callbackToken)
+              tls:
+                certificate: \(certificate)
+                key: \(key)
+            api:
+              port: 0
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess(["serve", "--config", config, "--storage", directory + "/storage", "--log-level", "info"])
+        _ = try await server.waitForListening()
+        let port = try await server.waitForDoor("platform")
+        let curl = try await ExorecProcess.runTool(
+            "/usr/bin/curl",
+            ["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", certificate, "-H", "Content-Type: application/json", "--data",
+             #"{"CallSid":"CAtlsprocess","Status":"completed","EventType":"terminal"}"#,
+             "https://127.0.0.1:\(port)/v1/callbacks/status?token=\(Self.callbackToken)"])
+        #expect(curl.output.hasSuffix("\n200"), "\(curl.output) \(curl.errors)")
+        #expect(curl.output.contains(#""call_sid":"CAtlsprocess""#))
+        let untrusted = try await ExorecProcess.runTool(
+            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"])
+        #expect(untrusted.status != 0, "curl must refuse a certificate it was not told to trust")
+        let plain = try await ExorecProcess.runTool(
+            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(port)/healthz"])
+        #expect(plain.output != "200", "plain http on the TLS door")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
 }

@@ -123,6 +123,7 @@ import Testing
         ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n    key: /nonexistent.key\n", "callbacks.tls.certificate"),
         ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  max_connections: 0\n", "callbacks.max_connections"),
         ("api:\n  tokn: x\n", "api.tokn"),
+        ("ingest:\n  port: 9000\n  auth:\n    disabled: true\napi:\n  port: 9000\n", "also ingest.port"),
     ])
     func badConfigurationIsAUsageErrorThatNamesTheKey(yaml: String, mentions: String) async throws {
         let config = try self.writeConfig(yaml)

@@ -22,7 +22,13 @@ public struct PlatformDoorConfiguration: Sendable, Hashable {
     public var storeTimeoutMs: Int64 = 10_000
     /// `callbacks.tls.certificate` / `callbacks.tls.key`: terminate TLS here (https://).
     public var tls: DoorTLS?
-    public var limits = DoorLimits()
+    /// `callbacks.max_connections_per_source` defaults to 64: the platform sends from a few
+    /// addresses, each callback a short request.
+    public var limits: DoorLimits = {
+        var limits = DoorLimits()
+        limits.maxConnectionsPerSource = 64
+        return limits
+    }()
 
     public init() {}
 

@@ -12,6 +12,10 @@ public struct DoorLimits: Sendable, Hashable {
     /// Connections open at once; beyond this the door stops accepting until one closes (the
     /// others wait in the listen backlog).
     public var maxConnections = 256
+    /// Connections open at once from one source address; nil: no limit beyond `maxConnections`
+    /// (the internal door, whose clients all come from loopback). One source beyond it is closed at
+    /// once, so it cannot hold every place with idle sockets.
+    public var maxConnectionsPerSource: Int?
     /// A connection with no request in progress (or a request whose head has not arrived) is closed
     /// after this long: a client that sends a header byte every second is cut off here.
     public var idleTimeoutMs: Int64 = 10_000
@@ -36,6 +40,9 @@ public struct DoorLimits: Sendable, Hashable {
     func validate(prefix: String) throws(IngestError) {
         guard (1...100_000).contains(self.maxConnections) else {
             throw .configuration(key: "\(prefix).max_connections", reason: "must be between 1 and 100000")
+        }
+        if let perSource = self.maxConnectionsPerSource, !(1...100_000).contains(perSource) {
+            throw .configuration(key: "\(prefix).max_connections_per_source", reason: "must be between 1 and 100000")
         }
         guard (500...600_000).contains(self.idleTimeoutMs) else {
             throw .configuration(key: "\(prefix).idle_timeout", reason: "must be between 500ms and 10m")
@@ -89,9 +96,10 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
         name: String, host: String, port: Int, limits: DoorLimits, tls: TLSConfiguration?, responder: Responder, logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void
     ) throws {
+        let perSource = limits.maxConnectionsPerSource.map { SourceConnectionLimit(limit: $0, logger: logger) }
         let http = HTTPServerBuilder.http1(
             configuration: .init(
-                additionalChannelHandlers: [RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000))],
+                additionalChannelHandlers: Self.handlers(limits: limits, perSource: perSource),
                 idleTimeout: .milliseconds(limits.idleTimeoutMs), httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
         let server = try tls.map { try HTTPServerBuilder.tls(http, tlsConfiguration: $0) } ?? http
@@ -106,6 +114,14 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: serverLogger)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: serverLogger)
+    }
+
+    /// The handlers each connection gets between the HTTP codec and Hummingbird: the per-source
+    /// limit (when set) and the request deadline.
+    private static func handlers(limits: DoorLimits, perSource: SourceConnectionLimit?) -> [any RemovableChannelHandler] {
+        let deadline = RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000))
+        guard let perSource else { return [deadline] }
+        return [SourceConnectionLimitHandler(limit: perSource), deadline]
     }
 
     /// Runs until graceful shutdown; a failure (the address is taken, say) names the door.

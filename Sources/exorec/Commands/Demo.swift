@@ -117,6 +117,9 @@ struct Demo: AsyncParsableCommand {
         callbacks.token = token
         var api = InternalDoorConfiguration()
         api.port = 0
+        // The demo's consumer API: what it published is read back through the internal door at the end.
+        let apiToken = UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        api.token = apiToken
         let client = ExotelClient(
             endpoint: try ExotelEndpoint(baseURL: simulator.baseURL),
             credentials: ExotelCredentials(accountSid: account.sid, apiKey: account.apiKey, apiToken: account.apiToken),
@@ -158,6 +161,16 @@ struct Demo: AsyncParsableCommand {
                     promptsURL: promptsURL, origin: origin, clock: clock, logger: logger))
         } catch {
             outcome = .failure(error)
+        }
+        if case .success = outcome {
+            // What a transcription service would have followed live (`exorec watch`), read back once.
+            let feed = EventFeedFollower(server: "http://127.0.0.1:\(apiPort)", token: apiToken, logger: logger)
+            if let page = try? await feed.page(after: 0) {
+                let types = Dictionary(grouping: page.events, by: \.type).map { "\($0.value.count) \($0.key)" }.sorted()
+                self.say("events feed on the internal door: \(page.events.count) events (\(types.joined(separator: ", ")))")
+            } else {
+                self.say("the events feed on the internal door could not be read")
+            }
         }
         await group.triggerGracefulShutdown()
         try? await running.value

@@ -39,10 +39,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip"))
+    @Option(name: .long, help: ArgumentHelp("Address of the stream door (default ingest.host, 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip"))
     var host: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port to listen on (default 8080; 0 picks a free one).", valueName: "port"))
+    @Option(name: .long, help: ArgumentHelp("Port of the stream door (default ingest.port, 8080; 0 picks a free one).", valueName: "port"))
     var port: Int?
 
     @Option(name: .long, help: ArgumentHelp("Port of the platform door, status callbacks (default callbacks.port, 8081; 0 picks a free one).", valueName: "port"))

@@ -38,6 +38,7 @@ import Yams
 /// | `callbacks.tls.certificate`, `callbacks.tls.key` | PEM files: the platform door speaks https | none (plain http) |
 /// | `callbacks.max_connections`, `api.max_connections` | integer, 1-100000 | `256` |
 /// | `callbacks.idle_timeout`, `api.idle_timeout` | duration, 500ms-10m: idle or slow-head connections are closed | `10s` |
+/// | `callbacks.max_connections_per_source` | integer, 1-100000: one source beyond it is closed at once | `64` |
 /// | `callbacks.body_timeout` | duration, 500ms-10m: a body must arrive within this | `10s` |
 /// | `callbacks.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (endpoint off) |
 /// | `callbacks.allowed_sources` | list of IPv4/IPv6 CIDR blocks or addresses | empty (any source) |
@@ -170,8 +171,8 @@ struct ConfigFile {
         }
         if let callbacks = try root.section("callbacks") {
             try callbacks.only([
-                "host", "port", "tls", "token", "allowed_sources", "max_body_bytes", "store_timeout", "max_connections", "idle_timeout",
-                "body_timeout",
+                "host", "port", "tls", "token", "allowed_sources", "max_body_bytes", "store_timeout", "max_connections",
+                "max_connections_per_source", "idle_timeout", "body_timeout",
             ])
             if let host = try callbacks.string("host") { self.callbacks.host = host }
             if let port = try callbacks.integer("port", in: 0...65535) { self.callbacks.port = port }
@@ -226,6 +227,11 @@ struct ConfigFile {
     /// `max_connections`, `idle_timeout` and (when the section has it) `body_timeout` of a door.
     private static func applyLimits(_ section: Section, to limits: inout DoorLimits) throws {
         if let count = try section.integer("max_connections", in: 1...100_000) { limits.maxConnections = count }
+        if section.mapping[Node("max_connections_per_source")] != nil,
+            let count = try section.integer("max_connections_per_source", in: 1...100_000)
+        {
+            limits.maxConnectionsPerSource = count
+        }
         if let ms = try section.duration("idle_timeout") { limits.idleTimeoutMs = ms }
         if section.mapping[Node("body_timeout")] != nil, let ms = try section.duration("body_timeout") { limits.bodyTimeoutMs = ms }
     }
@@ -235,6 +241,13 @@ struct ConfigFile {
         try self.ingest.validate()
         try self.callbacks.validate()
         try self.api.validate()
+        // Two doors on one port: the second could not listen. Port 0 picks a free one each.
+        let doors = [("ingest.port", self.ingest.server.port), ("callbacks.port", self.callbacks.port), ("api.port", self.api.port)]
+        for (index, (key, port)) in doors.enumerated() where port != 0 {
+            if let (other, _) = doors[..<index].first(where: { $0.1 == port }) {
+                throw .configuration(key: key, reason: "\(port) is also \(other): each door needs a port of its own")
+            }
+        }
     }
 
     /// One YAML mapping, with typed accessors whose errors carry the dotted key.
