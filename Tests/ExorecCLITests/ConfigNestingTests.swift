@@ -14,7 +14,7 @@ import Testing
     func deeplyNestedConfigurationIsAUsageError(kind: String, yaml: String) async throws {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", path, "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         #expect(result.status == 64, "\(kind): status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("nested more than 64 levels deep"), "\(kind): \(result.errors.prefix(300))")
     }

@@ -15,7 +15,7 @@ import Testing
     /// Starts `serve` with `config`, waits until it listens, stops it; returns its standard error.
     private func startAndStop(_ config: String) async throws -> String {
         let storage = makeTemporaryDirectory()
-        let server = try ExorecProcess(["serve", "--config", try self.writeConfig(config), "--storage", storage, "--log-level", "info"])
+        let server = try ExorecProcess(["serve", "--config", try self.writeConfig(config), "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"])
         _ = try await server.waitForListening()
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
@@ -81,7 +81,7 @@ import Testing
               \(key):
                 - "\(entry)"
             """)
-        let result = try await ExorecProcess.run(["serve", "--config", config, "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         #expect(result.status == 64, "\(result.errors)")
         #expect(result.errors.contains("\(section).\(key)[0]"), "\(result.errors)")
     }
@@ -102,7 +102,7 @@ import Testing
                   - username: test
                     password: test-secret
             """)
-        let server = try ExorecProcess(["serve", "--config", config, "--log-level", "info"])
+        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info"])
         let port = try await server.waitForListening()
         let script = StreamScript(streamSid: "moded", seed: 5)
         let client = try TestWebSocketClient(port: port)

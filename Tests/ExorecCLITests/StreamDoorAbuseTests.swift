@@ -20,7 +20,7 @@ import Testing
                     password: test-secret
             \(top)
             """.write(toFile: path, atomically: true, encoding: .utf8)
-        return try ExorecProcess(["serve", "--config", path, "--storage", storage, "--log-level", "info"], descriptorLimit: descriptorLimit)
+        return try ExorecProcess(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"], descriptorLimit: descriptorLimit)
     }
 
     /// A good stream: `start` and `frames` frames now; `finish` sends `more` frames and `stop`, then
@@ -70,6 +70,18 @@ import Testing
 
     private func lines(_ text: String) -> Int { text.split(separator: "\n").count }
 
+    /// The server's `/metrics` on its internal door once it contains `line` (the stream door publishes
+    /// its counters once per housekeeping round), or as it is after 30 s.
+    private func metrics(_ server: ExorecProcess, containing line: String) async throws -> String {
+        let api = try await server.waitForDoor("internal")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let text = try TestIngest.get(port: api, "/metrics").body
+            if text.contains(line) || ContinuousClock.now >= deadline { return text }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// The issue's flood: 1,500 sockets that send nothing, from one source, under a limit of 1,024
     /// descriptors. The per-source cap closes all but 64 at once; `/healthz` answers from another
     /// source, the stream alongside is finalized, and the log stays short.
@@ -85,7 +97,7 @@ import Testing
         try await waitUntil("1,436 idle sockets are closed by the server") { idle.filter(isClosedByPeer).count >= 1436 }
         #expect(idle.filter(isClosedByPeer).count == 1436, "the per-source cap (64) stays open")
         #expect(try TestIngest.get(port: port, "/healthz").status == 200)
-        let metrics = try TestIngest.get(port: port, "/metrics").body
+        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="pending-per-source"} 1436"#)
         #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 1436"#))
 
         try await stream.finish(more: 20, storage: storage)
@@ -111,7 +123,7 @@ import Testing
         idle.forEach { close($0) }
 
         try await waitUntil("/healthz answers once the flood is gone") { (try? TestIngest.get(port: port, "/healthz").status) == 200 }
-        let metrics = try TestIngest.get(port: port, "/metrics").body
+        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="descriptors"}"#)
         #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="descriptors"}"#))
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
@@ -141,7 +153,7 @@ import Testing
         idle.forEach { close($0) }
         _ = try await ExorecProcessLimit.set(pid: server.pid, soft: 1024, hard: 1024)
         try await waitUntil("/healthz answers once descriptors are free") { (try? TestIngest.get(port: port, "/healthz").status) == 200 }
-        let metrics = try TestIngest.get(port: port, "/metrics").body
+        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="accept-failed"}"#)
         let failures = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#) }
             .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
         #expect(failures > 0, "accept failed at least once")
@@ -173,7 +185,7 @@ import Testing
         }
         #expect(statuses.filter { $0 == 401 }.count == 1000)
         #expect(statuses.filter { $0 == 404 }.count == 1000)
-        let metrics = try TestIngest.get(port: port, "/metrics").body
+        let metrics = try await self.metrics(server, containing: #"exorec_ingest_rejected_upgrades_total{reason="auth"} 1000"#)
         #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="auth"} 1000"#))
         #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="path"} 1000"#))
         try await stream.finish(more: 20, storage: storage)

@@ -131,7 +131,7 @@ import Testing
                   - username: test
                     password: test-secret
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--storage", storage, "--log-level", "info"])
+        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"])
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("scheme=wss"))
         // /healthz over https, HTTP/1.1 only even when the client offers HTTP/2.
@@ -181,7 +181,7 @@ import Testing
               auth:
                 disabled: true
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", config, "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         #expect(result.status != 0)
         #expect(result.errors.contains("certificate and key"), "stderr: \(result.errors)")
     }

@@ -71,9 +71,9 @@ import Testing
             #expect(idle.filter(isClosedByPeer).count == 22, "exactly the cap of 8 stays open")
 
             #expect(try ingest.get("/healthz").status == 200)
-            let metrics = try ingest.get("/metrics").body
+            let metrics = try await ingest.metricsText(containing: [#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#])
             #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#), "\(metrics)")
-            // The 8 idle ones, and perhaps the /healthz and /metrics connections, have not upgraded.
+            // The 8 idle ones, and perhaps the /healthz connection, have not upgraded.
             let pending = metrics.split(separator: "\n").first { $0.hasPrefix("exorec_ingest_pending_connections ") }
                 .flatMap { Int($0.split(separator: " ").last ?? "") }
             #expect((8...10).contains(pending ?? -1), "\(metrics)")
@@ -101,11 +101,19 @@ import Testing
             // Once they are gone, the door takes connections again.
             try await waitUntil("/healthz answers again") { (try? ingest.get("/healthz").status) == 200 }
             // 10 of the idle sockets, and any /healthz poll that came before the server saw the rest go.
-            let metrics = try ingest.get("/metrics").body
-            let refused = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="pending-total"}"#) }
-                .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
-            #expect(refused >= 10, "\(metrics)")
+            // Published once per housekeeping round: wait for the round after the refusals.
+            var refused = 0
+            try await waitUntil("the refusals are published") {
+                refused = Self.refusedPendingTotal(ingest.server.metricsText())
+                return refused >= 10
+            }
+            #expect(refused >= 10, "\(ingest.server.metricsText())")
         }
+    }
+
+    private static func refusedPendingTotal(_ metrics: String) -> Int {
+        metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="pending-total"}"#) }
+            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
     }
 }
 

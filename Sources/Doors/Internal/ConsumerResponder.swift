@@ -1,3 +1,4 @@
+import ExotelKit
 import Foundation
 import Glibc
 import HTTPTypes
@@ -62,13 +63,13 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 self.logger.warning(
                     "refused a consumer request",
                     metadata: [
-                        "status": "\(status)", "reason": "\(loggable(refusal.reason))", "path": "\(loggable(request.uri.path, limit: 100))",
+                        "status": "\(status)", "reason": "\(LogText.escaped(refusal.reason))", "path": "\(LogText.escaped(request.uri.path, limit: 100))",
                         "remote": "\(context.remoteAddress)", "suppressed_since_last": "\(suppressed)",
                     ])
             }
             return refusal.response
         case .success(let parsed):
-            self.logger.debug("answering a consumer request", metadata: ["path": "\(loggable(request.uri.path, limit: 100))", "remote": "\(context.remoteAddress)"])
+            self.logger.debug("answering a consumer request", metadata: ["path": "\(LogText.escaped(request.uri.path, limit: 100))", "remote": "\(context.remoteAddress)"])
             switch parsed {
             case .metrics:
                 return .text(200, self.metrics(), contentType: "text/plain; version=0.0.4")

@@ -191,7 +191,7 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
                 "refused a request on the platform door",
                 metadata: [
                     "reason": "path", "status": "404", "remote": "\(context.remoteAddress)", "method": "\(request.method)",
-                    "path": "\(loggable(request.uri.path))", "suppressed_since_last": "\(suppressed)",
+                    "path": "\(LogText.escaped(request.uri.path))", "suppressed_since_last": "\(suppressed)",
                 ])
         }
         return context.refusing(request, with: .error(404, "no such endpoint; status callbacks go to POST \(Self.path)?token=…"))
@@ -212,7 +212,7 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
                 "refused status callback",
                 metadata: [
                     "reason": "\(reason)", "status": "\(response.status.code)", "remote": "\(context.remoteAddress)",
-                    "method": "\(request.method)", "path": "\(loggable(request.uri.path))", "suppressed_since_last": "\(suppressed)",
+                    "method": "\(request.method)", "path": "\(LogText.escaped(request.uri.path))", "suppressed_since_last": "\(suppressed)",
                 ])
         }
         return Refusal(response: response)
@@ -244,8 +244,8 @@ struct StatusCallbackProcessor: Sendable {
 
         let received = ReceivedStatusCallback(callback: callback, body: body, contentType: contentType, remoteAddress: remoteAddress, receivedAt: receivedAt)
         let metadata: Logger.Metadata = [
-            "call_sid": "\(callback.callSid)", "event_type": "\(loggable(callback.eventType ?? "-", limit: 64))",
-            "status": "\(loggable(callback.status ?? "-", limit: 64))", "remote": "\(remoteAddress)",
+            "call_sid": "\(LogText.escaped(callback.callSid, limit: 64))", "event_type": "\(LogText.escaped(callback.eventType ?? "-", limit: 64))",
+            "status": "\(LogText.escaped(callback.status ?? "-", limit: 64))", "remote": "\(remoteAddress)",
         ]
         let result: StatusCallbackStoreResult
         do {
@@ -311,8 +311,8 @@ struct StatusCallbackProcessor: Sendable {
         self.logger.warning(
             "refused status callback body (quarantined)",
             metadata: [
-                "reason": "\(kind)", "detail": "\(loggable(reason))", "remote": "\(remoteAddress)",
-                "content_type": "\(loggable(contentType, limit: 128))", "bytes": "\(body.count)",
+                "reason": "\(kind)", "detail": "\(LogText.escaped(reason))", "remote": "\(remoteAddress)",
+                "content_type": "\(LogText.escaped(contentType, limit: 128))", "bytes": "\(body.count)",
             ])
     }
 }

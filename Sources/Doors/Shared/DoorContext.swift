@@ -87,16 +87,3 @@ final class RefusalLog: Sendable {
         }
     }
 }
-
-/// Text from outside, made safe for one log value: control characters escaped, length capped.
-func loggable(_ text: some StringProtocol, limit: Int = 200) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars.prefix(limit) {
-        if scalar.value < 0x20 || scalar.value == 0x7F {
-            out += "\\u{\(String(scalar.value, radix: 16))}"
-        } else {
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}

@@ -42,6 +42,10 @@ public final class WebSocketServer: @unchecked Sendable {
         /// Descriptors never given to connections: finalizing streams, the catalog and the other doors
         /// draw on them (``DescriptorBudget``).
         public var descriptorReserve: Int = 128
+        /// Descriptors that sockets of the same process outside this door may hold at once (the HTTP
+        /// doors' connection caps): kept out of the budget too, so their traffic cannot eat into the
+        /// reserve that finalizing streams relies on.
+        public var descriptorsForOtherDoors: Int = 0
         /// Terminate TLS (`wss://`) with this certificate and key; nil serves plain `ws://`.
         public var tls: TLS?
 
@@ -207,7 +211,7 @@ public final class WebSocketServer: @unchecked Sendable {
         // the limit, less the reserve, is the door's.
         let limits = DescriptorLimit.current()
         self.budget = DescriptorBudget(
-            limit: limits.soft, baseline: DescriptorLimit.openCount() ?? 64, reserve: self.configuration.descriptorReserve)
+            limit: limits.soft, baseline: DescriptorLimit.openCount() ?? 64, reserve: self.configuration.descriptorReserve + self.configuration.descriptorsForOtherDoors)
         let budget = self.budget
         self.control.withLock { $0.budget = budget }
 

@@ -81,6 +81,8 @@ public struct ExorecPipeline: Sendable {
         let sink = CallbackRecorder(catalog: catalog, sidecars: sidecars, layout: layout, recordings: recordings, logger: logger)
         var ingestConfiguration = configuration.ingest
         ingestConfiguration.reportsProgress = configuration.api.token != nil
+        // The HTTP doors' sockets come out of the same descriptor limit as the streams'.
+        ingestConfiguration.server.descriptorsForOtherDoors = configuration.callbacks.limits.maxConnections + configuration.api.limits.maxConnections
         let ingest = IngestServer(configuration: ingestConfiguration, logger: logger, onListening: onListening)
         let platformDoor: PlatformDoor
         let internalDoor: InternalDoor
