@@ -110,7 +110,7 @@ import Testing
         for i in 0..<3 { try client.sendText(script.media(frame: i)) }
         try client.sendText(script.stop())
         #expect(try await client.closed()?.code == 1000)
-        try await TestIngest.waitForMediaFrames(3, port: port)
+        try await TestIngest.waitForMediaFrames(3, port: try await server.waitForDoor("internal"))
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
 

@@ -31,14 +31,15 @@ import Testing
         let port: Int
         var sent = 0
 
-        init(port: Int, sid: String, frames: Int) async throws {
+        /// - Parameter server: the `serve` process; its internal door's `/metrics` says when the frames were read.
+        init(port: Int, server: ExorecProcess, sid: String, frames: Int) async throws {
             self.port = port
             self.script = StreamScript(streamSid: sid, seed: 31)
             self.client = try TestWebSocketClient(port: port)
             try self.client.sendText(self.script.start())
             for frame in 0..<frames { try self.client.sendText(self.script.media(frame: frame)) }
             self.sent = frames
-            try await TestIngest.waitForMediaFrames(frames, port: port)
+            try await TestIngest.waitForMediaFrames(frames, port: try await server.waitForDoor("internal"))
         }
 
         mutating func finish(more: Int, storage: String) async throws {
@@ -90,7 +91,7 @@ import Testing
         let server = try self.serve(storage: storage, extra: "  handshake_timeout: 60s", descriptorLimit: 1024)
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("stream_capacity"), "start-up logs the stream capacity")
-        var stream = try await GoodStream(port: port, sid: "bystander1", frames: 10)
+        var stream = try await GoodStream(port: port, server: server, sid: "bystander1", frames: 10)
 
         let idle = try await onThread { try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") } }
         defer { idle.forEach { close($0) } }
@@ -115,7 +116,7 @@ import Testing
             storage: storage, extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
             descriptorLimit: 1024)
         let port = try await server.waitForListening()
-        var stream = try await GoodStream(port: port, sid: "bystander2", frames: 10)
+        var stream = try await GoodStream(port: port, server: server, sid: "bystander2", frames: 10)
 
         let idle = try await onThread { try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") } }
         try await waitUntil("the sockets beyond the budget are closed") { idle.filter(isClosedByPeer).count >= 500 }
@@ -141,7 +142,7 @@ import Testing
             storage: storage, extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
             descriptorLimit: 1024)
         let port = try await server.waitForListening()
-        var stream = try await GoodStream(port: port, sid: "bystander5", frames: 10)
+        var stream = try await GoodStream(port: port, server: server, sid: "bystander5", frames: 10)
         let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count
         let lowered = try await ExorecProcessLimit.set(pid: server.pid, soft: open + 40, hard: 1024)
         #expect(lowered)
@@ -173,7 +174,7 @@ import Testing
         let storage = makeTemporaryDirectory()
         let server = try self.serve(storage: storage)
         let port = try await server.waitForListening()
-        var stream = try await GoodStream(port: port, sid: "bystander3", frames: 10)
+        var stream = try await GoodStream(port: port, server: server, sid: "bystander3", frames: 10)
         let started = ContinuousClock.now
 
         let statuses = try await onThread {
@@ -208,7 +209,7 @@ import Testing
         let server = try self.serve(storage: storage, top: "callbacks:\n  token: storm-test-callback-token-0123")
         defer { server.signal(SIGKILL) }  // a wedged server ignores SIGTERM
         let port = try await server.waitForListening()
-        var stream = try await GoodStream(port: port, sid: "bystander4", frames: 10)
+        var stream = try await GoodStream(port: port, server: server, sid: "bystander4", frames: 10)
 
         var answered = try await onThread { () -> Int in
             var answered = 0
