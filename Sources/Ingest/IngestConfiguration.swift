@@ -66,6 +66,9 @@ public struct IngestConfiguration: Sendable, Hashable {
                 reason: "must be between 0 and \(200 - self.server.tickMilliseconds)ms (a crash may lose this much plus one \(self.server.tickMilliseconds)ms tick)")
         }
         guard self.recorder.maxGapMs >= 1000 else { throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second") }
+        guard (60_000...(48 * 3_600_000)).contains(self.recorder.maxDurationMs) else {
+            throw .configuration(key: "recording.max_duration", reason: "must be between 1 minute and 48 hours")
+        }
     }
 
     /// A PEM file must be there, readable, and hold a block of the kind `marker` ends (the first

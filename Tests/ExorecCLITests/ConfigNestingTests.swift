@@ -19,3 +19,16 @@ import Testing
         #expect(result.errors.contains("nested more than 64 levels deep"), "\(kind): \(result.errors.prefix(300))")
     }
 }
+
+/// A duration too large for Int64 milliseconds (`1e300s`) trapped in the conversion; now any
+/// duration over a year is a usage error naming its key, and a sane one is read.
+@Suite struct ConfigDurationBoundTests {
+    @Test(arguments: ["1e300s", "9999999999999999h", "400d", "-5s"])
+    func hugeOrMalformedDurationsAreUsageErrors(value: String) async throws {
+        let path = makeTemporaryDirectory() + "/exorec.yaml"
+        try "ingest:\n  auth:\n    disabled: true\nrecording:\n  max_duration: \(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        #expect(result.status == 64, "\(value): status \(result.status), stderr \(result.errors.prefix(300))")
+        #expect(result.errors.contains("recording.max_duration"), "\(value): \(result.errors.prefix(300))")
+    }
+}

@@ -58,6 +58,29 @@ import Testing
         return done
     }
 
+    /// A stream that keeps jumping ahead ends at `recording.max_duration` (closed 1008, `too-long`),
+    /// with no more than that much audio and silence on disk.
+    @Test func jumpsAheadEndTheStreamAtTheLongestStreamKept() async throws {
+        try await withTestIngest(configure: { $0.recorder.maxDurationMs = 120_000 }) { ingest in
+            let done = try await self.alongsideGoodStream(ingest) { ingest in
+                let script = StreamScript(streamSid: "jumper", seed: 6)
+                let client = try TestWebSocketClient(port: ingest.port)
+                try client.sendText(script.start())
+                for index in 0..<10 {
+                    try client.sendText(Self.media(script, frame: index, Placement(chunk: nil, timestamp: "\(index * 50_000)")))
+                }
+                let close = try await client.closed()
+                #expect(close?.code == 1008, "close \(String(describing: close))")
+                #expect(close?.reason.contains("longest stream") == true, "close reason \(close?.reason ?? "-")")
+            }
+            let bad = try #require(done.first { $0.streamSid == "jumper" })
+            #expect(bad.state == .complete, "finalized before closing")
+            #expect(bad.closeReason?.hasPrefix("too-long") == true, "\(bad.closeReason ?? "-")")
+            #expect(bad.frames <= 120 * 8000, "at most the longest stream kept: \(bad.frames) frames")
+            #expect(bad.frames >= 100 * 8000 + 800, "the frames before the limit are kept: \(bad.frames)")
+        }
+    }
+
     /// Sends `frames` on a new stream, expects a 1008 close, and returns that stream's sidecar
     /// after checking its WAV holds exactly `expectedFrames` of audio that arrived before.
     private func expectClosedWith1008(

@@ -17,6 +17,26 @@ import Testing
         }
     }
 
+    /// A client jumping almost `maxGapMs` ahead with each frame is stopped at `maxDurationMs`, so the
+    /// silence it makes exorec write is bounded by the stream's length, not by the number of messages.
+    @Test func jumpsAheadStopAtTheLongestStream() {
+        let timeline = StreamTimeline(.init(sampleRate: 8000, channels: 1, reorderWindowMs: 100, maxGapMs: 600_000, maxDurationMs: 3_600_000))
+        let pcm = [Int16](repeating: 1, count: 800)
+        var written: Int64 = 0
+        var placements: [StreamTimeline.Placement] = []
+        for frame in 0..<20 {
+            let placement = pcm.withUnsafeBufferPointer { buffer in
+                timeline.place(channel: 0, timestampMs: Int64(frame) * 590_000, chunk: nil, samples: buffer) { written += Int64($0.count) }
+            }
+            placements.append(placement)
+            if placement == .beyondMaxDuration { break }
+        }
+        // 0, 590 s, …, 3540 s fit in the hour; 4130 s does not.
+        #expect(placements == Array(repeating: .placed, count: 7) + [.beyondMaxDuration])
+        #expect(timeline.committed + timeline.pendingFrames <= 3_600 * 8000)
+        #expect(written <= 3_600 * 8000)
+    }
+
     /// The reported crash, at the timeline: `chunkBase + index × samples` overflowed.
     @Test func chunkAfterUnplacedFrameAtTheLimitIsTooFarAhead() {
         let h = Harness()

@@ -110,7 +110,7 @@ private final class Run {
             let samples = UnsafeBufferPointer(start: self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self), count: bytes / 2)
             let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
             self.check(recorder)
-            if placement == .gapTooLarge || recorder.writeError != nil { self.finish() }
+            if placement == .gapTooLarge || placement == .beyondMaxDuration || recorder.writeError != nil { self.finish() }
         case .dtmf(let dtmf):
             self.recorder?.recordDTMF(digit: dtmf.digit, durationMs: dtmf.durationMs, at: Timestamp(millisecondsSinceEpoch: 0))
         case .mark:

@@ -122,6 +122,12 @@ final class StreamSession {
                 "gap-too-large", closeCode: .policyViolation,
                 reason: "\(position) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead", explained: true)
             return
+        case .beyondMaxDuration:
+            let position = frame.timestampMs.map { "media.timestamp \($0)" } ?? frame.chunk.map { "media.chunk \($0)" } ?? "media position"
+            self.fail(
+                "too-long", closeCode: .policyViolation,
+                reason: "\(position) ends past the longest stream kept (\(self.ingest.configuration.recorder.maxDurationMs / 1000) s)", explained: true)
+            return
         }
         if !self.queuedForFlush && recorder.hasBufferedAudio { self.ingest.queueFlush(self, now: self.lastActivityMs) }
         if let error = recorder.writeError {

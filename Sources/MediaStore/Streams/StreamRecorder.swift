@@ -12,6 +12,9 @@ public final class StreamRecorder {
     public struct Configuration: Sendable, Hashable {
         public var reorderWindowMs: Int = 100
         public var maxGapMs: Int = 600_000
+        /// The longest stream kept: 4 h 10 min, the platform's longest call (`TimeLimit` 14400 s) and
+        /// some ringing. Audio placed past it ends the stream (1008).
+        public var maxDurationMs: Int = 15_000_000
         /// Samples buffered before a write; flushed earlier by `tick`.
         public var writeBufferSamples: Int = 8192
         /// The most a growing file's header may lag behind its audio.
@@ -115,7 +118,8 @@ public final class StreamRecorder {
         self.file = try SoundFile.create(path: self.wavPath, descriptor: fd, format: .wav16, sampleRate: self.sampleRate, channels: channels)
         self.timeline = StreamTimeline(.init(
             sampleRate: self.sampleRate, channels: channels,
-            reorderWindowMs: self.configuration.reorderWindowMs, maxGapMs: self.configuration.maxGapMs))
+            reorderWindowMs: self.configuration.reorderWindowMs, maxGapMs: self.configuration.maxGapMs,
+            maxDurationMs: self.configuration.maxDurationMs))
         self.sidecar.channels = channels
         self.channelCount = channels
         self.sidecar.channelMap = StreamSidecar.channelMap(channels: channels)

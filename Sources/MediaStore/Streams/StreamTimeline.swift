@@ -22,12 +22,16 @@ public final class StreamTimeline {
         public var reorderWindowMs: Int
         /// The largest jump forward in time that is filled with silence; a larger one is refused.
         public var maxGapMs: Int
+        /// The longest a stream's timeline may grow: audio placed past it is refused. Without it a
+        /// client could jump `maxGapMs` ahead with every 100-byte message and fill the disk with silence.
+        public var maxDurationMs: Int
 
-        public init(sampleRate: Int, channels: Int, reorderWindowMs: Int = 100, maxGapMs: Int = 600_000) {
+        public init(sampleRate: Int, channels: Int, reorderWindowMs: Int = 100, maxGapMs: Int = 600_000, maxDurationMs: Int = 15_000_000) {
             self.sampleRate = sampleRate
             self.channels = channels
             self.reorderWindowMs = reorderWindowMs
             self.maxGapMs = maxGapMs
+            self.maxDurationMs = maxDurationMs
         }
     }
 
@@ -42,6 +46,8 @@ public final class StreamTimeline {
         case late
         /// It lies further ahead than `maxGapMs`: dropped, and the stream should be closed.
         case gapTooLarge
+        /// It ends past `maxDurationMs` from the stream's start: dropped, and the stream should be closed.
+        case beyondMaxDuration
     }
 
     /// A stretch of one channel that was filled with silence, in sample frames.
@@ -56,6 +62,7 @@ public final class StreamTimeline {
     private let rate: Int64
     private let windowFrames: Int64
     private let maxGapFrames: Int64
+    private let maxDurationFrames: Int64
 
     /// Sample frames handed to `emit` so far.
     public private(set) var committed: Int64 = 0
@@ -98,6 +105,7 @@ public final class StreamTimeline {
         self.rate = Int64(configuration.sampleRate)
         self.windowFrames = Self.frames(ms: configuration.reorderWindowMs, rate: configuration.sampleRate, limit: Self.maxWindowFrames)
         self.maxGapFrames = Self.frames(ms: configuration.maxGapMs, rate: configuration.sampleRate, limit: Self.maxGapFramesLimit)
+        self.maxDurationFrames = Self.frames(ms: configuration.maxDurationMs, rate: configuration.sampleRate, limit: Self.maxGapFramesLimit)
         self.appendPoint = Array(repeating: 0, count: configuration.channels)
         self.channelHigh = Array(repeating: 0, count: configuration.channels)
         self.staged = Array(repeating: [], count: configuration.channels)
@@ -142,6 +150,8 @@ public final class StreamTimeline {
             return .late
         }
         if offset - self.committed > self.maxGapFrames { return .gapTooLarge }
+        // `offset` is at most committed + 2^40 here and `count` a frame's samples: no overflow.
+        if offset + count > self.maxDurationFrames { return .beyondMaxDuration }
 
         var start = offset
         var source = samples

@@ -30,6 +30,7 @@ import Yams
 /// | `ingest.auth.credentials` | list of `{username, password}` | none |
 /// | `recording.reorder_window` | duration | `100ms` |
 /// | `recording.max_gap` | duration | `10m` |
+/// | `recording.max_duration` | duration, 1m to 48h | `250m` |
 /// | `recording.write_buffer_samples` | integer | `8192` |
 /// | `recording.header_update_interval` | duration | `1s` |
 /// | `recording.flush_after` | duration, 0-175ms | `150ms` |
@@ -157,10 +158,11 @@ struct ConfigFile {
             }
         }
         if let recording = try root.section("recording") {
-            try recording.only(["reorder_window", "max_gap", "write_buffer_samples", "header_update_interval", "flush_after"])
+            try recording.only(["reorder_window", "max_gap", "max_duration", "write_buffer_samples", "header_update_interval", "flush_after"])
             if let ms = try recording.duration("flush_after") { self.ingest.flushAfterMs = ms }
             if let ms = try recording.duration("reorder_window") { self.ingest.recorder.reorderWindowMs = Int(ms) }
             if let ms = try recording.duration("max_gap") { self.ingest.recorder.maxGapMs = Int(ms) }
+            if let ms = try recording.duration("max_duration") { self.ingest.recorder.maxDurationMs = Int(clamping: ms) }
             if let n = try recording.integer("write_buffer_samples", in: 512...(1 << 20)) { self.ingest.recorder.writeBufferSamples = n }
             if let ms = try recording.duration("header_update_interval") {
                 guard (50...1000).contains(ms) else {
@@ -327,15 +329,17 @@ struct ConfigFile {
 }
 
 extension Duration {
-    /// Parses `250ms`, `30s`, `10m`, `1h` or a plain number of seconds into milliseconds.
+    /// Parses `250ms`, `30s`, `10m`, `1h` or a plain number of seconds (at most a year) into milliseconds.
     static func milliseconds(parsing text: String) -> Int64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        // Past a year a duration is a typo, and past Int64 its conversion would trap: both are refused.
+        let longest = 366.0 * 86_400_000
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0 else { return nil }
+            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0, number * factor <= longest else { return nil }
             return Int64(number * factor)
         }
-        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 else { return nil }
+        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0, seconds * 1000 <= longest else { return nil }
         return Int64(seconds * 1000)
     }
 }
