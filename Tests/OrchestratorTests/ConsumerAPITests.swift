@@ -169,7 +169,7 @@ struct ConsumerAPITests {
 
     /// A refusal is logged once per kind per 10 s, with its status and reason; the token never appears.
     @Test func refusalsAreLoggedOncePerKind() async throws {
-        let (logger, records) = CapturingLogHandler.logger()
+        let (logger, records) = CapturedLogs.logger()
         try await ConsumerHarness.run(logger: logger) { harness async throws in
             for _ in 0..<3 { #expect(try await harness.get("/v1/events", token: "wrong-token-0123456789").status == 403) }
             #expect(try await harness.get("/v1/events?after=x").status == 400)
@@ -183,7 +183,7 @@ struct ConsumerAPITests {
     /// A long poll parked when the server stops is answered at once with an empty page at its position (not an
     /// error), and nothing is logged as an error.
     @Test func aLongPollEndsCleanlyWhenTheServerStops() async throws {
-        let (logger, records) = CapturingLogHandler.logger()
+        let (logger, records) = CapturedLogs.logger()
         let poll = Mutex<Task<ConsumerHarness.Answer, any Error>?>(nil)
         let stoppedAt = Mutex<ContinuousClock.Instant?>(nil)
         try await ConsumerHarness.run(logger: logger) { harness async throws in
@@ -205,7 +205,7 @@ struct ConsumerAPITests {
     /// An event stream open when the server stops is ended (the internal door does not wait for the
     /// client to leave), and the server stops promptly.
     @Test func anEventStreamEndsWhenTheServerStops() async throws {
-        let (logger, records) = CapturingLogHandler.logger()
+        let (logger, records) = CapturedLogs.logger()
         let stream = Mutex<Task<[EventFeedFollower.Event], any Error>?>(nil)
         let stoppingAt = Mutex<ContinuousClock.Instant?>(nil)
         try await ConsumerHarness.run(logger: logger) { harness async throws in

@@ -1,3 +1,4 @@
+import ExorecTesting
 import Catalog
 import ExotelClient
 import ExotelKit
@@ -86,7 +87,7 @@ import Testing
             let client = RecordingTests.client(transport: transport, clock: clock)
             let placedAt = Timestamp.now()
             try await RecordingTests.recordCall("CAhost", in: catalog, placedAt: placedAt)
-            let (logger, logs) = CapturingLogHandler.logger()
+            let (logger, logs) = CapturedLogs.logger()
             let fetcher = RecordingFetcher(
                 catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
             let queued = try await fetcher.queue.enqueue(callSid: "CAhost", url: "https://recordings.evil.example.com/CAhost.mp3")
@@ -295,7 +296,7 @@ import Testing
             try FileSystem.makeDirectories(directory)
             // A previous run stored the file and died before writing its sidecar.
             #expect(FileManager.default.createFile(atPath: "\(directory)/recording.mp3", contents: Data(RecordingTests.fakeMP3)))
-            let (logger, logs) = CapturingLogHandler.logger()
+            let (logger, logs) = CapturedLogs.logger()
             let fetcher = RecordingFetcher(
                 catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
 

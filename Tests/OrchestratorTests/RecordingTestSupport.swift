@@ -190,38 +190,3 @@ final class FakeTransport: ExotelTransport {
     }
 }
 
-/// A `LogHandler` that keeps every record, for asserting what was logged.
-struct CapturingLogHandler: LogHandler {
-    struct Record: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    final class Store: Sendable {
-        private let records = Mutex<[Record]>([])
-        func append(_ record: Record) { self.records.withLock { $0.append(record) } }
-        var all: [Record] { self.records.withLock { $0 } }
-    }
-
-    let store: Store
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var merged = self.metadata
-        for (key, value) in event.metadata ?? [:] { merged[key] = value }
-        self.store.append(
-            Record(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
-    }
-
-    static func logger() -> (Logger, Store) {
-        let store = Store()
-        return (Logger(label: "capture") { _ in CapturingLogHandler(store: store) }, store)
-    }
-}
