@@ -163,7 +163,18 @@ struct ConsumerAPITests {
             #expect(page.lastID == page.events.first?["id"] as? Int64)
             let latest = try await harness.events("after=latest&wait=0")
             #expect(latest.events.isEmpty)
-            #expect(latest.lastID == (try await harness.catalog.latestEventID()))
+            let newest = try await harness.catalog.latestEventID()
+            #expect(latest.lastID == newest)
+            // A position past the newest event is refused, naming the newest; it is never echoed back as
+            // where to continue (a client would skip every event up to it). Also as Last-Event-ID.
+            let beyondFeed = try await harness.get("/v1/events?after=\(newest + 27)&wait=0")
+            #expect(beyondFeed.status == 400)
+            let text = String(decoding: beyondFeed.body, as: UTF8.self)
+            #expect(text.contains("beyond the newest event, \(newest)"), "\(text)")
+            #expect(!text.contains("last_id"))
+            let resumed = try await harness.get(
+                "/v1/events", headers: ["Accept": "text/event-stream", "Last-Event-ID": "\(newest + 1)"])
+            #expect(resumed.status == 400)
         }
     }
 

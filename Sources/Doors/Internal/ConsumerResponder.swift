@@ -75,9 +75,11 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 return .text(200, self.metrics(), contentType: "text/plain; version=0.0.4")
             case .poll(let query):
                 guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
+                if let refusal = await self.cursorBeyondTheFeed(query, source: source) { return refusal }
                 return await self.poll(query, source: source)
             case .eventStream(let query):
                 guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
+                if let refusal = await self.cursorBeyondTheFeed(query, source: source) { return refusal }
                 return self.streamEvents(query, source: source)
             case .media(let id):
                 guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
@@ -214,6 +216,17 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     private static func start(of query: EventQuery, in source: any ConsumerFeedSource) async throws -> Int64 {
         if let after = query.after { return after }
         return try await source.latestEventID()
+    }
+
+    /// A position past the newest event (a feed from another server, or a client's typo) would make a
+    /// client that continues from it skip every event up to it without a word: it is refused, naming
+    /// the newest id, and never echoed back as `last_id`.
+    private func cursorBeyondTheFeed(_ query: EventQuery, source: any ConsumerFeedSource) async -> Response? {
+        guard let after = query.after, after > 0 else { return nil }
+        guard let newest = try? await source.latestEventID() else { return nil }
+        guard after > newest else { return nil }
+        return .error(
+            400, "after \(after) is beyond the newest event, \(newest): this feed has not reached it; continue from \(newest) or ask for after=latest")
     }
 
     private func poll(_ query: EventQuery, source: any ConsumerFeedSource) async -> Response {
