@@ -133,6 +133,7 @@ import Testing
             #expect(status == 403)
             // 1 s body timeout + 2 s grace ≈ 30 bytes at 10 a second; a generous bound for a busy machine.
             #expect(sent < 300, "the door drained a trickling refused body for \(sent) bytes")
+            #expect(doors.door.connections.cutAtDeadlineCount == 1, "the cut is counted for /metrics")
         }
     }
 
@@ -284,6 +285,8 @@ import Testing
             }
             #expect(refused, "a third connection from one source was kept beyond the limit of 2")
             #expect(afterwards == 200)
+            #expect(doors.door.connections.refusedPerSourceCount >= 1, "the refusal is counted for /metrics")
+            #expect(doors.door.connections.prometheusText(header: true).contains(#"exorec_door_closed_connections_total{door="platform",reason="per-source"}"#))
         }
     }
 

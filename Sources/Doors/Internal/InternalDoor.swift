@@ -9,15 +9,20 @@ public final class InternalDoor: Service, Sendable {
     public let configuration: InternalDoorConfiguration
     /// Why `/v1/events` and `/v1/media` answer 404, or nil when they are on.
     public let offReason: String?
+    /// Connections the door closed before a request reached its responder (`/metrics`).
+    public let connections: DoorConnectionCounters
     private let server: DoorServer<ConsumerResponder>
 
     /// - Parameters:
     ///   - source: what `/v1/events` and `/v1/media/ID` read; nil leaves them off.
     ///   - metrics: the Prometheus text `/metrics` serves (read each scrape; must be thread-safe).
+    ///   - connections: where the door counts the connections it closes (give it to `metrics` too).
     public init(
         configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, metrics: @escaping @Sendable () -> String,
-        logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        connections: DoorConnectionCounters = DoorConnectionCounters(door: "internal"), logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(IngestError) {
+        self.connections = connections
         try configuration.validate()
         let responder = ConsumerResponder(configuration: configuration, source: source, metrics: metrics, logger: logger)
         self.configuration = configuration
@@ -26,7 +31,7 @@ public final class InternalDoor: Service, Sendable {
         do {
             self.server = try DoorServer(
                 name: "internal", host: configuration.host, port: configuration.port, limits: configuration.limits, tls: nil,
-                responder: responder, logger: logger
+                responder: responder, counters: connections, logger: logger
             ) { port in
                 logger.info(
                     "internal door listening",

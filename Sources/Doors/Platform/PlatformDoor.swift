@@ -20,6 +20,8 @@ public final class PlatformDoor: Service, Sendable {
     /// Why `POST /v1/callbacks/status` answers 404, or nil when it is on.
     public let offReason: String?
     private let inFlight: InFlightCounter
+    /// Connections the door closed before a request reached its responder (`/metrics`).
+    public let connections = DoorConnectionCounters(door: "platform")
     private let server: DoorServer<StatusCallbackResponder>
     private let logger: Logger
 
@@ -43,10 +45,11 @@ public final class PlatformDoor: Service, Sendable {
         self.logger = logger
         let offReason = responder.offReason
         let scheme = tls == nil ? "http" : "https"
+        let connections = self.connections
         do {
             self.server = try DoorServer(
                 name: "platform", host: configuration.host, port: configuration.port, limits: configuration.limits, tls: tls,
-                responder: responder, logger: logger
+                responder: responder, counters: connections, logger: logger
             ) { port in
                 logger.info(
                     "platform door listening",

@@ -93,13 +93,13 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
     let application: Application<Responder>
 
     init(
-        name: String, host: String, port: Int, limits: DoorLimits, tls: TLSConfiguration?, responder: Responder, logger: Logger,
-        onListening: @escaping @Sendable (Int) -> Void
+        name: String, host: String, port: Int, limits: DoorLimits, tls: TLSConfiguration?, responder: Responder,
+        counters: DoorConnectionCounters, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
     ) throws {
-        let perSource = limits.maxConnectionsPerSource.map { SourceConnectionLimit(limit: $0, logger: logger) }
+        let perSource = limits.maxConnectionsPerSource.map { SourceConnectionLimit(limit: $0, counters: counters, logger: logger) }
         let http = HTTPServerBuilder.http1(
             configuration: .init(
-                additionalChannelHandlers: Self.handlers(limits: limits, perSource: perSource),
+                additionalChannelHandlers: Self.handlers(limits: limits, perSource: perSource, counters: counters),
                 idleTimeout: .milliseconds(limits.idleTimeoutMs), httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
         let server = try tls.map { try HTTPServerBuilder.tls(http, tlsConfiguration: $0) } ?? http
@@ -118,8 +118,10 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
 
     /// The handlers each connection gets between the HTTP codec and Hummingbird: the per-source
     /// limit (when set) and the request deadline.
-    private static func handlers(limits: DoorLimits, perSource: SourceConnectionLimit?) -> [any RemovableChannelHandler] {
-        let deadline = RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000))
+    private static func handlers(
+        limits: DoorLimits, perSource: SourceConnectionLimit?, counters: DoorConnectionCounters
+    ) -> [any RemovableChannelHandler] {
+        let deadline = RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000), counters: counters)
         guard let perSource else { return [deadline] }
         return [SourceConnectionLimitHandler(limit: perSource), deadline]
     }

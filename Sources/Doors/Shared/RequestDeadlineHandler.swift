@@ -12,10 +12,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     private let deadline: TimeAmount
+    private let counters: DoorConnectionCounters
     private var scheduled: Scheduled<Void>?
 
-    init(deadline: TimeAmount) {
+    init(deadline: TimeAmount, counters: DoorConnectionCounters) {
         self.deadline = deadline
+        self.counters = counters
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -23,7 +25,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .head:
             self.scheduled?.cancel()
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let counters = self.counters
             self.scheduled = context.eventLoop.scheduleTask(in: self.deadline) {
+                counters.cutAtDeadline()
                 loopBound.value.close(promise: nil)
             }
         case .body:

@@ -11,9 +11,11 @@ final class SourceConnectionLimit: Sendable {
     private let open = Mutex<[String: Int]>([:])
     private let refusals = RefusalLog()
     private let logger: Logger
+    private let counters: DoorConnectionCounters
 
-    init(limit: Int, logger: Logger) {
+    init(limit: Int, counters: DoorConnectionCounters, logger: Logger) {
         self.limit = limit
+        self.counters = counters
         self.logger = logger
     }
 
@@ -25,6 +27,7 @@ final class SourceConnectionLimit: Sendable {
             open[source] = count + 1
             return true
         }
+        if !admitted { self.counters.refusedPerSource() }
         if !admitted, let suppressed = self.refusals.shouldLog(source) {
             self.logger.warning(
                 "refused a connection: too many from one source",

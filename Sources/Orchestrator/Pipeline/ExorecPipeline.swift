@@ -89,9 +89,14 @@ public struct ExorecPipeline: Sendable {
         do {
             platformDoor = try PlatformDoor(configuration: configuration.callbacks, sink: sink, logger: logger, onListening: onPlatformListening)
             let counters = platformDoor.counters
+            let platformConnections = platformDoor.connections
+            let internalConnections = DoorConnectionCounters(door: "internal")
             internalDoor = try InternalDoor(
                 configuration: configuration.api, source: CatalogConsumerFeed(catalog: catalog, layout: layout),
-                metrics: { ingest.metricsText() + counters.prometheusText() }, logger: logger, onListening: onInternalListening)
+                metrics: {
+                    ingest.metricsText() + counters.prometheusText() + platformConnections.prometheusText(header: true)
+                        + internalConnections.prometheusText(header: false)
+                }, connections: internalConnections, logger: logger, onListening: onInternalListening)
         } catch {
             try? await catalog.close()
             throw error
