@@ -53,4 +53,7 @@ done
 echo
 echo "== fuzz summary (${seconds}s per target)"
 printf '%s\n' "${summary[@]}"
+# The plain closing line CI readers look for: a target with a finding (or a failed run) has failed.
+failed=$(printf '%s\n' "${summary[@]}" | grep -c 'FAILED' || true)
+echo "fuzz: $(( ${#summary[@]} - failed )) passed, $failed failed"
 exit $status
