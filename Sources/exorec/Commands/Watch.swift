@@ -58,6 +58,9 @@ struct Watch: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the events there are now, then stop (needs --after).")
     var noFollow = false
 
+    @Flag(name: [.short, .long], help: "Log errors only (no reconnection lines).")
+    var quiet = false
+
     static let knownTypes = ["stream.started", "stream.progress", "stream.finished", "recording.stored", "call.completed"]
 
     var typeList: [String] {
@@ -78,7 +81,8 @@ struct Watch: AsyncParsableCommand {
 
     func run() async throws {
         let setup = try self.options.setup()
-        let logger = self.options.logger(label: "exorec.watch", file: setup.file)
+        var logger = self.options.logger(label: "exorec.watch", file: setup.file)
+        if self.quiet { logger.logLevel = .error }
         guard let token = self.token ?? setup.file.api.token else {
             throw ValidationError("no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it.")
         }
