@@ -1,6 +1,7 @@
 import ExotelKit
 @testable import ExotelSimulator
 import Foundation
+import HTTPTypes
 import Testing
 
 /// `--callback-retries N` over the wire (the simulator's real HTTP client against a receiver that answers 500):

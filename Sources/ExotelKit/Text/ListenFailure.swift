@@ -1,4 +1,4 @@
-import Glibc
+internal import Glibc
 
 /// The sentence for a server socket that could not listen, naming the door, the address and the setting
 /// that moves it, instead of a raw errno string ("bind(descriptor:ptr:bytes:): Address already in use (errno: 98)").
