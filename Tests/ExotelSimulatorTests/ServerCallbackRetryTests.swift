@@ -13,14 +13,20 @@ struct ServerCallbackRetryTests {
             try await withTestSimulator(configure: {
                 $0.callbackFaults = CallbackFaults(retriesAfterFailure: retries, retryInterval: .seconds(1))
             }) { running, _ in
-                let form = twoNumberForm(["StatusCallback": url, "StatusCallbackEvents[0]": "terminal"])
+                let form = twoNumberForm(["StatusCallback": url, "StatusCallbackEvents[0]": "terminal", "StatusCallbackEvents[1]": "answered"])
                 let response = try await WireClient(running).connect(form)
                 #expect(response.status == 200, "\(response.text)")
                 let sid = try PlatformCall.decode(response.body).sid
                 await running.platform.waitUntilIdle()
                 let attempts = await running.platform.callbackAttempts().filter { $0.callSid == sid }
-                #expect(attempts.map(\.attempt) == Array(1...(1 + retries)), "\(attempts)")
-                #expect(inbox.callbacks(for: sid).count == 1 + retries, "the receiver got \(inbox.callbacks(for: sid).count) deliveries")
+                // One terminal event and one answered event per leg (both legs answer): each sent 1 + retries times.
+                let terminal = attempts.filter { $0.eventType == "terminal" }
+                #expect(terminal.map(\.attempt) == Array(1...(1 + retries)), "\(attempts)")
+                #expect(attempts.filter { $0.eventType == "answered" }.count == 2 * (1 + retries), "\(attempts)")
+                let received = inbox.callbacks(for: sid)
+                #expect(received.filter { $0.eventType == "terminal" }.count == 1 + retries, "the receiver got \(received.count) deliveries")
+                #expect(received.filter { $0.eventType == "answered" }.count == 2 * (1 + retries), "the receiver got \(received.count) deliveries")
+                #expect(received.count == 3 * (1 + retries))
             }
         }
     }
