@@ -24,8 +24,12 @@ struct Watch: AsyncParsableCommand {
             The server and token come from the configuration (api.host/port, api.token or \
             EXOREC_API_TOKEN) unless given.
 
+            A server that cannot be reached on the first connection (nothing listening, unreachable) is an \
+            error at once, naming the URL; after the feed was followed, a lost server is retried with \
+            backoff, one log line per attempt with the URL and the wait before the next.
+
             EXIT CODES: 0 stopped (SIGINT/SIGTERM, --count reached, or --no-follow done); 1 failed \
-            (the server refused: wrong token, API off); 64 usage error.
+            (the server cannot be reached, or refused: wrong token, API off); 64 usage error.
 
             EXAMPLES:
               exorec watch --config exorec.yaml
