@@ -53,4 +53,44 @@ import Testing
         #expect(result.errors.contains("connection refused"), "stderr: \(result.errors)")
         #expect(result.output.isEmpty)
     }
+
+    /// A follower whose server goes away after it followed the feed keeps retrying, one line per attempt
+    /// naming the URL and the wait before the next, and stops cleanly on SIGINT.
+    @Test func watchRetriesALostServerWithALinePerAttempt() async throws {
+        let config = makeTemporaryDirectory() + "/exorec.yaml"
+        try """
+            ingest:
+              port: 0
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            api:
+              port: 0
+              token: fail-fast-token-0123456789
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess(["serve", "--config", config, "--storage", makeTemporaryDirectory(), "--callbacks-port", "0"])
+        defer { server.signal(SIGKILL) }
+        _ = try await server.waitForListening()
+        let url = "http://127.0.0.1:\(try await server.waitForDoor("internal"))"
+        let watch = try ExorecProcess(["watch", "--server", url, "--token", "fail-fast-token-0123456789", "--log-level", "info"])
+        defer { watch.signal(SIGKILL) }
+        try await Self.waitFor("following the events feed", in: watch)
+        server.signal(SIGKILL)
+        _ = try await server.waitForExit()
+        try await Self.waitFor("lost the events feed", in: watch)
+        try await Self.waitFor("still unreachable; retrying", in: watch)
+        let retryLine = try #require(watch.standardError.split(separator: "\n").first { $0.contains("still unreachable; retrying") })
+        #expect(retryLine.contains(url) && retryLine.contains("next_attempt_in"), "\(retryLine)")
+        watch.signal(SIGINT)
+        #expect(try await watch.waitForExit() == 0, "stderr: \(watch.standardError)")
+    }
+
+    private static func waitFor(_ text: String, in process: ExorecProcess) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !process.standardError.contains(text), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(process.standardError.contains(text), "no '\(text)' in: \(process.standardError)")
+    }
 }
