@@ -60,8 +60,13 @@ extension ExotelClient {
                 logger.debug("giving up", metadata: ["exotel.error": "\(LogText.escaped("\(giveUp)", limit: 1024))"])
                 throw giveUp
             }
-            logger.debug(
-                "retrying", metadata: ["exotel.error": "\(giveUp.code)", "exotel.retry-in": "\(delay)"])
+            // One line per retry, at info: the server, why, and when the next attempt goes.
+            logger.info(
+                "retrying",
+                metadata: [
+                    "exotel.server": "\(HTTPClientTransport.origin(of: request.url) ?? "?")", "exotel.error": "\(giveUp.code)",
+                    "exotel.retry-in": "\(delay)",
+                ])
             do {
                 try await self.clock.sleep(for: delay)
             } catch {

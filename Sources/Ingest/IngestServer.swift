@@ -24,12 +24,20 @@ public final class IngestServer: Service, Sendable {
     public let metrics = IngestMetricsSnapshot()
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
+    /// The storage root's lock when whoever built this server took it first (``ExorecPipeline`` does, before
+    /// it opens the catalog or starts anything); released when ``run()`` returns or ``releaseLock()`` is called.
+    private let heldLock: Mutex<StorageLock?>
 
-    /// - Parameter onListening: called once with the bound port.
-    public init(configuration: IngestConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// - Parameters:
+    ///   - lock: the storage root's lock, already taken; nil: `run()` takes it.
+    ///   - onListening: called once with the bound port.
+    public init(
+        configuration: IngestConfiguration, logger: Logger, lock: StorageLock? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
+        self.heldLock = Mutex(lock)
         (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
@@ -43,7 +51,8 @@ public final class IngestServer: Service, Sendable {
                 metadata: ["from": "\(limits.before.soft)", "to": "\(limits.after.soft)"])
         }
         let layout = StorageLayout(root: self.configuration.storageRoot)
-        let lock = try StorageLock(layout: layout)
+        let lock = try self.heldLock.withLock { $0 } ?? StorageLock(layout: layout)
+        defer { self.releaseLock() }
         let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams()
         if !repaired.isEmpty {
             self.logger.warning("repaired streams left open by an earlier crash", metadata: ["count": "\(repaired.count)"])
@@ -106,6 +115,11 @@ public final class IngestServer: Service, Sendable {
         withExtendedLifetime(lock) {}
         withExtendedLifetime(ingest) {}
         self.logger.info("stopped: every stream is finalized")
+    }
+
+    /// Lets go of a lock handed to ``init(configuration:logger:lock:onListening:)`` (a server that will not run).
+    public func releaseLock() {
+        self.heldLock.withLock { $0 = nil }
     }
 
     /// The stream door's descriptor budget, once it listens.

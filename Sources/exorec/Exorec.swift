@@ -28,6 +28,40 @@ struct Exorec: AsyncParsableCommand {
             Loadgen.self, BenchParser.self,
         ]
     )
+
+    /// As ArgumentParser's own `main`, except that a usage error a subcommand throws while running (a bad
+    /// configuration value, a missing token) ends with that subcommand's usage, not the top-level one:
+    /// ArgumentParser only knows the subcommand while parsing.
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try Self.parseAsRoot()
+        } catch {
+            Self.exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch let error as ValidationError {
+            let subcommand = type(of: command)
+            guard subcommand != Self.self else { Self.exit(withError: error) }
+            StandardError.line(Self.usageError(error.message, subcommand: subcommand))
+            Self.exit(withError: ExitCode.validationFailure)
+        } catch {
+            Self.exit(withError: error)
+        }
+    }
+
+    /// "Error: …", the subcommand's usage and where its help is, as ArgumentParser prints a usage error.
+    static func usageError(_ message: String, subcommand: any ParsableCommand.Type) -> String {
+        let usage = Self.usageString(for: subcommand)
+        let names = usage.split(separator: " ").prefix { !$0.hasPrefix("[") && !$0.hasPrefix("<") && !$0.hasPrefix("-") }
+        return "Error: \(message)\nUsage: \(usage)\n  See '\(names.joined(separator: " ")) --help' for more information."
+    }
 }
 
 enum ExorecVersion {

@@ -57,6 +57,29 @@ struct EngineRecordingTests {
         #expect(tonePower(right, frequency: 440, sampleRate: 8000) < tonePower(right, frequency: 1000, sampleRate: 8000) / 100)
     }
 
+    /// Issue 12: every call carried the same audio, so two calls' recordings had the same SHA-256.
+    @Test func twoCallsHaveDistinctAudio() async throws {
+        let harness = EngineHarness(scenario: Self.scenario)
+        defer { harness.cleanUp() }
+        var paths: [String] = []
+        for _ in 0..<2 {
+            var request = twoNumberRequest()
+            request.record = true
+            let placed = await harness.place(request)
+            await harness.platform.waitUntilIdle()
+            paths.append(try #require(await harness.platform.recording(accountSid: "acme", callSid: placed.sid)).path)
+        }
+        #expect(paths[0] != paths[1])
+        let files = try paths.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(files[0] != files[1], "two calls' recordings are the same file")
+        let (first, second) = (try self.read(paths[0]).samples, try self.read(paths[1]).samples)
+        let count = min(first.count, second.count)
+        #expect(count > 8000 && first[8000..<count] != second[8000..<count], "two calls carry the same samples")
+        // Still the legs' tones: the seed moves their phase, not their frequencies.
+        #expect(tonePower(second[8000..<16000], frequency: 440, sampleRate: 8000) > 1e5)
+        #expect(tonePower(second[8000..<16000], frequency: 1000, sampleRate: 8000) > 1e5)
+    }
+
     @Test func mp3HQIsLargerThanMp3() async throws {
         let plain = try await self.record(.single, .mp3)
         defer { plain.harness.cleanUp() }

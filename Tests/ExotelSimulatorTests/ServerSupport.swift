@@ -136,15 +136,18 @@ final class CallbackInbox: Sendable {
     }
 }
 
-/// An HTTP receiver for status callbacks on a free loopback port, for the duration of `body`.
-func withCallbackReceiver<Value>(_ body: (_ url: String, _ inbox: CallbackInbox) async throws -> Value) async throws -> Value {
+/// An HTTP receiver for status callbacks on a free loopback port, for the duration of `body`; it answers
+/// every delivery with `status` (and `Connection: close` with `closeConnection`).
+func withCallbackReceiver<Value>(
+    status: HTTPResponse.Status = .ok, closeConnection: Bool = false, _ body: (_ url: String, _ inbox: CallbackInbox) async throws -> Value
+) async throws -> Value {
     let inbox = CallbackInbox()
     let port = Eventually()
     let responder = CallbackResponder<BasicRequestContext> { request, _ in
         let contentType = request.headers[.contentType] ?? ""
         let bytes = Array(try await request.body.collect(upTo: 1 << 20).readableBytesView)
         inbox.record(.init(contentType: contentType, body: bytes, callback: try? StatusCallback.parse(body: bytes, contentType: contentType)))
-        return Response(status: .ok)
+        return Response(status: status, headers: closeConnection ? [.connection: "close"] : [:])
     }
     var logger = Logger(label: "callback-receiver")
     logger.logLevel = .warning

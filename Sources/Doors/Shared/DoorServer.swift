@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdCore
+import ExotelKit
 import Ingest
 import HummingbirdTLS
 import Logging
@@ -132,6 +133,10 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
             try await self.application.run()
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as IOError {
+            let setting = self.name == "platform" ? "callbacks.port or --callbacks-port" : self.name == "internal" ? "api.port or --api-port" : "its port setting"
+            throw IngestError.serverStart(
+                reason: ListenFailure.sentence(door: "\(self.name) door", address: self.address, errno: error.errnoCode, setting: setting))
         } catch {
             throw IngestError.serverStart(reason: "the \(self.name) door on \(self.address) failed: \(error)")
         }

@@ -7,9 +7,10 @@ import NIOPosix
 /// ``ExotelTransport`` over AsyncHTTPClient.
 ///
 /// `HTTPClient.shared` keeps retrying a refused connection until the request's deadline, so a dead host costs
-/// the whole ``TransportRequest/timeout`` per attempt. Inject a client configured with
-/// `connectionPool.retryConnectionEstablishment = false` to surface refused connections at once (the
-/// ``ExotelClient`` retry policy then decides, with backoff and jitter, whether to try again).
+/// the whole ``TransportRequest/timeout`` per attempt (two silent minutes for `exorec call` with the platform
+/// down). The default client, ``noRedirectsClient``, has `connectionPool.retryConnectionEstablishment = false`:
+/// a refused connection surfaces at once, naming the server, and the ``ExotelClient`` retry policy decides,
+/// with backoff and jitter, whether to try again (nothing was sent, so a call is never placed twice).
 ///
 /// Redirects: this transport must **not** follow them. A 3xx is a response like any other; whoever asked
 /// decides whether to follow it, after checking where it leads (recording downloads follow redirects hop by
@@ -24,10 +25,11 @@ public struct HTTPClientTransport: ExotelTransport {
     }
 
     /// A process-wide client like `HTTPClient.shared` (on the shared event loop group, never shut down) but
-    /// with redirects disabled.
+    /// with redirects disabled and a failed connection reported at once instead of retried until the deadline.
     public static let noRedirectsClient: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
@@ -93,7 +95,7 @@ public struct HTTPClientTransport: ExotelTransport {
         do {
             return try await self.httpClient.execute(outgoing, timeout: timeout)
         } catch {
-            throw Self.classify(error)
+            throw Self.classify(error, url: request.url)
         }
     }
 
@@ -101,20 +103,30 @@ public struct HTTPClientTransport: ExotelTransport {
     /// request that never got a connection with the pool's last connection failure, or with
     /// `connectTimeout`/`getConnectionFromPoolTimeout`; everything else (read timeout, remote close, deadline
     /// on an established connection) may have reached the platform.
-    static func classify(_ error: any Error) -> TransportError {
-        if error is NIOConnectionError {
-            return .connectionFailed("could not connect: \(error)")
+    static func classify(_ error: any Error, url: String = "") -> TransportError {
+        let server = Self.origin(of: url).map { " to \($0)" } ?? ""
+        if let connectionError = error as? NIOConnectionError {
+            let refused = (connectionError.connectionErrors.last?.error as? IOError)?.errnoCode == ECONNREFUSED
+            return .connectionFailed(refused ? "could not connect\(server): connection refused (is the server running?)" : "could not connect\(server): \(error)")
         }
         if let channelError = error as? ChannelError, case .connectTimeout = channelError {
-            return .connectionFailed("connecting timed out: \(error)")
+            return .connectionFailed("connecting\(server) timed out: \(error)")
         }
         if let ioError = error as? IOError, Self.connectErrnos.contains(ioError.errnoCode) {
-            return .connectionFailed("could not connect: \(error)")
+            let reason = ioError.errnoCode == ECONNREFUSED ? "connection refused (is the server running?)" : "\(error)"
+            return .connectionFailed("could not connect\(server): \(reason)")
         }
         if let clientError = error as? HTTPClientError, Self.notSentClientErrors.contains(clientError) {
             return .connectionFailed("could not send the request: \(clientError)")
         }
         return .exchangeFailed("the HTTP exchange failed: \(error)")
+    }
+
+    /// `scheme://host:port` of a URL: names the server in an error without its path, query or credentials.
+    static func origin(of url: String) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return nil }
+        let port = components.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(port)"
     }
 
     private static let notSentClientErrors: [HTTPClientError] = [

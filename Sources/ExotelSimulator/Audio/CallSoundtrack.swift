@@ -18,8 +18,11 @@ final class CallSoundtrack: Sendable {
     let prompts: [ScheduledPrompt]
     /// Set for a voice bot (bidirectional stream) call.
     let bot: BotReplies?
+    /// The call's ``LegAudio/seed(callSid:)``: its voices differ from every other call's.
+    let seed: UInt64
 
-    init(leg1Voice: Range<Duration>?, leg2Voice: Range<Duration>?, prompts: [ScheduledPrompt], bot: BotReplies?) {
+    init(leg1Voice: Range<Duration>?, leg2Voice: Range<Duration>?, prompts: [ScheduledPrompt], bot: BotReplies?, seed: UInt64 = 0) {
+        self.seed = seed
         self.leg1Voice = leg1Voice
         self.leg2Voice = leg2Voice
         self.prompts = prompts
@@ -46,7 +49,8 @@ final class CallSoundtrack: Sendable {
         let voice = channel == .leg1 ? self.leg1Voice : self.leg2Voice
         var samples =
             if let voice {
-                LegAudio.render(channel == .leg1 ? .leg1 : .leg2, start: start, count: count, sampleRate: sampleRate, active: voice)
+                LegAudio.render(
+                    channel == .leg1 ? .leg1 : .leg2, start: start, count: count, sampleRate: sampleRate, active: voice, seed: self.seed)
             } else {
                 [Int16](repeating: 0, count: count)
             }

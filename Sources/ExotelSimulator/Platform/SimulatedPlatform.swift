@@ -267,7 +267,7 @@ public actor SimulatedPlatform {
         return CallSoundtrack(
             leg1Voice: plan.leg1.answeredAt.map { $0..<plan.end },
             leg2Voice: plan.leg2?.answeredAt.map { $0..<plan.end },
-            prompts: prompts, bot: bot)
+            prompts: prompts, bot: bot, seed: LegAudio.seed(callSid: callSid))
     }
 
     private func stream(record: CallRecord, url: String, start: Duration) async -> StreamEnd {

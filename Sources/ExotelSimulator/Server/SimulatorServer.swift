@@ -91,7 +91,13 @@ public final class SimulatorServer: Service, Sendable {
             },
             logger: self.logger)
         do {
-            try await application.run()
+            do {
+                try await application.run()
+            } catch let error as IOError {
+                let address = host.contains(":") ? "[\(host)]:\(self.configuration.port)" : "\(host):\(self.configuration.port)"
+                throw SimulatorServerError(
+                    message: ListenFailure.sentence(door: "simulator", address: address, errno: error.errnoCode, setting: "--port (or EXOREC_SIMULATOR_PORT)"))
+            }
         } catch {
             self.platform.resolve(.failure(error))
             self.started.resolve(.failure(error))

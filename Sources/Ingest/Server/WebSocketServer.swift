@@ -217,6 +217,12 @@ public final class WebSocketServer: @unchecked Sendable {
 
         lws_set_log_level(LLL_ERR | LLL_WARN, lwsLogEmitter)
         guard let context = lws_create_context(&info) else {
+            // libwebsockets does not say why; binding the address here does, when that was it.
+            let address = self.configuration.host.contains(":") ? "[\(self.configuration.host)]:\(self.configuration.port)" : "\(self.configuration.host):\(self.configuration.port)"
+            if let code = ListenFailure.bindErrno(host: self.configuration.host, port: self.configuration.port) {
+                throw IngestError.serverStart(
+                    reason: ListenFailure.sentence(door: "stream door", address: address, errno: code, setting: "ingest.port or --port"))
+            }
             if self.configuration.tls != nil {
                 throw IngestError.serverStart(
                     reason:

@@ -4,6 +4,7 @@ import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// Follows a server's events feed (`GET /v1/events` as Server-Sent Events) for as long as asked,
 /// reconnecting after any break with the last id it saw, so that nothing is missed or repeated.
@@ -35,9 +36,12 @@ public struct EventFeedFollower: Sendable {
         /// 400, 401, 403, 404: wrong URL, token or parameters; the server's reason is kept.
         case refused(status: Int, reason: String)
         case invalidServerURL(String)
+        /// Nothing answers at the server's address (refused, unreachable, timed out connecting).
+        case unreachable(server: String, reason: String)
 
         public var description: String {
             switch self {
+            case .unreachable(let server, let reason): "cannot reach the events feed at \(server): \(reason)"
             case .refused(let status, let reason): "the server refused the events feed (HTTP \(status)): \(reason)"
             case .invalidServerURL(let url): "'\(url)' is not an http:// or https:// URL"
             }
@@ -53,7 +57,7 @@ public struct EventFeedFollower: Sendable {
     let backoff: (first: Duration, last: Duration)
 
     public init(
-        server: String, token: String, types: [String] = [], client: HTTPClient = .shared, logger: Logger,
+        server: String, token: String, types: [String] = [], client: HTTPClient = EventFeedFollower.failFastClient, logger: Logger,
         backoff: (first: Duration, last: Duration) = (.milliseconds(500), .seconds(30))
     ) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
@@ -64,16 +68,29 @@ public struct EventFeedFollower: Sendable {
         self.backoff = backoff
     }
 
+    /// A client like `HTTPClient.shared` that reports a failed connection at once: `HTTPClient.shared` keeps
+    /// retrying a refused connection until the request's deadline, which for the feed is never.
+    public static let failFastClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     /// Follows the feed until `handle` returns false, the task is cancelled, or the server refuses.
+    /// A server that cannot be reached on the first connection is an error (``FollowError/unreachable(server:reason:)``),
+    /// at once; after the feed was followed once, a lost server is retried with backoff, one log line per attempt.
     /// - Returns: the last id seen (the position to resume from).
     @discardableResult
     public func follow(from start: Start, _ handle: @Sendable (Event) async throws -> Bool) async throws -> Int64? {
         try self.checkServerURL()
         var position: Int64? = if case .after(let id) = start { id } else { nil }
         var wait = self.backoff.first
+        var connected = false
+        var failuresInARow = 0
         while !Task.isCancelled {
             do {
-                let keepGoing = try await self.connect(after: position) { update in
+                let keepGoing = try await self.connect(after: position, connected: { connected = true; failuresInARow = 0 }) { update in
                     switch update {
                     case .position(let id):
                         position = id
@@ -91,9 +108,18 @@ public struct EventFeedFollower: Sendable {
                 throw error
             } catch {
                 if Task.isCancelled { break }
-                self.logger.warning(
-                    "lost the events feed; reconnecting",
-                    metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))", "after": "\(position.map(String.init) ?? "latest")", "in": "\(wait)"])
+                let reason = Self.connectionFailure(error)
+                if !connected, let reason { throw FollowError.unreachable(server: self.server, reason: reason) }
+                failuresInARow += 1
+                let metadata: Logger.Metadata = [
+                    "server": "\(self.server)", "error": "\(LogText.escaped(reason ?? "\(error)", limit: 1024))",
+                    "after": "\(position.map(String.init) ?? "latest")", "next_attempt_in": "\(wait)",
+                ]
+                if failuresInARow == 1 {
+                    self.logger.warning("lost the events feed; reconnecting", metadata: metadata)
+                } else {
+                    self.logger.info("the events feed is still unreachable; retrying", metadata: metadata)
+                }
             }
             do { try await Task.sleep(for: wait) } catch { break }
             wait = min(wait * 2, self.backoff.last)
@@ -106,7 +132,13 @@ public struct EventFeedFollower: Sendable {
     public func page(after: Int64, limit: Int = 1000, wait: Duration = .zero) async throws -> (events: [Event], lastID: Int64) {
         try self.checkServerURL()
         let request = self.eventsRequest("after=\(after)&limit=\(limit)&wait=\(wait.components.seconds)")
-        let response = try await self.client.execute(request, timeout: .seconds(wait.components.seconds + 30), logger: self.logger)
+        let response: HTTPClientResponse
+        do {
+            response = try await self.client.execute(request, timeout: .seconds(wait.components.seconds + 30), logger: self.logger)
+        } catch {
+            if let reason = Self.connectionFailure(error) { throw FollowError.unreachable(server: self.server, reason: reason) }
+            throw error
+        }
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status == .ok else { throw Self.refusal(status: Int(response.status.code), body: String(buffer: body)) }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
@@ -137,6 +169,24 @@ public struct EventFeedFollower: Sendable {
         return .refused(status: status, reason: reason.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Why connecting failed, when `error` says the request never reached a server; nil otherwise.
+    static func connectionFailure(_ error: any Error) -> String? {
+        if let connectionError = error as? NIOConnectionError {
+            if let underlying = connectionError.connectionErrors.last?.error as? IOError {
+                return underlying.errnoCode == ECONNREFUSED ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(underlying)"
+            }
+            return "\(connectionError)"
+        }
+        if let ioError = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(ioError.errnoCode) {
+            return ioError.errnoCode == ECONNREFUSED ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(ioError)"
+        }
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError { return "connecting timed out" }
+        if let clientError = error as? HTTPClientError, [HTTPClientError.connectTimeout, .getConnectionFromPoolTimeout].contains(clientError) {
+            return "connecting timed out"
+        }
+        return nil
+    }
+
     struct ServerUnavailable: Error, CustomStringConvertible {
         var description: String
     }
@@ -147,7 +197,7 @@ public struct EventFeedFollower: Sendable {
     }
 
     /// One connection: reads events until the server ends it (true), or `handle` says stop (false).
-    private func connect(after: Int64?, _ handle: (Update) async throws -> Bool) async throws -> Bool {
+    private func connect(after: Int64?, connected: () -> Void, _ handle: (Update) async throws -> Bool) async throws -> Bool {
         var request = self.eventsRequest("after=\(after.map(String.init) ?? "latest")")
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let after { request.headers.add(name: "Last-Event-ID", value: String(after)) }
@@ -160,6 +210,7 @@ public struct EventFeedFollower: Sendable {
             if [400, 401, 403, 404, 405].contains(Int(response.status.code)) { throw refusal }
             throw ServerUnavailable(description: refusal.description)
         }
+        connected()
         self.logger.info("following the events feed", metadata: ["server": "\(self.server)", "after": "\(after.map(String.init) ?? "latest")"])
         var parser = ServerSentEventParser()
         for try await buffer in response.body {

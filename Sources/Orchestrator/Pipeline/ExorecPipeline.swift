@@ -60,6 +60,10 @@ public struct ExorecPipeline: Sendable {
     ) async throws -> ExorecPipeline {
         try configuration.callbacks.validate()
         try configuration.api.validate()
+        let layout = StorageLayout(root: configuration.ingest.storageRoot)
+        // The storage root's lock first: a second server on the same root is refused before it migrates the
+        // catalog or starts a fetcher, reconciler or door (the ingest server holds it from here).
+        let lock = try StorageLock(layout: layout)
         let catalog = try await Catalog.open(path: configuration.catalogPath, logger: logger)
         do {
             _ = try await catalog.migrate()
@@ -67,7 +71,6 @@ public struct ExorecPipeline: Sendable {
             try? await catalog.close()
             throw error
         }
-        let layout = StorageLayout(root: configuration.ingest.storageRoot)
         let sidecars = CallSidecarWriter(layout: layout, catalog: catalog, exorecVersion: configuration.exorecVersion, logger: logger)
         let fetcher = client.map {
             RecordingFetcher(catalog: catalog, client: $0, configuration: configuration.fetcher, logger: logger)
@@ -83,7 +86,7 @@ public struct ExorecPipeline: Sendable {
         ingestConfiguration.reportsProgress = configuration.api.token != nil
         // The HTTP doors' sockets come out of the same descriptor limit as the streams'.
         ingestConfiguration.server.descriptorsForOtherDoors = configuration.callbacks.limits.maxConnections + configuration.api.limits.maxConnections
-        let ingest = IngestServer(configuration: ingestConfiguration, logger: logger, onListening: onListening)
+        let ingest = IngestServer(configuration: ingestConfiguration, logger: logger, lock: lock, onListening: onListening)
         let platformDoor: PlatformDoor
         let internalDoor: InternalDoor
         do {
@@ -98,6 +101,7 @@ public struct ExorecPipeline: Sendable {
                         + internalConnections.prometheusText(header: false)
                 }, connections: internalConnections, logger: logger, onListening: onInternalListening)
         } catch {
+            ingest.releaseLock()
             try? await catalog.close()
             throw error
         }
@@ -133,6 +137,7 @@ public struct ExorecPipeline: Sendable {
 
     /// Closes the catalog (after the services have stopped).
     public func close() async throws {
+        self.ingest.releaseLock()
         try await self.catalog.close()
     }
 }

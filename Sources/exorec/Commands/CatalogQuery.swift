@@ -16,7 +16,22 @@ enum CatalogQueryExit {
         """
 }
 
-/// The filters `ls` and `search` share.
+/// How `ls` and `search` print the calls they find (`export` prints a report instead: its own `--json`).
+struct CallListingOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON array.")
+    var json = false
+
+    @Flag(name: .long, help: "Print one JSON object per line.")
+    var jsonl = false
+
+    func validate() throws {
+        if self.json && self.jsonl { throw ValidationError("--json and --jsonl exclude each other.") }
+    }
+
+    var format: CallListingFormat { self.json ? .json : self.jsonl ? .jsonl : .table }
+}
+
+/// The filters `ls`, `search` and `export` share.
 struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Placed at or after this time: YYYY-MM-DD or ISO 8601 (UTC if no zone).", valueName: "time"))
     var fromTime: String?
@@ -51,18 +66,9 @@ struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first (ls and search: 50 unless given; export: all).", valueName: "n"))
     var limit: Int?
 
-    @Flag(name: .long, help: "Print one JSON array.")
-    var json = false
-
-    @Flag(name: .long, help: "Print one JSON object per line.")
-    var jsonl = false
-
     func validate() throws {
         _ = try self.search()
-        if self.json && self.jsonl { throw ValidationError("--json and --jsonl exclude each other.") }
     }
-
-    var format: CallListingFormat { self.json ? .json : self.jsonl ? .jsonl : .table }
 
     /// The filters as a search; every bad value is a usage error naming its option. Without `--limit`, at
     /// most `defaultLimit` calls (nil: all of them).
@@ -114,15 +120,15 @@ enum CatalogQueryAccess {
     }
 
     /// Runs `search`, prints the calls found, and exits 3 when there are none.
-    static func list(_ options: ConfigOptions, _ filters: CatalogQueryFilters) async throws {
+    static func list(_ options: ConfigOptions, _ filters: CatalogQueryFilters, _ listing: CallListingOptions) async throws {
         let search = try filters.search()
         let calls = try await Self.withCatalog(options) { try await search.run(on: $0) }
         if calls.isEmpty {
-            if filters.format == .json { StandardOutput.line("[]") }
+            if listing.format == .json { StandardOutput.line("[]") }
             StandardError.line("no calls matched")
             throw CatalogQueryExit.nothingMatched
         }
-        for line in try filters.format.lines(for: calls) { StandardOutput.line(line) }
+        for line in try listing.format.lines(for: calls) { StandardOutput.line(line) }
     }
 }
 
@@ -154,9 +160,10 @@ struct CatalogList: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var filters: CatalogQueryFilters
+    @OptionGroup var listing: CallListingOptions
 
     func run() async throws {
-        try await CatalogQueryAccess.list(self.options, self.filters)
+        try await CatalogQueryAccess.list(self.options, self.filters, self.listing)
     }
 }
 
@@ -182,6 +189,7 @@ struct CatalogSearch: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var filters: CatalogQueryFilters
+    @OptionGroup var listing: CallListingOptions
 
     func validate() throws {
         guard try self.filters.search().hasFilters else {
@@ -190,7 +198,7 @@ struct CatalogSearch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await CatalogQueryAccess.list(self.options, self.filters)
+        try await CatalogQueryAccess.list(self.options, self.filters, self.listing)
     }
 }
 

@@ -62,7 +62,10 @@ struct Export: AsyncParsableCommand {
     @Option(name: .customLong("description"), help: ArgumentHelp("External-Description in bag-info.txt (with --bag).", valueName: "text"))
     var bagDescription: String?
 
-    @Flag(name: .long, help: "No progress bar.")
+    @Flag(name: .long, help: "Print the export's report (files, problems, totals) as one JSON object instead of lines.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "No progress bar.")
     var quiet = false
 
     /// Ends the process, as a kill would, once this run has exported this many files (tests of a killed export).
@@ -74,7 +77,6 @@ struct Export: AsyncParsableCommand {
         guard let format = ExportFormat(rawValue: self.format.lowercased()) else {
             throw ValidationError("--format must be original, wav, flac, mp3 or ogg.")
         }
-        if self.filters.jsonl { throw ValidationError("--jsonl does not apply to export: --json prints its summary as JSON.") }
         if !self.bag && (self.sourceOrganization != nil || self.bagDescription != nil) {
             throw ValidationError("--source-organization and --description describe a bag: add --bag.")
         }
@@ -113,11 +115,11 @@ struct Export: AsyncParsableCommand {
                 }
             }
         } catch ExportError.nothingMatched {
-            if self.filters.json { StandardOutput.line(#"{"calls":0}"#) }
+            if self.json { StandardOutput.line(#"{"calls":0}"#) }
             StandardError.line("no calls matched; nothing was exported")
             throw ExportExit.nothingMatched
         }
-        if self.filters.json {
+        if self.json {
             try StandardOutput.json(report)
         } else {
             for problem in report.problems { StandardOutput.line("\(problem.kind.rawValue)\t\(problem.path)\t\(problem.detail)") }

@@ -75,7 +75,7 @@ struct Loadgen: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
-    @Flag(help: "Print nothing but errors (the exit status tells the outcome).")
+    @Flag(name: [.short, .long], help: "Print nothing but errors (the exit status tells the outcome).")
     var quiet = false
 
     mutating func validate() throws {

@@ -50,7 +50,7 @@ struct RetentionApply: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the plan (dry run) or the report as JSON.")
     var json = false
 
-    @Flag(name: .long, help: "No progress bar.")
+    @Flag(name: [.short, .long], help: "No progress bar.")
     var quiet = false
 
     /// Ends the process, as a kill would, once this many files are deleted (tests of an interrupted run).

@@ -57,6 +57,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
     var logLevel: String?
 
+    @Flag(name: [.short, .long], help: "Log warnings and errors only (the door lines are still printed).")
+    var quiet = false
+
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
         if let callbacksPort, !(0...65535).contains(callbacksPort) { throw ValidationError("--callbacks-port \(callbacksPort) is not a port number (0-65535).") }
@@ -77,7 +80,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel)
+        let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel, quiet: self.quiet)
         file.applyFilePermissions()
         for warning in StartupWarnings.check(file) {
             logger.warning("\(warning.message)", metadata: ["warning": "\(warning.code)"])

@@ -44,7 +44,7 @@ struct Verify: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
-    @Flag(name: .long, help: "No progress bar.")
+    @Flag(name: [.short, .long], help: "No progress bar.")
     var quiet = false
 
     func validate() throws {

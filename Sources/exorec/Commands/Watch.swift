@@ -24,8 +24,12 @@ struct Watch: AsyncParsableCommand {
             The server and token come from the configuration (api.host/port, api.token or \
             EXOREC_API_TOKEN) unless given.
 
+            A server that cannot be reached on the first connection (nothing listening, unreachable) is an \
+            error at once, naming the URL; after the feed was followed, a lost server is retried with \
+            backoff, one log line per attempt with the URL and the wait before the next.
+
             EXIT CODES: 0 stopped (SIGINT/SIGTERM, --count reached, or --no-follow done); 1 failed \
-            (the server refused: wrong token, API off); 64 usage error.
+            (the server cannot be reached, or refused: wrong token, API off); 64 usage error.
 
             EXAMPLES:
               exorec watch --config exorec.yaml
@@ -58,6 +62,9 @@ struct Watch: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the events there are now, then stop (needs --after).")
     var noFollow = false
 
+    @Flag(name: [.short, .long], help: "Log errors only (no reconnection lines).")
+    var quiet = false
+
     static let knownTypes = ["stream.started", "stream.progress", "stream.finished", "recording.stored", "call.completed"]
 
     var typeList: [String] {
@@ -78,7 +85,8 @@ struct Watch: AsyncParsableCommand {
 
     func run() async throws {
         let setup = try self.options.setup()
-        let logger = self.options.logger(label: "exorec.watch", file: setup.file)
+        var logger = self.options.logger(label: "exorec.watch", file: setup.file)
+        if self.quiet { logger.logLevel = .error }
         guard let token = self.token ?? setup.file.api.token else {
             throw ValidationError("no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it.")
         }
