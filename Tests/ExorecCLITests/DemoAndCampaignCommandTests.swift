@@ -156,6 +156,14 @@ import Testing
         #expect(national.output.contains("\"placed\":1"), "\(national.output)")
         let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
         #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004"], "\(calls)")
+        // The extra columns are kept with the call: in its `call.placed` audit entry.
+        let details = try await PipelineProcess.query(
+            "\(directory)/storage/catalog.sqlite", "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq")
+        let metadata = details.compactMap { row -> [String: String]? in
+            guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String], let text = detail["metadata"] else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
+        }
+        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["account_id": "A-1"]], "\(details)")
     }
 
     /// Issue 12: an empty file, a header-only file and bad numbers exit 64 listing every problem with its

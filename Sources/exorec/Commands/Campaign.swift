@@ -29,7 +29,8 @@ struct Campaign: AsyncParsableCommand {
             FILE columns (CSV header or JSON keys): from, to | flow, id, custom_field, wait_url, \
             time_limit, stream_begin (leg1|leg2), recording_channels (single|dual), callback_format \
             (multipart|json). Other columns (a CRM's name, account_id, ...) are kept with the row as \
-            its metadata and do not change the call. A row's key is its id, else its content.
+            its metadata (in the call's call.placed audit entry) and do not change the call. A row's key \
+            is its id, else its content.
 
             Progress goes to standard error (one line per row; --quiet for none); the summary to \
             standard output (--json for one JSON document).
