@@ -32,6 +32,9 @@ import Testing
         #expect(semicolon.count == 1 && semicolon[0].metadata["name"] == "A, B")
         let tab = try CampaignFile.parse("from\tto\n+919876500001\t+919123400001\n", jsonLines: false)
         #expect(tab.count == 1 && tab[0].order.destination == .number("+919123400001"))
+        // Only the header decides: a semicolon in a later row (or a quoted header cell) does not.
+        let header = try CampaignFile.parse("# export\n\n\"from\",to,\"a;b\"\n+919876500001,+919123400001,\"x;y;z\"\n", jsonLines: false)
+        #expect(header.count == 1 && header[0].metadata == ["a;b": "x;y;z"])
         let pipe = try CampaignFile.parse("from|to\n+919876500001|+919123400001\n", jsonLines: false, options: .init(delimiter: "|"))
         #expect(pipe.count == 1)
         // Read with the wrong delimiter, the header has no `from` column, and the message says which was used.

@@ -304,12 +304,14 @@ public enum CampaignFile {
         return records
     }
 
-    /// Comma, semicolon or tab: whichever occurs most (outside quotes) in the first non-comment line.
+    /// Comma, semicolon or tab: whichever occurs most (outside quotes) in the first line that is not
+    /// empty or a comment (the header); a comma when it has none of them.
     static func detectDelimiter(_ text: String) -> Unicode.Scalar {
         var counts: [Unicode.Scalar: Int] = [:]
         var quoted = false
         var atLineStart = true
         var skipping = false
+        var sawContent = false
         for scalar in text.unicodeScalars {
             if atLineStart {
                 atLineStart = false
@@ -317,10 +319,11 @@ public enum CampaignFile {
             }
             if scalar == "\"" { quoted.toggle() }
             if !quoted && (scalar == "\n" || scalar == "\r") {
-                if !skipping && !counts.isEmpty { break }
+                if !skipping && sawContent { break }
                 atLineStart = true
                 continue
             }
+            if !skipping && !scalar.properties.isWhitespace { sawContent = true }
             if !quoted && !skipping && CampaignFileOptions.detectedDelimiters.contains(scalar) { counts[scalar, default: 0] += 1 }
         }
         return CampaignFileOptions.detectedDelimiters.max { counts[$0, default: 0] < counts[$1, default: 0] }
