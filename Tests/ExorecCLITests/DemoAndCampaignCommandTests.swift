@@ -149,13 +149,24 @@ import Testing
         #expect(second?["placed"] as? Int == 0 && second?["already_placed"] as? Int == 3, "\(again.output)")
         #expect(second?["campaign_id"] as? String == summary?["campaign_id"] as? String)
 
+        // An edited copy (a row added) is another campaign: the user is told which rows the first one
+        // claimed, and nothing is placed.
+        let edited = directory + "/excel-edited.csv"
+        try (String(contentsOfFile: excel, encoding: .utf8) + "+919876500009,+919123400009,New,d\r\n").write(toFile: edited, atomically: true, encoding: .utf8)
+        let refused = try await ExorecProcess.run(["campaign", "--config", config, "--quiet", edited])
+        let firstId = summary?["campaign_id"] as? String ?? "?"
+        #expect(refused.status == 64, "\(refused.output) \(refused.errors)")
+        #expect(refused.errors.contains("3 rows (lines 2, 3, 5) were already claimed by campaign \(firstId)"), "\(refused.errors)")
+        let continued = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", firstId, edited])
+        #expect(continued.output.contains("\"placed\":1") && continued.output.contains("\"already_placed\":3"), "\(continued.output) \(continued.errors)")
+
         let semicolon = directory + "/crm.csv"
         try "from;to;account_id\n09876500004;09123400004;A-1\n".write(toFile: semicolon, atomically: true, encoding: .utf8)
         let national = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--country-code", "91", semicolon])
         #expect(national.status == 0, "\(national.output) \(national.errors)")
         #expect(national.output.contains("\"placed\":1"), "\(national.output)")
         let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
-        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004"], "\(calls)")
+        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009"], "\(calls)")
         // The extra columns are kept with the call: in its `call.placed` audit entry.
         let details = try await PipelineProcess.query(
             "\(directory)/storage/catalog.sqlite", "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq")
@@ -163,7 +174,7 @@ import Testing
             guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String], let text = detail["metadata"] else { return nil }
             return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
         }
-        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["account_id": "A-1"]], "\(details)")
+        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"], ["account_id": "A-1"]], "\(details)")
     }
 
     /// Issue 12: an empty file, a header-only file and bad numbers exit 64 listing every problem with its

@@ -24,7 +24,8 @@ struct Campaign: AsyncParsableCommand {
             rows already placed are skipped, and a row a crash left half-done (the platform may have \
             placed it) is reported as uncertain, not placed again; --retry releases failed and \
             uncertain rows. An edited file (a row added or changed) is a new campaign unless --id names \
-            the old one; its unchanged rows are then skipped.
+            the old one; its unchanged rows are then skipped. If rows of the file were claimed by \
+            another campaign, nothing is placed and the campaign is named (--again places them anyway).
 
             FILE columns (CSV header or JSON keys): from, to | flow, id, custom_field, wait_url, \
             time_limit, stream_begin (leg1|leg2), recording_channels (single|dual), callback_format \
@@ -71,6 +72,9 @@ struct Campaign: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Place again rows that failed or were left uncertain by an earlier run.")
     var retry = false
+
+    @Flag(name: .long, help: "Place rows even if another campaign (another --id) already claimed the same rows.")
+    var again = false
 
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
@@ -143,6 +147,19 @@ struct Campaign: AsyncParsableCommand {
             return
         }
         let campaignId = try await self.campaignId(rows: rows, catalog: catalog)
+        if !self.again {
+            // Content keys only: an `id` column's values may repeat across unrelated campaigns.
+            let claims = try await catalog.campaignRowClaims(rowKeys: rows.map(\.key).filter { $0.hasPrefix("row:") }, excluding: campaignId)
+            if !claims.isEmpty {
+                try await catalog.close()
+                let lines = Dictionary(rows.map { ($0.key, $0.line) }, uniquingKeysWith: { first, _ in first })
+                let campaigns = Set(claims.map(\.campaignId)).sorted()
+                let shownLines = Set(claims.compactMap { lines[$0.rowKey] }).sorted().prefix(20).map(String.init).joined(separator: ", ")
+                throw ValidationError(
+                    "\(Set(claims.map(\.rowKey)).count) rows (lines \(shownLines)) were already claimed by campaign \(campaigns.joined(separator: ", ")); "
+                        + "nothing was placed. --id \(campaigns[0]) continues that campaign; --again places them again.")
+            }
+        }
         if self.retry { try await runner.release(rows, campaignId: campaignId) }
         let done = Mutex(0)
         let quiet = self.quiet
