@@ -162,9 +162,14 @@ import Testing
 
         let semicolon = directory + "/crm.csv"
         try "from;to;account_id\n09876500004;09123400004;A-1\n".write(toFile: semicolon, atomically: true, encoding: .utf8)
-        let national = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--country-code", "91", semicolon])
+        // Placed under the file's name (as exorec named campaigns before), then rerun without --id: the
+        // catalog's rows for that name are found and the campaign goes on under it.
+        let national = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", "crm", "--country-code", "91", semicolon])
         #expect(national.status == 0, "\(national.output) \(national.errors)")
         #expect(national.output.contains("\"placed\":1"), "\(national.output)")
+        let legacy = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--country-code", "91", semicolon])
+        #expect(legacy.status == 0 && legacy.output.contains("\"already_placed\":1") && legacy.output.contains("\"campaign_id\":\"crm\""), "\(legacy.output) \(legacy.errors)")
+        #expect(legacy.errors.contains("continuing campaign 'crm'"), "\(legacy.errors)")
         let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
         #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009"], "\(calls)")
         // The extra columns are kept with the call: in its `call.placed` audit entry.
