@@ -171,7 +171,11 @@ public enum CampaignFile {
     public static func normalisedNumber(_ text: String, countryCode: String?) -> String? {
         var body = Substring(text)
         let international = body.hasPrefix("+")
-        if international { body = body.dropFirst() } else if body.hasPrefix("00") { return Self.normalisedNumber("+" + body.dropFirst(2), countryCode: nil) }
+        if international {
+            body = body.dropFirst()
+        } else if body.hasPrefix("00") {
+            return Self.normalisedNumber("+" + body.dropFirst(2), countryCode: nil)  // 00 is the international prefix
+        }
         var digits = ""
         for character in body {
             if character.isASCII, character.isNumber {
@@ -287,10 +291,9 @@ public enum CampaignFile {
                 if names.contains("") { problems.append(CampaignFileError(line: start, reason: "the header has an empty column name")) }
                 if !names.contains("from") {
                     let shownDelimiter = delimiter == "\t" ? "tab" : "'\(delimiter)'"
-                    problems.append(
-                        CampaignFileError(
-                            line: start,
-                            reason: "the header has no 'from' column (read with the delimiter \(shownDelimiter): \(names.prefix(5).map { "'\(Self.shown($0))'" }.joined(separator: ", ")); --delimiter sets another)"))
+                    let shownNames = names.prefix(5).map { "'\(Self.shown($0))'" }.joined(separator: ", ")
+                    let reason = "the header has no 'from' column (read with the delimiter \(shownDelimiter): \(shownNames); --delimiter sets another)"
+                    problems.append(CampaignFileError(line: start, reason: reason))
                 }
                 continue
             }
