@@ -71,6 +71,19 @@ extension Catalog {
         }
     }
 
+    /// Rows with one of these keys claimed by any campaign other than `excluding` (a copy of a file
+    /// under another campaign id would place them again).
+    public func campaignRowClaims(rowKeys: [String], excluding campaignId: String) async throws -> [CampaignRowRecord] {
+        var found: [CampaignRowRecord] = []
+        for chunk in stride(from: 0, to: rowKeys.count, by: 500).map({ Array(rowKeys[$0..<min($0 + 500, rowKeys.count)]) }) {
+            found += try await self.exclusive("read campaign rows") { db in
+                try await db.select().column("*").from(Table.campaignRows).where("row_key", .in, chunk)
+                    .where("campaign_id", .notEqual, campaignId).all().map(CampaignRowRecord.init(row:))
+            }
+        }
+        return found
+    }
+
     public func campaignRows(campaignId: String) async throws -> [CampaignRowRecord] {
         try await self.exclusive("read campaign rows") { db in
             try await db.select().column("*").from(Table.campaignRows).where("campaign_id", .equal, campaignId)

@@ -1,5 +1,6 @@
 import ExorecTesting
 import Foundation
+import Glibc
 import Testing
 
 /// `exorec demo`, `exorec campaign` and `exorec catalog rebuild` as a user runs them.
@@ -91,6 +92,118 @@ import Testing
         #expect(result.status == 64, "\(result.output) \(result.errors)")
         #expect(result.errors.contains("line 3: needs 'to' (a number) or 'flow' (a call-flow URL)"), "\(result.errors)")
         // Nothing was placed: the platform URL (port 9) is not even contacted, and no catalog was made.
+        #expect(!FileManager.default.fileExists(atPath: directory + "/storage/catalog.sqlite"))
+    }
+
+    /// A configuration placing calls at a simulator (no server is needed to place them).
+    static func placementConfig(directory: String, simulatorPort: Int) throws -> String {
+        let config = directory + "/exorec.yaml"
+        try """
+            storage: \(directory)/storage
+            exotel:
+              account_sid: acme
+              api_key: key
+              api_token: token
+              base_url: http://127.0.0.1:\(simulatorPort)
+              caller_id: "08047112345"
+            calls:
+              public_url: http://127.0.0.1:9
+              callback_url: http://127.0.0.1:9
+            callbacks:
+              token: 0123456789abcdef0123
+            ingest:
+              auth:
+                credentials:
+                  - username: exotel
+                    password: s3cret
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    /// Issue 12: what Excel and Python's csv write (CRLF, a byte-order mark, quoted cells with commas,
+    /// quotes and a line break, a CRM's extra column) places every row; a semicolon file too; and a
+    /// renamed copy of a placed file places nothing again.
+    @Test func spreadsheetCSVFilesPlaceTheirRowsAndARenamedCopyPlacesNothing() async throws {
+        let directory = makeTemporaryDirectory()
+        let simulator = try ExorecProcess(["simulate", "--port", "0", "--account-sid", "acme", "--api-key", "key", "--api-token", "token"])
+        defer { simulator.signal(SIGTERM) }
+        let config = try Self.placementConfig(directory: directory, simulatorPort: try await simulator.waitForListening())
+        let excel = directory + "/excel.csv"
+        try ("\u{FEFF}from,to,name,custom_field\r\n+919876500001,+919123400001,\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n"
+            + "+919876500002,+919123400002,\"two\r\nlines\",b\r\n+919876500003,+919123400003,Ravi,c\r\n")
+            .write(toFile: excel, atomically: true, encoding: .utf8)
+        let check = try await ExorecProcess.run(["campaign", "--config", config, "--check", excel])
+        #expect(check.status == 0 && check.output.contains("3 rows checked, no problems"), "\(check.output) \(check.errors)")
+        let first = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", excel])
+        #expect(first.status == 0, "\(first.output) \(first.errors)")
+        let summary = try JSONSerialization.jsonObject(with: Data(first.output.utf8)) as? [String: Any]
+        #expect(summary?["rows"] as? Int == 3 && summary?["placed"] as? Int == 3, "\(first.output)")
+        #expect((summary?["campaign_id"] as? String)?.hasPrefix("c-") == true)
+
+        // A renamed copy is the same campaign: nothing is placed again.
+        let copy = directory + "/excel-copy-final.csv"
+        try FileManager.default.copyItem(atPath: excel, toPath: copy)
+        let again = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", copy])
+        #expect(again.status == 0, "\(again.output) \(again.errors)")
+        let second = try JSONSerialization.jsonObject(with: Data(again.output.utf8)) as? [String: Any]
+        #expect(second?["placed"] as? Int == 0 && second?["already_placed"] as? Int == 3, "\(again.output)")
+        #expect(second?["campaign_id"] as? String == summary?["campaign_id"] as? String)
+
+        // An edited copy (a row added) is another campaign: the user is told which rows the first one
+        // claimed, and nothing is placed.
+        let edited = directory + "/excel-edited.csv"
+        try (String(contentsOfFile: excel, encoding: .utf8) + "+919876500009,+919123400009,New,d\r\n").write(toFile: edited, atomically: true, encoding: .utf8)
+        let refused = try await ExorecProcess.run(["campaign", "--config", config, "--quiet", edited])
+        let firstId = summary?["campaign_id"] as? String ?? "?"
+        #expect(refused.status == 64, "\(refused.output) \(refused.errors)")
+        #expect(refused.errors.contains("3 rows (lines 2, 3, 5) were already claimed by campaign \(firstId)"), "\(refused.errors)")
+        let continued = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", firstId, edited])
+        #expect(continued.output.contains("\"placed\":1") && continued.output.contains("\"already_placed\":3"), "\(continued.output) \(continued.errors)")
+
+        let semicolon = directory + "/crm.csv"
+        try "from;to;account_id\n09876500004;09123400004;A-1\n".write(toFile: semicolon, atomically: true, encoding: .utf8)
+        // Placed under the file's name (as exorec named campaigns before), then rerun without --id: the
+        // catalog's rows for that name are found and the campaign goes on under it.
+        let national = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", "crm", "--country-code", "91", semicolon])
+        #expect(national.status == 0, "\(national.output) \(national.errors)")
+        #expect(national.output.contains("\"placed\":1"), "\(national.output)")
+        let legacy = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--country-code", "91", semicolon])
+        #expect(legacy.status == 0 && legacy.output.contains("\"already_placed\":1") && legacy.output.contains("\"campaign_id\":\"crm\""), "\(legacy.output) \(legacy.errors)")
+        #expect(legacy.errors.contains("continuing campaign 'crm'"), "\(legacy.errors)")
+        let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
+        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009"], "\(calls)")
+        // The extra columns are kept with the call: in its `call.placed` audit entry.
+        let details = try await PipelineProcess.query(
+            "\(directory)/storage/catalog.sqlite", "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq")
+        let metadata = details.compactMap { row -> [String: String]? in
+            guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String], let text = detail["metadata"] else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
+        }
+        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"], ["account_id": "A-1"]], "\(details)")
+    }
+
+    /// Issue 12: an empty file, a header-only file and bad numbers exit 64 listing every problem with its
+    /// line, before any catalog is opened or any request sent.
+    @Test func emptyFilesAndBadNumbersListEveryProblemAndPlaceNothing() async throws {
+        let directory = makeTemporaryDirectory()
+        let config = try Self.placementConfig(directory: directory, simulatorPort: 9)
+        for (name, text) in [("empty.csv", ""), ("header.csv", "\u{FEFF}from,to\r\n")] {
+            let file = directory + "/" + name
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try await ExorecProcess.run(["campaign", "--config", config, "--check", file])
+            #expect(result.status == 64, "\(name): \(result.output) \(result.errors)")
+            #expect(result.errors.contains("no rows to place"), "\(name): \(result.errors)")
+        }
+        let bad = directory + "/bad.csv"
+        try "from,to,name\r\n+919876500001,not-a-number,a\r\n+919876500002,+91XXXXXXXXXX,b\r\n+919876500003,12345,c\r\n+919876500004,+919123400004,d\r\n"
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        for arguments in [["--check"], []] {
+            let result = try await ExorecProcess.run(["campaign", "--config", config] + arguments + [bad])
+            #expect(result.status == 64, "\(result.output) \(result.errors)")
+            for expected in ["line 2: to 'not-a-number'", "line 3: to '+91XXXXXXXXXX'", "line 4: to '12345'", "3 problems in 4 rows"] {
+                #expect(result.errors.contains(expected), "\(expected): \(result.errors)")
+            }
+        }
         #expect(!FileManager.default.fileExists(atPath: directory + "/storage/catalog.sqlite"))
     }
 

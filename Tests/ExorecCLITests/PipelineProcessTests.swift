@@ -164,7 +164,7 @@ import Testing
         defer { if serverRunning { server.signal(SIGKILL) } }
         _ = try await server.waitForListening()
 
-        let campaign = try ExorecProcess(["campaign", "--config", setup.config, "--json", setup.campaign])
+        let campaign = try ExorecProcess(["campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign])
         var campaignRunning = true
         defer { if campaignRunning { campaign.signal(SIGKILL) } }
 
@@ -332,7 +332,7 @@ import Testing
         }
 
         // A rerun places nothing.
-        let rerun = try await ExorecProcess.run(["campaign", "--config", setup.config, "--json", setup.campaign])
+        let rerun = try await ExorecProcess.run(["campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign])
         #expect(rerun.status == 0, "\(rerun.errors)")
         let rerunSummary = try JSONSerialization.jsonObject(with: Data(rerun.output.utf8)) as? [String: Any]
         #expect(rerunSummary?["placed"] as? Int == 0 && rerunSummary?["already_placed"] as? Int == Self.rows, "\(rerun.output)")

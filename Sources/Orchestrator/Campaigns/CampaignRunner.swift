@@ -107,7 +107,7 @@ public struct CampaignRunner: Sendable {
         }
         let placed: PlacedCall
         do {
-            placed = try await self.placer.place(row.order, campaignId: campaignId, rowKey: row.key)
+            placed = try await self.placer.place(row.order, campaignId: campaignId, rowKey: row.key, metadata: row.metadata)
         } catch {
             switch error {
             case .notCatalogued(let callSid, let reason):

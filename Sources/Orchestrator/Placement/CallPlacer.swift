@@ -185,8 +185,11 @@ public struct CallPlacer: Sendable {
         return request
     }
 
-    /// Places the call and catalogs it. Returns the catalogued call.
-    public func place(_ order: CallOrder, campaignId: String? = nil, rowKey: String? = nil) async throws(PlacementError)
+    /// Places the call and catalogs it. Returns the catalogued call. `metadata` (a campaign row's
+    /// extra columns) goes into the `call.placed` audit entry as one JSON object.
+    public func place(
+        _ order: CallOrder, campaignId: String? = nil, rowKey: String? = nil, metadata: [String: String] = [:]
+    ) async throws(PlacementError)
         -> PlacedCall
     {
         let request = try await self.request(for: order)
@@ -206,7 +209,7 @@ public struct CallPlacer: Sendable {
                 AuditEvent(
                     at: placed.placedAt, actor: "placer", action: "call.placed", callSid: placed.callSid,
                     path: path.map { self.relative($0) },
-                    detail: ["from": order.from, "status": response.status, "campaign": campaignId ?? ""]))
+                    detail: Self.auditDetail(order: order, status: response.status, campaignId: campaignId, metadata: metadata)))
         } catch {
             self.logger.error(
                 "call placed but not catalogued", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
@@ -214,6 +217,14 @@ public struct CallPlacer: Sendable {
         }
         self.logger.info("call placed", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "from": "\(LogText.escaped("\(order.from)", limit: 1024))"])
         return placed
+    }
+
+    static func auditDetail(order: CallOrder, status: String, campaignId: String?, metadata: [String: String]) -> [String: String] {
+        var detail = ["from": order.from, "status": status, "campaign": campaignId ?? ""]
+        if !metadata.isEmpty, let json = try? JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]) {
+            detail["metadata"] = String(decoding: json, as: UTF8.self)
+        }
+        return detail
     }
 
     private func relative(_ path: String) -> String {
