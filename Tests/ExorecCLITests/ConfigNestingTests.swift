@@ -31,4 +31,15 @@ import Testing
         #expect(result.status == 64, "\(value): status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("recording.max_duration"), "\(value): \(result.errors.prefix(300))")
     }
+
+    /// FuzzConfig's finding in the one-hour run (Fuzz/Corpus/FuzzConfig/finding-huge-duration): the same
+    /// trap through another key, `recording.reorder_window: 10055555555555555555555555555ms`.
+    @Test func fuzzFindingHugeReorderWindowIsAUsageError() async throws {
+        let path = makeTemporaryDirectory() + "/exorec.yaml"
+        try "ingest:\n  auth:\n    disabled: true\nrecording:\n  reorder_window: 10055555555555555555555555555ms\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        #expect(result.status == 64, "status \(result.status), stderr \(result.errors.prefix(300))")
+        #expect(result.errors.contains("recording.reorder_window"), "\(result.errors.prefix(300))")
+    }
 }
