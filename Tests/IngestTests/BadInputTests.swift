@@ -8,28 +8,6 @@ import Testing
 /// Each kind of bad input has one defined outcome, and none of them touches another stream: every
 /// test runs a well-behaved stream alongside the bad one and checks it arrives sample-exact.
 @Suite(.timeLimit(.minutes(1))) struct BadInputTests {
-    /// Opens a good stream, runs `bad` on a second connection, then finishes the good stream and
-    /// checks it. Returns the finished sidecars.
-    private func alongsideGoodStream(
-        _ ingest: TestIngest, expectFinished: Int = 2, _ bad: (TestIngest) async throws -> Void
-    ) async throws -> [StreamSidecar] {
-        let good = StreamScript(streamSid: "goodstream", callSid: "CAgood", seed: 99)
-        let client = try TestWebSocketClient(port: ingest.port)
-        try client.sendText(good.start())
-        for i in 0..<3 { try client.sendText(good.media(frame: i)) }
-        try await bad(ingest)
-        for i in 3..<6 { try client.sendText(good.media(frame: i)) }
-        try client.sendText(good.stop())
-        #expect(try await client.closed()?.code == 1000)
-        let done = try await ingest.waitForFinished(expectFinished)
-        let sidecar = try #require(done.first { $0.streamSid == "goodstream" })
-        let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
-        defer { try? file.close() }
-        #expect(file.readAll() == good.expected(frames: 6), "the good stream must be untouched")
-        #expect(sidecar.invalidMessages.isEmpty)
-        return done
-    }
-
     /// Messages that are dropped and counted; the stream goes on and the lost frame becomes a gap.
     @Test(arguments: [
         ("json", #"{"event":"media","media":{"payload":"AAAA"#),
@@ -42,7 +20,7 @@ import Testing
     ])
     func invalidMessageIsDroppedCountedAndTheStreamGoesOn(kind: String, message: String) async throws {
         try await withTestIngest { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest) { ingest in
                 let script = StreamScript(streamSid: "badstream", seed: 4)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
@@ -64,7 +42,7 @@ import Testing
 
     @Test func mediaBeforeStartAndSecondStartAreIgnoredAndCounted() async throws {
         try await withTestIngest { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest) { ingest in
                 let script = StreamScript(streamSid: "early", seed: 8)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.media(frame: 0))
@@ -84,7 +62,7 @@ import Testing
     /// Input after which the stream cannot go on: finalized, then closed with the fitting code.
     @Test func binaryFrameClosesWith1003AfterFinalizing() async throws {
         try await withTestIngest { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest) { ingest in
                 let script = StreamScript(streamSid: "binary", seed: 2)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
@@ -101,7 +79,7 @@ import Testing
 
     @Test func messageOverTheSizeLimitClosesWith1009() async throws {
         try await withTestIngest(configure: { $0.server.maxMessageBytes = 64 * 1024 }) { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest) { ingest in
                 let script = StreamScript(streamSid: "huge", seed: 2)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
@@ -117,7 +95,7 @@ import Testing
 
     @Test func unsupportedRateInMediaFormatClosesWith1003() async throws {
         try await withTestIngest { ingest in
-            _ = try await self.alongsideGoodStream(ingest, expectFinished: 1) { ingest in
+            _ = try await alongsideGoodStream(ingest, expectFinished: 1) { ingest in
                 let script = StreamScript(streamSid: "rate44", seed: 2)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start(mediaFormatRate: 44100))

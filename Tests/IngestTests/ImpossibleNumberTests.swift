@@ -37,32 +37,11 @@ import Testing
         return #"{"event":"media",\#(sequence)"stream_sid":"\#(script.streamSid)","media":{\#(media.joined(separator: ","))}}"#
     }
 
-    /// Runs a good stream alongside `bad`, then checks the good one is sample-exact and complete.
-    private func alongsideGoodStream(
-        _ ingest: TestIngest, expectFinished: Int = 2, _ bad: (TestIngest) async throws -> Void
-    ) async throws -> [StreamSidecar] {
-        let good = StreamScript(streamSid: "bystander", callSid: "CAgood", seed: 99)
-        let client = try TestWebSocketClient(port: ingest.port)
-        try client.sendText(good.start())
-        for i in 0..<3 { try client.sendText(good.media(frame: i)) }
-        try await bad(ingest)
-        for i in 3..<6 { try client.sendText(good.media(frame: i)) }
-        try client.sendText(good.stop())
-        #expect(try await client.closed()?.code == 1000)
-        let done = try await ingest.waitForFinished(expectFinished)
-        let sidecar = try #require(done.first { $0.streamSid == "bystander" })
-        #expect(sidecar.state == .complete)
-        let file = try SoundFile.open(readingFrom: ingest.wavPath(of: sidecar))
-        defer { try? file.close() }
-        #expect(file.readAll() == good.expected(frames: 6), "the bystander must be untouched")
-        return done
-    }
-
     /// A stream that keeps jumping ahead ends at `recording.max_duration` (closed 1008, `too-long`),
     /// with no more than that much audio and silence on disk.
     @Test func jumpsAheadEndTheStreamAtTheLongestStreamKept() async throws {
         try await withTestIngest(configure: { $0.recorder.maxDurationMs = 120_000 }) { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest, streamSid: "bystander") { ingest in
                 let script = StreamScript(streamSid: "jumper", seed: 6)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
@@ -87,7 +66,7 @@ import Testing
         _ frames: [Placement], writtenFrames expectedFrames: Int, file: String = #filePath, line: Int = #line
     ) async throws {
         try await withTestIngest { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest, streamSid: "bystander") { ingest in
                 let script = StreamScript(streamSid: "impossible", seed: 5)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
@@ -166,7 +145,7 @@ import Testing
     ])
     func oddButHarmlessNumbersDoNotEndTheStream(frames: [Placement], invalid: [String: Int64], written: Int) async throws {
         try await withTestIngest { ingest in
-            let done = try await self.alongsideGoodStream(ingest) { ingest in
+            let done = try await alongsideGoodStream(ingest, streamSid: "bystander") { ingest in
                 let script = StreamScript(streamSid: "odd", seed: 6)
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
