@@ -1,5 +1,6 @@
 import ExotelKit
 import HTTPTypes
+import Ingest
 public import Hummingbird
 public import NIOCore
 import Synchronization
@@ -67,23 +68,17 @@ extension Response {
     }
 }
 
-/// Logs a kind of refusal at most once per interval, counting what it held back. Thread-safe.
+/// ``RateLimitedLog`` for the doors' event loops: once per kind per interval, thread-safe.
 final class RefusalLog: Sendable {
-    let intervalMs: Int64
-    private let last = Mutex<[String: (at: ContinuousClock.Instant, suppressed: Int)]>([:])
+    private let log: Mutex<RateLimitedLog>
+    private let start = ContinuousClock.now
 
-    init(intervalMs: Int64 = 10_000) { self.intervalMs = intervalMs }
+    init(intervalMs: Int64 = 10_000) { self.log = Mutex(RateLimitedLog(intervalMs: intervalMs)) }
 
     /// The number suppressed since the last log when this one should be logged, else nil.
-    func shouldLog(_ kind: String, now: ContinuousClock.Instant = .now) -> Int? {
-        self.last.withLock { last in
-            if let entry = last[kind], now - entry.at < .milliseconds(self.intervalMs) {
-                last[kind] = (entry.at, entry.suppressed + 1)
-                return nil
-            }
-            let suppressed = last[kind]?.suppressed ?? 0
-            last[kind] = (now, 0)
-            return suppressed
-        }
+    func shouldLog(_ kind: String) -> Int? {
+        let elapsed = ContinuousClock.now - self.start
+        let now = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        return self.log.withLock { $0.shouldLog(kind, now: now) }
     }
 }

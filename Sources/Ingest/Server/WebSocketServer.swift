@@ -616,7 +616,6 @@ public final class WebSocketServer: @unchecked Sendable {
     /// connection closed; otherwise the connection is kept for the next request.
     private func answerHTTP(wsi: OpaquePointer, path: String) -> Int32 {
         let request = Self.httpRequest(wsi, path: path)
-        self.handler.connections(sockets: self.peers.count, pending: self.pendingCount)
         let response = self.stopping ? .error(503, "server is shutting down") : self.handler.respond(to: request)
         let close = request.hasBody || request.method == "HEAD" || self.stopping
         guard self.write(response, to: wsi, headOnly: request.method == "HEAD", close: close), !close else { return -1 }

@@ -274,22 +274,3 @@ final class FinalizeFailureCounter: Sendable {
     func increment() { self.count.add(1, ordering: .relaxed) }
     var value: Int { self.count.load(ordering: .relaxed) }
 }
-
-/// Logs a kind of event at most once per interval, counting what it held back.
-struct RateLimitedLog {
-    let intervalMs: Int64
-    private var last: [String: (at: Int64, suppressed: Int)] = [:]
-
-    init(intervalMs: Int64) { self.intervalMs = intervalMs }
-
-    /// Returns the number suppressed since the last log when this one should be logged, else nil.
-    mutating func shouldLog(_ kind: String, now: Int64) -> Int? {
-        if let entry = self.last[kind], now - entry.at < self.intervalMs {
-            self.last[kind] = (entry.at, entry.suppressed + 1)
-            return nil
-        }
-        let suppressed = self.last[kind]?.suppressed ?? 0
-        self.last[kind] = (now, 0)
-        return suppressed
-    }
-}

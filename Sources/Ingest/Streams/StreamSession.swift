@@ -117,16 +117,15 @@ final class StreamSession {
             self.ingest.metrics.lateFrames += 1
         case .gapTooLarge:
             // The sidecar keeps the reason too: which number, and what it was.
-            let position = frame.timestampMs.map { "media.timestamp \($0)" } ?? frame.chunk.map { "media.chunk \($0)" } ?? "media position"
             self.fail(
                 "gap-too-large", closeCode: .policyViolation,
-                reason: "\(position) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead", explained: true)
+                reason: "\(Self.position(of: frame)) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead", explained: true)
             return
         case .beyondMaxDuration:
-            let position = frame.timestampMs.map { "media.timestamp \($0)" } ?? frame.chunk.map { "media.chunk \($0)" } ?? "media position"
             self.fail(
                 "too-long", closeCode: .policyViolation,
-                reason: "\(position) ends past the longest stream kept (\(self.ingest.configuration.recorder.maxDurationMs / 1000) s)", explained: true)
+                reason: "\(Self.position(of: frame)) ends past the longest stream kept (\(self.ingest.configuration.recorder.maxDurationMs / 1000) s)",
+                explained: true)
             return
         }
         if !self.queuedForFlush && recorder.hasBufferedAudio { self.ingest.queueFlush(self, now: self.lastActivityMs) }
@@ -213,6 +212,11 @@ final class StreamSession {
             }
         }
         if let closeCode { self.connection.close(closeCode, reason: closeReason) }
+    }
+
+    /// The field that placed `frame`, and its value, for a close reason.
+    private static func position(of frame: MediaFrame) -> String {
+        frame.timestampMs.map { "media.timestamp \($0)" } ?? frame.chunk.map { "media.chunk \($0)" } ?? "media position"
     }
 
     /// Ends the stream because of bad input it cannot recover from.
