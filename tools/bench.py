@@ -140,12 +140,20 @@ def implementations(args, shared):
     impls = {}
     exorec = Path(args.exorec)
 
+    # Builds with the HTTP doors (docs/SECURITY.md) listen on two more ports; free ones are taken so a
+    # run never collides with another exorec. An earlier build (compared with --exorec) has no such flags.
+    try:
+        serve_help = subprocess.run([str(exorec), "serve", "--help"], capture_output=True, text=True).stdout
+    except OSError:
+        serve_help = ""
+    door_ports = ["--callbacks-port", "0", "--api-port", "0"] if "--callbacks-port" in serve_help else []
+
     def exorec_cmd(config_text, name):
         def command(port, outdir):
             config = outdir.parent / name
             config.write_text(config_text)
             return [str(exorec), "serve", "--host", "127.0.0.1", "--port", str(port),
-                    "--storage", str(outdir), "--config", str(config)]
+                    "--storage", str(outdir), "--config", str(config)] + door_ports
         return command
     impls["exorec"] = Implementation("exorec", exorec_cmd(EXOREC_CONFIG, "exorec-bench.yaml"), ready_line="listening on")
     impls["exorec_api"] = Implementation(
