@@ -66,6 +66,12 @@ public final class ExorecProcess: Sendable {
         try self.process.run()
     }
 
+    /// A test that fails before it stops its process must not leave it running (holding ports, and
+    /// with signals its test runner blocked, perhaps deaf to SIGTERM): it is killed with the object.
+    deinit {
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+    }
+
     public var standardOutput: String { self.output.text.withLock { $0 } }
     public var standardError: String { self.errors.text.withLock { $0 } }
     public var pid: Int32 { self.process.processIdentifier }

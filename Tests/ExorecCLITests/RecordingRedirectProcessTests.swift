@@ -45,7 +45,8 @@ import Testing
         let allowed = try await Origin(host: "127.0.0.1", script: script)
         let otherPort = try await Origin(host: "127.0.0.1", script: script)
         let outsider = try await Origin(host: "127.0.0.2", script: script)
-        defer { [allowed, otherPort, outsider].forEach { $0.process.signal(SIGTERM) } }
+        // SIGKILL: a child inherits the test runner's blocked signals, so Python would not hear SIGTERM.
+        defer { [allowed, otherPort, outsider].forEach { $0.process.signal(SIGKILL) } }
         try """
             {"/chain.mp3": {"redirect": "\(outsider.url("/hop"))"},
              "/hop": {"redirect": "\(allowed.url("/final.mp3"))"},
