@@ -19,7 +19,7 @@ extension Catalog {
             let inserted = try await Self.insertCall(
                 db, callSid: call.callSid, accountSid: call.accountSid, placedAt: call.placedAt,
                 parameters: call.parameters, campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
-                status: call.platformCall.status,
+                metadata: call.metadata, status: call.platformCall.status,
                 platformCallJSON: String(decoding: call.platformCall.jsonBody(), as: UTF8.self))
             guard inserted else { return false }
             try await Self.applyStatus(
@@ -132,6 +132,12 @@ extension Catalog {
             if let status = query.status { select.where("status", .equal, status) }
             if let field = query.customField { select.where("custom_field", .equal, field) }
             if let campaign = query.campaignId { select.where("campaign_id", .equal, campaign) }
+            for (key, value) in query.metadata.sorted(by: { $0.key < $1.key }) {
+                // Exact: one of the call's pairs has this key and this value (SQLite's json_each).
+                select.where(
+                    SQLQueryString(
+                        "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"))
+            }
             if let kind = query.mediaKind {
                 select.where(
                     "call_sid", .in,
@@ -184,7 +190,7 @@ extension Catalog {
     /// Inserts the call's row (no history). False if the CallSid is there already.
     static func insertCall(
         _ db: any SQLDatabase, callSid: String, accountSid: String, placedAt: Timestamp, parameters: [String: String],
-        campaignId: String?, campaignRowKey: String?, status: String, platformCallJSON: String
+        campaignId: String?, campaignRowKey: String?, metadata: [String: String] = [:], status: String, platformCallJSON: String
     ) async throws -> Bool {
         // Redacted again here whatever the caller passed: credentials never reach the catalog.
         let parameters = parameters.mapValues(CallSidecar.redactingCredentials(inURL:))
@@ -196,13 +202,13 @@ extension Catalog {
             .columns(
                 "call_sid", "account_sid", "placed_at", "parameters_json", "from_number", "to_number", "caller_id",
                 "flow_url", "custom_field", "recording_channels", "recording_format", "stream_url", "campaign_id",
-                "campaign_row_key", "status", "platform_call_json", "updated_at")
+                "campaign_row_key", "status", "platform_call_json", "updated_at", "metadata_json")
             .values(
                 callSid, accountSid, placedAt.millisecondsSinceEpoch, CatalogJSON.encode(parameters),
                 parameter("From"), parameter("To"), parameter("CallerId"), parameter("Url"), parameter("CustomField"),
                 parameter("RecordingChannels"), parameter("RecordingFormat"),
                 parameter("StreamUrl"), campaignId, campaignRowKey,
-                status, platformCallJSON, placedAt.millisecondsSinceEpoch)
+                status, platformCallJSON, placedAt.millisecondsSinceEpoch, metadata.isEmpty ? nil : CatalogJSON.encode(metadata))
             .ignoringConflicts(with: "call_sid")
             .returning("call_sid")
             .first()
@@ -256,6 +262,9 @@ extension CallRecord {
         self.streamURL = try row.optional("stream_url")
         self.campaignId = try row.optional("campaign_id")
         self.campaignRowKey = try row.optional("campaign_row_key")
+        self.metadata = try row.optional("metadata_json", as: String.self).map {
+            try CatalogJSON.decode([String: String].self, from: $0, column: "metadata_json")
+        } ?? [:]
         self.status = try row.value("status")
         self.legs = try row.optional("legs_json", as: String.self).map {
             try CatalogJSON.decode([CallLeg].self, from: $0, column: "legs_json")

@@ -31,7 +31,7 @@ extension Catalog {
                 campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
                 platformCall: try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8)),
                 statusHistory: try await Self.statusHistory(db, callSid: callSid), callbacks: callbacks,
-                exorecVersion: exorecVersion)
+                exorecVersion: exorecVersion, metadata: call.metadata.isEmpty ? nil : call.metadata)
         }
     }
 }

@@ -140,6 +140,42 @@ import Testing
         #expect(summary?["rows"] as? Int == 3 && summary?["placed"] as? Int == 3, "\(first.output)")
         #expect((summary?["campaign_id"] as? String)?.hasPrefix("c-") == true)
 
+        // The extra column is each call's metadata: `catalog show --json` gives it, call.json holds it
+        // and `catalog search --meta` finds it, exactly.
+        let names = ["+919123400001": "Doe, Jane", "+919123400002": "two\r\nlines", "+919123400003": "Ravi"]
+        let placedCalls = try await PipelineProcess.query(
+            "\(directory)/storage/catalog.sqlite", "SELECT call_sid, to_number FROM calls ORDER BY to_number")
+        #expect(placedCalls.count == 3, "\(placedCalls)")
+        for row in placedCalls {
+            let show = try await ExorecProcess.run(["catalog", "show", row[0], "--config", config, "--json"])
+            #expect(show.status == 0, "\(show.errors)")
+            let detail = try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [String: Any]
+            let metadata = (detail?["call"] as? [String: Any])?["metadata"] as? [String: String]
+            #expect(metadata == ["name": names[row[1]] ?? "?"], "\(show.output)")
+        }
+        let sidecars = FileManager.default.enumerator(atPath: "\(directory)/storage/media")?.compactMap { $0 as? String }
+            .filter { $0.hasSuffix("/call.json") } ?? []
+        let sidecarNames = try sidecars.map { path -> String? in
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/storage/media/\(path)")))
+            return ((object as? [String: Any])?["metadata"] as? [String: String])?["name"]
+        }
+        #expect(Set(sidecarNames.compactMap { $0 }) == Set(names.values), "\(sidecars)")
+        let found = try await ExorecProcess.run(["catalog", "search", "--config", config, "--meta", "NAME=Doe, Jane", "--jsonl"])
+        #expect(found.status == 0 && found.output.split(separator: "\n").count == 1 && found.output.contains("+919123400001"), "\(found.output) \(found.errors)")
+        let none = try await ExorecProcess.run(["catalog", "search", "--config", config, "--meta", "name=Doe"])
+        #expect(none.status == 3, "\(none.output) \(none.errors)")
+        // `exorec call --meta` gives one call the same; a malformed pair is a usage error, nothing placed.
+        let single = try await ExorecProcess.run([
+            "call", "--config", config, "--from", "+919876500077", "--to", "+919123400077", "--meta", "crm_id=A-77", "--meta", "Name=Solo",
+        ])
+        #expect(single.status == 0, "\(single.output) \(single.errors)")
+        let singleSid = single.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let singleShow = try await ExorecProcess.run(["catalog", "show", singleSid, "--config", config, "--json"])
+        let singleDetail = try JSONSerialization.jsonObject(with: Data(singleShow.output.utf8)) as? [String: Any]
+        #expect((singleDetail?["call"] as? [String: Any])?["metadata"] as? [String: String] == ["crm_id": "A-77", "name": "Solo"], "\(singleShow.output)")
+        let malformed = try await ExorecProcess.run(["call", "--config", config, "--from", "+919876500078", "--to", "+919123400078", "--meta", "novalue"])
+        #expect(malformed.status == 64 && malformed.errors.contains("--meta: 'novalue' is not key=value"), "\(malformed.errors)")
+
         // A renamed copy is the same campaign: nothing is placed again.
         let copy = directory + "/excel-copy-final.csv"
         try FileManager.default.copyItem(atPath: excel, toPath: copy)
@@ -171,15 +207,15 @@ import Testing
         #expect(legacy.status == 0 && legacy.output.contains("\"already_placed\":1") && legacy.output.contains("\"campaign_id\":\"crm\""), "\(legacy.output) \(legacy.errors)")
         #expect(legacy.errors.contains("continuing campaign 'crm'"), "\(legacy.errors)")
         let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
-        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009"], "\(calls)")
-        // The extra columns are kept with the call: in its `call.placed` audit entry.
+        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009", "+919123400077"], "\(calls)")
+        // The extra columns are kept with the call, in its `call.placed` audit entry too.
         let details = try await PipelineProcess.query(
             "\(directory)/storage/catalog.sqlite", "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq")
         let metadata = details.compactMap { row -> [String: String]? in
             guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String], let text = detail["metadata"] else { return nil }
             return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
         }
-        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"], ["account_id": "A-1"]], "\(details)")
+        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"], ["account_id": "A-1"], ["crm_id": "A-77", "name": "Solo"]], "\(details)")
     }
 
     /// Issue 12: an empty file, a header-only file and bad numbers exit 64 listing every problem with its

@@ -1,5 +1,6 @@
 import ExotelKit
 import Orchestrator
+import Foundation
 import Testing
 
 /// Reading campaign files: the CSV shapes spreadsheets and CRMs write, and every problem with its line.
@@ -40,6 +41,23 @@ import Testing
         // Read with the wrong delimiter, the header has no `from` column, and the message says which was used.
         let wrong = self.problems("from;to\n+919876500001;+919123400001\n", options: .init(delimiter: ","))
         #expect(wrong.first?.contains("no 'from' column") == true && wrong.first?.contains("--delimiter") == true, "\(wrong)")
+    }
+
+    /// Issue 12: the extra columns become the call's metadata, so they are bounded and checked like the rest.
+    @Test func metadataColumnsAreCheckedWithTheirLine() {
+        let long = String(repeating: "x", count: 1025)
+        let text = "from,to,name,note\n+919876500001,+919123400001,ok,\n+919876500002,+919123400002,\(long),fine\n"
+            + "+919876500003,+919123400003,\"bell\u{7}\",fine\n"
+        let problems = self.problems(text)
+        #expect(problems == [
+            "line 3: metadata 'name' is longer than 1024 bytes",
+            "line 4: metadata 'name' has a control character (only tab and line breaks are kept)",
+        ], "\(problems)")
+        let header = (1...33).map { "c\($0)" }.joined(separator: ",")
+        let wide = self.problems("from,to,\(header)\n+919876500001,+919123400001," + (1...33).map { "\($0)" }.joined(separator: ",") + "\n")
+        #expect(wide.first?.hasPrefix("line 2: 33 metadata columns, at most 32") == true, "\(wide)")
+        // Empty cells are not metadata.
+        #expect((try? CampaignFile.parse(text.components(separatedBy: "\n").prefix(2).joined(separator: "\n") + "\n", jsonLines: false))?.first?.metadata == ["name": "ok"])
     }
 
     @Test func everyProblemIsListedWithItsLine() {

@@ -26,11 +26,14 @@ public struct PlacedCall: Sendable, Hashable {
     public var platformCall: PlatformCall
     public var campaignId: String?
     public var campaignRowKey: String?
+    /// What the user attached to the call (``CallMetadata``).
+    public var metadata: [String: String]
 
     public init(
         callSid: String, accountSid: String, placedAt: Timestamp, parameters: [String: String],
-        platformCall: PlatformCall, campaignId: String? = nil, campaignRowKey: String? = nil
+        platformCall: PlatformCall, campaignId: String? = nil, campaignRowKey: String? = nil, metadata: [String: String] = [:]
     ) {
+        self.metadata = metadata
         self.callSid = callSid
         self.accountSid = accountSid
         self.placedAt = placedAt
@@ -43,12 +46,12 @@ public struct PlacedCall: Sendable, Hashable {
     /// The call `request` placed, as the platform answered it (`response.sid` is the CallSid).
     public init(
         request: ConnectCallRequest, response: PlatformCall, accountSid: String, placedAt: Timestamp,
-        campaignId: String? = nil, campaignRowKey: String? = nil
+        campaignId: String? = nil, campaignRowKey: String? = nil, metadata: [String: String] = [:]
     ) {
         self.init(
             callSid: response.sid, accountSid: accountSid, placedAt: placedAt,
             parameters: CallSidecar.requestParameters(from: request.formFields()), platformCall: response,
-            campaignId: campaignId, campaignRowKey: campaignRowKey)
+            campaignId: campaignId, campaignRowKey: campaignRowKey, metadata: metadata)
     }
 
 }
@@ -72,6 +75,8 @@ public struct CallRecord: Sendable, Hashable, Codable {
     public var streamURL: String?
     public var campaignId: String?
     public var campaignRowKey: String?
+    /// What the user attached to the call (``CallMetadata``); empty when nothing.
+    public var metadata: [String: String] = [:]
     /// The current status: the latest one learnt, except that a terminal status is never replaced by a
     /// non-terminal one arriving late.
     public var status: String
@@ -86,7 +91,7 @@ public struct CallRecord: Sendable, Hashable, Codable {
     public var updatedAt: Timestamp
 
     enum CodingKeys: String, CodingKey {
-        case parameters, from, to, status, legs
+        case parameters, from, to, status, legs, metadata
         case callSid = "call_sid", accountSid = "account_sid", placedAt = "placed_at", callerId = "caller_id"
         case flowURL = "flow_url", customField = "custom_field", recordingChannels = "recording_channels"
         case recordingFormat = "recording_format", streamURL = "stream_url", campaignId = "campaign_id"
@@ -112,6 +117,8 @@ public struct CallQuery: Sendable, Hashable {
     public var status: String?
     public var customField: String?
     public var campaignId: String?
+    /// Only calls whose metadata has every one of these pairs, exactly (keys as stored: lowercased).
+    public var metadata: [String: String] = [:]
     /// Only calls with at least one media file of this kind.
     public var mediaKind: MediaKind?
     public var limit: Int

@@ -65,6 +65,11 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
         if let field = call.customField { lines.append("  custom      \(field)") }
         if let campaign = call.campaignId { lines.append("  campaign    \(campaign) row \(call.campaignRowKey ?? "-")") }
         if let url = call.recordingURL { lines.append("  recording   \(url)") }
+        if !call.metadata.isEmpty {
+            lines.append("metadata")
+            // Values may hold line breaks (a quoted CSV cell): escaped, so each pair stays one line.
+            lines += call.metadata.keys.sorted().map { "  \(Self.escaped($0)) = \(Self.escaped(call.metadata[$0] ?? ""))" }
+        }
         lines.append("parameters")
         lines += call.parameters.keys.sorted().map { "  \($0) = \(call.parameters[$0] ?? "")" }
         lines.append("status history")
@@ -94,6 +99,15 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
             }
         ).map { "  " + $0 }
         return lines
+    }
+
+    /// Control characters (line breaks, tabs) as `\n`, `\t`, … so a value stays on its line.
+    static func escaped(_ text: String) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            shown += scalar.properties.generalCategory == .control ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return shown
     }
 
     /// `2026-11-23 17:54:28`

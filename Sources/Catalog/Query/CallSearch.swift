@@ -2,7 +2,7 @@ import MediaStore
 
 /// A search over the catalog's calls, newest first, with the filters `exorec catalog ls` and `search` offer.
 ///
-/// Time, CallSid, status, CustomField and media kind are SQL conditions (``CallQuery``, indexed columns).
+/// Time, CallSid, status, CustomField, metadata and media kind are SQL conditions (``CallQuery``, indexed columns).
 /// The number, `hasRecording` and `interrupted` are checked in Swift on the rows SQL returns: numbers are
 /// stored as the platform got them (`09876543210`, `+91…`), so both sides are normalised
 /// (``PhoneNumberNormaliser``) before comparing, and the media conditions look at each call's files. The
@@ -19,6 +19,8 @@ public struct CallSearch: Sendable, Hashable {
     public var callSid: String?
     public var status: String?
     public var customField: String?
+    /// Metadata pairs the call must all have, exactly (``CallMetadata``; keys lowercased).
+    public var metadata: [String: String] = [:]
     /// Only calls with at least one media file of this kind.
     public var mediaKind: MediaKind?
     /// Only calls with a recording file that is not `missing`.
@@ -36,7 +38,7 @@ public struct CallSearch: Sendable, Hashable {
     /// Whether any filter is set (the limit and the country code are not filters).
     public var hasFilters: Bool {
         self.placedFrom != nil || self.placedBefore != nil || self.number != nil || self.callSid != nil || self.status != nil
-            || self.customField != nil || self.mediaKind != nil || self.hasRecording || self.interrupted
+            || self.customField != nil || !self.metadata.isEmpty || self.mediaKind != nil || self.hasRecording || self.interrupted
     }
 
     /// The matching calls with their media counts, newest first.
@@ -45,9 +47,10 @@ public struct CallSearch: Sendable, Hashable {
         // CallQuery sorts oldest first: read all candidates, then walk them from the newest end.
         var candidates: [CallRecord] = []
         var offset = 0
-        let base = CallQuery(
+        var base = CallQuery(
             placedFrom: self.placedFrom, placedBefore: self.placedBefore, callSid: self.callSid, status: self.status,
             customField: self.customField, mediaKind: self.mediaKind, limit: self.pageSize)
+        base.metadata = self.metadata
         while true {
             var query = base
             query.offset = offset

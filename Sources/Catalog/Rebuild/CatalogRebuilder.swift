@@ -326,7 +326,7 @@ public struct CatalogRebuilder: Sendable {
                 let inserted = try await Catalog.insertCall(
                     db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, placedAt: placedAt,
                     parameters: sidecar.request ?? [:], campaignId: sidecar.campaignId,
-                    campaignRowKey: sidecar.campaignRowKey,
+                    campaignRowKey: sidecar.campaignRowKey, metadata: sidecar.metadata ?? [:],
                     status: platformCall?.status ?? sidecar.statusHistory.first?.status ?? "unknown",
                     platformCallJSON: platformJSON)
                 if inserted {

@@ -147,6 +147,9 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public var request: [String: String]?
     public var campaignId: String?
     public var campaignRowKey: String?
+    /// What the user attached to the call (a campaign row's extra columns, `exorec call --meta`); see
+    /// ``CallMetadata``. Absent when there is none.
+    public var metadata: [String: String]?
     /// The platform's latest `Call` object (`{"Call":{…}}`), from the connect answer or Call Details.
     public var platformCall: SidecarJSON?
     public var statusHistory: [StatusChange]
@@ -154,7 +157,7 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public var exorecVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, request, callbacks
+        case schema, request, callbacks, metadata
         case accountSid = "account_sid", callSid = "call_sid", placedAt = "placed_at"
         case campaignId = "campaign_id", campaignRowKey = "campaign_row_key", platformCall = "platform_call"
         case statusHistory = "status_history", exorecVersion = "exorec_version"
@@ -163,8 +166,10 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public init(
         accountSid: String, callSid: String, placedAt: Timestamp?, request: [String: String]?,
         campaignId: String? = nil, campaignRowKey: String? = nil, platformCall: SidecarJSON?,
-        statusHistory: [StatusChange] = [], callbacks: [Callback] = [], exorecVersion: String
+        statusHistory: [StatusChange] = [], callbacks: [Callback] = [], exorecVersion: String,
+        metadata: [String: String]? = nil
     ) {
+        self.metadata = metadata
         self.accountSid = accountSid
         self.callSid = callSid
         self.placedAt = placedAt

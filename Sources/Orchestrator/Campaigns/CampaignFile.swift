@@ -2,6 +2,7 @@ import CSV
 import Crypto
 public import ExotelKit
 import Foundation
+import MediaStore
 
 /// One row of a campaign file: a call to place, and the key that makes a rerun skip it.
 public struct CampaignRow: Sendable, Hashable {
@@ -11,7 +12,8 @@ public struct CampaignRow: Sendable, Hashable {
     /// 1-based line number in the file where the row starts, for messages.
     public var line: Int
     public var order: CallOrder
-    /// The columns exorec does not use (a CRM's `name`, `account_id`, …), by lowercased header name.
+    /// The columns exorec does not use (a CRM's `name`, `account_id`, …), by lowercased header name: the
+    /// call's metadata (``CallMetadata``, checked), empty cells left out.
     public var metadata: [String: String]
 
     public init(key: String, line: Int, order: CallOrder, metadata: [String: String] = [:]) {
@@ -82,7 +84,8 @@ public struct CampaignFileOptions: Sendable, Hashable {
 /// | `recording_channels` | `single` or `dual` |
 /// | `callback_format` | `multipart` or `json` |
 ///
-/// Any other column is kept as the row's metadata. Empty lines and lines starting with `#` are
+/// Any other column is kept as the call's metadata (``CallMetadata``: at most 32 columns, names up to 64
+/// bytes, values up to 1024 bytes, no control characters but tab and line breaks). Empty lines and lines starting with `#` are
 /// skipped. Every problem is collected (with its line) before the file is refused; a file without a
 /// data row is a problem too.
 public enum CampaignFile {
@@ -136,12 +139,15 @@ public enum CampaignFile {
                 occurrences[digest, default: 0] += 1
                 key = "row:\(digest)#\(occurrences[digest]!)"
             }
+            let metadata = fields.filter { !Self.columns.contains($0.key) }
+            let metadataProblems = CallMetadata.problems(metadata).map { CampaignFileError(line: line, reason: $0) }
             do throws(CampaignFileProblems) {
                 let order = try self.row(fields, line: line, options: options)
-                rows.append(CampaignRow(key: key, line: line, order: order, metadata: fields.filter { !Self.columns.contains($0.key) }))
+                if metadataProblems.isEmpty { rows.append(CampaignRow(key: key, line: line, order: order, metadata: metadata)) }
             } catch {
                 problems.append(contentsOf: error.problems)
             }
+            problems.append(contentsOf: metadataProblems)
         }
         if records.isEmpty && problems.isEmpty {
             problems.append(CampaignFileError(line: nil, reason: "no rows: the file has no data row below its header"))

@@ -186,12 +186,16 @@ public struct CallPlacer: Sendable {
     }
 
     /// Places the call and catalogs it. Returns the catalogued call. `metadata` (a campaign row's
-    /// extra columns) goes into the `call.placed` audit entry as one JSON object.
+    /// extra columns, `exorec call --meta`) is the call's: in the catalog, its `call.json` and the
+    /// `call.placed` audit entry; it is checked (``CallMetadata``) before anything is sent.
     public func place(
         _ order: CallOrder, campaignId: String? = nil, rowKey: String? = nil, metadata: [String: String] = [:]
     ) async throws(PlacementError)
         -> PlacedCall
     {
+        let metadata = Dictionary(metadata.map { (CallMetadata.normalisedKey($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
+            .filter { !$0.value.isEmpty }
+        if let problem = CallMetadata.problems(metadata).first { throw .invalid(problem) }
         let request = try await self.request(for: order)
         let response: PlatformCall
         do {
@@ -201,7 +205,7 @@ public struct CallPlacer: Sendable {
         }
         let placed = PlacedCall(
             request: request, response: response, accountSid: self.client.credentials.accountSid, placedAt: .now(),
-            campaignId: campaignId, campaignRowKey: rowKey)
+            campaignId: campaignId, campaignRowKey: rowKey, metadata: metadata)
         do {
             _ = try await self.catalog.recordPlacedCall(placed)
             let path = try await self.sidecars.refresh(callSid: placed.callSid)

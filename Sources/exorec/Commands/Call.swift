@@ -14,8 +14,9 @@ struct Call: AsyncParsableCommand {
             URL) and StatusCallback to this server (terminal and answered events). WaitUrl and \
             StartPlaybackValueNew are fetched first: they must be WAV under 2 MB, and get a version \
             parameter from their content, so changed audio is never played stale. The call is \
-            recorded in the catalog and in call.json; `exorec serve` takes its stream, callbacks and \
-            recording.
+            recorded in the catalog and in call.json, with its --meta pairs (at most 32; keys up to \
+            64 bytes, lowercased; values up to 1024 bytes); `exorec serve` takes its stream, callbacks \
+            and recording.
 
             Prints the CallSid (with --json, the call as JSON).
 
@@ -25,7 +26,8 @@ struct Call: AsyncParsableCommand {
             EXAMPLES:
               exorec call --config exorec.yaml --from 09876543210 --to 09123456789
               exorec call --config exorec.yaml --from 09876543210 --flow http://my.exotel.com/acme/exoml/start/123
-              exorec call --config exorec.yaml --from 0987 --to 0912 --custom-field order-42 --json
+              exorec call --config exorec.yaml --from 09876543210 --to 09123456789 --custom-field order-42 --json
+              exorec call --config exorec.yaml --from 09876543210 --to 09123456789 --meta crm_id=A-1 --meta "name=Doe, Jane"
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -45,11 +47,24 @@ struct Call: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("WaitUrl for this call (WAV, under 2 MB).", valueName: "url"))
     var waitURL: String?
 
+    @Option(
+        name: .customLong("meta"),
+        help: ArgumentHelp(
+            "Metadata for the call, key=value (repeatable): kept in the catalog and call.json, found with 'catalog search --meta'.",
+            valueName: "key=value"))
+    var meta: [String] = []
+
     @Flag(name: .long, help: "Print the placed call as JSON.")
     var json = false
 
     func validate() throws {
         guard (self.to == nil) != (self.flow == nil) else { throw ValidationError("give exactly one of --to and --flow.") }
+        _ = try self.metadata()
+    }
+
+    /// The `--meta` pairs, each checked (``CallMetadata``); a key given twice is a usage error.
+    func metadata() throws -> [String: String] {
+        try MetadataArguments.pairs(self.meta, option: "--meta", limit: CallMetadata.maximumEntries)
     }
 
     func run() async throws {
@@ -64,7 +79,7 @@ struct Call: AsyncParsableCommand {
             waitURL: self.waitURL)
         let result: Result<PlacedCall, PlacementError>
         do {
-            result = .success(try await placer.place(order))
+            result = .success(try await placer.place(order, metadata: try self.metadata()))
         } catch {
             result = .failure(error)
         }

@@ -29,9 +29,12 @@ struct Campaign: AsyncParsableCommand {
 
             FILE columns (CSV header or JSON keys): from, to | flow, id, custom_field, wait_url, \
             time_limit, stream_begin (leg1|leg2), recording_channels (single|dual), callback_format \
-            (multipart|json). Other columns (a CRM's name, account_id, ...) are kept with the row as \
-            its metadata (in the call's call.placed audit entry) and do not change the call. A row's key \
-            is its id, else its content.
+            (multipart|json). Other columns (a CRM's name, account_id, ...) are the call's metadata: \
+            kept in the catalog, call.json and the call.placed audit entry, shown by 'catalog show', \
+            found by 'catalog search --meta name=value'; they are not sent to the platform. At most 32 \
+            such columns; names up to 64 bytes (lowercased); values up to 1024 bytes, no control \
+            characters but tab and line breaks; empty cells are left out. A row's key is its id, else \
+            its content.
 
             Progress goes to standard error (one line per row; --quiet for none); the summary to \
             standard output (--json for one JSON document).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import Foundation
 import Logging
+import MediaStore
 
 /// Exit codes of the catalog's read commands, also listed in their help.
 enum CatalogQueryExit {
@@ -54,6 +55,11 @@ struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The call's CustomField, exactly.", valueName: "text"))
     var customField: String?
 
+    @Option(
+        name: .customLong("meta"),
+        help: ArgumentHelp("Calls whose metadata has this pair, exactly (repeatable: all must match; keys are lowercased).", valueName: "key=value"))
+    var meta: [String] = []
+
     @Option(name: .long, help: ArgumentHelp("Calls with at least one media file of this kind: stream or recording.", valueName: "kind"))
     var kind: String?
 
@@ -93,6 +99,7 @@ struct CatalogQueryFilters: ParsableArguments {
         search.callSid = self.callSid
         search.status = self.status
         search.customField = self.customField
+        search.metadata = try MetadataArguments.pairs(self.meta, option: "--meta", limit: CallMetadata.maximumEntries)
         if let kind = self.kind {
             guard let parsed = MediaKind(rawValue: kind.lowercased()) else { throw ValidationError("--kind must be stream or recording.") }
             search.mediaKind = parsed
@@ -170,9 +177,9 @@ struct CatalogList: AsyncParsableCommand {
 struct CatalogSearch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Find calls by time, number, CallSid, status, CustomField or media (at least one filter).",
+        abstract: "Find calls by time, number, CallSid, status, CustomField, metadata or media (at least one filter).",
         discussion: """
-            Every filter given must match. Time, CallSid, status, CustomField and kind are looked up in \
+            Every filter given must match. Time, CallSid, status, CustomField, metadata and kind are looked up in \
             the catalog's indexes; the number, --has-recording and --interrupted are checked on the calls \
             those return (narrow with a time range on large catalogs). Same output as ls.
 
@@ -184,6 +191,7 @@ struct CatalogSearch: AsyncParsableCommand {
               exorec catalog search --number "098765 43210"
               exorec catalog search --from-time 2026-11-23T09:00:00+05:30 --to-time 2026-11-23 --kind recording
               exorec catalog search --custom-field order_12345 --json
+              exorec catalog search --meta crm_id=A-1 --meta "name=Doe, Jane"
               exorec catalog search --interrupted --has-recording --jsonl
             """)
 
