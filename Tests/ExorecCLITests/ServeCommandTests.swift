@@ -137,6 +137,9 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("config/exorec.example.yaml").path
         let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
         let port = try await server.waitForListening()
+        // README's order, whichever door binds first: "listening on" means every door is up.
+        let doors = server.standardOutput.split(separator: "\n").map { $0.split(separator: " on ").first.map(String.init) ?? "" }
+        #expect(doors == ["exorec: platform door", "exorec: internal door", "exorec: listening"], "\(server.standardOutput)")
         let client = try TestWebSocketClient(port: port, credentials: ("exotel", "change-me"))
         client.close()
         server.signal(SIGINT)

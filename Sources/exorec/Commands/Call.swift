@@ -74,12 +74,13 @@ struct Call: AsyncParsableCommand {
         _ = try setup.placementSettings()  // every missing setting named before anything is opened
         let catalog = try await setup.openCatalog(logger: logger)
         let placer = try setup.placer(catalog: catalog, client: client, logger: logger)
+        let metadata = try self.metadata()
         let order = CallOrder(
             from: self.from, destination: self.to.map { .number($0) } ?? .flow(self.flow ?? ""), customField: self.customField,
             waitURL: self.waitURL)
         let result: Result<PlacedCall, PlacementError>
         do {
-            result = .success(try await placer.place(order, metadata: try self.metadata()))
+            result = .success(try await placer.place(order, metadata: metadata))
         } catch {
             result = .failure(error)
         }

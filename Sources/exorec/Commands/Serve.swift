@@ -6,6 +6,7 @@ import Logging
 import MediaStore
 import Orchestrator
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 struct Serve: AsyncParsableCommand {
@@ -26,9 +27,9 @@ struct Serve: AsyncParsableCommand {
             limit (the stream capacity that gives is logged). SIGINT or SIGTERM finishes every open stream before \
             it exits.
 
-            Prints "exorec: listening on HOST:PORT" (the stream door) on standard output when ready, \
-            after "exorec: platform door on HOST:PORT" and "exorec: internal door on HOST:PORT"; \
-            logs go to standard error.
+            Prints "exorec: platform door on HOST:PORT", "exorec: internal door on HOST:PORT" and \
+            "exorec: listening on HOST:PORT" (the stream door) on standard output, in that order, once \
+            every door is up; logs go to standard error.
 
             EXAMPLES:
               exorec serve --config config/exorec.example.yaml
@@ -91,12 +92,13 @@ struct Serve: AsyncParsableCommand {
         let setup = PipelineSetup(file: file)
         let client = file.pipeline.accountSid == nil ? nil : try setup.client(logger: logger)
         let pipeline: ExorecPipeline
+        let readiness = ReadinessLines()
         do {
             pipeline = try await ExorecPipeline.open(
                 configuration: setup.pipelineConfiguration(), client: client, logger: logger,
-                onListening: { port in StandardOutput.line("exorec: listening on \(host):\(port)") },
-                onPlatformListening: { port in StandardOutput.line("exorec: platform door on \(callbacksHost):\(port)") },
-                onInternalListening: { port in StandardOutput.line("exorec: internal door on \(apiHost):\(port)") })
+                onListening: { port in readiness.up(.stream, "exorec: listening on \(host):\(port)") },
+                onPlatformListening: { port in readiness.up(.platform, "exorec: platform door on \(callbacksHost):\(port)") },
+                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") })
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
@@ -110,5 +112,22 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         try await pipeline.close()
+    }
+}
+
+/// The doors' "… on HOST:PORT" lines, printed together once every door is up, in one order whichever
+/// binds first: platform door, internal door, then the stream door's "listening on", the documented sign
+/// that `serve` is ready (scripts and tests wait for it).
+final class ReadinessLines: Sendable {
+    enum Door: Int, CaseIterable { case platform, `internal`, stream }
+
+    private let lines = Mutex<[Door: String]>([:])
+
+    func up(_ door: Door, _ line: String) {
+        self.lines.withLock { lines in
+            lines[door] = line
+            guard lines.count == Door.allCases.count else { return }
+            for door in Door.allCases { StandardOutput.line(lines[door] ?? "") }
+        }
     }
 }
