@@ -44,7 +44,7 @@ import Testing
             var archive = Archive(root: root, catalog: catalog)
             for (index, callSid) in Self.calls.enumerated() {
                 let placedAt = Self.placedAt(index)
-                try await RecordingTests.recordCall(callSid, in: catalog, placedAt: placedAt)
+                try await RecordingTests.recordCall(callSid, in: catalog, placedAt: placedAt, metadata: ["case": "case-\(callSid)", "name": "Doe, Jane"])
                 let directory = try RecordingTests.callDirectory(root: root, callSid: callSid, placedAt: placedAt)
                 try FileSystem.makeDirectories(directory)
                 let relative = String(directory.dropFirst(root.count + 1))
@@ -136,6 +136,7 @@ import Testing
             let detail = try JSONDecoder().decode(
                 CallDetail.self, from: Data(contentsOf: URL(fileURLWithPath: "\(destination)/data/CAexp2/call-detail.json")))
             #expect(detail.call.callSid == "CAexp2")
+            #expect(detail.call.metadata == ["case": "case-CAexp2", "name": "Doe, Jane"])
             #expect(detail.mediaFiles.map(\.path).sorted() == [archive.recordings["CAexp2"]!, archive.streams["CAexp2"]!].sorted())
 
             // The outside check can fail: one changed byte in the payload makes the bag invalid.

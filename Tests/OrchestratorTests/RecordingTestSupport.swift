@@ -97,11 +97,11 @@ enum RecordingTests {
     }
 
     /// A call in the catalog that no platform placed (for tests with a fake transport).
-    static func recordCall(_ callSid: String, in catalog: Catalog, placedAt: Timestamp = .now()) async throws {
+    static func recordCall(_ callSid: String, in catalog: Catalog, placedAt: Timestamp = .now(), metadata: [String: String] = [:]) async throws {
         try await catalog.recordPlacedCall(
             PlacedCall(
                 callSid: callSid, accountSid: self.account.sid, placedAt: placedAt, parameters: ["Record": "true"],
-                platformCall: PlatformCall(sid: callSid, status: "in-progress")))
+                platformCall: PlatformCall(sid: callSid, status: "in-progress"), metadata: metadata))
     }
 
     /// The call's folder below `root`.
