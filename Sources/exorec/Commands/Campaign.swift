@@ -146,7 +146,7 @@ struct Campaign: AsyncParsableCommand {
         }
         if self.check {
             try await catalog.close()
-            StandardOutput.line(self.json ? "{\"rows\":\(rows.count),\"problems\":0}" : "\(rows.count) rows checked, no problems.")
+            StandardOutput.line(self.json ? "{\"rows\":\(rows.count),\"problems\":0}" : "\(rows.count) \(rows.count == 1 ? "row" : "rows") checked, no problems.")
             return
         }
         let campaignId = try await self.campaignId(rows: rows, catalog: catalog)

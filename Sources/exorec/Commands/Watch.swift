@@ -33,7 +33,7 @@ struct Watch: AsyncParsableCommand {
 
             EXAMPLES:
               exorec watch --config exorec.yaml
-              exorec watch --server http://127.0.0.1:8080 --token "$EXOREC_API_TOKEN" --after 0
+              exorec watch --server http://127.0.0.1:8082 --token "$EXOREC_API_TOKEN" --after 0
               exorec watch --config exorec.yaml --types stream.finished,recording.stored | jq .path
               exorec watch --config exorec.yaml --after 1200 --no-follow > events.jsonl
             """)
