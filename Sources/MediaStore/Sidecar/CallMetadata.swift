@@ -22,10 +22,18 @@ public enum CallMetadata {
 
     /// Every problem of `metadata` (empty when it can be stored), each a sentence naming the key.
     public static func problems(_ metadata: [String: String]) -> [String] {
+        Self.countProblem(metadata).map { [$0] + Self.entryProblems(metadata) } ?? Self.entryProblems(metadata)
+    }
+
+    /// Why `metadata` has too many pairs, if it has.
+    public static func countProblem(_ metadata: [String: String]) -> String? {
+        guard metadata.count > Self.maximumEntries else { return nil }
+        return "\(metadata.count) metadata columns, at most \(Self.maximumEntries) are kept"
+    }
+
+    /// The problems of each pair (key, then value), in key order.
+    public static func entryProblems(_ metadata: [String: String]) -> [String] {
         var problems: [String] = []
-        if metadata.count > Self.maximumEntries {
-            problems.append("\(metadata.count) metadata columns, at most \(Self.maximumEntries) are kept")
-        }
         for key in metadata.keys.sorted() {
             if let problem = Self.keyProblem(key) {
                 problems.append(problem)

@@ -121,6 +121,7 @@ public enum CampaignFile {
         var rows: [CampaignRow] = []
         var occurrences: [String: Int] = [:]
         var explicitKeys: Set<String> = []
+        var reportedTooManyColumns = false
         for (line, raw) in records {
             let fields = raw.compactMapValues { value -> String? in
                 let trimmed = value.trimmingCharacters(in: .whitespaces)
@@ -140,10 +141,16 @@ public enum CampaignFile {
                 key = "row:\(digest)#\(occurrences[digest]!)"
             }
             let metadata = fields.filter { !Self.columns.contains($0.key) }
-            let metadataProblems = CallMetadata.problems(metadata).map { CampaignFileError(line: line, reason: $0) }
+            let metadataProblems = CallMetadata.entryProblems(metadata).map { CampaignFileError(line: line, reason: $0) }
+            let tooMany = CallMetadata.countProblem(metadata)
+            if let tooMany, !reportedTooManyColumns {
+                // Said once: a CRM export with too many columns has it on every row.
+                problems.append(CampaignFileError(line: line, reason: tooMany + " (so has every row like it); leave out the columns not needed"))
+                reportedTooManyColumns = true
+            }
             do throws(CampaignFileProblems) {
                 let order = try self.row(fields, line: line, options: options)
-                if metadataProblems.isEmpty { rows.append(CampaignRow(key: key, line: line, order: order, metadata: metadata)) }
+                if metadataProblems.isEmpty && tooMany == nil { rows.append(CampaignRow(key: key, line: line, order: order, metadata: metadata)) }
             } catch {
                 problems.append(contentsOf: error.problems)
             }
