@@ -213,8 +213,11 @@ struct CatalogSearch: AsyncParsableCommand {
 struct CatalogShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one call: parameters, status history, callbacks, media files and downloads.",
+        abstract: "Show one call: metadata, parameters, status history, callbacks, media files and downloads.",
         discussion: """
+            The call's metadata (a campaign row's extra columns, exorec call --meta) is printed with \
+            line breaks and other control characters escaped (\\r\\n); --json gives it as it is stored.
+
             \(CatalogQueryExit.help)
 
             EXAMPLES:
