@@ -56,4 +56,18 @@ struct UnattachedStreamTests {
             }
         }
     }
+
+    @Test func retentionDoesNotLumpStreamsWithoutACallTogether() async throws {
+        try await withTemporaryDirectory { root async throws in
+            let layout = StorageLayout(root: root)
+            let (old, wav) = try Self.thinSidecar(streamSid: "old1", layout: layout)
+            try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: testLogger) { catalog async throws in
+                try await catalog.upsertStream(from: old, path: String(wav.dropFirst(root.count + 1)))
+                // Grouped under call_sid "", every stream without a call would be dated by the oldest and deleted
+                // with it: they are left out of retention instead.
+                let candidates = try await catalog.retentionCandidates(before: at(1_000_000))
+                #expect(!candidates.contains { $0.callSid.isEmpty }, "\(candidates.map(\.callSid))")
+            }
+        }
+    }
 }

@@ -109,6 +109,9 @@ import Testing
         #expect((400...1000).contains(leg1), "channel 0 should be leg 1's 440 Hz tone: \(leg1) crossings/s")
         #expect((1200...2100).contains(leg2), "channel 1 should be leg 2's 1000 Hz tone: \(leg2) crossings/s")
 
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+
         // The thin stream is catalogued as a stream without a call.
         let unattached = try await ExorecProcess.run(["catalog", "search", "--config", config, "--unattached", "--json"])
         #expect(unattached.status == 0, "\(unattached.errors)")
@@ -118,7 +121,15 @@ import Testing
         #expect(shown.status == 0, "\(shown.errors)")
         #expect(shown.output.contains("media/_streams/"), "\(shown.output)")
 
-        server.signal(SIGTERM)
-        #expect(try await server.waitForExit() == 0)
+        let bag = "\(directory)/loose-streams"
+        let exported = try await ExorecProcess.run(["export", "--config", config, "--unattached", "--bag", "--quiet", bag])
+        #expect(exported.status == 0, "\(exported.errors)")
+        #expect(try await OutsideReader.bagitProblem(bag) == nil)
+        let exportedFile = try SoundFile.open(readingFrom: "\(bag)/data/_streams/thinproc/stream-thinproc.wav")
+        #expect(exportedFile.readAll() == thin.expected(frames: 4))
+        try? exportedFile.close()
+        let detail = try String(contentsOfFile: "\(bag)/data/_streams/thinproc/stream-detail.json", encoding: .utf8)
+        #expect(detail.contains("\"stream_sid\" : \"thinproc\""), "\(detail)")
+        #expect(!FileManager.default.fileExists(atPath: "\(bag)/data/\(sid)"), "only streams without a call")
     }
 }

@@ -28,6 +28,11 @@ public enum StreamListingFormat {
         public var stream: StreamRecord
         public var mediaFile: MediaFile?
 
+        public init(stream: StreamRecord, mediaFile: MediaFile?) {
+            self.stream = stream
+            self.mediaFile = mediaFile
+        }
+
         enum CodingKeys: String, CodingKey {
             case stream
             case mediaFile = "media_file"

@@ -107,6 +107,7 @@ struct CatalogQueryFilters: ParsableArguments {
         }
         search.hasRecording = self.hasRecording
         search.interrupted = self.interrupted
+        search.unattached = self.unattached
         if let limit = self.limit {
             guard limit > 0 else { throw ValidationError("--limit must be at least 1.") }
             search.limit = limit
