@@ -133,3 +133,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(bag)/data/\(sid)"), "only streams without a call")
     }
 }
+
+/// `calls.stream_tracks` is validated with the other keys: a value outside mixed/inbound/outbound/both is a
+/// usage error that names the key.
+@Suite struct StreamTracksConfigTests {
+    @Test(arguments: ["left", "stereo", "1"])
+    func unknownStreamTracksIsAUsageErrorNamingTheKey(value: String) async throws {
+        let path = makeTemporaryDirectory() + "/exorec.yaml"
+        try "ingest:\n  auth:\n    disabled: true\ncalls:\n  stream_tracks: \(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        #expect(result.status == 64, "\(value): status \(result.status), stderr \(result.errors.prefix(300))")
+        #expect(result.errors.contains("calls.stream_tracks"), "\(value): \(result.errors.prefix(300))")
+    }
+}
