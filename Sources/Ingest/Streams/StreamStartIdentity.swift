@@ -27,7 +27,8 @@ enum StreamStartIdentity {
         if let value = given(start.accountSid) { account = try PathSafeIdentifier(value, field: "start.account_sid") }
         return StreamRecorder.Identity(
             account: account, callSid: callSid, streamSid: streamSid, streamSidGenerated: generated,
-            sourceEncoding: encoding, mediaFormatEncoding: start.mediaFormat?.encoding,
+            // The name as sent, bounded: MIME parameters after a known name are tolerated, not kept at any length.
+            sourceEncoding: encoding, mediaFormatEncoding: start.mediaFormat?.encoding.map { String($0.prefix(64)) },
             from: start.from, to: start.to, customParameters: start.customParameters, queryParameters: queryParameters)
     }
 
