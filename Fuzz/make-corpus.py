@@ -55,6 +55,15 @@ STREAM_MESSAGES = {
     "stop": ('{"event": "stop", "sequence_number": "20", "stream_sid": "%s", "stop": {"call_sid": "%s", '
              '"account_sid": "exorec1", "reason": "callended"}}' % (SID, CALL)),
     "clear": '{"event": "clear", "stream_sid": "%s"}' % SID,
+    # Issue 12: a thin start (top-level stream_sid only, as the platform's test client sends), none at all,
+    # G.711 and refused encodings, and media_format numbers beyond Int64.
+    "start-thin": '{"event": "start", "sequence_number": "1", "stream_sid": "%s"}' % SID,
+    "start-no-ids": '{"event": "start", "start": {"from": "+919800000001"}}',
+    "start-mulaw": START.replace('"encoding": "base64"', '"encoding": "audio/x-mulaw;rate=8000"'),
+    "start-alaw": START.replace('"encoding": "base64"', '"encoding": "PCMA"'),
+    "start-opus": START.replace('"encoding": "base64"', '"encoding": "audio/opus"'),
+    "start-huge-rate": START.replace('"sample_rate": "8000"', '"sample_rate": "99999999999999999999"'),
+    "start-huge-bit-rate": START.replace('"bit_rate": "128kbps"', '"bit_rate": 123456789012345678901234567890'),
     "camel-case": '{"event":"media","sequenceNumber":3,"streamSid":"%s","media":{"chunk":1,"timestamp":0,"payload":"AAAA"}}' % SID,
 }
 

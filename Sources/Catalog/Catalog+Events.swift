@@ -95,7 +95,7 @@ extension Catalog {
         default: return  // a repeat of a known state (a progress upsert, a second repair): nothing new
         }
         try await Self.appendEvent(
-            db, kind, at: kind == .streamStarted ? sidecar.startedAt : (sidecar.endedAt ?? .now()), callSid: sidecar.callSid,
+            db, kind, at: kind == .streamStarted ? sidecar.startedAt : (sidecar.endedAt ?? .now()), callSid: sidecar.catalogCallSid,
             streamSid: sidecar.streamSid, path: path,
             detail: FeedEvent.Detail(
                 kind: .stream, state: sidecar.state.rawValue, format: "wav", sampleRate: sidecar.sampleRate, channels: sidecar.channels,

@@ -82,7 +82,8 @@ extension Catalog {
                 "to_number", "custom_parameters_json", "started_at", "ended_at", "close_reason", "frames",
                 "duration_seconds", "gap_ms_total")
             .values(
-                sidecar.streamSid, sidecar.callSid, sidecar.accountSid, path, sidecar.state.rawValue, sidecar.sampleRate,
+                // A stream that named no call (kept under media/_streams/) has call_sid and account_sid "".
+                sidecar.streamSid, sidecar.catalogCallSid, sidecar.accountSid ?? "", path, sidecar.state.rawValue, sidecar.sampleRate,
                 sidecar.channels, sidecar.from, sidecar.to, CatalogJSON.encode(sidecar.customParameters),
                 sidecar.startedAt.millisecondsSinceEpoch, sidecar.endedAt?.millisecondsSinceEpoch, sidecar.closeReason,
                 sidecar.frames, sidecar.durationSeconds, sidecar.gapMsTotal)
@@ -97,7 +98,7 @@ extension Catalog {
         try await Self.upsertMediaFile(
             db,
             MediaFile(
-                callSid: sidecar.callSid, kind: .stream, path: path, format: "wav", sampleRate: sidecar.sampleRate,
+                callSid: sidecar.catalogCallSid, kind: .stream, path: path, format: "wav", sampleRate: sidecar.sampleRate,
                 channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes,
                 sha256: sidecar.sha256, state: MediaFileState(sidecar.state), createdAt: sidecar.startedAt,
                 updatedAt: sidecar.endedAt ?? sidecar.startedAt))

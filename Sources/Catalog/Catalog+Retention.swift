@@ -39,7 +39,11 @@ extension Catalog {
             for (table, column) in [(Table.mediaFiles, "created_at"), (Table.callbacks, "received_at")] {
                 let rows = try await db.select().column("call_sid")
                     .column(SQLFunction("MIN", args: SQLColumn(column)), as: "first_seen")
-                    .from(table).where("call_sid", .notIn, notPlaced).groupBy("call_sid").all()
+                    .from(table).where("call_sid", .notIn, notPlaced)
+                    // Streams without a call (call_sid "") are not one call: grouping them would date every one of
+                    // them by the oldest. Retention leaves them alone (docs/CATALOG.md).
+                    .where("call_sid", .notEqual, "")
+                    .groupBy("call_sid").all()
                 for row in rows {
                     let callSid: String = try row.value("call_sid")
                     let first: Int64 = try row.value("first_seen")

@@ -52,6 +52,29 @@ public enum OutsideReader {
         return AudioInfo(format: String(parts[0]), subtype: String(parts[1]), sampleRate: rate, channels: channels, frames: frames)
     }
 
+    /// G.711 bytes expanded to 16-bit samples by Python's `audioop` (`ulaw2lin` / `alaw2lin`), a decoder exorec
+    /// did not write. `law` is `ulaw` or `alaw`. (audioop is deprecated since Python 3.11, removed in 3.13: the
+    /// warning is silenced, and a Python without it fails the caller's test with its error.)
+    public static func g711Expanded(_ bytes: [UInt8], law: String) async throws -> [Int16] {
+        let script = """
+            import sys, warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+            data = bytes.fromhex(sys.argv[2])
+            print((audioop.ulaw2lin if sys.argv[1] == "ulaw" else audioop.alaw2lin)(data, 2).hex())
+            """
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let output = try await run(["python3", "-c", script, law, hex]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let raw = Array(output.utf8)
+        guard raw.count == bytes.count * 4 else { throw TestFailure("audioop gave \(raw.count / 2) bytes for \(bytes.count) samples: \(output.prefix(200))") }
+        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
+        return stride(from: 0, to: raw.count, by: 4).map { i in
+            let low = nibble(raw[i]) << 4 | nibble(raw[i + 1])
+            let high = nibble(raw[i + 2]) << 4 | nibble(raw[i + 3])
+            return Int16(bitPattern: UInt16(high) << 8 | UInt16(low))
+        }
+    }
+
     /// Validates a BagIt bag with the Python `bagit` package (checksums of every manifest, Payload-Oxum,
     /// completeness): nil when it is valid, the package's complaint otherwise.
     public static func bagitProblem(_ path: String) async throws -> String? {

@@ -42,11 +42,11 @@ public struct StreamScript: Sendable {
 
     public func connected() -> String { String(decoding: self.encoder.connected(), as: UTF8.self) }
 
-    public func start(tracks: [Track]? = nil, mediaFormatRate: Int? = nil) -> String {
+    public func start(tracks: [Track]? = nil, mediaFormatRate: Int? = nil, encoding: String? = "audio/x-raw") -> String {
         var start = StreamStart(
             streamSid: self.streamSid, callSid: self.callSid, accountSid: self.accountSid, from: "+919800000001", to: "+918000000001",
             customParameters: ["campaign": "test"])
-        start.mediaFormat = MediaFormat(encoding: "audio/x-raw", sampleRate: mediaFormatRate ?? self.sampleRate, bitRate: "16")
+        start.mediaFormat = MediaFormat(encoding: encoding, sampleRate: mediaFormatRate ?? self.sampleRate, bitRate: "16")
         start.tracks = tracks
         return String(decoding: self.encoder.start(start, sequenceNumber: 1), as: UTF8.self)
     }
@@ -60,6 +60,16 @@ public struct StreamScript: Sendable {
                 track: track, pcm: raw)
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Media message for frame `index` carrying `bytes` as they are (G.711: one byte per sample).
+    public func media(frame index: Int, bytes: [UInt8]) -> String {
+        let message = bytes.withUnsafeBytes { raw in
+            self.encoder.media(
+                streamSid: self.streamSid, sequenceNumber: Int64(index + 2), chunk: Int64(index + 1), timestampMs: Int64(index * 100),
+                track: nil, pcm: raw)
+        }
+        return String(decoding: message, as: UTF8.self)
     }
 
     public func stop(reason: String = "callended") -> String {

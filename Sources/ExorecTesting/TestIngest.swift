@@ -54,7 +54,7 @@ public final class TestIngest: Sendable {
     /// The WAV path of a finished stream.
     public func wavPath(of sidecar: StreamSidecar) -> String {
         let files = FileSystem.files(under: "\(self.storageRoot)/media", withSuffix: sidecar.file)
-        return files.first { $0.hasSuffix("/\(sidecar.callSid)/\(sidecar.file)") } ?? "\(self.storageRoot)/media/missing/\(sidecar.file)"
+        return files.first { $0.hasSuffix("/\(sidecar.callSid ?? sidecar.streamSid)/\(sidecar.file)") } ?? "\(self.storageRoot)/media/missing/\(sidecar.file)"
     }
 
     /// A plain HTTP GET; returns status and body.

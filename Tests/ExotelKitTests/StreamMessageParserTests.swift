@@ -139,10 +139,14 @@ import Testing
         #expect(topLevel.streamSid == "T")
     }
 
-    @Test func startWithoutStreamSidFails() {
-        #expect(throws: StreamProtocolError.invalidField(name: "start.stream_sid", reason: "is missing")) {
-            try self.parser.parse(#"{"event":"start","start":{"call_sid":"CA1"}}"#)
-        }
+    @Test func startWithoutStreamSidIsStillAStart() throws {
+        // Issue 12: the ingest names such a stream itself rather than losing its audio; a wrong type is still wrong.
+        let start = try #require(try self.parser.parse(#"{"event":"start","start":{"call_sid":"CA1"}}"#).start)
+        #expect(start.streamSid == nil)
+        #expect(start.callSid == "CA1")
+    }
+
+    @Test func startWithWronglyTypedFieldsFails() {
         #expect(throws: StreamProtocolError.invalidField(name: "start.stream_sid", reason: "is not a string")) {
             try self.parser.parse(#"{"event":"start","start":{"stream_sid":42}}"#)
         }

@@ -96,6 +96,26 @@ struct EngineStreamTests {
         #expect(tonePower(outbound[0].samples, frequency: 440, sampleRate: 8000) < 1e3)
     }
 
+    /// `track=inbound` / `track=outbound` (exorec's `calls.stream_tracks`): that leg alone, as a mono stream.
+    @Test(arguments: [("inbound", 440.0, 1000.0), ("OUTBOUND", 1000.0, 440.0)])
+    func oneTrackSendsThatLegAloneUntagged(track: String, heard: Double, absent: Double) async throws {
+        let harness = EngineHarness(rate: 200, scenario: Self.scenario)
+        defer { harness.cleanUp() }
+        _ = await harness.place(self.streamingRequest(begin: .leg2Connect, url: "wss://bot.example/ws?track=\(track)"))
+        await harness.platform.waitUntilIdle()
+        let connection = try #require(harness.streams.all.first)
+        let start = try #require(connection.object(1, "start"))
+        #expect(start["tracks"] == nil)
+        #expect((start["custom_parameters"] as? [String: String])?.isEmpty == true)
+        let media = connection.media()
+        #expect(media.count == 30)
+        #expect(media.allSatisfy { $0.track == nil })
+        #expect(tonePower(media[0].samples, frequency: heard, sampleRate: 8000) > 1e5)
+        #expect(tonePower(media[0].samples, frequency: absent, sampleRate: 8000) < 1e3)
+        #expect(StreamTarget(streamURL: "wss://h/p?track=\(track)")?.tracks.rawValue == track.lowercased())
+        #expect(StreamTarget(streamURL: "wss://h/p?track=sideways")?.tracks == .mixed)
+    }
+
     @Test func voiceBotStreamsFromTheCallersAnswer() async throws {
         let harness = EngineHarness(rate: 200, scenario: Self.scenario)
         defer { harness.cleanUp() }

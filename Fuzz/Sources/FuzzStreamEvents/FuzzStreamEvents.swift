@@ -74,7 +74,7 @@ private final class Run {
             guard [8000, 16000, 24000].contains(rate),
                 let account = try? PathSafeIdentifier(start.accountSid ?? "", field: "account"),
                 let call = try? PathSafeIdentifier(start.callSid ?? "", field: "call"),
-                let stream = try? PathSafeIdentifier(start.streamSid, field: "stream")
+                let stream = try? PathSafeIdentifier(start.streamSid ?? "", field: "stream")
             else {
                 self.finished = true
                 return

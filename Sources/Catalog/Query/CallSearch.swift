@@ -27,6 +27,10 @@ public struct CallSearch: Sendable, Hashable {
     public var hasRecording = false
     /// Only calls with a stream whose file is `interrupted` (its writer died).
     public var interrupted = false
+    /// Streams whose start named no call instead of calls (`--unattached`): only the times (their start) and
+    /// the limit apply. ``run(on:)`` ignores it; `catalog search` and `export` read
+    /// ``Catalog/unattachedStreams(startedFrom:startedBefore:limit:)`` instead.
+    public var unattached = false
     /// At most this many calls, the newest.
     public var limit = 50
     public var normaliser = PhoneNumberNormaliser()

@@ -37,14 +37,14 @@ extension StreamEnvelope {
                 }
             }
         }
-        // start.stream_sid wins; the top-level copy is only materialised when it is needed.
-        let sid: String
+        // start.stream_sid wins; the top-level copy is only materialised when it is needed. A start with neither
+        // (or without the nested object at all, as some test clients send) is still a start: the ingest keeps its
+        // audio under a name of its own.
+        var sid: String?
         if let value = try streamSid.resolve("start.stream_sid") {
             sid = value
         } else if let token = try self.streamSid.resolve("stream_sid") {
             sid = try scanner.materialize(token)
-        } else {
-            throw .invalidField(name: "start.stream_sid", reason: "is missing")
         }
         return StreamStart(
             streamSid: sid,
@@ -163,7 +163,9 @@ extension JSONScanner {
     }
 
     /// `media_format`. Its contents differ between sources and clients must not rely on it, so anything
-    /// unexpected (a non-object, a non-integer sample rate) becomes nil instead of failing the stream.
+    /// unexpected (a non-object, a non-integer sample rate such as `"8k"`) becomes nil instead of failing the
+    /// stream. A number that is a number but cannot be one (beyond Int64, negative) is not "unknown" but wrong:
+    /// it is kept as ``MediaFormat/invalidReason`` for the ingest to refuse.
     mutating func readMediaFormat() throws(StreamProtocolError) -> MediaFormat? {
         guard try self.peek() == ASCII.openBrace else {
             try self.skipValue()
@@ -174,14 +176,39 @@ extension JSONScanner {
             if member.string(key, equals: "encoding") {
                 format.encoding = try member.readText().valueOrNil
             } else if member.string(key, equals: "sample_rate") || member.string(key, equals: "sampleRate") {
-                format.sampleRate = try member.readInteger().valueOrNil.flatMap { Int(exactly: $0) }
+                switch try member.readInteger() {
+                case .value(let rate):
+                    format.sampleRate = Int(exactly: rate)
+                    if format.sampleRate == nil { format.invalidReason = "media_format.sample_rate is out of range" }
+                case .invalid(let problem) where problem == .outOfRange || problem == .negative:
+                    format.sampleRate = nil
+                    format.invalidReason = "media_format.sample_rate \(problem.reason)"
+                case .invalid, .absent:
+                    format.sampleRate = nil
+                }
             } else if member.string(key, equals: "bit_rate") || member.string(key, equals: "bitRate") {
                 format.bitRate = try member.readText().valueOrNil
+                if let problem = format.bitRate.flatMap(Self.leadingNumberProblem) {
+                    format.invalidReason = "media_format.bit_rate \(problem.reason)"
+                }
             } else {
                 try member.skipValue()
             }
         }
         return format
+    }
+
+    /// The problem with the number a text such as `128`, `128kbps` or `-16` starts with: negative, or more digits
+    /// than an Int64 holds. Nil for a usable number and for text that does not start with one (`base64`).
+    static func leadingNumberProblem(_ text: String) -> FieldProblem? {
+        let bytes = Array(text.utf8)
+        if bytes.first == ASCII.minus { return bytes.count > 1 && ASCII.isDigit(bytes[1]) ? .negative : nil }
+        let digits = Array(bytes.prefix(while: ASCII.isDigit))
+        guard !digits.isEmpty else { return nil }
+        return digits.withUnsafeBufferPointer { buffer in
+            if case .invalid(let problem) = Self.integer(digits: buffer) { return problem }
+            return nil
+        }
     }
 
     /// `tracks`: a Twilio-style array of track names; unknown entries are ignored, and a non-array means nil.

@@ -31,18 +31,24 @@ public struct MediaFormat: Sendable, Hashable, Codable {
     public var sampleRate: Int?
     /// `media_format.bit_rate` as sent, e.g. "16" or "128kbps".
     public var bitRate: String?
+    /// Why a number in `media_format` cannot be used (it does not fit a 64-bit integer, or is negative), e.g.
+    /// `media_format.sample_rate is out of range`; nil when every number present is usable. A stream whose
+    /// format has one is refused at `start`: defaulting such a value would record audio at a guessed rate.
+    public var invalidReason: String?
 
-    public init(encoding: String? = nil, sampleRate: Int? = nil, bitRate: String? = nil) {
+    public init(encoding: String? = nil, sampleRate: Int? = nil, bitRate: String? = nil, invalidReason: String? = nil) {
         self.encoding = encoding
         self.sampleRate = sampleRate
         self.bitRate = bitRate
+        self.invalidReason = invalidReason
     }
 }
 
 /// The `start` event: who the call is between and how its audio is encoded.
 public struct StreamStart: Sendable, Hashable, Codable {
-    /// The stream's identifier (`start.stream_sid`, else the top-level `stream_sid`); always present.
-    public var streamSid: String
+    /// The stream's identifier (`start.stream_sid`, else the top-level `stream_sid`); nil when the sender
+    /// gave neither (the ingest then names the stream itself).
+    public var streamSid: String?
     /// `start.call_sid`: the CallSid that ties the stream to a call.
     public var callSid: String?
     /// `start.account_sid`.
@@ -62,7 +68,7 @@ public struct StreamStart: Sendable, Hashable, Codable {
     public var sequenceNumber: Int64?
 
     public init(
-        streamSid: String,
+        streamSid: String?,
         callSid: String? = nil,
         accountSid: String? = nil,
         from: String? = nil,

@@ -33,13 +33,13 @@ public struct StreamMessageEncoder: Sendable {
             event: "start", sequenceNumber: sequenceNumber, streamSid: start.streamSid, capacity: 512)
         writer.key("start")
         writer.raw("{")
-        writer.key("stream_sid")
-        writer.string(start.streamSid)
-        Self.optional(start.callSid, "call_sid", &writer)
-        Self.optional(start.accountSid, "account_sid", &writer)
-        Self.optional(start.from, "from", &writer)
-        Self.optional(start.to, "to", &writer)
-        writer.raw(",")
+        var first = true
+        if let streamSid = start.streamSid { writer.member("stream_sid", streamSid, first: &first) }
+        if let callSid = start.callSid { writer.member("call_sid", callSid, first: &first) }
+        if let accountSid = start.accountSid { writer.member("account_sid", accountSid, first: &first) }
+        if let from = start.from { writer.member("from", from, first: &first) }
+        if let to = start.to { writer.member("to", to, first: &first) }
+        if !first { writer.raw(",") }
         writer.key("custom_parameters")
         writer.raw("{")
         for (index, name) in start.customParameters.keys.sorted().enumerated() {
@@ -151,7 +151,7 @@ public struct StreamMessageEncoder: Sendable {
     }
 
     /// `{"event":"…","sequence_number":…,"stream_sid":"…",` — the part every event but `connected` shares.
-    private func header(event: StaticString, sequenceNumber: Int64, streamSid: String, capacity: Int) -> JSONWriter {
+    private func header(event: StaticString, sequenceNumber: Int64, streamSid: String?, capacity: Int) -> JSONWriter {
         var writer = JSONWriter(capacity: capacity)
         writer.raw("{")
         writer.key("event")
@@ -161,16 +161,11 @@ public struct StreamMessageEncoder: Sendable {
         writer.key("sequence_number")
         writer.integer(sequenceNumber, quoted: self.numberStyle == .strings)
         writer.raw(",")
-        writer.key("stream_sid")
-        writer.string(streamSid)
-        writer.raw(",")
+        if let streamSid {
+            writer.key("stream_sid")
+            writer.string(streamSid)
+            writer.raw(",")
+        }
         return writer
-    }
-
-    /// Writes `,"key":"value"` when `value` is set.
-    private static func optional(_ value: String?, _ key: StaticString, _ writer: inout JSONWriter) {
-        guard let value else { return }
-        var first = false
-        writer.member(key, value, first: &first)
     }
 }

@@ -66,18 +66,29 @@ public struct StreamMessageParser: Sendable {
         in message: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws(StreamProtocolError) -> Int {
+        let count = try self.decodePayloadBytes(of: frame, in: message, into: output)
+        guard count & 1 == 0 else { throw .oddPCMByteCount(count) }
+        return count
+    }
+
+    /// Decodes the frame's base64 payload into `output` as it is, whatever its sample size (one byte per
+    /// sample for G.711); ``decodePayload(of:in:into:)`` is this plus the check that 16-bit PCM needs.
+    ///
+    /// - Returns: the number of bytes written.
+    /// - Throws: `invalidBase64` with the offset of the bad character within the payload text.
+    public func decodePayloadBytes(
+        of frame: MediaFrame,
+        in message: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(StreamProtocolError) -> Int {
         precondition(
             frame.payload.lowerBound >= 0 && frame.payload.upperBound <= message.count,
             "frame.payload \(frame.payload) lies outside the \(message.count)-byte message; pass the parsed bytes"
         )
-        let count: Int
         if frame.payloadHasEscapes {
-            count = try Self.decodeEscaped(frame.payload, in: message, into: output)
-        } else {
-            count = try Base64.decode(UnsafeRawBufferPointer(rebasing: message[frame.payload]), into: output)
+            return try Self.decodeEscaped(frame.payload, in: message, into: output)
         }
-        guard count & 1 == 0 else { throw .oddPCMByteCount(count) }
-        return count
+        return try Base64.decode(UnsafeRawBufferPointer(rebasing: message[frame.payload]), into: output)
     }
 
     /// The rare path: undo the JSON escapes into a scratch array, then decode that.

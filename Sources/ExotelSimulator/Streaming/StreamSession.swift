@@ -155,11 +155,15 @@ struct StreamSession: Sendable {
                     reason: "callended")))
     }
 
-    /// The media of one 100 ms frame: one mixed frame, or an `inbound` and an `outbound` one.
-    /// A voice bot hears the caller only, never itself.
+    /// The media of one 100 ms frame: one mixed frame, one leg's (`track=inbound|outbound`), or an
+    /// `inbound` and an `outbound` one. A voice bot hears the caller only, never itself.
     private func frames(from start: Duration, count: Int) async -> [(Track?, [Int16])] {
         let rate = self.target.sampleRate
+        if self.target.tracks == .outbound {
+            return [(nil, await self.soundtrack.render(.leg2, from: start, count: count, sampleRate: rate))]
+        }
         let leg1 = await self.soundtrack.render(.leg1, from: start, count: count, sampleRate: rate)
+        if self.target.tracks == .inbound { return [(nil, leg1)] }
         if self.soundtrack.bot != nil && !self.target.bothTracks { return [(nil, leg1)] }
         let leg2 = await self.soundtrack.render(.leg2, from: start, count: count, sampleRate: rate)
         return self.target.bothTracks ? [(.inbound, leg1), (.outbound, leg2)] : [(nil, LegAudio.mix(leg1, leg2))]

@@ -4,9 +4,11 @@ import Foundation
 /// What the simulator makes of a `StreamUrl`: where to connect, with which credentials, at which
 /// rate, which custom parameters to pass on, and whether to send one mixed track or both legs.
 ///
-/// Track option (not part of the documented protocol, which is mono): the query parameter
-/// `track=both` (also `tracks=both`) makes the simulator send every 100 ms one `inbound` (leg 1) and
-/// one `outbound` (leg 2) media frame, each tagged with `media.track`. Like `sample-rate`, it is
+/// Track option (not part of the documented protocol, which is mono; one platform page describes a
+/// `Track` option `inbound`/`outbound`/`both`): the query parameter `track=both` (also `tracks=both`)
+/// makes the simulator send every 100 ms one `inbound` (leg 1) and one `outbound` (leg 2) media frame,
+/// each tagged with `media.track`; `track=inbound` sends leg 1 alone and `track=outbound` leg 2 alone
+/// (a mono stream, untagged); anything else, or none, the mixed mono stream. Like `sample-rate`, it is
 /// consumed by the simulator and not passed on in `custom_parameters`.
 public struct StreamTarget: Sendable, Hashable {
     /// The URL to connect to: user-info removed, query kept as given.
@@ -15,7 +17,23 @@ public struct StreamTarget: Sendable, Hashable {
     public var authorization: String?
     public var sampleRate: Int
     public var customParameters: [String: String]
-    public var bothTracks: Bool
+    /// Which legs the stream carries (the `track` query parameter).
+    public var tracks: Tracks
+
+    /// The `track` option's values.
+    public enum Tracks: String, Sendable, Hashable {
+        /// Both legs mixed into one mono stream: the documented protocol, and the default.
+        case mixed
+        /// Leg 1 (the caller) alone.
+        case inbound
+        /// Leg 2 (the callee) alone.
+        case outbound
+        /// Both legs, as separately tagged frames.
+        case both
+    }
+
+    /// Both legs, each in its own tagged frames.
+    public var bothTracks: Bool { self.tracks == .both }
 
     public static let supportedSampleRates = [8000, 16000, 24000]
     static let reservedParameters: Set<String> = ["sample-rate", "sample_rate", "track", "tracks"]
@@ -36,20 +54,20 @@ public struct StreamTarget: Sendable, Hashable {
         self.url = url
         var sampleRate = 8000
         var custom: [String: String] = [:]
-        var bothTracks = false
+        var tracks = Tracks.mixed
         for item in components.queryItems ?? [] {
             switch item.name.lowercased() {
             case "sample-rate", "sample_rate":
                 // Unknown values fall back to the default rather than failing the call (§1.2).
                 if let rate = item.value.flatMap(Int.init), Self.supportedSampleRates.contains(rate) { sampleRate = rate }
             case "track", "tracks":
-                bothTracks = item.value?.lowercased() == "both"
+                tracks = item.value.flatMap { Tracks(rawValue: $0.lowercased()) } ?? .mixed
             default:
                 custom[item.name] = item.value ?? ""
             }
         }
         self.sampleRate = sampleRate
         self.customParameters = custom
-        self.bothTracks = bothTracks
+        self.tracks = tracks
     }
 }

@@ -233,16 +233,26 @@ final class StreamIngest: WebSocketServerHandler {
 
     // MARK: - Helpers for sessions
 
-    /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode).
-    func decode(_ frame: MediaFrame, in message: UnsafeRawBufferPointer) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
-        let needed = StreamMessageParser.maxDecodedSize(of: frame)
+    /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode) as 16-bit
+    /// samples: PCM as it is, G.711 expanded through its table (`G711`).
+    func decode(_ frame: MediaFrame, in message: UnsafeRawBufferPointer, encoding: StreamEncoding) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
+        let encoded = StreamMessageParser.maxDecodedSize(of: frame)
+        // G.711 is decoded into the upper half and expanded, two bytes per byte, into the lower.
+        let needed = encoding == .pcm16 ? encoded : encoded * 3
         if needed > self.decodeBuffer.count {
             self.decodeBuffer.deallocate()
             self.decodeBuffer = .allocate(byteCount: max(needed, self.decodeBuffer.count * 2), alignment: 16)
         }
-        let bytes = try self.parser.decodePayload(of: frame, in: message, into: self.decodeBuffer)
-        // The wire is little-endian PCM16, the byte order of every machine exorec builds for.
-        return UnsafeBufferPointer(start: self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self), count: bytes / 2)
+        let samples = self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self)
+        guard encoding != .pcm16 else {
+            let bytes = try self.parser.decodePayload(of: frame, in: message, into: self.decodeBuffer)
+            // The wire is little-endian PCM16, the byte order of every machine exorec builds for.
+            return UnsafeBufferPointer(start: samples, count: bytes / 2)
+        }
+        let scratch = UnsafeMutableRawBufferPointer(rebasing: self.decodeBuffer[(encoded * 2)..<(encoded * 3)])
+        let bytes = try self.parser.decodePayloadBytes(of: frame, in: message, into: scratch)
+        G711.expand(UnsafeRawBufferPointer(rebasing: scratch[0..<bytes]), encoding: encoding, into: samples)
+        return UnsafeBufferPointer(start: samples, count: bytes)
     }
 
     func publish(_ event: IngestEvent) {

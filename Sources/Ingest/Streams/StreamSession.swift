@@ -18,6 +18,8 @@ final class StreamSession {
     private unowned(unsafe) let ingest: StreamIngest
     private(set) var recorder: StreamRecorder?
     private(set) var finished = false
+    /// What the media payloads are, from the start event (PCM until then).
+    private var encoding: StreamEncoding = .pcm16
     private var logger: Logger
     private var reported: Set<String> = []
     var lastActivityMs: Int64
@@ -82,7 +84,7 @@ final class StreamSession {
         }
         let samples: UnsafeBufferPointer<Int16>
         do {
-            samples = try self.ingest.decode(frame, in: message)
+            samples = try self.ingest.decode(frame, in: message, encoding: self.encoding)
         } catch {
             self.reject(message: error)
             return
@@ -106,7 +108,7 @@ final class StreamSession {
             channel = 0
         }
         self.ingest.metrics.mediaFrames += 1
-        self.ingest.metrics.audioBytes += samples.count * 2
+        self.ingest.metrics.audioBytes += samples.count * self.encoding.bytesPerSample
         let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
         switch placement {
         case .placed, .reordered:
@@ -139,20 +141,30 @@ final class StreamSession {
             self.count(invalid: "duplicate-start", "second start event ignored")
             return
         }
+        guard let encoding = StreamEncoding(mediaFormatEncoding: start.mediaFormat?.encoding) else {
+            // Nothing is written: audio read as the wrong encoding would be stored noise.
+            self.fail(
+                "unsupported-encoding", closeCode: .unsupportedData,
+                reason: "media_format.encoding \"\(LogText.escaped(start.mediaFormat?.encoding ?? "", limit: 40))\" is not PCM, mu-law or A-law")
+            return
+        }
+        if let invalid = start.mediaFormat?.invalidReason, self.requestedRate == nil || !invalid.contains("sample_rate") {
+            self.fail("invalid-media-format", closeCode: .unsupportedData, reason: invalid)
+            return
+        }
         let identity: StreamRecorder.Identity
         do throws(MediaError) {
-            identity = StreamRecorder.Identity(
-                account: try PathSafeIdentifier(start.accountSid ?? "", field: "start.account_sid"),
-                callSid: try PathSafeIdentifier(start.callSid ?? "", field: "start.call_sid"),
-                streamSid: try PathSafeIdentifier(start.streamSid, field: "stream_sid"),
-                from: start.from, to: start.to, customParameters: start.customParameters,
-                queryParameters: self.queryParameters)
+            identity = try StreamStartIdentity.identity(
+                of: start, encoding: encoding, queryParameters: self.queryParameters)
         } catch {
             self.fail("invalid-identifier", closeCode: .policyViolation, reason: error.description)
             return
         }
-        self.logger[metadataKey: "call_sid"] = "\(LogText.escaped(identity.callSid.value))"
+        if let callSid = identity.callSid {
+            self.logger[metadataKey: "call_sid"] = "\(LogText.escaped(callSid.value))"
+        }
         self.logger[metadataKey: "stream_sid"] = "\(LogText.escaped(identity.streamSid.value))"
+        self.encoding = encoding
 
         let rate: Int
         if let requested = self.requestedRate {
@@ -180,7 +192,10 @@ final class StreamSession {
         }
         self.ingest.metrics.streamsStarted += 1
         self.ingest.metrics.activeStreams += 1
-        self.logger.info("stream started", metadata: ["sample_rate": "\(rate)", "path": "\(self.recorder!.wavPath)"])
+        var started: Logger.Metadata = ["sample_rate": "\(rate)", "encoding": "\(encoding.rawValue)", "path": "\(self.recorder!.wavPath)"]
+        if identity.callSid == nil { started["unattached"] = "true" }
+        if identity.streamSidGenerated { started["stream_sid_generated"] = "true" }
+        self.logger.info("stream started", metadata: started)
         self.ingest.publish(.streamStarted(self.recorder!.sidecar, wavPath: self.recorder!.wavPath))
     }
 
@@ -262,7 +277,7 @@ extension StreamSession {
         // The canonical 44-byte header, then 16-bit samples; the size on disk when stat fails.
         let bytes = (try? FileSystem.size(of: recorder.wavPath)) ?? (44 + recorder.framesWritten * Int64(channels) * 2)
         return StreamProgress(
-            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.callSid, path: recorder.wavPath,
+            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.catalogCallSid, path: recorder.wavPath,
             sampleRate: recorder.sampleRate, channels: channels, frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
             at: .now())
     }

@@ -4,6 +4,8 @@ import Glibc
 ///
 /// ```
 /// <root>/media/<account>/<yyyy>/<mm>/<dd>/<CallSid>/stream-<stream_sid>.wav   (+ .json sidecar)
+/// <root>/media/_unknown/<yyyy>/<mm>/<dd>/<CallSid>/stream-<stream_sid>.wav    (a start with a call but no account)
+/// <root>/media/_streams/<yyyy>/<mm>/<dd>/<stream_sid>/stream-<stream_sid>.wav (a start that named no call)
 /// ```
 /// Dates are the stream's start in UTC. A repeated stream_sid never overwrites: it gets
 /// `stream-<stream_sid>-2.wav`, `-3`, … (files are created with `O_EXCL`).
@@ -16,6 +18,19 @@ public struct StorageLayout: Sendable, Hashable {
 
     public var mediaRoot: String { "\(self.root)/media" }
     public var lockPath: String { "\(self.root)/.exorec.lock" }
+
+    /// The account folder of calls whose account is not known (``CallSidecar/unknownAccount``).
+    public static let unknownAccount = try! PathSafeIdentifier(CallSidecar.unknownAccount, field: "account")
+    /// The folder under `media/` of streams that named no call.
+    public static let unattachedStreamsFolder = "_streams"
+
+    /// The folder of a stream that named no call: `media/_streams/<yyyy>/<mm>/<dd>/<stream_sid>`, kept apart
+    /// from every account's calls and keyed by the stream's own id.
+    public func unattachedStreamDirectory(streamSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
+        let d = startedAt.utcComponents
+        let date = "\(d.year)/\(Self.twoDigits(d.month))/\(Self.twoDigits(d.day))"
+        return "\(self.mediaRoot)/\(Self.unattachedStreamsFolder)/\(date)/\(streamSid)"
+    }
 
     /// The folder of one call's media.
     public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {

@@ -45,9 +45,19 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
 
     public var schema: Int = StreamSidecar.currentSchema
     public var state: State
-    public var accountSid: String
-    public var callSid: String
+    /// `start.account_sid`; nil when the start named no account.
+    public var accountSid: String?
+    /// `start.call_sid`; nil when the start named no call: such a stream is kept under `media/_streams/`
+    /// (see ``StorageLayout/unattachedStreamDirectory(streamSid:startedAt:)``).
+    public var callSid: String?
     public var streamSid: String
+    /// True when the start carried no stream_sid and exorec made `streamSid` up (absent otherwise).
+    public var streamSidGenerated: Bool?
+    /// What the payloads were: `pcm16`, `mulaw` or `alaw` (``StreamEncoding``); G.711 is expanded to 16-bit
+    /// PCM in the WAV. Absent in sidecars written before exorec read the encoding (PCM).
+    public var sourceEncoding: String?
+    /// `start.media_format.encoding` as sent (escaped for display where shown), absent when not sent.
+    public var mediaFormatEncoding: String?
     public var from: String?
     public var to: String?
     public var customParameters: [String: String]
@@ -85,6 +95,8 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case schema, state, from, to, frames, gaps, duplicates, marks, dtmf, file, bytes, sha256
         case accountSid = "account_sid", callSid = "call_sid", streamSid = "stream_sid"
+        case streamSidGenerated = "stream_sid_generated", sourceEncoding = "source_encoding"
+        case mediaFormatEncoding = "media_format_encoding"
         case customParameters = "custom_parameters", queryParameters = "query_parameters"
         case sampleRate = "sample_rate", channels, channelMap = "channel_map"
         case startedAt = "started_at", endedAt = "ended_at", durationSeconds = "duration_seconds"
@@ -96,9 +108,12 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     /// A new stream's sidecar, in state `recording`.
     public init(identity: StreamRecorder.Identity, sampleRate: Int, startedAt: Timestamp, file: String, exorecVersion: String) {
         self.state = .recording
-        self.accountSid = identity.account.value
-        self.callSid = identity.callSid.value
+        self.accountSid = identity.account?.value
+        self.callSid = identity.callSid?.value
         self.streamSid = identity.streamSid.value
+        self.streamSidGenerated = identity.streamSidGenerated ? true : nil
+        self.sourceEncoding = identity.sourceEncoding.rawValue
+        self.mediaFormatEncoding = identity.mediaFormatEncoding
         self.from = identity.from
         self.to = identity.to
         // The StreamUrl's query can carry secrets (a token the platform passes through): stored redacted.
@@ -123,6 +138,9 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         self.file = file
         self.exorecVersion = exorecVersion
     }
+
+    /// The call as the catalog keys it: the CallSid, or `""` for a stream that named no call.
+    public var catalogCallSid: String { self.callSid ?? "" }
 
     public static func channelMap(channels: Int) -> [String] {
         channels == 2 ? ["inbound (leg 1, caller)", "outbound (leg 2, callee)"] : ["mixed"]

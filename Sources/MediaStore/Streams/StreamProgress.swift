@@ -2,6 +2,7 @@
 /// is on, and what the catalog turns into `stream.progress` events.
 public struct StreamProgress: Sendable, Hashable {
     public var streamSid: String
+    /// The CallSid, or "" for a stream that named no call.
     public var callSid: String
     /// The WAV: as the ingest wrote it; relative to the storage root once catalogued.
     public var path: String

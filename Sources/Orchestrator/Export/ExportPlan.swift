@@ -19,13 +19,53 @@ public struct ExportPlan: Sendable, Hashable {
         public var items: [Item]
     }
 
+    /// Streams whose start named no call (`export --unattached`), one group per stream_sid, under
+    /// `_streams/<stream_sid>/` with `stream-detail.json` (every file of that stream_sid with its catalog row).
+    public struct StreamGroup: Sendable, Hashable {
+        public var streamSid: String
+        public var details: [StreamListingFormat.Detail]
+        public var folder: String
+        public var metadataTarget: String
+        public var items: [Item]
+    }
+
     public var calls: [Call]
+    public var streams: [StreamGroup] = []
 
     public static let metadataFileName = "call-detail.json"
+    public static let streamMetadataFileName = "stream-detail.json"
+    /// The payload folder of streams without a call.
+    public static let unattachedFolder = "_streams"
     /// The export's own record at the payload root (selection, files, sources, problems).
     public static let summaryFileName = "export.json"
 
-    public var items: [Item] { self.calls.flatMap(\.items) }
+    public var items: [Item] { self.calls.flatMap(\.items) + self.streams.flatMap(\.items) }
+
+    /// The plan for streams without a call (already selected, grouped by stream_sid), in stream_sid order.
+    public static func make(streams: [String: [StreamListingFormat.Detail]], request: ExportRequest) -> ExportPlan {
+        let groups = streams.keys.sorted().map { streamSid in
+            let details = streams[streamSid]!.sorted { $0.stream.path < $1.stream.path }
+            let folder = "\(Self.unattachedFolder)/\(streamSid)"
+            var taken: Set<String> = [Self.streamMetadataFileName]
+            let items = details.compactMap(\.mediaFile).map { file in Self.item(file, folder: folder, request: request, taken: &taken) }
+            return StreamGroup(
+                streamSid: streamSid, details: details, folder: folder, metadataTarget: "\(folder)/\(Self.streamMetadataFileName)",
+                items: items)
+        }
+        return ExportPlan(calls: [], streams: groups)
+    }
+
+    /// One file's item in `folder`, with a stem no earlier file there took.
+    private static func item(_ file: MediaFile, folder: String, request: ExportRequest, taken: inout Set<String>) -> Item {
+        let stem = Self.uniqueStem(Self.stem(of: file.path), taken: &taken)
+        let ext = request.format.soundFileFormat?.fileExtension ?? Self.fileExtension(of: file.path)
+        let dot = ext.isEmpty ? "" : "."
+        let channels = file.channels ?? 1
+        if request.splitLegs && channels > 1 {
+            return Item(source: file, targets: (1...channels).map { "\(folder)/\(stem)-leg\($0)\(dot)\(ext)" })
+        }
+        return Item(source: file, targets: ["\(folder)/\(stem)\(dot)\(ext)"])
+    }
 
     /// The plan for these calls (already selected), in CallSid order.
     public static func make(details: [CallDetail], request: ExportRequest) -> ExportPlan {

@@ -84,6 +84,6 @@ public struct ExportRequest: Sendable, Hashable {
             field("has_recording", "\(search.hasRecording)"), field("interrupted", "\(search.interrupted)"),
             field("limit", "\(search.limit)"), field("source_organization", self.sourceOrganization),
             field("external_description", self.externalDescription),
-        ].joined(separator: " ")
+        ].joined(separator: " ") + (search.unattached ? " unattached=true" : "")
     }
 }

@@ -78,6 +78,39 @@ public struct MediaExporter: Sendable {
         var journal: ExportJournal
         let details: [CallDetail]
         let reachedLimit: Bool
+        if request.search.unattached {
+            // Streams without a call: the journal's "calls" are their stream_sids.
+            var streams: [String: [StreamListingFormat.Detail]] = [:]
+            if let unfinished = try Self.inspect(destination) {
+                guard unfinished.fingerprint == request.fingerprint else {
+                    throw ExportError.otherExportInProgress(path: destination, fingerprint: unfinished.fingerprint)
+                }
+                journal = unfinished
+                for streamSid in journal.callSids { streams[streamSid] = try await self.unattachedDetails(streamSid: streamSid) }
+                reachedLimit = journal.callSids.count >= request.search.limit
+            } else {
+                let search = request.search
+                let selected = try await self.catalog.unattachedStreams(
+                    startedFrom: search.placedFrom, startedBefore: search.placedBefore, limit: search.limit)
+                guard !selected.isEmpty else {
+                    lock.release()
+                    removeIfCreated()
+                    throw ExportError.nothingMatched
+                }
+                for stream in selected where streams[stream.streamSid] == nil {
+                    streams[stream.streamSid] = try await self.unattachedDetails(streamSid: stream.streamSid)
+                }
+                reachedLimit = selected.count >= search.limit
+                journal = ExportJournal(
+                    version: ExportJournal.version, fingerprint: request.fingerprint, startedAt: time, callSids: streams.keys.sorted(),
+                    files: [:])
+                try journal.save(in: destination)
+            }
+            let plan = ExportPlan.make(streams: streams, request: request)
+            return try await self.write(
+                plan, request: request, destination: destination, journal: journal, reachedLimit: reachedLimit, at: time,
+                progress: progress)
+        }
         if let unfinished = try Self.inspect(destination) {
             guard unfinished.fingerprint == request.fingerprint else {
                 throw ExportError.otherExportInProgress(path: destination, fingerprint: unfinished.fingerprint)
@@ -114,6 +147,22 @@ public struct MediaExporter: Sendable {
         }
 
         let plan = ExportPlan.make(details: details, request: request)
+        return try await self.write(
+            plan, request: request, destination: destination, journal: journal, reachedLimit: reachedLimit, at: time, progress: progress)
+    }
+
+    /// The catalog rows and files of a stream_sid's streams that named no call.
+    private func unattachedDetails(streamSid: String) async throws -> [StreamListingFormat.Detail] {
+        try await self.catalog.streams(streamSid: streamSid).filter { $0.stream.isUnattached }
+            .map { StreamListingFormat.Detail(stream: $0.stream, mediaFile: $0.file) }
+    }
+
+    /// Writes the plan's metadata and files (skipping what the journal has), then the summary and the bag.
+    private func write(
+        _ plan: ExportPlan, request: ExportRequest, destination: String, journal: ExportJournal, reachedLimit: Bool, at time: Timestamp,
+        progress: @escaping @Sendable (Progress) -> Void
+    ) async throws -> ExportReport {
+        var journal = journal
         let payloadRoot = request.bag ? "\(destination)/\(BagItWriter.payloadDirectory)" : destination
         let items = plan.items
         var state = Progress(
@@ -124,12 +173,20 @@ public struct MediaExporter: Sendable {
         var exported = 0
         var resumed = 0
         var writtenThisRun = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        // A call's folder and its call-detail.json, or a stream_sid's folder under _streams/ and its stream-detail.json.
+        var groups: [(folder: String, metadataTarget: String, metadata: [UInt8], items: [ExportPlan.Item])] = []
         for call in plan.calls {
-            try Self.io { try FileSystem.makeDirectories("\(payloadRoot)/\(call.detail.call.callSid)") }
+            groups.append((call.detail.call.callSid, call.metadataTarget, Array(try encoder.encode(call.detail)), call.items))
+        }
+        for stream in plan.streams {
+            groups.append((stream.folder, stream.metadataTarget, Array(try encoder.encode(stream.details)), stream.items))
+        }
+        for call in groups {
+            try Self.io { try FileSystem.makeDirectories("\(payloadRoot)/\(call.folder)") }
             if try !self.isDone([call.metadataTarget], journal: &journal, payloadRoot: payloadRoot) {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-                let bytes = Array(try encoder.encode(call.detail))
+                let bytes = call.metadata
                 try await self.place([call.metadataTarget], journal: &journal, payloadRoot: payloadRoot, destination: destination) {
                     let temporary = "\(payloadRoot)/\(call.metadataTarget)\(Self.partialSuffix)"
                     try FileSystem.writeAtomically(bytes, to: temporary, durable: true)
@@ -367,12 +424,14 @@ public struct MediaExporter: Sendable {
         var request: String
         var startedAt: Timestamp
         var calls: [String]
+        /// The stream_sids of streams without a call (`export --unattached`); absent otherwise.
+        var unattachedStreams: [String]?
         var files: [File]
         var problems: [ExportReport.Problem]
 
         enum CodingKeys: String, CodingKey {
             case request, calls, files, problems
-            case exorecVersion = "exorec_version", startedAt = "started_at"
+            case exorecVersion = "exorec_version", startedAt = "started_at", unattachedStreams = "unattached_streams"
         }
     }
 
@@ -391,13 +450,15 @@ public struct MediaExporter: Sendable {
         }
         let summary = SummaryFile(
             exorecVersion: self.exorecVersion, request: request.fingerprint, startedAt: journal.startedAt,
-            calls: plan.calls.map(\.detail.call.callSid), files: files, problems: problems)
+            calls: plan.calls.map(\.detail.call.callSid), unattachedStreams: plan.streams.isEmpty ? nil : plan.streams.map(\.streamSid),
+            files: files, problems: problems)
         let summaryPath = "\(payloadRoot)/\(ExportPlan.summaryFileName)"
         let summaryBytes = Array(try encoder.encode(summary))
         try Self.io { try FileSystem.writeAtomically(summaryBytes, to: summaryPath, durable: true) }
-        var payload = journal.files.filter { target, _ in plan.calls.contains { call in
-            call.metadataTarget == target || call.items.contains { $0.targets.contains(target) }
-        } }
+        var payload = journal.files.filter { target, _ in
+            plan.calls.contains { call in call.metadataTarget == target || call.items.contains { $0.targets.contains(target) } }
+                || plan.streams.contains { group in group.metadataTarget == target || group.items.contains { $0.targets.contains(target) } }
+        }
         payload[ExportPlan.summaryFileName] = try Self.io { try PayloadDigest.of(summaryPath) }
 
         for problem in problems.prefix(1000) {
@@ -412,6 +473,7 @@ public struct MediaExporter: Sendable {
             "exported": "\(exported)", "resumed": "\(resumed)", "problems": "\(problems.count)",
             "payload_files": "\(payload.count)", "payload_bytes": "\(payload.values.reduce(Int64(0)) { $0 + $1.bytes })",
             "request": request.fingerprint, "call_sids": plan.calls.map(\.detail.call.callSid).joined(separator: ","),
+            "unattached_streams": plan.streams.map(\.streamSid).joined(separator: ","),
             "summary_sha256": payload[ExportPlan.summaryFileName]!.sha256,
         ]
 

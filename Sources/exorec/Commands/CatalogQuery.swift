@@ -72,8 +72,16 @@ struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first (ls and search: 50 unless given; export: all).", valueName: "n"))
     var limit: Int?
 
+    @Flag(name: .long, help: "Streams whose start named no call (kept under media/_streams/), instead of calls; with --from-time/--to-time (their start) and --limit only.")
+    var unattached = false
+
     func validate() throws {
-        _ = try self.search()
+        let search = try self.search()
+        if self.unattached {
+            let callOnly = search.number != nil || search.callSid != nil || search.status != nil || search.customField != nil
+                || search.mediaKind != nil || search.hasRecording || search.interrupted
+            if callOnly { throw ValidationError("--unattached lists streams without a call: only --from-time, --to-time and --limit apply.") }
+        }
     }
 
     /// The filters as a search; every bad value is a usage error naming its option. Without `--limit`, at
@@ -106,6 +114,7 @@ struct CatalogQueryFilters: ParsableArguments {
         }
         search.hasRecording = self.hasRecording
         search.interrupted = self.interrupted
+        search.unattached = self.unattached
         if let limit = self.limit {
             guard limit > 0 else { throw ValidationError("--limit must be at least 1.") }
             search.limit = limit
@@ -126,9 +135,22 @@ enum CatalogQueryAccess {
         try await options.withExistingCatalog(label: "exorec.catalog", migrate: false, body)
     }
 
-    /// Runs `search`, prints the calls found, and exits 3 when there are none.
+    /// Runs `search`, prints the calls found (or, with `--unattached`, the streams without a call), and exits 3
+    /// when there are none.
     static func list(_ options: ConfigOptions, _ filters: CatalogQueryFilters, _ listing: CallListingOptions) async throws {
         let search = try filters.search()
+        if filters.unattached {
+            let streams = try await Self.withCatalog(options) {
+                try await $0.unattachedStreams(startedFrom: search.placedFrom, startedBefore: search.placedBefore, limit: search.limit)
+            }
+            if streams.isEmpty {
+                if listing.format == .json { StandardOutput.line("[]") }
+                StandardError.line("no streams without a call matched")
+                throw CatalogQueryExit.nothingMatched
+            }
+            for line in try StreamListingFormat.lines(for: streams, format: listing.format) { StandardOutput.line(line) }
+            return
+        }
         let calls = try await Self.withCatalog(options) { try await search.run(on: $0) }
         if calls.isEmpty {
             if listing.format == .json { StandardOutput.line("[]") }
@@ -193,6 +215,11 @@ struct CatalogSearch: AsyncParsableCommand {
               exorec catalog search --custom-field order_12345 --json
               exorec catalog search --meta crm_id=A-1 --meta "name=Doe, Jane"
               exorec catalog search --interrupted --has-recording --jsonl
+              exorec catalog search --unattached --from-time 2026-11-23
+
+            STREAMS WITHOUT A CALL: a stream whose start named no call_sid (a test client, a gateway) is \
+            kept under media/_streams/<yyyy>/<mm>/<dd>/<stream_sid>/; --unattached lists those (STREAM SID, \
+            STARTED, STATE, CH, DURATION, PATH) and 'exorec catalog show STREAM_SID' shows one.
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -200,7 +227,7 @@ struct CatalogSearch: AsyncParsableCommand {
     @OptionGroup var listing: CallListingOptions
 
     func validate() throws {
-        guard try self.filters.search().hasFilters else {
+        guard try self.filters.search().hasFilters || self.filters.unattached else {
             throw ValidationError("search needs at least one filter (use 'exorec catalog ls' to list recent calls).")
         }
     }
@@ -218,27 +245,36 @@ struct CatalogShow: AsyncParsableCommand {
             The call's metadata (a campaign row's extra columns, exorec call --meta) is printed with \
             line breaks and other control characters escaped (\\r\\n); --json gives it as it is stored.
 
+            Given a stream_sid instead of a CallSid (a stream without a call, under media/_streams/, or any \
+            stream), shows that stream: its state, format, length, close reason, file and checksum.
+
             \(CatalogQueryExit.help)
 
             EXAMPLES:
               exorec catalog show CA1234567890abcdef --storage /srv/exorec
               exorec catalog show CA1234567890abcdef --json | jq '.media_files[].path'
+              exorec catalog show 6f048d2e897a0d2d4029560f3f541947
             """)
 
     @OptionGroup var options: ConfigOptions
 
-    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    @Argument(help: ArgumentHelp("The call's CallSid, or a stream's stream_sid.", valueName: "sid"))
     var callSid: String
 
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
     func run() async throws {
-        let detail = try await CatalogQueryAccess.withCatalog(self.options) {
-            try await CallDetail.load(callSid: self.callSid, from: $0)
+        let (detail, streams) = try await CatalogQueryAccess.withCatalog(self.options) { catalog in
+            let detail = try await CallDetail.load(callSid: self.callSid, from: catalog)
+            return (detail, detail == nil ? try await catalog.streams(streamSid: self.callSid) : [])
+        }
+        if detail == nil, !streams.isEmpty {
+            for line in try StreamListingFormat.lines(describing: streams, json: self.json) { StandardOutput.line(line) }
+            return
         }
         guard let detail else {
-            StandardError.line("no call \(self.callSid) in the catalog")
+            StandardError.line("no call or stream \(self.callSid) in the catalog")
             throw CatalogQueryExit.notFound
         }
         for line in try (self.json ? CallListingFormat.json : .table).lines(for: detail) { StandardOutput.line(line) }

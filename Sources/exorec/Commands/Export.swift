@@ -18,7 +18,9 @@ struct Export: AsyncParsableCommand {
             archived (--format original) or converted through libsndfile to wav (16-bit), flac, mp3 or ogg \
             (Vorbis). --split-legs writes a dual (2-channel) file as one mono file per leg (-leg1, -leg2). \
             export.json at the top maps every file to its source and the source's checksum, and lists what was \
-            not exported.
+            not exported. With --unattached it exports streams whose start named no call instead (kept under \
+            media/_streams/): _streams/STREAM_SID/stream-detail.json and the stream's files, selected by their \
+            start time (--from-time, --to-time) and --limit.
 
             Every source file is checked against the catalog (size and SHA-256) first: a missing or altered \
             source is reported and not exported. With --bag, DEST is a BagIt 1.0 bag (RFC 8493): payload in \
@@ -39,6 +41,7 @@ struct Export: AsyncParsableCommand {
               exorec export out --call-sid CA1234567890abcdef --format flac --split-legs
               exorec export out --status completed --kind recording --format wav --json --quiet
               exorec export /mnt/audit/case-42 --custom-field case_42 --bag --source-organization "Acme Ltd"
+              exorec export /mnt/audit/loose-streams --unattached --from-time 2026-11-01 --bag
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -116,7 +119,7 @@ struct Export: AsyncParsableCommand {
             }
         } catch ExportError.nothingMatched {
             if self.json { StandardOutput.line(#"{"calls":0}"#) }
-            StandardError.line("no calls matched; nothing was exported")
+            StandardError.line(self.filters.unattached ? "no streams without a call matched; nothing was exported" : "no calls matched; nothing was exported")
             throw ExportExit.nothingMatched
         }
         if self.json {

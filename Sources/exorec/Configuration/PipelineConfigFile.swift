@@ -21,6 +21,7 @@ import Yams
 /// | `calls.recording_format` | `mp3`/`mp3-hq` | `mp3` |
 /// | `calls.stream_begin` | `leg1`/`leg2` | `leg1` |
 /// | `calls.sample_rate` | 8000/16000/24000 | `8000` |
+/// | `calls.stream_tracks` | `mixed`/`inbound`/`outbound`/`both` (`track` on the StreamUrl; `both`: a 2-channel stream WAV) | `mixed` |
 /// | `calls.callback_format` | `multipart`/`json` | `multipart` |
 /// | `calls.wait_url`, `calls.start_playback_url` | WAV URL | none |
 /// | `calls.prompt_hosts` | list of `[scheme://]host[:port]` prompt audio and its redirects may come from | each prompt's own origin |
@@ -50,6 +51,8 @@ struct PipelineConfigFile: Sendable {
     var recordingFormat: ExotelKit.RecordingFormat = .mp3
     var streamBegin: StreamBegin = .leg1Connect
     var sampleRate = 8000
+    /// `calls.stream_tracks`: which legs the stream carries; `mixed` asks for nothing (the documented mono stream).
+    var streamTracks = "mixed"
     var callbackFormat: CallbackContentType = .multipart
     var waitURL: String?
     var startPlaybackURL: String?
@@ -94,7 +97,7 @@ struct PipelineConfigFile: Sendable {
         }
         if let calls = try root.section("calls") {
             try calls.only([
-                "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "callback_format", "wait_url",
+                "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "stream_tracks", "callback_format", "wait_url",
                 "start_playback_url", "start_playback_to", "time_limit", "time_out", "concurrency", "prompt_hosts",
             ])
             self.promptHosts = try calls.list("prompt_hosts").enumerated().map { index, node in
@@ -119,6 +122,10 @@ struct PipelineConfigFile: Sendable {
             if let text = try calls.string("stream_begin") {
                 let begin: StreamBegin? = ["leg1": .leg1Connect, "leg2": .leg2Connect][text.lowercased()]
                 self.streamBegin = try Self.choice(text, key: "calls.stream_begin", begin)
+            }
+            if let text = try calls.string("stream_tracks") {
+                let tracks = ["mixed", "inbound", "outbound", "both"].first { $0 == text.lowercased() }
+                self.streamTracks = try Self.choice(text, key: "calls.stream_tracks", tracks)
             }
             if let rate = try calls.integer("sample_rate", in: 8000...24000) {
                 guard [8000, 16000, 24000].contains(rate) else {

@@ -63,7 +63,8 @@ struct PipelineSetup {
             callerId: callerId, recordingChannels: pipeline.recordingChannels, recordingFormat: pipeline.recordingFormat,
             streamURL: webSocketBase + self.file.ingest.streamPath, streamUsername: credential?.username,
             streamPassword: credential?.password, streamBegin: pipeline.streamBegin,
-            streamQuery: pipeline.sampleRate == 8000 ? [] : [("sample-rate", "\(pipeline.sampleRate)")],
+            streamQuery: (pipeline.sampleRate == 8000 ? [] : [("sample-rate", "\(pipeline.sampleRate)")])
+                + (pipeline.streamTracks == "mixed" ? [] : [("track", pipeline.streamTracks)]),
             statusCallbackURL: "\(callbackBase)/v1/callbacks/status?token=\(token)", statusCallbackContentType: pipeline.callbackFormat,
             waitURL: pipeline.waitURL, startPlaybackURL: pipeline.startPlaybackURL,
             startPlaybackTo: pipeline.startPlaybackURL == nil ? nil : pipeline.startPlaybackTo, timeLimit: pipeline.timeLimit,
