@@ -21,6 +21,8 @@ public struct CallSearch: Sendable, Hashable {
     public var customField: String?
     /// Only calls with at least one media file of this kind.
     public var mediaKind: MediaKind?
+    /// Only calls placed by exorec, or only calls placed elsewhere.
+    public var origin: CallOrigin?
     /// Only calls with a recording file that is not `missing`.
     public var hasRecording = false
     /// Only calls with a stream whose file is `interrupted` (its writer died).
@@ -36,7 +38,7 @@ public struct CallSearch: Sendable, Hashable {
     /// Whether any filter is set (the limit and the country code are not filters).
     public var hasFilters: Bool {
         self.placedFrom != nil || self.placedBefore != nil || self.number != nil || self.callSid != nil || self.status != nil
-            || self.customField != nil || self.mediaKind != nil || self.hasRecording || self.interrupted
+            || self.customField != nil || self.mediaKind != nil || self.hasRecording || self.interrupted || self.origin != nil
     }
 
     /// The matching calls with their media counts, newest first.
@@ -47,7 +49,7 @@ public struct CallSearch: Sendable, Hashable {
         var offset = 0
         let base = CallQuery(
             placedFrom: self.placedFrom, placedBefore: self.placedBefore, callSid: self.callSid, status: self.status,
-            customField: self.customField, mediaKind: self.mediaKind, limit: self.pageSize)
+            customField: self.customField, mediaKind: self.mediaKind, origin: self.origin, limit: self.pageSize)
         while true {
             var query = base
             query.offset = offset
