@@ -42,9 +42,9 @@ extension Catalog {
                 created = try await Self.noteCallSeen(
                     db, callSid: callback.callSid, accountSid: callback.accountSid, at: received.receivedAt, streamFolder: nil)
                     == .created
-                guard created || (try await Self.callExists(db, callSid: callback.callSid)) else {
-                    return StoredCallback(record: record, download: nil)
-                }
+                var isCall = created
+                if !isCall { isCall = try await Self.callExists(db, callSid: callback.callSid) }
+                guard isCall else { return StoredCallback(record: record, download: nil) }
             }
             try await Self.applyStatus(db, callSid: callback.callSid, StatusChange(callback: callback, at: received.receivedAt))
             guard CallStatus.isTerminal(callback.status ?? ""), let url = callback.recordingURL, !url.isEmpty else {

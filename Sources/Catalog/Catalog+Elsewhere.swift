@@ -22,12 +22,16 @@ extension Catalog {
     /// elsewhere its account. `streamFolder` is the folder of the stream that announced it (relative to the
     /// storage root), nil for a callback or Call Details.
     ///
+    /// `movingPastMedia` (the migration of an older catalog, whose streams are catalogued already) moves a
+    /// pending folder to the stream's even though media rows exist: as a rebuild of the same files would.
+    ///
     /// A CallSid or account that cannot name a folder (``PathSafeIdentifier``) is not turned into one: the
     /// callback stays flagged, the account unknown.
     /// - Returns: what changed.
     @discardableResult
     static func noteCallSeen(
-        _ db: any SQLDatabase, callSid: String, accountSid: String?, at time: Timestamp, streamFolder: String?
+        _ db: any SQLDatabase, callSid: String, accountSid: String?, at time: Timestamp, streamFolder: String?,
+        movingPastMedia: Bool = false
     ) async throws -> CallSighting {
         guard let sid = try? PathSafeIdentifier(callSid, field: "CallSid") else { return .unchanged }
         let account = accountSid.flatMap { try? PathSafeIdentifier($0, field: "AccountSid") }
@@ -51,10 +55,12 @@ extension Catalog {
         else { return .unchanged }
         let update = db.update(Table.calls).set("account_sid", to: account.value)
         let folder = try existing.optional("folder", as: String.self)
-        if folder.map({ $0.hasPrefix(Self.pendingAccountPrefix) }) ?? true,
-            try await !Self.hasMediaFiles(db, callSid: callSid)
-        {
-            update.set("folder", to: streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: try existing.timestamp("placed_at")))
+        let pending = folder.map { $0.hasPrefix(Self.pendingAccountPrefix) } ?? true
+        var movable = movingPastMedia
+        if !movable { movable = try await !Self.hasMediaFiles(db, callSid: callSid) }
+        if pending, movable {
+            let firstSeen = try existing.timestamp("placed_at")
+            update.set("folder", to: streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: firstSeen))
         }
         try await update.where("call_sid", .equal, callSid).run()
         return .accountLearnt
@@ -69,8 +75,9 @@ extension Catalog {
             .where("call_sid", .equal, callSid).where("origin", .equal, CallOrigin.elsewhere.rawValue).first()
         else { return nil }
         var folder = try row.optional("folder", as: String.self)
-        if let kept = folder, kept.hasPrefix(Self.pendingAccountPrefix), try await !Self.hasMediaFiles(db, callSid: callSid) {
-            folder = nil
+        if let kept = folder, kept.hasPrefix(Self.pendingAccountPrefix) {
+            let hasMedia = try await Self.hasMediaFiles(db, callSid: callSid)
+            if !hasMedia { folder = nil }
         }
         try await db.delete(from: Table.statusHistory).where("call_sid", .equal, callSid).run()
         try await db.delete(from: Table.calls).where("call_sid", .equal, callSid).run()

@@ -197,7 +197,7 @@ struct CatalogElsewhereCallTests {
             let catalogPath = "\(root)/catalog.sqlite"
             let url = "https://recordings.example/acme/CAE8.mp3"
             let before = try await Catalog.withCatalog(path: catalogPath, logger: testLogger) { catalog async throws in
-                let wavPath = try Self.streamPath("CAE8")
+                let wavPath = try Self.streamPath("CAE8", streamSid: "ST8")
                 let folder = "\(root)/\(wavPath.dropLast("/stream-ST8.wav".count))"
                 try FileSystem.makeDirectories(folder)
                 try FileSystem.writeAtomically(Array(repeating: 7, count: 4000), to: "\(root)/\(wavPath)", durable: false)
@@ -261,6 +261,45 @@ struct CatalogElsewhereCallTests {
                 #expect(try await rebuilt.statusHistory(callSid: "CAOLD").map(\.source) == [.callback])
                 #expect(try await rebuilt.callbacks(callSid: "CAOLD").map(\.unknownCall) == [true])
             }
+        }
+    }
+}
+
+/// Migration 5 on a catalog of an older version: CallSids with callbacks or streams but no call become calls
+/// placed elsewhere, as a rebuild of their files would make them.
+@Suite(.timeLimit(.minutes(1)))
+struct CatalogElsewhereMigrationTests {
+    @Test func olderCallbacksAndStreamsBecomeCalls() async throws {
+        try await withTestCatalog { catalog, path async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            // What an older version left: callbacks only (CAOLD1), a stream only (CAOLD2), both (CAOLD3).
+            _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CAOLD1"), at: at(50)))
+            _ = try await catalog.recordCallback(
+                Fixture.received(Fixture.callback(sid: "CAOLD3", event: "answered", status: "in-progress", recordingURL: nil), at: at(3)))
+            let stream2 = try CatalogElsewhereCallTests.streamPath("CAOLD2")
+            let stream3 = try CatalogElsewhereCallTests.streamPath("CAOLD3")
+            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAOLD2", streamSid: "ST2", state: .interrupted), path: stream2)
+            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAOLD3", streamSid: "ST3"), path: stream3)
+            _ = try await rawSQL(path, "DELETE FROM call_status_history WHERE call_sid LIKE 'CAOLD%'", "DELETE FROM calls WHERE call_sid LIKE 'CAOLD%'")
+            #expect(try await catalog.calls().map(\.callSid) == ["CA1"])
+
+            try await catalog.transaction("adopt") { db in try await adoptCallsPlacedElsewhere(db) }
+            let calls = Dictionary(uniqueKeysWithValues: try await catalog.calls().map { ($0.callSid, $0) })
+            #expect(calls["CA1"]?.origin == .exorec)
+            let one = try #require(calls["CAOLD1"])
+            #expect(one.origin == .elsewhere && one.accountSid == "" && one.status == "completed" && one.placedAt == at(50))
+            #expect(one.folder?.hasPrefix("media/_unknown/") == true)
+            #expect(one.recordingURL != nil)
+            let two = try #require(calls["CAOLD2"])
+            #expect(two.accountSid == Fixture.account && two.folder.map { stream2.hasPrefix($0 + "/") } == true)
+            let three = try #require(calls["CAOLD3"])
+            #expect(three.accountSid == Fixture.account && three.folder.map { stream3.hasPrefix($0 + "/") } == true)
+            #expect(three.placedAt == at(3) && three.status == "in-progress")
+            // The recording the sweep will queue, and the interrupted stream found by search.
+            #expect(try await catalog.callsWithUnqueuedRecordings().map(\.callSid) == ["CAOLD1"])
+            var search = CallSearch()
+            search.interrupted = true
+            #expect(try await search.run(on: catalog).map(\.call.callSid) == ["CAOLD2"])
         }
     }
 }

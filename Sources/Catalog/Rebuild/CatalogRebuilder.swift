@@ -265,18 +265,23 @@ public struct CatalogRebuilder: Sendable {
         // Calls first, so that streams, recordings and requeued downloads find them.
         // exorec's placements before calls placed elsewhere: a copy of a call's callbacks left under
         // `_unknown` never takes the place of its placement.
-        var loaded: [(path: String, sidecar: CallSidecar)] = []
+        var placed: [(String, CallSidecar)] = []
+        var others: [(String, CallSidecar)] = []
         for path in callSidecars {
+            let sidecar: CallSidecar
             do {
-                loaded.append((path, try CallSidecar.load(from: path)))
-            } catch let error as MediaError {
+                sidecar = try CallSidecar.load(from: path)
+            } catch {
                 report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                continue
+            }
+            if sidecar.placedAt != nil {
+                placed.append((path, sidecar))
+            } else {
+                others.append((path, sidecar))
             }
         }
-        for (path, sidecar) in loaded where sidecar.placedAt != nil {
-            try await self.index(sidecar, at: path, into: catalog, report: &report)
-        }
-        for (path, sidecar) in loaded where sidecar.placedAt == nil {
+        for (path, sidecar) in placed + others {
             try await self.index(sidecar, at: path, into: catalog, report: &report)
         }
         for path in streamSidecars {
