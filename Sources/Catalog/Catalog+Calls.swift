@@ -19,7 +19,8 @@ extension Catalog {
             // A call first seen as placed elsewhere (its answer was lost, and a stream or callback came
             // first) becomes exorec's: the placement's fields win, its history is the placement's then
             // the callbacks' again, in the order they arrived.
-            let adopted = try await Self.adoptElsewhereCall(db, callSid: call.callSid)
+            let adopted = try await Self.adoptElsewhereCall(
+                db, callSid: call.callSid, account: call.accountSid, placedAt: call.placedAt)
             // Its completion was announced already if it had ended.
             let announce = adopted?.wasTerminal != true
             let inserted = try await Self.insertCall(

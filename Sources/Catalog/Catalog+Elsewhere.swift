@@ -70,7 +70,9 @@ extension Catalog {
     /// inserted in its place: its history goes (the caller replays the callbacks after the placement), its
     /// folder is kept when media is already in it.
     /// - Returns: nil when `callSid` is not a call placed elsewhere; else whether it had a terminal status.
-    static func adoptElsewhereCall(_ db: any SQLDatabase, callSid: String) async throws -> AdoptedCall? {
+    static func adoptElsewhereCall(
+        _ db: any SQLDatabase, callSid: String, account: String, placedAt: Timestamp
+    ) async throws -> AdoptedCall? {
         guard let row = try await db.select().columns("origin", "terminal_at", "folder").from(Table.calls)
             .where("call_sid", .equal, callSid).where("origin", .equal, CallOrigin.elsewhere.rawValue).first()
         else { return nil }
@@ -79,6 +81,9 @@ extension Catalog {
             let hasMedia = try await Self.hasMediaFiles(db, callSid: callSid)
             if !hasMedia { folder = nil }
         }
+        // The folder exorec's own call would have anyway needs no keeping (and a rebuild, reading the placement
+        // from call.json, gives no folder either).
+        if folder != nil, folder == Self.placedFolder(accountSid: account, callSid: callSid, placedAt: placedAt) { folder = nil }
         try await db.delete(from: Table.statusHistory).where("call_sid", .equal, callSid).run()
         try await db.delete(from: Table.calls).where("call_sid", .equal, callSid).run()
         return AdoptedCall(wasTerminal: try row.optional("terminal_at", as: Int64.self) != nil, folder: folder)
@@ -130,6 +135,15 @@ extension Catalog {
         // `_unknown` is a valid identifier: the force is safe.
         let folderAccount = account ?? (try! PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid"))
         return StorageLayout.relativeCallDirectory(account: folderAccount, callSid: callSid, startedAt: time)
+    }
+
+    /// The folder of exorec's own call (relative to the root), from its account and placement time; nil when
+    /// either id cannot name a folder.
+    static func placedFolder(accountSid: String, callSid: String, placedAt: Timestamp) -> String? {
+        guard let account = try? PathSafeIdentifier(accountSid, field: "AccountSid"),
+            let sid = try? PathSafeIdentifier(callSid, field: "CallSid")
+        else { return nil }
+        return StorageLayout.relativeCallDirectory(account: account, callSid: sid, startedAt: placedAt)
     }
 
     /// The folder of a stream file (relative path) — the folder a call first seen by this stream keeps.

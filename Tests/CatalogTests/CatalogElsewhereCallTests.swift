@@ -104,10 +104,11 @@ struct CatalogElsewhereCallTests {
 
     /// A placement whose answer was lost: its callbacks (and stream) came first and made a call placed elsewhere;
     /// exorec's own record arrives later and wins: origin exorec, its account, parameters and placement time, the
-    /// history the placement's then the callbacks'; the stream's folder is kept; call.completed is announced once.
+    /// history the placement's then the callbacks'; a folder with media that is not the one exorec's placement
+    /// gives is kept (a stream that started the next day); call.completed is announced once.
     @Test func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere() async throws {
         try await withTestCatalog { catalog, _ async throws in
-            let path = try Self.streamPath("CA1")
+            let path = "media/acme/2025/11/24/CA1/stream-ST1.wav"
             try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"), path: path)
             _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)), queuedAt: at(300))
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
@@ -120,10 +121,15 @@ struct CatalogElsewhereCallTests {
             #expect(call.placedAt == t0)
             #expect(call.customField == "order_12345" && call.parameters["Record"] == "true")
             #expect(call.status == "completed" && call.terminalAt == at(300))
-            #expect(call.folder == folder)
+            #expect(call.folder == folder && folder == "media/acme/2025/11/24/CA1")
             #expect(try await catalog.statusHistory(callSid: "CA1").map(\.source) == [.placed, .callback])
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
             #expect(try await !catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: t0)))
+
+            // A stream in the folder exorec's placement gives: nothing to keep.
+            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA3", streamSid: "ST3"), path: try Self.streamPath("CA3", streamSid: "ST3"))
+            #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA3", at: t0)))
+            #expect(try await catalog.call(sid: "CA3")?.folder == nil)
 
             // Without media, a pending `_unknown` folder is given up for exorec's own.
             _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA2"), at: at(400)), queuedAt: at(400))

@@ -348,6 +348,12 @@ public struct CatalogRebuilder: Sendable {
                     platformCallJSON: platformJSON)
                 if inserted {
                     result.calls = 1
+                    // A call first seen as placed elsewhere keeps the folder it had then (its call.json's).
+                    if let folder = Self.parentFolder(of: relativePath),
+                        folder != Catalog.placedFolder(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+                    {
+                        try await db.update(Table.calls).set("folder", to: folder).where("call_sid", .equal, sidecar.callSid).run()
+                    }
                     for change in sidecar.statusHistory {
                         try await Catalog.applyStatus(db, callSid: sidecar.callSid, change, announce: false)
                     }
