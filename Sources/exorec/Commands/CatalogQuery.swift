@@ -215,6 +215,11 @@ struct CatalogShow: AsyncParsableCommand {
         commandName: "show",
         abstract: "Show one call: parameters, status history, callbacks, media files and downloads.",
         discussion: """
+            A call another tool placed with exorec's StreamUrl and StatusCallback shows "origin \
+            elsewhere" and when exorec first saw it (in --json: "origin": "elsewhere", placed_at \
+            being that first sight); what the platform did not say (its request, an account no \
+            stream or callback named) is empty.
+
             \(CatalogQueryExit.help)
 
             EXAMPLES:
