@@ -40,8 +40,8 @@ extension Catalog {
                 // Not exorec's: the first callback makes it a call placed elsewhere (a CallSid that cannot
                 // name a folder stays a flagged callback only).
                 created = try await Self.noteCallSeen(
-                    db, callSid: callback.callSid, accountSid: callback.accountSid, at: received.receivedAt, streamFolder: nil)
-                    == .created
+                    db, callSid: callback.callSid, accountSid: callback.accountSid, at: received.receivedAt, streamFolder: nil,
+                    numbers: ReportedNumbers(callback)) == .created
                 var isCall = created
                 if !isCall { isCall = try await Self.callExists(db, callSid: callback.callSid) }
                 guard isCall else { return StoredCallback(record: record, download: nil) }

@@ -1,3 +1,4 @@
+import ExotelKit
 import MediaStore
 import SQLKit
 
@@ -25,13 +26,17 @@ extension Catalog {
     /// `movingPastMedia` (the migration of an older catalog, whose streams are catalogued already) moves a
     /// pending folder to the stream's even though media rows exist: as a rebuild of the same files would.
     ///
+    /// The numbers the platform reported (a callback's `From`, `To`, `CustomField`; a stream's `from`, `to`) are
+    /// kept in the searched columns, the first reported of each; an empty value is no value.
+    ///
     /// A CallSid or account that cannot name a folder (``PathSafeIdentifier``) is not turned into one: the
     /// callback stays flagged, the account unknown.
-    /// - Returns: what changed.
+    /// - Returns: what changed (numbers alone are not reported: the next call.json rewrite carries them, and a
+    ///   rebuild learns them from the same stream).
     @discardableResult
     static func noteCallSeen(
         _ db: any SQLDatabase, callSid: String, accountSid: String?, at time: Timestamp, streamFolder: String?,
-        movingPastMedia: Bool = false
+        numbers: ReportedNumbers = ReportedNumbers(), movingPastMedia: Bool = false
     ) async throws -> CallSighting {
         guard let sid = try? PathSafeIdentifier(callSid, field: "CallSid") else { return .unchanged }
         let account = accountSid.flatMap { try? PathSafeIdentifier($0, field: "AccountSid") }
@@ -42,17 +47,27 @@ extension Catalog {
             try await db.insert(into: Table.calls)
                 .columns(
                     "call_sid", "account_sid", "placed_at", "parameters_json", "status", "platform_call_json", "updated_at",
-                    "origin", "folder")
+                    "origin", "folder", "from_number", "to_number", "custom_field")
                 .values(
                     callSid, account?.value ?? "", time.millisecondsSinceEpoch, "{}", "unknown", "{}",
-                    time.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder)
+                    time.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder, numbers.from, numbers.to,
+                    numbers.customField)
                 .run()
             return .created
         }
+        guard try existing.value("origin", as: String.self) == CallOrigin.elsewhere.rawValue else { return .unchanged }
+        if !numbers.isEmpty {
+            // Each kept as first reported: fill only what is still empty.
+            func fill(_ column: String, _ value: String?) -> any SQLExpression {
+                SQLFunction("COALESCE", args: SQLColumn(column), value.map { SQLBind($0) } ?? SQLLiteral.null)
+            }
+            try await db.update(Table.calls)
+                .set("from_number", to: fill("from_number", numbers.from)).set("to_number", to: fill("to_number", numbers.to))
+                .set("custom_field", to: fill("custom_field", numbers.customField))
+                .where("call_sid", .equal, callSid).run()
+        }
         // Only a call placed elsewhere whose account is still unknown learns one.
-        guard let account, try existing.value("origin", as: String.self) == CallOrigin.elsewhere.rawValue,
-            try existing.value("account_sid", as: String.self).isEmpty
-        else { return .unchanged }
+        guard let account, try existing.value("account_sid", as: String.self).isEmpty else { return .unchanged }
         let update = db.update(Table.calls).set("account_sid", to: account.value)
         let folder = try existing.optional("folder", as: String.self)
         let pending = folder.map { $0.hasPrefix(Self.pendingAccountPrefix) } ?? true
@@ -89,6 +104,26 @@ extension Catalog {
         return AdoptedCall(wasTerminal: try row.optional("terminal_at", as: Int64.self) != nil, folder: folder)
     }
 
+    /// Numbers the platform reported for a call placed elsewhere.
+    struct ReportedNumbers: Sendable {
+        var from: String?
+        var to: String?
+        var customField: String?
+
+        init(from: String? = nil, to: String? = nil, customField: String? = nil) {
+            func given(_ text: String?) -> String? { text.flatMap { $0.isEmpty ? nil : $0 } }
+            self.from = given(from)
+            self.to = given(to)
+            self.customField = given(customField)
+        }
+
+        init(_ callback: StatusCallback) {
+            self.init(from: callback.from, to: callback.to, customField: callback.customField)
+        }
+
+        var isEmpty: Bool { self.from == nil && self.to == nil && self.customField == nil }
+    }
+
     /// What a sighting of a call changed in the catalog.
     public enum CallSighting: Sendable, Hashable {
         case unchanged
@@ -107,15 +142,16 @@ extension Catalog {
     /// - Returns: false if the CallSid is there already.
     static func insertElsewhereCall(
         _ db: any SQLDatabase, callSid: String, accountSid: String, firstSeenAt: Timestamp, folder: String?,
-        platformCallJSON: String
+        platformCallJSON: String, numbers: ReportedNumbers
     ) async throws -> Bool {
         let row = try await db.insert(into: Table.calls)
             .columns(
                 "call_sid", "account_sid", "placed_at", "parameters_json", "status", "platform_call_json", "updated_at",
-                "origin", "folder")
+                "origin", "folder", "from_number", "to_number", "custom_field")
             .values(
                 callSid, accountSid, firstSeenAt.millisecondsSinceEpoch, "{}", "unknown", platformCallJSON,
-                firstSeenAt.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder)
+                firstSeenAt.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder, numbers.from, numbers.to,
+                numbers.customField)
             .ignoringConflicts(with: "call_sid")
             .returning("call_sid")
             .first()

@@ -87,7 +87,7 @@ extension Catalog {
         if !sidecar.callSid.isEmpty {
             sighting = try await Self.noteCallSeen(
                 db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, at: sidecar.startedAt,
-                streamFolder: Self.parentFolder(of: path))
+                streamFolder: Self.parentFolder(of: path), numbers: ReportedNumbers(from: sidecar.from, to: sidecar.to))
         }
         try await db.insert(into: Table.streams)
             .columns(

@@ -30,10 +30,14 @@ extension Catalog {
             }
             if call.origin == .elsewhere {
                 let platformCall = call.platformCallJSON == "{}" ? nil : try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8))
-                return CallSidecar(
+                var sidecar = CallSidecar(
                     accountSid: call.accountSid, callSid: callSid, placedAt: nil, request: nil, platformCall: platformCall,
                     statusHistory: try await Self.statusHistory(db, callSid: callSid), callbacks: callbacks,
                     exorecVersion: exorecVersion, origin: CallSidecar.originElsewhere, firstSeenAt: call.placedAt)
+                sidecar.from = call.from
+                sidecar.to = call.to
+                sidecar.customField = call.customField
+                return sidecar
             }
             return CallSidecar(
                 accountSid: call.accountSid, callSid: callSid, placedAt: call.placedAt, request: call.parameters,

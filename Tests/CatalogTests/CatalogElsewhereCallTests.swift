@@ -34,7 +34,9 @@ struct CatalogElsewhereCallTests {
             #expect(call.accountSid == Fixture.account)
             #expect(call.folder == String(path.dropLast("/stream-ST1.wav".count)))
             #expect(call.placedAt == at(2))
-            #expect(call.status == "unknown" && call.parameters.isEmpty && call.from == nil)
+            #expect(call.status == "unknown" && call.parameters.isEmpty && call.callerId == nil)
+            // The numbers the stream reported are searched on.
+            #expect(call.from == "09876543210" && call.to == "09123456789")
             #expect(try await catalog.statusHistory(callSid: "CAE1").isEmpty)
             // A later upsert of the same stream changes nothing.
             #expect(try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAE1", streamSid: "ST1"), path: path) == .unchanged)
@@ -44,6 +46,8 @@ struct CatalogElsewhereCallTests {
             #expect(try await catalog.calls(CallQuery(origin: .exorec)).map(\.callSid) == ["CA1"])
             var search = CallSearch()
             search.origin = .elsewhere
+            #expect(try await search.run(on: catalog).map(\.call.callSid) == ["CAE1"])
+            search.number = "+91 98765 43210"
             #expect(try await search.run(on: catalog).map(\.call.callSid) == ["CAE1"])
 
             // Its terminal callback is applied, its recording queued, and the feed says who placed it.
@@ -91,7 +95,7 @@ struct CatalogElsewhereCallTests {
             let stored = try await catalog.storeCallback(named, queuedAt: at(5))
             #expect(stored.createdElsewhereCall && stored.download?.isNew == true)
             let call = try #require(try await catalog.call(sid: "CAE3"))
-            #expect(call.accountSid == "otherco")
+            #expect(call.accountSid == "otherco" && call.from == nil && call.customField == nil)
             #expect(call.folder?.hasPrefix("media/otherco/") == true && call.folder?.hasSuffix("/CAE3") == true)
             #expect(call.recordingURL == "https://recordings.example/otherco/CAE3.mp3")
 
@@ -190,6 +194,7 @@ struct CatalogElsewhereCallTests {
             #expect(sidecar.origin == "elsewhere" && sidecar.firstSeenAt == at(9) && sidecar.placedAt == nil && sidecar.request == nil)
             #expect(sidecar.platformCall == nil && sidecar.accountSid == "")
             #expect(sidecar.statusHistory.map(\.status) == ["completed"] && sidecar.callbacks.count == 1)
+            #expect(sidecar.from == "09876543210" && sidecar.to == "09123456789" && sidecar.customField == "order_12345")
             let decoded = try CallSidecar.decode(sidecar.encoded(), path: "call.json")
             #expect(decoded == sidecar)
         }

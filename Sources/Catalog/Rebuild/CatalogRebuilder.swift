@@ -375,7 +375,8 @@ public struct CatalogRebuilder: Sendable {
                     ?? sidecar.platformCall.map(CatalogJSON.encode) ?? "{}"
                 let inserted = try await Catalog.insertElsewhereCall(
                     db, callSid: callSid.value, accountSid: sidecar.accountSid == CallSidecar.unknownAccount ? "" : sidecar.accountSid,
-                    firstSeenAt: firstSeenAt, folder: Self.parentFolder(of: relativePath), platformCallJSON: platformJSON)
+                    firstSeenAt: firstSeenAt, folder: Self.parentFolder(of: relativePath), platformCallJSON: platformJSON,
+                    numbers: Catalog.ReportedNumbers(from: sidecar.from, to: sidecar.to, customField: sidecar.customField))
                 if inserted {
                     result.calls = 1
                     result.elsewhere = 1
@@ -422,6 +423,10 @@ public struct CatalogRebuilder: Sendable {
                 if recorded.isNew { result.callbacks += 1 }
                 result.duplicates += recorded.isNew ? deliveries - 1 : deliveries
                 if replayCallbacks, recorded.isNew {
+                    // As the migration of an older catalog reads them: numbers and account too.
+                    try await Catalog.noteCallSeen(
+                        db, callSid: sidecar.callSid, accountSid: callback.accountSid, at: entry.receivedAt, streamFolder: nil,
+                        numbers: Catalog.ReportedNumbers(callback))
                     try await Catalog.applyStatus(
                         db, callSid: sidecar.callSid, StatusChange(callback: callback, at: entry.receivedAt), announce: false)
                     result.statuses += 1

@@ -38,16 +38,20 @@ func adoptCallsPlacedElsewhere(_ db: any SQLDatabase) async throws {
         let at = try row.timestamp("received_at")
         let body: Data = try row.value("raw_body")
         let callback = try? StatusCallback.parse(body: Array(body), contentType: row.value("content_type"))
-        try await Catalog.noteCallSeen(db, callSid: callSid, accountSid: callback?.accountSid, at: at, streamFolder: nil)
+        try await Catalog.noteCallSeen(
+            db, callSid: callSid, accountSid: callback?.accountSid, at: at, streamFolder: nil,
+            numbers: callback.map(Catalog.ReportedNumbers.init) ?? Catalog.ReportedNumbers())
         guard let callback, try await Catalog.callExists(db, callSid: callSid) else { continue }
         try await Catalog.applyStatus(db, callSid: callSid, StatusChange(callback: callback, at: at), announce: false)
     }
-    let streams = try await db.select().columns("call_sid", "account_sid", "started_at", "path").from(Table.streams)
+    let streams = try await db.select().columns("call_sid", "account_sid", "started_at", "path", "from_number", "to_number").from(Table.streams)
         .where("call_sid", .notIn, exorecCalls).orderBy("started_at").orderBy("path").all()
     for row in streams {
         let path: String = try row.value("path")
         try await Catalog.noteCallSeen(
             db, callSid: try row.value("call_sid"), accountSid: try row.value("account_sid"), at: try row.timestamp("started_at"),
-            streamFolder: Catalog.parentFolder(of: path), movingPastMedia: true)
+            streamFolder: Catalog.parentFolder(of: path),
+            numbers: Catalog.ReportedNumbers(from: try row.optional("from_number"), to: try row.optional("to_number")),
+            movingPastMedia: true)
     }
 }

@@ -152,6 +152,10 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public var origin: String?
     /// When exorec first saw a call placed elsewhere (its first stream start or callback).
     public var firstSeenAt: Timestamp?
+    /// A call placed elsewhere: the numbers and CustomField the platform reported (first reported of each).
+    public var from: String?
+    public var to: String?
+    public var customField: String?
     /// The `Calls/connect` form fields as sent, credentials removed (see ``requestParameters(from:)``).
     public var request: [String: String]?
     public var campaignId: String?
@@ -163,8 +167,8 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public var exorecVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, request, callbacks, origin
-        case firstSeenAt = "first_seen_at"
+        case schema, request, callbacks, origin, from, to
+        case firstSeenAt = "first_seen_at", customField = "custom_field"
         case accountSid = "account_sid", callSid = "call_sid", placedAt = "placed_at"
         case campaignId = "campaign_id", campaignRowKey = "campaign_row_key", platformCall = "platform_call"
         case statusHistory = "status_history", exorecVersion = "exorec_version"
