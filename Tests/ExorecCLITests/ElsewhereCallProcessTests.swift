@@ -97,6 +97,10 @@ import Testing
         #expect(call["status"] as? String == "completed")
         let media = try #require(detail["media_files"] as? [[String: Any]], "\(shown.output)")
         #expect(Set(media.compactMap { $0["kind"] as? String }) == ["stream", "recording"])
+        // The events feed announced its completion, saying who placed it.
+        let completed = try await PipelineProcess.query(
+            catalog, "SELECT detail_json FROM events WHERE type = 'call.completed' AND call_sid = '\(callSid)'")
+        #expect(completed.count == 1 && completed.first?.first?.contains(#""origin":"elsewhere""#) == true, "\(completed)")
         let listed = try await ExorecProcess.run(["catalog", "search", "--origin", "elsewhere", "--config", config, "--jsonl"])
         #expect(listed.status == 0 && listed.output.contains(callSid), "search --origin elsewhere: \(listed.output) \(listed.errors)")
 
