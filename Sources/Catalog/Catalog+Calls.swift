@@ -99,11 +99,11 @@ extension Catalog {
             guard let current = try await db.select().columns("status", "recording_url").from(Table.calls)
                 .where("call_sid", .equal, details.sid).first()
             else { throw CatalogError.unknownCall(callSid: details.sid) }
-            // A call placed elsewhere learns its account from the platform's answer.
-            var learnt = false
-            if let account = details.accountSid, !account.isEmpty {
-                learnt = try await Self.noteCallSeen(db, callSid: details.sid, accountSid: account, at: time, streamFolder: nil) == .accountLearnt
-            }
+            // A call placed elsewhere learns its account (and numbers it lacks) from the platform's answer.
+            let learnt =
+                try await Self.noteCallSeen(
+                    db, callSid: details.sid, accountSid: details.accountSid, at: time, streamFolder: nil,
+                    numbers: ReportedNumbers(from: details.from, to: details.to)) == .accountLearnt
             try await db.update(Table.calls)
                 .set("platform_call_json", to: String(decoding: details.jsonBody(), as: UTF8.self))
                 .set("updated_at", to: time.millisecondsSinceEpoch)

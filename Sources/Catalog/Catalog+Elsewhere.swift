@@ -7,9 +7,10 @@ import SQLKit
 /// (``CallOrigin/elsewhere``), so it is searched, exported, held, reconciled and its recording fetched like
 /// exorec's own calls.
 ///
-/// What the platform did not say stays empty: no request, no numbers but a callback's, status `unknown`
-/// until a status arrives, the account empty until a stream (`start.account_sid`), a callback (`AccountSid`)
-/// or Call Details names it. `placed_at` is when exorec first saw the call.
+/// What the platform did not say stays empty: no request, numbers and CustomField only as a stream, callback
+/// or Call Details reported them, status `unknown` until a status arrives, the account empty until a stream
+/// (`start.account_sid`), a callback (`AccountSid`) or Call Details names it. `placed_at` is when exorec first
+/// saw the call.
 ///
 /// The call's folder (`folder`) is fixed at first sight: a stream's own folder when a stream came first, else
 /// `media/<account>/<yyyy>/<mm>/<dd>/<CallSid>` dated by the callback; while no one has named the account it

@@ -73,7 +73,8 @@ public struct CatalogRebuilder: Sendable {
         public var calls = 0
         /// Of ``calls``, those placed elsewhere (older `_unknown` call.json files become such calls too).
         public var elsewhereCalls = 0
-        /// call.json files of CallSids that cannot be calls (their callbacks are kept, flagged).
+        /// call.json files that make no call (a CallSid that cannot name a folder, or an older `_unknown` copy of
+        /// a call's early callbacks whose call.json is elsewhere): their callbacks are kept, flagged.
         public var unknownCalls = 0
         public var statusChanges = 0
         public var callbacks = 0
