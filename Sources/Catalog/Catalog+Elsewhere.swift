@@ -105,14 +105,23 @@ extension Catalog {
         return AdoptedCall(wasTerminal: try row.optional("terminal_at", as: Int64.self) != nil, folder: folder)
     }
 
-    /// Numbers the platform reported for a call placed elsewhere.
+    /// Numbers the platform reported for a call placed elsewhere. They come from outside and are printed by
+    /// `catalog ls/show`: a value with a control character (a forged line, a terminal escape) or longer than
+    /// ``maximumLength`` characters is not kept.
     struct ReportedNumbers: Sendable {
+        static let maximumLength = 256
+
         var from: String?
         var to: String?
         var customField: String?
 
         init(from: String? = nil, to: String? = nil, customField: String? = nil) {
-            func given(_ text: String?) -> String? { text.flatMap { $0.isEmpty ? nil : $0 } }
+            func given(_ text: String?) -> String? {
+                guard let text, !text.isEmpty, text.count <= Self.maximumLength,
+                    !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else { return nil }
+                return text
+            }
             self.from = given(from)
             self.to = given(to)
             self.customField = given(customField)

@@ -99,6 +99,13 @@ struct CatalogElsewhereCallTests {
             #expect(call.folder?.hasPrefix("media/otherco/") == true && call.folder?.hasSuffix("/CAE3") == true)
             #expect(call.recordingURL == "https://recordings.example/otherco/CAE3.mp3")
 
+            // Numbers that would forge a line or drive a terminal are not kept.
+            let escapes = Self.jsonCallback(
+                ["CallSid": "CAE3b", "Status": "completed", "From": "+91\n99 fake line", "To": "\u{1B}[2J", "CustomField": "ok"], at: at(5))
+            _ = try await catalog.storeCallback(escapes, queuedAt: at(5))
+            let escaped = try #require(try await catalog.call(sid: "CAE3b"))
+            #expect(escaped.from == nil && escaped.to == nil && escaped.customField == "ok")
+
             let hostile = Self.jsonCallback(["CallSid": "../../etc", "AccountSid": "a/b", "Status": "completed"], at: at(6))
             let kept = try await catalog.storeCallback(hostile, queuedAt: at(6))
             #expect(kept.record.isNew && kept.record.unknownCall && !kept.createdElsewhereCall && kept.download == nil)
