@@ -321,3 +321,25 @@ struct CatalogElsewhereMigrationTests {
         }
     }
 }
+
+/// What `catalog ls` and `catalog show` print for a call placed elsewhere.
+@Suite(.timeLimit(.minutes(1)))
+struct CatalogElsewhereOutputTests {
+    @Test func listingsSayWhoPlacedIt() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+            _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAE9"), at: at(60)), queuedAt: at(60))
+            let table = try CallListingFormat.table.lines(for: try await CallSearch().run(on: catalog))
+            #expect(table.count == 3)
+            #expect(table[1].hasPrefix("CAE9 ") && table[1].hasSuffix("elsewhere"), "\(table)")
+            #expect(!table[2].contains("elsewhere"))
+
+            let detail = try #require(try await CallDetail.load(callSid: "CAE9", from: catalog))
+            let shown = try CallListingFormat.table.lines(for: detail)
+            #expect(shown[0] == "call CAE9 (account not known)")
+            #expect(shown[1].hasPrefix("  origin      elsewhere (placed by another tool), first seen "))
+            let json = try CallListingFormat.json.lines(for: detail).joined()
+            #expect(json.contains(#""origin":"elsewhere""#) && json.contains(#""account_sid":"""#))
+        }
+    }
+}
