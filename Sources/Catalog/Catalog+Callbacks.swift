@@ -34,13 +34,24 @@ extension Catalog {
             let record = try await Self.insertCallback(
                 db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
                 unknownCall: nil)
-            guard record.isNew, !record.unknownCall else { return StoredCallback(record: record, download: nil) }
+            guard record.isNew else { return StoredCallback(record: record, download: nil) }
+            var created = false
+            if record.unknownCall {
+                // Not exorec's: the first callback makes it a call placed elsewhere (a CallSid that cannot
+                // name a folder stays a flagged callback only).
+                created = try await Self.noteCallSeen(
+                    db, callSid: callback.callSid, accountSid: callback.accountSid, at: received.receivedAt, streamFolder: nil,
+                    numbers: ReportedNumbers(callback)) == .created
+                var isCall = created
+                if !isCall { isCall = try await Self.callExists(db, callSid: callback.callSid) }
+                guard isCall else { return StoredCallback(record: record, download: nil) }
+            }
             try await Self.applyStatus(db, callSid: callback.callSid, StatusChange(callback: callback, at: received.receivedAt))
             guard CallStatus.isTerminal(callback.status ?? ""), let url = callback.recordingURL, !url.isEmpty else {
-                return StoredCallback(record: record, download: nil)
+                return StoredCallback(record: record, download: nil, createdElsewhereCall: created)
             }
             let download = try await Self.enqueueDownload(db, callSid: callback.callSid, url: url, notBefore: queuedAt, at: queuedAt)
-            return StoredCallback(record: record, download: download)
+            return StoredCallback(record: record, download: download, createdElsewhereCall: created)
         }
     }
 
@@ -79,8 +90,10 @@ extension Catalog {
         if let unknownCall {
             unknown = unknownCall
         } else {
+            // Unknown means "not a call exorec placed": a call placed elsewhere is one too.
             unknown = try await db.select().column("call_sid").from(Table.calls)
-                .where("call_sid", .equal, callback.callSid).first() == nil
+                .where("call_sid", .equal, callback.callSid).where("origin", .equal, CallOrigin.exorec.rawValue)
+                .first() == nil
         }
         let inserted = try await db.insert(into: Table.callbacks)
             .columns(

@@ -16,16 +16,27 @@ extension Catalog {
     @discardableResult
     public func recordPlacedCall(_ call: PlacedCall) async throws -> Bool {
         try await self.transaction("record placed call") { db in
+            // A call first seen as placed elsewhere (its answer was lost, and a stream or callback came
+            // first) becomes exorec's: the placement's fields win, its history is the placement's then
+            // the callbacks' again, in the order they arrived.
+            let adopted = try await Self.adoptElsewhereCall(
+                db, callSid: call.callSid, account: call.accountSid, placedAt: call.placedAt)
+            // Its completion was announced already if it had ended.
+            let announce = adopted?.wasTerminal != true
             let inserted = try await Self.insertCall(
                 db, callSid: call.callSid, accountSid: call.accountSid, placedAt: call.placedAt,
                 parameters: call.parameters, campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
                 metadata: call.metadata, status: call.platformCall.status,
                 platformCallJSON: String(decoding: call.platformCall.jsonBody(), as: UTF8.self))
             guard inserted else { return false }
+            if let folder = adopted?.folder {
+                try await db.update(Table.calls).set("folder", to: folder).where("call_sid", .equal, call.callSid).run()
+            }
             try await Self.applyStatus(
                 db, callSid: call.callSid,
                 StatusChange(status: call.platformCall.status, source: .placed, at: call.placedAt,
-                    recordingURL: call.platformCall.recordingURL.flatMap { $0.isEmpty ? nil : $0 }))
+                    recordingURL: call.platformCall.recordingURL.flatMap { $0.isEmpty ? nil : $0 }),
+                announce: announce)
             let early = try await db.select().columns("raw_body", "content_type", "received_at").from(Table.callbacks)
                 .where("call_sid", .equal, call.callSid).orderBy("received_at").orderBy("id").all()
             for row in early {
@@ -33,7 +44,9 @@ extension Catalog {
                 // Parsed once already when it was recorded; a body that no longer parses is left out.
                 guard let callback = try? StatusCallback.parse(body: Array(body), contentType: row.value("content_type"))
                 else { continue }
-                try await Self.applyStatus(db, callSid: call.callSid, StatusChange(callback: callback, at: try row.timestamp("received_at")))
+                try await Self.applyStatus(
+                    db, callSid: call.callSid, StatusChange(callback: callback, at: try row.timestamp("received_at")),
+                    announce: announce)
             }
             return true
         }
@@ -78,14 +91,19 @@ extension Catalog {
 
     /// Records what Call Details says about a call (the reconciler's path): the platform's `Call` replaces the
     /// stored one, and a status (source `reconciler`) is appended when the status changed or a recording URL
-    /// appeared.
-    /// - Returns: whether a status was appended.
+    /// appeared. A call placed elsewhere whose account was not known learns it from the answer.
+    /// - Returns: whether a status was appended (or the account learnt): `call.json` needs rewriting.
     @discardableResult
     public func recordCallDetails(_ details: PlatformCall, at time: Timestamp) async throws -> Bool {
         try await self.transaction("record call details") { db in
             guard let current = try await db.select().columns("status", "recording_url").from(Table.calls)
                 .where("call_sid", .equal, details.sid).first()
             else { throw CatalogError.unknownCall(callSid: details.sid) }
+            // A call placed elsewhere learns its account (and numbers it lacks) from the platform's answer.
+            let learnt =
+                try await Self.noteCallSeen(
+                    db, callSid: details.sid, accountSid: details.accountSid, at: time, streamFolder: nil,
+                    numbers: ReportedNumbers(from: details.from, to: details.to)) == .accountLearnt
             try await db.update(Table.calls)
                 .set("platform_call_json", to: String(decoding: details.jsonBody(), as: UTF8.self))
                 .set("updated_at", to: time.millisecondsSinceEpoch)
@@ -94,7 +112,7 @@ extension Catalog {
             let recordingURL = details.recordingURL.flatMap { $0.isEmpty ? nil : $0 }
             let knownURL = try current.optional("recording_url", as: String.self)
             guard try details.status != current.value("status", as: String.self) || (recordingURL != nil && knownURL == nil)
-            else { return false }
+            else { return learnt }
             var legs: [CallLeg]?
             if let detail = details.details, detail.leg1Status != nil || detail.leg2Status != nil {
                 legs = [CallLeg(status: detail.leg1Status), CallLeg(status: detail.leg2Status)]
@@ -138,6 +156,7 @@ extension Catalog {
                     SQLQueryString(
                         "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"))
             }
+            if let origin = query.origin { select.where("origin", .equal, origin.rawValue) }
             if let kind = query.mediaKind {
                 select.where(
                     "call_sid", .in,
@@ -250,6 +269,8 @@ extension CallRecord {
         self.callSid = try row.value("call_sid")
         self.accountSid = try row.value("account_sid")
         self.placedAt = try row.timestamp("placed_at")
+        self.origin = try row.choice("origin", as: CallOrigin.self, reading: "call")
+        self.folder = try row.optional("folder")
         self.parameters = try CatalogJSON.decode(
             [String: String].self, from: row.value("parameters_json"), column: "parameters_json")
         self.from = try row.optional("from_number")

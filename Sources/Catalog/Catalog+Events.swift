@@ -115,8 +115,11 @@ extension Catalog {
         let media = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).orderBy("path").all()
             .map(MediaFile.init(row:))
             .map { FeedEvent.MediaReference(mediaID: $0.id, kind: $0.kind, path: $0.path, state: $0.state) }
+        let origin = try await db.select().column("origin").from(Table.calls).where("call_sid", .equal, callSid).first()
+            .map { try $0.value("origin", as: String.self) }
         return try await Self.appendEvent(
-            db, .callCompleted, at: time, callSid: callSid, streamSid: nil, path: nil, detail: FeedEvent.Detail(status: status, media: media))
+            db, .callCompleted, at: time, callSid: callSid, streamSid: nil, path: nil,
+            detail: FeedEvent.Detail(status: status, media: media, origin: origin))
     }
 
     @discardableResult

@@ -9,13 +9,18 @@ extension Catalog {
     ///
     /// With `announce` (the live path; a rebuild passes false), the events feed gets `stream.started` when
     /// a growing stream first appears and `stream.finished` when it becomes final, in the same transaction.
-    public func upsertStream(from sidecar: StreamSidecar, path: String, announce: Bool = true) async throws {
+    ///
+    /// A stream whose CallSid the catalog does not have makes it a call placed elsewhere (see
+    /// `Catalog+Elsewhere.swift`); the result says so, for whoever keeps `call.json`.
+    @discardableResult
+    public func upsertStream(from sidecar: StreamSidecar, path: String, announce: Bool = true) async throws -> CallSighting {
         try await self.transaction("record stream") { db in
             let before = try await db.select().column("state").from(Table.streams).where("path", .equal, path).first()
                 .map { try $0.choice("state", as: StreamSidecar.State.self, reading: "stream") }
-            try await Self.upsertStream(db, sidecar: sidecar, path: path)
-            guard announce else { return }
+            let sighting = try await Self.upsertStream(db, sidecar: sidecar, path: path)
+            guard announce else { return sighting }
             try await Self.announceStream(db, sidecar: sidecar, path: path, stateBefore: before)
+            return sighting
         }
     }
 
@@ -75,7 +80,15 @@ extension Catalog {
 
     // MARK: - Shared with the rebuilder
 
-    static func upsertStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String) async throws {
+    @discardableResult
+    static func upsertStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String) async throws -> CallSighting {
+        // A stream of a call the catalog does not have makes it a call placed elsewhere, in the stream's folder.
+        var sighting = CallSighting.unchanged
+        if !sidecar.callSid.isEmpty {
+            sighting = try await Self.noteCallSeen(
+                db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, at: sidecar.startedAt,
+                streamFolder: Self.parentFolder(of: path), numbers: ReportedNumbers(from: sidecar.from, to: sidecar.to))
+        }
         try await db.insert(into: Table.streams)
             .columns(
                 "stream_sid", "call_sid", "account_sid", "path", "state", "sample_rate", "channels", "from_number",
@@ -102,6 +115,7 @@ extension Catalog {
                 channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes,
                 sha256: sidecar.sha256, state: MediaFileState(sidecar.state), createdAt: sidecar.startedAt,
                 updatedAt: sidecar.endedAt ?? sidecar.startedAt))
+        return sighting
     }
 
     static func upsertRecording(_ db: any SQLDatabase, sidecar: RecordingSidecar, path: String) async throws {

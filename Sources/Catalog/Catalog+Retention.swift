@@ -30,10 +30,15 @@ extension Catalog {
         try await self.exclusive("plan retention") { db in
             let cutoffMs = cutoff.millisecondsSinceEpoch
             var times: [String: (account: String?, time: Int64, source: RetentionCandidate.TimeSource)] = [:]
-            for row in try await db.select().columns("call_sid", "account_sid", "placed_at").from(Table.calls)
+            var folders: [String: String] = [:]
+            for row in try await db.select().columns("call_sid", "account_sid", "placed_at", "origin", "folder").from(Table.calls)
                 .where("placed_at", .lessThan, cutoffMs).all()
             {
-                times[try row.value("call_sid")] = (try row.value("account_sid"), try row.value("placed_at"), .placed)
+                let callSid: String = try row.value("call_sid")
+                // A call placed elsewhere: its time is when exorec first saw it.
+                let elsewhere = try row.value("origin", as: String.self) == CallOrigin.elsewhere.rawValue
+                times[callSid] = (try row.value("account_sid"), try row.value("placed_at"), elsewhere ? .firstSeen : .placed)
+                if let folder = try row.optional("folder", as: String.self) { folders[callSid] = folder }
             }
             let notPlaced = SQLSubquery.select { $0.column("call_sid").from(Table.calls) }
             for (table, column) in [(Table.mediaFiles, "created_at"), (Table.callbacks, "received_at")] {
@@ -69,7 +74,7 @@ extension Catalog {
                         callTime: Timestamp(millisecondsSinceEpoch: known.time), timeSource: known.source,
                         mediaFiles: files, hold: try await Self.activeHold(db, callSid: callSid),
                         busy: try await Self.busyReason(db, callSid: callSid),
-                        firstCallbackAt: firstCallback.map(Timestamp.init(millisecondsSinceEpoch:))))
+                        firstCallbackAt: firstCallback.map(Timestamp.init(millisecondsSinceEpoch:)), folder: folders[callSid]))
             }
             return candidates.sorted { ($0.callTime, $0.callSid) < ($1.callTime, $1.callSid) }
         }

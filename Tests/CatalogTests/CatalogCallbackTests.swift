@@ -110,7 +110,7 @@ struct CatalogCallbackTests {
     }
 
     /// The endpoint's path: a new terminal callback is recorded, applied (status, feed event) and its recording
-    /// queued in one go; its duplicate changes nothing else; a callback for an unknown call is only kept.
+    /// queued in one go; its duplicate changes nothing else; a callback for an unknown call makes a call placed elsewhere.
     @Test func storeCallbackRecordsAppliesAndQueuesOnce() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
@@ -126,10 +126,13 @@ struct CatalogCallbackTests {
             #expect(try await catalog.downloadJobs(callSid: "CA1").count == 1)
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
 
+            // A callback for a CallSid exorec did not place makes it a call placed elsewhere, applied and
+            // queued like exorec's own (this test asserted "only kept" before calls placed elsewhere).
             let stranger = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA9"), at: at(320)), queuedAt: at(321))
-            #expect(stranger.record.isNew && stranger.record.unknownCall && stranger.download == nil)
-            #expect(try await catalog.call(sid: "CA9") == nil)
-            #expect(try await catalog.downloadJobs(callSid: "CA9").isEmpty)
+            #expect(stranger.record.isNew && stranger.record.unknownCall && stranger.createdElsewhereCall)
+            #expect(stranger.download?.isNew == true)
+            #expect(try await catalog.call(sid: "CA9")?.origin == .elsewhere)
+            #expect(try await catalog.downloadJobs(callSid: "CA9").count == 1)
 
             let ringing = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", recordingURL: nil)
             #expect(try await catalog.storeCallback(Fixture.received(ringing, at: at(200)), queuedAt: at(201)).download == nil)

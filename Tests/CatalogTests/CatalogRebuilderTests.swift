@@ -92,11 +92,14 @@ struct CatalogRebuilderTests {
         let sidecar2 = try #require(try await catalog.callSidecar(callSid: "CA2", exorecVersion: "test"))
         try sidecar2.write(to: CallSidecar.path(inCallDirectory: try world.directory("CA2")), durable: false)
 
-        // A callback for a call exorec did not place.
-        _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CAX", recordingURL: nil), at: at(50)))
-        let unknown = try #require(try await catalog.callSidecar(callSid: "CAX", exorecVersion: "test"))
-        #expect(unknown.accountSid == CallSidecar.unknownAccount)
-        try unknown.write(
+        // A call exorec did not place: its first callback (no AccountSid) makes it a call placed elsewhere whose
+        // account is not known, its call.json under `_unknown` (before calls placed elsewhere, only the callback
+        // was kept).
+        _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAX", recordingURL: nil), at: at(50)), queuedAt: at(50))
+        let elsewhere = try #require(try await catalog.callSidecar(callSid: "CAX", exorecVersion: "test"))
+        #expect(elsewhere.accountSid == "" && elsewhere.origin == CallSidecar.originElsewhere && elsewhere.firstSeenAt == at(50))
+        #expect(try await catalog.call(sid: "CAX")?.folder == world.relative(try world.directory("CAX", account: CallSidecar.unknownAccount)))
+        try elsewhere.write(
             to: CallSidecar.path(inCallDirectory: try world.directory("CAX", account: CallSidecar.unknownAccount)), durable: false)
 
         for index in 1...3 {
@@ -129,18 +132,19 @@ struct CatalogRebuilderTests {
             }
             #expect(!feedBefore.isEmpty)
             #expect(campaignBefore.count == 2)
-            #expect(before.calls.count == 2)
+            #expect(before.calls.count == 3)
             #expect(before.callbacks.count == 3)
-            #expect(before.statusHistory.values.map(\.count).reduce(0, +) == 5)
+            #expect(before.statusHistory.values.map(\.count).reduce(0, +) == 6)
             #expect(before.streams.count == 1)
             #expect(before.recordings.count == 1)
             #expect(before.mediaFiles.count == 2)
 
             let report = try await CatalogRebuilder(layout: world.layout, logger: testLogger).rebuild(at: at(5000))
             #expect(report.problems == [])
-            #expect(report.calls == 2)
-            #expect(report.unknownCalls == 1)
-            #expect(report.statusChanges == 5)
+            #expect(report.calls == 3)
+            #expect(report.elsewhereCalls == 1)
+            #expect(report.unknownCalls == 0)
+            #expect(report.statusChanges == 6)
             #expect(report.callbacks == 3)
             #expect(report.duplicateDeliveries == 1)
             #expect(report.streams == 1)
@@ -160,7 +164,7 @@ struct CatalogRebuilderTests {
                 let audit = try await rebuilt.auditEntries()
                 #expect(Array(audit.prefix(3)) == auditBefore)
                 #expect(audit.last?.action == "catalog.rebuilt")
-                #expect(audit.last?.detailMap["calls"] == "2")
+                #expect(audit.last?.detailMap["calls"] == "3")
                 #expect(try await rebuilt.verifyAuditChain().isIntact)
 
                 #expect(try await rebuilt.campaignRows(campaignId: "spring") == campaignBefore)
@@ -286,7 +290,7 @@ struct CatalogRebuilderTests {
             #expect(kinds[.unreadableSidecar] == ["\(world.relative(broken))/call.json"])
             #expect(report.problems.count == 5)
             #expect(report.missingFiles == 1)
-            #expect(report.calls == 2)
+            #expect(report.calls == 3)  // CA1, CA2 and CAX, placed elsewhere (2 before calls placed elsewhere)
 
             try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
                 #expect(try await catalog.mediaFile(path: "\(base)/recording.mp3")?.state == .missing)

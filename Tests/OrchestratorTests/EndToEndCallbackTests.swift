@@ -160,10 +160,11 @@ struct EndToEndCallbackTests {
     }
 
     /// The platform can call back before the placing process has catalogued its call (a slow catalog, a crash
-    /// between the answer and the insert). Those callbacks are kept, flagged, in `_unknown/…/call.json`, and nothing
-    /// is downloaded for them; once the call is catalogued their statuses are applied in arrival order, the sweep
-    /// of never-queued recordings fetches its recording, its stream is catalogued with it, the `_unknown` copy
-    /// goes, and a rebuild reproduces it all.
+    /// between the answer and the insert). Its stream and callbacks make it a call placed elsewhere (before calls
+    /// placed elsewhere, they were only kept in `_unknown/…/call.json` and nothing was downloaded), in the stream's
+    /// folder, its recording fetched; once exorec's placement is catalogued it wins (origin exorec) and the
+    /// callbacks' statuses are applied again after it in arrival order, one call.json stays, and a rebuild
+    /// reproduces it all.
     @Test func callbacksThatBeatThePlacementAreAppliedOnceTheCallIsCatalogued() async throws {
         var options = PipelineHarness.Options(rate: 20)
         options.reconciler = ReconcilerConfiguration(terminalGrace: .seconds(24 * 3600), interval: .seconds(10))
@@ -180,19 +181,20 @@ struct EndToEndCallbackTests {
             }
             let early = try await harness.catalog.callbacks(callSid: sid)
             #expect(early.count == 3 && early.allSatisfy(\.unknownCall), "\(early.map(\.unknownCall))")
-            #expect(try await harness.catalog.call(sid: sid) == nil)
-            #expect(try await harness.catalog.downloadJobs(callSid: sid).isEmpty, "nothing is fetched for a call nobody placed")
+            #expect(try await harness.catalog.call(sid: sid)?.origin == .elsewhere)
+            #expect(try await harness.catalog.downloadJobs(callSid: sid).count == 1, "its recording is fetched as for any call")
             func sidecars() -> [String] {
                 FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter { $0.contains("/\(sid)/") }
             }
-            #expect(sidecars().count == 1 && sidecars().allSatisfy { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
+            #expect(sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
 
             // The placing process catches up.
             let placed = PlacedCall(request: request, response: response, accountSid: PipelineHarness.account.sid, placedAt: .now())
             #expect(try await harness.catalog.recordPlacedCall(placed))
+            #expect(try await harness.catalog.call(sid: sid)?.origin == .exorec)
             try await harness.pipeline.sidecars.refresh(callSid: sid)
 
-            try await harness.eventually("the recording of \(sid), queued by the reconciler's sweep") {
+            try await harness.eventually("the recording of \(sid)") {
                 try await !harness.catalog.recordings(callSid: sid).isEmpty
             }
             try await harness.settle(sid)

@@ -105,10 +105,12 @@ struct EndToEndRebuildTests {
         }
     }
 
-    /// A callback for a CallSid exorec never placed is kept in the catalog, flagged (docs/INGEST.md), and its
-    /// `call.json` goes under the account folder `_unknown` (docs/CATALOG.md), so a rebuild keeps it. (None was
-    /// written at first: the callback recorder returned before refreshing the sidecar, and the sidecar writer wrote
-    /// nothing for a call without `placed_at`; the rebuild then lost the callback.)
+    /// A callback for a CallSid exorec never placed is kept in the catalog, flagged (docs/INGEST.md), and makes it
+    /// a call placed elsewhere (docs/CALLS.md); the callback names no account, so its `call.json` goes under the
+    /// account folder `_unknown` (docs/CATALOG.md), and a rebuild gives the same call back. (None was written at
+    /// first: the callback recorder returned before refreshing the sidecar, and the sidecar writer wrote nothing
+    /// for a call without `placed_at`; the rebuild then lost the callback. Before calls placed elsewhere, only the
+    /// callback was kept.)
     @Test func aCallbackForAnUnknownCallSurvivesARebuild() async throws {
         try await PipelineHarness.run(.init(rate: 20)) { harness in
             let unknownSid = "CAnobodyplacedthis01"
@@ -121,9 +123,12 @@ struct EndToEndRebuildTests {
             let sidecars = FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter { $0.contains("/\(unknownSid)/") }
             #expect(sidecars.count == 1, "call.json of the unknown call: \(sidecars)")
             #expect(sidecars.allSatisfy { $0.contains("/\(CallSidecar.unknownAccount)/") })
+            let call = try #require(try await harness.catalog.call(sid: unknownSid))
+            #expect(call.origin == .elsewhere && call.accountSid == "" && call.status == "completed")
 
             let (live, rebuilt, _) = try await Self.stopAndRebuild(harness)
             #expect(live.callbacks.values.contains { $0.callSid == unknownSid })
+            #expect(rebuilt.calls[unknownSid]?.origin == .elsewhere)
             let differences = rebuilt.differences(from: live)
             #expect(differences.isEmpty, "\(Self.describe(differences, live, rebuilt))")
         }

@@ -73,6 +73,32 @@ import Testing
         }
     }
 
+    /// A call placed elsewhere (a callback naming no account made it; its call.json in the folder the catalog
+    /// fixed, under `_unknown`) is timed by its first sight and deleted with its folder like any call.
+    @Test func aCallPlacedElsewhereIsDeletedWithItsFolder() async throws {
+        try await ArchiveVerifierTests.withArchive(calls: ["CAret1"]) { archive in
+            let seen = ArchiveVerifierTests.placedAt
+            let body = Array(#"{"CallSid":"CAelseR","EventType":"terminal","Status":"busy"}"#.utf8)
+            _ = try await archive.catalog.storeCallback(
+                ReceivedCallback(receivedAt: seen, contentType: "application/json", body: body), queuedAt: seen)
+            let sidecars = CallSidecarWriter(
+                layout: StorageLayout(root: archive.root), catalog: archive.catalog, exorecVersion: "test", logger: RecordingTests.quietLogger())
+            let path = try #require(try await sidecars.refresh(callSid: "CAelseR"))
+            #expect(path.contains("/media/_unknown/"))
+
+            let plan = try await Self.plan(archive)
+            let elsewhere = try #require(plan.delete.first { $0.call.callSid == "CAelseR" })
+            #expect(elsewhere.call.timeSource == .firstSeen)
+            #expect(elsewhere.files.map { archive.absolute($0) } == [path])
+            let report = try await Self.executor(archive).apply(plan, runId: "run1", at: Self.now)
+            #expect(Set(report.deleted.map(\.callSid)) == ["CAret1", "CAelseR"])
+            #expect(!FileManager.default.fileExists(atPath: path))
+            #expect(!FileManager.default.fileExists(atPath: String(path.dropLast("/call.json".count))))
+            #expect(try await archive.catalog.call(sid: "CAelseR") == nil)
+            #expect(try await archive.verifier().verify().isClean)
+        }
+    }
+
     /// A plan changes nothing: every file and row is still there, and nothing is audited.
     @Test func dryRunDeletesNothing() async throws {
         try await ArchiveVerifierTests.withArchive(calls: Self.calls) { archive in

@@ -56,11 +56,24 @@ public struct PlacedCall: Sendable, Hashable {
 
 }
 
+/// Who placed a call: exorec, or another tool that pointed its stream and status callbacks at exorec.
+public enum CallOrigin: String, Sendable, Hashable, Codable, CaseIterable {
+    case exorec
+    case elsewhere
+}
+
 /// A call as the catalog knows it.
 public struct CallRecord: Sendable, Hashable, Codable {
     public var callSid: String
+    /// The platform's AccountSid; empty for a call placed elsewhere whose account no one has named yet.
     public var accountSid: String
+    /// When exorec placed the call; for a call placed elsewhere, when exorec first saw it.
     public var placedAt: Timestamp
+    /// `exorec`, or `elsewhere` for a call another tool placed.
+    public var origin: CallOrigin
+    /// The call's folder relative to the storage root when it was fixed at first sight (calls placed
+    /// elsewhere); nil for exorec's calls (their account and placement time give it).
+    public var folder: String?
     /// The request's form fields, credentials removed.
     public var parameters: [String: String]
     public var from: String?
@@ -91,7 +104,7 @@ public struct CallRecord: Sendable, Hashable, Codable {
     public var updatedAt: Timestamp
 
     enum CodingKeys: String, CodingKey {
-        case parameters, from, to, status, legs, metadata
+        case parameters, from, to, status, legs, metadata, origin, folder
         case callSid = "call_sid", accountSid = "account_sid", placedAt = "placed_at", callerId = "caller_id"
         case flowURL = "flow_url", customField = "custom_field", recordingChannels = "recording_channels"
         case recordingFormat = "recording_format", streamURL = "stream_url", campaignId = "campaign_id"
@@ -121,14 +134,17 @@ public struct CallQuery: Sendable, Hashable {
     public var metadata: [String: String] = [:]
     /// Only calls with at least one media file of this kind.
     public var mediaKind: MediaKind?
+    /// Only calls placed by exorec, or only calls placed elsewhere.
+    public var origin: CallOrigin?
     public var limit: Int
     public var offset: Int
 
     public init(
         placedFrom: Timestamp? = nil, placedBefore: Timestamp? = nil, number: String? = nil, callSid: String? = nil,
         status: String? = nil, customField: String? = nil, campaignId: String? = nil, mediaKind: MediaKind? = nil,
-        limit: Int = 1000, offset: Int = 0
+        origin: CallOrigin? = nil, limit: Int = 1000, offset: Int = 0
     ) {
+        self.origin = origin
         self.placedFrom = placedFrom
         self.placedBefore = placedBefore
         self.number = number

@@ -32,7 +32,8 @@ public struct CallbackRecordResult: Sendable, Hashable {
     /// The callback's row id (the existing row's for a duplicate).
     public var id: Int64
     public var outcome: Outcome
-    /// The CallSid was not a call in the catalog when the callback was first recorded.
+    /// The CallSid was not a call exorec placed when the callback was first recorded (unknown, or a call
+    /// placed elsewhere).
     public var unknownCall: Bool
     /// The parsed callback, so the caller need not parse the body again.
     public var callback: StatusCallback
@@ -48,6 +49,8 @@ public struct StoredCallback: Sendable, Hashable {
     /// The recording download a new terminal callback queued (or found already queued); nil when it
     /// queued none.
     public var download: DownloadEnqueueResult?
+    /// This callback was the first sight of a call exorec did not place: it is now a call placed elsewhere.
+    public var createdElsewhereCall = false
 }
 
 /// The identity of a status callback: two deliveries with the same key are one callback.

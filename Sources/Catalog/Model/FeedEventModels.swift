@@ -50,17 +50,20 @@ public struct FeedEvent: Sendable, Hashable, Encodable {
         public var sha256: String?
         public var status: String?
         public var media: [MediaReference]?
+        /// `call.completed`: who placed the call (`exorec` or `elsewhere`).
+        public var origin: String?
 
         enum CodingKeys: String, CodingKey {
-            case kind, state, format, channels, frames, bytes, sha256, status, media
+            case kind, state, format, channels, frames, bytes, sha256, status, media, origin
             case sampleRate = "sample_rate", durationSeconds = "duration_seconds"
         }
 
         public init(
             kind: MediaKind? = nil, state: String? = nil, format: String? = nil, sampleRate: Int? = nil, channels: Int? = nil,
             frames: Int64? = nil, durationSeconds: Double? = nil, bytes: Int64? = nil, sha256: String? = nil, status: String? = nil,
-            media: [MediaReference]? = nil
+            media: [MediaReference]? = nil, origin: String? = nil
         ) {
+            self.origin = origin
             self.kind = kind
             self.state = state
             self.format = format

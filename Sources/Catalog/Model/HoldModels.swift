@@ -61,7 +61,7 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
     public enum TimeSource: String, Sendable, Hashable, Codable {
         /// `calls.placed_at`: exorec placed the call.
         case placed
-        /// The earliest media file or callback: a call exorec did not place.
+        /// The earliest media file or callback, or a call placed elsewhere's first sight: a call exorec did not place.
         case firstSeen = "first-seen"
     }
 
@@ -78,19 +78,23 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
     public var busy: String?
     /// When exorec received its first callback (locates the `call.json` of a call it did not place).
     public var firstCallbackAt: Timestamp?
+    /// The call's folder as the catalog fixed it (a call placed elsewhere), relative to the storage root.
+    public var folder: String?
 
     public var bytes: Int64 { self.mediaFiles.reduce(0) { $0 + ($1.bytes ?? 0) } }
 
     enum CodingKeys: String, CodingKey {
         case hold, busy, bytes
         case callSid = "call_sid", accountSid = "account_sid", callTime = "call_time", timeSource = "time_source"
+        case folder
         case mediaFiles = "media_files", firstCallbackAt = "first_callback_at"
     }
 
     public init(
         callSid: String, accountSid: String?, callTime: Timestamp, timeSource: TimeSource, mediaFiles: [MediaFile],
-        hold: LegalHold?, busy: String?, firstCallbackAt: Timestamp?
+        hold: LegalHold?, busy: String?, firstCallbackAt: Timestamp?, folder: String? = nil
     ) {
+        self.folder = folder
         self.callSid = callSid
         self.accountSid = accountSid
         self.callTime = callTime

@@ -42,6 +42,7 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
             var flags: [String] = []
             if summary.interrupted { flags.append("interrupted") }
             if summary.unknownOutcome { flags.append("unknown") }
+            if call.origin == .elsewhere { flags.append("elsewhere") }
             return [
                 call.callSid, Self.time(call.placedAt), call.from ?? "-", call.to ?? "-", call.status,
                 call.conversationDuration.map { "\($0)s" } ?? "-", "\(summary.streams)s/\(summary.recordings)r",
@@ -54,8 +55,10 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
     static func describe(_ detail: CallDetail) -> [String] {
         let call = detail.call
         var lines = [
-            "call \(call.callSid) (account \(call.accountSid))",
-            "  placed      \(Self.time(call.placedAt))",
+            "call \(call.callSid) (account \(call.accountSid.isEmpty ? "not known" : call.accountSid))",
+            call.origin == .elsewhere
+                ? "  origin      elsewhere (placed by another tool), first seen \(Self.time(call.placedAt))"
+                : "  placed      \(Self.time(call.placedAt))",
             "  status      \(call.status)" + (call.terminalAt.map { " (terminal at \(Self.time($0)))" } ?? " (no terminal status yet)"),
             "  from        \(call.from ?? "-")",
             "  to          \(call.to ?? "-")",

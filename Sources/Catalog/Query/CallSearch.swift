@@ -23,6 +23,8 @@ public struct CallSearch: Sendable, Hashable {
     public var metadata: [String: String] = [:]
     /// Only calls with at least one media file of this kind.
     public var mediaKind: MediaKind?
+    /// Only calls placed by exorec, or only calls placed elsewhere.
+    public var origin: CallOrigin?
     /// Only calls with a recording file that is not `missing`.
     public var hasRecording = false
     /// Only calls with a stream whose file is `interrupted` (its writer died).
@@ -42,7 +44,7 @@ public struct CallSearch: Sendable, Hashable {
     /// Whether any filter is set (the limit and the country code are not filters).
     public var hasFilters: Bool {
         self.placedFrom != nil || self.placedBefore != nil || self.number != nil || self.callSid != nil || self.status != nil
-            || self.customField != nil || !self.metadata.isEmpty || self.mediaKind != nil || self.hasRecording || self.interrupted
+            || self.customField != nil || !self.metadata.isEmpty || self.mediaKind != nil || self.hasRecording || self.interrupted || self.origin != nil
     }
 
     /// The matching calls with their media counts, newest first.
@@ -53,7 +55,7 @@ public struct CallSearch: Sendable, Hashable {
         var offset = 0
         var base = CallQuery(
             placedFrom: self.placedFrom, placedBefore: self.placedBefore, callSid: self.callSid, status: self.status,
-            customField: self.customField, mediaKind: self.mediaKind, limit: self.pageSize)
+            customField: self.customField, mediaKind: self.mediaKind, origin: self.origin, limit: self.pageSize)
         base.metadata = self.metadata
         while true {
             var query = base

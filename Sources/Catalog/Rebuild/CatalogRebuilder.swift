@@ -71,6 +71,10 @@ public struct CatalogRebuilder: Sendable {
         /// The previous catalog, kept (nil when there was none or ``Options/keepBackup`` is off).
         public var backupPath: String?
         public var calls = 0
+        /// Of ``calls``, those placed elsewhere (older `_unknown` call.json files become such calls too).
+        public var elsewhereCalls = 0
+        /// call.json files that make no call (a CallSid that cannot name a folder, or an older `_unknown` copy of
+        /// a call's early callbacks whose call.json is elsewhere): their callbacks are kept, flagged.
         public var unknownCalls = 0
         public var statusChanges = 0
         public var callbacks = 0
@@ -93,7 +97,7 @@ public struct CatalogRebuilder: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case calls, callbacks, streams, recordings, problems
-            case catalogPath = "catalog_path", backupPath = "backup_path", unknownCalls = "unknown_calls"
+            case catalogPath = "catalog_path", backupPath = "backup_path", unknownCalls = "unknown_calls", elsewhereCalls = "elsewhere_calls"
             case statusChanges = "status_changes", duplicateDeliveries = "duplicate_deliveries"
             case mediaFiles = "media_files", missingFiles = "missing_files", requeuedDownloads = "requeued_downloads"
             case auditEntriesCarried = "audit_entries_carried", auditCarriedOver = "audit_carried_over"
@@ -260,13 +264,26 @@ public struct CatalogRebuilder: Sendable {
         }
 
         // Calls first, so that streams, recordings and requeued downloads find them.
+        // exorec's placements before calls placed elsewhere: a copy of a call's callbacks left under
+        // `_unknown` never takes the place of its placement.
+        var placed: [(String, CallSidecar)] = []
+        var others: [(String, CallSidecar)] = []
         for path in callSidecars {
+            let sidecar: CallSidecar
             do {
-                let sidecar = try CallSidecar.load(from: path)
-                try await self.index(sidecar, at: path, into: catalog, report: &report)
-            } catch let error as MediaError {
+                sidecar = try CallSidecar.load(from: path)
+            } catch {
                 report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                continue
             }
+            if sidecar.placedAt != nil {
+                placed.append((path, sidecar))
+            } else {
+                others.append((path, sidecar))
+            }
+        }
+        for (path, sidecar) in placed + others {
+            try await self.index(sidecar, at: path, into: catalog, report: &report)
         }
         for path in streamSidecars {
             let sidecar: StreamSidecar
@@ -310,7 +327,7 @@ public struct CatalogRebuilder: Sendable {
     }
 
     private struct CallIndexResult: Sendable {
-        var calls = 0, unknown = 0, statuses = 0, callbacks = 0, duplicates = 0
+        var calls = 0, elsewhere = 0, unknown = 0, statuses = 0, callbacks = 0, duplicates = 0
         var problems: [Problem] = []
     }
 
@@ -318,6 +335,7 @@ public struct CatalogRebuilder: Sendable {
         let relativePath = self.relative(path)
         let result = try await catalog.transaction("rebuild call") { db -> CallIndexResult in
             var result = CallIndexResult()
+            var replayCallbacks = false
             if let placedAt = sidecar.placedAt {
                 let platformCall = sidecar.decodedPlatformCall
                 let platformJSON =
@@ -331,6 +349,12 @@ public struct CatalogRebuilder: Sendable {
                     platformCallJSON: platformJSON)
                 if inserted {
                     result.calls = 1
+                    // A call first seen as placed elsewhere keeps the folder it had then (its call.json's).
+                    if let folder = Self.parentFolder(of: relativePath),
+                        folder != Catalog.placedFolder(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+                    {
+                        try await db.update(Table.calls).set("folder", to: folder).where("call_sid", .equal, sidecar.callSid).run()
+                    }
                     for change in sidecar.statusHistory {
                         try await Catalog.applyStatus(db, callSid: sidecar.callSid, change, announce: false)
                     }
@@ -340,6 +364,36 @@ public struct CatalogRebuilder: Sendable {
                         Problem(
                             kind: .duplicateCall, path: relativePath,
                             detail: "call \(sidecar.callSid) has another call.json; this one's placement and statuses are ignored"))
+                }
+            } else if let callSid = try? PathSafeIdentifier(sidecar.callSid, field: "CallSid"),
+                let firstSeenAt = sidecar.firstSeenAt ?? sidecar.callbacks.map(\.receivedAt).min(),
+                try await !Catalog.callExists(db, callSid: callSid.value)
+            {
+                // A call placed elsewhere, in the folder its call.json is in. A call.json of an older version
+                // (under `_unknown`, no `origin`) becomes one too: its statuses are its callbacks'.
+                let platformJSON =
+                    sidecar.decodedPlatformCall.map { String(decoding: $0.jsonBody(), as: UTF8.self) }
+                    ?? sidecar.platformCall.map(CatalogJSON.encode) ?? "{}"
+                let inserted = try await Catalog.insertElsewhereCall(
+                    db, callSid: callSid.value, accountSid: sidecar.accountSid == CallSidecar.unknownAccount ? "" : sidecar.accountSid,
+                    firstSeenAt: firstSeenAt, folder: Self.parentFolder(of: relativePath), platformCallJSON: platformJSON,
+                    numbers: Catalog.ReportedNumbers(from: sidecar.from, to: sidecar.to, customField: sidecar.customField))
+                if inserted {
+                    result.calls = 1
+                    result.elsewhere = 1
+                    if sidecar.origin == CallSidecar.originElsewhere {
+                        for change in sidecar.statusHistory {
+                            try await Catalog.applyStatus(db, callSid: callSid.value, change, announce: false)
+                        }
+                        result.statuses = sidecar.statusHistory.count
+                    } else {
+                        replayCallbacks = true
+                    }
+                } else {
+                    result.problems.append(
+                        Problem(
+                            kind: .duplicateCall, path: relativePath,
+                            detail: "call \(sidecar.callSid) has another call.json; this one's statuses are ignored"))
                 }
             } else {
                 result.unknown = 1
@@ -369,15 +423,30 @@ public struct CatalogRebuilder: Sendable {
                     unknownCall: entry.unknownCall)
                 if recorded.isNew { result.callbacks += 1 }
                 result.duplicates += recorded.isNew ? deliveries - 1 : deliveries
+                if replayCallbacks, recorded.isNew {
+                    // As the migration of an older catalog reads them: numbers and account too.
+                    try await Catalog.noteCallSeen(
+                        db, callSid: sidecar.callSid, accountSid: callback.accountSid, at: entry.receivedAt, streamFolder: nil,
+                        numbers: Catalog.ReportedNumbers(callback))
+                    try await Catalog.applyStatus(
+                        db, callSid: sidecar.callSid, StatusChange(callback: callback, at: entry.receivedAt), announce: false)
+                    result.statuses += 1
+                }
             }
             return result
         }
         report.calls += result.calls
         report.unknownCalls += result.unknown
+        report.elsewhereCalls += result.elsewhere
         report.statusChanges += result.statuses
         report.callbacks += result.callbacks
         report.duplicateDeliveries += result.duplicates
         report.problems += result.problems
+    }
+
+    private static func parentFolder(of path: String) -> String? {
+        guard let slash = path.lastIndex(of: "/") else { return nil }
+        return String(path[..<slash])
     }
 
     /// Compares a media file on disk with what its sidecar says; a missing file is indexed as `missing`.

@@ -15,7 +15,8 @@ struct CatalogMigration: Sendable {
         CatalogMigration(version: 2, name: "campaign rows", apply: { db, _ in try await createCampaignRows(db) }),
         CatalogMigration(version: 3, name: "legal holds and retention", apply: { db, backend in try await createLegalHoldsAndRetention(db, backend) }),
         CatalogMigration(version: 4, name: "events feed", apply: { db, backend in try await createEventsFeed(db, backend) }),
-        CatalogMigration(version: 5, name: "call metadata", apply: { db, backend in try await addCallMetadata(db, backend) }),
+        CatalogMigration(version: 5, name: "calls placed elsewhere", apply: { db, _ in try await createElsewhereCalls(db) }),
+        CatalogMigration(version: 6, name: "call metadata", apply: { db, backend in try await addCallMetadata(db, backend) }),
     ]
 }
 
@@ -47,7 +48,7 @@ enum ColumnType {
 private func createInitialSchema(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) async throws {
     typealias T = ColumnType
 
-    // Calls exorec placed: the request as JSON plus the parameters searched on as columns, and the status
+    // Calls exorec placed (and, from version 5, calls placed elsewhere): the request as JSON plus the parameters searched on as columns, and the status
     // as it stands (derived from call_status_history, kept here for search).
     try await db.create(table: Table.calls)
         .column("call_sid", type: T.text, .primaryKey(autoIncrement: false))

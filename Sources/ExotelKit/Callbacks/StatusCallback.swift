@@ -36,6 +36,9 @@ public struct StatusCallback: Sendable, Hashable {
     public var to: String?
     public var phoneNumberSid: String?
     public var customField: String?
+    /// `AccountSid`, when the platform sends it (its documented callback fields do not include it; some
+    /// bodies carry it). Only read, never encoded.
+    public var accountSid: String?
     public var legs: [Leg]
 
     public init(callSid: String) {
@@ -87,6 +90,7 @@ public struct StatusCallback: Sendable, Hashable {
         callback.to = json["To"]?.text
         callback.phoneNumberSid = json["PhoneNumberSid"]?.text
         callback.customField = json["CustomField"]?.text
+        callback.accountSid = json["AccountSid"]?.text
         callback.legs = legs(from: json["Legs"])
         return callback
     }
@@ -119,6 +123,7 @@ public struct StatusCallback: Sendable, Hashable {
         callback.to = value("To")
         callback.phoneNumberSid = value("PhoneNumberSid")
         callback.customField = value("CustomField")
+        callback.accountSid = value("AccountSid")
 
         var flattened: [Int: Leg] = [:]
         for field in form {

@@ -34,9 +34,13 @@ public struct StorageLayout: Sendable, Hashable {
 
     /// The folder of one call's media.
     public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
+        "\(self.root)/\(Self.relativeCallDirectory(account: account, callSid: callSid, startedAt: startedAt))"
+    }
+
+    /// The folder of one call's media relative to the root: `media/<account>/<yyyy>/<mm>/<dd>/<CallSid>`.
+    public static func relativeCallDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
         let d = startedAt.utcComponents
-        let date = "\(d.year)/\(Self.twoDigits(d.month))/\(Self.twoDigits(d.day))"
-        return "\(self.mediaRoot)/\(account)/\(date)/\(callSid)"
+        return "media/\(account)/\(d.year)/\(Self.twoDigits(d.month))/\(Self.twoDigits(d.day))/\(callSid)"
     }
 
     /// A stream file reserved on disk: the WAV exists (empty, opened for writing) and its

@@ -6,8 +6,10 @@ import FoundationEssentials
 ///
 /// With the stream and recording sidecars it is the record from which `exorec catalog rebuild` recreates the
 /// catalog. A call exorec did not place (a callback for an unknown CallSid) has a `call.json` too, with no
-/// `placed_at`, `request` or `platform_call`, under the account folder ``unknownAccount``: the callbacks are kept
-/// even though nothing else is known. Field names are snake_case and stable (`schema` says which shape).
+/// `placed_at` or `request`, and `origin` `elsewhere` with `first_seen_at` (when exorec first saw it: a stream's
+/// start or a callback); its account is the one the platform named, empty while none did. Files written before
+/// calls placed elsewhere were catalogued have neither field and sit under the account folder ``unknownAccount``;
+/// they are still read. Field names are snake_case and stable (`schema` says which shape).
 public struct CallSidecar: Sendable, Hashable, Codable {
     /// Who reported a status: exorec itself when it placed the call, a status callback, or the reconciler
     /// reading Call Details.
@@ -135,14 +137,25 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public static let currentSchema = 1
     /// The file name in the call's folder.
     public static let fileName = "call.json"
-    /// The account folder for callbacks whose CallSid exorec did not place (the callback names no account).
+    /// The account folder of a call whose account no one has named yet (callbacks need not carry one); files
+    /// of older versions put every callback for a call exorec did not place here.
     public static let unknownAccount = "_unknown"
+    /// `origin` of a call exorec did not place (another tool placed it with exorec's URLs).
+    public static let originElsewhere = "elsewhere"
 
     public var schema: Int = CallSidecar.currentSchema
     public var accountSid: String
     public var callSid: String
     /// When exorec placed the call; nil for a call it did not place.
     public var placedAt: Timestamp?
+    /// `elsewhere` for a call another tool placed; absent (exorec placed it, or an older file) otherwise.
+    public var origin: String?
+    /// When exorec first saw a call placed elsewhere (its first stream start or callback).
+    public var firstSeenAt: Timestamp?
+    /// A call placed elsewhere: the numbers and CustomField the platform reported (first reported of each).
+    public var from: String?
+    public var to: String?
+    public var customField: String?
     /// The `Calls/connect` form fields as sent, credentials removed (see ``requestParameters(from:)``).
     public var request: [String: String]?
     public var campaignId: String?
@@ -157,7 +170,8 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     public var exorecVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, request, callbacks, metadata
+        case schema, request, callbacks, metadata, origin, from, to
+        case firstSeenAt = "first_seen_at", customField = "custom_field"
         case accountSid = "account_sid", callSid = "call_sid", placedAt = "placed_at"
         case campaignId = "campaign_id", campaignRowKey = "campaign_row_key", platformCall = "platform_call"
         case statusHistory = "status_history", exorecVersion = "exorec_version"
@@ -167,8 +181,11 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         accountSid: String, callSid: String, placedAt: Timestamp?, request: [String: String]?,
         campaignId: String? = nil, campaignRowKey: String? = nil, platformCall: SidecarJSON?,
         statusHistory: [StatusChange] = [], callbacks: [Callback] = [], exorecVersion: String,
-        metadata: [String: String]? = nil
+        metadata: [String: String]? = nil,
+        origin: String? = nil, firstSeenAt: Timestamp? = nil
     ) {
+        self.origin = origin
+        self.firstSeenAt = firstSeenAt
         self.metadata = metadata
         self.accountSid = accountSid
         self.callSid = callSid

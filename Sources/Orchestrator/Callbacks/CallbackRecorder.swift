@@ -46,11 +46,15 @@ public struct CallbackRecorder: StatusCallbackSink {
             return .duplicate
         }
         guard !result.unknownCall else {
-            // Kept and flagged (and in `_unknown/…/call.json`); the catalog applies it if the call is
-            // recorded later (a placement whose answer was lost, or a call placed by another tool
-            // with this server's URL).
+            // Not a call exorec placed: a call placed elsewhere (this callback may have made it one) or, for a
+            // CallSid that cannot name a folder, only a flagged callback. If exorec's own placement is recorded
+            // later (its answer was lost), the catalog applies the callbacks again after it.
             try await self.sidecars.refresh(callSid: callSid)
-            self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+            if stored.createdElsewhereCall {
+                self.logger.info("call placed elsewhere catalogued from its status callback", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+            } else if try await self.catalog.call(sid: callSid) == nil {
+                self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+            }
             return .storedUnknownCall
         }
         try await self.sidecars.refresh(callSid: callSid)

@@ -34,20 +34,25 @@ public actor CallSidecarWriter {
     /// Rewrites `call.json` of `callSid` from the catalog; returns its path (nil when the catalog
     /// knows nothing of the call).
     ///
-    /// A call exorec did not place (only callbacks for it arrived) gets its `call.json` under the
-    /// account folder `_unknown`, dated by its first callback, so a rebuild keeps those callbacks too;
-    /// once the call is known that copy is removed.
+    /// The call's folder is the one the catalog fixed (a call placed elsewhere: its first stream's folder,
+    /// or one dated by its first callback), else the one its account and placement time give. A call placed
+    /// elsewhere whose account is not known yet sits under the account folder `_unknown` until one is named;
+    /// a copy left in a folder the call no longer uses is removed. Callbacks of a CallSid that is not a call
+    /// (older catalogs) keep their `_unknown` folder, dated by the first callback.
     @discardableResult
     public func refresh(callSid: String) async throws -> String? {
         guard let sidecar = try await self.catalog.callSidecar(callSid: callSid, exorecVersion: self.exorecVersion) else {
             return nil
         }
+        let call = try await self.catalog.call(sid: callSid)
         let firstCallback = sidecar.callbacks.map(\.receivedAt).min()
         let unknownDirectory = try firstCallback.map {
             try self.callDirectory(accountSid: CallSidecar.unknownAccount, callSid: sidecar.callSid, placedAt: $0)
         }
         let directory: String
-        if let placedAt = sidecar.placedAt {
+        if let folder = call?.folder {
+            directory = "\(self.layout.root)/\(folder)"
+        } else if let placedAt = sidecar.placedAt {
             directory = try self.callDirectory(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
         } else if let unknownDirectory {
             directory = unknownDirectory
@@ -57,11 +62,18 @@ public actor CallSidecarWriter {
         try FileSystem.makeDirectories(directory)
         let path = CallSidecar.path(inCallDirectory: directory)
         try sidecar.write(to: path, durable: true)
-        if sidecar.placedAt != nil, let unknownDirectory, unknownDirectory != directory {
-            let stale = CallSidecar.path(inCallDirectory: unknownDirectory)
-            if FileSystem.exists(stale) {
-                unlink(stale)
-                rmdir(unknownDirectory)
+        // Where an earlier state of the call put its call.json: the `_unknown` folder by first callback, or
+        // by first sight while its account was unknown.
+        var stale: [String] = []
+        if let unknownDirectory { stale.append(unknownDirectory) }
+        if let call {
+            stale.append(try self.callDirectory(accountSid: CallSidecar.unknownAccount, callSid: callSid, placedAt: call.placedAt))
+        }
+        for old in stale where old != directory {
+            let file = CallSidecar.path(inCallDirectory: old)
+            if FileSystem.exists(file) {
+                unlink(file)
+                rmdir(old)
             }
         }
         return path

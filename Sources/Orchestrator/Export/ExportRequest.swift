@@ -75,7 +75,8 @@ public struct ExportRequest: Sendable, Hashable {
     public var fingerprint: String {
         func field(_ name: String, _ value: String?) -> String { "\(name)=\(value.map(JSONText.quoted) ?? "-")" }
         let search = self.search
-        return [
+        // A field added later is written only when set, so that an older journal's request still matches.
+        return ([
             "v1", field("format", self.format.rawValue), field("split_legs", "\(self.splitLegs)"), field("bag", "\(self.bag)"),
             field("kind", self.kind?.rawValue), field("from", search.placedFrom.map { "\($0.millisecondsSinceEpoch)" }),
             field("before", search.placedBefore.map { "\($0.millisecondsSinceEpoch)" }), field("number", search.number),
@@ -84,6 +85,6 @@ public struct ExportRequest: Sendable, Hashable {
             field("has_recording", "\(search.hasRecording)"), field("interrupted", "\(search.interrupted)"),
             field("limit", "\(search.limit)"), field("source_organization", self.sourceOrganization),
             field("external_description", self.externalDescription),
-        ].joined(separator: " ") + (search.unattached ? " unattached=true" : "")
+        ] + (search.origin.map { [field("origin", $0.rawValue)] } ?? [])).joined(separator: " ") + (search.unattached ? " unattached=true" : "")
     }
 }

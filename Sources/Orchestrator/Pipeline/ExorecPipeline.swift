@@ -105,7 +105,7 @@ public struct ExorecPipeline: Sendable {
             try? await catalog.close()
             throw error
         }
-        let cataloger = StreamCataloger(events: ingest.events, catalog: catalog, layout: layout, logger: logger)
+        let cataloger = StreamCataloger(events: ingest.events, catalog: catalog, layout: layout, logger: logger, sidecars: sidecars)
         if client == nil {
             logger.notice("no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled")
         }

@@ -124,7 +124,9 @@ public final class Reconciler: Service, Sendable {
 
         sweep: for call in candidates {
             if report.asked >= limit { break }
-            guard call.accountSid == self.client.credentials.accountSid else {
+            // A call of another account cannot be asked about with these credentials. A call placed
+            // elsewhere whose account is not known yet is asked: if it is this account's, the answer names it.
+            guard call.accountSid == self.client.credentials.accountSid || (call.origin == .elsewhere && call.accountSid.isEmpty) else {
                 self.park(call.callSid, until: nil)
                 report.skipped += 1
                 continue

@@ -250,9 +250,15 @@ public final class RecordingFetcher: Service, Sendable {
         }
         let directory: String
         do {
-            directory = self.layout.callDirectory(
-                account: try PathSafeIdentifier(call.accountSid, field: "AccountSid"),
-                callSid: try PathSafeIdentifier(call.callSid, field: "CallSid"), startedAt: call.placedAt)
+            // The folder the catalog fixed (a call placed elsewhere), else its account's by placement time.
+            if let folder = call.folder {
+                _ = try PathSafeIdentifier(call.callSid, field: "CallSid")
+                directory = "\(self.layout.root)/\(folder)"
+            } else {
+                directory = self.layout.callDirectory(
+                    account: try PathSafeIdentifier(call.accountSid, field: "AccountSid"),
+                    callSid: try PathSafeIdentifier(call.callSid, field: "CallSid"), startedAt: call.placedAt)
+            }
         } catch {
             return try await self.refuse(job, reason: error.description, logger: logger)
         }

@@ -73,7 +73,8 @@ extension RetentionPlan {
 
     /// The call's files on disk, relative to the storage root: every catalogued media file (a `missing` one
     /// too: its row goes), each one's sidecar if present, and `call.json` in each of the call's folders (the
-    /// folder by placement date, the `_unknown` folder by first callback for a call exorec did not place, and
+    /// folder by placement date, the folder the catalog fixed for a call placed elsewhere, the `_unknown` folder
+    /// by first callback for a call exorec did not place (older versions), and
     /// every folder holding its media: a stream that started after midnight sits in the next day's).
     static func files(of call: RetentionCandidate, layout: StorageLayout) -> (files: [String], directories: [String]) {
         let root = layout.root
@@ -90,6 +91,7 @@ extension RetentionPlan {
             addDirectory(Self.parent(of: media.path))
         }
         let callSid = try? PathSafeIdentifier(call.callSid, field: "CallSid")
+        if let folder = call.folder, callSid != nil { addDirectory(folder) }
         if let callSid, let account = call.accountSid, let accountId = try? PathSafeIdentifier(account, field: "AccountSid") {
             addDirectory(Self.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime), root: root))
         }

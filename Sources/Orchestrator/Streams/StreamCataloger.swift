@@ -14,12 +14,18 @@ public struct StreamCataloger: Service {
     let catalog: Catalog
     let layout: StorageLayout
     let logger: Logger
+    /// Writes `call.json` of a call a stream made known (a call placed elsewhere), or whose account it named.
+    let sidecars: CallSidecarWriter?
 
-    public init(events: AsyncStream<IngestEvent>, catalog: Catalog, layout: StorageLayout, logger: Logger) {
+    public init(
+        events: AsyncStream<IngestEvent>, catalog: Catalog, layout: StorageLayout, logger: Logger,
+        sidecars: CallSidecarWriter? = nil
+    ) {
         self.events = events
         self.catalog = catalog
         self.layout = layout
         self.logger = logger
+        self.sidecars = sidecars
     }
 
     public func run() async throws {
@@ -49,7 +55,15 @@ public struct StreamCataloger: Service {
     private func record(_ sidecar: StreamSidecar, wavPath: String, audit action: String?, error: String? = nil) async {
         let path = self.relative(wavPath)
         do {
-            try await self.catalog.upsertStream(from: sidecar, path: path)
+            let sighting = try await self.catalog.upsertStream(from: sidecar, path: path)
+            if sighting != .unchanged, let sidecars = self.sidecars {
+                if sighting == .created {
+                    self.logger.info(
+                        "call placed elsewhere catalogued from its stream",
+                        metadata: ["call": "\(LogText.escaped(sidecar.callSid, limit: 1024))", "path": "\(path)"])
+                }
+                try await sidecars.refresh(callSid: sidecar.callSid)
+            }
             if let action {
                 var detail = ["stream_sid": sidecar.streamSid, "state": sidecar.state.rawValue]
                 if let sha256 = sidecar.sha256 { detail["sha256"] = sha256 }

@@ -254,7 +254,7 @@ struct CatalogRebuild: AsyncParsableCommand {
             try StandardOutput.json(report)
         } else {
             StandardOutput.line(
-                "rebuilt \(report.catalogPath): \(report.calls) calls, \(report.callbacks) callbacks, \(report.streams) streams, "
+                "rebuilt \(report.catalogPath): \(report.calls) calls (\(report.elsewhereCalls) placed elsewhere), \(report.callbacks) callbacks, \(report.streams) streams, "
                     + "\(report.recordings) recordings, \(report.mediaFiles) media files, \(report.requeuedDownloads) downloads requeued, "
                     + "\(report.auditEntriesCarried) audit entries carried over")
             for problem in report.problems { StandardOutput.line("problem: \(problem)") }

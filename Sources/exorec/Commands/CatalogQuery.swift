@@ -63,6 +63,9 @@ struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Calls with at least one media file of this kind: stream or recording.", valueName: "kind"))
     var kind: String?
 
+    @Option(name: .long, help: ArgumentHelp("Who placed the call: exorec, or elsewhere (another tool that pointed its stream and callbacks at exorec).", valueName: "origin"))
+    var origin: String?
+
     @Flag(name: .long, help: "Calls with a downloaded recording (not missing).")
     var hasRecording = false
 
@@ -111,6 +114,10 @@ struct CatalogQueryFilters: ParsableArguments {
         if let kind = self.kind {
             guard let parsed = MediaKind(rawValue: kind.lowercased()) else { throw ValidationError("--kind must be stream or recording.") }
             search.mediaKind = parsed
+        }
+        if let origin = self.origin {
+            guard let parsed = CallOrigin(rawValue: origin.lowercased()) else { throw ValidationError("--origin must be exorec or elsewhere.") }
+            search.origin = parsed
         }
         search.hasRecording = self.hasRecording
         search.interrupted = self.interrupted
@@ -175,7 +182,7 @@ struct CatalogList: AsyncParsableCommand {
         discussion: """
             Columns: CallSid, when it was placed (UTC), From, To, current status, conversation duration, \
             media (streams s / recordings r), flags (interrupted: a stream's writer died; unknown: no \
-            terminal status yet). Takes the same filters as search; with none it lists the newest calls.
+            terminal status yet; elsewhere: placed by another tool, PLACED is when exorec first saw it). Takes the same filters as search; with none it lists the newest calls.
 
             \(numberRule)
 
@@ -199,10 +206,10 @@ struct CatalogList: AsyncParsableCommand {
 struct CatalogSearch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Find calls by time, number, CallSid, status, CustomField, metadata or media (at least one filter).",
+        abstract: "Find calls by time, number, CallSid, status, CustomField, metadata, origin or media (at least one filter).",
         discussion: """
             Every filter given must match. Time, CallSid, status, CustomField, metadata and kind are looked up in \
-            the catalog's indexes; the number, --has-recording and --interrupted are checked on the calls \
+            the catalog's indexes (and --origin); the number, --has-recording and --interrupted are checked on the calls \
             those return (narrow with a time range on large catalogs). Same output as ls.
 
             \(numberRule)
@@ -215,6 +222,7 @@ struct CatalogSearch: AsyncParsableCommand {
               exorec catalog search --custom-field order_12345 --json
               exorec catalog search --meta crm_id=A-1 --meta "name=Doe, Jane"
               exorec catalog search --interrupted --has-recording --jsonl
+              exorec catalog search --origin elsewhere --from-time 2026-11-23
               exorec catalog search --unattached --from-time 2026-11-23
 
             STREAMS WITHOUT A CALL: a stream whose start named no call_sid (a test client, a gateway) is \
@@ -247,6 +255,11 @@ struct CatalogShow: AsyncParsableCommand {
 
             Given a stream_sid instead of a CallSid (a stream without a call, under media/_streams/, or any \
             stream), shows that stream: its state, format, length, close reason, file and checksum.
+
+            A call another tool placed with exorec's StreamUrl and StatusCallback shows "origin \
+            elsewhere" and when exorec first saw it (in --json: "origin": "elsewhere", placed_at \
+            being that first sight); what the platform did not say (its request, an account no \
+            stream or callback named) is empty.
 
             \(CatalogQueryExit.help)
 

@@ -98,8 +98,10 @@ struct HoldAdd: AsyncParsableCommand {
         commandName: "add",
         abstract: "Place a legal hold on a call.",
         discussion: """
-            The call must be in the catalog (placed by exorec, or with media or callbacks). A call \
-            already on hold, or one an interrupted retention run is deleting, is refused.
+            The call must be in the catalog: placed by exorec, or placed elsewhere (another tool \
+            that pointed its stream and status callbacks at exorec; see catalog search --origin \
+            elsewhere). A CallSid the catalog has never seen, a call already on hold, or one an \
+            interrupted retention run is deleting, is refused.
 
             \(HoldExit.help)
 
