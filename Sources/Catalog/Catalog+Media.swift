@@ -84,9 +84,9 @@ extension Catalog {
     static func upsertStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String) async throws -> CallSighting {
         // A stream of a call the catalog does not have makes it a call placed elsewhere, in the stream's folder.
         var sighting = CallSighting.unchanged
-        if !sidecar.callSid.isEmpty {
+        if let callSid = sidecar.callSid, !callSid.isEmpty {
             sighting = try await Self.noteCallSeen(
-                db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, at: sidecar.startedAt,
+                db, callSid: callSid, accountSid: sidecar.accountSid, at: sidecar.startedAt,
                 streamFolder: Self.parentFolder(of: path), numbers: ReportedNumbers(from: sidecar.from, to: sidecar.to))
         }
         try await db.insert(into: Table.streams)

@@ -56,13 +56,13 @@ public struct StreamCataloger: Service {
         let path = self.relative(wavPath)
         do {
             let sighting = try await self.catalog.upsertStream(from: sidecar, path: path)
-            if sighting != .unchanged, let sidecars = self.sidecars {
+            if sighting != .unchanged, let sidecars = self.sidecars, let callSid = sidecar.callSid {
                 if sighting == .created {
                     self.logger.info(
                         "call placed elsewhere catalogued from its stream",
-                        metadata: ["call": "\(LogText.escaped(sidecar.callSid, limit: 1024))", "path": "\(path)"])
+                        metadata: ["call": "\(LogText.escaped(callSid, limit: 1024))", "path": "\(path)"])
                 }
-                try await sidecars.refresh(callSid: sidecar.callSid)
+                try await sidecars.refresh(callSid: callSid)
             }
             if let action {
                 var detail = ["stream_sid": sidecar.streamSid, "state": sidecar.state.rawValue]
