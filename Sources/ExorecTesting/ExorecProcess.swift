@@ -47,23 +47,23 @@ public final class ExorecProcess: Sendable {
         let err = Pipe()
         self.process.standardOutput = out
         self.process.standardError = err
-        out.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                output.ended.withLock { $0 = true }
-                handle.readabilityHandler = nil
-            }
-            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        err.fileHandleForReading.readabilityHandler = { [errors] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                errors.ended.withLock { $0 = true }
-                handle.readabilityHandler = nil
-            }
-            errors.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
+        // One reading thread per pipe, blocking until data or the end: readability handlers could report
+        // an end early under load and drop the rest of the output.
+        Self.collect(out.fileHandleForReading, into: self.output)
+        Self.collect(err.fileHandleForReading, into: self.errors)
         try self.process.run()
+    }
+
+    private static func collect(_ handle: FileHandle, into collected: Collected) {
+        let thread = Thread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                collected.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+            collected.ended.withLock { $0 = true }
+        }
+        thread.start()
     }
 
     /// A test that fails before it stops its process must not leave it running (holding ports, and

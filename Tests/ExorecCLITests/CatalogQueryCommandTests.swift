@@ -51,7 +51,11 @@ struct CatalogQueryCommandTests {
     }
 
     func rows(_ output: String) throws -> [Row] {
-        try JSONDecoder().decode([Row].self, from: Data(output.utf8))
+        do {
+            return try JSONDecoder().decode([Row].self, from: Data(output.utf8))
+        } catch {
+            throw TestFailure("not a JSON array of calls (\(error)): \(output.prefix(2_000))")
+        }
     }
 
     @Test func lsPrintsATableNewestFirst() async throws {
@@ -61,7 +65,9 @@ struct CatalogQueryCommandTests {
         #expect(lines.count == 6)
         #expect(lines.first?.hasPrefix("CALL SID") == true)
         #expect(lines.first?.contains("PLACED (UTC)") == true)
-        let json = try self.rows(try await self.run(["ls", "--json"]).output)
+        let listed = try await self.run(["ls", "--json"])
+        #expect(listed.status == 0, "\(listed.errors)")
+        let json = try self.rows(listed.output)
         #expect(json.count == 5)
         #expect(json.map(\.call.placed_at) == json.map(\.call.placed_at).sorted().reversed())
         #expect(lines.dropFirst().map { String($0.prefix { $0 != " " }) } == json.map(\.call.call_sid))

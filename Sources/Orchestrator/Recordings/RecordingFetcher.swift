@@ -203,6 +203,10 @@ public final class RecordingFetcher: Service, Sendable {
                 }
                 throw CancellationError()
             }
+        } catch where error is CancellationError || Task.isCancelled {
+            // Stopped before the transport could report it (in the rate limiter's wait, say): the job goes
+            // back as due at once, as a download stopped in flight does.
+            result = await self.interrupted(job, logger: logger)
         } catch {
             // The catalog failed while recording the result. The claim is left as it is: once its lease has
             // run out the job is claimed again, and a stored file is then found and adopted.
