@@ -12,17 +12,32 @@ import Testing
     static let account = "ACtracks01"
 
     /// Zero crossings per second of one channel of interleaved stereo samples.
+    /// Zero crossings per second of sound on one channel of a 2-channel stream: counted in 20 ms windows
+    /// that carry the tone (peak above 1/8 of full scale), so silence (the tones' off time, a leg not yet
+    /// answered, a gap filled) does not dilute it. A 440 Hz tone crosses 880 times a second, 1000 Hz 2000.
     static func crossingsPerSecond(_ samples: [Int16], channel: Int, rate: Int) -> Double {
+        let window = rate / 50
+        let frames = samples.count / 2
         var crossings = 0
-        var previous: Int16 = 0
-        var frames = 0
-        for index in stride(from: channel, to: samples.count, by: 2) {
-            let sample = samples[index]
-            if (sample > 0 && previous < 0) || (sample < 0 && previous > 0) { crossings += 1 }
-            if sample != 0 { previous = sample }
-            frames += 1
+        var soundingFrames = 0
+        var start = 0
+        while start + window <= frames {
+            var peak = 0
+            var windowCrossings = 0
+            var previous = Int(samples[start * 2 + channel])
+            for frame in (start + 1)..<(start + window) {
+                let sample = Int(samples[frame * 2 + channel])
+                peak = max(peak, abs(sample))
+                if (sample > 0 && previous < 0) || (sample < 0 && previous > 0) { windowCrossings += 1 }
+                if sample != 0 { previous = sample }
+            }
+            if peak > Int(Int16.max) / 8 {
+                crossings += windowCrossings
+                soundingFrames += window
+            }
+            start += window
         }
-        return Double(crossings) / (Double(frames) / Double(rate))
+        return soundingFrames == 0 ? 0 : Double(crossings) / (Double(soundingFrames) / Double(rate))
     }
 
     @Test func bothTracksGiveADualChannelStreamWithEachLeg() async throws {
@@ -104,10 +119,10 @@ import Testing
         #expect(samples.count > 2 * sidecar.sampleRate, "at least a second of audio")
         let leg1 = Self.crossingsPerSecond(samples, channel: 0, rate: sidecar.sampleRate)
         let leg2 = Self.crossingsPerSecond(samples, channel: 1, rate: sidecar.sampleRate)
-        // 440 Hz on 80 % of the time ≈ 700 crossings a second; 1000 Hz on 80 % ≈ 1600: far apart, and neither is
-        // the mix (which would cross like the louder tone on both channels).
-        #expect((400...1000).contains(leg1), "channel 0 should be leg 1's 440 Hz tone: \(leg1) crossings/s")
-        #expect((1200...2100).contains(leg2), "channel 1 should be leg 2's 1000 Hz tone: \(leg2) crossings/s")
+        // While it sounds, 440 Hz crosses ≈ 880 times a second and 1000 Hz ≈ 2000: far apart, and neither is
+        // the mix (which would cross alike on both channels).
+        #expect((750...1050).contains(leg1), "channel 0 should be leg 1's 440 Hz tone: \(leg1) crossings/s")
+        #expect((1750...2250).contains(leg2), "channel 1 should be leg 2's 1000 Hz tone: \(leg2) crossings/s")
 
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
