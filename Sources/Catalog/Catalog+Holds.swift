@@ -9,7 +9,8 @@ extension Catalog {
     /// Places a legal hold on a call: retention will not delete it until the hold is released. Appends a
     /// `hold.added` audit entry (actor `actor`, detail `reason`, `by`, `hold_id`) in the same transaction.
     ///
-    /// The call must be known to the catalog (placed by exorec, or with media or callbacks).
+    /// The call must be known to the catalog (placed by exorec, or with media or callbacks). `stream:<stream_sid>`
+    /// holds the stream(s) without a call with that stream_sid (``placeHold(streamSid:reason:by:actor:at:)``).
     /// - Throws: ``CatalogError/unknownCall(callSid:)``, ``CatalogError/alreadyHeld(callSid:reason:)``,
     ///   ``CatalogError/deletionPending(callSid:)`` (retention has started deleting it),
     ///   ``CatalogError/invalidHold(reason:)`` (an empty or over-long reason or author).
@@ -94,6 +95,9 @@ extension Catalog {
 
     /// Whether any table knows the call: placed, with media, or with callbacks.
     static func callIsKnown(_ db: any SQLDatabase, callSid: String) async throws -> Bool {
+        if let streamSid = RetentionKey.streamSid(in: callSid) { return try await Self.unattachedStreamIsKnown(db, streamSid: streamSid) }
+        // "" marks the rows of streams without a call: it is no call.
+        if callSid.isEmpty { return false }
         for table in [Table.calls, Table.mediaFiles, Table.callbacks] {
             if try await db.select().column("call_sid").from(table).where("call_sid", .equal, callSid).limit(1).first() != nil {
                 return true

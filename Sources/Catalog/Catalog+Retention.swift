@@ -1,19 +1,30 @@
 import MediaStore
 import SQLKit
 
-/// What ``Catalog/finishRetentionDeletion(_:at:)`` removed for one call.
+/// What ``Catalog/finishRetentionDeletion(_:at:)`` removed for one call, or one stream without a call.
 public struct RetentionDeletion: Sendable, Hashable, Codable {
+    /// `call`, or `stream` for a stream without a call (whose `callSid` is `""`).
+    public var kind: String
     public var callSid: String
+    /// A stream without a call: its stream_sid and WAV path.
+    public var streamSid: String? {
+        didSet { self.kind = self.streamSid == nil ? "call" : "stream" }
+    }
+    public var path: String?
     public var files: Int
     public var mediaFiles: Int
     public var bytes: Int64
 
+    /// What the journal named it by: the CallSid or `stream:<stream_sid>`.
+    public var key: String { self.streamSid.map(RetentionKey.stream) ?? self.callSid }
+
     enum CodingKeys: String, CodingKey {
-        case files, bytes
-        case callSid = "call_sid", mediaFiles = "media_files"
+        case kind, path, files, bytes
+        case callSid = "call_sid", streamSid = "stream_sid", mediaFiles = "media_files"
     }
 
     public init(callSid: String, files: Int, mediaFiles: Int, bytes: Int64) {
+        self.kind = "call"
         self.callSid = callSid
         self.files = files
         self.mediaFiles = mediaFiles
@@ -46,11 +57,14 @@ extension Catalog {
                     .column(SQLFunction("MIN", args: SQLColumn(column)), as: "first_seen")
                     .from(table).where("call_sid", .notIn, notPlaced)
                     // Streams without a call (call_sid "") are not one call: grouping them would date every one of
-                    // them by the oldest. Retention leaves them alone (docs/CATALOG.md).
+                    // them by the oldest. Each is a candidate of its own (unattachedRetentionCandidates).
                     .where("call_sid", .notEqual, "")
                     .groupBy("call_sid").all()
                 for row in rows {
                     let callSid: String = try row.value("call_sid")
+                    // `stream:` keys streams without a call; a flagged callback claiming such a "CallSid" (no
+                    // real CallSid has a colon) is not taken for one.
+                    if RetentionKey.streamSid(in: callSid) != nil { continue }
                     let first: Int64 = try row.value("first_seen")
                     if let known = times[callSid], known.time <= first { continue }
                     times[callSid] = (nil, first, .firstSeen)
@@ -60,7 +74,7 @@ extension Catalog {
                 try await db.select().column("call_sid").from(Table.retentionJournal)
                     .where("state", .equal, RetentionJournalState.pending.rawValue).all()
                     .map { try $0.value("call_sid", as: String.self) })
-            var candidates: [RetentionCandidate] = []
+            var candidates = try await Self.unattachedRetentionCandidates(db, before: cutoffMs, pending: pending)
             for (callSid, known) in times where known.time < cutoffMs && !pending.contains(callSid) {
                 let files = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid)
                     .orderBy("path").all().map(MediaFile.init(row:))
@@ -76,7 +90,7 @@ extension Catalog {
                         busy: try await Self.busyReason(db, callSid: callSid),
                         firstCallbackAt: firstCallback.map(Timestamp.init(millisecondsSinceEpoch:)), folder: folders[callSid]))
             }
-            return candidates.sorted { ($0.callTime, $0.callSid) < ($1.callTime, $1.callSid) }
+            return candidates.sorted { ($0.callTime, $0.key) < ($1.callTime, $1.key) }
         }
     }
 
@@ -95,7 +109,11 @@ extension Catalog {
         try await self.transaction("start retention deletion") { db in
             if try await Self.activeHold(db, callSid: callSid) != nil { throw CatalogError.callHeld(callSid: callSid) }
             if try await Self.pendingDeletion(db, callSid: callSid) != nil { throw CatalogError.deletionPending(callSid: callSid) }
-            if let busy = try await Self.busyReason(db, callSid: callSid) { throw CatalogError.callBusy(callSid: callSid, reason: busy) }
+            let streamSid = RetentionKey.streamSid(in: callSid)
+            let busy =
+                streamSid == nil
+                ? try await Self.busyReason(db, callSid: callSid) : try await Self.unattachedBusyReason(db, paths: files)
+            if let busy { throw CatalogError.callBusy(callSid: callSid, reason: busy) }
             guard let row = try await db.insert(into: Table.retentionJournal)
                 .columns(
                     "run_id", "call_sid", "state", "cutoff", "call_time", "actor", "files_json", "directories_json",
@@ -107,14 +125,17 @@ extension Catalog {
                 .returning("*").first()
             else { throw CatalogError.database(operation: "start retention deletion", reason: "the insert returned no row") }
             let entry = try RetentionJournalEntry(row: row)
+            var detail = [
+                "run_id": runId, "cutoff": "\(cutoff)", "call_time": "\(callTime)", "files": "\(files.count)",
+                "journal_id": "\(entry.id)",
+            ]
+            // A stream without a call has no CallSid: the audit entry names its stream_sid and WAV instead.
+            if let streamSid { detail["stream_sid"] = streamSid }
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
-                    at: time, actor: actor, action: "retention.started", callSid: callSid,
-                    detail: [
-                        "run_id": runId, "cutoff": "\(cutoff)", "call_time": "\(callTime)", "files": "\(files.count)",
-                        "journal_id": "\(entry.id)",
-                    ]))
+                    at: time, actor: actor, action: "retention.started", callSid: streamSid == nil ? callSid : nil,
+                    path: streamSid == nil ? nil : files.first, detail: detail))
             return entry
         }
     }
@@ -133,6 +154,9 @@ extension Catalog {
             else { throw CatalogError.database(operation: "finish retention deletion", reason: "no journal entry \(entry.id)") }
             let current = try RetentionJournalEntry(row: row)
             guard current.state == .pending else { return nil }
+            if let streamSid = RetentionKey.streamSid(in: current.callSid) {
+                return try await Self.finishUnattachedDeletion(db, current, streamSid: streamSid, at: time)
+            }
             let callSid = current.callSid
             let media = Dictionary(
                 try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).all()

@@ -57,16 +57,22 @@ struct UnattachedStreamTests {
         }
     }
 
-    @Test func retentionDoesNotLumpStreamsWithoutACallTogether() async throws {
+    @Test func retentionDatesEachStreamWithoutACallByItsOwnStart() async throws {
         try await withTemporaryDirectory { root async throws in
             let layout = StorageLayout(root: root)
             let (old, wav) = try Self.thinSidecar(streamSid: "old1", layout: layout)
+            var later = try Self.thinSidecar(streamSid: "later1", layout: layout)
+            later.sidecar.startedAt = at(500_000)
             try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: testLogger) { catalog async throws in
                 try await catalog.upsertStream(from: old, path: String(wav.dropFirst(root.count + 1)))
+                try await catalog.upsertStream(from: later.sidecar, path: String(later.wav.dropFirst(root.count + 1)))
                 // Grouped under call_sid "", every stream without a call would be dated by the oldest and deleted
-                // with it: they are left out of retention instead.
+                // with it: each is a candidate of its own, keyed stream:<stream_sid>, dated by its start.
                 let candidates = try await catalog.retentionCandidates(before: at(1_000_000))
-                #expect(!candidates.contains { $0.callSid.isEmpty }, "\(candidates.map(\.callSid))")
+                #expect(candidates.map(\.key) == ["stream:old1", "stream:later1"], "\(candidates.map(\.key))")
+                #expect(candidates.map(\.callTime) == [t0, at(500_000)])
+                #expect(candidates.allSatisfy { $0.callSid.isEmpty && $0.kind == "stream" && $0.mediaFiles.count == 1 })
+                #expect(try await catalog.retentionCandidates(before: at(1)).map(\.key) == ["stream:old1"])
             }
         }
     }

@@ -63,6 +63,8 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
         case placed
         /// The earliest media file or callback, or a call placed elsewhere's first sight: a call exorec did not place.
         case firstSeen = "first-seen"
+        /// `streams.started_at`: a stream without a call.
+        case streamStarted = "stream-started"
     }
 
     public var callSid: String
@@ -80,11 +82,22 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
     public var firstCallbackAt: Timestamp?
     /// The call's folder as the catalog fixed it (a call placed elsewhere), relative to the storage root.
     public var folder: String?
+    /// Set for a stream without a call (`callSid` is then `""`): its stream_sid. Such a stream is dated by its
+    /// start and deleted on its own, keyed ``RetentionKey/stream(_:)`` in holds and the journal.
+    public var streamSid: String?
+    /// The stream's WAV, relative to the storage root (a stream without a call only).
+    public var streamPath: String?
+
+    /// `call` or `stream` (a stream without a call).
+    public var kind: String { self.streamSid == nil ? "call" : "stream" }
+    /// What holds and the retention journal name it by: the CallSid, or `stream:<stream_sid>`.
+    public var key: String { self.streamSid.map(RetentionKey.stream) ?? self.callSid }
 
     public var bytes: Int64 { self.mediaFiles.reduce(0) { $0 + ($1.bytes ?? 0) } }
 
     enum CodingKeys: String, CodingKey {
-        case hold, busy, bytes
+        case hold, busy, bytes, kind
+        case streamSid = "stream_sid", streamPath = "path"
         case callSid = "call_sid", accountSid = "account_sid", callTime = "call_time", timeSource = "time_source"
         case folder
         case mediaFiles = "media_files", firstCallbackAt = "first_callback_at"
@@ -107,7 +120,10 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(self.kind, forKey: .kind)
         try c.encode(self.callSid, forKey: .callSid)
+        try c.encodeIfPresent(self.streamSid, forKey: .streamSid)
+        try c.encodeIfPresent(self.streamPath, forKey: .streamPath)
         try c.encodeIfPresent(self.accountSid, forKey: .accountSid)
         try c.encode(self.callTime, forKey: .callTime)
         try c.encode(self.timeSource, forKey: .timeSource)

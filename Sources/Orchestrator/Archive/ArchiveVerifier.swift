@@ -75,15 +75,19 @@ public struct ArchiveVerifier: Sendable {
         progress(state)
         // Calls an interrupted retention run was deleting: their files are partly gone by design, which is
         // reported as such rather than as `missing` (docs/ARCHIVE.md, "Legal hold and retention").
-        let beingDeleted = Dictionary(
-            try await self.catalog.pendingRetentionDeletions().map { ($0.callSid, $0.runId) }, uniquingKeysWith: { first, _ in first })
+        let pending = try await self.catalog.pendingRetentionDeletions()
+        let beingDeleted = Dictionary(pending.map { ($0.callSid, $0.runId) }, uniquingKeysWith: { first, _ in first })
+        // Streams without a call have no CallSid: their pending entries are matched by path.
+        let pathsBeingDeleted = Dictionary(
+            pending.filter { RetentionKey.streamSid(in: $0.callSid) != nil }.flatMap { entry in entry.files.map { ($0, entry.runId) } },
+            uniquingKeysWith: { first, _ in first })
 
         var problems: [ArchiveVerificationReport.Problem] = []
         var ok = 0
         var inProgress = 0
         var bytesHashed: Int64 = 0
         for file in files {
-            if let runId = beingDeleted[file.callSid] {
+            if let runId = file.callSid.isEmpty ? pathsBeingDeleted[file.path] : beingDeleted[file.callSid] {
                 let whereNow = FileSystem.exists("\(self.layout.root)/\(file.path)") ? "still on disk" : "already deleted"
                 problems.append(
                     .init(

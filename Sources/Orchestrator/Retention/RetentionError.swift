@@ -1,3 +1,4 @@
+import Catalog
 /// Why retention could not plan or finish a run.
 public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `--older-than` is not an age exorec accepts.
@@ -19,7 +20,7 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .badAge(let text, let reason):
             "'\(text)' is not an age: \(reason)"
         case .cannotDelete(let path, let callSid, let reason):
-            "cannot delete \(path) of call \(callSid): \(reason); fix the permissions or the disk and run "
+            "cannot delete \(path) of \(RetentionKey.streamSid(in: callSid).map { "stream without a call \($0)" } ?? "call \(callSid)"): \(reason); fix the permissions or the disk and run "
                 + "`exorec retention apply --yes` again, which finishes this call (its catalog rows are still there)"
         }
     }

@@ -83,12 +83,12 @@ public struct RetentionExecutor: Sendable {
             let entry: RetentionJournalEntry
             do {
                 entry = try await self.catalog.beginRetentionDeletion(
-                    callSid: item.call.callSid, runId: runId, cutoff: plan.cutoff, callTime: item.call.callTime,
+                    callSid: item.call.key, runId: runId, cutoff: plan.cutoff, callTime: item.call.callTime,
                     files: item.files, directories: item.directories, actor: self.actor, at: time)
             } catch let error as CatalogError {
                 switch error {
                 case .callHeld, .callBusy, .deletionPending:
-                    report.skippedSincePlan.append(.init(callSid: item.call.callSid, callTime: item.call.callTime, reason: error.description))
+                    report.skippedSincePlan.append(.init(item.call, reason: error.description, hold: nil))
                     state.callsDone += 1
                     progress(state)
                     continue
@@ -108,7 +108,7 @@ public struct RetentionExecutor: Sendable {
                 at: time, actor: self.actor, action: "retention.applied",
                 detail: [
                     "run_id": runId, "older_than": plan.olderThan, "cutoff": "\(plan.cutoff)",
-                    "calls_deleted": "\(report.deleted.count)", "files_deleted": "\(report.files)", "bytes": "\(report.bytes)",
+                    "calls_deleted": "\(report.deleted.count - report.streamsDeleted)", "streams_deleted": "\(report.streamsDeleted)", "files_deleted": "\(report.files)", "bytes": "\(report.bytes)",
                     "resumed": "\(report.resumed.count)", "held_skipped": "\(report.heldSkipped.count)",
                     "busy_skipped": "\(report.busySkipped.count + report.skippedSincePlan.count)",
                     "folders_kept": "\(report.foldersKept.count)",
@@ -116,7 +116,8 @@ public struct RetentionExecutor: Sendable {
         self.logger.info(
             "retention applied",
             metadata: [
-                "retention.run_id": "\(runId)", "retention.calls_deleted": "\(report.deleted.count)",
+                "retention.run_id": "\(runId)", "retention.calls_deleted": "\(report.deleted.count - report.streamsDeleted)",
+                "retention.streams_deleted": "\(report.streamsDeleted)",
                 "retention.held_skipped": "\(report.heldSkipped.count)",
             ])
         return report
@@ -136,11 +137,15 @@ public struct RetentionExecutor: Sendable {
             state.filesDeleted += 1
             try self.faultInjection?(.fileDeleted(callSid: entry.callSid, path: path, deletedInRun: state.filesDeleted))
         }
-        for directory in entry.directories {
+        // A stream without a call: the folders after its own are the date folders above it, shared with other
+        // streams; one still in use is kept without a word.
+        let isStream = RetentionKey.streamSid(in: entry.callSid) != nil
+        for (index, directory) in entry.directories.enumerated() {
             let absolute = "\(root)/\(directory)"
             if rmdir(absolute) != 0 {
                 let code = errno
                 if code == ENOENT { continue }
+                if isStream && index > 0 { continue }
                 // Files the catalog does not know (strays, a late callback's call.json) are never deleted.
                 report.foldersKept.append(
                     .init(path: directory, callSid: entry.callSid, reason: String(cString: strerror(code))))
@@ -180,6 +185,8 @@ public struct RetentionReport: Sendable, Hashable, Encodable {
     public var skippedSincePlan: [RetentionPlan.Kept] = []
     public var foldersKept: [KeptFolder] = []
 
+    /// How many of ``deleted`` are streams without a call.
+    public var streamsDeleted: Int { self.deleted.filter { $0.streamSid != nil }.count }
     public var files: Int { self.deleted.reduce(0) { $0 + $1.files } }
     public var bytes: Int64 { self.deleted.reduce(0) { $0 + $1.bytes } }
 

@@ -14,17 +14,48 @@ public struct RetentionPlan: Sendable, Hashable, Encodable {
         public var directories: [String]
     }
 
-    /// A call older than the cutoff that is kept, and why.
+    /// A call (or stream without a call) older than the cutoff that is kept, and why.
     public struct Kept: Sendable, Hashable, Encodable {
         public var callSid: String
         public var callTime: Timestamp
         public var reason: String
         /// The hold's reason, when the call is held.
         public var hold: LegalHold?
+        /// A stream without a call (`callSid` is `""`): its stream_sid and WAV path.
+        public var streamSid: String?
+        public var path: String?
+
+        public var kind: String { self.streamSid == nil ? "call" : "stream" }
 
         enum CodingKeys: String, CodingKey {
-            case reason, hold
-            case callSid = "call_sid", callTime = "call_time"
+            case reason, hold, kind, path
+            case callSid = "call_sid", callTime = "call_time", streamSid = "stream_sid"
+        }
+
+        public init(callSid: String, callTime: Timestamp, reason: String, hold: LegalHold?, streamSid: String? = nil, path: String? = nil) {
+            self.callSid = callSid
+            self.callTime = callTime
+            self.reason = reason
+            self.hold = hold
+            self.streamSid = streamSid
+            self.path = path
+        }
+
+        init(_ candidate: RetentionCandidate, reason: String, hold: LegalHold?) {
+            self.init(
+                callSid: candidate.callSid, callTime: candidate.callTime, reason: reason, hold: hold, streamSid: candidate.streamSid,
+                path: candidate.streamPath)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(self.kind, forKey: .kind)
+            try c.encode(self.callSid, forKey: .callSid)
+            try c.encodeIfPresent(self.streamSid, forKey: .streamSid)
+            try c.encodeIfPresent(self.path, forKey: .path)
+            try c.encode(self.callTime, forKey: .callTime)
+            try c.encode(self.reason, forKey: .reason)
+            try c.encodeIfPresent(self.hold, forKey: .hold)
         }
     }
 
@@ -46,6 +77,8 @@ public struct RetentionPlan: Sendable, Hashable, Encodable {
     }
 
     public var fileCount: Int { self.delete.reduce(0) { $0 + $1.files.count } }
+    /// How many of ``delete`` are streams without a call.
+    public var streamCount: Int { self.delete.filter { $0.call.streamSid != nil }.count }
     public var bytes: Int64 { self.delete.reduce(0) { $0 + $1.call.bytes } }
 }
 
@@ -58,12 +91,12 @@ extension RetentionPlan {
         var plan = RetentionPlan(olderThan: age.description, cutoff: cutoff, delete: [], held: [], busy: [], pending: [])
         for candidate in try await catalog.retentionCandidates(before: cutoff) {
             if let hold = candidate.hold {
-                plan.held.append(
-                    Kept(callSid: candidate.callSid, callTime: candidate.callTime, reason: "on legal hold: \(hold.reason)", hold: hold))
+                plan.held.append(Kept(candidate, reason: "on legal hold: \(hold.reason)", hold: hold))
             } else if let busy = candidate.busy {
-                plan.busy.append(Kept(callSid: candidate.callSid, callTime: candidate.callTime, reason: busy, hold: nil))
+                plan.busy.append(Kept(candidate, reason: busy, hold: nil))
             } else {
-                let (files, directories) = Self.files(of: candidate, layout: layout)
+                let (files, directories) =
+                    candidate.streamPath.map { Self.files(ofUnattachedStream: $0, layout: layout) } ?? Self.files(of: candidate, layout: layout)
                 plan.delete.append(Item(call: candidate, files: files, directories: directories))
             }
         }
@@ -114,6 +147,23 @@ extension RetentionPlan {
             }
         }
         return (files + sidecars + callSidecars, directories)
+    }
+
+    /// A stream without a call's files: its WAV and sidecar; its folders: the stream_sid's folder, then the date
+    /// folders above it up to (not including) `media/_streams`, each removed only once empty.
+    static func files(ofUnattachedStream path: String, layout: StorageLayout) -> (files: [String], directories: [String]) {
+        let root = layout.root
+        var files = [path]
+        let sidecar = "\(Self.stem(of: path)).json"
+        if FileSystem.exists("\(root)/\(sidecar)") { files.append(sidecar) }
+        let top = Self.relative("\(layout.mediaRoot)/\(StorageLayout.unattachedStreamsFolder)", root: root)
+        var directories: [String] = []
+        var directory = Self.parent(of: path)
+        while directory.hasPrefix(top + "/") && directories.count < 4 {
+            directories.append(directory)
+            directory = Self.parent(of: directory)
+        }
+        return (files, directories)
     }
 
     static func stem(of path: String) -> String {

@@ -21,13 +21,16 @@ struct Hold: AsyncParsableCommand {
         abstract: "Place, release and list legal holds (held calls are never deleted by retention).",
         discussion: """
             A hold is on one call, with a reason and who placed it. Placing and releasing are written \
-            to the audit log (hold.added, hold.released); a released hold stays listed with --all.
+            to the audit log (hold.added, hold.released); a released hold stays listed with --all. A \
+            stream without a call (media/_streams/, catalog search --unattached) is held by its \
+            stream_sid with --stream; holds and `hold ls` name it stream:<stream_sid>.
 
             \(HoldExit.help)
 
             EXAMPLES:
               exorec hold add CA1234567890abcdef --reason "subpoena 2026-118" --by alice
               exorec hold rm CA1234567890abcdef --reason "case closed"
+              exorec hold add --stream MZ0123456789abcdef --reason "fraud review 77"
               exorec hold ls --all --json
             """,
         subcommands: [HoldAdd.self, HoldRemove.self, HoldList.self])
@@ -35,8 +38,11 @@ struct Hold: AsyncParsableCommand {
 
 /// What `add` and `rm` both take: the call, `--reason`, `--by` and `--json`, checked the same way.
 struct HoldChange: ParsableArguments {
-    @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "call-sid"))
+    @Argument(help: ArgumentHelp("The call's CallSid (with --stream: the stream_sid of a stream without a call).", valueName: "call-sid"))
     var callSid: String
+
+    @Flag(name: .long, help: "The argument is the stream_sid of a stream without a call (kept under media/_streams/).")
+    var stream = false
 
     @Option(name: .long, help: ArgumentHelp("Why (kept in the catalog and the audit log).", valueName: "text"))
     var reason: String
@@ -49,7 +55,7 @@ struct HoldChange: ParsableArguments {
 
     func validate() throws {
         if self.callSid.isEmpty || self.callSid.contains(where: \.isWhitespace) {
-            throw ValidationError("'\(self.callSid)' is not a CallSid (empty or with spaces).")
+            throw ValidationError("'\(self.callSid)' is not a \(self.stream ? "stream_sid" : "CallSid") (empty or with spaces).")
         }
         for (option, text) in [("--reason", self.reason), ("--by", self.by)] {
             guard let text else { continue }
@@ -60,6 +66,12 @@ struct HoldChange: ParsableArguments {
             }
         }
     }
+
+    /// What the hold names: the CallSid, or `stream:<stream_sid>` with `--stream`.
+    var key: String { self.stream ? RetentionKey.stream(self.callSid) : self.callSid }
+
+    /// The call or stream, as messages name it.
+    var subject: String { self.stream ? "stream without a call \(self.callSid)" : "call \(self.callSid)" }
 
     /// `--by`, or the user running the command.
     var author: String {
@@ -101,13 +113,16 @@ struct HoldAdd: AsyncParsableCommand {
             The call must be in the catalog: placed by exorec, or placed elsewhere (another tool \
             that pointed its stream and status callbacks at exorec; see catalog search --origin \
             elsewhere). A CallSid the catalog has never seen, a call already on hold, or one an \
-            interrupted retention run is deleting, is refused.
+            interrupted retention run is deleting, is refused. With --stream the argument is the \
+            stream_sid of a stream without a call (catalog search --unattached lists them); the \
+            hold keeps every file of that stream_sid under media/_streams/.
 
             \(HoldExit.help)
 
             EXAMPLES:
               exorec hold add CA1234567890abcdef --reason "subpoena 2026-118"
               exorec hold add CA1234567890abcdef --reason "customer complaint #4411" --by legal --json
+              exorec hold add --stream MZ0123456789abcdef --reason "fraud review 77"
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -117,11 +132,16 @@ struct HoldAdd: AsyncParsableCommand {
         try await self.change.apply(
             self.options,
             refusal: {
-                guard case .unknownCall(let callSid) = $0 else { return nil }
-                return "no call \(callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls)"
+                guard case .unknownCall = $0 else { return nil }
+                if self.change.stream {
+                    return "no stream without a call has stream_sid \(self.change.callSid); nothing was held "
+                        + "(`exorec catalog search --unattached` lists them)"
+                }
+                return "no call \(self.change.callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls; "
+                    + "a stream without a call is held with --stream STREAM_SID)"
             },
             line: { "held \($0.callSid) (hold \($0.id), by \($0.placedBy), \($0.placedAt)): \($0.reason)" }
-        ) { try await $0.placeHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author) }
+        ) { try await $0.placeHold(callSid: self.change.key, reason: self.change.reason, by: self.change.author) }
     }
 }
 
@@ -138,6 +158,7 @@ struct HoldRemove: AsyncParsableCommand {
             EXAMPLES:
               exorec hold rm CA1234567890abcdef --reason "case closed"
               exorec hold rm CA1234567890abcdef --reason "released by counsel" --by legal --json
+              exorec hold rm --stream MZ0123456789abcdef --reason "review closed"
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -147,11 +168,11 @@ struct HoldRemove: AsyncParsableCommand {
         try await self.change.apply(
             self.options,
             refusal: {
-                guard case .notHeld(let callSid) = $0 else { return nil }
-                return "call \(callSid) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)"
+                guard case .notHeld = $0 else { return nil }
+                return "\(self.change.subject) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)"
             },
             line: { "released \($0.callSid) (hold \($0.id), placed for: \($0.reason)) by \($0.releasedBy ?? ""): \($0.releaseReason ?? "")" }
-        ) { try await $0.releaseHold(callSid: self.change.callSid, reason: self.change.reason, by: self.change.author) }
+        ) { try await $0.releaseHold(callSid: self.change.key, reason: self.change.reason, by: self.change.author) }
     }
 }
 
@@ -160,7 +181,7 @@ struct HoldList: AsyncParsableCommand {
         commandName: "ls",
         abstract: "List legal holds, oldest first (active ones; --all for released ones too).",
         discussion: """
-            Columns: hold id, CallSid, placed (UTC), by, reason; with --all also released (UTC), by \
+            Columns: hold id, CallSid (stream:<stream_sid> for a stream without a call), placed (UTC), by, reason; with --all also released (UTC), by \
             and why. No holds is not an error: the table is empty (or []).
 
             EXIT CODES: 0 listed (even none); 1 failure; 64 usage error.

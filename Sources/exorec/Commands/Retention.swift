@@ -20,8 +20,11 @@ struct RetentionApply: AsyncParsableCommand {
         abstract: "Delete the calls older than --older-than: media, sidecars, call.json and catalog rows.",
         discussion: """
             A call's time is when exorec placed it, or for a call it did not place its earliest media \
-            file or callback. Calls on legal hold (exorec hold) are never touched; calls still being \
-            recorded or with a download queued are left for a later run. Without --yes nothing is \
+            file or callback. A stream without a call (kept under media/_streams/, see catalog search \
+            --unattached) is dated by its start and deleted on its own (its WAV, sidecar, now-empty \
+            folders and catalog rows; its events-feed entries stay); it is listed with kind "stream". \
+            Calls and streams on legal hold (exorec hold, hold add --stream) are never touched; those \
+            still being recorded or with a download queued are left for a later run. Without --yes nothing is \
             deleted: the calls that would be are listed. With --yes each call is journaled, its files \
             deleted, then its catalog rows, with one audit entry per file (retention.file-deleted) and \
             per call (retention.call-deleted). A run that is killed leaves its journal entry pending; \
@@ -37,6 +40,7 @@ struct RetentionApply: AsyncParsableCommand {
               exorec retention apply --older-than 90d          # list what would go
               exorec retention apply --older-than 90d --yes    # delete it
               exorec retention apply --older-than 12w --json | jq '.delete[].call.call_sid'
+              exorec retention apply --older-than 12w --json | jq '.delete[].call | select(.kind == "stream") | .path'
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -100,40 +104,69 @@ struct RetentionApply: AsyncParsableCommand {
         }
     }
 
-    private static func kept(_ title: String, _ calls: [RetentionPlan.Kept]) {
-        guard !calls.isEmpty else { return }
-        StandardOutput.line(title)
-        var rows = [["CALL SID", "CALL TIME (UTC)", "REASON"]]
-        for call in calls { rows.append([call.callSid, "\(call.callTime)", call.reason]) }
-        for line in HoldRetentionTable.lines(rows) { StandardOutput.line("  " + line) }
+    private static func kept(_ title: String, _ kept: [RetentionPlan.Kept]) {
+        let calls = kept.filter { $0.streamSid == nil }
+        if !calls.isEmpty {
+            StandardOutput.line(title)
+            var rows = [["CALL SID", "CALL TIME (UTC)", "REASON"]]
+            for call in calls { rows.append([call.callSid, "\(call.callTime)", call.reason]) }
+            for line in HoldRetentionTable.lines(rows) { StandardOutput.line("  " + line) }
+        }
+        let streams = kept.filter { $0.streamSid != nil }
+        if !streams.isEmpty {
+            StandardOutput.line("streams without a call \(title)")
+            var rows = [["STREAM SID", "STARTED (UTC)", "PATH", "REASON"]]
+            for stream in streams { rows.append([stream.streamSid ?? "", "\(stream.callTime)", stream.path ?? "", stream.reason]) }
+            for line in HoldRetentionTable.lines(rows) { StandardOutput.line("  " + line) }
+        }
+    }
+
+    /// The pending journal entries, by CallSid or `stream:<stream_sid>`.
+    private static func pendingLine(_ pending: [RetentionJournalEntry]) -> String {
+        "interrupted deletions to finish: \(pending.map(\.callSid).joined(separator: ", ")) "
+            + "(run \(Set(pending.map(\.runId)).sorted().joined(separator: ", ")))"
     }
 
     private static func print(_ plan: RetentionPlan) {
-        if !plan.delete.isEmpty {
+        let calls = plan.delete.filter { $0.call.streamSid == nil }
+        if !calls.isEmpty {
             var rows = [["CALL SID", "CALL TIME (UTC)", "FILES", "SIZE"]]
-            for item in plan.delete {
+            for item in calls {
                 rows.append([item.call.callSid, "\(item.call.callTime)", "\(item.files.count)", HoldRetentionTable.megabytes(item.call.bytes)])
             }
             for line in HoldRetentionTable.lines(rows) { StandardOutput.line(line) }
         }
+        let streams = plan.delete.filter { $0.call.streamSid != nil }
+        if !streams.isEmpty {
+            StandardOutput.line("streams without a call:")
+            var rows = [["STREAM SID", "STARTED (UTC)", "PATH", "FILES", "SIZE"]]
+            for item in streams {
+                rows.append([
+                    item.call.streamSid ?? "", "\(item.call.callTime)", item.call.streamPath ?? "", "\(item.files.count)",
+                    HoldRetentionTable.megabytes(item.call.bytes),
+                ])
+            }
+            for line in HoldRetentionTable.lines(rows) { StandardOutput.line("  " + line) }
+        }
         Self.kept("kept, on legal hold:", plan.held)
         Self.kept("kept for now, still recording or downloading:", plan.busy)
-        if !plan.pending.isEmpty {
-            StandardOutput.line(
-                "interrupted deletions to finish: \(plan.pending.map(\.callSid).joined(separator: ", ")) "
-                    + "(run \(Set(plan.pending.map(\.runId)).sorted().joined(separator: ", ")))")
-        }
+        if !plan.pending.isEmpty { StandardOutput.line(Self.pendingLine(plan.pending)) }
+        let heldStreams = plan.held.filter { $0.streamSid != nil }.count
+        let busyStreams = plan.busy.filter { $0.streamSid != nil }.count
         StandardOutput.line(
-            "dry run: would delete \(plan.delete.count) calls older than \(plan.olderThan) (before \(plan.cutoff)), "
-                + "\(plan.fileCount) files, \(HoldRetentionTable.megabytes(plan.bytes)); \(plan.held.count) held, "
-                + "\(plan.busy.count) busy, \(plan.pending.count) interrupted to finish. Nothing was deleted; add --yes to delete.")
+            "dry run: would delete \(calls.count) calls older than \(plan.olderThan) (before \(plan.cutoff)), "
+                + "\(plan.fileCount) files, \(HoldRetentionTable.megabytes(plan.bytes)); \(plan.held.count - heldStreams) held, "
+                + "\(plan.busy.count - busyStreams) busy, \(plan.pending.count) interrupted to finish. "
+                + "Streams without a call: would delete \(streams.count), keep \(heldStreams) held and \(busyStreams) busy. "
+                + "Nothing was deleted; add --yes to delete.")
     }
 
     private static func print(_ report: RetentionReport) {
         for deletion in report.deleted {
-            let resumed = report.resumed.contains(deletion.callSid) ? " (finishing an interrupted run)" : ""
+            let resumed = report.resumed.contains(deletion.key) ? " (finishing an interrupted run)" : ""
+            let what = deletion.streamSid.map { "stream without a call \($0) (\(deletion.path ?? ""))" } ?? deletion.callSid
             StandardOutput.line(
-                "deleted \(deletion.callSid): \(deletion.files) file\(deletion.files == 1 ? "" : "s"), "
+                "deleted \(what): \(deletion.files) file\(deletion.files == 1 ? "" : "s"), "
                     + "\(HoldRetentionTable.megabytes(deletion.bytes))\(resumed)")
         }
         Self.kept("kept, on legal hold:", report.heldSkipped)
@@ -142,11 +175,16 @@ struct RetentionApply: AsyncParsableCommand {
         for folder in report.foldersKept {
             StandardOutput.line("folder kept: \(folder.path) (\(folder.reason): files retention does not delete are in it)")
         }
+        let kept = report.heldSkipped + report.busySkipped + report.skippedSincePlan
+        let heldStreams = report.heldSkipped.filter { $0.streamSid != nil }.count
+        let busyStreams = kept.filter { $0.streamSid != nil }.count - heldStreams
         StandardOutput.line(
-            "deleted \(report.deleted.count) calls older than \(report.olderThan) (before \(report.cutoff)): \(report.files) files, "
-                + "\(HoldRetentionTable.megabytes(report.bytes)); \(report.heldSkipped.count) held calls skipped, "
-                + "\(report.busySkipped.count + report.skippedSincePlan.count) busy, "
-                + "\(report.resumed.count) interrupted deletions finished; run \(report.runId)")
+            "deleted \(report.deleted.count - report.streamsDeleted) calls older than \(report.olderThan) (before \(report.cutoff)): "
+                + "\(report.files) files, "
+                + "\(HoldRetentionTable.megabytes(report.bytes)); \(report.heldSkipped.count - heldStreams) held calls skipped, "
+                + "\(report.busySkipped.count + report.skippedSincePlan.count - busyStreams) busy, "
+                + "\(report.resumed.count) interrupted deletions finished; streams without a call: \(report.streamsDeleted) deleted, "
+                + "\(heldStreams) held and \(busyStreams) busy kept; run \(report.runId)")
     }
 }
 
