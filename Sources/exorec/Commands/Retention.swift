@@ -154,11 +154,10 @@ struct RetentionApply: AsyncParsableCommand {
         let heldStreams = plan.held.filter { $0.streamSid != nil }.count
         let busyStreams = plan.busy.filter { $0.streamSid != nil }.count
         StandardOutput.line(
-            "dry run: would delete \(calls.count) calls older than \(plan.olderThan) (before \(plan.cutoff)), "
-                + "\(plan.fileCount) files, \(HoldRetentionTable.megabytes(plan.bytes)); \(plan.held.count - heldStreams) held, "
-                + "\(plan.busy.count - busyStreams) busy, \(plan.pending.count) interrupted to finish. "
-                + "Streams without a call: would delete \(streams.count), keep \(heldStreams) held and \(busyStreams) busy. "
-                + "Nothing was deleted; add --yes to delete.")
+            "dry run: would delete \(calls.count) calls and \(streams.count) streams without a call older than \(plan.olderThan) "
+                + "(before \(plan.cutoff)), \(plan.fileCount) files, \(HoldRetentionTable.megabytes(plan.bytes)); "
+                + "\(plan.held.count - heldStreams) held, \(plan.busy.count - busyStreams) busy, \(plan.pending.count) interrupted to finish; "
+                + "streams without a call kept: \(heldStreams) held, \(busyStreams) busy. Nothing was deleted; add --yes to delete.")
     }
 
     private static func print(_ report: RetentionReport) {
@@ -179,12 +178,12 @@ struct RetentionApply: AsyncParsableCommand {
         let heldStreams = report.heldSkipped.filter { $0.streamSid != nil }.count
         let busyStreams = kept.filter { $0.streamSid != nil }.count - heldStreams
         StandardOutput.line(
-            "deleted \(report.deleted.count - report.streamsDeleted) calls older than \(report.olderThan) (before \(report.cutoff)): "
-                + "\(report.files) files, "
+            "deleted \(report.deleted.count - report.streamsDeleted) calls and \(report.streamsDeleted) streams without a call "
+                + "older than \(report.olderThan) (before \(report.cutoff)): \(report.files) files, "
                 + "\(HoldRetentionTable.megabytes(report.bytes)); \(report.heldSkipped.count - heldStreams) held calls skipped, "
                 + "\(report.busySkipped.count + report.skippedSincePlan.count - busyStreams) busy, "
-                + "\(report.resumed.count) interrupted deletions finished; streams without a call: \(report.streamsDeleted) deleted, "
-                + "\(heldStreams) held and \(busyStreams) busy kept; run \(report.runId)")
+                + "\(report.resumed.count) interrupted deletions finished; streams without a call kept: \(heldStreams) held, "
+                + "\(busyStreams) busy; run \(report.runId)")
     }
 }
 
