@@ -62,7 +62,7 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .migrationFailed(let version, let name, let reason):
             "catalog migration \(version) (\(name)) failed and was rolled back: \(reason)"
         case .unknownCall(let callSid):
-            "the catalog has no call \(callSid)"
+            "the catalog has no \(Self.subject(callSid))"
         case .invalidCallback(let reason):
             "the status callback cannot be recorded: \(reason)"
         case .unknownDownload(let id):
@@ -76,17 +76,22 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .rebuildFailed(let reason):
             "catalog rebuild failed, the previous catalog is unchanged: \(reason)"
         case .alreadyHeld(let callSid, let reason):
-            "call \(callSid) is already on legal hold (\(reason)); `exorec hold ls` shows it"
+            "\(Self.subject(callSid)) is already on legal hold (\(reason)); `exorec hold ls` shows it"
         case .notHeld(let callSid):
-            "call \(callSid) is not on legal hold; `exorec hold ls` lists the active holds"
+            "\(Self.subject(callSid)) is not on legal hold; `exorec hold ls` lists the active holds"
         case .callHeld(let callSid):
-            "call \(callSid) is on legal hold and is not deleted; release the hold first (`exorec hold rm`)"
+            "\(Self.subject(callSid)) is on legal hold and is not deleted; release the hold first (`exorec hold rm`)"
         case .deletionPending(let callSid):
-            "call \(callSid) is being deleted by an interrupted retention run; `exorec retention apply --yes` finishes it"
+            "\(Self.subject(callSid)) is being deleted by an interrupted retention run; `exorec retention apply --yes` finishes it"
         case .callBusy(let callSid, let reason):
-            "call \(callSid) cannot be deleted yet: \(reason)"
+            "\(Self.subject(callSid)) cannot be deleted yet: \(reason)"
         case .invalidHold(let reason):
             "invalid legal hold: \(reason)"
         }
+    }
+
+    /// "call CA…", or "stream without a call MZ…" for a `stream:<stream_sid>` key (``RetentionKey``).
+    private static func subject(_ key: String) -> String {
+        RetentionKey.streamSid(in: key).map { "stream without a call \($0)" } ?? "call \(key)"
     }
 }

@@ -88,6 +88,8 @@ struct UnattachedRetentionCommandTests {
         let added = try await Self.exorec(["hold", "add", "--stream", "MZclihold1", "--reason", "fraud review 77", "--json"], storage)
         #expect(added.status == 0, "\(added.errors)")
         #expect(try JSONDecoder().decode(Hold.self, from: Data(added.output.utf8)).call_sid == "stream:MZclihold1")
+        let twice = try await Self.exorec(["hold", "add", "--stream", "MZclihold1", "--reason", "again"], storage)
+        #expect(twice.status == 1 && twice.errors.contains("stream without a call MZclihold1 is already on legal hold"), "\(twice.errors)")
         let listed = try await Self.exorec(["hold", "ls"], storage)
         #expect(listed.output.contains("stream:MZclihold1"), "\(listed.output)")
 
