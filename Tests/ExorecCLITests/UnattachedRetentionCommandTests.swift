@@ -132,6 +132,30 @@ struct UnattachedRetentionCommandTests {
         #expect(after.output.contains("would delete 0 calls and 0 streams without a call"), "\(after.output)")
     }
 
+    /// A run killed after the stream's first file leaves it pending: verify says deletion-pending (exit 3), the
+    /// dry run lists it to finish, and the next `--yes` finishes it.
+    @Test func anInterruptedStreamDeletionIsFinishedByTheNextRun() async throws {
+        let storage = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: storage) }
+        let old = try Self.stream("MZclicrash1", daysAgo: 200, storage: storage)
+        #expect(try await Self.exorec(["catalog", "rebuild"], storage).status == 0)
+        let killed = try await Self.exorec(["retention", "apply", "--older-than", "90d", "--yes", "--fault-after-files", "1"], storage)
+        #expect(killed.status == 137, "\(killed.output)\(killed.errors)")
+        #expect(!FileManager.default.fileExists(atPath: "\(storage)/\(old)"))
+
+        let during = try await Self.exorec(["verify"], storage)
+        #expect(during.status == 3 && during.output.contains("deletion-pending") && !during.output.contains("missing"), "\(during.output)")
+        let dry = try await Self.exorec(["retention", "apply", "--older-than", "90d"], storage)
+        #expect(dry.output.contains("interrupted deletions to finish: stream:MZclicrash1"), "\(dry.output)")
+        let finished = try await Self.exorec(["retention", "apply", "--older-than", "90d", "--yes", "--quiet"], storage)
+        #expect(finished.status == 0, "\(finished.errors)")
+        #expect(finished.output.contains("deleted stream without a call MZclicrash1") && finished.output.contains("(finishing an interrupted run)"), "\(finished.output)")
+        #expect(try await Self.exorec(["verify"], storage).status == 0)
+        #expect(try await Self.exorec(["audit", "verify"], storage).status == 0)
+        let search = try await Self.exorec(["catalog", "search", "--unattached"], storage)
+        #expect(!search.output.contains("MZclicrash1"), "\(search.output)")
+    }
+
     @Test func helpShowsTheStreamOption() async throws {
         let hold = try await ExorecProcess.run(["hold", "add", "--help"])
         #expect(hold.output.contains("--stream") && hold.output.contains("exorec hold add --stream"), "\(hold.output)")

@@ -201,4 +201,40 @@ import Testing
             #expect(try await catalog.verifyAuditChain().isIntact)
         }
     }
+
+    /// A hold placed between the plan and the deletion wins; a repeated stream_sid's two old files (one folder)
+    /// both go, the folder with the second, and no folder is reported kept.
+    @Test func aHoldAfterThePlanWinsAndARepeatedStreamSidGoesWhole() async throws {
+        try await RecordingTests.withStore { root, catalog in
+            let first = try await Self.stream("MZtwice1", startedAt: Self.old, root: root, catalog: catalog)
+            // The second file of a repeated stream_sid, beside the first (as the recorder names it).
+            let second = first.replacingOccurrences(of: ".wav", with: "-2.wav")
+            try FileSystem.writeAtomically(ArchiveVerifierTests.wav(samples: 800, seed: 3), to: "\(root)/\(second)", durable: false)
+            let identity = StreamRecorder.Identity(
+                account: nil, callSid: nil, streamSid: try PathSafeIdentifier("MZtwice1", field: "stream"), from: nil, to: nil,
+                customParameters: [:], queryParameters: [:])
+            var sidecar = StreamSidecar(
+                identity: identity, sampleRate: 8000, startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 5000),
+                file: "stream-MZtwice1-2.wav", exorecVersion: "test")
+            sidecar.state = .complete
+            sidecar.bytes = try FileSystem.size(of: "\(root)/\(second)")
+            sidecar.sha256 = try FileSystem.sha256(of: "\(root)/\(second)")
+            try sidecar.write(to: "\(root)/\(second.replacingOccurrences(of: ".wav", with: ".json"))", durable: false)
+            try await catalog.upsertStream(from: sidecar, path: second)
+            try await Self.stream(
+                "MZlate1", startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 9000), root: root, catalog: catalog)
+
+            let plan = try await Self.plan(root, catalog)
+            #expect(plan.delete.compactMap(\.call.streamPath) == [first, second, Self.parent(first).replacingOccurrences(of: "MZtwice1", with: "MZlate1") + "/stream-MZlate1.wav"])
+            try await catalog.placeHold(streamSid: "MZlate1", reason: "placed after the plan", by: "legal")
+            let report = try await Self.executor(root, catalog).apply(plan, runId: "run1", at: Self.now)
+            #expect(report.deleted.compactMap(\.path) == [first, second])
+            #expect(report.skippedSincePlan.map(\.streamSid) == ["MZlate1"], "\(report.skippedSincePlan)")
+            #expect(report.skippedSincePlan.first?.reason.contains("stream without a call MZlate1 is on legal hold") == true)
+            #expect(report.foldersKept.isEmpty, "\(report.foldersKept)")
+            #expect(!Self.exists(root, Self.parent(first)))
+            #expect(try await catalog.streams(streamSid: "MZtwice1").isEmpty)
+            #expect(try await catalog.streams(streamSid: "MZlate1").count == 1)
+        }
+    }
 }

@@ -103,6 +103,9 @@ public struct RetentionExecutor: Sendable {
             progress(state)
         }
 
+        // A folder a later deletion of the run emptied and removed was not kept after all (a repeated stream_sid's
+        // two files share one folder).
+        report.foldersKept.removeAll { !FileSystem.exists("\(self.layout.root)/\($0.path)") }
         try await self.catalog.appendAudit(
             AuditEvent(
                 at: time, actor: self.actor, action: "retention.applied",
