@@ -15,6 +15,7 @@ struct CatalogMigration: Sendable {
         CatalogMigration(version: 2, name: "campaign rows", apply: { db, _ in try await createCampaignRows(db) }),
         CatalogMigration(version: 3, name: "legal holds and retention", apply: { db, backend in try await createLegalHoldsAndRetention(db, backend) }),
         CatalogMigration(version: 4, name: "events feed", apply: { db, backend in try await createEventsFeed(db, backend) }),
+        CatalogMigration(version: 5, name: "stream pauses", apply: { db, _ in try await addStreamPauses(db) }),
     ]
 }
 

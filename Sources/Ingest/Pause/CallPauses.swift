@@ -1,0 +1,95 @@
+public import MediaStore
+import Synchronization
+
+/// Which calls are paused (PCI pause): written by the internal door on its NIO threads, read by the
+/// stream sessions on the ingest's service thread.
+///
+/// The per-frame cost is one atomic load: a session compares ``generation`` with the value it saw
+/// last, and only when it changed (a pause or resume of any call, a rare event) takes the lock to read
+/// its own call's state. Nothing here allocates on the frame path.
+///
+/// The state lives in memory: a restart of `exorec serve` ends every stream and forgets the pauses (the
+/// audit log keeps each `call.paused` and `call.resumed`).
+public final class CallPauses: Sendable {
+    /// One pause of one call, as the door accepted it.
+    public struct Entry: Sendable, Hashable {
+        /// Distinguishes two pauses of one call that a session might see only after both happened.
+        public var id: UInt64
+        public var pausedAt: Timestamp
+        public var by: String
+        public var reason: String?
+    }
+
+    /// What a pause request did.
+    public enum PauseOutcome: Sendable, Hashable {
+        case paused(Entry)
+        /// The call was paused already: the earlier pause goes on unchanged.
+        case alreadyPaused(Entry)
+        /// ``maxPausedCalls`` are paused: refused.
+        case full
+    }
+
+    /// The most calls paused at once; more is refused (bounded memory, whatever a client sends).
+    public static let maxPausedCalls = 10_000
+
+    private struct State {
+        var paused: [String: Entry] = [:]
+        var liveStreams: [String: Int] = [:]
+        var nextID: UInt64 = 1
+    }
+
+    private let state = Mutex(State())
+    private let changes = Atomic<UInt64>(0)
+
+    public init() {}
+
+    /// Bumped after every pause and resume; sessions compare it per frame.
+    @inline(__always)
+    public var generation: UInt64 { self.changes.load(ordering: .acquiring) }
+
+    public func pause(callSid: String, at time: Timestamp, by: String, reason: String?) -> PauseOutcome {
+        let outcome = self.state.withLock { (state: inout State) -> PauseOutcome in
+            if let entry = state.paused[callSid] { return .alreadyPaused(entry) }
+            guard state.paused.count < Self.maxPausedCalls else { return .full }
+            let entry = Entry(id: state.nextID, pausedAt: time, by: by, reason: reason)
+            state.nextID += 1
+            state.paused[callSid] = entry
+            return .paused(entry)
+        }
+        if case .paused = outcome { self.changes.add(1, ordering: .releasing) }
+        return outcome
+    }
+
+    /// Lifts the call's pause; returns it, or nil when the call was not paused.
+    public func resume(callSid: String) -> Entry? {
+        let entry = self.state.withLock { $0.paused.removeValue(forKey: callSid) }
+        if entry != nil { self.changes.add(1, ordering: .releasing) }
+        return entry
+    }
+
+    /// The call's pause, or nil.
+    public func pause(of callSid: String) -> Entry? {
+        self.state.withLock { $0.paused[callSid] }
+    }
+
+    /// Streams of the call recording now.
+    public func liveStreams(of callSid: String) -> Int {
+        self.state.withLock { $0.liveStreams[callSid] ?? 0 }
+    }
+
+    /// A stream of the call started (service thread, once per stream) — returns the call's pause, if any,
+    /// read under the same lock, so a stream never starts between a pause and its notice.
+    func streamStarted(callSid: String) -> Entry? {
+        self.state.withLock { state in
+            state.liveStreams[callSid, default: 0] += 1
+            return state.paused[callSid]
+        }
+    }
+
+    func streamEnded(callSid: String) {
+        self.state.withLock { state in
+            let left = (state.liveStreams[callSid] ?? 1) - 1
+            state.liveStreams[callSid] = left > 0 ? left : nil
+        }
+    }
+}
