@@ -45,6 +45,18 @@ import Testing
         #expect(pauses.liveStreams(of: "CA1") == 0)
     }
 
+    @Test func aPauseWhoseCallEndedLongAgoIsForgotten() {
+        let pauses = CallPauses()
+        _ = pauses.pause(callSid: "CAold", at: Self.t0, by: "a", reason: nil)
+        _ = pauses.streamStarted(callSid: "CAlive")
+        _ = pauses.pause(callSid: "CAlive", at: Self.t0, by: "a", reason: nil)
+        let later = Timestamp(millisecondsSinceEpoch: Self.t0.millisecondsSinceEpoch + CallPauses.forgetAfterMs + 1)
+        _ = pauses.pause(callSid: "CAnew", at: later, by: "a", reason: nil)
+        #expect(pauses.pause(of: "CAold") == nil, "no stream for longer than the longest call: forgotten")
+        #expect(pauses.pause(of: "CAlive") != nil, "a call with a live stream keeps its pause")
+        #expect(pauses.pause(of: "CAnew") != nil)
+    }
+
     @Test func trackerOpensAndClosesIntervalsAtTheTimelineEnd() {
         var tracker = StreamPauseTracker()
         let entry = CallPauses.Entry(id: 1, pausedAt: Self.t0, by: "agent-7", reason: "card")
