@@ -38,7 +38,7 @@ public final class InternalDoor: Service, Sendable {
                 logger.info(
                     "internal door listening",
                     metadata: [
-                        "url": "http://\(configuration.host):\(port)", "consumer_api": "\(offReason == nil ? "/v1/events, /v1/media/ID" : "off")",
+                        "url": "http://\(configuration.host):\(port)", "consumer_api": "\(offReason == nil ? "/v1/events, /v1/media/ID, /v1/calls/CALLSID/pause|resume" : "off")",
                         "metrics": "/metrics",
                     ])
                 if let offReason, configuration.token != nil {

@@ -88,11 +88,12 @@ struct PauseCommand: AsyncParsableCommand {
         discussion: """
             Sends POST /v1/calls/CALLSID/pause to a running `exorec serve` (the internal door, api.host/port, \
             with api.token). From the next frame each live stream of the call handles, the audio is written as \
-            silence (the file keeps its length, so the paused stretch is exactly as long as the pause) and dtmf \
+            silence (the file keeps its length: the paused stretch is as long as the audio that came in it) and dtmf \
             events are dropped, stored nowhere; a stream of the call that starts later starts paused. The \
             interval is kept in the stream's sidecar, the catalog (exorec catalog show) and the audit log \
-            (call.paused). Pausing a paused call changes nothing and succeeds. A pause never resumed ends with \
-            the stream.
+            (call.paused). Pausing a paused call changes nothing and succeeds. A pause never resumed is closed \
+            in each stream's record when that stream ends (ended_with_stream); the call stays paused for a \
+            stream that reconnects, until resumed or until it has had no stream for 4 h 10 min.
 
             \(CallPauseOptions.exitCodes)
 
