@@ -93,17 +93,17 @@ extension Catalog {
             .columns(
                 "stream_sid", "call_sid", "account_sid", "path", "state", "sample_rate", "channels", "from_number",
                 "to_number", "custom_parameters_json", "started_at", "ended_at", "close_reason", "frames",
-                "duration_seconds", "gap_ms_total")
+                "duration_seconds", "gap_ms_total", "pauses_json")
             .values(
                 // A stream that named no call (kept under media/_streams/) has call_sid and account_sid "".
                 sidecar.streamSid, sidecar.catalogCallSid, sidecar.accountSid ?? "", path, sidecar.state.rawValue, sidecar.sampleRate,
                 sidecar.channels, sidecar.from, sidecar.to, CatalogJSON.encode(sidecar.customParameters),
                 sidecar.startedAt.millisecondsSinceEpoch, sidecar.endedAt?.millisecondsSinceEpoch, sidecar.closeReason,
-                sidecar.frames, sidecar.durationSeconds, sidecar.gapMsTotal)
+                sidecar.frames, sidecar.durationSeconds, sidecar.gapMsTotal, sidecar.pauses.map { CatalogJSON.encode($0) })
             .onConflict(with: "path") { update in
                 for column in [
                     "state", "sample_rate", "channels", "from_number", "to_number", "custom_parameters_json",
-                    "started_at", "ended_at", "close_reason", "frames", "duration_seconds", "gap_ms_total",
+                    "started_at", "ended_at", "close_reason", "frames", "duration_seconds", "gap_ms_total", "pauses_json",
                 ] { update.set(excludedValueOf: column) }
                 return update
             }
@@ -197,6 +197,9 @@ extension StreamRecord {
         self.frames = try row.value("frames")
         self.durationSeconds = try row.value("duration_seconds")
         self.gapMsTotal = try row.value("gap_ms_total")
+        self.pauses = try row.optional("pauses_json", as: String.self).map {
+            try CatalogJSON.decode([StreamSidecar.Pause].self, from: $0, column: "pauses_json")
+        }
     }
 }
 

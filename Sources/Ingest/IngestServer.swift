@@ -22,6 +22,9 @@ public final class IngestServer: Service, Sendable {
     private let onListening: @Sendable (Int) -> Void
     /// The stream counters as of the last housekeeping round, readable from any thread.
     public let metrics = IngestMetricsSnapshot()
+    /// The calls paused now (`POST /v1/calls/CALLSID/pause` on the internal door): their streams write
+    /// silence and drop `dtmf` (`docs/CALLS.md`).
+    public let pauses = CallPauses()
     private let server = Mutex<WebSocketServer?>(nil)
     private let stopRequested = Mutex(false)
     /// The storage root's lock when whoever built this server took it first (``ExorecPipeline`` does, before
@@ -66,7 +69,8 @@ public final class IngestServer: Service, Sendable {
 
         let finalizer = StreamFinalizer(logger: self.logger)
         let ingest = StreamIngest(
-            configuration: self.configuration, finalizer: finalizer, events: self.continuation, metricsSnapshot: self.metrics, logger: self.logger)
+            configuration: self.configuration, finalizer: finalizer, events: self.continuation, metricsSnapshot: self.metrics, pauses: self.pauses,
+            logger: self.logger)
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }

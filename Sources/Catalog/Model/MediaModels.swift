@@ -102,9 +102,11 @@ public struct StreamRecord: Sendable, Hashable, Codable {
     public var frames: Int64
     public var durationSeconds: Double
     public var gapMsTotal: Int64
+    /// The call's pauses while the stream ran (PCI pause); nil when it never was.
+    public var pauses: [StreamSidecar.Pause]?
 
     enum CodingKeys: String, CodingKey {
-        case path, state, channels, from, to, frames
+        case path, state, channels, from, to, frames, pauses
         case streamSid = "stream_sid", callSid = "call_sid", accountSid = "account_sid", sampleRate = "sample_rate"
         case customParameters = "custom_parameters", startedAt = "started_at", endedAt = "ended_at"
         case closeReason = "close_reason", durationSeconds = "duration_seconds", gapMsTotal = "gap_ms_total"

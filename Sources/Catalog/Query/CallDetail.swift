@@ -7,6 +7,22 @@ public struct CallDetail: Sendable, Hashable, Codable {
     public var callbacks: [Callback]
     public var mediaFiles: [MediaFile]
     public var downloads: [DownloadJob]
+    /// The call's pauses (PCI pause), stream by stream, from the streams' sidecars; nil when none.
+    public var pauses: [StreamPause]?
+
+    /// One pause interval of one stream.
+    public struct StreamPause: Sendable, Hashable, Codable {
+        public var streamSid: String
+        /// The stream's WAV, relative to the storage root.
+        public var path: String
+        public var sampleRate: Int
+        public var interval: StreamSidecar.Pause
+
+        enum CodingKeys: String, CodingKey {
+            case path, interval
+            case streamSid = "stream_sid", sampleRate = "sample_rate"
+        }
+    }
 
     /// A callback without its raw body (the body stays in the catalog).
     public struct Callback: Sendable, Hashable, Codable {
@@ -38,7 +54,7 @@ public struct CallDetail: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case call, callbacks, downloads
+        case call, callbacks, downloads, pauses
         case statusHistory = "status_history", mediaFiles = "media_files"
     }
 
@@ -49,6 +65,14 @@ public struct CallDetail: Sendable, Hashable, Codable {
             call: call, statusHistory: try await catalog.statusHistory(callSid: callSid),
             callbacks: try await catalog.callbacks(callSid: callSid).map(Callback.init),
             mediaFiles: try await catalog.mediaFiles(callSid: callSid),
-            downloads: try await catalog.downloadJobs(callSid: callSid))
+            downloads: try await catalog.downloadJobs(callSid: callSid),
+            pauses: Self.pauses(try await catalog.streams(callSid: callSid)))
+    }
+
+    static func pauses(_ streams: [StreamRecord]) -> [StreamPause]? {
+        let pauses = streams.flatMap { stream in
+            (stream.pauses ?? []).map { StreamPause(streamSid: stream.streamSid, path: stream.path, sampleRate: stream.sampleRate, interval: $0) }
+        }
+        return pauses.isEmpty ? nil : pauses
     }
 }

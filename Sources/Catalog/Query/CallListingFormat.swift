@@ -1,3 +1,4 @@
+import ExotelKit
 import Foundation
 import MediaStore
 
@@ -95,6 +96,22 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
                     ]
                 }
         ).map { "  " + $0 }
+        if let pauses = detail.pauses {
+            lines.append("pauses (\(pauses.count); audio in them is silence, dtmf dropped)")
+            lines += Self.align(
+                [["PAUSED", "RESUMED", "FROM", "TO", "BY", "REASON", "STREAM"]]
+                    + pauses.map { pause in
+                        let interval = pause.interval
+                        let rate = Double(max(pause.sampleRate, 1))
+                        func seconds(_ frame: Int64?) -> String { frame.map { String(format: "%.3fs", Double($0) / rate) } ?? "-" }
+                        let resumed = interval.resumedAt.map { Self.time($0) + (interval.endedWithStream ? " (stream ended)" : "") } ?? "(still paused)"
+                        return [
+                            Self.time(interval.pausedAt), resumed, seconds(interval.startFrame), seconds(interval.endFrame),
+                            LogText.escaped(interval.by, limit: 128), LogText.escaped(interval.reason ?? "-", limit: 128), pause.path,
+                        ]
+                    }
+            ).map { "  " + $0 }
+        }
         lines.append("downloads (\(detail.downloads.count))")
         lines += Self.align(
             detail.downloads.map { job in

@@ -17,6 +17,7 @@ struct CatalogMigration: Sendable {
         CatalogMigration(version: 4, name: "events feed", apply: { db, backend in try await createEventsFeed(db, backend) }),
         CatalogMigration(version: 5, name: "calls placed elsewhere", apply: { db, _ in try await createElsewhereCalls(db) }),
         CatalogMigration(version: 6, name: "call metadata", apply: { db, backend in try await addCallMetadata(db, backend) }),
+        CatalogMigration(version: 7, name: "stream pauses", apply: { db, _ in try await addStreamPauses(db) }),
     ]
 }
 

@@ -5,11 +5,12 @@ import HTTPTypes
 import Hummingbird
 import Ingest
 import Logging
+import MediaStore
 import ServiceLifecycle
 import Synchronization
 
 /// The internal door's routes: `GET /v1/events` (long poll, or Server-Sent Events), `GET /v1/media/ID`
-/// (Range, growing files) and `GET /metrics`. `docs/CONSUMERS.md` has every request and answer.
+/// (Range, growing files), `POST /v1/calls/CALLSID/pause|resume` (PCI pause) and `GET /metrics`. `docs/CONSUMERS.md` has every request and answer.
 ///
 /// The head is checked first (path, token, method, parameters) and refusals are answered at once; a
 /// graceful shutdown ends every long poll (with an empty page) and every event stream.
@@ -19,6 +20,9 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     static let eventsPath = "/v1/events"
     static let mediaPrefix = "/v1/media/"
     static let metricsPath = "/metrics"
+    static let callsPrefix = "/v1/calls/"
+    /// The largest body a pause or resume may carry (`{"by": …, "reason": …}`).
+    static let maxControlBody = 4096
     /// File bytes per body chunk.
     static let chunkBytes = 64 << 10
     static let defaultWaitSeconds = 25
@@ -29,16 +33,21 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     private let configuration: InternalDoorConfiguration
     private let token: [UInt8]
     private let source: (any ConsumerFeedSource)?
+    private let pauses: (any CallPauseControl)?
     private let metrics: @Sendable () -> String
-    private let logger: Logger
+    let logger: Logger
     /// Refusals are logged once per kind per 10 s: a misconfigured consumer retrying in a loop does not
     /// flood the log.
     private let refusalLog = RefusalLog()
 
-    init(configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, metrics: @escaping @Sendable () -> String, logger: Logger) {
+    init(
+        configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, pauses: (any CallPauseControl)? = nil,
+        metrics: @escaping @Sendable () -> String, logger: Logger
+    ) {
         self.configuration = configuration
         self.token = Array((configuration.token ?? "").utf8)
         self.source = source
+        self.pauses = pauses
         self.metrics = metrics
         self.logger = logger
         if configuration.token == nil {
@@ -51,8 +60,10 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     }
 
     func respond(to request: Request, context: DoorContext) async throws -> Response {
-        // Nothing here reads a body: one that is announced is never drained.
-        if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
+        // Only a pause or resume reads a body (after its head passed every check); elsewhere one that is
+        // announced is never drained.
+        let hasBody = request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0
+        if hasBody && !request.uri.path.hasPrefix(Self.callsPrefix) {
             context.stopReading()
             return .error(400, "requests to this door carry no body", headers: [.connection: "close"])
         }
@@ -84,6 +95,9 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             case .media(let id):
                 guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
                 return await self.serveMedia(id: id, range: request.headers[.range], source: source)
+            case .pause(let callSid, let resume):
+                guard let pauses = self.pauses else { return .error(404, "pausing calls is not enabled on this server") }
+                return await self.pauseOrResume(callSid, resume: resume, request: request, context: context, control: pauses)
             }
         }
     }
@@ -103,6 +117,8 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         case poll(EventQuery)
         case eventStream(EventQuery)
         case media(id: String)
+        /// `POST /v1/calls/CALLSID/pause` (or `/resume`).
+        case pause(callSid: PathSafeIdentifier, resume: Bool)
     }
 
     struct Refusal: Error {
@@ -121,14 +137,19 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         let isEvents = path == Self.eventsPath || path == Self.eventsPath + "/"
         let isMedia = path.hasPrefix(Self.mediaPrefix)
         let isMetrics = path == Self.metricsPath
-        guard isEvents || isMedia || isMetrics else {
+        let isCalls = path.hasPrefix(Self.callsPrefix)
+        guard isEvents || isMedia || isMetrics || isCalls else {
             return .failure(Refusal(404, "no such endpoint: \(path.prefix(100))"))
         }
         if isMetrics && self.configuration.token == nil {
             // Without api.token the door has no secret to ask for; it is loopback by default.
             return request.method == .get ? .success(.metrics) : .failure(Refusal(405, "\(request.method) is not allowed on /metrics; use GET", headers: [.allow: "GET"]))
         }
-        if !isMetrics {
+        if isCalls {
+            guard self.configuration.token != nil, self.pauses != nil else {
+                return .failure(Refusal(404, "pausing calls is not enabled on this server (set api.token)"))
+            }
+        } else if !isMetrics {
             guard self.offReason == nil, self.source != nil else {
                 return .failure(Refusal(404, "the consumer API is not enabled on this server (set api.token)"))
             }
@@ -139,6 +160,7 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         guard BasicAuthenticator.constantTimeEquals(self.token, Array(offered.utf8)) else {
             return .failure(Refusal(403, "wrong token"))
         }
+        if isCalls { return Self.callControl(path: path, method: request.method) }
         guard request.method == .get else {
             return .failure(Refusal(405, "\(request.method) is not allowed on \(path.prefix(100)); use GET", headers: [.allow: "GET"]))
         }

@@ -15,16 +15,18 @@ public final class InternalDoor: Service, Sendable {
 
     /// - Parameters:
     ///   - source: what `/v1/events` and `/v1/media/ID` read; nil leaves them off.
+    ///   - pauses: what `POST /v1/calls/CALLSID/pause|resume` act on; nil leaves them off.
     ///   - metrics: the Prometheus text `/metrics` serves (read each scrape; must be thread-safe).
     ///   - connections: where the door counts the connections it closes (give it to `metrics` too).
     public init(
-        configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, metrics: @escaping @Sendable () -> String,
+        configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, pauses: (any CallPauseControl)? = nil,
+        metrics: @escaping @Sendable () -> String,
         connections: DoorConnectionCounters = DoorConnectionCounters(door: "internal"), logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(IngestError) {
         self.connections = connections
         try configuration.validate()
-        let responder = ConsumerResponder(configuration: configuration, source: source, metrics: metrics, logger: logger)
+        let responder = ConsumerResponder(configuration: configuration, source: source, pauses: pauses, metrics: metrics, logger: logger)
         self.configuration = configuration
         self.offReason = responder.offReason
         let offReason = responder.offReason
@@ -36,7 +38,7 @@ public final class InternalDoor: Service, Sendable {
                 logger.info(
                     "internal door listening",
                     metadata: [
-                        "url": "http://\(configuration.host):\(port)", "consumer_api": "\(offReason == nil ? "/v1/events, /v1/media/ID" : "off")",
+                        "url": "http://\(configuration.host):\(port)", "consumer_api": "\(offReason == nil ? "/v1/events, /v1/media/ID, /v1/calls/CALLSID/pause|resume" : "off")",
                         "metrics": "/metrics",
                     ])
                 if let offReason, configuration.token != nil {

@@ -14,6 +14,8 @@ final class StreamIngest: WebSocketServerHandler {
     let layout: StorageLayout
     let logger: Logger
     let parser = StreamMessageParser()
+    /// The calls paused now (PCI pause), shared with the internal door.
+    let pauses: CallPauses
     var metrics = IngestMetrics()
     private let authenticator: BasicAuthenticator
     private let finalizer: StreamFinalizer
@@ -36,8 +38,9 @@ final class StreamIngest: WebSocketServerHandler {
 
     init(
         configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(), logger: Logger
+        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(), pauses: CallPauses = CallPauses(), logger: Logger
     ) {
+        self.pauses = pauses
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
         self.logger = logger
@@ -172,6 +175,7 @@ final class StreamIngest: WebSocketServerHandler {
         guard self.ticks % self.housekeepingEvery == 0 else { return }
         var grown: [StreamProgress] = []
         for session in self.sessions.values where !session.finished {
+            _ = session.pausedNow()
             session.recorder?.tick(monotonicMs: now)
             if self.reportsProgress, let growth = session.growthSinceLastReport() { grown.append(growth) }
             if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {

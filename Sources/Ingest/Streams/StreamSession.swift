@@ -15,18 +15,22 @@ final class StreamSession {
     /// `unowned(unsafe)`: the ingest owns every session and outlives it (sessions end in `closed`,
     /// before the server lets go of the ingest), and a checked `unowned` would cost an atomic
     /// reference-count check on each of the several uses per media frame.
-    private unowned(unsafe) let ingest: StreamIngest
+    unowned(unsafe) let ingest: StreamIngest
     private(set) var recorder: StreamRecorder?
     private(set) var finished = false
     /// What the media payloads are, from the start event (PCM until then).
     private var encoding: StreamEncoding = .pcm16
-    private var logger: Logger
+    private(set) var logger: Logger
     private var reported: Set<String> = []
     var lastActivityMs: Int64
     /// On the ingest's flush list already.
     var queuedForFlush = false
     /// Frames on disk at the last progress report.
     private var reportedFrames: Int64 = 0
+    /// The call's PCI pause as this stream applies it (`StreamSession+Pause.swift`).
+    var pause = StreamPauseTracker()
+    /// The CallSid this stream counts as live in `ingest.pauses`, once started.
+    var pauseCallSid: String?
 
     init(connection: WebSocketConnection, request: UpgradeRequest, ingest: StreamIngest, now: Int64) {
         self.connection = connection
@@ -65,6 +69,8 @@ final class StreamSession {
         case .stop(let stop):
             self.finish(reason: "stop:\(stop.reason ?? "unspecified")", closeCode: .normal, closeReason: "stream stopped")
         case .dtmf(let dtmf):
+            // Digits pressed while the call is paused (a card number) are dropped, never stored.
+            if self.pausedNow() { return }
             self.recorder?.recordDTMF(digit: dtmf.digit, durationMs: dtmf.durationMs, at: .now())
         case .mark:
             self.recorder?.recordMark()
@@ -109,6 +115,7 @@ final class StreamSession {
         }
         self.ingest.metrics.mediaFrames += 1
         self.ingest.metrics.audioBytes += samples.count * self.encoding.bytesPerSample
+        if self.pausedNow() { Self.silence(samples) }
         let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
         switch placement {
         case .placed, .reordered:
@@ -190,6 +197,7 @@ final class StreamSession {
         if let tracks = start.tracks, !tracks.isEmpty {
             self.setChannels(Set(tracks).count == 2 ? 2 : 1)
         }
+        if let callSid = identity.callSid { self.startPause(callSid: callSid.value) }
         self.ingest.metrics.streamsStarted += 1
         self.ingest.metrics.activeStreams += 1
         var started: Logger.Metadata = ["sample_rate": "\(rate)", "encoding": "\(encoding.rawValue)", "path": "\(self.recorder!.wavPath)"]
@@ -213,6 +221,7 @@ final class StreamSession {
     func finish(reason: String, closeCode: CloseCode?, closeReason: String) {
         if !self.finished {
             self.finished = true
+            self.endPause()
             if let recorder {
                 let sidecar = recorder.finish(closeReason: reason, endedAt: .now())
                 self.ingest.metrics.activeStreams -= 1

@@ -41,6 +41,44 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         }
     }
 
+    /// A stretch the call was paused (PCI pause, `POST /v1/calls/CALLSID/pause`): every frame the stream
+    /// received in it was written as silence, and its `dtmf` events were dropped. Positions are sample frames
+    /// of this file; see `docs/CALLS.md` ("Pausing a call's recording").
+    public struct Pause: Sendable, Hashable, Codable {
+        /// The stream's timeline end when the pause took effect: in-order audio from here on is silence.
+        public var startFrame: Int64
+        /// The timeline end when it was lifted (or the stream ended); nil while it lasts.
+        public var endFrame: Int64?
+        /// When the internal door accepted the pause.
+        public var pausedAt: Timestamp
+        /// When the resume was accepted, or the stream ended (`endedWithStream`).
+        public var resumedAt: Timestamp?
+        /// Who asked: the request's `by` (or the door's client address), bounded.
+        public var by: String
+        public var reason: String?
+        /// Never resumed: closed at the end of the stream.
+        public var endedWithStream: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case by, reason
+            case startFrame = "start_frame", endFrame = "end_frame", pausedAt = "paused_at", resumedAt = "resumed_at"
+            case endedWithStream = "ended_with_stream"
+        }
+
+        public init(
+            startFrame: Int64, endFrame: Int64? = nil, pausedAt: Timestamp, resumedAt: Timestamp? = nil, by: String, reason: String?,
+            endedWithStream: Bool = false
+        ) {
+            self.startFrame = startFrame
+            self.endFrame = endFrame
+            self.pausedAt = pausedAt
+            self.resumedAt = resumedAt
+            self.by = by
+            self.reason = reason
+            self.endedWithStream = endedWithStream
+        }
+    }
+
     public static let currentSchema = 1
 
     public var schema: Int = StreamSidecar.currentSchema
@@ -84,6 +122,8 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     public var unknownEvents: Int64
     public var marks: Int64
     public var dtmf: [DTMF]
+    /// The call's pauses while this stream ran; nil (absent from the file) when it was never paused.
+    public var pauses: [Pause]?
     /// Why the stream ended: `stop:callended`, `stop:stopped`, `disconnected`, `idle-timeout`,
     /// `shutdown`, `message-too-large`, `binary-message`, `interrupted`, …
     public var closeReason: String?
@@ -93,7 +133,7 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     public var exorecVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, state, from, to, frames, gaps, duplicates, marks, dtmf, file, bytes, sha256
+        case schema, state, from, to, frames, gaps, duplicates, marks, dtmf, pauses, file, bytes, sha256
         case accountSid = "account_sid", callSid = "call_sid", streamSid = "stream_sid"
         case streamSidGenerated = "stream_sid_generated", sourceEncoding = "source_encoding"
         case mediaFormatEncoding = "media_format_encoding"

@@ -167,6 +167,17 @@ public final class StreamRecorder {
         self.sidecar.dtmf.append(.init(digit: String(digit.prefix(8)), durationMs: durationMs, receivedAt: time))
     }
 
+    /// The end of the stream's timeline in sample frames: committed audio plus what waits for a hole to
+    /// fill. In-order audio received next is placed here (where a pause starts or ends).
+    public var timelineEnd: Int64 { self.timeline.map { $0.committed + $0.pendingFrames } ?? 0 }
+
+    /// Replaces the sidecar's pause intervals and rewrites the sidecar now (pauses are rare, and the file
+    /// should say so before the stream ends).
+    public func recordPauses(_ pauses: [StreamSidecar.Pause]) {
+        self.sidecar.pauses = pauses.isEmpty ? nil : pauses
+        try? self.sidecar.write(to: self.sidecarPath, durable: false)
+    }
+
     public func recordMark() { self.sidecar.marks += 1 }
     public func recordUnknownEvent() { self.sidecar.unknownEvents += 1 }
     public func recordInvalidMessage(code: String) { self.sidecar.invalidMessages[code, default: 0] += 1 }

@@ -96,6 +96,7 @@ public struct ExorecPipeline: Sendable {
             let internalConnections = DoorConnectionCounters(door: "internal")
             internalDoor = try InternalDoor(
                 configuration: configuration.api, source: CatalogConsumerFeed(catalog: catalog, layout: layout),
+                pauses: CatalogCallPauseControl(catalog: catalog, pauses: ingest.pauses, logger: logger),
                 metrics: {
                     ingest.metricsText() + counters.prometheusText() + platformConnections.prometheusText(header: true)
                         + internalConnections.prometheusText(header: false)
