@@ -203,10 +203,10 @@ public struct CatalogRebuilder: Sendable {
                 throw CatalogError.rebuildFailed(reason: "\(error.description); its audit log could not be carried over")
             }
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.relative(self.catalogPath), detail: error.description))
+                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: error.description))
             return
         } catch {
-            report.problems.append(Problem(kind: .auditNotCarried, path: self.relative(self.catalogPath), detail: "\(error)"))
+            report.problems.append(Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: "\(error)"))
             return
         }
         try await catalog.transaction("carry over audit log") { db in
@@ -258,7 +258,7 @@ public struct CatalogRebuilder: Sendable {
                 streamSidecars.append(path)
             } else {
                 report.problems.append(
-                    Problem(kind: .unrecognisedSidecar, path: self.relative(path), detail: "not a call, stream or recording sidecar"))
+                    Problem(kind: .unrecognisedSidecar, path: self.layout.relative(path), detail: "not a call, stream or recording sidecar"))
             }
             referenced.insert(path)
         }
@@ -273,7 +273,7 @@ public struct CatalogRebuilder: Sendable {
             do {
                 sidecar = try CallSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
                 continue
             }
             if sidecar.placedAt != nil {
@@ -290,12 +290,12 @@ public struct CatalogRebuilder: Sendable {
             do {
                 sidecar = try StreamSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
                 continue
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".wav")
             referenced.insert(media)
-            try await catalog.upsertStream(from: sidecar, path: self.relative(media), announce: false)
+            try await catalog.upsertStream(from: sidecar, path: self.layout.relative(media), announce: false)
             report.streams += 1
             try await self.checkFile(
                 media, kind: .stream, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options, catalog: catalog,
@@ -306,12 +306,12 @@ public struct CatalogRebuilder: Sendable {
             do {
                 sidecar = try RecordingSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.relative(path), detail: error.description))
+                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
                 continue
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".mp3")
             referenced.insert(media)
-            try await catalog.upsertRecording(from: sidecar, path: self.relative(media), announce: false)
+            try await catalog.upsertRecording(from: sidecar, path: self.layout.relative(media), announce: false)
             report.recordings += 1
             try await self.checkFile(
                 media, kind: .recording, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options,
@@ -322,7 +322,7 @@ public struct CatalogRebuilder: Sendable {
                 Self.fileName(path).hasPrefix(".recording-") && path.hasSuffix(".part")
                 ? "a download that was interrupted (the fetcher removes it when it takes the job again); it is not indexed"
                 : "no sidecar names this file (an interrupted download or write); it is not indexed"
-            report.problems.append(Problem(kind: .orphanFile, path: self.relative(path), detail: detail))
+            report.problems.append(Problem(kind: .orphanFile, path: self.layout.relative(path), detail: detail))
         }
     }
 
@@ -332,7 +332,7 @@ public struct CatalogRebuilder: Sendable {
     }
 
     private func index(_ sidecar: CallSidecar, at path: String, into catalog: Catalog, report: inout Report) async throws {
-        let relativePath = self.relative(path)
+        let relativePath = self.layout.relative(path)
         let result = try await catalog.transaction("rebuild call") { db -> CallIndexResult in
             var result = CallIndexResult()
             var replayCallbacks = false
@@ -455,7 +455,7 @@ public struct CatalogRebuilder: Sendable {
         report: inout Report
     ) async throws {
         report.mediaFiles += 1
-        let relativePath = self.relative(path)
+        let relativePath = self.layout.relative(path)
         guard FileSystem.exists(path) else {
             report.missingFiles += 1
             report.problems.append(Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk"))
@@ -531,12 +531,6 @@ public struct CatalogRebuilder: Sendable {
             attempt += 1
         }
         return candidate
-    }
-
-    /// `path` relative to the storage root (unchanged if it is outside it).
-    func relative(_ path: String) -> String {
-        let prefix = self.layout.root + "/"
-        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     /// `recording.json`, or `recording-<n>.json` for a second, different recording of one call.

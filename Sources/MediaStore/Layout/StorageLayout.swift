@@ -12,12 +12,38 @@ import Glibc
 public struct StorageLayout: Sendable, Hashable {
     public let root: String
 
+    /// `root` as given, less any trailing `/` (`/data/` and `/data//` are `/data`; `/` stays `/`).
     public init(root: String) {
-        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        var root = Substring(root)
+        while root.count > 1 && root.hasSuffix("/") { root = root.dropLast() }
+        self.root = String(root)
     }
 
-    public var mediaRoot: String { "\(self.root)/media" }
-    public var lockPath: String { "\(self.root)/.exorec.lock" }
+    /// `absolutePath` relative to ``root``, as the catalog keys media files and folders
+    /// (`<root>/media/a/x.wav` → `media/a/x.wav`; ``root`` itself → the empty string).
+    ///
+    /// The comparison is textual and by whole path components: `<root>x/file` is not under `<root>`, and
+    /// nothing is resolved (`..`, symbolic links) or normalised. A path that is not under the root (another
+    /// folder, or a path that is already relative) is returned unchanged, so it stays visible as it was given
+    /// wherever it is written down rather than being silently shortened.
+    public func relative(_ absolutePath: String) -> String {
+        if absolutePath == self.root { return "" }
+        let prefix = self.root.hasSuffix("/") ? self.root : self.root + "/"
+        guard absolutePath.hasPrefix(prefix) else { return absolutePath }
+        return String(absolutePath.dropFirst(prefix.count))
+    }
+
+    /// The inverse of ``relative(_:)``: `relative` below ``root`` (`media/a/x.wav` → `<root>/media/a/x.wav`; the
+    /// empty string → ``root``). A path that is already absolute (starts with `/`) is returned unchanged, so
+    /// `absolute(relative(p)) == p` for every absolute `p`.
+    public func absolute(_ relative: String) -> String {
+        if relative.isEmpty { return self.root }
+        if relative.hasPrefix("/") { return relative }
+        return self.root.hasSuffix("/") ? self.root + relative : "\(self.root)/\(relative)"
+    }
+
+    public var mediaRoot: String { self.absolute("media") }
+    public var lockPath: String { self.absolute(".exorec.lock") }
 
     /// The account folder of calls whose account is not known (``CallSidecar/unknownAccount``).
     public static let unknownAccount = try! PathSafeIdentifier(CallSidecar.unknownAccount, field: "account")
@@ -34,7 +60,7 @@ public struct StorageLayout: Sendable, Hashable {
 
     /// The folder of one call's media.
     public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
-        "\(self.root)/\(Self.relativeCallDirectory(account: account, callSid: callSid, startedAt: startedAt))"
+        self.absolute(Self.relativeCallDirectory(account: account, callSid: callSid, startedAt: startedAt))
     }
 
     /// The folder of one call's media relative to the root: `media/<account>/<yyyy>/<mm>/<dd>/<CallSid>`.

@@ -88,7 +88,7 @@ public struct ArchiveVerifier: Sendable {
         var bytesHashed: Int64 = 0
         for file in files {
             if let runId = file.callSid.isEmpty ? pathsBeingDeleted[file.path] : beingDeleted[file.callSid] {
-                let whereNow = FileSystem.exists("\(self.layout.root)/\(file.path)") ? "still on disk" : "already deleted"
+                let whereNow = FileSystem.exists(self.layout.absolute(file.path)) ? "still on disk" : "already deleted"
                 problems.append(
                     .init(
                         kind: .deletionPending, path: file.path, callSid: file.callSid,
@@ -99,8 +99,8 @@ public struct ArchiveVerifier: Sendable {
                 progress(state)
                 continue
             }
-            let root = self.layout.root
-            let outcome = await Self.onHashingQueue { Self.check(file, root: root) }
+            let layout = self.layout
+            let outcome = await Self.onHashingQueue { Self.check(file, layout: layout) }
             switch outcome {
             case .ok(let bytes):
                 ok += 1
@@ -128,9 +128,9 @@ public struct ArchiveVerifier: Sendable {
                 // Only the selected calls' folders.
                 directories = Array(Set(files.map { Self.parent(of: $0.path) })).sorted()
             }
-            let root = self.layout.root
+            let layout = self.layout
             problems += await Self.onHashingQueue {
-                Self.unexpectedFiles(root: root, directories: directories, known: known, calls: calls)
+                Self.unexpectedFiles(layout: layout, directories: directories, known: known, calls: calls)
             }
             scanned = true
         } else {
@@ -185,11 +185,11 @@ public struct ArchiveVerifier: Sendable {
         }
     }
 
-    private static func check(_ file: MediaFile, root: String) -> Outcome {
+    private static func check(_ file: MediaFile, layout: StorageLayout) -> Outcome {
         func problem(_ kind: ArchiveVerificationReport.Problem.Kind, _ detail: String) -> ArchiveVerificationReport.Problem {
             .init(kind: kind, path: file.path, callSid: file.callSid, detail: detail)
         }
-        let absolute = "\(root)/\(file.path)"
+        let absolute = layout.absolute(file.path)
         guard FileSystem.exists(absolute) else {
             return .problems([problem(.missing, "the catalog names it (state \(file.state.rawValue)); it is not on disk")], bytes: 0)
         }
@@ -213,7 +213,7 @@ public struct ArchiveVerifier: Sendable {
         } catch {
             found.append(problem(.unreadable, "\(error)"))
         }
-        if let mismatch = Self.sidecarMismatch(of: file, root: root) { found.append(problem(.sidecarMismatch, mismatch)) }
+        if let mismatch = Self.sidecarMismatch(of: file, layout: layout) { found.append(problem(.sidecarMismatch, mismatch)) }
         return found.isEmpty ? .ok(bytes: hashed) : .problems(found, bytes: hashed)
     }
 
@@ -224,8 +224,8 @@ public struct ArchiveVerifier: Sendable {
     }
 
     /// Why the sidecar beside `file` disagrees with the catalog, or nil if it agrees.
-    private static func sidecarMismatch(of file: MediaFile, root: String) -> String? {
-        let sidecar = "\(root)/\(Self.sidecarPath(of: file.path))"
+    private static func sidecarMismatch(of file: MediaFile, layout: StorageLayout) -> String? {
+        let sidecar = layout.absolute(Self.sidecarPath(of: file.path))
         guard FileSystem.exists(sidecar) else { return "no sidecar \(Self.sidecarPath(of: file.path))" }
         let digest: SidecarDigest
         do {
@@ -264,18 +264,18 @@ public struct ArchiveVerifier: Sendable {
 
     // MARK: - Unexpected files
 
-    /// Files under `media/` (or the given folders, relative to `root`) that the catalog does not explain: not a
+    /// Files under `media/` (or the given folders, relative to the storage root) that the catalog does not explain: not a
     /// catalogued media file, not the sidecar of one, not the `call.json` of a known call (or of an unknown
     /// call's folder under `_unknown`). Temporary files are reported as incomplete downloads.
     private static func unexpectedFiles(
-        root: String, directories: [String]?, known: Set<String>, calls: Set<String>
+        layout: StorageLayout, directories: [String]?, known: Set<String>, calls: Set<String>
     ) -> [ArchiveVerificationReport.Problem] {
         let knownStems = Set(known.map(Self.stem(of:)))
         let folders = directories ?? ["media"]
         var problems: [ArchiveVerificationReport.Problem] = []
         for folder in folders {
-            for absolute in FileSystem.files(under: "\(root)/\(folder)", withSuffix: "") {
-                let path = String(absolute.dropFirst(root.count + 1))
+            for absolute in FileSystem.files(under: layout.absolute(folder), withSuffix: "") {
+                let path = layout.relative(absolute)
                 if known.contains(path) { continue }
                 let name = Self.name(of: path)
                 let callFolder = Self.name(of: Self.parent(of: path))

@@ -51,7 +51,7 @@ public actor CallSidecarWriter {
         }
         let directory: String
         if let folder = call?.folder {
-            directory = "\(self.layout.root)/\(folder)"
+            directory = self.layout.absolute(folder)
         } else if let placedAt = sidecar.placedAt {
             directory = try self.callDirectory(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
         } else if let unknownDirectory {

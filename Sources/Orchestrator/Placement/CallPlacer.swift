@@ -212,7 +212,7 @@ public struct CallPlacer: Sendable {
             _ = try await self.catalog.appendAudit(
                 AuditEvent(
                     at: placed.placedAt, actor: "placer", action: "call.placed", callSid: placed.callSid,
-                    path: path.map { self.relative($0) },
+                    path: path.map { self.sidecars.layout.relative($0) },
                     detail: Self.auditDetail(order: order, status: response.status, campaignId: campaignId, metadata: metadata)))
         } catch {
             self.logger.error(
@@ -229,11 +229,6 @@ public struct CallPlacer: Sendable {
             detail["metadata"] = String(decoding: json, as: UTF8.self)
         }
         return detail
-    }
-
-    private func relative(_ path: String) -> String {
-        let root = self.sidecars.layout.root + "/"
-        return path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
     }
 
     /// The settings' stream URL with the credentials as user-info and the extra query parameters.

@@ -257,7 +257,7 @@ public final class RecordingFetcher: Service, Sendable {
             // The folder the catalog fixed (a call placed elsewhere), else its account's by placement time.
             if let folder = call.folder {
                 _ = try PathSafeIdentifier(call.callSid, field: "CallSid")
-                directory = "\(self.layout.root)/\(folder)"
+                directory = self.layout.absolute(folder)
             } else {
                 directory = self.layout.callDirectory(
                     account: try PathSafeIdentifier(call.accountSid, field: "AccountSid"),
@@ -338,7 +338,7 @@ public final class RecordingFetcher: Service, Sendable {
             return try await self.retryOrFail(job, reason: error.description, logger: logger)
         }
 
-        let path = self.relative(stored.placement.mediaPath)
+        let path = self.layout.relative(stored.placement.mediaPath)
         try await self.catalog.upsertRecording(from: stored.sidecar, path: path)
         let result: DownloadOutcome.Result
         var detail = [
@@ -509,12 +509,6 @@ public final class RecordingFetcher: Service, Sendable {
             self.disk.async { continuation.resume(returning: Result { () throws(MediaError) -> T in try body() }) }
         }
         return try result.get()
-    }
-
-    /// `path` relative to the storage root, as the catalog keys media files.
-    func relative(_ path: String) -> String {
-        let prefix = self.layout.root + "/"
-        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     /// Removes temporary files of earlier claims of this job (a worker that died mid-download).

@@ -105,7 +105,7 @@ public struct RetentionExecutor: Sendable {
 
         // A folder a later deletion of the run emptied and removed was not kept after all (a repeated stream_sid's
         // two files share one folder).
-        report.foldersKept.removeAll { !FileSystem.exists("\(self.layout.root)/\($0.path)") }
+        report.foldersKept.removeAll { !FileSystem.exists(self.layout.absolute($0.path)) }
         try await self.catalog.appendAudit(
             AuditEvent(
                 at: time, actor: self.actor, action: "retention.applied",
@@ -128,9 +128,8 @@ public struct RetentionExecutor: Sendable {
 
     /// Unlinks the entry's files (one already gone is fine) and removes its folders when empty.
     private func deleteFiles(of entry: RetentionJournalEntry, report: inout RetentionReport, state: inout Progress) throws {
-        let root = self.layout.root
         for path in entry.files {
-            if unlink("\(root)/\(path)") != 0 {
+            if unlink(self.layout.absolute(path)) != 0 {
                 let code = errno
                 guard code == ENOENT else {
                     throw RetentionError.cannotDelete(path: path, callSid: entry.callSid, reason: String(cString: strerror(code)))
@@ -144,7 +143,7 @@ public struct RetentionExecutor: Sendable {
         // streams; one still in use is kept without a word.
         let isStream = RetentionKey.streamSid(in: entry.callSid) != nil
         for (index, directory) in entry.directories.enumerated() {
-            let absolute = "\(root)/\(directory)"
+            let absolute = self.layout.absolute(directory)
             if rmdir(absolute) != 0 {
                 let code = errno
                 if code == ENOENT { continue }

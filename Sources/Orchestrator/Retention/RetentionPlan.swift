@@ -110,7 +110,6 @@ extension RetentionPlan {
     /// by first callback for a call exorec did not place (older versions), and
     /// every folder holding its media: a stream that started after midnight sits in the next day's).
     static func files(of call: RetentionCandidate, layout: StorageLayout) -> (files: [String], directories: [String]) {
-        let root = layout.root
         var files: [String] = []
         var sidecars: [String] = []
         var directories: [String] = []
@@ -120,28 +119,28 @@ extension RetentionPlan {
         for media in call.mediaFiles {
             files.append(media.path)
             let sidecar = "\(Self.stem(of: media.path)).json"
-            if FileSystem.exists("\(root)/\(sidecar)") && !sidecars.contains(sidecar) { sidecars.append(sidecar) }
+            if FileSystem.exists(layout.absolute(sidecar)) && !sidecars.contains(sidecar) { sidecars.append(sidecar) }
             addDirectory(Self.parent(of: media.path))
         }
         let callSid = try? PathSafeIdentifier(call.callSid, field: "CallSid")
         if let folder = call.folder, callSid != nil { addDirectory(folder) }
         if let callSid, let account = call.accountSid, let accountId = try? PathSafeIdentifier(account, field: "AccountSid") {
-            addDirectory(Self.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime), root: root))
+            addDirectory(layout.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime)))
         }
         if let callSid, let first = call.firstCallbackAt, let unknown = try? PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid") {
-            addDirectory(Self.relative(layout.callDirectory(account: unknown, callSid: callSid, startedAt: first), root: root))
+            addDirectory(layout.relative(layout.callDirectory(account: unknown, callSid: callSid, startedAt: first)))
         }
-        directories = directories.filter { !$0.isEmpty && FileSystem.exists("\(root)/\($0)") }
+        directories = directories.filter { !$0.isEmpty && FileSystem.exists(layout.absolute($0)) }
         var callSidecars: [String] = []
         for directory in directories {
             let path = CallSidecar.path(inCallDirectory: directory)
-            if FileSystem.exists("\(root)/\(path)") { callSidecars.append(path) }
+            if FileSystem.exists(layout.absolute(path)) { callSidecars.append(path) }
         }
         if callSidecars.isEmpty, let callSid {
             // Not where its dates put it (a catalog whose times were corrected, files moved by hand): look in
             // every date folder, only for this call, so that no call.json outlives its call.
             for path in Self.glob("\(layout.mediaRoot)/*/*/*/*/\(callSid)/\(CallSidecar.fileName)") {
-                let relative = Self.relative(path, root: root)
+                let relative = layout.relative(path)
                 callSidecars.append(relative)
                 addDirectory(Self.parent(of: relative))
             }
@@ -152,11 +151,10 @@ extension RetentionPlan {
     /// A stream without a call's files: its WAV and sidecar; its folders: the stream_sid's folder, then the date
     /// folders above it up to (not including) `media/_streams`, each removed only once empty.
     static func files(ofUnattachedStream path: String, layout: StorageLayout) -> (files: [String], directories: [String]) {
-        let root = layout.root
         var files = [path]
         let sidecar = "\(Self.stem(of: path)).json"
-        if FileSystem.exists("\(root)/\(sidecar)") { files.append(sidecar) }
-        let top = Self.relative("\(layout.mediaRoot)/\(StorageLayout.unattachedStreamsFolder)", root: root)
+        if FileSystem.exists(layout.absolute(sidecar)) { files.append(sidecar) }
+        let top = "media/\(StorageLayout.unattachedStreamsFolder)"
         var directories: [String] = []
         var directory = Self.parent(of: path)
         while directory.hasPrefix(top + "/") && directories.count < 4 {
@@ -182,9 +180,5 @@ extension RetentionPlan {
         defer { globfree(&found) }
         guard Glibc.glob(pattern, 0, nil, &found) == 0 else { return [] }
         return (0..<Int(found.gl_pathc)).compactMap { found.gl_pathv[$0].map { String(cString: $0) } }
-    }
-
-    private static func relative(_ path: String, root: String) -> String {
-        path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
     }
 }

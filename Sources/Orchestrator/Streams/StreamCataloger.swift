@@ -53,7 +53,7 @@ public struct StreamCataloger: Service {
 
     /// The stream's row and media file from its sidecar, and, for a final state, the audit entry `audit`.
     private func record(_ sidecar: StreamSidecar, wavPath: String, audit action: String?, error: String? = nil) async {
-        let path = self.relative(wavPath)
+        let path = self.layout.relative(wavPath)
         do {
             let sighting = try await self.catalog.upsertStream(from: sidecar, path: path)
             if sighting != .unchanged, let sidecars = self.sidecars, let callSid = sidecar.callSid {
@@ -84,7 +84,7 @@ public struct StreamCataloger: Service {
     private func recordProgress(_ progress: [StreamProgress]) async {
         let reports = progress.map { report in
             var catalogued = report
-            catalogued.path = self.relative(report.path)
+            catalogued.path = self.layout.relative(report.path)
             return catalogued
         }
         do {
@@ -92,10 +92,5 @@ public struct StreamCataloger: Service {
         } catch {
             self.logger.warning("could not record stream progress", metadata: ["streams": "\(reports.count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
         }
-    }
-
-    private func relative(_ path: String) -> String {
-        let root = self.layout.root.hasSuffix("/") ? self.layout.root : self.layout.root + "/"
-        return path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
     }
 }
