@@ -212,7 +212,7 @@ extension Catalog {
         campaignId: String?, campaignRowKey: String?, metadata: [String: String] = [:], status: String, platformCallJSON: String
     ) async throws -> Bool {
         // Redacted again here whatever the caller passed: credentials never reach the catalog.
-        let parameters = parameters.mapValues(CallSidecar.redactingCredentials(inURL:))
+        let parameters = parameters.mapValues(URLRedaction.redacting)
         func parameter(_ name: String) -> String? {
             let key = name.lowercased()
             return parameters.first { $0.key.lowercased() == key }?.value

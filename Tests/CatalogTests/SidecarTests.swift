@@ -17,8 +17,8 @@ struct SidecarTests {
         ("not a url: user:pw@host", "not a url: user:pw@host"),
     ])
     func credentialsAreRedacted(input: String, expected: String) {
-        #expect(CallSidecar.redactingCredentials(inURL: input) == expected)
-        #expect(CallSidecar.redactingCredentials(inURL: expected) == expected)
+        #expect(URLRedaction.redacting(input) == expected)
+        #expect(URLRedaction.redacting(expected) == expected)
     }
 
     @Test func requestParametersJoinRepeatedNames() {

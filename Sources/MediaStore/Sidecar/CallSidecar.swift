@@ -212,11 +212,13 @@ public struct CallSidecar: Sendable, Hashable, Codable {
 
     /// The request's form fields as a name → value map, safe to store: repeated names (`StatusCallbackEvents[]`)
     /// are joined with `,` in wire order, and every URL value loses its user-info (`wss://user:secret@host` →
-    /// `wss://host`) and the values of secret-looking query parameters (see ``redactingCredentials(inURL:)``).
+    /// `wss://host`) and the values of secret-looking query parameters (``URLRedaction/redacting(_:)``): the
+    /// platform takes a `StreamUrl`'s user-info as the Basic credentials of the WebSocket upgrade, and webhook
+    /// owners protect a `StatusCallback` with a secret query parameter.
     public static func requestParameters(from fields: FormFields) -> [String: String] {
         var map: [String: String] = [:]
         for field in fields {
-            let value = Self.redactingCredentials(inURL: field.value)
+            let value = URLRedaction.redacting(field.value)
             if let existing = map[field.name] {
                 map[field.name] = existing + "," + value
             } else {
@@ -224,19 +226,6 @@ public struct CallSidecar: Sendable, Hashable, Codable {
             }
         }
         return map
-    }
-
-    /// What a secret query value is replaced by (``URLRedaction/redacted``).
-    public static let redacted = URLRedaction.redacted
-
-    /// `text` without credentials when it is a URL (`scheme://…`), unchanged otherwise: the one rule of
-    /// ``URLRedaction/redacting(_:)`` (user-info removed, values of secret-looking query parameters replaced).
-    ///
-    /// The platform takes a `StreamUrl`'s user-info as the Basic credentials of the WebSocket upgrade, and
-    /// webhook owners protect a `StatusCallback` with a secret query parameter, so both are removed before a
-    /// URL is written to a sidecar or the catalog.
-    public static func redactingCredentials(inURL text: String) -> String {
-        URLRedaction.redacting(text)
     }
 
     /// The sidecar's path in a call folder.

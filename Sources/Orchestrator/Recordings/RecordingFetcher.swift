@@ -185,7 +185,7 @@ public final class RecordingFetcher: Service, Sendable {
         logger[metadataKey: "download.job"] = "\(job.id)"
         logger[metadataKey: "call.sid"] = "\(LogText.escaped(job.callSid))"
         logger[metadataKey: "download.attempt"] = "\(job.attempts)"
-        logger[metadataKey: "download.host"] = "\(LogText.escaped(Self.host(of: job.url)))"
+        logger[metadataKey: "download.host"] = "\(LogText.escaped(URLRedaction.hostPart(job.url)))"
         self.state.withLock { $0.metrics.inFlight += 1 }
         defer { self.state.withLock { $0.metrics.inFlight -= 1 } }
         let result: DownloadOutcome.Result
@@ -342,13 +342,13 @@ public final class RecordingFetcher: Service, Sendable {
         try await self.catalog.upsertRecording(from: stored.sidecar, path: path)
         let result: DownloadOutcome.Result
         var detail = [
-            "job": "\(job.id)", "url": Self.redacted(job.url), "sha256": written.sha256, "bytes": "\(written.bytes)",
+            "job": "\(job.id)", "url": URLRedaction.redacting(job.url), "sha256": written.sha256, "bytes": "\(written.bytes)",
             "content_type": download.contentType ?? "", "attempt": "\(job.attempts)",
             "credentials": download.sentCredentials ? "basic" : "pre-signed",
         ]
-        if download.finalURL != download.url { detail["final_url"] = Self.redacted(download.finalURL) }
+        if download.finalURL != download.url { detail["final_url"] = URLRedaction.redacting(download.finalURL) }
         if !download.redirects.isEmpty {
-            detail["redirects"] = download.redirects.map(Self.redacted).joined(separator: " ")
+            detail["redirects"] = download.redirects.map(URLRedaction.redacting).joined(separator: " ")
         }
         if let conflict = stored.placement.conflictWith {
             detail["conflict_with"] = conflict
@@ -455,7 +455,7 @@ public final class RecordingFetcher: Service, Sendable {
         try await self.catalog.appendAudit(
             AuditEvent(
                 at: now, actor: self.configuration.actor, action: Self.refusedAction, callSid: job.callSid, path: nil,
-                detail: ["job": "\(job.id)", "url": Self.redacted(job.url), "reason": reason, "attempt": "\(job.attempts)"]))
+                detail: ["job": "\(job.id)", "url": URLRedaction.redacting(job.url), "reason": reason, "attempt": "\(job.attempts)"]))
         do {
             try await self.catalog.refuseDownload(job, reason: reason, at: now)
         } catch CatalogError.leaseLost {
@@ -464,7 +464,7 @@ public final class RecordingFetcher: Service, Sendable {
         self.state.withLock { $0.metrics.refused += 1 }
         logger.warning(
             "recording download refused",
-            metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.url": "\(LogText.escaped(Self.redacted(job.url)))"])
+            metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.url": "\(LogText.escaped(URLRedaction.redacting(job.url)))"])
         return .refused(reason: reason)
     }
 
@@ -534,20 +534,6 @@ public final class RecordingFetcher: Service, Sendable {
         guard info.channels > 0, info.sampleRate > 0 else { return nil }
         let seconds = info.frames > 0 ? Double(info.frames) / Double(info.sampleRate) : nil
         return Probe(channels: info.channels, sampleRate: info.sampleRate, seconds: seconds)
-    }
-
-    /// The URL as exorec stores it (``URLRedaction/redacting(_:)``: no user-info, secret query values
-    /// replaced), for logs, the audit log and the catalog.
-    static func redacted(_ url: String) -> String {
-        URLRedaction.redacting(url)
-    }
-
-    static func host(of url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return "" }
-        let rest = url[scheme.upperBound...]
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        let host = authority.split(separator: "@").last.map(String.init) ?? ""
-        return host.lowercased()
     }
 
     private func metricsMetadata() -> Logger.Metadata {
