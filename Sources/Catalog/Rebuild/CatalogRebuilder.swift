@@ -456,7 +456,8 @@ public struct CatalogRebuilder: Sendable {
     ) async throws {
         report.mediaFiles += 1
         let relativePath = self.layout.relative(path)
-        guard FileSystem.exists(path) else {
+        let checked = MediaFileCheck.check(path, bytes: bytes, sha256: sha256, hashing: options.verifyHashes ? .always : .never)
+        if checked.isMissing {
             report.missingFiles += 1
             report.problems.append(Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk"))
             if var file = try await catalog.mediaFile(path: relativePath) {
@@ -465,18 +466,19 @@ public struct CatalogRebuilder: Sendable {
             }
             return
         }
-        if let bytes, let actual = try? FileSystem.size(of: path), actual != bytes {
-            report.problems.append(
-                Problem(kind: .sizeMismatch, path: relativePath, detail: "the sidecar says \(bytes) bytes, the file has \(actual)"))
-        }
-        if options.verifyHashes, let sha256 {
-            do {
-                let actual = try FileSystem.sha256(of: path)
-                if actual != sha256 {
-                    report.problems.append(
-                        Problem(kind: .hashMismatch, path: relativePath, detail: "the sidecar says sha256 \(sha256), the file hashes to \(actual)"))
-                }
-            } catch {
+        for finding in checked.findings {
+            switch finding {
+            case .missing:
+                break
+            case .sizeDiffers(let actual, let expected):
+                report.problems.append(
+                    Problem(kind: .sizeMismatch, path: relativePath, detail: "the sidecar says \(expected) bytes, the file has \(actual)"))
+            case .sha256Differs(let actual, let expected):
+                report.problems.append(
+                    Problem(kind: .hashMismatch, path: relativePath, detail: "the sidecar says sha256 \(expected), the file hashes to \(actual)"))
+            case .unreadable(.size, let error):
+                report.problems.append(Problem(kind: .sizeMismatch, path: relativePath, detail: "cannot read its size: \(error.description)"))
+            case .unreadable(.sha256, let error):
                 report.problems.append(Problem(kind: .hashMismatch, path: relativePath, detail: "cannot hash: \(error.description)"))
             }
         }

@@ -190,29 +190,23 @@ public struct ArchiveVerifier: Sendable {
             .init(kind: kind, path: file.path, callSid: file.callSid, detail: detail)
         }
         let absolute = layout.absolute(file.path)
-        guard FileSystem.exists(absolute) else {
-            return .problems([problem(.missing, "the catalog names it (state \(file.state.rawValue)); it is not on disk")], bytes: 0)
-        }
+        let missing = problem(.missing, "the catalog names it (state \(file.state.rawValue)); it is not on disk")
+        guard FileSystem.exists(absolute) else { return .problems([missing], bytes: 0) }
         if file.state == .recording { return .inProgress }
         guard let expectedSha = file.sha256 else {
             return .problems([problem(.noChecksum, "state \(file.state.rawValue) and no sha256 in the catalog")], bytes: 0)
         }
-        var found: [ArchiveVerificationReport.Problem] = []
-        var hashed: Int64 = 0
-        do {
-            let size = try FileSystem.size(of: absolute)
-            if let expected = file.bytes, size != expected {
-                found.append(problem(.changed, "\(size) bytes, the catalog says \(expected)"))
-            } else {
-                let actual = try FileSystem.sha256(of: absolute)
-                hashed = size
-                if actual != expectedSha {
-                    found.append(problem(.changed, "sha256 \(actual.prefix(12))…, the catalog says \(expectedSha.prefix(12))…"))
-                }
+        let checked = MediaFileCheck.check(absolute, bytes: file.bytes, sha256: expectedSha, hashing: .whenSizeAgrees)
+        var found: [ArchiveVerificationReport.Problem] = checked.findings.map { finding in
+            switch finding {
+            case .missing: missing
+            case .sizeDiffers(let actual, let expected): problem(.changed, "\(actual) bytes, the catalog says \(expected)")
+            case .sha256Differs(let actual, let expected):
+                problem(.changed, "sha256 \(actual.prefix(12))…, the catalog says \(expected.prefix(12))…")
+            case .unreadable(_, let error): problem(.unreadable, "\(error)")
             }
-        } catch {
-            found.append(problem(.unreadable, "\(error)"))
         }
+        let hashed = checked.hashedBytes
         if let mismatch = Self.sidecarMismatch(of: file, layout: layout) { found.append(problem(.sidecarMismatch, mismatch)) }
         return found.isEmpty ? .ok(bytes: hashed) : .problems(found, bytes: hashed)
     }
