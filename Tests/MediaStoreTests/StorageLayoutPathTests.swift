@@ -43,6 +43,16 @@ import Testing
         #expect(layout.relative("/") == "")
     }
 
+    @Test(arguments: [
+        ("media/a/2026/01/02/CA1/stream-S.wav", "media/a/2026/01/02/CA1/stream-S.json"),
+        ("/data/exorec/media/a/CA1/recording-2.mp3", "/data/exorec/media/a/CA1/recording-2.json"),
+        ("media/a/CA1.d/stream-S", "media/a/CA1.d/stream-S.json"),  // a dot in a folder name is not an extension
+        ("stream-S.tar.gz", "stream-S.tar.json"),
+    ])
+    func theSidecarBesideAMediaFile(media: String, sidecar: String) {
+        #expect(StorageLayout.sidecarPath(ofMedia: media) == sidecar)
+    }
+
     @Test func aRelativeRoot() {
         let layout = StorageLayout(root: "storage/")
         #expect(layout.relative("storage/media/a.wav") == "media/a.wav")

@@ -42,6 +42,15 @@ public struct StorageLayout: Sendable, Hashable {
         return self.root.hasSuffix("/") ? self.root + relative : "\(self.root)/\(relative)"
     }
 
+    /// The sidecar beside a media file (relative or absolute): the file's name with its extension replaced by
+    /// `.json` (`…/stream-X.wav` → `…/stream-X.json`, `…/recording-2.mp3` → `…/recording-2.json`; a name without
+    /// an extension gets `.json` appended). Only the last path component is looked at for the extension.
+    public static func sidecarPath(ofMedia path: String) -> String {
+        let nameStart = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        guard let dot = path[nameStart...].lastIndex(of: ".") else { return path + ".json" }
+        return path[..<dot] + ".json"
+    }
+
     public var mediaRoot: String { self.absolute("media") }
     public var lockPath: String { self.absolute(".exorec.lock") }
 

@@ -219,8 +219,8 @@ public struct ArchiveVerifier: Sendable {
 
     /// Why the sidecar beside `file` disagrees with the catalog, or nil if it agrees.
     private static func sidecarMismatch(of file: MediaFile, layout: StorageLayout) -> String? {
-        let sidecar = layout.absolute(Self.sidecarPath(of: file.path))
-        guard FileSystem.exists(sidecar) else { return "no sidecar \(Self.sidecarPath(of: file.path))" }
+        let sidecar = layout.absolute(StorageLayout.sidecarPath(ofMedia: file.path))
+        guard FileSystem.exists(sidecar) else { return "no sidecar \(StorageLayout.sidecarPath(ofMedia: file.path))" }
         let digest: SidecarDigest
         do {
             digest = try JSONDecoder().decode(SidecarDigest.self, from: Data(try FileSystem.read(sidecar)))
@@ -235,15 +235,6 @@ public struct ArchiveVerifier: Sendable {
             return "the sidecar says \(bytes) bytes, the catalog \(expected)"
         }
         return nil
-    }
-
-    /// `…/stream-X.wav` → `…/stream-X.json`, `…/recording.mp3` → `…/recording.json`.
-    static func sidecarPath(of path: String) -> String { "\(Self.stem(of: path)).json" }
-
-    private static func stem(of path: String) -> String {
-        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
-        guard let dot = path[slash...].lastIndex(of: ".") else { return path }
-        return String(path[..<dot])
     }
 
     private static func parent(of path: String) -> String {
@@ -264,7 +255,7 @@ public struct ArchiveVerifier: Sendable {
     private static func unexpectedFiles(
         layout: StorageLayout, directories: [String]?, known: Set<String>, calls: Set<String>
     ) -> [ArchiveVerificationReport.Problem] {
-        let knownStems = Set(known.map(Self.stem(of:)))
+        let knownSidecars = Set(known.map(StorageLayout.sidecarPath(ofMedia:)))
         let folders = directories ?? ["media"]
         var problems: [ArchiveVerificationReport.Problem] = []
         for folder in folders {
@@ -286,7 +277,7 @@ public struct ArchiveVerifier: Sendable {
                 {
                     continue
                 }
-                if name.hasSuffix(".json") && knownStems.contains(Self.stem(of: path)) { continue }
+                if knownSidecars.contains(path) { continue }
                 problems.append(.init(kind: .unexpected, path: path, callSid: callSid, detail: "no catalog row names this file"))
             }
         }

@@ -118,7 +118,7 @@ extension RetentionPlan {
         }
         for media in call.mediaFiles {
             files.append(media.path)
-            let sidecar = "\(Self.stem(of: media.path)).json"
+            let sidecar = StorageLayout.sidecarPath(ofMedia: media.path)
             if FileSystem.exists(layout.absolute(sidecar)) && !sidecars.contains(sidecar) { sidecars.append(sidecar) }
             addDirectory(Self.parent(of: media.path))
         }
@@ -152,7 +152,7 @@ extension RetentionPlan {
     /// folders above it up to (not including) `media/_streams`, each removed only once empty.
     static func files(ofUnattachedStream path: String, layout: StorageLayout) -> (files: [String], directories: [String]) {
         var files = [path]
-        let sidecar = "\(Self.stem(of: path)).json"
+        let sidecar = StorageLayout.sidecarPath(ofMedia: path)
         if FileSystem.exists(layout.absolute(sidecar)) { files.append(sidecar) }
         let top = "media/\(StorageLayout.unattachedStreamsFolder)"
         var directories: [String] = []
@@ -162,12 +162,6 @@ extension RetentionPlan {
             directory = Self.parent(of: directory)
         }
         return (files, directories)
-    }
-
-    static func stem(of path: String) -> String {
-        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
-        guard let dot = path[slash...].lastIndex(of: ".") else { return path }
-        return String(path[..<dot])
     }
 
     static func parent(of path: String) -> String {
