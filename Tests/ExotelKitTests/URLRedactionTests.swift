@@ -31,7 +31,10 @@ import Testing
             "https://storage.googleapis.com/b/o?X-Goog-Algorithm=GOOG4&X-Goog-Signature=ab&alt=media",
             "https://storage.googleapis.com/b/o?X-Goog-Algorithm=REDACTED&X-Goog-Signature=REDACTED&alt=media"
         ),
-        ("https://acct.blob.core.windows.net/c/r.wav?sv=2021&sig=abc%3D&se=1", "https://acct.blob.core.windows.net/c/r.wav?sv=2021&sig=REDACTED&se=1"),
+        (
+            "https://acct.blob.core.windows.net/c/r.wav?sv=2021&sig=abc%3D&se=1",
+            "https://acct.blob.core.windows.net/c/r.wav?sv=2021&sig=REDACTED&se=1"
+        ),
     ])
     func redacts(_ input: String, _ expected: String) {
         #expect(URLRedaction.redacting(input) == expected)

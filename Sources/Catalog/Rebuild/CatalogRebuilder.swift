@@ -456,7 +456,8 @@ public struct CatalogRebuilder: Sendable {
     ) async throws {
         report.mediaFiles += 1
         let relativePath = self.layout.relative(path)
-        let checked = MediaFileCheck.check(path, bytes: bytes, sha256: sha256, hashing: options.verifyHashes ? .always : .never)
+        let hashing: MediaFileCheck.Hashing = options.verifyHashes ? .always : .never
+        let checked = MediaFileCheck.check(path, bytes: bytes, sha256: sha256, hashing: hashing)
         if checked.isMissing {
             report.missingFiles += 1
             report.problems.append(Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk"))
@@ -475,9 +476,12 @@ public struct CatalogRebuilder: Sendable {
                     Problem(kind: .sizeMismatch, path: relativePath, detail: "the sidecar says \(expected) bytes, the file has \(actual)"))
             case .sha256Differs(let actual, let expected):
                 report.problems.append(
-                    Problem(kind: .hashMismatch, path: relativePath, detail: "the sidecar says sha256 \(expected), the file hashes to \(actual)"))
+                    Problem(
+                        kind: .hashMismatch, path: relativePath,
+                        detail: "the sidecar says sha256 \(expected), the file hashes to \(actual)"))
             case .unreadable(.size, let error):
-                report.problems.append(Problem(kind: .sizeMismatch, path: relativePath, detail: "cannot read its size: \(error.description)"))
+                report.problems.append(
+                    Problem(kind: .sizeMismatch, path: relativePath, detail: "cannot read its size: \(error.description)"))
             case .unreadable(.sha256, let error):
                 report.problems.append(Problem(kind: .hashMismatch, path: relativePath, detail: "cannot hash: \(error.description)"))
             }
