@@ -136,7 +136,10 @@ let package = Package(
                 .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: strictSettings),
-        .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
+        .target(
+            name: "LoadGen",
+            dependencies: ["CSystemShims", "ExotelKit", "MediaStore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
             dependencies: ["ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log")],

@@ -1,3 +1,5 @@
+import ExotelKit
+
 /// The complete WebSocket frames of the stream protocol, with the expensive parts done once per run.
 ///
 /// Every body block of the ``PCMPattern`` pool is base64-encoded when the template is built. A
@@ -32,7 +34,7 @@ public struct FrameTemplate: Sendable {
     private static let timestampOpen = Array(#"","timestamp":""#.utf8)
     private static let payloadOpen = Array(#"","payload":""#.utf8)
     private static let mediaClose = Array(#""}}"#.utf8)
-    private static let headerCharacters = Base64.encodedLength(of: PCMPattern.headerSamples * 2)
+    private static let headerCharacters = Base64.encodedCount(of: PCMPattern.headerSamples * 2)
 
     public init(sampleRate: Int, dual: Bool) {
         self.pattern = PCMPattern(sampleRate: sampleRate)
