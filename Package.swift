@@ -209,7 +209,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
-        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),
         .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting", "MediaStore"], swiftSettings: strictSettings),
     ]
 )
