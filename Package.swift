@@ -138,7 +138,11 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "LoadGen",
-            dependencies: ["CSystemShims", "ExotelKit", "MediaStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CSystemShims", "ExotelKit", "MediaStore",
+                // Insecure.SHA1, for the handshake's Sec-WebSocket-Accept.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",

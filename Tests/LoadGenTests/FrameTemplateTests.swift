@@ -138,11 +138,12 @@ import Testing
         guard case .stop(let stop) = try parse(template.stopFrame(streamSid: sid, callSid: call, sequence: 31)) else {
             throw ParseFailure()
         }
-        #expect(stop == StreamStop(callSid: call, accountSid: LoadPlan.accountSid, reason: "callended", sequenceNumber: 31))
+        #expect(
+            stop == StreamStop(callSid: call, accountSid: LoadPlan.accountSid, reason: "callended", sequenceNumber: 31))
 
         for channel in 0..<(dual ? 2 : 1) {
-            let ours = try media(
-                self.unframe(template.mediaFrame(stream: 5, streamSid: sid, channel: channel, frame: 14, sequence: 30)).payload)
+            let frame = template.mediaFrame(stream: 5, streamSid: sid, channel: channel, frame: 14, sequence: 30)
+            let ours = try media(self.unframe(frame).payload)
             let samples = template.pattern.frame(stream: 5, channel: channel, frame: 14)
             let encoded = samples.withUnsafeBytes {
                 StreamMessageEncoder().media(
