@@ -136,7 +136,14 @@ let package = Package(
                 .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: strictSettings),
-        .target(name: "LoadGen", dependencies: ["CSystemShims", "ExotelKit", "MediaStore"], swiftSettings: strictSettings),
+        .target(
+            name: "LoadGen",
+            dependencies: [
+                "CSystemShims", "ExotelKit", "MediaStore",
+                // Insecure.SHA1, for the handshake's Sec-WebSocket-Accept.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "ExorecTesting",
             dependencies: ["ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log")],
@@ -206,7 +213,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
-        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"], swiftSettings: strictSettings),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),
         .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting", "MediaStore"], swiftSettings: strictSettings),
     ]
 )

@@ -1,3 +1,4 @@
+import ExotelKit
 import Foundation
 import Testing
 
@@ -82,6 +83,81 @@ import Testing
 
         #expect(try self.json(try self.unframe(template.connectedFrame()).payload) as? [String: String] == ["event": "connected"])
     }
+
+    /// The control messages, byte for byte: the wire format the server has always received from the load generator
+    /// (key order, every scalar a string), whichever code builds them.
+    @Test func controlMessagesAreByteExact() throws {
+        let template = FrameTemplate(sampleRate: 8000, dual: true)
+        let sid = self.runID.streamSid(7)
+        let call = self.runID.callSid(7)
+        let start = try self.unframe(template.startFrame(streamSid: sid, callSid: call, runID: self.runID))
+        #expect(start.opcode == 0x1)
+        #expect(
+            String(decoding: start.payload, as: UTF8.self)
+                == #"{"event":"start","sequence_number":"1","stream_sid":"\#(sid)","start":{"stream_sid":"\#(sid)","#
+                + #""call_sid":"\#(call)","account_sid":"loadgen","from":"+919800000001","to":"+918000000001","#
+                + #""custom_parameters":{"run":"abcdef0123456789"},"#
+                + #""media_format":{"encoding":"audio/x-raw","sample_rate":"8000","bit_rate":"16"}}}"#)
+        let stop = try self.unframe(template.stopFrame(streamSid: sid, callSid: call, sequence: 1_002))
+        #expect(stop.opcode == 0x1)
+        #expect(
+            String(decoding: stop.payload, as: UTF8.self)
+                == #"{"event":"stop","sequence_number":"1002","stream_sid":"\#(sid)","#
+                + #""stop":{"call_sid":"\#(call)","account_sid":"loadgen","reason":"callended"}}"#)
+        #expect(template.connectedFrame() == [0x81, 0x80 | 21, 0, 0, 0, 0] + Array(#"{"event":"connected"}"#.utf8))
+    }
+
+    /// Every message the load generator sends parses with the server's own parser to what was meant, and a media
+    /// frame carries the same fields and samples as ExotelKit's `StreamMessageEncoder` writes for that frame.
+    @Test(arguments: [(8000, false), (16000, true)])
+    func messagesParseWithTheServersParser(rate: Int, dual: Bool) throws {
+        let template = FrameTemplate(sampleRate: rate, dual: dual)
+        let parser = StreamMessageParser()
+        let sid = self.runID.streamSid(5)
+        let call = self.runID.callSid(5)
+        func parse(_ frame: [UInt8]) throws -> StreamMessage {
+            let payload = try self.unframe(frame).payload
+            return try payload.withUnsafeBytes { bytes throws(StreamProtocolError) in try parser.parse(bytes) }
+        }
+        /// The fields and decoded PCM of a media message.
+        func media(_ payload: [UInt8]) throws -> (frame: MediaFrame, pcm: [UInt8]) {
+            try payload.withUnsafeBytes { bytes in
+                guard case .media(let frame) = try parser.parse(bytes) else { throw ParseFailure() }
+                var pcm = [UInt8](repeating: 0, count: StreamMessageParser.maxDecodedSize(of: frame))
+                let count = try pcm.withUnsafeMutableBytes { try parser.decodePayload(of: frame, in: bytes, into: $0) }
+                return (frame, Array(pcm[..<count]))
+            }
+        }
+
+        #expect(try parse(template.connectedFrame()) == .connected)
+        guard case .start(let start) = try parse(template.startFrame(streamSid: sid, callSid: call, runID: self.runID))
+        else { throw ParseFailure() }
+        #expect(start.streamSid == sid && start.callSid == call && start.accountSid == LoadPlan.accountSid)
+        #expect(start.sequenceNumber == 1 && start.customParameters == ["run": self.runID.description])
+        #expect(start.mediaFormat == MediaFormat(encoding: "audio/x-raw", sampleRate: rate, bitRate: "16"))
+        guard case .stop(let stop) = try parse(template.stopFrame(streamSid: sid, callSid: call, sequence: 31)) else {
+            throw ParseFailure()
+        }
+        #expect(
+            stop == StreamStop(callSid: call, accountSid: LoadPlan.accountSid, reason: "callended", sequenceNumber: 31))
+
+        for channel in 0..<(dual ? 2 : 1) {
+            let frame = template.mediaFrame(stream: 5, streamSid: sid, channel: channel, frame: 14, sequence: 30)
+            let ours = try media(self.unframe(frame).payload)
+            let samples = template.pattern.frame(stream: 5, channel: channel, frame: 14)
+            let encoded = samples.withUnsafeBytes {
+                StreamMessageEncoder().media(
+                    streamSid: sid, sequenceNumber: 30, chunk: 15, timestampMs: 1_400,
+                    track: dual ? [Track.inbound, .outbound][channel] : nil, pcm: $0)
+            }
+            let reference = try media(encoded)
+            #expect(ours.frame.sequenceNumber == 30 && ours.frame.chunk == 15 && ours.frame.timestampMs == 1_400)
+            #expect(ours.frame.track == reference.frame.track)
+            #expect(ours.pcm == reference.pcm && ours.pcm.count == samples.count * 2)
+        }
+    }
+
+    struct ParseFailure: Error {}
 
     @Test func identifiersAreUniqueHexOfThirtyTwoCharacters() {
         let sids = (0..<1000).map { self.runID.streamSid($0) } + (0..<1000).map { self.runID.callSid($0) }

@@ -1,3 +1,5 @@
+import ExotelKit
+
 /// The complete WebSocket frames of the stream protocol, with the expensive parts done once per run.
 ///
 /// Every body block of the ``PCMPattern`` pool is base64-encoded when the template is built. A
@@ -10,7 +12,8 @@
 /// {"event":"media","sequence_number":"3","stream_sid":"…","media":{"chunk":"2","timestamp":"100","payload":"…"}}
 /// ```
 ///
-/// with `"track":"inbound"` / `"track":"outbound"` first inside `media` for dual streams.
+/// with `"track":"inbound"` / `"track":"outbound"` first inside `media` for dual streams. The `connected`, `start`
+/// and `stop` messages, one per stream each, are built by ExotelKit's `StreamMessageEncoder`.
 public struct FrameTemplate: Sendable {
     public let pattern: PCMPattern
     public let dual: Bool
@@ -32,7 +35,7 @@ public struct FrameTemplate: Sendable {
     private static let timestampOpen = Array(#"","timestamp":""#.utf8)
     private static let payloadOpen = Array(#"","payload":""#.utf8)
     private static let mediaClose = Array(#""}}"#.utf8)
-    private static let headerCharacters = Base64.encodedLength(of: PCMPattern.headerSamples * 2)
+    private static let headerCharacters = Base64.encodedCount(of: PCMPattern.headerSamples * 2)
 
     public init(sampleRate: Int, dual: Bool) {
         self.pattern = PCMPattern(sampleRate: sampleRate)
@@ -90,24 +93,24 @@ public struct FrameTemplate: Sendable {
 
     /// `{"event":"connected"}`, the first message of every stream.
     public func connectedFrame() -> [UInt8] {
-        WebSocketFrame.client(.text, payload: Array(#"{"event":"connected"}"#.utf8))
+        WebSocketFrame.client(.text, payload: StreamMessageEncoder().connected())
     }
 
     /// The `start` message; its `sequence_number` is 1.
     public func startFrame(streamSid: String, callSid: String, runID: RunID) -> [UInt8] {
-        let rate = self.pattern.sampleRate
-        let json = #"{"event":"start","sequence_number":"1","stream_sid":"\#(streamSid)","start":{"stream_sid":"\#(streamSid)","#
-            + #""call_sid":"\#(callSid)","account_sid":"\#(LoadPlan.accountSid)","from":"+919800000001","to":"+918000000001","#
-            + #""custom_parameters":{"run":"\#(runID)"},"#
-            + #""media_format":{"encoding":"audio/x-raw","sample_rate":"\#(rate)","bit_rate":"16"}}}"#
-        return WebSocketFrame.client(.text, payload: Array(json.utf8))
+        let start = StreamStart(
+            streamSid: streamSid, callSid: callSid, accountSid: LoadPlan.accountSid,
+            from: "+919800000001", to: "+918000000001", customParameters: ["run": runID.description],
+            mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: self.pattern.sampleRate, bitRate: "16"))
+        return WebSocketFrame.client(.text, payload: StreamMessageEncoder().start(start, sequenceNumber: 1))
     }
 
     /// The `stop` message that ends a stream.
     public func stopFrame(streamSid: String, callSid: String, sequence: Int) -> [UInt8] {
-        let json = #"{"event":"stop","sequence_number":"\#(sequence)","stream_sid":"\#(streamSid)","#
-            + #""stop":{"call_sid":"\#(callSid)","account_sid":"\#(LoadPlan.accountSid)","reason":"callended"}}"#
-        return WebSocketFrame.client(.text, payload: Array(json.utf8))
+        let stop = StreamMessageEncoder().stop(
+            streamSid: streamSid, sequenceNumber: Int64(sequence), callSid: callSid,
+            accountSid: LoadPlan.accountSid, reason: "callended")
+        return WebSocketFrame.client(.text, payload: stop)
     }
 
     /// A `media` frame as a fresh array: for tests and for checking the hot path against.

@@ -1,3 +1,6 @@
+import Crypto
+import ExotelKit
+
 /// The client side of the RFC 6455 opening handshake: the upgrade request and the check of the answer.
 struct WebSocketHandshake {
     static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -20,13 +23,15 @@ struct WebSocketHandshake {
 
     /// `nonce` is the 16 bytes the key encodes; RFC 6455 asks only that each connection's differ.
     init(nonce: [UInt8]) {
-        self.key = Base64.encodeToString(nonce)
+        self.key = nonce.withUnsafeBytes { String(decoding: Base64.encode($0), as: UTF8.self) }
         self.expectedAccept = Self.accept(forKey: self.key)
     }
 
-    /// The `Sec-WebSocket-Accept` value a server must answer `key` with.
+    /// The `Sec-WebSocket-Accept` value a server must answer `key` with: the base64 of the SHA-1 of the key and
+    /// the protocol's GUID (RFC 6455 §4.2.2), which fixes the algorithm.
     static func accept(forKey key: String) -> String {
-        Base64.encodeToString(SHA1.hash(Array((key + self.acceptGUID).utf8)))
+        let digest = Insecure.SHA1.hash(data: Array((key + self.acceptGUID).utf8))
+        return digest.withUnsafeBytes { String(decoding: Base64.encode($0), as: UTF8.self) }
     }
 
     func request(for endpoint: StreamEndpoint) -> [UInt8] {
