@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-d
 PY_PACKAGES := websockets soundfile numpy uvloop bagit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test bench build release clean fuzz fuzz-build fuzz-ci
+.PHONY: deps demo test bench build release clean fuzz fuzz-build fuzz-ci lint format
 
 ## Install the system libraries and the Python outside checks when any is missing.
 deps:
@@ -42,13 +42,22 @@ ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProces
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
-test: build
+test: build lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip '$(DEMO_CLI_TESTS)|$(ALONE_TESTS)|$(ABUSE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(DEMO_CLI_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ALONE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ABUSE_TESTS)'
 	$(MAKE) fuzz-ci
+
+## Formatting (.swift-format: the Swift server anchors' 4 spaces and 120 columns). `make lint` fails on any
+# difference and is part of `make test`; `make format` rewrites the files in place.
+FORMAT_PATHS = Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
 
 ## libFuzzer targets (docs/FUZZING.md): a separate package, Fuzz/, built with the sanitizers into .build-fuzz.
 # `make fuzz` shares FUZZ_SECONDS (default one hour) between the seven targets and prints executions,
