@@ -9,9 +9,10 @@ let strictSettings: [SwiftSetting] = [
 /// The per-frame path (ExotelKit → MediaStore → Ingest) touches class properties many times per
 /// frame; release builds check exclusivity statically only, which perf showed to be worth the
 /// runtime `swift_beginAccess` calls it removes. Debug builds (and so the tests) keep the checks.
-let hotPathSettings: [SwiftSetting] = strictSettings + [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
+let hotPathSettings: [SwiftSetting] =
+    strictSettings + [
+        .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "exorec",
@@ -45,11 +46,17 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(
-            name: "CLibWebSockets", path: "Sources/CLibWebSockets",
-            pkgConfig: "libwebsockets", providers: [.apt(["libwebsockets-dev", "libev-dev"])]),
+            name: "CLibWebSockets",
+            path: "Sources/CLibWebSockets",
+            pkgConfig: "libwebsockets",
+            providers: [.apt(["libwebsockets-dev", "libev-dev"])]
+        ),
         .systemLibrary(
-            name: "CSndFile", path: "Sources/CSndFile",
-            pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+            name: "CSndFile",
+            path: "Sources/CSndFile",
+            pkgConfig: "sndfile",
+            providers: [.apt(["libsndfile1-dev"])]
+        ),
         .systemLibrary(name: "CSystemShims", path: "Sources/CSystemShims"),
         .target(name: "ExotelKit", swiftSettings: hotPathSettings),
         .target(
@@ -59,7 +66,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: hotPathSettings),
+            swiftSettings: hotPathSettings
+        ),
         .target(
             name: "Ingest",
             dependencies: [
@@ -67,7 +75,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: hotPathSettings),
+            swiftSettings: hotPathSettings
+        ),
         .target(
             name: "Doors",
             dependencies: [
@@ -82,7 +91,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ExotelClient",
             dependencies: [
@@ -94,7 +104,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ExotelSimulator",
             dependencies: [
@@ -111,7 +122,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Catalog",
             dependencies: [
@@ -121,7 +133,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Orchestrator",
             dependencies: [
@@ -135,7 +148,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CSV", package: "CSV.swift"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "LoadGen",
             dependencies: [
@@ -143,15 +157,20 @@ let package = Package(
                 // Insecure.SHA1, for the handshake's Sec-WebSocket-Accept.
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ExorecTesting",
-            dependencies: ["ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strictSettings),
+            dependencies: [
+                "ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "exorec",
             dependencies: [
-                "ExotelKit", "MediaStore", "Ingest", "Doors", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog", "Orchestrator",
+                "ExotelKit", "MediaStore", "Ingest", "Doors", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog",
+                "Orchestrator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -161,12 +180,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ExotelKitTests", dependencies: ["ExotelKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "ExotelClientTests",
-            dependencies: ["ExotelClient", "ExotelKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
-            swiftSettings: strictSettings),
+            dependencies: [
+                "ExotelClient", "ExotelKit", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ExotelSimulatorTests",
             dependencies: [
@@ -180,8 +203,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
-        .testTarget(name: "MediaStoreTests", dependencies: ["MediaStore", "ExorecTesting"], swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MediaStoreTests",
+            dependencies: ["MediaStore", "ExorecTesting"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(
             name: "DoorsTests",
@@ -190,7 +218,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CatalogTests",
             dependencies: [
@@ -199,11 +228,13 @@ let package = Package(
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "OrchestratorTests",
             dependencies: [
-                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest", "Doors", "ExorecTesting",
+                "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest",
+                "Doors", "ExorecTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -212,8 +243,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),
-        .testTarget(name: "ExorecCLITests", dependencies: ["ExorecTesting", "MediaStore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ExorecCLITests",
+            dependencies: ["ExorecTesting", "MediaStore"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -15,8 +15,10 @@ let exorec = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComp
 
 func fuzzer(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
     .executableTarget(
-        name: name, dependencies: dependencies + ["FuzzEntry"],
-        swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")])
+        name: name,
+        dependencies: dependencies + ["FuzzEntry"],
+        swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+    )
 }
 
 let package = Package(
@@ -31,17 +33,27 @@ let package = Package(
         // `<Target>_main` for each target: see FuzzEntry.c.
         .target(name: "FuzzEntry"),
         fuzzer("FuzzStreamMessage", [.product(name: "ExotelKit", package: exorec)]),
-        fuzzer("FuzzStreamEvents", [.product(name: "ExotelKit", package: exorec), .product(name: "MediaStore", package: exorec)]),
+        fuzzer(
+            "FuzzStreamEvents",
+            [.product(name: "ExotelKit", package: exorec), .product(name: "MediaStore", package: exorec)]
+        ),
         fuzzer("FuzzCallback", [.product(name: "ExotelKit", package: exorec)]),
-        fuzzer("FuzzCampaignFile", [.product(name: "Orchestrator", package: exorec), .product(name: "ExotelKit", package: exorec)]),
+        fuzzer(
+            "FuzzCampaignFile",
+            [.product(name: "Orchestrator", package: exorec), .product(name: "ExotelKit", package: exorec)]
+        ),
         fuzzer("FuzzByteRange", [.product(name: "Doors", package: exorec)]),
         fuzzer("FuzzWavHeaderRepair", [.product(name: "MediaStore", package: exorec)]),
         // The configuration parser lives in the executable target, which cannot be imported: its
         // files are compiled into this target through symlinks (Sources/FuzzConfig/*.swift).
-        fuzzer("FuzzConfig", [
-            .product(name: "Ingest", package: exorec), .product(name: "Doors", package: exorec), .product(name: "MediaStore", package: exorec),
-            .product(name: "ExotelKit", package: exorec), .product(name: "ExotelClient", package: exorec),
-            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
-        ]),
+        fuzzer(
+            "FuzzConfig",
+            [
+                .product(name: "Ingest", package: exorec), .product(name: "Doors", package: exorec),
+                .product(name: "MediaStore", package: exorec),
+                .product(name: "ExotelKit", package: exorec), .product(name: "ExotelClient", package: exorec),
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )

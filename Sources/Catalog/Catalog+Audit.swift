@@ -16,7 +16,10 @@ extension Catalog {
 
     /// Audit entries after `seq`, oldest first; optionally only those about one call or one file.
     public func auditEntries(
-        after seq: Int64 = 0, callSid: String? = nil, path: String? = nil, limit: Int = 1000
+        after seq: Int64 = 0,
+        callSid: String? = nil,
+        path: String? = nil,
+        limit: Int = 1000
     ) async throws -> [AuditEntry] {
         try await self.exclusive("read audit log") { db in
             let select = db.select().column("*").from(Table.audit).where("seq", .greaterThan, seq)
@@ -49,25 +52,44 @@ extension Catalog {
                     let expectedSeq = (previous?.seq ?? 0) + 1
                     if entry.seq != expectedSeq {
                         problems.append(
-                            .init(kind: .sequenceGap, seq: entry.seq, detail: "expected seq \(expectedSeq), found \(entry.seq)"))
+                            .init(
+                                kind: .sequenceGap,
+                                seq: entry.seq,
+                                detail: "expected seq \(expectedSeq), found \(entry.seq)"
+                            )
+                        )
                     }
                     let expectedPrev = previous?.hash ?? AuditEntry.genesisHash
                     if entry.prevHash != expectedPrev {
                         problems.append(
                             .init(
-                                kind: .brokenLink, seq: entry.seq,
-                                detail: "prev_hash \(entry.prevHash.prefix(12))… does not match the previous entry's hash "
-                                    + "\(expectedPrev.prefix(12))…"))
+                                kind: .brokenLink,
+                                seq: entry.seq,
+                                detail:
+                                    "prev_hash \(entry.prevHash.prefix(12))… does not match the previous entry's hash "
+                                    + "\(expectedPrev.prefix(12))…"
+                            )
+                        )
                     }
                     if entry.recomputedHash != entry.hash {
                         problems.append(
-                            .init(kind: .hashMismatch, seq: entry.seq, detail: "the entry's fields do not give its stored hash"))
+                            .init(
+                                kind: .hashMismatch,
+                                seq: entry.seq,
+                                detail: "the entry's fields do not give its stored hash"
+                            )
+                        )
                     }
                     if let anchor, anchor.seq == entry.seq {
                         anchorSeen = true
                         if anchor.hash != entry.hash {
                             problems.append(
-                                .init(kind: .anchorMismatch, seq: entry.seq, detail: "the entry's hash differs from the anchor's"))
+                                .init(
+                                    kind: .anchorMismatch,
+                                    seq: entry.seq,
+                                    detail: "the entry's hash differs from the anchor's"
+                                )
+                            )
                         }
                     }
                     previous = entry
@@ -77,11 +99,17 @@ extension Catalog {
             if let anchor, !anchorSeen {
                 problems.append(
                     .init(
-                        kind: .anchorMismatch, seq: anchor.seq,
-                        detail: "the log has no entry \(anchor.seq); it was truncated or rewritten"))
+                        kind: .anchorMismatch,
+                        seq: anchor.seq,
+                        detail: "the log has no entry \(anchor.seq); it was truncated or rewritten"
+                    )
+                )
             }
             return AuditChainReport(
-                entries: count, head: previous.map { AuditAnchor(seq: $0.seq, hash: $0.hash) }, problems: problems)
+                entries: count,
+                head: previous.map { AuditAnchor(seq: $0.seq, hash: $0.hash) },
+                problems: problems
+            )
         }
     }
 
@@ -102,11 +130,26 @@ extension Catalog {
         let prevHash = try head?.value("hash", as: String.self) ?? AuditEntry.genesisHash
         let detail = CatalogJSON.encode(event.detail)
         let hash = AuditEntry.computeHash(
-            seq: seq, at: event.at, actor: event.actor, action: event.action, callSid: event.callSid, path: event.path,
-            detail: detail, prevHash: prevHash)
+            seq: seq,
+            at: event.at,
+            actor: event.actor,
+            action: event.action,
+            callSid: event.callSid,
+            path: event.path,
+            detail: detail,
+            prevHash: prevHash
+        )
         let entry = AuditEntry(
-            seq: seq, at: event.at, actor: event.actor, action: event.action, callSid: event.callSid, path: event.path,
-            detail: detail, prevHash: prevHash, hash: hash)
+            seq: seq,
+            at: event.at,
+            actor: event.actor,
+            action: event.action,
+            callSid: event.callSid,
+            path: event.path,
+            detail: detail,
+            prevHash: prevHash,
+            hash: hash
+        )
         try await Self.insertAudit(db, entry)
         return entry
     }
@@ -116,8 +159,16 @@ extension Catalog {
         try await db.insert(into: Table.audit)
             .columns("seq", "at", "actor", "action", "call_sid", "path", "detail", "prev_hash", "hash")
             .values(
-                entry.seq, entry.at.millisecondsSinceEpoch, entry.actor, entry.action, entry.callSid, entry.path,
-                entry.detail, entry.prevHash, entry.hash)
+                entry.seq,
+                entry.at.millisecondsSinceEpoch,
+                entry.actor,
+                entry.action,
+                entry.callSid,
+                entry.path,
+                entry.detail,
+                entry.prevHash,
+                entry.hash
+            )
             .run()
     }
 }

@@ -15,8 +15,13 @@ extension Catalog {
         let callback = try Self.parseCallback(received)
         return try await self.transaction("record callback") { db in
             try await Self.insertCallback(
-                db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
-                unknownCall: nil)
+                db,
+                callback: callback,
+                received: received,
+                deliveries: 1,
+                lastReceivedAt: received.receivedAt,
+                unknownCall: nil
+            )
         }
     }
 
@@ -32,25 +37,46 @@ extension Catalog {
         let callback = try Self.parseCallback(received)
         return try await self.transaction("store callback") { db in
             let record = try await Self.insertCallback(
-                db, callback: callback, received: received, deliveries: 1, lastReceivedAt: received.receivedAt,
-                unknownCall: nil)
+                db,
+                callback: callback,
+                received: received,
+                deliveries: 1,
+                lastReceivedAt: received.receivedAt,
+                unknownCall: nil
+            )
             guard record.isNew else { return StoredCallback(record: record, download: nil) }
             var created = false
             if record.unknownCall {
                 // Not exorec's: the first callback makes it a call placed elsewhere (a CallSid that cannot
                 // name a folder stays a flagged callback only).
-                created = try await Self.noteCallSeen(
-                    db, callSid: callback.callSid, accountSid: callback.accountSid, at: received.receivedAt, streamFolder: nil,
-                    numbers: ReportedNumbers(callback)) == .created
+                created =
+                    try await Self.noteCallSeen(
+                        db,
+                        callSid: callback.callSid,
+                        accountSid: callback.accountSid,
+                        at: received.receivedAt,
+                        streamFolder: nil,
+                        numbers: ReportedNumbers(callback)
+                    ) == .created
                 var isCall = created
                 if !isCall { isCall = try await Self.callExists(db, callSid: callback.callSid) }
                 guard isCall else { return StoredCallback(record: record, download: nil) }
             }
-            try await Self.applyStatus(db, callSid: callback.callSid, StatusChange(callback: callback, at: received.receivedAt))
+            try await Self.applyStatus(
+                db,
+                callSid: callback.callSid,
+                StatusChange(callback: callback, at: received.receivedAt)
+            )
             guard CallStatus.isTerminal(callback.status ?? ""), let url = callback.recordingURL, !url.isEmpty else {
                 return StoredCallback(record: record, download: nil, createdElsewhereCall: created)
             }
-            let download = try await Self.enqueueDownload(db, callSid: callback.callSid, url: url, notBefore: queuedAt, at: queuedAt)
+            let download = try await Self.enqueueDownload(
+                db,
+                callSid: callback.callSid,
+                url: url,
+                notBefore: queuedAt,
+                at: queuedAt
+            )
             return StoredCallback(record: record, download: download, createdElsewhereCall: created)
         }
     }
@@ -82,8 +108,12 @@ extension Catalog {
     /// Inserts or counts one callback. `unknownCall` nil means "look the call up now"; the rebuilder passes
     /// the flag recorded in `call.json`, which says what was known when the callback arrived.
     static func insertCallback(
-        _ db: any SQLDatabase, callback: StatusCallback, received: ReceivedCallback, deliveries: Int,
-        lastReceivedAt: Timestamp, unknownCall: Bool?
+        _ db: any SQLDatabase,
+        callback: StatusCallback,
+        received: ReceivedCallback,
+        deliveries: Int,
+        lastReceivedAt: Timestamp,
+        unknownCall: Bool?
     ) async throws -> CallbackRecordResult {
         let key = CallbackDedupKey.key(for: callback)
         let unknown: Bool
@@ -91,30 +121,60 @@ extension Catalog {
             unknown = unknownCall
         } else {
             // Unknown means "not a call exorec placed": a call placed elsewhere is one too.
-            unknown = try await db.select().column("call_sid").from(Table.calls)
+            unknown =
+                try await db.select().column("call_sid").from(Table.calls)
                 .where("call_sid", .equal, callback.callSid).where("origin", .equal, CallOrigin.exorec.rawValue)
                 .first() == nil
         }
         let inserted = try await db.insert(into: Table.callbacks)
             .columns(
-                "received_at", "last_received_at", "deliveries", "call_sid", "event_type", "status", "date_updated",
-                "recording_url", "content_type", "raw_body", "body_sha256", "dedup_key", "unknown_call",
-                "source_address")
+                "received_at",
+                "last_received_at",
+                "deliveries",
+                "call_sid",
+                "event_type",
+                "status",
+                "date_updated",
+                "recording_url",
+                "content_type",
+                "raw_body",
+                "body_sha256",
+                "dedup_key",
+                "unknown_call",
+                "source_address"
+            )
             .values(
-                received.receivedAt.millisecondsSinceEpoch, lastReceivedAt.millisecondsSinceEpoch, deliveries,
-                callback.callSid, callback.eventType, callback.status, callback.dateUpdated, callback.recordingURL,
-                received.contentType, Data(received.body), SHA256Hex.of(received.body), key, unknown,
-                received.sourceAddress)
+                received.receivedAt.millisecondsSinceEpoch,
+                lastReceivedAt.millisecondsSinceEpoch,
+                deliveries,
+                callback.callSid,
+                callback.eventType,
+                callback.status,
+                callback.dateUpdated,
+                callback.recordingURL,
+                received.contentType,
+                Data(received.body),
+                SHA256Hex.of(received.body),
+                key,
+                unknown,
+                received.sourceAddress
+            )
             .ignoringConflicts(with: "dedup_key")
             .returning("id")
             .first()
         if let inserted {
             return CallbackRecordResult(
-                id: try inserted.value("id"), outcome: .new, unknownCall: unknown, callback: callback, dedupKey: key)
+                id: try inserted.value("id"),
+                outcome: .new,
+                unknownCall: unknown,
+                callback: callback,
+                dedupKey: key
+            )
         }
         // Seen before: count the delivery and keep the first body. Two statements, one transaction.
-        guard let existing = try await db.select().columns("id", "last_received_at", "unknown_call")
-            .from(Table.callbacks).where("dedup_key", .equal, key).first()
+        guard
+            let existing = try await db.select().columns("id", "last_received_at", "unknown_call")
+                .from(Table.callbacks).where("dedup_key", .equal, key).first()
         else { throw CatalogError.database(operation: "record callback", reason: "dedup key conflict without a row") }
         let id: Int64 = try existing.value("id")
         let last = max(try existing.value("last_received_at", as: Int64.self), lastReceivedAt.millisecondsSinceEpoch)
@@ -124,8 +184,12 @@ extension Catalog {
             .where("id", .equal, id)
             .run()
         return CallbackRecordResult(
-            id: id, outcome: .duplicate, unknownCall: try existing.value("unknown_call"), callback: callback,
-            dedupKey: key)
+            id: id,
+            outcome: .duplicate,
+            unknownCall: try existing.value("unknown_call"),
+            callback: callback,
+            dedupKey: key
+        )
     }
 }
 

@@ -20,33 +20,54 @@ extension Catalog {
             // first) becomes exorec's: the placement's fields win, its history is the placement's then
             // the callbacks' again, in the order they arrived.
             let adopted = try await Self.adoptElsewhereCall(
-                db, callSid: call.callSid, account: call.accountSid, placedAt: call.placedAt)
+                db,
+                callSid: call.callSid,
+                account: call.accountSid,
+                placedAt: call.placedAt
+            )
             // Its completion was announced already if it had ended.
             let announce = adopted?.wasTerminal != true
             let inserted = try await Self.insertCall(
-                db, callSid: call.callSid, accountSid: call.accountSid, placedAt: call.placedAt,
-                parameters: call.parameters, campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
-                metadata: call.metadata, status: call.platformCall.status,
-                platformCallJSON: String(decoding: call.platformCall.jsonBody(), as: UTF8.self))
+                db,
+                callSid: call.callSid,
+                accountSid: call.accountSid,
+                placedAt: call.placedAt,
+                parameters: call.parameters,
+                campaignId: call.campaignId,
+                campaignRowKey: call.campaignRowKey,
+                metadata: call.metadata,
+                status: call.platformCall.status,
+                platformCallJSON: String(decoding: call.platformCall.jsonBody(), as: UTF8.self)
+            )
             guard inserted else { return false }
             if let folder = adopted?.folder {
                 try await db.update(Table.calls).set("folder", to: folder).where("call_sid", .equal, call.callSid).run()
             }
             try await Self.applyStatus(
-                db, callSid: call.callSid,
-                StatusChange(status: call.platformCall.status, source: .placed, at: call.placedAt,
-                    recordingURL: call.platformCall.recordingURL.flatMap { $0.isEmpty ? nil : $0 }),
-                announce: announce)
+                db,
+                callSid: call.callSid,
+                StatusChange(
+                    status: call.platformCall.status,
+                    source: .placed,
+                    at: call.placedAt,
+                    recordingURL: call.platformCall.recordingURL.flatMap { $0.isEmpty ? nil : $0 }
+                ),
+                announce: announce
+            )
             let early = try await db.select().columns("raw_body", "content_type", "received_at").from(Table.callbacks)
                 .where("call_sid", .equal, call.callSid).orderBy("received_at").orderBy("id").all()
             for row in early {
                 let body: Data = try row.value("raw_body")
                 // Parsed once already when it was recorded; a body that no longer parses is left out.
-                guard let callback = try? StatusCallback.parse(body: Array(body), contentType: row.value("content_type"))
+                guard
+                    let callback = try? StatusCallback.parse(body: Array(body), contentType: row.value("content_type"))
                 else { continue }
                 try await Self.applyStatus(
-                    db, callSid: call.callSid, StatusChange(callback: callback, at: try row.timestamp("received_at")),
-                    announce: announce)
+                    db,
+                    callSid: call.callSid,
+                    StatusChange(callback: callback, at: try row.timestamp("received_at")),
+                    announce: announce
+                )
             }
             return true
         }
@@ -65,7 +86,8 @@ extension Catalog {
         try await db.select().column("*").from(Table.calls)
             .where("recording_url", .isNot, SQLLiteral.null)
             .where(
-                "call_sid", .notIn,
+                "call_sid",
+                .notIn,
                 SQLSubquery.select {
                     $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, MediaKind.recording.rawValue)
                         .where("state", .notEqual, MediaFileState.missing.rawValue)
@@ -96,14 +118,20 @@ extension Catalog {
     @discardableResult
     public func recordCallDetails(_ details: PlatformCall, at time: Timestamp) async throws -> Bool {
         try await self.transaction("record call details") { db in
-            guard let current = try await db.select().columns("status", "recording_url").from(Table.calls)
-                .where("call_sid", .equal, details.sid).first()
+            guard
+                let current = try await db.select().columns("status", "recording_url").from(Table.calls)
+                    .where("call_sid", .equal, details.sid).first()
             else { throw CatalogError.unknownCall(callSid: details.sid) }
             // A call placed elsewhere learns its account (and numbers it lacks) from the platform's answer.
             let learnt =
                 try await Self.noteCallSeen(
-                    db, callSid: details.sid, accountSid: details.accountSid, at: time, streamFolder: nil,
-                    numbers: ReportedNumbers(from: details.from, to: details.to)) == .accountLearnt
+                    db,
+                    callSid: details.sid,
+                    accountSid: details.accountSid,
+                    at: time,
+                    streamFolder: nil,
+                    numbers: ReportedNumbers(from: details.from, to: details.to)
+                ) == .accountLearnt
             try await db.update(Table.calls)
                 .set("platform_call_json", to: String(decoding: details.jsonBody(), as: UTF8.self))
                 .set("updated_at", to: time.millisecondsSinceEpoch)
@@ -111,17 +139,26 @@ extension Catalog {
                 .run()
             let recordingURL = details.recordingURL.flatMap { $0.isEmpty ? nil : $0 }
             let knownURL = try current.optional("recording_url", as: String.self)
-            guard try details.status != current.value("status", as: String.self) || (recordingURL != nil && knownURL == nil)
+            guard
+                try details.status != current.value("status", as: String.self)
+                    || (recordingURL != nil && knownURL == nil)
             else { return learnt }
             var legs: [CallLeg]?
             if let detail = details.details, detail.leg1Status != nil || detail.leg2Status != nil {
                 legs = [CallLeg(status: detail.leg1Status), CallLeg(status: detail.leg2Status)]
             }
             try await Self.applyStatus(
-                db, callSid: details.sid,
+                db,
+                callSid: details.sid,
                 StatusChange(
-                    status: details.status, source: .reconciler, at: time, legs: legs,
-                    conversationDuration: details.details?.conversationDuration, recordingURL: recordingURL))
+                    status: details.status,
+                    source: .reconciler,
+                    at: time,
+                    legs: legs,
+                    conversationDuration: details.details?.conversationDuration,
+                    recordingURL: recordingURL
+                )
+            )
             return true
         }
     }
@@ -138,7 +175,9 @@ extension Catalog {
     public func calls(_ query: CallQuery = CallQuery()) async throws -> [CallRecord] {
         try await self.exclusive("search calls") { db in
             let select = db.select().column("*").from(Table.calls)
-            if let from = query.placedFrom { select.where("placed_at", .greaterThanOrEqual, from.millisecondsSinceEpoch) }
+            if let from = query.placedFrom {
+                select.where("placed_at", .greaterThanOrEqual, from.millisecondsSinceEpoch)
+            }
             if let before = query.placedBefore { select.where("placed_at", .lessThan, before.millisecondsSinceEpoch) }
             if let number = query.number {
                 select.where(group: {
@@ -154,13 +193,19 @@ extension Catalog {
                 // Exact: one of the call's pairs has this key and this value (SQLite's json_each).
                 select.where(
                     SQLQueryString(
-                        "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"))
+                        "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
+                    )
+                )
             }
             if let origin = query.origin { select.where("origin", .equal, origin.rawValue) }
             if let kind = query.mediaKind {
                 select.where(
-                    "call_sid", .in,
-                    SQLSubquery.select { $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, kind.rawValue) })
+                    "call_sid",
+                    .in,
+                    SQLSubquery.select {
+                        $0.column("call_sid").from(Table.mediaFiles).where("kind", .equal, kind.rawValue)
+                    }
+                )
             }
             return try await select.orderBy("placed_at").orderBy("call_sid")
                 .limit(max(0, query.limit)).offset(max(0, query.offset))
@@ -202,14 +247,23 @@ extension Catalog {
                         try CatalogJSON.decode([CallLeg].self, from: $0, column: "legs_json")
                     },
                     conversationDuration: try row.optional("conversation_duration"),
-                    recordingURL: try row.optional("recording_url"))
+                    recordingURL: try row.optional("recording_url")
+                )
             }
     }
 
     /// Inserts the call's row (no history). False if the CallSid is there already.
     static func insertCall(
-        _ db: any SQLDatabase, callSid: String, accountSid: String, placedAt: Timestamp, parameters: [String: String],
-        campaignId: String?, campaignRowKey: String?, metadata: [String: String] = [:], status: String, platformCallJSON: String
+        _ db: any SQLDatabase,
+        callSid: String,
+        accountSid: String,
+        placedAt: Timestamp,
+        parameters: [String: String],
+        campaignId: String?,
+        campaignRowKey: String?,
+        metadata: [String: String] = [:],
+        status: String,
+        platformCallJSON: String
     ) async throws -> Bool {
         // Redacted again here whatever the caller passed: credentials never reach the catalog.
         let parameters = parameters.mapValues(URLRedaction.redacting)
@@ -219,15 +273,45 @@ extension Catalog {
         }
         let row = try await db.insert(into: Table.calls)
             .columns(
-                "call_sid", "account_sid", "placed_at", "parameters_json", "from_number", "to_number", "caller_id",
-                "flow_url", "custom_field", "recording_channels", "recording_format", "stream_url", "campaign_id",
-                "campaign_row_key", "status", "platform_call_json", "updated_at", "metadata_json")
+                "call_sid",
+                "account_sid",
+                "placed_at",
+                "parameters_json",
+                "from_number",
+                "to_number",
+                "caller_id",
+                "flow_url",
+                "custom_field",
+                "recording_channels",
+                "recording_format",
+                "stream_url",
+                "campaign_id",
+                "campaign_row_key",
+                "status",
+                "platform_call_json",
+                "updated_at",
+                "metadata_json"
+            )
             .values(
-                callSid, accountSid, placedAt.millisecondsSinceEpoch, CatalogJSON.encode(parameters),
-                parameter("From"), parameter("To"), parameter("CallerId"), parameter("Url"), parameter("CustomField"),
-                parameter("RecordingChannels"), parameter("RecordingFormat"),
-                parameter("StreamUrl"), campaignId, campaignRowKey,
-                status, platformCallJSON, placedAt.millisecondsSinceEpoch, metadata.isEmpty ? nil : CatalogJSON.encode(metadata))
+                callSid,
+                accountSid,
+                placedAt.millisecondsSinceEpoch,
+                CatalogJSON.encode(parameters),
+                parameter("From"),
+                parameter("To"),
+                parameter("CallerId"),
+                parameter("Url"),
+                parameter("CustomField"),
+                parameter("RecordingChannels"),
+                parameter("RecordingFormat"),
+                parameter("StreamUrl"),
+                campaignId,
+                campaignRowKey,
+                status,
+                platformCallJSON,
+                placedAt.millisecondsSinceEpoch,
+                metadata.isEmpty ? nil : CatalogJSON.encode(metadata)
+            )
             .ignoringConflicts(with: "call_sid")
             .returning("call_sid")
             .first()
@@ -238,16 +322,28 @@ extension Catalog {
     /// a rebuild passes false), a call's first terminal status puts `call.completed` in the events feed.
     /// - Returns: the id of that event, if one was added.
     @discardableResult
-    static func applyStatus(_ db: any SQLDatabase, callSid: String, _ change: StatusChange, announce: Bool = true) async throws -> Int64? {
-        guard let current = try await db.select().columns("status", "terminal_at").from(Table.calls)
-            .where("call_sid", .equal, callSid).first()
+    static func applyStatus(
+        _ db: any SQLDatabase,
+        callSid: String,
+        _ change: StatusChange,
+        announce: Bool = true
+    ) async throws -> Int64? {
+        guard
+            let current = try await db.select().columns("status", "terminal_at").from(Table.calls)
+                .where("call_sid", .equal, callSid).first()
         else { throw CatalogError.unknownCall(callSid: callSid) }
         let legsJSON = change.legs.map(CatalogJSON.encode)
         try await db.insert(into: Table.statusHistory)
             .columns("call_sid", "status", "source", "at", "legs_json", "conversation_duration", "recording_url")
             .values(
-                callSid, change.status, change.source.rawValue, change.at.millisecondsSinceEpoch, legsJSON,
-                change.conversationDuration, change.recordingURL)
+                callSid,
+                change.status,
+                change.source.rawValue,
+                change.at.millisecondsSinceEpoch,
+                legsJSON,
+                change.conversationDuration,
+                change.recordingURL
+            )
             .run()
 
         let terminalAt = try current.optional("terminal_at", as: Int64.self)
@@ -272,7 +368,10 @@ extension CallRecord {
         self.origin = try row.choice("origin", as: CallOrigin.self, reading: "call")
         self.folder = try row.optional("folder")
         self.parameters = try CatalogJSON.decode(
-            [String: String].self, from: row.value("parameters_json"), column: "parameters_json")
+            [String: String].self,
+            from: row.value("parameters_json"),
+            column: "parameters_json"
+        )
         self.from = try row.optional("from_number")
         self.to = try row.optional("to_number")
         self.callerId = try row.optional("caller_id")
@@ -283,9 +382,10 @@ extension CallRecord {
         self.streamURL = try row.optional("stream_url")
         self.campaignId = try row.optional("campaign_id")
         self.campaignRowKey = try row.optional("campaign_row_key")
-        self.metadata = try row.optional("metadata_json", as: String.self).map {
-            try CatalogJSON.decode([String: String].self, from: $0, column: "metadata_json")
-        } ?? [:]
+        self.metadata =
+            try row.optional("metadata_json", as: String.self).map {
+                try CatalogJSON.decode([String: String].self, from: $0, column: "metadata_json")
+            } ?? [:]
         self.status = try row.value("status")
         self.legs = try row.optional("legs_json", as: String.self).map {
             try CatalogJSON.decode([CallLeg].self, from: $0, column: "legs_json")

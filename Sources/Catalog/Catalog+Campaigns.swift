@@ -23,26 +23,40 @@ public struct CampaignRowRecord: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case line, state, error
-        case campaignId = "campaign_id", rowKey = "row_key", callSid = "call_sid", createdAt = "created_at", updatedAt = "updated_at"
+        case campaignId = "campaign_id", rowKey = "row_key", callSid = "call_sid", createdAt = "created_at", updatedAt =
+            "updated_at"
     }
 }
 
 extension Catalog {
     /// Claims a campaign row before its call is placed.
     /// - Returns: nil when the row is now claimed by the caller, else the row as an earlier run left it.
-    public func claimCampaignRow(campaignId: String, rowKey: String, line: Int, at time: Timestamp = .now()) async throws
+    public func claimCampaignRow(
+        campaignId: String,
+        rowKey: String,
+        line: Int,
+        at time: Timestamp = .now()
+    ) async throws
         -> CampaignRowRecord?
     {
         try await self.transaction("claim campaign row") { db in
             let inserted = try await db.insert(into: Table.campaignRows)
                 .columns("campaign_id", "row_key", "line", "state", "created_at", "updated_at")
-                .values(campaignId, rowKey, line, CampaignRowState.placing.rawValue, time.millisecondsSinceEpoch, time.millisecondsSinceEpoch)
+                .values(
+                    campaignId,
+                    rowKey,
+                    line,
+                    CampaignRowState.placing.rawValue,
+                    time.millisecondsSinceEpoch,
+                    time.millisecondsSinceEpoch
+                )
                 .ignoringConflicts(with: ["campaign_id", "row_key"])
                 .returning("row_key")
                 .first()
             if inserted != nil { return nil }
-            guard let row = try await db.select().column("*").from(Table.campaignRows)
-                .where("campaign_id", .equal, campaignId).where("row_key", .equal, rowKey).first()
+            guard
+                let row = try await db.select().column("*").from(Table.campaignRows)
+                    .where("campaign_id", .equal, campaignId).where("row_key", .equal, rowKey).first()
             else { throw CatalogError.database(operation: "claim campaign row", reason: "conflict without a row") }
             return try CampaignRowRecord(row: row)
         }
@@ -50,7 +64,11 @@ extension Catalog {
 
     /// Records how a claimed row ended: `placed` with its CallSid, or `failed` with the reason.
     public func finishCampaignRow(
-        campaignId: String, rowKey: String, state: CampaignRowState, callSid: String? = nil, error: String? = nil,
+        campaignId: String,
+        rowKey: String,
+        state: CampaignRowState,
+        callSid: String? = nil,
+        error: String? = nil,
         at time: Timestamp = .now()
     ) async throws {
         try await self.transaction("finish campaign row") { db in
@@ -66,7 +84,11 @@ extension Catalog {
     public func releaseCampaignRow(campaignId: String, rowKey: String) async throws {
         try await self.transaction("release campaign row") { db in
             try await db.delete(from: Table.campaignRows)
-                .where("campaign_id", .equal, campaignId).where("row_key", .equal, rowKey).where("state", .notEqual, CampaignRowState.placed.rawValue)
+                .where("campaign_id", .equal, campaignId).where("row_key", .equal, rowKey).where(
+                    "state",
+                    .notEqual,
+                    CampaignRowState.placed.rawValue
+                )
                 .run()
         }
     }
@@ -75,7 +97,9 @@ extension Catalog {
     /// under another campaign id would place them again).
     public func campaignRowClaims(rowKeys: [String], excluding campaignId: String) async throws -> [CampaignRowRecord] {
         var found: [CampaignRowRecord] = []
-        for chunk in stride(from: 0, to: rowKeys.count, by: 500).map({ Array(rowKeys[$0..<min($0 + 500, rowKeys.count)]) }) {
+        for chunk in stride(from: 0, to: rowKeys.count, by: 500).map({
+            Array(rowKeys[$0..<min($0 + 500, rowKeys.count)])
+        }) {
             found += try await self.exclusive("read campaign rows") { db in
                 try await db.select().column("*").from(Table.campaignRows).where("row_key", .in, chunk)
                     .where("campaign_id", .notEqual, campaignId).all().map(CampaignRowRecord.init(row:))

@@ -8,7 +8,10 @@ extension Catalog {
     /// Idempotent: the same call and URL are one job whatever its state (a repeated terminal callback does not
     /// queue a second download).
     public func enqueueDownload(
-        callSid: String, url: String, notBefore: Timestamp, at time: Timestamp = .now()
+        callSid: String,
+        url: String,
+        notBefore: Timestamp,
+        at time: Timestamp = .now()
     ) async throws -> DownloadEnqueueResult {
         try await self.transaction("enqueue download") { db in
             try await Self.enqueueDownload(db, callSid: callSid, url: url, notBefore: notBefore, at: time)
@@ -73,11 +76,19 @@ extension Catalog {
 
     /// Puts a claimed job back in the queue until `retryAt`, noting why this attempt failed.
     /// - Throws: ``CatalogError/leaseLost(id:)`` if another claim has taken the job since.
-    public func retryDownload(_ job: DownloadJob, at retryAt: Timestamp, error: String, now: Timestamp = .now()) async throws {
+    public func retryDownload(
+        _ job: DownloadJob,
+        at retryAt: Timestamp,
+        error: String,
+        now: Timestamp = .now()
+    ) async throws {
         try await self.finish(job, operation: "retry download") {
-            $0.set("state", to: DownloadState.queued.rawValue).set("next_attempt_at", to: retryAt.millisecondsSinceEpoch)
-                .set("lease_until", to: SQLLiteral.null).set("claim_token", to: SQLLiteral.null)
-                .set("last_error", to: error).set("updated_at", to: now.millisecondsSinceEpoch)
+            $0.set("state", to: DownloadState.queued.rawValue).set(
+                "next_attempt_at",
+                to: retryAt.millisecondsSinceEpoch
+            )
+            .set("lease_until", to: SQLLiteral.null).set("claim_token", to: SQLLiteral.null)
+            .set("last_error", to: error).set("updated_at", to: now.millisecondsSinceEpoch)
         }
     }
 
@@ -108,7 +119,11 @@ extension Catalog {
     }
 
     /// Jobs, optionally only one call's or in one state, oldest first.
-    public func downloadJobs(callSid: String? = nil, state: DownloadState? = nil, limit: Int = 1000) async throws
+    public func downloadJobs(
+        callSid: String? = nil,
+        state: DownloadState? = nil,
+        limit: Int = 1000
+    ) async throws
         -> [DownloadJob]
     {
         try await self.exclusive("read download jobs") { db in
@@ -125,7 +140,11 @@ extension Catalog {
     static func claimable<Builder: SQLPredicateBuilder>(_ builder: Builder, nowMs: Int64) -> Builder {
         builder
             .where(group: {
-                $0.where("state", .equal, DownloadState.queued.rawValue).where("next_attempt_at", .lessThanOrEqual, nowMs)
+                $0.where("state", .equal, DownloadState.queued.rawValue).where(
+                    "next_attempt_at",
+                    .lessThanOrEqual,
+                    nowMs
+                )
             })
             .orWhere(group: {
                 $0.where("state", .equal, DownloadState.running.rawValue).where("lease_until", .lessThanOrEqual, nowMs)
@@ -134,7 +153,9 @@ extension Catalog {
 
     /// Updates a running job if, and only if, `job`'s claim still holds it.
     private func finish(
-        _ job: DownloadJob, operation: String, _ assignments: (SQLUpdateBuilder) -> SQLUpdateBuilder
+        _ job: DownloadJob,
+        operation: String,
+        _ assignments: (SQLUpdateBuilder) -> SQLUpdateBuilder
     ) async throws {
         try await self.exclusive(operation) { db in
             let updated = try await assignments(db.update(Table.downloads))
@@ -150,19 +171,30 @@ extension Catalog {
     }
 
     static func enqueueDownload(
-        _ db: any SQLDatabase, callSid: String, url: String, notBefore: Timestamp, at time: Timestamp
+        _ db: any SQLDatabase,
+        callSid: String,
+        url: String,
+        notBefore: Timestamp,
+        at time: Timestamp
     ) async throws -> DownloadEnqueueResult {
         let inserted = try await db.insert(into: Table.downloads)
             .columns("call_sid", "url", "state", "attempts", "next_attempt_at", "created_at", "updated_at")
             .values(
-                callSid, url, DownloadState.queued.rawValue, 0, notBefore.millisecondsSinceEpoch,
-                time.millisecondsSinceEpoch, time.millisecondsSinceEpoch)
+                callSid,
+                url,
+                DownloadState.queued.rawValue,
+                0,
+                notBefore.millisecondsSinceEpoch,
+                time.millisecondsSinceEpoch,
+                time.millisecondsSinceEpoch
+            )
             .ignoringConflicts(with: ["call_sid", "url"])
             .returning(SQLLiteral.all)
             .first()
         if let inserted { return DownloadEnqueueResult(job: try DownloadJob(row: inserted), isNew: true) }
-        guard let existing = try await db.select().column("*").from(Table.downloads)
-            .where("call_sid", .equal, callSid).where("url", .equal, url).first()
+        guard
+            let existing = try await db.select().column("*").from(Table.downloads)
+                .where("call_sid", .equal, callSid).where("url", .equal, url).first()
         else { throw CatalogError.database(operation: "enqueue download", reason: "conflict without a row") }
         return DownloadEnqueueResult(job: try DownloadJob(row: existing), isNew: false)
     }

@@ -36,23 +36,52 @@ extension Catalog {
     ///   rebuild learns them from the same stream).
     @discardableResult
     static func noteCallSeen(
-        _ db: any SQLDatabase, callSid: String, accountSid: String?, at time: Timestamp, streamFolder: String?,
-        numbers: ReportedNumbers = ReportedNumbers(), movingPastMedia: Bool = false
+        _ db: any SQLDatabase,
+        callSid: String,
+        accountSid: String?,
+        at time: Timestamp,
+        streamFolder: String?,
+        numbers: ReportedNumbers = ReportedNumbers(),
+        movingPastMedia: Bool = false
     ) async throws -> CallSighting {
         guard let sid = try? PathSafeIdentifier(callSid, field: "CallSid") else { return .unchanged }
         let account = accountSid.flatMap { try? PathSafeIdentifier($0, field: "AccountSid") }
-        guard let existing = try await db.select().columns("origin", "account_sid", "placed_at", "folder").from(Table.calls)
+        guard
+            let existing = try await db.select().columns("origin", "account_sid", "placed_at", "folder").from(
+                Table.calls
+            )
             .where("call_sid", .equal, callSid).first()
         else {
             let folder = streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: time)
             try await db.insert(into: Table.calls)
                 .columns(
-                    "call_sid", "account_sid", "placed_at", "parameters_json", "status", "platform_call_json", "updated_at",
-                    "origin", "folder", "from_number", "to_number", "custom_field")
+                    "call_sid",
+                    "account_sid",
+                    "placed_at",
+                    "parameters_json",
+                    "status",
+                    "platform_call_json",
+                    "updated_at",
+                    "origin",
+                    "folder",
+                    "from_number",
+                    "to_number",
+                    "custom_field"
+                )
                 .values(
-                    callSid, account?.value ?? "", time.millisecondsSinceEpoch, "{}", "unknown", "{}",
-                    time.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder, numbers.from, numbers.to,
-                    numbers.customField)
+                    callSid,
+                    account?.value ?? "",
+                    time.millisecondsSinceEpoch,
+                    "{}",
+                    "unknown",
+                    "{}",
+                    time.millisecondsSinceEpoch,
+                    CallOrigin.elsewhere.rawValue,
+                    folder,
+                    numbers.from,
+                    numbers.to,
+                    numbers.customField
+                )
                 .run()
             return .created
         }
@@ -63,7 +92,10 @@ extension Catalog {
                 SQLFunction("COALESCE", args: SQLColumn(column), value.map { SQLBind($0) } ?? SQLLiteral.null)
             }
             try await db.update(Table.calls)
-                .set("from_number", to: fill("from_number", numbers.from)).set("to_number", to: fill("to_number", numbers.to))
+                .set("from_number", to: fill("from_number", numbers.from)).set(
+                    "to_number",
+                    to: fill("to_number", numbers.to)
+                )
                 .set("custom_field", to: fill("custom_field", numbers.customField))
                 .where("call_sid", .equal, callSid).run()
         }
@@ -76,7 +108,10 @@ extension Catalog {
         if !movable { movable = try await !Self.hasMediaFiles(db, callSid: callSid) }
         if pending, movable {
             let firstSeen = try existing.timestamp("placed_at")
-            update.set("folder", to: streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: firstSeen))
+            update.set(
+                "folder",
+                to: streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: firstSeen)
+            )
         }
         try await update.where("call_sid", .equal, callSid).run()
         return .accountLearnt
@@ -87,10 +122,14 @@ extension Catalog {
     /// folder is kept when media is already in it.
     /// - Returns: nil when `callSid` is not a call placed elsewhere; else whether it had a terminal status.
     static func adoptElsewhereCall(
-        _ db: any SQLDatabase, callSid: String, account: String, placedAt: Timestamp
+        _ db: any SQLDatabase,
+        callSid: String,
+        account: String,
+        placedAt: Timestamp
     ) async throws -> AdoptedCall? {
-        guard let row = try await db.select().columns("origin", "terminal_at", "folder").from(Table.calls)
-            .where("call_sid", .equal, callSid).where("origin", .equal, CallOrigin.elsewhere.rawValue).first()
+        guard
+            let row = try await db.select().columns("origin", "terminal_at", "folder").from(Table.calls)
+                .where("call_sid", .equal, callSid).where("origin", .equal, CallOrigin.elsewhere.rawValue).first()
         else { return nil }
         var folder = try row.optional("folder", as: String.self)
         if let kept = folder, kept.hasPrefix(Self.pendingAccountPrefix) {
@@ -99,7 +138,9 @@ extension Catalog {
         }
         // The folder exorec's own call would have anyway needs no keeping (and a rebuild, reading the placement
         // from call.json, gives no folder either).
-        if folder != nil, folder == Self.placedFolder(accountSid: account, callSid: callSid, placedAt: placedAt) { folder = nil }
+        if folder != nil, folder == Self.placedFolder(accountSid: account, callSid: callSid, placedAt: placedAt) {
+            folder = nil
+        }
         try await db.delete(from: Table.statusHistory).where("call_sid", .equal, callSid).run()
         try await db.delete(from: Table.calls).where("call_sid", .equal, callSid).run()
         return AdoptedCall(wasTerminal: try row.optional("terminal_at", as: Int64.self) != nil, folder: folder)
@@ -151,17 +192,43 @@ extension Catalog {
     /// Inserts a call placed elsewhere as `call.json` describes it (the rebuilder's path; no history).
     /// - Returns: false if the CallSid is there already.
     static func insertElsewhereCall(
-        _ db: any SQLDatabase, callSid: String, accountSid: String, firstSeenAt: Timestamp, folder: String?,
-        platformCallJSON: String, numbers: ReportedNumbers
+        _ db: any SQLDatabase,
+        callSid: String,
+        accountSid: String,
+        firstSeenAt: Timestamp,
+        folder: String?,
+        platformCallJSON: String,
+        numbers: ReportedNumbers
     ) async throws -> Bool {
         let row = try await db.insert(into: Table.calls)
             .columns(
-                "call_sid", "account_sid", "placed_at", "parameters_json", "status", "platform_call_json", "updated_at",
-                "origin", "folder", "from_number", "to_number", "custom_field")
+                "call_sid",
+                "account_sid",
+                "placed_at",
+                "parameters_json",
+                "status",
+                "platform_call_json",
+                "updated_at",
+                "origin",
+                "folder",
+                "from_number",
+                "to_number",
+                "custom_field"
+            )
             .values(
-                callSid, accountSid, firstSeenAt.millisecondsSinceEpoch, "{}", "unknown", platformCallJSON,
-                firstSeenAt.millisecondsSinceEpoch, CallOrigin.elsewhere.rawValue, folder, numbers.from, numbers.to,
-                numbers.customField)
+                callSid,
+                accountSid,
+                firstSeenAt.millisecondsSinceEpoch,
+                "{}",
+                "unknown",
+                platformCallJSON,
+                firstSeenAt.millisecondsSinceEpoch,
+                CallOrigin.elsewhere.rawValue,
+                folder,
+                numbers.from,
+                numbers.to,
+                numbers.customField
+            )
             .ignoringConflicts(with: "call_sid")
             .returning("call_sid")
             .first()
@@ -173,11 +240,13 @@ extension Catalog {
     }
 
     static func hasMediaFiles(_ db: any SQLDatabase, callSid: String) async throws -> Bool {
-        try await db.select().column("call_sid").from(Table.mediaFiles).where("call_sid", .equal, callSid).limit(1).first() != nil
+        try await db.select().column("call_sid").from(Table.mediaFiles).where("call_sid", .equal, callSid).limit(1)
+            .first() != nil
     }
 
     /// `media/<account>/<yyyy>/<mm>/<dd>/<CallSid>`, the account `_unknown` while none is known.
-    static func elsewhereFolder(account: PathSafeIdentifier?, callSid: PathSafeIdentifier, at time: Timestamp) -> String {
+    static func elsewhereFolder(account: PathSafeIdentifier?, callSid: PathSafeIdentifier, at time: Timestamp) -> String
+    {
         // `_unknown` is a valid identifier: the force is safe.
         let folderAccount = account ?? (try! PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid"))
         return StorageLayout.relativeCallDirectory(account: folderAccount, callSid: callSid, startedAt: time)

@@ -18,7 +18,9 @@ extension Catalog {
     /// The newest event's id (0 when there is none).
     public func latestEventID() async throws -> Int64 {
         try await self.exclusive("read latest event id") { db in
-            let row = try await db.select().column(SQLFunction("MAX", args: SQLColumn("id")), as: "id").from(Table.events).first()
+            let row = try await db.select().column(SQLFunction("MAX", args: SQLColumn("id")), as: "id").from(
+                Table.events
+            ).first()
             return try row?.optional("id", as: Int64.self) ?? 0
         }
     }
@@ -27,7 +29,11 @@ extension Catalog {
     /// passed (then empty). Wakes on this catalog's own writes at once and looks again every
     /// `pollInterval` for writes by other processes sharing the file.
     public func waitForEvents(
-        after: Int64, timeout: Duration, limit: Int = 500, kinds: Set<FeedEvent.Kind>? = nil, pollInterval: Duration = .seconds(1)
+        after: Int64,
+        timeout: Duration,
+        limit: Int = 500,
+        kinds: Set<FeedEvent.Kind>? = nil,
+        pollInterval: Duration = .seconds(1)
     ) async throws -> [FeedEvent] {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -45,7 +51,9 @@ extension Catalog {
     public func mediaFile(id: String) async throws -> MediaFile? {
         guard MediaFile.isWellFormedID(id) else { return nil }
         return try await self.exclusive("read media file") { db in
-            try await db.select().column("*").from(Table.mediaFiles).where("media_id", .equal, id).first().map(MediaFile.init(row:))
+            try await db.select().column("*").from(Table.mediaFiles).where("media_id", .equal, id).first().map(
+                MediaFile.init(row:)
+            )
         }
     }
 
@@ -65,11 +73,25 @@ extension Catalog {
         if prune { self.lastProgressPruneMs = newest.millisecondsSinceEpoch }
         return try await self.transaction("record stream progress") { db in
             for batch in stride(from: 0, to: reports.count, by: Self.progressRowsPerStatement) {
-                let insert = db.insert(into: Table.events).columns("at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
+                let insert = db.insert(into: Table.events).columns(
+                    "at",
+                    "type",
+                    "call_sid",
+                    "stream_sid",
+                    "media_id",
+                    "path",
+                    "detail_json"
+                )
                 for report in reports[batch..<min(batch + Self.progressRowsPerStatement, reports.count)] {
                     insert.values(
-                        report.at.millisecondsSinceEpoch, FeedEvent.Kind.streamProgress.rawValue, report.callSid, report.streamSid,
-                        MediaFile.id(forPath: report.path), report.path, report.detailJSON)
+                        report.at.millisecondsSinceEpoch,
+                        FeedEvent.Kind.streamProgress.rawValue,
+                        report.callSid,
+                        report.streamSid,
+                        MediaFile.id(forPath: report.path),
+                        report.path,
+                        report.detailJSON
+                    )
                 }
                 try await insert.run()
             }
@@ -87,51 +109,107 @@ extension Catalog {
 
     // MARK: - Writing events (inside the transaction that made the change)
 
-    static func announceStream(_ db: any SQLDatabase, sidecar: StreamSidecar, path: String, stateBefore: StreamSidecar.State?) async throws {
+    static func announceStream(
+        _ db: any SQLDatabase,
+        sidecar: StreamSidecar,
+        path: String,
+        stateBefore: StreamSidecar.State?
+    ) async throws {
         let kind: FeedEvent.Kind
         switch (stateBefore, sidecar.state) {
         case (nil, .recording): kind = .streamStarted
-        case (.recording, .complete), (.recording, .interrupted), (nil, .complete), (nil, .interrupted): kind = .streamFinished
+        case (.recording, .complete), (.recording, .interrupted), (nil, .complete), (nil, .interrupted):
+            kind = .streamFinished
         default: return  // a repeat of a known state (a progress upsert, a second repair): nothing new
         }
         try await Self.appendEvent(
-            db, kind, at: kind == .streamStarted ? sidecar.startedAt : (sidecar.endedAt ?? .now()), callSid: sidecar.catalogCallSid,
-            streamSid: sidecar.streamSid, path: path,
+            db,
+            kind,
+            at: kind == .streamStarted ? sidecar.startedAt : (sidecar.endedAt ?? .now()),
+            callSid: sidecar.catalogCallSid,
+            streamSid: sidecar.streamSid,
+            path: path,
             detail: FeedEvent.Detail(
-                kind: .stream, state: sidecar.state.rawValue, format: "wav", sampleRate: sidecar.sampleRate, channels: sidecar.channels,
-                frames: sidecar.frames, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes, sha256: sidecar.sha256))
+                kind: .stream,
+                state: sidecar.state.rawValue,
+                format: "wav",
+                sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels,
+                frames: sidecar.frames,
+                durationSeconds: sidecar.durationSeconds,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256
+            )
+        )
     }
 
     static func announceRecording(_ db: any SQLDatabase, sidecar: RecordingSidecar, path: String) async throws {
         try await Self.appendEvent(
-            db, .recordingStored, at: sidecar.fetchedAt, callSid: sidecar.callSid, streamSid: nil, path: path,
+            db,
+            .recordingStored,
+            at: sidecar.fetchedAt,
+            callSid: sidecar.callSid,
+            streamSid: nil,
+            path: path,
             detail: FeedEvent.Detail(
-                kind: .recording, state: sidecar.state.rawValue, format: sidecar.format, sampleRate: sidecar.sampleRate,
-                channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes, sha256: sidecar.sha256))
+                kind: .recording,
+                state: sidecar.state.rawValue,
+                format: sidecar.format,
+                sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels,
+                durationSeconds: sidecar.durationSeconds,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256
+            )
+        )
     }
 
     @discardableResult
-    static func announceCallCompleted(_ db: any SQLDatabase, callSid: String, status: String, at time: Timestamp) async throws -> Int64 {
-        let media = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).orderBy("path").all()
+    static func announceCallCompleted(
+        _ db: any SQLDatabase,
+        callSid: String,
+        status: String,
+        at time: Timestamp
+    ) async throws -> Int64 {
+        let media = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).orderBy(
+            "path"
+        ).all()
             .map(MediaFile.init(row:))
             .map { FeedEvent.MediaReference(mediaID: $0.id, kind: $0.kind, path: $0.path, state: $0.state) }
         let origin = try await db.select().column("origin").from(Table.calls).where("call_sid", .equal, callSid).first()
             .map { try $0.value("origin", as: String.self) }
         return try await Self.appendEvent(
-            db, .callCompleted, at: time, callSid: callSid, streamSid: nil, path: nil,
-            detail: FeedEvent.Detail(status: status, media: media, origin: origin))
+            db,
+            .callCompleted,
+            at: time,
+            callSid: callSid,
+            streamSid: nil,
+            path: nil,
+            detail: FeedEvent.Detail(status: status, media: media, origin: origin)
+        )
     }
 
     @discardableResult
     static func appendEvent(
-        _ db: any SQLDatabase, _ kind: FeedEvent.Kind, at time: Timestamp, callSid: String, streamSid: String?, path: String?,
+        _ db: any SQLDatabase,
+        _ kind: FeedEvent.Kind,
+        at time: Timestamp,
+        callSid: String,
+        streamSid: String?,
+        path: String?,
         detail: FeedEvent.Detail
     ) async throws -> Int64 {
         let row = try await db.insert(into: Table.events)
             .columns("at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
             .values(
-                time.millisecondsSinceEpoch, kind.rawValue, callSid, streamSid, path.map(MediaFile.id(forPath:)), path,
-                CatalogJSON.encode(detail))
+                time.millisecondsSinceEpoch,
+                kind.rawValue,
+                callSid,
+                streamSid,
+                path.map(MediaFile.id(forPath:)),
+                path,
+                CatalogJSON.encode(detail)
+            )
             .returning("id").first()
         return try row?.value("id", as: Int64.self) ?? 0
     }
@@ -150,8 +228,15 @@ extension Catalog {
         try await db.insert(into: Table.events)
             .columns("id", "at", "type", "call_sid", "stream_sid", "media_id", "path", "detail_json")
             .values(
-                event.id, event.at.millisecondsSinceEpoch, event.type.rawValue, event.callSid, event.streamSid, event.mediaID, event.path,
-                CatalogJSON.encode(event.detail))
+                event.id,
+                event.at.millisecondsSinceEpoch,
+                event.type.rawValue,
+                event.callSid,
+                event.streamSid,
+                event.mediaID,
+                event.path,
+                CatalogJSON.encode(event.detail)
+            )
             .run()
     }
 }
@@ -169,7 +254,10 @@ extension FeedEvent {
         do {
             self.detail = try JSONDecoder().decode(Detail.self, from: Data(json.utf8))
         } catch {
-            throw CatalogError.database(operation: "read event \(self.id)", reason: "its detail is not valid JSON: \(error)")
+            throw CatalogError.database(
+                operation: "read event \(self.id)",
+                reason: "its detail is not valid JSON: \(error)"
+            )
         }
     }
 }

@@ -16,27 +16,41 @@ extension Catalog {
     ///   ``CatalogError/invalidHold(reason:)`` (an empty or over-long reason or author).
     @discardableResult
     public func placeHold(
-        callSid: String, reason: String, by author: String, actor: String = "cli", at time: Timestamp = .now()
+        callSid: String,
+        reason: String,
+        by author: String,
+        actor: String = "cli",
+        at time: Timestamp = .now()
     ) async throws -> LegalHold {
         let reason = try Self.holdText(reason, what: "reason")
         let author = try Self.holdText(author, what: "the author (--by)")
         return try await self.transaction("place legal hold") { db in
-            guard try await Self.callIsKnown(db, callSid: callSid) else { throw CatalogError.unknownCall(callSid: callSid) }
+            guard try await Self.callIsKnown(db, callSid: callSid) else {
+                throw CatalogError.unknownCall(callSid: callSid)
+            }
             if let active = try await Self.activeHold(db, callSid: callSid) {
                 throw CatalogError.alreadyHeld(callSid: callSid, reason: active.reason)
             }
-            if try await Self.pendingDeletion(db, callSid: callSid) != nil { throw CatalogError.deletionPending(callSid: callSid) }
-            guard let row = try await db.insert(into: Table.legalHolds)
-                .columns("call_sid", "reason", "placed_by", "placed_at")
-                .values(callSid, reason, author, time.millisecondsSinceEpoch)
-                .returning("*").first()
+            if try await Self.pendingDeletion(db, callSid: callSid) != nil {
+                throw CatalogError.deletionPending(callSid: callSid)
+            }
+            guard
+                let row = try await db.insert(into: Table.legalHolds)
+                    .columns("call_sid", "reason", "placed_by", "placed_at")
+                    .values(callSid, reason, author, time.millisecondsSinceEpoch)
+                    .returning("*").first()
             else { throw CatalogError.database(operation: "place legal hold", reason: "the insert returned no row") }
             let hold = try LegalHold(row: row)
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
-                    at: time, actor: actor, action: "hold.added", callSid: callSid,
-                    detail: ["reason": reason, "by": author, "hold_id": "\(hold.id)"]))
+                    at: time,
+                    actor: actor,
+                    action: "hold.added",
+                    callSid: callSid,
+                    detail: ["reason": reason, "by": author, "hold_id": "\(hold.id)"]
+                )
+            )
             return hold
         }
     }
@@ -47,12 +61,18 @@ extension Catalog {
     ///   ``CatalogError/invalidHold(reason:)`` for an empty or over-long reason or author.
     @discardableResult
     public func releaseHold(
-        callSid: String, reason: String, by author: String, actor: String = "cli", at time: Timestamp = .now()
+        callSid: String,
+        reason: String,
+        by author: String,
+        actor: String = "cli",
+        at time: Timestamp = .now()
     ) async throws -> LegalHold {
         let reason = try Self.holdText(reason, what: "reason")
         let author = try Self.holdText(author, what: "the author (--by)")
         return try await self.transaction("release legal hold") { db in
-            guard var hold = try await Self.activeHold(db, callSid: callSid) else { throw CatalogError.notHeld(callSid: callSid) }
+            guard var hold = try await Self.activeHold(db, callSid: callSid) else {
+                throw CatalogError.notHeld(callSid: callSid)
+            }
             try await db.update(Table.legalHolds)
                 .set("released_by", to: author).set("released_at", to: time.millisecondsSinceEpoch)
                 .set("release_reason", to: reason)
@@ -64,8 +84,13 @@ extension Catalog {
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
-                    at: time, actor: actor, action: "hold.released", callSid: callSid,
-                    detail: ["reason": reason, "by": author, "hold_id": "\(hold.id)", "placed_reason": hold.reason]))
+                    at: time,
+                    actor: actor,
+                    action: "hold.released",
+                    callSid: callSid,
+                    detail: ["reason": reason, "by": author, "hold_id": "\(hold.id)", "placed_reason": hold.reason]
+                )
+            )
             return hold
         }
     }
@@ -95,11 +120,15 @@ extension Catalog {
 
     /// Whether any table knows the call: placed, with media, or with callbacks.
     static func callIsKnown(_ db: any SQLDatabase, callSid: String) async throws -> Bool {
-        if let streamSid = RetentionKey.streamSid(in: callSid) { return try await Self.unattachedStreamIsKnown(db, streamSid: streamSid) }
+        if let streamSid = RetentionKey.streamSid(in: callSid) {
+            return try await Self.unattachedStreamIsKnown(db, streamSid: streamSid)
+        }
         // "" marks the rows of streams without a call: it is no call.
         if callSid.isEmpty { return false }
         for table in [Table.calls, Table.mediaFiles, Table.callbacks] {
-            if try await db.select().column("call_sid").from(table).where("call_sid", .equal, callSid).limit(1).first() != nil {
+            if try await db.select().column("call_sid").from(table).where("call_sid", .equal, callSid).limit(1).first()
+                != nil
+            {
                 return true
             }
         }
@@ -110,16 +139,34 @@ extension Catalog {
     func legalHoldsForCarryOver() async throws -> [LegalHold] {
         try await self.exclusive("read legal holds", requiresSchema: false) { db in
             guard try await self.backend.tableExists(Table.legalHolds) else { return [] }
-            return try await db.select().column("*").from(Table.legalHolds).orderBy("id").all().map(LegalHold.init(row:))
+            return try await db.select().column("*").from(Table.legalHolds).orderBy("id").all().map(
+                LegalHold.init(row:)
+            )
         }
     }
 
     static func insertLegalHold(_ db: any SQLDatabase, _ hold: LegalHold) async throws {
         try await db.insert(into: Table.legalHolds)
-            .columns("id", "call_sid", "reason", "placed_by", "placed_at", "released_by", "released_at", "release_reason")
+            .columns(
+                "id",
+                "call_sid",
+                "reason",
+                "placed_by",
+                "placed_at",
+                "released_by",
+                "released_at",
+                "release_reason"
+            )
             .values(
-                hold.id, hold.callSid, hold.reason, hold.placedBy, hold.placedAt.millisecondsSinceEpoch, hold.releasedBy,
-                hold.releasedAt?.millisecondsSinceEpoch, hold.releaseReason)
+                hold.id,
+                hold.callSid,
+                hold.reason,
+                hold.placedBy,
+                hold.placedAt.millisecondsSinceEpoch,
+                hold.releasedBy,
+                hold.releasedAt?.millisecondsSinceEpoch,
+                hold.releaseReason
+            )
             .run()
     }
 
@@ -128,7 +175,9 @@ extension Catalog {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw CatalogError.invalidHold(reason: "\(what) is empty") }
         guard trimmed.count <= Self.maxHoldTextLength else {
-            throw CatalogError.invalidHold(reason: "\(what) has \(trimmed.count) characters, at most \(Self.maxHoldTextLength) are kept")
+            throw CatalogError.invalidHold(
+                reason: "\(what) has \(trimmed.count) characters, at most \(Self.maxHoldTextLength) are kept"
+            )
         }
         return trimmed
     }

@@ -13,7 +13,11 @@ extension Catalog {
     /// A stream whose CallSid the catalog does not have makes it a call placed elsewhere (see
     /// `Catalog+Elsewhere.swift`); the result says so, for whoever keeps `call.json`.
     @discardableResult
-    public func upsertStream(from sidecar: StreamSidecar, path: String, announce: Bool = true) async throws -> CallSighting {
+    public func upsertStream(
+        from sidecar: StreamSidecar,
+        path: String,
+        announce: Bool = true
+    ) async throws -> CallSighting {
         try await self.transaction("record stream") { db in
             let before = try await db.select().column("state").from(Table.streams).where("path", .equal, path).first()
                 .map { try $0.choice("state", as: StreamSidecar.State.self, reading: "stream") }
@@ -31,7 +35,8 @@ extension Catalog {
     /// when the file is new or its state changed, in the same transaction.
     public func upsertRecording(from sidecar: RecordingSidecar, path: String, announce: Bool = true) async throws {
         try await self.transaction("record recording") { db in
-            let before = try await db.select().column("state").from(Table.recordings).where("path", .equal, path).first()
+            let before = try await db.select().column("state").from(Table.recordings).where("path", .equal, path)
+                .first()
                 .map { try $0.value("state", as: String.self) }
             try await Self.upsertRecording(db, sidecar: sidecar, path: path)
             guard announce, before != sidecar.state.rawValue else { return }
@@ -86,24 +91,59 @@ extension Catalog {
         var sighting = CallSighting.unchanged
         if let callSid = sidecar.callSid, !callSid.isEmpty {
             sighting = try await Self.noteCallSeen(
-                db, callSid: callSid, accountSid: sidecar.accountSid, at: sidecar.startedAt,
-                streamFolder: Self.parentFolder(of: path), numbers: ReportedNumbers(from: sidecar.from, to: sidecar.to))
+                db,
+                callSid: callSid,
+                accountSid: sidecar.accountSid,
+                at: sidecar.startedAt,
+                streamFolder: Self.parentFolder(of: path),
+                numbers: ReportedNumbers(from: sidecar.from, to: sidecar.to)
+            )
         }
         try await db.insert(into: Table.streams)
             .columns(
-                "stream_sid", "call_sid", "account_sid", "path", "state", "sample_rate", "channels", "from_number",
-                "to_number", "custom_parameters_json", "started_at", "ended_at", "close_reason", "frames",
-                "duration_seconds", "gap_ms_total", "pauses_json")
+                "stream_sid",
+                "call_sid",
+                "account_sid",
+                "path",
+                "state",
+                "sample_rate",
+                "channels",
+                "from_number",
+                "to_number",
+                "custom_parameters_json",
+                "started_at",
+                "ended_at",
+                "close_reason",
+                "frames",
+                "duration_seconds",
+                "gap_ms_total",
+                "pauses_json"
+            )
             .values(
                 // A stream that named no call (kept under media/_streams/) has call_sid and account_sid "".
-                sidecar.streamSid, sidecar.catalogCallSid, sidecar.accountSid ?? "", path, sidecar.state.rawValue, sidecar.sampleRate,
-                sidecar.channels, sidecar.from, sidecar.to, CatalogJSON.encode(sidecar.customParameters),
-                sidecar.startedAt.millisecondsSinceEpoch, sidecar.endedAt?.millisecondsSinceEpoch, sidecar.closeReason,
-                sidecar.frames, sidecar.durationSeconds, sidecar.gapMsTotal, sidecar.pauses.map { CatalogJSON.encode($0) })
+                sidecar.streamSid,
+                sidecar.catalogCallSid,
+                sidecar.accountSid ?? "",
+                path,
+                sidecar.state.rawValue,
+                sidecar.sampleRate,
+                sidecar.channels,
+                sidecar.from,
+                sidecar.to,
+                CatalogJSON.encode(sidecar.customParameters),
+                sidecar.startedAt.millisecondsSinceEpoch,
+                sidecar.endedAt?.millisecondsSinceEpoch,
+                sidecar.closeReason,
+                sidecar.frames,
+                sidecar.durationSeconds,
+                sidecar.gapMsTotal,
+                sidecar.pauses.map { CatalogJSON.encode($0) }
+            )
             .onConflict(with: "path") { update in
                 for column in [
                     "state", "sample_rate", "channels", "from_number", "to_number", "custom_parameters_json",
-                    "started_at", "ended_at", "close_reason", "frames", "duration_seconds", "gap_ms_total", "pauses_json",
+                    "started_at", "ended_at", "close_reason", "frames", "duration_seconds", "gap_ms_total",
+                    "pauses_json",
                 ] { update.set(excludedValueOf: column) }
                 return update
             }
@@ -111,22 +151,57 @@ extension Catalog {
         try await Self.upsertMediaFile(
             db,
             MediaFile(
-                callSid: sidecar.catalogCallSid, kind: .stream, path: path, format: "wav", sampleRate: sidecar.sampleRate,
-                channels: sidecar.channels, durationSeconds: sidecar.durationSeconds, bytes: sidecar.bytes,
-                sha256: sidecar.sha256, state: MediaFileState(sidecar.state), createdAt: sidecar.startedAt,
-                updatedAt: sidecar.endedAt ?? sidecar.startedAt))
+                callSid: sidecar.catalogCallSid,
+                kind: .stream,
+                path: path,
+                format: "wav",
+                sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels,
+                durationSeconds: sidecar.durationSeconds,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256,
+                state: MediaFileState(sidecar.state),
+                createdAt: sidecar.startedAt,
+                updatedAt: sidecar.endedAt ?? sidecar.startedAt
+            )
+        )
         return sighting
     }
 
     static func upsertRecording(_ db: any SQLDatabase, sidecar: RecordingSidecar, path: String) async throws {
         try await db.insert(into: Table.recordings)
             .columns(
-                "call_sid", "account_sid", "url", "path", "state", "fetched_at", "http_status", "content_type",
-                "format", "channels", "sample_rate", "duration_seconds", "bytes", "sha256")
+                "call_sid",
+                "account_sid",
+                "url",
+                "path",
+                "state",
+                "fetched_at",
+                "http_status",
+                "content_type",
+                "format",
+                "channels",
+                "sample_rate",
+                "duration_seconds",
+                "bytes",
+                "sha256"
+            )
             .values(
-                sidecar.callSid, sidecar.accountSid, sidecar.url, path, sidecar.state.rawValue,
-                sidecar.fetchedAt.millisecondsSinceEpoch, sidecar.httpStatus, sidecar.contentType, sidecar.format,
-                sidecar.channels, sidecar.sampleRate, sidecar.durationSeconds, sidecar.bytes, sidecar.sha256)
+                sidecar.callSid,
+                sidecar.accountSid,
+                sidecar.url,
+                path,
+                sidecar.state.rawValue,
+                sidecar.fetchedAt.millisecondsSinceEpoch,
+                sidecar.httpStatus,
+                sidecar.contentType,
+                sidecar.format,
+                sidecar.channels,
+                sidecar.sampleRate,
+                sidecar.durationSeconds,
+                sidecar.bytes,
+                sidecar.sha256
+            )
             .onConflict(with: "path") { update in
                 for column in [
                     "url", "state", "fetched_at", "http_status", "content_type", "format", "channels", "sample_rate",
@@ -138,24 +213,58 @@ extension Catalog {
         try await Self.upsertMediaFile(
             db,
             MediaFile(
-                callSid: sidecar.callSid, kind: .recording, path: path, format: sidecar.format,
-                sampleRate: sidecar.sampleRate, channels: sidecar.channels, durationSeconds: sidecar.durationSeconds,
-                bytes: sidecar.bytes, sha256: sidecar.sha256, state: MediaFileState(sidecar.state),
-                createdAt: sidecar.fetchedAt, updatedAt: sidecar.fetchedAt))
+                callSid: sidecar.callSid,
+                kind: .recording,
+                path: path,
+                format: sidecar.format,
+                sampleRate: sidecar.sampleRate,
+                channels: sidecar.channels,
+                durationSeconds: sidecar.durationSeconds,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256,
+                state: MediaFileState(sidecar.state),
+                createdAt: sidecar.fetchedAt,
+                updatedAt: sidecar.fetchedAt
+            )
+        )
     }
 
     static func upsertMediaFile(_ db: any SQLDatabase, _ file: MediaFile) async throws {
         try await db.insert(into: Table.mediaFiles)
             .columns(
-                "call_sid", "kind", "path", "media_id", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256",
-                "state", "created_at", "updated_at")
+                "call_sid",
+                "kind",
+                "path",
+                "media_id",
+                "format",
+                "sample_rate",
+                "channels",
+                "duration_seconds",
+                "bytes",
+                "sha256",
+                "state",
+                "created_at",
+                "updated_at"
+            )
             .values(
-                file.callSid, file.kind.rawValue, file.path, file.id, file.format, file.sampleRate, file.channels,
-                file.durationSeconds, file.bytes, file.sha256, file.state.rawValue, file.createdAt.millisecondsSinceEpoch,
-                file.updatedAt.millisecondsSinceEpoch)
+                file.callSid,
+                file.kind.rawValue,
+                file.path,
+                file.id,
+                file.format,
+                file.sampleRate,
+                file.channels,
+                file.durationSeconds,
+                file.bytes,
+                file.sha256,
+                file.state.rawValue,
+                file.createdAt.millisecondsSinceEpoch,
+                file.updatedAt.millisecondsSinceEpoch
+            )
             .onConflict(with: "path") { update in
                 for column in [
-                    "call_sid", "kind", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256", "state",
+                    "call_sid", "kind", "format", "sample_rate", "channels", "duration_seconds", "bytes", "sha256",
+                    "state",
                     "updated_at",
                 ] { update.set(excludedValueOf: column) }
                 return update
@@ -169,11 +278,19 @@ extension MediaFile {
         let decodedKind = try row.choice("kind", as: MediaKind.self, reading: "media file")
         let decodedState = try row.choice("state", as: MediaFileState.self, reading: "media file")
         self.init(
-            callSid: try row.value("call_sid"), kind: decodedKind, path: try row.value("path"),
-            format: try row.value("format"), sampleRate: try row.optional("sample_rate"),
-            channels: try row.optional("channels"), durationSeconds: try row.optional("duration_seconds"),
-            bytes: try row.optional("bytes"), sha256: try row.optional("sha256"), state: decodedState,
-            createdAt: try row.timestamp("created_at"), updatedAt: try row.timestamp("updated_at"))
+            callSid: try row.value("call_sid"),
+            kind: decodedKind,
+            path: try row.value("path"),
+            format: try row.value("format"),
+            sampleRate: try row.optional("sample_rate"),
+            channels: try row.optional("channels"),
+            durationSeconds: try row.optional("duration_seconds"),
+            bytes: try row.optional("bytes"),
+            sha256: try row.optional("sha256"),
+            state: decodedState,
+            createdAt: try row.timestamp("created_at"),
+            updatedAt: try row.timestamp("updated_at")
+        )
     }
 }
 
@@ -190,7 +307,10 @@ extension StreamRecord {
         self.from = try row.optional("from_number")
         self.to = try row.optional("to_number")
         self.customParameters = try CatalogJSON.decode(
-            [String: String].self, from: row.value("custom_parameters_json"), column: "custom_parameters_json")
+            [String: String].self,
+            from: row.value("custom_parameters_json"),
+            column: "custom_parameters_json"
+        )
         self.startedAt = try row.timestamp("started_at")
         self.endedAt = try row.optionalTimestamp("ended_at")
         self.closeReason = try row.optional("close_reason")

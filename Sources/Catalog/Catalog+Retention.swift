@@ -42,13 +42,16 @@ extension Catalog {
             let cutoffMs = cutoff.millisecondsSinceEpoch
             var times: [String: (account: String?, time: Int64, source: RetentionCandidate.TimeSource)] = [:]
             var folders: [String: String] = [:]
-            for row in try await db.select().columns("call_sid", "account_sid", "placed_at", "origin", "folder").from(Table.calls)
-                .where("placed_at", .lessThan, cutoffMs).all()
-            {
+            for row in try await db.select().columns("call_sid", "account_sid", "placed_at", "origin", "folder").from(
+                Table.calls
+            )
+            .where("placed_at", .lessThan, cutoffMs).all() {
                 let callSid: String = try row.value("call_sid")
                 // A call placed elsewhere: its time is when exorec first saw it.
                 let elsewhere = try row.value("origin", as: String.self) == CallOrigin.elsewhere.rawValue
-                times[callSid] = (try row.value("account_sid"), try row.value("placed_at"), elsewhere ? .firstSeen : .placed)
+                times[callSid] = (
+                    try row.value("account_sid"), try row.value("placed_at"), elsewhere ? .firstSeen : .placed
+                )
                 if let folder = try row.optional("folder", as: String.self) { folders[callSid] = folder }
             }
             let notPlaced = SQLSubquery.select { $0.column("call_sid").from(Table.calls) }
@@ -73,7 +76,8 @@ extension Catalog {
             let pending = Set(
                 try await db.select().column("call_sid").from(Table.retentionJournal)
                     .where("state", .equal, RetentionJournalState.pending.rawValue).all()
-                    .map { try $0.value("call_sid", as: String.self) })
+                    .map { try $0.value("call_sid", as: String.self) }
+            )
             var candidates = try await Self.unattachedRetentionCandidates(db, before: cutoffMs, pending: pending)
             for (callSid, known) in times where known.time < cutoffMs && !pending.contains(callSid) {
                 let files = try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid)
@@ -84,11 +88,17 @@ extension Catalog {
                     .flatMap { try $0.optional("first", as: Int64.self) }
                 candidates.append(
                     RetentionCandidate(
-                        callSid: callSid, accountSid: known.account,
-                        callTime: Timestamp(millisecondsSinceEpoch: known.time), timeSource: known.source,
-                        mediaFiles: files, hold: try await Self.activeHold(db, callSid: callSid),
+                        callSid: callSid,
+                        accountSid: known.account,
+                        callTime: Timestamp(millisecondsSinceEpoch: known.time),
+                        timeSource: known.source,
+                        mediaFiles: files,
+                        hold: try await Self.activeHold(db, callSid: callSid),
                         busy: try await Self.busyReason(db, callSid: callSid),
-                        firstCallbackAt: firstCallback.map(Timestamp.init(millisecondsSinceEpoch:)), folder: folders[callSid]))
+                        firstCallbackAt: firstCallback.map(Timestamp.init(millisecondsSinceEpoch:)),
+                        folder: folders[callSid]
+                    )
+                )
             }
             return candidates.sorted { ($0.callTime, $0.key) < ($1.callTime, $1.key) }
         }
@@ -103,27 +113,54 @@ extension Catalog {
     /// - Throws: ``CatalogError/callHeld(callSid:)``, ``CatalogError/deletionPending(callSid:)``,
     ///   ``CatalogError/callBusy(callSid:reason:)``.
     public func beginRetentionDeletion(
-        callSid: String, runId: String, cutoff: Timestamp, callTime: Timestamp, files: [String], directories: [String],
-        actor: String = "cli", at time: Timestamp = .now()
+        callSid: String,
+        runId: String,
+        cutoff: Timestamp,
+        callTime: Timestamp,
+        files: [String],
+        directories: [String],
+        actor: String = "cli",
+        at time: Timestamp = .now()
     ) async throws -> RetentionJournalEntry {
         try await self.transaction("start retention deletion") { db in
             if try await Self.activeHold(db, callSid: callSid) != nil { throw CatalogError.callHeld(callSid: callSid) }
-            if try await Self.pendingDeletion(db, callSid: callSid) != nil { throw CatalogError.deletionPending(callSid: callSid) }
+            if try await Self.pendingDeletion(db, callSid: callSid) != nil {
+                throw CatalogError.deletionPending(callSid: callSid)
+            }
             let streamSid = RetentionKey.streamSid(in: callSid)
             let busy =
                 streamSid == nil
-                ? try await Self.busyReason(db, callSid: callSid) : try await Self.unattachedBusyReason(db, paths: files)
+                ? try await Self.busyReason(db, callSid: callSid)
+                : try await Self.unattachedBusyReason(db, paths: files)
             if let busy { throw CatalogError.callBusy(callSid: callSid, reason: busy) }
-            guard let row = try await db.insert(into: Table.retentionJournal)
-                .columns(
-                    "run_id", "call_sid", "state", "cutoff", "call_time", "actor", "files_json", "directories_json",
-                    "started_at")
-                .values(
-                    runId, callSid, RetentionJournalState.pending.rawValue, cutoff.millisecondsSinceEpoch,
-                    callTime.millisecondsSinceEpoch, actor, CatalogJSON.encode(files), CatalogJSON.encode(directories),
-                    time.millisecondsSinceEpoch)
-                .returning("*").first()
-            else { throw CatalogError.database(operation: "start retention deletion", reason: "the insert returned no row") }
+            guard
+                let row = try await db.insert(into: Table.retentionJournal)
+                    .columns(
+                        "run_id",
+                        "call_sid",
+                        "state",
+                        "cutoff",
+                        "call_time",
+                        "actor",
+                        "files_json",
+                        "directories_json",
+                        "started_at"
+                    )
+                    .values(
+                        runId,
+                        callSid,
+                        RetentionJournalState.pending.rawValue,
+                        cutoff.millisecondsSinceEpoch,
+                        callTime.millisecondsSinceEpoch,
+                        actor,
+                        CatalogJSON.encode(files),
+                        CatalogJSON.encode(directories),
+                        time.millisecondsSinceEpoch
+                    )
+                    .returning("*").first()
+            else {
+                throw CatalogError.database(operation: "start retention deletion", reason: "the insert returned no row")
+            }
             let entry = try RetentionJournalEntry(row: row)
             var detail = [
                 "run_id": runId, "cutoff": "\(cutoff)", "call_time": "\(callTime)", "files": "\(files.count)",
@@ -134,8 +171,14 @@ extension Catalog {
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
-                    at: time, actor: actor, action: "retention.started", callSid: streamSid == nil ? callSid : nil,
-                    path: streamSid == nil ? nil : files.first, detail: detail))
+                    at: time,
+                    actor: actor,
+                    action: "retention.started",
+                    callSid: streamSid == nil ? callSid : nil,
+                    path: streamSid == nil ? nil : files.first,
+                    detail: detail
+                )
+            )
             return entry
         }
     }
@@ -146,12 +189,22 @@ extension Catalog {
     /// so a campaign rerun never places the call again), a `retention.call-deleted` entry, and the journal entry
     /// marked `done` — all in one transaction. Returns nil when the entry was finished already.
     @discardableResult
-    public func finishRetentionDeletion(_ entry: RetentionJournalEntry, at time: Timestamp = .now()) async throws
+    public func finishRetentionDeletion(
+        _ entry: RetentionJournalEntry,
+        at time: Timestamp = .now()
+    ) async throws
         -> RetentionDeletion?
     {
         try await self.transaction("finish retention deletion") { db in
-            guard let row = try await db.select().column("*").from(Table.retentionJournal).where("id", .equal, entry.id).first()
-            else { throw CatalogError.database(operation: "finish retention deletion", reason: "no journal entry \(entry.id)") }
+            guard
+                let row = try await db.select().column("*").from(Table.retentionJournal).where("id", .equal, entry.id)
+                    .first()
+            else {
+                throw CatalogError.database(
+                    operation: "finish retention deletion",
+                    reason: "no journal entry \(entry.id)"
+                )
+            }
             let current = try RetentionJournalEntry(row: row)
             guard current.state == .pending else { return nil }
             if let streamSid = RetentionKey.streamSid(in: current.callSid) {
@@ -161,7 +214,8 @@ extension Catalog {
             let media = Dictionary(
                 try await db.select().column("*").from(Table.mediaFiles).where("call_sid", .equal, callSid).all()
                     .map(MediaFile.init(row:)).map { ($0.path, $0) },
-                uniquingKeysWith: { first, _ in first })
+                uniquingKeysWith: { first, _ in first }
+            )
             var bytes: Int64 = 0
             for path in current.files {
                 var detail = ["run_id": current.runId]
@@ -177,12 +231,22 @@ extension Catalog {
                     detail["kind"] = path.hasSuffix("/call.json") ? "call-sidecar" : "sidecar"
                 }
                 _ = try await Self.appendAudit(
-                    db, AuditEvent(at: time, actor: current.actor, action: "retention.file-deleted", callSid: callSid, path: path, detail: detail))
+                    db,
+                    AuditEvent(
+                        at: time,
+                        actor: current.actor,
+                        action: "retention.file-deleted",
+                        callSid: callSid,
+                        path: path,
+                        detail: detail
+                    )
+                )
             }
             // The call's entries in the events feed go with it (they name its files); event ids are never
             // reused, so a consumer's position stays valid.
             for table in [
-                Table.mediaFiles, Table.streams, Table.recordings, Table.callbacks, Table.statusHistory, Table.downloads, Table.calls,
+                Table.mediaFiles, Table.streams, Table.recordings, Table.callbacks, Table.statusHistory,
+                Table.downloads, Table.calls,
                 Table.events,
             ] {
                 try await db.delete(from: table).where("call_sid", .equal, callSid).run()
@@ -190,17 +254,30 @@ extension Catalog {
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
-                    at: time, actor: current.actor, action: "retention.call-deleted", callSid: callSid,
+                    at: time,
+                    actor: current.actor,
+                    action: "retention.call-deleted",
+                    callSid: callSid,
                     detail: [
                         "run_id": current.runId, "cutoff": "\(current.cutoff)", "call_time": "\(current.callTime)",
                         "files": "\(current.files.count)", "media_files": "\(media.count)", "bytes": "\(bytes)",
                         "journal_id": "\(current.id)",
-                    ]))
+                    ]
+                )
+            )
             try await db.update(Table.retentionJournal)
-                .set("state", to: RetentionJournalState.done.rawValue).set("finished_at", to: time.millisecondsSinceEpoch)
+                .set("state", to: RetentionJournalState.done.rawValue).set(
+                    "finished_at",
+                    to: time.millisecondsSinceEpoch
+                )
                 .where("id", .equal, current.id)
                 .run()
-            return RetentionDeletion(callSid: callSid, files: current.files.count, mediaFiles: media.count, bytes: bytes)
+            return RetentionDeletion(
+                callSid: callSid,
+                files: current.files.count,
+                mediaFiles: media.count,
+                bytes: bytes
+            )
         }
     }
 
@@ -238,7 +315,8 @@ extension Catalog {
             return "a stream is still being recorded"
         }
         if try await db.select().column("id").from(Table.downloads).where("call_sid", .equal, callSid)
-            .where("state", .in, [DownloadState.queued.rawValue, DownloadState.running.rawValue]).limit(1).first() != nil
+            .where("state", .in, [DownloadState.queued.rawValue, DownloadState.running.rawValue]).limit(1).first()
+            != nil
         {
             return "a recording download is queued or running"
         }
@@ -257,13 +335,31 @@ extension Catalog {
     static func insertRetentionJournalEntry(_ db: any SQLDatabase, _ entry: RetentionJournalEntry) async throws {
         try await db.insert(into: Table.retentionJournal)
             .columns(
-                "id", "run_id", "call_sid", "state", "cutoff", "call_time", "actor", "files_json", "directories_json",
-                "started_at", "finished_at")
+                "id",
+                "run_id",
+                "call_sid",
+                "state",
+                "cutoff",
+                "call_time",
+                "actor",
+                "files_json",
+                "directories_json",
+                "started_at",
+                "finished_at"
+            )
             .values(
-                entry.id, entry.runId, entry.callSid, entry.state.rawValue, entry.cutoff.millisecondsSinceEpoch,
-                entry.callTime.millisecondsSinceEpoch, entry.actor, CatalogJSON.encode(entry.files),
-                CatalogJSON.encode(entry.directories), entry.startedAt.millisecondsSinceEpoch,
-                entry.finishedAt?.millisecondsSinceEpoch)
+                entry.id,
+                entry.runId,
+                entry.callSid,
+                entry.state.rawValue,
+                entry.cutoff.millisecondsSinceEpoch,
+                entry.callTime.millisecondsSinceEpoch,
+                entry.actor,
+                CatalogJSON.encode(entry.files),
+                CatalogJSON.encode(entry.directories),
+                entry.startedAt.millisecondsSinceEpoch,
+                entry.finishedAt?.millisecondsSinceEpoch
+            )
             .run()
     }
 }
@@ -279,7 +375,11 @@ extension RetentionJournalEntry {
         self.callTime = try row.timestamp("call_time")
         self.actor = try row.value("actor")
         self.files = try CatalogJSON.decode([String].self, from: row.value("files_json"), column: "files_json")
-        self.directories = try CatalogJSON.decode([String].self, from: row.value("directories_json"), column: "directories_json")
+        self.directories = try CatalogJSON.decode(
+            [String].self,
+            from: row.value("directories_json"),
+            column: "directories_json"
+        )
         self.startedAt = try row.timestamp("started_at")
         self.finishedAt = try row.optionalTimestamp("finished_at")
     }

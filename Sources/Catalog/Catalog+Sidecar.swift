@@ -18,33 +18,61 @@ extension Catalog {
                 .orderBy("received_at").orderBy("id").all().map(CallbackRecord.init(row:))
                 .map { record in
                     CallSidecar.Callback(
-                        receivedAt: record.receivedAt, lastReceivedAt: record.lastReceivedAt, deliveries: record.deliveries,
-                        contentType: record.contentType, sourceAddress: record.sourceAddress, body: Array(record.rawBody),
-                        unknownCall: record.unknownCall)
+                        receivedAt: record.receivedAt,
+                        lastReceivedAt: record.lastReceivedAt,
+                        deliveries: record.deliveries,
+                        contentType: record.contentType,
+                        sourceAddress: record.sourceAddress,
+                        body: Array(record.rawBody),
+                        unknownCall: record.unknownCall
+                    )
                 }
             guard let call else {
                 guard !callbacks.isEmpty else { return nil }
                 return CallSidecar(
-                    accountSid: CallSidecar.unknownAccount, callSid: callSid, placedAt: nil, request: nil,
-                    platformCall: nil, callbacks: callbacks, exorecVersion: exorecVersion)
+                    accountSid: CallSidecar.unknownAccount,
+                    callSid: callSid,
+                    placedAt: nil,
+                    request: nil,
+                    platformCall: nil,
+                    callbacks: callbacks,
+                    exorecVersion: exorecVersion
+                )
             }
             if call.origin == .elsewhere {
-                let platformCall = call.platformCallJSON == "{}" ? nil : try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8))
+                let platformCall =
+                    call.platformCallJSON == "{}"
+                    ? nil : try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8))
                 var sidecar = CallSidecar(
-                    accountSid: call.accountSid, callSid: callSid, placedAt: nil, request: nil, platformCall: platformCall,
-                    statusHistory: try await Self.statusHistory(db, callSid: callSid), callbacks: callbacks,
-                    exorecVersion: exorecVersion, origin: CallSidecar.originElsewhere, firstSeenAt: call.placedAt)
+                    accountSid: call.accountSid,
+                    callSid: callSid,
+                    placedAt: nil,
+                    request: nil,
+                    platformCall: platformCall,
+                    statusHistory: try await Self.statusHistory(db, callSid: callSid),
+                    callbacks: callbacks,
+                    exorecVersion: exorecVersion,
+                    origin: CallSidecar.originElsewhere,
+                    firstSeenAt: call.placedAt
+                )
                 sidecar.from = call.from
                 sidecar.to = call.to
                 sidecar.customField = call.customField
                 return sidecar
             }
             return CallSidecar(
-                accountSid: call.accountSid, callSid: callSid, placedAt: call.placedAt, request: call.parameters,
-                campaignId: call.campaignId, campaignRowKey: call.campaignRowKey,
+                accountSid: call.accountSid,
+                callSid: callSid,
+                placedAt: call.placedAt,
+                request: call.parameters,
+                campaignId: call.campaignId,
+                campaignRowKey: call.campaignRowKey,
                 platformCall: try? JSONDecoder().decode(SidecarJSON.self, from: Data(call.platformCallJSON.utf8)),
-                statusHistory: try await Self.statusHistory(db, callSid: callSid), callbacks: callbacks,
-                exorecVersion: exorecVersion, metadata: call.metadata.isEmpty ? nil : call.metadata)
+                statusHistory: try await Self.statusHistory(db, callSid: callSid),
+                callbacks: callbacks,
+                exorecVersion: exorecVersion,
+                metadata: call.metadata.isEmpty ? nil : call.metadata
+            )
         }
     }
 }

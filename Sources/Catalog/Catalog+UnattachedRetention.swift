@@ -24,17 +24,37 @@ extension Catalog {
     /// - Throws: ``CatalogError/unknownCall(callSid:)`` (with the key) when no stream without a call has it.
     @discardableResult
     public func placeHold(
-        streamSid: String, reason: String, by author: String, actor: String = "cli", at time: Timestamp = .now()
+        streamSid: String,
+        reason: String,
+        by author: String,
+        actor: String = "cli",
+        at time: Timestamp = .now()
     ) async throws -> LegalHold {
-        try await self.placeHold(callSid: RetentionKey.stream(streamSid), reason: reason, by: author, actor: actor, at: time)
+        try await self.placeHold(
+            callSid: RetentionKey.stream(streamSid),
+            reason: reason,
+            by: author,
+            actor: actor,
+            at: time
+        )
     }
 
     /// Releases the hold on the stream without a call `streamSid`.
     @discardableResult
     public func releaseHold(
-        streamSid: String, reason: String, by author: String, actor: String = "cli", at time: Timestamp = .now()
+        streamSid: String,
+        reason: String,
+        by author: String,
+        actor: String = "cli",
+        at time: Timestamp = .now()
     ) async throws -> LegalHold {
-        try await self.releaseHold(callSid: RetentionKey.stream(streamSid), reason: reason, by: author, actor: actor, at: time)
+        try await self.releaseHold(
+            callSid: RetentionKey.stream(streamSid),
+            reason: reason,
+            by: author,
+            actor: actor,
+            at: time
+        )
     }
 
     /// Whether a stream without a call has this stream_sid.
@@ -45,11 +65,17 @@ extension Catalog {
 
     /// Streams without a call that started before `cutoffMs`, one candidate per stream file, leaving out those
     /// whose key has a pending journal entry.
-    static func unattachedRetentionCandidates(_ db: any SQLDatabase, before cutoffMs: Int64, pending: Set<String>) async throws
+    static func unattachedRetentionCandidates(
+        _ db: any SQLDatabase,
+        before cutoffMs: Int64,
+        pending: Set<String>
+    ) async throws
         -> [RetentionCandidate]
     {
         let streams = try await db.select().column("*").from(Table.streams).where("call_sid", .equal, "")
-            .where("started_at", .lessThan, cutoffMs).orderBy("started_at").orderBy("path").all().map(StreamRecord.init(row:))
+            .where("started_at", .lessThan, cutoffMs).orderBy("started_at").orderBy("path").all().map(
+                StreamRecord.init(row:)
+            )
         var candidates: [RetentionCandidate] = []
         for stream in streams {
             let key = RetentionKey.stream(stream.streamSid)
@@ -57,9 +83,15 @@ extension Catalog {
             let files = try await db.select().column("*").from(Table.mediaFiles).where("path", .equal, stream.path)
                 .where("call_sid", .equal, "").all().map(MediaFile.init(row:))
             var candidate = RetentionCandidate(
-                callSid: "", accountSid: nil, callTime: stream.startedAt, timeSource: .streamStarted, mediaFiles: files,
+                callSid: "",
+                accountSid: nil,
+                callTime: stream.startedAt,
+                timeSource: .streamStarted,
+                mediaFiles: files,
                 hold: try await Self.activeHold(db, callSid: key),
-                busy: try await Self.unattachedBusyReason(db, paths: [stream.path]), firstCallbackAt: nil)
+                busy: try await Self.unattachedBusyReason(db, paths: [stream.path]),
+                firstCallbackAt: nil
+            )
             candidate.streamSid = stream.streamSid
             candidate.streamPath = stream.path
             candidates.append(candidate)
@@ -84,13 +116,23 @@ extension Catalog {
     /// ``finishRetentionDeletion(_:at:)`` for a stream without a call: one `retention.file-deleted` audit entry per
     /// file, its `streams` and `media_files` rows removed, a `retention.stream-deleted` entry, the journal entry
     /// marked done. Its events-feed entries stay: with the audit log, they are the record that it existed.
-    static func finishUnattachedDeletion(_ db: any SQLDatabase, _ entry: RetentionJournalEntry, streamSid: String, at time: Timestamp)
+    static func finishUnattachedDeletion(
+        _ db: any SQLDatabase,
+        _ entry: RetentionJournalEntry,
+        streamSid: String,
+        at time: Timestamp
+    )
         async throws -> RetentionDeletion
     {
         let media = Dictionary(
-            try await db.select().column("*").from(Table.mediaFiles).where("path", .in, entry.files).where("call_sid", .equal, "")
-                .all().map(MediaFile.init(row:)).map { ($0.path, $0) },
-            uniquingKeysWith: { first, _ in first })
+            try await db.select().column("*").from(Table.mediaFiles).where("path", .in, entry.files).where(
+                "call_sid",
+                .equal,
+                ""
+            )
+            .all().map(MediaFile.init(row:)).map { ($0.path, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
         var bytes: Int64 = 0
         for path in entry.files {
             var detail = ["run_id": entry.runId, "stream_sid": streamSid]
@@ -106,7 +148,9 @@ extension Catalog {
                 detail["kind"] = "sidecar"
             }
             _ = try await Self.appendAudit(
-                db, AuditEvent(at: time, actor: entry.actor, action: "retention.file-deleted", path: path, detail: detail))
+                db,
+                AuditEvent(at: time, actor: entry.actor, action: "retention.file-deleted", path: path, detail: detail)
+            )
         }
         for table in [Table.mediaFiles, Table.streams] {
             try await db.delete(from: table).where("path", .in, entry.files).where("call_sid", .equal, "").run()
@@ -115,11 +159,18 @@ extension Catalog {
         _ = try await Self.appendAudit(
             db,
             AuditEvent(
-                at: time, actor: entry.actor, action: "retention.stream-deleted", path: wav,
+                at: time,
+                actor: entry.actor,
+                action: "retention.stream-deleted",
+                path: wav,
                 detail: [
-                    "run_id": entry.runId, "stream_sid": streamSid, "cutoff": "\(entry.cutoff)", "started_at": "\(entry.callTime)",
-                    "files": "\(entry.files.count)", "media_files": "\(media.count)", "bytes": "\(bytes)", "journal_id": "\(entry.id)",
-                ]))
+                    "run_id": entry.runId, "stream_sid": streamSid, "cutoff": "\(entry.cutoff)",
+                    "started_at": "\(entry.callTime)",
+                    "files": "\(entry.files.count)", "media_files": "\(media.count)", "bytes": "\(bytes)",
+                    "journal_id": "\(entry.id)",
+                ]
+            )
+        )
         try await db.update(Table.retentionJournal)
             .set("state", to: RetentionJournalState.done.rawValue).set("finished_at", to: time.millisecondsSinceEpoch)
             .where("id", .equal, entry.id)

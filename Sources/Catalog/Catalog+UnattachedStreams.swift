@@ -6,7 +6,11 @@ import SQLKit
 /// shows one (or any stream, by its stream_sid).
 extension Catalog {
     /// Streams without a call, newest first, started in `[from, before)` when given; at most `limit`.
-    public func unattachedStreams(startedFrom from: Timestamp? = nil, startedBefore before: Timestamp? = nil, limit: Int = 50) async throws
+    public func unattachedStreams(
+        startedFrom from: Timestamp? = nil,
+        startedBefore before: Timestamp? = nil,
+        limit: Int = 50
+    ) async throws
         -> [StreamRecord]
     {
         try await self.exclusive("read unattached streams") { db in
@@ -26,7 +30,8 @@ extension Catalog {
                 .orderBy("started_at").orderBy("path").all().map(StreamRecord.init(row:))
             var result: [(stream: StreamRecord, file: MediaFile?)] = []
             for stream in streams {
-                let file = try await db.select().column("*").from(Table.mediaFiles).where("path", .equal, stream.path).first()
+                let file = try await db.select().column("*").from(Table.mediaFiles).where("path", .equal, stream.path)
+                    .first()
                     .map(MediaFile.init(row:))
                 result.append((stream, file))
             }

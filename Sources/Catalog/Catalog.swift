@@ -49,7 +49,8 @@ public actor Catalog {
         if !self.isClosed {
             self.logger.warning(
                 "catalog released without close(); its connection stays open until the process ends",
-                metadata: ["catalog.path": "\(self.path)"])
+                metadata: ["catalog.path": "\(self.path)"]
+            )
         }
     }
 
@@ -74,7 +75,10 @@ public actor Catalog {
 
     /// Opens the catalog, migrates it (unless told not to), runs `body` and closes it on every path.
     public static func withCatalog<Result: Sendable>(
-        path: String, logger: Logger, migrate: Bool = true, _ body: (Catalog) async throws -> Result
+        path: String,
+        logger: Logger,
+        migrate: Bool = true,
+        _ body: (Catalog) async throws -> Result
     ) async throws -> Result {
         let catalog = try await Catalog.open(path: path, logger: logger)
         do {
@@ -122,7 +126,9 @@ public actor Catalog {
     /// Unless `requiresSchema` is false, the file must be fully migrated:
     /// ``CatalogError/schemaTooOld(path:found:required:)`` otherwise.
     func exclusive<T: Sendable>(
-        _ operation: String, requiresSchema: Bool = true, _ body: (any SQLDatabase) async throws -> T
+        _ operation: String,
+        requiresSchema: Bool = true,
+        _ body: (any SQLDatabase) async throws -> T
     ) async throws -> T {
         await self.acquire()
         defer { self.release() }
@@ -131,7 +137,11 @@ public actor Catalog {
             if requiresSchema && !self.schemaReady {
                 let version = try await self.currentVersion(self.backend.database)
                 guard version == Self.supportedSchemaVersion else {
-                    throw CatalogError.schemaTooOld(path: self.path, found: version, required: Self.supportedSchemaVersion)
+                    throw CatalogError.schemaTooOld(
+                        path: self.path,
+                        found: version,
+                        required: Self.supportedSchemaVersion
+                    )
                 }
                 self.schemaReady = true
             }
@@ -145,7 +155,9 @@ public actor Catalog {
 
     /// Runs `body` in one write transaction: committed if it returns, rolled back if it throws.
     func transaction<T: Sendable>(
-        _ operation: String, requiresSchema: Bool = true, _ body: (any SQLDatabase) async throws -> T
+        _ operation: String,
+        requiresSchema: Bool = true,
+        _ body: (any SQLDatabase) async throws -> T
     ) async throws -> T {
         try await self.exclusive(operation, requiresSchema: requiresSchema) { db in
             try await db.execute(sql: SQLRaw(SQLiteCatalogBackend.beginWriteTransaction)) { _ in }
@@ -199,13 +211,21 @@ public actor Catalog {
                     .run()
                 let current = try await self.currentVersion(db)
                 if current > Self.supportedSchemaVersion {
-                    throw CatalogError.schemaTooNew(path: self.path, found: current, supported: Self.supportedSchemaVersion)
+                    throw CatalogError.schemaTooNew(
+                        path: self.path,
+                        found: current,
+                        supported: Self.supportedSchemaVersion
+                    )
                 }
                 guard current < migration.version else { return nil }
                 do {
                     try await migration.apply(db, self.backend)
                 } catch {
-                    throw CatalogError.migrationFailed(version: migration.version, name: migration.name, reason: "\(error)")
+                    throw CatalogError.migrationFailed(
+                        version: migration.version,
+                        name: migration.name,
+                        reason: "\(error)"
+                    )
                 }
                 try await db.insert(into: CatalogMigration.table)
                     .columns("version", "name", "applied_at")
@@ -217,7 +237,11 @@ public actor Catalog {
                 applied.append(done)
                 self.logger.info(
                     "catalog migrated",
-                    metadata: ["catalog.path": "\(self.path)", "catalog.version": "\(done.version)", "catalog.migration": "\(done.name)"])
+                    metadata: [
+                        "catalog.path": "\(self.path)", "catalog.version": "\(done.version)",
+                        "catalog.migration": "\(done.name)",
+                    ]
+                )
             }
         }
         self.schemaReady = true
@@ -232,8 +256,10 @@ public actor Catalog {
                 .orderBy("version").all()
                 .map { row in
                     AppliedMigration(
-                        version: try row.value("version"), name: try row.value("name"),
-                        appliedAt: try row.timestamp("applied_at"))
+                        version: try row.value("version"),
+                        name: try row.value("name"),
+                        appliedAt: try row.timestamp("applied_at")
+                    )
                 }
         }
     }

@@ -14,7 +14,9 @@ public final class CapturedLogs: Sendable {
         public var message: String
         public var metadata: [String: String]
         /// The message and metadata in one line, as a log reader would see them.
-        public var line: String { "\(self.message) \(self.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
+        public var line: String {
+            "\(self.message) \(self.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+        }
     }
 
     private let records = Mutex<[Record]>([])
@@ -49,7 +51,9 @@ public final class CapturedLogs: Sendable {
 
         func log(event: LogEvent) {
             let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-            self.sink.append(Record(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+            self.sink.append(
+                Record(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" })
+            )
         }
     }
 }

@@ -6,7 +6,8 @@ public final class ExorecProcess: Sendable {
     /// `EXOREC_BINARY`, or `.build/debug/exorec` beside the package.
     public static var binaryPath: String {
         if let path = ProcessInfo.processInfo.environment["EXOREC_BINARY"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/exorec").path
     }
 
@@ -25,11 +26,17 @@ public final class ExorecProcess: Sendable {
     ///
     /// - Parameter descriptorLimit: the soft and hard `RLIMIT_NOFILE` the process starts with (set
     ///   by `prlimit`, which then executes `exorec` in the same process).
-    public convenience init(_ arguments: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
+    public convenience init(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        descriptorLimit: Int? = nil
+    ) throws {
         if let descriptorLimit {
             try self.init(
-                executable: "/usr/bin/prlimit", ["--nofile=\(descriptorLimit):\(descriptorLimit)", Self.binaryPath] + arguments,
-                environment: environment)
+                executable: "/usr/bin/prlimit",
+                ["--nofile=\(descriptorLimit):\(descriptorLimit)", Self.binaryPath] + arguments,
+                environment: environment
+            )
         } else {
             try self.init(executable: Self.binaryPath, arguments, environment: environment)
         }
@@ -129,14 +136,20 @@ public final class ExorecProcess: Sendable {
     }
 
     /// Runs `exorec` to completion; returns (status, stdout, stderr).
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
+    public static func run(
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, errors: String) {
         let process = try ExorecProcess(arguments, environment: environment)
         let status = try await process.waitForExit()
         return (status, process.standardOutput, process.standardError)
     }
 
     /// Runs another program (`/usr/bin/curl`, `/usr/bin/openssl`) to its end.
-    public static func runTool(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+    public static func runTool(
+        _ executable: String,
+        _ arguments: [String]
+    ) async throws -> (status: Int32, output: String, errors: String) {
         let process = try ExorecProcess(executable: executable, arguments)
         let status = try await process.waitForExit()
         return (status, process.standardOutput, process.standardError)

@@ -19,10 +19,16 @@ public enum OutsideReader {
             """
         let output = try await run(["python3", "-c", script, path])
         let parts = output.split(separator: " ")
-        guard parts.count == 4, let rate = Int(parts[0]), let channels = Int(parts[1]), let frames = Int(parts[2]) else {
+        guard parts.count == 4, let rate = Int(parts[0]), let channels = Int(parts[1]), let frames = Int(parts[2])
+        else {
             throw TestFailure("soundfile could not read \(path): \(output)")
         }
-        return WavSummary(sampleRate: rate, channels: channels, frames: frames, samplesSHA256: String(parts[3]).trimmingCharacters(in: .whitespacesAndNewlines))
+        return WavSummary(
+            sampleRate: rate,
+            channels: channels,
+            frames: frames,
+            samplesSHA256: String(parts[3]).trimmingCharacters(in: .whitespacesAndNewlines)
+        )
     }
 
     /// What soundfile (libsndfile under Python) says a file is.
@@ -46,10 +52,17 @@ public enum OutsideReader {
             """
         let output = try await run(["python3", "-c", script, path])
         let parts = output.split(whereSeparator: \.isWhitespace)
-        guard parts.count == 5, let rate = Int(parts[2]), let channels = Int(parts[3]), let frames = Int(parts[4]) else {
+        guard parts.count == 5, let rate = Int(parts[2]), let channels = Int(parts[3]), let frames = Int(parts[4])
+        else {
             throw TestFailure("soundfile could not read \(path): \(output)")
         }
-        return AudioInfo(format: String(parts[0]), subtype: String(parts[1]), sampleRate: rate, channels: channels, frames: frames)
+        return AudioInfo(
+            format: String(parts[0]),
+            subtype: String(parts[1]),
+            sampleRate: rate,
+            channels: channels,
+            frames: frames
+        )
     }
 
     /// G.711 bytes expanded to 16-bit samples by Python's `audioop` (`ulaw2lin` / `alaw2lin`), a decoder exorec
@@ -66,7 +79,9 @@ public enum OutsideReader {
         let hex = bytes.map { String(format: "%02x", $0) }.joined()
         let output = try await run(["python3", "-c", script, law, hex]).trimmingCharacters(in: .whitespacesAndNewlines)
         let raw = Array(output.utf8)
-        guard raw.count == bytes.count * 4 else { throw TestFailure("audioop gave \(raw.count / 2) bytes for \(bytes.count) samples: \(output.prefix(200))") }
+        guard raw.count == bytes.count * 4 else {
+            throw TestFailure("audioop gave \(raw.count / 2) bytes for \(bytes.count) samples: \(output.prefix(200))")
+        }
         func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
         return stride(from: 0, to: raw.count, by: 4).map { i in
             let low = nibble(raw[i]) << 4 | nibble(raw[i + 1])
@@ -116,7 +131,9 @@ public enum OutsideReader {
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0 else {
-            throw TestFailure("\(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)\(String(decoding: errors, as: UTF8.self))")
+            throw TestFailure(
+                "\(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)\(String(decoding: errors, as: UTF8.self))"
+            )
         }
         return text
     }

@@ -24,7 +24,9 @@ public final class TestHTTPClient: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else {
             Glibc.close(self.fd)
@@ -52,11 +54,21 @@ public final class TestHTTPClient: @unchecked Sendable {
 
     /// Sends a request with `Content-Length` (unless `headers` already has a length or
     /// `Transfer-Encoding`), without waiting for the answer.
-    public func send(_ method: String, _ path: String, contentType: String? = nil, body: [UInt8] = [], headers: [String] = []) throws {
+    public func send(
+        _ method: String,
+        _ path: String,
+        contentType: String? = nil,
+        body: [UInt8] = [],
+        headers: [String] = []
+    ) throws {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
-        let explicit = headers.contains { $0.lowercased().hasPrefix("content-length:") || $0.lowercased().hasPrefix("transfer-encoding:") }
-        if !explicit && (method == "POST" || method == "PUT" || !body.isEmpty) { head += "Content-Length: \(body.count)\r\n" }
+        let explicit = headers.contains {
+            $0.lowercased().hasPrefix("content-length:") || $0.lowercased().hasPrefix("transfer-encoding:")
+        }
+        if !explicit && (method == "POST" || method == "PUT" || !body.isEmpty) {
+            head += "Content-Length: \(body.count)\r\n"
+        }
         for header in headers { head += header + "\r\n" }
         head += "\r\n"
         try self.write(Array(head.utf8) + body)
@@ -65,7 +77,9 @@ public final class TestHTTPClient: @unchecked Sendable {
     public func write(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(self.fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TestFailure("send: errno \(errno)")
@@ -105,7 +119,9 @@ public final class TestHTTPClient: @unchecked Sendable {
         var headers: [String: String] = [:]
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
         while self.buffered.count < length { try self.fill() }
@@ -115,7 +131,13 @@ public final class TestHTTPClient: @unchecked Sendable {
     }
 
     /// Sends a request and reads its answer.
-    public func request(_ method: String, _ path: String, contentType: String? = nil, body: [UInt8] = [], headers: [String] = []) throws -> TestHTTPResponse {
+    public func request(
+        _ method: String,
+        _ path: String,
+        contentType: String? = nil,
+        body: [UInt8] = [],
+        headers: [String] = []
+    ) throws -> TestHTTPResponse {
         try self.send(method, path, contentType: contentType, body: body, headers: headers)
         return try self.readResponse()
     }
@@ -152,7 +174,12 @@ public final class TestHTTPClient: @unchecked Sendable {
 
     /// One request on a fresh connection.
     public static func request(
-        port: Int, _ method: String, _ path: String, contentType: String? = nil, body: [UInt8] = [], headers: [String] = []
+        port: Int,
+        _ method: String,
+        _ path: String,
+        contentType: String? = nil,
+        body: [UInt8] = [],
+        headers: [String] = []
     ) async throws -> TestHTTPResponse {
         try await onThread {
             let client = try TestHTTPClient(port: port)

@@ -54,7 +54,8 @@ public final class TestIngest: Sendable {
     /// The WAV path of a finished stream.
     public func wavPath(of sidecar: StreamSidecar) -> String {
         let files = FileSystem.files(under: "\(self.storageRoot)/media", withSuffix: sidecar.file)
-        return files.first { $0.hasSuffix("/\(sidecar.callSid ?? sidecar.streamSid)/\(sidecar.file)") } ?? "\(self.storageRoot)/media/missing/\(sidecar.file)"
+        return files.first { $0.hasSuffix("/\(sidecar.callSid ?? sidecar.streamSid)/\(sidecar.file)") }
+            ?? "\(self.storageRoot)/media/missing/\(sidecar.file)"
     }
 
     /// A plain HTTP GET; returns status and body.
@@ -67,7 +68,9 @@ public final class TestIngest: Sendable {
     public func waitForMediaFrames(_ frames: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while self.server.metrics.current.mediaFrames != frames {
-            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within \(timeout)") }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("the server did not read \(frames) frames within \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -86,11 +89,18 @@ public final class TestIngest: Sendable {
 
     /// Waits until the server whose internal door is on `port` has read `frames` media frames (its
     /// `/metrics`; `token` is `api.token` when the server has one).
-    public static func waitForMediaFrames(_ frames: Int, port: Int, token: String? = nil, timeout: Duration = .seconds(30)) async throws {
+    public static func waitForMediaFrames(
+        _ frames: Int,
+        port: Int,
+        token: String? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         let path = token.map { "/metrics?token=\($0)" } ?? "/metrics"
         while !(try Self.get(port: port, path).body.contains("exorec_ingest_media_frames_total \(frames)\n")) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not read \(frames) frames within \(timeout)") }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("the server did not read \(frames) frames within \(timeout)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -108,7 +118,9 @@ public final class TestIngest: Sendable {
             if n <= 0 { break }
             response += chunk[0..<n]
             if let text = String(bytes: response, encoding: .utf8), let split = text.range(of: "\r\n\r\n"),
-                let length = text[..<split.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                let length = text[..<split.lowerBound].split(separator: "\r\n").first(where: {
+                    $0.lowercased().hasPrefix("content-length:")
+                }),
                 let expected = Int(length.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
                 text.utf8.count - text.utf8.distance(from: text.utf8.startIndex, to: split.upperBound) >= expected
             {

@@ -25,7 +25,12 @@ public final class TestWebSocketClient: @unchecked Sendable {
     private var closed = false
 
     /// Opens a TCP connection and completes the upgrade for `path` (which may carry a query).
-    public init(port: Int, path: String = "/v1/streams", credentials: (String, String)? = ("test", "test-secret"), extraHeaders: [String] = []) throws {
+    public init(
+        port: Int,
+        path: String = "/v1/streams",
+        credentials: (String, String)? = ("test", "test-secret"),
+        extraHeaders: [String] = []
+    ) throws {
         self.fd = try Self.connect(port: port)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -54,7 +59,11 @@ public final class TestWebSocketClient: @unchecked Sendable {
 
     /// The HTTP status with which the server refused an upgrade, or nil if it accepted it (the
     /// accepted connection is closed again).
-    public static func refusal(port: Int, path: String = "/v1/streams", credentials: (String, String)? = ("test", "test-secret")) throws -> Int? {
+    public static func refusal(
+        port: Int,
+        path: String = "/v1/streams",
+        credentials: (String, String)? = ("test", "test-secret")
+    ) throws -> Int? {
         do {
             let client = try TestWebSocketClient(port: port, path: path, credentials: credentials)
             client.close()
@@ -91,7 +100,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
             local.sin_family = sa_family_t(AF_INET)
             local.sin_addr.s_addr = inet_addr(source)
             let bound = withUnsafePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard bound == 0 else {
                 Glibc.close(fd)
@@ -103,7 +114,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else {
             Glibc.close(fd)
@@ -115,7 +128,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
     }
 
     /// Sends one complete text message.
-    public func sendText(_ text: String) throws { try self.sendFrame(opcode: 1, payload: Array(text.utf8), final: true) }
+    public func sendText(_ text: String) throws {
+        try self.sendFrame(opcode: 1, payload: Array(text.utf8), final: true)
+    }
 
     public func sendText(_ bytes: [UInt8]) throws { try self.sendFrame(opcode: 1, payload: bytes, final: true) }
 
@@ -172,7 +187,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
             guard let payload = try self.readExactly(length) else { return nil }
             if opcode == 8 {
                 guard payload.count >= 2 else { return (1005, "") }
-                return (UInt16(payload[0]) << 8 | UInt16(payload[1]), String(decoding: payload.dropFirst(2), as: UTF8.self))
+                return (
+                    UInt16(payload[0]) << 8 | UInt16(payload[1]), String(decoding: payload.dropFirst(2), as: UTF8.self)
+                )
             }
         }
     }
@@ -206,7 +223,9 @@ public final class TestWebSocketClient: @unchecked Sendable {
     public func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(self.fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                send(self.fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ClientError.io("send: errno \(errno)")

@@ -30,8 +30,14 @@ public struct RecordingDownload: Sendable, Hashable {
     public var sentCredentials: Bool
 
     public init(
-        url: String, finalURL: String, httpStatus: Int, contentType: String?, contentLength: Int64?, bytes: Int64,
-        sentCredentials: Bool, redirects: [String] = []
+        url: String,
+        finalURL: String,
+        httpStatus: Int,
+        contentType: String?,
+        contentLength: Int64?,
+        bytes: Int64,
+        sentCredentials: Bool,
+        redirects: [String] = []
     ) {
         self.redirects = redirects
         self.url = url
@@ -72,7 +78,9 @@ extension ExotelClient {
     ///   ``ExotelClientError/sinkFailed(reason:)``; ``ExotelClientError/cancelled``. Bytes may have reached the
     ///   sink before any of the later ones.
     public func downloadRecording<Sink: RecordingSink>(
-        url: String, into sink: inout Sink, maximumBytes: Int? = nil
+        url: String,
+        into sink: inout Sink,
+        maximumBytes: Int? = nil
     ) async throws(ExotelClientError) -> RecordingDownload {
         let host = try self.checkRecordingURL(url)
         let preSigned = Self.isPreSigned(url)
@@ -82,10 +90,13 @@ extension ExotelClient {
         logger[metadataKey: "exotel.pre-signed"] = "\(preSigned)"
 
         let fetch = HopByHopFetch(
-            url: url, headers: [("Accept", "audio/*, */*;q=0.5"), ("User-Agent", self.configuration.userAgent)],
+            url: url,
+            headers: [("Accept", "audio/*, */*;q=0.5"), ("User-Agent", self.configuration.userAgent)],
             credentials: preSigned ? nil : ("Authorization", self.credentials.basicAuthorization),
-            timeout: self.configuration.recordingDownloadTimeout, maximumBodyBytes: limit,
-            maximumRedirects: Self.maximumRecordingRedirects)
+            timeout: self.configuration.recordingDownloadTimeout,
+            maximumBodyBytes: limit,
+            maximumRedirects: Self.maximumRecordingRedirects
+        )
 
         if host == self.endpoint.host {
             do {
@@ -126,7 +137,8 @@ extension ExotelClient {
                     metadata: [
                         "exotel.hop": "\(hop)", "exotel.hop-url": "\(LogText.escaped(URLRedaction.redacting(hopURL)))",
                         "exotel.reason": "\(LogText.escaped(reason))",
-                    ])
+                    ]
+                )
                 throw .redirectRefused(hop: hop, url: URLRedaction.redacting(hopURL), reason: reason)
             case .transport(let transportError):
                 throw .transport(transportError, attempts: 1)
@@ -152,14 +164,23 @@ extension ExotelClient {
         if let announced, announced != receiver.received {
             throw .transport(
                 .exchangeFailed("the recording ended after \(receiver.received) of the \(announced) bytes announced"),
-                attempts: 1)
+                attempts: 1
+            )
         }
         logger.debug(
-            "recording downloaded", metadata: ["exotel.bytes": "\(receiver.received)", "exotel.redirects": "\(result.redirects.count)"])
+            "recording downloaded",
+            metadata: ["exotel.bytes": "\(receiver.received)", "exotel.redirects": "\(result.redirects.count)"]
+        )
         return RecordingDownload(
-            url: url, finalURL: result.finalURL, httpStatus: head.status, contentType: head.header("Content-Type"),
-            contentLength: announced, bytes: receiver.received, sentCredentials: result.sentCredentials,
-            redirects: result.redirects)
+            url: url,
+            finalURL: result.finalURL,
+            httpStatus: head.status,
+            contentType: head.header("Content-Type"),
+            contentLength: announced,
+            bytes: receiver.received,
+            sentCredentials: result.sentCredentials,
+            redirects: result.redirects
+        )
     }
 
     /// Redirects one recording download follows at most.

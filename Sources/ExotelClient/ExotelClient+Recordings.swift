@@ -31,11 +31,23 @@ extension ExotelClient {
         var logger = self.logger
         logger[metadataKey: "exotel.recording-host"] = "\(URLRedaction.hostPart(url))"
         let outgoing = self.apiRequest(
-            .get, url: url, accept: "*/*", maximumBodyBytes: self.configuration.maximumRecordingBytes)
+            .get,
+            url: url,
+            accept: "*/*",
+            maximumBodyBytes: self.configuration.maximumRecordingBytes
+        )
         let (response, attempts) = try await self.send(
-            outgoing, idempotent: true, logger: logger, rateLimited: host == self.endpoint.host)
+            outgoing,
+            idempotent: true,
+            logger: logger,
+            rateLimited: host == self.endpoint.host
+        )
         guard (200..<300).contains(response.status) else {
-            throw Self.error(status: response.status, exception: RestException.decode(response.body), attempts: attempts)
+            throw Self.error(
+                status: response.status,
+                exception: RestException.decode(response.body),
+                attempts: attempts
+            )
         }
         logger.debug("recording fetched", metadata: ["exotel.bytes": "\(response.body.count)"])
         return Recording(url: url, contentType: response.header("Content-Type"), bytes: response.body)
@@ -58,7 +70,10 @@ extension ExotelClient {
             throw .invalidURL(URLRedaction.redacting(url), reason: "a recording URL must not carry its own credentials")
         }
         guard let origin = Origin(url: url) else {
-            throw .invalidURL(URLRedaction.redacting(url), reason: "a recording URL must be http or https with a valid port")
+            throw .invalidURL(
+                URLRedaction.redacting(url),
+                reason: "a recording URL must be http or https with a valid port"
+            )
         }
         let allowlist = self.recordingOrigins
         guard allowlist.allows(origin) else {
@@ -67,7 +82,9 @@ extension ExotelClient {
             anyScheme.schemes = ["http", "https"]
             if scheme == "http", anyScheme.allows(origin) {
                 throw .invalidURL(
-                    URLRedaction.redacting(url), reason: "credentials are only sent over https (http only to an http endpoint)")
+                    URLRedaction.redacting(url),
+                    reason: "credentials are only sent over https (http only to an http endpoint)"
+                )
             }
             throw .recordingHostNotAllowed(host: origin.description)
         }
@@ -79,9 +96,13 @@ extension ExotelClient {
     /// documents (on the default port). Entries without a scheme allow `https`, and `http` too when the endpoint
     /// itself is `http` (a local simulator).
     public var recordingOrigins: OriginAllowlist {
-        let texts = self.configuration.allowedRecordingHosts
+        let texts =
+            self.configuration.allowedRecordingHosts
             ?? [self.endpoint.origin.authority] + ExotelClientConfiguration.documentedRecordingHosts
         let entries = texts.compactMap { try? OriginAllowlist.Entry(parsing: $0) }
-        return OriginAllowlist(entries: entries, schemes: self.endpoint.scheme == "http" ? ["https", "http"] : ["https"])
+        return OriginAllowlist(
+            entries: entries,
+            schemes: self.endpoint.scheme == "http" ? ["https", "http"] : ["https"]
+        )
     }
 }

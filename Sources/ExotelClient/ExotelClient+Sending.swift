@@ -5,7 +5,10 @@ extension ExotelClient {
     /// Sends `request` through the rate limiter with the retry rules of ``ExotelClient``. Returns the final
     /// response (which may still be an error status for the caller to map) and the number of attempts made.
     func send(
-        _ request: TransportRequest, idempotent: Bool, logger: Logger, rateLimited: Bool = true
+        _ request: TransportRequest,
+        idempotent: Bool,
+        logger: Logger,
+        rateLimited: Bool = true
     ) async throws(ExotelClientError) -> (TransportResponse, attempts: Int) {
         let policy = self.configuration.retry
         // Measured from the first send, not from the first wait: a long queue at the rate limiter is not a
@@ -48,7 +51,8 @@ extension ExotelClient {
                 guard idempotent || !error.requestMayHaveBeenSent else {
                     logger.warning(
                         "no response to a request that may have placed a call; not retrying",
-                        metadata: ["exotel.error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                        metadata: ["exotel.error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                    )
                     throw .transport(error, attempts: attempt)
                 }
                 giveUp = .transport(error, attempts: attempt)
@@ -64,9 +68,11 @@ extension ExotelClient {
             logger.info(
                 "retrying",
                 metadata: [
-                    "exotel.server": "\(HTTPClientTransport.origin(of: request.url) ?? "?")", "exotel.error": "\(giveUp.code)",
+                    "exotel.server": "\(HTTPClientTransport.origin(of: request.url) ?? "?")",
+                    "exotel.error": "\(giveUp.code)",
                     "exotel.retry-in": "\(delay)",
-                ])
+                ]
+            )
             do {
                 try await self.clock.sleep(for: delay)
             } catch {

@@ -30,9 +30,12 @@ public final class ExotelClient: Sendable {
     ///     clients of one account share a budget. Inject one to isolate tests.
     ///   - transport: HTTP; ``HTTPClientTransport`` over `HTTPClient.shared` by default.
     public init(
-        endpoint: ExotelEndpoint, credentials: ExotelCredentials,
-        configuration: ExotelClientConfiguration = ExotelClientConfiguration(), clock: ScaledClock = ScaledClock(),
-        rateLimiter: RequestRateLimiter? = nil, transport: any ExotelTransport = HTTPClientTransport(),
+        endpoint: ExotelEndpoint,
+        credentials: ExotelCredentials,
+        configuration: ExotelClientConfiguration = ExotelClientConfiguration(),
+        clock: ScaledClock = ScaledClock(),
+        rateLimiter: RequestRateLimiter? = nil,
+        transport: any ExotelTransport = HTTPClientTransport(),
         logger: Logger = Logger(label: "exorec.exotel-client")
     ) {
         self.endpoint = endpoint
@@ -56,18 +59,30 @@ public final class ExotelClient: Sendable {
         do {
             try request.validate()
         } catch {
-            self.logger.debug("Calls/connect request rejected locally", metadata: ["exotel.reason": "\(LogText.escaped("\(error.message)", limit: 1024))"])
+            self.logger.debug(
+                "Calls/connect request rejected locally",
+                metadata: ["exotel.reason": "\(LogText.escaped("\(error.message)", limit: 1024))"]
+            )
             throw .invalidRequest(error)
         }
         let url = try self.endpoint.connectURL(accountSid: self.credentials.accountSid)
         let body = Array(URLEncodedForm.encode(request.formFields()).utf8)
         let outgoing = self.apiRequest(
-            .post, url: url, body: body, contentType: "application/x-www-form-urlencoded",
-            maximumBodyBytes: self.configuration.maximumResponseBytes)
+            .post,
+            url: url,
+            body: body,
+            contentType: "application/x-www-form-urlencoded",
+            maximumBodyBytes: self.configuration.maximumResponseBytes
+        )
         let (response, attempts) = try await self.send(outgoing, idempotent: false, logger: self.logger)
         let call = try Self.decodeCall(response, attempts: attempts)
         self.logger.debug(
-            "call placed", metadata: ["exotel.call-sid": "\(LogText.escaped("\(call.sid)", limit: 1024))", "exotel.call-status": "\(LogText.escaped("\(call.status)", limit: 1024))"])
+            "call placed",
+            metadata: [
+                "exotel.call-sid": "\(LogText.escaped("\(call.sid)", limit: 1024))",
+                "exotel.call-status": "\(LogText.escaped("\(call.status)", limit: 1024))",
+            ]
+        )
         return call
     }
 
@@ -83,8 +98,12 @@ public final class ExotelClient: Sendable {
 
     /// A request signed with the account's key pair.
     func apiRequest(
-        _ method: TransportRequest.Method, url: String, body: [UInt8]? = nil, contentType: String? = nil,
-        accept: String = "application/json", maximumBodyBytes: Int
+        _ method: TransportRequest.Method,
+        url: String,
+        body: [UInt8]? = nil,
+        contentType: String? = nil,
+        accept: String = "application/json",
+        maximumBodyBytes: Int
     ) -> TransportRequest {
         var headers: [(name: String, value: String)] = [
             ("Authorization", self.credentials.basicAuthorization),
@@ -93,8 +112,13 @@ public final class ExotelClient: Sendable {
         ]
         if let contentType { headers.append(("Content-Type", contentType)) }
         return TransportRequest(
-            method: method, url: url, headers: headers, body: body, timeout: self.configuration.requestTimeout,
-            maximumBodyBytes: maximumBodyBytes)
+            method: method,
+            url: url,
+            headers: headers,
+            body: body,
+            timeout: self.configuration.requestTimeout,
+            maximumBodyBytes: maximumBodyBytes
+        )
     }
 
     /// A `Call` answer, or the typed error its status and `RestException` describe. The exception is looked

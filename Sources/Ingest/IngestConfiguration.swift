@@ -28,10 +28,17 @@ public struct IngestConfiguration: Sendable, Hashable {
     public func validate() throws(IngestError) {
         if self.credentials.isEmpty && !self.authDisabled {
             throw .configuration(
-                key: "ingest.auth", reason: "no credentials are configured; add ingest.auth.credentials, or set ingest.auth.disabled: true to accept unauthenticated streams")
+                key: "ingest.auth",
+                reason:
+                    "no credentials are configured; add ingest.auth.credentials, or set ingest.auth.disabled: true to accept unauthenticated streams"
+            )
         }
-        if self.credentials.contains(where: { $0.username.isEmpty || $0.username.contains(":") || $0.password.isEmpty }) {
-            throw .configuration(key: "ingest.auth.credentials", reason: "each credential needs a username without ':' and a non-empty password")
+        if self.credentials.contains(where: { $0.username.isEmpty || $0.username.contains(":") || $0.password.isEmpty })
+        {
+            throw .configuration(
+                key: "ingest.auth.credentials",
+                reason: "each credential needs a username without ':' and a non-empty password"
+            )
         }
         guard (0...65535).contains(self.server.port) else {
             throw .configuration(key: "ingest.port", reason: "\(self.server.port) is not a port number (0-65535)")
@@ -50,22 +57,31 @@ public struct IngestConfiguration: Sendable, Hashable {
             throw .configuration(key: "ingest.max_pending_per_source", reason: "must be at least 1")
         }
         guard self.server.descriptorReserve >= 16 else {
-            throw .configuration(key: "ingest.descriptor_reserve", reason: "must be at least 16 (finalizing a stream alone needs several)")
+            throw .configuration(
+                key: "ingest.descriptor_reserve",
+                reason: "must be at least 16 (finalizing a stream alone needs several)"
+            )
         }
         if let tls = self.server.tls {
             try Self.checkPEM(tls.certificatePath, key: "ingest.tls.certificate", marker: "CERTIFICATE-----")
             try Self.checkPEM(tls.privateKeyPath, key: "ingest.tls.key", marker: "PRIVATE KEY-----")
         }
-        guard self.idleTimeoutMs >= 1000 else { throw .configuration(key: "ingest.idle_timeout", reason: "must be at least 1 second") }
+        guard self.idleTimeoutMs >= 1000 else {
+            throw .configuration(key: "ingest.idle_timeout", reason: "must be at least 1 second")
+        }
         guard (0...5000).contains(self.recorder.reorderWindowMs) else {
             throw .configuration(key: "recording.reorder_window", reason: "must be between 0 and 5 seconds")
         }
         guard (0...(200 - self.server.tickMilliseconds)).contains(self.flushAfterMs) else {
             throw .configuration(
                 key: "recording.flush_after",
-                reason: "must be between 0 and \(200 - self.server.tickMilliseconds)ms (a crash may lose this much plus one \(self.server.tickMilliseconds)ms tick)")
+                reason:
+                    "must be between 0 and \(200 - self.server.tickMilliseconds)ms (a crash may lose this much plus one \(self.server.tickMilliseconds)ms tick)"
+            )
         }
-        guard self.recorder.maxGapMs >= 1000 else { throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second") }
+        guard self.recorder.maxGapMs >= 1000 else {
+            throw .configuration(key: "recording.max_gap", reason: "must be at least 1 second")
+        }
         guard (60_000...(48 * 3_600_000)).contains(self.recorder.maxDurationMs) else {
             throw .configuration(key: "recording.max_duration", reason: "must be between 1 minute and 48 hours")
         }
@@ -83,7 +99,11 @@ public struct IngestConfiguration: Sendable, Hashable {
         let count = fread(&bytes, 1, bytes.count, handle)
         let text = String(decoding: bytes[..<count], as: UTF8.self)
         guard text.contains("-----BEGIN "), text.contains(marker) else {
-            throw .configuration(key: key, reason: "'\(path)' is not a PEM file with a \(marker.dropLast(5).lowercased()) (-----BEGIN ...\(marker))")
+            throw .configuration(
+                key: key,
+                reason:
+                    "'\(path)' is not a PEM file with a \(marker.dropLast(5).lowercased()) (-----BEGIN ...\(marker))"
+            )
         }
     }
 }

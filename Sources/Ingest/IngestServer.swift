@@ -35,13 +35,19 @@ public final class IngestServer: Service, Sendable {
     ///   - lock: the storage root's lock, already taken; nil: `run()` takes it.
     ///   - onListening: called once with the bound port.
     public init(
-        configuration: IngestConfiguration, logger: Logger, lock: StorageLock? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        configuration: IngestConfiguration,
+        logger: Logger,
+        lock: StorageLock? = nil,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
         self.heldLock = Mutex(lock)
-        (self.events, self.continuation) = AsyncStream.makeStream(of: IngestEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        (self.events, self.continuation) = AsyncStream.makeStream(
+            of: IngestEvent.self,
+            bufferingPolicy: .bufferingNewest(10_000)
+        )
     }
 
     public func run() async throws {
@@ -51,14 +57,18 @@ public final class IngestServer: Service, Sendable {
         if limits.after.soft != limits.before.soft {
             self.logger.info(
                 "raised the descriptor limit to the hard limit",
-                metadata: ["from": "\(limits.before.soft)", "to": "\(limits.after.soft)"])
+                metadata: ["from": "\(limits.before.soft)", "to": "\(limits.after.soft)"]
+            )
         }
         let layout = StorageLayout(root: self.configuration.storageRoot)
         let lock = try self.heldLock.withLock { $0 } ?? StorageLock(layout: layout)
         defer { self.releaseLock() }
         let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams()
         if !repaired.isEmpty {
-            self.logger.warning("repaired streams left open by an earlier crash", metadata: ["count": "\(repaired.count)"])
+            self.logger.warning(
+                "repaired streams left open by an earlier crash",
+                metadata: ["count": "\(repaired.count)"]
+            )
         }
         for stream in repaired {
             let sidecarPath = String(stream.wavPath.dropLast(".wav".count)) + ".json"
@@ -69,8 +79,13 @@ public final class IngestServer: Service, Sendable {
 
         let finalizer = StreamFinalizer(logger: self.logger)
         let ingest = StreamIngest(
-            configuration: self.configuration, finalizer: finalizer, events: self.continuation, metricsSnapshot: self.metrics, pauses: self.pauses,
-            logger: self.logger)
+            configuration: self.configuration,
+            finalizer: finalizer,
+            events: self.continuation,
+            metricsSnapshot: self.metrics,
+            pauses: self.pauses,
+            logger: self.logger
+        )
         let server = WebSocketServer(configuration: self.configuration.server, handler: ingest, logger: self.logger)
         let alreadyStopped = self.stopRequested.withLock { stopped in
             self.server.withLock { $0 = server }
@@ -88,23 +103,32 @@ public final class IngestServer: Service, Sendable {
                     logger.info(
                         "listening",
                         metadata: [
-                            "host": "\(configuration.server.host)", "port": "\(port)", "stream_path": "\(configuration.streamPath)",
+                            "host": "\(configuration.server.host)", "port": "\(port)",
+                            "stream_path": "\(configuration.streamPath)",
                             "scheme": "\(configuration.server.tls == nil ? "ws" : "wss")",
-                            "storage": "\(configuration.storageRoot)", "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
-                        ])
+                            "storage": "\(configuration.storageRoot)",
+                            "auth": "\(configuration.authDisabled ? "disabled" : "basic")",
+                        ]
+                    )
                     if let budget {
                         logger.info(
                             "descriptor budget",
                             metadata: [
-                                "descriptor_limit": "\(budget.limit)", "open_at_start": "\(budget.baseline)", "reserve": "\(budget.reserve)",
+                                "descriptor_limit": "\(budget.limit)", "open_at_start": "\(budget.baseline)",
+                                "reserve": "\(budget.reserve)",
                                 "stream_capacity": "\(min(budget.streamCapacity, configuration.maxStreams))",
                                 "max_pending_connections": "\(configuration.server.maxPendingConnections)",
                                 "max_pending_per_source": "\(configuration.server.maxPendingPerSource)",
-                            ])
+                            ]
+                        )
                         if budget.streamCapacity < configuration.maxStreams {
                             logger.warning(
                                 "the descriptor limit allows fewer streams than ingest.max_streams; raise the hard limit (ulimit -Hn, LimitNOFILE=)",
-                                metadata: ["stream_capacity": "\(budget.streamCapacity)", "max_streams": "\(configuration.maxStreams)"])
+                                metadata: [
+                                    "stream_capacity": "\(budget.streamCapacity)",
+                                    "max_streams": "\(configuration.maxStreams)",
+                                ]
+                            )
                         }
                     }
                     onListening(port)

@@ -24,7 +24,8 @@ struct Exorec: AsyncParsableCommand {
             """,
         version: ExorecVersion.string,
         subcommands: [
-            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self, Hold.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self, Demo.self, Simulate.self,
+            Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self,
+            Hold.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self, Demo.self, Simulate.self,
             Loadgen.self, BenchParser.self,
         ]
     )
@@ -59,8 +60,11 @@ struct Exorec: AsyncParsableCommand {
     /// "Error: …", the subcommand's usage and where its help is, as ArgumentParser prints a usage error.
     static func usageError(_ message: String, subcommand: any ParsableCommand.Type) -> String {
         let usage = Self.usageString(for: subcommand)
-        let names = usage.split(separator: " ").prefix { !$0.hasPrefix("[") && !$0.hasPrefix("<") && !$0.hasPrefix("-") }
-        return "Error: \(message)\nUsage: \(usage)\n  See '\(names.joined(separator: " ")) --help' for more information."
+        let names = usage.split(separator: " ").prefix {
+            !$0.hasPrefix("[") && !$0.hasPrefix("<") && !$0.hasPrefix("-")
+        }
+        return
+            "Error: \(message)\nUsage: \(usage)\n  See '\(names.joined(separator: " ")) --help' for more information."
     }
 }
 

@@ -11,9 +11,15 @@ struct CatalogAuditTests {
             entries.append(
                 try await catalog.appendAudit(
                     AuditEvent(
-                        at: at(Int64(index)), actor: index % 2 == 0 ? "fetcher" : "ingest",
-                        action: index % 2 == 0 ? "recording.downloaded" : "stream.finalized", callSid: "CA\(index)",
-                        path: "media/acme/CA\(index)/file-\(index)", detail: ["bytes": "\(index * 1000)", "sha256": "x\(index)"])))
+                        at: at(Int64(index)),
+                        actor: index % 2 == 0 ? "fetcher" : "ingest",
+                        action: index % 2 == 0 ? "recording.downloaded" : "stream.finalized",
+                        callSid: "CA\(index)",
+                        path: "media/acme/CA\(index)/file-\(index)",
+                        detail: ["bytes": "\(index * 1000)", "sha256": "x\(index)"]
+                    )
+                )
+            )
         }
         return entries
     }
@@ -40,8 +46,15 @@ struct CatalogAuditTests {
     /// The canonical encoding is pinned: a hash computed elsewhere from the documented format matches.
     @Test func hashFormatIsPinned() {
         let hash = AuditEntry.computeHash(
-            seq: 1, at: Timestamp(millisecondsSinceEpoch: 1000), actor: "a", action: "b", callSid: nil, path: "p",
-            detail: "{}", prevHash: AuditEntry.genesisHash)
+            seq: 1,
+            at: Timestamp(millisecondsSinceEpoch: 1000),
+            actor: "a",
+            action: "b",
+            callSid: nil,
+            path: "p",
+            detail: "{}",
+            prevHash: AuditEntry.genesisHash
+        )
         // sha256 of: [1,1000,"a","b",null,"p","{}","0000…0000"]
         let canonical = #"[1,1000,"a","b",null,"p","{}",""# + AuditEntry.genesisHash + #""]"#
         #expect(hash == sha256Hex(canonical))
@@ -51,7 +64,9 @@ struct CatalogAuditTests {
     @Test func logIsAppendOnly() async throws {
         try await withTestCatalog { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
-            await #expect(throws: (any Error).self) { try await rawSQL(path, "UPDATE audit_log SET actor = 'x' WHERE seq = 2") }
+            await #expect(throws: (any Error).self) {
+                try await rawSQL(path, "UPDATE audit_log SET actor = 'x' WHERE seq = 2")
+            }
             await #expect(throws: (any Error).self) { try await rawSQL(path, "DELETE FROM audit_log WHERE seq = 2") }
             #expect(try await catalog.verifyAuditChain().isIntact)
         }
@@ -61,8 +76,10 @@ struct CatalogAuditTests {
         try await withTestCatalog { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             _ = try await rawSQL(
-                path, "DROP TRIGGER audit_log_no_update",
-                #"UPDATE audit_log SET detail = '{"bytes":"9","sha256":"x2"}' WHERE seq = 2"#)
+                path,
+                "DROP TRIGGER audit_log_no_update",
+                #"UPDATE audit_log SET detail = '{"bytes":"9","sha256":"x2"}' WHERE seq = 2"#
+            )
             let report = try await catalog.verifyAuditChain()
             #expect(!report.isIntact)
             #expect(report.problems.map(\.kind) == [.hashMismatch])
@@ -85,9 +102,12 @@ struct CatalogAuditTests {
         try await withTestCatalog { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             _ = try await rawSQL(
-                path, "DROP TRIGGER audit_log_no_update",
-                "UPDATE audit_log SET seq = -2 WHERE seq = 2", "UPDATE audit_log SET seq = 2 WHERE seq = 3",
-                "UPDATE audit_log SET seq = 3 WHERE seq = -2")
+                path,
+                "DROP TRIGGER audit_log_no_update",
+                "UPDATE audit_log SET seq = -2 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+                "UPDATE audit_log SET seq = 3 WHERE seq = -2"
+            )
             let report = try await catalog.verifyAuditChain()
             #expect(!report.isIntact)
             #expect(report.problems.contains { $0.kind == .hashMismatch && $0.seq == 2 })
@@ -113,13 +133,15 @@ struct CatalogAuditTests {
             forged.detail = #"{"bytes":"1","sha256":"forged"}"#
             forged.hash = forged.recomputedHash
             let values = [
-                "5", "\(forged.at.millisecondsSinceEpoch)", "'\(forged.actor)'", "'\(forged.action)'", "'\(forged.callSid ?? "")'",
+                "5", "\(forged.at.millisecondsSinceEpoch)", "'\(forged.actor)'", "'\(forged.action)'",
+                "'\(forged.callSid ?? "")'",
                 "'\(forged.path ?? "")'", "'\(forged.detail)'", "'\(forged.prevHash)'", "'\(forged.hash)'",
             ]
             _ = try await rawSQL(
                 path,
                 "INSERT INTO audit_log (seq, at, actor, action, call_sid, path, detail, prev_hash, hash) VALUES ("
-                    + values.joined(separator: ", ") + ")")
+                    + values.joined(separator: ", ") + ")"
+            )
             #expect(try await catalog.verifyAuditChain().isIntact)
             let rewritten = try await catalog.verifyAuditChain(anchor: anchor)
             #expect(rewritten.problems.map(\.kind) == [.anchorMismatch])

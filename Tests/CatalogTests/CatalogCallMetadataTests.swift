@@ -26,7 +26,9 @@ struct CatalogCallMetadataTests {
 
             // One JSON object in the row, NULL for none, readable without exorec.
             let rows = try await rawSQL(path, "SELECT call_sid, metadata_json FROM calls ORDER BY call_sid")
-            let stored = try JSONSerialization.jsonObject(with: Data(try #require(rows.first?["metadata_json"]).utf8)) as? [String: String]
+            let stored =
+                try JSONSerialization.jsonObject(with: Data(try #require(rows.first?["metadata_json"]).utf8))
+                as? [String: String]
             #expect(stored == Self.metadata)
             #expect(rows.last?["metadata_json"] == "NULL")
 
@@ -51,7 +53,9 @@ struct CatalogCallMetadataTests {
     @Test func searchMatchesEveryPairExactly() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Self.placed(sid: "CA1", metadata: Self.metadata))
-            try await catalog.recordPlacedCall(Self.placed(sid: "CA2", metadata: ["name": "Ravi", "crm.id": "A-1"], at: at(5)))
+            try await catalog.recordPlacedCall(
+                Self.placed(sid: "CA2", metadata: ["name": "Ravi", "crm.id": "A-1"], at: at(5))
+            )
             try await catalog.recordPlacedCall(Self.placed(sid: "CA3", metadata: [:], at: at(9)))
 
             func found(_ metadata: [String: String]) async throws -> [String] {
@@ -82,7 +86,9 @@ struct CatalogCallMetadataTests {
                     try await catalog.recordPlacedCall(Self.placed(sid: sid, metadata: metadata, at: at(Int64(index))))
                     let directory = layout.callDirectory(
                         account: try PathSafeIdentifier(Fixture.account, field: "account"),
-                        callSid: try PathSafeIdentifier(sid, field: "call"), startedAt: t0)
+                        callSid: try PathSafeIdentifier(sid, field: "call"),
+                        startedAt: t0
+                    )
                     try FileSystem.makeDirectories(directory)
                     let sidecar = try #require(try await catalog.callSidecar(callSid: sid, exorecVersion: "test"))
                     try sidecar.write(to: CallSidecar.path(inCallDirectory: directory), durable: false)
@@ -106,8 +112,14 @@ struct CatalogCallMetadataTests {
         #expect(CallMetadata.problems(Self.metadata) == [])
         let tooMany = Dictionary(uniqueKeysWithValues: (0...CallMetadata.maximumEntries).map { ("k\($0)", "v") })
         #expect(CallMetadata.problems(tooMany).first?.contains("at most 32") == true)
-        #expect(CallMetadata.problems([String(repeating: "k", count: 65): "v"]).first?.contains("longer than 64 bytes") == true)
-        #expect(CallMetadata.problems(["k": String(repeating: "v", count: 1025)]).first?.contains("longer than 1024 bytes") == true)
+        #expect(
+            CallMetadata.problems([String(repeating: "k", count: 65): "v"]).first?.contains("longer than 64 bytes")
+                == true
+        )
+        #expect(
+            CallMetadata.problems(["k": String(repeating: "v", count: 1025)]).first?.contains("longer than 1024 bytes")
+                == true
+        )
         #expect(CallMetadata.problems(["k": "a\u{0}b"]).first?.contains("control character") == true)
         #expect(CallMetadata.problems(["k\u{1B}": "v"]).first?.contains("control character") == true)
         #expect(CallMetadata.problems(["": "v"]) == ["a metadata key is empty"])

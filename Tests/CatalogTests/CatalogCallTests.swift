@@ -35,7 +35,11 @@ struct CatalogCallTests {
             #expect(!text.contains("hush"))
             #expect(!text.contains("token=abc"))
 
-            #expect(try await catalog.statusHistory(callSid: "CA1") == [StatusChange(status: "in-progress", source: .placed, at: t0)])
+            #expect(
+                try await catalog.statusHistory(callSid: "CA1") == [
+                    StatusChange(status: "in-progress", source: .placed, at: t0)
+                ]
+            )
         }
     }
 
@@ -53,7 +57,13 @@ struct CatalogCallTests {
     @Test func terminalStatusIsNotReplacedByALateOne() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            let answered = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", recordingURL: nil, legs: ["in-progress", nil])
+            let answered = Fixture.callback(
+                sid: "CA1",
+                event: "answered",
+                status: "in-progress",
+                recordingURL: nil,
+                legs: ["in-progress", nil]
+            )
             try await catalog.appendStatus(callSid: "CA1", StatusChange(callback: answered, at: at(10)))
             let terminal = Fixture.callback(sid: "CA1")
             try await catalog.appendStatus(callSid: "CA1", StatusChange(callback: terminal, at: at(300)))
@@ -70,15 +80,22 @@ struct CatalogCallTests {
             let history = try await catalog.statusHistory(callSid: "CA1")
             #expect(history.map(\.status) == ["in-progress", "in-progress", "completed", "in-progress"])
             #expect(history.map(\.source) == [.placed, .callback, .callback, .callback])
-            #expect(history[2].legs == [CallLeg(status: "completed", onCallDuration: 300, answeredBy: "Human"),
-                CallLeg(status: "completed", onCallDuration: 300, answeredBy: "Human")])
+            #expect(
+                history[2].legs == [
+                    CallLeg(status: "completed", onCallDuration: 300, answeredBy: "Human"),
+                    CallLeg(status: "completed", onCallDuration: 300, answeredBy: "Human"),
+                ]
+            )
         }
     }
 
     @Test func statusForUnknownCallIsRefused() async throws {
         try await withTestCatalog { catalog, _ async throws in
             await #expect(throws: CatalogError.unknownCall(callSid: "CAX")) {
-                try await catalog.appendStatus(callSid: "CAX", StatusChange(status: "completed", source: .callback, at: t0))
+                try await catalog.appendStatus(
+                    callSid: "CAX",
+                    StatusChange(status: "completed", source: .callback, at: t0)
+                )
             }
         }
     }
@@ -90,7 +107,11 @@ struct CatalogCallTests {
             var details = Fixture.response(sid: "CA1", status: "completed")
             details.recordingURL = "https://recordings.example/acme/CA1.mp3"
             details.duration = "17"
-            details.details = PlatformCall.Details(conversationDuration: 8, leg1Status: "completed", leg2Status: "completed")
+            details.details = PlatformCall.Details(
+                conversationDuration: 8,
+                leg1Status: "completed",
+                leg2Status: "completed"
+            )
             #expect(try await catalog.recordCallDetails(details, at: at(900)))
             #expect(try await !catalog.recordCallDetails(details, at: at(960)))
 
@@ -111,13 +132,20 @@ struct CatalogCallTests {
     @Test func searchAndAwaitingTerminal() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: at(0), customField: "a"))
-            try await catalog.recordPlacedCall(Fixture.placed(sid: "CA2", at: at(100), customField: "b", campaign: "c1"))
+            try await catalog.recordPlacedCall(
+                Fixture.placed(sid: "CA2", at: at(100), customField: "b", campaign: "c1")
+            )
             var other = Fixture.placed(sid: "CA3", at: at(200), customField: "b")
             other.parameters["To"] = "09000000000"
             try await catalog.recordPlacedCall(other)
-            try await catalog.appendStatus(callSid: "CA2", StatusChange(status: "completed", source: .callback, at: at(150)))
+            try await catalog.appendStatus(
+                callSid: "CA2",
+                StatusChange(status: "completed", source: .callback, at: at(150))
+            )
             try await catalog.upsertStream(
-                from: try Fixture.streamSidecar(callSid: "CA3", streamSid: "ST3"), path: "media/acme/CA3/stream-ST3.wav")
+                from: try Fixture.streamSidecar(callSid: "CA3", streamSid: "ST3"),
+                path: "media/acme/CA3/stream-ST3.wav"
+            )
 
             func sids(_ query: CallQuery) async throws -> [String] { try await catalog.calls(query).map(\.callSid) }
             #expect(try await sids(CallQuery()) == ["CA1", "CA2", "CA3"])
@@ -163,13 +191,30 @@ struct CatalogCallTests {
             for sid in ["CA1", "CA2", "CA3"] {
                 try await catalog.appendStatus(
                     callSid: sid,
-                    StatusChange(status: "completed", source: .callback, at: at(5), recordingURL: "https://r.example/\(sid).mp3"))
+                    StatusChange(
+                        status: "completed",
+                        source: .callback,
+                        at: at(5),
+                        recordingURL: "https://r.example/\(sid).mp3"
+                    )
+                )
             }
             #expect(try await catalog.callsWithUnqueuedRecordings().map(\.callSid) == ["CA1", "CA2", "CA3"])
-            _ = try await catalog.enqueueDownload(callSid: "CA1", url: "https://r.example/CA1.mp3", notBefore: t0, at: t0)
+            _ = try await catalog.enqueueDownload(
+                callSid: "CA1",
+                url: "https://r.example/CA1.mp3",
+                notBefore: t0,
+                at: t0
+            )
             try await catalog.upsertRecording(
-                from: Fixture.recordingSidecar(callSid: "CA2", url: "https://r.example/CA2.mp3", bytes: 1, sha256: "00"),
-                path: "media/acme/CA2/recording.mp3")
+                from: Fixture.recordingSidecar(
+                    callSid: "CA2",
+                    url: "https://r.example/CA2.mp3",
+                    bytes: 1,
+                    sha256: "00"
+                ),
+                path: "media/acme/CA2/recording.mp3"
+            )
             #expect(try await catalog.callsWithUnqueuedRecordings().map(\.callSid) == ["CA3"])
         }
     }

@@ -55,16 +55,26 @@ struct CatalogCallbackTests {
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             func answered(legs: [String?]) -> StatusCallback {
                 Fixture.callback(
-                    sid: "CA1", event: "answered", status: "in-progress", dateUpdated: "2025-11-23 12:13:30", recordingURL: nil,
-                    legs: legs)
+                    sid: "CA1",
+                    event: "answered",
+                    status: "in-progress",
+                    dateUpdated: "2025-11-23 12:13:30",
+                    recordingURL: nil,
+                    legs: legs
+                )
             }
             let leg1 = answered(legs: ["in-progress", nil])
             let leg2 = answered(legs: ["in-progress", "in-progress"])
             let terminal = Fixture.callback(sid: "CA1")
             for (index, callback) in [leg1, leg2, terminal].enumerated() {
-                #expect(try await catalog.recordCallback(Fixture.received(callback, as: .multipart, at: at(Int64(index)))).isNew)
+                #expect(
+                    try await catalog.recordCallback(Fixture.received(callback, as: .multipart, at: at(Int64(index))))
+                        .isNew
+                )
             }
-            #expect(try await catalog.callbacks(callSid: "CA1").map(\.eventType) == ["answered", "answered", "terminal"])
+            #expect(
+                try await catalog.callbacks(callSid: "CA1").map(\.eventType) == ["answered", "answered", "terminal"]
+            )
             #expect(CallbackDedupKey.key(for: leg1) != CallbackDedupKey.key(for: leg2))
         }
     }
@@ -87,7 +97,11 @@ struct CatalogCallbackTests {
     /// A body that is not a status callback is refused with the parser's reason, and nothing is stored.
     @Test func invalidBodyIsRefused() async throws {
         try await withTestCatalog { catalog, path async throws in
-            let received = ReceivedCallback(receivedAt: t0, contentType: "application/json", body: Array(#"{"Status":"completed"}"#.utf8))
+            let received = ReceivedCallback(
+                receivedAt: t0,
+                contentType: "application/json",
+                body: Array(#"{"Status":"completed"}"#.utf8)
+            )
             let error = await #expect(throws: CatalogError.self) { try await catalog.recordCallback(received) }
             #expect(error?.description.contains("CallSid") == true)
             #expect(try await rawSQL(path, "SELECT COUNT(*) AS n FROM callbacks").first?["n"] == "0")
@@ -114,28 +128,40 @@ struct CatalogCallbackTests {
     @Test func storeCallbackRecordsAppliesAndQueuesOnce() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            let first = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)), queuedAt: at(301))
+            let first = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)),
+                queuedAt: at(301)
+            )
             #expect(first.record.isNew && !first.record.unknownCall)
             let download = try #require(first.download)
             #expect(download.isNew && download.job.url == "https://recordings.example/acme/CA1.mp3")
             #expect(try await catalog.call(sid: "CA1")?.status == "completed")
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).map(\.callSid) == ["CA1"])
 
-            let again = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(310)), queuedAt: at(311))
+            let again = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CA1"), at: at(310)),
+                queuedAt: at(311)
+            )
             #expect(again.record.outcome == .duplicate && again.download == nil)
             #expect(try await catalog.downloadJobs(callSid: "CA1").count == 1)
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
 
             // A callback for a CallSid exorec did not place makes it a call placed elsewhere, applied and
             // queued like exorec's own (this test asserted "only kept" before calls placed elsewhere).
-            let stranger = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA9"), at: at(320)), queuedAt: at(321))
+            let stranger = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CA9"), at: at(320)),
+                queuedAt: at(321)
+            )
             #expect(stranger.record.isNew && stranger.record.unknownCall && stranger.createdElsewhereCall)
             #expect(stranger.download?.isNew == true)
             #expect(try await catalog.call(sid: "CA9")?.origin == .elsewhere)
             #expect(try await catalog.downloadJobs(callSid: "CA9").count == 1)
 
             let ringing = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", recordingURL: nil)
-            #expect(try await catalog.storeCallback(Fixture.received(ringing, at: at(200)), queuedAt: at(201)).download == nil)
+            #expect(
+                try await catalog.storeCallback(Fixture.received(ringing, at: at(200)), queuedAt: at(201)).download
+                    == nil
+            )
         }
     }
 
@@ -145,7 +171,9 @@ struct CatalogCallbackTests {
         try await withTestCatalog { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             _ = try await rawSQL(
-                path, "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+                path,
+                "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
             let received = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
             await #expect(throws: CatalogError.self) { try await catalog.storeCallback(received, queuedAt: at(301)) }
             #expect(try await catalog.callbacks(callSid: "CA1").isEmpty)

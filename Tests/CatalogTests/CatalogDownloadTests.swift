@@ -17,7 +17,9 @@ struct CatalogDownloadTests {
             #expect(first.job.attempts == 0)
             #expect(first.job.nextAttemptAt == at(60))
             #expect(try await catalog.downloadJobs().count == 1)
-            #expect(try await catalog.enqueueDownload(callSid: "CA1", url: Self.url + "?v=2", notBefore: t0, at: t0).isNew)
+            #expect(
+                try await catalog.enqueueDownload(callSid: "CA1", url: Self.url + "?v=2", notBefore: t0, at: t0).isNew
+            )
         }
     }
 
@@ -51,7 +53,9 @@ struct CatalogDownloadTests {
             #expect(try await catalog.downloadJob(id: job.id)?.leaseUntil == at(70))
             let taken = try #require(try await catalog.claimNextDownload(now: at(70), lease: .seconds(30)))
             #expect(taken.id == job.id && taken.claimToken != job.claimToken)
-            await #expect(throws: CatalogError.leaseLost(id: job.id)) { try await catalog.renewDownloadLease(job, until: at(200)) }
+            await #expect(throws: CatalogError.leaseLost(id: job.id)) {
+                try await catalog.renewDownloadLease(job, until: at(200))
+            }
             try await catalog.renewDownloadLease(taken, until: at(130))
         }
     }
@@ -64,9 +68,13 @@ struct CatalogDownloadTests {
             #expect(second.id == first.id)
             #expect(second.attempts == 2)
             #expect(second.claimToken != first.claimToken)
-            await #expect(throws: CatalogError.leaseLost(id: first.id)) { try await catalog.completeDownload(first, at: at(31)) }
+            await #expect(throws: CatalogError.leaseLost(id: first.id)) {
+                try await catalog.completeDownload(first, at: at(31))
+            }
             try await catalog.completeDownload(second, at: at(32))
-            await #expect(throws: CatalogError.leaseLost(id: second.id)) { try await catalog.completeDownload(second, at: at(33)) }
+            await #expect(throws: CatalogError.leaseLost(id: second.id)) {
+                try await catalog.completeDownload(second, at: at(33))
+            }
         }
     }
 

@@ -8,9 +8,16 @@ import Testing
 /// Calls placed elsewhere: another tool placed the call with exorec's StreamUrl and StatusCallback.
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogElsewhereCallTests {
-    static func streamPath(_ callSid: String, account: String = Fixture.account, streamSid: String = "ST1") throws -> String {
+    static func streamPath(
+        _ callSid: String,
+        account: String = Fixture.account,
+        streamSid: String = "ST1"
+    ) throws -> String {
         let folder = StorageLayout.relativeCallDirectory(
-            account: try PathSafeIdentifier(account, field: "a"), callSid: try PathSafeIdentifier(callSid, field: "c"), startedAt: at(2))
+            account: try PathSafeIdentifier(account, field: "a"),
+            callSid: try PathSafeIdentifier(callSid, field: "c"),
+            startedAt: at(2)
+        )
         return "\(folder)/stream-\(streamSid).wav"
     }
 
@@ -27,7 +34,9 @@ struct CatalogElsewhereCallTests {
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let path = try Self.streamPath("CAE1")
             let sighting = try await catalog.upsertStream(
-                from: try Fixture.streamSidecar(callSid: "CAE1", streamSid: "ST1", state: .recording), path: path)
+                from: try Fixture.streamSidecar(callSid: "CAE1", streamSid: "ST1", state: .recording),
+                path: path
+            )
             #expect(sighting == .created)
             let call = try #require(try await catalog.call(sid: "CAE1"))
             #expect(call.origin == .elsewhere)
@@ -39,7 +48,12 @@ struct CatalogElsewhereCallTests {
             #expect(call.from == "09876543210" && call.to == "09123456789")
             #expect(try await catalog.statusHistory(callSid: "CAE1").isEmpty)
             // A later upsert of the same stream changes nothing.
-            #expect(try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAE1", streamSid: "ST1"), path: path) == .unchanged)
+            #expect(
+                try await catalog.upsertStream(
+                    from: try Fixture.streamSidecar(callSid: "CAE1", streamSid: "ST1"),
+                    path: path
+                ) == .unchanged
+            )
             #expect(try await catalog.call(sid: "CA1")?.origin == .exorec)
 
             #expect(try await catalog.calls(CallQuery(origin: .elsewhere)).map(\.callSid) == ["CAE1"])
@@ -51,7 +65,10 @@ struct CatalogElsewhereCallTests {
             #expect(try await search.run(on: catalog).map(\.call.callSid) == ["CAE1"])
 
             // Its terminal callback is applied, its recording queued, and the feed says who placed it.
-            let stored = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAE1"), at: at(300)), queuedAt: at(301))
+            let stored = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CAE1"), at: at(300)),
+                queuedAt: at(301)
+            )
             #expect(stored.record.unknownCall && !stored.createdElsewhereCall)
             #expect(stored.download?.isNew == true)
             #expect(try await catalog.call(sid: "CAE1")?.status == "completed")
@@ -67,17 +84,32 @@ struct CatalogElsewhereCallTests {
     @Test func aCallbackFirstWithoutAccountLearnsItFromTheStream() async throws {
         try await withTestCatalog { catalog, _ async throws in
             let stored = try await catalog.storeCallback(
-                Fixture.received(Fixture.callback(sid: "CAE2", event: "answered", status: "in-progress", recordingURL: nil), at: at(1)),
-                queuedAt: at(1))
+                Fixture.received(
+                    Fixture.callback(sid: "CAE2", event: "answered", status: "in-progress", recordingURL: nil),
+                    at: at(1)
+                ),
+                queuedAt: at(1)
+            )
             #expect(stored.createdElsewhereCall && stored.download == nil)
             let first = try #require(try await catalog.call(sid: "CAE2"))
             #expect(first.accountSid == "")
-            #expect(first.folder == StorageLayout.relativeCallDirectory(
-                account: try PathSafeIdentifier("_unknown", field: "a"), callSid: try PathSafeIdentifier("CAE2", field: "c"), startedAt: at(1)))
+            #expect(
+                first.folder
+                    == StorageLayout.relativeCallDirectory(
+                        account: try PathSafeIdentifier("_unknown", field: "a"),
+                        callSid: try PathSafeIdentifier("CAE2", field: "c"),
+                        startedAt: at(1)
+                    )
+            )
             #expect(first.status == "in-progress")
 
             let path = try Self.streamPath("CAE2")
-            #expect(try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAE2", streamSid: "ST2", state: .recording), path: path) == .accountLearnt)
+            #expect(
+                try await catalog.upsertStream(
+                    from: try Fixture.streamSidecar(callSid: "CAE2", streamSid: "ST2", state: .recording),
+                    path: path
+                ) == .accountLearnt
+            )
             let call = try #require(try await catalog.call(sid: "CAE2"))
             #expect(call.accountSid == Fixture.account)
             #expect(call.folder.map { path.hasPrefix($0 + "/") } == true)
@@ -90,8 +122,12 @@ struct CatalogElsewhereCallTests {
     @Test func aCallbackWithAccountSidAndAHostileCallSid() async throws {
         try await withTestCatalog { catalog, _ async throws in
             let named = Self.jsonCallback(
-                ["CallSid": "CAE3", "AccountSid": "otherco", "Status": "completed", "EventType": "terminal",
-                 "RecordingUrl": "https://recordings.example/otherco/CAE3.mp3"], at: at(5))
+                [
+                    "CallSid": "CAE3", "AccountSid": "otherco", "Status": "completed", "EventType": "terminal",
+                    "RecordingUrl": "https://recordings.example/otherco/CAE3.mp3",
+                ],
+                at: at(5)
+            )
             let stored = try await catalog.storeCallback(named, queuedAt: at(5))
             #expect(stored.createdElsewhereCall && stored.download?.isNew == true)
             let call = try #require(try await catalog.call(sid: "CAE3"))
@@ -101,12 +137,20 @@ struct CatalogElsewhereCallTests {
 
             // Numbers that would forge a line or drive a terminal are not kept.
             let escapes = Self.jsonCallback(
-                ["CallSid": "CAE3b", "Status": "completed", "From": "+91\n99 fake line", "To": "\u{1B}[2J", "CustomField": "ok"], at: at(5))
+                [
+                    "CallSid": "CAE3b", "Status": "completed", "From": "+91\n99 fake line", "To": "\u{1B}[2J",
+                    "CustomField": "ok",
+                ],
+                at: at(5)
+            )
             _ = try await catalog.storeCallback(escapes, queuedAt: at(5))
             let escaped = try #require(try await catalog.call(sid: "CAE3b"))
             #expect(escaped.from == nil && escaped.to == nil && escaped.customField == "ok")
 
-            let hostile = Self.jsonCallback(["CallSid": "../../etc", "AccountSid": "a/b", "Status": "completed"], at: at(6))
+            let hostile = Self.jsonCallback(
+                ["CallSid": "../../etc", "AccountSid": "a/b", "Status": "completed"],
+                at: at(6)
+            )
             let kept = try await catalog.storeCallback(hostile, queuedAt: at(6))
             #expect(kept.record.isNew && kept.record.unknownCall && !kept.createdElsewhereCall && kept.download == nil)
             #expect(try await catalog.call(sid: "../../etc") == nil)
@@ -120,8 +164,14 @@ struct CatalogElsewhereCallTests {
     @Test func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere() async throws {
         try await withTestCatalog { catalog, _ async throws in
             let path = "media/acme/2025/11/24/CA1/stream-ST1.wav"
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"), path: path)
-            _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)), queuedAt: at(300))
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"),
+                path: path
+            )
+            _ = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)),
+                queuedAt: at(300)
+            )
             #expect(try await catalog.events(after: 0, kinds: [.callCompleted]).count == 1)
             let folder = try #require(try await catalog.call(sid: "CA1")?.folder)
 
@@ -138,12 +188,18 @@ struct CatalogElsewhereCallTests {
             #expect(try await !catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: t0)))
 
             // A stream in the folder exorec's placement gives: nothing to keep.
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA3", streamSid: "ST3"), path: try Self.streamPath("CA3", streamSid: "ST3"))
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CA3", streamSid: "ST3"),
+                path: try Self.streamPath("CA3", streamSid: "ST3")
+            )
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA3", at: t0)))
             #expect(try await catalog.call(sid: "CA3")?.folder == nil)
 
             // Without media, a pending `_unknown` folder is given up for exorec's own.
-            _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CA2"), at: at(400)), queuedAt: at(400))
+            _ = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CA2"), at: at(400)),
+                queuedAt: at(400)
+            )
             #expect(try await catalog.call(sid: "CA2")?.folder?.hasPrefix("media/_unknown/") == true)
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA2", at: at(390))))
             #expect(try await catalog.call(sid: "CA2")?.folder == nil)
@@ -155,8 +211,12 @@ struct CatalogElsewhereCallTests {
     @Test func callDetailsNameTheAccount() async throws {
         try await withTestCatalog { catalog, _ async throws in
             _ = try await catalog.storeCallback(
-                Fixture.received(Fixture.callback(sid: "CAE4", event: "answered", status: "in-progress", recordingURL: nil), at: at(1)),
-                queuedAt: at(1))
+                Fixture.received(
+                    Fixture.callback(sid: "CAE4", event: "answered", status: "in-progress", recordingURL: nil),
+                    at: at(1)
+                ),
+                queuedAt: at(1)
+            )
             var details = PlatformCall(sid: "CAE4", status: "completed")
             details.accountSid = "acme"
             #expect(try await catalog.recordCallDetails(details, at: at(500)))
@@ -171,7 +231,10 @@ struct CatalogElsewhereCallTests {
     /// A call placed elsewhere can be held; a CallSid the catalog never saw cannot.
     @Test func holdsNeedACatalogedCall() async throws {
         try await withTestCatalog { catalog, _ async throws in
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAE5", streamSid: "ST5"), path: try Self.streamPath("CAE5"))
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CAE5", streamSid: "ST5"),
+                path: try Self.streamPath("CAE5")
+            )
             let hold = try await catalog.placeHold(callSid: "CAE5", reason: "subpoena", by: "legal", at: at(10))
             #expect(hold.callSid == "CAE5")
             await #expect(throws: CatalogError.unknownCall(callSid: "CAnever")) {
@@ -186,7 +249,9 @@ struct CatalogElsewhereCallTests {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             try await catalog.upsertStream(
-                from: try Fixture.streamSidecar(callSid: "CAE6", streamSid: "ST6", state: .interrupted), path: try Self.streamPath("CAE6"))
+                from: try Fixture.streamSidecar(callSid: "CAE6", streamSid: "ST6", state: .interrupted),
+                path: try Self.streamPath("CAE6")
+            )
             var search = CallSearch()
             search.interrupted = true
             #expect(try await search.run(on: catalog).map(\.call.callSid) == ["CAE6"])
@@ -196,12 +261,20 @@ struct CatalogElsewhereCallTests {
     /// call.json of a call placed elsewhere: no placement, `origin` and `first_seen_at`, its callbacks and history.
     @Test func theSidecarSaysWhoPlacedIt() async throws {
         try await withTestCatalog { catalog, _ async throws in
-            _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAE7"), at: at(9)), queuedAt: at(9))
+            _ = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CAE7"), at: at(9)),
+                queuedAt: at(9)
+            )
             let sidecar = try #require(try await catalog.callSidecar(callSid: "CAE7", exorecVersion: "test"))
-            #expect(sidecar.origin == "elsewhere" && sidecar.firstSeenAt == at(9) && sidecar.placedAt == nil && sidecar.request == nil)
+            #expect(
+                sidecar.origin == "elsewhere" && sidecar.firstSeenAt == at(9) && sidecar.placedAt == nil
+                    && sidecar.request == nil
+            )
             #expect(sidecar.platformCall == nil && sidecar.accountSid == "")
             #expect(sidecar.statusHistory.map(\.status) == ["completed"] && sidecar.callbacks.count == 1)
-            #expect(sidecar.from == "09876543210" && sidecar.to == "09123456789" && sidecar.customField == "order_12345")
+            #expect(
+                sidecar.from == "09876543210" && sidecar.to == "09123456789" && sidecar.customField == "order_12345"
+            )
             let decoded = try CallSidecar.decode(sidecar.encoded(), path: "call.json")
             #expect(decoded == sidecar)
         }
@@ -218,17 +291,42 @@ struct CatalogElsewhereCallTests {
                 let wavPath = try Self.streamPath("CAE8", streamSid: "ST8")
                 let folder = "\(root)/\(wavPath.dropLast("/stream-ST8.wav".count))"
                 try FileSystem.makeDirectories(folder)
-                try FileSystem.writeAtomically(Array(repeating: 7, count: 4000), to: "\(root)/\(wavPath)", durable: false)
+                try FileSystem.writeAtomically(
+                    Array(repeating: 7, count: 4000),
+                    to: "\(root)/\(wavPath)",
+                    durable: false
+                )
                 let stream = try Fixture.streamSidecar(
-                    callSid: "CAE8", streamSid: "ST8", bytes: 4000, sha256: try FileSystem.sha256(of: "\(root)/\(wavPath)"))
+                    callSid: "CAE8",
+                    streamSid: "ST8",
+                    bytes: 4000,
+                    sha256: try FileSystem.sha256(of: "\(root)/\(wavPath)")
+                )
                 try stream.write(to: "\(folder)/stream-ST8.json", durable: false)
                 try await catalog.upsertStream(from: stream, path: wavPath)
-                let answered = Fixture.callback(sid: "CAE8", event: "answered", status: "in-progress", recordingURL: nil, legs: ["in-progress", nil])
-                _ = try await catalog.storeCallback(Fixture.received(answered, as: .multipart, at: at(10)), queuedAt: at(10))
-                _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAE8", recordingURL: url), at: at(330)), queuedAt: at(330))
+                let answered = Fixture.callback(
+                    sid: "CAE8",
+                    event: "answered",
+                    status: "in-progress",
+                    recordingURL: nil,
+                    legs: ["in-progress", nil]
+                )
+                _ = try await catalog.storeCallback(
+                    Fixture.received(answered, as: .multipart, at: at(10)),
+                    queuedAt: at(10)
+                )
+                _ = try await catalog.storeCallback(
+                    Fixture.received(Fixture.callback(sid: "CAE8", recordingURL: url), at: at(330)),
+                    queuedAt: at(330)
+                )
                 let mp3 = "\(folder)/recording.mp3"
                 try FileSystem.writeAtomically(Array(repeating: 9, count: 1500), to: mp3, durable: false)
-                let recording = Fixture.recordingSidecar(callSid: "CAE8", url: url, bytes: 1500, sha256: try FileSystem.sha256(of: mp3))
+                let recording = Fixture.recordingSidecar(
+                    callSid: "CAE8",
+                    url: url,
+                    bytes: 1500,
+                    sha256: try FileSystem.sha256(of: mp3)
+                )
                 try recording.write(to: RecordingSidecar.path(inCallDirectory: folder), durable: false)
                 try await catalog.upsertRecording(from: recording, path: String(mp3.dropFirst(root.count + 1)))
                 let sidecar = try #require(try await catalog.callSidecar(callSid: "CAE8", exorecVersion: "test"))
@@ -256,15 +354,36 @@ struct CatalogElsewhereCallTests {
         try await withTemporaryDirectory { root async throws in
             let layout = StorageLayout(root: root)
             let folder = layout.callDirectory(
-                account: try PathSafeIdentifier("_unknown", field: "a"), callSid: try PathSafeIdentifier("CAOLD", field: "c"), startedAt: at(50))
+                account: try PathSafeIdentifier("_unknown", field: "a"),
+                callSid: try PathSafeIdentifier("CAOLD", field: "c"),
+                startedAt: at(50)
+            )
             try FileSystem.makeDirectories(folder)
-            let received = Fixture.received(Fixture.callback(sid: "CAOLD", recordingURL: "https://recordings.example/x/CAOLD.mp3"), at: at(50))
+            let received = Fixture.received(
+                Fixture.callback(sid: "CAOLD", recordingURL: "https://recordings.example/x/CAOLD.mp3"),
+                at: at(50)
+            )
             let legacy = CallSidecar(
-                accountSid: CallSidecar.unknownAccount, callSid: "CAOLD", placedAt: nil, request: nil, platformCall: nil,
-                callbacks: [CallSidecar.Callback(receivedAt: at(50), contentType: received.contentType, body: received.body, unknownCall: true)],
-                exorecVersion: "0.1")
+                accountSid: CallSidecar.unknownAccount,
+                callSid: "CAOLD",
+                placedAt: nil,
+                request: nil,
+                platformCall: nil,
+                callbacks: [
+                    CallSidecar.Callback(
+                        receivedAt: at(50),
+                        contentType: received.contentType,
+                        body: received.body,
+                        unknownCall: true
+                    )
+                ],
+                exorecVersion: "0.1"
+            )
             try legacy.write(to: CallSidecar.path(inCallDirectory: folder), durable: false)
-            let legacyText = String(decoding: try FileSystem.read(CallSidecar.path(inCallDirectory: folder)), as: UTF8.self)
+            let legacyText = String(
+                decoding: try FileSystem.read(CallSidecar.path(inCallDirectory: folder)),
+                as: UTF8.self
+            )
             #expect(!legacyText.contains("origin") && !legacyText.contains("first_seen_at"))
 
             let report = try await CatalogRebuilder(layout: layout, logger: testLogger).rebuild(at: at(5000))
@@ -293,19 +412,35 @@ struct CatalogElsewhereMigrationTests {
             // What an older version left: callbacks only (CAOLD1), a stream only (CAOLD2), both (CAOLD3).
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CAOLD1"), at: at(50)))
             _ = try await catalog.recordCallback(
-                Fixture.received(Fixture.callback(sid: "CAOLD3", event: "answered", status: "in-progress", recordingURL: nil), at: at(3)))
+                Fixture.received(
+                    Fixture.callback(sid: "CAOLD3", event: "answered", status: "in-progress", recordingURL: nil),
+                    at: at(3)
+                )
+            )
             let stream2 = try CatalogElsewhereCallTests.streamPath("CAOLD2")
             let stream3 = try CatalogElsewhereCallTests.streamPath("CAOLD3")
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAOLD2", streamSid: "ST2", state: .interrupted), path: stream2)
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CAOLD3", streamSid: "ST3"), path: stream3)
-            _ = try await rawSQL(path, "DELETE FROM call_status_history WHERE call_sid LIKE 'CAOLD%'", "DELETE FROM calls WHERE call_sid LIKE 'CAOLD%'")
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CAOLD2", streamSid: "ST2", state: .interrupted),
+                path: stream2
+            )
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CAOLD3", streamSid: "ST3"),
+                path: stream3
+            )
+            _ = try await rawSQL(
+                path,
+                "DELETE FROM call_status_history WHERE call_sid LIKE 'CAOLD%'",
+                "DELETE FROM calls WHERE call_sid LIKE 'CAOLD%'"
+            )
             #expect(try await catalog.calls().map(\.callSid) == ["CA1"])
 
             try await catalog.transaction("adopt") { db in try await adoptCallsPlacedElsewhere(db) }
             let calls = Dictionary(uniqueKeysWithValues: try await catalog.calls().map { ($0.callSid, $0) })
             #expect(calls["CA1"]?.origin == .exorec)
             let one = try #require(calls["CAOLD1"])
-            #expect(one.origin == .elsewhere && one.accountSid == "" && one.status == "completed" && one.placedAt == at(50))
+            #expect(
+                one.origin == .elsewhere && one.accountSid == "" && one.status == "completed" && one.placedAt == at(50)
+            )
             #expect(one.folder?.hasPrefix("media/_unknown/") == true)
             #expect(one.recordingURL != nil)
             let two = try #require(calls["CAOLD2"])
@@ -328,7 +463,10 @@ struct CatalogElsewhereOutputTests {
     @Test func listingsSayWhoPlacedIt() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAE9"), at: at(60)), queuedAt: at(60))
+            _ = try await catalog.storeCallback(
+                Fixture.received(Fixture.callback(sid: "CAE9"), at: at(60)),
+                queuedAt: at(60)
+            )
             let table = try CallListingFormat.table.lines(for: try await CallSearch().run(on: catalog))
             #expect(table.count == 3)
             #expect(table[1].hasPrefix("CAE9 ") && table[1].hasSuffix("elsewhere"), "\(table)")

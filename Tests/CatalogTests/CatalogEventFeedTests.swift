@@ -15,9 +15,23 @@ struct CatalogEventFeedTests {
             try await catalog.upsertStream(from: started, path: Self.path)
             try await catalog.upsertStream(from: started, path: Self.path)  // the same state again: no event
             let progress = StreamProgress(
-                streamSid: "ST1", callSid: "CA1", path: Self.path, sampleRate: 8000, channels: 1, frames: 8000, durationSeconds: 1, bytes: 32_044, at: at(3))
+                streamSid: "ST1",
+                callSid: "CA1",
+                path: Self.path,
+                sampleRate: 8000,
+                channels: 1,
+                frames: 8000,
+                durationSeconds: 1,
+                bytes: 32_044,
+                at: at(3)
+            )
             #expect(try await catalog.recordStreamProgress([progress]) == 1)
-            let done = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", bytes: 9_600_044, sha256: String(repeating: "ab", count: 32))
+            let done = try Fixture.streamSidecar(
+                callSid: "CA1",
+                streamSid: "ST1",
+                bytes: 9_600_044,
+                sha256: String(repeating: "ab", count: 32)
+            )
             try await catalog.upsertStream(from: done, path: Self.path)
             try await catalog.upsertStream(from: done, path: Self.path)
 
@@ -25,7 +39,11 @@ struct CatalogEventFeedTests {
             #expect(events.map(\.type) == [.streamStarted, .streamProgress, .streamFinished])
             #expect(events.map(\.id) == [1, 2, 3])
             let mediaID = MediaFile.id(forPath: Self.path)
-            #expect(events.allSatisfy { $0.mediaID == mediaID && $0.path == Self.path && $0.callSid == "CA1" && $0.streamSid == "ST1" })
+            #expect(
+                events.allSatisfy {
+                    $0.mediaID == mediaID && $0.path == Self.path && $0.callSid == "CA1" && $0.streamSid == "ST1"
+                }
+            )
             #expect(events[1].detail.bytes == 32_044)
             #expect(events[1].detail.state == "recording")
             #expect(events[2].detail.state == "complete")
@@ -47,17 +65,35 @@ struct CatalogEventFeedTests {
         try await withTestCatalog { catalog, _ async throws in
             let reports = (0..<1234).map { index in
                 StreamProgress(
-                    streamSid: "ST\(index)", callSid: "CA\(index)", path: "media/x/CA\(index)/stream-ST\(index).wav", sampleRate: 16000,
-                    channels: 2, frames: 16000, durationSeconds: 1.5, bytes: 64_044, at: at(3))
+                    streamSid: "ST\(index)",
+                    callSid: "CA\(index)",
+                    path: "media/x/CA\(index)/stream-ST\(index).wav",
+                    sampleRate: 16000,
+                    channels: 2,
+                    frames: 16000,
+                    durationSeconds: 1.5,
+                    bytes: 64_044,
+                    at: at(3)
+                )
             }
             #expect(try await catalog.recordStreamProgress(reports) == 1234)
             let events = try await catalog.events(after: 0, limit: 5000)
             #expect(events.count == 1234)
             #expect(events.map(\.callSid) == reports.map(\.callSid))
             let last = try #require(events.last)
-            #expect(last.detail == FeedEvent.Detail(
-                kind: .stream, state: "recording", format: "wav", sampleRate: 16000, channels: 2, frames: 16000, durationSeconds: 1.5,
-                bytes: 64_044))
+            #expect(
+                last.detail
+                    == FeedEvent.Detail(
+                        kind: .stream,
+                        state: "recording",
+                        format: "wav",
+                        sampleRate: 16000,
+                        channels: 2,
+                        frames: 16000,
+                        durationSeconds: 1.5,
+                        bytes: 64_044
+                    )
+            )
             #expect(last.mediaID == MediaFile.id(forPath: "media/x/CA1233/stream-ST1233.wav"))
         }
     }
@@ -66,11 +102,24 @@ struct CatalogEventFeedTests {
     @Test func recordingStoredAndCallCompletedOnce() async throws {
         try await withTestCatalog { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"), path: Self.path)
-            try await catalog.appendStatus(callSid: "CA1", StatusChange(callback: Fixture.callback(sid: "CA1"), at: at(300)))
-            try await catalog.appendStatus(callSid: "CA1", StatusChange(callback: Fixture.callback(sid: "CA1"), at: at(301)))
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"),
+                path: Self.path
+            )
+            try await catalog.appendStatus(
+                callSid: "CA1",
+                StatusChange(callback: Fixture.callback(sid: "CA1"), at: at(300))
+            )
+            try await catalog.appendStatus(
+                callSid: "CA1",
+                StatusChange(callback: Fixture.callback(sid: "CA1"), at: at(301))
+            )
             let sidecar = Fixture.recordingSidecar(
-                callSid: "CA1", url: "https://recordings.example/acme/CA1.mp3", bytes: 1234, sha256: String(repeating: "cd", count: 32))
+                callSid: "CA1",
+                url: "https://recordings.example/acme/CA1.mp3",
+                bytes: 1234,
+                sha256: String(repeating: "cd", count: 32)
+            )
             try await catalog.upsertRecording(from: sidecar, path: "media/acme/2025/11/23/CA1/recording.mp3")
             try await catalog.upsertRecording(from: sidecar, path: "media/acme/2025/11/23/CA1/recording.mp3")
 
@@ -93,7 +142,10 @@ struct CatalogEventFeedTests {
             let started = ContinuousClock.now
             async let waited = catalog.waitForEvents(after: 0, timeout: .seconds(20), pollInterval: .seconds(20))
             try await Task.sleep(for: .milliseconds(100))
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording), path: Self.path)
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording),
+                path: Self.path
+            )
             let events = try await waited
             #expect(events.map(\.type) == [.streamStarted])
             #expect(ContinuousClock.now - started < .seconds(15))
@@ -105,13 +157,38 @@ struct CatalogEventFeedTests {
     /// Progress older than a day is pruned; ids keep growing after it (a consumer's position stays valid).
     @Test func oldProgressIsPrunedAndIdsKeepGrowing() async throws {
         try await withTestCatalog { catalog, _ async throws in
-            try await catalog.upsertStream(from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording), path: Self.path)
+            try await catalog.upsertStream(
+                from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording),
+                path: Self.path
+            )
             try await catalog.recordStreamProgress([
-                StreamProgress(streamSid: "ST1", callSid: "CA1", path: Self.path, sampleRate: 8000, channels: 1, frames: 8000, durationSeconds: 1, bytes: 32_044, at: at(3))
+                StreamProgress(
+                    streamSid: "ST1",
+                    callSid: "CA1",
+                    path: Self.path,
+                    sampleRate: 8000,
+                    channels: 1,
+                    frames: 8000,
+                    durationSeconds: 1,
+                    bytes: 32_044,
+                    at: at(3)
+                )
             ])
-            let dayLater = Timestamp(millisecondsSinceEpoch: at(3).millisecondsSinceEpoch + FeedEvent.progressRetention + 1000)
+            let dayLater = Timestamp(
+                millisecondsSinceEpoch: at(3).millisecondsSinceEpoch + FeedEvent.progressRetention + 1000
+            )
             try await catalog.recordStreamProgress([
-                StreamProgress(streamSid: "ST1", callSid: "CA1", path: Self.path, sampleRate: 8000, channels: 1, frames: 16000, durationSeconds: 2, bytes: 64_044, at: dayLater)
+                StreamProgress(
+                    streamSid: "ST1",
+                    callSid: "CA1",
+                    path: Self.path,
+                    sampleRate: 8000,
+                    channels: 1,
+                    frames: 16000,
+                    durationSeconds: 2,
+                    bytes: 64_044,
+                    at: dayLater
+                )
             ])
             let events = try await catalog.events(after: 0)
             #expect(events.map(\.id) == [1, 3])

@@ -12,7 +12,10 @@ import Testing
             for file in [path, "\(path)-wal", "\(path)-shm"] where FileManager.default.fileExists(atPath: file) {
                 var info = stat()
                 #expect(stat(file, &info) == 0)
-                #expect(info.st_mode & 0o007 == 0, "\(file) is world-accessible: \(String(info.st_mode & 0o777, radix: 8))")
+                #expect(
+                    info.st_mode & 0o007 == 0,
+                    "\(file) is world-accessible: \(String(info.st_mode & 0o777, radix: 8))"
+                )
             }
             #expect(FileManager.default.fileExists(atPath: "\(path)-wal"), "the catalog runs in WAL mode")
         }
@@ -23,11 +26,21 @@ import Testing
 @Suite struct StoredURLRedactionTests {
     @Test func aStreamUrlsSecretQueryIsNotCopiedIntoTheSidecar() throws {
         let identity = StreamRecorder.Identity(
-            account: try PathSafeIdentifier("AC1", field: "account"), callSid: try PathSafeIdentifier("CA1", field: "call"),
-            streamSid: try PathSafeIdentifier("MZ1", field: "stream"), from: nil, to: nil,
+            account: try PathSafeIdentifier("AC1", field: "account"),
+            callSid: try PathSafeIdentifier("CA1", field: "call"),
+            streamSid: try PathSafeIdentifier("MZ1", field: "stream"),
+            from: nil,
+            to: nil,
             customParameters: ["callback": "https://u:pw@hooks.example/x?token=abc&id=1"],
-            queryParameters: ["sample-rate": "8000", "token": "s3cr3t-value", "X-Amz-Signature": "ff"])
-        let sidecar = StreamSidecar(identity: identity, sampleRate: 8000, startedAt: .now(), file: "s.wav", exorecVersion: "test")
+            queryParameters: ["sample-rate": "8000", "token": "s3cr3t-value", "X-Amz-Signature": "ff"]
+        )
+        let sidecar = StreamSidecar(
+            identity: identity,
+            sampleRate: 8000,
+            startedAt: .now(),
+            file: "s.wav",
+            exorecVersion: "test"
+        )
         let text = String(decoding: sidecar.encoded(), as: UTF8.self)
 
         #expect(sidecar.queryParameters == ["sample-rate": "8000", "token": "REDACTED", "X-Amz-Signature": "REDACTED"])
@@ -37,8 +50,11 @@ import Testing
 
     @Test func aPreSignedRecordingUrlIsStoredWithoutItsSignature() {
         let sidecar = Fixture.recordingSidecar(
-            callSid: "CA1", url: "https://s3.amazonaws.com/b/r.mp3?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA1",
-            bytes: 1, sha256: "00")
+            callSid: "CA1",
+            url: "https://s3.amazonaws.com/b/r.mp3?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA1",
+            bytes: 1,
+            sha256: "00"
+        )
         #expect(!sidecar.url.contains("deadbeef") && !sidecar.url.contains("AKIA1"))
         #expect(sidecar.url.hasPrefix("https://s3.amazonaws.com/b/r.mp3?"))
     }

@@ -15,7 +15,12 @@ struct CatalogMediaTests {
             #expect(file.sha256 == nil)
             #expect(file.kind == .stream)
 
-            let done = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", bytes: 9_600_044, sha256: String(repeating: "ab", count: 32))
+            let done = try Fixture.streamSidecar(
+                callSid: "CA1",
+                streamSid: "ST1",
+                bytes: 9_600_044,
+                sha256: String(repeating: "ab", count: 32)
+            )
             try await catalog.upsertStream(from: done, path: path)
             let streams = try await catalog.streams(callSid: "CA1")
             #expect(streams.count == 1)
@@ -29,10 +34,23 @@ struct CatalogMediaTests {
             #expect(stream.endedAt == done.endedAt)
 
             file = try #require(try await catalog.mediaFiles(callSid: "CA1").first)
-            #expect(file == MediaFile(
-                callSid: "CA1", kind: .stream, path: path, format: "wav", sampleRate: 8000, channels: 2, durationSeconds: 300,
-                bytes: 9_600_044, sha256: String(repeating: "ab", count: 32), state: .complete, createdAt: done.startedAt,
-                updatedAt: try #require(done.endedAt)))
+            #expect(
+                file
+                    == MediaFile(
+                        callSid: "CA1",
+                        kind: .stream,
+                        path: path,
+                        format: "wav",
+                        sampleRate: 8000,
+                        channels: 2,
+                        durationSeconds: 300,
+                        bytes: 9_600_044,
+                        sha256: String(repeating: "ab", count: 32),
+                        state: .complete,
+                        createdAt: done.startedAt,
+                        updatedAt: try #require(done.endedAt)
+                    )
+            )
         }
     }
 
@@ -44,7 +62,8 @@ struct CatalogMediaTests {
             try await catalog.upsertStream(from: sidecar, path: "media/acme/CA1/stream-ST1-2.wav")
             #expect(
                 try await catalog.streams(callSid: "CA1").map(\.path)
-                    == ["media/acme/CA1/stream-ST1-2.wav", "media/acme/CA1/stream-ST1.wav"])
+                    == ["media/acme/CA1/stream-ST1-2.wav", "media/acme/CA1/stream-ST1.wav"]
+            )
             #expect(try await catalog.mediaFiles(callSid: "CA1").count == 2)
         }
     }
@@ -52,7 +71,11 @@ struct CatalogMediaTests {
     @Test func recordingFromSidecar() async throws {
         try await withTestCatalog { catalog, _ async throws in
             let sidecar = Fixture.recordingSidecar(
-                callSid: "CA1", url: "https://recordings.example/acme/CA1.mp3", bytes: 1234, sha256: String(repeating: "cd", count: 32))
+                callSid: "CA1",
+                url: "https://recordings.example/acme/CA1.mp3",
+                bytes: 1234,
+                sha256: String(repeating: "cd", count: 32)
+            )
             try await catalog.upsertRecording(from: sidecar, path: "media/acme/CA1/recording.mp3")
             let recording = try #require(try await catalog.recordings(callSid: "CA1").first)
             #expect(recording.url == "https://recordings.example/acme/CA1.mp3")
@@ -70,8 +93,19 @@ struct CatalogMediaTests {
     @Test func upsertMediaFileKeepsCreatedAt() async throws {
         try await withTestCatalog { catalog, _ async throws in
             var file = MediaFile(
-                callSid: "CA1", kind: .recording, path: "media/x/recording.mp3", format: "mp3", sampleRate: nil, channels: nil,
-                durationSeconds: nil, bytes: 10, sha256: nil, state: .incomplete, createdAt: at(1), updatedAt: at(1))
+                callSid: "CA1",
+                kind: .recording,
+                path: "media/x/recording.mp3",
+                format: "mp3",
+                sampleRate: nil,
+                channels: nil,
+                durationSeconds: nil,
+                bytes: 10,
+                sha256: nil,
+                state: .incomplete,
+                createdAt: at(1),
+                updatedAt: at(1)
+            )
             try await catalog.upsertMediaFile(file)
             file.state = .complete
             file.bytes = 20

@@ -22,7 +22,9 @@ struct CatalogMigrationTests {
             #expect(try await catalog.schemaVersion() == Catalog.supportedSchemaVersion)
             try await catalog.close()
 
-            let tables = try await rawSQL(path, "SELECT name FROM sqlite_master WHERE type = 'table'").compactMap { $0["name"] }
+            let tables = try await rawSQL(path, "SELECT name FROM sqlite_master WHERE type = 'table'").compactMap {
+                $0["name"]
+            }
             for table in Self.tables { #expect(tables.contains(table), "missing table \(table)") }
             let mode = try await rawSQL(path, "PRAGMA journal_mode")
             #expect(mode.first?["journal_mode"] == "wal")
@@ -54,9 +56,14 @@ struct CatalogMigrationTests {
             let path = "\(directory)/catalog.sqlite"
             try await Catalog.withCatalog(path: path, logger: testLogger) { _ in }
             let newer = Catalog.supportedSchemaVersion + 1
-            _ = try await rawSQL(path, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(newer), 'from the future', 0)")
+            _ = try await rawSQL(
+                path,
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(newer), 'from the future', 0)"
+            )
 
-            let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: path, logger: testLogger) }
+            let error = await #expect(throws: CatalogError.self) {
+                try await Catalog.open(path: path, logger: testLogger)
+            }
             #expect(error == .schemaTooNew(path: path, found: newer, supported: Catalog.supportedSchemaVersion))
             #expect(error?.description.contains("newer exorec") == true)
         }
@@ -81,7 +88,9 @@ struct CatalogMigrationTests {
         try await withTemporaryDirectory { directory async throws in
             let path = "\(directory)/catalog.sqlite"
             try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
-            let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: path, logger: testLogger) }
+            let error = await #expect(throws: CatalogError.self) {
+                try await Catalog.open(path: path, logger: testLogger)
+            }
             #expect(error?.code == "catalog.open")
         }
     }

@@ -76,7 +76,10 @@ struct CatalogQueryOutputTests {
             return try #require(try await CallDetail.load(callSid: "CA1", from: catalog))
         }
         let text = try CallListingFormat.table.lines(for: detail).joined(separator: "\n")
-        for section in ["call CA1", "parameters", "status history", "callbacks (1, 1 deliveries)", "media files (2)", "downloads (0)"] {
+        for section in [
+            "call CA1", "parameters", "status history", "callbacks (1, 1 deliveries)", "media files (2)",
+            "downloads (0)",
+        ] {
             #expect(text.contains(section))
         }
         #expect(text.contains("media/acme/CA1/recording.mp3"))

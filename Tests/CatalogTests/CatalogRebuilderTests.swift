@@ -16,8 +16,10 @@ struct CatalogRebuilderTests {
 
         func directory(_ callSid: String, account: String = Fixture.account) throws -> String {
             let directory = self.layout.callDirectory(
-                account: try PathSafeIdentifier(account, field: "account"), callSid: try PathSafeIdentifier(callSid, field: "call"),
-                startedAt: t0)
+                account: try PathSafeIdentifier(account, field: "account"),
+                callSid: try PathSafeIdentifier(callSid, field: "call"),
+                startedAt: t0
+            )
             try FileSystem.makeDirectories(directory)
             return directory
         }
@@ -25,7 +27,11 @@ struct CatalogRebuilderTests {
         func relative(_ path: String) -> String { String(path.dropFirst(self.root.count + 1)) }
 
         func writeFile(_ path: String, bytes count: Int) throws -> (bytes: Int64, sha256: String) {
-            try FileSystem.writeAtomically((0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }, to: path, durable: false)
+            try FileSystem.writeAtomically(
+                (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) },
+                to: path,
+                durable: false
+            )
             return (Int64(count), try FileSystem.sha256(of: path))
         }
     }
@@ -39,7 +45,13 @@ struct CatalogRebuilderTests {
     static func populate(_ world: World, _ catalog: Catalog) async throws {
         let placed = Fixture.placed(sid: "CA1", at: t0, campaign: "spring")
         try await catalog.recordPlacedCall(placed)
-        let answered = Fixture.callback(sid: "CA1", event: "answered", status: "in-progress", recordingURL: nil, legs: ["in-progress", nil])
+        let answered = Fixture.callback(
+            sid: "CA1",
+            event: "answered",
+            status: "in-progress",
+            recordingURL: nil,
+            legs: ["in-progress", nil]
+        )
         let terminal = Fixture.callback(sid: "CA1", recordingURL: Self.recordingURL)
         let deliveries = [
             Fixture.received(answered, as: .multipart, at: at(10)), Fixture.received(terminal, at: at(330)),
@@ -58,36 +70,66 @@ struct CatalogRebuilderTests {
         let directory1 = try world.directory("CA1")
         let wav = "\(directory1)/stream-ST1.wav"
         let wavFile = try world.writeFile(wav, bytes: 4000)
-        let stream = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", bytes: wavFile.bytes, sha256: wavFile.sha256)
+        let stream = try Fixture.streamSidecar(
+            callSid: "CA1",
+            streamSid: "ST1",
+            bytes: wavFile.bytes,
+            sha256: wavFile.sha256
+        )
         try stream.write(to: "\(directory1)/stream-ST1.json", durable: false)
         try await catalog.upsertStream(from: stream, path: world.relative(wav))
 
-        let job = try await catalog.enqueueDownload(callSid: "CA1", url: Self.recordingURL, notBefore: at(345), at: at(345)).job
+        let job = try await catalog.enqueueDownload(
+            callSid: "CA1",
+            url: Self.recordingURL,
+            notBefore: at(345),
+            at: at(345)
+        ).job
         let claimed = try #require(try await catalog.claimNextDownload(now: at(400), lease: .seconds(60)))
         #expect(claimed.id == job.id)
         let mp3 = "\(directory1)/recording.mp3"
         let mp3File = try world.writeFile(mp3, bytes: 1500)
-        let recording = Fixture.recordingSidecar(callSid: "CA1", url: Self.recordingURL, bytes: mp3File.bytes, sha256: mp3File.sha256)
+        let recording = Fixture.recordingSidecar(
+            callSid: "CA1",
+            url: Self.recordingURL,
+            bytes: mp3File.bytes,
+            sha256: mp3File.sha256
+        )
         try recording.write(to: RecordingSidecar.path(inCallDirectory: directory1), durable: false)
         try await catalog.upsertRecording(from: recording, path: world.relative(mp3))
         try await catalog.completeDownload(claimed, at: at(401))
 
         // call.json for CA1, by hand: the duplicate delivery listed as it arrived.
         let sidecar1 = CallSidecar(
-            accountSid: Fixture.account, callSid: "CA1", placedAt: t0, request: placed.parameters, campaignId: "spring",
-            campaignRowKey: "row-CA1", platformCall: CallSidecar.platformCallJSON(placed.platformCall),
+            accountSid: Fixture.account,
+            callSid: "CA1",
+            placedAt: t0,
+            request: placed.parameters,
+            campaignId: "spring",
+            campaignRowKey: "row-CA1",
+            platformCall: CallSidecar.platformCallJSON(placed.platformCall),
             statusHistory: history,
             callbacks: deliveries.map {
-                CallSidecar.Callback(receivedAt: $0.receivedAt, contentType: $0.contentType, sourceAddress: $0.sourceAddress, body: $0.body)
+                CallSidecar.Callback(
+                    receivedAt: $0.receivedAt,
+                    contentType: $0.contentType,
+                    sourceAddress: $0.sourceAddress,
+                    body: $0.body
+                )
             },
-            exorecVersion: "test")
+            exorecVersion: "test"
+        )
         try sidecar1.write(to: CallSidecar.path(inCallDirectory: directory1), durable: false)
 
         // CA2: the reconciler learns the outcome; the recording is never fetched.
         try await catalog.recordPlacedCall(Fixture.placed(sid: "CA2", at: at(20), customField: "other"))
         var details = Fixture.response(sid: "CA2", status: "completed")
         details.recordingURL = Self.recordingURL2
-        details.details = PlatformCall.Details(conversationDuration: 8, leg1Status: "completed", leg2Status: "completed")
+        details.details = PlatformCall.Details(
+            conversationDuration: 8,
+            leg1Status: "completed",
+            leg2Status: "completed"
+        )
         try await catalog.recordCallDetails(details, at: at(900))
         let sidecar2 = try #require(try await catalog.callSidecar(callSid: "CA2", exorecVersion: "test"))
         try sidecar2.write(to: CallSidecar.path(inCallDirectory: try world.directory("CA2")), durable: false)
@@ -95,22 +137,47 @@ struct CatalogRebuilderTests {
         // A call exorec did not place: its first callback (no AccountSid) makes it a call placed elsewhere whose
         // account is not known, its call.json under `_unknown` (before calls placed elsewhere, only the callback
         // was kept).
-        _ = try await catalog.storeCallback(Fixture.received(Fixture.callback(sid: "CAX", recordingURL: nil), at: at(50)), queuedAt: at(50))
+        _ = try await catalog.storeCallback(
+            Fixture.received(Fixture.callback(sid: "CAX", recordingURL: nil), at: at(50)),
+            queuedAt: at(50)
+        )
         let elsewhere = try #require(try await catalog.callSidecar(callSid: "CAX", exorecVersion: "test"))
-        #expect(elsewhere.accountSid == "" && elsewhere.origin == CallSidecar.originElsewhere && elsewhere.firstSeenAt == at(50))
-        #expect(try await catalog.call(sid: "CAX")?.folder == world.relative(try world.directory("CAX", account: CallSidecar.unknownAccount)))
+        #expect(
+            elsewhere.accountSid == "" && elsewhere.origin == CallSidecar.originElsewhere
+                && elsewhere.firstSeenAt == at(50)
+        )
+        #expect(
+            try await catalog.call(sid: "CAX")?.folder
+                == world.relative(try world.directory("CAX", account: CallSidecar.unknownAccount))
+        )
         try elsewhere.write(
-            to: CallSidecar.path(inCallDirectory: try world.directory("CAX", account: CallSidecar.unknownAccount)), durable: false)
+            to: CallSidecar.path(inCallDirectory: try world.directory("CAX", account: CallSidecar.unknownAccount)),
+            durable: false
+        )
 
         for index in 1...3 {
-            try await catalog.appendAudit(AuditEvent(at: at(Int64(1000 + index)), actor: "test", action: "step.\(index)", callSid: "CA1"))
+            try await catalog.appendAudit(
+                AuditEvent(at: at(Int64(1000 + index)), actor: "test", action: "step.\(index)", callSid: "CA1")
+            )
         }
 
         // The campaign CA1 came from: its row placed, another row refused by the platform.
         #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-CA1", line: 2, at: at(-1)) == nil)
-        try await catalog.finishCampaignRow(campaignId: "spring", rowKey: "row-CA1", state: .placed, callSid: "CA1", at: t0)
+        try await catalog.finishCampaignRow(
+            campaignId: "spring",
+            rowKey: "row-CA1",
+            state: .placed,
+            callSid: "CA1",
+            at: t0
+        )
         #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-9", line: 9, at: at(1)) == nil)
-        try await catalog.finishCampaignRow(campaignId: "spring", rowKey: "row-9", state: .failed, error: "HTTP 400", at: at(2))
+        try await catalog.finishCampaignRow(
+            campaignId: "spring",
+            rowKey: "row-9",
+            state: .failed,
+            error: "HTTP 400",
+            at: at(2)
+        )
     }
 
     @discardableResult
@@ -122,11 +189,15 @@ struct CatalogRebuilderTests {
     /// one built event by event; the audit log is carried over and extended; the missing recording is queued.
     @Test func rebuildReproducesTheCatalog() async throws {
         try await Self.withWorld { world async throws in
-            let (before, auditBefore, campaignBefore, feedBefore) = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) {
+            let (before, auditBefore, campaignBefore, feedBefore) = try await Catalog.withCatalog(
+                path: world.catalogPath,
+                logger: testLogger
+            ) {
                 catalog async throws in
                 try await Self.populate(world, catalog)
                 return (
-                    try await catalog.snapshot(), try await catalog.auditEntries(), try await catalog.campaignRows(campaignId: "spring"),
+                    try await catalog.snapshot(), try await catalog.auditEntries(),
+                    try await catalog.campaignRows(campaignId: "spring"),
                     try await catalog.events(after: 0)
                 )
             }
@@ -197,18 +268,35 @@ struct CatalogRebuilderTests {
             try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
                 try await Self.populate(world, catalog)
                 let before = try await catalog.snapshot()
-                try await catalog.appendStatus(callSid: "CA2", StatusChange(status: "failed", source: .callback, at: at(2000)))
+                try await catalog.appendStatus(
+                    callSid: "CA2",
+                    StatusChange(status: "failed", source: .callback, at: at(2000))
+                )
                 try await catalog.upsertMediaFile(
                     MediaFile(
-                        callSid: "CA2", kind: .recording, path: "media/extra.mp3", format: "mp3", sampleRate: nil, channels: nil,
-                        durationSeconds: nil, bytes: 1, sha256: nil, state: .complete, createdAt: t0, updatedAt: t0))
+                        callSid: "CA2",
+                        kind: .recording,
+                        path: "media/extra.mp3",
+                        format: "mp3",
+                        sampleRate: nil,
+                        channels: nil,
+                        durationSeconds: nil,
+                        bytes: 1,
+                        sha256: nil,
+                        state: .complete,
+                        createdAt: t0,
+                        updatedAt: t0
+                    )
+                )
                 var after = try await catalog.snapshot()
                 after.callbacks.removeValue(forKey: try #require(after.callbacks.keys.sorted().first))
                 let differences = before.differences(from: after)
                 #expect(
                     differences.contains {
-                        $0.table == "calls" && $0.key == "CA2" && $0.kind == .changed && $0.fields == ["status", "updated_at"]
-                    })
+                        $0.table == "calls" && $0.key == "CA2" && $0.kind == .changed
+                            && $0.fields == ["status", "updated_at"]
+                    }
+                )
                 #expect(differences.contains { $0.table == "call_status_history" && $0.key == "CA2" })
                 #expect(differences.contains { $0.table == "media_files" && $0.kind == .onlyInSecond })
                 #expect(differences.contains { $0.table == "callbacks" && $0.kind == .onlyInFirst })
@@ -220,7 +308,8 @@ struct CatalogRebuilderTests {
     /// a stale temporary file from a crashed rebuild does not stop the next one.
     @Test func interruptedRebuildLeavesTheOldCatalog() async throws {
         try await Self.withWorld { world async throws in
-            let before = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { catalog async throws in
+            let before = try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) {
+                catalog async throws in
                 try await catalog.recordPlacedCall(Fixture.placed(sid: "CAOLD"))
                 try await catalog.appendAudit(AuditEvent(at: t0, actor: "test", action: "old"))
                 return try await catalog.snapshot()
@@ -228,9 +317,13 @@ struct CatalogRebuilderTests {
             // What is on disk says something else.
             let directory = try world.directory("CA1")
             try CallSidecar(
-                accountSid: "acme", callSid: "CA1", placedAt: t0, request: [:],
+                accountSid: "acme",
+                callSid: "CA1",
+                placedAt: t0,
+                request: [:],
                 platformCall: CallSidecar.platformCallJSON(Fixture.response(sid: "CA1")),
-                statusHistory: [StatusChange(status: "in-progress", source: .placed, at: t0)], exorecVersion: "test"
+                statusHistory: [StatusChange(status: "in-progress", source: .placed, at: t0)],
+                exorecVersion: "test"
             ).write(to: CallSidecar.path(inCallDirectory: directory), durable: false)
 
             struct Crash: Error {}
@@ -245,7 +338,9 @@ struct CatalogRebuilderTests {
                     #expect(try await catalog.auditEntries().map(\.action) == ["old"])
                 }
             }
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: world.root).filter { $0.contains("before-rebuild") }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: world.root).filter {
+                $0.contains("before-rebuild")
+            }
             #expect(leftovers.isEmpty)
 
             // A crash left a half-written temporary file behind.
@@ -273,7 +368,11 @@ struct CatalogRebuilderTests {
             try FileSystem.writeAtomically([UInt8](repeating: 7, count: 4000), to: wav, durable: false)
             _ = try world.writeFile("\(directory1)/stream-ORPHAN.wav", bytes: 10)
             let broken = try world.directory("CABROKEN")
-            try FileSystem.writeAtomically(Array("{not json".utf8), to: CallSidecar.path(inCallDirectory: broken), durable: false)
+            try FileSystem.writeAtomically(
+                Array("{not json".utf8),
+                to: CallSidecar.path(inCallDirectory: broken),
+                durable: false
+            )
             // A size the sidecar does not match.
             var stream = try StreamSidecar.load(from: "\(directory1)/stream-ST1.json")
             stream.bytes = 3999
@@ -340,7 +439,10 @@ struct CatalogRebuilderTests {
                 #expect(rows.first?.state == .placed)
                 #expect(rows.first?.callSid == "CA1")
                 #expect(rows.first?.line == 0)
-                #expect(try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-CA1", line: 2)?.state == .placed)
+                #expect(
+                    try await catalog.claimCampaignRow(campaignId: "spring", rowKey: "row-CA1", line: 2)?.state
+                        == .placed
+                )
             }
         }
     }
@@ -349,12 +451,18 @@ struct CatalogRebuilderTests {
     @Test func newerOldCatalogStopsTheRebuild() async throws {
         try await Self.withWorld { world async throws in
             try await Catalog.withCatalog(path: world.catalogPath, logger: testLogger) { _ in }
-            _ = try await rawSQL(world.catalogPath, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)")
+            _ = try await rawSQL(
+                world.catalogPath,
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)"
+            )
             let error = await #expect(throws: CatalogError.self) {
                 try await CatalogRebuilder(layout: world.layout, logger: testLogger).rebuild()
             }
             #expect(error?.description.contains("newer exorec") == true)
-            #expect(try await rawSQL(world.catalogPath, "SELECT MAX(version) AS v FROM schema_migrations").first?["v"] == "99")
+            #expect(
+                try await rawSQL(world.catalogPath, "SELECT MAX(version) AS v FROM schema_migrations").first?["v"]
+                    == "99"
+            )
         }
     }
 

@@ -9,8 +9,22 @@ import Testing
 struct CatalogStreamPauseTests {
     static let pauses = [
         StreamSidecar.Pause(
-            startFrame: 8000, endFrame: 24000, pausedAt: at(10), resumedAt: at(12), by: "agent-7", reason: "card\u{1b}[2Jnumber"),
-        StreamSidecar.Pause(startFrame: 40000, endFrame: 48000, pausedAt: at(15), resumedAt: at(16), by: "api:127.0.0.1", reason: nil, endedWithStream: true),
+            startFrame: 8000,
+            endFrame: 24000,
+            pausedAt: at(10),
+            resumedAt: at(12),
+            by: "agent-7",
+            reason: "card\u{1b}[2Jnumber"
+        ),
+        StreamSidecar.Pause(
+            startFrame: 40000,
+            endFrame: 48000,
+            pausedAt: at(15),
+            resumedAt: at(16),
+            by: "api:127.0.0.1",
+            reason: nil,
+            endedWithStream: true
+        ),
     ]
 
     @Test func intervalsAreStoredFromTheSidecarAndShown() async throws {

@@ -73,7 +73,11 @@ enum Fixture {
     static let account = "acme"
 
     static func request(customField: String = "order_12345") -> ConnectCallRequest {
-        var request = ConnectCallRequest(from: "09876543210", callerId: "08047112233", destination: .number("09123456789"))
+        var request = ConnectCallRequest(
+            from: "09876543210",
+            callerId: "08047112233",
+            destination: .number("09123456789")
+        )
         request.record = true
         request.recordingChannels = .dual
         request.recordingFormat = .mp3
@@ -100,16 +104,28 @@ enum Fixture {
     }
 
     static func placed(
-        sid: String, at time: Timestamp = t0, customField: String = "order_12345", campaign: String? = nil
+        sid: String,
+        at time: Timestamp = t0,
+        customField: String = "order_12345",
+        campaign: String? = nil
     ) -> PlacedCall {
         PlacedCall(
-            request: request(customField: customField), response: response(sid: sid), accountSid: account,
-            placedAt: time, campaignId: campaign, campaignRowKey: campaign.map { _ in "row-\(sid)" })
+            request: request(customField: customField),
+            response: response(sid: sid),
+            accountSid: account,
+            placedAt: time,
+            campaignId: campaign,
+            campaignRowKey: campaign.map { _ in "row-\(sid)" }
+        )
     }
 
     static func callback(
-        sid: String, event: String? = "terminal", status: String = "completed", dateUpdated: String = "2025-11-23 12:18:45",
-        recordingURL: String? = "https://recordings.example/acme/CA1.mp3", legs: [String?] = ["completed", "completed"]
+        sid: String,
+        event: String? = "terminal",
+        status: String = "completed",
+        dateUpdated: String = "2025-11-23 12:18:45",
+        recordingURL: String? = "https://recordings.example/acme/CA1.mp3",
+        legs: [String?] = ["completed", "completed"]
     ) -> StatusCallback {
         var callback = StatusCallback(callSid: sid)
         callback.eventType = event
@@ -122,25 +138,45 @@ enum Fixture {
         callback.customField = "order_12345"
         callback.recordingURL = recordingURL
         callback.direction = "outbound-api"
-        callback.legs = legs.map { StatusCallback.Leg(onCallDuration: $0 == "completed" ? 300 : nil, status: $0, answeredBy: "Human") }
+        callback.legs = legs.map {
+            StatusCallback.Leg(onCallDuration: $0 == "completed" ? 300 : nil, status: $0, answeredBy: "Human")
+        }
         return callback
     }
 
-    static func received(_ callback: StatusCallback, as type: CallbackContentType = .json, at time: Timestamp) -> ReceivedCallback {
+    static func received(
+        _ callback: StatusCallback,
+        as type: CallbackContentType = .json,
+        at time: Timestamp
+    ) -> ReceivedCallback {
         let (contentType, body) = callback.encoded(as: type)
         return ReceivedCallback(receivedAt: time, contentType: contentType, body: body, sourceAddress: "203.0.113.7")
     }
 
     static func streamSidecar(
-        callSid: String, streamSid: String, state: StreamSidecar.State = .complete, startedAt: Timestamp = at(2),
-        bytes: Int64? = nil, sha256: String? = nil
+        callSid: String,
+        streamSid: String,
+        state: StreamSidecar.State = .complete,
+        startedAt: Timestamp = at(2),
+        bytes: Int64? = nil,
+        sha256: String? = nil
     ) throws -> StreamSidecar {
         let identity = StreamRecorder.Identity(
-            account: try PathSafeIdentifier(account, field: "account"), callSid: try PathSafeIdentifier(callSid, field: "call"),
-            streamSid: try PathSafeIdentifier(streamSid, field: "stream"), from: "09876543210", to: "09123456789",
-            customParameters: ["campaign": "spring"], queryParameters: ["sample-rate": "8000"])
+            account: try PathSafeIdentifier(account, field: "account"),
+            callSid: try PathSafeIdentifier(callSid, field: "call"),
+            streamSid: try PathSafeIdentifier(streamSid, field: "stream"),
+            from: "09876543210",
+            to: "09123456789",
+            customParameters: ["campaign": "spring"],
+            queryParameters: ["sample-rate": "8000"]
+        )
         var sidecar = StreamSidecar(
-            identity: identity, sampleRate: 8000, startedAt: startedAt, file: "stream-\(streamSid).wav", exorecVersion: "test")
+            identity: identity,
+            sampleRate: 8000,
+            startedAt: startedAt,
+            file: "stream-\(streamSid).wav",
+            exorecVersion: "test"
+        )
         sidecar.state = state
         sidecar.channels = 2
         sidecar.channelMap = StreamSidecar.channelMap(channels: 2)
@@ -155,12 +191,30 @@ enum Fixture {
         return sidecar
     }
 
-    static func recordingSidecar(callSid: String, url: String, bytes: Int64, sha256: String, fetchedAt: Timestamp = at(400))
+    static func recordingSidecar(
+        callSid: String,
+        url: String,
+        bytes: Int64,
+        sha256: String,
+        fetchedAt: Timestamp = at(400)
+    )
         -> RecordingSidecar
     {
         RecordingSidecar(
-            state: .complete, accountSid: account, callSid: callSid, url: url, fetchedAt: fetchedAt, httpStatus: 200,
-            contentType: "audio/mpeg", format: "mp3", channels: 2, sampleRate: 8000, durationSeconds: 320, bytes: bytes,
-            sha256: sha256, exorecVersion: "test")
+            state: .complete,
+            accountSid: account,
+            callSid: callSid,
+            url: url,
+            fetchedAt: fetchedAt,
+            httpStatus: 200,
+            contentType: "audio/mpeg",
+            format: "mp3",
+            channels: 2,
+            sampleRate: 8000,
+            durationSeconds: 320,
+            bytes: bytes,
+            sha256: sha256,
+            exorecVersion: "test"
+        )
     }
 }

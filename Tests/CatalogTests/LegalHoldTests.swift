@@ -15,7 +15,10 @@ struct LegalHoldTests {
                 try await catalog.placeHold(callSid: "CA1", reason: "again", by: "bob", at: at(11))
             }
             let released = try await catalog.releaseHold(callSid: "CA1", reason: "case closed", by: "carol", at: at(20))
-            #expect(released.releasedBy == "carol" && released.releaseReason == "case closed" && released.releasedAt == at(20))
+            #expect(
+                released.releasedBy == "carol" && released.releaseReason == "case closed"
+                    && released.releasedAt == at(20)
+            )
             await #expect(throws: CatalogError.notHeld(callSid: "CA1")) {
                 try await catalog.releaseHold(callSid: "CA1", reason: "twice", by: "carol", at: at(21))
             }
@@ -58,31 +61,67 @@ struct LegalHoldTests {
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA9"), at: at(50)))
             let sha = String(repeating: "ab", count: 32)
             try await catalog.upsertStream(
-                from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", startedAt: at(2), bytes: 44, sha256: sha),
-                path: "media/acme/CA1/stream-ST1.wav")
+                from: try Fixture.streamSidecar(
+                    callSid: "CA1",
+                    streamSid: "ST1",
+                    startedAt: at(2),
+                    bytes: 44,
+                    sha256: sha
+                ),
+                path: "media/acme/CA1/stream-ST1.wav"
+            )
             try await catalog.upsertStream(
-                from: try Fixture.streamSidecar(callSid: "CA2", streamSid: "ST2", state: .recording, startedAt: at(101)),
-                path: "media/acme/CA2/stream-ST2.wav")
+                from: try Fixture.streamSidecar(
+                    callSid: "CA2",
+                    streamSid: "ST2",
+                    state: .recording,
+                    startedAt: at(101)
+                ),
+                path: "media/acme/CA2/stream-ST2.wav"
+            )
             try await catalog.placeHold(callSid: "CA9", reason: "fraud", by: "alice", at: at(60))
 
             let candidates = try await catalog.retentionCandidates(before: at(1000))
             #expect(candidates.map(\.callSid) == ["CA1", "CA9", "CA2"])
-            #expect(candidates[0].timeSource == .placed && candidates[0].mediaFiles.count == 1 && candidates[0].busy == nil)
-            #expect(candidates[1].timeSource == .firstSeen && candidates[1].callTime == at(50) && candidates[1].hold?.reason == "fraud")
+            #expect(
+                candidates[0].timeSource == .placed && candidates[0].mediaFiles.count == 1 && candidates[0].busy == nil
+            )
+            #expect(
+                candidates[1].timeSource == .firstSeen && candidates[1].callTime == at(50)
+                    && candidates[1].hold?.reason == "fraud"
+            )
             #expect(candidates[2].busy == "a stream is still being recorded")
 
             await #expect(throws: CatalogError.callHeld(callSid: "CA9")) {
                 try await catalog.beginRetentionDeletion(
-                    callSid: "CA9", runId: "r1", cutoff: at(1000), callTime: at(50), files: [], directories: [])
+                    callSid: "CA9",
+                    runId: "r1",
+                    cutoff: at(1000),
+                    callTime: at(50),
+                    files: [],
+                    directories: []
+                )
             }
             await #expect(throws: CatalogError.callBusy(callSid: "CA2", reason: "a stream is still being recorded")) {
                 try await catalog.beginRetentionDeletion(
-                    callSid: "CA2", runId: "r1", cutoff: at(1000), callTime: at(100), files: [], directories: [])
+                    callSid: "CA2",
+                    runId: "r1",
+                    cutoff: at(1000),
+                    callTime: at(100),
+                    files: [],
+                    directories: []
+                )
             }
             let files = ["media/acme/CA1/stream-ST1.wav", "media/acme/CA1/stream-ST1.json", "media/acme/CA1/call.json"]
             let entry = try await catalog.beginRetentionDeletion(
-                callSid: "CA1", runId: "r1", cutoff: at(1000), callTime: at(0), files: files, directories: ["media/acme/CA1"],
-                at: at(2000))
+                callSid: "CA1",
+                runId: "r1",
+                cutoff: at(1000),
+                callTime: at(0),
+                files: files,
+                directories: ["media/acme/CA1"],
+                at: at(2000)
+            )
             #expect(entry.state == .pending && entry.files == files)
             #expect(try await catalog.pendingRetentionDeletions() == [entry])
             #expect(try await catalog.retentionCandidates(before: at(1000)).map(\.callSid) == ["CA9", "CA2"])
@@ -99,9 +138,15 @@ struct LegalHoldTests {
             #expect(try await catalog.pendingRetentionDeletions().isEmpty)
             #expect(try await catalog.retentionJournal(callSid: "CA1").map(\.state) == [.done])
             let actions = try await catalog.auditEntries(callSid: "CA1").map(\.action)
-            #expect(actions == ["retention.started"] + Array(repeating: "retention.file-deleted", count: 3) + ["retention.call-deleted"])
+            #expect(
+                actions == ["retention.started"] + Array(repeating: "retention.file-deleted", count: 3) + [
+                    "retention.call-deleted"
+                ]
+            )
             let wav = try #require(try await catalog.auditEntries(path: "media/acme/CA1/stream-ST1.wav").first)
-            #expect(wav.detailMap["sha256"] == sha && wav.detailMap["bytes"] == "44" && wav.detailMap["kind"] == "stream")
+            #expect(
+                wav.detailMap["sha256"] == sha && wav.detailMap["bytes"] == "44" && wav.detailMap["kind"] == "stream"
+            )
             #expect(try await catalog.verifyAuditChain().isIntact)
         }
     }
@@ -111,15 +156,22 @@ struct LegalHoldTests {
         try await withTemporaryDirectory { root async throws in
             let layout = StorageLayout(root: root)
             let path = "\(root)/catalog.sqlite"
-            let (holds, journal) = try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
+            let (holds, journal) = try await Catalog.withCatalog(path: path, logger: testLogger) {
+                catalog async throws in
                 try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
                 try await catalog.recordPlacedCall(Fixture.placed(sid: "CA2"))
                 try await catalog.placeHold(callSid: "CA1", reason: "old case", by: "alice", at: at(1))
                 try await catalog.releaseHold(callSid: "CA1", reason: "closed", by: "alice", at: at(2))
                 try await catalog.placeHold(callSid: "CA1", reason: "new case", by: "bob", at: at(3))
                 _ = try await catalog.beginRetentionDeletion(
-                    callSid: "CA2", runId: "r1", cutoff: at(10), callTime: t0, files: ["media/acme/CA2/call.json"],
-                    directories: ["media/acme/CA2"], at: at(4))
+                    callSid: "CA2",
+                    runId: "r1",
+                    cutoff: at(10),
+                    callTime: t0,
+                    files: ["media/acme/CA2/call.json"],
+                    directories: ["media/acme/CA2"],
+                    at: at(4)
+                )
                 return (try await catalog.legalHolds(includeReleased: true), try await catalog.retentionJournal())
             }
             let report = try await CatalogRebuilder(layout: layout, logger: testLogger).rebuild(at: at(100))

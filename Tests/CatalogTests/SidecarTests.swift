@@ -9,7 +9,10 @@ import Testing
 struct SidecarTests {
     @Test(arguments: [
         ("wss://user:secret@host:443/v1/streams?sample-rate=8000", "wss://host:443/v1/streams?sample-rate=8000"),
-        ("https://hooks.example/cb?Secret=x&keep=1&TOKEN=y#frag", "https://hooks.example/cb?Secret=REDACTED&keep=1&TOKEN=REDACTED#frag"),
+        (
+            "https://hooks.example/cb?Secret=x&keep=1&TOKEN=y#frag",
+            "https://hooks.example/cb?Secret=REDACTED&keep=1&TOKEN=REDACTED#frag"
+        ),
         ("https://hooks.example/cb?api%5Fkey=z", "https://hooks.example/cb?api%5Fkey=REDACTED"),
         ("ws://a@b@host/path", "ws://host/path"),
         ("http://my.exotel.com/acme/exoml/start_voice/123", "http://my.exotel.com/acme/exoml/start_voice/123"),
@@ -29,24 +32,41 @@ struct SidecarTests {
         ])
         #expect(
             CallSidecar.requestParameters(from: fields)
-                == ["From": "1", "StatusCallbackEvents[]": "terminal,answered", "StreamUrl": "wss://h/s"])
+                == ["From": "1", "StatusCallbackEvents[]": "terminal,answered", "StreamUrl": "wss://h/s"]
+        )
     }
 
     @Test func callSidecarRoundTripsWithSnakeCaseAndBase64Body() throws {
         let body = Array(#"{"CallSid":"CA1","Status":"completed"}"#.utf8)
         let sidecar = CallSidecar(
-            accountSid: "acme", callSid: "CA1", placedAt: t0, request: ["From": "1"], campaignId: "c", campaignRowKey: "r",
+            accountSid: "acme",
+            callSid: "CA1",
+            placedAt: t0,
+            request: ["From": "1"],
+            campaignId: "c",
+            campaignRowKey: "r",
             platformCall: CallSidecar.platformCallJSON(Fixture.response(sid: "CA1")),
             statusHistory: [
                 StatusChange(
-                    status: "completed", source: .callback, at: at(5), legs: [CallLeg(status: "completed", onCallDuration: 3)],
-                    conversationDuration: 3, recordingURL: "https://r/1.mp3")
+                    status: "completed",
+                    source: .callback,
+                    at: at(5),
+                    legs: [CallLeg(status: "completed", onCallDuration: 3)],
+                    conversationDuration: 3,
+                    recordingURL: "https://r/1.mp3"
+                )
             ],
             callbacks: [
                 CallSidecar.Callback(
-                    receivedAt: at(5), deliveries: 2, contentType: "application/json", sourceAddress: "203.0.113.7", body: body)
+                    receivedAt: at(5),
+                    deliveries: 2,
+                    contentType: "application/json",
+                    sourceAddress: "203.0.113.7",
+                    body: body
+                )
             ],
-            exorecVersion: "test")
+            exorecVersion: "test"
+        )
         let bytes = sidecar.encoded()
         #expect(try CallSidecar.decode(bytes, path: "call.json") == sidecar)
         #expect(sidecar.decodedPlatformCall == Fixture.response(sid: "CA1"))
@@ -66,7 +86,9 @@ struct SidecarTests {
         #expect(callback["unknown_call"] as? Bool == false)
 
         var broken = object
-        broken["callbacks"] = [["received_at": "2025-11-23T12:13:20.000Z", "content_type": "x", "raw_body_base64": "%%%"]]
+        broken["callbacks"] = [
+            ["received_at": "2025-11-23T12:13:20.000Z", "content_type": "x", "raw_body_base64": "%%%"]
+        ]
         let brokenBytes = try JSONSerialization.data(withJSONObject: broken)
         #expect(throws: MediaError.self) { try CallSidecar.decode(Array(brokenBytes), path: "call.json") }
     }
@@ -78,7 +100,8 @@ struct SidecarTests {
             try sidecar.write(to: path, durable: true)
             #expect(try RecordingSidecar.load(from: path) == sidecar)
             let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+            )
             #expect(object["fetched_at"] as? String == at(400).description)
             #expect(object["sample_rate"] as? Int == 8000)
             #expect(object["file"] as? String == "recording.mp3")

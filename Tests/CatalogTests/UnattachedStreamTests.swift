@@ -12,13 +12,27 @@ import Testing
 struct UnattachedStreamTests {
     static func thinSidecar(streamSid: String, layout: StorageLayout) throws -> (sidecar: StreamSidecar, wav: String) {
         let identity = StreamRecorder.Identity(
-            account: nil, callSid: nil, streamSid: try PathSafeIdentifier(streamSid, field: "stream"), sourceEncoding: .muLaw,
-            mediaFormatEncoding: "audio/x-mulaw", from: nil, to: nil, customParameters: [:], queryParameters: [:])
+            account: nil,
+            callSid: nil,
+            streamSid: try PathSafeIdentifier(streamSid, field: "stream"),
+            sourceEncoding: .muLaw,
+            mediaFormatEncoding: "audio/x-mulaw",
+            from: nil,
+            to: nil,
+            customParameters: [:],
+            queryParameters: [:]
+        )
         let directory = identity.directory(in: layout, startedAt: t0)
         try FileSystem.makeDirectories(directory)
         let wav = "\(directory)/stream-\(streamSid).wav"
         try FileSystem.writeAtomically(Array(repeating: 7, count: 1000), to: wav, durable: false)
-        var sidecar = StreamSidecar(identity: identity, sampleRate: 8000, startedAt: t0, file: "stream-\(streamSid).wav", exorecVersion: "test")
+        var sidecar = StreamSidecar(
+            identity: identity,
+            sampleRate: 8000,
+            startedAt: t0,
+            file: "stream-\(streamSid).wav",
+            exorecVersion: "test"
+        )
         sidecar.state = .complete
         sidecar.channels = 1
         sidecar.endedAt = at(10)

@@ -3,10 +3,12 @@ import Testing
 
 /// `Range` headers as the internal door resolves them against a file's length (RFC 9110 §14.1.2).
 @Suite struct ByteRangeTests {
-    @Test(arguments: [
-        ("bytes=0-99", 1000, 0, 99), ("bytes=100-", 1000, 100, 999), ("bytes=-100", 1000, 900, 999),
-        ("bytes=990-5000", 1000, 990, 999), ("bytes=-5000", 1000, 0, 999), (" BYTES=5-5 ", 1000, 5, 5),
-    ] as [(String, Int64, Int64, Int64)])
+    @Test(
+        arguments: [
+            ("bytes=0-99", 1000, 0, 99), ("bytes=100-", 1000, 100, 999), ("bytes=-100", 1000, 900, 999),
+            ("bytes=990-5000", 1000, 990, 999), ("bytes=-5000", 1000, 0, 999), (" BYTES=5-5 ", 1000, 5, 5),
+        ] as [(String, Int64, Int64, Int64)]
+    )
     func aSingleRangeIsClampedToTheFile(header: String, length: Int64, first: Int64, last: Int64) {
         guard case .partial(let range) = ByteRange.resolve(header, length: length) else {
             Issue.record("\(header) is a range")
@@ -28,10 +30,13 @@ import Testing
 
     /// What is not one well-formed range is ignored: the whole file is sent, as RFC 9110 allows. Numbers
     /// beyond Int64 (or negative) never reach arithmetic.
-    @Test(arguments: [
-        nil, "", "bytes", "items=0-9", "bytes=0-9,20-29", "bytes=9-0", "bytes=a-b", "bytes=-", "bytes=--5", "bytes=1-2-3",
-        "bytes=9223372036854775808-", "bytes=-9223372036854775808", "bytes=0-99999999999999999999", "bytes=-1-5",
-    ] as [String?])
+    @Test(
+        arguments: [
+            nil, "", "bytes", "items=0-9", "bytes=0-9,20-29", "bytes=9-0", "bytes=a-b", "bytes=-", "bytes=--5",
+            "bytes=1-2-3",
+            "bytes=9223372036854775808-", "bytes=-9223372036854775808", "bytes=0-99999999999999999999", "bytes=-1-5",
+        ] as [String?]
+    )
     func anythingElseMeansTheWholeFile(header: String?) {
         #expect(ByteRange.resolve(header, length: 1000) == .whole, "\(header ?? "nil")")
     }

@@ -61,7 +61,9 @@ final class RecordingSink: StatusCallbackSink {
     func waitForEntered(_ count: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while self.entered < count {
-            guard ContinuousClock.now < deadline else { throw TestFailure("only \(self.entered) of \(count) stores began") }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("only \(self.entered) of \(count) stores began")
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -112,7 +114,10 @@ final class CallbackDoors: Sendable {
 /// Runs `body` against a live platform door (token ``testCallbackToken`` unless `configure` changes it)
 /// with `sink` behind it, next to a live stream door.
 func withCallbackIngest<T: Sendable>(
-    sink: RecordingSink?, logger: Logger? = nil, token: String? = testCallbackToken, configure: (inout CallbackDoorSetup) -> Void = { _ in },
+    sink: RecordingSink?,
+    logger: Logger? = nil,
+    token: String? = testCallbackToken,
+    configure: (inout CallbackDoorSetup) -> Void = { _ in },
     _ body: (CallbackDoors) async throws -> T
 ) async throws -> T {
     var setup = CallbackDoorSetup()
@@ -171,8 +176,9 @@ func curl(_ arguments: [String]) async throws -> String {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("curl \(arguments) exited with \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("curl \(arguments) exited with \(process.terminationStatus)")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }
-

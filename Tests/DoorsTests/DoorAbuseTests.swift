@@ -31,7 +31,12 @@ import Testing
                         try client.send("GET", callbackPath)
                     }
                     for i in 0..<3000 {
-                        try client.send("POST", "/v1/callbacks/status?token=wrong-token-\(i % 7)-0000000000", contentType: "application/json", body: body)
+                        try client.send(
+                            "POST",
+                            "/v1/callbacks/status?token=wrong-token-\(i % 7)-0000000000",
+                            contentType: "application/json",
+                            body: body
+                        )
                     }
                 }
             }
@@ -69,18 +74,25 @@ import Testing
             #expect(sink.stored.isEmpty)
             // The door still takes a good callback.
             let (contentType, good) = StatusCallback(callSid: "CAafterstorm").encoded(as: .json)
-            #expect(try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: good).status == 200)
+            #expect(
+                try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: good)
+                    .status == 200
+            )
         }
     }
 
     /// Slowloris: a request head sent one byte at a time is cut off after the idle timeout, however
     /// long the client keeps trickling.
     @Test func aTricklingRequestHeadIsCutOff() async throws {
-        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.idleTimeoutMs = 1000 }) { doors in
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.idleTimeoutMs = 1000 }) {
+            doors in
             let port = doors.port
             let sent = try await onThread { () throws -> Int in
                 let client = try TestHTTPClient(port: port)
-                let head = Array("POST \(callbackPath) HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "a", count: 200))".utf8)
+                let head = Array(
+                    "POST \(callbackPath) HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "a", count: 200))"
+                        .utf8
+                )
                 for (index, byte) in head.enumerated() {
                     // A closed connection fails the write (EPIPE) or shows EOF.
                     guard (try? client.write([byte])) != nil else { return index }
@@ -96,11 +108,17 @@ import Testing
 
     /// Slowloris on the body: a body that trickles in is answered 408 after the body timeout.
     @Test func aTricklingBodyIsAnswered408AndTheConnectionClosed() async throws {
-        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.bodyTimeoutMs = 1000 }) { doors in
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.bodyTimeoutMs = 1000 }) {
+            doors in
             let port = doors.port
             let response = try await onThread { () throws -> TestHTTPResponse in
                 let client = try TestHTTPClient(port: port)
-                try client.send("POST", callbackPath, contentType: "application/json", headers: ["Content-Length: 1000"])
+                try client.send(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    headers: ["Content-Length: 1000"]
+                )
                 let trickle = Thread {
                     for _ in 0..<60 {
                         guard (try? client.write([UInt8(ascii: " ")])) != nil else { return }
@@ -117,11 +135,17 @@ import Testing
     /// A refused request whose (small) body trickles in: answered at once, and the drain of its body
     /// is cut off at the body deadline instead of holding the connection.
     @Test func aTricklingRefusedBodyIsNotDrainedForEver() async throws {
-        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.bodyTimeoutMs = 1000 }) { doors in
+        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.bodyTimeoutMs = 1000 }) {
+            doors in
             let port = doors.port
             let (status, sent) = try await onThread { () throws -> (Int, Int) in
                 let client = try TestHTTPClient(port: port)
-                try client.send("POST", "/v1/callbacks/status?token=wrong-token-000000000", contentType: "application/json", headers: ["Content-Length: 1000"])
+                try client.send(
+                    "POST",
+                    "/v1/callbacks/status?token=wrong-token-000000000",
+                    contentType: "application/json",
+                    headers: ["Content-Length: 1000"]
+                )
                 let status = try client.readResponse().status
                 for index in 0..<1000 {
                     guard (try? client.write([UInt8(ascii: " ")])) != nil else { return (status, index) }
@@ -144,7 +168,12 @@ import Testing
             let port = doors.port
             let (status, closed) = try await onThread { () throws -> (Int, Bool) in
                 let client = try TestHTTPClient(port: port)
-                try client.send("POST", callbackPath, contentType: "application/json", headers: ["Content-Length: 2000000000"])
+                try client.send(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    headers: ["Content-Length: 2000000000"]
+                )
                 try client.write(Array(repeating: UInt8(ascii: "["), count: 64 << 10))
                 let response = try client.readResponse()
                 return (response.status, client.waitForEOF(timeoutSeconds: 20))
@@ -161,14 +190,31 @@ import Testing
         try await withCallbackIngest(sink: sink, configure: { $0.callbacks.maxBodyBytes = 1 << 20 }) { doors in
             let depth = 100_000
             for opening in ["[", "{\"CallSid\":"] {
-                let body = Array((opening + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + (opening == "[" ? "]" : "}")).utf8)
-                let response = try await TestHTTPClient.request(port: doors.port, "POST", callbackPath, contentType: "application/json", body: body)
+                let body = Array(
+                    (opening + String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+                        + (opening == "[" ? "]" : "}")).utf8
+                )
+                let response = try await TestHTTPClient.request(
+                    port: doors.port,
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    body: body
+                )
                 #expect(response.status == 400)
                 #expect(response.body.contains("nests"))
             }
             #expect(sink.quarantined.count == 2)
             let (contentType, good) = StatusCallback(callSid: "CAafternesting").encoded(as: .json)
-            #expect(try await TestHTTPClient.request(port: doors.port, "POST", callbackPath, contentType: contentType, body: good).status == 200)
+            #expect(
+                try await TestHTTPClient.request(
+                    port: doors.port,
+                    "POST",
+                    callbackPath,
+                    contentType: contentType,
+                    body: good
+                ).status == 200
+            )
         }
     }
 
@@ -181,7 +227,8 @@ import Testing
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
             process.arguments = [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost",
                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
             ]
             process.standardOutput = FileHandle.nullDevice
@@ -193,16 +240,25 @@ import Testing
         try #require(openssl == 0)
         let sink = RecordingSink()
         try await withCallbackIngest(
-            sink: sink, configure: { $0.callbacks.tls = DoorTLS(certificatePath: certificate, keyPath: key) }
+            sink: sink,
+            configure: { $0.callbacks.tls = DoorTLS(certificatePath: certificate, keyPath: key) }
         ) { doors in
             let output = try await curl([
-                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certificate, "-H", "Content-Type: application/json",
-                "--data", #"{"CallSid":"CAtls01","Status":"completed"}"#, "https://127.0.0.1:\(doors.port)\(callbackPath)",
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certificate, "-H",
+                "Content-Type: application/json",
+                "--data", #"{"CallSid":"CAtls01","Status":"completed"}"#,
+                "https://127.0.0.1:\(doors.port)\(callbackPath)",
             ])
             #expect(output == "200")
             #expect(sink.stored.first?.callback.callSid == "CAtls01")
             // Plain http on the TLS door is not answered as a callback.
-            let plain = try? await TestHTTPClient.request(port: doors.port, "POST", callbackPath, contentType: "application/json", body: Array("{}".utf8))
+            let plain = try? await TestHTTPClient.request(
+                port: doors.port,
+                "POST",
+                callbackPath,
+                contentType: "application/json",
+                body: Array("{}".utf8)
+            )
             #expect(plain?.status != 200)
         }
     }
@@ -211,7 +267,11 @@ import Testing
     /// flood of idle sockets costs the door a bounded number of descriptors.
     @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
         try await withCallbackIngest(
-            sink: RecordingSink(), configure: { $0.callbacks.limits.maxConnections = 2; $0.callbacks.limits.idleTimeoutMs = 60_000 }
+            sink: RecordingSink(),
+            configure: {
+                $0.callbacks.limits.maxConnections = 2
+                $0.callbacks.limits.idleTimeoutMs = 60_000
+            }
         ) { doors in
             let port = doors.port
             let (early, late) = try await onThread { () throws -> (Int?, Int) in
@@ -260,7 +320,13 @@ import Testing
     /// `callbacks.max_connections_per_source`: one source beyond its share is closed at once, and gets
     /// its place back when one of its connections closes.
     @Test func oneSourceCannotTakeEveryPlace() async throws {
-        try await withCallbackIngest(sink: RecordingSink(), configure: { $0.callbacks.limits.maxConnectionsPerSource = 2; $0.callbacks.limits.idleTimeoutMs = 60_000 }) { doors in
+        try await withCallbackIngest(
+            sink: RecordingSink(),
+            configure: {
+                $0.callbacks.limits.maxConnectionsPerSource = 2
+                $0.callbacks.limits.idleTimeoutMs = 60_000
+            }
+        ) { doors in
             let port = doors.port
             let (refused, afterwards) = try await onThread { () throws -> (Bool, Int) in
                 let first = try TestHTTPClient(port: port)
@@ -286,7 +352,11 @@ import Testing
             #expect(refused, "a third connection from one source was kept beyond the limit of 2")
             #expect(afterwards == 200)
             #expect(doors.door.connections.refusedPerSourceCount >= 1, "the refusal is counted for /metrics")
-            #expect(doors.door.connections.prometheusText(header: true).contains(#"exorec_door_closed_connections_total{door="platform",reason="per-source"}"#))
+            #expect(
+                doors.door.connections.prometheusText(header: true).contains(
+                    #"exorec_door_closed_connections_total{door="platform",reason="per-source"}"#
+                )
+            )
         }
     }
 
@@ -295,7 +365,9 @@ import Testing
         var configuration = PlatformDoorConfiguration()
         configuration.port = 0
         configuration.tls = DoorTLS(certificatePath: "/nonexistent/cert.pem", keyPath: "/nonexistent/key.pem")
-        #expect(throws: IngestError.self) { _ = try PlatformDoor(configuration: configuration, sink: nil, logger: .init(label: "t")) }
+        #expect(throws: IngestError.self) {
+            _ = try PlatformDoor(configuration: configuration, sink: nil, logger: .init(label: "t"))
+        }
         do {
             _ = try PlatformDoor(configuration: configuration, sink: nil, logger: .init(label: "t"))
             Issue.record("an unreadable certificate was accepted")

@@ -32,7 +32,10 @@ import Testing
         case "multipart": return callback.encoded(as: .multipart)
         default:
             let (_, multipart) = callback.encoded(as: .multipart)
-            let fields = try! MultipartForm.decode(multipart, contentType: MultipartForm.contentType(boundary: StatusCallback.defaultBoundary))
+            let fields = try! MultipartForm.decode(
+                multipart,
+                contentType: MultipartForm.contentType(boundary: StatusCallback.defaultBoundary)
+            )
             return (URLEncodedForm.contentType, Array(URLEncodedForm.encode(fields).utf8))
         }
     }
@@ -50,8 +53,16 @@ import Testing
         try await withCallbackIngest(sink: sink) { ingest in
             let callback = Self.terminal()
             let (contentType, body) = Self.encoded(callback, as: kind)
-            if kind == "urlencoded" { #expect(String(decoding: body, as: UTF8.self).contains("Legs%5B1%5D%5BStatus%5D=busy")) }
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            if kind == "urlencoded" {
+                #expect(String(decoding: body, as: UTF8.self).contains("Legs%5B1%5D%5BStatus%5D=busy"))
+            }
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 200)
             #expect(response.headers["content-type"] == "application/json")
             #expect(response.body == #"{"status":"stored","call_sid":"80bfbec2d78bbbf10fb851f4fa165211"}"# + "\n")
@@ -76,8 +87,10 @@ import Testing
         let sink = RecordingSink()
         try await withCallbackIngest(sink: sink) { ingest in
             let output = try await curl([
-                "-o", "/dev/null", "-w", "%{http_code}", "-F", "CallSid=CAcurl01", "-F", "EventType=answered", "-F", "Status=in-progress",
-                "-F", "Legs[0][Status]=in-progress", "-F", "Legs[1][Status]=", "http://127.0.0.1:\(ingest.port)\(callbackPath)",
+                "-o", "/dev/null", "-w", "%{http_code}", "-F", "CallSid=CAcurl01", "-F", "EventType=answered", "-F",
+                "Status=in-progress",
+                "-F", "Legs[0][Status]=in-progress", "-F", "Legs[1][Status]=",
+                "http://127.0.0.1:\(ingest.port)\(callbackPath)",
             ])
             #expect(output == "200")
             let stored = try #require(sink.stored.first)
@@ -92,7 +105,12 @@ import Testing
         try await withCallbackIngest(sink: sink) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
             let response = try await TestHTTPClient.request(
-                port: ingest.port, "POST", "/v1/callbacks/status/?token=\(testCallbackToken)", contentType: contentType, body: body)
+                port: ingest.port,
+                "POST",
+                "/v1/callbacks/status/?token=\(testCallbackToken)",
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 200)
             #expect(sink.stored.count == 1)
         }
@@ -105,7 +123,9 @@ import Testing
             let port = ingest.port
             let statuses = try await onThread {
                 let client = try TestHTTPClient(port: port)  // one keep-alive connection, as a retrying client would
-                return try (0..<2).map { _ in try client.request("POST", callbackPath, contentType: contentType, body: body).status }
+                return try (0..<2).map { _ in
+                    try client.request("POST", callbackPath, contentType: contentType, body: body).status
+                }
             }
             #expect(statuses == [200, 200])
             #expect(sink.stored.count == 2)
@@ -117,11 +137,21 @@ import Testing
         let sink = RecordingSink(unknownCallSids: ["CAnobodyknows"])
         try await withCallbackIngest(sink: sink) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal("CAnobodyknows"), as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 200)
             #expect(response.body.contains(#""flag":"unknown-call""#))
             #expect(sink.stored.map(\.callback.callSid) == ["CAnobodyknows"])
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_stored_total{outcome="unknown-call"} 1"#))
+            #expect(
+                try await Self.metrics(ingest).contains(
+                    #"exorec_ingest_callbacks_stored_total{outcome="unknown-call"} 1"#
+                )
+            )
         }
     }
 
@@ -132,15 +162,31 @@ import Testing
         let logs = CapturedLogs()
         try await withCallbackIngest(sink: sink, logger: logs.logger) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
-            let missing = try await TestHTTPClient.request(port: ingest.port, "POST", "/v1/callbacks/status", contentType: contentType, body: body)
+            let missing = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                "/v1/callbacks/status",
+                contentType: contentType,
+                body: body
+            )
             #expect(missing.status == 401)
             #expect(missing.body.contains("missing token"))
             let wrong = try await TestHTTPClient.request(
-                port: ingest.port, "POST", "/v1/callbacks/status?token=guessed-token-0000000000", contentType: contentType, body: body)
+                port: ingest.port,
+                "POST",
+                "/v1/callbacks/status?token=guessed-token-0000000000",
+                contentType: contentType,
+                body: body
+            )
             #expect(wrong.status == 403)
             #expect(wrong.body.contains("wrong token"))
             let almost = try await TestHTTPClient.request(
-                port: ingest.port, "POST", "/v1/callbacks/status?token=\(testCallbackToken.dropLast())", contentType: contentType, body: body)
+                port: ingest.port,
+                "POST",
+                "/v1/callbacks/status?token=\(testCallbackToken.dropLast())",
+                contentType: contentType,
+                body: body
+            )
             #expect(almost.status == 403)
             #expect(sink.stored.isEmpty && sink.quarantined.isEmpty)
 
@@ -159,17 +205,37 @@ import Testing
 
     @Test func aSourceOutsideTheAllowlistIsRefused() async throws {
         let sink = RecordingSink()
-        try await withCallbackIngest(sink: sink, configure: { $0.callbacks.allowedSources = ["10.0.0.0/8", "2001:db8::/32"] }) { ingest in
+        try await withCallbackIngest(
+            sink: sink,
+            configure: { $0.callbacks.allowedSources = ["10.0.0.0/8", "2001:db8::/32"] }
+        ) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 403)
             #expect(response.body.contains("127.0.0.1 is not allowed"))
             #expect(sink.stored.isEmpty)
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="source"} 1"#))
+            #expect(
+                try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="source"} 1"#)
+            )
         }
-        try await withCallbackIngest(sink: sink, configure: { $0.callbacks.allowedSources = ["10.0.0.0/8", "127.0.0.0/8"] }) { ingest in
+        try await withCallbackIngest(
+            sink: sink,
+            configure: { $0.callbacks.allowedSources = ["10.0.0.0/8", "127.0.0.0/8"] }
+        ) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 200)
             #expect(sink.stored.count == 1)
         }
@@ -181,7 +247,12 @@ import Testing
         try await withCallbackIngest(sink: sink) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
             let response = try await TestHTTPClient.request(
-                port: ingest.port, method, callbackPath, contentType: method == "PUT" ? contentType : nil, body: method == "PUT" ? body : [])
+                port: ingest.port,
+                method,
+                callbackPath,
+                contentType: method == "PUT" ? contentType : nil,
+                body: method == "PUT" ? body : []
+            )
             #expect(response.status == 405)
             #expect(response.headers["allow"] == "POST")
             #expect(response.body.contains("use POST"))
@@ -194,7 +265,13 @@ import Testing
         let sink = RecordingSink()
         try await withCallbackIngest(sink: sink) { ingest in
             let (_, body) = Self.encoded(Self.terminal(), as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 415)
             #expect(response.body.contains("application/json, multipart/form-data, application/x-www-form-urlencoded"))
             #expect(sink.stored.isEmpty && sink.quarantined.isEmpty)
@@ -208,7 +285,12 @@ import Testing
             let port = ingest.port
             let statuses = try await onThread {
                 let client = try TestHTTPClient(port: port)
-                let first = try client.request("POST", callbackPath, contentType: "text/plain", body: [UInt8](repeating: 65, count: 20_000))
+                let first = try client.request(
+                    "POST",
+                    callbackPath,
+                    contentType: "text/plain",
+                    body: [UInt8](repeating: 65, count: 20_000)
+                )
                 let second = try client.request("POST", callbackPath, contentType: contentType, body: body)
                 return [first.status, second.status]
             }
@@ -227,7 +309,12 @@ import Testing
                 return head + [UInt8](repeating: UInt8(ascii: "x"), count: size - head.count - tail.count) + tail
             }
             let atLimit = try await TestHTTPClient.request(
-                port: ingest.port, "POST", callbackPath, contentType: "application/json", body: padded(to: 65536))
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: "application/json",
+                body: padded(to: 65536)
+            )
             #expect(atLimit.status == 200)
             #expect(sink.stored.first?.body.count == 65536)
 
@@ -236,8 +323,18 @@ import Testing
             let port = ingest.port
             let (over, next) = try await onThread {
                 let client = try TestHTTPClient(port: port)
-                let over = try client.request("POST", callbackPath, contentType: "application/json", body: padded(to: 65537))
-                let next = try client.request("POST", callbackPath, contentType: "application/json", body: Array(#"{"CallSid":"CAnext"}"#.utf8))
+                let over = try client.request(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    body: padded(to: 65537)
+                )
+                let next = try client.request(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    body: Array(#"{"CallSid":"CAnext"}"#.utf8)
+                )
                 return (over, next.status)
             }
             #expect(over.status == 413)
@@ -248,7 +345,12 @@ import Testing
             // A huge declared body is not read at all: 413 at once, then the connection closes.
             let (huge, closed, elapsed) = try await onThread {
                 let client = try TestHTTPClient(port: port)
-                try client.send("POST", callbackPath, contentType: "application/json", headers: ["Content-Length: 50000000"])
+                try client.send(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    headers: ["Content-Length: 50000000"]
+                )
                 try client.write([UInt8](repeating: UInt8(ascii: "x"), count: 1000))
                 let response = try client.readResponse()
                 let answered = ContinuousClock.now
@@ -259,7 +361,11 @@ import Testing
             #expect(closed)
             #expect(elapsed < .seconds(4), "closed after the answer, not after an idle timeout")
             #expect(sink.stored.count == 2)
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="too-large"} 2"#))
+            #expect(
+                try await Self.metrics(ingest).contains(
+                    #"exorec_ingest_callbacks_rejected_total{reason="too-large"} 2"#
+                )
+            )
         }
     }
 
@@ -269,7 +375,13 @@ import Testing
             var callback = Self.terminal()
             callback.customField = String(repeating: "y", count: 3000)
             let (contentType, body) = Self.encoded(callback, as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 413)
             #expect(response.body.contains("limit of 2048 bytes"))
             #expect(sink.stored.isEmpty)
@@ -282,7 +394,12 @@ import Testing
             let port = ingest.port
             let response = try await onThread {
                 let client = try TestHTTPClient(port: port)
-                try client.send("POST", callbackPath, contentType: "application/json", headers: ["Transfer-Encoding: chunked"])
+                try client.send(
+                    "POST",
+                    callbackPath,
+                    contentType: "application/json",
+                    headers: ["Transfer-Encoding: chunked"]
+                )
                 try client.write(Array("11\r\n{\"CallSid\":\"CA1\"}\r\n0\r\n\r\n".utf8))
                 return try client.readResponse()
             }
@@ -299,17 +416,34 @@ import Testing
         ("application/json", #"["CallSid", "CA1"]"#, "not a JSON object", "malformed"),
         ("application/json", #"{"Status": "completed"}"#, "has no CallSid", "malformed"),
         ("multipart/form-data", "CallSid=CA1", "form is malformed", "malformed"),
-        ("multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"CallSid\"\r\n\r\nCA1", "form is malformed", "malformed"),
+        (
+            "multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"CallSid\"\r\n\r\nCA1",
+            "form is malformed", "malformed"
+        ),
         ("application/x-www-form-urlencoded", "CallSid=CA1&Status=%zz", "form is malformed", "malformed"),
-        ("application/x-www-form-urlencoded", "Status=completed&Legs%5B0%5D%5BStatus%5D=busy", "has no CallSid", "malformed"),
+        (
+            "application/x-www-form-urlencoded", "Status=completed&Legs%5B0%5D%5BStatus%5D=busy", "has no CallSid",
+            "malformed"
+        ),
         ("application/x-www-form-urlencoded", "CallSid=..%2F..%2Fetc", "is not 1-128 characters", "invalid-callsid"),
         ("application/json", "", "not a JSON object", "malformed"),
     ])
-    func anUnreadableBodyIsAnswered400AndQuarantined(contentType: String, body: String, reason: String, kind: String) async throws {
+    func anUnreadableBodyIsAnswered400AndQuarantined(
+        contentType: String,
+        body: String,
+        reason: String,
+        kind: String
+    ) async throws {
         let sink = RecordingSink()
         let logs = CapturedLogs()
         try await withCallbackIngest(sink: sink, logger: logs.logger) { ingest in
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: Array(body.utf8))
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: Array(body.utf8)
+            )
             #expect(response.status == 400)
             #expect(response.body.contains(reason), "\(response.body)")
             #expect(sink.stored.isEmpty)
@@ -334,10 +468,20 @@ import Testing
         let logs = CapturedLogs()
         try await withCallbackIngest(sink: sink, logger: logs.logger) { ingest in
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 503)
             #expect(response.body.contains("could not be stored"))
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="store-failed"} 1"#))
+            #expect(
+                try await Self.metrics(ingest).contains(
+                    #"exorec_ingest_callbacks_rejected_total{reason="store-failed"} 1"#
+                )
+            )
         }
         let errors = logs.all.filter { $0.level == .error }
         #expect(errors.count == 1)
@@ -351,11 +495,21 @@ import Testing
             defer { sink.open() }  // on every path, so a failure cannot leave the server waiting
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
             let started = ContinuousClock.now
-            let response = try await TestHTTPClient.request(port: ingest.port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 503)
             #expect(response.body.contains("in time"))
             #expect(ContinuousClock.now - started >= .milliseconds(300))
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="store-timeout"} 1"#))
+            #expect(
+                try await Self.metrics(ingest).contains(
+                    #"exorec_ingest_callbacks_rejected_total{reason="store-timeout"} 1"#
+                )
+            )
             sink.open()
         }
         // The server waited for the late store before it stopped: nothing was lost.
@@ -366,10 +520,17 @@ import Testing
         let logs = CapturedLogs()
         try await withCallbackIngest(sink: RecordingSink(), logger: logs.logger, token: nil) { ingest in
             let response = try await TestHTTPClient.request(
-                port: ingest.port, "POST", callbackPath, contentType: "application/json", body: Array(#"{"CallSid":"CA1"}"#.utf8))
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: "application/json",
+                body: Array(#"{"CallSid":"CA1"}"#.utf8)
+            )
             #expect(response.status == 404)
             #expect(response.body.contains("not enabled"))
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="disabled"} 1"#))
+            #expect(
+                try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_rejected_total{reason="disabled"} 1"#)
+            )
         }
         let off = logs.all.filter { $0.message.hasPrefix("status callbacks are off") }
         #expect(off.count == 1)
@@ -380,7 +541,12 @@ import Testing
         let logs2 = CapturedLogs()
         try await withCallbackIngest(sink: nil, logger: logs2.logger) { ingest in
             let response = try await TestHTTPClient.request(
-                port: ingest.port, "POST", callbackPath, contentType: "application/json", body: Array(#"{"CallSid":"CA1"}"#.utf8))
+                port: ingest.port,
+                "POST",
+                callbackPath,
+                contentType: "application/json",
+                body: Array(#"{"CallSid":"CA1"}"#.utf8)
+            )
             #expect(response.status == 404)
         }
         #expect(logs2.all.contains { $0.message.hasPrefix("status callbacks are off") && $0.level == .warning })
@@ -397,7 +563,13 @@ import Testing
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
             let answered = Mutex(false)
             let pending = Task {
-                let response = try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: body)
+                let response = try await TestHTTPClient.request(
+                    port: port,
+                    "POST",
+                    callbackPath,
+                    contentType: contentType,
+                    body: body
+                )
                 answered.withLock { $0 = true }
                 return response
             }
@@ -447,12 +619,20 @@ import Testing
             try await Task.sleep(for: .seconds(1))
             sink.open()
             let deadline = ContinuousClock.now + .seconds(30)
-            while sink.stored.count < clients, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            while sink.stored.count < clients, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(sink.stored.count == clients, "every callback is stored although nobody heard the answer")
 
             // The answers found no connection and were dropped; the server serves on.
             let (contentType, body) = Self.encoded(Self.terminal("CAafter"), as: "json")
-            let response = try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: body)
+            let response = try await TestHTTPClient.request(
+                port: port,
+                "POST",
+                callbackPath,
+                contentType: contentType,
+                body: body
+            )
             #expect(response.status == 200)
             let health = try await TestHTTPClient.request(port: port, "GET", "/healthz")
             #expect(health.status == 200)
@@ -477,7 +657,8 @@ import Testing
                             return try (0..<perConnection).map { i in
                                 let kind = ["json", "multipart", "urlencoded"][(c + i) % 3]
                                 let (contentType, body) = Self.encoded(Self.terminal("CA\(c)x\(i)"), as: kind)
-                                return try client.request("POST", callbackPath, contentType: contentType, body: body).status
+                                return try client.request("POST", callbackPath, contentType: contentType, body: body)
+                                    .status
                             }
                         }
                     }
@@ -489,18 +670,25 @@ import Testing
             #expect(statuses.count == connections * perConnection)
             #expect(statuses.allSatisfy { $0 == 200 })
             #expect(Set(sink.stored.map(\.callback.callSid)).count == connections * perConnection)
-            #expect(try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_stored_total{outcome="stored"} 200"#))
+            #expect(
+                try await Self.metrics(ingest).contains(#"exorec_ingest_callbacks_stored_total{outcome="stored"} 200"#)
+            )
         }
     }
 
     @Test func gracefulShutdownAnswersACallbackThatIsBeingStored() async throws {
         let sink = RecordingSink(gated: true)
         // A long grace: the stop still ends once the answer is out, and a busy machine cannot run it out.
-        let response = try await withCallbackIngest(sink: sink, configure: { $0.server.shutdownGraceMilliseconds = 30_000 }) { ingest in
+        let response = try await withCallbackIngest(
+            sink: sink,
+            configure: { $0.server.shutdownGraceMilliseconds = 30_000 }
+        ) { ingest in
             defer { sink.open() }  // on every path, so a failure cannot leave the server waiting
             let port = ingest.port
             let (contentType, body) = Self.encoded(Self.terminal(), as: "json")
-            let pending = Task { try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: body) }
+            let pending = Task {
+                try await TestHTTPClient.request(port: port, "POST", callbackPath, contentType: contentType, body: body)
+            }
             try await sink.waitForEntered(1)
             ingest.server.stop()
             try await Task.sleep(for: .milliseconds(200))

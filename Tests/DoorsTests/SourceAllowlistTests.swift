@@ -93,7 +93,10 @@ import Testing
         #expect(self.validated { $0.callbacks.token = "A-Za-z0-9._~" + String(repeating: "x", count: 10) } == nil)
     }
 
-    @Test(arguments: ["short-token-15c", "has a space 0123456", "percent%20needed000", "slash/in/token/00000", String(repeating: "x", count: 257)])
+    @Test(arguments: [
+        "short-token-15c", "has a space 0123456", "percent%20needed000", "slash/in/token/00000",
+        String(repeating: "x", count: 257),
+    ])
     func aTokenThatIsShortOrNeedsEscapingIsRefusedWithoutEchoingIt(token: String) throws {
         let error = try #require(self.validated { $0.callbacks.token = token })
         #expect(error.description.contains("callbacks.token"))
@@ -102,13 +105,40 @@ import Testing
     }
 
     @Test func badSourcesAndLimitsNameTheirKeys() throws {
-        #expect(try #require(self.validated { $0.callbacks.allowedSources = ["nope"] }).description.contains("callbacks.allowed_sources"))
-        #expect(try #require(self.validated { $0.callbacks.maxBodyBytes = 100 }).description.contains("callbacks.max_body_bytes"))
-        #expect(try #require(self.validated { $0.callbacks.maxBodyBytes = 2 << 20 }).description.contains("callbacks.max_body_bytes"))
-        #expect(try #require(self.validated { $0.callbacks.storeTimeoutMs = 20_000 }).description.contains("callbacks.store_timeout"))
+        #expect(
+            try #require(self.validated { $0.callbacks.allowedSources = ["nope"] }).description.contains(
+                "callbacks.allowed_sources"
+            )
+        )
+        #expect(
+            try #require(self.validated { $0.callbacks.maxBodyBytes = 100 }).description.contains(
+                "callbacks.max_body_bytes"
+            )
+        )
+        #expect(
+            try #require(self.validated { $0.callbacks.maxBodyBytes = 2 << 20 }).description.contains(
+                "callbacks.max_body_bytes"
+            )
+        )
+        #expect(
+            try #require(self.validated { $0.callbacks.storeTimeoutMs = 20_000 }).description.contains(
+                "callbacks.store_timeout"
+            )
+        )
         #expect(try #require(self.validated { $0.callbacks.port = 70_000 }).description.contains("callbacks.port"))
-        #expect(try #require(self.validated { $0.callbacks.limits.maxConnections = 0 }).description.contains("callbacks.max_connections"))
-        #expect(try #require(self.validated { $0.callbacks.limits.idleTimeoutMs = 10 }).description.contains("callbacks.idle_timeout"))
-        #expect(try #require(self.validated { $0.callbacks.tls = DoorTLS(certificatePath: "", keyPath: "k.pem") }).description.contains("callbacks.tls"))
+        #expect(
+            try #require(self.validated { $0.callbacks.limits.maxConnections = 0 }).description.contains(
+                "callbacks.max_connections"
+            )
+        )
+        #expect(
+            try #require(self.validated { $0.callbacks.limits.idleTimeoutMs = 10 }).description.contains(
+                "callbacks.idle_timeout"
+            )
+        )
+        #expect(
+            try #require(self.validated { $0.callbacks.tls = DoorTLS(certificatePath: "", keyPath: "k.pem") })
+                .description.contains("callbacks.tls")
+        )
     }
 }

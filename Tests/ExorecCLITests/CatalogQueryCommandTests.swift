@@ -118,10 +118,14 @@ struct CatalogQueryCommandTests {
     }
 
     @Test func showPrintsOneCallOrExitsFour() async throws {
-        let first = try #require(try self.rows(try await self.run(["search", "--status", "completed", "--json"]).output).first)
+        let first = try #require(
+            try self.rows(try await self.run(["search", "--status", "completed", "--json"]).output).first
+        )
         let text = try await self.run(["show", first.call.call_sid])
         #expect(text.status == 0, "\(text.errors)")
-        for section in ["status history", "callbacks", "media files (2)", "downloads"] { #expect(text.output.contains(section)) }
+        for section in ["status history", "callbacks", "media files (2)", "downloads"] {
+            #expect(text.output.contains(section))
+        }
         let json = try await self.run(["show", first.call.call_sid, "--json"])
         let detail = try JSONDecoder().decode(Detail.self, from: Data(json.output.utf8))
         #expect(detail.call.call_sid == first.call.call_sid)
@@ -149,4 +153,3 @@ struct CatalogQueryCommandTests {
         #expect(!FileManager.default.fileExists(atPath: "\(empty)/catalog.sqlite"), "a read command creates nothing")
     }
 }
-

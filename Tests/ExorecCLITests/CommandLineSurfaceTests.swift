@@ -16,7 +16,10 @@ struct CommandLineSurfaceTests {
     }
 
     /// Every command that prints progress or chatter takes `-q`.
-    @Test(arguments: [["export"], ["verify"], ["retention", "apply"], ["loadgen"], ["serve"], ["watch"], ["simulate"], ["demo"], ["pause"], ["resume"]])
+    @Test(arguments: [
+        ["export"], ["verify"], ["retention", "apply"], ["loadgen"], ["serve"], ["watch"], ["simulate"], ["demo"],
+        ["pause"], ["resume"],
+    ])
     func quietHasItsShortFlag(command: [String]) async throws {
         let help = try await ExorecProcess.run(command + ["--help"])
         #expect(help.status == 0)

@@ -14,7 +14,10 @@ import Testing
     func deeplyNestedConfigurationIsAUsageError(kind: String, yaml: String) async throws {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run([
+            "serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "\(kind): status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("nested more than 64 levels deep"), "\(kind): \(result.errors.prefix(300))")
     }
@@ -26,8 +29,15 @@ import Testing
     @Test(arguments: ["1e300s", "9999999999999999h", "400d", "-5s"])
     func hugeOrMalformedDurationsAreUsageErrors(value: String) async throws {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
-        try "ingest:\n  auth:\n    disabled: true\nrecording:\n  max_duration: \(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        try "ingest:\n  auth:\n    disabled: true\nrecording:\n  max_duration: \(value)\n".write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try await ExorecProcess.run([
+            "serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "\(value): status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("recording.max_duration"), "\(value): \(result.errors.prefix(300))")
     }
@@ -38,7 +48,10 @@ import Testing
         let path = makeTemporaryDirectory() + "/exorec.yaml"
         try "ingest:\n  auth:\n    disabled: true\nrecording:\n  reorder_window: 10055555555555555555555555555ms\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run([
+            "serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("recording.reorder_window"), "\(result.errors.prefix(300))")
     }

@@ -69,26 +69,31 @@ import Testing
         let directory = makeTemporaryDirectory()
         let campaign = directory + "/spring.csv"
         try "from,to,custom_field\n+919876500001,+919123400001,ok\n+919876500002,,missing to\n".write(
-            toFile: campaign, atomically: true, encoding: .utf8)
+            toFile: campaign,
+            atomically: true,
+            encoding: .utf8
+        )
         let config = directory + "/exorec.yaml"
         try """
-            exotel:
-              account_sid: acme
-              api_key: key
-              api_token: token
-              base_url: http://127.0.0.1:9
-              caller_id: "08047112345"
-            calls:
-              public_url: https://rec.example.com
-            callbacks:
-              token: 0123456789abcdef0123
-            ingest:
-              auth:
-                credentials:
-                  - username: exotel
-                    password: s3cret
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["campaign", "--config", config, "--storage", directory + "/storage", campaign])
+        exotel:
+          account_sid: acme
+          api_key: key
+          api_token: token
+          base_url: http://127.0.0.1:9
+          caller_id: "08047112345"
+        calls:
+          public_url: https://rec.example.com
+        callbacks:
+          token: 0123456789abcdef0123
+        ingest:
+          auth:
+            credentials:
+              - username: exotel
+                password: s3cret
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run([
+            "campaign", "--config", config, "--storage", directory + "/storage", campaign,
+        ])
         #expect(result.status == 64, "\(result.output) \(result.errors)")
         #expect(result.errors.contains("line 3: needs 'to' (a number) or 'flow' (a call-flow URL)"), "\(result.errors)")
         // Nothing was placed: the platform URL (port 9) is not even contacted, and no catalog was made.
@@ -99,24 +104,24 @@ import Testing
     static func placementConfig(directory: String, simulatorPort: Int) throws -> String {
         let config = directory + "/exorec.yaml"
         try """
-            storage: \(directory)/storage
-            exotel:
-              account_sid: acme
-              api_key: key
-              api_token: token
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08047112345"
-            calls:
-              public_url: http://127.0.0.1:9
-              callback_url: http://127.0.0.1:9
-            callbacks:
-              token: 0123456789abcdef0123
-            ingest:
-              auth:
-                credentials:
-                  - username: exotel
-                    password: s3cret
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        storage: \(directory)/storage
+        exotel:
+          account_sid: acme
+          api_key: key
+          api_token: token
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08047112345"
+        calls:
+          public_url: http://127.0.0.1:9
+          callback_url: http://127.0.0.1:9
+        callbacks:
+          token: 0123456789abcdef0123
+        ingest:
+          auth:
+            credentials:
+              - username: exotel
+                password: s3cret
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         return config
     }
 
@@ -125,15 +130,24 @@ import Testing
     /// renamed copy of a placed file places nothing again.
     @Test func spreadsheetCSVFilesPlaceTheirRowsAndARenamedCopyPlacesNothing() async throws {
         let directory = makeTemporaryDirectory()
-        let simulator = try ExorecProcess(["simulate", "--port", "0", "--account-sid", "acme", "--api-key", "key", "--api-token", "token"])
+        let simulator = try ExorecProcess([
+            "simulate", "--port", "0", "--account-sid", "acme", "--api-key", "key", "--api-token", "token",
+        ])
         defer { simulator.signal(SIGTERM) }
-        let config = try Self.placementConfig(directory: directory, simulatorPort: try await simulator.waitForListening())
+        let config = try Self.placementConfig(
+            directory: directory,
+            simulatorPort: try await simulator.waitForListening()
+        )
         let excel = directory + "/excel.csv"
-        try ("\u{FEFF}from,to,name,custom_field\r\n+919876500001,+919123400001,\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n"
+        try
+            ("\u{FEFF}from,to,name,custom_field\r\n+919876500001,+919123400001,\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n"
             + "+919876500002,+919123400002,\"two\r\nlines\",b\r\n+919876500003,+919123400003,Ravi,c\r\n")
             .write(toFile: excel, atomically: true, encoding: .utf8)
         let check = try await ExorecProcess.run(["campaign", "--config", config, "--check", excel])
-        #expect(check.status == 0 && check.output.contains("3 rows checked, no problems"), "\(check.output) \(check.errors)")
+        #expect(
+            check.status == 0 && check.output.contains("3 rows checked, no problems"),
+            "\(check.output) \(check.errors)"
+        )
         let first = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", excel])
         #expect(first.status == 0, "\(first.output) \(first.errors)")
         let summary = try JSONSerialization.jsonObject(with: Data(first.output.utf8)) as? [String: Any]
@@ -144,7 +158,9 @@ import Testing
         // and `catalog search --meta` finds it, exactly.
         let names = ["+919123400001": "Doe, Jane", "+919123400002": "two\r\nlines", "+919123400003": "Ravi"]
         let placedCalls = try await PipelineProcess.query(
-            "\(directory)/storage/catalog.sqlite", "SELECT call_sid, to_number FROM calls ORDER BY to_number")
+            "\(directory)/storage/catalog.sqlite",
+            "SELECT call_sid, to_number FROM calls ORDER BY to_number"
+        )
         #expect(placedCalls.count == 3, "\(placedCalls)")
         for row in placedCalls {
             let show = try await ExorecProcess.run(["catalog", "show", row[0], "--config", config, "--json"])
@@ -153,28 +169,48 @@ import Testing
             let metadata = (detail?["call"] as? [String: Any])?["metadata"] as? [String: String]
             #expect(metadata == ["name": names[row[1]] ?? "?"], "\(show.output)")
         }
-        let sidecars = FileManager.default.enumerator(atPath: "\(directory)/storage/media")?.compactMap { $0 as? String }
+        let sidecars =
+            FileManager.default.enumerator(atPath: "\(directory)/storage/media")?.compactMap { $0 as? String }
             .filter { $0.hasSuffix("/call.json") } ?? []
         let sidecarNames = try sidecars.map { path -> String? in
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/storage/media/\(path)")))
+            let object = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/storage/media/\(path)"))
+            )
             return ((object as? [String: Any])?["metadata"] as? [String: String])?["name"]
         }
         #expect(Set(sidecarNames.compactMap { $0 }) == Set(names.values), "\(sidecars)")
-        let found = try await ExorecProcess.run(["catalog", "search", "--config", config, "--meta", "NAME=Doe, Jane", "--jsonl"])
-        #expect(found.status == 0 && found.output.split(separator: "\n").count == 1 && found.output.contains("+919123400001"), "\(found.output) \(found.errors)")
+        let found = try await ExorecProcess.run([
+            "catalog", "search", "--config", config, "--meta", "NAME=Doe, Jane", "--jsonl",
+        ])
+        #expect(
+            found.status == 0 && found.output.split(separator: "\n").count == 1
+                && found.output.contains("+919123400001"),
+            "\(found.output) \(found.errors)"
+        )
         let none = try await ExorecProcess.run(["catalog", "search", "--config", config, "--meta", "name=Doe"])
         #expect(none.status == 3, "\(none.output) \(none.errors)")
         // `exorec call --meta` gives one call the same; a malformed pair is a usage error, nothing placed.
         let single = try await ExorecProcess.run([
-            "call", "--config", config, "--from", "+919876500077", "--to", "+919123400077", "--meta", "crm_id=A-77", "--meta", "Name=Solo",
+            "call", "--config", config, "--from", "+919876500077", "--to", "+919123400077", "--meta", "crm_id=A-77",
+            "--meta", "Name=Solo",
         ])
         #expect(single.status == 0, "\(single.output) \(single.errors)")
         let singleSid = single.output.trimmingCharacters(in: .whitespacesAndNewlines)
         let singleShow = try await ExorecProcess.run(["catalog", "show", singleSid, "--config", config, "--json"])
         let singleDetail = try JSONSerialization.jsonObject(with: Data(singleShow.output.utf8)) as? [String: Any]
-        #expect((singleDetail?["call"] as? [String: Any])?["metadata"] as? [String: String] == ["crm_id": "A-77", "name": "Solo"], "\(singleShow.output)")
-        let malformed = try await ExorecProcess.run(["call", "--config", config, "--from", "+919876500078", "--to", "+919123400078", "--meta", "novalue"])
-        #expect(malformed.status == 64 && malformed.errors.contains("--meta: 'novalue' is not key=value"), "\(malformed.errors)")
+        #expect(
+            (singleDetail?["call"] as? [String: Any])?["metadata"] as? [String: String] == [
+                "crm_id": "A-77", "name": "Solo",
+            ],
+            "\(singleShow.output)"
+        )
+        let malformed = try await ExorecProcess.run([
+            "call", "--config", config, "--from", "+919876500078", "--to", "+919123400078", "--meta", "novalue",
+        ])
+        #expect(
+            malformed.status == 64 && malformed.errors.contains("--meta: 'novalue' is not key=value"),
+            "\(malformed.errors)"
+        )
 
         // A renamed copy is the same campaign: nothing is placed again.
         let copy = directory + "/excel-copy-final.csv"
@@ -188,34 +224,76 @@ import Testing
         // An edited copy (a row added) is another campaign: the user is told which rows the first one
         // claimed, and nothing is placed.
         let edited = directory + "/excel-edited.csv"
-        try (String(contentsOfFile: excel, encoding: .utf8) + "+919876500009,+919123400009,New,d\r\n").write(toFile: edited, atomically: true, encoding: .utf8)
+        try (String(contentsOfFile: excel, encoding: .utf8) + "+919876500009,+919123400009,New,d\r\n").write(
+            toFile: edited,
+            atomically: true,
+            encoding: .utf8
+        )
         let refused = try await ExorecProcess.run(["campaign", "--config", config, "--quiet", edited])
         let firstId = summary?["campaign_id"] as? String ?? "?"
         #expect(refused.status == 64, "\(refused.output) \(refused.errors)")
-        #expect(refused.errors.contains("3 rows (lines 2, 3, 5) were already claimed by campaign \(firstId)"), "\(refused.errors)")
-        let continued = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", firstId, edited])
-        #expect(continued.output.contains("\"placed\":1") && continued.output.contains("\"already_placed\":3"), "\(continued.output) \(continued.errors)")
+        #expect(
+            refused.errors.contains("3 rows (lines 2, 3, 5) were already claimed by campaign \(firstId)"),
+            "\(refused.errors)"
+        )
+        let continued = try await ExorecProcess.run([
+            "campaign", "--config", config, "--json", "--quiet", "--id", firstId, edited,
+        ])
+        #expect(
+            continued.output.contains("\"placed\":1") && continued.output.contains("\"already_placed\":3"),
+            "\(continued.output) \(continued.errors)"
+        )
 
         let semicolon = directory + "/crm.csv"
-        try "from;to;account_id\n09876500004;09123400004;A-1\n".write(toFile: semicolon, atomically: true, encoding: .utf8)
+        try "from;to;account_id\n09876500004;09123400004;A-1\n".write(
+            toFile: semicolon,
+            atomically: true,
+            encoding: .utf8
+        )
         // Placed under the file's name (as exorec named campaigns before), then rerun without --id: the
         // catalog's rows for that name are found and the campaign goes on under it.
-        let national = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--quiet", "--id", "crm", "--country-code", "91", semicolon])
+        let national = try await ExorecProcess.run([
+            "campaign", "--config", config, "--json", "--quiet", "--id", "crm", "--country-code", "91", semicolon,
+        ])
         #expect(national.status == 0, "\(national.output) \(national.errors)")
         #expect(national.output.contains("\"placed\":1"), "\(national.output)")
-        let legacy = try await ExorecProcess.run(["campaign", "--config", config, "--json", "--country-code", "91", semicolon])
-        #expect(legacy.status == 0 && legacy.output.contains("\"already_placed\":1") && legacy.output.contains("\"campaign_id\":\"crm\""), "\(legacy.output) \(legacy.errors)")
+        let legacy = try await ExorecProcess.run([
+            "campaign", "--config", config, "--json", "--country-code", "91", semicolon,
+        ])
+        #expect(
+            legacy.status == 0 && legacy.output.contains("\"already_placed\":1")
+                && legacy.output.contains("\"campaign_id\":\"crm\""),
+            "\(legacy.output) \(legacy.errors)"
+        )
         #expect(legacy.errors.contains("continuing campaign 'crm'"), "\(legacy.errors)")
-        let calls = try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", "SELECT to_number FROM calls ORDER BY to_number")
-        #expect(calls.map { $0[0] } == ["+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009", "+919123400077"], "\(calls)")
+        let calls = try await PipelineProcess.query(
+            "\(directory)/storage/catalog.sqlite",
+            "SELECT to_number FROM calls ORDER BY to_number"
+        )
+        #expect(
+            calls.map { $0[0] } == [
+                "+919123400001", "+919123400002", "+919123400003", "+919123400004", "+919123400009", "+919123400077",
+            ],
+            "\(calls)"
+        )
         // The extra columns are kept with the call, in its `call.placed` audit entry too.
         let details = try await PipelineProcess.query(
-            "\(directory)/storage/catalog.sqlite", "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq")
+            "\(directory)/storage/catalog.sqlite",
+            "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq"
+        )
         let metadata = details.compactMap { row -> [String: String]? in
-            guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String], let text = detail["metadata"] else { return nil }
+            guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String],
+                let text = detail["metadata"]
+            else { return nil }
             return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
         }
-        #expect(Set(metadata) == [["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"], ["account_id": "A-1"], ["crm_id": "A-77", "name": "Solo"]], "\(details)")
+        #expect(
+            Set(metadata) == [
+                ["name": "Doe, Jane"], ["name": "two\r\nlines"], ["name": "Ravi"], ["name": "New"],
+                ["account_id": "A-1"], ["crm_id": "A-77", "name": "Solo"],
+            ],
+            "\(details)"
+        )
     }
 
     /// Issue 12: an empty file, a header-only file and bad numbers exit 64 listing every problem with its
@@ -231,12 +309,15 @@ import Testing
             #expect(result.errors.contains("no rows to place"), "\(name): \(result.errors)")
         }
         let bad = directory + "/bad.csv"
-        try "from,to,name\r\n+919876500001,not-a-number,a\r\n+919876500002,+91XXXXXXXXXX,b\r\n+919876500003,12345,c\r\n+919876500004,+919123400004,d\r\n"
+        try
+            "from,to,name\r\n+919876500001,not-a-number,a\r\n+919876500002,+91XXXXXXXXXX,b\r\n+919876500003,12345,c\r\n+919876500004,+919123400004,d\r\n"
             .write(toFile: bad, atomically: true, encoding: .utf8)
         for arguments in [["--check"], []] {
             let result = try await ExorecProcess.run(["campaign", "--config", config] + arguments + [bad])
             #expect(result.status == 64, "\(result.output) \(result.errors)")
-            for expected in ["line 2: to 'not-a-number'", "line 3: to '+91XXXXXXXXXX'", "line 4: to '12345'", "3 problems in 4 rows"] {
+            for expected in [
+                "line 2: to 'not-a-number'", "line 3: to '+91XXXXXXXXXX'", "line 4: to '12345'", "3 problems in 4 rows",
+            ] {
                 #expect(result.errors.contains(expected), "\(expected): \(result.errors)")
             }
         }
@@ -246,10 +327,19 @@ import Testing
     @Test func placingCallsWithoutTheirSettingsNamesTheMissingKeys() async throws {
         let directory = makeTemporaryDirectory()
         let config = directory + "/exorec.yaml"
-        try "exotel:\n  account_sid: acme\n  api_key: k\n  api_token: t\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912"])
+        try "exotel:\n  account_sid: acme\n  api_key: k\n  api_token: t\n".write(
+            toFile: config,
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try await ExorecProcess.run([
+            "call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912",
+        ])
         #expect(result.status == 64, "\(result.errors)")
-        #expect(result.errors.contains("exotel.caller_id") && result.errors.contains("calls.public_url") && result.errors.contains("callbacks.token"))
+        #expect(
+            result.errors.contains("exotel.caller_id") && result.errors.contains("calls.public_url")
+                && result.errors.contains("callbacks.token")
+        )
     }
 
     /// The StatusCallback URL is built from `calls.callback_url` (the platform door), checked like `public_url`.
@@ -257,23 +347,25 @@ import Testing
         let directory = makeTemporaryDirectory()
         let config = directory + "/exorec.yaml"
         try """
-            exotel:
-              account_sid: acme
-              api_key: k
-              api_token: t
-              caller_id: "08047112345"
-            calls:
-              public_url: https://rec.example.com
-              callback_url: ftp://callbacks.example.com
-            callbacks:
-              token: 0123456789abcdef0123
-            ingest:
-              auth:
-                credentials:
-                  - username: exotel
-                    password: s3cret
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912"])
+        exotel:
+          account_sid: acme
+          api_key: k
+          api_token: t
+          caller_id: "08047112345"
+        calls:
+          public_url: https://rec.example.com
+          callback_url: ftp://callbacks.example.com
+        callbacks:
+          token: 0123456789abcdef0123
+        ingest:
+          auth:
+            credentials:
+              - username: exotel
+                password: s3cret
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run([
+            "call", "--config", config, "--storage", directory, "--from", "0987", "--to", "0912",
+        ])
         #expect(result.status == 64, "\(result.errors)")
         #expect(result.errors.contains("calls.callback_url"), "\(result.errors)")
     }

@@ -12,11 +12,16 @@ struct DocumentedCommandsTests {
 
     /// The `exorec …` lines of README.md and docs/*.md, with their file.
     static func documentedCommands() throws -> [(file: String, line: String)] {
-        let docs = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/docs").filter { $0.hasSuffix(".md") }.sorted()
+        let docs = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/docs").filter {
+            $0.hasSuffix(".md")
+        }.sorted()
         var found: [(String, String)] = []
         for file in ["README.md"] + docs.map({ "docs/\($0)" }) {
             var inBlock = false
-            for line in try String(contentsOfFile: "\(Self.root)/\(file)", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in try String(contentsOfFile: "\(Self.root)/\(file)", encoding: .utf8).split(
+                separator: "\n",
+                omittingEmptySubsequences: false
+            ) {
                 if line.hasPrefix("```") {
                     inBlock.toggle()
                     continue
@@ -24,7 +29,8 @@ struct DocumentedCommandsTests {
                 if inBlock {
                     found.append((file, String(line)))
                 } else {
-                    for span in line.split(separator: "`", omittingEmptySubsequences: false).enumerated() where span.offset % 2 == 1 {
+                    for span in line.split(separator: "`", omittingEmptySubsequences: false).enumerated()
+                    where span.offset % 2 == 1 {
                         if span.element.hasPrefix("exorec ") { found.append((file, String(span.element))) }
                     }
                 }
@@ -68,7 +74,9 @@ struct DocumentedCommandsTests {
         guard let section = help.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [] }
         var names: Set<String> = []
         for line in section.split(separator: "\n") where line.hasPrefix("  ") && !line.hasPrefix("   ") {
-            if let name = line.split(separator: " ").first, name.allSatisfy({ $0.isLowercase || $0 == "-" }) { names.insert(String(name)) }
+            if let name = line.split(separator: " ").first, name.allSatisfy({ $0.isLowercase || $0 == "-" }) {
+                names.insert(String(name))
+            }
         }
         return names
     }
@@ -104,7 +112,9 @@ struct DocumentedCommandsTests {
                 // `catalog ls/search/show`: each named subcommand must exist.
                 let named = word.split(separator: "/").map(String.init)
                 guard named.allSatisfy(known.contains) else {
-                    problems.append("\(file): '\(word)' is not a subcommand of 'exorec \(path.joined(separator: " "))': \(line)")
+                    problems.append(
+                        "\(file): '\(word)' is not a subcommand of 'exorec \(path.joined(separator: " "))': \(line)"
+                    )
                     continue lines
                 }
                 path.append(named[0])
@@ -124,14 +134,24 @@ struct DocumentedCommandsTests {
 
     /// The reader itself: a flag that does not exist is found, the shell's splitting is followed.
     @Test func theReaderFindsWhatItShould() {
-        #expect(Self.words("exorec hold add CA1 --reason \"case #4411\" --by legal   # exit 4") == [
-            "exorec", "hold", "add", "CA1", "--reason", "case #4411", "--by", "legal",
-        ])
-        #expect(Self.words("EXOREC_A=1 B=2 .build/debug/exorec serve --port 9000 | tee log") == [".build/debug/exorec", "serve", "--port", "9000"])
+        #expect(
+            Self.words("exorec hold add CA1 --reason \"case #4411\" --by legal   # exit 4") == [
+                "exorec", "hold", "add", "CA1", "--reason", "case #4411", "--by", "legal",
+            ]
+        )
+        #expect(
+            Self.words("EXOREC_A=1 B=2 .build/debug/exorec serve --port 9000 | tee log") == [
+                ".build/debug/exorec", "serve", "--port", "9000",
+            ]
+        )
         #expect(Self.words("exorec hold ls [--all] [--json]") == ["exorec", "hold", "ls", "--all", "--json"])
         #expect(Self.words("curl -X POST http://127.0.0.1:8090/").isEmpty)
         #expect(Self.mentions("  --json   Print JSON.", flag: "--json"))
         #expect(!Self.mentions("  --jsonl  Print JSON lines.", flag: "--json"))
-        #expect(Self.subcommands(in: "SUBCOMMANDS:\n  verify   Check.\n                more\n  ls   List.\n\n  See") == ["verify", "ls"])
+        #expect(
+            Self.subcommands(in: "SUBCOMMANDS:\n  verify   Check.\n                more\n  ls   List.\n\n  See") == [
+                "verify", "ls",
+            ]
+        )
     }
 }

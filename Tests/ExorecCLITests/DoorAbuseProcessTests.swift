@@ -24,29 +24,33 @@ import Testing
         let directory = makeTemporaryDirectory()
         let config = directory + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            callbacks:
-              port: 0
-              token: \(Self.callbackToken)
-              max_body_bytes: 1048576
-              idle_timeout: \(idleTimeout)
-              body_timeout: 1s
-            api:
-              port: 0
-              token: \(Self.apiToken)
-              idle_timeout: \(idleTimeout)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        callbacks:
+          port: 0
+          token: \(Self.callbackToken)
+          max_body_bytes: 1048576
+          idle_timeout: \(idleTimeout)
+          body_timeout: 1s
+        api:
+          port: 0
+          token: \(Self.apiToken)
+          idle_timeout: \(idleTimeout)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let storage = directory + "/storage"
         let process = try ExorecProcess(["serve", "--config", config, "--storage", storage, "--log-level", "info"])
         let streamPort = try await process.waitForListening()
         return Server(
-            process: process, storage: storage, streamPort: streamPort, platformPort: try await process.waitForDoor("platform"),
-            internalPort: try await process.waitForDoor("internal"))
+            process: process,
+            storage: storage,
+            streamPort: streamPort,
+            platformPort: try await process.waitForDoor("platform"),
+            internalPort: try await process.waitForDoor("internal")
+        )
     }
 
     /// Sends a whole stream of `frames` frames, paced, from a thread of its own.
@@ -93,7 +97,12 @@ import Testing
                 try client.send("POST", "/v1/callbacks/status", contentType: "application/json", body: body)
                 try client.send("GET", "/v1/callbacks/status")
                 for i in 0..<3000 {
-                    try client.send("POST", "/v1/callbacks/status?token=wrong-token-\(i % 7)-000000000", contentType: "application/json", body: body)
+                    try client.send(
+                        "POST",
+                        "/v1/callbacks/status?token=wrong-token-\(i % 7)-000000000",
+                        contentType: "application/json",
+                        body: body
+                    )
                 }
             }
         }
@@ -107,10 +116,17 @@ import Testing
         #expect(try await stream.value == 1000)
         #expect(try TestIngest.get(port: server.streamPort, "/healthz").status == 200)
         let metrics = try await onThread { [internalPort = server.internalPort] in
-            try TestHTTPClient(port: internalPort).request("GET", "/metrics", headers: ["Authorization: Bearer \(Self.apiToken)"])
+            try TestHTTPClient(port: internalPort).request(
+                "GET",
+                "/metrics",
+                headers: ["Authorization: Bearer \(Self.apiToken)"]
+            )
         }
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains(#"exorec_ingest_callbacks_rejected_total{reason="token-wrong"} 3000"#), "\(metrics.body)")
+        #expect(
+            metrics.body.contains(#"exorec_ingest_callbacks_rejected_total{reason="token-wrong"} 3000"#),
+            "\(metrics.body)"
+        )
         server.process.signal(SIGTERM)
         #expect(try await server.process.waitForExit() == 0)
         try self.expectSampleExact(script, frames: 50, storage: server.storage)
@@ -125,7 +141,9 @@ import Testing
 
         @Sendable func trickle(port: Int, path: String) throws -> Int {
             let client = try TestHTTPClient(port: port)
-            let head = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "a", count: 200))".utf8)
+            let head = Array(
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "a", count: 200))".utf8
+            )
             for (index, byte) in head.enumerated() {
                 guard (try? client.write([byte])) != nil else { return index }
                 if client.isClosedNow() { return index }
@@ -144,7 +162,12 @@ import Testing
         let callbackPath = "/v1/callbacks/status?token=\(Self.callbackToken)"
         let (oversized, closed) = try await onThread { () throws -> (Int, Bool) in
             let client = try TestHTTPClient(port: platform)
-            try client.send("POST", callbackPath, contentType: "application/json", headers: ["Content-Length: 2000000000"])
+            try client.send(
+                "POST",
+                callbackPath,
+                contentType: "application/json",
+                headers: ["Content-Length: 2000000000"]
+            )
             try client.write([UInt8](repeating: UInt8(ascii: "["), count: 64 << 10))
             let status = try client.readResponse().status
             return (status, client.waitForEOF(timeoutSeconds: 20))
@@ -153,12 +176,28 @@ import Testing
         #expect(closed)
         let depth = 100_000
         let nested = Array((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8)
-        let nestedAnswer = try await TestHTTPClient.request(port: platform, "POST", callbackPath, contentType: "application/json", body: nested)
+        let nestedAnswer = try await TestHTTPClient.request(
+            port: platform,
+            "POST",
+            callbackPath,
+            contentType: "application/json",
+            body: nested
+        )
         #expect(nestedAnswer.status == 400)
         let withBody = try await TestHTTPClient.request(
-            port: api, "GET", "/v1/events?wait=0", body: Array("x".utf8), headers: ["Authorization: Bearer \(Self.apiToken)", "Content-Length: 1"])
+            port: api,
+            "GET",
+            "/v1/events?wait=0",
+            body: Array("x".utf8),
+            headers: ["Authorization: Bearer \(Self.apiToken)", "Content-Length: 1"]
+        )
         #expect(withBody.status == 400)
-        let events = try await TestHTTPClient.request(port: api, "GET", "/v1/events?wait=0", headers: ["Authorization: Bearer \(Self.apiToken)"])
+        let events = try await TestHTTPClient.request(
+            port: api,
+            "GET",
+            "/v1/events?wait=0",
+            headers: ["Authorization: Bearer \(Self.apiToken)"]
+        )
         #expect(events.status == 200)
 
         #expect(try await stream.value == 1000)
@@ -175,41 +214,55 @@ import Testing
         let key = directory + "/callbacks.key"
         let openssl = try await ExorecProcess.runTool(
             "/usr/bin/openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ]
+        )
         try #require(openssl.status == 0, "\(openssl.errors)")
         let config = directory + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            callbacks:
-              port: 0
-              token: \(Self.callbackToken)
-              tls:
-                certificate: \(certificate)
-                key: \(key)
-            api:
-              port: 0
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--storage", directory + "/storage", "--log-level", "info"])
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        callbacks:
+          port: 0
+          token: \(Self.callbackToken)
+          tls:
+            certificate: \(certificate)
+            key: \(key)
+        api:
+          port: 0
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess([
+            "serve", "--config", config, "--storage", directory + "/storage", "--log-level", "info",
+        ])
         _ = try await server.waitForListening()
         let port = try await server.waitForDoor("platform")
         let curl = try await ExorecProcess.runTool(
             "/usr/bin/curl",
-            ["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", certificate, "-H", "Content-Type: application/json", "--data",
-             #"{"CallSid":"CAtlsprocess","Status":"completed","EventType":"terminal"}"#,
-             "https://127.0.0.1:\(port)/v1/callbacks/status?token=\(Self.callbackToken)"])
+            [
+                "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", certificate, "-H",
+                "Content-Type: application/json", "--data",
+                #"{"CallSid":"CAtlsprocess","Status":"completed","EventType":"terminal"}"#,
+                "https://127.0.0.1:\(port)/v1/callbacks/status?token=\(Self.callbackToken)",
+            ]
+        )
         #expect(curl.output.hasSuffix("\n200"), "\(curl.output) \(curl.errors)")
         #expect(curl.output.contains(#""call_sid":"CAtlsprocess""#))
         let untrusted = try await ExorecProcess.runTool(
-            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"])
+            "/usr/bin/curl",
+            ["-s", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"]
+        )
         #expect(untrusted.status != 0, "curl must refuse a certificate it was not told to trust")
         let plain = try await ExorecProcess.runTool(
-            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(port)/healthz"])
+            "/usr/bin/curl",
+            ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(port)/healthz"]
+        )
         #expect(plain.output != "200", "plain http on the TLS door")
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)

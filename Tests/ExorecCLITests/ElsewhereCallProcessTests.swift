@@ -26,37 +26,40 @@ import Testing
             .write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulator = try ExorecProcess([
             "simulate", "--port", "0", "--speed", "2", "--scenario", scenario, "--recordings", recordings,
-            "--recording-delay", "1", "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken,
+            "--recording-delay", "1", "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token",
+            Self.apiToken,
         ])
         defer { simulator.signal(SIGTERM) }
         let simulatorPort = try await simulator.waitForListening()
         let config = "\(directory)/exorec.yaml"
         // serve knows the platform (to fetch recordings and reconcile), but places nothing here.
         try """
-            storage: \(storage)
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: \(Self.streamUser)
-                    password: \(Self.streamPassword)
-            callbacks:
-              port: 0
-              token: \(Self.callbackToken)
-            api:
-              port: 0
-            exotel:
-              account_sid: \(Self.account)
-              api_key: \(Self.apiKey)
-              api_token: \(Self.apiToken)
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08030752400"
-            calls:
-              public_url: http://127.0.0.1:9
-            reconciler:
-              after: 30m
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info"])
+        storage: \(storage)
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: \(Self.streamUser)
+                password: \(Self.streamPassword)
+        callbacks:
+          port: 0
+          token: \(Self.callbackToken)
+        api:
+          port: 0
+        exotel:
+          account_sid: \(Self.account)
+          api_key: \(Self.apiKey)
+          api_token: \(Self.apiToken)
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08030752400"
+        calls:
+          public_url: http://127.0.0.1:9
+        reconciler:
+          after: 30m
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info",
+        ])
         defer { server.signal(SIGKILL) }
         let streamPort = try await server.waitForListening()
         let platformPort = try await server.waitForDoor("platform")
@@ -70,20 +73,36 @@ import Testing
                 "--data-urlencode", "From=+919900000021", "--data-urlencode", "To=+919900000022",
                 "--data-urlencode", "CallerId=08030752400", "--data-urlencode", "Record=true",
                 "--data-urlencode", "RecordingChannels=dual",
-                "--data-urlencode", "StreamUrl=ws://\(Self.streamUser):\(Self.streamPassword)@127.0.0.1:\(streamPort)/v1/streams",
-                "--data-urlencode", "StatusCallback=http://127.0.0.1:\(platformPort)/v1/callbacks/status?token=\(Self.callbackToken)",
-                "--data-urlencode", "StatusCallbackEvents[]=terminal", "--data-urlencode", "StatusCallbackEvents[]=answered",
+                "--data-urlencode",
+                "StreamUrl=ws://\(Self.streamUser):\(Self.streamPassword)@127.0.0.1:\(streamPort)/v1/streams",
+                "--data-urlencode",
+                "StatusCallback=http://127.0.0.1:\(platformPort)/v1/callbacks/status?token=\(Self.callbackToken)",
+                "--data-urlencode", "StatusCallbackEvents[]=terminal", "--data-urlencode",
+                "StatusCallbackEvents[]=answered",
                 "--data-urlencode", "StatusCallbackContentType=application/json",
                 "http://127.0.0.1:\(simulatorPort)/v1/Accounts/\(Self.account)/Calls/connect.json",
-            ])
-        let callSid = try #require(placed.firstMatch(of: /"Sid"\s*:\s*"([A-Za-z0-9_-]+)"/)?.1, "connect answered: \(placed)").description
+            ]
+        )
+        let callSid = try #require(
+            placed.firstMatch(of: /"Sid"\s*:\s*"([A-Za-z0-9_-]+)"/)?.1,
+            "connect answered: \(placed)"
+        ).description
 
         // The call ends; its recording is downloaded; its stream is finished.
         let catalog = "\(storage)/catalog.sqlite"
-        try await PipelineProcess.eventually("the recording of \(callSid) is downloaded and its stream finished", timeout: .seconds(150)) {
+        try await PipelineProcess.eventually(
+            "the recording of \(callSid) is downloaded and its stream finished",
+            timeout: .seconds(150)
+        ) {
             guard FileManager.default.fileExists(atPath: catalog) else { return false }
-            let recordings = try await PipelineProcess.query(catalog, "SELECT state FROM recordings WHERE call_sid = '\(callSid)'")
-            let streams = try await PipelineProcess.query(catalog, "SELECT state FROM streams WHERE call_sid = '\(callSid)'")
+            let recordings = try await PipelineProcess.query(
+                catalog,
+                "SELECT state FROM recordings WHERE call_sid = '\(callSid)'"
+            )
+            let streams = try await PipelineProcess.query(
+                catalog,
+                "SELECT state FROM streams WHERE call_sid = '\(callSid)'"
+            )
             return recordings == [["complete"]] && streams == [["complete"]]
         }
 
@@ -99,18 +118,33 @@ import Testing
         #expect(Set(media.compactMap { $0["kind"] as? String }) == ["stream", "recording"])
         // The events feed announced its completion, saying who placed it.
         let completed = try await PipelineProcess.query(
-            catalog, "SELECT detail_json FROM events WHERE type = 'call.completed' AND call_sid = '\(callSid)'")
-        #expect(completed.count == 1 && completed.first?.first?.contains(#""origin":"elsewhere""#) == true, "\(completed)")
-        let listed = try await ExorecProcess.run(["catalog", "search", "--origin", "elsewhere", "--config", config, "--jsonl"])
-        #expect(listed.status == 0 && listed.output.contains(callSid), "search --origin elsewhere: \(listed.output) \(listed.errors)")
+            catalog,
+            "SELECT detail_json FROM events WHERE type = 'call.completed' AND call_sid = '\(callSid)'"
+        )
+        #expect(
+            completed.count == 1 && completed.first?.first?.contains(#""origin":"elsewhere""#) == true,
+            "\(completed)"
+        )
+        let listed = try await ExorecProcess.run([
+            "catalog", "search", "--origin", "elsewhere", "--config", config, "--jsonl",
+        ])
+        #expect(
+            listed.status == 0 && listed.output.contains(callSid),
+            "search --origin elsewhere: \(listed.output) \(listed.errors)"
+        )
 
         // One folder: call.json, the stream and the recording side by side; the recording is the simulator's bytes.
-        let sidecars = FileSystem.files(under: "\(storage)/media", withSuffix: "call.json").filter { $0.contains("/\(callSid)/") }
+        let sidecars = FileSystem.files(under: "\(storage)/media", withSuffix: "call.json").filter {
+            $0.contains("/\(callSid)/")
+        }
         #expect(sidecars.count == 1, "\(sidecars)")
         let folder = try #require(sidecars.first).dropLast("/call.json".count)
         #expect(folder.contains("/media/\(Self.account)/"), "\(folder)")
         let files = try FileManager.default.contentsOfDirectory(atPath: String(folder))
-        #expect(files.contains("recording.mp3") && files.contains { $0.hasPrefix("stream-") && $0.hasSuffix(".wav") }, "\(files)")
+        #expect(
+            files.contains("recording.mp3") && files.contains { $0.hasPrefix("stream-") && $0.hasSuffix(".wav") },
+            "\(files)"
+        )
         let original = "\(recordings)/\(Self.account)/\(callSid).mp3"
         #expect(try await PipelineProcess.sha256("\(folder)/recording.mp3") == PipelineProcess.sha256(original))
         let sidecar = try CallSidecar.load(from: String(folder) + "/call.json")
@@ -118,19 +152,29 @@ import Testing
 
         // Exported in a bag a BagIt tool accepts, holding its stream, recording and call detail.
         let bag = "\(directory)/bag"
-        let exported = try await ExorecProcess.run(["export", bag, "--call-sid", callSid, "--bag", "--config", config, "--quiet"])
+        let exported = try await ExorecProcess.run([
+            "export", bag, "--call-sid", callSid, "--bag", "--config", config, "--quiet",
+        ])
         #expect(exported.status == 0, "export: \(exported.output) \(exported.errors)")
         let validation = try await ExorecProcess.runTool("/usr/bin/env", ["python3", "-m", "bagit", "--validate", bag])
         #expect(validation.status == 0, "bagit: \(validation.errors)")
         let payload = try FileManager.default.contentsOfDirectory(atPath: "\(bag)/data/\(callSid)")
-        #expect(payload.contains("recording.mp3") && payload.contains("call-detail.json") && payload.contains { $0.hasPrefix("stream-") }, "\(payload)")
+        #expect(
+            payload.contains("recording.mp3") && payload.contains("call-detail.json")
+                && payload.contains { $0.hasPrefix("stream-") },
+            "\(payload)"
+        )
         let exportedDetail = try String(contentsOfFile: "\(bag)/data/\(callSid)/call-detail.json", encoding: .utf8)
-        #expect(exportedDetail.contains(#""origin":"elsewhere""#) || exportedDetail.contains(#""origin" : "elsewhere""#))
+        #expect(
+            exportedDetail.contains(#""origin":"elsewhere""#) || exportedDetail.contains(#""origin" : "elsewhere""#)
+        )
 
         // Holdable; a CallSid never seen is refused.
         let held = try await ExorecProcess.run(["hold", "add", callSid, "--reason", "complaint 7", "--config", config])
         #expect(held.status == 0, "hold add: \(held.errors)")
-        let stranger = try await ExorecProcess.run(["hold", "add", "CAnobodyeversawthis0001", "--reason", "x", "--config", config])
+        let stranger = try await ExorecProcess.run([
+            "hold", "add", "CAnobodyeversawthis0001", "--reason", "x", "--config", config,
+        ])
         #expect(stranger.status == 4, "hold add of an unseen CallSid: \(stranger.status) \(stranger.errors)")
         #expect(stranger.errors.contains("no call CAnobodyeversawthis0001 in the catalog"))
 

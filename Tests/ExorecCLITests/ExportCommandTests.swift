@@ -30,7 +30,10 @@ struct ExportCommandTests {
         return storage
     }
 
-    func export(_ arguments: [String], storage: String? = nil) async throws -> (status: Int32, output: String, errors: String) {
+    func export(
+        _ arguments: [String],
+        storage: String? = nil
+    ) async throws -> (status: Int32, output: String, errors: String) {
         let root = if let storage { storage } else { try await Self.storage.value }
         return try await ExorecProcess.run(["export"] + arguments + ["--storage", root])
     }
@@ -60,14 +63,18 @@ struct ExportCommandTests {
         if let leg1 = audio.first(where: { $0.hasSuffix("-leg1.flac") }) {
             let leg2 = leg1.replacingOccurrences(of: "-leg1.flac", with: "-leg2.flac")
             #expect(audio.contains(leg2))
-            #expect(try await OutsideReader.soundfileInfo("\(destination)/data/\(leg1)").frames
-                == (try await OutsideReader.soundfileInfo("\(destination)/data/\(leg2)").frames))
+            #expect(
+                try await OutsideReader.soundfileInfo("\(destination)/data/\(leg1)").frames
+                    == (try await OutsideReader.soundfileInfo("\(destination)/data/\(leg2)").frames)
+            )
         }
     }
 
     @Test func filtersAndFormatsAsTheCatalogCommandsSelect() async throws {
         let destination = "\(makeTemporaryDirectory())/recordings"
-        let result = try await self.export([destination, "--status", "completed", "--kind", "recording", "--format", "mp3"])
+        let result = try await self.export([
+            destination, "--status", "completed", "--kind", "recording", "--format", "mp3",
+        ])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output.contains("3 call(s), 3 of 3 file(s) exported"), "\(result.output)")
         let audio = Self.audio(under: destination)
@@ -112,7 +119,10 @@ struct ExportCommandTests {
         #expect(typo.status == 1 && typo.errors.contains("no catalog"))
 
         let help = try await ExorecProcess.run(["export", "--help"])
-        #expect(help.output.contains("EXAMPLES:") && help.output.contains("--split-legs") && help.output.contains("EXIT CODES"))
+        #expect(
+            help.output.contains("EXAMPLES:") && help.output.contains("--split-legs")
+                && help.output.contains("EXIT CODES")
+        )
     }
 
     /// A killed export process (no unwinding, its lock dropped by the kernel) is finished by running the
@@ -123,7 +133,10 @@ struct ExportCommandTests {
         let killed = try await self.export(arguments + ["--fault-after-files", "2"])
         #expect(killed.status == 137, "\(killed.output)\(killed.errors)")
         #expect(FileManager.default.fileExists(atPath: "\(destination)/.exorec-export-journal.json"))
-        #expect(!FileManager.default.fileExists(atPath: "\(destination)/bagit.txt"), "a partial bag does not look like a bag")
+        #expect(
+            !FileManager.default.fileExists(atPath: "\(destination)/bagit.txt"),
+            "a partial bag does not look like a bag"
+        )
 
         let resumed = try await self.export(arguments + ["--json"])
         #expect(resumed.status == 0, "\(resumed.output)\(resumed.errors)")
@@ -136,12 +149,16 @@ struct ExportCommandTests {
         #expect(try await self.export([clean, "--bag", "--format", "flac", "--split-legs", "--quiet"]).status == 0)
         // Every payload file is the same, byte for byte; export.json differs only in its start time.
         let manifest = { (bag: String) in
-            try String(contentsOfFile: "\(bag)/manifest-sha256.txt", encoding: .utf8).split(separator: "\n").filter { !$0.hasSuffix(" data/export.json") }
+            try String(contentsOfFile: "\(bag)/manifest-sha256.txt", encoding: .utf8).split(separator: "\n").filter {
+                !$0.hasSuffix(" data/export.json")
+            }
         }
         #expect(try manifest(destination) == (try manifest(clean)))
         #expect(try manifest(clean).count == 13)
         let withoutStart = { (bag: String) in
-            try String(contentsOfFile: "\(bag)/data/export.json", encoding: .utf8).split(separator: "\n").filter { !$0.contains("\"started_at\"") }
+            try String(contentsOfFile: "\(bag)/data/export.json", encoding: .utf8).split(separator: "\n").filter {
+                !$0.contains("\"started_at\"")
+            }
         }
         #expect(try withoutStart(destination) == (try withoutStart(clean)))
     }

@@ -66,7 +66,10 @@ struct HoldRetentionCommandTests {
             .filter { !$0.hasSuffix("/") && $0.contains(".") }
     }
 
-    static func exorec(_ arguments: [String], _ storage: String) async throws -> (status: Int32, output: String, errors: String) {
+    static func exorec(
+        _ arguments: [String],
+        _ storage: String
+    ) async throws -> (status: Int32, output: String, errors: String) {
         try await ExorecProcess.run(arguments + ["--storage", storage])
     }
 
@@ -76,13 +79,19 @@ struct HoldRetentionCommandTests {
         let (storage, calls) = try await Self.oldArchive()
         let heldCall = try #require(calls.first)
 
-        let added = try await Self.exorec(["hold", "add", heldCall, "--reason", "subpoena 118", "--by", "legal", "--json"], storage)
+        let added = try await Self.exorec(
+            ["hold", "add", heldCall, "--reason", "subpoena 118", "--by", "legal", "--json"],
+            storage
+        )
         #expect(added.status == 0, "\(added.errors)")
         let hold = try JSONDecoder().decode(Hold.self, from: Data(added.output.utf8))
         #expect(hold.call_sid == heldCall && hold.reason == "subpoena 118" && hold.placed_by == "legal")
 
         let unknown = try await Self.exorec(["hold", "add", "CAnosuchcall", "--reason", "x"], storage)
-        #expect(unknown.status == 4 && unknown.errors.contains("no call CAnosuchcall in the catalog"), "\(unknown.errors)")
+        #expect(
+            unknown.status == 4 && unknown.errors.contains("no call CAnosuchcall in the catalog"),
+            "\(unknown.errors)"
+        )
         let twice = try await Self.exorec(["hold", "add", heldCall, "--reason", "again"], storage)
         #expect(twice.status == 1 && twice.errors.contains("already on legal hold (subpoena 118)"), "\(twice.errors)")
         let notHeld = try await Self.exorec(["hold", "rm", calls[1], "--reason", "x"], storage)
@@ -100,15 +109,28 @@ struct HoldRetentionCommandTests {
         #expect(dry.output.contains("dry run: would delete 4 calls") && dry.output.contains("Nothing was deleted"))
         #expect(Self.mediaFiles(storage) == before, "a dry run deletes nothing")
         let plan = try JSONDecoder().decode(
-            Plan.self, from: Data(try await Self.exorec(["retention", "apply", "--older-than", "90d", "--json"], storage).output.utf8))
-        #expect(Set(plan.delete.map(\.call.call_sid)) == Set(calls.dropFirst()) && plan.held.map(\.call_sid) == [heldCall])
-        #expect(try await Self.exorec(["retention", "apply", "--older-than", "300d"], storage).output.contains("would delete 0 calls"))
+            Plan.self,
+            from: Data(
+                try await Self.exorec(["retention", "apply", "--older-than", "90d", "--json"], storage).output.utf8
+            )
+        )
+        #expect(
+            Set(plan.delete.map(\.call.call_sid)) == Set(calls.dropFirst()) && plan.held.map(\.call_sid) == [heldCall]
+        )
+        #expect(
+            try await Self.exorec(["retention", "apply", "--older-than", "300d"], storage).output.contains(
+                "would delete 0 calls"
+            )
+        )
 
         let applied = try await Self.exorec(["retention", "apply", "--older-than", "90d", "--yes", "--json"], storage)
         #expect(applied.status == 0, "\(applied.errors)")
         let report = try JSONDecoder().decode(Report.self, from: Data(applied.output.utf8))
         #expect(Set(report.deleted.map(\.call_sid)) == Set(calls.dropFirst()))
-        #expect(report.held_skipped.map(\.call_sid) == [heldCall] && report.files == plan.delete.reduce(0) { $0 + $1.files.count })
+        #expect(
+            report.held_skipped.map(\.call_sid) == [heldCall]
+                && report.files == plan.delete.reduce(0) { $0 + $1.files.count }
+        )
         let left = Self.mediaFiles(storage)
         #expect(!left.isEmpty && left.allSatisfy { $0.contains("/\(heldCall)/") }, "\(left)")
         #expect(left == before.filter { $0.contains("/\(heldCall)/") })
@@ -125,7 +147,9 @@ struct HoldRetentionCommandTests {
         let released = try await Self.exorec(["hold", "rm", heldCall, "--reason", "case closed", "--json"], storage)
         #expect(released.status == 0, "\(released.errors)")
         let all = try JSONDecoder().decode(
-            [Hold].self, from: Data(try await Self.exorec(["hold", "ls", "--all", "--json"], storage).output.utf8))
+            [Hold].self,
+            from: Data(try await Self.exorec(["hold", "ls", "--all", "--json"], storage).output.utf8)
+        )
         #expect(all.count == 1 && all[0].release_reason == "case closed" && all[0].released_by != nil)
         #expect(try await Self.exorec(["hold", "ls", "--json"], storage).output == "[]\n")
     }
@@ -134,12 +158,23 @@ struct HoldRetentionCommandTests {
     /// `--yes` finishes it, and the archive and the audit log check out.
     @Test func anInterruptedRetentionRunIsFinishedByTheNext() async throws {
         let (storage, calls) = try await Self.oldArchive()
-        let killed = try await Self.exorec(["retention", "apply", "--older-than", "90d", "--yes", "--fault-after-files", "3"], storage)
+        let killed = try await Self.exorec(
+            ["retention", "apply", "--older-than", "90d", "--yes", "--fault-after-files", "3"],
+            storage
+        )
         #expect(killed.status == 137, "\(killed.output)\(killed.errors)")
-        #expect(try Self.sqlite("\(storage)/catalog.sqlite", "SELECT COUNT(*) FROM retention_journal WHERE state = 'pending';") == "1")
+        #expect(
+            try Self.sqlite(
+                "\(storage)/catalog.sqlite",
+                "SELECT COUNT(*) FROM retention_journal WHERE state = 'pending';"
+            ) == "1"
+        )
 
         let during = try await Self.exorec(["verify"], storage)
-        #expect(during.status == 3 && during.output.contains("deletion-pending") && !during.output.contains("missing"), "\(during.output)")
+        #expect(
+            during.status == 3 && during.output.contains("deletion-pending") && !during.output.contains("missing"),
+            "\(during.output)"
+        )
         let dry = try await Self.exorec(["retention", "apply", "--older-than", "90d"], storage)
         #expect(dry.output.contains("interrupted deletions to finish"), "\(dry.output)")
 
@@ -162,15 +197,23 @@ struct HoldRetentionCommandTests {
         ("ninety", "does not start with a number"), ("90x", "unknown unit 'x'"),
     ])
     func badDurationsAreUsageErrors(_ text: String, _ fragment: String) async throws {
-        let result = try await ExorecProcess.run(["retention", "apply", "--older-than", text, "--storage", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run([
+            "retention", "apply", "--older-than", text, "--storage", makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "\(result.errors)")
-        #expect(result.errors.contains("--older-than: '\(text)' is not an age: ") && result.errors.contains(fragment), "\(result.errors)")
+        #expect(
+            result.errors.contains("--older-than: '\(text)' is not an age: ") && result.errors.contains(fragment),
+            "\(result.errors)"
+        )
     }
 
     @Test func helpShowsExamples() async throws {
         for command in [["hold", "add"], ["hold", "rm"], ["hold", "ls"], ["retention", "apply"]] {
             let help = try await ExorecProcess.run(command + ["--help"])
-            #expect(help.status == 0 && help.output.contains("EXAMPLES:") && help.output.contains("EXIT CODES:"), "\(command)")
+            #expect(
+                help.status == 0 && help.output.contains("EXAMPLES:") && help.output.contains("EXIT CODES:"),
+                "\(command)"
+            )
         }
         #expect(try await ExorecProcess.run(["retention", "apply"]).status == 64, "--older-than is required")
     }

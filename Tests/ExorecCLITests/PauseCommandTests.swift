@@ -15,18 +15,21 @@ import Testing
         let storage = directory + "/storage"
         let config = directory + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            api:
-              port: 0
-              token: \(Self.token)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        api:
+          port: 0
+          token: \(Self.token)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess(
-            ["serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0", "--api-port", "0"])
+            [
+                "serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0",
+                "--api-port", "0",
+            ])
         defer { server.signal(SIGKILL) }
         let port = try await server.waitForListening()
         let apiPort = try await server.waitForDoor("internal")
@@ -38,7 +41,10 @@ import Testing
         // Before any stream: a CallSid never seen is exit 4; a malformed one is a usage error.
         let unknown = try await exorec(["pause", "CAnobody"])
         #expect(unknown.status == 4, "stderr: \(unknown.errors)")
-        #expect(unknown.errors.contains("\(url)/v1/calls/CAnobody/pause") && unknown.errors.contains("404"), "stderr: \(unknown.errors)")
+        #expect(
+            unknown.errors.contains("\(url)/v1/calls/CAnobody/pause") && unknown.errors.contains("404"),
+            "stderr: \(unknown.errors)"
+        )
         #expect(try await exorec(["pause", "CA/../x"]).status == 64)
 
         let script = StreamScript(streamSid: "STcli1", callSid: "CAcli1", seed: 51)
@@ -49,7 +55,10 @@ import Testing
 
         let paused = try await exorec(["pause", "CAcli1", "--by", "agent-7", "--reason", "card number", "--json"])
         #expect(paused.status == 0, "stderr: \(paused.errors)")
-        let answer = try #require(try JSONSerialization.jsonObject(with: Data(paused.output.utf8)) as? [String: Any], "\(paused.output)")
+        let answer = try #require(
+            try JSONSerialization.jsonObject(with: Data(paused.output.utf8)) as? [String: Any],
+            "\(paused.output)"
+        )
         #expect(answer["paused"] as? Bool == true)
         #expect(answer["live_streams"] as? Int == 1)
         let again = try await exorec(["pause", "CAcli1"])
@@ -59,7 +68,11 @@ import Testing
 
         for i in 5..<10 {
             try client.sendText(script.media(frame: i))
-            if i == 7 { try client.sendText(script.encoder.dtmf(streamSid: script.streamSid, sequenceNumber: 70, digit: "4", durationMs: 100)) }
+            if i == 7 {
+                try client.sendText(
+                    script.encoder.dtmf(streamSid: script.streamSid, sequenceNumber: 70, digit: "4", durationMs: 100)
+                )
+            }
         }
         try await TestIngest.waitForMediaFrames(10, port: apiPort, token: Self.token)
         let resumed = try await exorec(["resume", "CAcli1"])
@@ -73,7 +86,10 @@ import Testing
         // The catalog has the interval once the stream is final.
         var rows: [[String]] = []
         try await PipelineProcess.eventually("the stream is catalogued as complete") {
-            rows = try await PipelineProcess.query(storage + "/catalog.sqlite", "SELECT state, pauses_json, path FROM streams WHERE call_sid = 'CAcli1'")
+            rows = try await PipelineProcess.query(
+                storage + "/catalog.sqlite",
+                "SELECT state, pauses_json, path FROM streams WHERE call_sid = 'CAcli1'"
+            )
             return rows.first?.first == "complete"
         }
         let row = try #require(rows.first)
@@ -92,7 +108,10 @@ import Testing
         #expect(Array(samples[(10 * n)...]) == Array(expected[(10 * n)...]))
         let sidecar = try StreamSidecar.load(from: storage + "/" + String(row[2].dropLast(4)) + ".json")
         #expect(sidecar.dtmf.isEmpty)
-        let audit = try await PipelineProcess.query(storage + "/catalog.sqlite", "SELECT action FROM audit_log WHERE call_sid = 'CAcli1' ORDER BY seq")
+        let audit = try await PipelineProcess.query(
+            storage + "/catalog.sqlite",
+            "SELECT action FROM audit_log WHERE call_sid = 'CAcli1' ORDER BY seq"
+        )
         #expect(audit.map { $0.first ?? "" }.filter { $0.hasPrefix("call.") } == ["call.paused", "call.resumed"])
     }
 

@@ -15,7 +15,9 @@ enum PipelineProcess {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw TestFailure("bind: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -38,12 +40,16 @@ enum PipelineProcess {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw TestFailure("connect to 127.0.0.1:\(port): errno \(errno)") }
         let credentials = Data("\(user):\(password)".utf8).base64EncodedString()
         let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Basic \(credentials)\r\nConnection: close\r\n\r\n".utf8)
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Basic \(credentials)\r\nConnection: close\r\n\r\n"
+                .utf8
+        )
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -91,7 +97,9 @@ enum PipelineProcess {
         let errorData = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestFailure("\(tool) \(arguments) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))")
+            throw TestFailure(
+                "\(tool) \(arguments) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))"
+            )
         }
         return String(decoding: data, as: UTF8.self)
     }
@@ -116,7 +124,9 @@ enum PipelineProcess {
 
     /// Polls `condition` until it holds; throws after `timeout` (a bound on a hang, not on speed).
     static func eventually(
-        _ what: @autoclosure () -> String, timeout: Duration = .seconds(120), _ condition: () async throws -> Bool
+        _ what: @autoclosure () -> String,
+        timeout: Duration = .seconds(120),
+        _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         while true {

@@ -47,12 +47,13 @@ import Testing
         let recordings = "\(directory)/simulator-recordings"
         let scenario = "\(directory)/scenario.json"
         try """
-            {"rules": [{"number": "+9199200", "outcome": "answer", "talkSeconds": 2}],
-             "defaultRingSeconds": 1, "defaultTalkSeconds": 20, "defaultTimeOutSeconds": 30}
-            """.write(toFile: scenario, atomically: true, encoding: .utf8)
+        {"rules": [{"number": "+9199200", "outcome": "answer", "talkSeconds": 2}],
+         "defaultRingSeconds": 1, "defaultTalkSeconds": 20, "defaultTimeOutSeconds": 30}
+        """.write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulator = try ExorecProcess([
             "simulate", "--port", "0", "--speed", "\(Self.speed)", "--scenario", scenario, "--recordings", recordings,
-            "--recording-delay", "16", "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken,
+            "--recording-delay", "16", "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token",
+            Self.apiToken,
             "--log-level", "info",
         ])
         let simulatorPort = try await simulator.waitForListening()
@@ -60,38 +61,38 @@ import Testing
         let callbacksPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
-            storage: \(storage)
-            ingest:
-              host: 127.0.0.1
-              port: \(servePort)
-              shutdown_grace: 1s
-              auth:
-                credentials:
-                  - username: \(Self.streamUser)
-                    password: \(Self.streamPassword)
-            callbacks:
-              host: 127.0.0.1
-              port: \(callbacksPort)
-              token: \(Self.callbackToken)
-            api:
-              host: 127.0.0.1
-              port: 0
-            exotel:
-              account_sid: \(Self.account)
-              api_key: \(Self.apiKey)
-              api_token: \(Self.apiToken)
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08030752400"
-            calls:
-              public_url: http://127.0.0.1:\(servePort)
-              callback_url: http://127.0.0.1:\(callbacksPort)
-              stream_begin: leg1
-              recording_channels: dual
-              concurrency: 10
-            reconciler:
-              after: 15s
-              interval: 1s
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        storage: \(storage)
+        ingest:
+          host: 127.0.0.1
+          port: \(servePort)
+          shutdown_grace: 1s
+          auth:
+            credentials:
+              - username: \(Self.streamUser)
+                password: \(Self.streamPassword)
+        callbacks:
+          host: 127.0.0.1
+          port: \(callbacksPort)
+          token: \(Self.callbackToken)
+        api:
+          host: 127.0.0.1
+          port: 0
+        exotel:
+          account_sid: \(Self.account)
+          api_key: \(Self.apiKey)
+          api_token: \(Self.apiToken)
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08030752400"
+        calls:
+          public_url: http://127.0.0.1:\(servePort)
+          callback_url: http://127.0.0.1:\(callbacksPort)
+          stream_begin: leg1
+          recording_channels: dual
+          concurrency: 10
+        reconciler:
+          after: 15s
+          interval: 1s
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let campaign = "\(directory)/spring.csv"
         var csv = "id,from,to\n"
         for row in 1...Self.rows {
@@ -101,8 +102,15 @@ import Testing
         }
         try csv.write(toFile: campaign, atomically: true, encoding: .utf8)
         return Setup(
-            directory: directory, storage: storage, config: config, campaign: campaign, simulatorRecordings: recordings,
-            simulator: simulator, simulatorPort: simulatorPort, servePort: servePort)
+            directory: directory,
+            storage: storage,
+            config: config,
+            campaign: campaign,
+            simulatorRecordings: recordings,
+            simulator: simulator,
+            simulatorPort: simulatorPort,
+            servePort: servePort
+        )
     }
 
     static func serve(_ setup: Setup) throws -> ExorecProcess {
@@ -118,13 +126,22 @@ import Testing
     /// Open WebSocket connections and streams being recorded, from the server's `/metrics` (on its
     /// internal door, `apiPort`: a free one at each start, the only port the restart need not keep).
     static func connections(apiPort: Int) -> (open: Int, streaming: Int)? {
-        guard let metrics = try? PipelineProcess.get(port: apiPort, path: "/metrics", user: Self.streamUser, password: Self.streamPassword),
+        guard
+            let metrics = try? PipelineProcess.get(
+                port: apiPort,
+                path: "/metrics",
+                user: Self.streamUser,
+                password: Self.streamPassword
+            ),
             metrics.status == 200
         else { return nil }
         func gauge(_ name: String) -> Int? {
-            metrics.body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ").last ?? "") }
+            metrics.body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+                Int($0.split(separator: " ").last ?? "")
+            }
         }
-        guard let open = gauge("exorec_ingest_open_connections"), let streaming = gauge("exorec_ingest_active_streams") else { return nil }
+        guard let open = gauge("exorec_ingest_open_connections"), let streaming = gauge("exorec_ingest_active_streams")
+        else { return nil }
         return (open, streaming)
     }
 
@@ -133,8 +150,12 @@ import Testing
     static func callsAwaitingRecording(_ setup: Setup) -> [String] {
         FileSystem.files(under: "\(setup.storage)/media", withSuffix: "call.json").compactMap { path in
             guard let sidecar = try? CallSidecar.load(from: path),
-                sidecar.statusHistory.contains(where: { ["completed", "busy", "failed", "no-answer", "canceled"].contains($0.status) }),
-                !FileManager.default.fileExists(atPath: ((path as NSString).deletingLastPathComponent) + "/recording.json")
+                sidecar.statusHistory.contains(where: {
+                    ["completed", "busy", "failed", "no-answer", "canceled"].contains($0.status)
+                }),
+                !FileManager.default.fileExists(
+                    atPath: ((path as NSString).deletingLastPathComponent) + "/recording.json"
+                )
             else { return nil }
             return sidecar.callSid
         }
@@ -164,7 +185,9 @@ import Testing
         defer { if serverRunning { server.signal(SIGKILL) } }
         _ = try await server.waitForListening()
 
-        let campaign = try ExorecProcess(["campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign])
+        let campaign = try ExorecProcess([
+            "campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign,
+        ])
         var campaignRunning = true
         defer { if campaignRunning { campaign.signal(SIGKILL) } }
 
@@ -212,8 +235,10 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             let queue = await quietQueue()
             let connections = Self.connections(apiPort: try await server.waitForDoor("internal"))
-            lastMiss = "frozen: \(queue.description), connections \(connections.map { "\($0.open) open, \($0.streaming) streaming" } ?? "?")"
-            guard queue.ready, let connections, connections.open == connections.streaming, connections.streaming > 0 else {
+            lastMiss =
+                "frozen: \(queue.description), connections \(connections.map { "\($0.open) open, \($0.streaming) streaming" } ?? "?")"
+            guard queue.ready, let connections, connections.open == connections.streaming, connections.streaming > 0
+            else {
                 setup.simulator.signal(SIGCONT)
                 try await Task.sleep(for: .milliseconds(500))
                 continue
@@ -251,16 +276,28 @@ import Testing
         func missing() -> String {
             campaignSids.compactMap { sid -> String? in
                 let directory = Self.callDirectory(setup, sid)
-                let recording = directory.map { FileManager.default.fileExists(atPath: "\($0)/recording.json") } ?? false
-                let streams = Self.streamSidecars(setup).filter { $0.sidecar.callSid == sid }.map(\.sidecar.state.rawValue)
-                let status = directory.flatMap { try? CallSidecar.load(from: "\($0)/call.json") }?.statusHistory.map(\.status) ?? []
+                let recording =
+                    directory.map { FileManager.default.fileExists(atPath: "\($0)/recording.json") } ?? false
+                let streams = Self.streamSidecars(setup).filter { $0.sidecar.callSid == sid }.map(
+                    \.sidecar.state.rawValue
+                )
+                let status =
+                    directory.flatMap { try? CallSidecar.load(from: "\($0)/call.json") }?.statusHistory.map(\.status)
+                    ?? []
                 guard !recording || streams.isEmpty || streams.contains("recording") else { return nil }
-                let logs = [("simulator", setup.simulator.standardError), ("killed serve", killedServerLog), ("serve", server.standardError)]
-                    .map { name, log in "\(name): " + log.split(separator: "\n").filter { $0.contains(sid) }.joined(separator: " | ") }
-                return "\(sid): recording \(recording), streams \(streams), statuses \(status); \(logs.joined(separator: "; "))"
+                let logs = [
+                    ("simulator", setup.simulator.standardError), ("killed serve", killedServerLog),
+                    ("serve", server.standardError),
+                ]
+                .map { name, log in
+                    "\(name): " + log.split(separator: "\n").filter { $0.contains(sid) }.joined(separator: " | ")
+                }
+                return
+                    "\(sid): recording \(recording), streams \(streams), statuses \(status); \(logs.joined(separator: "; "))"
             }.joined(separator: "\n")
         }
-        try await PipelineProcess.eventually("every call's stream and recording (\(missing()))", timeout: .seconds(120)) {
+        try await PipelineProcess.eventually("every call's stream and recording (\(missing()))", timeout: .seconds(120))
+        {
             for sid in campaignSids {
                 guard let directory = Self.callDirectory(setup, sid),
                     FileManager.default.fileExists(atPath: "\(directory)/recording.json")
@@ -273,9 +310,15 @@ import Testing
 
         for sid in campaignSids {
             let details = try PipelineProcess.get(
-                port: setup.simulatorPort, path: "/v1/Accounts/\(Self.account)/Calls/\(sid).json", user: Self.apiKey,
-                password: Self.apiToken)
-            #expect(details.status == 200 && details.body.contains("\"completed\""), "Call Details of \(sid): \(details)")
+                port: setup.simulatorPort,
+                path: "/v1/Accounts/\(Self.account)/Calls/\(sid).json",
+                user: Self.apiKey,
+                password: Self.apiToken
+            )
+            #expect(
+                details.status == 200 && details.body.contains("\"completed\""),
+                "Call Details of \(sid): \(details)"
+            )
             let directory = try #require(Self.callDirectory(setup, sid))
             // The stream: complete, or cut by the kill and repaired at restart (interrupted), never lost.
             let streams = Self.streamSidecars(setup).filter { $0.sidecar.callSid == sid }
@@ -298,21 +341,36 @@ import Testing
             let recording = try RecordingSidecar.load(from: "\(directory)/recording.json")
             let platformFile = "\(setup.simulatorRecordings)/\(Self.account)/\(sid).mp3"
             #expect(recording.sha256 == (try await PipelineProcess.sha256("\(directory)/recording.mp3")))
-            #expect(recording.sha256 == (try await PipelineProcess.sha256(platformFile)), "\(sid): not the platform's recording")
+            #expect(
+                recording.sha256 == (try await PipelineProcess.sha256(platformFile)),
+                "\(sid): not the platform's recording"
+            )
             let callSidecar = try CallSidecar.load(from: "\(directory)/call.json")
-            #expect(callSidecar.statusHistory.last?.status == "completed" || callSidecar.statusHistory.contains { $0.status == "completed" })
+            #expect(
+                callSidecar.statusHistory.last?.status == "completed"
+                    || callSidecar.statusHistory.contains { $0.status == "completed" }
+            )
             #expect(callSidecar.campaignId == "spring")
         }
 
         // The catalog agrees: every call completed, every download done, every media file hashed as on disk, and the
         // interrupted streams catalogued as such.
-        let calls = try await PipelineProcess.query(setup.catalog, "SELECT call_sid, status FROM calls ORDER BY call_sid")
+        let calls = try await PipelineProcess.query(
+            setup.catalog,
+            "SELECT call_sid, status FROM calls ORDER BY call_sid"
+        )
         #expect(calls.map { $0[0] } == campaignSids.sorted())
         #expect(calls.allSatisfy { $0[1] == "completed" }, "\(calls)")
-        let campaignRows = try await PipelineProcess.query(setup.catalog, "SELECT state, call_sid FROM campaign_rows WHERE campaign_id = 'spring'")
+        let campaignRows = try await PipelineProcess.query(
+            setup.catalog,
+            "SELECT state, call_sid FROM campaign_rows WHERE campaign_id = 'spring'"
+        )
         #expect(campaignRows.count == Self.rows && campaignRows.allSatisfy { $0[0] == "placed" })
         #expect(Set(campaignRows.map { $0[1] }) == Set(campaignSids))
-        let jobs = try await PipelineProcess.query(setup.catalog, "SELECT call_sid, state, attempts FROM download_queue")
+        let jobs = try await PipelineProcess.query(
+            setup.catalog,
+            "SELECT call_sid, state, attempts FROM download_queue"
+        )
         #expect(jobs.count == Self.rows && jobs.allSatisfy { $0[1] == "done" }, "\(jobs)")
         // The jobs the killed server had queued were finished by the restarted one.
         for sid in queuedAtKill {
@@ -322,29 +380,45 @@ import Testing
             let fetched = try RecordingSidecar.load(from: "\(directory)/recording.json").fetchedAt
             #expect(fetched > killedAt, "the recording of \(sid) was fetched after the restart")
         }
-        let media = try await PipelineProcess.query(setup.catalog, "SELECT path, kind, state, sha256 FROM media_files ORDER BY path")
+        let media = try await PipelineProcess.query(
+            setup.catalog,
+            "SELECT path, kind, state, sha256 FROM media_files ORDER BY path"
+        )
         #expect(media.count == 2 * Self.rows, "\(media.count) media files")
         for row in media {
-            #expect(row[3] == (try await PipelineProcess.sha256("\(setup.storage)/\(row[0])")), "\(row[0]) in the catalog")
+            #expect(
+                row[3] == (try await PipelineProcess.sha256("\(setup.storage)/\(row[0])")),
+                "\(row[0]) in the catalog"
+            )
             let path = "\(setup.storage)/\(row[0])"
             let repaired = openAtKill.contains(String(path.dropLast(".wav".count)) + ".json")
             #expect(row[2] == (repaired ? "interrupted" : "complete"), "\(row[0]) is \(row[2]) in the catalog")
         }
 
         // A rerun places nothing.
-        let rerun = try await ExorecProcess.run(["campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign])
+        let rerun = try await ExorecProcess.run([
+            "campaign", "--config", setup.config, "--json", "--id", "spring", setup.campaign,
+        ])
         #expect(rerun.status == 0, "\(rerun.errors)")
         let rerunSummary = try JSONSerialization.jsonObject(with: Data(rerun.output.utf8)) as? [String: Any]
-        #expect(rerunSummary?["placed"] as? Int == 0 && rerunSummary?["already_placed"] as? Int == Self.rows, "\(rerun.output)")
+        #expect(
+            rerunSummary?["placed"] as? Int == 0 && rerunSummary?["already_placed"] as? Int == Self.rows,
+            "\(rerun.output)"
+        )
         try await Task.sleep(for: .milliseconds(300))
-        #expect(PipelineProcess.loggedCallSids(setup.simulator.standardError, message: "call placed").count == Self.rows)
+        #expect(
+            PipelineProcess.loggedCallSids(setup.simulator.standardError, message: "call placed").count == Self.rows
+        )
 
         // Stop the server (cleanly: exit 0) and rebuild the catalog from the files: the same calls, streams,
         // recordings, media files and callbacks.
         server.signal(SIGTERM)
         let status = try await server.waitForExit(timeout: .seconds(30))
         serverRunning = false
-        #expect(status == 0, "serve after SIGTERM: \(server.standardError.split(separator: "\n").suffix(5).joined(separator: "\n"))")
+        #expect(
+            status == 0,
+            "serve after SIGTERM: \(server.standardError.split(separator: "\n").suffix(5).joined(separator: "\n"))"
+        )
         let tables = [
             "SELECT call_sid, status, recording_url FROM calls ORDER BY 1",
             "SELECT path, state, frames FROM streams ORDER BY 1",

@@ -27,13 +27,18 @@ import Testing
 
         init(host: String, script: String) async throws {
             self.host = host
-            self.process = try ExorecProcess(executable: "/usr/bin/env", ["python3", RecordingRedirectProcessTests.originScript, host, script])
+            self.process = try ExorecProcess(
+                executable: "/usr/bin/env",
+                ["python3", RecordingRedirectProcessTests.originScript, host, script]
+            )
             self.port = try await self.process.waitForListening()
         }
 
         func url(_ path: String) -> String { "http://\(self.host):\(self.port)\(path)" }
         /// The request lines it printed: `request PATH authorization=…`.
-        var requests: [String] { self.process.standardOutput.split(separator: "\n").filter { $0.hasPrefix("request ") }.map(String.init) }
+        var requests: [String] {
+            self.process.standardOutput.split(separator: "\n").filter { $0.hasPrefix("request ") }.map(String.init)
+        }
     }
 
     @Test func redirectChainsAndOtherPortsAreRefusedBeforeTheyAreRequested() async throws {
@@ -48,48 +53,49 @@ import Testing
         // SIGKILL: a child inherits the test runner's blocked signals, so Python would not hear SIGTERM.
         defer { [allowed, otherPort, outsider].forEach { $0.process.signal(SIGKILL) } }
         try """
-            {"/chain.mp3": {"redirect": "\(outsider.url("/hop"))"},
-             "/hop": {"redirect": "\(allowed.url("/final.mp3"))"},
-             "/final.mp3": {"audio": 4096},
-             "/port.mp3": {"audio": 4096}}
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        {"/chain.mp3": {"redirect": "\(outsider.url("/hop"))"},
+         "/hop": {"redirect": "\(allowed.url("/final.mp3"))"},
+         "/final.mp3": {"audio": 4096},
+         "/port.mp3": {"audio": 4096}}
+        """.write(toFile: script, atomically: true, encoding: .utf8)
 
         let scenario = "\(directory)/scenario.json"
         try #"{"rules": [], "defaultRingSeconds": 1, "defaultTalkSeconds": 1, "defaultTimeOutSeconds": 30}"#
             .write(toFile: scenario, atomically: true, encoding: .utf8)
         // The platform places the calls but delivers no callback: the only terminal callbacks are the test's.
         let simulator = try ExorecProcess([
-            "simulate", "--port", "0", "--speed", "4", "--scenario", scenario, "--recordings", "\(directory)/recordings",
+            "simulate", "--port", "0", "--speed", "4", "--scenario", scenario, "--recordings",
+            "\(directory)/recordings",
             "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken, "--callback-drop",
         ])
         defer { simulator.signal(SIGTERM) }
         let simulatorPort = try await simulator.waitForListening()
         let config = "\(directory)/exorec.yaml"
         try """
-            storage: \(storage)
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: exotel
-                    password: redirect-stream-secret
-            callbacks:
-              port: 0
-              token: \(Self.callbackToken)
-            api:
-              port: 0
-            exotel:
-              account_sid: \(Self.account)
-              api_key: \(Self.apiKey)
-              api_token: \(Self.apiToken)
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08030752400"
-              recording_hosts: ["http://\(allowed.host):\(allowed.port)"]
-            calls:
-              public_url: http://127.0.0.1:9
-            reconciler:
-              after: 30m
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        storage: \(storage)
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: exotel
+                password: redirect-stream-secret
+        callbacks:
+          port: 0
+          token: \(Self.callbackToken)
+        api:
+          port: 0
+        exotel:
+          account_sid: \(Self.account)
+          api_key: \(Self.apiKey)
+          api_token: \(Self.apiToken)
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08030752400"
+          recording_hosts: ["http://\(allowed.host):\(allowed.port)"]
+        calls:
+          public_url: http://127.0.0.1:9
+        reconciler:
+          after: 30m
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess(["serve", "--config", config, "--log-level", "info"])
         defer { server.signal(SIGKILL) }
         let streamPort = try await server.waitForListening()
@@ -103,25 +109,32 @@ import Testing
 
         var callSids: [String] = []
         for _ in 0..<2 {
-            let placed = try await ExorecProcess.run(["call", "--config", config, "--from", "+919900000011", "--to", "+919900000012", "--json"])
+            let placed = try await ExorecProcess.run([
+                "call", "--config", config, "--from", "+919900000011", "--to", "+919900000012", "--json",
+            ])
             #expect(placed.status == 0, "call: \(placed.errors)")
             let sid = try #require(placed.output.firstMatch(of: /"call_sid"\s*:\s*"([A-Za-z0-9_-]+)"/)?.1).description
             callSids.append(sid)
         }
         for (sid, url) in zip(callSids, [allowed.url("/chain.mp3"), otherPort.url("/port.mp3")]) {
-            let body = #"{"CallSid":"\#(sid)","EventType":"terminal","Status":"completed","RecordingUrl":"\#(url)","DateUpdated":"2026-12-04 10:00:00"}"#
+            let body =
+                #"{"CallSid":"\#(sid)","EventType":"terminal","Status":"completed","RecordingUrl":"\#(url)","DateUpdated":"2026-12-04 10:00:00"}"#
             let answer = try await PipelineProcess.run(
                 "curl",
                 [
-                    "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json", "--data-binary", body,
+                    "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
+                    "--data-binary", body,
                     "http://127.0.0.1:\(platformPort)/v1/callbacks/status?token=\(Self.callbackToken)",
-                ])
+                ]
+            )
             #expect(answer == "200", "callback answered \(answer)")
         }
 
         let catalog = "\(storage)/catalog.sqlite"
         try await PipelineProcess.eventually("both downloads are refused", timeout: .seconds(60)) {
-            try await PipelineProcess.query(catalog, "SELECT state FROM download_queue ORDER BY id") == [["refused"], ["refused"]]
+            try await PipelineProcess.query(catalog, "SELECT state FROM download_queue ORDER BY id") == [
+                ["refused"], ["refused"],
+            ]
         }
         for frame in 5..<10 { try client.sendText(good.media(frame: frame)) }
         try client.sendText(good.stop())
@@ -130,13 +143,27 @@ import Testing
         // The outsider and the other port were never asked, and no request carried credentials off the origin.
         #expect(outsider.requests.isEmpty, "a disallowed host was reached: \(outsider.requests)")
         #expect(otherPort.requests.isEmpty, "a port not in the allowlist was reached: \(otherPort.requests)")
-        #expect(allowed.requests.count == 1 && allowed.requests.first?.hasPrefix("request /chain.mp3") == true, "\(allowed.requests)")
-        let errors = try await PipelineProcess.query(catalog, "SELECT call_sid, last_error FROM download_queue ORDER BY id")
+        #expect(
+            allowed.requests.count == 1 && allowed.requests.first?.hasPrefix("request /chain.mp3") == true,
+            "\(allowed.requests)"
+        )
+        let errors = try await PipelineProcess.query(
+            catalog,
+            "SELECT call_sid, last_error FROM download_queue ORDER BY id"
+        )
         #expect(errors.count == 2)
-        #expect(errors.first?.last?.contains("127.0.0.2:\(outsider.port)") == true, "the chain's error names the refused hop: \(errors)")
-        #expect(errors.last?.last?.contains("127.0.0.1:\(otherPort.port)") == true, "the port's error names the origin: \(errors)")
+        #expect(
+            errors.first?.last?.contains("127.0.0.2:\(outsider.port)") == true,
+            "the chain's error names the refused hop: \(errors)"
+        )
+        #expect(
+            errors.last?.last?.contains("127.0.0.1:\(otherPort.port)") == true,
+            "the port's error names the origin: \(errors)"
+        )
         let audited = try await PipelineProcess.query(
-            catalog, "SELECT call_sid FROM audit_log WHERE action = 'download-refused' ORDER BY seq")
+            catalog,
+            "SELECT call_sid FROM audit_log WHERE action = 'download-refused' ORDER BY seq"
+        )
         #expect(audited.map(\.first) == callSids.map(Optional.some), "one audit entry per refused download: \(audited)")
         #expect(try await PipelineProcess.query(catalog, "SELECT COUNT(*) FROM recordings") == [["0"]])
 

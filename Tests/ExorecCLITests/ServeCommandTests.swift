@@ -12,15 +12,20 @@ import Testing
     }
 
     private func serveArguments(storage: String) throws -> [String] {
-        let config = try self.writeConfig("""
+        let config = try self.writeConfig(
+            """
             ingest:
               port: 0
               auth:
                 credentials:
                   - username: test
                     password: test-secret
-            """)
-        return ["serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0", "--api-port", "0"]
+            """
+        )
+        return [
+            "serve", "--config", config, "--storage", storage, "--log-level", "info", "--callbacks-port", "0",
+            "--api-port", "0",
+        ]
     }
 
     /// The server writes audio within 175 ms of its arrival (docs/INGEST.md). The test waits until all
@@ -68,7 +73,10 @@ import Testing
         let file = try SoundFile.open(readingFrom: wav)
         defer { try? file.close() }
         let samples = file.readAll()
-        #expect(samples.count >= mustHave * script.frameSamples, "kept \(samples.count / 800) frames, needed \(mustHave)")
+        #expect(
+            samples.count >= mustHave * script.frameSamples,
+            "kept \(samples.count / 800) frames, needed \(mustHave)"
+        )
         #expect(Array(samples.prefix(mustHave * script.frameSamples)) == script.expected(frames: mustHave))
         let outside = try await OutsideReader.soundfile(wav)
         #expect(outside.frames == samples.count && outside.sampleRate == 8000)
@@ -119,8 +127,14 @@ import Testing
         ("ingest:\n  auth:\n    disabled: true\napi:\n  host: localhost.example\n", "api.host"),
         ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  port: -1\n", "callbacks.port"),
         ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  idle_timeout: 1ms\n", "callbacks.idle_timeout"),
-        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n", "callbacks.tls"),
-        ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n    key: /nonexistent.key\n", "callbacks.tls.certificate"),
+        (
+            "ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n",
+            "callbacks.tls"
+        ),
+        (
+            "ingest:\n  auth:\n    disabled: true\ncallbacks:\n  tls:\n    certificate: /nonexistent.pem\n    key: /nonexistent.key\n",
+            "callbacks.tls.certificate"
+        ),
         ("ingest:\n  auth:\n    disabled: true\ncallbacks:\n  max_connections: 0\n", "callbacks.max_connections"),
         ("api:\n  tokn: x\n", "api.tokn"),
         ("ingest:\n  port: 9000\n  auth:\n    disabled: true\napi:\n  port: 9000\n", "also ingest.port"),
@@ -135,11 +149,19 @@ import Testing
     @Test func exampleConfigurationIsValidAndStarts() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/exorec.example.yaml").path
-        let server = try ExorecProcess(["serve", "--config", example, "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        let server = try ExorecProcess([
+            "serve", "--config", example, "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         let port = try await server.waitForListening()
         // README's order, whichever door binds first: "listening on" means every door is up.
-        let doors = server.standardOutput.split(separator: "\n").map { $0.split(separator: " on ").first.map(String.init) ?? "" }
-        #expect(doors == ["exorec: platform door", "exorec: internal door", "exorec: listening"], "\(server.standardOutput)")
+        let doors = server.standardOutput.split(separator: "\n").map {
+            $0.split(separator: " on ").first.map(String.init) ?? ""
+        }
+        #expect(
+            doors == ["exorec: platform door", "exorec: internal door", "exorec: listening"],
+            "\(server.standardOutput)"
+        )
         let client = try TestWebSocketClient(port: port, credentials: ("exotel", "change-me"))
         client.close()
         server.signal(SIGINT)
@@ -164,7 +186,8 @@ import Testing
         let storage = makeTemporaryDirectory()
         let server = try ExorecProcess(
             ["serve", "--port", "0", "--callbacks-port", "0", "--api-port", "0", "--storage", storage],
-            environment: ["EXOREC_INGEST_USERNAME": "envuser", "EXOREC_INGEST_PASSWORD": "envpass"])
+            environment: ["EXOREC_INGEST_USERNAME": "envuser", "EXOREC_INGEST_PASSWORD": "envpass"]
+        )
         let port = try await server.waitForListening()
         let client = try TestWebSocketClient(port: port, credentials: ("envuser", "envpass"))
         client.close()

@@ -15,7 +15,10 @@ import Testing
     /// Starts `serve` with `config`, waits until it listens, stops it; returns its standard error.
     private func startAndStop(_ config: String) async throws -> String {
         let storage = makeTemporaryDirectory()
-        let server = try ExorecProcess(["serve", "--config", try self.writeConfig(config), "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"])
+        let server = try ExorecProcess([
+            "serve", "--config", try self.writeConfig(config), "--callbacks-port", "0", "--api-port", "0", "--storage",
+            storage, "--log-level", "info",
+        ])
         _ = try await server.waitForListening()
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
@@ -23,7 +26,8 @@ import Testing
     }
 
     @Test func exampleCredentialsAndPlainHTTPPublicURLAreWarnedAbout() async throws {
-        let errors = try await self.startAndStop("""
+        let errors = try await self.startAndStop(
+            """
             ingest:
               port: 0
               auth:
@@ -34,7 +38,8 @@ import Testing
               token: 3f9c1e7a5b2d48c0a6e4f1b9d7c3a5e2
             calls:
               public_url: http://recorder.example.com
-            """)
+            """
+        )
         #expect(errors.contains("example password"), "\(errors)")
         #expect(errors.contains("callbacks.token is the example token"), "\(errors)")
         #expect(errors.contains("calls.public_url is plain http://"), "\(errors)")
@@ -42,17 +47,20 @@ import Testing
     }
 
     @Test func disabledAuthIsWarnedAbout() async throws {
-        let errors = try await self.startAndStop("""
+        let errors = try await self.startAndStop(
+            """
             ingest:
               port: 0
               auth:
                 disabled: true
-            """)
+            """
+        )
         #expect(errors.contains("ingest.auth.disabled is true"), "\(errors)")
     }
 
     @Test func aSoundConfigurationGetsNoWarning() async throws {
-        let errors = try await self.startAndStop("""
+        let errors = try await self.startAndStop(
+            """
             ingest:
               port: 0
               auth:
@@ -61,16 +69,25 @@ import Testing
                     password: a-real-secret-of-our-own
             calls:
               public_url: http://127.0.0.1:8080
-            """)
+            """
+        )
         #expect(!errors.contains("example password"))
         #expect(!errors.contains("calls.public_url is plain"))
         #expect(!errors.contains("ingest.auth.disabled"))
     }
 
     /// Allowlist entries are read at start: a bad one is a configuration error naming its key.
-    @Test(arguments: [("exotel", "recording_hosts", "recordings.example.com:http"), ("calls", "prompt_hosts", "ftp://cdn.example.com")])
-    func unreadableAllowlistEntriesAreConfigurationErrors(_ section: String, _ key: String, _ entry: String) async throws {
-        let config = try self.writeConfig("""
+    @Test(arguments: [
+        ("exotel", "recording_hosts", "recordings.example.com:http"),
+        ("calls", "prompt_hosts", "ftp://cdn.example.com"),
+    ])
+    func unreadableAllowlistEntriesAreConfigurationErrors(
+        _ section: String,
+        _ key: String,
+        _ entry: String
+    ) async throws {
+        let config = try self.writeConfig(
+            """
             ingest:
               port: 0
               auth:
@@ -80,8 +97,12 @@ import Testing
             \(section):
               \(key):
                 - "\(entry)"
-            """)
-        let result = try await ExorecProcess.run(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+            """
+        )
+        let result = try await ExorecProcess.run([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "\(result.errors)")
         #expect(result.errors.contains("\(section).\(key)[0]"), "\(result.errors)")
     }
@@ -91,7 +112,8 @@ import Testing
     @Test func storedFilesGetTheReaderGroupAndNoWorldAccess() async throws {
         let storage = makeTemporaryDirectory()
         let group = getegid()
-        let config = try self.writeConfig("""
+        let config = try self.writeConfig(
+            """
             storage:
               root: \(storage)
               group: "\(group)"
@@ -101,8 +123,11 @@ import Testing
                 credentials:
                   - username: test
                     password: test-secret
-            """)
-        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info"])
+            """
+        )
+        let server = try ExorecProcess([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info",
+        ])
         let port = try await server.waitForListening()
         let script = StreamScript(streamSid: "moded", seed: 5)
         let client = try TestWebSocketClient(port: port)
@@ -123,7 +148,10 @@ import Testing
         #expect(stat(sidecar, &info) == 0 && info.st_mode & 0o007 == 0)
         let folder = String(wav[..<wav.lastIndex(of: "/")!])
         #expect(stat(folder, &info) == 0)
-        #expect(info.st_mode & 0o777 == 0o750 && info.st_mode & S_ISGID != 0, "folder: \(String(info.st_mode & 0o7777, radix: 8))")
+        #expect(
+            info.st_mode & 0o777 == 0o750 && info.st_mode & S_ISGID != 0,
+            "folder: \(String(info.st_mode & 0o7777, radix: 8))"
+        )
         #expect(stat("\(storage)/catalog.sqlite", &info) == 0 && info.st_mode & 0o007 == 0)
     }
 }

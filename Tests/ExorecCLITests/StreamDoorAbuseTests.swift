@@ -8,19 +8,30 @@ import Testing
 /// storms of refused upgrades and of plain HTTP on kept-alive connections. Each runs a good stream
 /// alongside that must come out sample-exact and finalized, and bounds what the server logs.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct StreamDoorAbuseTests {
-    private func serve(storage: String, extra: String = "", top: String = "", descriptorLimit: Int? = nil) throws -> ExorecProcess {
+    private func serve(
+        storage: String,
+        extra: String = "",
+        top: String = "",
+        descriptorLimit: Int? = nil
+    ) throws -> ExorecProcess {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-            \(extra)
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            \(top)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        return try ExorecProcess(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"], descriptorLimit: descriptorLimit)
+        ingest:
+          port: 0
+        \(extra)
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        \(top)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return try ExorecProcess(
+            [
+                "serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", storage,
+                "--log-level", "info",
+            ],
+            descriptorLimit: descriptorLimit
+        )
     }
 
     /// A good stream: `start` and `frames` frames now; `finish` sends `more` frames and `stop`, then
@@ -51,7 +62,9 @@ import Testing
             var sidecarPath = ""
             var sidecar: StreamSidecar?
             try await waitUntil("the stream's sidecar is final") {
-                guard let wav = FileSystem.files(under: storage, withSuffix: "stream-\(sid).wav").first else { return false }
+                guard let wav = FileSystem.files(under: storage, withSuffix: "stream-\(sid).wav").first else {
+                    return false
+                }
                 sidecarPath = String(wav.dropLast(4)) + ".json"
                 sidecar = try? StreamSidecar.load(from: sidecarPath)
                 return sidecar.map { $0.state != .recording && $0.sha256 != nil } ?? false
@@ -93,18 +106,26 @@ import Testing
         #expect(server.standardError.contains("stream_capacity"), "start-up logs the stream capacity")
         var stream = try await GoodStream(port: port, server: server, sid: "bystander1", frames: 10)
 
-        let idle = try await onThread { try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") } }
+        let idle = try await onThread {
+            try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") }
+        }
         defer { idle.forEach { close($0) } }
         try await waitUntil("1,436 idle sockets are closed by the server") { idle.filter(isClosedByPeer).count >= 1436 }
         #expect(idle.filter(isClosedByPeer).count == 1436, "the per-source cap (64) stays open")
         #expect(try TestIngest.get(port: port, "/healthz").status == 200)
-        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="pending-per-source"} 1436"#)
+        let metrics = try await self.metrics(
+            server,
+            containing: #"exorec_ingest_refused_connections_total{reason="pending-per-source"} 1436"#
+        )
         #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 1436"#))
 
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
-        #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
+        #expect(
+            self.lines(server.standardError) < 60,
+            "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))"
+        )
     }
 
     /// With the caps out of the way only the descriptor reserve stands between a flood and the
@@ -113,23 +134,35 @@ import Testing
     @Test func descriptorReserveKeepsRoomToFinalizeUnderAFlood() async throws {
         let storage = makeTemporaryDirectory()
         let server = try self.serve(
-            storage: storage, extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
-            descriptorLimit: 1024)
+            storage: storage,
+            extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
+            descriptorLimit: 1024
+        )
         let port = try await server.waitForListening()
         var stream = try await GoodStream(port: port, server: server, sid: "bystander2", frames: 10)
 
-        let idle = try await onThread { try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") } }
+        let idle = try await onThread {
+            try (0..<1500).map { _ in try TestWebSocketClient.connect(port: port, source: "127.0.0.2") }
+        }
         try await waitUntil("the sockets beyond the budget are closed") { idle.filter(isClosedByPeer).count >= 500 }
         try await stream.finish(more: 20, storage: storage)
         idle.forEach { close($0) }
 
-        try await waitUntil("/healthz answers once the flood is gone") { (try? TestIngest.get(port: port, "/healthz").status) == 200 }
-        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="descriptors"}"#)
+        try await waitUntil("/healthz answers once the flood is gone") {
+            (try? TestIngest.get(port: port, "/healthz").status) == 200
+        }
+        let metrics = try await self.metrics(
+            server,
+            containing: #"exorec_ingest_refused_connections_total{reason="descriptors"}"#
+        )
         #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="descriptors"}"#))
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
         #expect(!server.standardError.contains("Too many open files") || self.lines(server.standardError) < 60)
-        #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
+        #expect(
+            self.lines(server.standardError) < 60,
+            "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))"
+        )
     }
 
     /// Descriptors taken behind the door's back (the limit lowered under the running server): `accept`
@@ -139,8 +172,10 @@ import Testing
     @Test func acceptErrorsBackOffInsteadOfSpinning() async throws {
         let storage = makeTemporaryDirectory()
         let server = try self.serve(
-            storage: storage, extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
-            descriptorLimit: 1024)
+            storage: storage,
+            extra: "  max_pending_connections: 100000\n  max_pending_per_source: 100000\n  handshake_timeout: 60s",
+            descriptorLimit: 1024
+        )
         let port = try await server.waitForListening()
         var stream = try await GoodStream(port: port, server: server, sid: "bystander5", frames: 10)
         let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count
@@ -148,14 +183,26 @@ import Testing
         #expect(lowered)
 
         let sources = (2...11).map { "127.0.0.\($0)" }
-        let idle = try await onThread { try sources.flatMap { source in try (0..<30).map { _ in try TestWebSocketClient.connect(port: port, source: source) } } }
+        let idle = try await onThread {
+            try sources.flatMap { source in
+                try (0..<30).map { _ in try TestWebSocketClient.connect(port: port, source: source) }
+            }
+        }
         // A window to spin in: the door accepts what fits, then keeps failing for as long as this lasts.
         try await Task.sleep(for: .seconds(3))
         idle.forEach { close($0) }
         _ = try await ExorecProcessLimit.set(pid: server.pid, soft: 1024, hard: 1024)
-        try await waitUntil("/healthz answers once descriptors are free") { (try? TestIngest.get(port: port, "/healthz").status) == 200 }
-        let metrics = try await self.metrics(server, containing: #"exorec_ingest_refused_connections_total{reason="accept-failed"}"#)
-        let failures = metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#) }
+        try await waitUntil("/healthz answers once descriptors are free") {
+            (try? TestIngest.get(port: port, "/healthz").status) == 200
+        }
+        let metrics = try await self.metrics(
+            server,
+            containing: #"exorec_ingest_refused_connections_total{reason="accept-failed"}"#
+        )
+        let failures =
+            metrics.split(separator: "\n").first {
+                $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="accept-failed"}"#)
+            }
             .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
         #expect(failures > 0, "accept failed at least once")
         // Paused, an accept is only tried again when the pause ends or a connection closes (lws
@@ -165,7 +212,10 @@ import Testing
         try await stream.finish(more: 20, storage: storage)
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
-        #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
+        #expect(
+            self.lines(server.standardError) < 60,
+            "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))"
+        )
     }
 
     /// 2,000 refused upgrades (wrong credentials, wrong path): every one is counted, the log holds
@@ -186,7 +236,10 @@ import Testing
         }
         #expect(statuses.filter { $0 == 401 }.count == 1000)
         #expect(statuses.filter { $0 == 404 }.count == 1000)
-        let metrics = try await self.metrics(server, containing: #"exorec_ingest_rejected_upgrades_total{reason="auth"} 1000"#)
+        let metrics = try await self.metrics(
+            server,
+            containing: #"exorec_ingest_rejected_upgrades_total{reason="auth"} 1000"#
+        )
         #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="auth"} 1000"#))
         #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="path"} 1000"#))
         try await stream.finish(more: 20, storage: storage)
@@ -194,10 +247,18 @@ import Testing
         #expect(try await server.waitForExit() == 0)
 
         let seconds = Int((ContinuousClock.now - started).components.seconds) + 1
-        let refusalLines = server.standardError.split(separator: "\n").filter { $0.contains("refused") || $0.contains("denied") }
+        let refusalLines = server.standardError.split(separator: "\n").filter {
+            $0.contains("refused") || $0.contains("denied")
+        }
         // One line per reason (auth, path, and lws's "User code denied connection") per started 10 s.
-        #expect(refusalLines.count <= 3 * (seconds / 10 + 1), "\(refusalLines.count) refusal lines in \(seconds) s: \(refusalLines)")
-        #expect(self.lines(server.standardError) < 60, "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))")
+        #expect(
+            refusalLines.count <= 3 * (seconds / 10 + 1),
+            "\(refusalLines.count) refusal lines in \(seconds) s: \(refusalLines)"
+        )
+        #expect(
+            self.lines(server.standardError) < 60,
+            "log of \(self.lines(server.standardError)) lines:\n\(server.standardError.prefix(3000))"
+        )
     }
 
     /// The wedge of the issue, tried on the stream door: refused callback requests, then one
@@ -298,9 +359,12 @@ private func readOneAnswer(_ fd: Int32) throws -> (status: Int, closes: Bool)? {
     defer { pending[fd] = buffer }
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        if let end = buffer.indices.dropLast(3).first(where: { buffer[$0] == 13 && buffer[$0 + 1] == 10 && buffer[$0 + 2] == 13 && buffer[$0 + 3] == 10 }) {
+        if let end = buffer.indices.dropLast(3).first(where: {
+            buffer[$0] == 13 && buffer[$0 + 1] == 10 && buffer[$0 + 2] == 13 && buffer[$0 + 3] == 10
+        }) {
             let head = String(decoding: buffer[..<end], as: UTF8.self)
-            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            let length =
+                head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                 .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
             if buffer.count >= end + 4 + length {
                 buffer.removeFirst(end + 4 + length)

@@ -47,7 +47,8 @@ import Testing
         try #"{"rules": [], "defaultRingSeconds": 1, "defaultTalkSeconds": 3, "defaultTimeOutSeconds": 30}"#
             .write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulator = try ExorecProcess([
-            "simulate", "--port", "0", "--speed", "2", "--scenario", scenario, "--recordings", "\(directory)/recordings",
+            "simulate", "--port", "0", "--speed", "2", "--scenario", scenario, "--recordings",
+            "\(directory)/recordings",
             "--account-sid", Self.account, "--api-key", "tracks-key", "--api-token", "tracks-token",
         ])
         defer { simulator.signal(SIGKILL) }
@@ -55,32 +56,34 @@ import Testing
         let streamPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
-            storage: \(storage)
-            ingest:
-              host: 127.0.0.1
-              port: \(streamPort)
-              auth:
-                credentials:
-                  - username: exotel
-                    password: tracks-stream-secret
-            callbacks:
-              port: 0
-              token: tracks-callback-token-0123456789
-            api:
-              port: 0
-            exotel:
-              account_sid: \(Self.account)
-              api_key: tracks-key
-              api_token: tracks-token
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08030752400"
-            calls:
-              public_url: http://127.0.0.1:\(streamPort)
-              stream_tracks: both
-            reconciler:
-              after: 30m
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info"])
+        storage: \(storage)
+        ingest:
+          host: 127.0.0.1
+          port: \(streamPort)
+          auth:
+            credentials:
+              - username: exotel
+                password: tracks-stream-secret
+        callbacks:
+          port: 0
+          token: tracks-callback-token-0123456789
+        api:
+          port: 0
+        exotel:
+          account_sid: \(Self.account)
+          api_key: tracks-key
+          api_token: tracks-token
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08030752400"
+        calls:
+          public_url: http://127.0.0.1:\(streamPort)
+          stream_tracks: both
+        reconciler:
+          after: 30m
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info",
+        ])
         defer { server.signal(SIGKILL) }
         #expect(try await server.waitForListening() == streamPort)
 
@@ -92,14 +95,18 @@ import Testing
         try client.sendText(thin.stop())
         #expect(try await client.closed()?.code == 1000)
 
-        let placed = try await ExorecProcess.run(["call", "--config", config, "--from", "+919900000021", "--to", "+919900000022", "--json"])
+        let placed = try await ExorecProcess.run([
+            "call", "--config", config, "--from", "+919900000021", "--to", "+919900000022", "--json",
+        ])
         #expect(placed.status == 0, "call: \(placed.errors)")
         let sid = try #require(placed.output.firstMatch(of: /"call_sid"\s*:\s*"([A-Za-z0-9_-]+)"/)?.1).description
 
         var sidecarPath = ""
         try await PipelineProcess.eventually("the call's stream is finalized", timeout: .seconds(90)) {
             let found = FileSystem.files(under: "\(storage)/media", withSuffix: ".json").first { path in
-                guard (path as NSString).lastPathComponent.hasPrefix("stream-"), let sidecar = try? StreamSidecar.load(from: path) else { return false }
+                guard (path as NSString).lastPathComponent.hasPrefix("stream-"),
+                    let sidecar = try? StreamSidecar.load(from: path)
+                else { return false }
                 return sidecar.callSid == sid && sidecar.state == .complete
             }
             sidecarPath = found ?? ""
@@ -128,7 +135,9 @@ import Testing
         #expect(try await server.waitForExit() == 0)
 
         // The thin stream is catalogued as a stream without a call.
-        let unattached = try await ExorecProcess.run(["catalog", "search", "--config", config, "--unattached", "--json"])
+        let unattached = try await ExorecProcess.run([
+            "catalog", "search", "--config", config, "--unattached", "--json",
+        ])
         #expect(unattached.status == 0, "\(unattached.errors)")
         #expect(unattached.output.contains(#""stream_sid":"thinproc""#), "\(unattached.output)")
         #expect(!unattached.output.contains(sid), "a stream of a call is not unattached")
@@ -137,7 +146,9 @@ import Testing
         #expect(shown.output.contains("media/_streams/"), "\(shown.output)")
 
         let bag = "\(directory)/loose-streams"
-        let exported = try await ExorecProcess.run(["export", "--config", config, "--unattached", "--bag", "--quiet", bag])
+        let exported = try await ExorecProcess.run([
+            "export", "--config", config, "--unattached", "--bag", "--quiet", bag,
+        ])
         #expect(exported.status == 0, "\(exported.errors)")
         #expect(try await OutsideReader.bagitProblem(bag) == nil)
         let exportedFile = try SoundFile.open(readingFrom: "\(bag)/data/_streams/thinproc/stream-thinproc.wav")
@@ -155,8 +166,15 @@ import Testing
     @Test(arguments: ["left", "stereo", "1"])
     func unknownStreamTracksIsAUsageErrorNamingTheKey(value: String) async throws {
         let path = makeTemporaryDirectory() + "/exorec.yaml"
-        try "ingest:\n  auth:\n    disabled: true\ncalls:\n  stream_tracks: \(value)\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        try "ingest:\n  auth:\n    disabled: true\ncalls:\n  stream_tracks: \(value)\n".write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try await ExorecProcess.run([
+            "serve", "--config", path, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64, "\(value): status \(result.status), stderr \(result.errors.prefix(300))")
         #expect(result.errors.contains("calls.stream_tracks"), "\(value): \(result.errors.prefix(300))")
     }

@@ -22,7 +22,8 @@ import Testing
             [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ])
+            ]
+        )
         return (certificate, key)
     }
 
@@ -34,8 +35,10 @@ import Testing
         try #"{"rules": [], "defaultRingSeconds": 1, "defaultTalkSeconds": 3, "defaultTimeOutSeconds": 30}"#
             .write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulator = try ExorecProcess([
-            "simulate", "--port", "0", "--speed", "2", "--scenario", scenario, "--recordings", "\(directory)/recordings",
-            "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken, "--ca-file", certificate,
+            "simulate", "--port", "0", "--speed", "2", "--scenario", scenario, "--recordings",
+            "\(directory)/recordings",
+            "--account-sid", Self.account, "--api-key", Self.apiKey, "--api-token", Self.apiToken, "--ca-file",
+            certificate,
             "--log-level", "info",
         ])
         defer { simulator.signal(SIGTERM) }
@@ -44,44 +47,47 @@ import Testing
         let callbacksPort = try PipelineProcess.freeLoopbackPort()
         let config = "\(directory)/exorec.yaml"
         try """
-            storage: \(storage)
-            ingest:
-              host: 127.0.0.1
-              port: \(streamPort)
-              tls:
-                certificate: \(certificate)
-                key: \(key)
-              auth:
-                credentials:
-                  - username: exotel
-                    password: tls-stream-secret
-            callbacks:
-              host: 127.0.0.1
-              port: \(callbacksPort)
-              token: \(Self.callbackToken)
-              tls:
-                certificate: \(certificate)
-                key: \(key)
-            api:
-              port: 0
-            exotel:
-              account_sid: \(Self.account)
-              api_key: \(Self.apiKey)
-              api_token: \(Self.apiToken)
-              base_url: http://127.0.0.1:\(simulatorPort)
-              caller_id: "08030752400"
-            calls:
-              public_url: https://localhost:\(streamPort)
-              callback_url: https://localhost:\(callbacksPort)
-              recording_channels: dual
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        storage: \(storage)
+        ingest:
+          host: 127.0.0.1
+          port: \(streamPort)
+          tls:
+            certificate: \(certificate)
+            key: \(key)
+          auth:
+            credentials:
+              - username: exotel
+                password: tls-stream-secret
+        callbacks:
+          host: 127.0.0.1
+          port: \(callbacksPort)
+          token: \(Self.callbackToken)
+          tls:
+            certificate: \(certificate)
+            key: \(key)
+        api:
+          port: 0
+        exotel:
+          account_sid: \(Self.account)
+          api_key: \(Self.apiKey)
+          api_token: \(Self.apiToken)
+          base_url: http://127.0.0.1:\(simulatorPort)
+          caller_id: "08030752400"
+        calls:
+          public_url: https://localhost:\(streamPort)
+          callback_url: https://localhost:\(callbacksPort)
+          recording_channels: dual
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess(["serve", "--config", config, "--log-level", "info"])
         _ = try await server.waitForListening()
         _ = try await server.waitForDoor("platform")
 
-        let placed = try await ExorecProcess.run(["call", "--config", config, "--from", "+919900000001", "--to", "+919900000002", "--json"])
+        let placed = try await ExorecProcess.run([
+            "call", "--config", config, "--from", "+919900000001", "--to", "+919900000002", "--json",
+        ])
         #expect(placed.status == 0, "call: \(placed.errors)")
-        let streamURL = try await PipelineProcess.query("\(storage)/catalog.sqlite", "SELECT stream_url FROM calls").first?.first
+        let streamURL = try await PipelineProcess.query("\(storage)/catalog.sqlite", "SELECT stream_url FROM calls")
+            .first?.first
         #expect(streamURL?.hasPrefix("wss://") == true, "the StreamUrl given to the platform: \(streamURL ?? "none")")
 
         // The terminal callback arrives over https and the stream over wss; both are stored.
@@ -91,10 +97,15 @@ import Testing
             return calls == [["completed"]] && streams == [["complete"]]
         }
         let callbacks = try await PipelineProcess.query(
-            "\(storage)/catalog.sqlite", "SELECT COUNT(*) FROM callbacks WHERE event_type = 'terminal' OR event_type IS NULL")
+            "\(storage)/catalog.sqlite",
+            "SELECT COUNT(*) FROM callbacks WHERE event_type = 'terminal' OR event_type IS NULL"
+        )
         #expect((Int(callbacks.first?.first ?? "0") ?? 0) >= 1, "the terminal callback was stored")
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
-        #expect(!simulator.standardError.contains("certificate verify failed"), "\(simulator.standardError.suffix(2000))")
+        #expect(
+            !simulator.standardError.contains("certificate verify failed"),
+            "\(simulator.standardError.suffix(2000))"
+        )
     }
 }

@@ -70,11 +70,16 @@ struct VerifyCommandTests {
         let anchor = String(headLine.dropFirst("head: ".count))
         let seq = try #require(Int(anchor.split(separator: ":")[0]))
         #expect(try await ExorecProcess.run(["audit", "verify", "--storage", storage, "--anchor", anchor]).status == 0)
-        #expect(try await ExorecProcess.run(["audit", "verify", "--storage", storage, "--anchor", "12:xyz"]).status == 64)
+        #expect(
+            try await ExorecProcess.run(["audit", "verify", "--storage", storage, "--anchor", "12:xyz"]).status == 64
+        )
 
         #expect(
             try Self.sqlite(
-                "\(storage)/catalog.sqlite", "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(seq - 1);") == 0)
+                "\(storage)/catalog.sqlite",
+                "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(seq - 1);"
+            ) == 0
+        )
         let broken = try await ExorecProcess.run(["audit", "verify", "--storage", storage])
         #expect(broken.status == 3, "\(broken.output)\(broken.errors)")
         #expect(broken.output.contains("sequence-gap at seq \(seq)"))

@@ -9,19 +9,22 @@ import Testing
     private func startServer() async throws -> (server: ExorecProcess, port: Int) {
         let config = makeTemporaryDirectory() + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            api:
-              port: 0
-              token: \(Self.token)
-              heartbeat: 1s
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        ingest:
+          port: 0
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        api:
+          port: 0
+          token: \(Self.token)
+          heartbeat: 1s
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess(
-            ["serve", "--config", config, "--storage", makeTemporaryDirectory(), "--log-level", "info", "--callbacks-port", "0"])
+            [
+                "serve", "--config", config, "--storage", makeTemporaryDirectory(), "--log-level", "info",
+                "--callbacks-port", "0",
+            ])
         return (server, try await server.waitForListening())
     }
 
@@ -42,7 +45,10 @@ import Testing
 
     private static func objects(_ output: String) throws -> [[String: Any]] {
         try output.split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+            try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                "not a JSON object: \(line)"
+            )
         }
     }
 
@@ -58,7 +64,9 @@ import Testing
         var events: [[String: Any]] = []
         let deadline = ContinuousClock.now + .seconds(20)
         while !events.contains(where: { $0["type"] as? String == "stream.finished" }), ContinuousClock.now < deadline {
-            let result = try await ExorecProcess.run(["watch", "--server", url, "--token", Self.token, "--after", "0", "--no-follow"])
+            let result = try await ExorecProcess.run([
+                "watch", "--server", url, "--token", Self.token, "--after", "0", "--no-follow",
+            ])
             #expect(result.status == 0, "stderr: \(result.errors)")
             events = try Self.objects(result.output)
             try await Task.sleep(for: .milliseconds(100))
@@ -66,14 +74,19 @@ import Testing
         let types = events.compactMap { $0["type"] as? String }
         #expect(types.first == "stream.started")
         #expect(types.last == "stream.finished")
-        #expect(events.allSatisfy { $0["call_sid"] as? String == "CAw1" && ($0["media_id"] as? String)?.count == 16 && $0["path"] is String })
+        #expect(
+            events.allSatisfy {
+                $0["call_sid"] as? String == "CAw1" && ($0["media_id"] as? String)?.count == 16 && $0["path"] is String
+            }
+        )
         let ids = events.compactMap { ($0["id"] as? NSNumber)?.int64Value }
         #expect(ids == ids.sorted() && Set(ids).count == ids.count)
         let lastID = try #require(ids.last)
 
         // A follower from the last id, for one stream.started: it prints the next stream's, then exits 0.
         let follower = try ExorecProcess([
-            "watch", "--server", url, "--token", Self.token, "--after", "\(lastID)", "--types", "stream.started", "--count", "1",
+            "watch", "--server", url, "--token", Self.token, "--after", "\(lastID)", "--types", "stream.started",
+            "--count", "1",
         ])
         try await self.sendStream(port: port, streamSid: "STw2", callSid: "CAw2")
         #expect(try await follower.waitForExit() == 0, "stderr: \(follower.standardError)")
@@ -100,7 +113,9 @@ import Testing
         let (server, port) = try await self.startServer()
         defer { server.signal(SIGKILL) }
         let url = try await self.apiURL(server)
-        let wrong = try await ExorecProcess.run(["watch", "--server", url, "--token", "not-the-token-0123456789", "--after", "0"])
+        let wrong = try await ExorecProcess.run([
+            "watch", "--server", url, "--token", "not-the-token-0123456789", "--after", "0",
+        ])
         #expect(wrong.status == 1)
         #expect(wrong.errors.contains("HTTP 403"), "stderr: \(wrong.errors)")
 

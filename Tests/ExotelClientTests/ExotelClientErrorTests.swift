@@ -8,13 +8,16 @@ import Testing
     private func connectError(answer: TransportResponse) async -> (ExotelClientError?, ScriptedTransport) {
         let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(answer)])
         let client = Fixture.client(transport: transport)
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
         return (error, transport)
     }
 
     @Test func jsonRestExceptionCarriesTheMessage() async {
         let (error, transport) = await connectError(
-            answer: Answers.restException(status: 400, message: "The 'From' parameter is required."))
+            answer: Answers.restException(status: 400, message: "The 'From' parameter is required.")
+        )
         guard case .rejected(let status, let message, _) = error else {
             Issue.record("expected .rejected, got \(String(describing: error))")
             return
@@ -28,14 +31,16 @@ import Testing
 
     @Test func xmlRestExceptionCarriesTheMessage() async {
         let (error, _) = await connectError(
-            answer: Answers.xmlRestException(status: 400, message: "The 'To' parameter is required."))
+            answer: Answers.xmlRestException(status: 400, message: "The 'To' parameter is required.")
+        )
         #expect(error?.code == "rejected")
         #expect(error?.platformMessage == "The 'To' parameter is required.")
     }
 
     @Test func restExceptionInsideA200IsAnError() async {
         let (error, _) = await connectError(
-            answer: Answers.restException(status: 403, message: "Feature not enabled", httpStatus: 200))
+            answer: Answers.restException(status: 403, message: "Feature not enabled", httpStatus: 200)
+        )
         guard case .unauthorized(let status, let message) = error else {
             Issue.record("expected .unauthorized, got \(String(describing: error))")
             return
@@ -53,9 +58,12 @@ import Testing
     @Test func unknownCallIsNotFound() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.restException(status: 404, message: "Call not found"))])
+            script: [.success(Answers.restException(status: 404, message: "Call not found"))]
+        )
         let client = Fixture.client(transport: transport)
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.callDetails(sid: "abc123") }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.callDetails(sid: "abc123")
+        }
         #expect(error == .notFound(message: "Call not found"))
         #expect(transport.requests.count == 1, "a 404 is final")
     }

@@ -38,7 +38,9 @@ import Testing
 
     @Test func callDetailsGetsTheDetailsPath() async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 100), script: [.success(Answers.call(sid: "b6cfaf5f5cef3ca0", status: "completed"))])
+            clock: ScaledClock(rate: 100),
+            script: [.success(Answers.call(sid: "b6cfaf5f5cef3ca0", status: "completed"))]
+        )
         let client = Fixture.client(transport: transport, endpoint: .mumbai)
 
         let call = try await client.callDetails(sid: "b6cfaf5f5cef3ca0")
@@ -61,7 +63,9 @@ import Testing
         #expect(transport.requests.first?.url == "http://127.0.0.1:8089/v1/Accounts/exorec1/Calls/connect.json")
     }
 
-    @Test(arguments: ["ftp://example.com", "api.exotel.com", "https://", "https://k:t@api.exotel.com", "https://a.b/?x=1"])
+    @Test(arguments: [
+        "ftp://example.com", "api.exotel.com", "https://", "https://k:t@api.exotel.com", "https://a.b/?x=1",
+    ])
     func unusableEndpointsAreRefused(_ url: String) {
         #expect(throws: ExotelClientError.self) { try ExotelEndpoint(baseURL: url) }
     }
@@ -110,9 +114,15 @@ import Testing
     @Test func unsafeAccountSidIsNeverSent() async {
         let transport = ScriptedTransport(clock: ScaledClock(rate: 100))
         let client = ExotelClient(
-            endpoint: .singapore, credentials: ExotelCredentials(accountSid: "acc/../x", apiKey: "k", apiToken: "t"),
-            clock: transport.clock, rateLimiter: RequestRateLimiter(clock: transport.clock), transport: transport)
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+            endpoint: .singapore,
+            credentials: ExotelCredentials(accountSid: "acc/../x", apiKey: "k", apiToken: "t"),
+            clock: transport.clock,
+            rateLimiter: RequestRateLimiter(clock: transport.clock),
+            transport: transport
+        )
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
         #expect(error?.code == "invalid-identifier")
         #expect(transport.requests.isEmpty)
     }
@@ -124,7 +134,9 @@ import Testing
     ])
     func tolerantCallShapes(_ body: String) async throws {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 100), script: [.success(TransportResponse(status: 200, body: Array(body.utf8)))])
+            clock: ScaledClock(rate: 100),
+            script: [.success(TransportResponse(status: 200, body: Array(body.utf8)))]
+        )
         let client = Fixture.client(transport: transport)
         let call = try await client.connect(Fixture.request())
         #expect(call.sid == "lower1")

@@ -18,9 +18,12 @@ import Testing
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
             script: [
-                .success(Answers.restException(status: 429, message: "Too many requests", headers: [("Retry-After", "7")])),
+                .success(
+                    Answers.restException(status: 429, message: "Too many requests", headers: [("Retry-After", "7")])
+                ),
                 .success(Answers.call()),
-            ])
+            ]
+        )
         let client = Fixture.client(transport: transport)
 
         let call = try await client.connect(Fixture.request())
@@ -35,8 +38,12 @@ import Testing
         let header = RetryAfterFormat.imfFixdate(now.addingTimeInterval(12))
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.status(429).with(header: ("Retry-After", header))), .success(Answers.call())])
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 }, wallClock: { now }))
+            script: [.success(Answers.status(429).with(header: ("Retry-After", header))), .success(Answers.call())]
+        )
+        let client = Fixture.client(
+            transport: transport,
+            retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 }, wallClock: { now })
+        )
 
         _ = try await client.connect(Fixture.request())
 
@@ -47,7 +54,8 @@ import Testing
     @Test func rateLimitedWithoutRetryAfterBacksOffWithJitter() async throws {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.status(429)), .success(Answers.status(429)), .success(Answers.call())])
+            script: [.success(Answers.status(429)), .success(Answers.status(429)), .success(Answers.call())]
+        )
         // Cap 4 s then 8 s; the jitter source picks half of each.
         let policy = RetryPolicy(initialBackoff: .seconds(4), maximumTotalTime: Fixture.unboundedTime, random: { 0.5 })
         let client = Fixture.client(transport: transport, retry: policy)
@@ -63,7 +71,11 @@ import Testing
     @Test func rateLimitedRestExceptionInsideA200IsRetried() async throws {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.restException(status: 429, message: "Too many", httpStatus: 200)), .success(Answers.call())])
+            script: [
+                .success(Answers.restException(status: 429, message: "Too many", httpStatus: 200)),
+                .success(Answers.call()),
+            ]
+        )
         let client = Fixture.client(transport: transport)
 
         _ = try await client.connect(Fixture.request())
@@ -74,10 +86,16 @@ import Testing
     @Test func rateLimitedGivesUpAfterMaximumAttempts() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            fallback: { _ in .success(Answers.restException(status: 429, message: "Slow down")) })
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 3, maximumTotalTime: Fixture.unboundedTime, random: { 0 }))
+            fallback: { _ in .success(Answers.restException(status: 429, message: "Slow down")) }
+        )
+        let client = Fixture.client(
+            transport: transport,
+            retry: RetryPolicy(maximumAttempts: 3, maximumTotalTime: Fixture.unboundedTime, random: { 0 })
+        )
 
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
 
         #expect(error == .rateLimited(message: "Slow down", attempts: 3))
         #expect(transport.requests.count == 3)
@@ -86,10 +104,13 @@ import Testing
     @Test func retryAfterBeyondTheTotalTimeEndsAtOnce() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            fallback: { _ in .success(Answers.status(429).with(header: ("Retry-After", "3600"))) })
+            fallback: { _ in .success(Answers.status(429).with(header: ("Retry-After", "3600"))) }
+        )
         let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumTotalTime: .seconds(60)))
 
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
 
         #expect(error?.code == "rate-limited")
         #expect(transport.requests.count == 1)
@@ -98,7 +119,10 @@ import Testing
     @Test func serverErrorIsRetriedForCallDetails() async throws {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.status(502)), .failure(Self.timedOut), .success(Answers.call(status: "completed"))])
+            script: [
+                .success(Answers.status(502)), .failure(Self.timedOut), .success(Answers.call(status: "completed")),
+            ]
+        )
         let client = Fixture.client(transport: transport)
 
         let call = try await client.callDetails(sid: "c5797dcbaaeed7678c4062a4a3ed2f8a")
@@ -111,10 +135,15 @@ import Testing
     @Test func serverErrorIsNotRetriedForConnect() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.restException(status: 503, message: "Service unavailable")), .success(Answers.call())])
+            script: [
+                .success(Answers.restException(status: 503, message: "Service unavailable")), .success(Answers.call()),
+            ]
+        )
         let client = Fixture.client(transport: transport)
 
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
 
         #expect(error == .server(status: 503, message: "Service unavailable", attempts: 1))
         #expect(transport.requests.count == 1, "the call may exist: a retry could ring both parties twice")
@@ -122,10 +151,14 @@ import Testing
 
     @Test func timeoutIsNotRetriedForConnect() async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 100), script: [.failure(Self.timedOut), .success(Answers.call())])
+            clock: ScaledClock(rate: 100),
+            script: [.failure(Self.timedOut), .success(Answers.call())]
+        )
         let client = Fixture.client(transport: transport)
 
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
 
         #expect(error == .transport(Self.timedOut, attempts: 1))
         #expect(transport.requests.count == 1)
@@ -134,7 +167,8 @@ import Testing
     @Test func connectionRefusedIsRetriedForConnect() async throws {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())])
+            script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())]
+        )
         let client = Fixture.client(transport: transport)
 
         let call = try await client.connect(Fixture.request())
@@ -146,9 +180,14 @@ import Testing
 
     @Test func connectionRefusedGivesUpAfterMaximumAttempts() async {
         let transport = ScriptedTransport(clock: ScaledClock(rate: 100), fallback: { _ in .failure(Self.refused) })
-        let client = Fixture.client(transport: transport, retry: RetryPolicy(maximumAttempts: 4, maximumTotalTime: Fixture.unboundedTime, random: { 0 }))
+        let client = Fixture.client(
+            transport: transport,
+            retry: RetryPolicy(maximumAttempts: 4, maximumTotalTime: Fixture.unboundedTime, random: { 0 })
+        )
 
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.connect(Fixture.request())
+        }
 
         #expect(error == .transport(Self.refused, attempts: 4))
         #expect(transport.requests.count == 4)
@@ -159,12 +198,20 @@ import Testing
     @Test func everyAttemptWaitsForTheRateLimiter() async throws {
         let clock = ScaledClock(rate: 50)
         let transport = ScriptedTransport(
-            clock: clock, script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())])
+            clock: clock,
+            script: [.failure(Self.refused), .failure(Self.refused), .success(Answers.call())]
+        )
         let limiter = RequestRateLimiter(limit: 1, window: .seconds(10), safetyMargin: .seconds(5), clock: clock)
         let client = ExotelClient(
-            endpoint: .singapore, credentials: Fixture.credentials,
-            configuration: ExotelClientConfiguration(retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 })), clock: clock,
-            rateLimiter: limiter, transport: transport)
+            endpoint: .singapore,
+            credentials: Fixture.credentials,
+            configuration: ExotelClientConfiguration(
+                retry: RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 })
+            ),
+            clock: clock,
+            rateLimiter: limiter,
+            transport: transport
+        )
 
         _ = try await client.connect(Fixture.request())
 

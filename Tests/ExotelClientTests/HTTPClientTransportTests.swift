@@ -17,7 +17,9 @@ import Testing
         let transport = HTTPClientTransport(httpClient: httpClient)
 
         let result = await Result(catching: { () async throws(TransportError) in
-            try await transport.send(TransportRequest(method: .post, url: Self.closedPort, body: [0x41], timeout: .seconds(5)))
+            try await transport.send(
+                TransportRequest(method: .post, url: Self.closedPort, body: [0x41], timeout: .seconds(5))
+            )
         })
         try await httpClient.shutdown()
 

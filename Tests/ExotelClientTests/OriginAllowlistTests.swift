@@ -14,15 +14,33 @@ import Testing
         #expect(try !Self.allows(["recordings.exotel.com"], "https://recordings.exotel.com:8443/a.mp3"))
         #expect(try !Self.allows(["recordings.exotel.com"], "https://recordings.exotel.com:22/a.mp3"))
         #expect(try !Self.allows(["recordings.exotel.com"], "http://recordings.exotel.com/a.mp3"))
-        #expect(try Self.allows(["recordings.exotel.com"], "http://recordings.exotel.com/a.mp3", schemes: ["http", "https"]))
-        #expect(try !Self.allows(["recordings.exotel.com"], "http://recordings.exotel.com:443/a.mp3", schemes: ["http", "https"]))
+        #expect(
+            try Self.allows(
+                ["recordings.exotel.com"],
+                "http://recordings.exotel.com/a.mp3",
+                schemes: ["http", "https"]
+            )
+        )
+        #expect(
+            try !Self.allows(
+                ["recordings.exotel.com"],
+                "http://recordings.exotel.com:443/a.mp3",
+                schemes: ["http", "https"]
+            )
+        )
     }
 
     @Test func portsSchemesAndPatterns() throws {
         #expect(try Self.allows(["127.0.0.1:9000"], "http://127.0.0.1:9000/x", schemes: ["http"]))
         #expect(try !Self.allows(["127.0.0.1:9000"], "http://127.0.0.1:9001/x", schemes: ["http"]))
         #expect(try Self.allows(["https://media.example.com:8443"], "https://media.example.com:8443/x"))
-        #expect(try !Self.allows(["https://media.example.com:8443"], "http://media.example.com:8443/x", schemes: ["http", "https"]))
+        #expect(
+            try !Self.allows(
+                ["https://media.example.com:8443"],
+                "http://media.example.com:8443/x",
+                schemes: ["http", "https"]
+            )
+        )
         #expect(try Self.allows(["*.amazonaws.com"], "https://s3.amazonaws.com/x"))
         #expect(try !Self.allows(["*.amazonaws.com"], "https://amazonaws.com/x"))
         #expect(try !Self.allows(["*.amazonaws.com"], "https://evilamazonaws.com/x"))
@@ -43,9 +61,14 @@ import Testing
     }
 
     @Test func recordingURLsOnAnAllowedHostButAnotherPortAreRefused() {
-        let client = ExotelClient(endpoint: .singapore, credentials: ExotelCredentials(accountSid: "a", apiKey: "k", apiToken: "t"))
+        let client = ExotelClient(
+            endpoint: .singapore,
+            credentials: ExotelCredentials(accountSid: "a", apiKey: "k", apiToken: "t")
+        )
         #expect(throws: Never.self) { try client.checkRecordingURL("https://recordings.exotel.com/a.mp3") }
-        #expect(throws: ExotelClientError.self) { try client.checkRecordingURL("https://recordings.exotel.com:8443/a.mp3") }
+        #expect(throws: ExotelClientError.self) {
+            try client.checkRecordingURL("https://recordings.exotel.com:8443/a.mp3")
+        }
         #expect(throws: ExotelClientError.self) { try client.checkRecordingURL("https://api.exotel.com:444/a.mp3") }
     }
 }

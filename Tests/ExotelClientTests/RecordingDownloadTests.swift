@@ -30,7 +30,10 @@ struct CollectingSink: RecordingSink {
     }
 
     private static func download(
-        _ client: ExotelClient, url: String = Self.url, sink: inout CollectingSink, maximumBytes: Int? = nil
+        _ client: ExotelClient,
+        url: String = Self.url,
+        sink: inout CollectingSink,
+        maximumBytes: Int? = nil
     ) async -> Result<RecordingDownload, ExotelClientError> {
         do {
             return .success(try await client.downloadRecording(url: url, into: &sink, maximumBytes: maximumBytes))
@@ -77,7 +80,9 @@ struct CollectingSink: RecordingSink {
         #expect(sent.header("Authorization") == nil)
     }
 
-    @Test(arguments: [Self.url, "https://recordings.exotel.com/a.mp3?signature=", "https://recordings.exotel.com/a.mp3?v=2"])
+    @Test(arguments: [
+        Self.url, "https://recordings.exotel.com/a.mp3?signature=", "https://recordings.exotel.com/a.mp3?v=2",
+    ])
     func unsignedURLsAreNotPreSigned(_ url: String) {
         #expect(!ExotelClient.isPreSigned(url))
     }
@@ -107,7 +112,9 @@ struct CollectingSink: RecordingSink {
     @Test(arguments: [404, 500, 503, 429])
     func failuresAreNotRetriedHere(_ status: Int) async {
         let transport = ScriptedTransport(
-            clock: ScaledClock(rate: 100), script: [.success(Answers.status(status, body: "<html>nope</html>"))])
+            clock: ScaledClock(rate: 100),
+            script: [.success(Answers.status(status, body: "<html>nope</html>"))]
+        )
         let client = Fixture.client(transport: transport)
         var sink = CollectingSink()
 
@@ -183,7 +190,8 @@ struct CollectingSink: RecordingSink {
     @Test func restExceptionInsideA200IsMappedByItsStatus() async {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.restException(status: 404, message: "Recording not ready", httpStatus: 200))])
+            script: [.success(Answers.restException(status: 404, message: "Recording not ready", httpStatus: 200))]
+        )
         let client = Fixture.client(transport: transport)
         var sink = CollectingSink()
 
@@ -220,7 +228,8 @@ struct CollectingSink: RecordingSink {
         ("/moved/x.mp3", nil, true),
         ("https://recordings.exotel.com:443/other.mp3", nil, true),
     ])
-    func redirectTargetsAreCheckedBeforeTheyAreRequested(_ target: String, _ code: String?, _ credentialed: Bool) async {
+    func redirectTargetsAreCheckedBeforeTheyAreRequested(_ target: String, _ code: String?, _ credentialed: Bool) async
+    {
         let clock = ScaledClock(rate: 100)
         let transport = ScriptedTransport(clock: clock) { request in
             request.url == Self.url
@@ -252,10 +261,16 @@ struct CollectingSink: RecordingSink {
     /// from another origin is not used.
     @Test func anAnswerFromAnotherOriginThanAskedIsRefused() async {
         let transport = RedirectingTransport(
-            to: "https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc", answer: Self.mp3())
+            to: "https://s3-ap-southeast-1.amazonaws.com/x.mp3?X-Amz-Signature=abc",
+            answer: Self.mp3()
+        )
         let client = ExotelClient(
-            endpoint: .singapore, credentials: Fixture.credentials, clock: ScaledClock(rate: 100),
-            rateLimiter: RequestRateLimiter(clock: ScaledClock(rate: 100)), transport: transport)
+            endpoint: .singapore,
+            credentials: Fixture.credentials,
+            clock: ScaledClock(rate: 100),
+            rateLimiter: RequestRateLimiter(clock: ScaledClock(rate: 100)),
+            transport: transport
+        )
         var sink = CollectingSink()
 
         let result = await Self.download(client, sink: &sink)
@@ -290,11 +305,19 @@ struct CollectingSink: RecordingSink {
         let transport = ScriptedTransport(clock: clock, fallback: { _ in .success(Self.mp3()) })
         let limiter = RequestRateLimiter(limit: 1, window: .seconds(60), clock: clock)
         let client = ExotelClient(
-            endpoint: try ExotelEndpoint(baseURL: "http://127.0.0.1:9000"), credentials: Fixture.credentials,
-            clock: clock, rateLimiter: limiter, transport: transport)
+            endpoint: try ExotelEndpoint(baseURL: "http://127.0.0.1:9000"),
+            credentials: Fixture.credentials,
+            clock: clock,
+            rateLimiter: limiter,
+            transport: transport
+        )
         var sink = CollectingSink()
 
-        _ = try await Self.download(client, url: "http://127.0.0.1:9000/v1/Accounts/exorec1/Recordings/a.mp3", sink: &sink).get()
+        _ = try await Self.download(
+            client,
+            url: "http://127.0.0.1:9000/v1/Accounts/exorec1/Recordings/a.mp3",
+            sink: &sink
+        ).get()
         #expect(await limiter.grantsInWindow() == 1)
         _ = try await Self.download(client, url: Self.url, sink: &sink).get()
         #expect(await limiter.grantsInWindow() == 1, "recording stores are not the Voice API")
@@ -314,9 +337,14 @@ struct RedirectingTransport: ExotelTransport {
     func send(_ request: TransportRequest) async throws(TransportError) -> TransportResponse { self.answer }
 
     func download<Sink: TransportBodySink>(
-        _ request: TransportRequest, into sink: inout Sink
+        _ request: TransportRequest,
+        into sink: inout Sink
     ) async throws(TransportError) -> TransportResponseHead {
-        let head = TransportResponseHead(status: self.answer.status, headers: self.answer.headers, finalURL: self.target)
+        let head = TransportResponseHead(
+            status: self.answer.status,
+            headers: self.answer.headers,
+            finalURL: self.target
+        )
         guard sink.begin(head) else { return head }
         _ = self.answer.body.withUnsafeBytes { sink.write($0) }
         return head

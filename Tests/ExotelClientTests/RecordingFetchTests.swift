@@ -6,7 +6,10 @@ import Testing
 /// Recordings are private: the account's credentials go only to allowed hosts.
 @Suite struct RecordingFetchTests {
     private static let mp3 = TransportResponse(
-        status: 200, headers: [("Content-Type", "audio/mpeg")], body: [0x49, 0x44, 0x33, 0x04])
+        status: 200,
+        headers: [("Content-Type", "audio/mpeg")],
+        body: [0x49, 0x44, 0x33, 0x04]
+    )
 
     @Test func documentedHostGetsBasicCredentials() async throws {
         let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Self.mp3)])
@@ -27,7 +30,9 @@ import Testing
     func otherHostsAreRefusedWithoutSending(_ url: String) async {
         let transport = ScriptedTransport(clock: ScaledClock(rate: 100), script: [.success(Self.mp3)])
         let client = Fixture.client(transport: transport)
-        let error = await Fixture.error { () async throws(ExotelClientError) in try await client.fetchRecording(url: url) }
+        let error = await Fixture.error { () async throws(ExotelClientError) in
+            try await client.fetchRecording(url: url)
+        }
         guard case .recordingHostNotAllowed = error else {
             Issue.record("expected .recordingHostNotAllowed, got \(String(describing: error))")
             return
@@ -61,7 +66,10 @@ import Testing
         #expect(refused?.code == "invalid-url")
         #expect(transport.requests.isEmpty)
 
-        let simulator = Fixture.client(transport: transport, endpoint: try ExotelEndpoint(baseURL: "http://127.0.0.1:9000"))
+        let simulator = Fixture.client(
+            transport: transport,
+            endpoint: try ExotelEndpoint(baseURL: "http://127.0.0.1:9000")
+        )
         _ = try await simulator.fetchRecording(url: "http://127.0.0.1:9000/recordings/exorec1/abc.mp3")
         #expect(transport.requests.count == 1)
     }
@@ -79,7 +87,8 @@ import Testing
     @Test func serverErrorOnRecordingIsRetried() async throws {
         let transport = ScriptedTransport(
             clock: ScaledClock(rate: 100),
-            script: [.success(Answers.status(503)), .failure(.exchangeFailed("reset")), .success(Self.mp3)])
+            script: [.success(Answers.status(503)), .failure(.exchangeFailed("reset")), .success(Self.mp3)]
+        )
         let client = Fixture.client(transport: transport)
         let recording = try await client.fetchRecording(url: "https://recordings.exotel.com/x.mp3")
         #expect(recording.bytes.count == 4)

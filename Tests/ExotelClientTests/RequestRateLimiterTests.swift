@@ -56,14 +56,20 @@ import Testing
         }
         let limiter = RequestRateLimiter(safetyMargin: .seconds(20), clock: clock)
         let client = ExotelClient(
-            endpoint: .singapore, credentials: Fixture.credentials,
-            configuration: ExotelClientConfiguration(retry: .none), clock: clock, rateLimiter: limiter,
-            transport: transport)
+            endpoint: .singapore,
+            credentials: Fixture.credentials,
+            configuration: ExotelClientConfiguration(retry: .none),
+            clock: clock,
+            rateLimiter: limiter,
+            transport: transport
+        )
 
         let failures = await withTaskGroup(of: ExotelClientError?.self) { group in
             for _ in 0..<500 {
                 group.addTask {
-                    await Fixture.error { () async throws(ExotelClientError) in try await client.connect(Fixture.request()) }
+                    await Fixture.error { () async throws(ExotelClientError) in
+                        try await client.connect(Fixture.request())
+                    }
                 }
             }
             return await group.reduce(into: [ExotelClientError]()) { if let error = $1 { $0.append(error) } }

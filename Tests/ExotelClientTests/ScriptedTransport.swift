@@ -24,7 +24,9 @@ final class ScriptedTransport: ExotelTransport {
 
     /// Answers with `script` in order, then with `fallback` (or 500 when there is none).
     init(
-        clock: ScaledClock, script: [Outcome] = [], fallback: (@Sendable (TransportRequest) -> Outcome)? = nil
+        clock: ScaledClock,
+        script: [Outcome] = [],
+        fallback: (@Sendable (TransportRequest) -> Outcome)? = nil
     ) {
         self.clock = clock
         self.state = Mutex(State(script: script, fallback: fallback))
@@ -47,7 +49,10 @@ final class ScriptedTransport: ExotelTransport {
 /// Platform answers in the documented shapes, written out literally so the client is tested against the
 /// wire format rather than against ExotelKit's own encoder.
 enum Answers {
-    static func call(sid: String = "c5797dcbaaeed7678c4062a4a3ed2f8a", status: String = "in-progress") -> TransportResponse {
+    static func call(
+        sid: String = "c5797dcbaaeed7678c4062a4a3ed2f8a",
+        status: String = "in-progress"
+    ) -> TransportResponse {
         let json = """
             {"Call": {"Sid": "\(sid)", "ParentCallSid": null, "DateCreated": "2017-03-03 10:48:33",
               "DateUpdated": "2017-03-03 10:48:33", "AccountSid": "exorec1", "To": "0XXXXX38847",
@@ -56,10 +61,18 @@ enum Answers {
               "Direction": "outbound-api", "AnsweredBy": null, "RecordingUrl": null}}
             """
         return TransportResponse(
-            status: 200, headers: [("Content-Type", "application/json")], body: Array(json.utf8))
+            status: 200,
+            headers: [("Content-Type", "application/json")],
+            body: Array(json.utf8)
+        )
     }
 
-    static func restException(status: Int, message: String, httpStatus: Int? = nil, headers: [(name: String, value: String)] = [])
+    static func restException(
+        status: Int,
+        message: String,
+        httpStatus: Int? = nil,
+        headers: [(name: String, value: String)] = []
+    )
         -> TransportResponse
     {
         let json = #"{"RestException": {"Status": \#(status), "Message": "\#(message)"}}"#
@@ -84,7 +97,11 @@ enum Fixture {
     static let credentials = ExotelCredentials(accountSid: "exorec1", apiKey: "key123", apiToken: "token456")
 
     static func request() -> ConnectCallRequest {
-        var request = ConnectCallRequest(from: "09876543210", callerId: "08047112233", destination: .number("09123456789"))
+        var request = ConnectCallRequest(
+            from: "09876543210",
+            callerId: "08047112233",
+            destination: .number("09123456789")
+        )
         request.timeLimit = 600
         request.record = true
         request.customField = "order-42"
@@ -99,13 +116,19 @@ enum Fixture {
 
     /// A client with its own limiter and a fast clock; retries with no jitter unless given a policy.
     static func client(
-        transport: ScriptedTransport, retry: RetryPolicy = RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 }),
-        endpoint: ExotelEndpoint = .singapore, allowedRecordingHosts: [String]? = nil
+        transport: ScriptedTransport,
+        retry: RetryPolicy = RetryPolicy(maximumTotalTime: Fixture.unboundedTime, random: { 0 }),
+        endpoint: ExotelEndpoint = .singapore,
+        allowedRecordingHosts: [String]? = nil
     ) -> ExotelClient {
         ExotelClient(
-            endpoint: endpoint, credentials: credentials,
+            endpoint: endpoint,
+            credentials: credentials,
             configuration: ExotelClientConfiguration(retry: retry, allowedRecordingHosts: allowedRecordingHosts),
-            clock: transport.clock, rateLimiter: RequestRateLimiter(clock: transport.clock), transport: transport)
+            clock: transport.clock,
+            rateLimiter: RequestRateLimiter(clock: transport.clock),
+            transport: transport
+        )
     }
 
     /// Runs `body` and returns the typed error it threw, or nil.

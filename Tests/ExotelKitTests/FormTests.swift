@@ -5,7 +5,11 @@ import Testing
 @Suite struct FormTests {
     @Test func urlencodedDecodesPlusPercentAndRepeatedKeys() throws {
         let fields = try URLEncodedForm.decode(
-            Array("From=%2B919876543210&Custom+Field=a+b%26c&StatusCallbackEvents[]=terminal&StatusCallbackEvents[]=answered&Empty=&Bare".utf8))
+            Array(
+                "From=%2B919876543210&Custom+Field=a+b%26c&StatusCallbackEvents[]=terminal&StatusCallbackEvents[]=answered&Empty=&Bare"
+                    .utf8
+            )
+        )
         #expect(fields.first("From") == "+919876543210")
         #expect(fields.first("Custom Field") == "a b&c")
         #expect(fields.all("StatusCallbackEvents[]") == ["terminal", "answered"])
@@ -57,7 +61,9 @@ import Testing
             + "line one\r\nline two\r\n"
             + "--------------------------d74496d66958873e--\r\n"
         let fields = try MultipartForm.decode(
-            Array(body.utf8), contentType: "multipart/form-data; boundary=\"------------------------d74496d66958873e\"")
+            Array(body.utf8),
+            contentType: "multipart/form-data; boundary=\"------------------------d74496d66958873e\""
+        )
         #expect(fields.first("From") == "+919876543210")
         #expect(fields.all("StatusCallbackEvents[]") == ["terminal"])
         #expect(fields.first("CustomField") == "line one\r\nline two")
@@ -95,12 +101,14 @@ import Testing
         #expect(throws: FormDecodingError.self) {
             try MultipartForm.decode(
                 Array("--a\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno end".utf8),
-                contentType: "multipart/form-data; boundary=a")
+                contentType: "multipart/form-data; boundary=a"
+            )
         }
         #expect(throws: FormDecodingError.self) {
             try MultipartForm.decode(
                 Array("--a\r\nContent-Type: text/plain\r\n\r\nx\r\n--a--".utf8),
-                contentType: "multipart/form-data; boundary=a")
+                contentType: "multipart/form-data; boundary=a"
+            )
         }
     }
 }

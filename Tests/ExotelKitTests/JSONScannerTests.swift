@@ -154,7 +154,8 @@ import Testing
 
     @Test func acceptsMultibyteUTF8() throws {
         let start = try #require(
-            try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"from":"ñ€😀"}}"#).start)
+            try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"from":"ñ€😀"}}"#).start
+        )
         #expect(start.from == "ñ€😀")
     }
 }

@@ -53,7 +53,9 @@ import Testing
     @Test(arguments: Self.cases)
     func sequenceNumber(_ json: String, _ expected: Expected) throws {
         try self.check(
-            #"{"event":"media","sequence_number":\#(json),"media":{"payload":""}}"#, "sequence_number", expected
+            #"{"event":"media","sequence_number":\#(json),"media":{"payload":""}}"#,
+            "sequence_number",
+            expected
         ) {
             $0.mediaFrame?.sequenceNumber
         }
@@ -90,7 +92,8 @@ import Testing
     @Test(arguments: Self.cases)
     func sampleRate(_ json: String, _ expected: Expected) throws {
         let message = try self.parser.parse(
-            #"{"event":"start","stream_sid":"S","start":{"media_format":{"sample_rate":\#(json)}}}"#)
+            #"{"event":"start","stream_sid":"S","start":{"media_format":{"sample_rate":\#(json)}}}"#
+        )
         let rate = try #require(message.start?.mediaFormat).sampleRate
         switch expected {
         case .value(let value): #expect(rate == value.map { Int($0) })

@@ -54,20 +54,32 @@ import Testing
         #expect(call.price == "1.500")
         #expect(call.endTime == "2017-03-03 10:49:50")
         #expect(call.recordingURL == "https://s3-ap-southeast-1.amazonaws.com/.../recording.mp3")
-        #expect(call.details == PlatformCall.Details(
-            conversationDuration: 8, leg1Status: "completed", leg2Status: "completed",
-            legs: [.init(id: 1, onCallDuration: 21), .init(id: 2, onCallDuration: 8)]))
+        #expect(
+            call.details
+                == PlatformCall.Details(
+                    conversationDuration: 8,
+                    leg1Status: "completed",
+                    leg2Status: "completed",
+                    legs: [.init(id: 1, onCallDuration: 21), .init(id: 2, onCallDuration: 8)]
+                )
+        )
     }
 
     /// The Connect Voice AI subset, and the lowercase variant of one doc page.
     @Test func decodesSubsetAndLowercaseVariants() throws {
-        let subset = try PlatformCall.decode(Array("""
-            {"Call":{"Sid":"abc","Status":"queued","From":"+9198","PhoneNumberSid":"0X","Direction":"outbound-api","DateCreated":"2024-01-15 14:25:10","RecordingUrl":null}}
-            """.utf8))
+        let subset = try PlatformCall.decode(
+            Array(
+                """
+                {"Call":{"Sid":"abc","Status":"queued","From":"+9198","PhoneNumberSid":"0X","Direction":"outbound-api","DateCreated":"2024-01-15 14:25:10","RecordingUrl":null}}
+                """.utf8
+            )
+        )
         #expect(subset.sid == "abc")
         #expect(subset.status == "queued")
         #expect(subset.to == nil)
-        let lowercase = try PlatformCall.decode(Array(#"{"call":{"sid":"def","status":"in-progress","to":null,"from":"1"}}"#.utf8))
+        let lowercase = try PlatformCall.decode(
+            Array(#"{"call":{"sid":"def","status":"in-progress","to":null,"from":"1"}}"#.utf8)
+        )
         #expect(lowercase.sid == "def")
         #expect(lowercase.status == "in-progress")
         #expect(lowercase.from == "1")
@@ -75,9 +87,13 @@ import Testing
 
     /// Numbers where strings are documented (and the reverse) are read, not refused.
     @Test func toleratesNumbersForStrings() throws {
-        let call = try PlatformCall.decode(Array("""
-            {"Call":{"Sid":"a","Status":"completed","Duration":17,"Price":1.5,"Details":{"ConversationDuration":"8","Legs":[{"Id":"1","OnCallDuration":"21"}]}}}
-            """.utf8))
+        let call = try PlatformCall.decode(
+            Array(
+                """
+                {"Call":{"Sid":"a","Status":"completed","Duration":17,"Price":1.5,"Details":{"ConversationDuration":"8","Legs":[{"Id":"1","OnCallDuration":"21"}]}}}
+                """.utf8
+            )
+        )
         #expect(call.duration == "17")
         #expect(call.price == "1.5")
         #expect(call.details?.conversationDuration == 8)
@@ -123,9 +139,14 @@ import Testing
         call.direction = "outbound-api"
         call.uri = "/v1/Accounts/acme/Calls/b6cf.json"
         call.recordingURL = "https://recordings.example/acme/b6cf.mp3?x=<&>\"'"
-        call.details = .init(conversationDuration: 8, leg1Status: "completed", leg2Status: nil, legs: [
-            .init(id: 1, onCallDuration: 21), .init(id: 2, onCallDuration: nil),
-        ])
+        call.details = .init(
+            conversationDuration: 8,
+            leg1Status: "completed",
+            leg2Status: nil,
+            legs: [
+                .init(id: 1, onCallDuration: 21), .init(id: 2, onCallDuration: nil),
+            ]
+        )
         return call
     }
 
@@ -140,18 +161,26 @@ import Testing
     /// The JSON carries every documented key, nulls as null, Duration/Price as strings, Details ints as numbers.
     @Test func jsonBodyHasEveryDocumentedKey() throws {
         let object = try #require(
-            try JSONSerialization.jsonObject(with: Data(PlatformCall(sid: "s", status: "queued").jsonBody())) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(PlatformCall(sid: "s", status: "queued").jsonBody()))
+                as? [String: Any]
+        )
         let call = try #require(object["Call"] as? [String: Any])
-        #expect(Set(call.keys) == [
-            "Sid", "ParentCallSid", "DateCreated", "DateUpdated", "AccountSid", "To", "From", "PhoneNumberSid",
-            "Status", "StartTime", "EndTime", "Duration", "Price", "Direction", "AnsweredBy", "ForwardedFrom",
-            "CallerName", "Uri", "RecordingUrl",
-        ])
+        #expect(
+            Set(call.keys) == [
+                "Sid", "ParentCallSid", "DateCreated", "DateUpdated", "AccountSid", "To", "From", "PhoneNumberSid",
+                "Status", "StartTime", "EndTime", "Duration", "Price", "Direction", "AnsweredBy", "ForwardedFrom",
+                "CallerName", "Uri", "RecordingUrl",
+            ]
+        )
         #expect(call["To"] is NSNull)
         let text = String(decoding: Self.full().jsonBody(), as: UTF8.self)
         #expect(text.hasPrefix(#"{"Call":{"Sid":"b6cfaf5f5cef3ca0fc937749ef96d245","ParentCallSid":null,"#))
         #expect(text.contains(#""Duration":"17","Price":"1.500""#))
-        #expect(text.contains(#""Details":{"ConversationDuration":8,"Leg1Status":"completed","Leg2Status":null,"Legs":[{"Leg":{"Id":1,"OnCallDuration":21}}"#))
+        #expect(
+            text.contains(
+                #""Details":{"ConversationDuration":8,"Leg1Status":"completed","Leg2Status":null,"Legs":[{"Leg":{"Id":1,"OnCallDuration":21}}"#
+            )
+        )
     }
 
     @Test func xmlBodyShape() {
@@ -163,13 +192,18 @@ import Testing
     /// A RestException body throws `.rest`, even when the HTTP status was 2xx.
     @Test func restExceptionBodiesThrow() {
         let body = Array(#"{"RestException":{"Status":400,"Message":"The 'From' parameter is required."}}"#.utf8)
-        #expect(throws: PlatformResponseError.rest(RestException(status: 400, message: "The 'From' parameter is required."))) {
+        #expect(
+            throws: PlatformResponseError.rest(RestException(status: 400, message: "The 'From' parameter is required."))
+        ) {
             try PlatformCall.decode(body)
         }
     }
 
     @Test func malformedBodies() {
-        for body in ["", "Internal Server Error", "{\"Call\":", "{\"Foo\":{}}", "{\"Call\":{\"Status\":\"queued\"}}", "<html><body>502</body></html>", "<TwilioResponse><Call><Sid>x</Sid>"] {
+        for body in [
+            "", "Internal Server Error", "{\"Call\":", "{\"Foo\":{}}", "{\"Call\":{\"Status\":\"queued\"}}",
+            "<html><body>502</body></html>", "<TwilioResponse><Call><Sid>x</Sid>",
+        ] {
             #expect(throws: PlatformResponseError.self) { try PlatformCall.decode(Array(body.utf8)) }
         }
     }

@@ -40,7 +40,10 @@ import Testing
     }
 
     @Test func parsesTheDocumentedJSON() throws {
-        let parsed = try StatusCallback.parse(body: Array(Self.documentedJSON.utf8), contentType: "application/json; charset=utf-8")
+        let parsed = try StatusCallback.parse(
+            body: Array(Self.documentedJSON.utf8),
+            contentType: "application/json; charset=utf-8"
+        )
         #expect(parsed == Self.documented())
     }
 
@@ -69,20 +72,25 @@ import Testing
             ("CallFrom", "0987"),
         ] { fields.append(name, value) }
         let parsed = try StatusCallback.parse(
-            body: MultipartForm.encode(fields, boundary: "zz"), contentType: "multipart/form-data; boundary=\"zz\"")
+            body: MultipartForm.encode(fields, boundary: "zz"),
+            contentType: "multipart/form-data; boundary=\"zz\""
+        )
         #expect(parsed.callSid == "80bfbec2d78bbbf10fb851f4fa165211")
         #expect(parsed.eventType == "terminal")
         #expect(parsed.conversationDuration == 320)
         #expect(parsed.recordingURL == nil)
-        #expect(parsed.legs == [
-            .init(onCallDuration: 335, status: "completed", answeredBy: "NA"),
-            .init(onCallDuration: 320, status: "completed", answeredBy: "Human"),
-        ])
+        #expect(
+            parsed.legs == [
+                .init(onCallDuration: 335, status: "completed", answeredBy: "NA"),
+                .init(onCallDuration: 320, status: "completed", answeredBy: "Human"),
+            ]
+        )
     }
 
     /// The first `answered` callback: leg 2 not yet answered, its fields empty.
     @Test func parsesUrlencodedAnsweredEvent() throws {
-        let body = "CallSid=c1&EventType=answered&Status=in-progress&ConversationDuration=&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=&Legs%5B1%5D%5BOnCallDuration%5D="
+        let body =
+            "CallSid=c1&EventType=answered&Status=in-progress&ConversationDuration=&Legs%5B0%5D%5BStatus%5D=in-progress&Legs%5B1%5D%5BStatus%5D=&Legs%5B1%5D%5BOnCallDuration%5D="
         let parsed = try StatusCallback.parse(body: Array(body.utf8), contentType: "application/x-www-form-urlencoded")
         #expect(parsed.status == "in-progress")
         #expect(parsed.conversationDuration == nil)
@@ -99,7 +107,8 @@ import Testing
     @Test func parsesLegacyMinimalCallback() throws {
         let parsed = try StatusCallback.parse(
             body: Array("CallSid=c9&DateUpdated=2024-01-15+14%3A30%3A45&Status=no-answer&RecordingUrl=".utf8),
-            contentType: "application/x-www-form-urlencoded; charset=UTF-8")
+            contentType: "application/x-www-form-urlencoded; charset=UTF-8"
+        )
         var expected = StatusCallback(callSid: "c9")
         expected.dateUpdated = "2024-01-15 14:30:45"
         expected.status = "no-answer"
@@ -111,7 +120,10 @@ import Testing
             try StatusCallback.parse(body: Array(#"{"EventType":"terminal"}"#.utf8), contentType: "application/json")
         }
         #expect(throws: StatusCallbackError("The status callback has no CallSid.")) {
-            try StatusCallback.parse(body: Array("CallSid=&Status=completed".utf8), contentType: "application/x-www-form-urlencoded")
+            try StatusCallback.parse(
+                body: Array("CallSid=&Status=completed".utf8),
+                contentType: "application/x-www-form-urlencoded"
+            )
         }
         #expect(throws: StatusCallbackError.self) {
             try StatusCallback.parse(body: Array("[1,2]".utf8), contentType: "application/json")
@@ -128,16 +140,21 @@ import Testing
         let (contentType, body) = callback.encoded(as: .multipart, boundary: "bnd")
         #expect(contentType == "multipart/form-data; boundary=bnd")
         let fields = try MultipartForm.decode(body, contentType: contentType)
-        #expect(fields.map(\.name) == [
-            "CallSid", "EventType", "DateCreated", "DateUpdated", "To", "From", "PhoneNumberSid", "StartTime",
-            "EndTime", "Status", "ConversationDuration", "Direction", "CustomField", "RecordingUrl",
-            "Legs[0][OnCallDuration]", "Legs[0][Status]", "Legs[0][AnsweredBy]",
-            "Legs[1][OnCallDuration]", "Legs[1][Status]", "Legs[1][AnsweredBy]",
-        ])
+        #expect(
+            fields.map(\.name) == [
+                "CallSid", "EventType", "DateCreated", "DateUpdated", "To", "From", "PhoneNumberSid", "StartTime",
+                "EndTime", "Status", "ConversationDuration", "Direction", "CustomField", "RecordingUrl",
+                "Legs[0][OnCallDuration]", "Legs[0][Status]", "Legs[0][AnsweredBy]",
+                "Legs[1][OnCallDuration]", "Legs[1][Status]", "Legs[1][AnsweredBy]",
+            ]
+        )
         #expect(fields.first("CustomField") == "")
         #expect(fields.first("ConversationDuration") == "320")
         #expect(fields.first("Legs[1][AnsweredBy]") == "HUMAN")
-        #expect(StatusCallback.defaultBoundary == String(callback.encoded(as: .multipart).contentType.split(separator: "=").last!))
+        #expect(
+            StatusCallback.defaultBoundary
+                == String(callback.encoded(as: .multipart).contentType.split(separator: "=").last!)
+        )
     }
 
     /// JSON as the platform sends it: durations as numbers, absent values as null.
@@ -153,13 +170,20 @@ import Testing
         let legs = try #require(object["Legs"] as? [[String: Any]])
         #expect(legs[0]["OnCallDuration"] as? Int == 335)
         #expect(legs[1]["OnCallDuration"] is NSNull)
-        #expect(String(decoding: body, as: UTF8.self).hasPrefix(#"{"CallSid":"80bfbec2d78bbbf10fb851f4fa165211","EventType":"terminal","#))
+        #expect(
+            String(decoding: body, as: UTF8.self).hasPrefix(
+                #"{"CallSid":"80bfbec2d78bbbf10fb851f4fa165211","EventType":"terminal","#
+            )
+        )
     }
 
     @Test func legacyCallbackEncodesOnlyItsFourFields() throws {
         var callback = StatusCallback(callSid: "c9")
         callback.status = "busy"
-        let fields = try MultipartForm.decode(callback.encoded(as: .multipart, boundary: "q").body, contentType: "multipart/form-data; boundary=q")
+        let fields = try MultipartForm.decode(
+            callback.encoded(as: .multipart, boundary: "q").body,
+            contentType: "multipart/form-data; boundary=q"
+        )
         #expect(fields.map(\.name) == ["CallSid", "DateUpdated", "Status", "RecordingUrl"])
         let json = String(decoding: callback.encoded(as: .json).body, as: UTF8.self)
         #expect(json == #"{"CallSid":"c9","DateUpdated":null,"Status":"busy","RecordingUrl":null}"#)

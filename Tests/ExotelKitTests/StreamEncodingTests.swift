@@ -27,7 +27,10 @@ import Testing
         #expect(StreamEncoding(mediaFormatEncoding: name) == .aLaw)
     }
 
-    @Test(arguments: ["audio/opus", "opus", "audio/x-flac", "", ";rate=8000", "audio/x-raw-but-not", "mu law", "\u{0}raw", "audio/mpeg"])
+    @Test(arguments: [
+        "audio/opus", "opus", "audio/x-flac", "", ";rate=8000", "audio/x-raw-but-not", "mu law", "\u{0}raw",
+        "audio/mpeg",
+    ])
     func otherEncodingsAreNotAccepted(name: String) {
         #expect(StreamEncoding(mediaFormatEncoding: name) == nil)
     }
@@ -75,7 +78,9 @@ import Testing
 
     @Test func startWithoutTheNestedObject() throws {
         // What the platform's public test client sends: a top-level stream_sid and nothing else.
-        let start = try #require(try self.parser.parse(#"{"event":"start","sequence_number":"1","stream_sid":"thin"}"#).start)
+        let start = try #require(
+            try self.parser.parse(#"{"event":"start","sequence_number":"1","stream_sid":"thin"}"#).start
+        )
         #expect(start.streamSid == "thin")
         #expect(start.callSid == nil)
         #expect(start.accountSid == nil)
@@ -92,7 +97,9 @@ import Testing
     }
 
     @Test func encoderWritesAThinStartTheParserReadsBack() throws {
-        for start in [StreamStart(streamSid: nil), StreamStart(streamSid: "S"), StreamStart(streamSid: nil, callSid: "C")] {
+        for start in [
+            StreamStart(streamSid: nil), StreamStart(streamSid: "S"), StreamStart(streamSid: nil, callSid: "C"),
+        ] {
             let bytes = StreamMessageEncoder().start(start, sequenceNumber: 1)
             var parsed = try #require(try bytes.withUnsafeBytes { try self.parser.parse($0) }.start)
             parsed.sequenceNumber = nil
@@ -113,7 +120,10 @@ import Testing
     ])
     func numbersThatCannotBeNumbersAreInvalid(member: String, reason: String) throws {
         let start = try #require(
-            try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"media_format":{"encoding":"raw",\#(member)}}}"#).start)
+            try self.parser.parse(
+                #"{"event":"start","stream_sid":"S","start":{"media_format":{"encoding":"raw",\#(member)}}}"#
+            ).start
+        )
         let format = try #require(start.mediaFormat)
         #expect(format.invalidReason == reason)
         #expect(format.sampleRate == nil)
@@ -123,7 +133,8 @@ import Testing
         let start = try #require(
             try self.parser.parse(
                 #"{"event":"start","stream_sid":"S","start":{"media_format":{"encoding":"audio/x-mulaw","sample_rate":"9223372036854775807","bit_rate":"128kbps"}}}"#
-            ).start)
+            ).start
+        )
         #expect(start.mediaFormat == MediaFormat(encoding: "audio/x-mulaw", sampleRate: Int.max, bitRate: "128kbps"))
     }
 }

@@ -18,9 +18,14 @@ import Testing
 
     @Test func startShape() {
         let start = StreamStart(
-            streamSid: sid, callSid: "CA1", accountSid: "acc", from: "+919876543210", to: "+918047491899",
+            streamSid: sid,
+            callSid: "CA1",
+            accountSid: "acc",
+            from: "+919876543210",
+            to: "+918047491899",
             customParameters: ["key2": "v2", "key1": "value1"],
-            mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: 8000, bitRate: "16"))
+            mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: 8000, bitRate: "16")
+        )
         let expected =
             #"{"event":"start","sequence_number":"1","stream_sid":"\#(sid)","start":{"stream_sid":"\#(sid)","call_sid":"CA1","account_sid":"acc","from":"+919876543210","to":"+918047491899","custom_parameters":{"key1":"value1","key2":"v2"},"media_format":{"encoding":"audio/x-raw","sample_rate":"8000","bit_rate":"16"}}}"#
         #expect(self.text(StreamMessageEncoder().start(start, sequenceNumber: 1)) == expected)
@@ -31,14 +36,21 @@ import Testing
             #"{"event":"start","sequence_number":1,"stream_sid":"S","start":{"stream_sid":"S","custom_parameters":{}}}"#
         #expect(
             self.text(StreamMessageEncoder(numberStyle: .numbers).start(StreamStart(streamSid: "S"), sequenceNumber: 1))
-                == expected)
+                == expected
+        )
     }
 
     @Test func mediaShape() {
         let pcm: [UInt8] = [0, 1, 2, 3]
         let strings = pcm.withUnsafeBytes {
             StreamMessageEncoder().media(
-                streamSid: sid, sequenceNumber: 3, chunk: 2, timestampMs: 200, track: nil, pcm: $0)
+                streamSid: sid,
+                sequenceNumber: 3,
+                chunk: 2,
+                timestampMs: 200,
+                track: nil,
+                pcm: $0
+            )
         }
         #expect(
             self.text(strings)
@@ -46,7 +58,13 @@ import Testing
         )
         let numbers = pcm.withUnsafeBytes {
             StreamMessageEncoder(numberStyle: .numbers).media(
-                streamSid: sid, sequenceNumber: 3, chunk: 2, timestampMs: 200, track: .outbound, pcm: $0)
+                streamSid: sid,
+                sequenceNumber: 3,
+                chunk: 2,
+                timestampMs: 200,
+                track: .outbound,
+                pcm: $0
+            )
         }
         #expect(
             self.text(numbers)
@@ -62,7 +80,8 @@ import Testing
         )
         #expect(
             self.text(encoder.mark(streamSid: sid, sequenceNumber: 15, name: "my-label"))
-                == #"{"event":"mark","sequence_number":"15","stream_sid":"\#(sid)","mark":{"name":"my-label"}}"#)
+                == #"{"event":"mark","sequence_number":"15","stream_sid":"\#(sid)","mark":{"name":"my-label"}}"#
+        )
         #expect(
             self.text(
                 encoder.stop(streamSid: sid, sequenceNumber: 20, callSid: "CA1", accountSid: "acc", reason: "callended")
@@ -93,8 +112,13 @@ import Testing
             let timestamp = Int64.random(in: 0...86_400_000, using: &generator)
             let bytes = pcm.withUnsafeBytes {
                 StreamMessageEncoder(numberStyle: style).media(
-                    streamSid: sid, sequenceNumber: sequence, chunk: chunk, timestampMs: timestamp, track: track,
-                    pcm: $0)
+                    streamSid: sid,
+                    sequenceNumber: sequence,
+                    chunk: chunk,
+                    timestampMs: timestamp,
+                    track: track,
+                    pcm: $0
+                )
             }
             let (frame, decoded) = try self.parser.media(bytes)
             #expect(frame.sequenceNumber == sequence)
@@ -109,12 +133,19 @@ import Testing
     @Test(arguments: Self.styles)
     func startRoundTrip(style: StreamMessageEncoder.NumberStyle) throws {
         let start = StreamStart(
-            streamSid: sid, callSid: "CA\u{1F600}", accountSid: "acc", from: "+91 98765", to: "0804",
+            streamSid: sid,
+            callSid: "CA\u{1F600}",
+            accountSid: "acc",
+            from: "+91 98765",
+            to: "0804",
             customParameters: ["a": "1", "quote\"key": "line\nbreak", "empty": ""],
             mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: 24000, bitRate: nil),
-            tracks: [.inbound, .outbound], sequenceNumber: 1)
+            tracks: [.inbound, .outbound],
+            sequenceNumber: 1
+        )
         let parsed = try self.parser.parse(
-            bytes: StreamMessageEncoder(numberStyle: style).start(start, sequenceNumber: 1))
+            bytes: StreamMessageEncoder(numberStyle: style).start(start, sequenceNumber: 1)
+        )
         #expect(parsed == .start(start))
     }
 
@@ -124,14 +155,23 @@ import Testing
         #expect(try self.parser.parse(bytes: encoder.connected()) == .connected)
         #expect(
             try self.parser.parse(bytes: encoder.dtmf(streamSid: sid, sequenceNumber: 7, digit: "#", durationMs: 250))
-                == .dtmf(DTMFEvent(digit: "#", durationMs: 250)))
+                == .dtmf(DTMFEvent(digit: "#", durationMs: 250))
+        )
         #expect(
             try self.parser.parse(bytes: encoder.mark(streamSid: sid, sequenceNumber: 8, name: "turn-3-end"))
-                == .mark(MarkEvent(name: "turn-3-end")))
+                == .mark(MarkEvent(name: "turn-3-end"))
+        )
         #expect(
             try self.parser.parse(
                 bytes: encoder.stop(
-                    streamSid: sid, sequenceNumber: 9, callSid: "CA1", accountSid: "acc", reason: "stopped"))
-                == .stop(StreamStop(callSid: "CA1", accountSid: "acc", reason: "stopped", sequenceNumber: 9)))
+                    streamSid: sid,
+                    sequenceNumber: 9,
+                    callSid: "CA1",
+                    accountSid: "acc",
+                    reason: "stopped"
+                )
+            )
+                == .stop(StreamStop(callSid: "CA1", accountSid: "acc", reason: "stopped", sequenceNumber: 9))
+        )
     }
 }

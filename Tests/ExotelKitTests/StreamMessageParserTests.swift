@@ -20,15 +20,24 @@ import Testing
                        "from": "+919876543210", "to": "+918047491899",
                        "custom_parameters": {"key1": "value1"},
                        "media_format": {"encoding": "audio/x-raw", "sample_rate": "8000", "bit_rate": "16"}}}
-            """#)
+            """#
+        )
         #expect(
             message
                 == .start(
                     StreamStart(
-                        streamSid: sid, callSid: "CA123", accountSid: "exotel1", from: "+919876543210",
-                        to: "+918047491899", customParameters: ["key1": "value1"],
+                        streamSid: sid,
+                        callSid: "CA123",
+                        accountSid: "exotel1",
+                        from: "+919876543210",
+                        to: "+918047491899",
+                        customParameters: ["key1": "value1"],
                         mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: 8000, bitRate: "16"),
-                        tracks: nil, sequenceNumber: 1)))
+                        tracks: nil,
+                        sequenceNumber: 1
+                    )
+                )
+        )
     }
 
     @Test func mediaAllStrings() throws {
@@ -53,7 +62,8 @@ import Testing
 
     @Test func markAllStrings() throws {
         let message = try self.parser.parse(
-            #"{"event": "mark", "sequence_number": "15", "stream_sid": "\#(sid)", "mark": {"name": "my-label"}}"#)
+            #"{"event": "mark", "sequence_number": "15", "stream_sid": "\#(sid)", "mark": {"name": "my-label"}}"#
+        )
         #expect(message == .mark(MarkEvent(name: "my-label")))
     }
 
@@ -62,10 +72,12 @@ import Testing
             #"""
             {"event": "stop", "sequence_number": "20", "stream_sid": "\#(sid)",
              "stop": {"call_sid": "CA123", "account_sid": "exotel1", "reason": "callended"}}
-            """#)
+            """#
+        )
         #expect(
             message
-                == .stop(StreamStop(callSid: "CA123", accountSid: "exotel1", reason: "callended", sequenceNumber: 20)))
+                == .stop(StreamStop(callSid: "CA123", accountSid: "exotel1", reason: "callended", sequenceNumber: 20))
+        )
     }
 
     // MARK: - Event kinds, S2/S3 shape (sequence_number and chunk as numbers)
@@ -76,7 +88,8 @@ import Testing
             {"event":"start","sequence_number":1,"stream_sid":"\#(sid)",
              "start":{"stream_sid":"\#(sid)","call_sid":"CA9","account_sid":"acc","from":"09876","to":"08047",
                       "custom_parameters":{},"media_format":{"encoding":"raw","sample_rate":8000,"bit_rate":"128"}}}
-            """#)
+            """#
+        )
         let start = try #require(message.start)
         #expect(start.sequenceNumber == 1)
         #expect(start.callSid == "CA9")
@@ -96,13 +109,15 @@ import Testing
 
     @Test func dtmfNumbers() throws {
         let message = try self.parser.parse(
-            #"{"event":"dtmf","sequence_number":7,"stream_sid":"\#(sid)","dtmf":{"digit":5,"duration":100}}"#)
+            #"{"event":"dtmf","sequence_number":7,"stream_sid":"\#(sid)","dtmf":{"digit":5,"duration":100}}"#
+        )
         #expect(message == .dtmf(DTMFEvent(digit: "5", durationMs: 100)))
     }
 
     @Test func markNumbers() throws {
         let message = try self.parser.parse(
-            #"{"event":"mark","sequence_number":15,"stream_sid":"\#(sid)","mark":{"name":"turn-3-end"}}"#)
+            #"{"event":"mark","sequence_number":15,"stream_sid":"\#(sid)","mark":{"name":"turn-3-end"}}"#
+        )
         #expect(message == .mark(MarkEvent(name: "turn-3-end")))
     }
 
@@ -117,7 +132,8 @@ import Testing
 
     @Test func startTakesTopLevelStreamSidWhenStartHasNone() throws {
         let start = try #require(
-            try self.parser.parse(#"{"event":"start","stream_sid":"MZ1","start":{"call_sid":"CA1"}}"#).start)
+            try self.parser.parse(#"{"event":"start","stream_sid":"MZ1","start":{"call_sid":"CA1"}}"#).start
+        )
         #expect(start.streamSid == "MZ1")
         #expect(start.callSid == "CA1")
         #expect(start.sequenceNumber == nil)
@@ -125,7 +141,8 @@ import Testing
 
     @Test func startPrefersItsOwnStreamSid() throws {
         let start = try #require(
-            try self.parser.parse(#"{"event":"start","stream_sid":"top","start":{"stream_sid":"inner"}}"#).start)
+            try self.parser.parse(#"{"event":"start","stream_sid":"top","start":{"stream_sid":"inner"}}"#).start
+        )
         #expect(start.streamSid == "inner")
     }
 
@@ -133,7 +150,8 @@ import Testing
         let start = try #require(
             try self.parser.parse(
                 #"{"event":"start","start":{"streamSid":"S","callSid":"C","accountSid":"A","customParameters":{"k":"v"}}}"#
-            ).start)
+            ).start
+        )
         #expect(start == StreamStart(streamSid: "S", callSid: "C", accountSid: "A", customParameters: ["k": "v"]))
         let topLevel = try #require(try self.parser.parse(#"{"event":"start","streamSid":"T"}"#).start)
         #expect(topLevel.streamSid == "T")
@@ -159,7 +177,8 @@ import Testing
         let start = try #require(
             try self.parser.parse(
                 #"{"event":"start","stream_sid":"S","start":{"custom_parameters":{"a":"x","b":12,"c":true,"d":null,"e":[1, 2],"f":"\u00e9"}}}"#
-            ).start)
+            ).start
+        )
         #expect(start.customParameters == ["a": "x", "b": "12", "c": "true", "e": "[1, 2]", "f": "é"])
     }
 
@@ -174,15 +193,18 @@ import Testing
         let fractional = try #require(
             try self.parser.parse(
                 #"{"event":"start","stream_sid":"S","start":{"media_format":{"encoding":"base64","sample_rate":"8k","bit_rate":"128kbps"}}}"#
-            ).start)
+            ).start
+        )
         #expect(fractional.mediaFormat == MediaFormat(encoding: "base64", sampleRate: nil, bitRate: "128kbps"))
         let numeric = try #require(
             try self.parser.parse(
                 #"{"event":"start","stream_sid":"S","start":{"media_format":{"sample_rate":16000.5,"bit_rate":16}}}"#
-            ).start)
+            ).start
+        )
         #expect(numeric.mediaFormat == MediaFormat(encoding: nil, sampleRate: nil, bitRate: "16"))
         let notAnObject = try #require(
-            try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"media_format":"pcm"}}"#).start)
+            try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"media_format":"pcm"}}"#).start
+        )
         #expect(notAnObject.mediaFormat == nil)
     }
 
@@ -190,7 +212,8 @@ import Testing
         let start = try #require(
             try self.parser.parse(
                 #"{"event":"start","stream_sid":"S","start":{"tracks":["inbound","both",7,"outbound"]}}"#
-            ).start)
+            ).start
+        )
         #expect(start.tracks == [.inbound, .outbound])
         let none = try #require(try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{}}"#).start)
         #expect(none.tracks == nil)
@@ -199,7 +222,8 @@ import Testing
     @Test func startStringsWithEscapesAreUnescaped() throws {
         let start = try #require(
             try self.parser.parse(#"{"event":"start","stream_sid":"S","start":{"from":"+91\t\"x\"\\\/\ud83d\ude00"}}"#)
-                .start)
+                .start
+        )
         #expect(start.from == "+91\t\"x\"\\/😀")
     }
 
@@ -207,7 +231,8 @@ import Testing
 
     @Test func stopWithoutObjectHasOnlySequenceNumber() throws {
         #expect(
-            try self.parser.parse(#"{"event":"stop","sequence_number":"9"}"#) == .stop(StreamStop(sequenceNumber: 9)))
+            try self.parser.parse(#"{"event":"stop","sequence_number":"9"}"#) == .stop(StreamStop(sequenceNumber: 9))
+        )
     }
 
     @Test func stopFieldsMustBeStrings() {
@@ -302,10 +327,12 @@ import Testing
     @Test func otherEventsObjectsAreNotJudged() throws {
         #expect(
             try self.parser.parse(#"{"event":"connected","media":{"chunk":"x"},"start":{"stream_sid":1},"dtmf":5}"#)
-                == .connected)
+                == .connected
+        )
         #expect(
             try self.parser.parse(#"{"event":"mark","mark":{"name":"m"},"media":"nope","track":"both"}"#)
-                == .mark(MarkEvent(name: "m")))
+                == .mark(MarkEvent(name: "m"))
+        )
     }
 
     // MARK: - Track
@@ -313,13 +340,16 @@ import Testing
     @Test func trackInsideMediaOrAtTopLevel() throws {
         #expect(
             try self.parser.media(#"{"event":"media","media":{"track":"inbound","payload":""}}"#).frame.track
-                == .inbound)
+                == .inbound
+        )
         #expect(
             try self.parser.media(#"{"event":"media","track":"outbound","media":{"payload":""}}"#).frame.track
-                == .outbound)
+                == .outbound
+        )
         #expect(
             try self.parser.media(#"{"event":"media","track":"outbound","media":{"track":"inbound","payload":""}}"#)
-                .frame.track == .inbound)
+                .frame.track == .inbound
+        )
         #expect(try self.parser.media(#"{"event":"media","media":{"track":null,"payload":""}}"#).frame.track == nil)
     }
 

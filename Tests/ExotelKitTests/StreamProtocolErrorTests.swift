@@ -14,7 +14,8 @@ import Testing
         #expect(Self.all.map(\.code) == ["json", "not-object", "missing-event", "field", "base64", "odd-pcm"])
         #expect(
             StreamProtocolError.invalidField(name: "a", reason: "b").code
-                == StreamProtocolError.invalidField(name: "c", reason: "d").code)
+                == StreamProtocolError.invalidField(name: "c", reason: "d").code
+        )
     }
 
     /// Descriptions name what is wrong and where.

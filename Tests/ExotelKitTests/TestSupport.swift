@@ -27,7 +27,10 @@ extension StreamMessageParser {
                 defer { buffer.deallocate() }
                 buffer.initializeMemory(as: UInt8.self, repeating: 0xEE)
                 let count = try self.decodePayload(
-                    of: frame, in: raw, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<size]))
+                    of: frame,
+                    in: raw,
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<size])
+                )
                 precondition(buffer[size...].allSatisfy { $0 == 0xEE }, "decodePayload wrote past the output buffer")
                 return (frame, Array(buffer[..<count]))
             }

@@ -13,7 +13,10 @@ import Testing
             "https://s3.amazonaws.com/b/r.mp3?X-Amz-Credential=AKIA&X-Amz-Signature=ff&X-Amz-Security-Token=t&v=2",
             "https://s3.amazonaws.com/b/r.mp3?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&v=2"
         ),
-        ("https://h/cb?sig=1&auth_token=2&password=3&secret=4", "https://h/cb?sig=REDACTED&auth_token=REDACTED&password=REDACTED&secret=REDACTED"),
+        (
+            "https://h/cb?sig=1&auth_token=2&password=3&secret=4",
+            "https://h/cb?sig=REDACTED&auth_token=REDACTED&password=REDACTED&secret=REDACTED"
+        ),
         ("https://h/cb?%74oken=abc", "https://h/cb?%74oken=REDACTED"),
         ("https://h/a#access_token=xyz&state=1", "https://h/a#access_token=REDACTED&state=1"),
         ("https://h/a?x=1#section", "https://h/a?x=1#section"),
@@ -21,7 +24,10 @@ import Testing
         ("+919900000001", "+919900000001"),
         // The rules the call sidecar's own copy had (user-info of a StreamUrl, a StatusCallback's secret).
         ("wss://user:secret@host:443/v1/streams?sample-rate=8000", "wss://host:443/v1/streams?sample-rate=8000"),
-        ("https://hooks.example/cb?Secret=x&keep=1&TOKEN=y#frag", "https://hooks.example/cb?Secret=REDACTED&keep=1&TOKEN=REDACTED#frag"),
+        (
+            "https://hooks.example/cb?Secret=x&keep=1&TOKEN=y#frag",
+            "https://hooks.example/cb?Secret=REDACTED&keep=1&TOKEN=REDACTED#frag"
+        ),
         ("https://hooks.example/cb?api%5Fkey=z", "https://hooks.example/cb?api%5Fkey=REDACTED"),
         ("ws://a@b@host/path", "ws://host/path"),
         ("http://my.exotel.com/acme/exoml/start_voice/123", "http://my.exotel.com/acme/exoml/start_voice/123"),
@@ -53,7 +59,9 @@ import Testing
             let once = URLRedaction.redacting(url)
             #expect(URLRedaction.redacting(once) == once)
         }
-        let parameters = URLRedaction.redacting(parameters: ["token": "abc", "callback": "https://u:p@h/cb?sig=1", "n": "7"])
+        let parameters = URLRedaction.redacting(parameters: [
+            "token": "abc", "callback": "https://u:p@h/cb?sig=1", "n": "7",
+        ])
         #expect(parameters == ["token": "REDACTED", "callback": "https://h/cb?sig=REDACTED", "n": "7"])
     }
 }

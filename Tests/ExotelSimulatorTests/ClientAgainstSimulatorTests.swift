@@ -8,7 +8,10 @@ import Testing
 /// window share one fast clock, so minutes of platform time pass in seconds.
 @Suite struct ClientAgainstSimulatorTests {
     private func client(
-        for running: RunningSimulator, clock: ScaledClock, margin: Duration = .seconds(20), account: SimulatedAccount = TestAccounts.primary
+        for running: RunningSimulator,
+        clock: ScaledClock,
+        margin: Duration = .seconds(20),
+        account: SimulatedAccount = TestAccounts.primary
     ) throws -> ExotelClient {
         ExotelClient(
             endpoint: try ExotelEndpoint(baseURL: running.baseURL),
@@ -16,11 +19,16 @@ import Testing
             // No retries: a 429 must surface as an error instead of being absorbed.
             configuration: ExotelClientConfiguration(retry: .none),
             clock: clock,
-            rateLimiter: RequestRateLimiter(limit: 200, window: .seconds(60), safetyMargin: margin, clock: clock))
+            rateLimiter: RequestRateLimiter(limit: 200, window: .seconds(60), safetyMargin: margin, clock: clock)
+        )
     }
 
     private func request(_ index: Int) -> ConnectCallRequest {
-        var request = ConnectCallRequest(from: "+9198765\(String(format: "%05d", index))", callerId: "08047112345", destination: .number("+919123456789"))
+        var request = ConnectCallRequest(
+            from: "+9198765\(String(format: "%05d", index))",
+            callerId: "08047112345",
+            destination: .number("+919123456789")
+        )
         request.customField = "call-\(index)"
         return request
     }
@@ -52,9 +60,14 @@ import Testing
             let unlimited = ExotelClient(
                 endpoint: try ExotelEndpoint(baseURL: running.baseURL),
                 credentials: ExotelCredentials(
-                    accountSid: TestAccounts.primary.sid, apiKey: TestAccounts.primary.apiKey, apiToken: TestAccounts.primary.apiToken),
-                configuration: ExotelClientConfiguration(retry: .none), clock: clock,
-                rateLimiter: RequestRateLimiter(limit: 1000, window: .seconds(60), safetyMargin: .zero, clock: clock))
+                    accountSid: TestAccounts.primary.sid,
+                    apiKey: TestAccounts.primary.apiKey,
+                    apiToken: TestAccounts.primary.apiToken
+                ),
+                configuration: ExotelClientConfiguration(retry: .none),
+                clock: clock,
+                rateLimiter: RequestRateLimiter(limit: 1000, window: .seconds(60), safetyMargin: .zero, clock: clock)
+            )
             let limited = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<210 {
                     group.addTask {

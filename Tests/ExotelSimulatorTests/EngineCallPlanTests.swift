@@ -1,7 +1,8 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Testing
+
+@testable import ExotelSimulator
 
 @Suite("Engine: call plan (state machine)")
 struct EngineCallPlanTests {
@@ -13,7 +14,10 @@ struct EngineCallPlanTests {
             ScenarioRule(number: "0993", outcome: .answer, ringSeconds: 40),
             ScenarioRule(number: "0994", outcome: .answer, ringSeconds: 4, talkSeconds: 600),
         ],
-        defaultRingSeconds: 3, defaultTalkSeconds: 20, defaultTimeOutSeconds: 45)
+        defaultRingSeconds: 3,
+        defaultTalkSeconds: 20,
+        defaultTimeOutSeconds: 45
+    )
 
     @Test func answeredCallCompletes() {
         let plan = CallPlan(request: twoNumberRequest(), scenario: self.scenario)
@@ -93,8 +97,10 @@ struct EngineCallPlanTests {
 
     @Test func voiceBotIsOneLeg() {
         let request = ConnectCallRequest(
-            from: "09800000001", callerId: "08047000000",
-            destination: .voiceBot(streamURL: "wss://bot.example/", streamType: "bidirectional"))
+            from: "09800000001",
+            callerId: "08047000000",
+            destination: .voiceBot(streamURL: "wss://bot.example/", streamType: "bidirectional")
+        )
         let plan = CallPlan(request: request, scenario: self.scenario)
         #expect(plan.mode == .voiceBot && plan.leg2 == nil)
         #expect(plan.streamStart == .seconds(3))
@@ -103,7 +109,10 @@ struct EngineCallPlanTests {
 
     @Test func flowModeIsOneLegAndStreamsFromTheAnswer() {
         var request = ConnectCallRequest(
-            from: "0994", callerId: "08047000000", destination: .flow(url: "http://my.exotel.com/acme/exoml/start_voice/1"))
+            from: "0994",
+            callerId: "08047000000",
+            destination: .flow(url: "http://my.exotel.com/acme/exoml/start_voice/1")
+        )
         request.timeLimit = 30
         let plan = CallPlan(request: request, scenario: self.scenario)
         #expect(plan.mode == .flow && plan.leg2 == nil)

@@ -1,7 +1,8 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Testing
+
+@testable import ExotelSimulator
 
 @Suite("Engine: call lifecycle and status callbacks")
 struct EnginePlatformTests {
@@ -12,9 +13,15 @@ struct EnginePlatformTests {
             ScenarioRule(number: "0992", outcome: .failed, ringSeconds: 1),
             ScenarioRule(number: "0994", outcome: .answer, ringSeconds: 2, talkSeconds: 3600),
         ],
-        defaultRingSeconds: 2, defaultTalkSeconds: 5)
+        defaultRingSeconds: 2,
+        defaultTalkSeconds: 5
+    )
 
-    func callbackRequest(to: String, events: [StatusCallbackEvent], contentType: CallbackContentType? = nil) -> ConnectCallRequest {
+    func callbackRequest(
+        to: String,
+        events: [StatusCallbackEvent],
+        contentType: CallbackContentType? = nil
+    ) -> ConnectCallRequest {
         var request = twoNumberRequest(to: to)
         request.statusCallback = "http://receiver.example/cb?secret=1"
         request.statusCallbackEvents = events
@@ -26,7 +33,9 @@ struct EnginePlatformTests {
     @Test func completedCallReportsAnsweredAndTerminalInJSON() async throws {
         let harness = EngineHarness(scenario: Self.scenario)
         defer { harness.cleanUp() }
-        let placed = await harness.place(self.callbackRequest(to: "0800", events: [.answered, .terminal], contentType: .json))
+        let placed = await harness.place(
+            self.callbackRequest(to: "0800", events: [.answered, .terminal], contentType: .json)
+        )
         #expect(placed.status == "in-progress")
         #expect(placed.sid.count == 32)
         #expect(placed.to == "0800")
@@ -34,12 +43,18 @@ struct EnginePlatformTests {
 
         let posts = harness.callbacks.all
         #expect(posts.count == 3)
-        #expect(posts.allSatisfy { $0.contentType.hasPrefix("application/json") && $0.url == "http://receiver.example/cb?secret=1" })
+        #expect(
+            posts.allSatisfy {
+                $0.contentType.hasPrefix("application/json") && $0.url == "http://receiver.example/cb?secret=1"
+            }
+        )
         let callbacks = try harness.callbacks.callbacks()
         let answered = callbacks.filter { $0.eventType == "answered" }
         #expect(answered.count == 2)
         #expect(answered.allSatisfy { $0.status == "in-progress" })
-        #expect(answered.contains { $0.legs.count == 2 && $0.legs[0].status == "in-progress" && $0.legs[1].status == nil })
+        #expect(
+            answered.contains { $0.legs.count == 2 && $0.legs[0].status == "in-progress" && $0.legs[1].status == nil }
+        )
         #expect(answered.contains { $0.legs.count == 2 && $0.legs[1].status == "in-progress" })
         let terminal = try #require(callbacks.first { $0.eventType == "terminal" })
         #expect(terminal.callSid == placed.sid)
@@ -142,8 +157,10 @@ struct EnginePlatformTests {
 
     @Test func non2xxIsRetriedUpToTwice() async throws {
         let harness = EngineHarness(
-            scenario: Self.scenario, faults: CallbackFaults(retriesAfterFailure: 5, retryInterval: .seconds(1)),
-            statuses: [500, 503, 500, 500])
+            scenario: Self.scenario,
+            faults: CallbackFaults(retriesAfterFailure: 5, retryInterval: .seconds(1)),
+            statuses: [500, 503, 500, 500]
+        )
         defer { harness.cleanUp() }
         _ = await harness.place(self.callbackRequest(to: "0800", events: [.terminal]))
         await harness.platform.waitUntilIdle()
@@ -156,7 +173,10 @@ struct EnginePlatformTests {
 
     @Test func retryStopsAtTheFirst2xx() async throws {
         let harness = EngineHarness(
-            scenario: Self.scenario, faults: CallbackFaults(retriesAfterFailure: 2, retryInterval: .seconds(1)), statuses: [502])
+            scenario: Self.scenario,
+            faults: CallbackFaults(retriesAfterFailure: 2, retryInterval: .seconds(1)),
+            statuses: [502]
+        )
         defer { harness.cleanUp() }
         _ = await harness.place(self.callbackRequest(to: "0800", events: [.terminal]))
         await harness.platform.waitUntilIdle()
@@ -215,7 +235,10 @@ struct EnginePlatformTests {
         #expect(played.count == 4)
         #expect(played.filter { $0.callSid == first.sid }.map(\.sha256) == [hash1])
         #expect(played.first { $0.callSid == first.sid }?.fromCache == false)
-        #expect(played.first { $0.callSid == second.sid } == PlayedAudio(callSid: second.sid, url: url, sha256: hash1, fromCache: true))
+        #expect(
+            played.first { $0.callSid == second.sid }
+                == PlayedAudio(callSid: second.sid, url: url, sha256: hash1, fromCache: true)
+        )
         let thirds = played.filter { $0.callSid == third.sid }
         #expect(thirds.count == 2 && thirds.allSatisfy { $0.sha256 == hash2 && $0.url == busted })
         #expect(thirds.filter { !$0.fromCache }.count == 1)
@@ -227,8 +250,10 @@ struct EnginePlatformTests {
         let harness = EngineHarness(scenario: Self.scenario)
         defer { harness.cleanUp() }
         var request = ConnectCallRequest(
-            from: "09800000001", callerId: "08047000000",
-            destination: .voiceBot(streamURL: "wss://bot.example/ai", streamType: "bidirectional"))
+            from: "09800000001",
+            callerId: "08047000000",
+            destination: .voiceBot(streamURL: "wss://bot.example/ai", streamType: "bidirectional")
+        )
         request.statusCallback = "http://receiver.example/cb"
         request.statusCallbackEvents = [.ringing, .answered, .terminal]
         request.statusCallbackContentType = .json

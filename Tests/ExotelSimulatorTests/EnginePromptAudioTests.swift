@@ -1,8 +1,9 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import MediaStore
 import Testing
+
+@testable import ExotelSimulator
 
 /// `WaitUrl` and `StartPlaybackValueNew` audio is heard where the platform plays it, decoded from
 /// WAV only, resampled to the stream's rate, and the cached version is what is heard.
@@ -15,7 +16,9 @@ struct EnginePromptAudioTests {
 
     /// Power of `frequency` in each 100 ms frame of a track ("inbound", "outbound" or nil for mono).
     func power(_ connection: FakeStreamConnector.Connection, track: String?, frequency: Double, rate: Int) -> [Double] {
-        connection.media().filter { $0.track == track }.map { tonePower($0.samples, frequency: frequency, sampleRate: rate) }
+        connection.media().filter { $0.track == track }.map {
+            tonePower($0.samples, frequency: frequency, sampleRate: rate)
+        }
     }
 
     @Test func waitAudioIsPlayedToTheCallerWhileLeg2RingsAndRepeatsUntilItAnswers() async throws {
@@ -36,7 +39,10 @@ struct EnginePromptAudioTests {
         let heardByCaller = self.power(connection, track: "outbound", frequency: Self.waitTone, rate: 16000)
         let fromCaller = self.power(connection, track: "inbound", frequency: Self.waitTone, rate: 16000)
         #expect(heardByCaller.count == 50)
-        #expect(heardByCaller[0..<20].allSatisfy { $0 > 1e5 }, "wait audio on every ringing frame, looped past its 0.5 s")
+        #expect(
+            heardByCaller[0..<20].allSatisfy { $0 > 1e5 },
+            "wait audio on every ringing frame, looped past its 0.5 s"
+        )
         #expect(heardByCaller[20...].allSatisfy { $0 < 1e2 }, "wait audio stops when leg 2 answers")
         #expect(fromCaller.allSatisfy { $0 < 1e2 }, "the caller does not send the wait audio")
         let played = await harness.platform.playedAudio()
@@ -59,7 +65,10 @@ struct EnginePromptAudioTests {
             await harness.platform.waitUntilIdle()
             let connection = harness.streams.all[before]
             let ringing = connection.media().prefix(20).flatMap(\.samples)
-            return (tonePower(ringing, frequency: Self.waitTone, sampleRate: 8000), tonePower(ringing, frequency: Self.newTone, sampleRate: 8000))
+            return (
+                tonePower(ringing, frequency: Self.waitTone, sampleRate: 8000),
+                tonePower(ringing, frequency: Self.newTone, sampleRate: 8000)
+            )
         }
         harness.audio.set(url, version1)
         let first = try await call(waitURL: url)
@@ -91,17 +100,30 @@ struct EnginePromptAudioTests {
         defer { try? file.close() }
         let samples = file.readAll()
         #expect(file.info.channels == 2)
-        return (stride(from: 0, to: samples.count, by: 2).map { samples[$0] }, stride(from: 1, to: samples.count, by: 2).map { samples[$0] })
+        return (
+            stride(from: 0, to: samples.count, by: 2).map { samples[$0] },
+            stride(from: 1, to: samples.count, by: 2).map { samples[$0] }
+        )
     }
 
     @Test func startPlaybackIsHeardByTheCalleeOnlyByDefault() async throws {
         let (leg1Side, leg2Side) = try await self.dualRecording(playbackTo: nil)
         // The recording starts when leg 2 answers, which is when the 1 s playback starts.
-        let firstSecond = 200..<7800, later = 12000..<20000
-        #expect(tonePower(leg1Side[firstSecond], frequency: Self.newTone, sampleRate: 8000) > 1e5, "the callee hears it (leg 1's side)")
-        #expect(tonePower(leg2Side[firstSecond], frequency: Self.newTone, sampleRate: 8000) < 1e3, "the caller does not")
+        let firstSecond = 200..<7800
+        let later = 12000..<20000
+        #expect(
+            tonePower(leg1Side[firstSecond], frequency: Self.newTone, sampleRate: 8000) > 1e5,
+            "the callee hears it (leg 1's side)"
+        )
+        #expect(
+            tonePower(leg2Side[firstSecond], frequency: Self.newTone, sampleRate: 8000) < 1e3,
+            "the caller does not"
+        )
         #expect(tonePower(leg1Side[later], frequency: Self.newTone, sampleRate: 8000) < 1e3, "it plays once")
-        #expect(tonePower(leg1Side[later], frequency: 440, sampleRate: 8000) > 1e5, "leg 1's voice stays in its channel")
+        #expect(
+            tonePower(leg1Side[later], frequency: 440, sampleRate: 8000) > 1e5,
+            "leg 1's voice stays in its channel"
+        )
     }
 
     @Test func startPlaybackToBothIsHeardOnBothSides() async throws {
@@ -125,7 +147,10 @@ struct EnginePromptAudioTests {
         let rejected = await harness.platform.rejectedAudio()
         #expect(rejected.count == 2)
         let notWAV = try #require(rejected.first { $0.parameter == "WaitUrl" })
-        #expect(notWAV.callSid == placed.sid && notWAV.reason.hasPrefix("not a WAV file") && notWAV.reason.contains("\"ID3.\""))
+        #expect(
+            notWAV.callSid == placed.sid && notWAV.reason.hasPrefix("not a WAV file")
+                && notWAV.reason.contains("\"ID3.\"")
+        )
         let missing = try #require(rejected.first { $0.parameter == "StartPlaybackValueNew" })
         #expect(missing.reason.hasPrefix("fetch failed"))
         #expect(await harness.platform.playedAudio().isEmpty)
@@ -136,12 +161,26 @@ struct EnginePromptAudioTests {
     @Test func clipsResampleAndLoopOnlyInsideTheirWindow() {
         let clip = AudioClip(samples: (0..<8).map { Int16($0 * 100) }, sampleRate: 8000)  // 1 ms
         var output = [Int16](repeating: 0, count: 64)  // 4 ms at 16 kHz
-        clip.add(into: &output, outputStart: .zero, outputRate: 16000, clipStart: .zero, window: .zero ..< .milliseconds(3), looping: true)
+        clip.add(
+            into: &output,
+            outputStart: .zero,
+            outputRate: 16000,
+            clipStart: .zero,
+            window: .zero ..< .milliseconds(3),
+            looping: true
+        )
         #expect(Array(output[0..<4]) == [0, 50, 100, 150], "interpolated at twice the rate")
         #expect(output[16] == 0 && output[18] == 100, "looped after 1 ms")
         #expect(output[48...].allSatisfy { $0 == 0 }, "silent after the window")
         var once = [Int16](repeating: 0, count: 64)
-        clip.add(into: &once, outputStart: .zero, outputRate: 16000, clipStart: .zero, window: .zero ..< .seconds(1), looping: false)
+        clip.add(
+            into: &once,
+            outputStart: .zero,
+            outputRate: 16000,
+            clipStart: .zero,
+            window: .zero ..< .seconds(1),
+            looping: false
+        )
         #expect(once[15] != 0 && once[16...].allSatisfy { $0 == 0 }, "plays once")
     }
 }

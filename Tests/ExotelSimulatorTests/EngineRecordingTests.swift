@@ -1,14 +1,19 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import MediaStore
 import Testing
+
+@testable import ExotelSimulator
 
 @Suite("Engine: recordings")
 struct EngineRecordingTests {
     static let scenario = Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 4)
 
-    func record(_ channels: RecordingChannels?, _ format: RecordingFormat?, delay: Duration = .zero) async throws
+    func record(
+        _ channels: RecordingChannels?,
+        _ format: RecordingFormat?,
+        delay: Duration = .zero
+    ) async throws
         -> (harness: EngineHarness, sid: String, recording: SimulatedRecording)
     {
         let harness = EngineHarness(scenario: Self.scenario, recordingDelay: delay)
@@ -52,9 +57,14 @@ struct EngineRecordingTests {
         let left = stride(from: 16000, to: 32000, by: 2).map { samples[$0] }
         let right = stride(from: 16001, to: 32000, by: 2).map { samples[$0] }
         #expect(tonePower(left, frequency: 440, sampleRate: 8000) > 1e5)
-        #expect(tonePower(left, frequency: 1000, sampleRate: 8000) < tonePower(left, frequency: 440, sampleRate: 8000) / 100)
+        #expect(
+            tonePower(left, frequency: 1000, sampleRate: 8000) < tonePower(left, frequency: 440, sampleRate: 8000) / 100
+        )
         #expect(tonePower(right, frequency: 1000, sampleRate: 8000) > 1e5)
-        #expect(tonePower(right, frequency: 440, sampleRate: 8000) < tonePower(right, frequency: 1000, sampleRate: 8000) / 100)
+        #expect(
+            tonePower(right, frequency: 440, sampleRate: 8000) < tonePower(right, frequency: 1000, sampleRate: 8000)
+                / 100
+        )
     }
 
     /// Issue 12: every call carried the same audio, so two calls' recordings had the same SHA-256.
@@ -85,7 +95,9 @@ struct EngineRecordingTests {
         defer { plain.harness.cleanUp() }
         let hq = try await self.record(.single, .mp3HQ)
         defer { hq.harness.cleanUp() }
-        let plainSize = try #require(try FileManager.default.attributesOfItem(atPath: plain.recording.path)[.size] as? Int)
+        let plainSize = try #require(
+            try FileManager.default.attributesOfItem(atPath: plain.recording.path)[.size] as? Int
+        )
         let hqSize = try #require(try FileManager.default.attributesOfItem(atPath: hq.recording.path)[.size] as? Int)
         #expect(hqSize > plainSize * 3 / 2)
         let header = try #require(FileHandle(forReadingAtPath: hq.recording.path)?.readData(ofLength: 3))

@@ -1,16 +1,20 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import ExotelSimulator
 
 @Suite("Engine: streaming to StreamUrl")
 struct EngineStreamTests {
     /// Leg 1 answers at 2 s, leg 2 at 4 s, the call ends at 7 s.
     static let scenario = Scenario(defaultRingSeconds: 2, defaultTalkSeconds: 3)
 
-    func streamingRequest(begin: StreamBegin?, url: String = "wss://user:p%40ss@bot.example/ws?sample-rate=16000&lang=hi&agent=7")
+    func streamingRequest(
+        begin: StreamBegin?,
+        url: String = "wss://user:p%40ss@bot.example/ws?sample-rate=16000&lang=hi&agent=7"
+    )
         -> ConnectCallRequest
     {
         var request = twoNumberRequest()
@@ -120,8 +124,10 @@ struct EngineStreamTests {
         let harness = EngineHarness(rate: 200, scenario: Self.scenario)
         defer { harness.cleanUp() }
         let request = ConnectCallRequest(
-            from: "09800000001", callerId: "08047000000",
-            destination: .voiceBot(streamURL: "wss://bot.example/ai?sample-rate=24000", streamType: "bidirectional"))
+            from: "09800000001",
+            callerId: "08047000000",
+            destination: .voiceBot(streamURL: "wss://bot.example/ai?sample-rate=24000", streamType: "bidirectional")
+        )
         _ = await harness.place(request)
         await harness.platform.waitUntilIdle()
         let connection = try #require(harness.streams.all.first)
@@ -133,7 +139,12 @@ struct EngineStreamTests {
 
     @Test func noStreamWhenTheCalleeNeverAnswersAndStreamBeginIsLeg2() async throws {
         let harness = EngineHarness(
-            rate: 200, scenario: Scenario(rules: [ScenarioRule(number: "09800000002", outcome: .busy, ringSeconds: 1)], defaultRingSeconds: 2))
+            rate: 200,
+            scenario: Scenario(
+                rules: [ScenarioRule(number: "09800000002", outcome: .busy, ringSeconds: 1)],
+                defaultRingSeconds: 2
+            )
+        )
         defer { harness.cleanUp() }
         _ = await harness.place(self.streamingRequest(begin: .leg2Connect))
         await harness.platform.waitUntilIdle()
@@ -159,9 +170,14 @@ struct EngineStreamRetryTests {
         let attempts = Mutex(0)
         init(inner: FakeStreamConnector) { self.inner = inner }
         func withConnection(
-            url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
+            url: String,
+            headers: [String: String],
+            _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
         ) async throws {
-            let attempt = self.attempts.withLock { $0 += 1; return $0 }
+            let attempt = self.attempts.withLock {
+                $0 += 1
+                return $0
+            }
             if attempt == 1 { throw AudioFetchError(url: url, message: "handshake refused") }
             try await self.inner.withConnection(url: url, headers: headers, session)
         }
@@ -174,12 +190,21 @@ struct EngineStreamRetryTests {
         let platform = SimulatedPlatform(
             configuration: {
                 var configuration = SimulatorConfiguration(
-                    accounts: [EngineHarness.account], recordingsDirectory: NSTemporaryDirectory(), publicBaseURL: "http://x")
+                    accounts: [EngineHarness.account],
+                    recordingsDirectory: NSTemporaryDirectory(),
+                    publicBaseURL: "http://x"
+                )
                 configuration.scenario = Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 1)
                 return configuration
-            }(), clock: clock,
-            seams: SimulatorSeams(audioFetcher: FakeAudioFetcher(), streamConnector: flaky, callbackPoster: FakeCallbackPoster()),
-            logger: Logger(label: "engine-retry"))
+            }(),
+            clock: clock,
+            seams: SimulatorSeams(
+                audioFetcher: FakeAudioFetcher(),
+                streamConnector: flaky,
+                callbackPoster: FakeCallbackPoster()
+            ),
+            logger: Logger(label: "engine-retry")
+        )
         var request = twoNumberRequest()
         request.streamURL = "wss://bot.example/ws"
         _ = await platform.placeCall(accountSid: "acme", request: request)

@@ -1,9 +1,10 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
-import MediaStore
 import Logging
+import MediaStore
 import Synchronization
+
+@testable import ExotelSimulator
 
 /// Audio served from a mutable table, counting fetches: the "file behind the URL" can change.
 final class FakeAudioFetcher: AudioFetching {
@@ -59,7 +60,9 @@ final class FakeStreamConnector: StreamConnecting {
     var all: [Connection] { self.connections.withLock { $0 } }
 
     func withConnection(
-        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
+        url: String,
+        headers: [String: String],
+        _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
     ) async throws {
         let opened = self.clock.now
         let index = self.connections.withLock { connections in
@@ -69,8 +72,15 @@ final class FakeStreamConnector: StreamConnecting {
         let (closed, closing) = AsyncStream<Void>.makeStream()
         try await session(
             Sender(
-                owner: self, index: index, script: self.botScript, clock: self.clock, opened: opened, closed: closed,
-                closing: closing))
+                owner: self,
+                index: index,
+                script: self.botScript,
+                clock: self.clock,
+                opened: opened,
+                closed: closed,
+                closing: closing
+            )
+        )
     }
 
     fileprivate func record(_ text: String, index: Int) {
@@ -96,7 +106,8 @@ final class FakeStreamConnector: StreamConnecting {
         /// Messages arrive at exactly their scripted call times (a loaded test machine may deliver
         /// them late in real time; the platform places bot audio by arrival time).
         func receive(
-            on clock: ScaledClock, _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
+            on clock: ScaledClock,
+            _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
         ) async throws -> ScaledClock.Instant {
             var last = self.opened
             for (after, message) in self.script?.messages ?? [] {
@@ -137,7 +148,9 @@ extension FakeStreamConnector.Connection {
                 let data = Data(base64Encoded: payload)
             else { return nil }
             let samples = data.withUnsafeBytes { raw in
-                stride(from: 0, to: raw.count - 1, by: 2).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: $0, as: Int16.self)) }
+                stride(from: 0, to: raw.count - 1, by: 2).map {
+                    Int16(littleEndian: raw.loadUnaligned(fromByteOffset: $0, as: Int16.self))
+                }
             }
             return (media["track"] as? String, samples, media["chunk"] as? String, media["timestamp"] as? String)
         }
@@ -182,8 +195,12 @@ struct EngineHarness {
     static let account = SimulatedAccount(sid: "acme", apiKey: "key", apiToken: "token")
 
     init(
-        rate: Double = 1000, scenario: Scenario = Scenario(defaultTalkSeconds: 5), faults: CallbackFaults = CallbackFaults(),
-        statuses: [Int] = [], recordingDelay: Duration = .zero, bot: FakeStreamConnector.BotScript? = nil
+        rate: Double = 1000,
+        scenario: Scenario = Scenario(defaultTalkSeconds: 5),
+        faults: CallbackFaults = CallbackFaults(),
+        statuses: [Int] = [],
+        recordingDelay: Duration = .zero,
+        bot: FakeStreamConnector.BotScript? = nil
     ) {
         self.clock = ScaledClock(rate: rate)
         self.audio = FakeAudioFetcher()
@@ -191,14 +208,23 @@ struct EngineHarness {
         self.callbacks = FakeCallbackPoster(statuses: statuses)
         self.directory = NSTemporaryDirectory() + "engine-\(UUID().uuidString)"
         var configuration = SimulatorConfiguration(
-            accounts: [Self.account], recordingsDirectory: self.directory, publicBaseURL: "http://127.0.0.1:9/")
+            accounts: [Self.account],
+            recordingsDirectory: self.directory,
+            publicBaseURL: "http://127.0.0.1:9/"
+        )
         configuration.scenario = scenario
         configuration.callbackFaults = faults
         configuration.recordingDelay = recordingDelay
         self.platform = SimulatedPlatform(
-            configuration: configuration, clock: self.clock,
-            seams: SimulatorSeams(audioFetcher: self.audio, streamConnector: self.streams, callbackPoster: self.callbacks),
-            logger: Logger(label: "engine-test"))
+            configuration: configuration,
+            clock: self.clock,
+            seams: SimulatorSeams(
+                audioFetcher: self.audio,
+                streamConnector: self.streams,
+                callbackPoster: self.callbacks
+            ),
+            logger: Logger(label: "engine-test")
+        )
     }
 
     func place(_ request: ConnectCallRequest) async -> PlatformCall {
@@ -217,7 +243,8 @@ func twoNumberRequest(from: String = "09800000001", to: String = "09800000002") 
 /// Signal power at `frequency` (Goertzel), normalised by length.
 func tonePower(_ samples: some Collection<Int16>, frequency: Double, sampleRate: Int) -> Double {
     let coefficient = 2 * cos(2 * Double.pi * frequency / Double(sampleRate))
-    var previous = 0.0, beforePrevious = 0.0
+    var previous = 0.0
+    var beforePrevious = 0.0
     for sample in samples {
         let value = Double(sample) + coefficient * previous - beforePrevious
         beforePrevious = previous

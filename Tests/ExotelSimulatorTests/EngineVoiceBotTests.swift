@@ -1,12 +1,15 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Logging
 import MediaStore
 import Testing
 
+@testable import ExotelSimulator
+
 func botMedia(milliseconds: Int, frequency: Double = EngineVoiceBotTests.botTone) -> StreamIncoming {
-    .text(#"{"event":"media","stream_sid":"s","media":{"payload":"\#(tonePayload(frequency: frequency, milliseconds: milliseconds, sampleRate: 8000))"}}"#)
+    .text(
+        #"{"event":"media","stream_sid":"s","media":{"payload":"\#(tonePayload(frequency: frequency, milliseconds: milliseconds, sampleRate: 8000))"}}"#
+    )
 }
 
 func botMark(_ name: String) -> StreamIncoming {
@@ -36,7 +39,9 @@ struct BotRepliesTests {
         #expect(replies.dueMarks(by: .milliseconds(1999)).isEmpty, "not before the audio sent before it has played")
         #expect(replies.dueMarks(by: .milliseconds(2000)) == ["done"])
         #expect(replies.dueMarks(by: .seconds(9)).isEmpty, "echoed once")
-        #expect(replies.report.marksReceived == 1 && replies.report.marksEchoed == 1 && replies.report.mediaMessages == 2)
+        #expect(
+            replies.report.marksReceived == 1 && replies.report.marksEchoed == 1 && replies.report.mediaMessages == 2
+        )
     }
 
     @Test func aMarkWithNothingQueuedIsDueAtOnce() {
@@ -71,11 +76,13 @@ struct BotRepliesTests {
         replies.handle(botMedia(milliseconds: 10), at: .zero)  // 160 bytes: played, flagged twice
         replies.handle(botMedia(milliseconds: 200), at: .zero)  // 3,200 bytes: by the book
         let report = replies.report
-        #expect(report.rejected == [
-            "not a JSON event": 1, "media payload of an odd number of bytes": 1, "media payload is not base64": 1,
-            "media without media.payload": 1, "mark without mark.name": 1, "unknown event 'dance'": 1,
-            "binary frame (the protocol is JSON text)": 1,
-        ])
+        #expect(
+            report.rejected == [
+                "not a JSON event": 1, "media payload of an odd number of bytes": 1, "media payload is not base64": 1,
+                "media without media.payload": 1, "mark without mark.name": 1, "unknown event 'dance'": 1,
+                "binary frame (the protocol is JSON text)": 1,
+            ]
+        )
         #expect(report.mediaMessages == 2 && report.audioBytes == 3360)
         #expect(report.flagged == ["under 3200 bytes": 1, "not a multiple of 320 bytes": 1])
     }
@@ -92,8 +99,10 @@ struct EngineVoiceBotTests {
 
     func voiceBotRequest() -> ConnectCallRequest {
         var request = ConnectCallRequest(
-            from: "09800000001", callerId: "08047000000",
-            destination: .voiceBot(streamURL: "wss://bot.example/ws?sample-rate=8000", streamType: "bidirectional"))
+            from: "09800000001",
+            callerId: "08047000000",
+            destination: .voiceBot(streamURL: "wss://bot.example/ws?sample-rate=8000", streamType: "bidirectional")
+        )
         request.record = true
         request.recordingChannels = .dual
         return request
@@ -105,7 +114,9 @@ struct EngineVoiceBotTests {
                 (.milliseconds(500), botMedia(milliseconds: 1000)),  // plays 0.5 → 1.5 s after the stream opened
                 (.milliseconds(500), botMark("greeting-done")),
                 (.seconds(3), .text(#"{"event":"mark","mark":{"name":"bye"}}"#)),  // then the bot hangs up
-            ], hangUpAfterLast: true)
+            ],
+            hangUpAfterLast: true
+        )
         let harness = EngineHarness(rate: 5, scenario: Self.scenario, bot: script)
         defer { harness.cleanUp() }
         let placed = await harness.place(self.voiceBotRequest())
@@ -126,9 +137,15 @@ struct EngineVoiceBotTests {
         #expect(!connection.events().contains("stop"), "a closed socket gets no stop")
         let markIndex = try #require(connection.events().firstIndex(of: "mark"))
         #expect(connection.object(markIndex, "mark")?["name"] as? String == "greeting-done")
-        #expect(connection.messages[markIndex].instant >= connection.opened.advanced(by: .milliseconds(1500)), "echoed once the audio played")
+        #expect(
+            connection.messages[markIndex].instant >= connection.opened.advanced(by: .milliseconds(1500)),
+            "echoed once the audio played"
+        )
         let streamed = connection.media().flatMap(\.samples)
-        #expect(tonePower(streamed, frequency: Self.botTone, sampleRate: 8000) < 1e2, "the bot is not streamed back to itself")
+        #expect(
+            tonePower(streamed, frequency: Self.botTone, sampleRate: 8000) < 1e2,
+            "the bot is not streamed back to itself"
+        )
 
         let recording = try #require(await harness.platform.recording(accountSid: "acme", callSid: placed.sid))
         let file = try SoundFile.open(readingFrom: recording.path)
@@ -140,8 +157,12 @@ struct EngineVoiceBotTests {
         let caller = stride(from: 0, to: samples.count, by: 2).map { samples[$0] }
         // The recording starts at the answer (1 s); the reply plays from `opened` + 0.5 s for 1 s.
         let replyStart = LegAudio.sampleIndex(opened + .milliseconds(500) - .seconds(1), sampleRate: 8000)
-        let during = (replyStart + 1600)..<(replyStart + 6400), after = (replyStart + 9600)..<(replyStart + 14400)
-        #expect(tonePower(bot[during], frequency: Self.botTone, sampleRate: 8000) > 1e5, "the bot's reply is in channel 1")
+        let during = (replyStart + 1600)..<(replyStart + 6400)
+        let after = (replyStart + 9600)..<(replyStart + 14400)
+        #expect(
+            tonePower(bot[during], frequency: Self.botTone, sampleRate: 8000) > 1e5,
+            "the bot's reply is in channel 1"
+        )
         #expect(tonePower(bot[after], frequency: Self.botTone, sampleRate: 8000) < 1e3, "and only while it plays")
         #expect(tonePower(caller[during], frequency: Self.botTone, sampleRate: 8000) < 1e3)
         #expect(tonePower(caller[during], frequency: 440, sampleRate: 8000) > 1e5, "the caller is in channel 0")
@@ -149,7 +170,11 @@ struct EngineVoiceBotTests {
 
     @Test func aBotThatStaysOnLetsTheCallRunToItsEnd() async throws {
         let script = FakeStreamConnector.BotScript(messages: [(.zero, botMark("hello"))], hangUpAfterLast: false)
-        let harness = EngineHarness(rate: 50, scenario: Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 2), bot: script)
+        let harness = EngineHarness(
+            rate: 50,
+            scenario: Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 2),
+            bot: script
+        )
         defer { harness.cleanUp() }
         let placed = await harness.place(self.voiceBotRequest())
         await harness.platform.waitUntilIdle()

@@ -1,10 +1,11 @@
 import ExorecTesting
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Logging
 import MediaStore
 import Testing
+
+@testable import ExotelSimulator
 
 @Suite("Engine: streaming over a real WebSocket into exorec's ingest")
 struct EngineWebSocketTests {
@@ -12,16 +13,22 @@ struct EngineWebSocketTests {
         try await withTestIngest { ingest in
             let clock = ScaledClock(rate: 100)
             var configuration = SimulatorConfiguration(
-                accounts: [EngineHarness.account], recordingsDirectory: makeTemporaryDirectory("engine-ws"),
-                publicBaseURL: "http://127.0.0.1:9")
+                accounts: [EngineHarness.account],
+                recordingsDirectory: makeTemporaryDirectory("engine-ws"),
+                publicBaseURL: "http://127.0.0.1:9"
+            )
             configuration.scenario = Scenario(defaultRingSeconds: 2, defaultTalkSeconds: 3)
             let logger = Logger(label: "engine-ws")
             let platform = SimulatedPlatform(
-                configuration: configuration, clock: clock,
+                configuration: configuration,
+                clock: clock,
                 seams: SimulatorSeams(
-                    audioFetcher: FakeAudioFetcher(), streamConnector: WebSocketStreamConnector(logger: logger),
-                    callbackPoster: FakeCallbackPoster()),
-                logger: logger)
+                    audioFetcher: FakeAudioFetcher(),
+                    streamConnector: WebSocketStreamConnector(logger: logger),
+                    callbackPoster: FakeCallbackPoster()
+                ),
+                logger: logger
+            )
             var request = twoNumberRequest()
             request.streamURL = "ws://test:test-secret@127.0.0.1:\(ingest.port)/v1/streams?sample-rate=16000&tag=x"
             let placed = await platform.placeCall(accountSid: "acme", request: request)

@@ -45,7 +45,9 @@ import Testing
             #expect(call.from == "0XXXXX30240")
             #expect(call.to == "0XXXXX38847")
 
-            let details = try await Self.curl(["\(Self.userInfoURL(running))/v1/Accounts/\(TestAccounts.primary.sid)/Calls/\(call.sid).json?details=true"])
+            let details = try await Self.curl([
+                "\(Self.userInfoURL(running))/v1/Accounts/\(TestAccounts.primary.sid)/Calls/\(call.sid).json?details=true"
+            ])
             #expect(details.status == 200, "\(details.body)")
             #expect(try PlatformCall.decode(Array(details.body.utf8)).sid == call.sid)
         }
@@ -59,7 +61,8 @@ import Testing
             let placed = try await Self.curl([
                 "-X", "POST", "\(Self.userInfoURL(running))/v1/Accounts/\(TestAccounts.primary.sid)/Calls/connect.json",
                 "-F", "From=+919900000001", "-F", "CallerId=08030752400", "-F", "StreamType=bidirectional",
-                "-F", "StreamUrl=ws://127.0.0.1:9/media?sample-rate=16000", "-F", "StatusCallback=http://127.0.0.1:9/callbacks",
+                "-F", "StreamUrl=ws://127.0.0.1:9/media?sample-rate=16000", "-F",
+                "StatusCallback=http://127.0.0.1:9/callbacks",
                 "-F", "StatusCallbackEvents[]=terminal", "-F", "Record=true", "-F", "RecordingChannels=dual",
             ])
             #expect(placed.status == 200, "\(placed.body)")
@@ -73,16 +76,19 @@ import Testing
     func curlLikeFrappeCRMWithIndexedEventsAndLowercasePath() async throws {
         try await withTestSimulator { running, _ in
             let placed = try await Self.curl([
-                "-X", "POST", "\(Self.userInfoURL(running))/v1/accounts/\(TestAccounts.primary.sid)/calls/connect.json?details=true",
+                "-X", "POST",
+                "\(Self.userInfoURL(running))/v1/accounts/\(TestAccounts.primary.sid)/calls/connect.json?details=true",
                 // `-d` sends its text as is, so a `+` would arrive as a space: numbers go in the national form.
                 "-d", "From=09900000001", "-d", "To=09900000002", "-d", "CallerId=08030752400", "-d", "Record=false",
-                "--data-urlencode", "StatusCallbackEvents[0]=terminal", "--data-urlencode", "StatusCallbackEvents[1]=answered",
+                "--data-urlencode", "StatusCallbackEvents[0]=terminal", "--data-urlencode",
+                "StatusCallbackEvents[1]=answered",
             ])
             #expect(placed.status == 200, "\(placed.body)")
             #expect(try PlatformCall.decode(Array(placed.body.utf8)).to == "09900000002")
 
             let refused = try await Self.curl([
-                "-X", "POST", "http://\(running.host):\(running.port)/v1/Accounts/\(TestAccounts.primary.sid)/Calls/connect.json",
+                "-X", "POST",
+                "http://\(running.host):\(running.port)/v1/Accounts/\(TestAccounts.primary.sid)/Calls/connect.json",
                 "-d", "From=09900000001",
             ])
             #expect(refused.status == 401)
@@ -95,7 +101,8 @@ import Testing
         try await withTestSimulator { running, _ in
             let outcome = try await ExternalCommand.run([
                 "python3", "\(Self.checksDirectory)/pyexotel_check.py", "--base-url", running.baseURL,
-                "--sid", TestAccounts.primary.sid, "--key", TestAccounts.primary.apiKey, "--token", TestAccounts.primary.apiToken,
+                "--sid", TestAccounts.primary.sid, "--key", TestAccounts.primary.apiKey, "--token",
+                TestAccounts.primary.apiToken,
                 "--from-number", "+919876500001", "--to-number", "+919876500002",
             ])
             #expect(outcome.status == 0, "\(outcome.errors)\(outcome.output)")
@@ -118,14 +125,22 @@ import Testing
     @Test(
         .enabled(if: curl != nil, "curl is not installed (make deps installs it)"),
         .enabled(if: ffprobe != nil, "ffprobe is not installed (make deps installs ffmpeg)"),
-        arguments: [("single", "mp3", 1), ("dual", "mp3", 2), ("single", "mp3-hq", 1), ("dual", "mp3-hq", 2)])
-    func recordingOpensInFFprobeWithTheRightChannelCount(_ channels: String, _ format: String, _ expectedChannels: Int) async throws {
+        arguments: [("single", "mp3", 1), ("dual", "mp3", 2), ("single", "mp3-hq", 1), ("dual", "mp3-hq", 2)]
+    )
+    func recordingOpensInFFprobeWithTheRightChannelCount(
+        _ channels: String,
+        _ format: String,
+        _ expectedChannels: Int
+    ) async throws {
         try await withTestSimulator { running, _ in
             let response = try await WireClient(running).connect(
-                twoNumberForm(["Record": "true", "RecordingChannels": channels, "RecordingFormat": format]))
+                twoNumberForm(["Record": "true", "RecordingChannels": channels, "RecordingFormat": format])
+            )
             let sid = try PlatformCall.decode(response.body).sid
             await running.platform.waitUntilIdle()
-            let recordingURL = try #require(try PlatformCall.decode(try await WireClient(running).details(sid).body).recordingURL)
+            let recordingURL = try #require(
+                try PlatformCall.decode(try await WireClient(running).details(sid).body).recordingURL
+            )
 
             let directory = try temporaryDirectory("ffprobe")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -136,10 +151,13 @@ import Testing
             #expect(download.status == 0, "\(download.errors)")
 
             let probe = try await ExternalCommand.run([
-                "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,channels,sample_rate:format=duration", "-of", "json", file,
+                "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,channels,sample_rate:format=duration",
+                "-of", "json", file,
             ])
             #expect(probe.status == 0, "\(probe.errors)")
-            let document = try #require(try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any])
+            let document = try #require(
+                try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any]
+            )
             let streams = try #require(document["streams"] as? [[String: Any]])
             try #require(streams.count == 1, "\(probe.output)")
             #expect(streams[0]["codec_name"] as? String == "mp3")

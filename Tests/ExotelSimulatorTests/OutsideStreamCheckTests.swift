@@ -27,9 +27,16 @@ import Testing
     }
 
     /// Starts the Python server; returns its port once it listens.
-    private func startReceiver(_ process: Process, portFile: String, reportFile: String, bot: Bool = false) async throws -> Int {
+    private func startReceiver(
+        _ process: Process,
+        portFile: String,
+        reportFile: String,
+        bot: Bool = false
+    ) async throws -> Int {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.receiver, portFile, reportFile, "--user", "bot", "--password", "s3cret"] + (bot ? ["--bot"] : [])
+        process.arguments =
+            ["python3", Self.receiver, portFile, reportFile, "--user", "bot", "--password", "s3cret"]
+            + (bot ? ["--bot"] : [])
         try process.run()
         var port: Int?
         for _ in 0..<200 where port == nil {
@@ -41,13 +48,18 @@ import Testing
 
     private func receive(trackOption: String?, sampleRate: Int) async throws -> Report {
         let directory = try temporaryDirectory("ws-receiver")
-        let portFile = directory + "/port", reportFile = directory + "/report.json"
+        let portFile = directory + "/port"
+        let reportFile = directory + "/report.json"
         let process = Process()
         defer { if process.isRunning { process.terminate() } }
         let boundPort = try await self.startReceiver(process, portFile: portFile, reportFile: reportFile)
 
         return try await withTestSimulator(rate: 50) { running, _ in
-            var request = ConnectCallRequest(from: "+919876500001", callerId: "08047112345", destination: .number("+919123456789"))
+            var request = ConnectCallRequest(
+                from: "+919876500001",
+                callerId: "08047112345",
+                destination: .number("+919123456789")
+            )
             var query = "sample-rate=\(sampleRate)&campaign=spring"
             if let trackOption { query += "&track=\(trackOption)" }
             request.streamURL = "ws://bot:s3cret@127.0.0.1:\(boundPort)/media?\(query)"
@@ -55,7 +67,10 @@ import Testing
             _ = await running.platform.placeCall(accountSid: TestAccounts.primary.sid, request: request)
             await running.platform.waitUntilIdle()
             for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-            let data = try #require(FileManager.default.contents(atPath: reportFile), "the Python receiver wrote no report")
+            let data = try #require(
+                FileManager.default.contents(atPath: reportFile),
+                "the Python receiver wrote no report"
+            )
             return try JSONDecoder().decode(Report.self, from: data)
         }
     }
@@ -82,17 +97,27 @@ import Testing
     @Test(.enabled(if: pythonWebsockets, "python3 -m pip install websockets (make deps does)"))
     func aPythonVoiceBotIsHeardInTheRecordingGetsItsMarkBackAndEndsTheCallByHangingUp() async throws {
         let directory = try temporaryDirectory("ws-bot")
-        let portFile = directory + "/port", reportFile = directory + "/report.json"
+        let portFile = directory + "/port"
+        let reportFile = directory + "/report.json"
         let process = Process()
         defer { if process.isRunning { process.terminate() } }
         let port = try await self.startReceiver(process, portFile: portFile, reportFile: reportFile, bot: true)
 
         // Real time: the bot's audio is placed by when it arrives over a real socket.
-        try await withTestSimulator(rate: 1, configure: { $0.scenario = Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 20) }) {
-            running, _ in
+        try await withTestSimulator(
+            rate: 1,
+            configure: { $0.scenario = Scenario(defaultRingSeconds: 1, defaultTalkSeconds: 20) }
+        ) {
+            running,
+            _ in
             var request = ConnectCallRequest(
-                from: "+919876500001", callerId: "08047112345",
-                destination: .voiceBot(streamURL: "ws://bot:s3cret@127.0.0.1:\(port)/bot?sample-rate=16000", streamType: "bidirectional"))
+                from: "+919876500001",
+                callerId: "08047112345",
+                destination: .voiceBot(
+                    streamURL: "ws://bot:s3cret@127.0.0.1:\(port)/bot?sample-rate=16000",
+                    streamType: "bidirectional"
+                )
+            )
             request.record = true
             request.recordingChannels = .dual
             let placed = await running.platform.placeCall(accountSid: TestAccounts.primary.sid, request: request)
@@ -107,11 +132,15 @@ import Testing
             let botReport = try #require(await running.platform.botReport(ofCall: placed.sid))
             #expect(botReport.closedByBot && botReport.mediaMessages == 5 && botReport.marksEchoed == 1)
             #expect(botReport.rejected.isEmpty && botReport.flagged.isEmpty, "200 ms chunks at 16 kHz are 6,400 bytes")
-            let details = try #require(await running.platform.call(accountSid: TestAccounts.primary.sid, sid: placed.sid))
+            let details = try #require(
+                await running.platform.call(accountSid: TestAccounts.primary.sid, sid: placed.sid)
+            )
             #expect(details.status == "completed")
             let talked = try #require(details.details?.conversationDuration)
             #expect(talked < 10, "the hang-up ended the call (it was planned to talk for longer)")
-            let recording = try #require(await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid))
+            let recording = try #require(
+                await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid)
+            )
             let file = try SoundFile.open(readingFrom: recording.path)
             defer { try? file.close() }
             let samples = file.readAll()

@@ -14,13 +14,33 @@ import Testing
     }
 
     static let encodings: [Encoding] = [
-        Encoding(label: "[] repeated", fields: [("StatusCallbackEvents[]", "terminal"), ("StatusCallbackEvents[]", "answered")], expected: ["terminal", "answered"]),
-        Encoding(label: "indexed", fields: [("StatusCallbackEvents[0]", "terminal"), ("StatusCallbackEvents[1]", "answered")], expected: ["terminal", "answered"]),
+        Encoding(
+            label: "[] repeated",
+            fields: [("StatusCallbackEvents[]", "terminal"), ("StatusCallbackEvents[]", "answered")],
+            expected: ["terminal", "answered"]
+        ),
+        Encoding(
+            label: "indexed",
+            fields: [("StatusCallbackEvents[0]", "terminal"), ("StatusCallbackEvents[1]", "answered")],
+            expected: ["terminal", "answered"]
+        ),
         Encoding(label: "single bare", fields: [("StatusCallbackEvents", "terminal")], expected: ["terminal"]),
         Encoding(label: "single bare answered", fields: [("StatusCallbackEvents", "answered")], expected: ["answered"]),
-        Encoding(label: "repeated bare", fields: [("StatusCallbackEvents", "terminal"), ("StatusCallbackEvents", "answered")], expected: ["terminal", "answered"]),
-        Encoding(label: "comma string", fields: [("StatusCallbackEvents", "terminal,answered")], expected: ["terminal", "answered"]),
-        Encoding(label: "lowercase name", fields: [("statuscallbackevents[]", "answered"), ("statuscallbackevents[]", "terminal")], expected: ["terminal", "answered"]),
+        Encoding(
+            label: "repeated bare",
+            fields: [("StatusCallbackEvents", "terminal"), ("StatusCallbackEvents", "answered")],
+            expected: ["terminal", "answered"]
+        ),
+        Encoding(
+            label: "comma string",
+            fields: [("StatusCallbackEvents", "terminal,answered")],
+            expected: ["terminal", "answered"]
+        ),
+        Encoding(
+            label: "lowercase name",
+            fields: [("statuscallbackevents[]", "answered"), ("statuscallbackevents[]", "terminal")],
+            expected: ["terminal", "answered"]
+        ),
     ]
 
     @Test(arguments: encodings, [false, true])
@@ -52,7 +72,8 @@ import Testing
         try await withCallbackReceiver { url, inbox in
             try await withTestSimulator { running, _ in
                 let form = twoNumberForm([
-                    "StatusCallback": url, "StatusCallbackEvents[0]": "terminal", "StatusCallbackContentType": "application/json",
+                    "StatusCallback": url, "StatusCallbackEvents[0]": "terminal",
+                    "StatusCallbackContentType": "application/json",
                 ])
                 let sid = try PlatformCall.decode(try await WireClient(running).connectMultipart(form).body).sid
                 await running.platform.waitUntilIdle()
@@ -67,7 +88,9 @@ import Testing
     @Test func withoutEventsOnlyTheMinimalCompletionCallbackArrives() async throws {
         try await withCallbackReceiver { url, inbox in
             try await withTestSimulator { running, _ in
-                let sid = try PlatformCall.decode(try await WireClient(running).connect(twoNumberForm(["StatusCallback": url])).body).sid
+                let sid = try PlatformCall.decode(
+                    try await WireClient(running).connect(twoNumberForm(["StatusCallback": url])).body
+                ).sid
                 await running.platform.waitUntilIdle()
                 let callbacks = inbox.callbacks(for: sid)
                 #expect(callbacks.count == 1)

@@ -1,8 +1,9 @@
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import ExotelSimulator
 
 /// `--callback-retries N` over the wire (the simulator's real HTTP client against a receiver that answers 500):
 /// exactly 1 + N deliveries of each callback, so 0 means no redelivery at all (issue 12).
@@ -13,7 +14,9 @@ struct ServerCallbackRetryTests {
             try await withTestSimulator(configure: {
                 $0.callbackFaults = CallbackFaults(retriesAfterFailure: retries, retryInterval: .seconds(1))
             }) { running, _ in
-                let form = twoNumberForm(["StatusCallback": url, "StatusCallbackEvents[0]": "terminal", "StatusCallbackEvents[1]": "answered"])
+                let form = twoNumberForm([
+                    "StatusCallback": url, "StatusCallbackEvents[0]": "terminal", "StatusCallbackEvents[1]": "answered",
+                ])
                 let response = try await WireClient(running).connect(form)
                 #expect(response.status == 200, "\(response.text)")
                 let sid = try PlatformCall.decode(response.body).sid
@@ -24,8 +27,14 @@ struct ServerCallbackRetryTests {
                 #expect(terminal.map(\.attempt) == Array(1...(1 + retries)), "\(attempts)")
                 #expect(attempts.filter { $0.eventType == "answered" }.count == 2 * (1 + retries), "\(attempts)")
                 let received = inbox.callbacks(for: sid)
-                #expect(received.filter { $0.eventType == "terminal" }.count == 1 + retries, "the receiver got \(received.count) deliveries")
-                #expect(received.filter { $0.eventType == "answered" }.count == 2 * (1 + retries), "the receiver got \(received.count) deliveries")
+                #expect(
+                    received.filter { $0.eventType == "terminal" }.count == 1 + retries,
+                    "the receiver got \(received.count) deliveries"
+                )
+                #expect(
+                    received.filter { $0.eventType == "answered" }.count == 2 * (1 + retries),
+                    "the receiver got \(received.count) deliveries"
+                )
                 #expect(received.count == 3 * (1 + retries))
             }
         }

@@ -10,7 +10,9 @@ import Testing
     /// The `http://HOST:PORT` of the "simulator listening on" line.
     static func listeningURL(_ process: ExorecProcess) async throws -> String {
         _ = try await process.waitForListening()
-        let line = try #require(process.standardOutput.split(separator: "\n").first { $0.hasPrefix("simulator listening on ") })
+        let line = try #require(
+            process.standardOutput.split(separator: "\n").first { $0.hasPrefix("simulator listening on ") }
+        )
         return String(line.dropFirst("simulator listening on ".count))
     }
 
@@ -26,7 +28,12 @@ import Testing
         #expect(placed.status == 200, "\(placed.text)")
         let sid = try PlatformCall.decode(placed.body).sid
         #expect(try await client.details(sid, account: account).status == 200)
-        #expect(try await client.details(sid, account: SimulatedAccount(sid: "exorec-sim", apiKey: "sim-key", apiToken: "x")).status == 401)
+        #expect(
+            try await client.details(
+                sid,
+                account: SimulatedAccount(sid: "exorec-sim", apiKey: "sim-key", apiToken: "x")
+            ).status == 401
+        )
 
         process.signal(SIGTERM)
         #expect(try await process.waitForExit() == 0, "\(process.standardError)")
@@ -35,9 +42,15 @@ import Testing
     @Test func jsonAnnouncesCredentialsFromTheEnvironmentAndStopsOnSIGINT() async throws {
         let process = try ExorecProcess(
             ["simulate", "--port", "0", "--json", "--quiet", "--recordings", try temporaryDirectory("cli-json")],
-            environment: ["EXOREC_SIMULATOR_ACCOUNT_SID": "ACenv", "EXOREC_SIMULATOR_API_KEY": "env-key", "EXOREC_SIMULATOR_API_TOKEN": "env-token"])
+            environment: [
+                "EXOREC_SIMULATOR_ACCOUNT_SID": "ACenv", "EXOREC_SIMULATOR_API_KEY": "env-key",
+                "EXOREC_SIMULATOR_API_TOKEN": "env-token",
+            ]
+        )
         let deadline = ContinuousClock.now + .seconds(20)
-        while !process.standardOutput.contains("\n"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while !process.standardOutput.contains("\n"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let line = try #require(process.standardOutput.split(separator: "\n").first, "\(process.standardError)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(document["accountSid"] as? String == "ACenv")
@@ -59,12 +72,18 @@ import Testing
     @Test func helpShowsHowToPointClientsAtIt() async throws {
         let (status, output, _) = try await ExorecProcess.run(["simulate", "--help"])
         #expect(status == 0)
-        for needle in ["--speed", "--scenario", "--recordings", "--recording-delay", "--json", "curl -X POST", "pyexotel", "call_ep", "ExotelEndpoint(baseURL:", "EXOREC_SIMULATOR_API_TOKEN", "SIGTERM"] {
+        for needle in [
+            "--speed", "--scenario", "--recordings", "--recording-delay", "--json", "curl -X POST", "pyexotel",
+            "call_ep", "ExotelEndpoint(baseURL:", "EXOREC_SIMULATOR_API_TOKEN", "SIGTERM",
+        ] {
             #expect(output.contains(needle), "help lacks \(needle)")
         }
     }
 
-    @Test(arguments: [["--speed", "0"], ["--port", "70000"], ["--recording-delay", "-1"], ["--scenario", "/nonexistent/scenario.json"]])
+    @Test(arguments: [
+        ["--speed", "0"], ["--port", "70000"], ["--recording-delay", "-1"],
+        ["--scenario", "/nonexistent/scenario.json"],
+    ])
     func badFlagsAreUsageErrors(_ flags: [String]) async throws {
         let (status, _, errors) = try await ExorecProcess.run(["simulate", "--port", "0"] + flags)
         #expect(status == 64, "\(flags): \(errors)")
@@ -73,11 +92,17 @@ import Testing
     @Test func scenarioFileDecidesOutcomes() async throws {
         let directory = try temporaryDirectory("cli-scenario")
         let scenario = "\(directory)/scenario.json"
-        try Data(#"{"rules":[{"number":"0990000009*","outcome":"busy"}]}"#.utf8).write(to: URL(fileURLWithPath: scenario))
-        let process = try ExorecProcess(["simulate", "--port", "0", "--speed", "200", "--scenario", scenario, "--recordings", directory])
+        try Data(#"{"rules":[{"number":"0990000009*","outcome":"busy"}]}"#.utf8).write(
+            to: URL(fileURLWithPath: scenario)
+        )
+        let process = try ExorecProcess([
+            "simulate", "--port", "0", "--speed", "200", "--scenario", scenario, "--recordings", directory,
+        ])
         let client = WireClient(baseURL: try await Self.listeningURL(process))
         let account = SimulatedAccount(sid: "exorec-sim", apiKey: "sim-key", apiToken: "sim-token")
-        let sid = try PlatformCall.decode(try await client.connect(twoNumberForm(from: "09900000001", to: "09900000099"), account: account).body).sid
+        let sid = try PlatformCall.decode(
+            try await client.connect(twoNumberForm(from: "09900000001", to: "09900000099"), account: account).body
+        ).sid
         var status = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -8,9 +8,22 @@ import Testing
 @Suite(.serialized) struct ServerErrorTests {
     /// Forms the platform refuses, each with the verdict ExotelKit gives locally: the simulator must agree.
     static let invalidForms: [(label: String, fields: FormFields)] = [
-        ("no From", FormFields([FormField(name: "To", value: "+919900000002"), FormField(name: "CallerId", value: "08030752400")])),
-        ("no CallerId", FormFields([FormField(name: "From", value: "+919900000001"), FormField(name: "To", value: "+919900000002")])),
-        ("no destination", FormFields([FormField(name: "From", value: "+919900000001"), FormField(name: "CallerId", value: "08030752400")])),
+        (
+            "no From",
+            FormFields([
+                FormField(name: "To", value: "+919900000002"), FormField(name: "CallerId", value: "08030752400"),
+            ])
+        ),
+        (
+            "no CallerId",
+            FormFields([FormField(name: "From", value: "+919900000001"), FormField(name: "To", value: "+919900000002")])
+        ),
+        (
+            "no destination",
+            FormFields([
+                FormField(name: "From", value: "+919900000001"), FormField(name: "CallerId", value: "08030752400"),
+            ])
+        ),
         ("TimeLimit over 14400", twoNumberForm(["TimeLimit": "14401"])),
         ("TimeLimit not a number", twoNumberForm(["TimeLimit": "ten"])),
         ("CustomField over 128", twoNumberForm(["CustomField": String(repeating: "x", count: 129)])),
@@ -56,7 +69,10 @@ import Testing
     @Test func theMissingFromMessageIsThePlatformsText() async throws {
         try await withTestSimulator { running, _ in
             let response = try await WireClient(running).connect(
-                FormFields([FormField(name: "To", value: "+919900000002"), FormField(name: "CallerId", value: "08030752400")]))
+                FormFields([
+                    FormField(name: "To", value: "+919900000002"), FormField(name: "CallerId", value: "08030752400"),
+                ])
+            )
             #expect(RestException.decode(response.body)?.message == "The 'From' parameter is required.")
         }
     }
@@ -66,12 +82,22 @@ import Testing
             let client = WireClient(running)
             let auth = TestAccounts.authorization(TestAccounts.primary)
             let path = "/v1/Accounts/ACprimary01/Calls/connect.json"
-            let json = try await client.send(.POST, path, authorization: auth, contentType: "application/json", body: Array(#"{"From":"1"}"#.utf8))
+            let json = try await client.send(
+                .POST,
+                path,
+                authorization: auth,
+                contentType: "application/json",
+                body: Array(#"{"From":"1"}"#.utf8)
+            )
             #expect(json.status == 400)
             #expect(RestException.decode(json.body)?.status == 400)
             let truncated = try await client.send(
-                .POST, path, authorization: auth, contentType: "multipart/form-data; boundary=abc",
-                body: Array("--abc\r\nContent-Disposition: form-data; name=\"From\"\r\n\r\n+91".utf8))
+                .POST,
+                path,
+                authorization: auth,
+                contentType: "multipart/form-data; boundary=abc",
+                body: Array("--abc\r\nContent-Disposition: form-data; name=\"From\"\r\n\r\n+91".utf8)
+            )
             #expect(truncated.status == 400)
             #expect(RestException.decode(truncated.body) != nil)
         }
@@ -92,24 +118,41 @@ import Testing
                 ("no colon", "Basic " + Data("key-primary".utf8).base64EncodedString()),
             ]
             for (label, authorization) in refused {
-                let response = try await client.send(.POST, path, authorization: authorization, contentType: form, body: body)
+                let response = try await client.send(
+                    .POST,
+                    path,
+                    authorization: authorization,
+                    contentType: form,
+                    body: body
+                )
                 #expect(response.status == 401, "\(label)")
                 #expect(response.header("www-authenticate")?.hasPrefix("Basic") == true, "\(label)")
                 #expect(RestException.decode(response.body)?.status == 401, "\(label): \(response.text)")
             }
             // An account the simulator does not have.
             let stranger = try await client.send(
-                .POST, "/v1/Accounts/ACnobody/Calls/connect", authorization: TestAccounts.authorization(TestAccounts.primary), contentType: form,
-                body: body)
+                .POST,
+                "/v1/Accounts/ACnobody/Calls/connect",
+                authorization: TestAccounts.authorization(TestAccounts.primary),
+                contentType: form,
+                body: body
+            )
             #expect(stranger.status == 401)
             #expect(stranger.text.contains("<RestException>"))
 
             // Accepted: key:token, the legacy sid:token, and the scheme in any case.
             for authorization in [
-                TestAccounts.authorization(TestAccounts.primary), TestAccounts.authorization("ACprimary01", "token-primary"),
+                TestAccounts.authorization(TestAccounts.primary),
+                TestAccounts.authorization("ACprimary01", "token-primary"),
                 "basic " + Data("key-primary:token-primary".utf8).base64EncodedString(),
             ] {
-                let response = try await client.send(.POST, path, authorization: authorization, contentType: form, body: body)
+                let response = try await client.send(
+                    .POST,
+                    path,
+                    authorization: authorization,
+                    contentType: form,
+                    body: body
+                )
                 #expect(response.status == 200, "\(authorization): \(response.text)")
             }
             let other = try await client.connect(twoNumberForm(), account: TestAccounts.other)
@@ -132,7 +175,11 @@ import Testing
             let sid = try PlatformCall.decode(try await client.connect(twoNumberForm()).body).sid
             #expect(try await client.details(sid, account: TestAccounts.other).status == 404)
 
-            let unknownPath = try await client.send(.GET, "/v1/Accounts/ACprimary01/Numbers/0987.json", authorization: TestAccounts.authorization(TestAccounts.primary))
+            let unknownPath = try await client.send(
+                .GET,
+                "/v1/Accounts/ACprimary01/Numbers/0987.json",
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(unknownPath.status == 404)
             #expect(RestException.decode(unknownPath.body)?.status == 404)
         }
@@ -149,7 +196,11 @@ import Testing
             let started = clock.now
             // Requests with bad credentials are not the account's and must not use its quota.
             for _ in 0..<5 {
-                let refused = try await client.send(.GET, "/v1/Accounts/ACprimary01/Calls/\(missing).json", authorization: TestAccounts.authorization("key-primary", "nope"))
+                let refused = try await client.send(
+                    .GET,
+                    "/v1/Accounts/ACprimary01/Calls/\(missing).json",
+                    authorization: TestAccounts.authorization("key-primary", "nope")
+                )
                 #expect(refused.status == 401)
             }
             try await withThrowingTaskGroup(of: Int.self) { group in

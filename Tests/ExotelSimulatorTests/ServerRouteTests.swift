@@ -40,7 +40,9 @@ import Testing
 
     @Test func multipartBodyIsParsedLikeUrlencoded() async throws {
         try await withTestSimulator { running, _ in
-            let response = try await WireClient(running).connectMultipart(twoNumberForm(from: "+919811111111", to: "+919822222222"))
+            let response = try await WireClient(running).connectMultipart(
+                twoNumberForm(from: "+919811111111", to: "+919822222222")
+            )
             #expect(response.status == 200, "\(response.text)")
             let call = try PlatformCall.decode(response.body)
             #expect(call.from == "+919811111111")
@@ -106,14 +108,21 @@ import Testing
         try await withTestSimulator { running, _ in
             let client = WireClient(running)
             let response = try await client.send(
-                .POST, path, authorization: TestAccounts.authorization(TestAccounts.primary),
-                contentType: "application/x-www-form-urlencoded", body: Array(URLEncodedForm.encode(twoNumberForm()).utf8))
+                .POST,
+                path,
+                authorization: TestAccounts.authorization(TestAccounts.primary),
+                contentType: "application/x-www-form-urlencoded",
+                body: Array(URLEncodedForm.encode(twoNumberForm()).utf8)
+            )
             #expect(response.status == 200, "\(response.text)")
             #expect(response.header("content-type")?.hasPrefix("application/json") == true)
             let sid = try PlatformCall.decode(response.body).sid
 
             let details = try await client.send(
-                .GET, "/V1/accounts/ACprimary01/CALLS/\(sid).JSON", authorization: TestAccounts.authorization(TestAccounts.primary))
+                .GET,
+                "/V1/accounts/ACprimary01/CALLS/\(sid).JSON",
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(details.status == 200)
             #expect(try PlatformCall.decode(details.body).sid == sid)
         }
@@ -124,7 +133,10 @@ import Testing
             let client = WireClient(running)
             let sid = try PlatformCall.decode(try await client.connect(twoNumberForm()).body).sid
             let response = try await client.send(
-                .GET, "/v1/Accounts/ACprimary01/Calls.json/\(sid)", authorization: TestAccounts.authorization(TestAccounts.primary))
+                .GET,
+                "/v1/Accounts/ACprimary01/Calls.json/\(sid)",
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(response.status == 200)
             #expect(try PlatformCall.decode(response.body).sid == sid)
         }
@@ -150,23 +162,43 @@ import Testing
             await running.platform.waitUntilIdle()
             let details = try PlatformCall.decode(try await client.details(placed.sid).body)
             let recordingURL = try #require(details.recordingURL)
-            #expect(recordingURL == "\(running.baseURL)/v1/Accounts/\(TestAccounts.primary.sid)/Recordings/\(placed.sid).mp3")
+            #expect(
+                recordingURL
+                    == "\(running.baseURL)/v1/Accounts/\(TestAccounts.primary.sid)/Recordings/\(placed.sid).mp3"
+            )
             let path = String(recordingURL.dropFirst(running.baseURL.count))
 
-            let served = try await client.send(.GET, path, authorization: TestAccounts.authorization(TestAccounts.primary))
+            let served = try await client.send(
+                .GET,
+                path,
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(served.status == 200)
             #expect(served.header("content-type") == "audio/mpeg")
-            let recording = try #require(await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid))
+            let recording = try #require(
+                await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid)
+            )
             #expect(served.body == Array(try Data(contentsOf: URL(fileURLWithPath: recording.path))))
             // An MP3 stream starts with an ID3 tag or a frame sync.
-            #expect(served.body.starts(with: Array("ID3".utf8)) || (served.body.count > 1 && served.body[0] == 0xFF && served.body[1] & 0xE0 == 0xE0))
+            #expect(
+                served.body.starts(with: Array("ID3".utf8))
+                    || (served.body.count > 1 && served.body[0] == 0xFF && served.body[1] & 0xE0 == 0xE0)
+            )
 
             #expect(try await client.send(.GET, path).status == 401)
-            #expect(try await client.send(.GET, path, authorization: TestAccounts.authorization(TestAccounts.other)).status == 401)
-            #expect(try await client.send(.GET, path, authorization: TestAccounts.authorization("key-primary", "wrong")).status == 401)
+            #expect(
+                try await client.send(.GET, path, authorization: TestAccounts.authorization(TestAccounts.other)).status
+                    == 401
+            )
+            #expect(
+                try await client.send(.GET, path, authorization: TestAccounts.authorization("key-primary", "wrong"))
+                    .status == 401
+            )
             let unknown = try await client.send(
-                .GET, "/v1/Accounts/ACprimary01/Recordings/0123456789abcdef0123456789abcdef.mp3",
-                authorization: TestAccounts.authorization(TestAccounts.primary))
+                .GET,
+                "/v1/Accounts/ACprimary01/Recordings/0123456789abcdef0123456789abcdef.mp3",
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(unknown.status == 404)
             #expect(RestException.decode(unknown.body)?.status == 404)
         }
@@ -178,13 +210,23 @@ import Testing
             let client = WireClient(running)
             let placed = try PlatformCall.decode(try await client.connect(twoNumberForm(["Record": "true"])).body)
             await running.platform.waitUntilIdle()
-            let recording = try #require(await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid))
+            let recording = try #require(
+                await running.platform.recording(accountSid: TestAccounts.primary.sid, callSid: placed.sid)
+            )
             let path = "/v1/Accounts/\(TestAccounts.primary.sid)/Recordings/\(placed.sid).mp3"
             #expect(clock.now < recording.availableAt)
-            let early = try await client.send(.GET, path, authorization: TestAccounts.authorization(TestAccounts.primary))
+            let early = try await client.send(
+                .GET,
+                path,
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(early.status == 404)
             try await clock.sleep(until: recording.availableAt, tolerance: nil)
-            let late = try await client.send(.GET, path, authorization: TestAccounts.authorization(TestAccounts.primary))
+            let late = try await client.send(
+                .GET,
+                path,
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(late.status == 200)
             #expect(!late.body.isEmpty)
         }
@@ -193,7 +235,11 @@ import Testing
     @Test func wrongMethodsAreRefused() async throws {
         try await withTestSimulator { running, _ in
             let client = WireClient(running)
-            let get = try await client.send(.GET, "/v1/Accounts/ACprimary01/Calls/connect.json", authorization: TestAccounts.authorization(TestAccounts.primary))
+            let get = try await client.send(
+                .GET,
+                "/v1/Accounts/ACprimary01/Calls/connect.json",
+                authorization: TestAccounts.authorization(TestAccounts.primary)
+            )
             #expect(get.status == 405)
             #expect(get.header("allow") == "POST")
             #expect(RestException.decode(get.body)?.status == 405)

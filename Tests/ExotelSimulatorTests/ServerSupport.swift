@@ -3,8 +3,8 @@ import ExorecTesting
 import ExotelKit
 import ExotelSimulator
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -27,7 +27,8 @@ enum TestAccounts {
 
 /// A fresh recordings directory under the system temporary directory.
 func temporaryDirectory(_ label: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("exorec-\(label)-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("exorec-\(label)-\(UUID().uuidString)")
+        .path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -40,14 +41,19 @@ func withTestSimulator<Value>(
     _ body: (RunningSimulator, ScaledClock) async throws -> Value
 ) async throws -> Value {
     var platform = SimulatorConfiguration(
-        accounts: [TestAccounts.primary, TestAccounts.other], recordingsDirectory: try temporaryDirectory("recordings"), publicBaseURL: "")
+        accounts: [TestAccounts.primary, TestAccounts.other],
+        recordingsDirectory: try temporaryDirectory("recordings"),
+        publicBaseURL: ""
+    )
     configure(&platform)
     var logger = Logger(label: "simulator-test")
     logger.logLevel = .warning
     let clock = ScaledClock(rate: rate)
     return try await SimulatorServer.withRunning(
         configuration: SimulatorServerConfiguration(host: "127.0.0.1", port: 0, requestsPerMinute: requestsPerMinute),
-        platform: platform, clock: clock, logger: logger
+        platform: platform,
+        clock: clock,
+        logger: logger
     ) { running in
         try await body(running, clock)
     }
@@ -71,7 +77,11 @@ struct WireClient: Sendable {
     init(baseURL: String) { self.baseURL = baseURL }
 
     func send(
-        _ method: NIOHTTP1.HTTPMethod, _ path: String, authorization: String? = nil, contentType: String? = nil, body: [UInt8]? = nil
+        _ method: NIOHTTP1.HTTPMethod,
+        _ path: String,
+        authorization: String? = nil,
+        contentType: String? = nil,
+        body: [UInt8]? = nil
     ) async throws -> WireResponse {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
@@ -87,29 +97,56 @@ struct WireClient: Sendable {
 
     /// `POST …/Calls/connect.json` (or without `.json`) with an urlencoded form.
     func connect(
-        _ fields: FormFields, account: SimulatedAccount = TestAccounts.primary, json: Bool = true, query: String = ""
+        _ fields: FormFields,
+        account: SimulatedAccount = TestAccounts.primary,
+        json: Bool = true,
+        query: String = ""
     ) async throws -> WireResponse {
         try await self.send(
-            .POST, "/v1/Accounts/\(account.sid)/Calls/connect\(json ? ".json" : "")\(query)", authorization: TestAccounts.authorization(account),
-            contentType: "application/x-www-form-urlencoded", body: Array(ExotelKit.URLEncodedForm.encode(fields).utf8))
+            .POST,
+            "/v1/Accounts/\(account.sid)/Calls/connect\(json ? ".json" : "")\(query)",
+            authorization: TestAccounts.authorization(account),
+            contentType: "application/x-www-form-urlencoded",
+            body: Array(ExotelKit.URLEncodedForm.encode(fields).utf8)
+        )
     }
 
     /// `POST …/Calls/connect.json` with a multipart form.
-    func connectMultipart(_ fields: FormFields, account: SimulatedAccount = TestAccounts.primary) async throws -> WireResponse {
+    func connectMultipart(
+        _ fields: FormFields,
+        account: SimulatedAccount = TestAccounts.primary
+    ) async throws -> WireResponse {
         let boundary = "exorec-test-\(UUID().uuidString)"
         return try await self.send(
-            .POST, "/v1/Accounts/\(account.sid)/Calls/connect.json", authorization: TestAccounts.authorization(account),
-            contentType: MultipartForm.contentType(boundary: boundary), body: MultipartForm.encode(fields, boundary: boundary))
+            .POST,
+            "/v1/Accounts/\(account.sid)/Calls/connect.json",
+            authorization: TestAccounts.authorization(account),
+            contentType: MultipartForm.contentType(boundary: boundary),
+            body: MultipartForm.encode(fields, boundary: boundary)
+        )
     }
 
     /// `GET …/Calls/<sid>[.json]`.
-    func details(_ sid: String, account: SimulatedAccount = TestAccounts.primary, json: Bool = true, query: String = "") async throws -> WireResponse {
-        try await self.send(.GET, "/v1/Accounts/\(account.sid)/Calls/\(sid)\(json ? ".json" : "")\(query)", authorization: TestAccounts.authorization(account))
+    func details(
+        _ sid: String,
+        account: SimulatedAccount = TestAccounts.primary,
+        json: Bool = true,
+        query: String = ""
+    ) async throws -> WireResponse {
+        try await self.send(
+            .GET,
+            "/v1/Accounts/\(account.sid)/Calls/\(sid)\(json ? ".json" : "")\(query)",
+            authorization: TestAccounts.authorization(account)
+        )
     }
 }
 
 /// A two-number call the simulator accepts, with its optional extras.
-func twoNumberForm(from: String = "+919900000001", to: String = "+919900000002", _ extra: KeyValuePairs<String, String> = [:]) -> FormFields {
+func twoNumberForm(
+    from: String = "+919900000001",
+    to: String = "+919900000002",
+    _ extra: KeyValuePairs<String, String> = [:]
+) -> FormFields {
     var fields = FormFields()
     fields.append("From", from)
     fields.append("To", to)
@@ -139,21 +176,32 @@ final class CallbackInbox: Sendable {
 /// An HTTP receiver for status callbacks on a free loopback port, for the duration of `body`; it answers
 /// every delivery with `status` (and `Connection: close` with `closeConnection`).
 func withCallbackReceiver<Value>(
-    status: HTTPResponse.Status = .ok, closeConnection: Bool = false, _ body: (_ url: String, _ inbox: CallbackInbox) async throws -> Value
+    status: HTTPResponse.Status = .ok,
+    closeConnection: Bool = false,
+    _ body: (_ url: String, _ inbox: CallbackInbox) async throws -> Value
 ) async throws -> Value {
     let inbox = CallbackInbox()
     let port = Eventually()
     let responder = CallbackResponder<BasicRequestContext> { request, _ in
         let contentType = request.headers[.contentType] ?? ""
         let bytes = Array(try await request.body.collect(upTo: 1 << 20).readableBytesView)
-        inbox.record(.init(contentType: contentType, body: bytes, callback: try? StatusCallback.parse(body: bytes, contentType: contentType)))
+        inbox.record(
+            .init(
+                contentType: contentType,
+                body: bytes,
+                callback: try? StatusCallback.parse(body: bytes, contentType: contentType)
+            )
+        )
         return Response(status: status, headers: closeConnection ? [.connection: "close"] : [:])
     }
     var logger = Logger(label: "callback-receiver")
     logger.logLevel = .warning
     let application = Application(
-        responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in port.set(channel.localAddress?.port ?? 0) }, logger: logger)
+        responder: responder,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in port.set(channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
     let services = ServiceGroup(configuration: .init(services: [application], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await services.run() }
@@ -256,6 +304,7 @@ enum ExternalCommand {
         return Outcome(
             status: status,
             output: (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
-            errors: (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? "")
+            errors: (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+        )
     }
 }

@@ -1,11 +1,12 @@
 import ExorecTesting
 import ExotelKit
-@testable import ExotelSimulator
 import Foundation
 import Ingest
 import Logging
 import MediaStore
 import Testing
+
+@testable import ExotelSimulator
 
 /// The stream door terminating TLS itself (`ingest.tls`), and the simulator streaming over `wss://`
 /// while trusting the door's self-signed certificate.
@@ -26,7 +27,9 @@ import Testing
             process.standardError = FileHandle.nullDevice
             try process.run()
             process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw TestFailure("openssl req exited with \(process.terminationStatus)") }
+            guard process.terminationStatus == 0 else {
+                throw TestFailure("openssl req exited with \(process.terminationStatus)")
+            }
         }
         return (certificate, key)
     }
@@ -36,13 +39,17 @@ import Testing
     /// The simulator's stream connector sends a scripted stream over wss://; the WAV is sample-exact.
     @Test func simulatorStreamsOverWSSTrustingTheGivenCertificate() async throws {
         let (certificate, key) = try await Self.selfSignedCertificate()
-        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }) { ingest in
+        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }
+        ) { ingest in
             let logger = Logger(label: "tls-test")
             let connector = WebSocketStreamConnector(
-                logger: logger, tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate))
+                logger: logger,
+                tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate)
+            )
             let script = StreamScript(streamSid: "secure", seed: 21)
             try await connector.withConnection(
-                url: "wss://localhost:\(ingest.port)/v1/streams", headers: ["Authorization": Self.authorization]
+                url: "wss://localhost:\(ingest.port)/v1/streams",
+                headers: ["Authorization": Self.authorization]
             ) { connection in
                 try await connection.send(text: script.start())
                 for frame in 0..<50 { try await connection.send(text: script.media(frame: frame)) }
@@ -59,7 +66,10 @@ import Testing
             // ws:// client gets no WebSocket from a TLS port.
             let untrusted = WebSocketStreamConnector(logger: logger)
             await #expect(throws: (any Error).self) {
-                try await untrusted.withConnection(url: "wss://localhost:\(ingest.port)/v1/streams", headers: ["Authorization": Self.authorization]) { _ in }
+                try await untrusted.withConnection(
+                    url: "wss://localhost:\(ingest.port)/v1/streams",
+                    headers: ["Authorization": Self.authorization]
+                ) { _ in }
             }
             #expect(throws: (any Error).self) { _ = try TestWebSocketClient(port: ingest.port) }
         }
@@ -68,21 +78,30 @@ import Testing
     /// A whole simulated call, placed on the platform with a wss:// StreamUrl, arrives intact.
     @Test func simulatedCallStreamsOverWSS() async throws {
         let (certificate, key) = try await Self.selfSignedCertificate()
-        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }) { ingest in
+        try await withTestIngest(configure: { $0.server.tls = .init(certificatePath: certificate, privateKeyPath: key) }
+        ) { ingest in
             let clock = ScaledClock(rate: 100)
             var configuration = SimulatorConfiguration(
-                accounts: [EngineHarness.account], recordingsDirectory: makeTemporaryDirectory("engine-wss"), publicBaseURL: "http://127.0.0.1:9")
+                accounts: [EngineHarness.account],
+                recordingsDirectory: makeTemporaryDirectory("engine-wss"),
+                publicBaseURL: "http://127.0.0.1:9"
+            )
             configuration.scenario = Scenario(defaultRingSeconds: 2, defaultTalkSeconds: 3)
             configuration.trustedCertificatesFile = certificate
             let logger = Logger(label: "engine-wss")
             let platform = SimulatedPlatform(
-                configuration: configuration, clock: clock,
+                configuration: configuration,
+                clock: clock,
                 seams: SimulatorSeams(
                     audioFetcher: FakeAudioFetcher(),
                     streamConnector: WebSocketStreamConnector(
-                        logger: logger, tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate)),
-                    callbackPoster: FakeCallbackPoster()),
-                logger: logger)
+                        logger: logger,
+                        tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate)
+                    ),
+                    callbackPoster: FakeCallbackPoster()
+                ),
+                logger: logger
+            )
             var request = twoNumberRequest()
             request.streamURL = "wss://test:test-secret@localhost:\(ingest.port)/v1/streams?sample-rate=16000"
             let placed = await platform.placeCall(accountSid: "acme", request: request)
@@ -101,7 +120,10 @@ import Testing
     @Test func unreadableCertificateIsAClearConfigurationError() async throws {
         var configuration = IngestConfiguration()
         configuration.authDisabled = true
-        configuration.server.tls = .init(certificatePath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key.pem")
+        configuration.server.tls = .init(
+            certificatePath: "/nonexistent/cert.pem",
+            privateKeyPath: "/nonexistent/key.pem"
+        )
         #expect(throws: IngestError.self) { try configuration.validate() }
         do { try configuration.validate() } catch { #expect("\(error)".contains("ingest.tls.certificate")) }
 
@@ -121,17 +143,20 @@ import Testing
         let storage = makeTemporaryDirectory()
         let config = makeTemporaryDirectory() + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              tls:
-                certificate: \(certificate)
-                key: \(key)
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ExorecProcess(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", storage, "--log-level", "info"])
+        ingest:
+          port: 0
+          tls:
+            certificate: \(certificate)
+            key: \(key)
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ExorecProcess([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", storage,
+            "--log-level", "info",
+        ])
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("scheme=wss"))
         // /healthz over https, HTTP/1.1 only even when the client offers HTTP/2.
@@ -139,7 +164,8 @@ import Testing
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
             curl.arguments = [
-                "-sS", "--max-time", "20", "--http2", "--cacert", certificate, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                "-sS", "--max-time", "20", "--http2", "--cacert", certificate, "-o", "/dev/null", "-w",
+                "%{http_version} %{http_code}",
                 "https://localhost:\(port)/healthz",
             ]
             let output = Pipe()
@@ -151,9 +177,14 @@ import Testing
         }
         #expect(health == "1.1 200")
         let connector = WebSocketStreamConnector(
-            logger: Logger(label: "tls-process"), tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate))
+            logger: Logger(label: "tls-process"),
+            tlsConfiguration: try SimulatorSeams.clientTLS(trustedCertificatesFile: certificate)
+        )
         let script = StreamScript(streamSid: "secureproc", seed: 23)
-        try await connector.withConnection(url: "wss://localhost:\(port)/v1/streams", headers: ["Authorization": Self.authorization]) { connection in
+        try await connector.withConnection(
+            url: "wss://localhost:\(port)/v1/streams",
+            headers: ["Authorization": Self.authorization]
+        ) { connection in
             try await connection.send(text: script.start())
             for frame in 0..<30 { try await connection.send(text: script.media(frame: frame)) }
             try await connection.send(text: script.stop())
@@ -173,22 +204,27 @@ import Testing
         let (_, otherKey) = try await Self.selfSignedCertificate()
         let config = makeTemporaryDirectory() + "/exorec.yaml"
         try """
-            ingest:
-              port: 0
-              tls:
-                certificate: \(certificate)
-                key: \(otherKey)
-              auth:
-                disabled: true
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await ExorecProcess.run(["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage", makeTemporaryDirectory()])
+        ingest:
+          port: 0
+          tls:
+            certificate: \(certificate)
+            key: \(otherKey)
+          auth:
+            disabled: true
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ExorecProcess.run([
+            "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--storage",
+            makeTemporaryDirectory(),
+        ])
         #expect(result.status != 0)
         #expect(result.errors.contains("certificate and key"), "stderr: \(result.errors)")
     }
 
     /// `exorec simulate --ca-file` must name a readable PEM file of certificates.
     @Test func simulateRefusesAnUnreadableCAFile() async throws {
-        let result = try await ExorecProcess.run(["simulate", "--port", "0", "--ca-file", "/nonexistent/ca.pem", "--recordings", makeTemporaryDirectory()])
+        let result = try await ExorecProcess.run([
+            "simulate", "--port", "0", "--ca-file", "/nonexistent/ca.pem", "--recordings", makeTemporaryDirectory(),
+        ])
         #expect(result.status == 64)
         #expect(result.errors.contains("--ca-file"), "stderr: \(result.errors)")
     }

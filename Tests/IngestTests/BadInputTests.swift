@@ -115,10 +115,19 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"event":"start","stream_sid":"../../etc","start":{"stream_sid":"../../etc","call_sid":"CA1","account_sid":"acct1"}}"#, "stream_sid"),
-        (#"{"event":"start","stream_sid":"ok1","start":{"stream_sid":"ok1","call_sid":"CA/1","account_sid":"acct1"}}"#, "call_sid"),
+        (
+            #"{"event":"start","stream_sid":"../../etc","start":{"stream_sid":"../../etc","call_sid":"CA1","account_sid":"acct1"}}"#,
+            "stream_sid"
+        ),
+        (
+            #"{"event":"start","stream_sid":"ok1","start":{"stream_sid":"ok1","call_sid":"CA/1","account_sid":"acct1"}}"#,
+            "call_sid"
+        ),
         // A missing account no longer refuses a stream (issue 12); a given one must still be path-safe.
-        (#"{"event":"start","stream_sid":"ok2","start":{"stream_sid":"ok2","call_sid":"CA1","account_sid":"../acct"}}"#, "account_sid"),
+        (
+            #"{"event":"start","stream_sid":"ok2","start":{"stream_sid":"ok2","call_sid":"CA1","account_sid":"../acct"}}"#,
+            "account_sid"
+        ),
     ])
     func identifiersThatCannotBePathsAreRefusedWith1008(start: String, field: String) async throws {
         try await withTestIngest { ingest in

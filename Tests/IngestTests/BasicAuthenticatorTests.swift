@@ -6,7 +6,9 @@ import Testing
 /// The upgrade's Basic credentials: compared over every byte and the full length.
 @Suite struct BasicAuthenticatorTests {
     static let authenticator = BasicAuthenticator(
-        credentials: [.init(username: "exorec", password: "s3cret")], disabled: false)
+        credentials: [.init(username: "exorec", password: "s3cret")],
+        disabled: false
+    )
 
     static func header(_ userPass: [UInt8]) -> String {
         "Basic " + Data(userPass).base64EncodedString()

@@ -1,9 +1,10 @@
 import ExorecTesting
 import ExotelKit
 import Foundation
-@testable import Ingest
 import MediaStore
 import Testing
+
+@testable import Ingest
 
 /// The registry and one stream's bookkeeping of PCI pauses, without sockets.
 @Suite struct CallPauseStateTests {
@@ -18,7 +19,9 @@ import Testing
         }
         let g1 = pauses.generation
         #expect(g1 != g0)
-        guard case .alreadyPaused(let again) = pauses.pause(callSid: "CA1", at: Self.t0, by: "someone-else", reason: nil) else {
+        guard
+            case .alreadyPaused(let again) = pauses.pause(callSid: "CA1", at: Self.t0, by: "someone-else", reason: nil)
+        else {
             Issue.record("a second pause should say it was paused already")
             return
         }
@@ -37,7 +40,10 @@ import Testing
         let pauses = CallPauses()
         #expect(pauses.streamStarted(callSid: "CA1") == nil)
         _ = pauses.pause(callSid: "CA1", at: Self.t0, by: "a", reason: nil)
-        #expect(pauses.streamStarted(callSid: "CA1") != nil, "a stream that starts while its call is paused learns it at once")
+        #expect(
+            pauses.streamStarted(callSid: "CA1") != nil,
+            "a stream that starts while its call is paused learns it at once"
+        )
         #expect(pauses.liveStreams(of: "CA1") == 2)
         pauses.streamEnded(callSid: "CA1")
         pauses.streamEnded(callSid: "CA1")
@@ -73,8 +79,16 @@ import Testing
         #expect(!tracker.isPaused)
         #expect(
             tracker.intervals == [
-                StreamSidecar.Pause(startFrame: 8000, endFrame: 16000, pausedAt: Self.t0, resumedAt: later, by: "agent-7", reason: "card")
-            ])
+                StreamSidecar.Pause(
+                    startFrame: 8000,
+                    endFrame: 16000,
+                    pausedAt: Self.t0,
+                    resumedAt: later,
+                    by: "agent-7",
+                    reason: "card"
+                )
+            ]
+        )
         let changed5 = tracker.streamEnded(timelineEnd: 20000, at: later)
         #expect(!changed5, "nothing is open")
     }
@@ -94,7 +108,12 @@ import Testing
 
     @Test func anUnresumedPauseEndsWithTheStream() {
         var tracker = StreamPauseTracker()
-        _ = tracker.apply(CallPauses.Entry(id: 1, pausedAt: Self.t0, by: "a", reason: nil), generation: 1, timelineEnd: 800, now: Self.t0)
+        _ = tracker.apply(
+            CallPauses.Entry(id: 1, pausedAt: Self.t0, by: "a", reason: nil),
+            generation: 1,
+            timelineEnd: 800,
+            now: Self.t0
+        )
         let changed7 = tracker.streamEnded(timelineEnd: 4000, at: Self.t0)
         #expect(changed7)
         let interval = tracker.intervals.last
@@ -108,8 +127,11 @@ import Testing
         var tracker = StreamPauseTracker()
         for i in 0..<(StreamPauseTracker.maxIntervals + 50) {
             _ = tracker.apply(
-                CallPauses.Entry(id: UInt64(i + 1), pausedAt: Self.t0, by: "a", reason: nil), generation: UInt64(2 * i + 1),
-                timelineEnd: Int64(i * 10), now: Self.t0)
+                CallPauses.Entry(id: UInt64(i + 1), pausedAt: Self.t0, by: "a", reason: nil),
+                generation: UInt64(2 * i + 1),
+                timelineEnd: Int64(i * 10),
+                now: Self.t0
+            )
             _ = tracker.apply(nil, generation: UInt64(2 * i + 2), timelineEnd: Int64(i * 10 + 5), now: Self.t0)
         }
         #expect(tracker.intervals.count == StreamPauseTracker.maxIntervals)
@@ -140,7 +162,14 @@ import Testing
             try client.sendText(Self.dtmf(script, "1", sequence: 100))
             try await ingest.waitForMediaFrames(10)
 
-            guard case .paused = ingest.server.pauses.pause(callSid: "CApause1", at: .now(), by: "agent-7", reason: "card number") else {
+            guard
+                case .paused = ingest.server.pauses.pause(
+                    callSid: "CApause1",
+                    at: .now(),
+                    by: "agent-7",
+                    reason: "card number"
+                )
+            else {
                 throw TestFailure("the call did not pause")
             }
             for i in 10..<20 {

@@ -6,7 +6,10 @@ import Testing
 /// came out sample-exact, complete and without invalid messages: the bad input touched nothing else.
 /// Returns the finished sidecars (`expectFinished` of them).
 func alongsideGoodStream(
-    _ ingest: TestIngest, streamSid: String = "goodstream", expectFinished: Int = 2, _ bad: (TestIngest) async throws -> Void
+    _ ingest: TestIngest,
+    streamSid: String = "goodstream",
+    expectFinished: Int = 2,
+    _ bad: (TestIngest) async throws -> Void
 ) async throws -> [StreamSidecar] {
     let good = StreamScript(streamSid: streamSid, callSid: "CAgood", seed: 99)
     let client = try TestWebSocketClient(port: ingest.port)

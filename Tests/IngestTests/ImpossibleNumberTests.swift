@@ -34,7 +34,8 @@ import Testing
         if let timestamp = placement.timestamp { media.append(#""timestamp":\#(timestamp)"#) }
         media.append(#""payload":"\#(payload)""#)
         let sequence = placement.sequence.map { #""sequence_number":\#($0),"# } ?? ""
-        return #"{"event":"media",\#(sequence)"stream_sid":"\#(script.streamSid)","media":{\#(media.joined(separator: ","))}}"#
+        return
+            #"{"event":"media",\#(sequence)"stream_sid":"\#(script.streamSid)","media":{\#(media.joined(separator: ","))}}"#
     }
 
     /// A stream that keeps jumping ahead ends at `recording.max_duration` (closed 1008, `too-long`),
@@ -46,7 +47,9 @@ import Testing
                 let client = try TestWebSocketClient(port: ingest.port)
                 try client.sendText(script.start())
                 for index in 0..<10 {
-                    try client.sendText(Self.media(script, frame: index, Placement(chunk: nil, timestamp: "\(index * 50_000)")))
+                    try client.sendText(
+                        Self.media(script, frame: index, Placement(chunk: nil, timestamp: "\(index * 50_000)"))
+                    )
                 }
                 let close = try await client.closed()
                 #expect(close?.code == 1008, "close \(String(describing: close))")
@@ -63,7 +66,10 @@ import Testing
     /// Sends `frames` on a new stream, expects a 1008 close, and returns that stream's sidecar
     /// after checking its WAV holds exactly `expectedFrames` of audio that arrived before.
     private func expectClosedWith1008(
-        _ frames: [Placement], writtenFrames expectedFrames: Int, file: String = #filePath, line: Int = #line
+        _ frames: [Placement],
+        writtenFrames expectedFrames: Int,
+        file: String = #filePath,
+        line: Int = #line
     ) async throws {
         try await withTestIngest { ingest in
             let done = try await alongsideGoodStream(ingest, streamSid: "bystander") { ingest in
@@ -94,17 +100,33 @@ import Testing
     /// `chunkBase + index × samples` overflowed and the whole process died with SIGILL.
     @Test func reportedCrashChunkAfterUnplacedFrameClosesOnlyThatStream() async throws {
         try await self.expectClosedWith1008(
-            [.init(chunk: nil, timestamp: nil), .init(chunk: #""0""#, timestamp: nil), .init(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1)],
-            writtenFrames: 1600)
+            [
+                .init(chunk: nil, timestamp: nil), .init(chunk: #""0""#, timestamp: nil),
+                .init(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1),
+            ],
+            writtenFrames: 1600
+        )
     }
 
     /// Huge chunks in every form that reaches the overflowing sum: a full frame whose product only
     /// just fits, a chunk sent as a JSON number, and the largest chunk after ordinary ones.
     @Test(arguments: [
-        [Placement(chunk: nil, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil), Placement(chunk: #""11529215046068469""#, timestamp: nil)],
-        [Placement(chunk: nil, timestamp: nil), Placement(chunk: "0", timestamp: nil), Placement(chunk: "9223372036854775807", timestamp: nil)],
-        [Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil), Placement(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1)],
-        [Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil), Placement(chunk: #""9223372036854775807""#, timestamp: nil)],
+        [
+            Placement(chunk: nil, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
+            Placement(chunk: #""11529215046068469""#, timestamp: nil),
+        ],
+        [
+            Placement(chunk: nil, timestamp: nil), Placement(chunk: "0", timestamp: nil),
+            Placement(chunk: "9223372036854775807", timestamp: nil),
+        ],
+        [
+            Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil),
+            Placement(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1),
+        ],
+        [
+            Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil),
+            Placement(chunk: #""9223372036854775807""#, timestamp: nil),
+        ],
     ])
     func hugeChunkClosesWith1008AfterFinalizing(frames: [Placement]) async throws {
         try await self.expectClosedWith1008(frames, writtenFrames: 1600)
@@ -112,9 +134,18 @@ import Testing
 
     /// Timestamps near the Int64 limit: the jump from an ordinary origin, and from the origin 0.
     @Test(arguments: [
-        [Placement(chunk: nil, timestamp: #""0""#), Placement(chunk: nil, timestamp: #""100""#), Placement(chunk: nil, timestamp: #""9223372036854775807""#)],
-        [Placement(chunk: nil, timestamp: "100"), Placement(chunk: nil, timestamp: "200"), Placement(chunk: nil, timestamp: "9223372036854775000", samples: 1)],
-        [Placement(chunk: #""1""#, timestamp: #""0""#), Placement(chunk: #""2""#, timestamp: #""100""#), Placement(chunk: #""3""#, timestamp: #""1152921504606846976""#)],
+        [
+            Placement(chunk: nil, timestamp: #""0""#), Placement(chunk: nil, timestamp: #""100""#),
+            Placement(chunk: nil, timestamp: #""9223372036854775807""#),
+        ],
+        [
+            Placement(chunk: nil, timestamp: "100"), Placement(chunk: nil, timestamp: "200"),
+            Placement(chunk: nil, timestamp: "9223372036854775000", samples: 1),
+        ],
+        [
+            Placement(chunk: #""1""#, timestamp: #""0""#), Placement(chunk: #""2""#, timestamp: #""100""#),
+            Placement(chunk: #""3""#, timestamp: #""1152921504606846976""#),
+        ],
     ])
     func timestampJumpNearTheInt64LimitClosesWith1008(frames: [Placement]) async throws {
         try await self.expectClosedWith1008(frames, writtenFrames: 1600)
@@ -123,27 +154,61 @@ import Testing
     /// Mixed placements: timestamps first, then chunk-only frames whose chunk jumps to the limit.
     @Test func chunkOnlyFramesAfterTimestampedOnesCannotOverflow() async throws {
         try await self.expectClosedWith1008(
-            [.init(chunk: nil, timestamp: #""0""#), .init(chunk: #""5""#, timestamp: nil), .init(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1)],
-            writtenFrames: 1600)
+            [
+                .init(chunk: nil, timestamp: #""0""#), .init(chunk: #""5""#, timestamp: nil),
+                .init(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1),
+            ],
+            writtenFrames: 1600
+        )
     }
 
     /// Values that are odd but placeable, or refused by the parser, do not end the stream: the
     /// origin at the Int64 limit, a frame before it, negative and out-of-range numbers.
     @Test(arguments: [
         // Origins at the limit: the next frame at the same position is a duplicate, one before it late.
-        ([Placement(chunk: #""9223372036854775807""#, timestamp: nil), Placement(chunk: #""9223372036854775807""#, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil)],
-         [String: Int64](), 800),
-        ([Placement(chunk: nil, timestamp: #""9223372036854775807""#), Placement(chunk: nil, timestamp: #""9223372036854775807""#), Placement(chunk: nil, timestamp: #""0""#)],
-         [String: Int64](), 800),
+        (
+            [
+                Placement(chunk: #""9223372036854775807""#, timestamp: nil),
+                Placement(chunk: #""9223372036854775807""#, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
+            ],
+            [String: Int64](), 800
+        ),
+        (
+            [
+                Placement(chunk: nil, timestamp: #""9223372036854775807""#),
+                Placement(chunk: nil, timestamp: #""9223372036854775807""#), Placement(chunk: nil, timestamp: #""0""#),
+            ],
+            [String: Int64](), 800
+        ),
         // Negative and out-of-range values never reach the timeline: dropped and counted.
-        ([Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: "-1", timestamp: nil), Placement(chunk: #""-9223372036854775808""#, timestamp: nil)],
-         ["field": 2], 800),
-        ([Placement(chunk: nil, timestamp: "0"), Placement(chunk: nil, timestamp: "-100"), Placement(chunk: nil, timestamp: "9223372036854775808")],
-         ["field": 2], 800),
-        ([Placement(chunk: nil, timestamp: "0", sequence: "-1"), Placement(chunk: nil, timestamp: "100", sequence: "99999999999999999999"), Placement(chunk: nil, timestamp: "1e3")],
-         ["field": 3], 0),
+        (
+            [
+                Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: "-1", timestamp: nil),
+                Placement(chunk: #""-9223372036854775808""#, timestamp: nil),
+            ],
+            ["field": 2], 800
+        ),
+        (
+            [
+                Placement(chunk: nil, timestamp: "0"), Placement(chunk: nil, timestamp: "-100"),
+                Placement(chunk: nil, timestamp: "9223372036854775808"),
+            ],
+            ["field": 2], 800
+        ),
+        (
+            [
+                Placement(chunk: nil, timestamp: "0", sequence: "-1"),
+                Placement(chunk: nil, timestamp: "100", sequence: "99999999999999999999"),
+                Placement(chunk: nil, timestamp: "1e3"),
+            ],
+            ["field": 3], 0
+        ),
     ])
-    func oddButHarmlessNumbersDoNotEndTheStream(frames: [Placement], invalid: [String: Int64], written: Int) async throws {
+    func oddButHarmlessNumbersDoNotEndTheStream(
+        frames: [Placement],
+        invalid: [String: Int64],
+        written: Int
+    ) async throws {
         try await withTestIngest { ingest in
             let done = try await alongsideGoodStream(ingest, streamSid: "bystander") { ingest in
                 let script = StreamScript(streamSid: "odd", seed: 6)

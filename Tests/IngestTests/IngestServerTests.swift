@@ -6,15 +6,19 @@ import MediaStore
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct IngestServerTests {
-    @Test(arguments: [
-        (nil, "missing"), (("test", "wrong"), "wrong password"), (("nobody", "test-secret"), "wrong user"),
-    ] as [((String, String)?, String)])
+    @Test(
+        arguments: [
+            (nil, "missing"), (("test", "wrong"), "wrong password"), (("nobody", "test-secret"), "wrong user"),
+        ] as [((String, String)?, String)]
+    )
     func upgradeWithoutTheRightCredentialsIsRefused(credentials: (String, String)?, label: String) async throws {
         try await withTestIngest { ingest in
             for _ in 0..<2 {
                 #expect(try TestWebSocketClient.refusal(port: ingest.port, credentials: credentials) == 401, "\(label)")
             }
-            let metrics = try await ingest.metricsText(containing: [#"exorec_ingest_rejected_upgrades_total{reason="auth"} 2"#])
+            let metrics = try await ingest.metricsText(containing: [
+                #"exorec_ingest_rejected_upgrades_total{reason="auth"} 2"#
+            ])
             #expect(metrics.contains(#"exorec_ingest_rejected_upgrades_total{reason="auth"} 2"#))
             #expect(FileSystem.files(under: ingest.storageRoot, withSuffix: ".json").isEmpty)
         }
@@ -26,7 +30,10 @@ import Testing
         #expect(throws: IngestError.self) { try configuration.validate() }
         configuration.authDisabled = true
         try configuration.validate()
-        try await withTestIngest(configure: { $0.credentials = []; $0.authDisabled = true }) { ingest in
+        try await withTestIngest(configure: {
+            $0.credentials = []
+            $0.authDisabled = true
+        }) { ingest in
             let client = try TestWebSocketClient(port: ingest.port, credentials: nil)
             client.close()
         }
@@ -66,7 +73,10 @@ import Testing
             try client.sendText(script.stop())
             #expect(try await client.closed()?.code == 1000)
             #expect(try await ingest.waitForFinished(1).first?.frames == 2400)
-            #expect(try slow.waitForEOF(timeoutSeconds: 5), "the server drops a client that never finishes its handshake")
+            #expect(
+                try slow.waitForEOF(timeoutSeconds: 5),
+                "the server drops a client that never finishes its handshake"
+            )
         }
     }
 
@@ -136,7 +146,8 @@ import Testing
             // /metrics moved to the internal door; the stream door answers it 404. The counters are the same.
             #expect(try ingest.get("/metrics").status == 404)
             let expected = [
-                "exorec_ingest_media_frames_total 4", "exorec_ingest_audio_bytes_total 6400", "exorec_ingest_active_streams 0",
+                "exorec_ingest_media_frames_total 4", "exorec_ingest_audio_bytes_total 6400",
+                "exorec_ingest_active_streams 0",
                 #"exorec_ingest_errors_total{kind="json"} 1"#, "exorec_ingest_streams_started_total 1",
                 #"exorec_ingest_streams_finished_total{reason="stop"} 1"#,
             ]
@@ -159,7 +170,10 @@ import Testing
             #expect(!listeners.isEmpty)
             #expect(listeners.allSatisfy { $0.contains("0100007F:\(portHex)") })
             let table6 = String(decoding: (try? FileSystem.read("/proc/net/tcp6")) ?? [], as: UTF8.self)
-            #expect(!table6.contains(":\(portHex) 00000000000000000000000000000000:0000 0A"), "not listening on every IPv6 address")
+            #expect(
+                !table6.contains(":\(portHex) 00000000000000000000000000000000:0000 0A"),
+                "not listening on every IPv6 address"
+            )
         }
     }
 }

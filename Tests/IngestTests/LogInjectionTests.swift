@@ -43,7 +43,10 @@ extension CapturedLogs {
         let lines = self.all.map(\.line)
         #expect(lines.contains { $0.contains(text) }, "no log record carries the outside value: \(lines)")
         for line in lines {
-            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "a record spans lines: \(line.debugDescription)")
+            #expect(
+                !line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F },
+                "a record spans lines: \(line.debugDescription)"
+            )
         }
     }
 }

@@ -24,7 +24,12 @@ import Testing
                 #expect(upgradeRequired.headers["upgrade"] == "websocket")
                 #expect(try client.request("GET", "/v1/callbacks/status?token=x").status == 404)
                 #expect(try client.request("GET", "/v1/events").status == 404)
-                let posted = try client.request("POST", "/nope", contentType: "application/json", body: Array(repeating: 0x61, count: 100))
+                let posted = try client.request(
+                    "POST",
+                    "/nope",
+                    contentType: "application/json",
+                    body: Array(repeating: 0x61, count: 100)
+                )
                 #expect(posted.status == 404)
                 #expect(posted.headers["connection"] == "close")
                 #expect(client.waitForEOF(timeoutSeconds: 10), "a request with a body ends its connection")
@@ -67,12 +72,19 @@ import Testing
         }) { ingest in
             let idle = try (0..<30).map { _ in try TestWebSocketClient.connect(port: ingest.port, source: "127.0.0.2") }
             defer { idle.forEach { close($0) } }
-            try await waitUntil("22 of 30 idle sockets are closed by the server") { idle.filter(isClosedByPeer).count == 22 }
+            try await waitUntil("22 of 30 idle sockets are closed by the server") {
+                idle.filter(isClosedByPeer).count == 22
+            }
             #expect(idle.filter(isClosedByPeer).count == 22, "exactly the cap of 8 stays open")
 
             #expect(try ingest.get("/healthz").status == 200)
-            let metrics = try await ingest.metricsText(containing: [#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#])
-            #expect(metrics.contains(#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#), "\(metrics)")
+            let metrics = try await ingest.metricsText(containing: [
+                #"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#
+            ])
+            #expect(
+                metrics.contains(#"exorec_ingest_refused_connections_total{reason="pending-per-source"} 22"#),
+                "\(metrics)"
+            )
             // The 8 idle ones, and perhaps the /healthz connection, have not upgraded.
             let pending = metrics.split(separator: "\n").first { $0.hasPrefix("exorec_ingest_pending_connections ") }
                 .flatMap { Int($0.split(separator: " ").last ?? "") }
@@ -94,8 +106,12 @@ import Testing
             $0.server.handshakeTimeoutSeconds = 60
         }) { ingest in
             let sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
-            let idle = try sources.flatMap { source in try (0..<5).map { _ in try TestWebSocketClient.connect(port: ingest.port, source: source) } }
-            try await waitUntil("10 of 20 idle sockets are closed by the server") { idle.filter(isClosedByPeer).count == 10 }
+            let idle = try sources.flatMap { source in
+                try (0..<5).map { _ in try TestWebSocketClient.connect(port: ingest.port, source: source) }
+            }
+            try await waitUntil("10 of 20 idle sockets are closed by the server") {
+                idle.filter(isClosedByPeer).count == 10
+            }
             #expect(idle.filter(isClosedByPeer).count == 10)
             idle.forEach { close($0) }
             // Once they are gone, the door takes connections again.
@@ -112,8 +128,10 @@ import Testing
     }
 
     private static func refusedPendingTotal(_ metrics: String) -> Int {
-        metrics.split(separator: "\n").first { $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="pending-total"}"#) }
-            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        metrics.split(separator: "\n").first {
+            $0.hasPrefix(#"exorec_ingest_refused_connections_total{reason="pending-total"}"#)
+        }
+        .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
     }
 }
 

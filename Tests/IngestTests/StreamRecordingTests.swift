@@ -137,8 +137,12 @@ import Testing
             let client = try TestWebSocketClient(port: ingest.port)
             try client.sendText(script.start())
             try client.sendText(script.media(frame: 0))
-            try client.sendText(#"{"event":"dtmf","sequence_number":"3","stream_sid":"\#(script.streamSid)","dtmf":{"digit":"5","duration":"100"}}"#)
-            try client.sendText(#"{"event":"mark","sequence_number":"4","stream_sid":"\#(script.streamSid)","mark":{"name":"greeting"}}"#)
+            try client.sendText(
+                #"{"event":"dtmf","sequence_number":"3","stream_sid":"\#(script.streamSid)","dtmf":{"digit":"5","duration":"100"}}"#
+            )
+            try client.sendText(
+                #"{"event":"mark","sequence_number":"4","stream_sid":"\#(script.streamSid)","mark":{"name":"greeting"}}"#
+            )
             try client.sendText(#"{"event":"clear","stream_sid":"\#(script.streamSid)"}"#)
             try client.sendText(script.stop())
             _ = try await client.closed()
@@ -166,7 +170,9 @@ import Testing
             _ = try await client.closed()
             // Neither: the platform's default, 8000.
             client = try TestWebSocketClient(port: ingest.port)
-            try client.sendText(#"{"event":"start","stream_sid":"ratec","start":{"stream_sid":"ratec","call_sid":"CAc","account_sid":"acct1"}}"#)
+            try client.sendText(
+                #"{"event":"start","stream_sid":"ratec","start":{"stream_sid":"ratec","call_sid":"CAc","account_sid":"acct1"}}"#
+            )
             try client.sendText(#"{"event":"stop","stream_sid":"ratec","stop":{"reason":"stopped"}}"#)
             _ = try await client.closed()
             let done = try await ingest.waitForFinished(3)

@@ -10,7 +10,10 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct StreamShapeTests {
     /// Sends `start`, then `frames` frames of the script's PCM and a stop; returns the finished sidecar.
     private func record(
-        _ ingest: TestIngest, start: String, script: StreamScript, frames: Int = 5
+        _ ingest: TestIngest,
+        start: String,
+        script: StreamScript,
+        frames: Int = 5
     ) async throws -> StreamSidecar {
         let client = try TestWebSocketClient(port: ingest.port)
         try client.sendText(script.connected())
@@ -33,7 +36,11 @@ import Testing
     @Test func startWithOnlyATopLevelStreamSidIsKeptUnderStreams() async throws {
         try await withTestIngest { ingest in
             let script = StreamScript(streamSid: "thin1", seed: 5)
-            let sidecar = try await self.record(ingest, start: #"{"event":"start","sequence_number":"1","stream_sid":"thin1"}"#, script: script)
+            let sidecar = try await self.record(
+                ingest,
+                start: #"{"event":"start","sequence_number":"1","stream_sid":"thin1"}"#,
+                script: script
+            )
             #expect(sidecar.state == .complete)
             #expect(sidecar.callSid == nil)
             #expect(sidecar.accountSid == nil)
@@ -54,8 +61,11 @@ import Testing
         try await withTestIngest { ingest in
             let script = StreamScript(streamSid: "noacct", callSid: "CAnoacct", seed: 6)
             let sidecar = try await self.record(
-                ingest, start: #"{"event":"start","stream_sid":"noacct","start":{"stream_sid":"noacct","call_sid":"CAnoacct","account_sid":""}}"#,
-                script: script)
+                ingest,
+                start:
+                    #"{"event":"start","stream_sid":"noacct","start":{"stream_sid":"noacct","call_sid":"CAnoacct","account_sid":""}}"#,
+                script: script
+            )
             #expect(sidecar.callSid == "CAnoacct")
             #expect(sidecar.accountSid == nil)
             let path = ingest.wavPath(of: sidecar)
@@ -68,7 +78,11 @@ import Testing
     @Test func startWithNoStreamSidGetsOneMadeUp() async throws {
         try await withTestIngest { ingest in
             let script = StreamScript(streamSid: "ignored", seed: 7)
-            let sidecar = try await self.record(ingest, start: #"{"event":"start","start":{"from":"+919800000001"}}"#, script: script)
+            let sidecar = try await self.record(
+                ingest,
+                start: #"{"event":"start","start":{"from":"+919800000001"}}"#,
+                script: script
+            )
             #expect(sidecar.streamSidGenerated == true)
             #expect(sidecar.streamSid.hasPrefix("exorec-") && sidecar.streamSid.count == 39, "\(sidecar.streamSid)")
             #expect(sidecar.from == "+919800000001")
@@ -86,7 +100,9 @@ import Testing
         (0..<count).map { frame in (0..<800).map { UInt8(truncatingIfNeeded: ($0 &* 37 &+ frame &* 11) & 0xFF) } }
     }
 
-    @Test(arguments: [("audio/x-mulaw", "ulaw", "mulaw"), ("audio/x-alaw", "alaw", "alaw"), ("PCMU;rate=8000", "ulaw", "mulaw")])
+    @Test(arguments: [
+        ("audio/x-mulaw", "ulaw", "mulaw"), ("audio/x-alaw", "alaw", "alaw"), ("PCMU;rate=8000", "ulaw", "mulaw"),
+    ])
     func g711StreamMatchesAudioopSampleBySample(encoding: String, law: String, recorded: String) async throws {
         try await withTestIngest { ingest in
             let script = StreamScript(streamSid: "g711\(law)", seed: 8)

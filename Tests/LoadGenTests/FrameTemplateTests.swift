@@ -38,7 +38,13 @@ import Testing
         // Sequence numbers and chunks of every digit count, so the patched lengths are exercised.
         for (frame, sequence) in [(0, 2), (8, 10), (98, 100), (123_455, 246_912)] {
             for channel in 0..<(dual ? 2 : 1) {
-                let bytes = template.mediaFrame(stream: 42, streamSid: sid, channel: channel, frame: frame, sequence: sequence)
+                let bytes = template.mediaFrame(
+                    stream: 42,
+                    streamSid: sid,
+                    channel: channel,
+                    frame: frame,
+                    sequence: sequence
+                )
                 #expect(bytes.count <= template.maxMediaFrameBytes)
                 let (opcode, payload) = try self.unframe(bytes)
                 #expect(opcode == 0x1)
@@ -52,7 +58,9 @@ import Testing
                 #expect(media["track"] as? String == (dual ? ["inbound", "outbound"][channel] : nil))
                 let base64 = try #require(media["payload"] as? String)
                 let pcm = try #require(Data(base64Encoded: base64))
-                let samples = stride(from: 0, to: pcm.count, by: 2).map { Int16(bitPattern: UInt16(pcm[$0]) | UInt16(pcm[$0 + 1]) << 8) }
+                let samples = stride(from: 0, to: pcm.count, by: 2).map {
+                    Int16(bitPattern: UInt16(pcm[$0]) | UInt16(pcm[$0 + 1]) << 8)
+                }
                 #expect(samples == template.pattern.frame(stream: 42, channel: channel, frame: frame))
             }
         }
@@ -62,7 +70,9 @@ import Testing
         let template = FrameTemplate(sampleRate: 16000, dual: false)
         let sid = self.runID.streamSid(3)
         let call = self.runID.callSid(3)
-        let start = try self.json(try self.unframe(template.startFrame(streamSid: sid, callSid: call, runID: self.runID)).payload)
+        let start = try self.json(
+            try self.unframe(template.startFrame(streamSid: sid, callSid: call, runID: self.runID)).payload
+        )
         #expect(start["event"] as? String == "start")
         #expect(start["sequence_number"] as? String == "1")
         #expect(start["stream_sid"] as? String == sid)
@@ -73,15 +83,27 @@ import Testing
         #expect(body["from"] as? String == "+919800000001")
         #expect(body["to"] as? String == "+918000000001")
         #expect(body["custom_parameters"] as? [String: String] == ["run": self.runID.description])
-        #expect(body["media_format"] as? [String: String] == ["encoding": "audio/x-raw", "sample_rate": "16000", "bit_rate": "16"])
+        #expect(
+            body["media_format"] as? [String: String] == [
+                "encoding": "audio/x-raw", "sample_rate": "16000", "bit_rate": "16",
+            ]
+        )
 
-        let stop = try self.json(try self.unframe(template.stopFrame(streamSid: sid, callSid: call, sequence: 12)).payload)
+        let stop = try self.json(
+            try self.unframe(template.stopFrame(streamSid: sid, callSid: call, sequence: 12)).payload
+        )
         #expect(stop["event"] as? String == "stop")
         #expect(stop["sequence_number"] as? String == "12")
         #expect(stop["stream_sid"] as? String == sid)
-        #expect(stop["stop"] as? [String: String] == ["call_sid": call, "account_sid": "loadgen", "reason": "callended"])
+        #expect(
+            stop["stop"] as? [String: String] == ["call_sid": call, "account_sid": "loadgen", "reason": "callended"]
+        )
 
-        #expect(try self.json(try self.unframe(template.connectedFrame()).payload) as? [String: String] == ["event": "connected"])
+        #expect(
+            try self.json(try self.unframe(template.connectedFrame()).payload) as? [String: String] == [
+                "event": "connected"
+            ]
+        )
     }
 
     /// The control messages, byte for byte: the wire format the server has always received from the load generator
@@ -97,13 +119,15 @@ import Testing
                 == #"{"event":"start","sequence_number":"1","stream_sid":"\#(sid)","start":{"stream_sid":"\#(sid)","#
                 + #""call_sid":"\#(call)","account_sid":"loadgen","from":"+919800000001","to":"+918000000001","#
                 + #""custom_parameters":{"run":"abcdef0123456789"},"#
-                + #""media_format":{"encoding":"audio/x-raw","sample_rate":"8000","bit_rate":"16"}}}"#)
+                + #""media_format":{"encoding":"audio/x-raw","sample_rate":"8000","bit_rate":"16"}}}"#
+        )
         let stop = try self.unframe(template.stopFrame(streamSid: sid, callSid: call, sequence: 1_002))
         #expect(stop.opcode == 0x1)
         #expect(
             String(decoding: stop.payload, as: UTF8.self)
                 == #"{"event":"stop","sequence_number":"1002","stream_sid":"\#(sid)","#
-                + #""stop":{"call_sid":"\#(call)","account_sid":"loadgen","reason":"callended"}}"#)
+                + #""stop":{"call_sid":"\#(call)","account_sid":"loadgen","reason":"callended"}}"#
+        )
         #expect(template.connectedFrame() == [0x81, 0x80 | 21, 0, 0, 0, 0] + Array(#"{"event":"connected"}"#.utf8))
     }
 
@@ -139,7 +163,8 @@ import Testing
             throw ParseFailure()
         }
         #expect(
-            stop == StreamStop(callSid: call, accountSid: LoadPlan.accountSid, reason: "callended", sequenceNumber: 31))
+            stop == StreamStop(callSid: call, accountSid: LoadPlan.accountSid, reason: "callended", sequenceNumber: 31)
+        )
 
         for channel in 0..<(dual ? 2 : 1) {
             let frame = template.mediaFrame(stream: 5, streamSid: sid, channel: channel, frame: 14, sequence: 30)
@@ -147,8 +172,13 @@ import Testing
             let samples = template.pattern.frame(stream: 5, channel: channel, frame: 14)
             let encoded = samples.withUnsafeBytes {
                 StreamMessageEncoder().media(
-                    streamSid: sid, sequenceNumber: 30, chunk: 15, timestampMs: 1_400,
-                    track: dual ? [Track.inbound, .outbound][channel] : nil, pcm: $0)
+                    streamSid: sid,
+                    sequenceNumber: 30,
+                    chunk: 15,
+                    timestampMs: 1_400,
+                    track: dual ? [Track.inbound, .outbound][channel] : nil,
+                    pcm: $0
+                )
             }
             let reference = try media(encoded)
             #expect(ours.frame.sequenceNumber == 30 && ours.frame.chunk == 15 && ours.frame.timestampMs == 1_400)

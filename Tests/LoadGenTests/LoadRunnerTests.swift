@@ -4,24 +4,54 @@ import Testing
 @testable import LoadGen
 
 @Suite struct LoadRunnerTests {
-    func plan(_ url: String, streams: Int, frames: Int, rate: Int = 8000, dual: Bool = false, pace: LoadPlan.Pace) throws -> LoadPlan {
-        LoadPlan(endpoint: try StreamEndpoint(parsing: url), streams: streams, frames: frames, sampleRate: rate, dual: dual, pace: pace, handshakeTimeoutSeconds: 5, closeTimeoutSeconds: 5)
+    func plan(
+        _ url: String,
+        streams: Int,
+        frames: Int,
+        rate: Int = 8000,
+        dual: Bool = false,
+        pace: LoadPlan.Pace
+    ) throws -> LoadPlan {
+        LoadPlan(
+            endpoint: try StreamEndpoint(parsing: url),
+            streams: streams,
+            frames: frames,
+            sampleRate: rate,
+            dual: dual,
+            pace: pace,
+            handshakeTimeoutSeconds: 5,
+            closeTimeoutSeconds: 5
+        )
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: [(LoadPlan.Pace.flood, 8000, false), (.realtime, 16000, true), (.flood, 24000, true)])
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [(LoadPlan.Pace.flood, 8000, false), (.realtime, 16000, true), (.flood, 24000, true)]
+    )
     func streamsArriveSampleExact(pace: LoadPlan.Pace, rate: Int, dual: Bool) async throws {
         try await withTemporaryDirectory { directory in
             let authorization = "Basic \(Data("bench:bench-secret".utf8).base64EncodedString())"
             let server = try RecordingServer(.record(outputDirectory: directory, expectedAuthorization: authorization))
             defer { server.stop() }
             let url = "ws://bench:bench-secret@127.0.0.1:\(server.port)/v1/streams"
-            let plan = try self.plan(url, streams: 12, frames: pace == .flood ? 40 : 5, rate: rate, dual: dual, pace: pace)
+            let plan = try self.plan(
+                url,
+                streams: 12,
+                frames: pace == .flood ? 40 : 5,
+                rate: rate,
+                dual: dual,
+                pace: pace
+            )
 
             var report = try await LoadRunner.run(plan)
             #expect(report.streamsOK == 12)
             #expect(report.streamsFailed == 0)
             #expect(report.mediaMessages == 12 * plan.frames * plan.channels)
-            report.verification = StreamVerifier(plan: plan).verify(streams: report.completedStreams, in: directory, waitSeconds: 2)
+            report.verification = StreamVerifier(plan: plan).verify(
+                streams: report.completedStreams,
+                in: directory,
+                waitSeconds: 2
+            )
             let verification = try #require(report.verification)
             #expect(verification.isExact, "\(verification.problems)")
             #expect(verification.samplesVerified == 12 * plan.frames * plan.samplesPerFrame * plan.channels)
@@ -35,7 +65,11 @@ import Testing
                 #expect(connection.requestHead.contains("?sample-rate=\(rate) HTTP/1.1"))
                 #expect(connection.closedByClient)
                 let events = connection.messages.map { self.field($0, "event") }
-                #expect(events == ["connected", "start"] + Array(repeating: "media", count: plan.frames * plan.channels) + ["stop"])
+                #expect(
+                    events == ["connected", "start"] + Array(repeating: "media", count: plan.frames * plan.channels) + [
+                        "stop"
+                    ]
+                )
                 let sequence = connection.messages.dropFirst().map { Int(self.field($0, "sequence_number")) }
                 #expect(sequence == (1...(plan.frames * plan.channels + 2)).map { Optional($0) })
             }
@@ -56,9 +90,13 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func wrongCredentialsAreRefused() async throws {
         try await withTemporaryDirectory { directory in
-            let server = try RecordingServer(.record(outputDirectory: directory, expectedAuthorization: "Basic c29tZW9uZTplbHNl"))
+            let server = try RecordingServer(
+                .record(outputDirectory: directory, expectedAuthorization: "Basic c29tZW9uZTplbHNl")
+            )
             defer { server.stop() }
-            let report = try await LoadRunner.run(try self.plan("ws://bench:wrong@127.0.0.1:\(server.port)/", streams: 3, frames: 2, pace: .flood))
+            let report = try await LoadRunner.run(
+                try self.plan("ws://bench:wrong@127.0.0.1:\(server.port)/", streams: 3, frames: 2, pace: .flood)
+            )
             #expect(report.failures == ["upgrade refused: HTTP 401": 3])
         }
     }
@@ -68,7 +106,12 @@ import Testing
         let sink = try DiscardServer()
         let port = sink.port  // bound but never served: connections queue, nobody answers the upgrade
         let plan = LoadPlan(
-            endpoint: try StreamEndpoint(parsing: "ws://127.0.0.1:\(port)/"), streams: 2, frames: 1, pace: .flood, handshakeTimeoutSeconds: 0.5)
+            endpoint: try StreamEndpoint(parsing: "ws://127.0.0.1:\(port)/"),
+            streams: 2,
+            frames: 1,
+            pace: .flood,
+            handshakeTimeoutSeconds: 0.5
+        )
         let report = try await LoadRunner.run(plan)
         #expect(report.handshakeFailures == 2)
         withExtendedLifetime(sink) {}

@@ -13,7 +13,11 @@ import Testing
             #expect(samples.count == rate / 10)
             #expect(samples == second.frame(stream: stream, channel: channel, frame: frame))
             let start = frame * first.samplesPerFrame
-            #expect(samples.indices.allSatisfy { samples[$0] == first.sample(stream: stream, channel: channel, index: start + $0) })
+            #expect(
+                samples.indices.allSatisfy {
+                    samples[$0] == first.sample(stream: stream, channel: channel, index: start + $0)
+                }
+            )
         }
     }
 
@@ -30,13 +34,18 @@ import Testing
         }
         // Bodies differ too, not only headers: neighbouring frames use different pool blocks.
         for frame in 0..<100 {
-            #expect(pattern.blockIndex(stream: 3, channel: 0, frame: frame) != pattern.blockIndex(stream: 3, channel: 0, frame: frame + 1))
+            #expect(
+                pattern.blockIndex(stream: 3, channel: 0, frame: frame)
+                    != pattern.blockIndex(stream: 3, channel: 0, frame: frame + 1)
+            )
         }
     }
 
     @Test func headerNamesItsFrame() {
         let pattern = PCMPattern(sampleRate: 16000)
-        for identity in [FrameIdentity(stream: 0, channel: 0, frame: 0), FrameIdentity(stream: 65_537, channel: 1, frame: 70_000)] {
+        for identity in [
+            FrameIdentity(stream: 0, channel: 0, frame: 0), FrameIdentity(stream: 65_537, channel: 1, frame: 70_000),
+        ] {
             let samples = pattern.frame(stream: identity.stream, channel: identity.channel, frame: identity.frame)
             #expect(pattern.identify(samples) == identity)
         }

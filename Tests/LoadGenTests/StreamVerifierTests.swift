@@ -6,8 +6,13 @@ import Testing
 @Suite struct StreamVerifierTests {
     func plan(rate: Int = 8000, dual: Bool = false, frames: Int = 12) -> LoadPlan {
         LoadPlan(
-            endpoint: StreamEndpoint(host: "127.0.0.1", port: 1, requestTarget: "/"), streams: 4, frames: frames,
-            sampleRate: rate, dual: dual, runID: RunID(0x1234))
+            endpoint: StreamEndpoint(host: "127.0.0.1", port: 1, requestTarget: "/"),
+            streams: 4,
+            frames: frames,
+            sampleRate: rate,
+            dual: dual,
+            runID: RunID(0x1234)
+        )
     }
 
     /// The PCM a server should have stored for `stream`, built frame by frame so tests can tamper with the frame list.
@@ -16,9 +21,20 @@ import Testing
         return (0..<plan.frames).map { pattern.frame(stream: stream, channel: channel, frame: $0) }
     }
 
-    func write(_ plan: LoadPlan, stream: Int, channels: [[[Int16]]], rate: Int? = nil, in directory: String) throws -> String {
+    func write(
+        _ plan: LoadPlan,
+        stream: Int,
+        channels: [[[Int16]]],
+        rate: Int? = nil,
+        in directory: String
+    ) throws -> String {
         let path = "\(directory)/\(plan.callSid(stream))_\(plan.streamSid(stream)).wav"
-        try writeWav(interleave(channels.map { $0.flatMap { $0 } }), to: path, sampleRate: rate ?? plan.sampleRate, channels: channels.count)
+        try writeWav(
+            interleave(channels.map { $0.flatMap { $0 } }),
+            to: path,
+            sampleRate: rate ?? plan.sampleRate,
+            channels: channels.count
+        )
         return path
     }
 
@@ -33,9 +49,18 @@ import Testing
         try await withTemporaryDirectory { directory in
             let plan = self.plan(rate: rate, dual: dual)
             for stream in 0..<plan.streams {
-                _ = try self.write(plan, stream: stream, channels: (0..<plan.channels).map { self.frames(plan, stream: stream, channel: $0) }, in: directory)
+                _ = try self.write(
+                    plan,
+                    stream: stream,
+                    channels: (0..<plan.channels).map { self.frames(plan, stream: stream, channel: $0) },
+                    in: directory
+                )
             }
-            let summary = StreamVerifier(plan: plan).verify(streams: Array(0..<plan.streams), in: directory, waitSeconds: 0)
+            let summary = StreamVerifier(plan: plan).verify(
+                streams: Array(0..<plan.streams),
+                in: directory,
+                waitSeconds: 0
+            )
             #expect(summary.isExact)
             #expect(summary.samplesVerified == plan.streams * plan.frames * plan.samplesPerFrame * plan.channels)
         }
@@ -98,7 +123,13 @@ import Testing
     @Test func wrongRateIsCaught() async throws {
         try await withTemporaryDirectory { directory in
             let plan = self.plan(rate: 16000)
-            _ = try self.write(plan, stream: 1, channels: [self.frames(plan, stream: 1, channel: 0)], rate: 8000, in: directory)
+            _ = try self.write(
+                plan,
+                stream: 1,
+                channels: [self.frames(plan, stream: 1, channel: 0)],
+                rate: 8000,
+                in: directory
+            )
             let problem = try self.problem(plan, in: directory)
             #expect(problem.kind == .sampleRate)
             #expect(problem.detail == "8000 Hz, expected 16000 Hz")
@@ -111,7 +142,11 @@ import Testing
             var frames = self.frames(plan, stream: 1, channel: 0)
             frames[9] = [Int16](repeating: 0, count: plan.samplesPerFrame)
             _ = try self.write(plan, stream: 1, channels: [frames], in: directory)
-            #expect(try self.problem(plan, in: directory).detail.contains("frame 9 (chunk 10) channel 0, sample 0 holds silence"))
+            #expect(
+                try self.problem(plan, in: directory).detail.contains(
+                    "frame 9 (chunk 10) channel 0, sample 0 holds silence"
+                )
+            )
         }
     }
 
@@ -121,7 +156,12 @@ import Testing
             #expect(try self.problem(plan, in: directory).kind == .missing)
             let frames = self.frames(plan, stream: 1, channel: 0)
             _ = try self.write(plan, stream: 1, channels: [frames], in: directory)
-            try writeWav(frames.flatMap { $0 }, to: "\(directory)/stream-\(plan.streamSid(1)).wav", sampleRate: 8000, channels: 1)
+            try writeWav(
+                frames.flatMap { $0 },
+                to: "\(directory)/stream-\(plan.streamSid(1)).wav",
+                sampleRate: 8000,
+                channels: 1
+            )
             #expect(try self.problem(plan, in: directory).kind == .duplicateFiles)
         }
     }
@@ -132,7 +172,12 @@ import Testing
             let plan = self.plan()
             let nested = "\(directory)/media/loadgen/2026/01/02/\(plan.callSid(2))"
             try FileManager.default.createDirectory(atPath: nested, withIntermediateDirectories: true)
-            try writeWav(self.frames(plan, stream: 2, channel: 0).flatMap { $0 }, to: "\(nested)/stream-\(plan.streamSid(2)).wav", sampleRate: 8000, channels: 1)
+            try writeWav(
+                self.frames(plan, stream: 2, channel: 0).flatMap { $0 },
+                to: "\(nested)/stream-\(plan.streamSid(2)).wav",
+                sampleRate: 8000,
+                channels: 1
+            )
             #expect(StreamVerifier(plan: plan).verify(streams: [2], in: directory, waitSeconds: 0).isExact)
         }
     }

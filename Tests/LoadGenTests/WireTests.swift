@@ -12,12 +12,16 @@ import Testing
     }
 
     @Test func handshakeRequestCarriesBasicAuthFromTheURL() throws {
-        let endpoint = try StreamEndpoint(parsing: "ws://bench:bench-secret@127.0.0.1:9000/v1/streams").requesting(sampleRate: 16000)
+        let endpoint = try StreamEndpoint(parsing: "ws://bench:bench-secret@127.0.0.1:9000/v1/streams").requesting(
+            sampleRate: 16000
+        )
         let handshake = WebSocketHandshake(nonce: Array(0..<16))
         let request = String(decoding: handshake.request(for: endpoint), as: UTF8.self)
         #expect(request.hasPrefix("GET /v1/streams?sample-rate=16000 HTTP/1.1\r\n"))
         #expect(request.contains("\r\nHost: 127.0.0.1:9000\r\n"))
-        #expect(request.contains("\r\nAuthorization: Basic \(Data("bench:bench-secret".utf8).base64EncodedString())\r\n"))
+        #expect(
+            request.contains("\r\nAuthorization: Basic \(Data("bench:bench-secret".utf8).base64EncodedString())\r\n")
+        )
         #expect(request.hasSuffix("\r\n\r\n"))
 
         let anonymous = try StreamEndpoint(parsing: "ws://127.0.0.1:9000/v1/streams?sample-rate=8000&x=1")
@@ -36,12 +40,17 @@ import Testing
 
     @Test func handshakeResponseIsChecked() {
         let handshake = WebSocketHandshake(nonce: Array(0..<16))
-        let good = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nsec-websocket-accept: \(handshake.expectedAccept)\r\n\r\n"
+        let good =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nsec-websocket-accept: \(handshake.expectedAccept)\r\n\r\n"
         #expect(handshake.parse(Array((good + "\u{81}").utf8)) == .upgraded(headerLength: good.utf8.count))
         #expect(handshake.parse(Array(good.dropLast(2).utf8)) == nil)
-        #expect(handshake.parse(Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".utf8)) == .refused(status: 401))
+        #expect(
+            handshake.parse(Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".utf8))
+                == .refused(status: 401)
+        )
         #expect(handshake.parse(Array("HTTP/1.1 503 Busy\r\n\r\n".utf8)) == .refused(status: 503))
-        if case .malformed = handshake.parse(Array("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: nope\r\n\r\n".utf8)) {} else {
+        if case .malformed = handshake.parse(Array("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: nope\r\n\r\n".utf8)) {
+        } else {
             Issue.record("a wrong accept key must not pass")
         }
         if case .malformed = handshake.parse(Array("SSH-2.0-OpenSSH\r\n\r\n".utf8)) {} else { Issue.record("not HTTP") }

@@ -9,7 +9,8 @@ import Testing
     static var umaskValue: mode_t {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("Umask:") }
-        return line.flatMap { mode_t($0.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) } ?? 0o022
+        return line.flatMap { mode_t($0.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) }
+            ?? 0o022
     }
 
     static func mode(_ path: String) -> mode_t {
@@ -29,7 +30,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let layout = StorageLayout(root: root)
         let directory = "\(root)/media/a/b"
-        let reserved = try layout.reserveStreamFile(in: directory, streamSid: try PathSafeIdentifier("MZ1", field: "stream_sid"))
+        let reserved = try layout.reserveStreamFile(
+            in: directory,
+            streamSid: try PathSafeIdentifier("MZ1", field: "stream_sid")
+        )
         close(reserved.descriptor)
         try FileSystem.writeAtomically(Array("{}".utf8), to: reserved.sidecarPath, durable: false)
 

@@ -22,14 +22,24 @@ import Testing
     }
 
     @Test func aMissingFileIsOnlyMissing() {
-        let checked = MediaFileCheck.check("\(makeTemporaryDirectory())/gone.wav", bytes: 3, sha256: Self.abcSha, hashing: .always)
+        let checked = MediaFileCheck.check(
+            "\(makeTemporaryDirectory())/gone.wav",
+            bytes: 3,
+            sha256: Self.abcSha,
+            hashing: .always
+        )
         #expect(checked.findings == [.missing])
         #expect(checked.isMissing)
         #expect(checked.hashedBytes == 0)
     }
 
     @Test func aChangedFileOfTheSameSizeDiffersInItsHash() throws {
-        let checked = MediaFileCheck.check(try self.file("abd"), bytes: 3, sha256: Self.abcSha, hashing: .whenSizeAgrees)
+        let checked = MediaFileCheck.check(
+            try self.file("abd"),
+            bytes: 3,
+            sha256: Self.abcSha,
+            hashing: .whenSizeAgrees
+        )
         guard case .sha256Differs(let actual, let expected) = checked.findings.first, checked.findings.count == 1 else {
             Issue.record("findings: \(checked.findings)")
             return
@@ -59,7 +69,8 @@ import Testing
         let path = try self.file("abcd")
         #expect(MediaFileCheck.check(path, bytes: nil, sha256: nil, hashing: .always).findings.isEmpty)
         let hashOnly = MediaFileCheck.check(path, bytes: nil, sha256: Self.abcSha, hashing: .always)
-        if case .sha256Differs = hashOnly.findings.first, hashOnly.findings.count == 1 {} else {
+        if case .sha256Differs = hashOnly.findings.first, hashOnly.findings.count == 1 {
+        } else {
             Issue.record("findings: \(hashOnly.findings)")
         }
     }

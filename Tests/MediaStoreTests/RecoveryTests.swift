@@ -2,6 +2,7 @@ import ExorecTesting
 import Foundation
 import Logging
 import Testing
+
 @testable import MediaStore
 
 /// Crash repair, checked on files whose writer "died": the recorder is abandoned without finish,
@@ -9,26 +10,46 @@ import Testing
 @Suite struct RecoveryTests {
     private func identity(_ stream: String) throws -> StreamRecorder.Identity {
         .init(
-            account: try PathSafeIdentifier("acct", field: "account"), callSid: try PathSafeIdentifier("CA1", field: "call"),
-            streamSid: try PathSafeIdentifier(stream, field: "stream"), from: "+1", to: "+2", customParameters: [:], queryParameters: [:])
+            account: try PathSafeIdentifier("acct", field: "account"),
+            callSid: try PathSafeIdentifier("CA1", field: "call"),
+            streamSid: try PathSafeIdentifier(stream, field: "stream"),
+            from: "+1",
+            to: "+2",
+            customParameters: [:],
+            queryParameters: [:]
+        )
     }
 
     /// Writes `frames` frames into a recorder, flushes them to the kernel and leaves the file open.
-    private func abandonedRecording(root: String, stream: String, channels: Int, frames: Int) throws -> (StreamRecorder, [Int16]) {
+    private func abandonedRecording(
+        root: String,
+        stream: String,
+        channels: Int,
+        frames: Int
+    ) throws -> (StreamRecorder, [Int16]) {
         let recorder = try StreamRecorder(
-            layout: StorageLayout(root: root), identity: try self.identity(stream), sampleRate: 8000, startedAt: .now(),
-            configuration: .init(), exorecVersion: "test")
+            layout: StorageLayout(root: root),
+            identity: try self.identity(stream),
+            sampleRate: 8000,
+            startedAt: .now(),
+            configuration: .init(),
+            exorecVersion: "test"
+        )
         try recorder.setChannels(channels)
         var written: [Int16] = []
         for f in 0..<frames {
             for channel in 0..<channels {
                 let pcm = (0..<800).map { Int16(truncatingIfNeeded: f * 1000 + $0 + channel * 7) }
-                pcm.withUnsafeBufferPointer { _ = recorder.append(channel: channel, timestampMs: Int64(f * 100), chunk: nil, samples: $0) }
+                pcm.withUnsafeBufferPointer {
+                    _ = recorder.append(channel: channel, timestampMs: Int64(f * 100), chunk: nil, samples: $0)
+                }
             }
         }
         recorder.flush()
         for i in 0..<(frames * 800) {
-            for channel in 0..<channels { written.append(Int16(truncatingIfNeeded: (i / 800) * 1000 + i % 800 + channel * 7)) }
+            for channel in 0..<channels {
+                written.append(Int16(truncatingIfNeeded: (i / 800) * 1000 + i % 800 + channel * 7))
+            }
         }
         return (recorder, written)
     }
@@ -36,13 +57,19 @@ import Testing
     @Test(arguments: [1, 2])
     func interruptedStreamIsRepairedCompletelyAndMarked(channels: Int) async throws {
         let root = makeTemporaryDirectory()
-        let (recorder, written) = try self.abandonedRecording(root: root, stream: "s\(channels)", channels: channels, frames: 5)
+        let (recorder, written) = try self.abandonedRecording(
+            root: root,
+            stream: "s\(channels)",
+            channels: channels,
+            frames: 5
+        )
         // Tear the last sample frame in half, as a crash mid-write can.
         let fd = open(recorder.wavPath, O_WRONLY | O_APPEND)
         _ = write(fd, [UInt8(1)], 1)
         close(fd)
 
-        let repaired = StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test")).repairInterruptedStreams()
+        let repaired = StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test"))
+            .repairInterruptedStreams()
         #expect(repaired.map(\.wavPath) == [recorder.wavPath])
         #expect(repaired.first?.truncatedBytes == 1)
 
@@ -57,15 +84,22 @@ import Testing
         #expect(file.readAll() == written)
         let outside = try await OutsideReader.soundfile(recorder.wavPath)
         #expect(outside.frames == 4000 && outside.channels == channels)
-        _ = recorder.finish(closeReason: "test", endedAt: .now())  // the test's own handle; the file is already repaired
+        // The test's own handle; the file is already repaired.
+        _ = recorder.finish(closeReason: "test", endedAt: .now())
     }
 
     @Test func streamThatDiedBeforeAnyAudioGetsAnEmptyValidWav() async throws {
         let root = makeTemporaryDirectory()
         let recorder = try StreamRecorder(
-            layout: StorageLayout(root: root), identity: try self.identity("early"), sampleRate: 16000, startedAt: .now(),
-            configuration: .init(), exorecVersion: "test")
-        let repaired = StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test")).repairInterruptedStreams()
+            layout: StorageLayout(root: root),
+            identity: try self.identity("early"),
+            sampleRate: 16000,
+            startedAt: .now(),
+            configuration: .init(),
+            exorecVersion: "test"
+        )
+        let repaired = StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test"))
+            .repairInterruptedStreams()
         #expect(repaired.count == 1)
         let outside = try await OutsideReader.soundfile(recorder.wavPath)
         #expect(outside.frames == 0 && outside.sampleRate == 16000)
@@ -79,7 +113,10 @@ import Testing
         let sidecar = recorder.finish(closeReason: "stop:callended", endedAt: .now())
         _ = try StreamFinalizer.finalize(sidecar, wavPath: recorder.wavPath, sidecarPath: recorder.sidecarPath)
         let before = try FileSystem.read(recorder.sidecarPath)
-        #expect(StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test")).repairInterruptedStreams().isEmpty)
+        #expect(
+            StorageRecovery(layout: StorageLayout(root: root), logger: Logger(label: "test")).repairInterruptedStreams()
+                .isEmpty
+        )
         #expect(try FileSystem.read(recorder.sidecarPath) == before)
         #expect(try StreamSidecar.load(from: recorder.sidecarPath).state == .complete)
     }

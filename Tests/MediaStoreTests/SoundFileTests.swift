@@ -14,7 +14,13 @@ import Testing
         let path = directory + "/growing.wav"
         let fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
         try #require(fd >= 0)
-        let file = try SoundFile.create(path: path, descriptor: fd, format: .wav16, sampleRate: 8000, channels: channels)
+        let file = try SoundFile.create(
+            path: path,
+            descriptor: fd,
+            format: .wav16,
+            sampleRate: 8000,
+            channels: channels
+        )
         let samples = (0..<(1600 * channels)).map { Int16(truncatingIfNeeded: $0 &* 37) }
         try samples.withUnsafeBufferPointer { try file.write($0) }
         try samples.withUnsafeBufferPointer { try file.write($0) }

@@ -8,8 +8,14 @@ import Testing
     func aTrailingSlashOnTheRootMakesNoDifference(root: String) {
         let layout = StorageLayout(root: root)
         #expect(layout.root == "/data/exorec")
-        #expect(layout.relative("/data/exorec/media/acme/2026/01/02/CA1/stream-S.wav") == "media/acme/2026/01/02/CA1/stream-S.wav")
-        #expect(layout.absolute("media/acme/2026/01/02/CA1/stream-S.wav") == "/data/exorec/media/acme/2026/01/02/CA1/stream-S.wav")
+        #expect(
+            layout.relative("/data/exorec/media/acme/2026/01/02/CA1/stream-S.wav")
+                == "media/acme/2026/01/02/CA1/stream-S.wav"
+        )
+        #expect(
+            layout.absolute("media/acme/2026/01/02/CA1/stream-S.wav")
+                == "/data/exorec/media/acme/2026/01/02/CA1/stream-S.wav"
+        )
         #expect(layout.relative("/data/exorec") == "")
         #expect(layout.absolute("") == "/data/exorec")
         #expect(layout.mediaRoot == "/data/exorec/media")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MediaStore
 
 /// The timeline takes any Int64 as a chunk or timestamp (the parser only lets non-negative ones
@@ -12,7 +13,9 @@ import Testing
         func place(samples: Int = 800, ts: Int64? = nil, chunk: Int64? = nil) -> StreamTimeline.Placement {
             let pcm = [Int16](repeating: 1, count: samples)
             return pcm.withUnsafeBufferPointer { buffer in
-                self.timeline.place(channel: 0, timestampMs: ts, chunk: chunk, samples: buffer) { self.output += $0.count }
+                self.timeline.place(channel: 0, timestampMs: ts, chunk: chunk, samples: buffer) {
+                    self.output += $0.count
+                }
             }
         }
     }
@@ -20,13 +23,17 @@ import Testing
     /// A client jumping almost `maxGapMs` ahead with each frame is stopped at `maxDurationMs`, so the
     /// silence it makes exorec write is bounded by the stream's length, not by the number of messages.
     @Test func jumpsAheadStopAtTheLongestStream() {
-        let timeline = StreamTimeline(.init(sampleRate: 8000, channels: 1, reorderWindowMs: 100, maxGapMs: 600_000, maxDurationMs: 3_600_000))
+        let timeline = StreamTimeline(
+            .init(sampleRate: 8000, channels: 1, reorderWindowMs: 100, maxGapMs: 600_000, maxDurationMs: 3_600_000)
+        )
         let pcm = [Int16](repeating: 1, count: 800)
         var written: Int64 = 0
         var placements: [StreamTimeline.Placement] = []
         for frame in 0..<20 {
             let placement = pcm.withUnsafeBufferPointer { buffer in
-                timeline.place(channel: 0, timestampMs: Int64(frame) * 590_000, chunk: nil, samples: buffer) { written += Int64($0.count) }
+                timeline.place(channel: 0, timestampMs: Int64(frame) * 590_000, chunk: nil, samples: buffer) {
+                    written += Int64($0.count)
+                }
             }
             placements.append(placement)
             if placement == .beyondMaxDuration { break }
@@ -94,7 +101,11 @@ import Testing
     @Test func hugeConfiguredGapIsBoundedAndStillRefusesTheLimit() {
         let timeline = StreamTimeline(.init(sampleRate: 24000, channels: 1, reorderWindowMs: 100, maxGapMs: .max))
         let pcm = [Int16](repeating: 1, count: 2400)
-        let place = { (ts: Int64) in pcm.withUnsafeBufferPointer { timeline.place(channel: 0, timestampMs: ts, chunk: nil, samples: $0) { _ in } } }
+        let place = { (ts: Int64) in
+            pcm.withUnsafeBufferPointer {
+                timeline.place(channel: 0, timestampMs: ts, chunk: nil, samples: $0) { _ in }
+            }
+        }
         #expect(place(0) == .placed)
         #expect(place(.max) == .gapTooLarge)
         #expect(place(.max / 24) == .gapTooLarge)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MediaStore
 
 /// Drives a timeline with whole frames and collects what it commits.
@@ -7,13 +8,17 @@ private final class TimelineHarness {
     var output: [Int16] = []
 
     init(rate: Int = 80, channels: Int = 1, windowMs: Int = 100, maxGapMs: Int = 600_000) {
-        self.timeline = StreamTimeline(.init(sampleRate: rate, channels: channels, reorderWindowMs: windowMs, maxGapMs: maxGapMs))
+        self.timeline = StreamTimeline(
+            .init(sampleRate: rate, channels: channels, reorderWindowMs: windowMs, maxGapMs: maxGapMs)
+        )
     }
 
     @discardableResult
     func place(_ samples: [Int16], channel: Int = 0, ts: Int64?, chunk: Int64? = nil) -> StreamTimeline.Placement {
         samples.withUnsafeBufferPointer { buffer in
-            self.timeline.place(channel: channel, timestampMs: ts, chunk: chunk, samples: buffer) { self.output += Array($0) }
+            self.timeline.place(channel: channel, timestampMs: ts, chunk: chunk, samples: buffer) {
+                self.output += Array($0)
+            }
         }
     }
 
@@ -93,9 +98,12 @@ private func frame(_ index: Int, samples: Int = 8) -> [Int16] { Array(repeating:
         h.place(frame(2, samples: 4), channel: 0, ts: 100)  // 100 ms = sample 8 at 80 Hz
         h.finish()
         // Frame 1 on both channels; frame 2 inbound only; samples 4..<8 are a gap on both.
-        let expected: [Int16] = [1, -1, 1, -1, 1, -1, 1, -1] + Array(repeating: 0, count: 8) + [2, 0, 2, 0, 2, 0, 2, 0]
+        let expected: [Int16] =
+            [1, -1, 1, -1, 1, -1, 1, -1] + Array(repeating: 0, count: 8) + [2, 0, 2, 0, 2, 0, 2, 0]
         #expect(h.output == expected)
-        #expect(Set(h.timeline.gaps) == [.init(channel: 0, start: 4, length: 4), .init(channel: 1, start: 4, length: 8)])
+        #expect(
+            Set(h.timeline.gaps) == [.init(channel: 0, start: 4, length: 4), .init(channel: 1, start: 4, length: 8)]
+        )
     }
 
     @Test func dualInterleavesBothTracks() {

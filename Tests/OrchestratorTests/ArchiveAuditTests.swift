@@ -47,7 +47,9 @@ import Testing
             let entries = try await catalog.auditEntries()
             let victim = try #require(entries.dropLast().last { $0.action == "archive.verified" })
             try Self.sqlite(
-                "\(root)/catalog.sqlite", "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(victim.seq);")
+                "\(root)/catalog.sqlite",
+                "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(victim.seq);"
+            )
             #expect(try await catalog.auditEntries().count == entries.count - 1)
 
             let report = try await catalog.verifyAuditChain()
@@ -56,7 +58,11 @@ import Testing
             #expect(report.problems.allSatisfy { $0.seq == victim.seq + 1 })
             let lines = AuditChainText.lines(report)
             #expect(lines.first?.hasPrefix("audit log NOT intact") == true)
-            #expect(lines.contains("problem: sequence-gap at seq \(victim.seq + 1): expected seq \(victim.seq), found \(victim.seq + 1)"))
+            #expect(
+                lines.contains(
+                    "problem: sequence-gap at seq \(victim.seq + 1): expected seq \(victim.seq), found \(victim.seq + 1)"
+                )
+            )
             // A broken chain's head is never offered as an anchor to keep.
             #expect(!lines.contains { $0.contains("keep this head elsewhere") })
             #expect(lines.contains { $0.contains("do not keep this head as an anchor") })
@@ -70,14 +76,17 @@ import Testing
             try Self.sqlite(
                 "\(root)/catalog.sqlite",
                 "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET detail = replace(detail, '\"ok\":\"4\"', '\"ok\":\"5\"') "
-                    + "WHERE seq = \(victim.seq);")
+                    + "WHERE seq = \(victim.seq);"
+            )
             let edited = try #require(try await catalog.auditEntries(after: victim.seq - 1, limit: 1).first)
             #expect(edited.detail != victim.detail, "the edit took effect")
 
             let report = try await catalog.verifyAuditChain()
             #expect(report.problems.map(\.kind) == [.hashMismatch])
             #expect(report.problems.first?.seq == victim.seq)
-            #expect(AuditChainText.lines(report).contains { $0.hasPrefix("problem: hash-mismatch at seq \(victim.seq)") })
+            #expect(
+                AuditChainText.lines(report).contains { $0.hasPrefix("problem: hash-mismatch at seq \(victim.seq)") }
+            )
         }
     }
 
@@ -85,7 +94,9 @@ import Testing
         try await Self.withAuditedArchive { root, catalog in
             let anchor = try #require(try await catalog.verifyAuditChain().head)
             try Self.sqlite(
-                "\(root)/catalog.sqlite", "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(anchor.seq);")
+                "\(root)/catalog.sqlite",
+                "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = \(anchor.seq);"
+            )
             #expect(try await catalog.verifyAuditChain().isIntact)
             let report = try await catalog.verifyAuditChain(anchor: AuditAnchor(text: anchor.text))
             #expect(report.problems.map(\.kind) == [.anchorMismatch])
@@ -101,7 +112,8 @@ import Testing
             let problem = try #require(try await archive.catalog.auditEntries(path: wav).first)
             #expect(
                 AuditChainText.line(problem)
-                    == "\(problem.seq)  2026-11-18T11:06:40.000Z  cli  archive.problem  call=CAarch1  path=\(wav)  \(problem.detail)")
+                    == "\(problem.seq)  2026-11-18T11:06:40.000Z  cli  archive.problem  call=CAarch1  path=\(wav)  \(problem.detail)"
+            )
             #expect(problem.detailMap["kind"] == "missing")
         }
     }

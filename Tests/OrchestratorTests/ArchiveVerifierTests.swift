@@ -23,7 +23,11 @@ import Testing
         func absolute(_ path: String) -> String { "\(self.root)/\(path)" }
 
         func verifier() -> ArchiveVerifier {
-            ArchiveVerifier(catalog: self.catalog, layout: StorageLayout(root: self.root), logger: RecordingTests.quietLogger())
+            ArchiveVerifier(
+                catalog: self.catalog,
+                layout: StorageLayout(root: self.root),
+                logger: RecordingTests.quietLogger()
+            )
         }
     }
 
@@ -31,53 +35,94 @@ import Testing
 
     /// A mono 8 kHz 16-bit WAV of a 440 Hz tone, `samples` long.
     static func wav(samples: Int, seed: Int) -> [UInt8] {
-        func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)] }
+        func le32(_ v: UInt32) -> [UInt8] {
+            [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)]
+        }
         func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
         var data: [UInt8] = []
         for i in 0..<samples {
             let value = Int16(8000 * sin(Double(i + seed) * 2 * .pi * 440 / 8000))
             data += le16(UInt16(bitPattern: value))
         }
-        return Array("RIFF".utf8) + le32(UInt32(36 + data.count)) + Array("WAVEfmt ".utf8) + le32(16) + le16(1) + le16(1)
+        return Array("RIFF".utf8) + le32(UInt32(36 + data.count)) + Array("WAVEfmt ".utf8) + le32(16) + le16(1)
+            + le16(1)
             + le32(8000) + le32(16000) + le16(2) + le16(16) + Array("data".utf8) + le32(UInt32(data.count)) + data
     }
 
     /// Calls `CAarch1`, `CAarch2`, each with a finished stream and recording (read-only files).
-    static func withArchive(calls: [String] = ["CAarch1", "CAarch2"], _ body: (inout Archive) async throws -> Void) async throws {
+    static func withArchive(
+        calls: [String] = ["CAarch1", "CAarch2"],
+        _ body: (inout Archive) async throws -> Void
+    ) async throws {
         try await RecordingTests.withStore { root, catalog in
             var archive = Archive(root: root, catalog: catalog)
             for (index, callSid) in calls.enumerated() {
-                let placedAt = Timestamp(millisecondsSinceEpoch: Self.placedAt.millisecondsSinceEpoch + Int64(index) * 86_400_000)
+                let placedAt = Timestamp(
+                    millisecondsSinceEpoch: Self.placedAt.millisecondsSinceEpoch + Int64(index) * 86_400_000
+                )
                 try await RecordingTests.recordCall(callSid, in: catalog, placedAt: placedAt)
                 let directory = try RecordingTests.callDirectory(root: root, callSid: callSid, placedAt: placedAt)
                 try FileSystem.makeDirectories(directory)
                 let relative = String(directory.dropFirst(root.count + 1))
-                try FileSystem.writeAtomically(Array(#"{"call_sid":"\#(callSid)"}"#.utf8), to: "\(directory)/call.json", durable: false)
+                try FileSystem.writeAtomically(
+                    Array(#"{"call_sid":"\#(callSid)"}"#.utf8),
+                    to: "\(directory)/call.json",
+                    durable: false
+                )
 
                 let mp3 = RecordingTests.fakeMP3 + Array(repeating: UInt8(index + 1), count: 4096)
                 try FileSystem.writeAtomically(mp3, to: "\(directory)/recording.mp3", durable: false)
                 try FileSystem.makeReadOnly("\(directory)/recording.mp3")
                 let recording = RecordingSidecar(
-                    state: .complete, accountSid: RecordingTests.account.sid, callSid: callSid,
-                    url: "https://recordings.example/\(callSid).mp3", fetchedAt: placedAt, contentType: "audio/mpeg",
-                    format: "mp3", channels: 1, sampleRate: 8000, durationSeconds: 1, bytes: Int64(mp3.count),
-                    sha256: try FileSystem.sha256(of: "\(directory)/recording.mp3"), exorecVersion: "test")
+                    state: .complete,
+                    accountSid: RecordingTests.account.sid,
+                    callSid: callSid,
+                    url: "https://recordings.example/\(callSid).mp3",
+                    fetchedAt: placedAt,
+                    contentType: "audio/mpeg",
+                    format: "mp3",
+                    channels: 1,
+                    sampleRate: 8000,
+                    durationSeconds: 1,
+                    bytes: Int64(mp3.count),
+                    sha256: try FileSystem.sha256(of: "\(directory)/recording.mp3"),
+                    exorecVersion: "test"
+                )
                 try recording.write(to: "\(directory)/recording.json", durable: false)
                 try await catalog.upsertRecording(from: recording, path: "\(relative)/recording.mp3")
                 archive.recordings[callSid] = "\(relative)/recording.mp3"
 
                 let streamPath = "\(relative)/stream-ST\(index).wav"
-                try FileSystem.writeAtomically(Self.wav(samples: 8000, seed: index), to: "\(root)/\(streamPath)", durable: false)
+                try FileSystem.writeAtomically(
+                    Self.wav(samples: 8000, seed: index),
+                    to: "\(root)/\(streamPath)",
+                    durable: false
+                )
                 try FileSystem.makeReadOnly("\(root)/\(streamPath)")
                 let sha = try FileSystem.sha256(of: "\(root)/\(streamPath)")
                 let bytes = try FileSystem.size(of: "\(root)/\(streamPath)")
                 let sidecar = #"{"bytes":\#(bytes),"call_sid":"\#(callSid)","sha256":"\#(sha)","state":"complete"}"#
-                try FileSystem.writeAtomically(Array(sidecar.utf8), to: "\(directory)/stream-ST\(index).json", durable: false)
+                try FileSystem.writeAtomically(
+                    Array(sidecar.utf8),
+                    to: "\(directory)/stream-ST\(index).json",
+                    durable: false
+                )
                 try await catalog.upsertMediaFile(
                     MediaFile(
-                        callSid: callSid, kind: .stream, path: streamPath, format: "wav", sampleRate: 8000, channels: 1,
-                        durationSeconds: 1, bytes: bytes, sha256: sha, state: .complete, createdAt: placedAt,
-                        updatedAt: placedAt))
+                        callSid: callSid,
+                        kind: .stream,
+                        path: streamPath,
+                        format: "wav",
+                        sampleRate: 8000,
+                        channels: 1,
+                        durationSeconds: 1,
+                        bytes: bytes,
+                        sha256: sha,
+                        state: .complete,
+                        createdAt: placedAt,
+                        updatedAt: placedAt
+                    )
+                )
                 archive.streams[callSid] = streamPath
             }
             try await body(&archive)
@@ -165,14 +210,28 @@ import Testing
 
     @Test func unexpectedAndTemporaryFilesAreReportedAndKnownSidecarsAreNot() async throws {
         try await Self.withArchive { archive in
-            let directory = String(try #require(archive.streams["CAarch1"]).split(separator: "/").dropLast().joined(separator: "/"))
+            let directory = String(
+                try #require(archive.streams["CAarch1"]).split(separator: "/").dropLast().joined(separator: "/")
+            )
             try FileSystem.writeAtomically([1, 2, 3], to: archive.absolute("\(directory)/extra.wav"), durable: false)
             try FileSystem.writeAtomically([1], to: archive.absolute("\(directory)/stray.json"), durable: false)
-            try FileSystem.writeAtomically([1], to: archive.absolute("\(directory)/.recording-7-abc.part"), durable: false)
+            try FileSystem.writeAtomically(
+                [1],
+                to: archive.absolute("\(directory)/.recording-7-abc.part"),
+                durable: false
+            )
             try FileSystem.makeDirectories(archive.absolute("media/other/2026/01/01/CAnobody"))
-            try FileSystem.writeAtomically([1], to: archive.absolute("media/other/2026/01/01/CAnobody/call.json"), durable: false)
+            try FileSystem.writeAtomically(
+                [1],
+                to: archive.absolute("media/other/2026/01/01/CAnobody/call.json"),
+                durable: false
+            )
             try FileSystem.makeDirectories(archive.absolute("media/_unknown/2026/01/01/CAlate"))
-            try FileSystem.writeAtomically([1], to: archive.absolute("media/_unknown/2026/01/01/CAlate/call.json"), durable: false)
+            try FileSystem.writeAtomically(
+                [1],
+                to: archive.absolute("media/_unknown/2026/01/01/CAlate/call.json"),
+                durable: false
+            )
 
             let report = try await archive.verifier().verify()
             let found = Dictionary(report.problems.map { ($0.path, $0.kind) }, uniquingKeysWith: { a, _ in a })
@@ -181,7 +240,8 @@ import Testing
                     "\(directory)/extra.wav": .unexpected, "\(directory)/stray.json": .unexpected,
                     "\(directory)/.recording-7-abc.part": .incompleteDownload,
                     "media/other/2026/01/01/CAnobody/call.json": .unexpected,
-                ])
+                ]
+            )
             #expect(report.problems.count == 4)
             #expect(report.problems.first { $0.path.hasSuffix("extra.wav") }?.callSid == "CAarch1")
             #expect(report.ok == 4)
@@ -259,7 +319,11 @@ import Testing
         let demo = try await ExorecProcess.run(["demo", "--storage", root, "--speed", "40", "--json"])
         #expect(demo.status == 0, "\(demo.errors)")
         try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: RecordingTests.quietLogger()) { catalog in
-            let verifier = ArchiveVerifier(catalog: catalog, layout: StorageLayout(root: root), logger: RecordingTests.quietLogger())
+            let verifier = ArchiveVerifier(
+                catalog: catalog,
+                layout: StorageLayout(root: root),
+                logger: RecordingTests.quietLogger()
+            )
             let report = try await verifier.verify()
             #expect(report.isClean, "\(report.problems)")
             #expect(report.selected >= 4)

@@ -7,8 +7,9 @@ import Ingest
 import MediaStore
 import NIOCore
 import NIOHTTP1
-@testable import Orchestrator
 import Testing
+
+@testable import Orchestrator
 
 /// `POST /v1/calls/CALLSID/pause|resume` on the internal door of a running pipeline, with a stream over a
 /// real WebSocket: the paused stretch is silence in the WAV, its `dtmf` is stored nowhere (sidecar,
@@ -16,7 +17,12 @@ import Testing
 /// hash-chained audit log.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct CallPauseAPITests {
-    func post(_ harness: ConsumerHarness, _ path: String, body: String? = nil, token: String?? = .none) async throws -> (status: Int, json: [String: Any]) {
+    func post(
+        _ harness: ConsumerHarness,
+        _ path: String,
+        body: String? = nil,
+        token: String?? = .none
+    ) async throws -> (status: Int, json: [String: Any]) {
         var request = HTTPClientRequest(url: harness.baseURL + path)
         request.method = .POST
         if let token = token ?? harness.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -33,7 +39,9 @@ struct CallPauseAPITests {
     func waitForFrames(_ harness: ConsumerHarness, _ frames: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while harness.pipeline.ingest.metrics.current.mediaFrames != frames {
-            guard ContinuousClock.now < deadline else { throw HarnessFailure("the server did not read \(frames) frames") }
+            guard ContinuousClock.now < deadline else {
+                throw HarnessFailure("the server did not read \(frames) frames")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -69,7 +77,11 @@ struct CallPauseAPITests {
             try client.sendText(Self.dtmf(script, "1", 100))
             try await self.waitForFrames(harness, 10)
 
-            let paused = try await self.post(harness, "/v1/calls/CAapi1/pause", body: "{\"by\":\"agent-7\",\"reason\":\"card number\"}")
+            let paused = try await self.post(
+                harness,
+                "/v1/calls/CAapi1/pause",
+                body: "{\"by\":\"agent-7\",\"reason\":\"card number\"}"
+            )
             #expect(paused.status == 200)
             #expect(paused.json["paused"] as? Bool == true)
             #expect(paused.json["outcome"] as? String == "paused")
@@ -137,7 +149,9 @@ struct CallPauseAPITests {
             #expect(database.range(of: Data("\"digit\"".utf8)) == nil)
 
             // The audit log: call.paused, then call.resumed, in an intact chain.
-            let audit = try await harness.catalog.auditEntries(callSid: "CAapi1").filter { $0.action.hasPrefix("call.") }
+            let audit = try await harness.catalog.auditEntries(callSid: "CAapi1").filter {
+                $0.action.hasPrefix("call.")
+            }
             #expect(audit.map(\.action) == ["call.paused", "call.resumed"])
             #expect(audit.first?.detailMap["by"] == "agent-7")
             #expect(audit.first?.detailMap["reason"] == "card number")
@@ -146,8 +160,12 @@ struct CallPauseAPITests {
 
             // A rebuild from the files gives the same intervals.
             let rebuiltPath = harness.storageRoot + "/rebuilt.sqlite"
-            _ = try await CatalogRebuilder(layout: StorageLayout(root: harness.storageRoot), catalogPath: rebuiltPath, logger: harness.logger)
-                .rebuild(options: .init(takeStorageLock: false, keepBackup: false))
+            _ = try await CatalogRebuilder(
+                layout: StorageLayout(root: harness.storageRoot),
+                catalogPath: rebuiltPath,
+                logger: harness.logger
+            )
+            .rebuild(options: .init(takeStorageLock: false, keepBackup: false))
             let rebuilt = try await Catalog.open(path: rebuiltPath, logger: harness.logger)
             let rebuiltStream = try await rebuilt.streams(callSid: "CAapi1").first
             try await rebuilt.close()
@@ -161,7 +179,9 @@ struct CallPauseAPITests {
             let first = StreamScript(streamSid: "STapi2a", callSid: "CAapi2", seed: 41)
             try await harness.send(first, frames: 3, every: .zero).value
             let deadline = ContinuousClock.now + .seconds(30)
-            while try await harness.catalog.streams(callSid: "CAapi2").first?.state != .complete, ContinuousClock.now < deadline {
+            while try await harness.catalog.streams(callSid: "CAapi2").first?.state != .complete,
+                ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(50))
             }
             let paused = try await self.post(harness, "/v1/calls/CAapi2/pause")

@@ -2,18 +2,19 @@ import AsyncHTTPClient
 import Catalog
 import Crypto
 import Dispatch
+import Doors
 import ExorecTesting
 import Foundation
-import Doors
 import Ingest
 import Logging
 import MediaStore
 import NIOCore
 import NIOHTTP1
-@testable import Orchestrator
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import Orchestrator
 
 /// The consumer API of issue 5 against a running pipeline (ingest server, catalog, stream cataloguer) on
 /// loopback: a stream sent at a steady pace while a consumer follows the events feed and tails the file.
@@ -89,11 +90,15 @@ struct ConsumerAPITests {
                     seen.append(event)
                     return seen
                 }
-                return !(seen.contains { $0.type == "stream.started" } && seen.contains { $0.type == "stream.progress" })
+                return
+                    !(seen.contains { $0.type == "stream.started" } && seen.contains { $0.type == "stream.progress" })
             }
             let firstEvents = first.withLock { $0 }
             #expect(resumeAt == firstEvents.last?.id)
-            #expect(!firstEvents.contains { $0.type == "stream.finished" }, "the break should come while the stream is still growing")
+            #expect(
+                !firstEvents.contains { $0.type == "stream.finished" },
+                "the break should come while the stream is still growing"
+            )
 
             // Second connection, as EventSource reconnects: no `after`, only the Last-Event-ID header.
             let second = try await harness.serverSentEvents(lastEventID: try #require(resumeAt)) { events in
@@ -133,7 +138,10 @@ struct ConsumerAPITests {
             let traversal = try await harness.get("/v1/media/..%2F..%2Fcatalog.sqlite")
             // The internal door takes the id as it comes and refuses anything but A-Z a-z 0-9 - _ (400);
             // a path never comes from the request, so nothing outside the catalog can be reached.
-            #expect([400, 404].contains(traversal.status), "\(traversal.status): \(String(decoding: traversal.body, as: UTF8.self))")
+            #expect(
+                [400, 404].contains(traversal.status),
+                "\(traversal.status): \(String(decoding: traversal.body, as: UTF8.self))"
+            )
             #expect(!String(decoding: traversal.body, as: UTF8.self).contains("SQLite"))
             let badID = try await harness.get("/v1/media/not.an.id")
             #expect(badID.status == 400)
@@ -173,7 +181,9 @@ struct ConsumerAPITests {
             #expect(text.contains("beyond the newest event, \(newest)"), "\(text)")
             #expect(!text.contains("last_id"))
             let resumed = try await harness.get(
-                "/v1/events", headers: ["Accept": "text/event-stream", "Last-Event-ID": "\(newest + 1)"])
+                "/v1/events",
+                headers: ["Accept": "text/event-stream", "Last-Event-ID": "\(newest + 1)"]
+            )
             #expect(resumed.status == 400)
         }
     }
@@ -182,7 +192,9 @@ struct ConsumerAPITests {
     @Test func refusalsAreLoggedOncePerKind() async throws {
         let (logger, records) = CapturedLogs.logger()
         try await ConsumerHarness.run(logger: logger) { harness async throws in
-            for _ in 0..<3 { #expect(try await harness.get("/v1/events", token: "wrong-token-0123456789").status == 403) }
+            for _ in 0..<3 {
+                #expect(try await harness.get("/v1/events", token: "wrong-token-0123456789").status == 403)
+            }
             #expect(try await harness.get("/v1/events?after=x").status == 400)
             let refusals = records.all.filter { $0.message == "refused a consumer request" }
             #expect(refusals.map { $0.metadata["status"] } == ["403", "400"])
@@ -200,7 +212,9 @@ struct ConsumerAPITests {
         try await ConsumerHarness.run(logger: logger) { harness async throws in
             poll.withLock { $0 = Task { try await harness.get("/v1/events?after=0&wait=30") } }
             let deadline = ContinuousClock.now + .seconds(20)
-            while !records.all.contains(where: { $0.message == "answering a consumer request" }), ContinuousClock.now < deadline {
+            while !records.all.contains(where: { $0.message == "answering a consumer request" }),
+                ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(10))
             }
             try await Task.sleep(for: .milliseconds(100))  // from reading the request to waiting on the feed
@@ -209,8 +223,14 @@ struct ConsumerAPITests {
         let answer = try await #require(poll.withLock { $0 }).value
         #expect(answer.status == 200)
         #expect(String(decoding: answer.body, as: UTF8.self) == "{\"events\":[],\"last_id\":0}\n")
-        #expect(ContinuousClock.now - (try #require(stoppedAt.withLock { $0 })) < .seconds(20), "not held for its 30 s wait")
-        #expect(!records.all.contains { $0.level >= .error }, "\(records.all.filter { $0.level >= .error }.map(\.message))")
+        #expect(
+            ContinuousClock.now - (try #require(stoppedAt.withLock { $0 })) < .seconds(20),
+            "not held for its 30 s wait"
+        )
+        #expect(
+            !records.all.contains { $0.level >= .error },
+            "\(records.all.filter { $0.level >= .error }.map(\.message))"
+        )
     }
 
     /// An event stream open when the server stops is ended (the internal door does not wait for the
@@ -222,7 +242,9 @@ struct ConsumerAPITests {
         try await ConsumerHarness.run(logger: logger) { harness async throws in
             stream.withLock { $0 = Task { try await harness.serverSentEvents(lastEventID: 0) { _ in false } } }
             let deadline = ContinuousClock.now + .seconds(20)
-            while !records.all.contains(where: { $0.message == "answering a consumer request" }), ContinuousClock.now < deadline {
+            while !records.all.contains(where: { $0.message == "answering a consumer request" }),
+                ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(10))
             }
             stoppingAt.withLock { $0 = .now }
@@ -243,7 +265,12 @@ struct ConsumerAPITests {
 
     @Test func serverSentEventParserSplitsEvents() {
         var parser = ServerSentEventParser()
-        var updates = parser.feed(Array("id: 7\nretry: 2000\n\n: keep-alive\n\nid: 8\nevent: stream.started\ndata: {\"id\":8}\n\nid: 9\r\nevent: x\r\n".utf8))
+        var updates = parser.feed(
+            Array(
+                "id: 7\nretry: 2000\n\n: keep-alive\n\nid: 8\nevent: stream.started\ndata: {\"id\":8}\n\nid: 9\r\nevent: x\r\n"
+                    .utf8
+            )
+        )
         updates += parser.feed(Array("data: {\"id\":9}\r\n\r\n".utf8))
         guard updates.count == 3 else {
             Issue.record("expected 3 updates, got \(updates.count)")
@@ -255,7 +282,11 @@ struct ConsumerAPITests {
         } else {
             Issue.record("second should be an event")
         }
-        if case .event(let event) = updates[2] { #expect(event.id == 9 && event.json == "{\"id\":9}") } else { Issue.record("third should be an event") }
+        if case .event(let event) = updates[2] {
+            #expect(event.id == 9 && event.json == "{\"id\":9}")
+        } else {
+            Issue.record("third should be an event")
+        }
     }
 }
 
@@ -273,7 +304,14 @@ final class ConsumerHarness: Sendable {
     var catalog: Catalog { self.pipeline.catalog }
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
-    private init(storageRoot: String, port: Int, streamPort: Int, pipeline: ExorecPipeline, logger: Logger, token: String?) {
+    private init(
+        storageRoot: String,
+        port: Int,
+        streamPort: Int,
+        pipeline: ExorecPipeline,
+        logger: Logger,
+        token: String?
+    ) {
         self.storageRoot = storageRoot
         self.port = port
         self.streamPort = streamPort
@@ -283,7 +321,8 @@ final class ConsumerHarness: Sendable {
     }
 
     static func run(
-        token: String? = ConsumerAPITests.token, logger: Logger = PipelineHarness.logger("consumer-api"),
+        token: String? = ConsumerAPITests.token,
+        logger: Logger = PipelineHarness.logger("consumer-api"),
         _ body: (ConsumerHarness) async throws -> Void
     ) async throws {
         let storageRoot = try PipelineHarness.temporaryDirectory("consumer-api")
@@ -305,9 +344,17 @@ final class ConsumerHarness: Sendable {
         let port = Mutex<Int?>(nil)
         let streamPort = Mutex<Int?>(nil)
         let pipeline = try await ExorecPipeline.open(
-            configuration: PipelineConfiguration(ingest: ingest, callbacks: callbacks, api: api, exorecVersion: "consumer-test"), client: nil,
-            logger: logger, onListening: { bound in streamPort.withLock { $0 = bound } },
-            onInternalListening: { bound in port.withLock { $0 = bound } })
+            configuration: PipelineConfiguration(
+                ingest: ingest,
+                callbacks: callbacks,
+                api: api,
+                exorecVersion: "consumer-test"
+            ),
+            client: nil,
+            logger: logger,
+            onListening: { bound in streamPort.withLock { $0 = bound } },
+            onInternalListening: { bound in port.withLock { $0 = bound } }
+        )
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
@@ -316,7 +363,14 @@ final class ConsumerHarness: Sendable {
         }
         let result: Result<Void, any Error>
         if let bound = port.withLock({ $0 }), let stream = streamPort.withLock({ $0 }) {
-            let harness = ConsumerHarness(storageRoot: storageRoot, port: bound, streamPort: stream, pipeline: pipeline, logger: logger, token: token)
+            let harness = ConsumerHarness(
+                storageRoot: storageRoot,
+                port: bound,
+                streamPort: stream,
+                pipeline: pipeline,
+                logger: logger,
+                token: token
+            )
             do { result = .success(try await body(harness)) } catch { result = .failure(error) }
         } else {
             result = .failure(HarnessFailure("the ingest server did not start listening"))
@@ -340,7 +394,13 @@ final class ConsumerHarness: Sendable {
                         try client.sendText(script.start())
                         for frame in 0..<frames {
                             try client.sendText(script.media(frame: frame))
-                            if interval > .zero { Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18) }
+                            if interval > .zero {
+                                Thread.sleep(
+                                    forTimeInterval: Double(interval.components.seconds) + Double(
+                                        interval.components.attoseconds
+                                    ) / 1e18
+                                )
+                            }
                         }
                         try client.sendText(script.stop())
                         _ = try client.awaitClose(timeoutSeconds: 10)
@@ -360,7 +420,12 @@ final class ConsumerHarness: Sendable {
         var body: [UInt8]
     }
 
-    func get(_ pathAndQuery: String, method: HTTPMethod = .GET, token: String?? = .none, headers: [String: String] = [:]) async throws -> Answer {
+    func get(
+        _ pathAndQuery: String,
+        method: HTTPMethod = .GET,
+        token: String?? = .none,
+        headers: [String: String] = [:]
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: self.baseURL + pathAndQuery)
         request.method = method
         if let token = token ?? self.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -378,18 +443,25 @@ final class ConsumerHarness: Sendable {
         guard answer.status == 200,
             let object = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any],
             let events = object["events"] as? [[String: Any]], let lastID = (object["last_id"] as? NSNumber)?.int64Value
-        else { throw HarnessFailure("not an events page: \(answer.status) \(String(decoding: answer.body, as: UTF8.self))") }
+        else {
+            throw HarnessFailure("not an events page: \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
+        }
         return (events, lastID)
     }
 
     /// A raw Server-Sent Events connection resuming with `Last-Event-ID`, read until `enough` says so.
-    func serverSentEvents(lastEventID: Int64, until enough: ([EventFeedFollower.Event]) -> Bool) async throws -> [EventFeedFollower.Event] {
+    func serverSentEvents(
+        lastEventID: Int64,
+        until enough: ([EventFeedFollower.Event]) -> Bool
+    ) async throws -> [EventFeedFollower.Event] {
         var request = HTTPClientRequest(url: self.baseURL + "/v1/events")
         request.headers.add(name: "Accept", value: "text/event-stream")
         request.headers.add(name: "Authorization", value: "Bearer \(self.token ?? "")")
         request.headers.add(name: "Last-Event-ID", value: String(lastEventID))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60), logger: self.logger)
-        guard response.status == .ok, response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true else {
+        guard response.status == .ok,
+            response.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true
+        else {
             throw HarnessFailure("not an event stream: \(response.status)")
         }
         var parser = ServerSentEventParser()
@@ -404,6 +476,8 @@ final class ConsumerHarness: Sendable {
     }
 
     static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        SHA256.hash(data: bytes).map {
+            String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+        }.joined()
     }
 }

@@ -38,12 +38,17 @@ struct EndToEndCacheBustingTests {
         let ringing = PipelineHarness.window(samples, from: 0.2, to: Self.ringing - 0.2)
         return Heard(
             old: PipelineHarness.tonePower(ringing, frequency: Self.oldTone, sampleRate: 8000),
-            new: PipelineHarness.tonePower(ringing, frequency: Self.newTone, sampleRate: 8000))
+            new: PipelineHarness.tonePower(ringing, frequency: Self.newTone, sampleRate: 8000)
+        )
     }
 
     @Test func anUpdatedWaitFileIsPlayedAfterTheChangeAndTheUnbustedURLPlaysTheStaleOne() async throws {
         let options = PipelineHarness.Options(
-            rate: 20, scenario: Self.scenario, streamBegin: .leg1Connect, waitURLPath: Self.path + Self.query)
+            rate: 20,
+            scenario: Self.scenario,
+            streamBegin: .leg1Connect,
+            waitURLPath: Self.path + Self.query
+        )
         try await PipelineHarness.run(options) { harness in
             let rawURL = harness.origin.url(Self.path + Self.query)
             let version1 = PipelineHarness.toneWAV(frequency: Self.oldTone, seconds: 1)
@@ -88,8 +93,11 @@ struct EndToEndCacheBustingTests {
 
             // What the platform played, by the sha256 of the bytes it used.
             let played = Dictionary(
-                await harness.platform.playedAudio().map { ($0.callSid, $0) }, uniquingKeysWith: { first, _ in first })
-            let sha1 = PipelineHarness.sha256(version1), sha2 = PipelineHarness.sha256(version2)
+                await harness.platform.playedAudio().map { ($0.callSid, $0) },
+                uniquingKeysWith: { first, _ in first }
+            )
+            let sha1 = PipelineHarness.sha256(version1)
+            let sha2 = PipelineHarness.sha256(version2)
             #expect(played[rawBefore]?.sha256 == sha1 && played[rawBefore]?.fromCache == false)
             #expect(played[bustedBefore]?.sha256 == sha1)
             #expect(played[rawAfter]?.sha256 == sha1, "the unbusted URL is served from the platform's cache: stale")
@@ -105,8 +113,14 @@ struct EndToEndCacheBustingTests {
             let heardBustedAfter = try await Self.heardWhileRinging(bustedAfter, in: harness)
             #expect(heardRawBefore.old > 1e5 && heardRawBefore.new < 1e3, "\(heardRawBefore)")
             #expect(heardBustedBefore.old > 1e5 && heardBustedBefore.new < 1e3, "\(heardBustedBefore)")
-            #expect(heardRawAfter.old > 1e5 && heardRawAfter.new < 1e3, "stale audio behind the unbusted URL: \(heardRawAfter)")
-            #expect(heardBustedAfter.new > 1e5 && heardBustedAfter.old < 1e3, "the updated file after the change: \(heardBustedAfter)")
+            #expect(
+                heardRawAfter.old > 1e5 && heardRawAfter.new < 1e3,
+                "stale audio behind the unbusted URL: \(heardRawAfter)"
+            )
+            #expect(
+                heardBustedAfter.new > 1e5 && heardBustedAfter.old < 1e3,
+                "the updated file after the change: \(heardBustedAfter)"
+            )
 
             // The wait audio stops when leg 2 answers: the conversation part has the legs only.
             let stream = try #require(try await harness.catalog.streams(callSid: bustedAfter).first)

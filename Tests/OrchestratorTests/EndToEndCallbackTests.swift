@@ -36,11 +36,16 @@ struct EndToEndCallbackTests {
         return CallShape(
             status: call.status,
             // Placed first, then the callbacks in the order they arrived, which this comparison leaves free.
-            history: try await catalog.statusHistory(callSid: callSid).map { "\($0.source.rawValue):\($0.status)" }.sorted(),
-            callbacks: try await catalog.callbacks(callSid: callSid).map { "\($0.eventType ?? "-"):\($0.status ?? "-")" }.sorted(),
+            history: try await catalog.statusHistory(callSid: callSid).map { "\($0.source.rawValue):\($0.status)" }
+                .sorted(),
+            callbacks: try await catalog.callbacks(callSid: callSid).map {
+                "\($0.eventType ?? "-"):\($0.status ?? "-")"
+            }.sorted(),
             jobs: try await catalog.downloadJobs(callSid: callSid).map(\.state.rawValue),
-            media: try await catalog.mediaFiles(callSid: callSid).map { "\($0.kind.rawValue):\($0.state.rawValue)" }.sorted(),
-            files: files)
+            media: try await catalog.mediaFiles(callSid: callSid).map { "\($0.kind.rawValue):\($0.state.rawValue)" }
+                .sorted(),
+            files: files
+        )
     }
 
     /// The shape of a completed, streamed, recorded call that got each callback once.
@@ -50,7 +55,8 @@ struct EndToEndCallbackTests {
         callbacks: ["answered:in-progress", "answered:in-progress", "terminal:completed"],
         jobs: ["done"],
         media: ["recording:complete", "stream:complete"],
-        files: ["call.json", "recording.json", "recording.mp3", "stream-SID.json", "stream-SID.wav"])
+        files: ["call.json", "recording.json", "recording.mp3", "stream-SID.json", "stream-SID.wav"]
+    )
 
     struct Faults: Sendable, CustomTestStringConvertible {
         var name: String
@@ -69,10 +75,17 @@ struct EndToEndCallbackTests {
     func duplicateAndDelayedCallbacksChangeNothing(_ faults: Faults) async throws {
         try await PipelineHarness.run(.init(rate: 20, callbackFaults: faults.faults)) { harness in
             let orders = [
-                CallOrder(from: "+919900000301", destination: .number("+919900000401"), statusCallbackContentType: .multipart),
                 CallOrder(
-                    from: "+919900000302", destination: .number("+919900000402"), recordingChannels: .single,
-                    statusCallbackContentType: .json),
+                    from: "+919900000301",
+                    destination: .number("+919900000401"),
+                    statusCallbackContentType: .multipart
+                ),
+                CallOrder(
+                    from: "+919900000302",
+                    destination: .number("+919900000402"),
+                    recordingChannels: .single,
+                    statusCallbackContentType: .json
+                ),
             ]
             var sids: [String] = []
             for order in orders { sids.append(try await harness.place(order).callSid) }
@@ -85,11 +98,19 @@ struct EndToEndCallbackTests {
                 let label = Comment(rawValue: "\(faults.name), \(sid)")
                 #expect(try await Self.shape(of: sid, in: harness) == Self.completedShape, label)
                 let callbacks = try await harness.catalog.callbacks(callSid: sid)
-                #expect(callbacks.allSatisfy { $0.deliveries == copies }, "deliveries \(callbacks.map(\.deliveries)) \(label)")
+                #expect(
+                    callbacks.allSatisfy { $0.deliveries == copies },
+                    "deliveries \(callbacks.map(\.deliveries)) \(label)"
+                )
                 // The simulator really sent every copy, and each was answered 200 (a duplicate is not an error).
                 let sent = attempts.filter { $0.callSid == sid }
                 #expect(sent.count == 3 * copies, label)
-                #expect(sent.allSatisfy { $0.statusCode == 200 }, Comment(rawValue: "answers \(sent.map { $0.statusCode.map(String.init) ?? "none" }), \(label.rawValue)"))
+                #expect(
+                    sent.allSatisfy { $0.statusCode == 200 },
+                    Comment(
+                        rawValue: "answers \(sent.map { $0.statusCode.map(String.init) ?? "none" }), \(label.rawValue)"
+                    )
+                )
                 let recordings = try await harness.catalog.recordings(callSid: sid)
                 #expect(recordings.count == 1, label)
             }
@@ -103,7 +124,11 @@ struct EndToEndCallbackTests {
     @Test func callbacksArrivingAfterTheCallIsDoneChangeNothing() async throws {
         try await PipelineHarness.run(.init(rate: 20)) { harness in
             let sid = try await harness.place(
-                CallOrder(from: "+919900000311", destination: .number("+919900000411"), statusCallbackContentType: .multipart)
+                CallOrder(
+                    from: "+919900000311",
+                    destination: .number("+919900000411"),
+                    statusCallbackContentType: .multipart
+                )
             ).callSid
             await harness.platform.waitUntilIdle()
             try await harness.settle(sid)
@@ -143,7 +168,11 @@ struct EndToEndCallbackTests {
             let recordingNow = try FileManager.default.attributesOfItem(atPath: "\(directory)/recording.mp3")
             #expect(recordingNow[.modificationDate] as? Date == recordingAttributes[.modificationDate] as? Date)
             #expect(recordingNow[.systemFileNumber] as? Int == recordingAttributes[.systemFileNumber] as? Int)
-            #expect(PipelineHarness.files(in: directory).filter { $0.hasPrefix("recording") } == ["recording.json", "recording.mp3"])
+            #expect(
+                PipelineHarness.files(in: directory).filter { $0.hasPrefix("recording") } == [
+                    "recording.json", "recording.mp3",
+                ]
+            )
 
             let callbacksNow = try await catalog.callbacks(callSid: sid)
             #expect(callbacksNow.count == 4, "three from the platform and the late one")
@@ -182,14 +211,27 @@ struct EndToEndCallbackTests {
             let early = try await harness.catalog.callbacks(callSid: sid)
             #expect(early.count == 3 && early.allSatisfy(\.unknownCall), "\(early.map(\.unknownCall))")
             #expect(try await harness.catalog.call(sid: sid)?.origin == .elsewhere)
-            #expect(try await harness.catalog.downloadJobs(callSid: sid).count == 1, "its recording is fetched as for any call")
+            #expect(
+                try await harness.catalog.downloadJobs(callSid: sid).count == 1,
+                "its recording is fetched as for any call"
+            )
             func sidecars() -> [String] {
-                FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter { $0.contains("/\(sid)/") }
+                FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter {
+                    $0.contains("/\(sid)/")
+                }
             }
-            #expect(sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
+            #expect(
+                sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") },
+                "\(sidecars())"
+            )
 
             // The placing process catches up.
-            let placed = PlacedCall(request: request, response: response, accountSid: PipelineHarness.account.sid, placedAt: .now())
+            let placed = PlacedCall(
+                request: request,
+                response: response,
+                accountSid: PipelineHarness.account.sid,
+                placedAt: .now()
+            )
             #expect(try await harness.catalog.recordPlacedCall(placed))
             #expect(try await harness.catalog.call(sid: sid)?.origin == .exorec)
             try await harness.pipeline.sidecars.refresh(callSid: sid)
@@ -199,7 +241,10 @@ struct EndToEndCallbackTests {
             }
             try await harness.settle(sid)
             #expect(try await Self.shape(of: sid, in: harness) == Self.completedShape)
-            #expect(sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") }, "\(sidecars())")
+            #expect(
+                sidecars().count == 1 && !sidecars().contains { $0.contains("/\(CallSidecar.unknownAccount)/") },
+                "\(sidecars())"
+            )
             let sidecar = try CallSidecar.load(from: "\(try await harness.callDirectory(sid))/call.json")
             #expect(sidecar.callbacks.count == 3 && sidecar.statusHistory.count == 4)
 

@@ -26,10 +26,34 @@ struct EndToEndCompletedCallTests {
     }
 
     static let variants = [
-        Variant(from: "+919900000011", to: "+919900000021", streamBegin: .leg1Connect, channels: .dual, callbacks: .multipart),
-        Variant(from: "+919900000012", to: "+919900000022", streamBegin: .leg2Connect, channels: .dual, callbacks: .json),
-        Variant(from: "+919900000013", to: "+919900000023", streamBegin: .leg1Connect, channels: .single, callbacks: .json),
-        Variant(from: "+919900000014", to: "+919900000024", streamBegin: .leg2Connect, channels: .single, callbacks: .multipart),
+        Variant(
+            from: "+919900000011",
+            to: "+919900000021",
+            streamBegin: .leg1Connect,
+            channels: .dual,
+            callbacks: .multipart
+        ),
+        Variant(
+            from: "+919900000012",
+            to: "+919900000022",
+            streamBegin: .leg2Connect,
+            channels: .dual,
+            callbacks: .json
+        ),
+        Variant(
+            from: "+919900000013",
+            to: "+919900000023",
+            streamBegin: .leg1Connect,
+            channels: .single,
+            callbacks: .json
+        ),
+        Variant(
+            from: "+919900000014",
+            to: "+919900000024",
+            streamBegin: .leg2Connect,
+            channels: .single,
+            callbacks: .multipart
+        ),
     ]
 
     @Test func everyCompletedCallHasItsStreamAndItsRecordingCataloguedWithMatchingChecksums() async throws {
@@ -37,8 +61,13 @@ struct EndToEndCompletedCallTests {
             var placed: [(Variant, PlacedCall)] = []
             for variant in Self.variants {
                 let order = CallOrder(
-                    from: variant.from, destination: .number(variant.to), customField: "e2e-\(variant.testDescription)",
-                    streamBegin: variant.streamBegin, recordingChannels: variant.channels, statusCallbackContentType: variant.callbacks)
+                    from: variant.from,
+                    destination: .number(variant.to),
+                    customField: "e2e-\(variant.testDescription)",
+                    streamBegin: variant.streamBegin,
+                    recordingChannels: variant.channels,
+                    statusCallbackContentType: variant.callbacks
+                )
                 placed.append((variant, try await harness.place(order)))
             }
             for (_, call) in placed { try await harness.settle(call.callSid) }
@@ -65,10 +94,15 @@ struct EndToEndCompletedCallTests {
         #expect(callbacks.count == 3, label)
         #expect(callbacks.allSatisfy { $0.deliveries == 1 && !$0.unknownCall }, label)
         let expectedType = variant.callbacks == .json ? "application/json" : "multipart/form-data"
-        #expect(callbacks.allSatisfy { $0.contentType.hasPrefix(expectedType) }, "\(callbacks.map(\.contentType)) \(label)")
+        #expect(
+            callbacks.allSatisfy { $0.contentType.hasPrefix(expectedType) },
+            "\(callbacks.map(\.contentType)) \(label)"
+        )
 
         // One recording download, done, from the URL the platform gave.
-        let platformRecording = try #require(await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: callSid))
+        let platformRecording = try #require(
+            await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: callSid)
+        )
         let jobs = try await catalog.downloadJobs(callSid: callSid)
         #expect(jobs.count == 1, label)
         #expect(jobs.first?.state == .done, label)
@@ -82,7 +116,9 @@ struct EndToEndCompletedCallTests {
         let streamName = "stream-\(stream.streamSid)"
         #expect(
             PipelineHarness.files(in: directory)
-                == ["call.json", "recording.json", "recording.mp3", "\(streamName).json", "\(streamName).wav"].sorted(), label)
+                == ["call.json", "recording.json", "recording.mp3", "\(streamName).json", "\(streamName).wav"].sorted(),
+            label
+        )
 
         // media_files: one row per file, complete, with the hash and size of the file as it is on disk now.
         let media = try await catalog.mediaFiles(callSid: callSid)
@@ -92,13 +128,19 @@ struct EndToEndCompletedCallTests {
             let path = harness.absolute(file.path)
             #expect(file.state == .complete, "\(file.path) \(label)")
             #expect(file.sha256 == (try PipelineHarness.freshSHA256(path)), "\(file.path) \(label)")
-            #expect(file.bytes == (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value, "\(file.path)")
+            #expect(
+                file.bytes == (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value,
+                "\(file.path)"
+            )
             #expect(PipelineHarness.isReadOnly(path), "\(file.path) must be read-only")
         }
 
         // The recording is the platform's, byte for byte, and its sidecar says so.
         let recordingPath = "\(directory)/recording.mp3"
-        #expect(try PipelineHarness.freshSHA256(recordingPath) == (try PipelineHarness.freshSHA256(platformRecording.path)), label)
+        #expect(
+            try PipelineHarness.freshSHA256(recordingPath) == (try PipelineHarness.freshSHA256(platformRecording.path)),
+            label
+        )
         let recordingSidecar = try RecordingSidecar.load(from: "\(directory)/recording.json")
         #expect(recordingSidecar.state == .complete, label)
         #expect(recordingSidecar.sha256 == (try PipelineHarness.freshSHA256(recordingPath)), label)
@@ -118,7 +160,10 @@ struct EndToEndCompletedCallTests {
         #expect(callSidecar.callSid == callSid, label)
         #expect(callSidecar.statusHistory.map(\.status) == history.map(\.status), label)
         #expect(callSidecar.callbacks.count == 3, label)
-        #expect(callSidecar.request?["StreamUrl"]?.contains(PipelineHarness.streamPassword) == false, "no credentials in call.json")
+        #expect(
+            callSidecar.request?["StreamUrl"]?.contains(PipelineHarness.streamPassword) == false,
+            "no credentials in call.json"
+        )
 
         // The stream covers the call from StreamBegin to its end, sample for sample (8 kHz mono, both legs mixed).
         let streamStart = try #require(plan.streamStart)
@@ -134,8 +179,14 @@ struct EndToEndCompletedCallTests {
         if variant.streamBegin == .leg1Connect {
             // While leg 2 rings only leg 1 is on the line.
             let ringing = PipelineHarness.window(streamSamples, from: 0.2, to: inConversation - 0.2)
-            #expect(PipelineHarness.tonePower(ringing, frequency: PipelineHarness.leg1Tone, sampleRate: 8000) > 1e5, label)
-            #expect(PipelineHarness.tonePower(ringing, frequency: PipelineHarness.leg2Tone, sampleRate: 8000) < 1e3, label)
+            #expect(
+                PipelineHarness.tonePower(ringing, frequency: PipelineHarness.leg1Tone, sampleRate: 8000) > 1e5,
+                label
+            )
+            #expect(
+                PipelineHarness.tonePower(ringing, frequency: PipelineHarness.leg2Tone, sampleRate: 8000) < 1e3,
+                label
+            )
         }
 
         // The recording covers the conversation; a dual one has leg 1 in channel 0 and leg 2 in channel 1.
@@ -151,13 +202,25 @@ struct EndToEndCompletedCallTests {
             let left1000 = PipelineHarness.tonePower(left, frequency: PipelineHarness.leg2Tone, sampleRate: 8000)
             let right440 = PipelineHarness.tonePower(right, frequency: PipelineHarness.leg1Tone, sampleRate: 8000)
             let right1000 = PipelineHarness.tonePower(right, frequency: PipelineHarness.leg2Tone, sampleRate: 8000)
-            #expect(left440 > 1e5 && left1000 < left440 / 100, "channel 0 is leg 1: 440 \(left440), 1000 \(left1000) \(label)")
-            #expect(right1000 > 1e5 && right440 < right1000 / 100, "channel 1 is leg 2: 440 \(right440), 1000 \(right1000) \(label)")
+            #expect(
+                left440 > 1e5 && left1000 < left440 / 100,
+                "channel 0 is leg 1: 440 \(left440), 1000 \(left1000) \(label)"
+            )
+            #expect(
+                right1000 > 1e5 && right440 < right1000 / 100,
+                "channel 1 is leg 2: 440 \(right440), 1000 \(right1000) \(label)"
+            )
         } else {
             #expect(info.channels == 1, label)
             let mixed = PipelineHarness.window(samples, from: 0.5, to: 2.5)
-            #expect(PipelineHarness.tonePower(mixed, frequency: PipelineHarness.leg1Tone, sampleRate: 8000) > 1e5, label)
-            #expect(PipelineHarness.tonePower(mixed, frequency: PipelineHarness.leg2Tone, sampleRate: 8000) > 1e5, label)
+            #expect(
+                PipelineHarness.tonePower(mixed, frequency: PipelineHarness.leg1Tone, sampleRate: 8000) > 1e5,
+                label
+            )
+            #expect(
+                PipelineHarness.tonePower(mixed, frequency: PipelineHarness.leg2Tone, sampleRate: 8000) > 1e5,
+                label
+            )
         }
     }
 

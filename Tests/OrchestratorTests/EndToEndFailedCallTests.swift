@@ -24,14 +24,36 @@ struct EndToEndFailedCallTests {
 
     static let cases = [
         // Leg 1 never answers: leg 2 is never dialled, no stream whatever StreamBegin says.
-        Case(from: "+919800000001", to: "+919800000101", streamBegin: .leg1Connect, status: "busy", callbackStatuses: ["busy"]),
-        Case(from: "+919800000002", to: "+919800000102", streamBegin: .leg1Connect, status: "no-answer", callbackStatuses: ["no-answer"]),
-        Case(from: "+919800000003", to: "+919800000103", streamBegin: .leg1Connect, status: "failed", callbackStatuses: ["failed"]),
+        Case(
+            from: "+919800000001",
+            to: "+919800000101",
+            streamBegin: .leg1Connect,
+            status: "busy",
+            callbackStatuses: ["busy"]
+        ),
+        Case(
+            from: "+919800000002",
+            to: "+919800000102",
+            streamBegin: .leg1Connect,
+            status: "no-answer",
+            callbackStatuses: ["no-answer"]
+        ),
+        Case(
+            from: "+919800000003",
+            to: "+919800000103",
+            streamBegin: .leg1Connect,
+            status: "failed",
+            callbackStatuses: ["failed"]
+        ),
         // Leg 1 answers, leg 2 is busy: the answered callback, then the terminal one; with StreamBegin at leg 2
         // nothing was ever streamed.
         Case(
-            from: "+919800000004", to: "+919800000104", streamBegin: .leg2Connect, status: "busy",
-            callbackStatuses: ["in-progress", "busy"]),
+            from: "+919800000004",
+            to: "+919800000104",
+            streamBegin: .leg2Connect,
+            status: "busy",
+            callbackStatuses: ["in-progress", "busy"]
+        ),
     ]
 
     static let scenario = Scenario(
@@ -40,7 +62,10 @@ struct EndToEndFailedCallTests {
             ScenarioRule(number: "+919800000002", outcome: .noAnswer),
             ScenarioRule(number: "+919800000003", outcome: .failed, ringSeconds: 1),
             ScenarioRule(number: "+919800000104", outcome: .busy, ringSeconds: 2),
-        ], defaultRingSeconds: 2, defaultTalkSeconds: 4)
+        ],
+        defaultRingSeconds: 2,
+        defaultTalkSeconds: 4
+    )
 
     @Test func callsWithoutAConversationHaveTheirStatusHistoryAndNoMedia() async throws {
         try await PipelineHarness.run(.init(rate: 20, scenario: Self.scenario, timeOut: 6)) { harness in
@@ -70,7 +95,10 @@ struct EndToEndFailedCallTests {
                 #expect(try await harness.catalog.recordings(callSid: sid).isEmpty, label)
                 #expect(try await harness.catalog.mediaFiles(callSid: sid).isEmpty, label)
                 #expect(try await harness.catalog.downloadJobs(callSid: sid).isEmpty, label)
-                #expect(await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: sid) == nil, label)
+                #expect(
+                    await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: sid) == nil,
+                    label
+                )
 
                 let directory = try await harness.callDirectory(sid)
                 #expect(PipelineHarness.files(in: directory) == ["call.json"], label)

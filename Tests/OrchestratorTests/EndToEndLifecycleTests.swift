@@ -16,7 +16,9 @@ struct EndToEndLifecycleTests {
         var failures: [String] = []
         for attempt in 1...6 {
             let error = try await PipelineHarness.run(.init(rate: 20)) { harness in
-                let call = try await harness.place(CallOrder(from: "+919900000101", destination: .number("+919900000201")))
+                let call = try await harness.place(
+                    CallOrder(from: "+919900000101", destination: .number("+919900000201"))
+                )
                 try await harness.settle(call.callSid)
                 try await harness.stop()
                 return harness.shutdownError

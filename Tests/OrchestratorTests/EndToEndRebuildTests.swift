@@ -16,14 +16,21 @@ struct EndToEndRebuildTests {
         rules: [
             ScenarioRule(number: "+919700000003", outcome: .busy, ringSeconds: 1),
             ScenarioRule(number: "+919700000104", outcome: .noAnswer),
-        ], defaultRingSeconds: 2, defaultTalkSeconds: 4)
+        ],
+        defaultRingSeconds: 2,
+        defaultTalkSeconds: 4
+    )
 
     /// Completed calls in both layouts and encodings, a busy call, a call whose leg 2 never answered.
     static let orders = [
         CallOrder(from: "+919700000001", destination: .number("+919700000101"), customField: "dual"),
         CallOrder(
-            from: "+919700000002", destination: .number("+919700000102"), streamBegin: .leg2Connect, recordingChannels: .single,
-            statusCallbackContentType: .json),
+            from: "+919700000002",
+            destination: .number("+919700000102"),
+            streamBegin: .leg2Connect,
+            recordingChannels: .single,
+            statusCallbackContentType: .json
+        ),
         CallOrder(from: "+919700000003", destination: .number("+919700000103")),  // busy: no media
         CallOrder(from: "+919700000004", destination: .number("+919700000104")),  // leg 2 no answer: a stream only
     ]
@@ -38,14 +45,17 @@ struct EndToEndRebuildTests {
     }
 
     /// Stops the pipeline, snapshots its catalog, rebuilds from the storage, and returns both snapshots and the report.
-    static func stopAndRebuild(_ harness: PipelineHarness) async throws
+    static func stopAndRebuild(
+        _ harness: PipelineHarness
+    ) async throws
         -> (live: CatalogSnapshot, rebuilt: CatalogSnapshot, report: CatalogRebuilder.Report)
     {
         try await harness.stop()
         let catalogPath = "\(harness.storageRoot)/catalog.sqlite"
         let logger = PipelineHarness.logger("e2e-rebuild")
         let live = try await Catalog.withCatalog(path: catalogPath, logger: logger) { try await $0.snapshot() }
-        let report = try await CatalogRebuilder(layout: harness.layout, catalogPath: catalogPath, logger: logger).rebuild()
+        let report = try await CatalogRebuilder(layout: harness.layout, catalogPath: catalogPath, logger: logger)
+            .rebuild()
         let rebuilt = try await Catalog.withCatalog(path: catalogPath, logger: logger) { catalog in
             let chain = try await catalog.verifyAuditChain()
             #expect(chain.isIntact, "\(chain.problems)")
@@ -54,7 +64,11 @@ struct EndToEndRebuildTests {
         return (live, rebuilt, report)
     }
 
-    static func describe(_ differences: [CatalogDifference], _ live: CatalogSnapshot, _ rebuilt: CatalogSnapshot) -> String {
+    static func describe(
+        _ differences: [CatalogDifference],
+        _ live: CatalogSnapshot,
+        _ rebuilt: CatalogSnapshot
+    ) -> String {
         differences.map { difference in
             let callback = live.callbacks[difference.key] ?? rebuilt.callbacks[difference.key]
             let about = callback.map { " (callback \($0.eventType ?? "-") of \($0.callSid))" } ?? ""
@@ -86,7 +100,11 @@ struct EndToEndRebuildTests {
     /// `deliveries` 1 where the live one said 2.
     @Test func duplicateDeliveriesSurviveARebuild() async throws {
         let options = PipelineHarness.Options(
-            rate: 20, scenario: Self.scenario, callbackFaults: CallbackFaults(duplicate: true), timeOut: 6)
+            rate: 20,
+            scenario: Self.scenario,
+            callbackFaults: CallbackFaults(duplicate: true),
+            timeOut: 6
+        )
         try await PipelineHarness.run(options) { harness in
             let sids = try await Self.placeAll(harness)
             for sid in sids {
@@ -97,7 +115,8 @@ struct EndToEndRebuildTests {
                 #expect(inCatalog.allSatisfy { $0.deliveries == 2 })
                 #expect(
                     sidecar.callbacks.map(\.deliveries).sorted() == inCatalog.map(\.deliveries).sorted(),
-                    "call.json of \(sid) lags the catalog: \(sidecar.callbacks.map(\.deliveries)) vs \(inCatalog.map(\.deliveries))")
+                    "call.json of \(sid) lags the catalog: \(sidecar.callbacks.map(\.deliveries)) vs \(inCatalog.map(\.deliveries))"
+                )
             }
             let (live, rebuilt, _) = try await Self.stopAndRebuild(harness)
             let differences = rebuilt.differences(from: live)
@@ -115,12 +134,15 @@ struct EndToEndRebuildTests {
         try await PipelineHarness.run(.init(rate: 20)) { harness in
             let unknownSid = "CAnobodyplacedthis01"
             let unknown = try PipelineHarness.jsonCallback([
-                "CallSid": unknownSid, "EventType": "terminal", "Status": "completed", "DateUpdated": "2026-01-01 10:00:00",
+                "CallSid": unknownSid, "EventType": "terminal", "Status": "completed",
+                "DateUpdated": "2026-01-01 10:00:00",
             ])
             let answer = try await harness.postCallback(unknown, contentType: "application/json")
             #expect(answer.status == 200 && answer.body.contains("unknown-call"), "\(answer)")
             #expect(try await harness.catalog.callbacks(callSid: unknownSid).first?.unknownCall == true)
-            let sidecars = FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter { $0.contains("/\(unknownSid)/") }
+            let sidecars = FileSystem.files(under: harness.layout.mediaRoot, withSuffix: "call.json").filter {
+                $0.contains("/\(unknownSid)/")
+            }
             #expect(sidecars.count == 1, "call.json of the unknown call: \(sidecars)")
             #expect(sidecars.allSatisfy { $0.contains("/\(CallSidecar.unknownAccount)/") })
             let call = try #require(try await harness.catalog.call(sid: unknownSid))

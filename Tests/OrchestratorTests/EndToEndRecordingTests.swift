@@ -17,17 +17,26 @@ struct EndToEndRecordingTests {
     /// modules for the first time) still sees the callback before the recording.
     @Test func aRecordingThatAppearsLateIsFetchedAfterRetries() async throws {
         let options = PipelineHarness.Options(
-            rate: 20, recordingDelay: .seconds(300), initialBackoff: .seconds(8), maximumBackoff: .seconds(20))
+            rate: 20,
+            recordingDelay: .seconds(300),
+            initialBackoff: .seconds(8),
+            maximumBackoff: .seconds(20)
+        )
         try await PipelineHarness.run(options) { harness in
-            let sid = try await harness.place(CallOrder(from: "+919900000501", destination: .number("+919900000601"))).callSid
+            let sid = try await harness.place(CallOrder(from: "+919900000501", destination: .number("+919900000601")))
+                .callSid
             try await harness.eventually("the terminal callback of \(sid)") {
                 try await harness.catalog.call(sid: sid)?.isTerminal == true
             }
             // The callback has come and the recording is not published yet: no file, a job waiting for a retry.
-            let recording = try #require(await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: sid))
+            let recording = try #require(
+                await harness.platform.recording(accountSid: PipelineHarness.account.sid, callSid: sid)
+            )
             #expect(harness.clock.now < recording.availableAt, "the test needs the callback to beat the recording")
             try await harness.eventually("a first attempt that found nothing") {
-                try await harness.catalog.downloadJobs(callSid: sid).first.map { $0.attempts >= 1 && $0.state == .queued } == true
+                try await harness.catalog.downloadJobs(callSid: sid).first.map {
+                    $0.attempts >= 1 && $0.state == .queued
+                } == true
             }
             #expect(try await harness.catalog.recordings(callSid: sid).isEmpty)
 
@@ -39,7 +48,9 @@ struct EndToEndRecordingTests {
             let stored = try #require(try await harness.catalog.recordings(callSid: sid).first)
             #expect(stored.sha256 == (try PipelineHarness.freshSHA256(recording.path)), "the platform's bytes")
             #expect(stored.sha256 == (try PipelineHarness.freshSHA256(harness.absolute(stored.path))))
-            let fetches = try await harness.catalog.auditEntries(callSid: sid, limit: 100).filter { $0.action == "download" }
+            let fetches = try await harness.catalog.auditEntries(callSid: sid, limit: 100).filter {
+                $0.action == "download"
+            }
             #expect(fetches.count == 1, "one stored download is audited once")
             #expect((harness.pipeline.fetcher?.metrics.retried ?? 0) >= 1)
         }
@@ -62,7 +73,8 @@ struct EndToEndRecordingTests {
         try await PipelineHarness.run(options) { harness in
             let url = template.replacingOccurrences(of: "ORIGIN", with: "\(harness.origin.port ?? 0)")
             harness.origin.set("/x.mp3", Array("ID3".utf8) + [UInt8](repeating: 0x55, count: 2000))
-            let sid = try await harness.place(CallOrder(from: "+919900000511", destination: .number("+919900000611"))).callSid
+            let sid = try await harness.place(CallOrder(from: "+919900000511", destination: .number("+919900000611")))
+                .callSid
             await harness.platform.waitUntilIdle()
             try await harness.eventually("the stream of \(sid)") {
                 try await harness.catalog.streams(callSid: sid).first?.state == .complete
@@ -77,14 +89,19 @@ struct EndToEndRecordingTests {
             #expect(answer.status == 200 && answer.body.contains("stored"), "\(answer)")
 
             try await harness.eventually("the download of \(url) to be settled") {
-                try await harness.catalog.downloadJobs(callSid: sid).first.map { [.done, .failed, .refused].contains($0.state) } == true
+                try await harness.catalog.downloadJobs(callSid: sid).first.map {
+                    [.done, .failed, .refused].contains($0.state)
+                } == true
             }
             let job = try #require(try await harness.catalog.downloadJobs(callSid: sid).first)
             #expect(job.state == .refused)
             #expect(job.url == url)
             #expect(job.attempts == 1, "refused for good on the first look")
             let host = template.contains("localhost") ? "localhost" : "evil.example"
-            #expect(job.lastError?.contains(host) == true || job.lastError?.contains("credentials") == true, "\(job.lastError ?? "")")
+            #expect(
+                job.lastError?.contains(host) == true || job.lastError?.contains("credentials") == true,
+                "\(job.lastError ?? "")"
+            )
             #expect(harness.origin.requestCount("/x.mp3") == 0, "the disallowed host was never asked")
 
             let directory = try await harness.callDirectory(sid)

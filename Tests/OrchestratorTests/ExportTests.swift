@@ -23,8 +23,11 @@ import Testing
 
         func exporter() -> MediaExporter {
             MediaExporter(
-                catalog: self.catalog, layout: StorageLayout(root: self.root), exorecVersion: "test",
-                logger: RecordingTests.quietLogger("export"))
+                catalog: self.catalog,
+                layout: StorageLayout(root: self.root),
+                exorecVersion: "test",
+                logger: RecordingTests.quietLogger("export")
+            )
         }
 
         /// A destination path that does not exist yet.
@@ -44,16 +47,31 @@ import Testing
             var archive = Archive(root: root, catalog: catalog)
             for (index, callSid) in Self.calls.enumerated() {
                 let placedAt = Self.placedAt(index)
-                try await RecordingTests.recordCall(callSid, in: catalog, placedAt: placedAt, metadata: ["case": "case-\(callSid)", "name": "Doe, Jane"])
+                try await RecordingTests.recordCall(
+                    callSid,
+                    in: catalog,
+                    placedAt: placedAt,
+                    metadata: ["case": "case-\(callSid)", "name": "Doe, Jane"]
+                )
                 let directory = try RecordingTests.callDirectory(root: root, callSid: callSid, placedAt: placedAt)
                 try FileSystem.makeDirectories(directory)
                 let relative = String(directory.dropFirst(root.count + 1))
 
                 let stream = "\(relative)/stream-ST\(index).wav"
                 try FileSystem.writeAtomically(
-                    ToneWAV.bytes(frequency: 300 + Double(index) * 100, seconds: 1, channels: 2), to: "\(root)/\(stream)",
-                    durable: false)
-                try await Self.catalogue(stream, kind: .stream, format: "wav", channels: 2, callSid: callSid, archive: archive, at: placedAt)
+                    ToneWAV.bytes(frequency: 300 + Double(index) * 100, seconds: 1, channels: 2),
+                    to: "\(root)/\(stream)",
+                    durable: false
+                )
+                try await Self.catalogue(
+                    stream,
+                    kind: .stream,
+                    format: "wav",
+                    channels: 2,
+                    callSid: callSid,
+                    archive: archive,
+                    at: placedAt
+                )
                 archive.streams[callSid] = stream
 
                 let tone = "\(directory)/tone.tmp.wav"
@@ -61,7 +79,15 @@ import Testing
                 let recording = "\(relative)/recording.mp3"
                 try AudioTranscoder.transcode(source: tone, format: .mp3, outputs: ["\(root)/\(recording)"])
                 unlink(tone)
-                try await Self.catalogue(recording, kind: .recording, format: "mp3", channels: 1, callSid: callSid, archive: archive, at: placedAt)
+                try await Self.catalogue(
+                    recording,
+                    kind: .recording,
+                    format: "mp3",
+                    channels: 1,
+                    callSid: callSid,
+                    archive: archive,
+                    at: placedAt
+                )
                 archive.recordings[callSid] = recording
             }
             try await body(&archive)
@@ -70,18 +96,40 @@ import Testing
 
     /// Makes the file read-only and enters it in the catalog with its size and SHA-256, as a finished file.
     static func catalogue(
-        _ path: String, kind: MediaKind, format: String, channels: Int, callSid: String, archive: Archive, at time: Timestamp
+        _ path: String,
+        kind: MediaKind,
+        format: String,
+        channels: Int,
+        callSid: String,
+        archive: Archive,
+        at time: Timestamp
     ) async throws {
         let absolute = "\(archive.root)/\(path)"
         try FileSystem.makeReadOnly(absolute)
         try await archive.catalog.upsertMediaFile(
             MediaFile(
-                callSid: callSid, kind: kind, path: path, format: format, sampleRate: 8000, channels: channels, durationSeconds: 1,
-                bytes: try FileSystem.size(of: absolute), sha256: try FileSystem.sha256(of: absolute), state: .complete,
-                createdAt: time, updatedAt: time))
+                callSid: callSid,
+                kind: kind,
+                path: path,
+                format: format,
+                sampleRate: 8000,
+                channels: channels,
+                durationSeconds: 1,
+                bytes: try FileSystem.size(of: absolute),
+                sha256: try FileSystem.sha256(of: absolute),
+                state: .complete,
+                createdAt: time,
+                updatedAt: time
+            )
+        )
     }
 
-    static func request(_ destination: String, format: ExportFormat = .original, split: Bool = false, bag: Bool = false) -> ExportRequest {
+    static func request(
+        _ destination: String,
+        format: ExportFormat = .original,
+        split: Bool = false,
+        bag: Bool = false
+    ) -> ExportRequest {
         ExportRequest(destination: destination, search: CallSearch(), format: format, splitLegs: split, bag: bag)
     }
 
@@ -100,7 +148,9 @@ import Testing
     @Test func aBagOfSplitFlacLegsValidatesWithPythonBagitAndATamperedPayloadDoesNot() async throws {
         try await Self.withArchive { archive in
             let destination = archive.destination("bag")
-            let report = try await archive.exporter().export(Self.request(destination, format: .flac, split: true, bag: true))
+            let report = try await archive.exporter().export(
+                Self.request(destination, format: .flac, split: true, bag: true)
+            )
             #expect(report.isClean, "\(report.problems)")
             #expect(report.calls == 3 && report.selected == 6 && report.exported == 6)
             // Per call: call-detail.json, two stream legs, the mono recording; plus export.json.
@@ -110,9 +160,11 @@ import Testing
             let top = Set(try FileManager.default.contentsOfDirectory(atPath: destination))
             #expect(
                 top == [
-                    "bagit.txt", "bag-info.txt", "data", "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
+                    "bagit.txt", "bag-info.txt", "data", "manifest-sha256.txt", "manifest-sha512.txt",
+                    "tagmanifest-sha256.txt",
                     "tagmanifest-sha512.txt",
-                ])
+                ]
+            )
             let declaration = try String(contentsOfFile: "\(destination)/bagit.txt", encoding: .utf8)
             #expect(declaration == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
             let info = try String(contentsOfFile: "\(destination)/bag-info.txt", encoding: .utf8)
@@ -126,7 +178,9 @@ import Testing
             #expect(payload.contains("CAexp1/call-detail.json") && payload.contains("export.json"))
             for callSid in Self.calls {
                 for leg in 1...2 {
-                    let info = try await OutsideReader.soundfileInfo("\(destination)/data/\(callSid)/stream-ST\(Self.calls.firstIndex(of: callSid)!)-leg\(leg).flac")
+                    let info = try await OutsideReader.soundfileInfo(
+                        "\(destination)/data/\(callSid)/stream-ST\(Self.calls.firstIndex(of: callSid)!)-leg\(leg).flac"
+                    )
                     #expect(info.format == "FLAC" && info.subtype == "PCM_16")
                     #expect(info.sampleRate == 8000 && info.channels == 1 && info.frames == Self.frames)
                 }
@@ -134,10 +188,15 @@ import Testing
                 #expect(recording.format == "FLAC" && recording.sampleRate == 8000 && recording.channels == 1)
             }
             let detail = try JSONDecoder().decode(
-                CallDetail.self, from: Data(contentsOf: URL(fileURLWithPath: "\(destination)/data/CAexp2/call-detail.json")))
+                CallDetail.self,
+                from: Data(contentsOf: URL(fileURLWithPath: "\(destination)/data/CAexp2/call-detail.json"))
+            )
             #expect(detail.call.callSid == "CAexp2")
             #expect(detail.call.metadata == ["case": "case-CAexp2", "name": "Doe, Jane"])
-            #expect(detail.mediaFiles.map(\.path).sorted() == [archive.recordings["CAexp2"]!, archive.streams["CAexp2"]!].sorted())
+            #expect(
+                detail.mediaFiles.map(\.path).sorted()
+                    == [archive.recordings["CAexp2"]!, archive.streams["CAexp2"]!].sorted()
+            )
 
             // The outside check can fail: one changed byte in the payload makes the bag invalid.
             try Self.flipByte("\(destination)/data/CAexp1/stream-ST0-leg2.flac")
@@ -149,11 +208,16 @@ import Testing
     @Test(arguments: [ExportFormat.wav, .flac, .mp3, .ogg])
     func everyFormatOpensWithTheExpectedFormatRateAndChannels(_ format: ExportFormat) async throws {
         let expected: [ExportFormat: (String, String)] = [
-            .wav: ("WAV", "PCM_16"), .flac: ("FLAC", "PCM_16"), .mp3: ("MP3", "MPEG_LAYER_III"), .ogg: ("OGG", "VORBIS"),
+            .wav: ("WAV", "PCM_16"), .flac: ("FLAC", "PCM_16"), .mp3: ("MP3", "MPEG_LAYER_III"),
+            .ogg: ("OGG", "VORBIS"),
         ]
         try await Self.withArchive { archive in
             for split in [false, true] {
-                var request = Self.request(archive.destination("\(format.rawValue)-\(split)"), format: format, split: split)
+                var request = Self.request(
+                    archive.destination("\(format.rawValue)-\(split)"),
+                    format: format,
+                    split: split
+                )
                 request.search.callSid = "CAexp2"
                 let report = try await archive.exporter().export(request)
                 #expect(report.isClean && report.exported == 2, "\(report.problems)")
@@ -161,12 +225,20 @@ import Testing
                 let audio = Self.files(under: request.destination).filter { !$0.hasSuffix(".json") }
                 #expect(audio.sorted() == stems.map { "CAexp2/\($0).\(format.rawValue)" }.sorted())
                 for stem in stems {
-                    let info = try await OutsideReader.soundfileInfo("\(request.destination)/CAexp2/\(stem).\(format.rawValue)")
-                    #expect(info.format == expected[format]!.0 && info.subtype == expected[format]!.1, "\(stem): \(info)")
+                    let info = try await OutsideReader.soundfileInfo(
+                        "\(request.destination)/CAexp2/\(stem).\(format.rawValue)"
+                    )
+                    #expect(
+                        info.format == expected[format]!.0 && info.subtype == expected[format]!.1,
+                        "\(stem): \(info)"
+                    )
                     #expect(info.sampleRate == 8000)
                     #expect(info.channels == (stem == "stream-ST1" ? 2 : 1), "\(stem)")
                     // Lossy codecs may pad or trim a frame's worth at the edges.
-                    #expect(abs(info.frames - Self.frames) <= (format == .wav || format == .flac ? 0 : 1200), "\(stem): \(info.frames)")
+                    #expect(
+                        abs(info.frames - Self.frames) <= (format == .wav || format == .flac ? 0 : 1200),
+                        "\(stem): \(info.frames)"
+                    )
                 }
             }
         }
@@ -181,8 +253,10 @@ import Testing
                 let stream = try #require(archive.streams[callSid])
                 let copied = "\(destination)/\(callSid)/\(URL(fileURLWithPath: stream).lastPathComponent)"
                 #expect(try FileSystem.sha256(of: copied) == (try FileSystem.sha256(of: "\(archive.root)/\(stream)")))
-                #expect(try FileSystem.sha256(of: "\(destination)/\(callSid)/recording.mp3")
-                    == (try FileSystem.sha256(of: "\(archive.root)/\(archive.recordings[callSid]!)")))
+                #expect(
+                    try FileSystem.sha256(of: "\(destination)/\(callSid)/recording.mp3")
+                        == (try FileSystem.sha256(of: "\(archive.root)/\(archive.recordings[callSid]!)"))
+                )
             }
             let top = Set(try FileManager.default.contentsOfDirectory(atPath: destination))
             #expect(top == Set(Self.calls + ["export.json"]), "no journal, no bag files: \(top)")
@@ -208,7 +282,10 @@ import Testing
                 #expect(!payload.contains { $0.hasPrefix("CAexp1/stream-ST0") }, "the altered source is not exported")
                 #expect(!payload.contains("CAexp3/recording.\(format == .original ? "mp3" : "wav")"))
                 #expect(!payload.contains { $0.hasSuffix(".exorec-partial") })
-                #expect(try await OutsideReader.bagitProblem(destination) == nil, "what was exported is still a valid bag")
+                #expect(
+                    try await OutsideReader.bagitProblem(destination) == nil,
+                    "what was exported is still a valid bag"
+                )
                 let summary = try String(contentsOfFile: "\(destination)/data/export.json", encoding: .utf8)
                 #expect(summary.contains(tampered) && summary.contains("\"changed\""))
             }
@@ -230,7 +307,11 @@ import Testing
             #expect(try await OutsideReader.bagitProblem(destination) != nil)
             // A kill in the middle of the next file leaves its temporary file behind.
             try FileSystem.makeDirectories("\(destination)/data/CAexp2")
-            try FileSystem.writeAtomically([1, 2, 3], to: "\(destination)/data/CAexp2/recording.ogg.exorec-partial", durable: false)
+            try FileSystem.writeAtomically(
+                [1, 2, 3],
+                to: "\(destination)/data/CAexp2/recording.ogg.exorec-partial",
+                durable: false
+            )
 
             var other = request
             other.format = .mp3
@@ -238,7 +319,10 @@ import Testing
             do {
                 _ = try await archive.exporter().export(other)
             } catch let error as ExportError {
-                guard case .otherExportInProgress = error else { Issue.record("\(error)"); return }
+                guard case .otherExportInProgress = error else {
+                    Issue.record("\(error)")
+                    return
+                }
             }
 
             let report = try await archive.exporter().export(request)
@@ -268,12 +352,20 @@ import Testing
             #expect(Self.files(under: occupied) == ["notes.txt"])
 
             let file = "\(occupied)/notes.txt"
-            await #expect(throws: ExportError.destinationIsAFile(path: file)) { try await archive.exporter().export(Self.request(file)) }
+            await #expect(throws: ExportError.destinationIsAFile(path: file)) {
+                try await archive.exporter().export(Self.request(file))
+            }
 
             let empty = archive.destination("empty")
             try FileSystem.makeDirectories(empty)
-            #expect(try await archive.exporter().export(Self.request(empty, bag: true)).isClean, "an empty folder is fine")
-            await #expect(throws: ExportError.destinationNotEmpty(path: empty), "a finished export is not redone over itself") {
+            #expect(
+                try await archive.exporter().export(Self.request(empty, bag: true)).isClean,
+                "an empty folder is fine"
+            )
+            await #expect(
+                throws: ExportError.destinationNotEmpty(path: empty),
+                "a finished export is not redone over itself"
+            ) {
                 try await archive.exporter().export(Self.request(empty, bag: true))
             }
 
@@ -287,9 +379,14 @@ import Testing
             try FileSystem.makeDirectories(busy)
             let held = open(busy, O_RDONLY | O_DIRECTORY)
             #expect(flock(held, LOCK_EX) == 0)
-            await #expect(throws: ExportError.destinationBusy(path: busy)) { try await archive.exporter().export(Self.request(busy)) }
+            await #expect(throws: ExportError.destinationBusy(path: busy)) {
+                try await archive.exporter().export(Self.request(busy))
+            }
             close(held)
-            #expect(try await archive.exporter().export(Self.request(busy)).isClean, "free again once the other export ends")
+            #expect(
+                try await archive.exporter().export(Self.request(busy)).isClean,
+                "free again once the other export ends"
+            )
 
             var none = Self.request(archive.destination("none"))
             none.search.status = "no-such-status"
@@ -309,7 +406,11 @@ import Testing
             later.search.placedFrom = Self.placedAt(1)
             let laterReport = try await archive.exporter().export(later)
             #expect(laterReport.calls == 2)
-            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: later.destination)) == ["CAexp2", "CAexp3", "export.json"])
+            #expect(
+                Set(try FileManager.default.contentsOfDirectory(atPath: later.destination)) == [
+                    "CAexp2", "CAexp3", "export.json",
+                ]
+            )
 
             var recordings = Self.request(archive.destination("recordings"), format: .wav)
             recordings.search.mediaKind = .recording
@@ -317,13 +418,21 @@ import Testing
             recordings.search.placedBefore = Self.placedAt(1)
             let report = try await archive.exporter().export(recordings)
             #expect(report.calls == 1 && report.selected == 1)
-            #expect(Self.files(under: recordings.destination) == ["CAexp1/call-detail.json", "CAexp1/recording.wav", "export.json"])
+            #expect(
+                Self.files(under: recordings.destination) == [
+                    "CAexp1/call-detail.json", "CAexp1/recording.wav", "export.json",
+                ]
+            )
 
             var limited = Self.request(archive.destination("limited"))
             limited.search.limit = 2
             let limitedReport = try await archive.exporter().export(limited)
             #expect(limitedReport.calls == 2 && limitedReport.reachedLimit)
-            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: limited.destination)) == ["CAexp2", "CAexp3", "export.json"])
+            #expect(
+                Set(try FileManager.default.contentsOfDirectory(atPath: limited.destination)) == [
+                    "CAexp2", "CAexp3", "export.json",
+                ]
+            )
         }
     }
 
@@ -335,9 +444,14 @@ import Testing
             #expect(entries.map(\.action) == ["export.completed"])
             let entry = try #require(entries.first)
             #expect(entry.seq == report.auditSeq && entry.actor == "cli" && entry.path == destination)
-            #expect(entry.detailMap["exported"] == "6" && entry.detailMap["format"] == "mp3" && entry.detailMap["bag"] == "true")
+            #expect(
+                entry.detailMap["exported"] == "6" && entry.detailMap["format"] == "mp3"
+                    && entry.detailMap["bag"] == "true"
+            )
             #expect(entry.detailMap["call_sids"] == Self.calls.joined(separator: ","))
-            #expect(entry.detailMap["manifest_sha256"] == (try FileSystem.sha256(of: "\(destination)/manifest-sha256.txt")))
+            #expect(
+                entry.detailMap["manifest_sha256"] == (try FileSystem.sha256(of: "\(destination)/manifest-sha256.txt"))
+            )
             let info = try String(contentsOfFile: "\(destination)/bag-info.txt", encoding: .utf8)
             #expect(info.contains("Exorec-Audit-Entry: \(entry.seq):\(entry.hash)\n"))
             #expect(try await archive.catalog.verifyAuditChain().isIntact)

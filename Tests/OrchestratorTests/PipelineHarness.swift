@@ -1,13 +1,13 @@
 import AsyncHTTPClient
 import Catalog
 import Crypto
+import Doors
 import ExotelClient
 import ExotelKit
 import ExotelSimulator
 import Foundation
 import Glibc
 import Hummingbird
-import Doors
 import Ingest
 import Logging
 import MediaStore
@@ -55,7 +55,11 @@ final class PipelineHarness: Sendable {
     }
 
     static let account = SimulatedAccount(sid: "ACe2e01", apiKey: "key-e2e", apiToken: "token-e2e")
-    static let credentials = ExotelCredentials(accountSid: account.sid, apiKey: account.apiKey, apiToken: account.apiToken)
+    static let credentials = ExotelCredentials(
+        accountSid: account.sid,
+        apiKey: account.apiKey,
+        apiToken: account.apiToken
+    )
     static let streamUser = "exotel"
     static let streamPassword = "stream-s3cret!"
     static let callbackToken = "e2e-callback-token-0123456789"
@@ -83,8 +87,18 @@ final class PipelineHarness: Sendable {
     private let shutdownFailure = Mutex<String?>(nil)
 
     private init(
-        options: Options, clock: ScaledClock, simulator: RunningSimulator, origin: PromptOrigin, client: ExotelClient,
-        pipeline: ExorecPipeline, placer: CallPlacer, storageRoot: String, ingestPort: Int, callbackPort: Int, logger: Logger, group: ServiceGroup,
+        options: Options,
+        clock: ScaledClock,
+        simulator: RunningSimulator,
+        origin: PromptOrigin,
+        client: ExotelClient,
+        pipeline: ExorecPipeline,
+        placer: CallPlacer,
+        storageRoot: String,
+        ingestPort: Int,
+        callbackPort: Int,
+        logger: Logger,
+        group: ServiceGroup,
         groupRun: Task<Void, any Error>
     ) {
         self.options = options
@@ -115,7 +129,10 @@ final class PipelineHarness: Sendable {
     }
 
     /// Runs `body` against a fresh harness and tears everything down afterwards.
-    static func run<T: Sendable>(_ options: Options = Options(), _ body: (PipelineHarness) async throws -> T) async throws -> T {
+    static func run<T: Sendable>(
+        _ options: Options = Options(),
+        _ body: (PipelineHarness) async throws -> T
+    ) async throws -> T {
         let storageRoot = try Self.temporaryDirectory("e2e-storage")
         let recordings = try Self.temporaryDirectory("e2e-sim-recordings")
         defer {
@@ -125,17 +142,28 @@ final class PipelineHarness: Sendable {
         let origin = PromptOrigin()
         return try await origin.serve { originPort in
             origin.port = originPort
-            var platform = SimulatorConfiguration(accounts: [Self.account], recordingsDirectory: recordings, publicBaseURL: "")
+            var platform = SimulatorConfiguration(
+                accounts: [Self.account],
+                recordingsDirectory: recordings,
+                publicBaseURL: ""
+            )
             platform.scenario = options.scenario
             platform.callbackFaults = options.callbackFaults
             platform.recordingDelay = options.recordingDelay
             let clock = ScaledClock(rate: options.rate)
             return try await SimulatorServer.withRunning(
-                configuration: SimulatorServerConfiguration(host: "127.0.0.1", port: 0), platform: platform, clock: clock,
+                configuration: SimulatorServerConfiguration(host: "127.0.0.1", port: 0),
+                platform: platform,
+                clock: clock,
                 logger: Self.logger("e2e-simulator")
             ) { simulator in
                 let harness = try await Self.start(
-                    options: options, clock: clock, simulator: simulator, origin: origin, storageRoot: storageRoot)
+                    options: options,
+                    clock: clock,
+                    simulator: simulator,
+                    origin: origin,
+                    storageRoot: storageRoot
+                )
                 let result: Result<T, any Error>
                 do {
                     result = .success(try await body(harness))
@@ -152,7 +180,11 @@ final class PipelineHarness: Sendable {
     }
 
     private static func start(
-        options: Options, clock: ScaledClock, simulator: RunningSimulator, origin: PromptOrigin, storageRoot: String
+        options: Options,
+        clock: ScaledClock,
+        simulator: RunningSimulator,
+        origin: PromptOrigin,
+        storageRoot: String
     ) async throws -> PipelineHarness {
         let logger = Self.logger("e2e-pipeline")
         var ingest = IngestConfiguration()
@@ -171,18 +203,36 @@ final class PipelineHarness: Sendable {
         callbacks.storeTimeoutMs = 14_000
         ingest.storageRoot = storageRoot
         let fetcher = RecordingFetcherConfiguration(
-            storageRoot: storageRoot, workers: 2, initialBackoff: options.initialBackoff, maximumBackoff: options.maximumBackoff,
-            pollInterval: .milliseconds(100), exorecVersion: Self.version)
+            storageRoot: storageRoot,
+            workers: 2,
+            initialBackoff: options.initialBackoff,
+            maximumBackoff: options.maximumBackoff,
+            pollInterval: .milliseconds(100),
+            exorecVersion: Self.version
+        )
         let client = ExotelClient(
-            endpoint: try ExotelEndpoint(baseURL: simulator.baseURL), credentials: Self.credentials, clock: clock,
-            rateLimiter: RequestRateLimiter(clock: clock), logger: logger)
+            endpoint: try ExotelEndpoint(baseURL: simulator.baseURL),
+            credentials: Self.credentials,
+            clock: clock,
+            rateLimiter: RequestRateLimiter(clock: clock),
+            logger: logger
+        )
         let port = Mutex<Int?>(nil)
         let callbackPort = Mutex<Int?>(nil)
         let pipeline = try await ExorecPipeline.open(
             configuration: PipelineConfiguration(
-                ingest: ingest, callbacks: callbacks, api: api, fetcher: fetcher, reconciler: options.reconciler, exorecVersion: Self.version),
-            client: client, logger: logger, onListening: { bound in port.withLock { $0 = bound } },
-            onPlatformListening: { bound in callbackPort.withLock { $0 = bound } })
+                ingest: ingest,
+                callbacks: callbacks,
+                api: api,
+                fetcher: fetcher,
+                reconciler: options.reconciler,
+                exorecVersion: Self.version
+            ),
+            client: client,
+            logger: logger,
+            onListening: { bound in port.withLock { $0 = bound } },
+            onPlatformListening: { bound in callbackPort.withLock { $0 = bound } }
+        )
         // As `exorec serve` runs them (Serve.run), signals aside.
         let group = ServiceGroup(configuration: .init(services: pipeline.serviceConfigurations, logger: logger))
         let groupRun = Task { try await group.run() }
@@ -203,20 +253,42 @@ final class PipelineHarness: Sendable {
         let bound = ingestPort!
         let boundCallbacks = callbackPort.withLock { $0 }!
         let settings = PlacementSettings(
-            callerId: Self.callerId, recordingChannels: options.recordingChannels, recordingFormat: .mp3,
-            streamURL: "ws://127.0.0.1:\(bound)/v1/streams", streamUsername: Self.streamUser, streamPassword: Self.streamPassword,
+            callerId: Self.callerId,
+            recordingChannels: options.recordingChannels,
+            recordingFormat: .mp3,
+            streamURL: "ws://127.0.0.1:\(bound)/v1/streams",
+            streamUsername: Self.streamUser,
+            streamPassword: Self.streamPassword,
             streamBegin: options.streamBegin,
             statusCallbackURL: "http://127.0.0.1:\(boundCallbacks)/v1/callbacks/status?token=\(Self.callbackToken)",
-            statusCallbackContentType: options.callbackFormat, waitURL: options.waitURLPath.map { origin.url($0) },
-            timeOut: options.timeOut)
+            statusCallbackContentType: options.callbackFormat,
+            waitURL: options.waitURLPath.map { origin.url($0) },
+            timeOut: options.timeOut
+        )
         let placer = CallPlacer(
-            settings: settings, client: client, catalog: pipeline.catalog,
+            settings: settings,
+            client: client,
+            catalog: pipeline.catalog,
             // Reuse nothing: every placement looks at the origin again, as a long campaign eventually does.
             prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(), clock: clock, reuseFor: .zero),
-            sidecars: pipeline.sidecars, logger: logger)
+            sidecars: pipeline.sidecars,
+            logger: logger
+        )
         return PipelineHarness(
-            options: options, clock: clock, simulator: simulator, origin: origin, client: client, pipeline: pipeline, placer: placer,
-            storageRoot: storageRoot, ingestPort: bound, callbackPort: boundCallbacks, logger: logger, group: group, groupRun: groupRun)
+            options: options,
+            clock: clock,
+            simulator: simulator,
+            origin: origin,
+            client: client,
+            pipeline: pipeline,
+            placer: placer,
+            storageRoot: storageRoot,
+            ingestPort: bound,
+            callbackPort: boundCallbacks,
+            logger: logger,
+            group: group,
+            groupRun: groupRun
+        )
     }
 
     /// Stops the pipeline gracefully (ingest first: open streams finalized) and closes its catalog. Idempotent.
@@ -265,7 +337,9 @@ final class PipelineHarness: Sendable {
 
     /// Polls `condition` until it holds (wall-clock `timeout`, generous: this bounds a hang, not a speed).
     func eventually(
-        _ what: @autoclosure () -> String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
+        _ what: @autoclosure () -> String,
+        timeout: Duration = .seconds(60),
+        _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -301,8 +375,10 @@ final class PipelineHarness: Sendable {
     func callDirectory(_ callSid: String) async throws -> String {
         let call = try #require(try await self.catalog.call(sid: callSid), "\(callSid) is not in the catalog")
         return self.layout.callDirectory(
-            account: try PathSafeIdentifier(call.accountSid, field: "account"), callSid: try PathSafeIdentifier(callSid, field: "call"),
-            startedAt: call.placedAt)
+            account: try PathSafeIdentifier(call.accountSid, field: "account"),
+            callSid: try PathSafeIdentifier(callSid, field: "call"),
+            startedAt: call.placedAt
+        )
     }
 
     func absolute(_ relative: String) -> String { "\(self.storageRoot)/\(relative)" }
@@ -341,10 +417,18 @@ final class PipelineHarness: Sendable {
     /// Samples `from`–`to` seconds into 8 kHz mono `samples`; a window past the end is an issue (and clamped, so a
     /// short file fails the test instead of crashing the test process).
     static func window(
-        _ samples: [Int16], from: Double, to: Double, sourceLocation: SourceLocation = #_sourceLocation
+        _ samples: [Int16],
+        from: Double,
+        to: Double,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> [Int16] {
-        let start = Self.at(from), end = Self.at(to)
-        #expect(start < end && end <= samples.count, "window \(from)–\(to) s of \(samples.count) samples", sourceLocation: sourceLocation)
+        let start = Self.at(from)
+        let end = Self.at(to)
+        #expect(
+            start < end && end <= samples.count,
+            "window \(from)–\(to) s of \(samples.count) samples",
+            sourceLocation: sourceLocation
+        )
         return Array(samples[min(start, samples.count)..<min(max(start, end), samples.count)])
     }
 
@@ -356,7 +440,8 @@ final class PipelineHarness: Sendable {
     /// Goertzel power of `frequency` in `samples`, normalised by the length (as the simulator's tests measure).
     static func tonePower(_ samples: some Collection<Int16>, frequency: Double, sampleRate: Int) -> Double {
         let coefficient = 2 * cos(2 * Double.pi * frequency / Double(sampleRate))
-        var previous = 0.0, beforePrevious = 0.0
+        var previous = 0.0
+        var beforePrevious = 0.0
         for sample in samples {
             let value = Double(sample) + coefficient * previous - beforePrevious
             beforePrevious = previous
@@ -372,7 +457,8 @@ final class PipelineHarness: Sendable {
     }
 
     static func temporaryDirectory(_ label: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("exorec-\(label)-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("exorec-\(label)-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -386,7 +472,11 @@ final class PipelineHarness: Sendable {
     // MARK: - Posting callbacks ourselves
 
     /// POSTs a body to the pipeline's status-callback endpoint, as the platform would; returns status and body.
-    func postCallback(_ body: [UInt8], contentType: String, token: String? = nil) async throws -> (status: Int, body: String) {
+    func postCallback(
+        _ body: [UInt8],
+        contentType: String,
+        token: String? = nil
+    ) async throws -> (status: Int, body: String) {
         let url = "http://127.0.0.1:\(self.callbackPort)/v1/callbacks/status?token=\(token ?? Self.callbackToken)"
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -434,13 +524,20 @@ final class PromptOrigin: Sendable {
             let path = request.uri.path
             self.requests.withLock { $0[path, default: 0] += 1 }
             guard let bytes = self.content.withLock({ $0[path] }) else { return Response(status: .notFound) }
-            return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "audio/wav"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+            )
         }
         let port = Mutex<Int?>(nil)
         let logger = PipelineHarness.logger("e2e-prompt-origin")
         let application = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -2,8 +2,9 @@ import ExotelClient
 import ExotelKit
 import Foundation
 import MediaStore
-@testable import Orchestrator
 import Testing
+
+@testable import Orchestrator
 
 /// The prompt-audio fetch is confined like the recording downloads: each redirect hop's scheme, host and
 /// port is checked before it is requested, and the body is bounded. Real HTTP servers on loopback.
@@ -18,7 +19,9 @@ import Testing
             inside.answer("/latest/meta-data", .audio(Self.wav, contentType: "audio/wav"))
             let preparer = PromptPreparer(fetcher: HTTPPromptAudioFetcher(), reuseFor: .zero)
 
-            await #expect(throws: PromptAudioError.self) { try await preparer.prepare(prompts.url("/hold.wav"), parameter: "WaitUrl") }
+            await #expect(throws: PromptAudioError.self) {
+                try await preparer.prepare(prompts.url("/hold.wav"), parameter: "WaitUrl")
+            }
             #expect(inside.requests.isEmpty, "the redirect target was reached: \(inside.requests)")
         }
     }
@@ -31,7 +34,9 @@ import Testing
             let allowlist = try OriginAllowlist(parsing: [prompts.authority], schemes: ["http"])
             let fetcher = HTTPPromptAudioFetcher(allowedOrigins: allowlist)
 
-            await #expect(throws: (any Error).self) { try await fetcher.fetch(url: other.url("/hold.wav"), limit: 1 << 20) }
+            await #expect(throws: (any Error).self) {
+                try await fetcher.fetch(url: other.url("/hold.wav"), limit: 1 << 20)
+            }
             #expect(other.requests.isEmpty)
         }
     }

@@ -1,9 +1,10 @@
 import ExotelKit
 import Foundation
 import MediaStore
-@testable import Orchestrator
 import Synchronization
 import Testing
+
+@testable import Orchestrator
 
 /// Prompt audio is checked (WAV only, under 2 MB) and cache-busted by its content before any call.
 @Suite("Placement: prompt audio")
@@ -31,7 +32,10 @@ struct PromptPreparerTests {
         let first = try await preparer.prepare(url, parameter: "WaitUrl")
         #expect(first.url.hasPrefix("https://cdn.example/hold.wav?campaign=spring&v="))
         #expect(first.sampleRate == 8000 && first.channels == 1 && abs(first.seconds - 1) < 0.01)
-        #expect(try await preparer.prepare(url, parameter: "WaitUrl").url == first.url, "unchanged audio keeps its URL (and cache)")
+        #expect(
+            try await preparer.prepare(url, parameter: "WaitUrl").url == first.url,
+            "unchanged audio keeps its URL (and cache)"
+        )
         fetcher.files.withLock { $0[url] = Self.wav(frequency: 880) }
         let changed = try await preparer.prepare(url, parameter: "WaitUrl")
         #expect(changed.url != first.url && changed.sha256 != first.sha256, "changed audio gets a new URL")
@@ -47,14 +51,22 @@ struct PromptPreparerTests {
     }
 
     @Test(arguments: [
-        ("mp3", Array("ID3\u{4}\u{0}mp3 data here".utf8), "not a WAV file (it starts with \"ID3.\"); the platform plays WAV only"),
-        ("html", Array("<html>404</html>".utf8), "not a WAV file (it starts with \"<htm\"); the platform plays WAV only"),
+        (
+            "mp3", Array("ID3\u{4}\u{0}mp3 data here".utf8),
+            "not a WAV file (it starts with \"ID3.\"); the platform plays WAV only"
+        ),
+        (
+            "html", Array("<html>404</html>".utf8),
+            "not a WAV file (it starts with \"<htm\"); the platform plays WAV only"
+        ),
         ("big", [UInt8](repeating: 0, count: 2 * 1024 * 1024), "cannot fetch it: larger than 2097151 bytes"),
     ])
     func badAudioIsAClearErrorBeforeAnyCall(name: String, bytes: [UInt8], reason: String) async throws {
         let url = "https://cdn.example/\(name)"
         let preparer = PromptPreparer(fetcher: TableFetcher([url: bytes]))
-        let error = await #expect(throws: PromptAudioError.self) { try await preparer.prepare(url, parameter: "WaitUrl") }
+        let error = await #expect(throws: PromptAudioError.self) {
+            try await preparer.prepare(url, parameter: "WaitUrl")
+        }
         #expect(error?.reason == reason)
         #expect(error?.description == "WaitUrl \(url): \(reason)")
     }
@@ -62,14 +74,23 @@ struct PromptPreparerTests {
     @Test func aTruncatedWAVIsRefused() async throws {
         let url = "https://cdn.example/broken.wav"
         let preparer = PromptPreparer(fetcher: TableFetcher([url: Array(Self.wav(frequency: 440).prefix(30))]))
-        let error = await #expect(throws: PromptAudioError.self) { try await preparer.prepare(url, parameter: "StartPlaybackValueNew") }
+        let error = await #expect(throws: PromptAudioError.self) {
+            try await preparer.prepare(url, parameter: "StartPlaybackValueNew")
+        }
         #expect(error?.reason.contains("libsndfile cannot read") == true, "\(String(describing: error))")
     }
 
     @Test func theStreamURLCarriesTheCredentialsAndParameters() {
         let settings = PlacementSettings(
-            callerId: "08047112345", streamURL: "wss://rec.example.com/v1/streams", streamUsername: "exotel",
-            streamPassword: "p@ss word", streamQuery: [("sample-rate", "16000")], statusCallbackURL: "https://rec.example.com/cb")
-        #expect(CallPlacer.streamURL(settings) == "wss://exotel:p%40ss%20word@rec.example.com/v1/streams?sample-rate=16000")
+            callerId: "08047112345",
+            streamURL: "wss://rec.example.com/v1/streams",
+            streamUsername: "exotel",
+            streamPassword: "p@ss word",
+            streamQuery: [("sample-rate", "16000")],
+            statusCallbackURL: "https://rec.example.com/cb"
+        )
+        #expect(
+            CallPlacer.streamURL(settings) == "wss://exotel:p%40ss%20word@rec.example.com/v1/streams?sample-rate=16000"
+        )
     }
 }

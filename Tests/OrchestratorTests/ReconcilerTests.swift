@@ -13,7 +13,9 @@ import Testing
     /// Every callback is dropped: the call's terminal status and its recording still arrive, through Call
     /// Details and the same download path.
     @Test func droppedCallbacksAreReconciledFromCallDetails() async throws {
-        try await RecordingTests.withSimulator(configure: { $0.callbackFaults = CallbackFaults(drop: true) }) { running, clock in
+        try await RecordingTests.withSimulator(configure: { $0.callbackFaults = CallbackFaults(drop: true) }) {
+            running,
+            clock in
             try await RecordingTests.withStore { root, catalog in
                 let client = try RecordingTests.client(running, clock: clock)
                 let call = try await RecordingTests.placeRecordedCall(client: client, catalog: catalog) { request in
@@ -21,17 +23,27 @@ import Testing
                     request.statusCallbackEvents = [.terminal, .answered]
                 }
                 await running.platform.waitUntilIdle()
-                #expect(await running.platform.callbackAttempts().isEmpty == false, "the simulator had callbacks to drop")
+                #expect(
+                    await running.platform.callbackAttempts().isEmpty == false,
+                    "the simulator had callbacks to drop"
+                )
                 #expect(try await catalog.call(sid: call.sid)?.isTerminal == false)
 
                 let fetcher = RecordingFetcher(
-                    catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root),
-                    logger: RecordingTests.quietLogger())
+                    catalog: catalog,
+                    client: client,
+                    configuration: RecordingTests.fetcherConfiguration(root: root),
+                    logger: RecordingTests.quietLogger()
+                )
                 let changed = CallsChanged()
                 let reconciler = Reconciler(
-                    catalog: catalog, client: client, queue: fetcher.queue,
+                    catalog: catalog,
+                    client: client,
+                    queue: fetcher.queue,
                     configuration: ReconcilerConfiguration(terminalGrace: .seconds(1)),
-                    callChanged: { await changed.add($0) }, logger: RecordingTests.quietLogger())
+                    callChanged: { await changed.add($0) },
+                    logger: RecordingTests.quietLogger()
+                )
 
                 let report = try await reconciler.reconcileOnce()
 
@@ -50,9 +62,18 @@ import Testing
 
                 let outcomes = await fetcher.drain()
                 #expect(outcomes.count == 1)
-                let directory = try RecordingTests.callDirectory(root: root, callSid: call.sid, placedAt: record.placedAt)
-                let original = try #require(await running.platform.recording(accountSid: RecordingTests.account.sid, callSid: call.sid))
-                #expect(try FileSystem.sha256(of: "\(directory)/recording.mp3") == (try FileSystem.sha256(of: original.path)))
+                let directory = try RecordingTests.callDirectory(
+                    root: root,
+                    callSid: call.sid,
+                    placedAt: record.placedAt
+                )
+                let original = try #require(
+                    await running.platform.recording(accountSid: RecordingTests.account.sid, callSid: call.sid)
+                )
+                #expect(
+                    try FileSystem.sha256(of: "\(directory)/recording.mp3")
+                        == (try FileSystem.sha256(of: original.path))
+                )
                 #expect(try RecordingSidecar.load(from: "\(directory)/recording.json").url == url)
                 #expect(try await catalog.downloadJobs(callSid: call.sid).map(\.state) == [.done])
 
@@ -73,16 +94,30 @@ import Testing
             let transport = FakeTransport { request in
                 let sid = request.url.contains("CAlong") ? "CAlong" : "CAnew"
                 let json = #"{"Call":{"Sid":"\#(sid)","Status":"in-progress","RecordingUrl":null}}"#
-                return .success(TransportResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(json.utf8)))
+                return .success(
+                    TransportResponse(
+                        status: 200,
+                        headers: [("Content-Type", "application/json")],
+                        body: Array(json.utf8)
+                    )
+                )
             }
             let client = RecordingTests.client(transport: transport, clock: clock)
             let time = PlatformTime(clock: clock)
-            try await RecordingTests.recordCall("CAlong", in: catalog, placedAt: time.advance(.now(), by: .seconds(-2 * 3600)))
+            try await RecordingTests.recordCall(
+                "CAlong",
+                in: catalog,
+                placedAt: time.advance(.now(), by: .seconds(-2 * 3600))
+            )
             try await RecordingTests.recordCall("CAnew", in: catalog, placedAt: .now())
             let reconciler = Reconciler(
-                catalog: catalog, client: client, queue: RecordingQueue(catalog: catalog, time: time),
+                catalog: catalog,
+                client: client,
+                queue: RecordingQueue(catalog: catalog, time: time),
                 configuration: ReconcilerConfiguration(terminalGrace: .seconds(3600), recheckDelay: .seconds(300)),
-                time: time, logger: RecordingTests.quietLogger())
+                time: time,
+                logger: RecordingTests.quietLogger()
+            )
 
             let first = try await reconciler.reconcileOnce()
             #expect(first.asked == 1, "only the call placed two hours ago")
@@ -109,11 +144,24 @@ import Testing
             let transport = FakeTransport { _ in FakeTransport.status(404) }
             let client = RecordingTests.client(transport: transport, clock: clock)
             let time = PlatformTime(clock: clock)
-            try await RecordingTests.recordCall("CAghost", in: catalog, placedAt: time.advance(.now(), by: .seconds(-3600)))
-            let configuration = ReconcilerConfiguration(terminalGrace: .seconds(60), recheckDelay: .seconds(5), notFoundLimit: 3)
+            try await RecordingTests.recordCall(
+                "CAghost",
+                in: catalog,
+                placedAt: time.advance(.now(), by: .seconds(-3600))
+            )
+            let configuration = ReconcilerConfiguration(
+                terminalGrace: .seconds(60),
+                recheckDelay: .seconds(5),
+                notFoundLimit: 3
+            )
             let reconciler = Reconciler(
-                catalog: catalog, client: client, queue: RecordingQueue(catalog: catalog, time: time),
-                configuration: configuration, time: time, logger: RecordingTests.quietLogger())
+                catalog: catalog,
+                client: client,
+                queue: RecordingQueue(catalog: catalog, time: time),
+                configuration: configuration,
+                time: time,
+                logger: RecordingTests.quietLogger()
+            )
 
             var notFound = 0
             var givenUp = 0
@@ -127,15 +175,25 @@ import Testing
             #expect(transport.requests.count == 3)
             #expect(notFound == 3)
             #expect(givenUp == 1)
-            let entries = try await catalog.auditEntries(callSid: "CAghost").filter { $0.action == Reconciler.notFoundAction }
+            let entries = try await catalog.auditEntries(callSid: "CAghost").filter {
+                $0.action == Reconciler.notFoundAction
+            }
             #expect(entries.map { $0.detailMap["count"] } == ["1", "2", "3"])
             #expect(entries.last?.detailMap["given_up"] == "true")
             #expect(try await catalog.call(sid: "CAghost")?.isTerminal == false, "no status is made up for it")
 
-            let restarted = try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: RecordingTests.quietLogger()) { reopened in
+            let restarted = try await Catalog.withCatalog(
+                path: "\(root)/catalog.sqlite",
+                logger: RecordingTests.quietLogger()
+            ) { reopened in
                 let fresh = Reconciler(
-                    catalog: reopened, client: client, queue: RecordingQueue(catalog: reopened, time: time),
-                    configuration: configuration, time: time, logger: RecordingTests.quietLogger())
+                    catalog: reopened,
+                    client: client,
+                    queue: RecordingQueue(catalog: reopened, time: time),
+                    configuration: configuration,
+                    time: time,
+                    logger: RecordingTests.quietLogger()
+                )
                 return try await fresh.reconcileOnce()
             }
             #expect(restarted.asked == 0)
@@ -151,17 +209,35 @@ import Testing
             let transport = FakeTransport { request in
                 guard request.url.contains("CAreal") else { return FakeTransport.status(404) }
                 let json = #"{"Call":{"Sid":"CAreal","Status":"busy","RecordingUrl":null}}"#
-                return .success(TransportResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(json.utf8)))
+                return .success(
+                    TransportResponse(
+                        status: 200,
+                        headers: [("Content-Type", "application/json")],
+                        body: Array(json.utf8)
+                    )
+                )
             }
             let client = RecordingTests.client(transport: transport, clock: clock)
             let time = PlatformTime(clock: clock)
             let old = time.advance(.now(), by: .seconds(-7200))
             for index in 0..<4 { try await RecordingTests.recordCall("CAghost\(index)", in: catalog, placedAt: old) }
-            try await RecordingTests.recordCall("CAreal", in: catalog, placedAt: time.advance(.now(), by: .seconds(-3600)))
+            try await RecordingTests.recordCall(
+                "CAreal",
+                in: catalog,
+                placedAt: time.advance(.now(), by: .seconds(-3600))
+            )
             let reconciler = Reconciler(
-                catalog: catalog, client: client, queue: RecordingQueue(catalog: catalog, time: time),
-                configuration: ReconcilerConfiguration(terminalGrace: .seconds(60), maximumRequestsPerSweep: 2, notFoundLimit: 1),
-                time: time, logger: RecordingTests.quietLogger())
+                catalog: catalog,
+                client: client,
+                queue: RecordingQueue(catalog: catalog, time: time),
+                configuration: ReconcilerConfiguration(
+                    terminalGrace: .seconds(60),
+                    maximumRequestsPerSweep: 2,
+                    notFoundLimit: 1
+                ),
+                time: time,
+                logger: RecordingTests.quietLogger()
+            )
 
             var sweeps = 0
             while try await catalog.call(sid: "CAreal")?.isTerminal != true, sweeps < 10 {
@@ -185,10 +261,15 @@ import Testing
             try await RecordingTests.recordCall("CAlost", in: catalog)
             let url = "https://recordings.exotel.com/CAlost.mp3"
             try await catalog.appendStatus(
-                callSid: "CAlost", StatusChange(status: "completed", source: .callback, at: .now(), recordingURL: url))
+                callSid: "CAlost",
+                StatusChange(status: "completed", source: .callback, at: .now(), recordingURL: url)
+            )
             let reconciler = Reconciler(
-                catalog: catalog, client: client, queue: RecordingQueue(catalog: catalog),
-                logger: RecordingTests.quietLogger())
+                catalog: catalog,
+                client: client,
+                queue: RecordingQueue(catalog: catalog),
+                logger: RecordingTests.quietLogger()
+            )
 
             let first = try await reconciler.reconcileOnce()
             let second = try await reconciler.reconcileOnce()

@@ -1,5 +1,5 @@
-import ExorecTesting
 import Catalog
+import ExorecTesting
 import ExotelClient
 import ExotelKit
 import ExotelSimulator
@@ -26,8 +26,11 @@ import Testing
                 let url = try #require(details.recordingURL)
 
                 let fetcher = RecordingFetcher(
-                    catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root),
-                    logger: RecordingTests.quietLogger())
+                    catalog: catalog,
+                    client: client,
+                    configuration: RecordingTests.fetcherConfiguration(root: root),
+                    logger: RecordingTests.quietLogger()
+                )
                 let queued = try await fetcher.queue.enqueue(callSid: call.sid, url: url)
                 #expect(queued.isNew)
                 // The recording is not there yet: the first attempt is a 404 and the job goes back.
@@ -47,9 +50,15 @@ import Testing
                 let job = try #require(try await catalog.downloadJob(id: queued.job.id))
                 #expect(job.attempts >= 2)
                 let record = try #require(try await catalog.call(sid: call.sid))
-                let directory = try RecordingTests.callDirectory(root: root, callSid: call.sid, placedAt: record.placedAt)
+                let directory = try RecordingTests.callDirectory(
+                    root: root,
+                    callSid: call.sid,
+                    placedAt: record.placedAt
+                )
                 let media = "\(directory)/recording.mp3"
-                let original = try #require(await running.platform.recording(accountSid: RecordingTests.account.sid, callSid: call.sid))
+                let original = try #require(
+                    await running.platform.recording(accountSid: RecordingTests.account.sid, callSid: call.sid)
+                )
                 #expect(try FileSystem.sha256(of: media) == (try FileSystem.sha256(of: original.path)))
                 #expect(RecordingTests.isReadOnly(media))
                 #expect(!RecordingTests.files(in: directory).contains { $0.hasSuffix(".part") })
@@ -89,8 +98,15 @@ import Testing
             try await RecordingTests.recordCall("CAhost", in: catalog, placedAt: placedAt)
             let (logger, logs) = CapturedLogs.logger()
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
-            let queued = try await fetcher.queue.enqueue(callSid: "CAhost", url: "https://recordings.evil.example.com/CAhost.mp3")
+                catalog: catalog,
+                client: client,
+                configuration: RecordingTests.fetcherConfiguration(root: root),
+                logger: logger
+            )
+            let queued = try await fetcher.queue.enqueue(
+                callSid: "CAhost",
+                url: "https://recordings.evil.example.com/CAhost.mp3"
+            )
 
             let outcome = try #require(await fetcher.runOnce())
 
@@ -123,9 +139,15 @@ import Testing
             let placedAt = Timestamp.now()
             try await RecordingTests.recordCall("CAhtml", in: catalog, placedAt: placedAt)
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root),
-                logger: RecordingTests.quietLogger())
-            let queued = try await fetcher.queue.enqueue(callSid: "CAhtml", url: "https://recordings.exotel.com/CAhtml.mp3")
+                catalog: catalog,
+                client: client,
+                configuration: RecordingTests.fetcherConfiguration(root: root),
+                logger: RecordingTests.quietLogger()
+            )
+            let queued = try await fetcher.queue.enqueue(
+                callSid: "CAhtml",
+                url: "https://recordings.exotel.com/CAhtml.mp3"
+            )
 
             let outcome = try #require(await fetcher.runOnce())
 
@@ -145,13 +167,38 @@ import Testing
     /// Audio labelled `application/octet-stream` (a plain object store) is recognised by its bytes; an
     /// `audio/*` label on markup is not believed.
     @Test func contentIsJudgedByItsBytes() {
-        #expect(RecordingContent.check(contentType: "application/octet-stream", leadingBytes: RecordingTests.fakeMP3, url: "x") == .audio(fileExtension: "mp3"))
+        #expect(
+            RecordingContent.check(
+                contentType: "application/octet-stream",
+                leadingBytes: RecordingTests.fakeMP3,
+                url: "x"
+            ) == .audio(fileExtension: "mp3")
+        )
         let wav = Array("RIFF".utf8) + [0x24, 0, 0, 0] + Array("WAVEfmt ".utf8)
-        #expect(RecordingContent.check(contentType: nil, leadingBytes: wav, url: "https://h/a.mp3") == .audio(fileExtension: "wav"))
-        #expect(RecordingContent.check(contentType: "audio/ogg", leadingBytes: [1, 2, 3], url: "x") == .audio(fileExtension: "ogg"))
-        guard case .notAudio = RecordingContent.check(contentType: "audio/mpeg", leadingBytes: Array("  <html>".utf8), url: "x"),
-            case .notAudio = RecordingContent.check(contentType: "application/octet-stream", leadingBytes: [1, 2, 3], url: "x"),
-            case .notAudio = RecordingContent.check(contentType: "audio/mpeg", leadingBytes: Array(#"{"RestException":{}}"#.utf8), url: "x")
+        #expect(
+            RecordingContent.check(contentType: nil, leadingBytes: wav, url: "https://h/a.mp3")
+                == .audio(fileExtension: "wav")
+        )
+        #expect(
+            RecordingContent.check(contentType: "audio/ogg", leadingBytes: [1, 2, 3], url: "x")
+                == .audio(fileExtension: "ogg")
+        )
+        guard
+            case .notAudio = RecordingContent.check(
+                contentType: "audio/mpeg",
+                leadingBytes: Array("  <html>".utf8),
+                url: "x"
+            ),
+            case .notAudio = RecordingContent.check(
+                contentType: "application/octet-stream",
+                leadingBytes: [1, 2, 3],
+                url: "x"
+            ),
+            case .notAudio = RecordingContent.check(
+                contentType: "audio/mpeg",
+                leadingBytes: Array(#"{"RestException":{}}"#.utf8),
+                url: "x"
+            )
         else {
             Issue.record("markup or unknown bytes passed as audio")
             return
@@ -172,8 +219,15 @@ import Testing
             configuration.initialBackoff = .seconds(10)
             configuration.maximumBackoff = .seconds(40)
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: client, configuration: configuration, logger: RecordingTests.quietLogger())
-            let queued = try await fetcher.queue.enqueue(callSid: "CAlate", url: "https://recordings.exotel.com/CAlate.mp3")
+                catalog: catalog,
+                client: client,
+                configuration: configuration,
+                logger: RecordingTests.quietLogger()
+            )
+            let queued = try await fetcher.queue.enqueue(
+                callSid: "CAlate",
+                url: "https://recordings.exotel.com/CAlate.mp3"
+            )
 
             try await RecordingTests.running({ try await fetcher.run() }) {
                 try await RecordingTests.eventually("the job is given up") {
@@ -205,14 +259,24 @@ import Testing
             let client = RecordingTests.client(transport: transport, clock: ScaledClock(rate: 100))
             let placedAt = Timestamp.now()
             try await RecordingTests.recordCall("CAcrash", in: catalog, placedAt: placedAt)
-            let lease = Duration.seconds(4)  // long enough that no stall on a busy machine outlasts "the lease still holds"
+            // Long enough that no stall on a busy machine outlasts "the lease still holds".
+            let lease = Duration.seconds(4)
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root, lease: lease),
-                logger: RecordingTests.quietLogger())
-            let queued = try await fetcher.queue.enqueue(callSid: "CAcrash", url: "https://recordings.exotel.com/CAcrash.mp3")
+                catalog: catalog,
+                client: client,
+                configuration: RecordingTests.fetcherConfiguration(root: root, lease: lease),
+                logger: RecordingTests.quietLogger()
+            )
+            let queued = try await fetcher.queue.enqueue(
+                callSid: "CAcrash",
+                url: "https://recordings.exotel.com/CAcrash.mp3"
+            )
 
             // "Another process" claims the job and dies, leaving a half-written temporary file.
-            let dead = try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: RecordingTests.quietLogger()) {
+            let dead = try await Catalog.withCatalog(
+                path: "\(root)/catalog.sqlite",
+                logger: RecordingTests.quietLogger()
+            ) {
                 try #require(try await $0.claimNextDownload(now: .now(), lease: lease))
             }
             let directory = try RecordingTests.callDirectory(root: root, callSid: "CAcrash", placedAt: placedAt)
@@ -255,19 +319,35 @@ import Testing
             let calls = (1...16).map { "CAtwo\($0)" }
             for sid in calls {
                 try await RecordingTests.recordCall(sid, in: catalog)
-                _ = try await catalog.enqueueDownload(callSid: sid, url: "https://recordings.exotel.com/\(sid).mp3", notBefore: .now())
+                _ = try await catalog.enqueueDownload(
+                    callSid: sid,
+                    url: "https://recordings.exotel.com/\(sid).mp3",
+                    notBefore: .now()
+                )
             }
-            let outcomes = try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: RecordingTests.quietLogger()) { other in
+            let outcomes = try await Catalog.withCatalog(
+                path: "\(root)/catalog.sqlite",
+                logger: RecordingTests.quietLogger()
+            ) { other in
                 let first = RecordingFetcher(
-                    catalog: catalog, client: RecordingTests.client(transport: transport, clock: clock),
-                    configuration: RecordingTests.fetcherConfiguration(root: root, workers: 3), logger: RecordingTests.quietLogger())
+                    catalog: catalog,
+                    client: RecordingTests.client(transport: transport, clock: clock),
+                    configuration: RecordingTests.fetcherConfiguration(root: root, workers: 3),
+                    logger: RecordingTests.quietLogger()
+                )
                 let second = RecordingFetcher(
-                    catalog: other, client: RecordingTests.client(transport: transport, clock: clock),
-                    configuration: RecordingTests.fetcherConfiguration(root: root, workers: 3), logger: RecordingTests.quietLogger())
+                    catalog: other,
+                    client: RecordingTests.client(transport: transport, clock: clock),
+                    configuration: RecordingTests.fetcherConfiguration(root: root, workers: 3),
+                    logger: RecordingTests.quietLogger()
+                )
                 async let a = first.drain()
                 async let b = second.drain()
                 let (fromFirst, fromSecond) = await (a, b)
-                #expect(!fromFirst.isEmpty && !fromSecond.isEmpty, "both fetchers took jobs: \(fromFirst.count) + \(fromSecond.count)")
+                #expect(
+                    !fromFirst.isEmpty && !fromSecond.isEmpty,
+                    "both fetchers took jobs: \(fromFirst.count) + \(fromSecond.count)"
+                )
                 return fromFirst + fromSecond
             }
 
@@ -295,10 +375,19 @@ import Testing
             let directory = try RecordingTests.callDirectory(root: root, callSid: "CAtwice", placedAt: placedAt)
             try FileSystem.makeDirectories(directory)
             // A previous run stored the file and died before writing its sidecar.
-            #expect(FileManager.default.createFile(atPath: "\(directory)/recording.mp3", contents: Data(RecordingTests.fakeMP3)))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: "\(directory)/recording.mp3",
+                    contents: Data(RecordingTests.fakeMP3)
+                )
+            )
             let (logger, logs) = CapturedLogs.logger()
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
+                catalog: catalog,
+                client: client,
+                configuration: RecordingTests.fetcherConfiguration(root: root),
+                logger: logger
+            )
 
             try await fetcher.queue.enqueue(callSid: "CAtwice", url: "https://recordings.exotel.com/CAtwice.mp3")
             let adopted = try #require(await fetcher.runOnce())
@@ -308,12 +397,21 @@ import Testing
 
             try await fetcher.queue.enqueue(callSid: "CAtwice", url: "https://recordings.exotel.com/other.mp3")
             let beside = try #require(await fetcher.runOnce())
-            #expect(beside.result == .storedBesideConflict(path: "\(relative)/recording-2.mp3", conflictWith: "recording.json"))
+            #expect(
+                beside.result
+                    == .storedBesideConflict(path: "\(relative)/recording-2.mp3", conflictWith: "recording.json")
+            )
 
-            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/recording.mp3")) == Data(RecordingTests.fakeMP3))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: "\(directory)/recording.mp3")) == Data(RecordingTests.fakeMP3)
+            )
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/recording-2.mp3")) == Data(second))
             #expect(try RecordingSidecar.load(from: "\(directory)/recording-2.json").file == "recording-2.mp3")
-            #expect(try await catalog.mediaFiles(callSid: "CAtwice").map(\.path) == ["\(relative)/recording-2.mp3", "\(relative)/recording.mp3"])
+            #expect(
+                try await catalog.mediaFiles(callSid: "CAtwice").map(\.path) == [
+                    "\(relative)/recording-2.mp3", "\(relative)/recording.mp3",
+                ]
+            )
             let audit = try await catalog.auditEntries(callSid: "CAtwice").filter { $0.action == "download" }
             #expect(audit.map { $0.detailMap["outcome"] } == ["already-stored", "stored-beside-conflict"])
             #expect(audit.last?.detailMap["conflict_with"] == "recording.json")
@@ -338,9 +436,15 @@ import Testing
             try await RecordingTests.recordCall("CAstop", in: catalog, placedAt: placedAt)
             let logger = RecordingTests.quietLogger()
             let fetcher = RecordingFetcher(
-                catalog: catalog, client: RecordingTests.client(transport: slow, clock: ScaledClock(rate: 100)),
-                configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
-            let queued = try await fetcher.queue.enqueue(callSid: "CAstop", url: "https://recordings.exotel.com/CAstop.mp3")
+                catalog: catalog,
+                client: RecordingTests.client(transport: slow, clock: ScaledClock(rate: 100)),
+                configuration: RecordingTests.fetcherConfiguration(root: root),
+                logger: logger
+            )
+            let queued = try await fetcher.queue.enqueue(
+                callSid: "CAstop",
+                url: "https://recordings.exotel.com/CAstop.mp3"
+            )
 
             let group = ServiceGroup(configuration: .init(services: [fetcher], logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -359,8 +463,11 @@ import Testing
             let restarted = try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: logger) { reopened in
                 let fast = FakeTransport { _ in FakeTransport.audio() }
                 let next = RecordingFetcher(
-                    catalog: reopened, client: RecordingTests.client(transport: fast, clock: ScaledClock(rate: 100)),
-                    configuration: RecordingTests.fetcherConfiguration(root: root), logger: logger)
+                    catalog: reopened,
+                    client: RecordingTests.client(transport: fast, clock: ScaledClock(rate: 100)),
+                    configuration: RecordingTests.fetcherConfiguration(root: root),
+                    logger: logger
+                )
                 return await next.drain()
             }
             #expect(restarted.map(\.jobId) == [queued.job.id])

@@ -17,29 +17,47 @@ import Testing
     static func client(platform: ScriptedOrigin, allowed: [ScriptedOrigin]) throws -> ExotelClient {
         let clock = ScaledClock(rate: 100)
         return ExotelClient(
-            endpoint: try ExotelEndpoint(baseURL: platform.url("")), credentials: RecordingTests.credentials,
+            endpoint: try ExotelEndpoint(baseURL: platform.url("")),
+            credentials: RecordingTests.credentials,
             configuration: ExotelClientConfiguration(retry: .none, allowedRecordingHosts: allowed.map(\.authority)),
-            clock: clock, rateLimiter: RequestRateLimiter(clock: clock), logger: RecordingTests.quietLogger("client"))
+            clock: clock,
+            rateLimiter: RequestRateLimiter(clock: clock),
+            logger: RecordingTests.quietLogger("client")
+        )
     }
 
     /// Queues `url` for a call and runs one claim of it.
     static func fetchOnce(
-        _ url: String, client: ExotelClient, root: String, catalog: Catalog, callSid: String
+        _ url: String,
+        client: ExotelClient,
+        root: String,
+        catalog: Catalog,
+        callSid: String
     ) async throws -> (DownloadOutcome, DownloadJob) {
         try await RecordingTests.recordCall(callSid, in: catalog)
         let fetcher = RecordingFetcher(
-            catalog: catalog, client: client, configuration: RecordingTests.fetcherConfiguration(root: root),
-            logger: RecordingTests.quietLogger())
+            catalog: catalog,
+            client: client,
+            configuration: RecordingTests.fetcherConfiguration(root: root),
+            logger: RecordingTests.quietLogger()
+        )
         let queued = try await fetcher.queue.enqueue(callSid: callSid, url: url)
         let outcome = try #require(await fetcher.runOnce())
         let job = try #require(try await catalog.downloadJob(id: queued.job.id))
         return (outcome, job)
     }
 
-    static func expectRefusalAudited(_ catalog: Catalog, callSid: String, job: DownloadJob, mentioning text: String) async throws {
+    static func expectRefusalAudited(
+        _ catalog: Catalog,
+        callSid: String,
+        job: DownloadJob,
+        mentioning text: String
+    ) async throws {
         #expect(job.state == .refused)
         #expect(job.lastError?.contains(text) == true, "catalog error: \(job.lastError ?? "none")")
-        let entries = try await catalog.auditEntries(callSid: callSid).filter { $0.action == RecordingFetcher.refusedAction }
+        let entries = try await catalog.auditEntries(callSid: callSid).filter {
+            $0.action == RecordingFetcher.refusedAction
+        }
         #expect(entries.count == 1, "one download-refused audit entry")
         #expect(entries.first?.detail.contains(text) == true, "audit detail: \(entries.first?.detail ?? "none")")
         #expect(try await catalog.mediaFiles(callSid: callSid).isEmpty)
@@ -53,14 +71,24 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform])
                 let (outcome, job) = try await Self.fetchOnce(
-                    otherPort.url("/rec.mp3"), client: client, root: root, catalog: catalog, callSid: "CAport")
+                    otherPort.url("/rec.mp3"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAport"
+                )
 
                 guard case .refused = outcome.result else {
                     Issue.record("expected a refusal, got \(outcome.result)")
                     return
                 }
                 #expect(otherPort.requests.isEmpty, "a port not in the allowlist was reached: \(otherPort.requests)")
-                try await Self.expectRefusalAudited(catalog, callSid: "CAport", job: job, mentioning: otherPort.authority)
+                try await Self.expectRefusalAudited(
+                    catalog,
+                    callSid: "CAport",
+                    job: job,
+                    mentioning: otherPort.authority
+                )
             }
         }
     }
@@ -74,7 +102,12 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform])
                 let (outcome, job) = try await Self.fetchOnce(
-                    platform.url("/rec.mp3"), client: client, root: root, catalog: catalog, callSid: "CAredir")
+                    platform.url("/rec.mp3"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAredir"
+                )
 
                 guard case .refused(let reason) = outcome.result else {
                     Issue.record("expected a refusal, got \(outcome.result)")
@@ -83,7 +116,12 @@ import Testing
                 #expect(reason.contains("redirect"), "\(reason)")
                 #expect(outsider.requests.isEmpty, "the disallowed host was reached: \(outsider.requests)")
                 #expect(platform.requests.count == 1)
-                try await Self.expectRefusalAudited(catalog, callSid: "CAredir", job: job, mentioning: outsider.authority)
+                try await Self.expectRefusalAudited(
+                    catalog,
+                    callSid: "CAredir",
+                    job: job,
+                    mentioning: outsider.authority
+                )
             }
         }
     }
@@ -99,7 +137,12 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform, store])
                 let (outcome, job) = try await Self.fetchOnce(
-                    platform.url("/rec.mp3"), client: client, root: root, catalog: catalog, callSid: "CAchain")
+                    platform.url("/rec.mp3"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAchain"
+                )
 
                 guard case .refused = outcome.result else {
                     Issue.record("a chain through a disallowed host was accepted: \(outcome.result)")
@@ -107,7 +150,12 @@ import Testing
                 }
                 #expect(outsider.requests.isEmpty)
                 #expect(store.requests.isEmpty)
-                try await Self.expectRefusalAudited(catalog, callSid: "CAchain", job: job, mentioning: outsider.authority)
+                try await Self.expectRefusalAudited(
+                    catalog,
+                    callSid: "CAchain",
+                    job: job,
+                    mentioning: outsider.authority
+                )
                 #expect(try await catalog.verifyAuditChain().problems.isEmpty)
             }
         }
@@ -121,7 +169,12 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform])
                 let (outcome, job) = try await Self.fetchOnce(
-                    platform.url("/rec.mp3"), client: client, root: root, catalog: catalog, callSid: "CAsame")
+                    platform.url("/rec.mp3"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAsame"
+                )
 
                 guard case .stored = outcome.result else {
                     Issue.record("expected the recording stored, got \(outcome.result)")
@@ -129,7 +182,9 @@ import Testing
                 }
                 #expect(job.state == .done)
                 #expect(platform.requests.map(\.path) == ["/rec.mp3", "/stored/rec.mp3"])
-                #expect(platform.requests.allSatisfy { $0.authorization == RecordingTests.credentials.basicAuthorization })
+                #expect(
+                    platform.requests.allSatisfy { $0.authorization == RecordingTests.credentials.basicAuthorization }
+                )
                 let audit = try await catalog.auditEntries(callSid: "CAsame").filter { $0.action == "download" }
                 #expect(audit.first?.detail.contains("/stored/rec.mp3") == true, "the redirect is in the audit entry")
             }
@@ -145,7 +200,12 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform, store])
                 let (outcome, _) = try await Self.fetchOnce(
-                    platform.url("/rec.mp3"), client: client, root: root, catalog: catalog, callSid: "CAcross")
+                    platform.url("/rec.mp3"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAcross"
+                )
 
                 guard case .stored = outcome.result else {
                     Issue.record("expected the recording stored, got \(outcome.result)")
@@ -166,7 +226,12 @@ import Testing
             try await RecordingTests.withStore { root, catalog in
                 let client = try Self.client(platform: platform, allowed: [platform])
                 let (outcome, job) = try await Self.fetchOnce(
-                    platform.url("/a"), client: client, root: root, catalog: catalog, callSid: "CAloop")
+                    platform.url("/a"),
+                    client: client,
+                    root: root,
+                    catalog: catalog,
+                    callSid: "CAloop"
+                )
 
                 guard case .refused(let reason) = outcome.result else {
                     Issue.record("expected a refusal, got \(outcome.result)")

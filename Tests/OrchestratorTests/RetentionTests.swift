@@ -9,17 +9,27 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct RetentionTests {
     static let calls = ["CAret1", "CAret2", "CAret3"]
     /// 100 days after the archive's first call: with 90d, all three calls are old enough.
-    static let now = Timestamp(millisecondsSinceEpoch: ArchiveVerifierTests.placedAt.millisecondsSinceEpoch + 100 * 86_400_000)
+    static let now = Timestamp(
+        millisecondsSinceEpoch: ArchiveVerifierTests.placedAt.millisecondsSinceEpoch + 100 * 86_400_000
+    )
 
     struct Stop: Error {}
 
     static func executor(_ archive: ArchiveVerifierTests.Archive) -> RetentionExecutor {
-        RetentionExecutor(catalog: archive.catalog, layout: StorageLayout(root: archive.root), logger: RecordingTests.quietLogger())
+        RetentionExecutor(
+            catalog: archive.catalog,
+            layout: StorageLayout(root: archive.root),
+            logger: RecordingTests.quietLogger()
+        )
     }
 
     static func plan(_ archive: ArchiveVerifierTests.Archive, _ age: String = "90d") async throws -> RetentionPlan {
         try await RetentionPlan.make(
-            catalog: archive.catalog, layout: StorageLayout(root: archive.root), olderThan: try RetentionAge(parsing: age), now: Self.now)
+            catalog: archive.catalog,
+            layout: StorageLayout(root: archive.root),
+            olderThan: try RetentionAge(parsing: age),
+            now: Self.now
+        )
     }
 
     static func folder(_ archive: ArchiveVerifierTests.Archive, _ callSid: String) throws -> String {
@@ -35,7 +45,10 @@ import Testing
             let plan = try await Self.plan(archive)
             #expect(plan.delete.map(\.call.callSid) == ["CAret1", "CAret3"])
             #expect(plan.held.map(\.callSid) == ["CAret2"] && plan.held.first?.hold?.reason == "subpoena 118")
-            #expect(plan.delete.allSatisfy { $0.files.count == 5 && $0.directories.count == 1 }, "wav, mp3, 2 sidecars, call.json")
+            #expect(
+                plan.delete.allSatisfy { $0.files.count == 5 && $0.directories.count == 1 },
+                "wav, mp3, 2 sidecars, call.json"
+            )
             #expect(try await Self.plan(archive, "200d").delete.isEmpty, "nothing is older than 200 days")
 
             let feedBefore = try await archive.catalog.events(after: 0)
@@ -47,7 +60,10 @@ import Testing
             #expect(feedAfter == feedBefore.filter { $0.callSid != "CAret1" && $0.callSid != "CAret3" })
             #expect(report.files == 10 && report.heldSkipped.map(\.callSid) == ["CAret2"] && report.foldersKept.isEmpty)
             for callSid in ["CAret1", "CAret3"] {
-                #expect(!FileManager.default.fileExists(atPath: try Self.folder(archive, callSid)), "\(callSid)'s folder is gone")
+                #expect(
+                    !FileManager.default.fileExists(atPath: try Self.folder(archive, callSid)),
+                    "\(callSid)'s folder is gone"
+                )
                 #expect(try await archive.catalog.call(sid: callSid) == nil)
                 #expect(try await archive.catalog.mediaFiles(callSid: callSid).isEmpty)
                 let actions = try await archive.catalog.auditEntries(callSid: callSid).map(\.action)
@@ -55,7 +71,11 @@ import Testing
                 #expect(actions.last == "retention.call-deleted")
             }
             let held = try Self.folder(archive, "CAret2")
-            #expect(Set(RecordingTests.files(in: held)) == ["call.json", "recording.mp3", "recording.json", "stream-ST1.wav", "stream-ST1.json"])
+            #expect(
+                Set(RecordingTests.files(in: held)) == [
+                    "call.json", "recording.mp3", "recording.json", "stream-ST1.wav", "stream-ST1.json",
+                ]
+            )
             #expect(try await archive.catalog.mediaFiles(callSid: "CAret2").count == 2)
             #expect(try await archive.catalog.call(sid: "CAret2") != nil)
             #expect(try await archive.catalog.auditEntries().last?.action == "retention.applied")
@@ -80,9 +100,15 @@ import Testing
             let seen = ArchiveVerifierTests.placedAt
             let body = Array(#"{"CallSid":"CAelseR","EventType":"terminal","Status":"busy"}"#.utf8)
             _ = try await archive.catalog.storeCallback(
-                ReceivedCallback(receivedAt: seen, contentType: "application/json", body: body), queuedAt: seen)
+                ReceivedCallback(receivedAt: seen, contentType: "application/json", body: body),
+                queuedAt: seen
+            )
             let sidecars = CallSidecarWriter(
-                layout: StorageLayout(root: archive.root), catalog: archive.catalog, exorecVersion: "test", logger: RecordingTests.quietLogger())
+                layout: StorageLayout(root: archive.root),
+                catalog: archive.catalog,
+                exorecVersion: "test",
+                logger: RecordingTests.quietLogger()
+            )
             let path = try #require(try await sidecars.refresh(callSid: "CAelseR"))
             #expect(path.contains("/media/_unknown/"))
 
@@ -122,7 +148,9 @@ import Testing
             executor.faultInjection = { stage in
                 if case .fileDeleted(_, _, let deleted) = stage, deleted == 7 { throw Stop() }
             }
-            await #expect(throws: Stop.self) { try await executor.apply(try await Self.plan(archive), runId: "run1", at: Self.now) }
+            await #expect(throws: Stop.self) {
+                try await executor.apply(try await Self.plan(archive), runId: "run1", at: Self.now)
+            }
             // The first call is done, the second half-deleted, the third untouched.
             #expect(try await archive.catalog.call(sid: "CAret1") == nil)
             #expect(try await archive.catalog.pendingRetentionDeletions().map(\.callSid) == ["CAret2"])
@@ -132,7 +160,9 @@ import Testing
 
             let during = try await archive.verifier().verify()
             #expect(during.problems.map(\.kind) == [.deletionPending, .deletionPending], "\(during.problems)")
-            #expect(during.problems.allSatisfy { $0.callSid == "CAret2" && $0.detail.contains("retention apply --yes") })
+            #expect(
+                during.problems.allSatisfy { $0.callSid == "CAret2" && $0.detail.contains("retention apply --yes") }
+            )
             await #expect(throws: CatalogError.deletionPending(callSid: "CAret2")) {
                 try await archive.catalog.placeHold(callSid: "CAret2", reason: "late", by: "legal")
             }
@@ -146,8 +176,13 @@ import Testing
             for callSid in Self.calls {
                 #expect(!FileManager.default.fileExists(atPath: try Self.folder(archive, callSid)))
                 #expect(try await archive.catalog.call(sid: callSid) == nil)
-                let deletedFiles = try await archive.catalog.auditEntries(callSid: callSid).filter { $0.action == "retention.file-deleted" }
-                #expect(deletedFiles.count == 5 && Set(deletedFiles.compactMap(\.path)).count == 5, "each file audited once")
+                let deletedFiles = try await archive.catalog.auditEntries(callSid: callSid).filter {
+                    $0.action == "retention.file-deleted"
+                }
+                #expect(
+                    deletedFiles.count == 5 && Set(deletedFiles.compactMap(\.path)).count == 5,
+                    "each file audited once"
+                )
             }
             let after = try await archive.verifier().verify()
             #expect(after.isClean && after.selected == 0, "\(after.problems)")
@@ -167,12 +202,19 @@ import Testing
                 Issue.record("the run should have failed")
             } catch let error as RetentionError {
                 #expect(error.code == "retention.cannot-delete")
-                #expect(error.description.contains("CAret1") && error.description.contains("stream-ST0.wav"), "\(error)")
+                #expect(
+                    error.description.contains("CAret1") && error.description.contains("stream-ST0.wav"),
+                    "\(error)"
+                )
             }
             #expect(try await archive.catalog.pendingRetentionDeletions().map(\.callSid) == ["CAret1"])
             #expect(try await archive.catalog.call(sid: "CAret1") != nil)
             try FileManager.default.removeItem(atPath: wav)
-            let report = try await Self.executor(archive).apply(try await Self.plan(archive), runId: "run2", at: Self.now)
+            let report = try await Self.executor(archive).apply(
+                try await Self.plan(archive),
+                runId: "run2",
+                at: Self.now
+            )
             #expect(report.resumed == ["CAret1"])
             #expect(try await archive.verifier().verify().isClean)
         }
@@ -198,24 +240,34 @@ import Testing
         try await ArchiveVerifierTests.withArchive(calls: ["CAret1"]) { archive in
             let folder = try Self.folder(archive, "CAret1")
             try FileSystem.writeAtomically(Array("notes".utf8), to: "\(folder)/notes.txt", durable: false)
-            let report = try await Self.executor(archive).apply(try await Self.plan(archive), runId: "run1", at: Self.now)
+            let report = try await Self.executor(archive).apply(
+                try await Self.plan(archive),
+                runId: "run1",
+                at: Self.now
+            )
             #expect(report.deleted.map(\.callSid) == ["CAret1"])
             #expect(report.foldersKept.map(\.callSid) == ["CAret1"])
             #expect(RecordingTests.files(in: folder) == ["notes.txt"])
             let verify = try await archive.verifier().verify()
-            #expect(verify.problems.map(\.kind) == [.unexpected] && verify.problems.first?.path.hasSuffix("notes.txt") == true)
+            #expect(
+                verify.problems.map(\.kind) == [.unexpected]
+                    && verify.problems.first?.path.hasSuffix("notes.txt") == true
+            )
         }
     }
 
-    @Test(arguments: [
-        ("90d", 90 * 86_400_000), ("36h", 36 * 3_600_000), ("12w", 12 * 604_800_000), (" 7d ", 7 * 86_400_000),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("90d", 90 * 86_400_000), ("36h", 36 * 3_600_000), ("12w", 12 * 604_800_000), (" 7d ", 7 * 86_400_000),
+        ] as [(String, Int64)]
+    )
     func agesParse(_ text: String, _ milliseconds: Int64) throws {
         #expect(try RetentionAge(parsing: text).milliseconds == milliseconds)
     }
 
     @Test(arguments: [
-        ("", "it is empty"), ("90", "it has no unit; write 90d"), ("0d", "more than zero"), ("-5d", "cannot be negative"),
+        ("", "it is empty"), ("90", "it has no unit; write 90d"), ("0d", "more than zero"),
+        ("-5d", "cannot be negative"),
         ("6m", "months, minutes and years are not accepted"), ("1y", "write days"), ("90x", "unknown unit 'x'"),
         ("d90", "does not start with a number"), ("99999999999w", "longer than 100 years"),
     ])

@@ -49,8 +49,10 @@ final class ScriptedOrigin: Sendable {
             switch self.answers.withLock({ $0[path] }) {
             case .audio(let bytes, let type):
                 return Response(
-                    status: .ok, headers: [.contentType: type, .contentLength: "\(bytes.count)"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                    status: .ok,
+                    headers: [.contentType: type, .contentLength: "\(bytes.count)"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+                )
             case .redirect(let target, let status):
                 return Response(status: .init(code: status), headers: [.location: target])
             case .status(let code):
@@ -60,15 +62,20 @@ final class ScriptedOrigin: Sendable {
             }
         }
         return Application(
-            router: router, configuration: .init(address: .hostname(self.host, port: 0)),
-            onServerRunning: { channel in self.boundPort.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+            router: router,
+            configuration: .init(address: .hostname(self.host, port: 0)),
+            onServerRunning: { channel in self.boundPort.withLock { $0 = channel.localAddress?.port } },
+            logger: logger
+        )
     }
 
     /// Runs `origins` for the duration of `body` (each bound to its own free port first).
     static func withOrigins<T: Sendable>(_ origins: [ScriptedOrigin], _ body: () async throws -> T) async throws -> T {
         var logger = Logger(label: "scripted-origin")
         logger.logLevel = .error
-        let group = ServiceGroup(configuration: .init(services: origins.map { $0.application(logger: logger) }, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: origins.map { $0.application(logger: logger) }, logger: logger)
+        )
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let result: Result<T, any Error>

@@ -20,17 +20,37 @@ import Testing
     /// it; returns its WAV's path relative to `root`.
     @discardableResult
     static func stream(
-        _ streamSid: String, startedAt: Timestamp, state: StreamSidecar.State = .complete, root: String, catalog: Catalog
+        _ streamSid: String,
+        startedAt: Timestamp,
+        state: StreamSidecar.State = .complete,
+        root: String,
+        catalog: Catalog
     ) async throws -> String {
         let layout = StorageLayout(root: root)
         let identity = StreamRecorder.Identity(
-            account: nil, callSid: nil, streamSid: try PathSafeIdentifier(streamSid, field: "stream"), from: nil, to: nil,
-            customParameters: [:], queryParameters: [:])
+            account: nil,
+            callSid: nil,
+            streamSid: try PathSafeIdentifier(streamSid, field: "stream"),
+            from: nil,
+            to: nil,
+            customParameters: [:],
+            queryParameters: [:]
+        )
         let directory = identity.directory(in: layout, startedAt: startedAt)
         try FileSystem.makeDirectories(directory)
         let wav = "\(directory)/stream-\(streamSid).wav"
-        try FileSystem.writeAtomically(ArchiveVerifierTests.wav(samples: 8000, seed: streamSid.count), to: wav, durable: false)
-        var sidecar = StreamSidecar(identity: identity, sampleRate: 8000, startedAt: startedAt, file: "stream-\(streamSid).wav", exorecVersion: "test")
+        try FileSystem.writeAtomically(
+            ArchiveVerifierTests.wav(samples: 8000, seed: streamSid.count),
+            to: wav,
+            durable: false
+        )
+        var sidecar = StreamSidecar(
+            identity: identity,
+            sampleRate: 8000,
+            startedAt: startedAt,
+            file: "stream-\(streamSid).wav",
+            exorecVersion: "test"
+        )
         sidecar.state = state
         sidecar.channels = 1
         if state != .recording {
@@ -49,14 +69,20 @@ import Testing
 
     static func plan(_ root: String, _ catalog: Catalog) async throws -> RetentionPlan {
         try await RetentionPlan.make(
-            catalog: catalog, layout: StorageLayout(root: root), olderThan: try RetentionAge(parsing: "90d"), now: Self.now)
+            catalog: catalog,
+            layout: StorageLayout(root: root),
+            olderThan: try RetentionAge(parsing: "90d"),
+            now: Self.now
+        )
     }
 
     static func executor(_ root: String, _ catalog: Catalog) -> RetentionExecutor {
         RetentionExecutor(catalog: catalog, layout: StorageLayout(root: root), logger: RecordingTests.quietLogger())
     }
 
-    static func exists(_ root: String, _ relative: String) -> Bool { FileManager.default.fileExists(atPath: "\(root)/\(relative)") }
+    static func exists(_ root: String, _ relative: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(root)/\(relative)")
+    }
 
     static func parent(_ path: String) -> String { String(path[..<path.lastIndex(of: "/")!]) }
 
@@ -68,17 +94,27 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let catalogPath = "\(root)/catalog.sqlite"
         let layout = StorageLayout(root: root)
-        let (oldWav, recentWav, heldWav) = try await Catalog.withCatalog(path: catalogPath, logger: RecordingTests.quietLogger()) {
+        let (oldWav, recentWav, heldWav) = try await Catalog.withCatalog(
+            path: catalogPath,
+            logger: RecordingTests.quietLogger()
+        ) {
             catalog in
             try await RecordingTests.recordCall("CAold1", in: catalog, placedAt: Self.old)
             let oldWav = try await Self.stream("MZold1", startedAt: Self.old, root: root, catalog: catalog)
             let recentWav = try await Self.stream("MZnew1", startedAt: Self.recent, root: root, catalog: catalog)
             let heldWav = try await Self.stream(
-                "MZheld1", startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 60_000), root: root,
-                catalog: catalog)
+                "MZheld1",
+                startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 60_000),
+                root: root,
+                catalog: catalog
+            )
             try await Self.stream(
-                "MZrec1", startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 120_000), state: .recording,
-                root: root, catalog: catalog)
+                "MZrec1",
+                startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 120_000),
+                state: .recording,
+                root: root,
+                catalog: catalog
+            )
             let hold = try await catalog.placeHold(streamSid: "MZheld1", reason: "fraud review 77", by: "legal")
             #expect(hold.callSid == "stream:MZheld1")
             await #expect(throws: CatalogError.unknownCall(callSid: "stream:MZnosuch")) {
@@ -91,18 +127,30 @@ import Testing
             let plan = try await Self.plan(root, catalog)
             #expect(plan.delete.map(\.call.key) == ["CAold1", "stream:MZold1"])
             let item = try #require(plan.delete.last)
-            #expect(item.call.kind == "stream" && item.call.callSid == "" && item.call.streamSid == "MZold1" && item.call.streamPath == oldWav)
+            #expect(
+                item.call.kind == "stream" && item.call.callSid == "" && item.call.streamSid == "MZold1"
+                    && item.call.streamPath == oldWav
+            )
             #expect(item.call.timeSource == .streamStarted && item.call.callTime == Self.old)
             #expect(item.files == [oldWav, oldWav.replacingOccurrences(of: ".wav", with: ".json")])
-            #expect(item.directories.first == Self.parent(oldWav) && item.directories.count == 4, "its folder, then dd, mm, yyyy")
+            #expect(
+                item.directories.first == Self.parent(oldWav) && item.directories.count == 4,
+                "its folder, then dd, mm, yyyy"
+            )
             #expect(plan.held.map(\.streamSid) == ["MZheld1"] && plan.held.first?.path == heldWav)
-            #expect(plan.busy.map(\.streamSid) == ["MZrec1"] && plan.busy.first?.reason == "the stream is still being recorded")
+            #expect(
+                plan.busy.map(\.streamSid) == ["MZrec1"]
+                    && plan.busy.first?.reason == "the stream is still being recorded"
+            )
             #expect(plan.streamCount == 1)
 
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             let json = String(decoding: try encoder.encode(plan), as: UTF8.self)
-            #expect(json.contains(#""kind":"stream""#) && json.contains(#""stream_sid":"MZold1""#) && json.contains(#""stream_sid":"MZheld1""#))
+            #expect(
+                json.contains(#""kind":"stream""#) && json.contains(#""stream_sid":"MZold1""#)
+                    && json.contains(#""stream_sid":"MZheld1""#)
+            )
             #expect(json.contains(#""kind":"call""#))
 
             let feedBefore = try await catalog.events(after: 0)
@@ -111,10 +159,15 @@ import Testing
             #expect(report.streamsDeleted == 1)
             let deleted = try #require(report.deleted.last)
             #expect(deleted.kind == "stream" && deleted.path == oldWav && deleted.files == 2 && deleted.mediaFiles == 1)
-            #expect(report.heldSkipped.map(\.streamSid) == ["MZheld1"] && report.busySkipped.map(\.streamSid) == ["MZrec1"])
+            #expect(
+                report.heldSkipped.map(\.streamSid) == ["MZheld1"] && report.busySkipped.map(\.streamSid) == ["MZrec1"]
+            )
             #expect(report.foldersKept.isEmpty, "\(report.foldersKept)")
 
-            #expect(!Self.exists(root, oldWav) && !Self.exists(root, Self.parent(oldWav)), "its WAV and folder are gone")
+            #expect(
+                !Self.exists(root, oldWav) && !Self.exists(root, Self.parent(oldWav)),
+                "its WAV and folder are gone"
+            )
             #expect(Self.exists(root, Self.parent(Self.parent(oldWav))), "the date folder still holds the held stream")
             #expect(Self.exists(root, heldWav) && Self.exists(root, recentWav))
             #expect(try await catalog.streams(streamSid: "MZold1").isEmpty)
@@ -125,29 +178,44 @@ import Testing
             #expect(feedAfter == feedBefore.filter { $0.callSid != "CAold1" })
 
             let audit = try await catalog.auditEntries()
-            let fileEntries = audit.filter { $0.action == "retention.file-deleted" && $0.detail.contains(#""stream_sid":"MZold1""#) }
+            let fileEntries = audit.filter {
+                $0.action == "retention.file-deleted" && $0.detail.contains(#""stream_sid":"MZold1""#)
+            }
             #expect(Set(fileEntries.compactMap(\.path)) == Set(item.files))
-            #expect(audit.contains { $0.action == "retention.stream-deleted" && $0.path == oldWav && $0.detail.contains("MZold1") })
+            #expect(
+                audit.contains {
+                    $0.action == "retention.stream-deleted" && $0.path == oldWav && $0.detail.contains("MZold1")
+                }
+            )
             #expect(audit.contains { $0.action == "retention.started" && $0.path == oldWav && $0.callSid == nil })
             #expect(try await catalog.verifyAuditChain().isIntact)
             #expect(try await catalog.retentionJournal(callSid: "stream:MZold1").map(\.state) == [.done])
             return (oldWav, recentWav, heldWav)
         }
 
-        let rebuilt = try await CatalogRebuilder(layout: layout, logger: RecordingTests.quietLogger()).rebuild(at: Self.now)
+        let rebuilt = try await CatalogRebuilder(layout: layout, logger: RecordingTests.quietLogger()).rebuild(
+            at: Self.now
+        )
         #expect(rebuilt.problems.isEmpty, "\(rebuilt.problems)")
         try await Catalog.withCatalog(path: catalogPath, logger: RecordingTests.quietLogger()) { catalog in
             #expect(try await catalog.streams(streamSid: "MZold1").isEmpty, "a rebuild does not bring it back")
             #expect(try await catalog.mediaFile(path: oldWav) == nil)
             #expect(try await catalog.mediaFile(path: recentWav) != nil)
             #expect(try await catalog.mediaFile(path: heldWav) != nil)
-            #expect(try await catalog.activeHold(callSid: "stream:MZheld1")?.reason == "fraud review 77", "the hold survives")
+            #expect(
+                try await catalog.activeHold(callSid: "stream:MZheld1")?.reason == "fraud review 77",
+                "the hold survives"
+            )
             let again = try await Self.plan(root, catalog)
             #expect(again.delete.isEmpty && again.held.map(\.streamSid) == ["MZheld1"])
 
             // Released, the held stream goes on the next run, and with the last stream of that day its date folders.
             try await catalog.releaseHold(streamSid: "MZheld1", reason: "review closed", by: "legal")
-            let next = try await Self.executor(root, catalog).apply(try await Self.plan(root, catalog), runId: "run2", at: Self.now)
+            let next = try await Self.executor(root, catalog).apply(
+                try await Self.plan(root, catalog),
+                runId: "run2",
+                at: Self.now
+            )
             #expect(next.deleted.compactMap(\.streamSid) == ["MZheld1"])
             #expect(!Self.exists(root, Self.parent(heldWav)))
         }
@@ -158,11 +226,18 @@ import Testing
     @Test func emptyDateFoldersGoWithTheLastStream() async throws {
         try await RecordingTests.withStore { root, catalog in
             let wav = try await Self.stream("MZalone1", startedAt: Self.old, root: root, catalog: catalog)
-            let report = try await Self.executor(root, catalog).apply(try await Self.plan(root, catalog), runId: "run1", at: Self.now)
+            let report = try await Self.executor(root, catalog).apply(
+                try await Self.plan(root, catalog),
+                runId: "run1",
+                at: Self.now
+            )
             #expect(report.deleted.compactMap(\.streamSid) == ["MZalone1"] && report.foldersKept.isEmpty)
             let streams = "media/\(StorageLayout.unattachedStreamsFolder)"
             #expect(wav.hasPrefix(streams + "/"))
-            #expect(Self.exists(root, streams) && RecordingTests.files(in: "\(root)/\(streams)").isEmpty, "\(RecordingTests.files(in: "\(root)/\(streams)"))")
+            #expect(
+                Self.exists(root, streams) && RecordingTests.files(in: "\(root)/\(streams)").isEmpty,
+                "\(RecordingTests.files(in: "\(root)/\(streams)"))"
+            )
         }
     }
 
@@ -174,16 +249,24 @@ import Testing
             let sidecar = wav.replacingOccurrences(of: ".wav", with: ".json")
             var executor = Self.executor(root, catalog)
             executor.faultInjection = { stage in
-                if case .fileDeleted(let key, let path, _) = stage, key == "stream:MZcrash1", path == wav { throw Stop() }
+                if case .fileDeleted(let key, let path, _) = stage, key == "stream:MZcrash1", path == wav {
+                    throw Stop()
+                }
             }
-            await #expect(throws: Stop.self) { try await executor.apply(try await Self.plan(root, catalog), runId: "run1", at: Self.now) }
+            await #expect(throws: Stop.self) {
+                try await executor.apply(try await Self.plan(root, catalog), runId: "run1", at: Self.now)
+            }
             #expect(!Self.exists(root, wav) && Self.exists(root, sidecar))
             let pending = try await catalog.pendingRetentionDeletions()
             #expect(pending.map(\.callSid) == ["stream:MZcrash1"] && pending.first?.files == [wav, sidecar])
             #expect(try await catalog.streams(streamSid: "MZcrash1").count == 1, "rows stay until the files are gone")
 
-            let verify = try await ArchiveVerifier(catalog: catalog, layout: StorageLayout(root: root), logger: RecordingTests.quietLogger())
-                .verify()
+            let verify = try await ArchiveVerifier(
+                catalog: catalog,
+                layout: StorageLayout(root: root),
+                logger: RecordingTests.quietLogger()
+            )
+            .verify()
             #expect(verify.problems.map(\.kind) == [.deletionPending], "\(verify.problems)")
             await #expect(throws: CatalogError.deletionPending(callSid: "stream:MZcrash1")) {
                 try await catalog.placeHold(streamSid: "MZcrash1", reason: "too late", by: "legal")
@@ -209,28 +292,53 @@ import Testing
             let first = try await Self.stream("MZtwice1", startedAt: Self.old, root: root, catalog: catalog)
             // The second file of a repeated stream_sid, beside the first (as the recorder names it).
             let second = first.replacingOccurrences(of: ".wav", with: "-2.wav")
-            try FileSystem.writeAtomically(ArchiveVerifierTests.wav(samples: 800, seed: 3), to: "\(root)/\(second)", durable: false)
+            try FileSystem.writeAtomically(
+                ArchiveVerifierTests.wav(samples: 800, seed: 3),
+                to: "\(root)/\(second)",
+                durable: false
+            )
             let identity = StreamRecorder.Identity(
-                account: nil, callSid: nil, streamSid: try PathSafeIdentifier("MZtwice1", field: "stream"), from: nil, to: nil,
-                customParameters: [:], queryParameters: [:])
+                account: nil,
+                callSid: nil,
+                streamSid: try PathSafeIdentifier("MZtwice1", field: "stream"),
+                from: nil,
+                to: nil,
+                customParameters: [:],
+                queryParameters: [:]
+            )
             var sidecar = StreamSidecar(
-                identity: identity, sampleRate: 8000, startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 5000),
-                file: "stream-MZtwice1-2.wav", exorecVersion: "test")
+                identity: identity,
+                sampleRate: 8000,
+                startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 5000),
+                file: "stream-MZtwice1-2.wav",
+                exorecVersion: "test"
+            )
             sidecar.state = .complete
             sidecar.bytes = try FileSystem.size(of: "\(root)/\(second)")
             sidecar.sha256 = try FileSystem.sha256(of: "\(root)/\(second)")
             try sidecar.write(to: "\(root)/\(second.replacingOccurrences(of: ".wav", with: ".json"))", durable: false)
             try await catalog.upsertStream(from: sidecar, path: second)
             try await Self.stream(
-                "MZlate1", startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 9000), root: root, catalog: catalog)
+                "MZlate1",
+                startedAt: Timestamp(millisecondsSinceEpoch: Self.old.millisecondsSinceEpoch + 9000),
+                root: root,
+                catalog: catalog
+            )
 
             let plan = try await Self.plan(root, catalog)
-            #expect(plan.delete.compactMap(\.call.streamPath) == [first, second, Self.parent(first).replacingOccurrences(of: "MZtwice1", with: "MZlate1") + "/stream-MZlate1.wav"])
+            #expect(
+                plan.delete.compactMap(\.call.streamPath) == [
+                    first, second,
+                    Self.parent(first).replacingOccurrences(of: "MZtwice1", with: "MZlate1") + "/stream-MZlate1.wav",
+                ]
+            )
             try await catalog.placeHold(streamSid: "MZlate1", reason: "placed after the plan", by: "legal")
             let report = try await Self.executor(root, catalog).apply(plan, runId: "run1", at: Self.now)
             #expect(report.deleted.compactMap(\.path) == [first, second])
             #expect(report.skippedSincePlan.map(\.streamSid) == ["MZlate1"], "\(report.skippedSincePlan)")
-            #expect(report.skippedSincePlan.first?.reason.contains("stream without a call MZlate1 is on legal hold") == true)
+            #expect(
+                report.skippedSincePlan.first?.reason.contains("stream without a call MZlate1 is on legal hold") == true
+            )
             #expect(report.foldersKept.isEmpty, "\(report.foldersKept)")
             #expect(!Self.exists(root, Self.parent(first)))
             #expect(try await catalog.streams(streamSid: "MZtwice1").isEmpty)

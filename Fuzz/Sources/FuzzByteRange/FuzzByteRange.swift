@@ -16,7 +16,10 @@ public func fuzzByteRange(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .unsatisfiable:
         break
     case .partial(let range):
-        precondition(range.first >= 0 && range.first <= range.last && range.last < length, "\(range) outside 0..<\(length)")
+        precondition(
+            range.first >= 0 && range.first <= range.last && range.last < length,
+            "\(range) outside 0..<\(length)"
+        )
         precondition(range.count > 0 && range.count <= length)
     }
     return 0

@@ -5,14 +5,16 @@ import ExotelKit
 /// header (so the boundary parser is fuzzed too) and the remainder the body. The form decoders are
 /// also run on their own.
 private func isPlainName(_ name: String) -> Bool {
-    !name.isEmpty && name.utf8.allSatisfy { byte in
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "."):
-            true
-        default: false
+    !name.isEmpty
+        && name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "."):
+                true
+            default: false
+            }
         }
-    }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -27,11 +29,16 @@ public func fuzzCallback(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let contentType = String(decoding: bytes[..<newline], as: UTF8.self)
         let body = Array(bytes[min(newline + 1, bytes.endIndex)...])
         _ = try? StatusCallback.parse(body: body, contentType: contentType)
-        if let fields = try? MultipartForm.decode(body, contentType: contentType), fields.allSatisfy({ isPlainName($0.name) }) {
+        if let fields = try? MultipartForm.decode(body, contentType: contentType),
+            fields.allSatisfy({ isPlainName($0.name) })
+        {
             // What was decoded encodes and decodes back to the same fields (for names such as the
             // platform sends: the encoder does not quote-escape, as the simulator needs no more).
             let boundary = "fuzzboundary7MA4YWxkTrZu0gW"
-            let again = try? MultipartForm.decode(MultipartForm.encode(fields, boundary: boundary), contentType: MultipartForm.contentType(boundary: boundary))
+            let again = try? MultipartForm.decode(
+                MultipartForm.encode(fields, boundary: boundary),
+                contentType: MultipartForm.contentType(boundary: boundary)
+            )
             precondition(again.map { Array($0) == Array(fields) } ?? false, "multipart round trip changed the fields")
         }
     case 2:

@@ -43,9 +43,11 @@ private func position(kind: UInt8, q: UInt8, previous: Int64, step: Int64, sampl
 /// Messages that are not the platform's, for the raw event.
 private let oddMessages = [
     "", "{", "{}", "[]", "null", #"{"event":"media"}"#, #"{"event":"media","media":{"payload":"AA=="}}"#,
-    #"{"event":"media","media":{"payload":"!!!!"}}"#, #"{"event":"start"}"#, #"{"event":"media","media":{"chunk":"x","payload":""}}"#,
+    #"{"event":"media","media":{"payload":"!!!!"}}"#, #"{"event":"start"}"#,
+    #"{"event":"media","media":{"chunk":"x","payload":""}}"#,
     #"{"event":"media","media":{"chunk":-1,"timestamp":1.5,"payload":"AAAA"}}"#, #"{"event":"clear"}"#,
-    #"{"event":"media","media":{"track":"sideways","payload":"AAAA"}}"#, #"{"event":"media","media":{"payload":"AAAA"},"track":"outbound"}"#,
+    #"{"event":"media","media":{"track":"sideways","payload":"AAAA"}}"#,
+    #"{"event":"media","media":{"payload":"AAAA"},"track":"outbound"}"#,
 ]
 
 private final class Run {
@@ -84,12 +86,22 @@ private final class Run {
             configuration.maxDataBytes = 2_000_000
             configuration.writeBufferSamples = 4096
             let identity = StreamRecorder.Identity(
-                account: account, callSid: call, streamSid: stream, from: start.from, to: start.to,
-                customParameters: start.customParameters, queryParameters: [:])
+                account: account,
+                callSid: call,
+                streamSid: stream,
+                from: start.from,
+                to: start.to,
+                customParameters: start.customParameters,
+                queryParameters: [:]
+            )
             let recorder = try! StreamRecorder(
-                layout: StorageLayout(root: directory), identity: identity, sampleRate: rate,
-                startedAt: Timestamp(millisecondsSinceEpoch: 1_700_000_000_000), configuration: configuration,
-                exorecVersion: "fuzz")
+                layout: StorageLayout(root: directory),
+                identity: identity,
+                sampleRate: rate,
+                startedAt: Timestamp(millisecondsSinceEpoch: 1_700_000_000_000),
+                configuration: configuration,
+                exorecVersion: "fuzz"
+            )
             self.recorder = recorder
             if let tracks = start.tracks, !tracks.isEmpty { try! recorder.setChannels(Set(tracks).count == 2 ? 2 : 1) }
         case .media(let frame):
@@ -107,12 +119,26 @@ private final class Run {
                 guard frame.track != .outbound else { return }
                 channel = 0
             }
-            let samples = UnsafeBufferPointer(start: self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self), count: bytes / 2)
-            let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
+            let samples = UnsafeBufferPointer(
+                start: self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self),
+                count: bytes / 2
+            )
+            let placement = recorder.append(
+                channel: channel,
+                timestampMs: frame.timestampMs,
+                chunk: frame.chunk,
+                samples: samples
+            )
             self.check(recorder)
-            if placement == .gapTooLarge || placement == .beyondMaxDuration || recorder.writeError != nil { self.finish() }
+            if placement == .gapTooLarge || placement == .beyondMaxDuration || recorder.writeError != nil {
+                self.finish()
+            }
         case .dtmf(let dtmf):
-            self.recorder?.recordDTMF(digit: dtmf.digit, durationMs: dtmf.durationMs, at: Timestamp(millisecondsSinceEpoch: 0))
+            self.recorder?.recordDTMF(
+                digit: dtmf.digit,
+                durationMs: dtmf.durationMs,
+                at: Timestamp(millisecondsSinceEpoch: 0)
+            )
         case .mark:
             self.recorder?.recordMark()
         case .stop:
@@ -130,7 +156,10 @@ private final class Run {
         if let channels = recorder.channels, recorder.writeError == nil {
             var st = stat()
             precondition(stat(recorder.wavPath, &st) == 0)
-            precondition(Int64(st.st_size) == 44 + recorder.framesWritten * Int64(channels) * 2, "file \(st.st_size) bytes, \(recorder.framesWritten) frames written")
+            precondition(
+                Int64(st.st_size) == 44 + recorder.framesWritten * Int64(channels) * 2,
+                "file \(st.st_size) bytes, \(recorder.framesWritten) frames written"
+            )
         }
     }
 
@@ -145,19 +174,31 @@ private final class Run {
         guard !self.finished else { return }
         self.finished = true
         guard let recorder else { return }
-        let sidecar = recorder.finish(closeReason: "fuzz", endedAt: Timestamp(millisecondsSinceEpoch: 1_700_000_001_000))
+        let sidecar = recorder.finish(
+            closeReason: "fuzz",
+            endedAt: Timestamp(millisecondsSinceEpoch: 1_700_000_001_000)
+        )
         self.check(recorder)
         let channels = Int64(recorder.channels ?? 1)
         if recorder.writeError == nil {
-            precondition(sidecar.frames == recorder.committedFrames, "sidecar \(sidecar.frames) frames, timeline \(recorder.committedFrames)")
+            precondition(
+                sidecar.frames == recorder.committedFrames,
+                "sidecar \(sidecar.frames) frames, timeline \(recorder.committedFrames)"
+            )
         } else {
             precondition(sidecar.frames <= recorder.committedFrames)
         }
         var st = stat()
         precondition(stat(recorder.wavPath, &st) == 0)
-        precondition(Int64(st.st_size) == 44 + sidecar.frames * channels * 2, "file \(st.st_size) bytes for \(sidecar.frames) frames × \(channels)")
+        precondition(
+            Int64(st.st_size) == 44 + sidecar.frames * channels * 2,
+            "file \(st.st_size) bytes for \(sidecar.frames) frames × \(channels)"
+        )
         let file = try! SoundFile.open(readingFrom: recorder.wavPath)
-        precondition(file.info.frames == sidecar.frames && Int64(file.info.channels) == channels, "libsndfile reads \(file.info), sidecar \(sidecar.frames)")
+        precondition(
+            file.info.frames == sidecar.frames && Int64(file.info.channels) == channels,
+            "libsndfile reads \(file.info), sidecar \(sidecar.frames)"
+        )
         try? file.close()
     }
 }
@@ -179,7 +220,13 @@ public func fuzzStreamEvents(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         case 0:
             var start = StreamStart(streamSid: sid, callSid: "CAfuzz", accountSid: "acfuzz", customParameters: [:])
             let rates = [8000, 16000, 24000, 8000, 44100, 0]
-            if flags & 1 != 0 { start.mediaFormat = MediaFormat(encoding: "base64", sampleRate: rates[Int(flags >> 1) % rates.count], bitRate: "128kbps") }
+            if flags & 1 != 0 {
+                start.mediaFormat = MediaFormat(
+                    encoding: "base64",
+                    sampleRate: rates[Int(flags >> 1) % rates.count],
+                    bitRate: "128kbps"
+                )
+            }
             switch (flags >> 4) % 4 {
             case 1: start.tracks = [.inbound]
             case 2: start.tracks = [.inbound, .outbound]
@@ -208,10 +255,22 @@ public func fuzzStreamEvents(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
             let pcm = (0..<byteCount).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(q)) }
             let payload = pcm.withUnsafeBytes { String(decoding: Base64.encode($0), as: UTF8.self) }
             members.append(#""payload":"\#(payload)""#)
-            run.apply(#"{"event":"media","sequence_number":"\#(events)","stream_sid":"\#(sid)","media":{\#(members.joined(separator: ","))}}"#)
+            run.apply(
+                #"{"event":"media","sequence_number":"\#(events)","stream_sid":"\#(sid)","media":{\#(members.joined(separator: ","))}}"#
+            )
         case 5:
             let digit = String(UnicodeScalar(p % 95 + 32))
-            run.apply(String(decoding: encoder.dtmf(streamSid: sid, sequenceNumber: 3, digit: digit, durationMs: Int64(q) << (flags % 64)), as: UTF8.self))
+            run.apply(
+                String(
+                    decoding: encoder.dtmf(
+                        streamSid: sid,
+                        sequenceNumber: 3,
+                        digit: digit,
+                        durationMs: Int64(q) << (flags % 64)
+                    ),
+                    as: UTF8.self
+                )
+            )
         case 6:
             run.apply(String(decoding: encoder.mark(streamSid: sid, sequenceNumber: 3, name: "m"), as: UTF8.self))
         case 7:
@@ -221,7 +280,18 @@ public func fuzzStreamEvents(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
             run.apply(oddMessages[Int(p) % oddMessages.count])
         default:
             if op >> 4 == 0xf {
-                run.apply(String(decoding: encoder.stop(streamSid: sid, sequenceNumber: 9, callSid: "CAfuzz", accountSid: "acfuzz", reason: "callended"), as: UTF8.self))
+                run.apply(
+                    String(
+                        decoding: encoder.stop(
+                            streamSid: sid,
+                            sequenceNumber: 9,
+                            callSid: "CAfuzz",
+                            accountSid: "acfuzz",
+                            reason: "callended"
+                        ),
+                        as: UTF8.self
+                    )
+                )
             }
         }
     }

@@ -24,15 +24,27 @@ public func fuzzStreamMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
     let capacity = StreamMessageParser.maxDecodedSize(of: frame)
     let output = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 16)
     defer { output.deallocate() }
-    if let count = try? parser.decodePayload(of: frame, in: message, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<capacity])) {
+    if let count = try? parser.decodePayload(
+        of: frame,
+        in: message,
+        into: UnsafeMutableRawBufferPointer(rebasing: output[0..<capacity])
+    ) {
         precondition(count >= 0 && count <= capacity && count & 1 == 0, "decoded \(count) bytes into \(capacity)")
     }
     // G.711: the bytes as they are, expanded into exactly one sample per byte.
-    if let count = try? parser.decodePayloadBytes(of: frame, in: message, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<capacity])) {
+    if let count = try? parser.decodePayloadBytes(
+        of: frame,
+        in: message,
+        into: UnsafeMutableRawBufferPointer(rebasing: output[0..<capacity])
+    ) {
         precondition(count >= 0 && count <= capacity, "decoded \(count) bytes into \(capacity)")
         let samples = UnsafeMutablePointer<Int16>.allocate(capacity: max(count, 1))
         defer { samples.deallocate() }
-        G711.expand(UnsafeRawBufferPointer(rebasing: output[0..<count]), encoding: count & 1 == 0 ? .muLaw : .aLaw, into: samples)
+        G711.expand(
+            UnsafeRawBufferPointer(rebasing: output[0..<count]),
+            encoding: count & 1 == 0 ? .muLaw : .aLaw,
+            into: samples
+        )
     }
     return 0
 }

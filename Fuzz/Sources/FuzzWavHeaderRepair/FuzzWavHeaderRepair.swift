@@ -23,7 +23,9 @@ public func fuzzWavHeaderRepair(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     }
     close(fd)
     defer { unlink(path) }
-    guard let result = try? WavHeaderRepair.repair(path: path, fallbackRate: 8000, fallbackChannels: 1) else { return 0 }
+    guard let result = try? WavHeaderRepair.repair(path: path, fallbackRate: 8000, fallbackChannels: 1) else {
+        return 0
+    }
     var st = stat()
     precondition(stat(path, &st) == 0)
     precondition(result.frames >= 0 && result.truncatedBytes >= 0, "\(result)")

@@ -64,11 +64,15 @@ struct SQLiteCatalogBackend: Sendable {
             for pragma in Self.pragmas {
                 try await database.execute(sql: SQLRaw(pragma)) { _ in }
             }
-            let mode = try await database.raw("PRAGMA journal_mode").first(decodingColumn: "journal_mode", as: String.self)
+            let mode = try await database.raw("PRAGMA journal_mode").first(
+                decodingColumn: "journal_mode",
+                as: String.self
+            )
             if mode?.lowercased() != "wal" {
                 logger.warning(
                     "catalog is not in WAL mode; the filesystem may not support it",
-                    metadata: ["catalog.path": "\(path)", "catalog.journal_mode": "\(mode ?? "?")"])
+                    metadata: ["catalog.path": "\(path)", "catalog.journal_mode": "\(mode ?? "?")"]
+                )
             }
         } catch {
             try? await connection.close()
@@ -95,7 +99,8 @@ struct SQLiteCatalogBackend: Sendable {
                     """
                     CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
                     BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
-                    """)
+                    """
+                )
             ) { _ in }
         }
     }

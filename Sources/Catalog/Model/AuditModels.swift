@@ -14,7 +14,11 @@ public struct AuditEvent: Sendable, Hashable {
     public var detail: [String: String]
 
     public init(
-        at: Timestamp, actor: String, action: String, callSid: String? = nil, path: String? = nil,
+        at: Timestamp,
+        actor: String,
+        action: String,
+        callSid: String? = nil,
+        path: String? = nil,
         detail: [String: String] = [:]
     ) {
         self.at = at
@@ -54,7 +58,13 @@ public struct AuditEntry: Sendable, Hashable, Codable {
     /// ``JSONText/quoted(_:)`` does. Everything but the hash itself is covered, the link to the previous entry
     /// included, so editing, removing or reordering entries breaks the chain.
     public static func computeHash(
-        seq: Int64, at: Timestamp, actor: String, action: String, callSid: String?, path: String?, detail: String,
+        seq: Int64,
+        at: Timestamp,
+        actor: String,
+        action: String,
+        callSid: String?,
+        path: String?,
+        detail: String,
         prevHash: String
     ) -> String {
         func quoted(_ text: String?) -> String { text.map(JSONText.quoted) ?? "null" }
@@ -67,8 +77,15 @@ public struct AuditEntry: Sendable, Hashable, Codable {
     /// The hash this entry's fields give (equal to ``hash`` unless the entry was altered).
     public var recomputedHash: String {
         Self.computeHash(
-            seq: self.seq, at: self.at, actor: self.actor, action: self.action, callSid: self.callSid, path: self.path,
-            detail: self.detail, prevHash: self.prevHash)
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            callSid: self.callSid,
+            path: self.path,
+            detail: self.detail,
+            prevHash: self.prevHash
+        )
     }
 
     /// The detail map back from its JSON text.

@@ -30,8 +30,14 @@ public struct PlacedCall: Sendable, Hashable {
     public var metadata: [String: String]
 
     public init(
-        callSid: String, accountSid: String, placedAt: Timestamp, parameters: [String: String],
-        platformCall: PlatformCall, campaignId: String? = nil, campaignRowKey: String? = nil, metadata: [String: String] = [:]
+        callSid: String,
+        accountSid: String,
+        placedAt: Timestamp,
+        parameters: [String: String],
+        platformCall: PlatformCall,
+        campaignId: String? = nil,
+        campaignRowKey: String? = nil,
+        metadata: [String: String] = [:]
     ) {
         self.metadata = metadata
         self.callSid = callSid
@@ -45,13 +51,24 @@ public struct PlacedCall: Sendable, Hashable {
 
     /// The call `request` placed, as the platform answered it (`response.sid` is the CallSid).
     public init(
-        request: ConnectCallRequest, response: PlatformCall, accountSid: String, placedAt: Timestamp,
-        campaignId: String? = nil, campaignRowKey: String? = nil, metadata: [String: String] = [:]
+        request: ConnectCallRequest,
+        response: PlatformCall,
+        accountSid: String,
+        placedAt: Timestamp,
+        campaignId: String? = nil,
+        campaignRowKey: String? = nil,
+        metadata: [String: String] = [:]
     ) {
         self.init(
-            callSid: response.sid, accountSid: accountSid, placedAt: placedAt,
-            parameters: CallSidecar.requestParameters(from: request.formFields()), platformCall: response,
-            campaignId: campaignId, campaignRowKey: campaignRowKey, metadata: metadata)
+            callSid: response.sid,
+            accountSid: accountSid,
+            placedAt: placedAt,
+            parameters: CallSidecar.requestParameters(from: request.formFields()),
+            platformCall: response,
+            campaignId: campaignId,
+            campaignRowKey: campaignRowKey,
+            metadata: metadata
+        )
     }
 
 }
@@ -140,9 +157,17 @@ public struct CallQuery: Sendable, Hashable {
     public var offset: Int
 
     public init(
-        placedFrom: Timestamp? = nil, placedBefore: Timestamp? = nil, number: String? = nil, callSid: String? = nil,
-        status: String? = nil, customField: String? = nil, campaignId: String? = nil, mediaKind: MediaKind? = nil,
-        origin: CallOrigin? = nil, limit: Int = 1000, offset: Int = 0
+        placedFrom: Timestamp? = nil,
+        placedBefore: Timestamp? = nil,
+        number: String? = nil,
+        callSid: String? = nil,
+        status: String? = nil,
+        customField: String? = nil,
+        campaignId: String? = nil,
+        mediaKind: MediaKind? = nil,
+        origin: CallOrigin? = nil,
+        limit: Int = 1000,
+        offset: Int = 0
     ) {
         self.origin = origin
         self.placedFrom = placedFrom

@@ -1,5 +1,5 @@
-import ExotelKit
 import Crypto
+import ExotelKit
 import MediaStore
 
 extension MediaFile {
@@ -14,7 +14,11 @@ extension MediaFile {
 
     /// Whether `text` has the shape of a media id (checked before it reaches a query).
     public static func isWellFormedID(_ text: some StringProtocol) -> Bool {
-        text.utf8.count == 16 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        text.utf8.count == 16
+            && text.utf8.allSatisfy {
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            }
     }
 }
 
@@ -59,9 +63,18 @@ public struct FeedEvent: Sendable, Hashable, Encodable {
         }
 
         public init(
-            kind: MediaKind? = nil, state: String? = nil, format: String? = nil, sampleRate: Int? = nil, channels: Int? = nil,
-            frames: Int64? = nil, durationSeconds: Double? = nil, bytes: Int64? = nil, sha256: String? = nil, status: String? = nil,
-            media: [MediaReference]? = nil, origin: String? = nil
+            kind: MediaKind? = nil,
+            state: String? = nil,
+            format: String? = nil,
+            sampleRate: Int? = nil,
+            channels: Int? = nil,
+            frames: Int64? = nil,
+            durationSeconds: Double? = nil,
+            bytes: Int64? = nil,
+            sha256: String? = nil,
+            status: String? = nil,
+            media: [MediaReference]? = nil,
+            origin: String? = nil
         ) {
             self.origin = origin
             self.kind = kind
@@ -130,7 +143,8 @@ extension StreamProgress {
     /// of these a second go through JSONEncoder at a cost that shows.
     var detailJSON: String {
         let duration = self.durationSeconds.isFinite ? "\(self.durationSeconds)" : "0"
-        return #"{"bytes":\#(self.bytes),"channels":\#(self.channels),"duration_seconds":\#(duration),"format":"wav","frames":\#(self.frames),"#
+        return
+            #"{"bytes":\#(self.bytes),"channels":\#(self.channels),"duration_seconds":\#(duration),"format":"wav","frames":\#(self.frames),"#
             + #""kind":"stream","sample_rate":\#(self.sampleRate),"state":"recording"}"#
     }
 }

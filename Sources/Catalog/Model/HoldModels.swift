@@ -104,8 +104,15 @@ public struct RetentionCandidate: Sendable, Hashable, Encodable {
     }
 
     public init(
-        callSid: String, accountSid: String?, callTime: Timestamp, timeSource: TimeSource, mediaFiles: [MediaFile],
-        hold: LegalHold?, busy: String?, firstCallbackAt: Timestamp?, folder: String? = nil
+        callSid: String,
+        accountSid: String?,
+        callTime: Timestamp,
+        timeSource: TimeSource,
+        mediaFiles: [MediaFile],
+        hold: LegalHold?,
+        busy: String?,
+        firstCallbackAt: Timestamp?,
+        folder: String? = nil
     ) {
         self.folder = folder
         self.callSid = callSid

@@ -64,8 +64,17 @@ public struct MediaFile: Sendable, Hashable, Codable {
     }
 
     public init(
-        callSid: String, kind: MediaKind, path: String, format: String, sampleRate: Int?, channels: Int?,
-        durationSeconds: Double?, bytes: Int64?, sha256: String?, state: MediaFileState, createdAt: Timestamp,
+        callSid: String,
+        kind: MediaKind,
+        path: String,
+        format: String,
+        sampleRate: Int?,
+        channels: Int?,
+        durationSeconds: Double?,
+        bytes: Int64?,
+        sha256: String?,
+        state: MediaFileState,
+        createdAt: Timestamp,
         updatedAt: Timestamp
     ) {
         self.callSid = callSid

@@ -62,16 +62,20 @@ public struct CallDetail: Sendable, Hashable, Codable {
     public static func load(callSid: String, from catalog: Catalog) async throws -> CallDetail? {
         guard let call = try await catalog.call(sid: callSid) else { return nil }
         return CallDetail(
-            call: call, statusHistory: try await catalog.statusHistory(callSid: callSid),
+            call: call,
+            statusHistory: try await catalog.statusHistory(callSid: callSid),
             callbacks: try await catalog.callbacks(callSid: callSid).map(Callback.init),
             mediaFiles: try await catalog.mediaFiles(callSid: callSid),
             downloads: try await catalog.downloadJobs(callSid: callSid),
-            pauses: Self.pauses(try await catalog.streams(callSid: callSid)))
+            pauses: Self.pauses(try await catalog.streams(callSid: callSid))
+        )
     }
 
     static func pauses(_ streams: [StreamRecord]) -> [StreamPause]? {
         let pauses = streams.flatMap { stream in
-            (stream.pauses ?? []).map { StreamPause(streamSid: stream.streamSid, path: stream.path, sampleRate: stream.sampleRate, interval: $0) }
+            (stream.pauses ?? []).map {
+                StreamPause(streamSid: stream.streamSid, path: stream.path, sampleRate: stream.sampleRate, interval: $0)
+            }
         }
         return pauses.isEmpty ? nil : pauses
     }

@@ -60,24 +60,31 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
             call.origin == .elsewhere
                 ? "  origin      elsewhere (placed by another tool), first seen \(Self.time(call.placedAt))"
                 : "  placed      \(Self.time(call.placedAt))",
-            "  status      \(call.status)" + (call.terminalAt.map { " (terminal at \(Self.time($0)))" } ?? " (no terminal status yet)"),
+            "  status      \(call.status)"
+                + (call.terminalAt.map { " (terminal at \(Self.time($0)))" } ?? " (no terminal status yet)"),
             "  from        \(call.from ?? "-")",
             "  to          \(call.to ?? "-")",
             "  caller id   \(call.callerId ?? "-")",
             "  duration    \(call.conversationDuration.map { "\($0)s" } ?? "-")",
         ]
         if let field = call.customField { lines.append("  custom      \(field)") }
-        if let campaign = call.campaignId { lines.append("  campaign    \(campaign) row \(call.campaignRowKey ?? "-")") }
+        if let campaign = call.campaignId {
+            lines.append("  campaign    \(campaign) row \(call.campaignRowKey ?? "-")")
+        }
         if let url = call.recordingURL { lines.append("  recording   \(url)") }
         if !call.metadata.isEmpty {
             lines.append("metadata")
             // Values may hold line breaks (a quoted CSV cell): escaped, so each pair stays one line.
-            lines += call.metadata.keys.sorted().map { "  \(Self.escaped($0)) = \(Self.escaped(call.metadata[$0] ?? ""))" }
+            lines += call.metadata.keys.sorted().map {
+                "  \(Self.escaped($0)) = \(Self.escaped(call.metadata[$0] ?? ""))"
+            }
         }
         lines.append("parameters")
         lines += call.parameters.keys.sorted().map { "  \($0) = \(call.parameters[$0] ?? "")" }
         lines.append("status history")
-        lines += Self.align(detail.statusHistory.map { [Self.time($0.at), $0.status, $0.source.rawValue] }).map { "  " + $0 }
+        lines += Self.align(detail.statusHistory.map { [Self.time($0.at), $0.status, $0.source.rawValue] }).map {
+            "  " + $0
+        }
         let deliveries = detail.callbacks.reduce(0) { $0 + $1.deliveries }
         lines.append("callbacks (\(detail.callbacks.count), \(deliveries) deliveries)")
         lines += Self.align(
@@ -91,7 +98,8 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
                 + detail.mediaFiles.map { file in
                     [
                         file.kind.rawValue, file.state.rawValue, file.format, file.sampleRate.map(String.init) ?? "-",
-                        file.channels.map(String.init) ?? "-", file.durationSeconds.map { String(format: "%.1fs", $0) } ?? "-",
+                        file.channels.map(String.init) ?? "-",
+                        file.durationSeconds.map { String(format: "%.1fs", $0) } ?? "-",
                         file.bytes.map(String.init) ?? "-", file.sha256 ?? "-", file.path,
                     ]
                 }
@@ -103,11 +111,18 @@ public enum CallListingFormat: String, Sendable, Hashable, CaseIterable {
                     + pauses.map { pause in
                         let interval = pause.interval
                         let rate = Double(max(pause.sampleRate, 1))
-                        func seconds(_ frame: Int64?) -> String { frame.map { String(format: "%.3fs", Double($0) / rate) } ?? "-" }
-                        let resumed = interval.resumedAt.map { Self.time($0) + (interval.endedWithStream ? " (stream ended)" : "") } ?? "(still paused)"
+                        func seconds(_ frame: Int64?) -> String {
+                            frame.map { String(format: "%.3fs", Double($0) / rate) } ?? "-"
+                        }
+                        let resumed =
+                            interval.resumedAt.map {
+                                Self.time($0) + (interval.endedWithStream ? " (stream ended)" : "")
+                            } ?? "(still paused)"
                         return [
-                            Self.time(interval.pausedAt), resumed, seconds(interval.startFrame), seconds(interval.endFrame),
-                            LogText.escaped(interval.by, limit: 128), LogText.escaped(interval.reason ?? "-", limit: 128), pause.path,
+                            Self.time(interval.pausedAt), resumed, seconds(interval.startFrame),
+                            seconds(interval.endFrame),
+                            LogText.escaped(interval.by, limit: 128),
+                            LogText.escaped(interval.reason ?? "-", limit: 128), pause.path,
                         ]
                     }
             ).map { "  " + $0 }

@@ -43,8 +43,10 @@ public struct CallSearch: Sendable, Hashable {
 
     /// Whether any filter is set (the limit and the country code are not filters).
     public var hasFilters: Bool {
-        self.placedFrom != nil || self.placedBefore != nil || self.number != nil || self.callSid != nil || self.status != nil
-            || self.customField != nil || !self.metadata.isEmpty || self.mediaKind != nil || self.hasRecording || self.interrupted || self.origin != nil
+        self.placedFrom != nil || self.placedBefore != nil || self.number != nil || self.callSid != nil
+            || self.status != nil
+            || self.customField != nil || !self.metadata.isEmpty || self.mediaKind != nil || self.hasRecording
+            || self.interrupted || self.origin != nil
     }
 
     /// The matching calls with their media counts, newest first.
@@ -54,8 +56,15 @@ public struct CallSearch: Sendable, Hashable {
         var candidates: [CallRecord] = []
         var offset = 0
         var base = CallQuery(
-            placedFrom: self.placedFrom, placedBefore: self.placedBefore, callSid: self.callSid, status: self.status,
-            customField: self.customField, mediaKind: self.mediaKind, origin: self.origin, limit: self.pageSize)
+            placedFrom: self.placedFrom,
+            placedBefore: self.placedBefore,
+            callSid: self.callSid,
+            status: self.status,
+            customField: self.customField,
+            mediaKind: self.mediaKind,
+            origin: self.origin,
+            limit: self.pageSize
+        )
         base.metadata = self.metadata
         while true {
             var query = base

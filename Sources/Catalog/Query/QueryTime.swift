@@ -14,7 +14,9 @@ public enum QueryTime {
         var withZone = trimmed.replacingOccurrences(of: " ", with: "T")
         let timePart = withZone.dropFirst(10)
         if !(timePart.hasSuffix("Z") || timePart.contains("+") || timePart.contains("-")) { withZone += "Z" }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+        ] {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = options
             if let date = formatter.date(from: withZone) {

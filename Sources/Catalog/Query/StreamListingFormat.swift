@@ -16,7 +16,8 @@ public enum StreamListingFormat {
             let rows = streams.map { stream in
                 [
                     stream.streamSid, CallListingFormat.time(stream.startedAt), stream.state.rawValue,
-                    stream.channels.map(String.init) ?? "-", String(format: "%.1fs", stream.durationSeconds), stream.path,
+                    stream.channels.map(String.init) ?? "-", String(format: "%.1fs", stream.durationSeconds),
+                    stream.path,
                 ]
             }
             return CallListingFormat.align([Self.tableHeader] + rows)
@@ -41,22 +42,35 @@ public enum StreamListingFormat {
 
     /// The lines of `catalog show STREAM_SID`: a description per file, or one JSON object (an array when the
     /// stream_sid has several files).
-    public static func lines(describing streams: [(stream: StreamRecord, file: MediaFile?)], json: Bool) throws -> [String] {
+    public static func lines(
+        describing streams: [(stream: StreamRecord, file: MediaFile?)],
+        json: Bool
+    ) throws -> [String] {
         let details = streams.map { Detail(stream: $0.stream, mediaFile: $0.file) }
-        if json { return [details.count == 1 ? try CallListingFormat.encode(details[0]) : try CallListingFormat.encode(details)] }
+        if json {
+            return [
+                details.count == 1 ? try CallListingFormat.encode(details[0]) : try CallListingFormat.encode(details)
+            ]
+        }
         var lines: [String] = []
         for detail in details {
             let stream = detail.stream
             lines.append(
                 "stream \(stream.streamSid) "
-                    + (stream.isUnattached ? "(no call: its start named none)" : "(call \(stream.callSid), account \(stream.accountSid))"))
+                    + (stream.isUnattached
+                        ? "(no call: its start named none)" : "(call \(stream.callSid), account \(stream.accountSid))")
+            )
             lines.append("  state       \(stream.state.rawValue)" + (stream.closeReason.map { " (\($0))" } ?? ""))
             lines.append("  started     \(CallListingFormat.time(stream.startedAt))")
             lines.append("  ended       \(stream.endedAt.map(CallListingFormat.time) ?? "-")")
             lines.append("  from        \(stream.from ?? "-")")
             lines.append("  to          \(stream.to ?? "-")")
-            lines.append("  format      \(stream.sampleRate) Hz, \(stream.channels.map { "\($0) ch" } ?? "- ch"), 16-bit PCM WAV")
-            lines.append("  duration    \(String(format: "%.1fs", stream.durationSeconds)), gaps \(stream.gapMsTotal) ms")
+            lines.append(
+                "  format      \(stream.sampleRate) Hz, \(stream.channels.map { "\($0) ch" } ?? "- ch"), 16-bit PCM WAV"
+            )
+            lines.append(
+                "  duration    \(String(format: "%.1fs", stream.durationSeconds)), gaps \(stream.gapMsTotal) ms"
+            )
             lines.append("  path        \(stream.path)")
             if let file = detail.mediaFile {
                 lines.append("  bytes       \(file.bytes.map(String.init) ?? "-")")

@@ -34,7 +34,12 @@ public struct CatalogRebuilder: Sendable {
         /// The `actor` of the audit entry the rebuild appends.
         public var actor: String
 
-        public init(verifyHashes: Bool = false, takeStorageLock: Bool = true, keepBackup: Bool = true, actor: String = "catalog-rebuild") {
+        public init(
+            verifyHashes: Bool = false,
+            takeStorageLock: Bool = true,
+            keepBackup: Bool = true,
+            actor: String = "catalog-rebuild"
+        ) {
             self.verifyHashes = verifyHashes
             self.takeStorageLock = takeStorageLock
             self.keepBackup = keepBackup
@@ -97,7 +102,8 @@ public struct CatalogRebuilder: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case calls, callbacks, streams, recordings, problems
-            case catalogPath = "catalog_path", backupPath = "backup_path", unknownCalls = "unknown_calls", elsewhereCalls = "elsewhere_calls"
+            case catalogPath = "catalog_path", backupPath = "backup_path", unknownCalls = "unknown_calls",
+                elsewhereCalls = "elsewhere_calls"
             case statusChanges = "status_changes", duplicateDeliveries = "duplicate_deliveries"
             case mediaFiles = "media_files", missingFiles = "missing_files", requeuedDownloads = "requeued_downloads"
             case auditEntriesCarried = "audit_entries_carried", auditCarriedOver = "audit_carried_over"
@@ -154,7 +160,8 @@ public struct CatalogRebuilder: Sendable {
             let backup = options.keepBackup && FileSystem.exists(self.catalogPath) ? self.backupPath(at: time) : nil
             report.backupPath = backup
             try await catalog.appendAudit(
-                AuditEvent(at: time, actor: options.actor, action: "catalog.rebuilt", detail: Self.auditDetail(report)))
+                AuditEvent(at: time, actor: options.actor, action: "catalog.rebuilt", detail: Self.auditDetail(report))
+            )
             try await catalog.close()
             try self.interruption?(.beforeSwap)
             try self.swap(backup: backup)
@@ -169,7 +176,8 @@ public struct CatalogRebuilder: Sendable {
             metadata: [
                 "catalog.path": "\(self.catalogPath)", "catalog.calls": "\(report.calls)",
                 "catalog.media_files": "\(report.mediaFiles)", "catalog.problems": "\(report.problems.count)",
-            ])
+            ]
+        )
         return report
     }
 
@@ -200,13 +208,18 @@ public struct CatalogRebuilder: Sendable {
         } catch let error as CatalogError {
             if case .schemaTooNew = error {
                 // Its audit log cannot be read by this code, and must not be lost.
-                throw CatalogError.rebuildFailed(reason: "\(error.description); its audit log could not be carried over")
+                throw CatalogError.rebuildFailed(
+                    reason: "\(error.description); its audit log could not be carried over"
+                )
             }
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: error.description))
+                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: error.description)
+            )
             return
         } catch {
-            report.problems.append(Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: "\(error)"))
+            report.problems.append(
+                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: "\(error)")
+            )
             return
         }
         try await catalog.transaction("carry over audit log") { db in
@@ -234,8 +247,15 @@ public struct CatalogRebuilder: Sendable {
             var restored = 0
             for call in calls {
                 let row = CampaignRowRecord(
-                    campaignId: try call.value("campaign_id"), rowKey: try call.value("campaign_row_key"), line: 0,
-                    state: .placed, callSid: try call.value("call_sid"), error: nil, createdAt: time, updatedAt: time)
+                    campaignId: try call.value("campaign_id"),
+                    rowKey: try call.value("campaign_row_key"),
+                    line: 0,
+                    state: .placed,
+                    callSid: try call.value("call_sid"),
+                    error: nil,
+                    createdAt: time,
+                    updatedAt: time
+                )
                 if try await Catalog.insertCampaignRow(db, row) { restored += 1 }
             }
             return restored
@@ -258,7 +278,12 @@ public struct CatalogRebuilder: Sendable {
                 streamSidecars.append(path)
             } else {
                 report.problems.append(
-                    Problem(kind: .unrecognisedSidecar, path: self.layout.relative(path), detail: "not a call, stream or recording sidecar"))
+                    Problem(
+                        kind: .unrecognisedSidecar,
+                        path: self.layout.relative(path),
+                        detail: "not a call, stream or recording sidecar"
+                    )
+                )
             }
             referenced.insert(path)
         }
@@ -273,7 +298,9 @@ public struct CatalogRebuilder: Sendable {
             do {
                 sidecar = try CallSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
+                report.problems.append(
+                    Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description)
+                )
                 continue
             }
             if sidecar.placedAt != nil {
@@ -290,7 +317,9 @@ public struct CatalogRebuilder: Sendable {
             do {
                 sidecar = try StreamSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
+                report.problems.append(
+                    Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description)
+                )
                 continue
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".wav")
@@ -298,15 +327,23 @@ public struct CatalogRebuilder: Sendable {
             try await catalog.upsertStream(from: sidecar, path: self.layout.relative(media), announce: false)
             report.streams += 1
             try await self.checkFile(
-                media, kind: .stream, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options, catalog: catalog,
-                report: &report)
+                media,
+                kind: .stream,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256,
+                options: options,
+                catalog: catalog,
+                report: &report
+            )
         }
         for path in recordingSidecars {
             let sidecar: RecordingSidecar
             do {
                 sidecar = try RecordingSidecar.load(from: path)
             } catch {
-                report.problems.append(Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description))
+                report.problems.append(
+                    Problem(kind: .unreadableSidecar, path: self.layout.relative(path), detail: error.description)
+                )
                 continue
             }
             let media = Self.mediaPath(besides: path, file: sidecar.file, defaultExtension: ".mp3")
@@ -314,8 +351,14 @@ public struct CatalogRebuilder: Sendable {
             try await catalog.upsertRecording(from: sidecar, path: self.layout.relative(media), announce: false)
             report.recordings += 1
             try await self.checkFile(
-                media, kind: .recording, bytes: sidecar.bytes, sha256: sidecar.sha256, options: options,
-                catalog: catalog, report: &report)
+                media,
+                kind: .recording,
+                bytes: sidecar.bytes,
+                sha256: sidecar.sha256,
+                options: options,
+                catalog: catalog,
+                report: &report
+            )
         }
         for path in files where !referenced.contains(path) {
             let detail =
@@ -331,7 +374,12 @@ public struct CatalogRebuilder: Sendable {
         var problems: [Problem] = []
     }
 
-    private func index(_ sidecar: CallSidecar, at path: String, into catalog: Catalog, report: inout Report) async throws {
+    private func index(
+        _ sidecar: CallSidecar,
+        at path: String,
+        into catalog: Catalog,
+        report: inout Report
+    ) async throws {
         let relativePath = self.layout.relative(path)
         let result = try await catalog.transaction("rebuild call") { db -> CallIndexResult in
             var result = CallIndexResult()
@@ -342,18 +390,33 @@ public struct CatalogRebuilder: Sendable {
                     platformCall.map { String(decoding: $0.jsonBody(), as: UTF8.self) }
                     ?? sidecar.platformCall.map(CatalogJSON.encode) ?? "null"
                 let inserted = try await Catalog.insertCall(
-                    db, callSid: sidecar.callSid, accountSid: sidecar.accountSid, placedAt: placedAt,
-                    parameters: sidecar.request ?? [:], campaignId: sidecar.campaignId,
-                    campaignRowKey: sidecar.campaignRowKey, metadata: sidecar.metadata ?? [:],
+                    db,
+                    callSid: sidecar.callSid,
+                    accountSid: sidecar.accountSid,
+                    placedAt: placedAt,
+                    parameters: sidecar.request ?? [:],
+                    campaignId: sidecar.campaignId,
+                    campaignRowKey: sidecar.campaignRowKey,
+                    metadata: sidecar.metadata ?? [:],
                     status: platformCall?.status ?? sidecar.statusHistory.first?.status ?? "unknown",
-                    platformCallJSON: platformJSON)
+                    platformCallJSON: platformJSON
+                )
                 if inserted {
                     result.calls = 1
                     // A call first seen as placed elsewhere keeps the folder it had then (its call.json's).
                     if let folder = Self.parentFolder(of: relativePath),
-                        folder != Catalog.placedFolder(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+                        folder
+                            != Catalog.placedFolder(
+                                accountSid: sidecar.accountSid,
+                                callSid: sidecar.callSid,
+                                placedAt: placedAt
+                            )
                     {
-                        try await db.update(Table.calls).set("folder", to: folder).where("call_sid", .equal, sidecar.callSid).run()
+                        try await db.update(Table.calls).set("folder", to: folder).where(
+                            "call_sid",
+                            .equal,
+                            sidecar.callSid
+                        ).run()
                     }
                     for change in sidecar.statusHistory {
                         try await Catalog.applyStatus(db, callSid: sidecar.callSid, change, announce: false)
@@ -362,8 +425,12 @@ public struct CatalogRebuilder: Sendable {
                 } else {
                     result.problems.append(
                         Problem(
-                            kind: .duplicateCall, path: relativePath,
-                            detail: "call \(sidecar.callSid) has another call.json; this one's placement and statuses are ignored"))
+                            kind: .duplicateCall,
+                            path: relativePath,
+                            detail:
+                                "call \(sidecar.callSid) has another call.json; this one's placement and statuses are ignored"
+                        )
+                    )
                 }
             } else if let callSid = try? PathSafeIdentifier(sidecar.callSid, field: "CallSid"),
                 let firstSeenAt = sidecar.firstSeenAt ?? sidecar.callbacks.map(\.receivedAt).min(),
@@ -375,9 +442,18 @@ public struct CatalogRebuilder: Sendable {
                     sidecar.decodedPlatformCall.map { String(decoding: $0.jsonBody(), as: UTF8.self) }
                     ?? sidecar.platformCall.map(CatalogJSON.encode) ?? "{}"
                 let inserted = try await Catalog.insertElsewhereCall(
-                    db, callSid: callSid.value, accountSid: sidecar.accountSid == CallSidecar.unknownAccount ? "" : sidecar.accountSid,
-                    firstSeenAt: firstSeenAt, folder: Self.parentFolder(of: relativePath), platformCallJSON: platformJSON,
-                    numbers: Catalog.ReportedNumbers(from: sidecar.from, to: sidecar.to, customField: sidecar.customField))
+                    db,
+                    callSid: callSid.value,
+                    accountSid: sidecar.accountSid == CallSidecar.unknownAccount ? "" : sidecar.accountSid,
+                    firstSeenAt: firstSeenAt,
+                    folder: Self.parentFolder(of: relativePath),
+                    platformCallJSON: platformJSON,
+                    numbers: Catalog.ReportedNumbers(
+                        from: sidecar.from,
+                        to: sidecar.to,
+                        customField: sidecar.customField
+                    )
+                )
                 if inserted {
                     result.calls = 1
                     result.elsewhere = 1
@@ -392,16 +468,23 @@ public struct CatalogRebuilder: Sendable {
                 } else {
                     result.problems.append(
                         Problem(
-                            kind: .duplicateCall, path: relativePath,
-                            detail: "call \(sidecar.callSid) has another call.json; this one's statuses are ignored"))
+                            kind: .duplicateCall,
+                            path: relativePath,
+                            detail: "call \(sidecar.callSid) has another call.json; this one's statuses are ignored"
+                        )
+                    )
                 }
             } else {
                 result.unknown = 1
                 if !sidecar.statusHistory.isEmpty {
                     result.problems.append(
                         Problem(
-                            kind: .ignoredHistory, path: relativePath,
-                            detail: "\(sidecar.statusHistory.count) statuses for a call exorec did not place are ignored"))
+                            kind: .ignoredHistory,
+                            path: relativePath,
+                            detail:
+                                "\(sidecar.statusHistory.count) statuses for a call exorec did not place are ignored"
+                        )
+                    )
                 }
             }
             for (index, entry) in sidecar.callbacks.enumerated() {
@@ -410,26 +493,46 @@ public struct CatalogRebuilder: Sendable {
                     callback = try StatusCallback.parse(body: entry.body, contentType: entry.contentType)
                 } catch {
                     result.problems.append(
-                        Problem(kind: .unreadableCallback, path: relativePath, detail: "callbacks[\(index)]: \(error.message)"))
+                        Problem(
+                            kind: .unreadableCallback,
+                            path: relativePath,
+                            detail: "callbacks[\(index)]: \(error.message)"
+                        )
+                    )
                     continue
                 }
                 let deliveries = max(1, entry.deliveries)
                 let recorded = try await Catalog.insertCallback(
-                    db, callback: callback,
+                    db,
+                    callback: callback,
                     received: ReceivedCallback(
-                        receivedAt: entry.receivedAt, contentType: entry.contentType, body: entry.body,
-                        sourceAddress: entry.sourceAddress),
-                    deliveries: deliveries, lastReceivedAt: entry.lastReceivedAt ?? entry.receivedAt,
-                    unknownCall: entry.unknownCall)
+                        receivedAt: entry.receivedAt,
+                        contentType: entry.contentType,
+                        body: entry.body,
+                        sourceAddress: entry.sourceAddress
+                    ),
+                    deliveries: deliveries,
+                    lastReceivedAt: entry.lastReceivedAt ?? entry.receivedAt,
+                    unknownCall: entry.unknownCall
+                )
                 if recorded.isNew { result.callbacks += 1 }
                 result.duplicates += recorded.isNew ? deliveries - 1 : deliveries
                 if replayCallbacks, recorded.isNew {
                     // As the migration of an older catalog reads them: numbers and account too.
                     try await Catalog.noteCallSeen(
-                        db, callSid: sidecar.callSid, accountSid: callback.accountSid, at: entry.receivedAt, streamFolder: nil,
-                        numbers: Catalog.ReportedNumbers(callback))
+                        db,
+                        callSid: sidecar.callSid,
+                        accountSid: callback.accountSid,
+                        at: entry.receivedAt,
+                        streamFolder: nil,
+                        numbers: Catalog.ReportedNumbers(callback)
+                    )
                     try await Catalog.applyStatus(
-                        db, callSid: sidecar.callSid, StatusChange(callback: callback, at: entry.receivedAt), announce: false)
+                        db,
+                        callSid: sidecar.callSid,
+                        StatusChange(callback: callback, at: entry.receivedAt),
+                        announce: false
+                    )
                     result.statuses += 1
                 }
             }
@@ -451,7 +554,12 @@ public struct CatalogRebuilder: Sendable {
 
     /// Compares a media file on disk with what its sidecar says; a missing file is indexed as `missing`.
     private func checkFile(
-        _ path: String, kind: MediaKind, bytes: Int64?, sha256: String?, options: Options, catalog: Catalog,
+        _ path: String,
+        kind: MediaKind,
+        bytes: Int64?,
+        sha256: String?,
+        options: Options,
+        catalog: Catalog,
         report: inout Report
     ) async throws {
         report.mediaFiles += 1
@@ -460,7 +568,9 @@ public struct CatalogRebuilder: Sendable {
         let checked = MediaFileCheck.check(path, bytes: bytes, sha256: sha256, hashing: hashing)
         if checked.isMissing {
             report.missingFiles += 1
-            report.problems.append(Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk"))
+            report.problems.append(
+                Problem(kind: .missingFile, path: relativePath, detail: "the sidecar names it but it is not on disk")
+            )
             if var file = try await catalog.mediaFile(path: relativePath) {
                 file.state = .missing
                 try await catalog.upsertMediaFile(file)
@@ -473,17 +583,32 @@ public struct CatalogRebuilder: Sendable {
                 break
             case .sizeDiffers(let actual, let expected):
                 report.problems.append(
-                    Problem(kind: .sizeMismatch, path: relativePath, detail: "the sidecar says \(expected) bytes, the file has \(actual)"))
+                    Problem(
+                        kind: .sizeMismatch,
+                        path: relativePath,
+                        detail: "the sidecar says \(expected) bytes, the file has \(actual)"
+                    )
+                )
             case .sha256Differs(let actual, let expected):
                 report.problems.append(
                     Problem(
-                        kind: .hashMismatch, path: relativePath,
-                        detail: "the sidecar says sha256 \(expected), the file hashes to \(actual)"))
+                        kind: .hashMismatch,
+                        path: relativePath,
+                        detail: "the sidecar says sha256 \(expected), the file hashes to \(actual)"
+                    )
+                )
             case .unreadable(.size, let error):
                 report.problems.append(
-                    Problem(kind: .sizeMismatch, path: relativePath, detail: "cannot read its size: \(error.description)"))
+                    Problem(
+                        kind: .sizeMismatch,
+                        path: relativePath,
+                        detail: "cannot read its size: \(error.description)"
+                    )
+                )
             case .unreadable(.sha256, let error):
-                report.problems.append(Problem(kind: .hashMismatch, path: relativePath, detail: "cannot hash: \(error.description)"))
+                report.problems.append(
+                    Problem(kind: .hashMismatch, path: relativePath, detail: "cannot hash: \(error.description)")
+                )
             }
         }
     }
@@ -494,7 +619,13 @@ public struct CatalogRebuilder: Sendable {
             var queued = 0
             for call in try await Catalog.callsWithUnqueuedRecordings(db, limit: Int.max) {
                 guard let url = call.recordingURL else { continue }
-                let result = try await Catalog.enqueueDownload(db, callSid: call.callSid, url: url, notBefore: time, at: time)
+                let result = try await Catalog.enqueueDownload(
+                    db,
+                    callSid: call.callSid,
+                    url: url,
+                    notBefore: time,
+                    at: time
+                )
                 if result.isNew { queued += 1 }
             }
             return queued
@@ -506,7 +637,9 @@ public struct CatalogRebuilder: Sendable {
     private func swap(backup: String?) throws {
         if let backup {
             guard link(self.catalogPath, backup) == 0 else {
-                throw CatalogError.rebuildFailed(reason: "cannot keep the old catalog as \(backup): \(String(cString: strerror(errno)))")
+                throw CatalogError.rebuildFailed(
+                    reason: "cannot keep the old catalog as \(backup): \(String(cString: strerror(errno)))"
+                )
             }
         }
         // A WAL left by a process that died must not be replayed into the new file: it belongs to the old one.
@@ -521,7 +654,9 @@ public struct CatalogRebuilder: Sendable {
         unlink(self.catalogPath + "-shm")
         guard rename(self.temporaryPath, self.catalogPath) == 0 else {
             throw CatalogError.rebuildFailed(
-                reason: "cannot rename \(self.temporaryPath) to \(self.catalogPath): \(String(cString: strerror(errno)))")
+                reason:
+                    "cannot rename \(self.temporaryPath) to \(self.catalogPath): \(String(cString: strerror(errno)))"
+            )
         }
         try? FileSystem.syncDirectory(of: self.catalogPath)
     }
@@ -543,7 +678,8 @@ public struct CatalogRebuilder: Sendable {
     static func isRecordingSidecar(_ name: String) -> Bool {
         guard name.hasPrefix("recording"), name.hasSuffix(".json") else { return false }
         let middle = name.dropFirst("recording".count).dropLast(".json".count)
-        return middle.isEmpty || (middle.hasPrefix("-") && middle.dropFirst().allSatisfy(\.isNumber) && middle.count > 1)
+        return middle.isEmpty
+            || (middle.hasPrefix("-") && middle.dropFirst().allSatisfy(\.isNumber) && middle.count > 1)
     }
 
     private static func fileName(_ path: String) -> String {
@@ -552,7 +688,9 @@ public struct CatalogRebuilder: Sendable {
 
     /// The media file a sidecar names, in the sidecar's folder.
     private static func mediaPath(besides sidecarPath: String, file: String, defaultExtension: String) -> String {
-        let directory = sidecarPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directory = sidecarPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+            separator: "/"
+        )
         let name = Self.fileName(file)
         if !name.isEmpty && name != "." && name != ".." { return "\(directory)/\(name)" }
         return String(sidecarPath.dropLast(".json".count)) + defaultExtension
@@ -568,8 +706,10 @@ public struct CatalogRebuilder: Sendable {
             "streams": "\(report.streams)", "recordings": "\(report.recordings)", "media_files": "\(report.mediaFiles)",
             "missing_files": "\(report.missingFiles)", "requeued_downloads": "\(report.requeuedDownloads)",
             "problems": "\(report.problems.count)", "audit_carried_over": "\(report.auditCarriedOver)",
-            "campaign_rows_carried": "\(report.campaignRowsCarried)", "campaign_rows_restored": "\(report.campaignRowsRestored)",
-            "legal_holds_carried": "\(report.legalHoldsCarried)", "retention_journal_carried": "\(report.retentionJournalCarried)",
+            "campaign_rows_carried": "\(report.campaignRowsCarried)",
+            "campaign_rows_restored": "\(report.campaignRowsRestored)",
+            "legal_holds_carried": "\(report.legalHoldsCarried)",
+            "retention_journal_carried": "\(report.retentionJournalCarried)",
         ]
         if let backup = report.backupPath { detail["backup"] = Self.fileName(backup) }
         return detail
@@ -592,8 +732,15 @@ extension Catalog {
         try await db.insert(into: Table.campaignRows)
             .columns("campaign_id", "row_key", "line", "state", "call_sid", "error", "created_at", "updated_at")
             .values(
-                row.campaignId, row.rowKey, row.line, row.state.rawValue, row.callSid, row.error,
-                row.createdAt.millisecondsSinceEpoch, row.updatedAt.millisecondsSinceEpoch)
+                row.campaignId,
+                row.rowKey,
+                row.line,
+                row.state.rawValue,
+                row.callSid,
+                row.error,
+                row.createdAt.millisecondsSinceEpoch,
+                row.updatedAt.millisecondsSinceEpoch
+            )
             .ignoringConflicts(with: ["campaign_id", "row_key"])
             .returning("row_key")
             .first() != nil

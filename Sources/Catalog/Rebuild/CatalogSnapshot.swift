@@ -39,12 +39,17 @@ public struct CatalogSnapshot: Sendable, Hashable, Codable {
     }
 
     private static func compare<Value: Codable & Equatable>(
-        _ table: String, _ first: [String: Value], _ second: [String: Value], into found: inout [CatalogDifference]
+        _ table: String,
+        _ first: [String: Value],
+        _ second: [String: Value],
+        into found: inout [CatalogDifference]
     ) {
         for key in Set(first.keys).union(second.keys).sorted() {
             switch (first[key], second[key]) {
             case (let a?, let b?) where a != b:
-                found.append(CatalogDifference(table: table, key: key, kind: .changed, fields: Self.differingFields(a, b)))
+                found.append(
+                    CatalogDifference(table: table, key: key, kind: .changed, fields: Self.differingFields(a, b))
+                )
             case (_?, nil):
                 found.append(CatalogDifference(table: table, key: key, kind: .onlyInFirst, fields: []))
             case (nil, _?):
@@ -64,8 +69,12 @@ public struct CatalogSnapshot: Sendable, Hashable, Codable {
             let objectB = try? JSONSerialization.jsonObject(with: dataB) as? [String: Any]
         else { return ["value"] }
         return Set(objectA.keys).union(objectB.keys).sorted().filter { key in
-            let valueA = objectA[key].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
-            let valueB = objectB[key].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
+            let valueA = objectA[key].flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed])
+            }
+            let valueB = objectB[key].flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed])
+            }
             return valueA != valueB
         }
     }
@@ -129,8 +138,13 @@ extension Catalog {
                 media[file.path] = file
             }
             return CatalogSnapshot(
-                calls: calls, statusHistory: history, callbacks: callbacks, streams: streams, recordings: recordings,
-                mediaFiles: media)
+                calls: calls,
+                statusHistory: history,
+                callbacks: callbacks,
+                streams: streams,
+                recordings: recordings,
+                mediaFiles: media
+            )
         }
     }
 }

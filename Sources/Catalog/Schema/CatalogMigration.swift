@@ -11,12 +11,32 @@ struct CatalogMigration: Sendable {
 
     /// Every migration, oldest first. The last version is ``Catalog/supportedSchemaVersion``.
     static let all: [CatalogMigration] = [
-        CatalogMigration(version: 1, name: "initial schema", apply: { db, backend in try await createInitialSchema(db, backend) }),
+        CatalogMigration(
+            version: 1,
+            name: "initial schema",
+            apply: { db, backend in try await createInitialSchema(db, backend) }
+        ),
         CatalogMigration(version: 2, name: "campaign rows", apply: { db, _ in try await createCampaignRows(db) }),
-        CatalogMigration(version: 3, name: "legal holds and retention", apply: { db, backend in try await createLegalHoldsAndRetention(db, backend) }),
-        CatalogMigration(version: 4, name: "events feed", apply: { db, backend in try await createEventsFeed(db, backend) }),
-        CatalogMigration(version: 5, name: "calls placed elsewhere", apply: { db, _ in try await createElsewhereCalls(db) }),
-        CatalogMigration(version: 6, name: "call metadata", apply: { db, backend in try await addCallMetadata(db, backend) }),
+        CatalogMigration(
+            version: 3,
+            name: "legal holds and retention",
+            apply: { db, backend in try await createLegalHoldsAndRetention(db, backend) }
+        ),
+        CatalogMigration(
+            version: 4,
+            name: "events feed",
+            apply: { db, backend in try await createEventsFeed(db, backend) }
+        ),
+        CatalogMigration(
+            version: 5,
+            name: "calls placed elsewhere",
+            apply: { db, _ in try await createElsewhereCalls(db) }
+        ),
+        CatalogMigration(
+            version: 6,
+            name: "call metadata",
+            apply: { db, backend in try await addCallMetadata(db, backend) }
+        ),
         CatalogMigration(version: 7, name: "stream pauses", apply: { db, _ in try await addStreamPauses(db) }),
     ]
 }
@@ -183,8 +203,11 @@ private func createInitialSchema(_ db: any SQLDatabase, _ backend: SQLiteCatalog
         .column("call_sid", type: T.text, .notNull)
         .column("url", type: T.text, .notNull)
         .column(
-            "state", type: T.text, .notNull,
-            .check(SQLRaw("state IN ('queued', 'running', 'done', 'failed', 'refused')")))
+            "state",
+            type: T.text,
+            .notNull,
+            .check(SQLRaw("state IN ('queued', 'running', 'done', 'failed', 'refused')"))
+        )
         .column("attempts", type: T.integer, .notNull)
         .column("next_attempt_at", type: T.time, .notNull)
         .column("lease_until", type: T.time)

@@ -15,7 +15,12 @@ func createEventsFeed(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) as
     try await db.create(table: Table.events)
         .column("id", type: T.integer, .primaryKey(autoIncrement: true))
         .column("at", type: T.time, .notNull)
-        .column("type", type: T.text, .notNull, .check(SQLRaw("type IN (\(FeedEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))")))
+        .column(
+            "type",
+            type: T.text,
+            .notNull,
+            .check(SQLRaw("type IN (\(FeedEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"))
+        )
         .column("call_sid", type: T.text, .notNull)
         .column("stream_sid", type: T.text)
         .column("media_id", type: T.text)
@@ -28,7 +33,11 @@ func createEventsFeed(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) as
     try await db.alter(table: Table.mediaFiles).column("media_id", type: T.text).run()
     for row in try await db.select().column("path").from(Table.mediaFiles).all() {
         let path: String = try row.value("path")
-        try await db.update(Table.mediaFiles).set("media_id", to: MediaFile.id(forPath: path)).where("path", .equal, path).run()
+        try await db.update(Table.mediaFiles).set("media_id", to: MediaFile.id(forPath: path)).where(
+            "path",
+            .equal,
+            path
+        ).run()
     }
     try await db.create(index: "media_files_media_id").unique().on(Table.mediaFiles).column("media_id").run()
 }

@@ -1,5 +1,5 @@
-import ExotelKit
 import Crypto
+import ExotelKit
 import Foundation
 
 /// The JSON text the catalog stores in its `…_json` columns and the hashes it computes.

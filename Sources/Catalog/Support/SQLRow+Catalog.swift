@@ -13,7 +13,8 @@ extension SQLRow {
     }
 
     /// A text column holding one of an enum's raw values; any other value is a catalog error naming it.
-    func choice<T: RawRepresentable>(_ column: String, as type: T.Type, reading what: String) throws -> T where T.RawValue == String {
+    func choice<T: RawRepresentable>(_ column: String, as type: T.Type, reading what: String) throws -> T
+    where T.RawValue == String {
         let text: String = try self.value(column)
         guard let value = T(rawValue: text) else {
             throw CatalogError.database(operation: "read \(what)", reason: "unknown \(column) '\(text)'")

@@ -54,7 +54,12 @@ public struct CallPauseAnswer: Sendable, Hashable {
     public var liveStreams: Int
 
     public init(
-        outcome: Outcome, callSid: String, pausedAt: Timestamp? = nil, resumedAt: Timestamp? = nil, by: String? = nil, reason: String? = nil,
+        outcome: Outcome,
+        callSid: String,
+        pausedAt: Timestamp? = nil,
+        resumedAt: Timestamp? = nil,
+        by: String? = nil,
+        reason: String? = nil,
         liveStreams: Int = 0
     ) {
         self.outcome = outcome

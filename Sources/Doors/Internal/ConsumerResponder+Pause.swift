@@ -16,20 +16,36 @@ extension ConsumerResponder {
     static func callControl(path: String, method: HTTPRequest.Method) -> Result<Parsed, Refusal> {
         let parts = path.dropFirst(Self.callsPrefix.count).split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[1] == "pause" || parts[1] == "resume" else {
-            return .failure(Refusal(404, "no such endpoint: \(path.prefix(100)); use /v1/calls/CALLSID/pause or /v1/calls/CALLSID/resume"))
+            return .failure(
+                Refusal(
+                    404,
+                    "no such endpoint: \(path.prefix(100)); use /v1/calls/CALLSID/pause or /v1/calls/CALLSID/resume"
+                )
+            )
         }
         guard method == .post else {
-            return .failure(Refusal(405, "\(method) is not allowed on \(path.prefix(100)); use POST", headers: [.allow: "POST"]))
+            return .failure(
+                Refusal(405, "\(method) is not allowed on \(path.prefix(100)); use POST", headers: [.allow: "POST"])
+            )
         }
         let text = String(parts[0])
         guard let callSid = try? PathSafeIdentifier(text, field: "CallSid") else {
-            return .failure(Refusal(400, "'\(LogText.escaped(String(text.prefix(64))))' is not a CallSid (1-128 of A-Z a-z 0-9 _ -)"))
+            return .failure(
+                Refusal(
+                    400,
+                    "'\(LogText.escaped(String(text.prefix(64))))' is not a CallSid (1-128 of A-Z a-z 0-9 _ -)"
+                )
+            )
         }
         return .success(.pause(callSid: callSid, resume: parts[1] == "resume"))
     }
 
     func pauseOrResume(
-        _ callSid: PathSafeIdentifier, resume: Bool, request: Request, context: DoorContext, control: any CallPauseControl
+        _ callSid: PathSafeIdentifier,
+        resume: Bool,
+        request: Request,
+        context: DoorContext,
+        control: any CallPauseControl
     ) async -> Response {
         let asked: CallPauseRequest
         switch await Self.readPauseRequest(request, remoteAddress: context.remoteAddress) {
@@ -40,9 +56,15 @@ extension ConsumerResponder {
         }
         let answer: CallPauseAnswer
         do {
-            answer = resume ? try await control.resume(callSid: callSid, request: asked) : try await control.pause(callSid: callSid, request: asked)
+            answer =
+                resume
+                ? try await control.resume(callSid: callSid, request: asked)
+                : try await control.pause(callSid: callSid, request: asked)
         } catch {
-            self.logger.error("could not pause or resume a call", metadata: ["call_sid": "\(callSid)", "error": "\(error)"])
+            self.logger.error(
+                "could not pause or resume a call",
+                metadata: ["call_sid": "\(callSid)", "error": "\(error)"]
+            )
             return .error(503, "the call's pause could not be recorded right now: \(error)")
         }
         switch answer.outcome {
@@ -54,9 +76,11 @@ extension ConsumerResponder {
             self.logger.notice(
                 answer.outcome == .paused ? "call paused" : "call resumed",
                 metadata: [
-                    "call_sid": "\(callSid)", "by": "\(LogText.escaped(asked.actor, limit: Self.maxBy))", "remote": "\(context.remoteAddress)",
+                    "call_sid": "\(callSid)", "by": "\(LogText.escaped(asked.actor, limit: Self.maxBy))",
+                    "remote": "\(context.remoteAddress)",
                     "live_streams": "\(answer.liveStreams)",
-                ])
+                ]
+            )
         case .alreadyPaused, .notPaused:
             break
         }
@@ -65,7 +89,8 @@ extension ConsumerResponder {
 
     static func json(_ answer: CallPauseAnswer) -> String {
         func text(_ value: String?) -> String { value.map(JSONText.quoted) ?? "null" }
-        return "{\"call_sid\":\(JSONText.quoted(answer.callSid)),\"paused\":\(answer.isPaused),\"outcome\":\"\(answer.outcome.rawValue)\","
+        return
+            "{\"call_sid\":\(JSONText.quoted(answer.callSid)),\"paused\":\(answer.isPaused),\"outcome\":\"\(answer.outcome.rawValue)\","
             + "\"paused_at\":\(text(answer.pausedAt?.description)),\"resumed_at\":\(text(answer.resumedAt?.description)),"
             + "\"by\":\(text(answer.by)),\"reason\":\(text(answer.reason)),\"live_streams\":\(answer.liveStreams)}\n"
     }
@@ -77,18 +102,30 @@ extension ConsumerResponder {
         do {
             body = try await request.body.collect(upTo: Self.maxControlBody)
         } catch {
-            return .failure(Refusal(413, "the body is larger than \(Self.maxControlBody) bytes", headers: [.connection: "close"]))
+            return .failure(
+                Refusal(413, "the body is larger than \(Self.maxControlBody) bytes", headers: [.connection: "close"])
+            )
         }
-        guard body.readableBytes > 0 else { return .success(CallPauseRequest(by: nil, reason: nil, remoteAddress: remoteAddress)) }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
-            return .failure(Refusal(400, "the body is not a JSON object; send {\"by\": \"agent-7\", \"reason\": \"card number\"} or nothing"))
+        guard body.readableBytes > 0 else {
+            return .success(CallPauseRequest(by: nil, reason: nil, remoteAddress: remoteAddress))
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        else {
+            return .failure(
+                Refusal(
+                    400,
+                    "the body is not a JSON object; send {\"by\": \"agent-7\", \"reason\": \"card number\"} or nothing"
+                )
+            )
         }
         func field(_ name: String, limit: Int) -> Result<String?, Refusal> {
             guard let value = object[name], !(value is NSNull) else { return .success(nil) }
             guard let text = value as? String, !text.isEmpty, text.count <= limit,
                 !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
             else {
-                return .failure(Refusal(400, "\(name) must be a string of 1 to \(limit) characters without control characters"))
+                return .failure(
+                    Refusal(400, "\(name) must be a string of 1 to \(limit) characters without control characters")
+                )
             }
             return .success(text)
         }

@@ -41,8 +41,11 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     private let refusalLog = RefusalLog()
 
     init(
-        configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, pauses: (any CallPauseControl)? = nil,
-        metrics: @escaping @Sendable () -> String, logger: Logger
+        configuration: InternalDoorConfiguration,
+        source: (any ConsumerFeedSource)?,
+        pauses: (any CallPauseControl)? = nil,
+        metrics: @escaping @Sendable () -> String,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.token = Array((configuration.token ?? "").utf8)
@@ -62,7 +65,8 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     func respond(to request: Request, context: DoorContext) async throws -> Response {
         // Only a pause or resume reads a body (after its head passed every check); elsewhere one that is
         // announced is never drained.
-        let hasBody = request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0
+        let hasBody =
+            request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0
         if hasBody && !request.uri.path.hasPrefix(Self.callsPrefix) {
             context.stopReading()
             return .error(400, "requests to this door carry no body", headers: [.connection: "close"])
@@ -74,30 +78,51 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 self.logger.warning(
                     "refused a consumer request",
                     metadata: [
-                        "status": "\(status)", "reason": "\(LogText.escaped(refusal.reason))", "path": "\(LogText.escaped(request.uri.path, limit: 100))",
+                        "status": "\(status)", "reason": "\(LogText.escaped(refusal.reason))",
+                        "path": "\(LogText.escaped(request.uri.path, limit: 100))",
                         "remote": "\(context.remoteAddress)", "suppressed_since_last": "\(suppressed)",
-                    ])
+                    ]
+                )
             }
             return refusal.response
         case .success(let parsed):
-            self.logger.debug("answering a consumer request", metadata: ["path": "\(LogText.escaped(request.uri.path, limit: 100))", "remote": "\(context.remoteAddress)"])
+            self.logger.debug(
+                "answering a consumer request",
+                metadata: [
+                    "path": "\(LogText.escaped(request.uri.path, limit: 100))", "remote": "\(context.remoteAddress)",
+                ]
+            )
             switch parsed {
             case .metrics:
                 return .text(200, self.metrics(), contentType: "text/plain; version=0.0.4")
             case .poll(let query):
-                guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
+                guard let source = self.source else {
+                    return .error(404, "the consumer API is not enabled on this server")
+                }
                 if let refusal = await self.cursorBeyondTheFeed(query, source: source) { return refusal }
                 return await self.poll(query, source: source)
             case .eventStream(let query):
-                guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
+                guard let source = self.source else {
+                    return .error(404, "the consumer API is not enabled on this server")
+                }
                 if let refusal = await self.cursorBeyondTheFeed(query, source: source) { return refusal }
                 return self.streamEvents(query, source: source)
             case .media(let id):
-                guard let source = self.source else { return .error(404, "the consumer API is not enabled on this server") }
+                guard let source = self.source else {
+                    return .error(404, "the consumer API is not enabled on this server")
+                }
                 return await self.serveMedia(id: id, range: request.headers[.range], source: source)
             case .pause(let callSid, let resume):
-                guard let pauses = self.pauses else { return .error(404, "pausing calls is not enabled on this server") }
-                return await self.pauseOrResume(callSid, resume: resume, request: request, context: context, control: pauses)
+                guard let pauses = self.pauses else {
+                    return .error(404, "pausing calls is not enabled on this server")
+                }
+                return await self.pauseOrResume(
+                    callSid,
+                    resume: resume,
+                    request: request,
+                    context: context,
+                    control: pauses
+                )
             }
         }
     }
@@ -143,7 +168,11 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         }
         if isMetrics && self.configuration.token == nil {
             // Without api.token the door has no secret to ask for; it is loopback by default.
-            return request.method == .get ? .success(.metrics) : .failure(Refusal(405, "\(request.method) is not allowed on /metrics; use GET", headers: [.allow: "GET"]))
+            return request.method == .get
+                ? .success(.metrics)
+                : .failure(
+                    Refusal(405, "\(request.method) is not allowed on /metrics; use GET", headers: [.allow: "GET"])
+                )
         }
         if isCalls {
             guard self.configuration.token != nil, self.pauses != nil else {
@@ -155,30 +184,52 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             }
         }
         guard let offered = Self.offeredToken(request) else {
-            return .failure(Refusal(401, "missing token: send Authorization: Bearer <api.token> (or ?token=)", headers: [.wwwAuthenticate: "Bearer realm=\"exorec\""]))
+            return .failure(
+                Refusal(
+                    401,
+                    "missing token: send Authorization: Bearer <api.token> (or ?token=)",
+                    headers: [.wwwAuthenticate: "Bearer realm=\"exorec\""]
+                )
+            )
         }
         guard BasicAuthenticator.constantTimeEquals(self.token, Array(offered.utf8)) else {
             return .failure(Refusal(403, "wrong token"))
         }
         if isCalls { return Self.callControl(path: path, method: request.method) }
         guard request.method == .get else {
-            return .failure(Refusal(405, "\(request.method) is not allowed on \(path.prefix(100)); use GET", headers: [.allow: "GET"]))
+            return .failure(
+                Refusal(
+                    405,
+                    "\(request.method) is not allowed on \(path.prefix(100)); use GET",
+                    headers: [.allow: "GET"]
+                )
+            )
         }
         if isMetrics { return .success(.metrics) }
         if isMedia {
             let id = String(path.dropFirst(Self.mediaPrefix.count))
             guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy(Self.isIDByte) else {
-                return .failure(Refusal(400, "'\(id.prefix(64))' is not a media id (the media_id of an event or of exorec catalog show)"))
+                return .failure(
+                    Refusal(
+                        400,
+                        "'\(id.prefix(64))' is not a media id (the media_id of an event or of exorec catalog show)"
+                    )
+                )
             }
             return .success(.media(id: id))
         }
         let types = self.source?.eventTypes ?? []
         return Self.eventQuery(request, types: types, maxWait: self.configuration.maxWaitSeconds).map { query in
-            (request.headers[.accept] ?? "").lowercased().contains("text/event-stream") ? .eventStream(query) : .poll(query)
+            (request.headers[.accept] ?? "").lowercased().contains("text/event-stream")
+                ? .eventStream(query) : .poll(query)
         }
     }
 
-    private static func eventQuery(_ request: Request, types known: Set<String>, maxWait: Int) -> Result<EventQuery, Refusal> {
+    private static func eventQuery(
+        _ request: Request,
+        types known: Set<String>,
+        maxWait: Int
+    ) -> Result<EventQuery, Refusal> {
         func bad(_ reason: String) -> Result<EventQuery, Refusal> { .failure(Refusal(400, reason)) }
         let parameters = request.uri.queryParameters
         var query = EventQuery(after: 0, types: nil, limit: 500, waitSeconds: min(Self.defaultWaitSeconds, maxWait))
@@ -194,17 +245,23 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             }
         }
         if let text = parameters["limit"].map(String.init) {
-            guard let limit = Int(text), (1...Self.maxLimit).contains(limit) else { return bad("limit '\(text.prefix(32))' is not between 1 and \(Self.maxLimit)") }
+            guard let limit = Int(text), (1...Self.maxLimit).contains(limit) else {
+                return bad("limit '\(text.prefix(32))' is not between 1 and \(Self.maxLimit)")
+            }
             query.limit = limit
         }
         if let text = parameters["wait"].map(String.init) {
-            guard let wait = Int(text), (0...maxWait).contains(wait) else { return bad("wait '\(text.prefix(32))' is not between 0 and \(maxWait) seconds") }
+            guard let wait = Int(text), (0...maxWait).contains(wait) else {
+                return bad("wait '\(text.prefix(32))' is not between 0 and \(maxWait) seconds")
+            }
             query.waitSeconds = wait
         }
         if let text = parameters["types"].map(String.init), !text.isEmpty {
             let types = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             if let unknown = types.subtracting(known).sorted().first {
-                return bad("unknown event type '\(unknown.prefix(32))'; known: \(known.sorted().joined(separator: ", "))")
+                return bad(
+                    "unknown event type '\(unknown.prefix(32))'; known: \(known.sorted().joined(separator: ", "))"
+                )
             }
             query.types = types
         }
@@ -225,7 +282,8 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
 
     private static func isIDByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
             UInt8(ascii: "-"), UInt8(ascii: "_"):
             true
         default:
@@ -248,7 +306,9 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         guard let newest = try? await source.latestEventID() else { return nil }
         guard after > newest else { return nil }
         return .error(
-            400, "after \(after) is beyond the newest event, \(newest): this feed has not reached it; continue from \(newest) or ask for after=latest")
+            400,
+            "after \(after) is beyond the newest event, \(newest): this feed has not reached it; continue from \(newest) or ask for after=latest"
+        )
     }
 
     private func poll(_ query: EventQuery, source: any ConsumerFeedSource) async -> Response {
@@ -259,7 +319,15 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             let items = try await cancelWhenGracefulShutdown {
                 let start = try await Self.start(of: query, in: source)
                 after.withLock { $0 = start }
-                return (start, try await source.events(after: start, types: query.types, limit: query.limit, wait: .seconds(query.waitSeconds)))
+                return (
+                    start,
+                    try await source.events(
+                        after: start,
+                        types: query.types,
+                        limit: query.limit,
+                        wait: .seconds(query.waitSeconds)
+                    )
+                )
             }
             return .json(200, Self.page(items.1, lastID: items.1.last?.id ?? items.0), headers: noStore)
         } catch {
@@ -302,11 +370,19 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 let position = after
                 do {
                     items = try await cancelWhenGracefulShutdown {
-                        try await source.events(after: position, types: query.types, limit: query.limit, wait: .seconds(heartbeat))
+                        try await source.events(
+                            after: position,
+                            types: query.types,
+                            limit: query.limit,
+                            wait: .seconds(heartbeat)
+                        )
                     }
                 } catch {
                     if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                    logger.error("could not read the events feed; ending an event stream", metadata: ["error": "\(error)"])
+                    logger.error(
+                        "could not read the events feed; ending an event stream",
+                        metadata: ["error": "\(error)"]
+                    )
                     break
                 }
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
@@ -323,8 +399,12 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         }
         return Response(
             status: .ok,
-            headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body)
+            headers: [
+                .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",
+                HTTPField.Name("X-Accel-Buffering")!: "no",
+            ],
+            body: body
+        )
     }
 
     // MARK: - Media
@@ -344,8 +424,14 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         do {
             file = try MediaFileReader(path: media.path)
         } catch {
-            self.logger.error("a catalogued media file cannot be read", metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"])
-            return .error(410, "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why")
+            self.logger.error(
+                "a catalogued media file cannot be read",
+                metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"]
+            )
+            return .error(
+                410,
+                "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why"
+            )
         }
         // Length at this moment: a growing stream is served up to what is on disk now.
         let length = file.length
@@ -381,7 +467,10 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 let count = Int(min(Int64(Self.chunkBytes), bytes.last - offset + 1))
                 guard let chunk = file.read(count: count, at: offset), chunk.count == count else {
                     // The file shrank or failed under us: the client must not take a short body for the file.
-                    logger.error("a media file could not be read to the end", metadata: ["media_id": "\(id)", "offset": "\(offset)"])
+                    logger.error(
+                        "a media file could not be read to the end",
+                        metadata: ["media_id": "\(id)", "offset": "\(offset)"]
+                    )
                     throw MediaFileReader.OpenError(description: "short read at \(offset)")
                 }
                 try await writer.write(ByteBuffer(bytes: chunk))

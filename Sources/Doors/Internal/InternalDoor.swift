@@ -19,30 +19,51 @@ public final class InternalDoor: Service, Sendable {
     ///   - metrics: the Prometheus text `/metrics` serves (read each scrape; must be thread-safe).
     ///   - connections: where the door counts the connections it closes (give it to `metrics` too).
     public init(
-        configuration: InternalDoorConfiguration, source: (any ConsumerFeedSource)?, pauses: (any CallPauseControl)? = nil,
+        configuration: InternalDoorConfiguration,
+        source: (any ConsumerFeedSource)?,
+        pauses: (any CallPauseControl)? = nil,
         metrics: @escaping @Sendable () -> String,
-        connections: DoorConnectionCounters = DoorConnectionCounters(door: "internal"), logger: Logger,
+        connections: DoorConnectionCounters = DoorConnectionCounters(door: "internal"),
+        logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(IngestError) {
         self.connections = connections
         try configuration.validate()
-        let responder = ConsumerResponder(configuration: configuration, source: source, pauses: pauses, metrics: metrics, logger: logger)
+        let responder = ConsumerResponder(
+            configuration: configuration,
+            source: source,
+            pauses: pauses,
+            metrics: metrics,
+            logger: logger
+        )
         self.configuration = configuration
         self.offReason = responder.offReason
         let offReason = responder.offReason
         do {
             self.server = try DoorServer(
-                name: "internal", host: configuration.host, port: configuration.port, limits: configuration.limits, tls: nil,
-                responder: responder, counters: connections, logger: logger
+                name: "internal",
+                host: configuration.host,
+                port: configuration.port,
+                limits: configuration.limits,
+                tls: nil,
+                responder: responder,
+                counters: connections,
+                logger: logger
             ) { port in
                 logger.info(
                     "internal door listening",
                     metadata: [
-                        "url": "http://\(configuration.host):\(port)", "consumer_api": "\(offReason == nil ? "/v1/events, /v1/media/ID, /v1/calls/CALLSID/pause|resume" : "off")",
+                        "url": "http://\(configuration.host):\(port)",
+                        "consumer_api":
+                            "\(offReason == nil ? "/v1/events, /v1/media/ID, /v1/calls/CALLSID/pause|resume" : "off")",
                         "metrics": "/metrics",
-                    ])
+                    ]
+                )
                 if let offReason, configuration.token != nil {
-                    logger.warning("the consumer API is off: GET /v1/events answers 404", metadata: ["reason": "\(offReason)"])
+                    logger.warning(
+                        "the consumer API is off: GET /v1/events answers 404",
+                        metadata: ["reason": "\(offReason)"]
+                    )
                 }
                 onListening(port)
             }

@@ -27,7 +27,9 @@ public struct InternalDoorConfiguration: Sendable, Hashable {
         if let token = self.token, !PlatformDoorConfiguration.isAcceptableToken(token) {
             throw .configuration(
                 key: "api.token",
-                reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
+                reason:
+                    "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24"
+            )
         }
         guard (1...300).contains(self.maxWaitSeconds) else {
             throw .configuration(key: "api.max_wait", reason: "must be between 1 and 300 seconds")

@@ -30,14 +30,22 @@ public final class PlatformDoor: Service, Sendable {
     ///   - onListening: called once with the bound port.
     /// - Throws: ``IngestError/configuration(key:reason:)`` for a bad setting or unreadable TLS files.
     public init(
-        configuration: PlatformDoorConfiguration, sink: (any StatusCallbackSink)?, logger: Logger,
+        configuration: PlatformDoorConfiguration,
+        sink: (any StatusCallbackSink)?,
+        logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(IngestError) {
         try configuration.validate()
         let tls = try configuration.tls?.serverConfiguration(prefix: "callbacks")
         let counters = StatusCallbackCounters()
         let inFlight = InFlightCounter()
-        let responder = StatusCallbackResponder(configuration: configuration, sink: sink, counters: counters, inFlight: inFlight, logger: logger)
+        let responder = StatusCallbackResponder(
+            configuration: configuration,
+            sink: sink,
+            counters: counters,
+            inFlight: inFlight,
+            logger: logger
+        )
         self.configuration = configuration
         self.counters = counters
         self.inFlight = inFlight
@@ -48,20 +56,33 @@ public final class PlatformDoor: Service, Sendable {
         let connections = self.connections
         do {
             self.server = try DoorServer(
-                name: "platform", host: configuration.host, port: configuration.port, limits: configuration.limits, tls: tls,
-                responder: responder, counters: connections, logger: logger
+                name: "platform",
+                host: configuration.host,
+                port: configuration.port,
+                limits: configuration.limits,
+                tls: tls,
+                responder: responder,
+                counters: connections,
+                logger: logger
             ) { port in
                 logger.info(
                     "platform door listening",
                     metadata: [
                         "url": "\(scheme)://\(configuration.host):\(port)\(StatusCallbackResponder.path)",
                         "status_callbacks": "\(offReason == nil ? "on" : "off")",
-                    ])
+                    ]
+                )
                 if let offReason {
                     if configuration.token == nil {
-                        logger.info("status callbacks are off: POST \(StatusCallbackResponder.path) answers 404", metadata: ["reason": "\(offReason)"])
+                        logger.info(
+                            "status callbacks are off: POST \(StatusCallbackResponder.path) answers 404",
+                            metadata: ["reason": "\(offReason)"]
+                        )
                     } else {
-                        logger.warning("status callbacks are off: POST \(StatusCallbackResponder.path) answers 404", metadata: ["reason": "\(offReason)"])
+                        logger.warning(
+                            "status callbacks are off: POST \(StatusCallbackResponder.path) answers 404",
+                            metadata: ["reason": "\(offReason)"]
+                        )
                     }
                 }
                 onListening(port)

@@ -37,7 +37,8 @@ public struct PlatformDoorConfiguration: Sendable, Hashable {
         (16...256).contains(token.utf8.count)
             && token.utf8.allSatisfy { byte in
                 switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"),
                     UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                     true
                 default:
@@ -56,14 +57,19 @@ public struct PlatformDoorConfiguration: Sendable, Hashable {
             // The token itself is never echoed: error messages end up in logs.
             throw .configuration(
                 key: "callbacks.token",
-                reason: "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24")
+                reason:
+                    "must be 16 to 256 characters from A-Z a-z 0-9 - . _ ~ (it has \(token.utf8.count)); generate one with: openssl rand -hex 24"
+            )
         }
         _ = try SourceAllowlist(self.allowedSources)
         guard (1024...(1 << 20)).contains(self.maxBodyBytes) else {
             throw .configuration(key: "callbacks.max_body_bytes", reason: "must be between 1024 and 1048576")
         }
         guard (100...14_000).contains(self.storeTimeoutMs) else {
-            throw .configuration(key: "callbacks.store_timeout", reason: "must be between 100ms and 14s (the platform waits 15 s)")
+            throw .configuration(
+                key: "callbacks.store_timeout",
+                reason: "must be between 100ms and 14s (the platform waits 15 s)"
+            )
         }
         try self.limits.validate(prefix: "callbacks")
         if let tls = self.tls {

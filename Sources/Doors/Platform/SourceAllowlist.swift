@@ -64,13 +64,19 @@ public struct SourceAllowlist: Sendable, Hashable {
         let text = entry.trimmingCharacters(in: .whitespaces)
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = addressBytes(String(parts[0])) else {
-            throw .configuration(key: key, reason: "'\(entry)' is not an IPv4 or IPv6 address or CIDR block (like 203.0.113.0/24 or 2001:db8::/32)")
+            throw .configuration(
+                key: key,
+                reason: "'\(entry)' is not an IPv4 or IPv6 address or CIDR block (like 203.0.113.0/24 or 2001:db8::/32)"
+            )
         }
         let maximum = address.count * 8
         var prefixLength = maximum
         if parts.count == 2 {
             guard let n = Int(parts[1]), (0...maximum).contains(n), parts[1].allSatisfy(\.isASCII) else {
-                throw .configuration(key: key, reason: "'\(entry)': the prefix length must be a number from 0 to \(maximum)")
+                throw .configuration(
+                    key: key,
+                    reason: "'\(entry)': the prefix length must be a number from 0 to \(maximum)"
+                )
             }
             prefixLength = n
         }
@@ -82,7 +88,10 @@ public struct SourceAllowlist: Sendable, Hashable {
         }
         guard masked == address else {
             let network = Self.format(masked)
-            throw .configuration(key: key, reason: "'\(entry)' has host bits set; did you mean \(network)/\(prefixLength)?")
+            throw .configuration(
+                key: key,
+                reason: "'\(entry)' has host bits set; did you mean \(network)/\(prefixLength)?"
+            )
         }
         return block
     }

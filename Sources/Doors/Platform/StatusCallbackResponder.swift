@@ -33,7 +33,13 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
     private let logger: Logger
     private let refusalLog = RefusalLog()
 
-    init(configuration: PlatformDoorConfiguration, sink: (any StatusCallbackSink)?, counters: StatusCallbackCounters, inFlight: InFlightCounter, logger: Logger) {
+    init(
+        configuration: PlatformDoorConfiguration,
+        sink: (any StatusCallbackSink)?,
+        counters: StatusCallbackCounters,
+        inFlight: InFlightCounter,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.counters = counters
         self.inFlight = inFlight
@@ -80,7 +86,13 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
         self.inFlight.begin()
         let inFlight = self.inFlight
         Task {
-            await processor.process(body: body, contentType: contentType, remoteAddress: remote, receivedAt: receivedAt, answer: answer)
+            await processor.process(
+                body: body,
+                contentType: contentType,
+                remoteAddress: remote,
+                receivedAt: receivedAt,
+                answer: answer
+            )
             inFlight.end()
         }
         // The platform waits 15 s; a sink that hangs must not hold the answer that long.
@@ -91,7 +103,10 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
             guard (try? await Task.sleep(for: .milliseconds(storeTimeoutMs))) != nil else { return }
             if answer.offer(.error(503, "the callback could not be stored in time; retry later")) {
                 counters.rejected("store-timeout")
-                logger.error("status callback not stored in time", metadata: ["timeout_ms": "\(storeTimeoutMs)", "remote": "\(remote)"])
+                logger.error(
+                    "status callback not stored in time",
+                    metadata: ["timeout_ms": "\(storeTimeoutMs)", "remote": "\(remote)"]
+                )
             }
         }
         let response = await answer.wait()
@@ -120,12 +135,27 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
             context.stopReading()
             return .failure(
                 self.refuse(
-                    request, context, "too-large",
-                    .error(413, "the body is larger than the limit of \(self.configuration.maxBodyBytes) bytes", headers: [.connection: "close"])))
+                    request,
+                    context,
+                    "too-large",
+                    .error(
+                        413,
+                        "the body is larger than the limit of \(self.configuration.maxBodyBytes) bytes",
+                        headers: [.connection: "close"]
+                    )
+                )
+            )
         } catch {
             if timedOut.isSet { return .failure(self.timedOut(request, context)) }
             context.stopReading()
-            return .failure(self.refuse(request, context, "body-unreadable", .error(400, "the body could not be read", headers: [.connection: "close"])))
+            return .failure(
+                self.refuse(
+                    request,
+                    context,
+                    "body-unreadable",
+                    .error(400, "the body could not be read", headers: [.connection: "close"])
+                )
+            )
         }
         if timedOut.isSet { return .failure(self.timedOut(request, context)) }
         return .success(buffer.readBytes(length: buffer.readableBytes) ?? [])
@@ -133,46 +163,82 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
 
     private func timedOut(_ request: Request, _ context: DoorContext) -> Refusal {
         self.refuse(
-            request, context, "body-timeout",
-            .error(408, "the body did not arrive within \(self.configuration.limits.bodyTimeoutMs) ms", headers: [.connection: "close"]))
+            request,
+            context,
+            "body-timeout",
+            .error(
+                408,
+                "the body did not arrive within \(self.configuration.limits.bodyTimeoutMs) ms",
+                headers: [.connection: "close"]
+            )
+        )
     }
 
     /// The checks on the request's head, in order; nil when the body should be read.
     private func refusal(for request: Request, context: DoorContext) -> Response? {
         guard self.offReason == nil else {
-            return self.refuse(request, context, "disabled", .error(404, "status callbacks are not enabled on this server")).response
+            return self.refuse(
+                request,
+                context,
+                "disabled",
+                .error(404, "status callbacks are not enabled on this server")
+            ).response
         }
         let remote = context.remoteAddress
         guard self.allowlist.allows(remote) else {
-            return self.refuse(request, context, "source", .error(403, "source address \(remote) is not allowed to post callbacks")).response
+            return self.refuse(
+                request,
+                context,
+                "source",
+                .error(403, "source address \(remote) is not allowed to post callbacks")
+            ).response
         }
         guard let offered = request.uri.queryParameters["token"], !offered.isEmpty else {
-            return self.refuse(request, context, "token-missing", .error(401, "missing token: the callback URL needs ?token=<callbacks.token>")).response
+            return self.refuse(
+                request,
+                context,
+                "token-missing",
+                .error(401, "missing token: the callback URL needs ?token=<callbacks.token>")
+            ).response
         }
         guard BasicAuthenticator.constantTimeEquals(self.token, Array(offered.utf8)) else {
             return self.refuse(request, context, "token-wrong", .error(403, "wrong token")).response
         }
         guard request.method == .post else {
             return self.refuse(
-                request, context, "method", .error(405, "\(request.method) is not allowed on \(Self.path); use POST", headers: [.allow: "POST"])
+                request,
+                context,
+                "method",
+                .error(405, "\(request.method) is not allowed on \(Self.path); use POST", headers: [.allow: "POST"])
             ).response
         }
         let mediaType = Self.mediaType(request.headers[.contentType])
         guard Self.acceptedMediaTypes.contains(mediaType) else {
             let given = mediaType.isEmpty ? "no Content-Type" : "Content-Type '\(mediaType.prefix(64))'"
             return self.refuse(
-                request, context, "media-type", .error(415, "\(given) is not accepted; send \(Self.acceptedMediaTypes.joined(separator: ", "))")
+                request,
+                context,
+                "media-type",
+                .error(415, "\(given) is not accepted; send \(Self.acceptedMediaTypes.joined(separator: ", "))")
             ).response
         }
         guard let lengthText = request.headers[.contentLength], let length = Int(lengthText), length >= 0 else {
             return self.refuse(
-                request, context, "length-required", .error(411, "a Content-Length is required (chunked bodies are not accepted)")
+                request,
+                context,
+                "length-required",
+                .error(411, "a Content-Length is required (chunked bodies are not accepted)")
             ).response
         }
         guard length <= self.configuration.maxBodyBytes else {
             return self.refuse(
-                request, context, "too-large",
-                .error(413, "the body of \(length) bytes is larger than the limit of \(self.configuration.maxBodyBytes) bytes")
+                request,
+                context,
+                "too-large",
+                .error(
+                    413,
+                    "the body of \(length) bytes is larger than the limit of \(self.configuration.maxBodyBytes) bytes"
+                )
             ).response
         }
         return nil
@@ -182,7 +248,14 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
     private func otherPath(_ request: Request, context: DoorContext) -> Response {
         if request.uri.path == "/healthz" {
             guard request.method == .get || request.method == .head else {
-                return context.refusing(request, with: .error(405, "\(request.method) is not allowed on /healthz; use GET", headers: [.allow: "GET, HEAD"]))
+                return context.refusing(
+                    request,
+                    with: .error(
+                        405,
+                        "\(request.method) is not allowed on /healthz; use GET",
+                        headers: [.allow: "GET, HEAD"]
+                    )
+                )
             }
             return context.refusing(request, with: .json(200, "{\"status\":\"ok\"}\n"))
         }
@@ -190,17 +263,23 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
             self.logger.warning(
                 "refused a request on the platform door",
                 metadata: [
-                    "reason": "path", "status": "404", "remote": "\(context.remoteAddress)", "method": "\(request.method)",
+                    "reason": "path", "status": "404", "remote": "\(context.remoteAddress)",
+                    "method": "\(request.method)",
                     "path": "\(LogText.escaped(request.uri.path))", "suppressed_since_last": "\(suppressed)",
-                ])
+                ]
+            )
         }
-        return context.refusing(request, with: .error(404, "no such endpoint; status callbacks go to POST \(Self.path)?token=…"))
+        return context.refusing(
+            request,
+            with: .error(404, "no such endpoint; status callbacks go to POST \(Self.path)?token=…")
+        )
     }
 
     /// `Multipart/Form-Data; boundary=x` → `multipart/form-data`.
     static func mediaType(_ contentType: String?) -> String {
         guard let first = contentType?.split(separator: ";").first else { return "" }
-        return String(first.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+        return String(first.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            .lowercased()
     }
 
     /// Counts and logs a refusal (at most once per reason per 10 s, with the number held back).
@@ -212,8 +291,10 @@ struct StatusCallbackResponder: Hummingbird.HTTPResponder {
                 "refused status callback",
                 metadata: [
                     "reason": "\(reason)", "status": "\(response.status.code)", "remote": "\(context.remoteAddress)",
-                    "method": "\(request.method)", "path": "\(LogText.escaped(request.uri.path))", "suppressed_since_last": "\(suppressed)",
-                ])
+                    "method": "\(request.method)", "path": "\(LogText.escaped(request.uri.path))",
+                    "suppressed_since_last": "\(suppressed)",
+                ]
+            )
         }
         return Refusal(response: response)
     }
@@ -225,26 +306,58 @@ struct StatusCallbackProcessor: Sendable {
     let counters: StatusCallbackCounters
     let logger: Logger
 
-    func process(body: [UInt8], contentType: String, remoteAddress: String, receivedAt: Timestamp, answer: AnswerSlot) async {
+    func process(
+        body: [UInt8],
+        contentType: String,
+        remoteAddress: String,
+        receivedAt: Timestamp,
+        answer: AnswerSlot
+    ) async {
         let callback: StatusCallback
         do throws(StatusCallbackError) {
             if let depth = Self.nestingBeyond(StatusCallbackResponder.maxNesting, in: body) {
-                throw StatusCallbackError("The status callback body nests containers \(depth) levels deep (the limit is \(StatusCallbackResponder.maxNesting)).")
+                throw StatusCallbackError(
+                    "The status callback body nests containers \(depth) levels deep (the limit is \(StatusCallbackResponder.maxNesting))."
+                )
             }
             callback = try StatusCallback.parse(body: body, contentType: contentType)
         } catch {
-            await self.quarantine(body, contentType: contentType, remoteAddress: remoteAddress, receivedAt: receivedAt, kind: "malformed", reason: error.message, answer: answer)
+            await self.quarantine(
+                body,
+                contentType: contentType,
+                remoteAddress: remoteAddress,
+                receivedAt: receivedAt,
+                kind: "malformed",
+                reason: error.message,
+                answer: answer
+            )
             return
         }
         guard PathSafeIdentifier.isValid(callback.callSid) else {
-            let reason = "CallSid '\(callback.callSid.prefix(64))' is not 1-128 characters from A-Z a-z 0-9 _ - (not starting with '-')"
-            await self.quarantine(body, contentType: contentType, remoteAddress: remoteAddress, receivedAt: receivedAt, kind: "invalid-callsid", reason: reason, answer: answer)
+            let reason =
+                "CallSid '\(callback.callSid.prefix(64))' is not 1-128 characters from A-Z a-z 0-9 _ - (not starting with '-')"
+            await self.quarantine(
+                body,
+                contentType: contentType,
+                remoteAddress: remoteAddress,
+                receivedAt: receivedAt,
+                kind: "invalid-callsid",
+                reason: reason,
+                answer: answer
+            )
             return
         }
 
-        let received = ReceivedStatusCallback(callback: callback, body: body, contentType: contentType, remoteAddress: remoteAddress, receivedAt: receivedAt)
+        let received = ReceivedStatusCallback(
+            callback: callback,
+            body: body,
+            contentType: contentType,
+            remoteAddress: remoteAddress,
+            receivedAt: receivedAt
+        )
         let metadata: Logger.Metadata = [
-            "call_sid": "\(LogText.escaped(callback.callSid, limit: 64))", "event_type": "\(LogText.escaped(callback.eventType ?? "-", limit: 64))",
+            "call_sid": "\(LogText.escaped(callback.callSid, limit: 64))",
+            "event_type": "\(LogText.escaped(callback.eventType ?? "-", limit: 64))",
             "status": "\(LogText.escaped(callback.status ?? "-", limit: 64))", "remote": "\(remoteAddress)",
         ]
         let result: StatusCallbackStoreResult
@@ -254,16 +367,25 @@ struct StatusCallbackProcessor: Sendable {
             if answer.offer(.error(503, "the callback could not be stored; retry later")) {
                 self.counters.rejected("store-failed")
             }
-            self.logger.error("could not store status callback", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            self.logger.error(
+                "could not store status callback",
+                metadata: metadata.merging(["error": "\(error)"]) { $1 }
+            )
             return
         }
         self.counters.stored(result)
-        var text = "{\"status\":\"\(result == .duplicate ? "duplicate" : "stored")\",\"call_sid\":\(JSONText.quoted(callback.callSid))"
+        var text =
+            "{\"status\":\"\(result == .duplicate ? "duplicate" : "stored")\",\"call_sid\":\(JSONText.quoted(callback.callSid))"
         if result == .storedUnknownCall { text += ",\"flag\":\"unknown-call\"" }
         answer.offer(.json(200, text + "}\n"))
         switch result {
-        case .storedUnknownCall: self.logger.info("stored status callback for an unknown CallSid (flagged)", metadata: metadata)
-        case .stored, .duplicate: self.logger.debug("stored status callback", metadata: metadata.merging(["outcome": "\(result.rawValue)"]) { $1 })
+        case .storedUnknownCall:
+            self.logger.info("stored status callback for an unknown CallSid (flagged)", metadata: metadata)
+        case .stored, .duplicate:
+            self.logger.debug(
+                "stored status callback",
+                metadata: metadata.merging(["outcome": "\(result.rawValue)"]) { $1 }
+            )
         }
     }
 
@@ -300,10 +422,23 @@ struct StatusCallbackProcessor: Sendable {
     }
 
     private func quarantine(
-        _ body: [UInt8], contentType: String, remoteAddress: String, receivedAt: Timestamp, kind: String, reason: String, answer: AnswerSlot
+        _ body: [UInt8],
+        contentType: String,
+        remoteAddress: String,
+        receivedAt: Timestamp,
+        kind: String,
+        reason: String,
+        answer: AnswerSlot
     ) async {
         await self.sink.quarantine(
-            QuarantinedStatusCallback(body: body, contentType: contentType, remoteAddress: remoteAddress, receivedAt: receivedAt, reason: reason))
+            QuarantinedStatusCallback(
+                body: body,
+                contentType: contentType,
+                remoteAddress: remoteAddress,
+                receivedAt: receivedAt,
+                reason: reason
+            )
+        )
         self.counters.quarantined()
         if answer.offer(.error(400, reason)) {
             self.counters.rejected(kind)
@@ -313,7 +448,8 @@ struct StatusCallbackProcessor: Sendable {
             metadata: [
                 "reason": "\(kind)", "detail": "\(LogText.escaped(reason))", "remote": "\(remoteAddress)",
                 "content_type": "\(LogText.escaped(contentType, limit: 128))", "bytes": "\(body.count)",
-            ])
+            ]
+        )
     }
 }
 
@@ -372,7 +508,9 @@ public final class StatusCallbackCounters: Sendable {
     init() {}
 
     func received() { self.values.withLock { $0.received += 1 } }
-    func stored(_ result: StatusCallbackStoreResult) { self.values.withLock { $0.stored[result.rawValue, default: 0] += 1 } }
+    func stored(_ result: StatusCallbackStoreResult) {
+        self.values.withLock { $0.stored[result.rawValue, default: 0] += 1 }
+    }
     func rejected(_ reason: String) { self.values.withLock { $0.rejected[reason, default: 0] += 1 } }
     func quarantined() { self.values.withLock { $0.quarantined += 1 } }
     var snapshot: Values { self.values.withLock { $0 } }
@@ -384,16 +522,33 @@ public final class StatusCallbackCounters: Sendable {
         func metric(_ name: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
             for sample in samples {
-                out += sample.labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(sample.labels)} \(sample.value)\n"
+                out +=
+                    sample.labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(sample.labels)} \(sample.value)\n"
             }
         }
         func labelled(_ key: String, _ values: [String: Int]) -> [(labels: String, value: Int)] {
             values.sorted { $0.key < $1.key }.map { ("\(key)=\"\($0.key)\"", $0.value) }
         }
-        metric("exorec_ingest_callbacks_received_total", "Requests to the status-callback endpoint.", [("", values.received)])
-        metric("exorec_ingest_callbacks_stored_total", "Status callbacks stored, by outcome.", labelled("outcome", values.stored))
-        metric("exorec_ingest_callbacks_rejected_total", "Status callbacks answered with an error, by reason.", labelled("reason", values.rejected))
-        metric("exorec_ingest_callbacks_quarantined_total", "Unreadable status-callback bodies kept in quarantine.", [("", values.quarantined)])
+        metric(
+            "exorec_ingest_callbacks_received_total",
+            "Requests to the status-callback endpoint.",
+            [("", values.received)]
+        )
+        metric(
+            "exorec_ingest_callbacks_stored_total",
+            "Status callbacks stored, by outcome.",
+            labelled("outcome", values.stored)
+        )
+        metric(
+            "exorec_ingest_callbacks_rejected_total",
+            "Status callbacks answered with an error, by reason.",
+            labelled("reason", values.rejected)
+        )
+        metric(
+            "exorec_ingest_callbacks_quarantined_total",
+            "Unreadable status-callback bodies kept in quarantine.",
+            [("", values.quarantined)]
+        )
         return out
     }
 }

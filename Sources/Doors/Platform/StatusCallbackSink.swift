@@ -15,7 +15,13 @@ public struct ReceivedStatusCallback: Sendable, Hashable {
     /// When the body was complete (wall clock, UTC).
     public let receivedAt: Timestamp
 
-    public init(callback: StatusCallback, body: [UInt8], contentType: String, remoteAddress: String, receivedAt: Timestamp) {
+    public init(
+        callback: StatusCallback,
+        body: [UInt8],
+        contentType: String,
+        remoteAddress: String,
+        receivedAt: Timestamp
+    ) {
         self.callback = callback
         self.body = body
         self.contentType = contentType

@@ -23,7 +23,10 @@ public final class DoorConnectionCounters: Sendable {
     /// (the first door of a scrape writes them).
     public func prometheusText(header: Bool) -> String {
         let name = "exorec_door_closed_connections_total"
-        var out = header ? "# HELP \(name) HTTP door connections closed before a responder saw a request, by reason.\n# TYPE \(name) counter\n" : ""
+        var out =
+            header
+            ? "# HELP \(name) HTTP door connections closed before a responder saw a request, by reason.\n# TYPE \(name) counter\n"
+            : ""
         out += "\(name){door=\"\(self.door)\",reason=\"per-source\"} \(self.refusedPerSourceCount)\n"
         out += "\(name){door=\"\(self.door)\",reason=\"request-deadline\"} \(self.cutAtDeadlineCount)\n"
         return out

@@ -1,7 +1,7 @@
 import ExotelKit
 import HTTPTypes
-import Ingest
 public import Hummingbird
+import Ingest
 public import NIOCore
 import Synchronization
 

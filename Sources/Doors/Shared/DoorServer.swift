@@ -1,8 +1,8 @@
+import ExotelKit
 import Hummingbird
 import HummingbirdCore
-import ExotelKit
-import Ingest
 import HummingbirdTLS
+import Ingest
 import Logging
 import NIOCore
 import NIOSSL
@@ -34,7 +34,10 @@ public struct DoorLimits: Sendable, Hashable {
     /// `host` must be an IPv4 or IPv6 literal (as `ingest.host`), so a typo cannot bind elsewhere.
     static func validate(host: String, key: String) throws(IngestError) {
         guard SourceAllowlist.addressBytes(host) != nil else {
-            throw .configuration(key: key, reason: "'\(host)' is not an IPv4 or IPv6 address (127.0.0.1 for loopback, 0.0.0.0 for every interface)")
+            throw .configuration(
+                key: key,
+                reason: "'\(host)' is not an IPv4 or IPv6 address (127.0.0.1 for loopback, 0.0.0.0 for every interface)"
+            )
         }
     }
 
@@ -70,18 +73,30 @@ public struct DoorTLS: Sendable, Hashable {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(self.certificatePath)
         } catch {
-            throw .configuration(key: "\(prefix).tls.certificate", reason: "cannot read a PEM certificate from '\(self.certificatePath)': \(error)")
+            throw .configuration(
+                key: "\(prefix).tls.certificate",
+                reason: "cannot read a PEM certificate from '\(self.certificatePath)': \(error)"
+            )
         }
         guard !chain.isEmpty else {
-            throw .configuration(key: "\(prefix).tls.certificate", reason: "'\(self.certificatePath)' holds no certificate")
+            throw .configuration(
+                key: "\(prefix).tls.certificate",
+                reason: "'\(self.certificatePath)' holds no certificate"
+            )
         }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(file: self.keyPath, format: .pem)
         } catch {
-            throw .configuration(key: "\(prefix).tls.key", reason: "cannot read a PEM private key from '\(self.keyPath)': \(error)")
+            throw .configuration(
+                key: "\(prefix).tls.key",
+                reason: "cannot read a PEM private key from '\(self.keyPath)': \(error)"
+            )
         }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
         configuration.minimumTLSVersion = .tlsv12
         return configuration
     }
@@ -94,33 +109,56 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
     let application: Application<Responder>
 
     init(
-        name: String, host: String, port: Int, limits: DoorLimits, tls: TLSConfiguration?, responder: Responder,
-        counters: DoorConnectionCounters, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+        name: String,
+        host: String,
+        port: Int,
+        limits: DoorLimits,
+        tls: TLSConfiguration?,
+        responder: Responder,
+        counters: DoorConnectionCounters,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void
     ) throws {
-        let perSource = limits.maxConnectionsPerSource.map { SourceConnectionLimit(limit: $0, counters: counters, logger: logger) }
+        let perSource = limits.maxConnectionsPerSource.map {
+            SourceConnectionLimit(limit: $0, counters: counters, logger: logger)
+        }
         let http = HTTPServerBuilder.http1(
             configuration: .init(
                 additionalChannelHandlers: Self.handlers(limits: limits, perSource: perSource, counters: counters),
-                idleTimeout: .milliseconds(limits.idleTimeoutMs), httpDecoderConfiguration: .init(
-                maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100)))
+                idleTimeout: .milliseconds(limits.idleTimeoutMs),
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: 16 << 10,
+                    maxHeaderListSize: 32 << 10,
+                    maxHeaderFieldCount: 100
+                )
+            )
+        )
         let server = try tls.map { try HTTPServerBuilder.tls(http, tlsConfiguration: $0) } ?? http
         var serverLogger = logger
         serverLogger[metadataKey: "door"] = "\(name)"
         self.name = name
         self.address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.application = Application(
-            responder: responder, server: server,
+            responder: responder,
+            server: server,
             configuration: ApplicationConfiguration(
-                address: .hostname(host, port: port), serverName: nil, backlog: 256, reuseAddress: true,
-                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: serverLogger)),
+                address: .hostname(host, port: port),
+                serverName: nil,
+                backlog: 256,
+                reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: serverLogger)
+            ),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
-            logger: serverLogger)
+            logger: serverLogger
+        )
     }
 
     /// The handlers each connection gets between the HTTP codec and Hummingbird: the per-source
     /// limit (when set) and the request deadline.
     private static func handlers(
-        limits: DoorLimits, perSource: SourceConnectionLimit?, counters: DoorConnectionCounters
+        limits: DoorLimits,
+        perSource: SourceConnectionLimit?,
+        counters: DoorConnectionCounters
     ) -> [any RemovableChannelHandler] {
         let deadline = RequestDeadlineHandler(deadline: .milliseconds(limits.bodyTimeoutMs + 2000), counters: counters)
         guard let perSource else { return [deadline] }
@@ -134,9 +172,18 @@ struct DoorServer<Responder: Hummingbird.HTTPResponder>: Service where Responder
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as IOError {
-            let setting = self.name == "platform" ? "callbacks.port or --callbacks-port" : self.name == "internal" ? "api.port or --api-port" : "its port setting"
+            let setting =
+                self.name == "platform"
+                ? "callbacks.port or --callbacks-port"
+                : self.name == "internal" ? "api.port or --api-port" : "its port setting"
             throw IngestError.serverStart(
-                reason: ListenFailure.sentence(door: "\(self.name) door", address: self.address, errno: error.errnoCode, setting: setting))
+                reason: ListenFailure.sentence(
+                    door: "\(self.name) door",
+                    address: self.address,
+                    errno: error.errnoCode,
+                    setting: setting
+                )
+            )
         } catch {
             throw IngestError.serverStart(reason: "the \(self.name) door on \(self.address) failed: \(error)")
         }

@@ -31,7 +31,8 @@ final class SourceConnectionLimit: Sendable {
         if !admitted, let suppressed = self.refusals.shouldLog(source) {
             self.logger.warning(
                 "refused a connection: too many from one source",
-                metadata: ["remote": "\(source)", "limit": "\(self.limit)", "suppressed_since_last": "\(suppressed)"])
+                metadata: ["remote": "\(source)", "limit": "\(self.limit)", "suppressed_since_last": "\(suppressed)"]
+            )
         }
         return admitted
     }

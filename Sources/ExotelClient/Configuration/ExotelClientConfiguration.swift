@@ -20,9 +20,13 @@ public struct ExotelClientConfiguration: Sendable {
     public var userAgent: String
 
     public init(
-        requestTimeout: Duration = .seconds(30), retry: RetryPolicy = RetryPolicy(),
-        allowedRecordingHosts: [String]? = nil, maximumRecordingBytes: Int = 512 << 20,
-        maximumResponseBytes: Int = 1 << 20, userAgent: String = "exorec", recordingDownloadTimeout: Duration = .seconds(300)
+        requestTimeout: Duration = .seconds(30),
+        retry: RetryPolicy = RetryPolicy(),
+        allowedRecordingHosts: [String]? = nil,
+        maximumRecordingBytes: Int = 512 << 20,
+        maximumResponseBytes: Int = 1 << 20,
+        userAgent: String = "exorec",
+        recordingDownloadTimeout: Duration = .seconds(300)
     ) {
         self.requestTimeout = requestTimeout
         self.retry = retry

@@ -13,9 +13,17 @@ public struct ExotelEndpoint: Sendable, Hashable, CustomStringConvertible {
     public let scheme: String
 
     /// The Singapore cluster, `https://api.exotel.com`.
-    public static let singapore = ExotelEndpoint(validated: "https://api.exotel.com", scheme: "https", host: "api.exotel.com")
+    public static let singapore = ExotelEndpoint(
+        validated: "https://api.exotel.com",
+        scheme: "https",
+        host: "api.exotel.com"
+    )
     /// The Mumbai cluster, `https://api.in.exotel.com`.
-    public static let mumbai = ExotelEndpoint(validated: "https://api.in.exotel.com", scheme: "https", host: "api.in.exotel.com")
+    public static let mumbai = ExotelEndpoint(
+        validated: "https://api.in.exotel.com",
+        scheme: "https",
+        host: "api.in.exotel.com"
+    )
 
     /// Any base URL: an `http` or `https` URL with a host and optionally a port and a path prefix, but no
     /// query, fragment or user-info (credentials go in ``ExotelCredentials`` so they are never logged).
@@ -58,7 +66,8 @@ public struct ExotelEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Scheme, host and port of ``baseURL`` (the port made explicit: 443 for `https`, 80 for `http`).
     public var origin: Origin {
-        Origin(url: self.baseURL) ?? Origin(scheme: self.scheme, host: self.host, port: Origin.defaultPort(scheme: self.scheme) ?? 443)
+        Origin(url: self.baseURL)
+            ?? Origin(scheme: self.scheme, host: self.host, port: Origin.defaultPort(scheme: self.scheme) ?? 443)
     }
 
     public var description: String { self.baseURL }
@@ -84,7 +93,10 @@ enum PathIdentifier {
                 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
             guard allowed else {
                 throw .invalidIdentifier(
-                    name: name, value: value, reason: "may only contain letters, digits, '-' and '_'")
+                    name: name,
+                    value: value,
+                    reason: "may only contain letters, digits, '-' and '_'"
+                )
             }
         }
         return value

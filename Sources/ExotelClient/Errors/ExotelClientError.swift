@@ -46,7 +46,8 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
             status
         case .notFound: 404
         case .rateLimited: 429
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport, .recordingTooLarge,
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport,
+            .recordingTooLarge,
             .sinkFailed, .cancelled:
             nil
         }
@@ -59,7 +60,8 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case .unauthorized(_, let message), .notFound(let message), .rejected(_, let message, _),
             .rateLimited(let message, _), .server(_, let message, _):
             message
-        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport, .malformedResponse,
+        case .invalidIdentifier, .invalidURL, .recordingHostNotAllowed, .redirectRefused, .transport,
+            .malformedResponse,
             .recordingTooLarge, .sinkFailed, .cancelled:
             nil
         }
@@ -114,7 +116,8 @@ public enum ExotelClientError: Error, Sendable, Hashable, CustomStringConvertibl
             "unreadable response from Exotel (HTTP \(status)): \(reason)"
         case .recordingTooLarge(let url, let limit, let announced):
             "the recording at \(url) is larger than the limit of \(limit) bytes"
-                + (announced.map { " (it announces \($0))" } ?? "") + "; raise the maximum recording size if it is genuine"
+                + (announced.map { " (it announces \($0))" } ?? "")
+                + "; raise the maximum recording size if it is genuine"
         case .sinkFailed(let reason):
             "the recording could not be stored while downloading: \(reason)"
         case .cancelled:

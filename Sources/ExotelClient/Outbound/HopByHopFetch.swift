@@ -25,8 +25,12 @@ public struct HopByHopFetch {
     public var maximumRedirects: Int
 
     public init(
-        url: String, headers: [(name: String, value: String)] = [], credentials: (name: String, value: String)? = nil,
-        timeout: Duration, maximumBodyBytes: Int, maximumRedirects: Int = Self.defaultMaximumRedirects
+        url: String,
+        headers: [(name: String, value: String)] = [],
+        credentials: (name: String, value: String)? = nil,
+        timeout: Duration,
+        maximumBodyBytes: Int,
+        maximumRedirects: Int = Self.defaultMaximumRedirects
     ) {
         self.url = url
         self.headers = headers
@@ -48,7 +52,9 @@ public struct HopByHopFetch {
 
     /// - Parameter check: why `url` (hop `hop`: 0 is ``url``) may not be requested, or nil when it may.
     public func run<Sink: TransportBodySink>(
-        transport: any ExotelTransport, into sink: inout Sink, check: (_ url: String, _ hop: Int) -> String?
+        transport: any ExotelTransport,
+        into sink: inout Sink,
+        check: (_ url: String, _ hop: Int) -> String?
     ) async throws(HopByHopFetchError) -> Result {
         let deadline = ContinuousClock.now + self.timeout
         let firstOrigin = Origin(url: self.url)
@@ -68,7 +74,12 @@ public struct HopByHopFetch {
                 throw .transport(.exchangeFailed("the redirects took longer than \(self.timeout)"))
             }
             let request = TransportRequest(
-                method: .get, url: current, headers: headers, timeout: remaining, maximumBodyBytes: self.maximumBodyBytes)
+                method: .get,
+                url: current,
+                headers: headers,
+                timeout: remaining,
+                maximumBodyBytes: self.maximumBodyBytes
+            )
             var receiver = RedirectCatcher(inner: sink, origin: origin)
             let head: TransportResponseHead
             do throws(TransportError) {
@@ -80,8 +91,10 @@ public struct HopByHopFetch {
             sink = receiver.inner
             if receiver.foreign || Origin(url: head.finalURL) != origin {
                 throw .refused(
-                    hop: hop + 1, url: head.finalURL,
-                    reason: "the HTTP transport followed a redirect by itself (it must not: every hop is checked first)")
+                    hop: hop + 1,
+                    url: head.finalURL,
+                    reason: "the HTTP transport followed a redirect by itself (it must not: every hop is checked first)"
+                )
             }
             guard let location = receiver.location else {
                 return Result(head: head, finalURL: current, redirects: redirects, sentCredentials: withCredentials)
@@ -90,7 +103,11 @@ public struct HopByHopFetch {
             guard let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL.absoluteString,
                 Origin(url: next) != nil
             else {
-                throw .refused(hop: hop, url: location, reason: "the redirect's Location is not an absolute http(s) URL")
+                throw .refused(
+                    hop: hop,
+                    url: location,
+                    reason: "the redirect's Location is not an absolute http(s) URL"
+                )
             }
             guard hop <= self.maximumRedirects else {
                 throw .refused(hop: hop, url: next, reason: "more than \(self.maximumRedirects) redirects")

@@ -101,7 +101,10 @@ public struct OriginAllowlist: Sendable, Hashable {
             }
             let name = host.hasPrefix("*.") ? host.dropFirst(2) : host
             guard !name.isEmpty, !name.contains(where: { "/?#@* \t".contains($0) }) else {
-                throw OriginAllowlistError(entry: text, reason: "expected a host name, a *.suffix pattern or an address")
+                throw OriginAllowlistError(
+                    entry: text,
+                    reason: "expected a host name, a *.suffix pattern or an address"
+                )
             }
             self.scheme = scheme
             self.host = String(host)

@@ -38,7 +38,9 @@ public actor RequestRateLimiter {
     ///   - safetyMargin: extra spacing for request latency; on a ``ScaledClock`` faster than real time the
     ///     margin shrinks in real terms, so fast tests may want a larger one.
     public init(
-        limit: Int = 200, window: Duration = .seconds(60), safetyMargin: Duration = .seconds(1),
+        limit: Int = 200,
+        window: Duration = .seconds(60),
+        safetyMargin: Duration = .seconds(1),
         clock: ScaledClock = ScaledClock()
     ) {
         precondition(limit > 0, "a rate limiter needs a positive limit")
@@ -58,7 +60,9 @@ public actor RequestRateLimiter {
     public func acquire() async throws(CancellationError) -> ScaledClock.Instant {
         let spacing = self.window + self.safetyMargin
         var wakeAt = self.clock.now
-        if let lastPlanned = self.lastPlanned { wakeAt = max(wakeAt, lastPlanned.advanced(by: self.window / self.limit)) }
+        if let lastPlanned = self.lastPlanned {
+            wakeAt = max(wakeAt, lastPlanned.advanced(by: self.window / self.limit))
+        }
         Self.book(&wakeAt, in: &self.planned, oldest: &self.oldestPlanned, limit: self.limit, spacing: spacing)
         self.lastPlanned = wakeAt
         while true {
@@ -91,7 +95,10 @@ public actor RequestRateLimiter {
 
     /// Moves `instant` to the first slot `spacing` after the booking `limit` places back, and books it.
     private static func book(
-        _ instant: inout ScaledClock.Instant, in ring: inout [ScaledClock.Instant], oldest: inout Int, limit: Int,
+        _ instant: inout ScaledClock.Instant,
+        in ring: inout [ScaledClock.Instant],
+        oldest: inout Int,
+        limit: Int,
         spacing: Duration
     ) {
         if ring.count < limit {

@@ -21,7 +21,9 @@ public struct RetryPolicy: Sendable {
     public var wallClock: @Sendable () -> Date
 
     public init(
-        maximumAttempts: Int = 5, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30),
+        maximumAttempts: Int = 5,
+        initialBackoff: Duration = .milliseconds(500),
+        maximumBackoff: Duration = .seconds(30),
         maximumTotalTime: Duration = .seconds(120),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         wallClock: @escaping @Sendable () -> Date = { Date() }

@@ -13,13 +13,15 @@ public protocol ExotelTransport: Sendable {
     /// ``HTTPClientTransport`` streams.
     /// - Returns: the response head (also given to the sink).
     func download<Sink: TransportBodySink>(
-        _ request: TransportRequest, into sink: inout Sink
+        _ request: TransportRequest,
+        into sink: inout Sink
     ) async throws(TransportError) -> TransportResponseHead
 }
 
 extension ExotelTransport {
     public func download<Sink: TransportBodySink>(
-        _ request: TransportRequest, into sink: inout Sink
+        _ request: TransportRequest,
+        into sink: inout Sink
     ) async throws(TransportError) -> TransportResponseHead {
         let response = try await self.send(request)
         let head = TransportResponseHead(status: response.status, headers: response.headers, finalURL: request.url)
@@ -49,7 +51,8 @@ public struct TransportResponseHead: Sendable, Hashable {
 
     public static func == (lhs: TransportResponseHead, rhs: TransportResponseHead) -> Bool {
         lhs.status == rhs.status && lhs.finalURL == rhs.finalURL
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -82,8 +85,12 @@ public struct TransportRequest: Sendable, Hashable {
     public var maximumBodyBytes: Int
 
     public init(
-        method: Method, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
-        timeout: Duration = .seconds(30), maximumBodyBytes: Int = 1 << 20
+        method: Method,
+        url: String,
+        headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil,
+        timeout: Duration = .seconds(30),
+        maximumBodyBytes: Int = 1 << 20
     ) {
         self.method = method
         self.url = url
@@ -101,7 +108,8 @@ public struct TransportRequest: Sendable, Hashable {
     public static func == (lhs: TransportRequest, rhs: TransportRequest) -> Bool {
         lhs.method == rhs.method && lhs.url == rhs.url && lhs.body == rhs.body && lhs.timeout == rhs.timeout
             && lhs.maximumBodyBytes == rhs.maximumBodyBytes
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -130,7 +138,8 @@ public struct TransportResponse: Sendable, Hashable {
 
     public static func == (lhs: TransportResponse, rhs: TransportResponse) -> Bool {
         lhs.status == rhs.status && lhs.body == rhs.body
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -164,6 +173,7 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
     }
 
     public var description: String {
-        self.requestMayHaveBeenSent ? "\(self.message) (the request may have been sent)" : "\(self.message) (nothing was sent)"
+        self.requestMayHaveBeenSent
+            ? "\(self.message) (the request may have been sent)" : "\(self.message) (nothing was sent)"
     }
 }

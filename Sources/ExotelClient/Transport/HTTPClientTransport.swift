@@ -44,7 +44,8 @@ public struct HTTPClientTransport: ExotelTransport {
         return TransportResponse(
             status: Int(response.status.code),
             headers: response.headers.map { (name: $0.name, value: $0.value) },
-            body: Array(body.readableBytesView))
+            body: Array(body.readableBytesView)
+        )
     }
 
     /// Streams the body to `sink` buffer by buffer as AsyncHTTPClient reads it. When the sink stops, the
@@ -55,13 +56,16 @@ public struct HTTPClientTransport: ExotelTransport {
     /// timeout (`HTTPClient.shared`: 90 s). A cancelled task ends the body early, which is reported as a
     /// failure, never as a short body.
     public func download<Sink: TransportBodySink>(
-        _ request: TransportRequest, into sink: inout Sink
+        _ request: TransportRequest,
+        into sink: inout Sink
     ) async throws(TransportError) -> TransportResponseHead {
         let deadline = ContinuousClock.now + request.timeout
         let response = try await self.execute(request)
         let head = TransportResponseHead(
-            status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
-            finalURL: response.url?.absoluteString ?? request.url)
+            status: Int(response.status.code),
+            headers: response.headers.map { (name: $0.name, value: $0.value) },
+            finalURL: response.url?.absoluteString ?? request.url
+        )
         guard sink.begin(head) else { return head }
         do {
             for try await buffer in response.body {
@@ -89,8 +93,10 @@ public struct HTTPClientTransport: ExotelTransport {
         if let body = request.body {
             outgoing.body = .bytes(body)
         }
-        let timeout = TimeAmount.nanoseconds(Int64(request.timeout.components.seconds) * 1_000_000_000
-            + request.timeout.components.attoseconds / 1_000_000_000)
+        let timeout = TimeAmount.nanoseconds(
+            Int64(request.timeout.components.seconds) * 1_000_000_000
+                + request.timeout.components.attoseconds / 1_000_000_000
+        )
 
         do {
             return try await self.httpClient.execute(outgoing, timeout: timeout)
@@ -107,7 +113,11 @@ public struct HTTPClientTransport: ExotelTransport {
         let server = Self.origin(of: url).map { " to \($0)" } ?? ""
         if let connectionError = error as? NIOConnectionError {
             let refused = (connectionError.connectionErrors.last?.error as? IOError)?.errnoCode == ECONNREFUSED
-            return .connectionFailed(refused ? "could not connect\(server): connection refused (is the server running?)" : "could not connect\(server): \(error)")
+            return .connectionFailed(
+                refused
+                    ? "could not connect\(server): connection refused (is the server running?)"
+                    : "could not connect\(server): \(error)"
+            )
         }
         if let channelError = error as? ChannelError, case .connectTimeout = channelError {
             return .connectionFailed("connecting\(server) timed out: \(error)")
@@ -124,7 +134,8 @@ public struct HTTPClientTransport: ExotelTransport {
 
     /// `scheme://host:port` of a URL: names the server in an error without its path, query or credentials.
     static func origin(of url: String) -> String? {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return nil }
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host
+        else { return nil }
         let port = components.port.map { ":\($0)" } ?? ""
         return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(port)"
     }

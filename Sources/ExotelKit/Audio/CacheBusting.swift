@@ -9,7 +9,11 @@ public enum CacheBusting {
     /// `url` with query parameter `parameter` set to the first 12 hex digits of `contentDigest`: replaced where
     /// it exists (later duplicates removed), appended otherwise. Every other query parameter keeps its position
     /// and its exact encoding; the fragment is kept.
-    public static func url(_ url: String, contentDigest: some Sequence<UInt8>, parameter: String = "v")
+    public static func url(
+        _ url: String,
+        contentDigest: some Sequence<UInt8>,
+        parameter: String = "v"
+    )
         throws(CacheBustingError) -> String
     {
         let version = versionString(contentDigest)

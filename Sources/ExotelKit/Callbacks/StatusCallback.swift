@@ -75,7 +75,9 @@ public struct StatusCallback: Sendable, Hashable {
     }
 
     private static func parse(json: RESTValue) throws(StatusCallbackError) -> StatusCallback {
-        guard let callSid = json["CallSid"]?.text else { throw StatusCallbackError("The status callback has no CallSid.") }
+        guard let callSid = json["CallSid"]?.text else {
+            throw StatusCallbackError("The status callback has no CallSid.")
+        }
         var callback = StatusCallback(callSid: callSid)
         callback.eventType = json["EventType"]?.text
         callback.status = json["Status"]?.text
@@ -98,8 +100,10 @@ public struct StatusCallback: Sendable, Hashable {
     private static func legs(from value: RESTValue?) -> [Leg] {
         (value?.elements ?? []).map { entry in
             Leg(
-                onCallDuration: entry["OnCallDuration"]?.integer, status: entry["Status"]?.text,
-                answeredBy: entry["AnsweredBy"]?.text)
+                onCallDuration: entry["OnCallDuration"]?.integer,
+                status: entry["Status"]?.text,
+                answeredBy: entry["AnsweredBy"]?.text
+            )
         }
     }
 
@@ -163,7 +167,10 @@ public struct StatusCallback: Sendable, Hashable {
     /// The body the platform sends: multipart with every value a string (empty for null), or JSON with
     /// `ConversationDuration`/`OnCallDuration` as numbers and absent values as `null`. A callback without an
     /// `eventType` is the legacy minimal one and carries only its four fields.
-    public func encoded(as contentType: CallbackContentType, boundary: String = StatusCallback.defaultBoundary)
+    public func encoded(
+        as contentType: CallbackContentType,
+        boundary: String = StatusCallback.defaultBoundary
+    )
         -> (contentType: String, body: [UInt8])
     {
         switch contentType {
@@ -207,7 +214,9 @@ public struct StatusCallback: Sendable, Hashable {
     /// The scalar fields in the documented order: the minimal set for a legacy callback, all of them otherwise.
     private var scalarFields: [(String, String?)] {
         guard eventType != nil else {
-            return [("CallSid", callSid), ("DateUpdated", dateUpdated), ("Status", status), ("RecordingUrl", recordingURL)]
+            return [
+                ("CallSid", callSid), ("DateUpdated", dateUpdated), ("Status", status), ("RecordingUrl", recordingURL),
+            ]
         }
         return [
             ("CallSid", callSid), ("EventType", eventType), ("DateCreated", dateCreated), ("DateUpdated", dateUpdated),

@@ -82,7 +82,9 @@ public struct ConnectCallRequest: Sendable, Hashable {
         if let streamURL {
             if isVoiceBot {
                 throw ConnectRequestError(
-                    parameter: "StreamUrl", message: "The 'StreamUrl' parameter may be given only once.")
+                    parameter: "StreamUrl",
+                    message: "The 'StreamUrl' parameter may be given only once."
+                )
             }
             try Self.validateStreamURL(streamURL)
         }
@@ -104,7 +106,8 @@ public struct ConnectCallRequest: Sendable, Hashable {
         if statusCallbackEvents.contains(.ringing), !isVoiceBot {
             throw .invalid(
                 "StatusCallbackEvents",
-                "value 'ringing' is only supported with 'StreamUrl' and 'StreamType'")
+                "value 'ringing' is only supported with 'StreamUrl' and 'StreamType'"
+            )
         }
     }
 
@@ -173,7 +176,10 @@ public struct ConnectCallRequest: Sendable, Hashable {
             guard let number = Int(text) else { throw .invalid(name, requirement) }
             return number
         }
-        func choice<Choice: RawRepresentable>(_ name: String, _ requirement: String) throws(ConnectRequestError)
+        func choice<Choice: RawRepresentable>(
+            _ name: String,
+            _ requirement: String
+        ) throws(ConnectRequestError)
             -> Choice? where Choice.RawValue == String
         {
             guard let text = value(name) else { return nil }
@@ -204,7 +210,8 @@ public struct ConnectCallRequest: Sendable, Hashable {
         default:
             throw ConnectRequestError(
                 parameter: "To",
-                message: "Only one of 'To', 'Url' or 'StreamUrl' with 'StreamType' may be given.")
+                message: "Only one of 'To', 'Url' or 'StreamUrl' with 'StreamType' may be given."
+            )
         }
 
         self.init(from: from, callerId: value("CallerId") ?? "", destination: destination)
@@ -232,7 +239,8 @@ public struct ConnectCallRequest: Sendable, Hashable {
         streamName = value("StreamName")
         customField = form.first("CustomField").flatMap { $0.isEmpty ? nil : $0 }
         if let text = value("StartPlaybackToNew") {
-            guard let audience = PlaybackAudience.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() })
+            guard
+                let audience = PlaybackAudience.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() })
             else { throw .invalid("StartPlaybackToNew", "must be 'Callee' or 'Both'") }
             startPlaybackTo = audience
         }

@@ -148,7 +148,9 @@ struct FlatXMLElement: Sendable, Hashable {
                 case "apos": replacement = "'"
                 default:
                     if entity.hasPrefix("#x") || entity.hasPrefix("#X") {
-                        replacement = UInt32(entity.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init).map { String($0) }
+                        replacement = UInt32(entity.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init).map {
+                            String($0)
+                        }
                     } else if entity.hasPrefix("#") {
                         replacement = UInt32(entity.dropFirst()).flatMap(Unicode.Scalar.init).map { String($0) }
                     }

@@ -22,7 +22,10 @@ public struct PlatformCall: Sendable, Hashable {
         public var legs: [Leg]
 
         public init(
-            conversationDuration: Int? = nil, leg1Status: String? = nil, leg2Status: String? = nil, legs: [Leg] = []
+            conversationDuration: Int? = nil,
+            leg1Status: String? = nil,
+            leg2Status: String? = nil,
+            legs: [Leg] = []
         ) {
             self.conversationDuration = conversationDuration
             self.leg1Status = leg1Status
@@ -108,12 +111,14 @@ public struct PlatformCall: Sendable, Hashable {
             var decoded = Details(
                 conversationDuration: details["ConversationDuration"]?.integer,
                 leg1Status: details["Leg1Status"]?.text,
-                leg2Status: details["Leg2Status"]?.text)
+                leg2Status: details["Leg2Status"]?.text
+            )
             for (position, entry) in (details["Legs"]?.elements ?? []).enumerated() {
                 // Documented as `{"Leg":{…}}`; a flat `{Id, OnCallDuration}` is read too.
                 let leg = entry["Leg"] ?? entry
                 decoded.legs.append(
-                    Details.Leg(id: leg["Id"]?.integer ?? position + 1, onCallDuration: leg["OnCallDuration"]?.integer))
+                    Details.Leg(id: leg["Id"]?.integer ?? position + 1, onCallDuration: leg["OnCallDuration"]?.integer)
+                )
             }
             result.details = decoded
         }
@@ -145,12 +150,15 @@ public struct PlatformCall: Sendable, Hashable {
             var decoded = Details(
                 conversationDuration: details.value("ConversationDuration").flatMap { Int($0) },
                 leg1Status: details.value("Leg1Status"),
-                leg2Status: details.value("Leg2Status"))
+                leg2Status: details.value("Leg2Status")
+            )
             for (position, leg) in (details.child("Legs")?.children ?? []).enumerated() {
                 decoded.legs.append(
                     Details.Leg(
                         id: leg.value("Id").flatMap { Int($0) } ?? position + 1,
-                        onCallDuration: leg.value("OnCallDuration").flatMap { Int($0) }))
+                        onCallDuration: leg.value("OnCallDuration").flatMap { Int($0) }
+                    )
+                )
             }
             result.details = decoded
         }

@@ -29,15 +29,20 @@ public struct RestException: Error, Sendable, Hashable, CustomStringConvertible 
                 let message = exception["Message"]?.text
             else { return nil }
             return RestException(
-                status: exception["Status"]?.integer ?? 0, message: message, code: exception["Code"]?.text)
+                status: exception["Status"]?.integer ?? 0,
+                message: message,
+                code: exception["Code"]?.text
+            )
         case UInt8(ascii: "<"):
             guard let document = FlatXMLElement.parse(body) else { return nil }
             let exception =
                 document.name.lowercased() == "restexception" ? document : document.child("RestException")
             guard let exception, let message = exception.value("Message") else { return nil }
             return RestException(
-                status: exception.value("Status").flatMap { Int($0) } ?? 0, message: message,
-                code: exception.value("Code"))
+                status: exception.value("Status").flatMap { Int($0) } ?? 0,
+                message: message,
+                code: exception.value("Code")
+            )
         default:
             return nil
         }

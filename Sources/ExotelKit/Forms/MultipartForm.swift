@@ -34,7 +34,9 @@ public enum MultipartForm {
         while true {
             var partStart = cursor + delimiter.count
             // "--" after a delimiter closes the body.
-            if partStart + 1 < body.count, body[partStart] == UInt8(ascii: "-"), body[partStart + 1] == UInt8(ascii: "-") {
+            if partStart + 1 < body.count, body[partStart] == UInt8(ascii: "-"),
+                body[partStart + 1] == UInt8(ascii: "-")
+            {
                 return result
             }
             partStart = skipLineEnd(body, from: skipTransportPadding(body, from: partStart))

@@ -77,13 +77,15 @@ extension JSONScanner {
                 return digits.withUnsafeBufferPointer { Self.integer(digits: $0) }
             }
             return Self.integer(
-                digits: UnsafeBufferPointer(start: self.bytes + string.range.lowerBound, count: string.range.count))
+                digits: UnsafeBufferPointer(start: self.bytes + string.range.lowerBound, count: string.range.count)
+            )
         case ASCII.minus, ASCII.zero...ASCII.nine:
             let number = try self.scanNumber()
             if number.isNegative { return .invalid(.negative) }
             if !number.isInteger { return .invalid(.notAnInteger) }
             return Self.integer(
-                digits: UnsafeBufferPointer(start: self.bytes + number.range.lowerBound, count: number.range.count))
+                digits: UnsafeBufferPointer(start: self.bytes + number.range.lowerBound, count: number.range.count)
+            )
         case ASCII.lowerN:
             try self.scanLiteral("null")
             return .absent

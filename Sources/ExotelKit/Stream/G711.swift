@@ -6,7 +6,11 @@
 public enum G711 {
     /// Expands `input` (one byte per sample) into `output`, which must hold `input.count` samples.
     @inline(__always)
-    public static func expand(_ input: UnsafeRawBufferPointer, encoding: StreamEncoding, into output: UnsafeMutablePointer<Int16>) {
+    public static func expand(
+        _ input: UnsafeRawBufferPointer,
+        encoding: StreamEncoding,
+        into output: UnsafeMutablePointer<Int16>
+    ) {
         let table: UnsafePointer<Int16>
         switch encoding {
         case .muLaw: table = Self.muLawTable

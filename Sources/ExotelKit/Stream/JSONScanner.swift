@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-    internal import Glibc
+internal import Glibc
 #elseif canImport(Musl)
-    internal import Musl
+internal import Musl
 #elseif canImport(Darwin)
-    internal import Darwin
+internal import Darwin
 #endif
 
 /// The bytes the scanner reacts to, named so the grammar reads like the RFC.
@@ -355,7 +355,9 @@ struct JSONScanner {
                     case 0xDC00...0xDFFF = try self.hex4(at: i &+ 8, escapeAt: i &+ 6)
                 else {
                     throw .malformedJSON(
-                        offset: i, reason: "invalid \\u escape (high surrogate without a low surrogate)")
+                        offset: i,
+                        reason: "invalid \\u escape (high surrogate without a low surrogate)"
+                    )
                 }
                 return i &+ 12
             case 0xDC00...0xDFFF:

@@ -41,8 +41,12 @@ public enum StreamEncoding: String, Sendable, Hashable, Codable, CaseIterable {
 
     private static let names: [String: StreamEncoding] = {
         var names: [String: StreamEncoding] = [:]
-        for name in ["audio/x-raw", "raw", "linear16", "audio/x-l16", "audio/l16", "slin", "base64"] { names[name] = .pcm16 }
-        for name in ["audio/x-mulaw", "audio/mulaw", "audio/basic", "mulaw", "ulaw", "pcmu", "g711u"] { names[name] = .muLaw }
+        for name in ["audio/x-raw", "raw", "linear16", "audio/x-l16", "audio/l16", "slin", "base64"] {
+            names[name] = .pcm16
+        }
+        for name in ["audio/x-mulaw", "audio/mulaw", "audio/basic", "mulaw", "ulaw", "pcmu", "g711u"] {
+            names[name] = .muLaw
+        }
         for name in ["audio/x-alaw", "audio/alaw", "alaw", "pcma", "g711a"] { names[name] = .aLaw }
         return names
     }()

@@ -30,7 +30,11 @@ public struct StreamMessageEncoder: Sendable {
     /// only when set; `custom_parameters` always (sorted by key, so output is reproducible).
     public func start(_ start: StreamStart, sequenceNumber: Int64) -> [UInt8] {
         var writer = self.header(
-            event: "start", sequenceNumber: sequenceNumber, streamSid: start.streamSid, capacity: 512)
+            event: "start",
+            sequenceNumber: sequenceNumber,
+            streamSid: start.streamSid,
+            capacity: 512
+        )
         writer.key("start")
         writer.raw("{")
         var first = true
@@ -86,7 +90,11 @@ public struct StreamMessageEncoder: Sendable {
     ) -> [UInt8] {
         let capacity = 160 + streamSid.utf8.count + Base64.encodedCount(of: pcm.count)
         var writer = self.header(
-            event: "media", sequenceNumber: sequenceNumber, streamSid: streamSid, capacity: capacity)
+            event: "media",
+            sequenceNumber: sequenceNumber,
+            streamSid: streamSid,
+            capacity: capacity
+        )
         writer.key("media")
         writer.raw("{")
         writer.key("chunk")
@@ -132,7 +140,13 @@ public struct StreamMessageEncoder: Sendable {
     }
 
     /// A `stop` event; `reason` is "stopped" or "callended" on the real platform.
-    public func stop(streamSid: String, sequenceNumber: Int64, callSid: String, accountSid: String, reason: String)
+    public func stop(
+        streamSid: String,
+        sequenceNumber: Int64,
+        callSid: String,
+        accountSid: String,
+        reason: String
+    )
         -> [UInt8]
     {
         var writer = self.header(event: "stop", sequenceNumber: sequenceNumber, streamSid: streamSid, capacity: 192)

@@ -11,8 +11,11 @@ public enum ListenFailure {
     public static func sentence(door: String, address: String, errno code: Int32, setting: String) -> String {
         let reason: String
         switch code {
-        case EADDRINUSE: reason = "the port is already in use (another exorec, or another program, listens there); stop it or choose another port with \(setting)"
-        case EADDRNOTAVAIL: reason = "that is not an address of this machine; choose one of its addresses (127.0.0.1, 0.0.0.0 for all)"
+        case EADDRINUSE:
+            reason =
+                "the port is already in use (another exorec, or another program, listens there); stop it or choose another port with \(setting)"
+        case EADDRNOTAVAIL:
+            reason = "that is not an address of this machine; choose one of its addresses (127.0.0.1, 0.0.0.0 for all)"
         case EACCES: reason = "ports below 1024 need privileges; choose a port above 1023 with \(setting)"
         default: reason = "\(String(cString: strerror(code))) (errno \(code))"
         }

@@ -24,7 +24,9 @@ public enum URLRedaction {
     /// Whether a query parameter's (percent-decoded) name looks like it carries a secret.
     public static func isSecretName(_ name: String) -> Bool {
         let lower = name.lowercased()
-        if self.secretNames.contains(lower) || self.secretPrefixes.contains(where: { lower.hasPrefix($0) }) { return true }
+        if self.secretNames.contains(lower) || self.secretPrefixes.contains(where: { lower.hasPrefix($0) }) {
+            return true
+        }
         let squeezed = lower.filter { $0 != "-" && $0 != "_" }
         return self.secretNameParts.contains { squeezed.contains($0) }
     }
@@ -33,7 +35,9 @@ public enum URLRedaction {
     public static func redacting(_ text: String) -> String {
         guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else { return text }
         let scheme = text[..<colon]
-        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else { return text }
+        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else {
+            return text
+        }
         let rest = text[text.index(colon, offsetBy: 3)...]
         let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex
         var authority = rest[..<authorityEnd]

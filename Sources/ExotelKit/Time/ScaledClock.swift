@@ -57,7 +57,9 @@ public struct ScaledClock: Clock, Sendable {
             return
         }
         try await ContinuousClock().sleep(
-            for: remaining / rate, tolerance: tolerance.map { $0 / rate })
+            for: remaining / rate,
+            tolerance: tolerance.map { $0 / rate }
+        )
     }
 
     /// Converts a scaled duration into the real time it takes on this clock.

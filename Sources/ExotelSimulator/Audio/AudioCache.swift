@@ -1,6 +1,6 @@
-import ExotelKit
 public import AsyncHTTPClient
 import Crypto
+import ExotelKit
 import NIOCore
 import NIOHTTP1
 

@@ -20,8 +20,12 @@ public struct AudioClip: Sendable, Hashable {
     /// at platform time `outputStart` and which runs at `outputRate`. Only the part inside `window`
     /// sounds; `looping` repeats the clip to fill the window (hold music), else it plays once.
     public func add(
-        into output: inout [Int16], outputStart: Duration, outputRate: Int, clipStart: Duration,
-        window: Range<Duration>, looping: Bool
+        into output: inout [Int16],
+        outputStart: Duration,
+        outputRate: Int,
+        clipStart: Duration,
+        window: Range<Duration>,
+        looping: Bool
     ) {
         guard !self.samples.isEmpty, !output.isEmpty else { return }
         let first = LegAudio.sampleIndex(outputStart, sampleRate: outputRate)

@@ -21,7 +21,13 @@ final class CallSoundtrack: Sendable {
     /// The call's ``LegAudio/seed(callSid:)``: its voices differ from every other call's.
     let seed: UInt64
 
-    init(leg1Voice: Range<Duration>?, leg2Voice: Range<Duration>?, prompts: [ScheduledPrompt], bot: BotReplies?, seed: UInt64 = 0) {
+    init(
+        leg1Voice: Range<Duration>?,
+        leg2Voice: Range<Duration>?,
+        prompts: [ScheduledPrompt],
+        bot: BotReplies?,
+        seed: UInt64 = 0
+    ) {
         self.seed = seed
         self.leg1Voice = leg1Voice
         self.leg2Voice = leg2Voice
@@ -50,7 +56,13 @@ final class CallSoundtrack: Sendable {
         var samples =
             if let voice {
                 LegAudio.render(
-                    channel == .leg1 ? .leg1 : .leg2, start: start, count: count, sampleRate: sampleRate, active: voice, seed: self.seed)
+                    channel == .leg1 ? .leg1 : .leg2,
+                    start: start,
+                    count: count,
+                    sampleRate: sampleRate,
+                    active: voice,
+                    seed: self.seed
+                )
             } else {
                 [Int16](repeating: 0, count: count)
             }
@@ -58,8 +70,13 @@ final class CallSoundtrack: Sendable {
         for prompt in self.prompts where prompt.sounds(on: channel, during: range) {
             guard let clip = prompt.loadedClip else { continue }
             clip.add(
-                into: &samples, outputStart: start, outputRate: sampleRate, clipStart: prompt.window.lowerBound,
-                window: prompt.window, looping: prompt.looping)
+                into: &samples,
+                outputStart: start,
+                outputRate: sampleRate,
+                clipStart: prompt.window.lowerBound,
+                window: prompt.window,
+                looping: prompt.looping
+            )
         }
         if channel == .leg2, let bot = self.bot {
             bot.add(into: &samples, outputStart: start, outputRate: sampleRate)
@@ -71,6 +88,7 @@ final class CallSoundtrack: Sendable {
     func renderLoadedMix(from start: Duration, count: Int, sampleRate: Int) -> [Int16] {
         LegAudio.mix(
             self.renderLoaded(.leg1, from: start, count: count, sampleRate: sampleRate),
-            self.renderLoaded(.leg2, from: start, count: count, sampleRate: sampleRate))
+            self.renderLoaded(.leg2, from: start, count: count, sampleRate: sampleRate)
+        )
     }
 }

@@ -31,7 +31,12 @@ public enum LegAudio {
     /// `count` samples of `leg` from platform time `start` at `sampleRate`, silent outside `active`; the
     /// tone's phase is offset by `seed` (one of 65,536 phases per leg; 0: no offset).
     public static func render(
-        _ leg: Leg, start: Duration, count: Int, sampleRate: Int, active: Range<Duration>, seed: UInt64 = 0
+        _ leg: Leg,
+        start: Duration,
+        count: Int,
+        sampleRate: Int,
+        active: Range<Duration>,
+        seed: UInt64 = 0
     ) -> [Int16] {
         let first = self.sampleIndex(start, sampleRate: sampleRate)
         let activeFrom = self.sampleIndex(active.lowerBound, sampleRate: sampleRate)

@@ -54,7 +54,11 @@ struct CallbackDispatcher: Sendable {
     let faults: CallbackFaults
     let contentType: CallbackContentType
 
-    func deliver(_ callback: StatusCallback, to url: String, log: @Sendable (CallbackDeliveryAttempt) async -> Void) async {
+    func deliver(
+        _ callback: StatusCallback,
+        to url: String,
+        log: @Sendable (CallbackDeliveryAttempt) async -> Void
+    ) async {
         let encoded = callback.encoded(as: self.contentType)
         if self.faults.delay > .zero {
             try? await self.clock.sleep(for: self.faults.delay)
@@ -62,8 +66,15 @@ struct CallbackDispatcher: Sendable {
         if self.faults.drop {
             await log(
                 CallbackDeliveryAttempt(
-                    callSid: callback.callSid, url: url, eventType: callback.eventType, contentType: encoded.contentType,
-                    attempt: 0, statusCode: nil, dropped: true))
+                    callSid: callback.callSid,
+                    url: url,
+                    eventType: callback.eventType,
+                    contentType: encoded.contentType,
+                    attempt: 0,
+                    statusCode: nil,
+                    dropped: true
+                )
+            )
             return
         }
         for _ in 0..<(self.faults.duplicate ? 2 : 1) {
@@ -72,8 +83,15 @@ struct CallbackDispatcher: Sendable {
                 let status = try? await self.poster.post(url: url, contentType: encoded.contentType, body: encoded.body)
                 await log(
                     CallbackDeliveryAttempt(
-                        callSid: callback.callSid, url: url, eventType: callback.eventType, contentType: encoded.contentType,
-                        attempt: attempt, statusCode: status, dropped: false))
+                        callSid: callback.callSid,
+                        url: url,
+                        eventType: callback.eventType,
+                        contentType: encoded.contentType,
+                        attempt: attempt,
+                        statusCode: status,
+                        dropped: false
+                    )
+                )
                 if let status, (200..<300).contains(status) { break }
                 if attempt > self.faults.retriesAfterFailure { break }
                 attempt += 1

@@ -65,7 +65,9 @@ public struct CallPlan: Sendable, Hashable {
     }
 
     public init(request: ConnectCallRequest, scenario: Scenario) {
-        let timeOut = Duration.seconds(request.timeOut.map { $0 > 0 ? $0 : scenario.defaultTimeOutSeconds } ?? scenario.defaultTimeOutSeconds)
+        let timeOut = Duration.seconds(
+            request.timeOut.map { $0 > 0 ? $0 : scenario.defaultTimeOutSeconds } ?? scenario.defaultTimeOutSeconds
+        )
         let mode: Mode
         let secondNumber: String?
         switch request.destination {
@@ -106,7 +108,12 @@ public struct CallPlan: Sendable, Hashable {
                 self.end = leg2End
                 self.status = leg2.status
                 self.conversationStart = nil
-                self.streamStart = Self.streamStart(request: request, mode: mode, leg1Answered: answered1, leg2Answered: nil)
+                self.streamStart = Self.streamStart(
+                    request: request,
+                    mode: mode,
+                    leg1Answered: answered1,
+                    leg2Answered: nil
+                )
                 return
             }
             if rule2?.talkSeconds != nil { talkRule = rule2 }
@@ -126,10 +133,19 @@ public struct CallPlan: Sendable, Hashable {
         self.end = conversationStart + talk
         self.status = "completed"
         self.streamStart = Self.streamStart(
-            request: request, mode: mode, leg1Answered: answered1, leg2Answered: mode == .twoNumber ? conversationStart : nil)
+            request: request,
+            mode: mode,
+            leg1Answered: answered1,
+            leg2Answered: mode == .twoNumber ? conversationStart : nil
+        )
     }
 
-    private static func ring(ringAt: Duration, rule: ScenarioRule?, scenario: Scenario, timeOut: Duration) -> (Leg, Duration) {
+    private static func ring(
+        ringAt: Duration,
+        rule: ScenarioRule?,
+        scenario: Scenario,
+        timeOut: Duration
+    ) -> (Leg, Duration) {
         let ringTime = Duration.seconds(max(rule?.ringSeconds ?? scenario.defaultRingSeconds, 0))
         switch rule?.outcome ?? .answer {
         case .answer where ringTime <= timeOut:
@@ -143,7 +159,12 @@ public struct CallPlan: Sendable, Hashable {
         }
     }
 
-    private static func streamStart(request: ConnectCallRequest, mode: Mode, leg1Answered: Duration, leg2Answered: Duration?)
+    private static func streamStart(
+        request: ConnectCallRequest,
+        mode: Mode,
+        leg1Answered: Duration,
+        leg2Answered: Duration?
+    )
         -> Duration?
     {
         switch mode {

@@ -34,7 +34,10 @@ public struct ScenarioRule: Sendable, Hashable, Codable {
 
     private static func glob(_ pattern: [Character], _ text: [Character]) -> Bool {
         // Iterative wildcard match with single backtrack point: linear for the patterns people write.
-        var p = 0, t = 0, star = -1, resume = 0
+        var p = 0
+        var t = 0
+        var star = -1
+        var resume = 0
         while t < text.count {
             if p < pattern.count, pattern[p] == "?" || pattern[p] == text[t] {
                 p += 1
@@ -66,7 +69,12 @@ public struct Scenario: Sendable, Hashable, Codable {
     /// Ring time allowed when the request has no `TimeOut`.
     public var defaultTimeOutSeconds: Int
 
-    public init(rules: [ScenarioRule] = [], defaultRingSeconds: Int = 3, defaultTalkSeconds: Int = 20, defaultTimeOutSeconds: Int = 45) {
+    public init(
+        rules: [ScenarioRule] = [],
+        defaultRingSeconds: Int = 3,
+        defaultTalkSeconds: Int = 20,
+        defaultTimeOutSeconds: Int = 45
+    ) {
         self.rules = rules
         self.defaultRingSeconds = defaultRingSeconds
         self.defaultTalkSeconds = defaultTalkSeconds
@@ -91,10 +99,13 @@ public struct Scenario: Sendable, Hashable, Codable {
         let defaults = Scenario()
         self.init(
             rules: try container.decodeIfPresent([ScenarioRule].self, forKey: .rules) ?? [],
-            defaultRingSeconds: try container.decodeIfPresent(Int.self, forKey: .defaultRingSeconds) ?? defaults.defaultRingSeconds,
-            defaultTalkSeconds: try container.decodeIfPresent(Int.self, forKey: .defaultTalkSeconds) ?? defaults.defaultTalkSeconds,
+            defaultRingSeconds: try container.decodeIfPresent(Int.self, forKey: .defaultRingSeconds)
+                ?? defaults.defaultRingSeconds,
+            defaultTalkSeconds: try container.decodeIfPresent(Int.self, forKey: .defaultTalkSeconds)
+                ?? defaults.defaultTalkSeconds,
             defaultTimeOutSeconds: try container.decodeIfPresent(Int.self, forKey: .defaultTimeOutSeconds)
-                ?? defaults.defaultTimeOutSeconds)
+                ?? defaults.defaultTimeOutSeconds
+        )
     }
 
     /// Reads a scenario file (JSON, see `init(from:)`).

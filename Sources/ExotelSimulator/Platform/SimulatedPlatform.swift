@@ -1,8 +1,8 @@
 public import AsyncHTTPClient
-import NIOSSL
 public import ExotelKit
 import Foundation
 public import Logging
+import NIOSSL
 
 /// The simulated Exotel platform behind the HTTP front: places calls, runs each call's lifecycle on
 /// the (scaled) clock, streams, records, and delivers status callbacks.
@@ -45,10 +45,15 @@ public actor SimulatedPlatform {
         } catch {
             logger.error(
                 "cannot read the trusted certificates; wss:// streams trust the system's roots only",
-                metadata: ["file": "\(configuration.trustedCertificatesFile ?? "")", "error": "\(error)"])
+                metadata: ["file": "\(configuration.trustedCertificatesFile ?? "")", "error": "\(error)"]
+            )
         }
         self.init(
-            configuration: configuration, clock: clock, seams: .network(httpClient: httpClient, logger: logger, streamTLS: streamTLS), logger: logger)
+            configuration: configuration,
+            clock: clock,
+            seams: .network(httpClient: httpClient, logger: logger, streamTLS: streamTLS),
+            logger: logger
+        )
     }
 
     /// With injected audio fetching, stream connections and callback posting (tests).
@@ -68,8 +73,13 @@ public actor SimulatedPlatform {
         let sid = Self.newSid()
         let plan = CallPlan(request: request, scenario: self.configuration.scenario)
         let record = CallRecord(
-            sid: sid, accountSid: accountSid, request: request, plan: plan, origin: self.clock.now,
-            soundtrack: self.soundtrack(for: request, plan: plan, callSid: sid))
+            sid: sid,
+            accountSid: accountSid,
+            request: request,
+            plan: plan,
+            origin: self.clock.now,
+            soundtrack: self.soundtrack(for: request, plan: plan, callSid: sid)
+        )
         self.calls[sid] = record
         self.running[sid] = Task { await self.run(sid: sid) }
         var call = self.platformCall(record, withDetails: false)
@@ -79,7 +89,8 @@ public actor SimulatedPlatform {
 
     /// Call Details (with `details` filled) or nil for an unknown sid / other account.
     public func call(accountSid: String, sid: String) -> PlatformCall? {
-        guard let record = self.calls[sid] ?? self.calls.first(where: { $0.key.lowercased() == sid.lowercased() })?.value,
+        guard
+            let record = self.calls[sid] ?? self.calls.first(where: { $0.key.lowercased() == sid.lowercased() })?.value,
             record.accountSid == accountSid
         else { return nil }
         return self.platformCall(record, withDetails: true)
@@ -232,14 +243,27 @@ public actor SimulatedPlatform {
     private func play(_ prompt: ScheduledPrompt, callSid: String) async {
         switch await prompt.outcome() {
         case .playable(_, let sha256, let fromCache):
-            self.played.append(PlayedAudio(
-                    callSid: callSid, url: prompt.url, sha256: sha256, fromCache: fromCache, playedTo: prompt.audience.rawValue))
+            self.played.append(
+                PlayedAudio(
+                    callSid: callSid,
+                    url: prompt.url,
+                    sha256: sha256,
+                    fromCache: fromCache,
+                    playedTo: prompt.audience.rawValue
+                )
+            )
         case .rejected(let reason):
             // The real platform plays nothing and carries on with the call.
-            self.rejected.append(RejectedAudio(callSid: callSid, parameter: prompt.kind.rawValue, url: prompt.url, reason: reason))
+            self.rejected.append(
+                RejectedAudio(callSid: callSid, parameter: prompt.kind.rawValue, url: prompt.url, reason: reason)
+            )
             self.logger.warning(
                 "prompt audio not played",
-                metadata: ["call": "\(callSid)", "parameter": "\(prompt.kind.rawValue)", "url": "\(prompt.url)", "reason": "\(reason)"])
+                metadata: [
+                    "call": "\(callSid)", "parameter": "\(prompt.kind.rawValue)", "url": "\(prompt.url)",
+                    "reason": "\(reason)",
+                ]
+            )
         }
     }
 
@@ -249,17 +273,32 @@ public actor SimulatedPlatform {
         if plan.mode == .twoNumber, let answered1 = plan.leg1.answeredAt {
             let answered2 = plan.leg2?.answeredAt
             if let url = request.waitURL, answered1 < (answered2 ?? plan.end) {
-                prompts.append(ScheduledPrompt(
-                    kind: .wait, url: url, audience: .caller, window: answered1..<(answered2 ?? plan.end), cache: self.audioCache))
+                prompts.append(
+                    ScheduledPrompt(
+                        kind: .wait,
+                        url: url,
+                        audience: .caller,
+                        window: answered1..<(answered2 ?? plan.end),
+                        cache: self.audioCache
+                    )
+                )
             }
             if let url = request.startPlaybackValue, let answered2, answered2 < plan.end {
                 let audience: PromptAudience = (request.startPlaybackTo ?? .callee) == .both ? .both : .callee
-                prompts.append(ScheduledPrompt(
-                    kind: .startPlayback, url: url, audience: audience, window: answered2..<plan.end, cache: self.audioCache))
+                prompts.append(
+                    ScheduledPrompt(
+                        kind: .startPlayback,
+                        url: url,
+                        audience: audience,
+                        window: answered2..<plan.end,
+                        cache: self.audioCache
+                    )
+                )
             }
         }
         var bot: BotReplies?
-        if plan.mode == .voiceBot, let url = CallPlan.streamURL(of: request), let target = StreamTarget(streamURL: url) {
+        if plan.mode == .voiceBot, let url = CallPlan.streamURL(of: request), let target = StreamTarget(streamURL: url)
+        {
             var logger = self.logger
             logger[metadataKey: "call"] = "\(callSid)"
             bot = BotReplies(sampleRate: target.sampleRate, logger: logger)
@@ -267,7 +306,10 @@ public actor SimulatedPlatform {
         return CallSoundtrack(
             leg1Voice: plan.leg1.answeredAt.map { $0..<plan.end },
             leg2Voice: plan.leg2?.answeredAt.map { $0..<plan.end },
-            prompts: prompts, bot: bot, seed: LegAudio.seed(callSid: callSid))
+            prompts: prompts,
+            bot: bot,
+            seed: LegAudio.seed(callSid: callSid)
+        )
     }
 
     private func stream(record: CallRecord, url: String, start: Duration) async -> StreamEnd {
@@ -283,9 +325,17 @@ public actor SimulatedPlatform {
             case .flow, .voiceBot: record.request.callerId
             }
         let session = StreamSession(
-            target: target, streamSid: Self.newSid(), callSid: record.sid, accountSid: record.accountSid,
-            from: record.request.from, to: to, origin: record.origin, start: start, end: plan.end,
-            soundtrack: record.soundtrack)
+            target: target,
+            streamSid: Self.newSid(),
+            callSid: record.sid,
+            accountSid: record.accountSid,
+            from: record.request.from,
+            to: to,
+            origin: record.origin,
+            start: start,
+            end: plan.end,
+            soundtrack: record.soundtrack
+        )
         do {
             return try await session.run(connector: self.seams.streamConnector, clock: self.clock)
         } catch {
@@ -308,17 +358,26 @@ public actor SimulatedPlatform {
                 continuation.resume(
                     returning: Result {
                         try RecordingWriter.write(
-                            directory: configuration.recordingsDirectory, accountSid: accountSid, callSid: sid,
-                            channels: request.recordingChannels ?? .single, format: request.recordingFormat ?? .mp3,
-                            sampleRate: configuration.recordingSampleRate, window: window, soundtrack: soundtrack)
-                    })
+                            directory: configuration.recordingsDirectory,
+                            accountSid: accountSid,
+                            callSid: sid,
+                            channels: request.recordingChannels ?? .single,
+                            format: request.recordingFormat ?? .mp3,
+                            sampleRate: configuration.recordingSampleRate,
+                            window: window,
+                            soundtrack: soundtrack
+                        )
+                    }
+                )
             }
         }
         switch result {
         case .success(let path):
             self.calls[sid]?.recording = SimulatedRecording(
-                path: path, contentType: "audio/mpeg",
-                availableAt: record.origin.advanced(by: plan.end + configuration.recordingDelay))
+                path: path,
+                contentType: "audio/mpeg",
+                availableAt: record.origin.advanced(by: plan.end + configuration.recordingDelay)
+            )
         case .failure(let error):
             self.logger.error("recording failed", metadata: ["call": "\(sid)", "error": "\(error)"])
         }
@@ -328,8 +387,11 @@ public actor SimulatedPlatform {
         guard let record = self.calls[sid], let url = record.request.statusCallback else { return }
         let callback = self.statusCallback(record, event: event, at: offset)
         let dispatcher = CallbackDispatcher(
-            poster: self.seams.callbackPoster, clock: self.clock, faults: self.configuration.callbackFaults,
-            contentType: record.request.statusCallbackContentType ?? .multipart)
+            poster: self.seams.callbackPoster,
+            clock: self.clock,
+            faults: self.configuration.callbackFaults,
+            contentType: record.request.statusCallbackContentType ?? .multipart
+        )
         await dispatcher.deliver(callback, to: url) { attempt in await self.log(attempt) }
     }
 
@@ -381,7 +443,10 @@ public actor SimulatedPlatform {
             details.leg1Status = self.legStatus(plan.leg1, ended: record.ended, elapsed: elapsed)
             details.leg2Status = plan.leg2.map { self.legStatus($0, ended: record.ended, elapsed: elapsed) }
             details.legs = (plan.leg2 == nil ? [0] : [0, 1]).map { index in
-                PlatformCall.Details.Leg(id: index + 1, onCallDuration: record.ended ? plan.onCallDuration(leg: index) : nil)
+                PlatformCall.Details.Leg(
+                    id: index + 1,
+                    onCallDuration: record.ended ? plan.onCallDuration(leg: index) : nil
+                )
             }
             call.details = details
         }
@@ -402,7 +467,11 @@ public actor SimulatedPlatform {
         return elapsed >= leg.ringAt ? "ringing" : "queued"
     }
 
-    private func statusCallback(_ record: CallRecord, event: StatusCallbackEvent?, at offset: Duration) -> StatusCallback {
+    private func statusCallback(
+        _ record: CallRecord,
+        event: StatusCallbackEvent?,
+        at offset: Duration
+    ) -> StatusCallback {
         let plan = record.plan
         var callback = StatusCallback(callSid: record.sid)
         let terminal = event == nil || event == .terminal

@@ -74,7 +74,10 @@ public struct CallbackFaults: Sendable, Hashable {
     public static let maximumRetries = 2
 
     public init(
-        delay: Duration = .zero, duplicate: Bool = false, drop: Bool = false, retriesAfterFailure: Int = 0,
+        delay: Duration = .zero,
+        duplicate: Bool = false,
+        drop: Bool = false,
+        retriesAfterFailure: Int = 0,
         retryInterval: Duration = .seconds(5)
     ) {
         self.delay = delay

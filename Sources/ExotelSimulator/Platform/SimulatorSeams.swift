@@ -9,7 +9,11 @@ public struct SimulatorSeams: Sendable {
     public var streamConnector: any StreamConnecting
     public var callbackPoster: any CallbackPosting
 
-    public init(audioFetcher: any AudioFetching, streamConnector: any StreamConnecting, callbackPoster: any CallbackPosting) {
+    public init(
+        audioFetcher: any AudioFetching,
+        streamConnector: any StreamConnecting,
+        callbackPoster: any CallbackPosting
+    ) {
         self.audioFetcher = audioFetcher
         self.streamConnector = streamConnector
         self.callbackPoster = callbackPoster
@@ -18,11 +22,16 @@ public struct SimulatorSeams: Sendable {
     /// HTTP GET for audio, swift-websocket for streams, HTTP POST for callbacks.
     ///
     /// - Parameter streamTLS: how `wss://` streams check the server (nil: the system's roots).
-    public static func network(httpClient: HTTPClient, logger: Logger, streamTLS: TLSConfiguration? = nil) -> SimulatorSeams {
+    public static func network(
+        httpClient: HTTPClient,
+        logger: Logger,
+        streamTLS: TLSConfiguration? = nil
+    ) -> SimulatorSeams {
         SimulatorSeams(
             audioFetcher: HTTPAudioFetcher(httpClient: httpClient),
             streamConnector: WebSocketStreamConnector(logger: logger, tlsConfiguration: streamTLS),
-            callbackPoster: HTTPCallbackPoster(httpClient: httpClient))
+            callbackPoster: HTTPCallbackPoster(httpClient: httpClient)
+        )
     }
 
     /// A client TLS configuration that trusts the certificates in `trustedCertificatesFile` (PEM)
@@ -38,6 +47,9 @@ public struct SimulatorSeams: Sendable {
     /// `https://`; nil without a file. The caller shuts it down.
     public static func httpClient(trustedCertificatesFile: String?) throws -> HTTPClient? {
         guard let tls = try Self.clientTLS(trustedCertificatesFile: trustedCertificatesFile) else { return nil }
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        return HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
+        )
     }
 }

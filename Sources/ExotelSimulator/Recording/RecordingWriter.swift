@@ -22,8 +22,14 @@ public enum RecordingWriter {
 
     /// Writes `<directory>/<accountSid>/<callSid>.mp3` (never overwriting) and returns its path.
     static func write(
-        directory: String, accountSid: String, callSid: String, channels: RecordingChannels, format: RecordingFormat,
-        sampleRate: Int, window: Range<Duration>, soundtrack: CallSoundtrack
+        directory: String,
+        accountSid: String,
+        callSid: String,
+        channels: RecordingChannels,
+        format: RecordingFormat,
+        sampleRate: Int,
+        window: Range<Duration>,
+        soundtrack: CallSoundtrack
     ) throws -> String {
         let accountDirectory = (directory as NSString).appendingPathComponent(accountSid)
         try FileManager.default.createDirectory(atPath: accountDirectory, withIntermediateDirectories: true)
@@ -34,7 +40,12 @@ public enum RecordingWriter {
         }
         let channelCount = channels == .dual ? 2 : 1
         let file = try SoundFile.create(
-            path: path, descriptor: descriptor, format: self.format(for: format), sampleRate: sampleRate, channels: channelCount)
+            path: path,
+            descriptor: descriptor,
+            format: self.format(for: format),
+            sampleRate: sampleRate,
+            channels: channelCount
+        )
         do {
             let total = LegAudio.sampleIndex(window.upperBound - window.lowerBound, sampleRate: sampleRate)
             let block = sampleRate  // one second at a time keeps memory flat for long calls

@@ -38,7 +38,9 @@ final class AccountRateLimiter: Sendable {
             instants.removeFirst(expired)
             defer { table[account] = instants }
             guard instants.count < self.limit else {
-                return .limited(retryAfter: now.duration(to: instants[instants.count - self.limit].advanced(by: self.window)))
+                return .limited(
+                    retryAfter: now.duration(to: instants[instants.count - self.limit].advanced(by: self.window))
+                )
             }
             instants.append(now)
             return .admitted

@@ -23,7 +23,8 @@ struct BasicCredentials: Sendable, Hashable {
     /// Whether these credentials open `account`: its API key and token, or — as legacy SDKs send — its
     /// account sid and token.
     func authorize(_ account: SimulatedAccount) -> Bool {
-        let userMatches = Self.constantTimeEquals(self.user, account.apiKey) || Self.constantTimeEquals(self.user, account.sid)
+        let userMatches =
+            Self.constantTimeEquals(self.user, account.apiKey) || Self.constantTimeEquals(self.user, account.sid)
         return Self.constantTimeEquals(self.password, account.apiToken) && userMatches
     }
 

@@ -1,6 +1,6 @@
 import ExotelKit
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import NIOCore
 
@@ -21,13 +21,19 @@ struct SimulatorResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         guard let route = SimulatorRoute(path: path) else {
-            return Self.error(RestException(status: 404, message: "The requested resource \(path) was not found."), format: ResponseFormat(unmatchedPath: path))
+            return Self.error(
+                RestException(status: 404, message: "The requested resource \(path) was not found."),
+                format: ResponseFormat(unmatchedPath: path)
+            )
         }
         guard let account = self.accounts[route.accountSid],
             let credentials = BasicCredentials(authorization: request.headers[.authorization]),
             credentials.authorize(account)
         else {
-            var response = Self.error(RestException(status: 401, message: "Authentication is required to access this resource."), format: route.format)
+            var response = Self.error(
+                RestException(status: 401, message: "Authentication is required to access this resource."),
+                format: route.format
+            )
             response.headers[.wwwAuthenticate] = "Basic realm=\"Exotel\""
             return response
         }
@@ -56,12 +62,16 @@ struct SimulatorResponder: HTTPResponder {
         do {
             body = Array(try await request.body.collect(upTo: self.maximumBodySize).readableBytesView)
         } catch {
-            return Self.error(RestException(status: 413, message: "The request body is larger than \(self.maximumBodySize) bytes."), format: route.format)
+            return Self.error(
+                RestException(status: 413, message: "The request body is larger than \(self.maximumBodySize) bytes."),
+                format: route.format
+            )
         }
         let fields: FormFields
         switch Self.decodeForm(body, contentType: request.headers[.contentType]) {
         case .success(let decoded): fields = decoded
-        case .failure(let failure): return Self.error(RestException(status: 400, message: failure.message), format: route.format)
+        case .failure(let failure):
+            return Self.error(RestException(status: 400, message: failure.message), format: route.format)
         }
         let connectRequest: ConnectCallRequest
         do throws(ConnectRequestError) {
@@ -71,13 +81,19 @@ struct SimulatorResponder: HTTPResponder {
         }
         var call = try await self.platform.value.placeCall(accountSid: route.accountSid, request: connectRequest)
         if !Self.wantsDetails(request.uri.query) { call.details = nil }
-        context.logger.info("call placed", metadata: ["account": "\(route.accountSid)", "call": "\(call.sid)", "from": "\(connectRequest.from)"])
+        context.logger.info(
+            "call placed",
+            metadata: ["account": "\(route.accountSid)", "call": "\(call.sid)", "from": "\(connectRequest.from)"]
+        )
         return Self.call(call, format: route.format)
     }
 
     private func callDetails(sid: String, request: Request, route: SimulatorRoute) async throws -> Response {
         guard var call = try await self.platform.value.call(accountSid: route.accountSid, sid: sid) else {
-            return Self.error(RestException(status: 404, message: "The call \(sid) was not found."), format: route.format)
+            return Self.error(
+                RestException(status: 404, message: "The call \(sid) was not found."),
+                format: route.format
+            )
         }
         if !Self.wantsDetails(request.uri.query) { call.details = nil }
         return Self.call(call, format: route.format)
@@ -88,7 +104,10 @@ struct SimulatorResponder: HTTPResponder {
         guard let recording = try await self.platform.value.recording(accountSid: route.accountSid, callSid: callSid),
             self.clock.now >= recording.availableAt
         else {
-            return Self.error(RestException(status: 404, message: "The recording of call \(callSid) was not found."), format: route.format)
+            return Self.error(
+                RestException(status: 404, message: "The recording of call \(callSid) was not found."),
+                format: route.format
+            )
         }
         let body = try await self.fileIO.loadFile(path: recording.path, context: context)
         var headers = HTTPFields()
@@ -99,14 +118,22 @@ struct SimulatorResponder: HTTPResponder {
     // MARK: - Helpers
 
     /// Runs `body` when the account is within its limit; otherwise the platform's 429.
-    private func limited(account: String, format: ResponseFormat, _ body: () async throws -> Response) async throws -> Response {
+    private func limited(
+        account: String,
+        format: ResponseFormat,
+        _ body: () async throws -> Response
+    ) async throws -> Response {
         switch self.limiter.admit(account: account) {
         case .admitted:
             return try await body()
         case .limited(let retryAfter):
             var response = Self.error(
-                RestException(status: 429, message: "Too many requests: the limit is \(self.limiter.limit) requests per minute per account."),
-                format: format)
+                RestException(
+                    status: 429,
+                    message: "Too many requests: the limit is \(self.limiter.limit) requests per minute per account."
+                ),
+                format: format
+            )
             response.headers[.retryAfter] = String(retryAfter.retryAfterSeconds)
             return response
         }
@@ -114,7 +141,9 @@ struct SimulatorResponder: HTTPResponder {
 
     /// Urlencoded (also when the client names no type: curl `-d` sends urlencoded) or multipart (curl `-F`).
     static func decodeForm(_ body: [UInt8], contentType: String?) -> Result<FormFields, FormDecodingError> {
-        let mediaType = contentType?.split(separator: ";").first.map { String($0.filter { $0 != " " && $0 != "\t" }).lowercased() } ?? ""
+        let mediaType =
+            contentType?.split(separator: ";").first.map { String($0.filter { $0 != " " && $0 != "\t" }).lowercased() }
+            ?? ""
         do throws(FormDecodingError) {
             switch mediaType {
             case "multipart/form-data":
@@ -122,7 +151,11 @@ struct SimulatorResponder: HTTPResponder {
             case "application/x-www-form-urlencoded", "", "text/plain":
                 return .success(try ExotelKit.URLEncodedForm.decode(body))
             default:
-                return .failure(FormDecodingError("Unsupported content type '\(mediaType)': send application/x-www-form-urlencoded or multipart/form-data."))
+                return .failure(
+                    FormDecodingError(
+                        "Unsupported content type '\(mediaType)': send application/x-www-form-urlencoded or multipart/form-data."
+                    )
+                )
             }
         } catch {
             return .failure(error)
@@ -143,11 +176,18 @@ struct SimulatorResponder: HTTPResponder {
     }
 
     static func error(_ exception: RestException, format: ResponseFormat) -> Response {
-        self.body(format == .json ? exception.jsonBody() : exception.xmlBody(), status: HTTPResponse.Status(code: exception.status), format: format)
+        self.body(
+            format == .json ? exception.jsonBody() : exception.xmlBody(),
+            status: HTTPResponse.Status(code: exception.status),
+            format: format
+        )
     }
 
     private static func methodNotAllowed(allow: String, format: ResponseFormat) -> Response {
-        var response = self.error(RestException(status: 405, message: "Method not allowed: use \(allow)."), format: format)
+        var response = self.error(
+            RestException(status: 405, message: "Method not allowed: use \(allow)."),
+            format: format
+        )
         response.headers[.allow] = allow
         return response
     }

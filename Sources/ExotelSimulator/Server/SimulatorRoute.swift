@@ -20,7 +20,9 @@ struct SimulatorRoute: Sendable, Hashable {
     /// Parses the path part of a request target (no query). Nil when the path names no resource of ours.
     init?(path: String) {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard segments.count == 5, segments[0].lowercased() == "v1", segments[1].lowercased() == "accounts", !segments[2].isEmpty else {
+        guard segments.count == 5, segments[0].lowercased() == "v1", segments[1].lowercased() == "accounts",
+            !segments[2].isEmpty
+        else {
             return nil
         }
         self.accountSid = segments[2]

@@ -16,7 +16,8 @@ public struct SimulatorServerConfiguration: Sendable, Hashable {
     /// Largest request body accepted; `Calls/connect` forms are a few hundred bytes.
     public var maximumBodySize: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 0, requestsPerMinute: Int = 200, maximumBodySize: Int = 1 << 20) {
+    public init(host: String = "127.0.0.1", port: Int = 0, requestsPerMinute: Int = 200, maximumBodySize: Int = 1 << 20)
+    {
         self.host = host
         self.port = port
         self.requestsPerMinute = requestsPerMinute
@@ -76,27 +77,42 @@ public final class SimulatorServer: Service, Sendable {
     /// Serves until cancelled or gracefully shut down, then shuts the platform down.
     public func run() async throws {
         let responder = SimulatorResponder(
-            accounts: Dictionary(self.platformConfiguration.accounts.map { ($0.sid, $0) }, uniquingKeysWith: { first, _ in first }),
+            accounts: Dictionary(
+                self.platformConfiguration.accounts.map { ($0.sid, $0) },
+                uniquingKeysWith: { first, _ in first }
+            ),
             limiter: AccountRateLimiter(limit: self.configuration.requestsPerMinute, clock: self.clock),
             platform: self.platform,
             clock: self.clock,
-            maximumBodySize: self.configuration.maximumBodySize)
+            maximumBodySize: self.configuration.maximumBodySize
+        )
         let host = self.configuration.host
         let application = Application(
             responder: responder,
-            configuration: .init(address: .hostname(host, port: self.configuration.port), serverName: "exorec-simulator"),
+            configuration: .init(
+                address: .hostname(host, port: self.configuration.port),
+                serverName: "exorec-simulator"
+            ),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? self.configuration.port
                 self.didBind(host: host, port: port)
             },
-            logger: self.logger)
+            logger: self.logger
+        )
         do {
             do {
                 try await application.run()
             } catch let error as IOError {
-                let address = host.contains(":") ? "[\(host)]:\(self.configuration.port)" : "\(host):\(self.configuration.port)"
+                let address =
+                    host.contains(":") ? "[\(host)]:\(self.configuration.port)" : "\(host):\(self.configuration.port)"
                 throw SimulatorServerError(
-                    message: ListenFailure.sentence(door: "simulator", address: address, errno: error.errnoCode, setting: "--port (or EXOREC_SIMULATOR_PORT)"))
+                    message: ListenFailure.sentence(
+                        door: "simulator",
+                        address: address,
+                        errno: error.errnoCode,
+                        setting: "--port (or EXOREC_SIMULATOR_PORT)"
+                    )
+                )
             }
         } catch {
             self.platform.resolve(.failure(error))
@@ -116,9 +132,16 @@ public final class SimulatorServer: Service, Sendable {
         let baseURL = "http://\(reachableHost.contains(":") ? "[\(reachableHost)]" : reachableHost):\(port)"
         var platformConfiguration = self.platformConfiguration
         if platformConfiguration.publicBaseURL.isEmpty { platformConfiguration.publicBaseURL = baseURL }
-        let platform = SimulatedPlatform(configuration: platformConfiguration, clock: self.clock, httpClient: self.httpClient, logger: self.logger)
+        let platform = SimulatedPlatform(
+            configuration: platformConfiguration,
+            clock: self.clock,
+            httpClient: self.httpClient,
+            logger: self.logger
+        )
         self.platform.resolve(.success(platform))
-        self.started.resolve(.success(RunningSimulator(host: reachableHost, port: port, baseURL: baseURL, platform: platform)))
+        self.started.resolve(
+            .success(RunningSimulator(host: reachableHost, port: port, baseURL: baseURL, platform: platform))
+        )
         self.logger.info("simulator listening", metadata: ["url": "\(baseURL)"])
     }
 }
@@ -133,7 +156,13 @@ extension SimulatorServer {
         logger: Logger,
         _ body: (RunningSimulator) async throws -> Value
     ) async throws -> Value {
-        let server = SimulatorServer(configuration: configuration, platform: platform, clock: clock, httpClient: httpClient, logger: logger)
+        let server = SimulatorServer(
+            configuration: configuration,
+            platform: platform,
+            clock: clock,
+            httpClient: httpClient,
+            logger: logger
+        )
         // A graceful shutdown rather than cancellation: open connections finish their request and the
         // platform is shut down in order, as it is on SIGTERM.
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))

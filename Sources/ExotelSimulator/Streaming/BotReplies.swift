@@ -120,14 +120,21 @@ final class BotReplies: Sendable {
         self.state.withLock { state in
             for segment in state.segments where segment.start < outputEnd && segment.end > outputStart {
                 segment.clip.add(
-                    into: &output, outputStart: outputStart, outputRate: outputRate, clipStart: segment.start,
-                    window: segment.start..<segment.end, looping: false)
+                    into: &output,
+                    outputStart: outputStart,
+                    outputRate: outputRate,
+                    clipStart: segment.start,
+                    window: segment.start..<segment.end,
+                    looping: false
+                )
             }
         }
     }
 
     private func play(_ bytes: [UInt8], at now: Duration) {
-        let samples = stride(from: 0, to: bytes.count, by: 2).map { Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+        let samples = stride(from: 0, to: bytes.count, by: 2).map {
+            Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8)
+        }
         var flags: [String] = []
         if bytes.count < Self.smallestChunk { flags.append("under \(Self.smallestChunk) bytes") }
         if bytes.count % Self.chunkMultiple != 0 { flags.append("not a multiple of \(Self.chunkMultiple) bytes") }
@@ -145,7 +152,10 @@ final class BotReplies: Sendable {
             }
         }
         for flag in firstTime {
-            self.logger.notice("bot media outside the documented chunking (played anyway)", metadata: ["chunk": "\(flag)"])
+            self.logger.notice(
+                "bot media outside the documented chunking (played anyway)",
+                metadata: ["chunk": "\(flag)"]
+            )
         }
     }
 

@@ -19,7 +19,8 @@ public protocol StreamConnection: Sendable {
     /// Calls `body` with each message the bot sends, in order, with when it arrived on `clock`;
     /// returns when the bot closes the connection (or after `close`), with when that happened.
     func receive(
-        on clock: ScaledClock, _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
+        on clock: ScaledClock,
+        _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
     ) async throws -> ScaledClock.Instant
     /// Starts the closing handshake (after `stop`).
     func close() async throws
@@ -29,7 +30,9 @@ public protocol StreamConnection: Sendable {
 public protocol StreamConnecting: Sendable {
     /// Connects to `url` with the extra upgrade `headers`, runs `session`, then closes the connection.
     func withConnection(
-        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
+        url: String,
+        headers: [String: String],
+        _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
     ) async throws
 }
 
@@ -47,14 +50,18 @@ public struct WebSocketStreamConnector: StreamConnecting {
     }
 
     public func withConnection(
-        url: String, headers: [String: String], _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
+        url: String,
+        headers: [String: String],
+        _ session: @escaping @Sendable (any StreamConnection) async throws -> Void
     ) async throws {
         var fields = HTTPFields()
         for (name, value) in headers {
             if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
         }
         try await WebSocketClient.connect(
-            url: url, configuration: WebSocketClientConfiguration(additionalHeaders: fields), tlsConfiguration: self.tlsConfiguration,
+            url: url,
+            configuration: WebSocketClientConfiguration(additionalHeaders: fields),
+            tlsConfiguration: self.tlsConfiguration,
             logger: self.logger
         ) { inbound, outbound, _ in
             try await session(Connection(inbound: inbound, outbound: outbound))
@@ -70,7 +77,8 @@ public struct WebSocketStreamConnector: StreamConnecting {
         }
 
         func receive(
-            on clock: ScaledClock, _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
+            on clock: ScaledClock,
+            _ body: @escaping @Sendable (StreamIncoming, _ arrivedAt: ScaledClock.Instant) -> Void
         ) async throws -> ScaledClock.Instant {
             for try await message in self.inbound.messages(maxSize: WebSocketStreamConnector.largestBotMessage) {
                 switch message {

@@ -30,7 +30,11 @@ struct StreamSession: Sendable {
 
     static let frameDuration = Duration.milliseconds(100)
 
-    func run(connector: any StreamConnecting, clock: ScaledClock, encoder: StreamMessageEncoder = StreamMessageEncoder())
+    func run(
+        connector: any StreamConnecting,
+        clock: ScaledClock,
+        encoder: StreamMessageEncoder = StreamMessageEncoder()
+    )
         async throws -> StreamEnd
     {
         var headers: [String: String] = [:]
@@ -43,7 +47,7 @@ struct StreamSession: Sendable {
                 let end = try await self.converse(over: connection, clock: clock, encoder: encoder)
                 ending.withLock { $0 = end }
             }
-        } catch where !opened.withLock({ $0 }) && !(error is CancellationError) {
+        } catch  where !opened.withLock({ $0 }) && !(error is CancellationError) {
             // The platform retries a failed handshake once (exotel-platform.md §1.1); frames due
             // meanwhile are sent on catching up, as their pacing is to absolute call times.
             try await connector.withConnection(url: self.target.url, headers: headers) { connection in
@@ -66,7 +70,11 @@ struct StreamSession: Sendable {
         case sendFailed(any Error)
     }
 
-    private func converse(over connection: any StreamConnection, clock: ScaledClock, encoder: StreamMessageEncoder)
+    private func converse(
+        over connection: any StreamConnection,
+        clock: ScaledClock,
+        encoder: StreamMessageEncoder
+    )
         async throws -> StreamEnd
     {
         guard let bot = self.soundtrack.bot else {
@@ -115,14 +123,23 @@ struct StreamSession: Sendable {
         }
     }
 
-    private func send(to connection: any StreamConnection, clock: ScaledClock, encoder: StreamMessageEncoder) async throws {
+    private func send(
+        to connection: any StreamConnection,
+        clock: ScaledClock,
+        encoder: StreamMessageEncoder
+    ) async throws {
         let rate = self.target.sampleRate
         try await connection.send(text: Self.text(encoder.connected()))
         let start = StreamStart(
-            streamSid: self.streamSid, callSid: self.callSid, accountSid: self.accountSid, from: self.from, to: self.to,
+            streamSid: self.streamSid,
+            callSid: self.callSid,
+            accountSid: self.accountSid,
+            from: self.from,
+            to: self.to,
             customParameters: self.target.customParameters,
             mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: rate, bitRate: "16"),
-            tracks: self.target.bothTracks ? [.inbound, .outbound] : nil)
+            tracks: self.target.bothTracks ? [.inbound, .outbound] : nil
+        )
         var sequence: Int64 = 1
         try await connection.send(text: Self.text(encoder.start(start, sequenceNumber: sequence)))
         let samplesPerFrame = rate / 10
@@ -137,8 +154,13 @@ struct StreamSession: Sendable {
                 sequence += 1
                 let message = samples.map { $0.littleEndian }.withUnsafeBytes { pcm in
                     encoder.media(
-                        streamSid: self.streamSid, sequenceNumber: sequence, chunk: chunk, timestampMs: timestamp,
-                        track: track, pcm: pcm)
+                        streamSid: self.streamSid,
+                        sequenceNumber: sequence,
+                        chunk: chunk,
+                        timestampMs: timestamp,
+                        track: track,
+                        pcm: pcm
+                    )
                 }
                 try await connection.send(text: Self.text(message))
             }
@@ -151,8 +173,14 @@ struct StreamSession: Sendable {
         try await connection.send(
             text: Self.text(
                 encoder.stop(
-                    streamSid: self.streamSid, sequenceNumber: sequence, callSid: self.callSid, accountSid: self.accountSid,
-                    reason: "callended")))
+                    streamSid: self.streamSid,
+                    sequenceNumber: sequence,
+                    callSid: self.callSid,
+                    accountSid: self.accountSid,
+                    reason: "callended"
+                )
+            )
+        )
     }
 
     /// The media of one 100 ms frame: one mixed frame, one leg's (`track=inbound|outbound`), or an
@@ -170,12 +198,17 @@ struct StreamSession: Sendable {
     }
 
     private func echoMarks(
-        due time: Duration, to connection: any StreamConnection, sequence: inout Int64, encoder: StreamMessageEncoder
+        due time: Duration,
+        to connection: any StreamConnection,
+        sequence: inout Int64,
+        encoder: StreamMessageEncoder
     ) async throws {
         guard let bot = self.soundtrack.bot else { return }
         for name in bot.dueMarks(by: time) {
             sequence += 1
-            try await connection.send(text: Self.text(encoder.mark(streamSid: self.streamSid, sequenceNumber: sequence, name: name)))
+            try await connection.send(
+                text: Self.text(encoder.mark(streamSid: self.streamSid, sequenceNumber: sequence, name: name))
+            )
         }
     }
 

@@ -59,7 +59,9 @@ public struct StreamTarget: Sendable, Hashable {
             switch item.name.lowercased() {
             case "sample-rate", "sample_rate":
                 // Unknown values fall back to the default rather than failing the call (§1.2).
-                if let rate = item.value.flatMap(Int.init), Self.supportedSampleRates.contains(rate) { sampleRate = rate }
+                if let rate = item.value.flatMap(Int.init), Self.supportedSampleRates.contains(rate) {
+                    sampleRate = rate
+                }
             case "track", "tracks":
                 tracks = item.value.flatMap { Tracks(rawValue: $0.lowercased()) } ?? .mixed
             default:

@@ -33,7 +33,8 @@ public struct IngestMetrics: Sendable {
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for sample in samples {
-                out += sample.labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(sample.labels)} \(sample.value)\n"
+                out +=
+                    sample.labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(sample.labels)} \(sample.value)\n"
             }
         }
         func labelled(_ key: String, _ values: [String: Int]) -> [(labels: String, value: Int)] {
@@ -41,24 +42,92 @@ public struct IngestMetrics: Sendable {
         }
         metric("exorec_ingest_active_streams", "gauge", "Streams currently being recorded.", [("", self.activeStreams)])
         metric("exorec_ingest_open_connections", "gauge", "Open WebSocket connections.", [("", self.openConnections)])
-        metric("exorec_ingest_streams_started_total", "counter", "Streams whose start event was accepted.", [("", self.streamsStarted)])
-        metric("exorec_ingest_streams_finished_total", "counter", "Streams finished, by close reason.", labelled("reason", self.streamsFinished))
-        metric("exorec_ingest_messages_total", "counter", "WebSocket messages received.", [("", self.messages)])
-        metric("exorec_ingest_media_frames_total", "counter", "Media frames decoded and placed.", [("", self.mediaFrames)])
-        metric("exorec_ingest_audio_bytes_total", "counter", "Decoded PCM bytes received.", [("", self.audioBytes)])
-        metric("exorec_ingest_gaps_total", "counter", "Gaps filled with silence in finished streams.", [("", self.gaps)])
-        metric("exorec_ingest_gap_milliseconds_total", "counter", "Milliseconds of silence filled in finished streams.", [("", self.gapMilliseconds)])
-        metric("exorec_ingest_duplicate_frames_total", "counter", "Duplicate media frames dropped.", [("", self.duplicates)])
-        metric("exorec_ingest_late_frames_total", "counter", "Media frames that arrived after their slot was filled with silence.", [("", self.lateFrames)])
-        metric("exorec_ingest_unknown_events_total", "counter", "Messages with an event name exorec does not know (ignored).", [("", self.unknownEvents)])
-        metric("exorec_ingest_errors_total", "counter", "Bad input and failures, by kind.", labelled("kind", self.errors))
-        metric("exorec_ingest_rejected_upgrades_total", "counter", "WebSocket upgrades refused, by reason.", labelled("reason", self.rejectedUpgrades))
-        metric("exorec_ingest_sockets", "gauge", "Sockets the stream door holds (streams and connections that have not upgraded).", [("", self.sockets)])
-        metric("exorec_ingest_pending_connections", "gauge", "Connections that have not completed an upgrade.", [("", self.pendingConnections)])
         metric(
-            "exorec_ingest_refused_connections_total", "counter",
-            "Connections closed right after accept (descriptor reserve, pending caps), by reason.", labelled("reason", self.refusedConnections))
-        metric("exorec_ingest_finalize_failures_total", "counter", "Streams whose finalize (fsync, hash, read-only) failed.", [("", self.finalizeFailures)])
+            "exorec_ingest_streams_started_total",
+            "counter",
+            "Streams whose start event was accepted.",
+            [("", self.streamsStarted)]
+        )
+        metric(
+            "exorec_ingest_streams_finished_total",
+            "counter",
+            "Streams finished, by close reason.",
+            labelled("reason", self.streamsFinished)
+        )
+        metric("exorec_ingest_messages_total", "counter", "WebSocket messages received.", [("", self.messages)])
+        metric(
+            "exorec_ingest_media_frames_total",
+            "counter",
+            "Media frames decoded and placed.",
+            [("", self.mediaFrames)]
+        )
+        metric("exorec_ingest_audio_bytes_total", "counter", "Decoded PCM bytes received.", [("", self.audioBytes)])
+        metric(
+            "exorec_ingest_gaps_total",
+            "counter",
+            "Gaps filled with silence in finished streams.",
+            [("", self.gaps)]
+        )
+        metric(
+            "exorec_ingest_gap_milliseconds_total",
+            "counter",
+            "Milliseconds of silence filled in finished streams.",
+            [("", self.gapMilliseconds)]
+        )
+        metric(
+            "exorec_ingest_duplicate_frames_total",
+            "counter",
+            "Duplicate media frames dropped.",
+            [("", self.duplicates)]
+        )
+        metric(
+            "exorec_ingest_late_frames_total",
+            "counter",
+            "Media frames that arrived after their slot was filled with silence.",
+            [("", self.lateFrames)]
+        )
+        metric(
+            "exorec_ingest_unknown_events_total",
+            "counter",
+            "Messages with an event name exorec does not know (ignored).",
+            [("", self.unknownEvents)]
+        )
+        metric(
+            "exorec_ingest_errors_total",
+            "counter",
+            "Bad input and failures, by kind.",
+            labelled("kind", self.errors)
+        )
+        metric(
+            "exorec_ingest_rejected_upgrades_total",
+            "counter",
+            "WebSocket upgrades refused, by reason.",
+            labelled("reason", self.rejectedUpgrades)
+        )
+        metric(
+            "exorec_ingest_sockets",
+            "gauge",
+            "Sockets the stream door holds (streams and connections that have not upgraded).",
+            [("", self.sockets)]
+        )
+        metric(
+            "exorec_ingest_pending_connections",
+            "gauge",
+            "Connections that have not completed an upgrade.",
+            [("", self.pendingConnections)]
+        )
+        metric(
+            "exorec_ingest_refused_connections_total",
+            "counter",
+            "Connections closed right after accept (descriptor reserve, pending caps), by reason.",
+            labelled("reason", self.refusedConnections)
+        )
+        metric(
+            "exorec_ingest_finalize_failures_total",
+            "counter",
+            "Streams whose finalize (fsync, hash, read-only) failed.",
+            [("", self.finalizeFailures)]
+        )
         return out
     }
 }

@@ -37,7 +37,13 @@ struct StreamPauseTracker {
                 self.intervals.append(last)
             } else {
                 self.intervals.append(
-                    StreamSidecar.Pause(startFrame: timelineEnd, pausedAt: entry.pausedAt, by: entry.by, reason: entry.reason))
+                    StreamSidecar.Pause(
+                        startFrame: timelineEnd,
+                        pausedAt: entry.pausedAt,
+                        by: entry.by,
+                        reason: entry.reason
+                    )
+                )
             }
         }
         self.current = entry

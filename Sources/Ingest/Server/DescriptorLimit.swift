@@ -23,7 +23,9 @@ public enum DescriptorLimit {
     public static func raiseToHard() -> (before: Limits, after: Limits) {
         let before = Self.current()
         var limit = rlimit()
-        guard before.soft < before.hard, getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (before, before) }
+        guard before.soft < before.hard, getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+            return (before, before)
+        }
         limit.rlim_cur = limit.rlim_max
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
             // Some systems refuse an unlimited or very large soft limit: settle for a high one.

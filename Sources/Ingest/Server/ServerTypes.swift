@@ -137,5 +137,3 @@ public protocol WebSocketServerHandler: AnyObject {
     /// Shutdown began: finish every open stream and close every connection with `goingAway`.
     func shutdownRequested()
 }
-
-

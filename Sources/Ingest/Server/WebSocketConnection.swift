@@ -40,7 +40,6 @@ public final class WebSocketConnection {
 
     public var isClosing: Bool { self.pendingClose != nil }
 
-
     func append(_ bytes: UnsafeRawPointer, count: Int, limit: Int) -> Bool {
         let needed = self.assemblyCount + count
         guard needed <= limit else { return false }

@@ -148,7 +148,8 @@ public final class WebSocketServer: @unchecked Sendable {
         defer { clws_ev_loop_destroy(loop) }
 
         let protocolName = strdup("exorec-stream")!
-        let hostC: UnsafeMutablePointer<CChar>? = Self.isAnyAddress(self.configuration.host) ? nil : strdup(self.configuration.host)
+        let hostC: UnsafeMutablePointer<CChar>? =
+            Self.isAnyAddress(self.configuration.host) ? nil : strdup(self.configuration.host)
         let certificateC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.certificatePath) }
         let keyC: UnsafeMutablePointer<CChar>? = self.configuration.tls.map { strdup($0.privateKeyPath) }
         let alpnC = strdup("http/1.1")!
@@ -211,17 +212,29 @@ public final class WebSocketServer: @unchecked Sendable {
         // the limit, less the reserve, is the door's.
         let limits = DescriptorLimit.current()
         self.budget = DescriptorBudget(
-            limit: limits.soft, baseline: DescriptorLimit.openCount() ?? 64, reserve: self.configuration.descriptorReserve + self.configuration.descriptorsForOtherDoors)
+            limit: limits.soft,
+            baseline: DescriptorLimit.openCount() ?? 64,
+            reserve: self.configuration.descriptorReserve + self.configuration.descriptorsForOtherDoors
+        )
         let budget = self.budget
         self.control.withLock { $0.budget = budget }
 
         lws_set_log_level(LLL_ERR | LLL_WARN, lwsLogEmitter)
         guard let context = lws_create_context(&info) else {
             // libwebsockets does not say why; binding the address here does, when that was it.
-            let address = self.configuration.host.contains(":") ? "[\(self.configuration.host)]:\(self.configuration.port)" : "\(self.configuration.host):\(self.configuration.port)"
+            let address =
+                self.configuration.host.contains(":")
+                ? "[\(self.configuration.host)]:\(self.configuration.port)"
+                : "\(self.configuration.host):\(self.configuration.port)"
             if let code = ListenFailure.bindErrno(host: self.configuration.host, port: self.configuration.port) {
                 throw IngestError.serverStart(
-                    reason: ListenFailure.sentence(door: "stream door", address: address, errno: code, setting: "ingest.port or --port"))
+                    reason: ListenFailure.sentence(
+                        door: "stream door",
+                        address: address,
+                        errno: code,
+                        setting: "ingest.port or --port"
+                    )
+                )
             }
             if self.configuration.tls != nil {
                 throw IngestError.serverStart(
@@ -230,7 +243,9 @@ public final class WebSocketServer: @unchecked Sendable {
                 )
             }
             throw IngestError.serverStart(
-                reason: "cannot listen on \(self.configuration.host):\(self.configuration.port) (address in use, or not an address of this machine)")
+                reason:
+                    "cannot listen on \(self.configuration.host):\(self.configuration.port) (address in use, or not an address of this machine)"
+            )
         }
         let stopAlreadyRequested = self.control.withLock { control -> Bool in
             control.context = context
@@ -266,7 +281,9 @@ public final class WebSocketServer: @unchecked Sendable {
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             guard let fd = Int32(name) else { continue }
             var accepting: Int32 = 0
             var size = socklen_t(MemoryLayout<Int32>.size)
@@ -279,8 +296,10 @@ public final class WebSocketServer: @unchecked Sendable {
             guard named else { continue }
             let boundPort: UInt16 =
                 switch Int32(address.ss_family) {
-                case AF_INET: withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-                case AF_INET6: withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+                case AF_INET:
+                    withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+                case AF_INET6:
+                    withUnsafeBytes(of: &address) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
                 default: 0
                 }
             if Int(boundPort) == port { return fd }
@@ -295,12 +314,20 @@ public final class WebSocketServer: @unchecked Sendable {
             let size = MemoryLayout<lws_sorted_usec_list_t>.stride + MemoryLayout<UnsafeMutableRawPointer>.size
             let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
             raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-            raw.storeBytes(of: Unmanaged.passUnretained(self).toOpaque(), toByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride, as: UnsafeMutableRawPointer.self)
+            raw.storeBytes(
+                of: Unmanaged.passUnretained(self).toOpaque(),
+                toByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride,
+                as: UnsafeMutableRawPointer.self
+            )
             self.timer = raw
         }
         lws_sul_schedule(
-            context, 0, self.timer!.assumingMemoryBound(to: lws_sorted_usec_list_t.self), webSocketServerTick,
-            lws_usec_t(self.configuration.tickMilliseconds * 1000))
+            context,
+            0,
+            self.timer!.assumingMemoryBound(to: lws_sorted_usec_list_t.self),
+            webSocketServerTick,
+            lws_usec_t(self.configuration.tickMilliseconds * 1000)
+        )
     }
 
     fileprivate func tick() {
@@ -325,7 +352,10 @@ public final class WebSocketServer: @unchecked Sendable {
         self.shutdownAnnounced = true
         self.stopping = true
         self.stopDeadline = Self.monotonicMs() + self.configuration.shutdownGraceMilliseconds
-        self.logger.info("shutting down: finishing open streams", metadata: ["open_connections": "\(self.openConnections)"])
+        self.logger.info(
+            "shutting down: finishing open streams",
+            metadata: ["open_connections": "\(self.openConnections)"]
+        )
         self.handler.shutdownRequested()
         if self.openConnections == 0, let loop { clws_ev_break_all(loop) }
     }
@@ -366,9 +396,11 @@ public final class WebSocketServer: @unchecked Sendable {
                 "refused a connection",
                 metadata: [
                     "reason": "\(refusal.rawValue)", "remote": "\(source)", "suppressed_since_last": "\(suppressed)",
-                    "sockets": "\(self.peers.count)", "pending": "\(self.pendingCount)", "streams": "\(self.openConnections)",
+                    "sockets": "\(self.peers.count)", "pending": "\(self.pendingCount)",
+                    "streams": "\(self.openConnections)",
                     "descriptors_for_connections": "\(self.budget.forConnections)",
-                ])
+                ]
+            )
         }
         return 1
     }
@@ -437,13 +469,21 @@ public final class WebSocketServer: @unchecked Sendable {
     /// A log line's kind: its text without numbers and pointers (`0x…`), so one kind is one line per interval.
     static func logKind(_ text: String) -> String {
         let words = text.prefix(120).split(separator: " ").map { $0.hasPrefix("0x") ? "0x" : String($0) }
-        return String(words.joined(separator: " ").unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(Character.init))
+        return String(
+            words.joined(separator: " ").unicodeScalars.filter { !CharacterSet.decimalDigits.contains($0) }.map(
+                Character.init
+            )
+        )
     }
 
     // MARK: - Callbacks (service thread)
 
     fileprivate func handle(
-        wsi: OpaquePointer?, reason: lws_callback_reasons, user: UnsafeMutableRawPointer?, input: UnsafeMutableRawPointer?, length: Int
+        wsi: OpaquePointer?,
+        reason: lws_callback_reasons,
+        user: UnsafeMutableRawPointer?,
+        input: UnsafeMutableRawPointer?,
+        length: Int
     ) -> Int32 {
         switch reason {
         case LWS_CALLBACK_RECEIVE:
@@ -488,7 +528,9 @@ public final class WebSocketServer: @unchecked Sendable {
             return 0
 
         case LWS_CALLBACK_SERVER_WRITEABLE:
-            guard let wsi, let connection = Self.connection(in: user), let close = connection.pendingClose else { return 0 }
+            guard let wsi, let connection = Self.connection(in: user), let close = connection.pendingClose else {
+                return 0
+            }
             var reason = Array(close.reason.utf8)
             lws_close_reason(wsi, lws_close_status(rawValue: UInt32(close.code.rawValue)), &reason, reason.count)
             return -1
@@ -504,7 +546,10 @@ public final class WebSocketServer: @unchecked Sendable {
 
         case LWS_CALLBACK_HTTP:
             guard let wsi else { return -1 }
-            return self.answerHTTP(wsi: wsi, path: input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "/")
+            return self.answerHTTP(
+                wsi: wsi,
+                path: input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "/"
+            )
 
         case LWS_CALLBACK_HTTP_BODY, LWS_CALLBACK_HTTP_BODY_COMPLETION:
             // Not reached: a request with a body is answered and its connection closed before lws
@@ -524,14 +569,23 @@ public final class WebSocketServer: @unchecked Sendable {
     }
 
     /// The hot path: deliver whole messages without copying; reassemble only when lws splits one.
-    private func receive(wsi: OpaquePointer, connection: WebSocketConnection, bytes: UnsafeMutableRawPointer, count: Int) -> Int32 {
+    private func receive(
+        wsi: OpaquePointer,
+        connection: WebSocketConnection,
+        bytes: UnsafeMutableRawPointer,
+        count: Int
+    ) -> Int32 {
         if connection.isClosing { return 0 }
         let isFinal = lws_is_final_fragment(wsi) != 0
         if connection.assemblyCount == 0 && !connection.overflowed {
             connection.assemblyIsBinary = lws_frame_is_binary(wsi) != 0
             if isFinal {
                 if count > self.configuration.maxMessageBytes { return self.tooLarge(wsi: wsi, connection: connection) }
-                self.handler.received(UnsafeRawBufferPointer(start: bytes, count: count), isBinary: connection.assemblyIsBinary, on: connection)
+                self.handler.received(
+                    UnsafeRawBufferPointer(start: bytes, count: count),
+                    isBinary: connection.assemblyIsBinary,
+                    on: connection
+                )
                 return self.closeIfRequested(wsi: wsi, connection: connection)
             }
         }
@@ -574,7 +628,8 @@ public final class WebSocketServer: @unchecked Sendable {
             path: Self.header(wsi, WSI_TOKEN_GET_URI) ?? "/",
             query: Self.queryParameters(wsi),
             authorization: Self.header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
-            remoteAddress: Self.peer(wsi))
+            remoteAddress: Self.peer(wsi)
+        )
     }
 
     private static func header(_ wsi: OpaquePointer, _ token: lws_token_indexes) -> String? {
@@ -625,35 +680,51 @@ public final class WebSocketServer: @unchecked Sendable {
     /// Writes the status line, headers and (unless `headOnly`) body; false when lws refused them.
     private func write(_ response: HTTPResponse, to wsi: OpaquePointer, headOnly: Bool, close: Bool) -> Bool {
         let pre = clws_pre()
-        let capacity = pre + 1024 + response.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 } + response.body.count
+        let capacity =
+            pre + 1024 + response.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
+            + response.body.count
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         let start = buffer + pre
         var cursor: UnsafeMutablePointer<UInt8>? = start
         let end = buffer + capacity - 1
         let failed = response.contentType.withCString { contentType in
-            lws_add_http_common_headers(wsi, UInt32(response.status), contentType, lws_filepos_t(response.body.count), &cursor, end) != 0
+            lws_add_http_common_headers(
+                wsi,
+                UInt32(response.status),
+                contentType,
+                lws_filepos_t(response.body.count),
+                &cursor,
+                end
+            ) != 0
         }
         if failed { return false }
         for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) {
             var nameBytes = Array((name.lowercased() + ":").utf8) + [0]
             var valueBytes = Array(value.utf8)
-            if lws_add_http_header_by_name(wsi, &nameBytes, &valueBytes, Int32(valueBytes.count), &cursor, end) != 0 { return false }
+            if lws_add_http_header_by_name(wsi, &nameBytes, &valueBytes, Int32(valueBytes.count), &cursor, end) != 0 {
+                return false
+            }
         }
         if close {
             var value = Array("close".utf8)
-            if lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, &value, Int32(value.count), &cursor, end) != 0 { return false }
+            if lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, &value, Int32(value.count), &cursor, end) != 0 {
+                return false
+            }
         }
         guard lws_finalize_write_http_header(wsi, start, &cursor, end) == 0 else { return false }
         if headOnly || response.body.isEmpty { return true }
         // lws keeps what the socket did not take and sends it before it closes the connection.
-        response.body.withUnsafeBufferPointer { if let base = $0.baseAddress { start.update(from: base, count: response.body.count) } }
+        response.body.withUnsafeBufferPointer {
+            if let base = $0.baseAddress { start.update(from: base, count: response.body.count) }
+        }
         return lws_write(wsi, start, response.body.count, LWS_WRITE_HTTP_FINAL) >= 0
     }
 
     private static func httpRequest(_ wsi: OpaquePointer, path: String) -> HTTPRequest {
         let methods: [(lws_token_indexes, String)] = [
-            (WSI_TOKEN_GET_URI, "GET"), (WSI_TOKEN_POST_URI, "POST"), (WSI_TOKEN_HEAD_URI, "HEAD"), (WSI_TOKEN_PUT_URI, "PUT"),
+            (WSI_TOKEN_GET_URI, "GET"), (WSI_TOKEN_POST_URI, "POST"), (WSI_TOKEN_HEAD_URI, "HEAD"),
+            (WSI_TOKEN_PUT_URI, "PUT"),
             (WSI_TOKEN_PATCH_URI, "PATCH"), (WSI_TOKEN_DELETE_URI, "DELETE"), (WSI_TOKEN_OPTIONS_URI, "OPTIONS"),
         ]
         let method: String = methods.first(where: { lws_hdr_total_length(wsi, $0.0) > 0 }).map { $0.1 } ?? "OTHER"
@@ -676,7 +747,10 @@ public final class WebSocketServer: @unchecked Sendable {
 
     fileprivate static func server(forTimer sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) -> WebSocketServer? {
         guard let sul else { return nil }
-        let raw = UnsafeMutableRawPointer(sul).load(fromByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride, as: UnsafeMutableRawPointer.self)
+        let raw = UnsafeMutableRawPointer(sul).load(
+            fromByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride,
+            as: UnsafeMutableRawPointer.self
+        )
         return Unmanaged<WebSocketServer>.fromOpaque(raw).takeUnretainedValue()
     }
 
@@ -690,7 +764,11 @@ public final class WebSocketServer: @unchecked Sendable {
 // a closure written in top-level code would be @MainActor and trap on the service thread.
 
 private func webSocketServerCallback(
-    wsi: OpaquePointer?, reason: lws_callback_reasons, user: UnsafeMutableRawPointer?, input: UnsafeMutableRawPointer?, length: Int
+    wsi: OpaquePointer?,
+    reason: lws_callback_reasons,
+    user: UnsafeMutableRawPointer?,
+    input: UnsafeMutableRawPointer?,
+    length: Int
 ) -> Int32 {
     guard let server = WebSocketServer.server(for: wsi) else {
         return lws_callback_http_dummy(wsi, reason, user, input, length)

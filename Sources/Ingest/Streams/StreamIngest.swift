@@ -37,20 +37,30 @@ final class StreamIngest: WebSocketServerHandler {
     private let metricsSnapshot: IngestMetricsSnapshot
 
     init(
-        configuration: IngestConfiguration, finalizer: StreamFinalizer, events: AsyncStream<IngestEvent>.Continuation,
-        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(), pauses: CallPauses = CallPauses(), logger: Logger
+        configuration: IngestConfiguration,
+        finalizer: StreamFinalizer,
+        events: AsyncStream<IngestEvent>.Continuation,
+        metricsSnapshot: IngestMetricsSnapshot = IngestMetricsSnapshot(),
+        pauses: CallPauses = CallPauses(),
+        logger: Logger
     ) {
         self.pauses = pauses
         self.configuration = configuration
         self.layout = StorageLayout(root: configuration.storageRoot)
         self.logger = logger
-        self.authenticator = BasicAuthenticator(credentials: configuration.credentials, disabled: configuration.authDisabled)
+        self.authenticator = BasicAuthenticator(
+            credentials: configuration.credentials,
+            disabled: configuration.authDisabled
+        )
         self.finalizer = finalizer
         self.events = events
         self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         self.reportsProgress = configuration.reportsProgress
         self.metricsSnapshot = metricsSnapshot
-        self.housekeepingEvery = max(1, Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1)))
+        self.housekeepingEvery = max(
+            1,
+            Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1))
+        )
         self.flushQueue.reserveCapacity(1024)
     }
 
@@ -70,9 +80,11 @@ final class StreamIngest: WebSocketServerHandler {
                 self.logger.warning(
                     "refused stream upgrade",
                     metadata: [
-                        "reason": "\(LogText.escaped(reason))", "status": "\(status)", "remote": "\(request.remoteAddress)",
+                        "reason": "\(LogText.escaped(reason))", "status": "\(status)",
+                        "remote": "\(request.remoteAddress)",
                         "path": "\(LogText.escaped(request.path))", "suppressed_since_last": "\(suppressed)",
-                    ])
+                    ]
+                )
             }
         }
         return decision
@@ -80,7 +92,10 @@ final class StreamIngest: WebSocketServerHandler {
 
     private func decide(_ request: UpgradeRequest) -> UpgradeDecision {
         guard request.path == self.configuration.streamPath else {
-            return .reject(status: 404, reason: "no stream endpoint at \(request.path); use \(self.configuration.streamPath)")
+            return .reject(
+                status: 404,
+                reason: "no stream endpoint at \(request.path); use \(self.configuration.streamPath)"
+            )
         }
         switch self.authenticator.check(authorizationHeader: request.authorization) {
         case .allowed: break
@@ -121,7 +136,12 @@ final class StreamIngest: WebSocketServerHandler {
     // MARK: - Connections
 
     func opened(_ connection: WebSocketConnection, request: UpgradeRequest) {
-        let session = StreamSession(connection: connection, request: request, ingest: self, now: WebSocketServer.monotonicMs())
+        let session = StreamSession(
+            connection: connection,
+            request: request,
+            ingest: self,
+            now: WebSocketServer.monotonicMs()
+        )
         connection.context = session
         self.sessions[connection.id] = session
         self.metrics.openConnections += 1
@@ -131,7 +151,11 @@ final class StreamIngest: WebSocketServerHandler {
         self.metrics.messages += 1
         // Only `opened` sets the context, always to a StreamSession: skip the dynamic cast.
         guard let context = connection.context else { return }
-        unsafeDowncast(context, to: StreamSession.self).received(message, isBinary: isBinary, now: WebSocketServer.monotonicMs())
+        unsafeDowncast(context, to: StreamSession.self).received(
+            message,
+            isBinary: isBinary,
+            now: WebSocketServer.monotonicMs()
+        )
     }
 
     func messageTooLarge(on connection: WebSocketConnection) {
@@ -140,7 +164,8 @@ final class StreamIngest: WebSocketServerHandler {
         session.recorder?.recordInvalidMessage(code: "message-too-large")
         self.logger.warning(
             "closing stream: message too large",
-            metadata: ["connection": "\(connection.id)", "limit_bytes": "\(self.configuration.server.maxMessageBytes)"])
+            metadata: ["connection": "\(connection.id)", "limit_bytes": "\(self.configuration.server.maxMessageBytes)"]
+        )
         session.finish(reason: "message-too-large", closeCode: nil, closeReason: "")
     }
 
@@ -181,7 +206,9 @@ final class StreamIngest: WebSocketServerHandler {
             if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
                 self.metrics.errors["idle-timeout", default: 0] += 1
                 self.logger.warning(
-                    "closing idle stream", metadata: ["connection": "\(session.connection.id)", "idle_ms": "\(now - session.lastActivityMs)"])
+                    "closing idle stream",
+                    metadata: ["connection": "\(session.connection.id)", "idle_ms": "\(now - session.lastActivityMs)"]
+                )
                 session.finish(reason: "idle-timeout", closeCode: .normal, closeReason: "idle timeout")
             }
         }
@@ -216,13 +243,21 @@ final class StreamIngest: WebSocketServerHandler {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
         case (_, "/healthz"):
-            return HTTPResponse(status: 405, contentType: "application/json", body: Array("{\"error\":\"use GET\"}\n".utf8), headers: ["Allow": "GET, HEAD"])
+            return HTTPResponse(
+                status: 405,
+                contentType: "application/json",
+                body: Array("{\"error\":\"use GET\"}\n".utf8),
+                headers: ["Allow": "GET, HEAD"]
+            )
         case (_, self.configuration.streamPath):
             var response = HTTPResponse.error(426, "this is a WebSocket endpoint; send an upgrade request")
             response.headers["Upgrade"] = "websocket"
             return response
         default:
-            return .error(404, "no such endpoint on the stream door; callbacks, events, media and metrics are on the platform and internal doors")
+            return .error(
+                404,
+                "no such endpoint on the stream door; callbacks, events, media and metrics are on the platform and internal doors"
+            )
         }
     }
 
@@ -239,7 +274,11 @@ final class StreamIngest: WebSocketServerHandler {
 
     /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode) as 16-bit
     /// samples: PCM as it is, G.711 expanded through its table (`G711`).
-    func decode(_ frame: MediaFrame, in message: UnsafeRawBufferPointer, encoding: StreamEncoding) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
+    func decode(
+        _ frame: MediaFrame,
+        in message: UnsafeRawBufferPointer,
+        encoding: StreamEncoding
+    ) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
         let encoded = StreamMessageParser.maxDecodedSize(of: frame)
         // G.711 is decoded into the upper half and expanded, two bytes per byte, into the lower.
         let needed = encoding == .pcm16 ? encoded : encoded * 3

@@ -48,7 +48,9 @@ extension StreamSession {
 
     private func applyPause(_ entry: CallPauses.Entry?, generation: UInt64) {
         guard let recorder else { return }
-        guard self.pause.apply(entry, generation: generation, timelineEnd: recorder.timelineEnd, now: .now()) else { return }
+        guard self.pause.apply(entry, generation: generation, timelineEnd: recorder.timelineEnd, now: .now()) else {
+            return
+        }
         recorder.recordPauses(self.pause.intervals)
         self.logStreamPause(paused: self.pause.isPaused, at: recorder.timelineEnd)
     }
@@ -57,7 +59,9 @@ extension StreamSession {
 extension StreamSession {
     fileprivate func logStreamPause(paused: Bool, at frame: Int64) {
         self.logger.info(
-            paused ? "call paused: this stream writes silence and drops dtmf" : "call resumed: this stream records again",
-            metadata: ["sample_frame": "\(frame)"])
+            paused
+                ? "call paused: this stream writes silence and drops dtmf" : "call resumed: this stream records again",
+            metadata: ["sample_frame": "\(frame)"]
+        )
     }
 }

@@ -51,7 +51,11 @@ final class StreamSession {
         self.lastActivityMs = now
         guard !self.finished else { return }
         if isBinary {
-            self.fail("binary-message", closeCode: .unsupportedData, reason: "binary messages are not part of the stream protocol; send JSON text")
+            self.fail(
+                "binary-message",
+                closeCode: .unsupportedData,
+                reason: "binary messages are not part of the stream protocol; send JSON text"
+            )
             return
         }
         let parsed: StreamMessage
@@ -67,7 +71,11 @@ final class StreamSession {
         case .start(let start):
             self.start(start)
         case .stop(let stop):
-            self.finish(reason: "stop:\(stop.reason ?? "unspecified")", closeCode: .normal, closeReason: "stream stopped")
+            self.finish(
+                reason: "stop:\(stop.reason ?? "unspecified")",
+                closeCode: .normal,
+                closeReason: "stream stopped"
+            )
         case .dtmf(let dtmf):
             // Digits pressed while the call is paused (a card number) are dropped, never stored.
             if self.pausedNow() { return }
@@ -116,7 +124,12 @@ final class StreamSession {
         self.ingest.metrics.mediaFrames += 1
         self.ingest.metrics.audioBytes += samples.count * self.encoding.bytesPerSample
         if self.pausedNow() { Self.silence(samples) }
-        let placement = recorder.append(channel: channel, timestampMs: frame.timestampMs, chunk: frame.chunk, samples: samples)
+        let placement = recorder.append(
+            channel: channel,
+            timestampMs: frame.timestampMs,
+            chunk: frame.chunk,
+            samples: samples
+        )
         switch placement {
         case .placed, .reordered:
             break
@@ -127,19 +140,31 @@ final class StreamSession {
         case .gapTooLarge:
             // The sidecar keeps the reason too: which number, and what it was.
             self.fail(
-                "gap-too-large", closeCode: .policyViolation,
-                reason: "\(Self.position(of: frame)) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead", explained: true)
+                "gap-too-large",
+                closeCode: .policyViolation,
+                reason:
+                    "\(Self.position(of: frame)) lies more than \(self.ingest.configuration.recorder.maxGapMs / 1000) s ahead",
+                explained: true
+            )
             return
         case .beyondMaxDuration:
             self.fail(
-                "too-long", closeCode: .policyViolation,
-                reason: "\(Self.position(of: frame)) ends past the longest stream kept (\(self.ingest.configuration.recorder.maxDurationMs / 1000) s)",
-                explained: true)
+                "too-long",
+                closeCode: .policyViolation,
+                reason:
+                    "\(Self.position(of: frame)) ends past the longest stream kept (\(self.ingest.configuration.recorder.maxDurationMs / 1000) s)",
+                explained: true
+            )
             return
         }
         if !self.queuedForFlush && recorder.hasBufferedAudio { self.ingest.queueFlush(self, now: self.lastActivityMs) }
         if let error = recorder.writeError {
-            self.fail("write-failed", closeCode: .internalError, reason: "cannot store audio: \(error.code)", detail: "\(error)")
+            self.fail(
+                "write-failed",
+                closeCode: .internalError,
+                reason: "cannot store audio: \(error.code)",
+                detail: "\(error)"
+            )
         }
     }
 
@@ -151,18 +176,25 @@ final class StreamSession {
         guard let encoding = StreamEncoding(mediaFormatEncoding: start.mediaFormat?.encoding) else {
             // Nothing is written: audio read as the wrong encoding would be stored noise.
             self.fail(
-                "unsupported-encoding", closeCode: .unsupportedData,
-                reason: "media_format.encoding \"\(LogText.escaped(start.mediaFormat?.encoding ?? "", limit: 40))\" is not PCM, mu-law or A-law")
+                "unsupported-encoding",
+                closeCode: .unsupportedData,
+                reason:
+                    "media_format.encoding \"\(LogText.escaped(start.mediaFormat?.encoding ?? "", limit: 40))\" is not PCM, mu-law or A-law"
+            )
             return
         }
-        if let invalid = start.mediaFormat?.invalidReason, self.requestedRate == nil || !invalid.contains("sample_rate") {
+        if let invalid = start.mediaFormat?.invalidReason, self.requestedRate == nil || !invalid.contains("sample_rate")
+        {
             self.fail("invalid-media-format", closeCode: .unsupportedData, reason: invalid)
             return
         }
         let identity: StreamRecorder.Identity
         do throws(MediaError) {
             identity = try StreamStartIdentity.identity(
-                of: start, encoding: encoding, queryParameters: self.queryParameters)
+                of: start,
+                encoding: encoding,
+                queryParameters: self.queryParameters
+            )
         } catch {
             self.fail("invalid-identifier", closeCode: .policyViolation, reason: error.description)
             return
@@ -178,7 +210,11 @@ final class StreamSession {
             rate = requested
         } else if let announced = start.mediaFormat?.sampleRate {
             guard StreamIngest.supportedRates.contains(announced) else {
-                self.fail("unsupported-sample-rate", closeCode: .unsupportedData, reason: "sample rate \(announced) is not 8000, 16000 or 24000")
+                self.fail(
+                    "unsupported-sample-rate",
+                    closeCode: .unsupportedData,
+                    reason: "sample rate \(announced) is not 8000, 16000 or 24000"
+                )
                 return
             }
             rate = announced
@@ -188,10 +224,20 @@ final class StreamSession {
 
         do {
             self.recorder = try StreamRecorder(
-                layout: self.ingest.layout, identity: identity, sampleRate: rate, startedAt: .now(),
-                configuration: self.ingest.configuration.recorder, exorecVersion: StreamIngest.version)
+                layout: self.ingest.layout,
+                identity: identity,
+                sampleRate: rate,
+                startedAt: .now(),
+                configuration: self.ingest.configuration.recorder,
+                exorecVersion: StreamIngest.version
+            )
         } catch {
-            self.fail("cannot-create", closeCode: .internalError, reason: "cannot store this stream: \(error.code)", detail: error.description)
+            self.fail(
+                "cannot-create",
+                closeCode: .internalError,
+                reason: "cannot store this stream: \(error.code)",
+                detail: error.description
+            )
             return
         }
         if let tracks = start.tracks, !tracks.isEmpty {
@@ -200,7 +246,9 @@ final class StreamSession {
         if let callSid = identity.callSid { self.startPause(callSid: callSid.value) }
         self.ingest.metrics.streamsStarted += 1
         self.ingest.metrics.activeStreams += 1
-        var started: Logger.Metadata = ["sample_rate": "\(rate)", "encoding": "\(encoding.rawValue)", "path": "\(self.recorder!.wavPath)"]
+        var started: Logger.Metadata = [
+            "sample_rate": "\(rate)", "encoding": "\(encoding.rawValue)", "path": "\(self.recorder!.wavPath)",
+        ]
         if identity.callSid == nil { started["unattached"] = "true" }
         if identity.streamSidGenerated { started["stream_sid_generated"] = "true" }
         self.logger.info("stream started", metadata: started)
@@ -211,7 +259,12 @@ final class StreamSession {
         do {
             try self.recorder?.setChannels(channels)
         } catch {
-            self.fail("cannot-create", closeCode: .internalError, reason: "cannot store this stream: \(error.code)", detail: error.description)
+            self.fail(
+                "cannot-create",
+                closeCode: .internalError,
+                reason: "cannot store this stream: \(error.code)",
+                detail: error.description
+            )
         }
     }
 
@@ -229,10 +282,12 @@ final class StreamSession {
                 self.logger.info(
                     "stream finished",
                     metadata: [
-                        "reason": "\(LogText.escaped(reason))", "frames": "\(sidecar.frames)", "gaps": "\(sidecar.gaps.count)",
+                        "reason": "\(LogText.escaped(reason))", "frames": "\(sidecar.frames)",
+                        "gaps": "\(sidecar.gaps.count)",
                         "duplicates": "\(sidecar.duplicates)", "late_frames": "\(sidecar.lateFrames)",
                         "invalid_messages": "\(sidecar.invalidMessages.values.reduce(0, +))",
-                    ])
+                    ]
+                )
             }
         }
         if let closeCode { self.connection.close(closeCode, reason: closeReason) }
@@ -247,7 +302,13 @@ final class StreamSession {
     ///
     /// - Parameter explained: the sidecar's close reason is `kind; reason` rather than `kind`
     ///   (for values from outside, so that the file says which value ended it).
-    private func fail(_ kind: String, closeCode: CloseCode, reason: String, detail: String? = nil, explained: Bool = false) {
+    private func fail(
+        _ kind: String,
+        closeCode: CloseCode,
+        reason: String,
+        detail: String? = nil,
+        explained: Bool = false
+    ) {
         self.ingest.metrics.errors[kind, default: 0] += 1
         self.recorder?.recordInvalidMessage(code: kind)
         self.reportOnce(kind, level: .warning, "closing stream: \(reason)", detail.map { ["detail": "\($0)"] } ?? [:])
@@ -281,13 +342,22 @@ extension StreamSession {
     /// How far the file grew since the last report, or nil if it did not (housekeeping only: after
     /// the recorder's tick, so the header already covers these frames).
     func growthSinceLastReport() -> StreamProgress? {
-        guard let recorder, let channels = recorder.channels, recorder.framesWritten > self.reportedFrames else { return nil }
+        guard let recorder, let channels = recorder.channels, recorder.framesWritten > self.reportedFrames else {
+            return nil
+        }
         self.reportedFrames = recorder.framesWritten
         // The canonical 44-byte header, then 16-bit samples; the size on disk when stat fails.
         let bytes = (try? FileSystem.size(of: recorder.wavPath)) ?? (44 + recorder.framesWritten * Int64(channels) * 2)
         return StreamProgress(
-            streamSid: recorder.sidecar.streamSid, callSid: recorder.sidecar.catalogCallSid, path: recorder.wavPath,
-            sampleRate: recorder.sampleRate, channels: channels, frames: recorder.framesWritten, durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate), bytes: bytes,
-            at: .now())
+            streamSid: recorder.sidecar.streamSid,
+            callSid: recorder.sidecar.catalogCallSid,
+            path: recorder.wavPath,
+            sampleRate: recorder.sampleRate,
+            channels: channels,
+            frames: recorder.framesWritten,
+            durationSeconds: Double(recorder.framesWritten) / Double(recorder.sampleRate),
+            bytes: bytes,
+            at: .now()
+        )
     }
 }

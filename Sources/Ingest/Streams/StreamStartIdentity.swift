@@ -9,7 +9,9 @@ import MediaStore
 /// must be path-safe (``PathSafeIdentifier``): those are refused, since they would become folder names.
 enum StreamStartIdentity {
     static func identity(
-        of start: StreamStart, encoding: StreamEncoding, queryParameters: [String: String]
+        of start: StreamStart,
+        encoding: StreamEncoding,
+        queryParameters: [String: String]
     ) throws(MediaError) -> StreamRecorder.Identity {
         let given = { (value: String?) -> String? in value.flatMap { $0.isEmpty ? nil : $0 } }
         let streamSid: PathSafeIdentifier
@@ -26,10 +28,18 @@ enum StreamStartIdentity {
         var account: PathSafeIdentifier?
         if let value = given(start.accountSid) { account = try PathSafeIdentifier(value, field: "start.account_sid") }
         return StreamRecorder.Identity(
-            account: account, callSid: callSid, streamSid: streamSid, streamSidGenerated: generated,
+            account: account,
+            callSid: callSid,
+            streamSid: streamSid,
+            streamSidGenerated: generated,
             // The name as sent, bounded: MIME parameters after a known name are tolerated, not kept at any length.
-            sourceEncoding: encoding, mediaFormatEncoding: start.mediaFormat?.encoding.map { String($0.prefix(64)) },
-            from: start.from, to: start.to, customParameters: start.customParameters, queryParameters: queryParameters)
+            sourceEncoding: encoding,
+            mediaFormatEncoding: start.mediaFormat?.encoding.map { String($0.prefix(64)) },
+            from: start.from,
+            to: start.to,
+            customParameters: start.customParameters,
+            queryParameters: queryParameters
+        )
     }
 
     /// `exorec-` and 128 random bits in hex: path-safe, and never one the platform would send.

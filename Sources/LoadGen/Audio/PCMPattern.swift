@@ -76,7 +76,9 @@ public struct PCMPattern: Sendable {
 
     /// One whole frame of one channel.
     public func frame(stream: Int, channel: Int, frame: Int) -> [Int16] {
-        var samples = (0..<Self.headerSamples).map { self.headerSample($0, stream: stream, channel: channel, frame: frame) }
+        var samples = (0..<Self.headerSamples).map {
+            self.headerSample($0, stream: stream, channel: channel, frame: frame)
+        }
         samples += self.pool[self.blockIndex(stream: stream, channel: channel, frame: frame)]
         return samples
     }
@@ -104,7 +106,8 @@ public struct PCMPattern: Sendable {
         return FrameIdentity(
             stream: Int(w[0]) | Int(w[1] & 0x7FFF) << 16,
             channel: Int(w[1] >> 15),
-            frame: Int(w[2]) | Int(w[3]) << 16)
+            frame: Int(w[2]) | Int(w[3]) << 16
+        )
     }
 
     /// A triangle wave whose period depends on the block, plus a little hashed dither, so that
@@ -117,7 +120,8 @@ public struct PCMPattern: Sendable {
             let half = period / 2
             let ramp = phase < half ? phase : period - phase
             let triangle = amplitude * (4 * ramp - period) / period
-            var hash = UInt32(truncatingIfNeeded: block &* 0x9E37_79B9) ^ UInt32(truncatingIfNeeded: index &* 0x85EB_CA6B)
+            var hash =
+                UInt32(truncatingIfNeeded: block &* 0x9E37_79B9) ^ UInt32(truncatingIfNeeded: index &* 0x85EB_CA6B)
             hash ^= hash >> 15
             hash = hash &* 0x2C1B_3C6D
             hash ^= hash >> 12

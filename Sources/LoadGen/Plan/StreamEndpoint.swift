@@ -40,7 +40,12 @@ public struct StreamEndpoint: Sendable, Hashable {
         }
         switch components.scheme?.lowercased() {
         case "ws": break
-        case "wss": throw .invalidURL(url, reason: "wss:// is not supported; the load generator speaks plain ws:// (terminate TLS in front of the server)")
+        case "wss":
+            throw .invalidURL(
+                url,
+                reason:
+                    "wss:// is not supported; the load generator speaks plain ws:// (terminate TLS in front of the server)"
+            )
         default: throw .invalidURL(url, reason: "the scheme must be ws://")
         }
         guard let host = components.host, !host.isEmpty else {

@@ -42,9 +42,18 @@ public struct LoadReport: Sendable, Codable {
     }
 
     init(
-        plan: LoadPlan, streamsOK: Int, handshakeFailures: Int, failures: [String: Int], mediaMessages: Int,
-        bytesSent: Int, connectSeconds: Double, streamSeconds: Double, generatorCPUSeconds: Double,
-        maxLagMilliseconds: Double?, lateSteps: Int?, completedStreams: [Int]
+        plan: LoadPlan,
+        streamsOK: Int,
+        handshakeFailures: Int,
+        failures: [String: Int],
+        mediaMessages: Int,
+        bytesSent: Int,
+        connectSeconds: Double,
+        streamSeconds: Double,
+        generatorCPUSeconds: Double,
+        maxLagMilliseconds: Double?,
+        lateSteps: Int?,
+        completedStreams: [Int]
     ) {
         self.runID = plan.runID.description
         self.url = plan.endpoint.displayURL

@@ -21,24 +21,33 @@ enum DedicatedThread {
 
     /// Runs `body` on a new detached thread named `name` (Linux keeps 15 characters) and returns its result.
     static func run<T: Sendable>(
-        name: String, cpu: Int? = nil, _ body: @escaping @Sendable () -> T
+        name: String,
+        cpu: Int? = nil,
+        _ body: @escaping @Sendable () -> T
     ) async throws(LoadGenError) -> T {
         let result: Result<T, LoadGenError> = await withCheckedContinuation { continuation in
-            let context = Unmanaged.passRetained(Context(name: name, cpu: cpu) {
-                continuation.resume(returning: .success(body()))
-            }).toOpaque()
+            let context = Unmanaged.passRetained(
+                Context(name: name, cpu: cpu) {
+                    continuation.resume(returning: .success(body()))
+                }
+            ).toOpaque()
             var attributes = pthread_attr_t()
             pthread_attr_init(&attributes)
             pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
             defer { pthread_attr_destroy(&attributes) }
             var handle = pthread_t()
-            let status = pthread_create(&handle, &attributes, { raw in
-                let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
-                _ = csys_name_current_thread(String(context.name.prefix(15)))
-                if let cpu = context.cpu { DedicatedThread.pin(to: cpu) }
-                context.body()
-                return nil
-            }, context)
+            let status = pthread_create(
+                &handle,
+                &attributes,
+                { raw in
+                    let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
+                    _ = csys_name_current_thread(String(context.name.prefix(15)))
+                    if let cpu = context.cpu { DedicatedThread.pin(to: cpu) }
+                    context.body()
+                    return nil
+                },
+                context
+            )
             if status != 0 {
                 Unmanaged<Context>.fromOpaque(context).release()
                 continuation.resume(returning: .failure(.system(call: "pthread_create", errno: status)))

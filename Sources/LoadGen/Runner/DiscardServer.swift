@@ -38,13 +38,18 @@ public final class DiscardServer: @unchecked Sendable {
 
     /// Binds 127.0.0.1 on a free port.
     public init() throws(LoadGenError) {
-        let listener = try Posix.check(socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0), "socket")
+        let listener = try Posix.check(
+            socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0),
+            "socket"
+        )
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(listener, 4096) == 0 else {
             let code = errno
@@ -160,11 +165,16 @@ public final class DiscardServer: @unchecked Sendable {
     private static func upgradeResponse(_ head: ArraySlice<UInt8>) -> [UInt8]? {
         let text = String(decoding: head, as: UTF8.self)
         let key = text.split(separator: "\r\n").lazy.compactMap { line -> String? in
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "sec-websocket-key" else { return nil }
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "sec-websocket-key" else {
+                return nil
+            }
             return String(line[line.index(after: colon)...].filter { $0 != " " && $0 != "\t" })
         }.first
         guard let key else { return nil }
         let accept = WebSocketHandshake.accept(forKey: key)
-        return Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n".utf8)
+        return Array(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"
+                .utf8
+        )
     }
 }

@@ -70,7 +70,9 @@ public final class LoadRunner {
             self.batchBytes = 4 * self.template.maxStepBytes
         }
         let capacity = self.batchBytes + self.template.maxStepBytes + stopBytes
-        self.connections = (0..<plan.streams).map { WebSocketClientConnection(index: $0, plan: plan, bufferCapacity: capacity) }
+        self.connections = (0..<plan.streams).map {
+            WebSocketClientConnection(index: $0, plan: plan, bufferCapacity: capacity)
+        }
         self.readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         self.handshakeTimeoutNanoseconds = UInt64(plan.handshakeTimeoutSeconds * 1e9)
         self.closeTimeoutNanoseconds = UInt64(plan.closeTimeoutSeconds * 1e9)
@@ -84,7 +86,9 @@ public final class LoadRunner {
 
     /// Runs `plan` on a dedicated thread (pinned to `cpu` if given) and returns its report.
     public static func run(
-        _ plan: LoadPlan, cpu: Int? = nil, progress: (@Sendable (Progress) -> Void)? = nil
+        _ plan: LoadPlan,
+        cpu: Int? = nil,
+        progress: (@Sendable (Progress) -> Void)? = nil
     ) async throws(LoadGenError) -> LoadReport {
         let result = try await DedicatedThread.run(name: "loadgen", cpu: cpu) {
             Result { () throws(LoadGenError) in try LoadRunner(plan: plan, progress: progress).run() }
@@ -129,7 +133,11 @@ public final class LoadRunner {
     }
 
     private func open(_ connection: WebSocketClientConnection, now: UInt64) {
-        let fd = socket(self.address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            self.address.family,
+            Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue),
+            0
+        )
         guard fd >= 0 else {
             self.fail(connection, .handshake("socket: \(String(cString: strerror(errno)))"), now: now)
             return
@@ -211,7 +219,12 @@ public final class LoadRunner {
         var sends = 0
         while true {
             if connection.out.pending < self.batchBytes {
-                connection.queueDueMessages(template: self.template, plan: self.plan, batchBytes: self.batchBytes, now: now)
+                connection.queueDueMessages(
+                    template: self.template,
+                    plan: self.plan,
+                    batchBytes: self.batchBytes,
+                    now: now
+                )
             }
             if connection.out.isEmpty { break }
             if sends == Self.sendsPerTurn {
@@ -378,7 +391,13 @@ public final class LoadRunner {
         for connection in self.connections {
             switch connection.phase {
             case .connecting, .upgrading:
-                if now >= connection.deadline { self.fail(connection, .handshake("no answer within \(self.plan.handshakeTimeoutSeconds) s"), now: now) }
+                if now >= connection.deadline {
+                    self.fail(
+                        connection,
+                        .handshake("no answer within \(self.plan.handshakeTimeoutSeconds) s"),
+                        now: now
+                    )
+                }
             case .closing where connection.deadline != 0:
                 // A flooded server can be seconds behind when `stop` leaves: while it keeps
                 // acknowledging bytes it is working through its backlog, and the clock restarts.
@@ -402,7 +421,9 @@ public final class LoadRunner {
         guard self.readyList.isEmpty else { return 0 }
         var wake = self.nextDeadlineCheck
         if let next = self.due.next { wake = min(wake, next) }
-        if self.nextToOpen < self.connections.count && self.handshaking < self.plan.maxPendingHandshakes && self.plan.rampPerSecond > 0 {
+        if self.nextToOpen < self.connections.count && self.handshaking < self.plan.maxPendingHandshakes
+            && self.plan.rampPerSecond > 0
+        {
             let nextOpen = self.runStart + UInt64(Double(self.nextToOpen) / self.plan.rampPerSecond * 1e9)
             wake = min(wake, nextOpen)
         }
@@ -415,9 +436,14 @@ public final class LoadRunner {
         self.nextProgress = now + Self.progressInterval
         guard let progress = self.progress else { return }
         let open = self.connections.lazy.filter { $0.phase != .finished && $0.phase != .waiting }.count
-        progress(Progress(
-            elapsedSeconds: Double(now - self.runStart) / 1e9, openStreams: open, finishedStreams: self.finished,
-            mediaMessages: self.connections.reduce(0) { $0 + $1.mediaQueued }))
+        progress(
+            Progress(
+                elapsedSeconds: Double(now - self.runStart) / 1e9,
+                openStreams: open,
+                finishedStreams: self.finished,
+                mediaMessages: self.connections.reduce(0) { $0 + $1.mediaQueued }
+            )
+        )
     }
 
     private func report(cpuNanoseconds: UInt64) -> LoadReport {
@@ -447,6 +473,7 @@ public final class LoadRunner {
             generatorCPUSeconds: Double(cpuNanoseconds) / 1e9,
             maxLagMilliseconds: realtime ? Double(self.connections.map(\.maxLagNanoseconds).max() ?? 0) / 1e6 : nil,
             lateSteps: realtime ? self.connections.reduce(0) { $0 + $1.lateSteps } : nil,
-            completedStreams: completed)
+            completedStreams: completed
+        )
     }
 }

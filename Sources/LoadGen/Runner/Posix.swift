@@ -95,7 +95,8 @@ final class Epoll {
     }
 
     /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `handle(token, events)` for each ready descriptor.
-    func wait(timeoutMilliseconds: Int32, _ handle: (UInt64, UInt32) throws(LoadGenError) -> Void) throws(LoadGenError) {
+    func wait(timeoutMilliseconds: Int32, _ handle: (UInt64, UInt32) throws(LoadGenError) -> Void) throws(LoadGenError)
+    {
         let count = self.events.withUnsafeMutableBufferPointer { buffer in
             epoll_wait(self.fd, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
         }

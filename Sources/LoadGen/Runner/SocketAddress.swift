@@ -19,7 +19,9 @@ struct SocketAddress {
         defer { freeaddrinfo(list) }
         var address = SocketAddress()
         withUnsafeMutableBytes(of: &address.storage) { target in
-            target.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+            target.copyMemory(
+                from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen))
+            )
         }
         address.length = first.pointee.ai_addrlen
         return address

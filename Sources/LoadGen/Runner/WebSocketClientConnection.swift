@@ -122,8 +122,13 @@ final class WebSocketClientConnection {
                 for channel in 0..<channels {
                     self.sequence += 1
                     written += template.writeMedia(
-                        stream: self.index, sid: sid.baseAddress!, channel: channel, frame: self.nextFrame,
-                        sequence: self.sequence, into: target + written)
+                        stream: self.index,
+                        sid: sid.baseAddress!,
+                        channel: channel,
+                        frame: self.nextFrame,
+                        sequence: self.sequence,
+                        into: target + written
+                    )
                 }
                 self.out.commit(written)
                 self.queued += written

@@ -32,9 +32,25 @@ public struct StreamVerifier: Sendable {
                 let paths = files[index] ?? []
                 let outcome: Result<Int, StreamProblem> =
                     switch paths.count {
-                    case 0: .failure(self.problem(index, .missing, nil, "no .wav file under \(directory) has \(self.plan.streamSid(index)) in its name"))
+                    case 0:
+                        .failure(
+                            self.problem(
+                                index,
+                                .missing,
+                                nil,
+                                "no .wav file under \(directory) has \(self.plan.streamSid(index)) in its name"
+                            )
+                        )
                     case 1: self.verify(stream: index, path: paths[0])
-                    default: .failure(self.problem(index, .duplicateFiles, paths[0], "\(paths.count) files: \(paths.joined(separator: ", "))"))
+                    default:
+                        .failure(
+                            self.problem(
+                                index,
+                                .duplicateFiles,
+                                paths[0],
+                                "\(paths.count) files: \(paths.joined(separator: ", "))"
+                            )
+                        )
                     }
                 switch outcome {
                 case .success(let samples):
@@ -65,10 +81,14 @@ public struct StreamVerifier: Sendable {
         defer { try? file.close() }
         let info = file.info
         guard info.sampleRate == self.plan.sampleRate else {
-            return .failure(self.problem(stream, .sampleRate, path, "\(info.sampleRate) Hz, expected \(self.plan.sampleRate) Hz"))
+            return .failure(
+                self.problem(stream, .sampleRate, path, "\(info.sampleRate) Hz, expected \(self.plan.sampleRate) Hz")
+            )
         }
         guard info.channels == self.plan.channels else {
-            return .failure(self.problem(stream, .channels, path, "\(info.channels) channel(s), expected \(self.plan.channels)"))
+            return .failure(
+                self.problem(stream, .channels, path, "\(info.channels) channel(s), expected \(self.plan.channels)")
+            )
         }
         let samples = file.readAll()
         return self.compare(samples, stream: stream, path: path)
@@ -90,13 +110,27 @@ public struct StreamVerifier: Sendable {
                         let base = frame * frameSamples * channels
                         if channels == 1 {
                             return self.pattern.matches(
-                                UnsafeBufferPointer(rebasing: all[base..<base + frameSamples]), stream: stream, channel: 0, frame: frame)
+                                UnsafeBufferPointer(rebasing: all[base..<base + frameSamples]),
+                                stream: stream,
+                                channel: 0,
+                                frame: frame
+                            )
                         }
                         for i in 0..<frameSamples { buffer[i] = all[base + i * channels + channel] }
-                        return self.pattern.matches(UnsafeBufferPointer(buffer), stream: stream, channel: channel, frame: frame)
+                        return self.pattern.matches(
+                            UnsafeBufferPointer(buffer),
+                            stream: stream,
+                            channel: channel,
+                            frame: frame
+                        )
                     }
                     if !matched {
-                        firstDifference = self.describeDifference(in: all, stream: stream, channel: channel, frame: frame)
+                        firstDifference = self.describeDifference(
+                            in: all,
+                            stream: stream,
+                            channel: channel,
+                            frame: frame
+                        )
                         break frameLoop
                     }
                 }
@@ -105,10 +139,15 @@ public struct StreamVerifier: Sendable {
         let expectedSamples = expectedFrames * frameSamples
         if fileFrames != expectedSamples {
             let difference = firstDifference.map { "; first difference: \($0)" } ?? ""
-            return .failure(self.problem(
-                stream, .length, path,
-                "\(fileFrames) sample frames (\(Self.frames(fileFrames, frameSamples)) of 100 ms), expected \(expectedSamples) (\(expectedFrames))\(difference)",
-                shorter: fileFrames < expectedSamples && firstDifference == nil))
+            return .failure(
+                self.problem(
+                    stream,
+                    .length,
+                    path,
+                    "\(fileFrames) sample frames (\(Self.frames(fileFrames, frameSamples)) of 100 ms), expected \(expectedSamples) (\(expectedFrames))\(difference)",
+                    shorter: fileFrames < expectedSamples && firstDifference == nil
+                )
+            )
         }
         if let firstDifference {
             return .failure(self.problem(stream, .samples, path, firstDifference))
@@ -116,7 +155,8 @@ public struct StreamVerifier: Sendable {
         return .success(samples.count)
     }
 
-    private func describeDifference(in all: UnsafeBufferPointer<Int16>, stream: Int, channel: Int, frame: Int) -> String {
+    private func describeDifference(in all: UnsafeBufferPointer<Int16>, stream: Int, channel: Int, frame: Int) -> String
+    {
         let channels = self.plan.channels
         let frameSamples = self.pattern.samplesPerFrame
         let actual = (0..<frameSamples).map { all[(frame * frameSamples + $0) * channels + channel] }
@@ -124,20 +164,33 @@ public struct StreamVerifier: Sendable {
         let position = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? 0
         let place = "frame \(frame) (chunk \(frame + 1)) channel \(channel), sample \(position)"
         if let identity = self.pattern.identify(actual) {
-            return "\(place) holds \(identity == FrameIdentity(stream: stream, channel: channel, frame: frame) ? "a damaged copy of itself" : identity.description)"
+            return
+                "\(place) holds \(identity == FrameIdentity(stream: stream, channel: channel, frame: frame) ? "a damaged copy of itself" : identity.description)"
         }
         if actual.allSatisfy({ $0 == 0 }) { return "\(place) holds silence" }
         return "\(place) holds samples that are not from this run"
     }
 
     private static func frames(_ sampleFrames: Int, _ perFrame: Int) -> String {
-        sampleFrames % perFrame == 0 ? "\(sampleFrames / perFrame)" : String(format: "%.2f", Double(sampleFrames) / Double(perFrame))
+        sampleFrames % perFrame == 0
+            ? "\(sampleFrames / perFrame)" : String(format: "%.2f", Double(sampleFrames) / Double(perFrame))
     }
 
     private func problem(
-        _ stream: Int, _ kind: StreamProblem.Kind, _ path: String?, _ detail: String, shorter: Bool = false
+        _ stream: Int,
+        _ kind: StreamProblem.Kind,
+        _ path: String?,
+        _ detail: String,
+        shorter: Bool = false
     ) -> StreamProblem {
-        StreamProblem(stream: stream, streamSid: self.plan.streamSid(stream), kind: kind, path: path, detail: detail, isShortPrefix: shorter)
+        StreamProblem(
+            stream: stream,
+            streamSid: self.plan.streamSid(stream),
+            kind: kind,
+            path: path,
+            detail: detail,
+            isShortPrefix: shorter
+        )
     }
 }
 
@@ -166,7 +219,9 @@ public struct StreamProblem: Error, Sendable, Hashable, Codable, CustomStringCon
         }
     }
 
-    public var description: String { "stream \(self.stream) (\(self.streamSid)): \(self.kind.rawValue): \(self.detail)" }
+    public var description: String {
+        "stream \(self.stream) (\(self.streamSid)): \(self.kind.rawValue): \(self.detail)"
+    }
 }
 
 /// The outcome of verifying a run.

@@ -32,8 +32,12 @@ struct WavLocator {
         var indices: [Int] = []
         var start = 0
         while start + sidLength <= name.count {
-            if name[start..<start + runPrefix.count].elementsEqual(runPrefix), name[start + runPrefix.count] == UInt8(ascii: "5"),
-                let index = Int(String(decoding: name[(start + runPrefix.count + 1)..<(start + sidLength)], as: UTF8.self), radix: 16)
+            if name[start..<start + runPrefix.count].elementsEqual(runPrefix),
+                name[start + runPrefix.count] == UInt8(ascii: "5"),
+                let index = Int(
+                    String(decoding: name[(start + runPrefix.count + 1)..<(start + sidLength)], as: UTF8.self),
+                    radix: 16
+                )
             {
                 indices.append(index)
                 start += sidLength

@@ -18,7 +18,9 @@ struct ByteQueue: ~Copyable {
     var pending: Int { self.tail - self.head }
     var isEmpty: Bool { self.head == self.tail }
     /// The bytes not yet written to the socket.
-    var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: self.storage + self.head, count: self.tail - self.head) }
+    var readable: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: self.storage + self.head, count: self.tail - self.head)
+    }
 
     mutating func consume(_ count: Int) {
         self.head += count

@@ -42,7 +42,8 @@ public struct FrameTemplate: Sendable {
         self.dual = dual
         self.bodies = self.pattern.pool.map { block in block.withUnsafeBytes { Base64.encode($0) } }
         self.bodyLength = self.bodies[0].count
-        let fixed = Self.mediaOpen.count + Self.sidOpen.count + Self.sidLength + Self.chunkOpen[2].count
+        let fixed =
+            Self.mediaOpen.count + Self.sidOpen.count + Self.sidLength + Self.chunkOpen[2].count
             + Self.timestampOpen.count + Self.payloadOpen.count + Self.mediaClose.count
             + Self.headerCharacters + self.bodyLength
         // Three decimal fields of up to 19 digits each (Int.max) bound every message.
@@ -58,13 +59,18 @@ public struct FrameTemplate: Sendable {
     ///
     /// - Parameter sid: the stream's 32-character `stream_sid`.
     func writeMedia(
-        stream: Int, sid: UnsafePointer<UInt8>, channel: Int, frame: Int, sequence: Int,
+        stream: Int,
+        sid: UnsafePointer<UInt8>,
+        channel: Int,
+        frame: Int,
+        sequence: Int,
         into out: UnsafeMutablePointer<UInt8>
     ) -> Int {
         let chunk = frame + 1
         let timestamp = frame * LoadPlan.frameMilliseconds
         let chunkOpen = Self.chunkOpen[self.dual ? 1 + channel : 0]
-        let payloadLength = Self.mediaOpen.count + Self.sidOpen.count + Self.sidLength + chunkOpen.count
+        let payloadLength =
+            Self.mediaOpen.count + Self.sidOpen.count + Self.sidLength + chunkOpen.count
             + Self.timestampOpen.count + Self.payloadOpen.count + Self.mediaClose.count
             + Self.headerCharacters + self.bodyLength
             + Self.decimalLength(sequence) + Self.decimalLength(chunk) + Self.decimalLength(timestamp)
@@ -99,17 +105,26 @@ public struct FrameTemplate: Sendable {
     /// The `start` message; its `sequence_number` is 1.
     public func startFrame(streamSid: String, callSid: String, runID: RunID) -> [UInt8] {
         let start = StreamStart(
-            streamSid: streamSid, callSid: callSid, accountSid: LoadPlan.accountSid,
-            from: "+919800000001", to: "+918000000001", customParameters: ["run": runID.description],
-            mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: self.pattern.sampleRate, bitRate: "16"))
+            streamSid: streamSid,
+            callSid: callSid,
+            accountSid: LoadPlan.accountSid,
+            from: "+919800000001",
+            to: "+918000000001",
+            customParameters: ["run": runID.description],
+            mediaFormat: MediaFormat(encoding: "audio/x-raw", sampleRate: self.pattern.sampleRate, bitRate: "16")
+        )
         return WebSocketFrame.client(.text, payload: StreamMessageEncoder().start(start, sequenceNumber: 1))
     }
 
     /// The `stop` message that ends a stream.
     public func stopFrame(streamSid: String, callSid: String, sequence: Int) -> [UInt8] {
         let stop = StreamMessageEncoder().stop(
-            streamSid: streamSid, sequenceNumber: Int64(sequence), callSid: callSid,
-            accountSid: LoadPlan.accountSid, reason: "callended")
+            streamSid: streamSid,
+            sequenceNumber: Int64(sequence),
+            callSid: callSid,
+            accountSid: LoadPlan.accountSid,
+            reason: "callended"
+        )
         return WebSocketFrame.client(.text, payload: stop)
     }
 
@@ -119,7 +134,13 @@ public struct FrameTemplate: Sendable {
         precondition(sid.count == Self.sidLength, "stream_sid must be \(Self.sidLength) characters")
         return [UInt8](unsafeUninitializedCapacity: self.maxMediaFrameBytes) { buffer, initialized in
             initialized = self.writeMedia(
-                stream: stream, sid: sid, channel: channel, frame: frame, sequence: sequence, into: buffer.baseAddress!)
+                stream: stream,
+                sid: sid,
+                channel: channel,
+                frame: frame,
+                sequence: sequence,
+                into: buffer.baseAddress!
+            )
         }
     }
 

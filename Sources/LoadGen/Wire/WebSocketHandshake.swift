@@ -51,7 +51,8 @@ struct WebSocketHandshake {
     /// Parses the response head in `bytes`; nil while it is still incomplete.
     func parse(_ bytes: [UInt8]) -> Response? {
         guard let end = Self.headEnd(in: bytes) else {
-            return bytes.count > Self.maxResponseBytes ? .malformed("response head over \(Self.maxResponseBytes) bytes") : nil
+            return bytes.count > Self.maxResponseBytes
+                ? .malformed("response head over \(Self.maxResponseBytes) bytes") : nil
         }
         let head = String(decoding: bytes[..<end], as: UTF8.self)
         let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
@@ -76,7 +77,8 @@ struct WebSocketHandshake {
     /// The offset of the `\r\n\r\n` that ends the head.
     static func headEnd(in bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+        for i in 0...(bytes.count - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
             return i
         }
         return nil

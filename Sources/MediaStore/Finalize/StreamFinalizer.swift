@@ -18,7 +18,8 @@ public final class StreamFinalizer: Sendable {
     }
 
     /// Finalizes `sidecar`'s WAV (closed already) and calls `completion` on the finalizer's queue.
-    public func submit(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String, completion: @escaping Completion) {
+    public func submit(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String, completion: @escaping Completion)
+    {
         self.queue.async {
             let result = Result { () throws(MediaError) -> StreamSidecar in
                 try Self.finalize(sidecar, wavPath: wavPath, sidecarPath: sidecarPath)
@@ -38,7 +39,11 @@ public final class StreamFinalizer: Sendable {
     }
 
     /// The finalize steps themselves, also used by start-up repair.
-    public static func finalize(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String) throws(MediaError) -> StreamSidecar {
+    public static func finalize(
+        _ sidecar: StreamSidecar,
+        wavPath: String,
+        sidecarPath: String
+    ) throws(MediaError) -> StreamSidecar {
         var done = sidecar
         try FileSystem.sync(wavPath)
         done.bytes = try FileSystem.size(of: wavPath)

@@ -1,5 +1,5 @@
-import ExotelKit
 import Crypto
+import ExotelKit
 import Glibc
 
 /// The few POSIX file operations MediaStore needs, each turning errno into a `MediaError` that
@@ -115,7 +115,9 @@ public enum FileSystem {
     /// Removes every write permission: a finished media file is never changed again (`0440`: owner and
     /// reader group only).
     public static func makeReadOnly(_ path: String) throws(MediaError) {
-        guard chmod(path, FilePermissions.readOnlyMode) == 0 else { throw .io(path: path, operation: "chmod", errno: errno) }
+        guard chmod(path, FilePermissions.readOnlyMode) == 0 else {
+            throw .io(path: path, operation: "chmod", errno: errno)
+        }
     }
 
     /// The SHA-256 of a file's content, as lowercase hex.
@@ -127,7 +129,8 @@ public enum FileSystem {
 
     /// Reads the file at `path` from start to end in 1 MiB chunks, handing each to `body` (valid only during the call).
     public static func readChunks(
-        of path: String, _ body: (UnsafeRawBufferPointer) throws(MediaError) -> Void
+        of path: String,
+        _ body: (UnsafeRawBufferPointer) throws(MediaError) -> Void
     ) throws(MediaError) {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }

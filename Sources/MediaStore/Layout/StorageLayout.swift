@@ -68,12 +68,17 @@ public struct StorageLayout: Sendable, Hashable {
     }
 
     /// The folder of one call's media.
-    public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
+    public func callDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String
+    {
         self.absolute(Self.relativeCallDirectory(account: account, callSid: callSid, startedAt: startedAt))
     }
 
     /// The folder of one call's media relative to the root: `media/<account>/<yyyy>/<mm>/<dd>/<CallSid>`.
-    public static func relativeCallDirectory(account: PathSafeIdentifier, callSid: PathSafeIdentifier, startedAt: Timestamp) -> String {
+    public static func relativeCallDirectory(
+        account: PathSafeIdentifier,
+        callSid: PathSafeIdentifier,
+        startedAt: Timestamp
+    ) -> String {
         let d = startedAt.utcComponents
         return "media/\(account)/\(d.year)/\(Self.twoDigits(d.month))/\(Self.twoDigits(d.day))/\(callSid)"
     }
@@ -87,7 +92,10 @@ public struct StorageLayout: Sendable, Hashable {
     }
 
     /// Creates the call folder and a new, never-before-used WAV file for `streamSid`.
-    public func reserveStreamFile(in directory: String, streamSid: PathSafeIdentifier) throws(MediaError) -> ReservedStreamFile {
+    public func reserveStreamFile(
+        in directory: String,
+        streamSid: PathSafeIdentifier
+    ) throws(MediaError) -> ReservedStreamFile {
         try FileSystem.makeDirectories(directory)
         for attempt in 1...10_000 {
             let stem = attempt == 1 ? "stream-\(streamSid)" : "stream-\(streamSid)-\(attempt)"
@@ -98,7 +106,10 @@ public struct StorageLayout: Sendable, Hashable {
             }
             if errno != EEXIST { throw .io(path: wav, operation: "create", errno: errno) }
         }
-        throw .cannotCreate(path: "\(directory)/stream-\(streamSid).wav", reason: "10000 files for this stream_sid already exist")
+        throw .cannotCreate(
+            path: "\(directory)/stream-\(streamSid).wav",
+            reason: "10000 files for this stream_sid already exist"
+        )
     }
 
     private static func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }

@@ -24,9 +24,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return Components(
-            year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday),
-            hour: Int(parts.tm_hour), minute: Int(parts.tm_min), second: Int(parts.tm_sec),
-            millisecond: Int(self.millisecondsSinceEpoch % 1000))
+            year: Int(parts.tm_year) + 1900,
+            month: Int(parts.tm_mon) + 1,
+            day: Int(parts.tm_mday),
+            hour: Int(parts.tm_hour),
+            minute: Int(parts.tm_min),
+            second: Int(parts.tm_sec),
+            millisecond: Int(self.millisecondsSinceEpoch % 1000)
+        )
     }
 
     /// `2026-11-23T17:54:28.123Z`
@@ -36,7 +41,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
+        return
+            "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
     }
 
     public init(iso8601 text: String) throws(MediaError) {
@@ -54,8 +60,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
             let mi = num(14..<16), let s = num(17..<19), let ms = num(20..<23)
         else { throw .invalidSidecar(path: "", reason: "timestamp '\(text)' is not yyyy-mm-ddThh:mm:ss.mmmZ") }
         var parts = tm()
-        parts.tm_year = Int32(y - 1900); parts.tm_mon = Int32(mo - 1); parts.tm_mday = Int32(d)
-        parts.tm_hour = Int32(h); parts.tm_min = Int32(mi); parts.tm_sec = Int32(s)
+        parts.tm_year = Int32(y - 1900)
+        parts.tm_mon = Int32(mo - 1)
+        parts.tm_mday = Int32(d)
+        parts.tm_hour = Int32(h)
+        parts.tm_min = Int32(mi)
+        parts.tm_sec = Int32(s)
         let seconds = timegm(&parts)
         self.millisecondsSinceEpoch = Int64(seconds) * 1000 + Int64(ms)
     }
@@ -63,7 +73,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(iso8601: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: error.description)
+            )
         }
     }
 

@@ -26,7 +26,9 @@ public struct StorageRecovery: Sendable {
     public func repairInterruptedStreams(at time: Timestamp = .now()) -> [Repaired] {
         var repaired: [Repaired] = []
         for sidecarPath in FileSystem.files(under: self.layout.mediaRoot, withSuffix: ".json") {
-            guard var sidecar = try? StreamSidecar.load(from: sidecarPath), sidecar.state == .recording else { continue }
+            guard var sidecar = try? StreamSidecar.load(from: sidecarPath), sidecar.state == .recording else {
+                continue
+            }
             let wavPath = String(sidecarPath.dropLast(".json".count)) + ".wav"
             do {
                 let channels = sidecar.channels ?? 1
@@ -36,7 +38,11 @@ public struct StorageRecovery: Sendable {
                     Glibc.close(fd)
                 }
                 chmod(wavPath, FilePermissions.fileMode)
-                let result = try WavHeaderRepair.repair(path: wavPath, fallbackRate: sidecar.sampleRate, fallbackChannels: channels)
+                let result = try WavHeaderRepair.repair(
+                    path: wavPath,
+                    fallbackRate: sidecar.sampleRate,
+                    fallbackChannels: channels
+                )
                 sidecar.state = .interrupted
                 sidecar.channels = result.channels
                 sidecar.channelMap = StreamSidecar.channelMap(channels: result.channels)
@@ -45,12 +51,21 @@ public struct StorageRecovery: Sendable {
                 sidecar.endedAt = sidecar.endedAt ?? Self.modificationTime(of: wavPath) ?? time
                 sidecar.closeReason = "interrupted"
                 _ = try StreamFinalizer.finalize(sidecar, wavPath: wavPath, sidecarPath: sidecarPath)
-                repaired.append(Repaired(wavPath: wavPath, frames: result.frames, truncatedBytes: result.truncatedBytes))
+                repaired.append(
+                    Repaired(wavPath: wavPath, frames: result.frames, truncatedBytes: result.truncatedBytes)
+                )
                 self.logger.warning(
                     "repaired interrupted stream",
-                    metadata: ["path": "\(wavPath)", "frames": "\(result.frames)", "truncated_bytes": "\(result.truncatedBytes)"])
+                    metadata: [
+                        "path": "\(wavPath)", "frames": "\(result.frames)",
+                        "truncated_bytes": "\(result.truncatedBytes)",
+                    ]
+                )
             } catch {
-                self.logger.error("cannot repair interrupted stream", metadata: ["path": "\(wavPath)", "error": "\(error)"])
+                self.logger.error(
+                    "cannot repair interrupted stream",
+                    metadata: ["path": "\(wavPath)", "error": "\(error)"]
+                )
             }
         }
         return repaired
@@ -59,6 +74,8 @@ public struct StorageRecovery: Sendable {
     private static func modificationTime(of path: String) -> Timestamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return Timestamp(millisecondsSinceEpoch: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000)
+        return Timestamp(
+            millisecondsSinceEpoch: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+        )
     }
 }

@@ -49,7 +49,9 @@ public enum WavHeaderRepair {
                 let bits = Int(le16(header, offset + 22))
                 // A format without channels or rate, or whose frame size is not its channels'
                 // samples, describes no audio the sizes could be counted in: treat it as missing.
-                if channels == 0 || rate == 0 || bits == 0 || blockAlign != channels * ((bits + 7) / 8) { blockAlign = 0 }
+                if channels == 0 || rate == 0 || bits == 0 || blockAlign != channels * ((bits + 7) / 8) {
+                    blockAlign = 0
+                }
             } else if id.elementsEqual("data".utf8) {
                 guard blockAlign > 0 else { throw .notAWav(path: path, reason: "data chunk before a valid fmt chunk") }
                 let dataStart = Int64(offset + 8)
@@ -62,7 +64,12 @@ public enum WavHeaderRepair {
                 try self.writeLE32(fd: fd, path: path, value: UInt32(clamping: dataStart + dataBytes - 8), at: 4)
                 try self.writeLE32(fd: fd, path: path, value: UInt32(clamping: dataBytes), at: Int64(offset + 4))
                 guard fsync(fd) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
-                return Result(channels: channels, sampleRate: rate, frames: dataBytes / Int64(blockAlign), truncatedBytes: max(0, truncated))
+                return Result(
+                    channels: channels,
+                    sampleRate: rate,
+                    frames: dataBytes / Int64(blockAlign),
+                    truncatedBytes: max(0, truncated)
+                )
             }
             offset += 8 + size + (size & 1)
         }
@@ -72,10 +79,14 @@ public enum WavHeaderRepair {
         throw .notAWav(path: path, reason: "no data chunk in the first \(header.count) bytes")
     }
 
-    private static func writeFreshHeader(fd: Int32, path: String, rate: Int, channels: Int) throws(MediaError) -> Result {
+    private static func writeFreshHeader(fd: Int32, path: String, rate: Int, channels: Int) throws(MediaError) -> Result
+    {
         // The fallback comes from the sidecar, a file too: only a format exorec writes is used.
         guard (1...2).contains(channels), (1...192_000).contains(rate) else {
-            throw .notAWav(path: path, reason: "no usable header, and the fallback format (\(channels) channels, \(rate) Hz) is not valid")
+            throw .notAWav(
+                path: path,
+                reason: "no usable header, and the fallback format (\(channels) channels, \(rate) Hz) is not valid"
+            )
         }
         guard ftruncate(fd, 0) == 0 else { throw .io(path: path, operation: "truncate", errno: errno) }
         var h: [UInt8] = Array("RIFF".utf8) + le32Bytes(36) + Array("WAVEfmt ".utf8) + le32Bytes(16)

@@ -51,7 +51,9 @@ public enum CallMetadata {
         }
         let key = Self.normalisedKey(String(argument[..<equals]))
         let value = String(argument[argument.index(after: equals)...])
-        if let problem = Self.keyProblem(key) ?? Self.valueProblem(value, key: key) { return .failure(MetadataProblem(problem)) }
+        if let problem = Self.keyProblem(key) ?? Self.valueProblem(value, key: key) {
+            return .failure(MetadataProblem(problem))
+        }
         return .success((key, value))
     }
 
@@ -71,7 +73,8 @@ public enum CallMetadata {
             return "metadata '\(Self.shown(key))' is longer than \(Self.maximumValueBytes) bytes"
         }
         let allowed: Set<Unicode.Scalar> = ["\t", "\n", "\r"]
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) {
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) })
+        {
             return "metadata '\(Self.shown(key))' has a control character (only tab and line breaks are kept)"
         }
         return nil

@@ -23,7 +23,9 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         public var onCallDuration: Int?
         public var answeredBy: String?
 
-        enum CodingKeys: String, CodingKey { case status, onCallDuration = "on_call_duration", answeredBy = "answered_by" }
+        enum CodingKeys: String, CodingKey {
+            case status, onCallDuration = "on_call_duration", answeredBy = "answered_by"
+        }
 
         public init(status: String? = nil, onCallDuration: Int? = nil, answeredBy: String? = nil) {
             self.status = status
@@ -53,7 +55,11 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         }
 
         public init(
-            status: String, source: StatusSource, at: Timestamp, legs: [Leg]? = nil, conversationDuration: Int? = nil,
+            status: String,
+            source: StatusSource,
+            at: Timestamp,
+            legs: [Leg]? = nil,
+            conversationDuration: Int? = nil,
             recordingURL: String? = nil
         ) {
             self.status = status
@@ -67,9 +73,13 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         /// The change a status callback reports: status, legs, `ConversationDuration` and `RecordingUrl`.
         public init(callback: StatusCallback, at: Timestamp) {
             self.init(
-                status: callback.status ?? "unknown", source: .callback, at: at,
+                status: callback.status ?? "unknown",
+                source: .callback,
+                at: at,
                 legs: callback.legs.isEmpty ? nil : callback.legs.map(Leg.init),
-                conversationDuration: callback.conversationDuration, recordingURL: callback.recordingURL)
+                conversationDuration: callback.conversationDuration,
+                recordingURL: callback.recordingURL
+            )
         }
     }
 
@@ -94,8 +104,13 @@ public struct CallSidecar: Sendable, Hashable, Codable {
         }
 
         public init(
-            receivedAt: Timestamp, lastReceivedAt: Timestamp? = nil, deliveries: Int = 1, contentType: String,
-            sourceAddress: String? = nil, body: [UInt8], unknownCall: Bool = false
+            receivedAt: Timestamp,
+            lastReceivedAt: Timestamp? = nil,
+            deliveries: Int = 1,
+            contentType: String,
+            sourceAddress: String? = nil,
+            body: [UInt8],
+            unknownCall: Bool = false
         ) {
             self.receivedAt = receivedAt
             self.lastReceivedAt = lastReceivedAt
@@ -116,7 +131,10 @@ public struct CallSidecar: Sendable, Hashable, Codable {
             let text = try container.decode(String.self, forKey: .body)
             guard let data = Data(base64Encoded: text) else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .body, in: container, debugDescription: "raw_body_base64 is not valid base64")
+                    forKey: .body,
+                    in: container,
+                    debugDescription: "raw_body_base64 is not valid base64"
+                )
             }
             self.body = Array(data)
             self.unknownCall = try container.decodeIfPresent(Bool.self, forKey: .unknownCall) ?? false
@@ -178,11 +196,19 @@ public struct CallSidecar: Sendable, Hashable, Codable {
     }
 
     public init(
-        accountSid: String, callSid: String, placedAt: Timestamp?, request: [String: String]?,
-        campaignId: String? = nil, campaignRowKey: String? = nil, platformCall: SidecarJSON?,
-        statusHistory: [StatusChange] = [], callbacks: [Callback] = [], exorecVersion: String,
+        accountSid: String,
+        callSid: String,
+        placedAt: Timestamp?,
+        request: [String: String]?,
+        campaignId: String? = nil,
+        campaignRowKey: String? = nil,
+        platformCall: SidecarJSON?,
+        statusHistory: [StatusChange] = [],
+        callbacks: [Callback] = [],
+        exorecVersion: String,
         metadata: [String: String]? = nil,
-        origin: String? = nil, firstSeenAt: Timestamp? = nil
+        origin: String? = nil,
+        firstSeenAt: Timestamp? = nil
     ) {
         self.origin = origin
         self.firstSeenAt = firstSeenAt

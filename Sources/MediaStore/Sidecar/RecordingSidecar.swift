@@ -50,9 +50,21 @@ public struct RecordingSidecar: Sendable, Hashable, Codable {
     }
 
     public init(
-        state: State, accountSid: String, callSid: String, url: String, fetchedAt: Timestamp, httpStatus: Int? = nil,
-        contentType: String?, format: String, channels: Int?, sampleRate: Int?, durationSeconds: Double?, bytes: Int64,
-        sha256: String, file: String = RecordingSidecar.defaultMediaFileName, exorecVersion: String
+        state: State,
+        accountSid: String,
+        callSid: String,
+        url: String,
+        fetchedAt: Timestamp,
+        httpStatus: Int? = nil,
+        contentType: String?,
+        format: String,
+        channels: Int?,
+        sampleRate: Int?,
+        durationSeconds: Double?,
+        bytes: Int64,
+        sha256: String,
+        file: String = RecordingSidecar.defaultMediaFileName,
+        exorecVersion: String
     ) {
         self.state = state
         self.accountSid = accountSid

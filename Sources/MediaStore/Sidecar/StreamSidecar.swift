@@ -1,5 +1,5 @@
-import FoundationEssentials
 import ExotelKit
+import FoundationEssentials
 
 /// The JSON file beside every stream WAV: the record from which a catalog can always be rebuilt.
 ///
@@ -66,7 +66,12 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         }
 
         public init(
-            startFrame: Int64, endFrame: Int64? = nil, pausedAt: Timestamp, resumedAt: Timestamp? = nil, by: String, reason: String?,
+            startFrame: Int64,
+            endFrame: Int64? = nil,
+            pausedAt: Timestamp,
+            resumedAt: Timestamp? = nil,
+            by: String,
+            reason: String?,
             endedWithStream: Bool = false
         ) {
             self.startFrame = startFrame
@@ -146,7 +151,13 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     }
 
     /// A new stream's sidecar, in state `recording`.
-    public init(identity: StreamRecorder.Identity, sampleRate: Int, startedAt: Timestamp, file: String, exorecVersion: String) {
+    public init(
+        identity: StreamRecorder.Identity,
+        sampleRate: Int,
+        startedAt: Timestamp,
+        file: String,
+        exorecVersion: String
+    ) {
         self.state = .recording
         self.accountSid = identity.account?.value
         self.callSid = identity.callSid?.value

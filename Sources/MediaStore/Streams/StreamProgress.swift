@@ -15,8 +15,15 @@ public struct StreamProgress: Sendable, Hashable {
     public var at: Timestamp
 
     public init(
-        streamSid: String, callSid: String, path: String, sampleRate: Int, channels: Int, frames: Int64, durationSeconds: Double,
-        bytes: Int64, at: Timestamp
+        streamSid: String,
+        callSid: String,
+        path: String,
+        sampleRate: Int,
+        channels: Int,
+        frames: Int64,
+        durationSeconds: Double,
+        bytes: Int64,
+        at: Timestamp
     ) {
         self.streamSid = streamSid
         self.callSid = callSid

@@ -51,9 +51,16 @@ public final class StreamRecorder {
         public var queryParameters: [String: String]
 
         public init(
-            account: PathSafeIdentifier?, callSid: PathSafeIdentifier?, streamSid: PathSafeIdentifier,
-            streamSidGenerated: Bool = false, sourceEncoding: StreamEncoding = .pcm16, mediaFormatEncoding: String? = nil,
-            from: String?, to: String?, customParameters: [String: String], queryParameters: [String: String]
+            account: PathSafeIdentifier?,
+            callSid: PathSafeIdentifier?,
+            streamSid: PathSafeIdentifier,
+            streamSidGenerated: Bool = false,
+            sourceEncoding: StreamEncoding = .pcm16,
+            mediaFormatEncoding: String? = nil,
+            from: String?,
+            to: String?,
+            customParameters: [String: String],
+            queryParameters: [String: String]
         ) {
             self.account = account
             self.callSid = callSid
@@ -72,7 +79,11 @@ public final class StreamRecorder {
             guard let callSid = self.callSid else {
                 return layout.unattachedStreamDirectory(streamSid: self.streamSid, startedAt: startedAt)
             }
-            return layout.callDirectory(account: self.account ?? StorageLayout.unknownAccount, callSid: callSid, startedAt: startedAt)
+            return layout.callDirectory(
+                account: self.account ?? StorageLayout.unknownAccount,
+                callSid: callSid,
+                startedAt: startedAt
+            )
         }
     }
 
@@ -101,8 +112,12 @@ public final class StreamRecorder {
     private var finished = false
 
     public init(
-        layout: StorageLayout, identity: Identity, sampleRate: Int, startedAt: Timestamp,
-        configuration: Configuration, exorecVersion: String
+        layout: StorageLayout,
+        identity: Identity,
+        sampleRate: Int,
+        startedAt: Timestamp,
+        configuration: Configuration,
+        exorecVersion: String
     ) throws(MediaError) {
         let directory = identity.directory(in: layout, startedAt: startedAt)
         let reserved = try layout.reserveStreamFile(in: directory, streamSid: identity.streamSid)
@@ -114,8 +129,12 @@ public final class StreamRecorder {
         self.bufferCapacity = max(configuration.writeBufferSamples, 512)
         self.buffer = .allocate(capacity: self.bufferCapacity)
         self.sidecar = StreamSidecar(
-            identity: identity, sampleRate: sampleRate, startedAt: startedAt,
-            file: String(reserved.wavPath.split(separator: "/").last ?? ""), exorecVersion: exorecVersion)
+            identity: identity,
+            sampleRate: sampleRate,
+            startedAt: startedAt,
+            file: String(reserved.wavPath.split(separator: "/").last ?? ""),
+            exorecVersion: exorecVersion
+        )
         // The sidecar exists before any audio, so start-up repair can always find an open file.
         try self.sidecar.write(to: self.sidecarPath, durable: false)
     }
@@ -133,18 +152,28 @@ public final class StreamRecorder {
     /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
     public var channels: Int? { self.channelCount == 0 ? nil : self.channelCount }
 
-
     /// Fixes the channel layout and creates the WAV. Later calls with another count are ignored:
     /// the layout of a file never changes.
     public func setChannels(_ channels: Int) throws(MediaError) {
         guard self.file == nil else { return }
         let fd = self.descriptor
         self.descriptor = -1
-        self.file = try SoundFile.create(path: self.wavPath, descriptor: fd, format: .wav16, sampleRate: self.sampleRate, channels: channels)
-        self.timeline = StreamTimeline(.init(
-            sampleRate: self.sampleRate, channels: channels,
-            reorderWindowMs: self.configuration.reorderWindowMs, maxGapMs: self.configuration.maxGapMs,
-            maxDurationMs: self.configuration.maxDurationMs))
+        self.file = try SoundFile.create(
+            path: self.wavPath,
+            descriptor: fd,
+            format: .wav16,
+            sampleRate: self.sampleRate,
+            channels: channels
+        )
+        self.timeline = StreamTimeline(
+            .init(
+                sampleRate: self.sampleRate,
+                channels: channels,
+                reorderWindowMs: self.configuration.reorderWindowMs,
+                maxGapMs: self.configuration.maxGapMs,
+                maxDurationMs: self.configuration.maxDurationMs
+            )
+        )
         self.sidecar.channels = channels
         self.channelCount = channels
         self.sidecar.channelMap = StreamSidecar.channelMap(channels: channels)
@@ -153,7 +182,12 @@ public final class StreamRecorder {
 
     /// Places one frame of one channel's samples (see `StreamTimeline`).
     @discardableResult
-    public func append(channel: Int, timestampMs: Int64?, chunk: Int64?, samples: UnsafeBufferPointer<Int16>) -> StreamTimeline.Placement {
+    public func append(
+        channel: Int,
+        timestampMs: Int64?,
+        chunk: Int64?,
+        samples: UnsafeBufferPointer<Int16>
+    ) -> StreamTimeline.Placement {
         guard let timeline = self.timeline, self.writeError == nil, !self.finished else { return .late }
         self.sidecar.mediaMessages += 1
         return timeline.place(channel: channel, timestampMs: timestampMs, chunk: chunk, samples: samples) { committed in
@@ -242,10 +276,16 @@ public final class StreamRecorder {
     private func bufferCommitted(_ samples: UnsafeBufferPointer<Int16>) {
         guard let base = samples.baseAddress else { return }
         let channels = Int64(max(self.channelCount, 1))
-        let projected = (self.framesWritten + Int64(self.buffered) / channels + Int64(samples.count) / channels) * channels * 2
+        let projected =
+            (self.framesWritten + Int64(self.buffered) / channels + Int64(samples.count) / channels) * channels * 2
         if projected > self.configuration.maxDataBytes {
             if self.writeError == nil {
-                self.writeError = .shortWrite(path: self.wavPath, wrote: 0, of: samples.count, reason: "the 4 GB limit of a WAV file is reached")
+                self.writeError = .shortWrite(
+                    path: self.wavPath,
+                    wrote: 0,
+                    of: samples.count,
+                    reason: "the 4 GB limit of a WAV file is reached"
+                )
             }
             return
         }

@@ -26,7 +26,13 @@ public final class StreamTimeline {
         /// client could jump `maxGapMs` ahead with every 100-byte message and fill the disk with silence.
         public var maxDurationMs: Int
 
-        public init(sampleRate: Int, channels: Int, reorderWindowMs: Int = 100, maxGapMs: Int = 600_000, maxDurationMs: Int = 15_000_000) {
+        public init(
+            sampleRate: Int,
+            channels: Int,
+            reorderWindowMs: Int = 100,
+            maxGapMs: Int = 600_000,
+            maxDurationMs: Int = 15_000_000
+        ) {
             self.sampleRate = sampleRate
             self.channels = channels
             self.reorderWindowMs = reorderWindowMs
@@ -103,9 +109,21 @@ public final class StreamTimeline {
         self.configuration = configuration
         self.channels = configuration.channels
         self.rate = Int64(configuration.sampleRate)
-        self.windowFrames = Self.frames(ms: configuration.reorderWindowMs, rate: configuration.sampleRate, limit: Self.maxWindowFrames)
-        self.maxGapFrames = Self.frames(ms: configuration.maxGapMs, rate: configuration.sampleRate, limit: Self.maxGapFramesLimit)
-        self.maxDurationFrames = Self.frames(ms: configuration.maxDurationMs, rate: configuration.sampleRate, limit: Self.maxGapFramesLimit)
+        self.windowFrames = Self.frames(
+            ms: configuration.reorderWindowMs,
+            rate: configuration.sampleRate,
+            limit: Self.maxWindowFrames
+        )
+        self.maxGapFrames = Self.frames(
+            ms: configuration.maxGapMs,
+            rate: configuration.sampleRate,
+            limit: Self.maxGapFramesLimit
+        )
+        self.maxDurationFrames = Self.frames(
+            ms: configuration.maxDurationMs,
+            rate: configuration.sampleRate,
+            limit: Self.maxGapFramesLimit
+        )
         self.appendPoint = Array(repeating: 0, count: configuration.channels)
         self.channelHigh = Array(repeating: 0, count: configuration.channels)
         self.staged = Array(repeating: [], count: configuration.channels)
@@ -130,7 +148,6 @@ public final class StreamTimeline {
     /// Sample frames received but not yet committed (waiting for a hole to fill).
     public var pendingFrames: Int64 { self.highWater - self.committed }
 
-
     /// Places one channel's frame of samples.
     ///
     /// - Parameters:
@@ -138,7 +155,10 @@ public final class StreamTimeline {
     ///   - emit: receives committed audio, interleaved, in timeline order; called zero or more times.
     @discardableResult
     public func place(
-        channel: Int, timestampMs: Int64?, chunk: Int64?, samples: UnsafeBufferPointer<Int16>,
+        channel: Int,
+        timestampMs: Int64?,
+        chunk: Int64?,
+        samples: UnsafeBufferPointer<Int16>,
         emit: (UnsafeBufferPointer<Int16>) -> Void
     ) -> Placement {
         precondition(channel >= 0 && channel < self.channels)

@@ -16,13 +16,19 @@ public enum AudioTranscoder {
     ///
     /// Returns what was read from the source.
     @discardableResult
-    public static func transcode(source: String, format: SoundFile.Format, outputs: [String]) throws(MediaError) -> SoundFile.Info {
+    public static func transcode(
+        source: String,
+        format: SoundFile.Format,
+        outputs: [String]
+    ) throws(MediaError) -> SoundFile.Info {
         let input = try SoundFile.open(readingFrom: source)
         defer { try? input.close() }
         let channels = input.info.channels
         guard !outputs.isEmpty, outputs.count == 1 || outputs.count == channels else {
             throw .unsupportedFormat(
-                path: source, reason: "\(channels) channel(s) cannot be split into \(outputs.count) file(s)")
+                path: source,
+                reason: "\(channels) channel(s) cannot be split into \(outputs.count) file(s)"
+            )
         }
         let split = outputs.count > 1
         var writers: [SoundFile] = []
@@ -38,8 +44,13 @@ public enum AudioTranscoder {
                 created.append(path)
                 writers.append(
                     try SoundFile.create(
-                        path: path, descriptor: descriptor, format: format, sampleRate: input.info.sampleRate,
-                        channels: split ? 1 : channels))
+                        path: path,
+                        descriptor: descriptor,
+                        format: format,
+                        sampleRate: input.info.sampleRate,
+                        channels: split ? 1 : channels
+                    )
+                )
             }
             var interleaved = [Int16](repeating: 0, count: Self.chunkFrames * channels)
             var mono = [Int16](repeating: 0, count: split ? Self.chunkFrames : 0)

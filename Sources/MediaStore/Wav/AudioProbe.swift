@@ -58,7 +58,8 @@ public enum AudioProbe {
 
     /// Checks the WAV magic, then opens the bytes with libsndfile (which reads from a path: a private
     /// temporary file, removed at once).
-    private static func withWAVFile<T>(_ bytes: [UInt8], _ body: (SoundFile) throws(Problem) -> T) throws(Problem) -> T {
+    private static func withWAVFile<T>(_ bytes: [UInt8], _ body: (SoundFile) throws(Problem) -> T) throws(Problem) -> T
+    {
         guard self.hasWAVMagic(bytes) else {
             let shown = bytes.prefix(4).map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : "." }.joined()
             throw .notWAV(firstBytes: "\"\(shown)\"")

@@ -14,7 +14,11 @@ public final class SoundFile {
         public let fileExtension: String
 
         /// 16-bit PCM in a plain RIFF/WAVE container (format tag 1: every reader opens it).
-        public static let wav16 = Format(major: Int32(SF_FORMAT_WAV), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "wav")
+        public static let wav16 = Format(
+            major: Int32(SF_FORMAT_WAV),
+            subtype: Int32(SF_FORMAT_PCM_16),
+            fileExtension: "wav"
+        )
 
         /// libsndfile's compression level (0 = best quality, 1 = smallest), set right after opening:
         /// libsndfile takes it only before the first write.
@@ -22,19 +26,33 @@ public final class SoundFile {
 
         /// MPEG-1/2 Layer III at a constant, modest bit rate (the platform's default `mp3` recording).
         public static let mp3 = Format(
-            major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3",
-            compressionLevel: 0.6)
+            major: Int32(SF_FORMAT_MPEG),
+            subtype: Int32(SF_FORMAT_MPEG_LAYER_III),
+            fileExtension: "mp3",
+            compressionLevel: 0.6
+        )
 
         /// Layer III at the highest constant bit rate libsndfile offers for the rate (`mp3-hq`).
         public static let mp3HQ = Format(
-            major: Int32(SF_FORMAT_MPEG), subtype: Int32(SF_FORMAT_MPEG_LAYER_III), fileExtension: "mp3",
-            compressionLevel: 0.0)
+            major: Int32(SF_FORMAT_MPEG),
+            subtype: Int32(SF_FORMAT_MPEG_LAYER_III),
+            fileExtension: "mp3",
+            compressionLevel: 0.0
+        )
 
         /// FLAC, 16-bit, lossless (exports).
-        public static let flac16 = Format(major: Int32(SF_FORMAT_FLAC), subtype: Int32(SF_FORMAT_PCM_16), fileExtension: "flac")
+        public static let flac16 = Format(
+            major: Int32(SF_FORMAT_FLAC),
+            subtype: Int32(SF_FORMAT_PCM_16),
+            fileExtension: "flac"
+        )
 
         /// Ogg Vorbis at libsndfile's default quality (exports).
-        public static let oggVorbis = Format(major: Int32(SF_FORMAT_OGG), subtype: Int32(SF_FORMAT_VORBIS), fileExtension: "ogg")
+        public static let oggVorbis = Format(
+            major: Int32(SF_FORMAT_OGG),
+            subtype: Int32(SF_FORMAT_VORBIS),
+            fileExtension: "ogg"
+        )
     }
 
     /// What a file holds, as libsndfile reads it.
@@ -55,7 +73,13 @@ public final class SoundFile {
     private let canonicalHeaderDescriptor: Int32?
     private var dataBytes: UInt64 = 0
 
-    private init(path: String, handle: OpaquePointer, info: Info, format: Format?, canonicalHeaderDescriptor: Int32? = nil) {
+    private init(
+        path: String,
+        handle: OpaquePointer,
+        info: Info,
+        format: Format?,
+        canonicalHeaderDescriptor: Int32? = nil
+    ) {
         self.path = path
         self.handle = handle
         self.info = info
@@ -65,7 +89,11 @@ public final class SoundFile {
 
     /// Starts a new file on `descriptor`, which libsndfile then owns and closes.
     public static func create(
-        path: String, descriptor: Int32, format: Format, sampleRate: Int, channels: Int
+        path: String,
+        descriptor: Int32,
+        format: Format,
+        sampleRate: Int,
+        channels: Int
     ) throws(MediaError) -> SoundFile {
         var sfInfo = SF_INFO()
         sfInfo.samplerate = Int32(sampleRate)
@@ -73,7 +101,10 @@ public final class SoundFile {
         sfInfo.format = format.major | format.subtype
         guard sf_format_check(&sfInfo) == SF_TRUE else {
             Glibc.close(descriptor)
-            throw .unsupportedFormat(path: path, reason: "libsndfile rejects \(format.fileExtension) at \(sampleRate) Hz, \(channels) channel(s)")
+            throw .unsupportedFormat(
+                path: path,
+                reason: "libsndfile rejects \(format.fileExtension) at \(sampleRate) Hz, \(channels) channel(s)"
+            )
         }
         guard let handle = sf_open_fd(descriptor, Int32(SFM_WRITE), &sfInfo, Int32(SF_TRUE)) else {
             let reason = String(cString: sf_strerror(nil))
@@ -86,8 +117,12 @@ public final class SoundFile {
             sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &level, Int32(MemoryLayout<Double>.size))
         }
         return SoundFile(
-            path: path, handle: handle, info: Info(sampleRate: sampleRate, channels: channels, frames: 0), format: format,
-            canonicalHeaderDescriptor: hasCanonicalWAVHeader(descriptor) ? descriptor : nil)
+            path: path,
+            handle: handle,
+            info: Info(sampleRate: sampleRate, channels: channels, frames: 0),
+            format: format,
+            canonicalHeaderDescriptor: hasCanonicalWAVHeader(descriptor) ? descriptor : nil
+        )
     }
 
     /// libsndfile writes a new file's header when it opens it; for 16-bit PCM with one or two
@@ -110,8 +145,15 @@ public final class SoundFile {
             throw .cannotOpen(path: path, reason: String(cString: sf_strerror(nil)))
         }
         return SoundFile(
-            path: path, handle: handle,
-            info: Info(sampleRate: Int(sfInfo.samplerate), channels: Int(sfInfo.channels), frames: Int64(sfInfo.frames)), format: nil)
+            path: path,
+            handle: handle,
+            info: Info(
+                sampleRate: Int(sfInfo.samplerate),
+                channels: Int(sfInfo.channels),
+                frames: Int64(sfInfo.frames)
+            ),
+            format: nil
+        )
     }
 
     /// Appends interleaved 16-bit samples (`samples.count` must be a multiple of the channel count).
@@ -126,7 +168,12 @@ public final class SoundFile {
         }
         self.dataBytes += UInt64(max(written, 0) * 2)
         if written != samples.count {
-            throw .shortWrite(path: self.path, wrote: Int(written), of: samples.count, reason: String(cString: sf_strerror(handle)))
+            throw .shortWrite(
+                path: self.path,
+                wrote: Int(written),
+                of: samples.count,
+                reason: String(cString: sf_strerror(handle))
+            )
         }
     }
 

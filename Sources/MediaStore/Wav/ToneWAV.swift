@@ -9,7 +9,11 @@ import Darwin
 /// libsndfile check a file exorec's libsndfile wrapper did not write.
 public enum ToneWAV {
     public static func bytes(
-        frequency: Double, seconds: Double, sampleRate: Int = 8000, channels: Int = 1, amplitude: Double = 6000
+        frequency: Double,
+        seconds: Double,
+        sampleRate: Int = 8000,
+        channels: Int = 1,
+        amplitude: Double = 6000
     ) -> [UInt8] {
         let frames = Int(seconds * Double(sampleRate))
         var pcm: [UInt8] = []

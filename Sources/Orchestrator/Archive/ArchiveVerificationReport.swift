@@ -63,7 +63,14 @@ public struct ArchiveVerificationReport: Sendable, Hashable, Codable {
         case inProgress = "in_progress", bytesHashed = "bytes_hashed", scannedForUnexpected = "scanned_for_unexpected"
     }
 
-    public init(selected: Int, ok: Int, inProgress: Int, bytesHashed: Int64, scannedForUnexpected: Bool, problems: [Problem]) {
+    public init(
+        selected: Int,
+        ok: Int,
+        inProgress: Int,
+        bytesHashed: Int64,
+        scannedForUnexpected: Bool,
+        problems: [Problem]
+    ) {
         self.selected = selected
         self.ok = ok
         self.inProgress = inProgress
@@ -84,7 +91,9 @@ public struct ArchiveVerificationReport: Sendable, Hashable, Codable {
     /// One line: how many files, how many good, problems by kind.
     public var summaryLine: String {
         let counts = self.counts
-        let kinds = Problem.Kind.allCases.compactMap { kind in counts[kind].flatMap { $0 > 0 ? "\($0) \(kind.rawValue)" : nil } }
+        let kinds = Problem.Kind.allCases.compactMap { kind in
+            counts[kind].flatMap { $0 > 0 ? "\($0) \(kind.rawValue)" : nil }
+        }
         let problems = kinds.isEmpty ? "no problems" : kinds.joined(separator: ", ")
         return "\(self.selected) files checked, \(self.ok) ok, \(self.inProgress) in progress: \(problems)"
     }
@@ -94,7 +103,9 @@ public struct ArchiveVerificationReport: Sendable, Hashable, Codable {
         guard !self.problems.isEmpty else { return [] }
         let kindWidth = max(4, self.problems.map(\.kind.rawValue.count).max() ?? 0)
         let pathWidth = max(4, self.problems.map(\.path.count).max() ?? 0)
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
         var lines = ["\(pad("KIND", kindWidth))  \(pad("PATH", pathWidth))  DETAIL"]
         for problem in self.problems {
             lines.append("\(pad(problem.kind.rawValue, kindWidth))  \(pad(problem.path, pathWidth))  \(problem.detail)")

@@ -65,7 +65,8 @@ public struct ArchiveVerifier: Sendable {
     /// Checks the selected files, records the outcome in the audit log and returns it. Throws only when the
     /// catalog cannot be read or written; every problem with a file is in the report.
     public func verify(
-        _ selection: Selection = .everything, at time: Timestamp = .now(),
+        _ selection: Selection = .everything,
+        at time: Timestamp = .now(),
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws -> ArchiveVerificationReport {
         let snapshot = try await self.catalog.snapshot()
@@ -79,8 +80,11 @@ public struct ArchiveVerifier: Sendable {
         let beingDeleted = Dictionary(pending.map { ($0.callSid, $0.runId) }, uniquingKeysWith: { first, _ in first })
         // Streams without a call have no CallSid: their pending entries are matched by path.
         let pathsBeingDeleted = Dictionary(
-            pending.filter { RetentionKey.streamSid(in: $0.callSid) != nil }.flatMap { entry in entry.files.map { ($0, entry.runId) } },
-            uniquingKeysWith: { first, _ in first })
+            pending.filter { RetentionKey.streamSid(in: $0.callSid) != nil }.flatMap { entry in
+                entry.files.map { ($0, entry.runId) }
+            },
+            uniquingKeysWith: { first, _ in first }
+        )
 
         var problems: [ArchiveVerificationReport.Problem] = []
         var ok = 0
@@ -91,9 +95,14 @@ public struct ArchiveVerifier: Sendable {
                 let whereNow = FileSystem.exists(self.layout.absolute(file.path)) ? "still on disk" : "already deleted"
                 problems.append(
                     .init(
-                        kind: .deletionPending, path: file.path, callSid: file.callSid,
-                        detail: "retention run \(runId) was interrupted while deleting this call (this file is \(whereNow)); "
-                            + "`exorec retention apply --yes` finishes it"))
+                        kind: .deletionPending,
+                        path: file.path,
+                        callSid: file.callSid,
+                        detail:
+                            "retention run \(runId) was interrupted while deleting this call (this file is \(whereNow)); "
+                            + "`exorec retention apply --yes` finishes it"
+                    )
+                )
                 state.filesDone += 1
                 state.bytesDone += file.bytes ?? 0
                 progress(state)
@@ -138,8 +147,13 @@ public struct ArchiveVerifier: Sendable {
         }
 
         let report = ArchiveVerificationReport(
-            selected: files.count, ok: ok, inProgress: inProgress, bytesHashed: bytesHashed, scannedForUnexpected: scanned,
-            problems: problems)
+            selected: files.count,
+            ok: ok,
+            inProgress: inProgress,
+            bytesHashed: bytesHashed,
+            scannedForUnexpected: scanned,
+            problems: problems
+        )
         try await self.record(report, selection: selection, at: time)
         return report
     }
@@ -150,8 +164,14 @@ public struct ArchiveVerifier: Sendable {
         for problem in report.problems.prefix(Self.maxProblemEntries) {
             try await self.catalog.appendAudit(
                 AuditEvent(
-                    at: time, actor: self.actor, action: "archive.problem", callSid: problem.callSid, path: problem.path,
-                    detail: ["kind": problem.kind.rawValue, "detail": problem.detail]))
+                    at: time,
+                    actor: self.actor,
+                    action: "archive.problem",
+                    callSid: problem.callSid,
+                    path: problem.path,
+                    detail: ["kind": problem.kind.rawValue, "detail": problem.detail]
+                )
+            )
         }
         var detail: [String: String] = [
             "selected": "\(report.selected)", "ok": "\(report.ok)", "in_progress": "\(report.inProgress)",
@@ -164,9 +184,12 @@ public struct ArchiveVerifier: Sendable {
         if let kind = selection.kind { detail["kind"] = kind.rawValue }
         if report.problems.count > Self.maxProblemEntries { detail["problem_entries_truncated"] = "true" }
         try await self.catalog.appendAudit(
-            AuditEvent(at: time, actor: self.actor, action: "archive.verified", detail: detail))
+            AuditEvent(at: time, actor: self.actor, action: "archive.verified", detail: detail)
+        )
         self.logger.info(
-            "archive verified", metadata: ["selected": "\(report.selected)", "problems": "\(report.problems.count)"])
+            "archive verified",
+            metadata: ["selected": "\(report.selected)", "problems": "\(report.problems.count)"]
+        )
     }
 
     // MARK: - Per file (on the hashing queue)
@@ -186,7 +209,10 @@ public struct ArchiveVerifier: Sendable {
     }
 
     private static func check(_ file: MediaFile, layout: StorageLayout) -> Outcome {
-        func problem(_ kind: ArchiveVerificationReport.Problem.Kind, _ detail: String) -> ArchiveVerificationReport.Problem {
+        func problem(
+            _ kind: ArchiveVerificationReport.Problem.Kind,
+            _ detail: String
+        ) -> ArchiveVerificationReport.Problem {
             .init(kind: kind, path: file.path, callSid: file.callSid, detail: detail)
         }
         let absolute = layout.absolute(file.path)
@@ -194,20 +220,26 @@ public struct ArchiveVerifier: Sendable {
         guard FileSystem.exists(absolute) else { return .problems([missing], bytes: 0) }
         if file.state == .recording { return .inProgress }
         guard let expectedSha = file.sha256 else {
-            return .problems([problem(.noChecksum, "state \(file.state.rawValue) and no sha256 in the catalog")], bytes: 0)
+            return .problems(
+                [problem(.noChecksum, "state \(file.state.rawValue) and no sha256 in the catalog")],
+                bytes: 0
+            )
         }
         let checked = MediaFileCheck.check(absolute, bytes: file.bytes, sha256: expectedSha, hashing: .whenSizeAgrees)
         var found: [ArchiveVerificationReport.Problem] = checked.findings.map { finding in
             switch finding {
             case .missing: missing
-            case .sizeDiffers(let actual, let expected): problem(.changed, "\(actual) bytes, the catalog says \(expected)")
+            case .sizeDiffers(let actual, let expected):
+                problem(.changed, "\(actual) bytes, the catalog says \(expected)")
             case .sha256Differs(let actual, let expected):
                 problem(.changed, "sha256 \(actual.prefix(12))…, the catalog says \(expected.prefix(12))…")
             case .unreadable(_, let error): problem(.unreadable, "\(error)")
             }
         }
         let hashed = checked.hashedBytes
-        if let mismatch = Self.sidecarMismatch(of: file, layout: layout) { found.append(problem(.sidecarMismatch, mismatch)) }
+        if let mismatch = Self.sidecarMismatch(of: file, layout: layout) {
+            found.append(problem(.sidecarMismatch, mismatch))
+        }
         return found.isEmpty ? .ok(bytes: hashed) : .problems(found, bytes: hashed)
     }
 
@@ -228,7 +260,8 @@ public struct ArchiveVerifier: Sendable {
             return "the sidecar cannot be read: \(error)"
         }
         if digest.sha256 != file.sha256 {
-            return "the sidecar's sha256 \(digest.sha256.map { "\($0.prefix(12))…" } ?? "null") differs from the catalog's "
+            return
+                "the sidecar's sha256 \(digest.sha256.map { "\($0.prefix(12))…" } ?? "null") differs from the catalog's "
                 + "\(file.sha256.map { "\($0.prefix(12))…" } ?? "null")"
         }
         if let bytes = digest.bytes, let expected = file.bytes, bytes != expected {
@@ -253,7 +286,10 @@ public struct ArchiveVerifier: Sendable {
     /// catalogued media file, not the sidecar of one, not the `call.json` of a known call (or of an unknown
     /// call's folder under `_unknown`). Temporary files are reported as incomplete downloads.
     private static func unexpectedFiles(
-        layout: StorageLayout, directories: [String]?, known: Set<String>, calls: Set<String>
+        layout: StorageLayout,
+        directories: [String]?,
+        known: Set<String>,
+        calls: Set<String>
     ) -> [ArchiveVerificationReport.Problem] {
         let knownSidecars = Set(known.map(StorageLayout.sidecarPath(ofMedia:)))
         let folders = directories ?? ["media"]
@@ -268,8 +304,12 @@ public struct ArchiveVerifier: Sendable {
                 if name.hasSuffix(".part") || name.contains(".tmp-") {
                     problems.append(
                         .init(
-                            kind: .incompleteDownload, path: path, callSid: callSid,
-                            detail: "a temporary file left by an interrupted download or write"))
+                            kind: .incompleteDownload,
+                            path: path,
+                            callSid: callSid,
+                            detail: "a temporary file left by an interrupted download or write"
+                        )
+                    )
                     continue
                 }
                 if name == CallSidecar.fileName
@@ -278,7 +318,9 @@ public struct ArchiveVerifier: Sendable {
                     continue
                 }
                 if knownSidecars.contains(path) { continue }
-                problems.append(.init(kind: .unexpected, path: path, callSid: callSid, detail: "no catalog row names this file"))
+                problems.append(
+                    .init(kind: .unexpected, path: path, callSid: callSid, detail: "no catalog row names this file")
+                )
             }
         }
         return problems

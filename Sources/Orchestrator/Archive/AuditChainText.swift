@@ -12,7 +12,9 @@ public enum AuditChainText {
         if let head = report.head {
             lines.append("head: \(head.text)")
             if report.isIntact {
-                lines.append("(keep this head elsewhere; pass it as --anchor \(head.text) to catch truncation or a rewritten chain)")
+                lines.append(
+                    "(keep this head elsewhere; pass it as --anchor \(head.text) to catch truncation or a rewritten chain)"
+                )
             } else {
                 // A broken chain's head proves nothing: anchoring it would bless the damage.
                 lines.append("(do not keep this head as an anchor: the chain is broken; keep the anchor you had)")

@@ -1,7 +1,7 @@
 public import Catalog
+public import Doors
 import ExotelKit
 import Foundation
-public import Doors
 public import Ingest
 import Logging
 public import MediaStore
@@ -21,7 +21,13 @@ public struct CallbackRecorder: StatusCallbackSink {
     let recordings: RecordingQueue
     let logger: Logger
 
-    public init(catalog: Catalog, sidecars: CallSidecarWriter, layout: StorageLayout, recordings: RecordingQueue, logger: Logger) {
+    public init(
+        catalog: Catalog,
+        sidecars: CallSidecarWriter,
+        layout: StorageLayout,
+        recordings: RecordingQueue,
+        logger: Logger
+    ) {
         self.catalog = catalog
         self.sidecars = sidecars
         self.layout = layout
@@ -34,9 +40,13 @@ public struct CallbackRecorder: StatusCallbackSink {
     public func store(_ received: ReceivedStatusCallback) async throws -> StatusCallbackStoreResult {
         let stored = try await self.catalog.storeCallback(
             ReceivedCallback(
-                receivedAt: received.receivedAt, contentType: received.contentType, body: received.body,
-                sourceAddress: received.remoteAddress),
-            queuedAt: self.recordings.time.now())
+                receivedAt: received.receivedAt,
+                contentType: received.contentType,
+                body: received.body,
+                sourceAddress: received.remoteAddress
+            ),
+            queuedAt: self.recordings.time.now()
+        )
         if stored.download?.isNew == true { self.recordings.wakeFetcher() }
         let result = stored.record
         let callSid = result.callback.callSid
@@ -51,9 +61,15 @@ public struct CallbackRecorder: StatusCallbackSink {
             // later (its answer was lost), the catalog applies the callbacks again after it.
             try await self.sidecars.refresh(callSid: callSid)
             if stored.createdElsewhereCall {
-                self.logger.info("call placed elsewhere catalogued from its status callback", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+                self.logger.info(
+                    "call placed elsewhere catalogued from its status callback",
+                    metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"]
+                )
             } else if try await self.catalog.call(sid: callSid) == nil {
-                self.logger.warning("status callback for an unknown call kept", metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+                self.logger.warning(
+                    "status callback for an unknown call kept",
+                    metadata: ["call": "\(LogText.escaped("\(callSid)", limit: 1024))"]
+                )
             }
             return .storedUnknownCall
         }
@@ -77,7 +93,10 @@ public struct CallbackRecorder: StatusCallbackSink {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try FileSystem.writeAtomically(Array(try encoder.encode(record)), to: "\(directory)/\(name)", durable: true)
         } catch {
-            self.logger.error("could not quarantine a malformed callback", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
+            self.logger.error(
+                "could not quarantine a malformed callback",
+                metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"]
+            )
         }
     }
 }

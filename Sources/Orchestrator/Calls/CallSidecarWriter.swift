@@ -27,8 +27,10 @@ public actor CallSidecarWriter {
     /// The folder of a call's files (`media/<account>/<yyyy>/<mm>/<dd>/<CallSid>`, by when it was placed).
     public nonisolated func callDirectory(accountSid: String, callSid: String, placedAt: Timestamp) throws -> String {
         self.layout.callDirectory(
-            account: try PathSafeIdentifier(accountSid, field: "AccountSid"), callSid: try PathSafeIdentifier(callSid, field: "CallSid"),
-            startedAt: placedAt)
+            account: try PathSafeIdentifier(accountSid, field: "AccountSid"),
+            callSid: try PathSafeIdentifier(callSid, field: "CallSid"),
+            startedAt: placedAt
+        )
     }
 
     /// Rewrites `call.json` of `callSid` from the catalog; returns its path (nil when the catalog
@@ -41,7 +43,8 @@ public actor CallSidecarWriter {
     /// (older catalogs) keep their `_unknown` folder, dated by the first callback.
     @discardableResult
     public func refresh(callSid: String) async throws -> String? {
-        guard let sidecar = try await self.catalog.callSidecar(callSid: callSid, exorecVersion: self.exorecVersion) else {
+        guard let sidecar = try await self.catalog.callSidecar(callSid: callSid, exorecVersion: self.exorecVersion)
+        else {
             return nil
         }
         let call = try await self.catalog.call(sid: callSid)
@@ -53,7 +56,11 @@ public actor CallSidecarWriter {
         if let folder = call?.folder {
             directory = self.layout.absolute(folder)
         } else if let placedAt = sidecar.placedAt {
-            directory = try self.callDirectory(accountSid: sidecar.accountSid, callSid: sidecar.callSid, placedAt: placedAt)
+            directory = try self.callDirectory(
+                accountSid: sidecar.accountSid,
+                callSid: sidecar.callSid,
+                placedAt: placedAt
+            )
         } else if let unknownDirectory {
             directory = unknownDirectory
         } else {
@@ -67,7 +74,13 @@ public actor CallSidecarWriter {
         var stale: [String] = []
         if let unknownDirectory { stale.append(unknownDirectory) }
         if let call {
-            stale.append(try self.callDirectory(accountSid: CallSidecar.unknownAccount, callSid: callSid, placedAt: call.placedAt))
+            stale.append(
+                try self.callDirectory(
+                    accountSid: CallSidecar.unknownAccount,
+                    callSid: callSid,
+                    placedAt: call.placedAt
+                )
+            )
         }
         for old in stale where old != directory {
             let file = CallSidecar.path(inCallDirectory: old)

@@ -90,34 +90,52 @@ public struct CampaignFileOptions: Sendable, Hashable {
 /// data row is a problem too.
 public enum CampaignFile {
     static let columns: Set<String> = [
-        "id", "from", "to", "flow", "custom_field", "wait_url", "time_limit", "stream_begin", "recording_channels", "callback_format",
+        "id", "from", "to", "flow", "custom_field", "wait_url", "time_limit", "stream_begin", "recording_channels",
+        "callback_format",
     ]
     /// Files larger than this are refused before they are read (a campaign of ~1 million rows).
     public static let maximumFileBytes = 128 << 20
     /// Problems listed at most; the count of the rest is given.
     static let maximumProblems = 1000
 
-    public static func load(path: String, options: CampaignFileOptions = .init()) throws(CampaignFileProblems) -> [CampaignRow] {
+    public static func load(
+        path: String,
+        options: CampaignFileOptions = .init()
+    ) throws(CampaignFileProblems) -> [CampaignRow] {
         let url = URL(fileURLWithPath: path)
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > Self.maximumFileBytes {
-            throw CampaignFileProblems([CampaignFileError(line: nil, reason: "\(path) is larger than \(Self.maximumFileBytes >> 20) MiB")], rows: 0)
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+            size > Self.maximumFileBytes
+        {
+            throw CampaignFileProblems(
+                [CampaignFileError(line: nil, reason: "\(path) is larger than \(Self.maximumFileBytes >> 20) MiB")],
+                rows: 0
+            )
         }
         guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else {
             throw CampaignFileProblems([CampaignFileError(line: nil, reason: "cannot read \(path)")], rows: 0)
         }
         guard let text = String(validating: data, as: UTF8.self) else {
-            throw CampaignFileProblems([CampaignFileError(line: nil, reason: "\(path) is not UTF-8 text (save it as CSV UTF-8)")], rows: 0)
+            throw CampaignFileProblems(
+                [CampaignFileError(line: nil, reason: "\(path) is not UTF-8 text (save it as CSV UTF-8)")],
+                rows: 0
+            )
         }
         let jsonLines = path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") || Self.looksLikeJSONLines(text)
         return try self.parse(text, jsonLines: jsonLines, options: options)
     }
 
     /// The rows of a campaign file's text, or every problem of it.
-    public static func parse(_ text: String, jsonLines: Bool, options: CampaignFileOptions = .init()) throws(CampaignFileProblems) -> [CampaignRow] {
+    public static func parse(
+        _ text: String,
+        jsonLines: Bool,
+        options: CampaignFileOptions = .init()
+    ) throws(CampaignFileProblems) -> [CampaignRow] {
         var text = text
         if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         var problems: [CampaignFileError] = []
-        let records = jsonLines ? Self.jsonRecords(text, problems: &problems) : Self.csvRecords(text, options: options, problems: &problems)
+        let records =
+            jsonLines
+            ? Self.jsonRecords(text, problems: &problems) : Self.csvRecords(text, options: options, problems: &problems)
         var rows: [CampaignRow] = []
         var occurrences: [String: Int] = [:]
         var explicitKeys: Set<String> = []
@@ -135,22 +153,33 @@ public enum CampaignFile {
                 }
                 key = "id:" + id
             } else {
-                let content = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1F}")
+                let content = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                    separator: "\u{1F}"
+                )
                 let digest = HexText.lowercase(SHA256.hash(data: Array(content.utf8)).prefix(12))
                 occurrences[digest, default: 0] += 1
                 key = "row:\(digest)#\(occurrences[digest]!)"
             }
             let metadata = fields.filter { !Self.columns.contains($0.key) }
-            let metadataProblems = CallMetadata.entryProblems(metadata).map { CampaignFileError(line: line, reason: $0) }
+            let metadataProblems = CallMetadata.entryProblems(metadata).map {
+                CampaignFileError(line: line, reason: $0)
+            }
             let tooMany = CallMetadata.countProblem(metadata)
             if let tooMany, !reportedTooManyColumns {
                 // Said once: a CRM export with too many columns has it on every row.
-                problems.append(CampaignFileError(line: line, reason: tooMany + " (so has every row like it); leave out the columns not needed"))
+                problems.append(
+                    CampaignFileError(
+                        line: line,
+                        reason: tooMany + " (so has every row like it); leave out the columns not needed"
+                    )
+                )
                 reportedTooManyColumns = true
             }
             do throws(CampaignFileProblems) {
                 let order = try self.row(fields, line: line, options: options)
-                if metadataProblems.isEmpty && tooMany == nil { rows.append(CampaignRow(key: key, line: line, order: order, metadata: metadata)) }
+                if metadataProblems.isEmpty && tooMany == nil {
+                    rows.append(CampaignRow(key: key, line: line, order: order, metadata: metadata))
+                }
             } catch {
                 problems.append(contentsOf: error.problems)
             }
@@ -160,10 +189,14 @@ public enum CampaignFile {
             problems.append(CampaignFileError(line: nil, reason: "no rows: the file has no data row below its header"))
         }
         guard problems.isEmpty else {
-            let ordered = problems.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(\.element)
+            let ordered = problems.enumerated().sorted {
+                ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset)
+            }.map(\.element)
             var listed = Array(ordered.prefix(Self.maximumProblems))
             if problems.count > Self.maximumProblems {
-                listed.append(CampaignFileError(line: nil, reason: "and \(problems.count - Self.maximumProblems) more problems"))
+                listed.append(
+                    CampaignFileError(line: nil, reason: "and \(problems.count - Self.maximumProblems) more problems")
+                )
             }
             throw CampaignFileProblems(listed, rows: records.count)
         }
@@ -207,61 +240,108 @@ public enum CampaignFile {
         return "+" + digits
     }
 
-    static func number(_ text: String, column: String, line: Int, options: CampaignFileOptions) throws(CampaignFileError) -> String {
+    static func number(
+        _ text: String,
+        column: String,
+        line: Int,
+        options: CampaignFileOptions
+    ) throws(CampaignFileError) -> String {
         if let number = Self.normalisedNumber(text, countryCode: options.countryCode) { return number }
-        let hint = options.countryCode == nil && !text.hasPrefix("+") && text.allSatisfy({ $0.isNumber || " -.()".contains($0) })
+        let hint =
+            options.countryCode == nil && !text.hasPrefix("+")
+                && text.allSatisfy({ $0.isNumber || " -.()".contains($0) })
             ? " (a national number needs --country-code, e.g. --country-code 91)" : ""
         throw CampaignFileError(
-            line: line, reason: "\(column) '\(Self.shown(text))' is not a phone number: E.164 is + and 8-15 digits, e.g. +919876543210\(hint)")
+            line: line,
+            reason:
+                "\(column) '\(Self.shown(text))' is not a phone number: E.164 is + and 8-15 digits, e.g. +919876543210\(hint)"
+        )
     }
 
     // MARK: - Rows
 
-    private static func row(_ fields: [String: String], line: Int, options: CampaignFileOptions) throws(CampaignFileProblems) -> CallOrder {
+    private static func row(
+        _ fields: [String: String],
+        line: Int,
+        options: CampaignFileOptions
+    ) throws(CampaignFileProblems) -> CallOrder {
         var problems: [CampaignFileError] = []
         var from = ""
         if let text = fields["from"] {
-            do throws(CampaignFileError) { from = try Self.number(text, column: "from", line: line, options: options) } catch { problems.append(error) }
+            do throws(CampaignFileError) {
+                from = try Self.number(text, column: "from", line: line, options: options)
+            } catch { problems.append(error) }
         } else {
             problems.append(CampaignFileError(line: line, reason: "'from' is empty"))
         }
         var destination = CallOrder.Destination.flow("")
         switch (fields["to"], fields["flow"]) {
         case (let to?, nil):
-            do throws(CampaignFileError) { destination = .number(try Self.number(to, column: "to", line: line, options: options)) } catch {
+            do throws(CampaignFileError) {
+                destination = .number(try Self.number(to, column: "to", line: line, options: options))
+            } catch {
                 problems.append(error)
             }
         case (nil, let flow?): destination = .flow(flow)
-        case (nil, nil): problems.append(CampaignFileError(line: line, reason: "needs 'to' (a number) or 'flow' (a call-flow URL)"))
-        case (_?, _?): problems.append(CampaignFileError(line: line, reason: "has both 'to' and 'flow'; a call goes to one of them"))
+        case (nil, nil):
+            problems.append(CampaignFileError(line: line, reason: "needs 'to' (a number) or 'flow' (a call-flow URL)"))
+        case (_?, _?):
+            problems.append(
+                CampaignFileError(line: line, reason: "has both 'to' and 'flow'; a call goes to one of them")
+            )
         }
-        var order = CallOrder(from: from, destination: destination, customField: fields["custom_field"], waitURL: fields["wait_url"])
+        var order = CallOrder(
+            from: from,
+            destination: destination,
+            customField: fields["custom_field"],
+            waitURL: fields["wait_url"]
+        )
         if let text = fields["time_limit"] {
             if let seconds = Int(text), (1...ConnectCallRequest.maximumTimeLimit).contains(seconds) {
                 order.timeLimit = seconds
             } else {
-                problems.append(CampaignFileError(line: line, reason: "time_limit '\(Self.shown(text))' is not 1-\(ConnectCallRequest.maximumTimeLimit) seconds"))
+                problems.append(
+                    CampaignFileError(
+                        line: line,
+                        reason:
+                            "time_limit '\(Self.shown(text))' is not 1-\(ConnectCallRequest.maximumTimeLimit) seconds"
+                    )
+                )
             }
         }
         if let text = fields["stream_begin"] {
             switch text.lowercased() {
             case "leg1", "leg1connect": order.streamBegin = .leg1Connect
             case "leg2", "leg2connect": order.streamBegin = .leg2Connect
-            default: problems.append(CampaignFileError(line: line, reason: "stream_begin '\(Self.shown(text))' is not leg1 or leg2"))
+            default:
+                problems.append(
+                    CampaignFileError(line: line, reason: "stream_begin '\(Self.shown(text))' is not leg1 or leg2")
+                )
             }
         }
         if let text = fields["recording_channels"] {
             if let channels = RecordingChannels(rawValue: text.lowercased()) {
                 order.recordingChannels = channels
             } else {
-                problems.append(CampaignFileError(line: line, reason: "recording_channels '\(Self.shown(text))' is not single or dual"))
+                problems.append(
+                    CampaignFileError(
+                        line: line,
+                        reason: "recording_channels '\(Self.shown(text))' is not single or dual"
+                    )
+                )
             }
         }
         if let text = fields["callback_format"] {
             switch text.lowercased() {
             case "json": order.statusCallbackContentType = .json
             case "multipart": order.statusCallbackContentType = .multipart
-            default: problems.append(CampaignFileError(line: line, reason: "callback_format '\(Self.shown(text))' is not json or multipart"))
+            default:
+                problems.append(
+                    CampaignFileError(
+                        line: line,
+                        reason: "callback_format '\(Self.shown(text))' is not json or multipart"
+                    )
+                )
             }
         }
         guard problems.isEmpty else { throw CampaignFileProblems(problems, rows: 1) }
@@ -271,7 +351,11 @@ public enum CampaignFile {
     // MARK: - CSV
 
     /// The data records of a CSV text with their first line, header names lowercased.
-    static func csvRecords(_ text: String, options: CampaignFileOptions, problems: inout [CampaignFileError]) -> [(Int, [String: String])] {
+    static func csvRecords(
+        _ text: String,
+        options: CampaignFileOptions,
+        problems: inout [CampaignFileError]
+    ) -> [(Int, [String: String])] {
         // RFC 4180 has no comments; a line starting with `#` outside a quoted cell is one here. An odd
         // number of quotes means a quoted cell runs to the end of the file (CSV.swift reads it so).
         guard Self.quotesBalance(text) else {
@@ -299,24 +383,35 @@ public enum CampaignFile {
                 header = names
                 var seen: Set<String> = []
                 for name in names where !seen.insert(name).inserted {
-                    problems.append(CampaignFileError(line: start, reason: "the header names '\(Self.shown(name))' twice"))
+                    problems.append(
+                        CampaignFileError(line: start, reason: "the header names '\(Self.shown(name))' twice")
+                    )
                 }
-                if names.contains("") { problems.append(CampaignFileError(line: start, reason: "the header has an empty column name")) }
+                if names.contains("") {
+                    problems.append(CampaignFileError(line: start, reason: "the header has an empty column name"))
+                }
                 if !names.contains("from") {
                     let shownDelimiter = delimiter == "\t" ? "tab" : "'\(delimiter)'"
                     let shownNames = names.prefix(5).map { "'\(Self.shown($0))'" }.joined(separator: ", ")
-                    let reason = "the header has no 'from' column (read with the delimiter \(shownDelimiter): \(shownNames); --delimiter sets another)"
+                    let reason =
+                        "the header has no 'from' column (read with the delimiter \(shownDelimiter): \(shownNames); --delimiter sets another)"
                     problems.append(CampaignFileError(line: start, reason: reason))
                 }
                 continue
             }
             guard cells.count == names.count else {
-                problems.append(CampaignFileError(line: start, reason: "\(cells.count) cells, the header has \(names.count)"))
+                problems.append(
+                    CampaignFileError(line: start, reason: "\(cells.count) cells, the header has \(names.count)")
+                )
                 continue
             }
             records.append((start, Dictionary(zip(names, cells), uniquingKeysWith: { first, _ in first })))
         }
-        if header == nil { problems.append(CampaignFileError(line: nil, reason: "the file is empty: it needs a header line and at least one row")) }
+        if header == nil {
+            problems.append(
+                CampaignFileError(line: nil, reason: "the file is empty: it needs a header line and at least one row")
+            )
+        }
         return records
     }
 
@@ -340,7 +435,9 @@ public enum CampaignFile {
                 continue
             }
             if !skipping && !scalar.properties.isWhitespace { sawContent = true }
-            if !quoted && !skipping && CampaignFileOptions.detectedDelimiters.contains(scalar) { counts[scalar, default: 0] += 1 }
+            if !quoted && !skipping && CampaignFileOptions.detectedDelimiters.contains(scalar) {
+                counts[scalar, default: 0] += 1
+            }
         }
         return CampaignFileOptions.detectedDelimiters.max { counts[$0, default: 0] < counts[$1, default: 0] }
             .flatMap { counts[$0, default: 0] > 0 ? $0 : nil } ?? ","
@@ -381,7 +478,9 @@ public enum CampaignFile {
 
     static func jsonRecords(_ text: String, problems: inout [CampaignFileError]) -> [(Int, [String: String])] {
         var records: [(Int, [String: String])] = []
-        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(Substring($0)) }
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map {
+            String(Substring($0))
+        }
         for (index, line) in lines.enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
@@ -395,9 +494,11 @@ public enum CampaignFile {
     }
 
     private static func looksLikeJSONLines(_ text: String) -> Bool {
-        text.unicodeScalars.split(separator: "\n").lazy.map { String(Substring($0)).trimmingCharacters(in: .whitespacesAndNewlines) }
-            .first { !$0.isEmpty && !$0.hasPrefix("#") }?
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\u{FEFF}")).hasPrefix("{") ?? false
+        text.unicodeScalars.split(separator: "\n").lazy.map {
+            String(Substring($0)).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        .first { !$0.isEmpty && !$0.hasPrefix("#") }?
+        .trimmingCharacters(in: CharacterSet(charactersIn: "\u{FEFF}")).hasPrefix("{") ?? false
     }
 
     private static func jsonObject(_ text: String, line: Int) throws(CampaignFileError) -> [String: String] {

@@ -1,6 +1,6 @@
 public import Catalog
-import ExotelKit
 import ExotelClient
+import ExotelKit
 import Logging
 
 /// What happened to one campaign row in this run.
@@ -72,7 +72,9 @@ public struct CampaignRunner: Sendable {
     }
 
     public func run(
-        campaignId: String, rows: [CampaignRow], progress: @escaping @Sendable (CampaignRow, CampaignRowOutcome) -> Void = { _, _ in }
+        campaignId: String,
+        rows: [CampaignRow],
+        progress: @escaping @Sendable (CampaignRow, CampaignRowOutcome) -> Void = { _, _ in }
     ) async throws -> CampaignSummary {
         var summary = CampaignSummary(campaignId: campaignId)
         summary.rows = rows.count
@@ -98,7 +100,11 @@ public struct CampaignRunner: Sendable {
     }
 
     private func place(_ row: CampaignRow, campaignId: String) async throws -> CampaignRowOutcome {
-        if let earlier = try await self.catalog.claimCampaignRow(campaignId: campaignId, rowKey: row.key, line: row.line) {
+        if let earlier = try await self.catalog.claimCampaignRow(
+            campaignId: campaignId,
+            rowKey: row.key,
+            line: row.line
+        ) {
             switch earlier.state {
             case .placed: return .alreadyPlaced(callSid: earlier.callSid)
             case .placing: return .uncertain
@@ -107,24 +113,47 @@ public struct CampaignRunner: Sendable {
         }
         let placed: PlacedCall
         do {
-            placed = try await self.placer.place(row.order, campaignId: campaignId, rowKey: row.key, metadata: row.metadata)
+            placed = try await self.placer.place(
+                row.order,
+                campaignId: campaignId,
+                rowKey: row.key,
+                metadata: row.metadata
+            )
         } catch {
             switch error {
             case .notCatalogued(let callSid, let reason):
                 // Placed: the row must never be placed again, whatever else failed.
                 try await self.catalog.finishCampaignRow(
-                    campaignId: campaignId, rowKey: row.key, state: .placed, callSid: callSid, error: reason)
+                    campaignId: campaignId,
+                    rowKey: row.key,
+                    state: .placed,
+                    callSid: callSid,
+                    error: reason
+                )
                 return .placed(callSid: callSid)
             case .platform(let platformError) where Self.mayHaveBeenPlaced(platformError):
                 // Left `placing`: a rerun reports it as uncertain instead of ringing anyone twice.
-                self.logger.warning("campaign row may have been placed", metadata: ["line": "\(row.line)", "error": "\(LogText.escaped("\(platformError)", limit: 1024))"])
+                self.logger.warning(
+                    "campaign row may have been placed",
+                    metadata: ["line": "\(row.line)", "error": "\(LogText.escaped("\(platformError)", limit: 1024))"]
+                )
                 return .maybePlaced(reason: "\(LogText.escaped("\(platformError)", limit: 1024))")
             default:
-                try await self.catalog.finishCampaignRow(campaignId: campaignId, rowKey: row.key, state: .failed, error: error.description)
+                try await self.catalog.finishCampaignRow(
+                    campaignId: campaignId,
+                    rowKey: row.key,
+                    state: .failed,
+                    error: error.description
+                )
                 return .failed(reason: error.description)
             }
         }
-        try await self.catalog.finishCampaignRow(campaignId: campaignId, rowKey: row.key, state: .placed, callSid: placed.callSid)
+        try await self.catalog.finishCampaignRow(
+            campaignId: campaignId,
+            rowKey: row.key,
+            state: .placed,
+            callSid: placed.callSid
+        )
         return .placed(callSid: placed.callSid)
     }
 

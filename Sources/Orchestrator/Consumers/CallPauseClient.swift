@@ -45,7 +45,9 @@ public struct CallPauseClient: Sendable {
     }
 
     public func send(callSid: String, resume: Bool, by: String?, reason: String?) async throws(Failure) -> Answer {
-        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else { throw .invalidServerURL(self.server) }
+        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else {
+            throw .invalidServerURL(self.server)
+        }
         let url = "\(self.server)/v1/calls/\(callSid)/\(resume ? "resume" : "pause")"
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -76,8 +78,12 @@ public struct CallPauseClient: Sendable {
             throw .refused(url: url, status: status, reason: "the answer is not a pause state")
         }
         return Answer(
-            json: text.trimmingCharacters(in: .whitespacesAndNewlines), paused: paused, outcome: outcome,
-            pausedAt: object["paused_at"] as? String, resumedAt: object["resumed_at"] as? String,
-            liveStreams: (object["live_streams"] as? NSNumber)?.intValue ?? 0)
+            json: text.trimmingCharacters(in: .whitespacesAndNewlines),
+            paused: paused,
+            outcome: outcome,
+            pausedAt: object["paused_at"] as? String,
+            resumedAt: object["resumed_at"] as? String,
+            liveStreams: (object["live_streams"] as? NSNumber)?.intValue ?? 0
+        )
     }
 }

@@ -1,6 +1,6 @@
 public import Catalog
-import Foundation
 public import Doors
+import Foundation
 public import Ingest
 public import MediaStore
 
@@ -23,7 +23,11 @@ public struct CatalogConsumerFeed: ConsumerFeedSource {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try events.map { event in
-            FeedItem(id: event.id, type: event.type.rawValue, json: String(decoding: try encoder.encode(event), as: UTF8.self))
+            FeedItem(
+                id: event.id,
+                type: event.type.rawValue,
+                json: String(decoding: try encoder.encode(event), as: UTF8.self)
+            )
         }
     }
 
@@ -37,8 +41,12 @@ public struct CatalogConsumerFeed: ConsumerFeedSource {
         guard !file.path.hasPrefix("/"), !file.path.split(separator: "/").contains("..") else { return nil }
         let root = self.layout.root.hasSuffix("/") ? String(self.layout.root.dropLast()) : self.layout.root
         return ServedMedia(
-            path: root + "/" + file.path, contentType: Self.contentType(format: file.format), state: file.state.rawValue,
-            isGrowing: file.state == .recording, sha256: file.sha256)
+            path: root + "/" + file.path,
+            contentType: Self.contentType(format: file.format),
+            state: file.state.rawValue,
+            isGrowing: file.state == .recording,
+            sha256: file.sha256
+        )
     }
 
     static func contentType(format: String) -> String {

@@ -57,7 +57,11 @@ public struct EventFeedFollower: Sendable {
     let backoff: (first: Duration, last: Duration)
 
     public init(
-        server: String, token: String, types: [String] = [], client: HTTPClient = EventFeedFollower.failFastClient, logger: Logger,
+        server: String,
+        token: String,
+        types: [String] = [],
+        client: HTTPClient = EventFeedFollower.failFastClient,
+        logger: Logger,
         backoff: (first: Duration, last: Duration) = (.milliseconds(500), .seconds(30))
     ) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
@@ -90,7 +94,13 @@ public struct EventFeedFollower: Sendable {
         var failuresInARow = 0
         while !Task.isCancelled {
             do {
-                let keepGoing = try await self.connect(after: position, connected: { connected = true; failuresInARow = 0 }) { update in
+                let keepGoing = try await self.connect(
+                    after: position,
+                    connected: {
+                        connected = true
+                        failuresInARow = 0
+                    }
+                ) { update in
                     switch update {
                     case .position(let id):
                         position = id
@@ -103,7 +113,10 @@ public struct EventFeedFollower: Sendable {
                     }
                 }
                 if !keepGoing { return position }
-                self.logger.notice("the events feed ended; reconnecting", metadata: ["after": "\(position.map(String.init) ?? "latest")"])
+                self.logger.notice(
+                    "the events feed ended; reconnecting",
+                    metadata: ["after": "\(position.map(String.init) ?? "latest")"]
+                )
             } catch let error as FollowError {
                 throw error
             } catch {
@@ -129,31 +142,51 @@ public struct EventFeedFollower: Sendable {
 
     /// One long poll (`GET /v1/events?after=…&wait=…`): the events after `after`, waiting up to `wait`
     /// for the first, and the id to ask after next time.
-    public func page(after: Int64, limit: Int = 1000, wait: Duration = .zero) async throws -> (events: [Event], lastID: Int64) {
+    public func page(
+        after: Int64,
+        limit: Int = 1000,
+        wait: Duration = .zero
+    ) async throws -> (events: [Event], lastID: Int64) {
         try self.checkServerURL()
         let request = self.eventsRequest("after=\(after)&limit=\(limit)&wait=\(wait.components.seconds)")
         let response: HTTPClientResponse
         do {
-            response = try await self.client.execute(request, timeout: .seconds(wait.components.seconds + 30), logger: self.logger)
+            response = try await self.client.execute(
+                request,
+                timeout: .seconds(wait.components.seconds + 30),
+                logger: self.logger
+            )
         } catch {
-            if let reason = Self.connectionFailure(error) { throw FollowError.unreachable(server: self.server, reason: reason) }
+            if let reason = Self.connectionFailure(error) {
+                throw FollowError.unreachable(server: self.server, reason: reason)
+            }
             throw error
         }
         let body = try await response.body.collect(upTo: 64 << 20)
-        guard response.status == .ok else { throw Self.refusal(status: Int(response.status.code), body: String(buffer: body)) }
+        guard response.status == .ok else {
+            throw Self.refusal(status: Int(response.status.code), body: String(buffer: body))
+        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
             let items = object["events"] as? [[String: Any]], let lastID = (object["last_id"] as? NSNumber)?.int64Value
         else { throw FollowError.refused(status: 200, reason: "the answer is not an events page") }
         let events = try items.map { item in
-            let json = try JSONSerialization.data(withJSONObject: item, options: [.sortedKeys, .withoutEscapingSlashes])
+            let json = try JSONSerialization.data(
+                withJSONObject: item,
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )
             return Event(
-                id: (item["id"] as? NSNumber)?.int64Value ?? 0, type: item["type"] as? String ?? "", json: String(decoding: json, as: UTF8.self))
+                id: (item["id"] as? NSNumber)?.int64Value ?? 0,
+                type: item["type"] as? String ?? "",
+                json: String(decoding: json, as: UTF8.self)
+            )
         }
         return (events, lastID)
     }
 
     private func checkServerURL() throws(FollowError) {
-        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else { throw .invalidServerURL(self.server) }
+        guard self.server.hasPrefix("http://") || self.server.hasPrefix("https://") else {
+            throw .invalidServerURL(self.server)
+        }
     }
 
     /// `GET /v1/events?<parameters>[&types=…]` with the token.
@@ -165,7 +198,8 @@ public struct EventFeedFollower: Sendable {
     }
 
     static func refusal(status: Int, body: String) -> FollowError {
-        let reason = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["error"] as? String ?? body
+        let reason =
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["error"] as? String ?? body
         return .refused(status: status, reason: reason.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -173,15 +207,23 @@ public struct EventFeedFollower: Sendable {
     static func connectionFailure(_ error: any Error) -> String? {
         if let connectionError = error as? NIOConnectionError {
             if let underlying = connectionError.connectionErrors.last?.error as? IOError {
-                return underlying.errnoCode == ECONNREFUSED ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(underlying)"
+                return underlying.errnoCode == ECONNREFUSED
+                    ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(underlying)"
             }
             return "\(connectionError)"
         }
-        if let ioError = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(ioError.errnoCode) {
-            return ioError.errnoCode == ECONNREFUSED ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(ioError)"
+        if let ioError = error as? IOError,
+            [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(ioError.errnoCode)
+        {
+            return ioError.errnoCode == ECONNREFUSED
+                ? "connection refused (is `exorec serve` running, with api.enabled?)" : "\(ioError)"
         }
-        if let channelError = error as? ChannelError, case .connectTimeout = channelError { return "connecting timed out" }
-        if let clientError = error as? HTTPClientError, [HTTPClientError.connectTimeout, .getConnectionFromPoolTimeout].contains(clientError) {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return "connecting timed out"
+        }
+        if let clientError = error as? HTTPClientError,
+            [HTTPClientError.connectTimeout, .getConnectionFromPoolTimeout].contains(clientError)
+        {
             return "connecting timed out"
         }
         return nil
@@ -197,7 +239,11 @@ public struct EventFeedFollower: Sendable {
     }
 
     /// One connection: reads events until the server ends it (true), or `handle` says stop (false).
-    private func connect(after: Int64?, connected: () -> Void, _ handle: (Update) async throws -> Bool) async throws -> Bool {
+    private func connect(
+        after: Int64?,
+        connected: () -> Void,
+        _ handle: (Update) async throws -> Bool
+    ) async throws -> Bool {
         var request = self.eventsRequest("after=\(after.map(String.init) ?? "latest")")
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let after { request.headers.add(name: "Last-Event-ID", value: String(after)) }
@@ -211,7 +257,10 @@ public struct EventFeedFollower: Sendable {
             throw ServerUnavailable(description: refusal.description)
         }
         connected()
-        self.logger.info("following the events feed", metadata: ["server": "\(self.server)", "after": "\(after.map(String.init) ?? "latest")"])
+        self.logger.info(
+            "following the events feed",
+            metadata: ["server": "\(self.server)", "after": "\(after.map(String.init) ?? "latest")"]
+        )
         var parser = ServerSentEventParser()
         for try await buffer in response.body {
             for update in parser.feed(buffer.readableBytesView) {

@@ -34,8 +34,12 @@ enum BagItWriter {
 
     /// `bag-info.txt`: the metadata elements, one per line, in a fixed order.
     static func bagInfo(
-        baggingDate: Timestamp, payload: [String: PayloadDigest], sourceOrganization: String?, externalDescription: String,
-        software: String, extra: [(String, String)]
+        baggingDate: Timestamp,
+        payload: [String: PayloadDigest],
+        sourceOrganization: String?,
+        externalDescription: String,
+        software: String,
+        extra: [(String, String)]
     ) -> String {
         let octets = payload.values.reduce(Int64(0)) { $0 + $1.bytes }
         let date = baggingDate.utcComponents

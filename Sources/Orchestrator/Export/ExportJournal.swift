@@ -32,7 +32,10 @@ struct ExportJournal: Codable, Sendable, Hashable {
         do {
             let journal = try JSONDecoder().decode(ExportJournal.self, from: Data(try FileSystem.read(path)))
             guard journal.version == Self.version else {
-                throw ExportError.unreadableJournal(path: path, reason: "version \(journal.version), this exorec writes \(Self.version)")
+                throw ExportError.unreadableJournal(
+                    path: path,
+                    reason: "version \(journal.version), this exorec writes \(Self.version)"
+                )
             }
             return journal
         } catch let error as ExportError {

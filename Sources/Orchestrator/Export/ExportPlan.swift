@@ -47,16 +47,27 @@ public struct ExportPlan: Sendable, Hashable {
             let details = streams[streamSid]!.sorted { $0.stream.path < $1.stream.path }
             let folder = "\(Self.unattachedFolder)/\(streamSid)"
             var taken: Set<String> = [Self.streamMetadataFileName]
-            let items = details.compactMap(\.mediaFile).map { file in Self.item(file, folder: folder, request: request, taken: &taken) }
+            let items = details.compactMap(\.mediaFile).map { file in
+                Self.item(file, folder: folder, request: request, taken: &taken)
+            }
             return StreamGroup(
-                streamSid: streamSid, details: details, folder: folder, metadataTarget: "\(folder)/\(Self.streamMetadataFileName)",
-                items: items)
+                streamSid: streamSid,
+                details: details,
+                folder: folder,
+                metadataTarget: "\(folder)/\(Self.streamMetadataFileName)",
+                items: items
+            )
         }
         return ExportPlan(calls: [], streams: groups)
     }
 
     /// One file's item in `folder`, with a stem no earlier file there took.
-    private static func item(_ file: MediaFile, folder: String, request: ExportRequest, taken: inout Set<String>) -> Item {
+    private static func item(
+        _ file: MediaFile,
+        folder: String,
+        request: ExportRequest,
+        taken: inout Set<String>
+    ) -> Item {
         let stem = Self.uniqueStem(Self.stem(of: file.path), taken: &taken)
         let ext = request.format.soundFileFormat?.fileExtension ?? Self.fileExtension(of: file.path)
         let dot = ext.isEmpty ? "" : "."

@@ -62,13 +62,16 @@ public struct ExportReport: Sendable, Hashable, Codable {
         let size = megabytes < 0.1 ? "\(self.payloadBytes) bytes" : "\((megabytes * 10).rounded() / 10) MB"
         var line = "\(self.calls) call(s), \(self.exported) of \(self.selected) file(s) exported"
         if self.resumed > 0 { line += " (\(self.resumed) by an earlier, interrupted run)" }
-        line += ", \(self.payloadFiles) payload files, \(size), \(self.bag ? "as a BagIt bag" : "as a folder") in \(self.destination); "
+        line +=
+            ", \(self.payloadFiles) payload files, \(size), \(self.bag ? "as a BagIt bag" : "as a folder") in \(self.destination); "
         if self.problems.isEmpty {
             line += "no problems"
         } else {
             var counts: [Problem.Kind: Int] = [:]
             for problem in self.problems { counts[problem.kind, default: 0] += 1 }
-            line += Problem.Kind.allCases.compactMap { kind in counts[kind].map { "\($0) \(kind.rawValue)" } }.joined(separator: ", ")
+            line += Problem.Kind.allCases.compactMap { kind in counts[kind].map { "\($0) \(kind.rawValue)" } }.joined(
+                separator: ", "
+            )
         }
         return line
     }

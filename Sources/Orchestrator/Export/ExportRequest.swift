@@ -46,8 +46,14 @@ public struct ExportRequest: Sendable, Hashable {
     public var externalDescription: String?
 
     public init(
-        destination: String, search: CallSearch, kind: MediaKind? = nil, format: ExportFormat = .original, splitLegs: Bool = false,
-        bag: Bool = false, sourceOrganization: String? = nil, externalDescription: String? = nil
+        destination: String,
+        search: CallSearch,
+        kind: MediaKind? = nil,
+        format: ExportFormat = .original,
+        splitLegs: Bool = false,
+        bag: Bool = false,
+        sourceOrganization: String? = nil,
+        externalDescription: String? = nil
     ) {
         self.destination = destination
         self.search = search
@@ -65,7 +71,9 @@ public struct ExportRequest: Sendable, Hashable {
             return "splitting legs re-encodes the audio: choose --format wav, flac, mp3 or ogg"
         }
         if self.destination.isEmpty { return "the destination is empty" }
-        for (name, value) in [("Source-Organization", self.sourceOrganization), ("External-Description", self.externalDescription)] {
+        for (name, value) in [
+            ("Source-Organization", self.sourceOrganization), ("External-Description", self.externalDescription),
+        ] {
             if let value, value.contains(where: { $0 == "\n" || $0 == "\r" }) { return "\(name) must be one line" }
         }
         return nil
@@ -76,15 +84,21 @@ public struct ExportRequest: Sendable, Hashable {
         func field(_ name: String, _ value: String?) -> String { "\(name)=\(value.map(JSONText.quoted) ?? "-")" }
         let search = self.search
         // A field added later is written only when set, so that an older journal's request still matches.
-        return ([
-            "v1", field("format", self.format.rawValue), field("split_legs", "\(self.splitLegs)"), field("bag", "\(self.bag)"),
-            field("kind", self.kind?.rawValue), field("from", search.placedFrom.map { "\($0.millisecondsSinceEpoch)" }),
-            field("before", search.placedBefore.map { "\($0.millisecondsSinceEpoch)" }), field("number", search.number),
-            field("country_code", search.normaliser.countryCode), field("call_sid", search.callSid), field("status", search.status),
-            field("custom_field", search.customField), field("media_kind", search.mediaKind?.rawValue),
-            field("has_recording", "\(search.hasRecording)"), field("interrupted", "\(search.interrupted)"),
-            field("limit", "\(search.limit)"), field("source_organization", self.sourceOrganization),
-            field("external_description", self.externalDescription),
-        ] + (search.origin.map { [field("origin", $0.rawValue)] } ?? [])).joined(separator: " ") + (search.unattached ? " unattached=true" : "")
+        return
+            ([
+                "v1", field("format", self.format.rawValue), field("split_legs", "\(self.splitLegs)"),
+                field("bag", "\(self.bag)"),
+                field("kind", self.kind?.rawValue),
+                field("from", search.placedFrom.map { "\($0.millisecondsSinceEpoch)" }),
+                field("before", search.placedBefore.map { "\($0.millisecondsSinceEpoch)" }),
+                field("number", search.number),
+                field("country_code", search.normaliser.countryCode), field("call_sid", search.callSid),
+                field("status", search.status),
+                field("custom_field", search.customField), field("media_kind", search.mediaKind?.rawValue),
+                field("has_recording", "\(search.hasRecording)"), field("interrupted", "\(search.interrupted)"),
+                field("limit", "\(search.limit)"), field("source_organization", self.sourceOrganization),
+                field("external_description", self.externalDescription),
+            ] + (search.origin.map { [field("origin", $0.rawValue)] } ?? [])).joined(separator: " ")
+            + (search.unattached ? " unattached=true" : "")
     }
 }

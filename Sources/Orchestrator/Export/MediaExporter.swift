@@ -1,6 +1,6 @@
-import ExotelKit
 import Catalog
 import Dispatch
+import ExotelKit
 import Foundation
 import Glibc
 import Logging
@@ -47,10 +47,13 @@ public struct MediaExporter: Sendable {
     /// Runs (or resumes) `request`. Throws ``ExportError`` when it cannot run or stops; problems with single
     /// source files are in the report.
     public func export(
-        _ request: ExportRequest, at time: Timestamp = .now(), progress: @escaping @Sendable (Progress) -> Void = { _ in }
+        _ request: ExportRequest,
+        at time: Timestamp = .now(),
+        progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws -> ExportReport {
         if let reason = request.invalidReason { throw ExportError.invalidRequest(reason) }
-        let destination = request.destination.count > 1 && request.destination.hasSuffix("/")
+        let destination =
+            request.destination.count > 1 && request.destination.hasSuffix("/")
             ? String(request.destination.dropLast()) : request.destination
 
         // Where the export stands, before anything is written: the folder is created (or found) and locked
@@ -66,7 +69,9 @@ public struct MediaExporter: Sendable {
             if let media = Self.realPath("\(self.layout.root)/media"), let target = Self.realPath(destination),
                 target == media || target.hasPrefix(media + "/")
             {
-                throw ExportError.invalidRequest("the destination \(destination) is inside the archive's media folder \(media)")
+                throw ExportError.invalidRequest(
+                    "the destination \(destination) is inside the archive's media folder \(media)"
+                )
             }
             lock = try ExportDestinationLock(destination)
         } catch {
@@ -86,12 +91,17 @@ public struct MediaExporter: Sendable {
                     throw ExportError.otherExportInProgress(path: destination, fingerprint: unfinished.fingerprint)
                 }
                 journal = unfinished
-                for streamSid in journal.callSids { streams[streamSid] = try await self.unattachedDetails(streamSid: streamSid) }
+                for streamSid in journal.callSids {
+                    streams[streamSid] = try await self.unattachedDetails(streamSid: streamSid)
+                }
                 reachedLimit = journal.callSids.count >= request.search.limit
             } else {
                 let search = request.search
                 let selected = try await self.catalog.unattachedStreams(
-                    startedFrom: search.placedFrom, startedBefore: search.placedBefore, limit: search.limit)
+                    startedFrom: search.placedFrom,
+                    startedBefore: search.placedBefore,
+                    limit: search.limit
+                )
                 guard !selected.isEmpty else {
                     lock.release()
                     removeIfCreated()
@@ -102,14 +112,24 @@ public struct MediaExporter: Sendable {
                 }
                 reachedLimit = selected.count >= search.limit
                 journal = ExportJournal(
-                    version: ExportJournal.version, fingerprint: request.fingerprint, startedAt: time, callSids: streams.keys.sorted(),
-                    files: [:])
+                    version: ExportJournal.version,
+                    fingerprint: request.fingerprint,
+                    startedAt: time,
+                    callSids: streams.keys.sorted(),
+                    files: [:]
+                )
                 try journal.save(in: destination)
             }
             let plan = ExportPlan.make(streams: streams, request: request)
             return try await self.write(
-                plan, request: request, destination: destination, journal: journal, reachedLimit: reachedLimit, at: time,
-                progress: progress)
+                plan,
+                request: request,
+                destination: destination,
+                journal: journal,
+                reachedLimit: reachedLimit,
+                at: time,
+                progress: progress
+            )
         }
         if let unfinished = try Self.inspect(destination) {
             guard unfinished.fingerprint == request.fingerprint else {
@@ -121,12 +141,18 @@ public struct MediaExporter: Sendable {
                 if let detail = try await CallDetail.load(callSid: callSid, from: self.catalog) {
                     loaded.append(detail)
                 } else {
-                    self.logger.warning("a call of the unfinished export is no longer in the catalog", metadata: ["call_sid": "\(LogText.escaped("\(callSid)", limit: 1024))"])
+                    self.logger.warning(
+                        "a call of the unfinished export is no longer in the catalog",
+                        metadata: ["call_sid": "\(LogText.escaped("\(callSid)", limit: 1024))"]
+                    )
                 }
             }
             details = loaded
             reachedLimit = journal.callSids.count >= request.search.limit
-            self.logger.info("resuming export", metadata: ["destination": "\(destination)", "files_done": "\(journal.files.count)"])
+            self.logger.info(
+                "resuming export",
+                metadata: ["destination": "\(destination)", "files_done": "\(journal.files.count)"]
+            )
         } else {
             let summaries = try await request.search.run(on: self.catalog)
             guard !summaries.isEmpty else {
@@ -136,19 +162,32 @@ public struct MediaExporter: Sendable {
             }
             var loaded: [CallDetail] = []
             for summary in summaries {
-                if let detail = try await CallDetail.load(callSid: summary.call.callSid, from: self.catalog) { loaded.append(detail) }
+                if let detail = try await CallDetail.load(callSid: summary.call.callSid, from: self.catalog) {
+                    loaded.append(detail)
+                }
             }
             details = loaded
             reachedLimit = summaries.count >= request.search.limit
             journal = ExportJournal(
-                version: ExportJournal.version, fingerprint: request.fingerprint, startedAt: time,
-                callSids: loaded.map(\.call.callSid).sorted(), files: [:])
+                version: ExportJournal.version,
+                fingerprint: request.fingerprint,
+                startedAt: time,
+                callSids: loaded.map(\.call.callSid).sorted(),
+                files: [:]
+            )
             try journal.save(in: destination)
         }
 
         let plan = ExportPlan.make(details: details, request: request)
         return try await self.write(
-            plan, request: request, destination: destination, journal: journal, reachedLimit: reachedLimit, at: time, progress: progress)
+            plan,
+            request: request,
+            destination: destination,
+            journal: journal,
+            reachedLimit: reachedLimit,
+            at: time,
+            progress: progress
+        )
     }
 
     /// The catalog rows and files of a stream_sid's streams that named no call.
@@ -159,14 +198,23 @@ public struct MediaExporter: Sendable {
 
     /// Writes the plan's metadata and files (skipping what the journal has), then the summary and the bag.
     private func write(
-        _ plan: ExportPlan, request: ExportRequest, destination: String, journal: ExportJournal, reachedLimit: Bool, at time: Timestamp,
+        _ plan: ExportPlan,
+        request: ExportRequest,
+        destination: String,
+        journal: ExportJournal,
+        reachedLimit: Bool,
+        at time: Timestamp,
         progress: @escaping @Sendable (Progress) -> Void
     ) async throws -> ExportReport {
         var journal = journal
         let payloadRoot = request.bag ? "\(destination)/\(BagItWriter.payloadDirectory)" : destination
         let items = plan.items
         var state = Progress(
-            filesDone: 0, filesTotal: items.count, bytesDone: 0, bytesTotal: items.reduce(Int64(0)) { $0 + ($1.source.bytes ?? 0) })
+            filesDone: 0,
+            filesTotal: items.count,
+            bytesDone: 0,
+            bytesTotal: items.reduce(Int64(0)) { $0 + ($1.source.bytes ?? 0) }
+        )
         progress(state)
 
         var problems: [ExportReport.Problem] = []
@@ -178,16 +226,25 @@ public struct MediaExporter: Sendable {
         // A call's folder and its call-detail.json, or a stream_sid's folder under _streams/ and its stream-detail.json.
         var groups: [(folder: String, metadataTarget: String, metadata: [UInt8], items: [ExportPlan.Item])] = []
         for call in plan.calls {
-            groups.append((call.detail.call.callSid, call.metadataTarget, Array(try encoder.encode(call.detail)), call.items))
+            groups.append(
+                (call.detail.call.callSid, call.metadataTarget, Array(try encoder.encode(call.detail)), call.items)
+            )
         }
         for stream in plan.streams {
-            groups.append((stream.folder, stream.metadataTarget, Array(try encoder.encode(stream.details)), stream.items))
+            groups.append(
+                (stream.folder, stream.metadataTarget, Array(try encoder.encode(stream.details)), stream.items)
+            )
         }
         for call in groups {
             try Self.io { try FileSystem.makeDirectories("\(payloadRoot)/\(call.folder)") }
             if try !self.isDone([call.metadataTarget], journal: &journal, payloadRoot: payloadRoot) {
                 let bytes = call.metadata
-                try await self.place([call.metadataTarget], journal: &journal, payloadRoot: payloadRoot, destination: destination) {
+                try await self.place(
+                    [call.metadataTarget],
+                    journal: &journal,
+                    payloadRoot: payloadRoot,
+                    destination: destination
+                ) {
                     let temporary = "\(payloadRoot)/\(call.metadataTarget)\(Self.partialSuffix)"
                     try FileSystem.writeAtomically(bytes, to: temporary, durable: true)
                     return .written([try PayloadDigest.of(temporary)])
@@ -210,7 +267,12 @@ public struct MediaExporter: Sendable {
                 }
                 let root = self.layout.root
                 let format = request.format
-                let outcome = try await self.place(item.targets, journal: &journal, payloadRoot: payloadRoot, destination: destination) {
+                let outcome = try await self.place(
+                    item.targets,
+                    journal: &journal,
+                    payloadRoot: payloadRoot,
+                    destination: destination
+                ) {
                     Self.produce(item, format: format, storageRoot: root, payloadRoot: payloadRoot)
                 }
                 if let problem = outcome {
@@ -224,8 +286,17 @@ public struct MediaExporter: Sendable {
         }
 
         return try await self.finish(
-            request, destination: destination, payloadRoot: payloadRoot, plan: plan, journal: journal, problems: problems,
-            exported: exported, resumed: resumed, reachedLimit: reachedLimit, at: time)
+            request,
+            destination: destination,
+            payloadRoot: payloadRoot,
+            plan: plan,
+            journal: journal,
+            problems: problems,
+            exported: exported,
+            resumed: resumed,
+            reachedLimit: reachedLimit,
+            at: time
+        )
     }
 
     // MARK: - Destination
@@ -251,7 +322,9 @@ public struct MediaExporter: Sendable {
         }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name != "." && name != ".." { names.append(name) }
         }
         closedir(directory)
@@ -298,7 +371,10 @@ public struct MediaExporter: Sendable {
     /// into place. Returns the problem if the source could not be exported.
     @discardableResult
     private func place(
-        _ targets: [String], journal: inout ExportJournal, payloadRoot: String, destination: String,
+        _ targets: [String],
+        journal: inout ExportJournal,
+        payloadRoot: String,
+        destination: String,
         _ produce: @escaping @Sendable () throws -> Outcome
     ) async throws -> ExportReport.Problem? {
         for target in targets { unlink("\(payloadRoot)/\(target)\(Self.partialSuffix)") }
@@ -340,14 +416,19 @@ public struct MediaExporter: Sendable {
         if file.state == .missing { return problem(.missing, "catalogued as missing") }
         guard file.sha256 != nil else {
             return problem(
-                .noChecksum, file.state == .recording ? "still being written (no checksum yet)" : "no sha256 in the catalog")
+                .noChecksum,
+                file.state == .recording ? "still being written (no checksum yet)" : "no sha256 in the catalog"
+            )
         }
         return nil
     }
 
     /// On the export queue: checks the source against the catalog and writes the targets' temporary files.
     private static func produce(
-        _ item: ExportPlan.Item, format: ExportFormat, storageRoot: String, payloadRoot: String
+        _ item: ExportPlan.Item,
+        format: ExportFormat,
+        storageRoot: String,
+        payloadRoot: String
     ) -> Outcome {
         let file = item.source
         func problem(_ kind: ExportReport.Problem.Kind, _ detail: String) -> Outcome {
@@ -359,12 +440,17 @@ public struct MediaExporter: Sendable {
         let expected = file.sha256 ?? ""
         do {
             let size = try FileSystem.size(of: source)
-            if let bytes = file.bytes, size != bytes { return problem(.changed, "\(size) bytes, the catalog says \(bytes)") }
+            if let bytes = file.bytes, size != bytes {
+                return problem(.changed, "\(size) bytes, the catalog says \(bytes)")
+            }
             guard let encoding = format.soundFileFormat else {
                 let digest = try PayloadDigest.copy(from: source, to: temporaries[0])
                 guard digest.sha256 == expected else {
                     unlink(temporaries[0])
-                    return problem(.changed, "sha256 \(digest.sha256.prefix(12))…, the catalog says \(expected.prefix(12))…")
+                    return problem(
+                        .changed,
+                        "sha256 \(digest.sha256.prefix(12))…, the catalog says \(expected.prefix(12))…"
+                    )
                 }
                 try FileSystem.sync(temporaries[0])
                 return .written([digest])
@@ -436,42 +522,70 @@ public struct MediaExporter: Sendable {
     }
 
     private func finish(
-        _ request: ExportRequest, destination: String, payloadRoot: String, plan: ExportPlan, journal: ExportJournal,
-        problems: [ExportReport.Problem], exported: Int, resumed: Int, reachedLimit: Bool, at time: Timestamp
+        _ request: ExportRequest,
+        destination: String,
+        payloadRoot: String,
+        plan: ExportPlan,
+        journal: ExportJournal,
+        problems: [ExportReport.Problem],
+        exported: Int,
+        resumed: Int,
+        reachedLimit: Bool,
+        at time: Timestamp
     ) async throws -> ExportReport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let files = plan.items.flatMap { item in
             item.targets.filter { journal.files[$0] != nil }.map {
                 SummaryFile.File(
-                    target: $0, source: item.source.path, sourceSHA256: item.source.sha256, kind: item.source.kind,
-                    callSid: item.source.callSid)
+                    target: $0,
+                    source: item.source.path,
+                    sourceSHA256: item.source.sha256,
+                    kind: item.source.kind,
+                    callSid: item.source.callSid
+                )
             }
         }
         let summary = SummaryFile(
-            exorecVersion: self.exorecVersion, request: request.fingerprint, startedAt: journal.startedAt,
-            calls: plan.calls.map(\.detail.call.callSid), unattachedStreams: plan.streams.isEmpty ? nil : plan.streams.map(\.streamSid),
-            files: files, problems: problems)
+            exorecVersion: self.exorecVersion,
+            request: request.fingerprint,
+            startedAt: journal.startedAt,
+            calls: plan.calls.map(\.detail.call.callSid),
+            unattachedStreams: plan.streams.isEmpty ? nil : plan.streams.map(\.streamSid),
+            files: files,
+            problems: problems
+        )
         let summaryPath = "\(payloadRoot)/\(ExportPlan.summaryFileName)"
         let summaryBytes = Array(try encoder.encode(summary))
         try Self.io { try FileSystem.writeAtomically(summaryBytes, to: summaryPath, durable: true) }
         var payload = journal.files.filter { target, _ in
-            plan.calls.contains { call in call.metadataTarget == target || call.items.contains { $0.targets.contains(target) } }
-                || plan.streams.contains { group in group.metadataTarget == target || group.items.contains { $0.targets.contains(target) } }
+            plan.calls.contains { call in
+                call.metadataTarget == target || call.items.contains { $0.targets.contains(target) }
+            }
+                || plan.streams.contains { group in
+                    group.metadataTarget == target || group.items.contains { $0.targets.contains(target) }
+                }
         }
         payload[ExportPlan.summaryFileName] = try Self.io { try PayloadDigest.of(summaryPath) }
 
         for problem in problems.prefix(1000) {
             _ = try await self.catalog.appendAudit(
                 AuditEvent(
-                    at: time, actor: self.actor, action: "export.problem", callSid: problem.callSid, path: problem.path,
-                    detail: ["kind": problem.kind.rawValue, "detail": problem.detail, "destination": destination]))
+                    at: time,
+                    actor: self.actor,
+                    action: "export.problem",
+                    callSid: problem.callSid,
+                    path: problem.path,
+                    detail: ["kind": problem.kind.rawValue, "detail": problem.detail, "destination": destination]
+                )
+            )
         }
         var detail: [String: String] = [
             "destination": destination, "format": request.format.rawValue, "bag": "\(request.bag)",
             "split_legs": "\(request.splitLegs)", "calls": "\(plan.calls.count)", "selected": "\(plan.items.count)",
             "exported": "\(exported)", "resumed": "\(resumed)", "problems": "\(problems.count)",
-            "payload_files": "\(payload.count)", "payload_bytes": "\(payload.values.reduce(Int64(0)) { $0 + $1.bytes })",
+            "payload_files": "\(payload.count)",
+            "payload_bytes": "\(payload.values.reduce(Int64(0)) { $0 + $1.bytes })",
             "request": request.fingerprint, "call_sids": plan.calls.map(\.detail.call.callSid).joined(separator: ","),
             "unattached_streams": plan.streams.map(\.streamSid).joined(separator: ","),
             "summary_sha256": payload[ExportPlan.summaryFileName]!.sha256,
@@ -490,39 +604,66 @@ public struct MediaExporter: Sendable {
             }
             detail["manifest_sha256"] = tagFiles["manifest-sha256.txt"]!.sha256
             auditEntry = try await self.catalog.appendAudit(
-                AuditEvent(at: time, actor: self.actor, action: "export.completed", path: destination, detail: detail))
-            let description = request.externalDescription
+                AuditEvent(at: time, actor: self.actor, action: "export.completed", path: destination, detail: detail)
+            )
+            let description =
+                request.externalDescription
                 ?? "Media and metadata of \(plan.calls.count) call(s) exported from the exorec archive (format \(request.format.rawValue)"
-                + (request.splitLegs ? ", legs split" : "") + "); export.json maps each file to its source and checksum."
+                + (request.splitLegs ? ", legs split" : "")
+                + "); export.json maps each file to its source and checksum."
             try writeTag(
                 "bag-info.txt",
                 BagItWriter.bagInfo(
-                    baggingDate: journal.startedAt, payload: payload, sourceOrganization: request.sourceOrganization,
-                    externalDescription: description, software: "exorec \(self.exorecVersion)",
-                    extra: [("Exorec-Audit-Entry", "\(auditEntry.seq):\(auditEntry.hash)")]))
+                    baggingDate: journal.startedAt,
+                    payload: payload,
+                    sourceOrganization: request.sourceOrganization,
+                    externalDescription: description,
+                    software: "exorec \(self.exorecVersion)",
+                    extra: [("Exorec-Audit-Entry", "\(auditEntry.seq):\(auditEntry.hash)")]
+                )
+            )
             try writeTag("bagit.txt", BagItWriter.declaration)
             let tagged = tagFiles
             for algorithm in BagItWriter.algorithms {
                 let path = "\(destination)/tagmanifest-\(algorithm).txt"
                 try Self.io {
-                    try FileSystem.writeAtomically(Array(BagItWriter.tagManifest(tagged, algorithm: algorithm).utf8), to: path, durable: true)
+                    try FileSystem.writeAtomically(
+                        Array(BagItWriter.tagManifest(tagged, algorithm: algorithm).utf8),
+                        to: path,
+                        durable: true
+                    )
                 }
             }
         } else {
             auditEntry = try await self.catalog.appendAudit(
-                AuditEvent(at: time, actor: self.actor, action: "export.completed", path: destination, detail: detail))
+                AuditEvent(at: time, actor: self.actor, action: "export.completed", path: destination, detail: detail)
+            )
         }
         let journalPath = ExportJournal.path(in: destination)
-        guard unlink(journalPath) == 0 else { throw ExportError.io(MediaError.io(path: journalPath, operation: "unlink", errno: errno).description) }
+        guard unlink(journalPath) == 0 else {
+            throw ExportError.io(MediaError.io(path: journalPath, operation: "unlink", errno: errno).description)
+        }
         try? FileSystem.syncDirectory(of: journalPath)
 
         let report = ExportReport(
-            destination: destination, bag: request.bag, format: request.format, splitLegs: request.splitLegs,
-            calls: plan.calls.count, reachedLimit: reachedLimit, selected: plan.items.count, exported: exported, resumed: resumed,
-            payloadFiles: payload.count, payloadBytes: payload.values.reduce(Int64(0)) { $0 + $1.bytes }, problems: problems,
-            auditSeq: auditEntry.seq)
+            destination: destination,
+            bag: request.bag,
+            format: request.format,
+            splitLegs: request.splitLegs,
+            calls: plan.calls.count,
+            reachedLimit: reachedLimit,
+            selected: plan.items.count,
+            exported: exported,
+            resumed: resumed,
+            payloadFiles: payload.count,
+            payloadBytes: payload.values.reduce(Int64(0)) { $0 + $1.bytes },
+            problems: problems,
+            auditSeq: auditEntry.seq
+        )
         self.logger.info(
-            "export finished", metadata: ["destination": "\(destination)", "exported": "\(exported)", "problems": "\(problems.count)"])
+            "export finished",
+            metadata: ["destination": "\(destination)", "exported": "\(exported)", "problems": "\(problems.count)"]
+        )
         return report
     }
 }
@@ -534,7 +675,9 @@ final class ExportDestinationLock {
 
     init(_ destination: String) throws {
         let fd = Glibc.open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ExportError.io(MediaError.io(path: destination, operation: "open", errno: errno).description) }
+        guard fd >= 0 else {
+            throw ExportError.io(MediaError.io(path: destination, operation: "open", errno: errno).description)
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             Glibc.close(fd)

@@ -1,5 +1,5 @@
-import ExotelKit
 import Crypto
+import ExotelKit
 import Glibc
 import MediaStore
 
@@ -30,7 +30,10 @@ public struct PayloadDigest: Sendable, Hashable, Codable {
         }
     }
 
-    private static func stream(from path: String, copyingTo output: (descriptor: Int32, path: String)?) throws(MediaError) -> PayloadDigest {
+    private static func stream(
+        from path: String,
+        copyingTo output: (descriptor: Int32, path: String)?
+    ) throws(MediaError) -> PayloadDigest {
         var sha256 = SHA256()
         var sha512 = SHA512()
         var bytes: Int64 = 0
@@ -49,6 +52,10 @@ public struct PayloadDigest: Sendable, Hashable, Codable {
                 offset += written
             }
         }
-        return PayloadDigest(bytes: bytes, sha256: HexText.lowercase(sha256.finalize()), sha512: HexText.lowercase(sha512.finalize()))
+        return PayloadDigest(
+            bytes: bytes,
+            sha256: HexText.lowercase(sha256.finalize()),
+            sha512: HexText.lowercase(sha512.finalize())
+        )
     }
 }

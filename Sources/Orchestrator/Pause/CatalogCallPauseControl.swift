@@ -34,8 +34,12 @@ public struct CatalogCallPauseControl: CallPauseControl {
         case .paused(let entry):
             let answer = self.answer(.paused, sid, entry)
             await self.audit(
-                "call.paused", sid, at: now, request: request,
-                detail: ["live_streams": "\(answer.liveStreams)", "paused_at": "\(entry.pausedAt)"])
+                "call.paused",
+                sid,
+                at: now,
+                request: request,
+                detail: ["live_streams": "\(answer.liveStreams)", "paused_at": "\(entry.pausedAt)"]
+            )
             return answer
         }
     }
@@ -50,19 +54,29 @@ public struct CatalogCallPauseControl: CallPauseControl {
         var answer = self.answer(.resumed, sid, entry)
         answer.resumedAt = now
         await self.audit(
-            "call.resumed", sid, at: now, request: request,
+            "call.resumed",
+            sid,
+            at: now,
+            request: request,
             detail: [
                 "paused_at": "\(entry.pausedAt)", "paused_by": entry.by,
                 "paused_ms": "\(now.millisecondsSinceEpoch - entry.pausedAt.millisecondsSinceEpoch)",
                 "live_streams": "\(answer.liveStreams)",
-            ])
+            ]
+        )
         return answer
     }
 
-    private func answer(_ outcome: CallPauseAnswer.Outcome, _ sid: String, _ entry: CallPauses.Entry) -> CallPauseAnswer {
+    private func answer(_ outcome: CallPauseAnswer.Outcome, _ sid: String, _ entry: CallPauses.Entry) -> CallPauseAnswer
+    {
         CallPauseAnswer(
-            outcome: outcome, callSid: sid, pausedAt: entry.pausedAt, by: entry.by, reason: entry.reason,
-            liveStreams: self.pauses.liveStreams(of: sid))
+            outcome: outcome,
+            callSid: sid,
+            pausedAt: entry.pausedAt,
+            by: entry.by,
+            reason: entry.reason,
+            liveStreams: self.pauses.liveStreams(of: sid)
+        )
     }
 
     /// Streaming now, or catalogued (as a call exorec placed, or a stream).
@@ -73,17 +87,32 @@ public struct CatalogCallPauseControl: CallPauseControl {
         return !streams.isEmpty
     }
 
-    private func audit(_ action: String, _ sid: String, at time: Timestamp, request: CallPauseRequest, detail: [String: String]) async {
+    private func audit(
+        _ action: String,
+        _ sid: String,
+        at time: Timestamp,
+        request: CallPauseRequest,
+        detail: [String: String]
+    ) async {
         var detail = detail
         detail["remote"] = request.remoteAddress
         if let by = request.by { detail["by"] = by }
         if let reason = request.reason { detail["reason"] = reason }
         do {
-            _ = try await self.catalog.appendAudit(AuditEvent(at: time, actor: "api:\(request.remoteAddress)", action: action, callSid: sid, detail: detail))
+            _ = try await self.catalog.appendAudit(
+                AuditEvent(
+                    at: time,
+                    actor: "api:\(request.remoteAddress)",
+                    action: action,
+                    callSid: sid,
+                    detail: detail
+                )
+            )
         } catch {
             self.logger.error(
                 "could not write the audit entry of a pause; the pause itself is in effect",
-                metadata: ["action": "\(action)", "call_sid": "\(sid)", "error": "\(error)"])
+                metadata: ["action": "\(action)", "call_sid": "\(sid)", "error": "\(error)"]
+            )
         }
     }
 }

@@ -21,15 +21,20 @@ public struct PipelineConfiguration: Sendable {
     public var exorecVersion: String
 
     public init(
-        ingest: IngestConfiguration, callbacks: PlatformDoorConfiguration = PlatformDoorConfiguration(),
-        api: InternalDoorConfiguration = InternalDoorConfiguration(), catalogPath: String? = nil, fetcher: RecordingFetcherConfiguration? = nil,
-        reconciler: ReconcilerConfiguration = ReconcilerConfiguration(), exorecVersion: String
+        ingest: IngestConfiguration,
+        callbacks: PlatformDoorConfiguration = PlatformDoorConfiguration(),
+        api: InternalDoorConfiguration = InternalDoorConfiguration(),
+        catalogPath: String? = nil,
+        fetcher: RecordingFetcherConfiguration? = nil,
+        reconciler: ReconcilerConfiguration = ReconcilerConfiguration(),
+        exorecVersion: String
     ) {
         self.ingest = ingest
         self.callbacks = callbacks
         self.api = api
         self.catalogPath = catalogPath ?? "\(ingest.storageRoot)/catalog.sqlite"
-        self.fetcher = fetcher ?? RecordingFetcherConfiguration(storageRoot: ingest.storageRoot, exorecVersion: exorecVersion)
+        self.fetcher =
+            fetcher ?? RecordingFetcherConfiguration(storageRoot: ingest.storageRoot, exorecVersion: exorecVersion)
         self.reconciler = reconciler
         self.exorecVersion = exorecVersion
     }
@@ -53,7 +58,9 @@ public struct ExorecPipeline: Sendable {
     /// Without a `client` no recording is fetched and nothing is reconciled (callbacks still queue
     /// downloads, for a process that has the credentials).
     public static func open(
-        configuration: PipelineConfiguration, client: ExotelClient?, logger: Logger,
+        configuration: PipelineConfiguration,
+        client: ExotelClient?,
+        logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onPlatformListening: @escaping @Sendable (Int) -> Void = { _ in },
         onInternalListening: @escaping @Sendable (Int) -> Void = { _ in }
@@ -71,49 +78,97 @@ public struct ExorecPipeline: Sendable {
             try? await catalog.close()
             throw error
         }
-        let sidecars = CallSidecarWriter(layout: layout, catalog: catalog, exorecVersion: configuration.exorecVersion, logger: logger)
+        let sidecars = CallSidecarWriter(
+            layout: layout,
+            catalog: catalog,
+            exorecVersion: configuration.exorecVersion,
+            logger: logger
+        )
         let fetcher = client.map {
             RecordingFetcher(catalog: catalog, client: $0, configuration: configuration.fetcher, logger: logger)
         }
         let recordings = fetcher?.queue ?? RecordingQueue(catalog: catalog)
         let reconciler = client.map { client in
             Reconciler(
-                catalog: catalog, client: client, queue: recordings, configuration: configuration.reconciler,
-                callChanged: { sid in _ = try? await sidecars.refresh(callSid: sid) }, logger: logger)
+                catalog: catalog,
+                client: client,
+                queue: recordings,
+                configuration: configuration.reconciler,
+                callChanged: { sid in _ = try? await sidecars.refresh(callSid: sid) },
+                logger: logger
+            )
         }
-        let sink = CallbackRecorder(catalog: catalog, sidecars: sidecars, layout: layout, recordings: recordings, logger: logger)
+        let sink = CallbackRecorder(
+            catalog: catalog,
+            sidecars: sidecars,
+            layout: layout,
+            recordings: recordings,
+            logger: logger
+        )
         var ingestConfiguration = configuration.ingest
         ingestConfiguration.reportsProgress = configuration.api.token != nil
         // The HTTP doors' sockets come out of the same descriptor limit as the streams'.
-        ingestConfiguration.server.descriptorsForOtherDoors = configuration.callbacks.limits.maxConnections + configuration.api.limits.maxConnections
-        let ingest = IngestServer(configuration: ingestConfiguration, logger: logger, lock: lock, onListening: onListening)
+        ingestConfiguration.server.descriptorsForOtherDoors =
+            configuration.callbacks.limits.maxConnections + configuration.api.limits.maxConnections
+        let ingest = IngestServer(
+            configuration: ingestConfiguration,
+            logger: logger,
+            lock: lock,
+            onListening: onListening
+        )
         let platformDoor: PlatformDoor
         let internalDoor: InternalDoor
         do {
-            platformDoor = try PlatformDoor(configuration: configuration.callbacks, sink: sink, logger: logger, onListening: onPlatformListening)
+            platformDoor = try PlatformDoor(
+                configuration: configuration.callbacks,
+                sink: sink,
+                logger: logger,
+                onListening: onPlatformListening
+            )
             let counters = platformDoor.counters
             let platformConnections = platformDoor.connections
             let internalConnections = DoorConnectionCounters(door: "internal")
             internalDoor = try InternalDoor(
-                configuration: configuration.api, source: CatalogConsumerFeed(catalog: catalog, layout: layout),
+                configuration: configuration.api,
+                source: CatalogConsumerFeed(catalog: catalog, layout: layout),
                 pauses: CatalogCallPauseControl(catalog: catalog, pauses: ingest.pauses, logger: logger),
                 metrics: {
                     ingest.metricsText() + counters.prometheusText() + platformConnections.prometheusText(header: true)
                         + internalConnections.prometheusText(header: false)
-                }, connections: internalConnections, logger: logger, onListening: onInternalListening)
+                },
+                connections: internalConnections,
+                logger: logger,
+                onListening: onInternalListening
+            )
         } catch {
             ingest.releaseLock()
             try? await catalog.close()
             throw error
         }
-        let cataloger = StreamCataloger(events: ingest.events, catalog: catalog, layout: layout, logger: logger, sidecars: sidecars)
+        let cataloger = StreamCataloger(
+            events: ingest.events,
+            catalog: catalog,
+            layout: layout,
+            logger: logger,
+            sidecars: sidecars
+        )
         if client == nil {
-            logger.notice("no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled")
+            logger.notice(
+                "no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled"
+            )
         }
         return ExorecPipeline(
-            catalog: catalog, layout: layout, sidecars: sidecars, ingest: ingest, platformDoor: platformDoor, internalDoor: internalDoor,
-            cataloger: cataloger, recordings: recordings,
-            fetcher: fetcher, reconciler: reconciler)
+            catalog: catalog,
+            layout: layout,
+            sidecars: sidecars,
+            ingest: ingest,
+            platformDoor: platformDoor,
+            internalDoor: internalDoor,
+            cataloger: cataloger,
+            recordings: recordings,
+            fetcher: fetcher,
+            reconciler: reconciler
+        )
     }
 
     /// The services in start order; a `ServiceGroup` stops them in reverse, so the internal door

@@ -30,11 +30,21 @@ public struct PlacementSettings: Sendable, Hashable {
     public var timeOut: Int?
 
     public init(
-        callerId: String, recordingChannels: RecordingChannels = .dual, recordingFormat: ExotelKit.RecordingFormat = .mp3,
-        streamURL: String, streamUsername: String? = nil, streamPassword: String? = nil, streamBegin: StreamBegin = .leg1Connect,
-        streamQuery: [(name: String, value: String)] = [], statusCallbackURL: String,
-        statusCallbackContentType: CallbackContentType? = nil, waitURL: String? = nil, startPlaybackURL: String? = nil,
-        startPlaybackTo: PlaybackAudience? = nil, timeLimit: Int? = nil, timeOut: Int? = nil
+        callerId: String,
+        recordingChannels: RecordingChannels = .dual,
+        recordingFormat: ExotelKit.RecordingFormat = .mp3,
+        streamURL: String,
+        streamUsername: String? = nil,
+        streamPassword: String? = nil,
+        streamBegin: StreamBegin = .leg1Connect,
+        streamQuery: [(name: String, value: String)] = [],
+        statusCallbackURL: String,
+        statusCallbackContentType: CallbackContentType? = nil,
+        waitURL: String? = nil,
+        startPlaybackURL: String? = nil,
+        startPlaybackTo: PlaybackAudience? = nil,
+        timeLimit: Int? = nil,
+        timeOut: Int? = nil
     ) {
         self.callerId = callerId
         self.recordingChannels = recordingChannels
@@ -55,11 +65,13 @@ public struct PlacementSettings: Sendable, Hashable {
 
     public static func == (a: Self, b: Self) -> Bool {
         a.callerId == b.callerId && a.recordingChannels == b.recordingChannels && a.recordingFormat == b.recordingFormat
-            && a.streamURL == b.streamURL && a.streamUsername == b.streamUsername && a.streamPassword == b.streamPassword
+            && a.streamURL == b.streamURL && a.streamUsername == b.streamUsername
+            && a.streamPassword == b.streamPassword
             && a.streamBegin == b.streamBegin && a.streamQuery.map(\.name) == b.streamQuery.map(\.name)
             && a.streamQuery.map(\.value) == b.streamQuery.map(\.value) && a.statusCallbackURL == b.statusCallbackURL
             && a.statusCallbackContentType == b.statusCallbackContentType && a.waitURL == b.waitURL
-            && a.startPlaybackURL == b.startPlaybackURL && a.startPlaybackTo == b.startPlaybackTo && a.timeLimit == b.timeLimit
+            && a.startPlaybackURL == b.startPlaybackURL && a.startPlaybackTo == b.startPlaybackTo
+            && a.timeLimit == b.timeLimit
             && a.timeOut == b.timeOut
     }
 
@@ -89,8 +101,13 @@ public struct CallOrder: Sendable, Hashable {
     public var statusCallbackContentType: CallbackContentType?
 
     public init(
-        from: String, destination: Destination, customField: String? = nil, waitURL: String? = nil, timeLimit: Int? = nil,
-        streamBegin: StreamBegin? = nil, recordingChannels: RecordingChannels? = nil,
+        from: String,
+        destination: Destination,
+        customField: String? = nil,
+        waitURL: String? = nil,
+        timeLimit: Int? = nil,
+        streamBegin: StreamBegin? = nil,
+        recordingChannels: RecordingChannels? = nil,
         statusCallbackContentType: CallbackContentType? = nil
     ) {
         self.from = from
@@ -136,7 +153,11 @@ public struct CallPlacer: Sendable {
     let logger: Logger
 
     public init(
-        settings: PlacementSettings, client: ExotelClient, catalog: Catalog, prompts: PromptPreparer, sidecars: CallSidecarWriter,
+        settings: PlacementSettings,
+        client: ExotelClient,
+        catalog: Catalog,
+        prompts: PromptPreparer,
+        sidecars: CallSidecarWriter,
         logger: Logger
     ) {
         self.settings = settings
@@ -152,8 +173,10 @@ public struct CallPlacer: Sendable {
         let settings = self.settings
         var request: ConnectCallRequest
         switch order.destination {
-        case .number(let to): request = ConnectCallRequest(from: order.from, callerId: settings.callerId, destination: .number(to))
-        case .flow(let url): request = ConnectCallRequest(from: order.from, callerId: settings.callerId, destination: .flow(url: url))
+        case .number(let to):
+            request = ConnectCallRequest(from: order.from, callerId: settings.callerId, destination: .number(to))
+        case .flow(let url):
+            request = ConnectCallRequest(from: order.from, callerId: settings.callerId, destination: .flow(url: url))
         }
         request.record = true
         request.recordingChannels = order.recordingChannels ?? settings.recordingChannels
@@ -171,7 +194,10 @@ public struct CallPlacer: Sendable {
                 request.waitURL = try await self.prompts.prepare(wait, parameter: "WaitUrl").url
             }
             if let playback = settings.startPlaybackURL {
-                request.startPlaybackValue = try await self.prompts.prepare(playback, parameter: "StartPlaybackValueNew").url
+                request.startPlaybackValue = try await self.prompts.prepare(
+                    playback,
+                    parameter: "StartPlaybackValueNew"
+                ).url
                 request.startPlaybackTo = settings.startPlaybackTo
             }
         } catch {
@@ -189,12 +215,18 @@ public struct CallPlacer: Sendable {
     /// extra columns, `exorec call --meta`) is the call's: in the catalog, its `call.json` and the
     /// `call.placed` audit entry; it is checked (``CallMetadata``) before anything is sent.
     public func place(
-        _ order: CallOrder, campaignId: String? = nil, rowKey: String? = nil, metadata: [String: String] = [:]
+        _ order: CallOrder,
+        campaignId: String? = nil,
+        rowKey: String? = nil,
+        metadata: [String: String] = [:]
     ) async throws(PlacementError)
         -> PlacedCall
     {
-        let metadata = Dictionary(metadata.map { (CallMetadata.normalisedKey($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
-            .filter { !$0.value.isEmpty }
+        let metadata = Dictionary(
+            metadata.map { (CallMetadata.normalisedKey($0.key), $0.value) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        .filter { !$0.value.isEmpty }
         if let problem = CallMetadata.problems(metadata).first { throw .invalid(problem) }
         let request = try await self.request(for: order)
         let response: PlatformCall
@@ -204,26 +236,58 @@ public struct CallPlacer: Sendable {
             throw .platform(error)
         }
         let placed = PlacedCall(
-            request: request, response: response, accountSid: self.client.credentials.accountSid, placedAt: .now(),
-            campaignId: campaignId, campaignRowKey: rowKey, metadata: metadata)
+            request: request,
+            response: response,
+            accountSid: self.client.credentials.accountSid,
+            placedAt: .now(),
+            campaignId: campaignId,
+            campaignRowKey: rowKey,
+            metadata: metadata
+        )
         do {
             _ = try await self.catalog.recordPlacedCall(placed)
             let path = try await self.sidecars.refresh(callSid: placed.callSid)
             _ = try await self.catalog.appendAudit(
                 AuditEvent(
-                    at: placed.placedAt, actor: "placer", action: "call.placed", callSid: placed.callSid,
+                    at: placed.placedAt,
+                    actor: "placer",
+                    action: "call.placed",
+                    callSid: placed.callSid,
                     path: path.map { self.sidecars.layout.relative($0) },
-                    detail: Self.auditDetail(order: order, status: response.status, campaignId: campaignId, metadata: metadata)))
+                    detail: Self.auditDetail(
+                        order: order,
+                        status: response.status,
+                        campaignId: campaignId,
+                        metadata: metadata
+                    )
+                )
+            )
         } catch {
             self.logger.error(
-                "call placed but not catalogued", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                "call placed but not catalogued",
+                metadata: [
+                    "call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))",
+                    "error": "\(LogText.escaped("\(error)", limit: 1024))",
+                ]
+            )
             throw .notCatalogued(callSid: placed.callSid, reason: "\(LogText.escaped("\(error)", limit: 1024))")
         }
-        self.logger.info("call placed", metadata: ["call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))", "from": "\(LogText.escaped("\(order.from)", limit: 1024))"])
+        self.logger.info(
+            "call placed",
+            metadata: [
+                "call": "\(LogText.escaped("\(placed.callSid)", limit: 1024))",
+                "from": "\(LogText.escaped("\(order.from)", limit: 1024))",
+            ]
+        )
         return placed
     }
 
-    static func auditDetail(order: CallOrder, status: String, campaignId: String?, metadata: [String: String]) -> [String: String] {
+    static func auditDetail(
+        order: CallOrder,
+        status: String,
+        campaignId: String?,
+        metadata: [String: String]
+    ) -> [String: String] {
         var detail = ["from": order.from, "status": status, "campaign": campaignId ?? ""]
         if !metadata.isEmpty, let json = try? JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys]) {
             detail["metadata"] = String(decoding: json, as: UTF8.self)
@@ -250,7 +314,8 @@ public struct CallPlacer: Sendable {
         var result = ""
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 result.unicodeScalars.append(UnicodeScalar(byte))
             default:

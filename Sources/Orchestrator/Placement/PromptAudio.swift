@@ -50,13 +50,22 @@ public struct HTTPPromptAudioFetcher: PromptAudioFetching {
     ///   - httpClient: must not follow redirects (the default does not).
     ///   - allowedOrigins: where prompts and their redirects may lead; nil allows each prompt's own origin only.
     public init(
-        httpClient: HTTPClient = HTTPClientTransport.noRedirectsClient, allowedOrigins: OriginAllowlist? = nil,
+        httpClient: HTTPClient = HTTPClientTransport.noRedirectsClient,
+        allowedOrigins: OriginAllowlist? = nil,
         timeout: Duration = .seconds(30)
     ) {
-        self.init(transport: HTTPClientTransport(httpClient: httpClient), allowedOrigins: allowedOrigins, timeout: timeout)
+        self.init(
+            transport: HTTPClientTransport(httpClient: httpClient),
+            allowedOrigins: allowedOrigins,
+            timeout: timeout
+        )
     }
 
-    public init(transport: any ExotelTransport, allowedOrigins: OriginAllowlist? = nil, timeout: Duration = .seconds(30)) {
+    public init(
+        transport: any ExotelTransport,
+        allowedOrigins: OriginAllowlist? = nil,
+        timeout: Duration = .seconds(30)
+    ) {
         self.transport = transport
         self.allowedOrigins = allowedOrigins
         self.timeout = timeout
@@ -67,7 +76,12 @@ public struct HTTPPromptAudioFetcher: PromptAudioFetching {
             throw PromptFetchFailure(message: "not an http or https URL with a host")
         }
         let allowlist = self.allowedOrigins ?? OriginAllowlist(entries: [.init(origin: first)], schemes: [first.scheme])
-        let fetch = HopByHopFetch(url: url, headers: [("Accept", "audio/*, */*;q=0.5")], timeout: self.timeout, maximumBodyBytes: limit)
+        let fetch = HopByHopFetch(
+            url: url,
+            headers: [("Accept", "audio/*, */*;q=0.5")],
+            timeout: self.timeout,
+            maximumBodyBytes: limit
+        )
         var sink = PromptBodySink(limit: limit)
         let result: HopByHopFetch.Result
         do {
@@ -106,7 +120,9 @@ struct PromptBodySink: TransportBodySink {
 
     mutating func begin(_ head: TransportResponseHead) -> Bool {
         guard (200..<300).contains(head.status) else { return false }
-        if let length = head.header("Content-Length").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), length > self.limit {
+        if let length = head.header("Content-Length").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+            length > self.limit
+        {
             self.tooLarge = true
             return false
         }
@@ -143,7 +159,11 @@ public final class PromptPreparer: Sendable {
     private let reuseFor: Duration
     private let prepared = Mutex<[String: (prompt: PreparedPrompt, at: ScaledClock.Instant)]>([:])
 
-    public init(fetcher: any PromptAudioFetching, clock: ScaledClock = ScaledClock(rate: 1), reuseFor: Duration = .seconds(60)) {
+    public init(
+        fetcher: any PromptAudioFetching,
+        clock: ScaledClock = ScaledClock(rate: 1),
+        reuseFor: Duration = .seconds(60)
+    ) {
         self.fetcher = fetcher
         self.clock = clock
         self.reuseFor = reuseFor
@@ -154,7 +174,9 @@ public final class PromptPreparer: Sendable {
         if let reusable = self.prepared.withLock({ $0[url] }), reusable.at.duration(to: now) < self.reuseFor {
             return reusable.prompt
         }
-        func failure(_ reason: String) -> PromptAudioError { PromptAudioError(parameter: parameter, url: url, reason: reason) }
+        func failure(_ reason: String) -> PromptAudioError {
+            PromptAudioError(parameter: parameter, url: url, reason: reason)
+        }
         let bytes: [UInt8]
         do {
             bytes = try await self.fetcher.fetch(url: url, limit: Self.maximumBytes - 1)
@@ -175,8 +197,14 @@ public final class PromptPreparer: Sendable {
             throw failure("cannot add a version parameter: \(error)")
         }
         let prompt = PreparedPrompt(
-            url: busted, originalURL: url, sha256: HexText.lowercase(digest), bytes: bytes.count,
-            sampleRate: info.sampleRate, channels: info.channels, seconds: Double(info.frames) / Double(max(info.sampleRate, 1)))
+            url: busted,
+            originalURL: url,
+            sha256: HexText.lowercase(digest),
+            bytes: bytes.count,
+            sampleRate: info.sampleRate,
+            channels: info.channels,
+            seconds: Double(info.frames) / Double(max(info.sampleRate, 1))
+        )
         self.prepared.withLock { $0[url] = (prompt, now) }
         return prompt
     }

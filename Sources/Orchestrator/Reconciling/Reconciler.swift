@@ -55,9 +55,13 @@ public final class Reconciler: Service, Sendable {
     ///   - callChanged: called with a CallSid after the catalog took something new about it (wire it to the
     ///     writer of `call.json`, so the sidecar keeps up with the catalog).
     public init(
-        catalog: Catalog, client: ExotelClient, queue: RecordingQueue,
-        configuration: ReconcilerConfiguration = ReconcilerConfiguration(), time: PlatformTime? = nil,
-        callChanged: (@Sendable (String) async -> Void)? = nil, logger: Logger
+        catalog: Catalog,
+        client: ExotelClient,
+        queue: RecordingQueue,
+        configuration: ReconcilerConfiguration = ReconcilerConfiguration(),
+        time: PlatformTime? = nil,
+        callChanged: (@Sendable (String) async -> Void)? = nil,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.catalog = catalog
@@ -79,7 +83,8 @@ public final class Reconciler: Service, Sendable {
             metadata: [
                 "reconcile.grace": "\(self.configuration.terminalGrace)",
                 "reconcile.interval": "\(self.configuration.interval)",
-            ])
+            ]
+        )
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -90,7 +95,10 @@ public final class Reconciler: Service, Sendable {
                 } catch is CancellationError {
                     break
                 } catch {
-                    self.logger.warning("reconcile sweep failed; trying again next interval", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                    self.logger.warning(
+                        "reconcile sweep failed; trying again next interval",
+                        metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                    )
                 }
                 do {
                     try await self.time.sleep(for: self.configuration.interval)
@@ -126,7 +134,10 @@ public final class Reconciler: Service, Sendable {
             if report.asked >= limit { break }
             // A call of another account cannot be asked about with these credentials. A call placed
             // elsewhere whose account is not known yet is asked: if it is this account's, the answer names it.
-            guard call.accountSid == self.client.credentials.accountSid || (call.origin == .elsewhere && call.accountSid.isEmpty) else {
+            guard
+                call.accountSid == self.client.credentials.accountSid
+                    || (call.origin == .elsewhere && call.accountSid.isEmpty)
+            else {
                 self.park(call.callSid, until: nil)
                 report.skipped += 1
                 continue
@@ -153,21 +164,36 @@ public final class Reconciler: Service, Sendable {
             } catch {
                 switch error {
                 case .notFound, .invalidIdentifier:
-                    try await self.notFound(call, error: error, count: notFoundSoFar + 1, report: &report, logger: logger)
+                    try await self.notFound(
+                        call,
+                        error: error,
+                        count: notFoundSoFar + 1,
+                        report: &report,
+                        logger: logger
+                    )
                     continue sweep
                 case .cancelled:
                     throw CancellationError()
                 case .unauthorized:
                     report.errors += 1
-                    logger.warning("Call Details refused the credentials; ending this sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                    logger.warning(
+                        "Call Details refused the credentials; ending this sweep",
+                        metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                    )
                     break sweep
                 case .rateLimited:
                     report.errors += 1
-                    logger.info("Call Details is rate limited; ending this sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                    logger.info(
+                        "Call Details is rate limited; ending this sweep",
+                        metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                    )
                     break sweep
                 default:
                     report.errors += 1
-                    logger.info("Call Details failed; asking again next sweep", metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                    logger.info(
+                        "Call Details failed; asking again next sweep",
+                        metadata: ["error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                    )
                     continue sweep
                 }
             }
@@ -180,7 +206,9 @@ public final class Reconciler: Service, Sendable {
                 if try await self.queue.enqueue(callSid: call.callSid, url: url).isNew {
                     report.recordingsQueued += 1
                     self.logger.info(
-                        "queued a recording that was never queued", metadata: ["call.sid": "\(LogText.escaped("\(call.callSid)", limit: 1024))"])
+                        "queued a recording that was never queued",
+                        metadata: ["call.sid": "\(LogText.escaped("\(call.callSid)", limit: 1024))"]
+                    )
                 }
             }
         }
@@ -189,7 +217,11 @@ public final class Reconciler: Service, Sendable {
 
     /// Records an answer of Call Details and queues its recording.
     private func learn(
-        _ details: PlatformCall, about call: CallRecord, at now: Timestamp, report: inout ReconcileReport, logger: Logger
+        _ details: PlatformCall,
+        about call: CallRecord,
+        at now: Timestamp,
+        report: inout ReconcileReport,
+        logger: Logger
     ) async throws {
         if try await self.catalog.recordCallDetails(details, at: now) {
             report.updated += 1
@@ -199,12 +231,17 @@ public final class Reconciler: Service, Sendable {
             let steps = self.state.withLock { state -> Int in
                 let steps = (state.parked[call.callSid]?.steps ?? 0) + 1
                 state.parked[call.callSid] = Parked(
-                    until: self.time.advance(now, by: self.configuration.recheck(afterStep: steps)), steps: steps)
+                    until: self.time.advance(now, by: self.configuration.recheck(afterStep: steps)),
+                    steps: steps
+                )
                 return steps
             }
             logger.debug(
                 "the platform reports the call as still going",
-                metadata: ["call.status": "\(LogText.escaped("\(details.status)", limit: 1024))", "reconcile.step": "\(steps)"])
+                metadata: [
+                    "call.status": "\(LogText.escaped("\(details.status)", limit: 1024))", "reconcile.step": "\(steps)",
+                ]
+            )
             return
         }
         self.state.withLock { _ = $0.parked.removeValue(forKey: call.callSid) }
@@ -219,27 +256,40 @@ public final class Reconciler: Service, Sendable {
 
     /// Notes a 404 in the audit log (the durable count), and parks the call for a while or for good.
     private func notFound(
-        _ call: CallRecord, error: ExotelClientError, count: Int, report: inout ReconcileReport, logger: Logger
+        _ call: CallRecord,
+        error: ExotelClientError,
+        count: Int,
+        report: inout ReconcileReport,
+        logger: Logger
     ) async throws {
         report.notFound += 1
         // A sid that cannot even go into a URL will never be found.
         let givenUp = count >= self.configuration.notFoundLimit || error.code == "invalid-identifier"
         try await self.catalog.appendAudit(
             AuditEvent(
-                at: self.time.now(), actor: self.configuration.actor, action: Self.notFoundAction, callSid: call.callSid,
+                at: self.time.now(),
+                actor: self.configuration.actor,
+                action: Self.notFoundAction,
+                callSid: call.callSid,
                 detail: [
                     "count": "\(count)", "limit": "\(self.configuration.notFoundLimit)", "given_up": "\(givenUp)",
                     "error": error.description,
-                ]))
+                ]
+            )
+        )
         self.state.withLock { $0.notFoundCounts[call.callSid] = givenUp ? Int.max : count }
         if givenUp {
             self.park(call.callSid, until: nil)
             report.givenUp += 1
             logger.warning(
                 "the platform does not know this call; it is no longer asked about",
-                metadata: ["reconcile.not-found": "\(count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                metadata: ["reconcile.not-found": "\(count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"]
+            )
         } else {
-            self.park(call.callSid, until: self.time.advance(self.time.now(), by: self.configuration.recheck(afterStep: count)))
+            self.park(
+                call.callSid,
+                until: self.time.advance(self.time.now(), by: self.configuration.recheck(afterStep: count))
+            )
             logger.info("Call Details does not know this call (yet)", metadata: ["reconcile.not-found": "\(count)"])
         }
     }
@@ -264,7 +314,8 @@ public final class Reconciler: Service, Sendable {
     static func metadata(_ report: ReconcileReport) -> Logger.Metadata {
         [
             "reconcile.asked": "\(report.asked)", "reconcile.updated": "\(report.updated)",
-            "reconcile.terminal": "\(report.becameTerminal)", "reconcile.recordings-queued": "\(report.recordingsQueued)",
+            "reconcile.terminal": "\(report.becameTerminal)",
+            "reconcile.recordings-queued": "\(report.recordingsQueued)",
             "reconcile.not-found": "\(report.notFound)", "reconcile.given-up": "\(report.givenUp)",
             "reconcile.skipped": "\(report.skipped)", "reconcile.errors": "\(report.errors)",
         ]

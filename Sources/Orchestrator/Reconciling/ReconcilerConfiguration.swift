@@ -23,9 +23,14 @@ public struct ReconcilerConfiguration: Sendable {
     public var actor: String
 
     public init(
-        terminalGrace: Duration = .seconds(10 * 60), interval: Duration = .seconds(60), maximumRequestsPerSweep: Int = 50,
-        recheckDelay: Duration = .seconds(120), maximumRecheckDelay: Duration = .seconds(30 * 60), notFoundLimit: Int = 3,
-        sweepUnqueuedRecordings: Bool = true, actor: String = "reconciler"
+        terminalGrace: Duration = .seconds(10 * 60),
+        interval: Duration = .seconds(60),
+        maximumRequestsPerSweep: Int = 50,
+        recheckDelay: Duration = .seconds(120),
+        maximumRecheckDelay: Duration = .seconds(30 * 60),
+        notFoundLimit: Int = 3,
+        sweepUnqueuedRecordings: Bool = true,
+        actor: String = "reconciler"
     ) {
         self.terminalGrace = terminalGrace
         self.interval = interval

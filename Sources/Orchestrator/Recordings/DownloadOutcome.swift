@@ -64,6 +64,7 @@ public struct RecordingFetcherMetrics: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case claimed, stored, conflicts, retried, failed, refused, interrupted
-        case alreadyStored = "already_stored", leasesLost = "leases_lost", bytesStored = "bytes_stored", inFlight = "in_flight"
+        case alreadyStored = "already_stored", leasesLost = "leases_lost", bytesStored = "bytes_stored", inFlight =
+            "in_flight"
     }
 }

@@ -32,7 +32,10 @@ public struct PlatformTime: Sendable {
 
     /// The catalog timestamp `platformDuration` of platform time after (or, negative, before) `time`.
     public func advance(_ time: Timestamp, by platformDuration: Duration) -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: time.millisecondsSinceEpoch + Self.milliseconds(self.wallDuration(of: platformDuration)))
+        Timestamp(
+            millisecondsSinceEpoch: time.millisecondsSinceEpoch
+                + Self.milliseconds(self.wallDuration(of: platformDuration))
+        )
     }
 
     /// The platform time between two catalog timestamps.

@@ -25,11 +25,14 @@ public enum RecordingContent {
         if let sniffed = Self.sniff(leadingBytes) { return .audio(fileExtension: sniffed) }
         let start = Self.printablePrefix(leadingBytes)
         if Self.looksLikeMarkup(leadingBytes) {
-            return .notAudio(reason: "the body is text markup, not audio (Content-Type \(type ?? "none"), starts with \"\(start)\")")
+            return .notAudio(
+                reason: "the body is text markup, not audio (Content-Type \(type ?? "none"), starts with \"\(start)\")"
+            )
         }
         guard let type, type.hasPrefix("audio/") else {
             return .notAudio(
-                reason: "neither the Content-Type (\(type ?? "none")) nor the first bytes (\"\(start)\") say audio")
+                reason: "neither the Content-Type (\(type ?? "none")) nor the first bytes (\"\(start)\") say audio"
+            )
         }
         return .audio(fileExtension: Self.fileExtension(mediaType: type) ?? Self.fileExtension(url: url) ?? "audio")
     }
@@ -84,7 +87,9 @@ public enum RecordingContent {
         let name = path[path.index(after: slash)...]
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
         let ext = name[name.index(after: dot)...].lowercased()
-        guard (1...5).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { return nil }
+        guard (1...5).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            return nil
+        }
         return ext
     }
 

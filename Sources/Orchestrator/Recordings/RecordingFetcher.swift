@@ -1,8 +1,8 @@
 import Catalog
 import Dispatch
-import Foundation
 import ExotelClient
 import ExotelKit
+import Foundation
 import Glibc
 import Logging
 import MediaStore
@@ -54,7 +54,10 @@ public final class RecordingFetcher: Service, Sendable {
     ///   - client: downloads with its credentials, host rules and size limit.
     ///   - time: `nil` uses the client's clock, so a fast simulator's clock paces retries too.
     public init(
-        catalog: Catalog, client: ExotelClient, configuration: RecordingFetcherConfiguration, time: PlatformTime? = nil,
+        catalog: Catalog,
+        client: ExotelClient,
+        configuration: RecordingFetcherConfiguration,
+        time: PlatformTime? = nil,
         logger: Logger
     ) {
         let time = time ?? PlatformTime(clock: client.clock)
@@ -90,7 +93,8 @@ public final class RecordingFetcher: Service, Sendable {
         self.state.withLock { $0.stopping = false }
         self.logger.info(
             "recording fetcher started",
-            metadata: ["download.workers": "\(self.configuration.workers)", "download.lease": "\(self.lease)"])
+            metadata: ["download.workers": "\(self.configuration.workers)", "download.lease": "\(self.lease)"]
+        )
         await withGracefulShutdownHandler {
             await self.serve()
         } onGracefulShutdown: {
@@ -139,7 +143,9 @@ public final class RecordingFetcher: Service, Sendable {
                     continue
                 }
                 // Every worker busy: a finishing one rings. Else: a ring, the next retry, or the poll interval.
-                await self.doorbell.wait(timeout: free ? self.idleWait(lookedAt: looked) : self.configuration.pollInterval)
+                await self.doorbell.wait(
+                    timeout: free ? self.idleWait(lookedAt: looked) : self.configuration.pollInterval
+                )
             }
             group.cancelAll()
         }
@@ -172,7 +178,8 @@ public final class RecordingFetcher: Service, Sendable {
         } catch {
             self.logger.warning(
                 "claiming a download job failed; trying again after the poll interval",
-                metadata: ["error": "\(error)"])
+                metadata: ["error": "\(error)"]
+            )
             return nil
         }
     }
@@ -203,7 +210,7 @@ public final class RecordingFetcher: Service, Sendable {
                 }
                 throw CancellationError()
             }
-        } catch where error is CancellationError || Task.isCancelled {
+        } catch  where error is CancellationError || Task.isCancelled {
             // Stopped before the transport could report it (in the rate limiter's wait, say): the job goes
             // back as due at once, as a download stopped in flight does.
             result = await self.interrupted(job, logger: logger)
@@ -212,7 +219,8 @@ public final class RecordingFetcher: Service, Sendable {
             // run out the job is claimed again, and a stored file is then found and adopted.
             logger.error(
                 "a download job could not be settled in the catalog; it is claimed again when its lease runs out",
-                metadata: ["error": "\(error)"])
+                metadata: ["error": "\(error)"]
+            )
             result = .retrying(at: job.leaseUntil ?? self.time.now(), reason: "\(error)")
         }
         return DownloadOutcome(jobId: job.id, callSid: job.callSid, url: job.url, result: result)
@@ -225,7 +233,9 @@ public final class RecordingFetcher: Service, Sendable {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: lease / 3)
-                let until = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + Self.milliseconds(lease))
+                let until = Timestamp(
+                    millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + Self.milliseconds(lease)
+                )
                 try await self.catalog.renewDownloadLease(job, until: until)
             } catch is CancellationError {
                 return
@@ -261,7 +271,9 @@ public final class RecordingFetcher: Service, Sendable {
             } else {
                 directory = self.layout.callDirectory(
                     account: try PathSafeIdentifier(call.accountSid, field: "AccountSid"),
-                    callSid: try PathSafeIdentifier(call.callSid, field: "CallSid"), startedAt: call.placedAt)
+                    callSid: try PathSafeIdentifier(call.callSid, field: "CallSid"),
+                    startedAt: call.placedAt
+                )
             }
         } catch {
             return try await self.refuse(job, reason: error.description, logger: logger)
@@ -282,14 +294,19 @@ public final class RecordingFetcher: Service, Sendable {
         let download: RecordingDownload
         do {
             download = try await self.client.downloadRecording(
-                url: job.url, into: &sink, maximumBytes: self.configuration.maximumBytes)
+                url: job.url,
+                into: &sink,
+                maximumBytes: self.configuration.maximumBytes
+            )
         } catch {
             sink.abandon()
             return try await self.failed(job, error, logger: logger)
         }
         let (written, descriptor) = sink.seal()
         do {
-            try await self.onDisk { () throws(MediaError) in try RecordingFileSink.syncAndClose(descriptor, path: temporary) }
+            try await self.onDisk { () throws(MediaError) in
+                try RecordingFileSink.syncAndClose(descriptor, path: temporary)
+            }
         } catch {
             unlink(temporary)
             return try await self.retryOrFail(job, reason: error.description, logger: logger)
@@ -298,10 +315,17 @@ public final class RecordingFetcher: Service, Sendable {
         guard written.bytes > 0 else {
             unlink(temporary)
             return try await self.retryOrFail(
-                job, reason: "the recording was empty (HTTP \(download.httpStatus))", logger: logger)
+                job,
+                reason: "the recording was empty (HTTP \(download.httpStatus))",
+                logger: logger
+            )
         }
         let fileExtension: String
-        switch RecordingContent.check(contentType: download.contentType, leadingBytes: written.leadingBytes, url: job.url) {
+        switch RecordingContent.check(
+            contentType: download.contentType,
+            leadingBytes: written.leadingBytes,
+            url: job.url
+        ) {
         case .notAudio(let reason):
             unlink(temporary)
             return try await self.refuse(job, reason: reason, logger: logger)
@@ -321,15 +345,30 @@ public final class RecordingFetcher: Service, Sendable {
         do {
             stored = try await self.onDisk { () throws(MediaError) in
                 let placement = try RecordingPlacement.place(
-                    temporary: temporary, in: directory, fileExtension: fileExtension, sha256: written.sha256)
+                    temporary: temporary,
+                    in: directory,
+                    fileExtension: fileExtension,
+                    sha256: written.sha256
+                )
                 if let existing = placement.existingSidecar { return (placement, existing) }
                 let probe = Self.probe(placement.mediaPath)
                 let sidecar = RecordingSidecar(
-                    state: .complete, accountSid: call.accountSid, callSid: call.callSid, url: job.url, fetchedAt: now,
-                    httpStatus: download.httpStatus, contentType: download.contentType, format: fileExtension,
-                    channels: probe?.channels, sampleRate: probe?.sampleRate, durationSeconds: probe?.seconds,
-                    bytes: written.bytes, sha256: written.sha256, file: placement.fileName,
-                    exorecVersion: self.configuration.exorecVersion)
+                    state: .complete,
+                    accountSid: call.accountSid,
+                    callSid: call.callSid,
+                    url: job.url,
+                    fetchedAt: now,
+                    httpStatus: download.httpStatus,
+                    contentType: download.contentType,
+                    format: fileExtension,
+                    channels: probe?.channels,
+                    sampleRate: probe?.sampleRate,
+                    durationSeconds: probe?.seconds,
+                    bytes: written.bytes,
+                    sha256: written.sha256,
+                    file: placement.fileName,
+                    exorecVersion: self.configuration.exorecVersion
+                )
                 try sidecar.write(to: placement.sidecarPath, durable: true)
                 return (placement, sidecar)
             }
@@ -342,7 +381,8 @@ public final class RecordingFetcher: Service, Sendable {
         try await self.catalog.upsertRecording(from: stored.sidecar, path: path)
         let result: DownloadOutcome.Result
         var detail = [
-            "job": "\(job.id)", "url": URLRedaction.redacting(job.url), "sha256": written.sha256, "bytes": "\(written.bytes)",
+            "job": "\(job.id)", "url": URLRedaction.redacting(job.url), "sha256": written.sha256,
+            "bytes": "\(written.bytes)",
             "content_type": download.contentType ?? "", "attempt": "\(job.attempts)",
             "credentials": download.sentCredentials ? "basic" : "pre-signed",
         ]
@@ -364,7 +404,15 @@ public final class RecordingFetcher: Service, Sendable {
             result = .stored(path: path)
         }
         try await self.catalog.appendAudit(
-            AuditEvent(at: now, actor: self.configuration.actor, action: "download", callSid: job.callSid, path: path, detail: detail))
+            AuditEvent(
+                at: now,
+                actor: self.configuration.actor,
+                action: "download",
+                callSid: job.callSid,
+                path: path,
+                detail: detail
+            )
+        )
         do {
             try await self.catalog.completeDownload(job, at: now)
         } catch CatalogError.leaseLost {
@@ -391,7 +439,8 @@ public final class RecordingFetcher: Service, Sendable {
             metadata["download.conflict-with"] = "\(conflict)"
             logger.warning(
                 "the call already has a different recording; both are kept, the new one under a suffixed name",
-                metadata: metadata)
+                metadata: metadata
+            )
         } else {
             logger.info("recording stored", metadata: metadata)
         }
@@ -399,7 +448,11 @@ public final class RecordingFetcher: Service, Sendable {
     }
 
     /// Sorts a failed download into retry, refusal or interruption.
-    private func failed(_ job: DownloadJob, _ error: ExotelClientError, logger: Logger) async throws -> DownloadOutcome.Result {
+    private func failed(
+        _ job: DownloadJob,
+        _ error: ExotelClientError,
+        logger: Logger
+    ) async throws -> DownloadOutcome.Result {
         switch error {
         case .notFound:
             return try await self.retryOrFail(job, reason: "not published yet (HTTP 404)", logger: logger)
@@ -417,18 +470,23 @@ public final class RecordingFetcher: Service, Sendable {
 
     /// Puts the job back for a later attempt, or gives it up once ``RecordingFetcherConfiguration/giveUpAfter``
     /// of platform time has passed since it was queued.
-    private func retryOrFail(_ job: DownloadJob, reason: String, logger: Logger) async throws -> DownloadOutcome.Result {
+    private func retryOrFail(_ job: DownloadJob, reason: String, logger: Logger) async throws -> DownloadOutcome.Result
+    {
         let now = self.time.now()
         let deadline = self.time.advance(job.createdAt, by: self.configuration.giveUpAfter)
         if now >= deadline {
-            let message = "gave up after \(job.attempts) attempt(s) over \(self.configuration.giveUpAfter) of platform time: \(reason)"
+            let message =
+                "gave up after \(job.attempts) attempt(s) over \(self.configuration.giveUpAfter) of platform time: \(reason)"
             do {
                 try await self.catalog.failDownload(job, error: message, at: now)
             } catch CatalogError.leaseLost {
                 return self.leaseLost(job, logger: logger)
             }
             self.state.withLock { $0.metrics.failed += 1 }
-            logger.warning("recording download given up", metadata: ["download.reason": "\(LogText.escaped(message, limit: 1024))"])
+            logger.warning(
+                "recording download given up",
+                metadata: ["download.reason": "\(LogText.escaped(message, limit: 1024))"]
+            )
             return .failed(reason: message)
         }
         var next = self.time.advance(now, by: self.configuration.backoff(afterAttempt: job.attempts))
@@ -443,7 +501,10 @@ public final class RecordingFetcher: Service, Sendable {
             state.metrics.retried += 1
             state.retryTimes.append(next)
         }
-        logger.debug("recording not fetched; retrying", metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.retry-at": "\(next)"])
+        logger.debug(
+            "recording not fetched; retrying",
+            metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.retry-at": "\(next)"]
+        )
         return .retrying(at: next, reason: reason)
     }
 
@@ -454,8 +515,17 @@ public final class RecordingFetcher: Service, Sendable {
         let now = self.time.now()
         try await self.catalog.appendAudit(
             AuditEvent(
-                at: now, actor: self.configuration.actor, action: Self.refusedAction, callSid: job.callSid, path: nil,
-                detail: ["job": "\(job.id)", "url": URLRedaction.redacting(job.url), "reason": reason, "attempt": "\(job.attempts)"]))
+                at: now,
+                actor: self.configuration.actor,
+                action: Self.refusedAction,
+                callSid: job.callSid,
+                path: nil,
+                detail: [
+                    "job": "\(job.id)", "url": URLRedaction.redacting(job.url), "reason": reason,
+                    "attempt": "\(job.attempts)",
+                ]
+            )
+        )
         do {
             try await self.catalog.refuseDownload(job, reason: reason, at: now)
         } catch CatalogError.leaseLost {
@@ -464,7 +534,11 @@ public final class RecordingFetcher: Service, Sendable {
         self.state.withLock { $0.metrics.refused += 1 }
         logger.warning(
             "recording download refused",
-            metadata: ["download.reason": "\(LogText.escaped(reason, limit: 1024))", "download.url": "\(LogText.escaped(URLRedaction.redacting(job.url)))"])
+            metadata: [
+                "download.reason": "\(LogText.escaped(reason, limit: 1024))",
+                "download.url": "\(LogText.escaped(URLRedaction.redacting(job.url)))",
+            ]
+        )
         return .refused(reason: reason)
     }
 
@@ -477,14 +551,20 @@ public final class RecordingFetcher: Service, Sendable {
         let catalog = self.catalog
         let now = self.time.now()
         let putBack = Task {
-            try await catalog.retryDownload(job, at: now, error: "interrupted: the fetcher stopped during the download", now: now)
+            try await catalog.retryDownload(
+                job,
+                at: now,
+                error: "interrupted: the fetcher stopped during the download",
+                now: now
+            )
         }
         do {
             try await putBack.value
         } catch {
             logger.warning(
                 "an interrupted download could not be put back; it is claimed again when its lease runs out",
-                metadata: ["error": "\(error)"])
+                metadata: ["error": "\(error)"]
+            )
         }
         self.state.withLock { $0.metrics.interrupted += 1 }
         return .interrupted
@@ -504,7 +584,9 @@ public final class RecordingFetcher: Service, Sendable {
     // MARK: - Helpers
 
     /// Runs blocking file work on the fetcher's disk queue.
-    private func onDisk<T: Sendable>(_ body: @escaping @Sendable () throws(MediaError) -> T) async throws(MediaError) -> T {
+    private func onDisk<T: Sendable>(
+        _ body: @escaping @Sendable () throws(MediaError) -> T
+    ) async throws(MediaError) -> T {
         let result: Result<T, MediaError> = await withCheckedContinuation { continuation in
             self.disk.async { continuation.resume(returning: Result { () throws(MediaError) -> T in try body() }) }
         }

@@ -31,10 +31,16 @@ public struct RecordingFetcherConfiguration: Sendable {
     public var random: @Sendable () -> Double
 
     public init(
-        storageRoot: String, workers: Int = 2, giveUpAfter: Duration = .seconds(30 * 60),
-        initialBackoff: Duration = .seconds(15), maximumBackoff: Duration = .seconds(5 * 60), lease: Duration? = nil,
-        maximumBytes: Int? = nil, pollInterval: Duration = .seconds(2),
-        actor: String = "fetcher", exorecVersion: String,
+        storageRoot: String,
+        workers: Int = 2,
+        giveUpAfter: Duration = .seconds(30 * 60),
+        initialBackoff: Duration = .seconds(15),
+        maximumBackoff: Duration = .seconds(5 * 60),
+        lease: Duration? = nil,
+        maximumBytes: Int? = nil,
+        pollInterval: Duration = .seconds(2),
+        actor: String = "fetcher",
+        exorecVersion: String,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.storageRoot = storageRoot

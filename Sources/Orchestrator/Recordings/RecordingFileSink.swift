@@ -1,6 +1,6 @@
-import ExotelKit
 import Crypto
 import ExotelClient
+import ExotelKit
 import Glibc
 import MediaStore
 
@@ -26,7 +26,11 @@ struct RecordingFileSink: RecordingSink {
 
     /// Creates `path`, which must not exist (`O_EXCL`: two claims of one job never share a file).
     init(creating path: String) throws(MediaError) {
-        let fd = FileSystem.createFile(path, flags: O_EXCL | O_WRONLY | O_CLOEXEC, mode: FilePermissions.privateFileMode)
+        let fd = FileSystem.createFile(
+            path,
+            flags: O_EXCL | O_WRONLY | O_CLOEXEC,
+            mode: FilePermissions.privateFileMode
+        )
         guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
         self.path = path
         self.descriptor = fd
@@ -56,7 +60,11 @@ struct RecordingFileSink: RecordingSink {
     mutating func seal() -> (written: Written, descriptor: Int32) {
         let descriptor = self.descriptor
         self.descriptor = -1
-        let written = Written(bytes: self.bytes, sha256: HexText.lowercase(self.hasher.finalize()), leadingBytes: self.leadingBytes)
+        let written = Written(
+            bytes: self.bytes,
+            sha256: HexText.lowercase(self.hasher.finalize()),
+            leadingBytes: self.leadingBytes
+        )
         return (written, descriptor)
     }
 
@@ -78,6 +86,5 @@ struct RecordingFileSink: RecordingSink {
             self.descriptor = -1
         }
     }
-
 
 }

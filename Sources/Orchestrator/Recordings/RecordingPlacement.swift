@@ -32,7 +32,10 @@ struct RecordingPlacement: Sendable, Hashable {
     static func stem(_ index: Int) -> String { index == 1 ? "recording" : "recording-\(index)" }
 
     static func place(
-        temporary: String, in directory: String, fileExtension: String, sha256: String
+        temporary: String,
+        in directory: String,
+        fileExtension: String,
+        sha256: String
     ) throws(MediaError) -> RecordingPlacement {
         var conflict: String?
         var index = 1
@@ -47,8 +50,13 @@ struct RecordingPlacement: Sendable, Hashable {
                 {
                     unlink(temporary)
                     return RecordingPlacement(
-                        mediaPath: "\(directory)/\(sidecar.file)", fileName: sidecar.file, sidecarPath: sidecarPath,
-                        existingSidecar: sidecar, isNew: false, conflictWith: conflict)
+                        mediaPath: "\(directory)/\(sidecar.file)",
+                        fileName: sidecar.file,
+                        sidecarPath: sidecarPath,
+                        existingSidecar: sidecar,
+                        isNew: false,
+                        conflictWith: conflict
+                    )
                 }
                 conflict = conflict ?? "\(stem).json"
                 index += 1
@@ -59,8 +67,13 @@ struct RecordingPlacement: Sendable, Hashable {
                     try FileSystem.makeReadOnly(media)
                     unlink(temporary)
                     return RecordingPlacement(
-                        mediaPath: media, fileName: fileName, sidecarPath: sidecarPath, existingSidecar: nil, isNew: false,
-                        conflictWith: conflict)
+                        mediaPath: media,
+                        fileName: fileName,
+                        sidecarPath: sidecarPath,
+                        existingSidecar: nil,
+                        isNew: false,
+                        conflictWith: conflict
+                    )
                 }
                 conflict = conflict ?? fileName
                 index += 1
@@ -76,11 +89,17 @@ struct RecordingPlacement: Sendable, Hashable {
             unlink(temporary)
             try FileSystem.syncDirectory(of: media)
             return RecordingPlacement(
-                mediaPath: media, fileName: fileName, sidecarPath: sidecarPath, existingSidecar: nil, isNew: true,
-                conflictWith: conflict)
+                mediaPath: media,
+                fileName: fileName,
+                sidecarPath: sidecarPath,
+                existingSidecar: nil,
+                isNew: true,
+                conflictWith: conflict
+            )
         }
         throw .cannotCreate(
             path: "\(directory)/recording.\(fileExtension)",
-            reason: "\(Self.maximumNames) different recordings of this call are stored already")
+            reason: "\(Self.maximumNames) different recordings of this call are stored already"
+        )
     }
 }

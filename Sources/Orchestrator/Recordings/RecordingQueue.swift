@@ -27,9 +27,15 @@ public struct RecordingQueue: Sendable {
     /// Queues the download of `url` for `callSid`, due at `notBefore` (now by default), and wakes the local
     /// fetcher.
     @discardableResult
-    public func enqueue(callSid: String, url: String, notBefore: Timestamp? = nil) async throws -> DownloadEnqueueResult {
+    public func enqueue(callSid: String, url: String, notBefore: Timestamp? = nil) async throws -> DownloadEnqueueResult
+    {
         let now = self.time.now()
-        let result = try await self.catalog.enqueueDownload(callSid: callSid, url: url, notBefore: notBefore ?? now, at: now)
+        let result = try await self.catalog.enqueueDownload(
+            callSid: callSid,
+            url: url,
+            notBefore: notBefore ?? now,
+            at: now
+        )
         if result.isNew { self.doorbell.ring() }
         return result
     }

@@ -32,10 +32,16 @@ public struct RetentionAge: Sendable, Hashable, CustomStringConvertible {
         let suffix = trimmed.dropFirst(digits.count)
         if trimmed.hasPrefix("-") { throw .badAge(text: text, reason: "an age cannot be negative") }
         guard !digits.isEmpty else {
-            throw .badAge(text: text, reason: "it does not start with a number; write e.g. 90d (days), 12w (weeks) or 36h (hours)")
+            throw .badAge(
+                text: text,
+                reason: "it does not start with a number; write e.g. 90d (days), 12w (weeks) or 36h (hours)"
+            )
         }
         guard !suffix.isEmpty else {
-            throw .badAge(text: text, reason: "it has no unit; write \(digits)d (days), \(digits)w (weeks) or \(digits)h (hours)")
+            throw .badAge(
+                text: text,
+                reason: "it has no unit; write \(digits)d (days), \(digits)w (weeks) or \(digits)h (hours)"
+            )
         }
         guard let unit = Unit(rawValue: String(suffix)) else {
             let hint =
@@ -47,7 +53,9 @@ public struct RetentionAge: Sendable, Hashable, CustomStringConvertible {
         guard let amount = Int64(digits), amount <= Self.maxMilliseconds / unit.milliseconds else {
             throw .badAge(text: text, reason: "it is longer than 100 years")
         }
-        guard amount > 0 else { throw .badAge(text: text, reason: "it must be more than zero (0 would delete every call)") }
+        guard amount > 0 else {
+            throw .badAge(text: text, reason: "it must be more than zero (0 would delete every call)")
+        }
         self.amount = amount
         self.unit = unit
     }

@@ -1,4 +1,5 @@
 import Catalog
+
 /// Why retention could not plan or finish a run.
 public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `--older-than` is not an age exorec accepts.

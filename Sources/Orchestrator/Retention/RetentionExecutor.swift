@@ -60,7 +60,9 @@ public struct RetentionExecutor: Sendable {
     /// (``RetentionError/cannotDelete(path:callSid:reason:)``); what was done until then stays done, and the
     /// call being deleted stays pending for the next run.
     public func apply(
-        _ plan: RetentionPlan, runId: String, at time: Timestamp = .now(),
+        _ plan: RetentionPlan,
+        runId: String,
+        at time: Timestamp = .now(),
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws -> RetentionReport {
         var report = RetentionReport(runId: runId, olderThan: plan.olderThan, cutoff: plan.cutoff)
@@ -83,8 +85,15 @@ public struct RetentionExecutor: Sendable {
             let entry: RetentionJournalEntry
             do {
                 entry = try await self.catalog.beginRetentionDeletion(
-                    callSid: item.call.key, runId: runId, cutoff: plan.cutoff, callTime: item.call.callTime,
-                    files: item.files, directories: item.directories, actor: self.actor, at: time)
+                    callSid: item.call.key,
+                    runId: runId,
+                    cutoff: plan.cutoff,
+                    callTime: item.call.callTime,
+                    files: item.files,
+                    directories: item.directories,
+                    actor: self.actor,
+                    at: time
+                )
             } catch let error as CatalogError {
                 switch error {
                 case .callHeld, .callBusy, .deletionPending:
@@ -98,7 +107,9 @@ public struct RetentionExecutor: Sendable {
             }
             try self.faultInjection?(.journaled(callSid: entry.callSid))
             try self.deleteFiles(of: entry, report: &report, state: &state)
-            if let deletion = try await self.catalog.finishRetentionDeletion(entry, at: time) { report.deleted.append(deletion) }
+            if let deletion = try await self.catalog.finishRetentionDeletion(entry, at: time) {
+                report.deleted.append(deletion)
+            }
             state.callsDone += 1
             progress(state)
         }
@@ -108,31 +119,47 @@ public struct RetentionExecutor: Sendable {
         report.foldersKept.removeAll { !FileSystem.exists(self.layout.absolute($0.path)) }
         try await self.catalog.appendAudit(
             AuditEvent(
-                at: time, actor: self.actor, action: "retention.applied",
+                at: time,
+                actor: self.actor,
+                action: "retention.applied",
                 detail: [
                     "run_id": runId, "older_than": plan.olderThan, "cutoff": "\(plan.cutoff)",
-                    "calls_deleted": "\(report.deleted.count - report.streamsDeleted)", "streams_deleted": "\(report.streamsDeleted)", "files_deleted": "\(report.files)", "bytes": "\(report.bytes)",
+                    "calls_deleted": "\(report.deleted.count - report.streamsDeleted)",
+                    "streams_deleted": "\(report.streamsDeleted)", "files_deleted": "\(report.files)",
+                    "bytes": "\(report.bytes)",
                     "resumed": "\(report.resumed.count)", "held_skipped": "\(report.heldSkipped.count)",
                     "busy_skipped": "\(report.busySkipped.count + report.skippedSincePlan.count)",
                     "folders_kept": "\(report.foldersKept.count)",
-                ]))
+                ]
+            )
+        )
         self.logger.info(
             "retention applied",
             metadata: [
-                "retention.run_id": "\(runId)", "retention.calls_deleted": "\(report.deleted.count - report.streamsDeleted)",
+                "retention.run_id": "\(runId)",
+                "retention.calls_deleted": "\(report.deleted.count - report.streamsDeleted)",
                 "retention.streams_deleted": "\(report.streamsDeleted)",
                 "retention.held_skipped": "\(report.heldSkipped.count)",
-            ])
+            ]
+        )
         return report
     }
 
     /// Unlinks the entry's files (one already gone is fine) and removes its folders when empty.
-    private func deleteFiles(of entry: RetentionJournalEntry, report: inout RetentionReport, state: inout Progress) throws {
+    private func deleteFiles(
+        of entry: RetentionJournalEntry,
+        report: inout RetentionReport,
+        state: inout Progress
+    ) throws {
         for path in entry.files {
             if unlink(self.layout.absolute(path)) != 0 {
                 let code = errno
                 guard code == ENOENT else {
-                    throw RetentionError.cannotDelete(path: path, callSid: entry.callSid, reason: String(cString: strerror(code)))
+                    throw RetentionError.cannotDelete(
+                        path: path,
+                        callSid: entry.callSid,
+                        reason: String(cString: strerror(code))
+                    )
                 }
                 continue
             }
@@ -150,7 +177,8 @@ public struct RetentionExecutor: Sendable {
                 if isStream && index > 0 { continue }
                 // Files the catalog does not know (strays, a late callback's call.json) are never deleted.
                 report.foldersKept.append(
-                    .init(path: directory, callSid: entry.callSid, reason: String(cString: strerror(code))))
+                    .init(path: directory, callSid: entry.callSid, reason: String(cString: strerror(code)))
+                )
                 try? FileSystem.syncDirectory(of: "\(absolute)/.")
             }
             // The deletions reach the disk before the catalog says the call is gone.

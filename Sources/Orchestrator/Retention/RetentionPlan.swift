@@ -32,7 +32,14 @@ public struct RetentionPlan: Sendable, Hashable, Encodable {
             case callSid = "call_sid", callTime = "call_time", streamSid = "stream_sid"
         }
 
-        public init(callSid: String, callTime: Timestamp, reason: String, hold: LegalHold?, streamSid: String? = nil, path: String? = nil) {
+        public init(
+            callSid: String,
+            callTime: Timestamp,
+            reason: String,
+            hold: LegalHold?,
+            streamSid: String? = nil,
+            path: String? = nil
+        ) {
             self.callSid = callSid
             self.callTime = callTime
             self.reason = reason
@@ -43,8 +50,13 @@ public struct RetentionPlan: Sendable, Hashable, Encodable {
 
         init(_ candidate: RetentionCandidate, reason: String, hold: LegalHold?) {
             self.init(
-                callSid: candidate.callSid, callTime: candidate.callTime, reason: reason, hold: hold, streamSid: candidate.streamSid,
-                path: candidate.streamPath)
+                callSid: candidate.callSid,
+                callTime: candidate.callTime,
+                reason: reason,
+                hold: hold,
+                streamSid: candidate.streamSid,
+                path: candidate.streamPath
+            )
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -85,10 +97,20 @@ public struct RetentionPlan: Sendable, Hashable, Encodable {
 extension RetentionPlan {
     /// Reads the catalog and the storage root and works out what `age` means today. Changes nothing.
     public static func make(
-        catalog: Catalog, layout: StorageLayout, olderThan age: RetentionAge, now: Timestamp = .now()
+        catalog: Catalog,
+        layout: StorageLayout,
+        olderThan age: RetentionAge,
+        now: Timestamp = .now()
     ) async throws -> RetentionPlan {
         let cutoff = age.cutoff(now: now)
-        var plan = RetentionPlan(olderThan: age.description, cutoff: cutoff, delete: [], held: [], busy: [], pending: [])
+        var plan = RetentionPlan(
+            olderThan: age.description,
+            cutoff: cutoff,
+            delete: [],
+            held: [],
+            busy: [],
+            pending: []
+        )
         for candidate in try await catalog.retentionCandidates(before: cutoff) {
             if let hold = candidate.hold {
                 plan.held.append(Kept(candidate, reason: "on legal hold: \(hold.reason)", hold: hold))
@@ -96,7 +118,8 @@ extension RetentionPlan {
                 plan.busy.append(Kept(candidate, reason: busy, hold: nil))
             } else {
                 let (files, directories) =
-                    candidate.streamPath.map { Self.files(ofUnattachedStream: $0, layout: layout) } ?? Self.files(of: candidate, layout: layout)
+                    candidate.streamPath.map { Self.files(ofUnattachedStream: $0, layout: layout) }
+                    ?? Self.files(of: candidate, layout: layout)
                 plan.delete.append(Item(call: candidate, files: files, directories: directories))
             }
         }
@@ -124,10 +147,16 @@ extension RetentionPlan {
         }
         let callSid = try? PathSafeIdentifier(call.callSid, field: "CallSid")
         if let folder = call.folder, callSid != nil { addDirectory(folder) }
-        if let callSid, let account = call.accountSid, let accountId = try? PathSafeIdentifier(account, field: "AccountSid") {
-            addDirectory(layout.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime)))
+        if let callSid, let account = call.accountSid,
+            let accountId = try? PathSafeIdentifier(account, field: "AccountSid")
+        {
+            addDirectory(
+                layout.relative(layout.callDirectory(account: accountId, callSid: callSid, startedAt: call.callTime))
+            )
         }
-        if let callSid, let first = call.firstCallbackAt, let unknown = try? PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid") {
+        if let callSid, let first = call.firstCallbackAt,
+            let unknown = try? PathSafeIdentifier(CallSidecar.unknownAccount, field: "AccountSid")
+        {
             addDirectory(layout.relative(layout.callDirectory(account: unknown, callSid: callSid, startedAt: first)))
         }
         directories = directories.filter { !$0.isEmpty && FileSystem.exists(layout.absolute($0)) }
@@ -150,7 +179,10 @@ extension RetentionPlan {
 
     /// A stream without a call's files: its WAV and sidecar; its folders: the stream_sid's folder, then the date
     /// folders above it up to (not including) `media/_streams`, each removed only once empty.
-    static func files(ofUnattachedStream path: String, layout: StorageLayout) -> (files: [String], directories: [String]) {
+    static func files(
+        ofUnattachedStream path: String,
+        layout: StorageLayout
+    ) -> (files: [String], directories: [String]) {
         var files = [path]
         let sidecar = StorageLayout.sidecarPath(ofMedia: path)
         if FileSystem.exists(layout.absolute(sidecar)) { files.append(sidecar) }

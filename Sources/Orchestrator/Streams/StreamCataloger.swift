@@ -1,6 +1,6 @@
 public import Catalog
-public import Ingest
 import ExotelKit
+public import Ingest
 import Logging
 public import MediaStore
 public import ServiceLifecycle
@@ -18,7 +18,10 @@ public struct StreamCataloger: Service {
     let sidecars: CallSidecarWriter?
 
     public init(
-        events: AsyncStream<IngestEvent>, catalog: Catalog, layout: StorageLayout, logger: Logger,
+        events: AsyncStream<IngestEvent>,
+        catalog: Catalog,
+        layout: StorageLayout,
+        logger: Logger,
         sidecars: CallSidecarWriter? = nil
     ) {
         self.events = events
@@ -44,10 +47,12 @@ public struct StreamCataloger: Service {
         switch event {
         case .streamsGrew(let progress): await self.recordProgress(progress)
         case .streamStarted(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: nil)
-        case .streamFinished(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: "stream.finalized")
+        case .streamFinished(let sidecar, let wavPath):
+            await self.record(sidecar, wavPath: wavPath, audit: "stream.finalized")
         case .streamFinalizeFailed(let sidecar, let wavPath, let error):
             await self.record(sidecar, wavPath: wavPath, audit: "stream.finalize-failed", error: error)
-        case .streamRepaired(let sidecar, let wavPath): await self.record(sidecar, wavPath: wavPath, audit: "stream.repaired")
+        case .streamRepaired(let sidecar, let wavPath):
+            await self.record(sidecar, wavPath: wavPath, audit: "stream.repaired")
         }
     }
 
@@ -60,7 +65,8 @@ public struct StreamCataloger: Service {
                 if sighting == .created {
                     self.logger.info(
                         "call placed elsewhere catalogued from its stream",
-                        metadata: ["call": "\(LogText.escaped(callSid, limit: 1024))", "path": "\(path)"])
+                        metadata: ["call": "\(LogText.escaped(callSid, limit: 1024))", "path": "\(path)"]
+                    )
                 }
                 try await sidecars.refresh(callSid: callSid)
             }
@@ -70,12 +76,25 @@ public struct StreamCataloger: Service {
                 if let bytes = sidecar.bytes { detail["bytes"] = "\(bytes)" }
                 if let error { detail["error"] = error }
                 _ = try await self.catalog.appendAudit(
-                    AuditEvent(at: sidecar.endedAt ?? .now(), actor: "ingest", action: action, callSid: sidecar.callSid, path: path, detail: detail))
+                    AuditEvent(
+                        at: sidecar.endedAt ?? .now(),
+                        actor: "ingest",
+                        action: action,
+                        callSid: sidecar.callSid,
+                        path: path,
+                        detail: detail
+                    )
+                )
             }
         } catch {
             // The sidecar on disk stays the record: `catalog rebuild` recovers what is missed here.
             self.logger.error(
-                "could not catalog a stream", metadata: ["stream": "\(LogText.escaped("\(sidecar.streamSid)", limit: 1024))", "path": "\(path)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
+                "could not catalog a stream",
+                metadata: [
+                    "stream": "\(LogText.escaped("\(sidecar.streamSid)", limit: 1024))", "path": "\(path)",
+                    "error": "\(LogText.escaped("\(error)", limit: 1024))",
+                ]
+            )
         }
     }
 
@@ -90,7 +109,10 @@ public struct StreamCataloger: Service {
         do {
             try await self.catalog.recordStreamProgress(reports)
         } catch {
-            self.logger.warning("could not record stream progress", metadata: ["streams": "\(reports.count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"])
+            self.logger.warning(
+                "could not record stream progress",
+                metadata: ["streams": "\(reports.count)", "error": "\(LogText.escaped("\(error)", limit: 1024))"]
+            )
         }
     }
 }

@@ -6,7 +6,10 @@ import Orchestrator
 /// `exorec audit`: the hash-chained audit log (`docs/ARCHIVE.md`, `docs/CATALOG.md`).
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "audit", abstract: "Check and read the audit log.", subcommands: [AuditVerify.self, AuditLog.self])
+        commandName: "audit",
+        abstract: "Check and read the audit log.",
+        subcommands: [AuditVerify.self, AuditLog.self]
+    )
 }
 
 struct AuditVerify: AsyncParsableCommand {
@@ -24,7 +27,8 @@ struct AuditVerify: AsyncParsableCommand {
             EXAMPLES:
               exorec audit verify --config exorec.yaml
               exorec audit verify --anchor 1234:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -44,7 +48,9 @@ struct AuditVerify: AsyncParsableCommand {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.audit", file: setup.file)
         let anchor = self.anchor.flatMap(AuditAnchor.init(text:))
-        let report = try await setup.withExistingCatalog(logger: logger) { try await $0.verifyAuditChain(anchor: anchor) }
+        let report = try await setup.withExistingCatalog(logger: logger) {
+            try await $0.verifyAuditChain(anchor: anchor)
+        }
         if self.json {
             try StandardOutput.json(report)
         } else {
@@ -56,19 +62,24 @@ struct AuditVerify: AsyncParsableCommand {
 
 struct AuditLog: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ls", abstract: "List audit entries, oldest first.",
+        commandName: "ls",
+        abstract: "List audit entries, oldest first.",
         discussion: """
             EXAMPLES:
               exorec audit ls --limit 20
               exorec audit ls --call-sid 1a2b3c --json
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
     @Option(name: .customLong("call-sid"), help: ArgumentHelp("Only entries about this call.", valueName: "sid"))
     var callSid: String?
 
-    @Option(name: .long, help: ArgumentHelp("Only entries about this file (relative to the storage root).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Only entries about this file (relative to the storage root).", valueName: "path")
+    )
     var path: String?
 
     @Option(name: .long, help: ArgumentHelp("Entries after this sequence number.", valueName: "seq"))

@@ -28,7 +28,8 @@ struct Call: AsyncParsableCommand {
               exorec call --config exorec.yaml --from 09876543210 --flow http://my.exotel.com/acme/exoml/start/123
               exorec call --config exorec.yaml --from 09876543210 --to 09123456789 --custom-field order-42 --json
               exorec call --config exorec.yaml --from 09876543210 --to 09123456789 --meta crm_id=A-1 --meta "name=Doe, Jane"
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -41,7 +42,10 @@ struct Call: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A call-flow URL instead of --to.", valueName: "url"))
     var flow: String?
 
-    @Option(name: .long, help: ArgumentHelp("CustomField (at most 128 characters), echoed in the terminal callback.", valueName: "text"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("CustomField (at most 128 characters), echoed in the terminal callback.", valueName: "text")
+    )
     var customField: String?
 
     @Option(name: .long, help: ArgumentHelp("WaitUrl for this call (WAV, under 2 MB).", valueName: "url"))
@@ -51,14 +55,18 @@ struct Call: AsyncParsableCommand {
         name: .customLong("meta"),
         help: ArgumentHelp(
             "Metadata for the call, key=value (repeatable): kept in the catalog and call.json, found with 'catalog search --meta'.",
-            valueName: "key=value"))
+            valueName: "key=value"
+        )
+    )
     var meta: [String] = []
 
     @Flag(name: .long, help: "Print the placed call as JSON.")
     var json = false
 
     func validate() throws {
-        guard (self.to == nil) != (self.flow == nil) else { throw ValidationError("give exactly one of --to and --flow.") }
+        guard (self.to == nil) != (self.flow == nil) else {
+            throw ValidationError("give exactly one of --to and --flow.")
+        }
         _ = try self.metadata()
     }
 
@@ -76,8 +84,11 @@ struct Call: AsyncParsableCommand {
         let placer = try setup.placer(catalog: catalog, client: client, logger: logger)
         let metadata = try self.metadata()
         let order = CallOrder(
-            from: self.from, destination: self.to.map { .number($0) } ?? .flow(self.flow ?? ""), customField: self.customField,
-            waitURL: self.waitURL)
+            from: self.from,
+            destination: self.to.map { .number($0) } ?? .flow(self.flow ?? ""),
+            customField: self.customField,
+            waitURL: self.waitURL
+        )
         let result: Result<PlacedCall, PlacementError>
         do {
             result = .success(try await placer.place(order, metadata: metadata))
@@ -90,7 +101,8 @@ struct Call: AsyncParsableCommand {
             if self.json {
                 StandardOutput.line(
                     "{\"call_sid\":\(JSONText.quoted(placed.callSid)),\"account_sid\":\(JSONText.quoted(placed.accountSid)),"
-                        + "\"status\":\(JSONText.quoted(placed.platformCall.status)),\"placed_at\":\(JSONText.quoted(placed.placedAt.description))}")
+                        + "\"status\":\(JSONText.quoted(placed.platformCall.status)),\"placed_at\":\(JSONText.quoted(placed.placedAt.description))}"
+                )
             } else {
                 StandardOutput.line(placed.callSid)
             }

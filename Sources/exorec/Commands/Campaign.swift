@@ -47,27 +47,42 @@ struct Campaign: AsyncParsableCommand {
               exorec campaign --config exorec.yaml --check calls.jsonl
               exorec campaign --config exorec.yaml --delimiter ';' --country-code 91 --check crm-export.csv
               exorec campaign --config exorec.yaml --id spring-2026 --concurrency 20 --json calls.csv
-            """)
+            """
+    )
 
     @Argument(help: ArgumentHelp("CSV (with a header) or JSON-lines file.", valueName: "file"))
     var file: String
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(name: .long, help: ArgumentHelp("Campaign id (default: one made from the rows' content, c-<hash>).", valueName: "id"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Campaign id (default: one made from the rows' content, c-<hash>).", valueName: "id")
+    )
     var id: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("CSV cell separator: ',', ';', 'tab' or another single symbol (default: detected from the header).", valueName: "c"))
+        help: ArgumentHelp(
+            "CSV cell separator: ',', ';', 'tab' or another single symbol (default: detected from the header).",
+            valueName: "c"
+        )
+    )
     var delimiter: String?
 
     @Option(
         name: .customLong("country-code"),
-        help: ArgumentHelp("Country calling code for numbers written without +, e.g. 91 (09876543210 becomes +919876543210).", valueName: "digits"))
+        help: ArgumentHelp(
+            "Country calling code for numbers written without +, e.g. 91 (09876543210 becomes +919876543210).",
+            valueName: "digits"
+        )
+    )
     var countryCode: String?
 
-    @Option(name: .long, help: ArgumentHelp("Calls placed at once (default from calls.concurrency, else 10).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Calls placed at once (default from calls.concurrency, else 10).", valueName: "n")
+    )
     var concurrency: Int?
 
     @Flag(name: .long, help: "Only check the file and its prompt audio; place nothing.")
@@ -98,13 +113,18 @@ struct Campaign: AsyncParsableCommand {
             default:
                 guard delimiter.unicodeScalars.count == 1, let scalar = delimiter.unicodeScalars.first, scalar.isASCII,
                     scalar.properties.isPatternSyntax || scalar == "\t", scalar != "\""
-                else { throw ValidationError("--delimiter must be one symbol such as ',' or ';', or 'tab' (got '\(delimiter)').") }
+                else {
+                    throw ValidationError(
+                        "--delimiter must be one symbol such as ',' or ';', or 'tab' (got '\(delimiter)')."
+                    )
+                }
                 options.delimiter = scalar
             }
         }
         if let countryCode {
             let digits = countryCode.hasPrefix("+") ? String(countryCode.dropFirst()) : countryCode
-            guard (1...3).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0" else {
+            guard (1...3).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0"
+            else {
                 throw ValidationError("--country-code must be 1-3 digits, e.g. 91 (got '\(countryCode)').")
             }
             options.countryCode = digits
@@ -130,14 +150,18 @@ struct Campaign: AsyncParsableCommand {
             throw ValidationError(
                 count == 0
                     ? "\(self.file) has no rows to place; nothing was placed."
-                    : "\(count) problem\(count == 1 ? "" : "s") in \(error.rows) rows; nothing was placed.")
+                    : "\(count) problem\(count == 1 ? "" : "s") in \(error.rows) rows; nothing was placed."
+            )
         }
         let client = try setup.client(logger: logger)
         _ = try setup.placementSettings()  // every missing setting named before anything is opened
         let catalog = try await setup.openCatalog(logger: logger)
         let runner = CampaignRunner(
-            placer: try setup.placer(catalog: catalog, client: client, logger: logger), catalog: catalog,
-            concurrency: self.concurrency ?? setup.file.pipeline.concurrency, logger: logger)
+            placer: try setup.placer(catalog: catalog, client: client, logger: logger),
+            catalog: catalog,
+            concurrency: self.concurrency ?? setup.file.pipeline.concurrency,
+            logger: logger
+        )
         let problems = await runner.check(rows)
         guard problems.isEmpty else {
             try await catalog.close()
@@ -146,21 +170,30 @@ struct Campaign: AsyncParsableCommand {
         }
         if self.check {
             try await catalog.close()
-            StandardOutput.line(self.json ? "{\"rows\":\(rows.count),\"problems\":0}" : "\(rows.count) \(rows.count == 1 ? "row" : "rows") checked, no problems.")
+            StandardOutput.line(
+                self.json
+                    ? "{\"rows\":\(rows.count),\"problems\":0}"
+                    : "\(rows.count) \(rows.count == 1 ? "row" : "rows") checked, no problems."
+            )
             return
         }
         let campaignId = try await self.campaignId(rows: rows, catalog: catalog)
         if !self.again {
             // Content keys only: an `id` column's values may repeat across unrelated campaigns.
-            let claims = try await catalog.campaignRowClaims(rowKeys: rows.map(\.key).filter { $0.hasPrefix("row:") }, excluding: campaignId)
+            let claims = try await catalog.campaignRowClaims(
+                rowKeys: rows.map(\.key).filter { $0.hasPrefix("row:") },
+                excluding: campaignId
+            )
             if !claims.isEmpty {
                 try await catalog.close()
                 let lines = Dictionary(rows.map { ($0.key, $0.line) }, uniquingKeysWith: { first, _ in first })
                 let campaigns = Set(claims.map(\.campaignId)).sorted()
-                let shownLines = Set(claims.compactMap { lines[$0.rowKey] }).sorted().prefix(20).map(String.init).joined(separator: ", ")
+                let shownLines = Set(claims.compactMap { lines[$0.rowKey] }).sorted().prefix(20).map(String.init)
+                    .joined(separator: ", ")
                 throw ValidationError(
                     "\(Set(claims.map(\.rowKey)).count) rows (lines \(shownLines)) were already claimed by campaign \(campaigns.joined(separator: ", ")); "
-                        + "nothing was placed. --id \(campaigns[0]) continues that campaign; --again places them again.")
+                        + "nothing was placed. --id \(campaigns[0]) continues that campaign; --again places them again."
+                )
             }
         }
         if self.retry { try await runner.release(rows, campaignId: campaignId) }
@@ -170,7 +203,10 @@ struct Campaign: AsyncParsableCommand {
         let summary: CampaignSummary
         do {
             summary = try await runner.run(campaignId: campaignId, rows: rows) { row, outcome in
-                let count = done.withLock { $0 += 1; return $0 }
+                let count = done.withLock {
+                    $0 += 1
+                    return $0
+                }
                 guard !quiet else { return }
                 StandardError.line("[\(count)/\(total)] line \(row.line): \(Self.describe(outcome))")
             }
@@ -184,7 +220,8 @@ struct Campaign: AsyncParsableCommand {
         } else {
             StandardOutput.line(
                 "campaign \(summary.campaignId): \(summary.rows) rows, \(summary.placed) placed now, \(summary.alreadyPlaced) placed before, "
-                    + "\(summary.uncertain) uncertain, \(summary.failed) failed")
+                    + "\(summary.uncertain) uncertain, \(summary.failed) failed"
+            )
         }
         if summary.failed > 0 || summary.uncertain > 0 { throw ExitCode(3) }
     }
@@ -195,7 +232,11 @@ struct Campaign: AsyncParsableCommand {
         if let id { return id }
         let earlier = try await catalog.campaignRows(campaignId: self.fileNameId)
         if !earlier.isEmpty, Set(earlier.map(\.rowKey)).isDisjoint(with: rows.map(\.key)) == false {
-            if !self.quiet { StandardError.line("continuing campaign '\(self.fileNameId)', which an earlier run started under the file's name") }
+            if !self.quiet {
+                StandardError.line(
+                    "continuing campaign '\(self.fileNameId)', which an earlier run started under the file's name"
+                )
+            }
             return self.fileNameId
         }
         return CampaignFile.contentId(of: rows)
@@ -214,8 +255,10 @@ struct Campaign: AsyncParsableCommand {
 
 struct CatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "catalog", abstract: "Work with the catalog (the index of calls and media).",
-        subcommands: [CatalogList.self, CatalogSearch.self, CatalogShow.self, CatalogRebuild.self])
+        commandName: "catalog",
+        abstract: "Work with the catalog (the index of calls and media).",
+        subcommands: [CatalogList.self, CatalogSearch.self, CatalogShow.self, CatalogRebuild.self]
+    )
 }
 
 struct CatalogRebuild: AsyncParsableCommand {
@@ -235,7 +278,8 @@ struct CatalogRebuild: AsyncParsableCommand {
             EXAMPLES:
               exorec catalog rebuild --config exorec.yaml
               exorec catalog rebuild --storage /srv/exorec --verify-hashes --json
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -256,7 +300,8 @@ struct CatalogRebuild: AsyncParsableCommand {
             StandardOutput.line(
                 "rebuilt \(report.catalogPath): \(report.calls) calls (\(report.elsewhereCalls) placed elsewhere), \(report.callbacks) callbacks, \(report.streams) streams, "
                     + "\(report.recordings) recordings, \(report.mediaFiles) media files, \(report.requeuedDownloads) downloads requeued, "
-                    + "\(report.auditEntriesCarried) audit entries carried over")
+                    + "\(report.auditEntriesCarried) audit entries carried over"
+            )
             for problem in report.problems { StandardOutput.line("problem: \(problem)") }
         }
         if !report.problems.isEmpty { throw ExitCode(3) }

@@ -34,13 +34,22 @@ struct CallListingOptions: ParsableArguments {
 
 /// The filters `ls`, `search` and `export` share.
 struct CatalogQueryFilters: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Placed at or after this time: YYYY-MM-DD or ISO 8601 (UTC if no zone).", valueName: "time"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Placed at or after this time: YYYY-MM-DD or ISO 8601 (UTC if no zone).", valueName: "time")
+    )
     var fromTime: String?
 
-    @Option(name: .long, help: ArgumentHelp("Placed before this time; a bare date includes that whole day.", valueName: "time"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Placed before this time; a bare date includes that whole day.", valueName: "time")
+    )
     var toTime: String?
 
-    @Option(name: .long, help: ArgumentHelp("From, To or CallerId, typed any way (normalised to E.164, see below).", valueName: "number"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("From, To or CallerId, typed any way (normalised to E.164, see below).", valueName: "number")
+    )
     var number: String?
 
     @Option(name: .long, help: ArgumentHelp("Country code for numbers typed without one.", valueName: "digits"))
@@ -49,7 +58,13 @@ struct CatalogQueryFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("This CallSid.", valueName: "sid"))
     var callSid: String?
 
-    @Option(name: .long, help: ArgumentHelp("Current status (completed, failed, busy, no-answer, canceled, in-progress, …).", valueName: "status"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Current status (completed, failed, busy, no-answer, canceled, in-progress, …).",
+            valueName: "status"
+        )
+    )
     var status: String?
 
     @Option(name: .long, help: ArgumentHelp("The call's CustomField, exactly.", valueName: "text"))
@@ -57,13 +72,26 @@ struct CatalogQueryFilters: ParsableArguments {
 
     @Option(
         name: .customLong("meta"),
-        help: ArgumentHelp("Calls whose metadata has this pair, exactly (repeatable: all must match; keys are lowercased).", valueName: "key=value"))
+        help: ArgumentHelp(
+            "Calls whose metadata has this pair, exactly (repeatable: all must match; keys are lowercased).",
+            valueName: "key=value"
+        )
+    )
     var meta: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Calls with at least one media file of this kind: stream or recording.", valueName: "kind"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Calls with at least one media file of this kind: stream or recording.", valueName: "kind")
+    )
     var kind: String?
 
-    @Option(name: .long, help: ArgumentHelp("Who placed the call: exorec, or elsewhere (another tool that pointed its stream and callbacks at exorec).", valueName: "origin"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Who placed the call: exorec, or elsewhere (another tool that pointed its stream and callbacks at exorec).",
+            valueName: "origin"
+        )
+    )
     var origin: String?
 
     @Flag(name: .long, help: "Calls with a downloaded recording (not missing).")
@@ -72,18 +100,33 @@ struct CatalogQueryFilters: ParsableArguments {
     @Flag(name: .long, help: "Calls with an interrupted stream (its writer died; audio up to then kept).")
     var interrupted = false
 
-    @Option(name: .long, help: ArgumentHelp("At most this many calls, newest first (ls and search: 50 unless given; export: all).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "At most this many calls, newest first (ls and search: 50 unless given; export: all).",
+            valueName: "n"
+        )
+    )
     var limit: Int?
 
-    @Flag(name: .long, help: "Streams whose start named no call (kept under media/_streams/), instead of calls; with --from-time/--to-time (their start) and --limit only.")
+    @Flag(
+        name: .long,
+        help:
+            "Streams whose start named no call (kept under media/_streams/), instead of calls; with --from-time/--to-time (their start) and --limit only."
+    )
     var unattached = false
 
     func validate() throws {
         let search = try self.search()
         if self.unattached {
-            let callOnly = search.number != nil || search.callSid != nil || search.status != nil || search.customField != nil
+            let callOnly =
+                search.number != nil || search.callSid != nil || search.status != nil || search.customField != nil
                 || search.mediaKind != nil || search.hasRecording || search.interrupted
-            if callOnly { throw ValidationError("--unattached lists streams without a call: only --from-time, --to-time and --limit apply.") }
+            if callOnly {
+                throw ValidationError(
+                    "--unattached lists streams without a call: only --from-time, --to-time and --limit apply."
+                )
+            }
         }
     }
 
@@ -92,7 +135,9 @@ struct CatalogQueryFilters: ParsableArguments {
     func search(defaultLimit: Int? = 50) throws -> CallSearch {
         var search = CallSearch()
         if let text = self.fromTime {
-            guard let time = QueryTime.parse(text) else { throw ValidationError("--from-time '\(text)' is not YYYY-MM-DD or ISO 8601.") }
+            guard let time = QueryTime.parse(text) else {
+                throw ValidationError("--from-time '\(text)' is not YYYY-MM-DD or ISO 8601.")
+            }
             search.placedFrom = time
         }
         if let text = self.toTime {
@@ -112,11 +157,15 @@ struct CatalogQueryFilters: ParsableArguments {
         search.customField = self.customField
         search.metadata = try MetadataArguments.pairs(self.meta, option: "--meta", limit: CallMetadata.maximumEntries)
         if let kind = self.kind {
-            guard let parsed = MediaKind(rawValue: kind.lowercased()) else { throw ValidationError("--kind must be stream or recording.") }
+            guard let parsed = MediaKind(rawValue: kind.lowercased()) else {
+                throw ValidationError("--kind must be stream or recording.")
+            }
             search.mediaKind = parsed
         }
         if let origin = self.origin {
-            guard let parsed = CallOrigin(rawValue: origin.lowercased()) else { throw ValidationError("--origin must be exorec or elsewhere.") }
+            guard let parsed = CallOrigin(rawValue: origin.lowercased()) else {
+                throw ValidationError("--origin must be exorec or elsewhere.")
+            }
             search.origin = parsed
         }
         search.hasRecording = self.hasRecording
@@ -138,24 +187,37 @@ struct CatalogQueryFilters: ParsableArguments {
 /// `exorec serve`. A catalog that needs migrating is reported (`catalog.schema-too-old`, exit 1) and
 /// `exorec serve` or `catalog rebuild` migrates it; a missing catalog is reported, not created.
 enum CatalogQueryAccess {
-    static func withCatalog<R: Sendable>(_ options: ConfigOptions, _ body: (Catalog) async throws -> R) async throws -> R {
+    static func withCatalog<R: Sendable>(
+        _ options: ConfigOptions,
+        _ body: (Catalog) async throws -> R
+    ) async throws -> R {
         try await options.withExistingCatalog(label: "exorec.catalog", migrate: false, body)
     }
 
     /// Runs `search`, prints the calls found (or, with `--unattached`, the streams without a call), and exits 3
     /// when there are none.
-    static func list(_ options: ConfigOptions, _ filters: CatalogQueryFilters, _ listing: CallListingOptions) async throws {
+    static func list(
+        _ options: ConfigOptions,
+        _ filters: CatalogQueryFilters,
+        _ listing: CallListingOptions
+    ) async throws {
         let search = try filters.search()
         if filters.unattached {
             let streams = try await Self.withCatalog(options) {
-                try await $0.unattachedStreams(startedFrom: search.placedFrom, startedBefore: search.placedBefore, limit: search.limit)
+                try await $0.unattachedStreams(
+                    startedFrom: search.placedFrom,
+                    startedBefore: search.placedBefore,
+                    limit: search.limit
+                )
             }
             if streams.isEmpty {
                 if listing.format == .json { StandardOutput.line("[]") }
                 StandardError.line("no streams without a call matched")
                 throw CatalogQueryExit.nothingMatched
             }
-            for line in try StreamListingFormat.lines(for: streams, format: listing.format) { StandardOutput.line(line) }
+            for line in try StreamListingFormat.lines(for: streams, format: listing.format) {
+                StandardOutput.line(line)
+            }
             return
         }
         let calls = try await Self.withCatalog(options) { try await search.run(on: $0) }
@@ -192,7 +254,8 @@ struct CatalogList: AsyncParsableCommand {
               exorec catalog ls --storage /srv/exorec
               exorec catalog ls --limit 200 --status failed
               exorec catalog ls --from-time 2026-11-23 --jsonl | jq .call.call_sid
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var filters: CatalogQueryFilters
@@ -206,7 +269,8 @@ struct CatalogList: AsyncParsableCommand {
 struct CatalogSearch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Find calls by time, number, CallSid, status, CustomField, metadata, origin or media (at least one filter).",
+        abstract:
+            "Find calls by time, number, CallSid, status, CustomField, metadata, origin or media (at least one filter).",
         discussion: """
             Every filter given must match. Time, CallSid, status, CustomField, metadata and kind are looked up in \
             the catalog's indexes (and --origin); the number, --has-recording and --interrupted are checked on the calls \
@@ -228,7 +292,8 @@ struct CatalogSearch: AsyncParsableCommand {
             STREAMS WITHOUT A CALL: a stream whose start named no call_sid (a test client, a gateway) is \
             kept under media/_streams/<yyyy>/<mm>/<dd>/<stream_sid>/; --unattached lists those (STREAM SID, \
             STARTED, STATE, CH, DURATION, PATH) and 'exorec catalog show STREAM_SID' shows one.
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var filters: CatalogQueryFilters
@@ -267,7 +332,8 @@ struct CatalogShow: AsyncParsableCommand {
               exorec catalog show CA1234567890abcdef --storage /srv/exorec
               exorec catalog show CA1234567890abcdef --json | jq '.media_files[].path'
               exorec catalog show 6f048d2e897a0d2d4029560f3f541947
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -283,7 +349,9 @@ struct CatalogShow: AsyncParsableCommand {
             return (detail, detail == nil ? try await catalog.streams(streamSid: self.callSid) : [])
         }
         if detail == nil, !streams.isEmpty {
-            for line in try StreamListingFormat.lines(describing: streams, json: self.json) { StandardOutput.line(line) }
+            for line in try StreamListingFormat.lines(describing: streams, json: self.json) {
+                StandardOutput.line(line)
+            }
             return
         }
         guard let detail else {

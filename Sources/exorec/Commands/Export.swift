@@ -42,18 +42,27 @@ struct Export: AsyncParsableCommand {
               exorec export out --status completed --kind recording --format wav --json --quiet
               exorec export /mnt/audit/case-42 --custom-field case_42 --bag --source-organization "Acme Ltd"
               exorec export /mnt/audit/loose-streams --unattached --from-time 2026-11-01 --bag
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var filters: CatalogQueryFilters
 
-    @Argument(help: ArgumentHelp("The folder to create (or an empty one, or the same command's unfinished export).", valueName: "dest"))
+    @Argument(
+        help: ArgumentHelp(
+            "The folder to create (or an empty one, or the same command's unfinished export).",
+            valueName: "dest"
+        )
+    )
     var destination: String
 
     @Option(name: .long, help: ArgumentHelp("original (copy as archived), wav, flac, mp3 or ogg.", valueName: "format"))
     var format = "original"
 
-    @Flag(name: .long, help: "Write each dual (2-channel) file as one mono file per leg; needs a --format other than original.")
+    @Flag(
+        name: .long,
+        help: "Write each dual (2-channel) file as one mono file per leg; needs a --format other than original."
+    )
     var splitLegs = false
 
     @Flag(name: .long, help: "Write a BagIt bag (RFC 8493) with SHA-256 and SHA-512 manifests.")
@@ -62,7 +71,10 @@ struct Export: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Source-Organization in bag-info.txt (with --bag).", valueName: "text"))
     var sourceOrganization: String?
 
-    @Option(name: .customLong("description"), help: ArgumentHelp("External-Description in bag-info.txt (with --bag).", valueName: "text"))
+    @Option(
+        name: .customLong("description"),
+        help: ArgumentHelp("External-Description in bag-info.txt (with --bag).", valueName: "text")
+    )
     var bagDescription: String?
 
     @Flag(name: .long, help: "Print the export's report (files, problems, totals) as one JSON object instead of lines.")
@@ -91,8 +103,15 @@ struct Export: AsyncParsableCommand {
         // would hand an auditor a silently partial set.
         let search = try self.filters.search(defaultLimit: nil)
         return ExportRequest(
-            destination: self.destination, search: search, kind: search.mediaKind, format: format, splitLegs: self.splitLegs,
-            bag: self.bag, sourceOrganization: self.sourceOrganization, externalDescription: self.bagDescription)
+            destination: self.destination,
+            search: search,
+            kind: search.mediaKind,
+            format: format,
+            splitLegs: self.splitLegs,
+            bag: self.bag,
+            sourceOrganization: self.sourceOrganization,
+            externalDescription: self.bagDescription
+        )
     }
 
     func run() async throws {
@@ -104,11 +123,19 @@ struct Export: AsyncParsableCommand {
         do {
             report = try await bar.running {
                 try await setup.withExistingCatalog(logger: logger) { catalog in
-                    var exporter = MediaExporter(catalog: catalog, layout: setup.layout, actor: "cli", exorecVersion: ExorecVersion.string, logger: logger)
+                    var exporter = MediaExporter(
+                        catalog: catalog,
+                        layout: setup.layout,
+                        actor: "cli",
+                        exorecVersion: ExorecVersion.string,
+                        logger: logger
+                    )
                     if let limit = self.faultAfterFiles {
                         exporter.faultInjection = { exported in
                             guard exported >= limit else { return }
-                            StandardError.line("fault injected after \(exported) exported files: exiting as a kill would")
+                            StandardError.line(
+                                "fault injected after \(exported) exported files: exiting as a kill would"
+                            )
                             _exit(137)
                         }
                     }
@@ -119,17 +146,25 @@ struct Export: AsyncParsableCommand {
             }
         } catch ExportError.nothingMatched {
             if self.json { StandardOutput.line(#"{"calls":0}"#) }
-            StandardError.line(self.filters.unattached ? "no streams without a call matched; nothing was exported" : "no calls matched; nothing was exported")
+            StandardError.line(
+                self.filters.unattached
+                    ? "no streams without a call matched; nothing was exported"
+                    : "no calls matched; nothing was exported"
+            )
             throw ExportExit.nothingMatched
         }
         if self.json {
             try StandardOutput.json(report)
         } else {
-            for problem in report.problems { StandardOutput.line("\(problem.kind.rawValue)\t\(problem.path)\t\(problem.detail)") }
+            for problem in report.problems {
+                StandardOutput.line("\(problem.kind.rawValue)\t\(problem.path)\t\(problem.detail)")
+            }
             StandardOutput.line(report.summaryLine)
         }
         if report.reachedLimit {
-            StandardError.line("the selection stopped at --limit \(self.filters.limit ?? 0) calls; more may match (raise --limit to export them)")
+            StandardError.line(
+                "the selection stopped at --limit \(self.filters.limit ?? 0) calls; more may match (raise --limit to export them)"
+            )
         }
         if !report.isClean { throw ExportExit.problems }
     }
@@ -142,4 +177,3 @@ enum ExportExit {
     /// No call matched the filters.
     static let nothingMatched = ExitCode(4)
 }
-

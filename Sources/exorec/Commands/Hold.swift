@@ -33,12 +33,18 @@ struct Hold: AsyncParsableCommand {
               exorec hold add --stream MZ0123456789abcdef --reason "fraud review 77"
               exorec hold ls --all --json
             """,
-        subcommands: [HoldAdd.self, HoldRemove.self, HoldList.self])
+        subcommands: [HoldAdd.self, HoldRemove.self, HoldList.self]
+    )
 }
 
 /// What `add` and `rm` both take: the call, `--reason`, `--by` and `--json`, checked the same way.
 struct HoldChange: ParsableArguments {
-    @Argument(help: ArgumentHelp("The call's CallSid (with --stream: the stream_sid of a stream without a call).", valueName: "call-sid"))
+    @Argument(
+        help: ArgumentHelp(
+            "The call's CallSid (with --stream: the stream_sid of a stream without a call).",
+            valueName: "call-sid"
+        )
+    )
     var callSid: String
 
     @Flag(name: .long, help: "The argument is the stream_sid of a stream without a call (kept under media/_streams/).")
@@ -55,14 +61,18 @@ struct HoldChange: ParsableArguments {
 
     func validate() throws {
         if self.callSid.isEmpty || self.callSid.contains(where: \.isWhitespace) {
-            throw ValidationError("'\(self.callSid)' is not a \(self.stream ? "stream_sid" : "CallSid") (empty or with spaces).")
+            throw ValidationError(
+                "'\(self.callSid)' is not a \(self.stream ? "stream_sid" : "CallSid") (empty or with spaces)."
+            )
         }
         for (option, text) in [("--reason", self.reason), ("--by", self.by)] {
             guard let text else { continue }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { throw ValidationError("\(option) is empty; say why (it is kept in the audit log).") }
             if trimmed.count > Catalog.maxHoldTextLength {
-                throw ValidationError("\(option) has \(trimmed.count) characters; at most \(Catalog.maxHoldTextLength).")
+                throw ValidationError(
+                    "\(option) has \(trimmed.count) characters; at most \(Catalog.maxHoldTextLength)."
+                )
             }
         }
     }
@@ -86,7 +96,9 @@ struct HoldChange: ParsableArguments {
     /// Runs `change` on the catalog and prints the hold it returns (`--json`, or `line`). `refusal` names the
     /// one catalog refusal that means there is nothing to change, and what to tell the user: exit 4.
     func apply(
-        _ options: ConfigOptions, refusal: (CatalogError) -> String?, line: (LegalHold) -> String,
+        _ options: ConfigOptions,
+        refusal: (CatalogError) -> String?,
+        line: (LegalHold) -> String,
         _ change: (Catalog) async throws -> LegalHold
     ) async throws {
         let hold: LegalHold
@@ -123,7 +135,8 @@ struct HoldAdd: AsyncParsableCommand {
               exorec hold add CA1234567890abcdef --reason "subpoena 2026-118"
               exorec hold add CA1234567890abcdef --reason "customer complaint #4411" --by legal --json
               exorec hold add --stream MZ0123456789abcdef --reason "fraud review 77"
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var change: HoldChange
@@ -137,7 +150,8 @@ struct HoldAdd: AsyncParsableCommand {
                     return "no stream without a call has stream_sid \(self.change.callSid); nothing was held "
                         + "(`exorec catalog search --unattached` lists them)"
                 }
-                return "no call \(self.change.callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls; "
+                return
+                    "no call \(self.change.callSid) in the catalog; nothing was held (`exorec catalog search --call-sid` finds calls; "
                     + "a stream without a call is held with --stream STREAM_SID)"
             },
             line: { "held \($0.callSid) (hold \($0.id), by \($0.placedBy), \($0.placedAt)): \($0.reason)" }
@@ -159,7 +173,8 @@ struct HoldRemove: AsyncParsableCommand {
               exorec hold rm CA1234567890abcdef --reason "case closed"
               exorec hold rm CA1234567890abcdef --reason "released by counsel" --by legal --json
               exorec hold rm --stream MZ0123456789abcdef --reason "review closed"
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var change: HoldChange
@@ -169,9 +184,12 @@ struct HoldRemove: AsyncParsableCommand {
             self.options,
             refusal: {
                 guard case .notHeld = $0 else { return nil }
-                return "\(self.change.subject) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)"
+                return
+                    "\(self.change.subject) is not on legal hold; nothing was released (`exorec hold ls` lists the active holds)"
             },
-            line: { "released \($0.callSid) (hold \($0.id), placed for: \($0.reason)) by \($0.releasedBy ?? ""): \($0.releaseReason ?? "")" }
+            line: {
+                "released \($0.callSid) (hold \($0.id), placed for: \($0.reason)) by \($0.releasedBy ?? ""): \($0.releaseReason ?? "")"
+            }
         ) { try await $0.releaseHold(callSid: self.change.key, reason: self.change.reason, by: self.change.author) }
     }
 }
@@ -190,7 +208,8 @@ struct HoldList: AsyncParsableCommand {
               exorec hold ls
               exorec hold ls --all --call-sid CA1234567890abcdef
               exorec hold ls --json | jq -r '.[].call_sid'
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -211,10 +230,15 @@ struct HoldList: AsyncParsableCommand {
             try StandardOutput.json(holds)
             return
         }
-        var rows = [["ID", "CALL SID", "PLACED (UTC)", "BY", "REASON"] + (self.all ? ["RELEASED (UTC)", "RELEASED BY", "WHY"] : [])]
+        var rows = [
+            ["ID", "CALL SID", "PLACED (UTC)", "BY", "REASON"]
+                + (self.all ? ["RELEASED (UTC)", "RELEASED BY", "WHY"] : [])
+        ]
         for hold in holds {
             var row = ["\(hold.id)", hold.callSid, "\(hold.placedAt)", hold.placedBy, hold.reason]
-            if self.all { row += [hold.releasedAt.map { "\($0)" } ?? "-", hold.releasedBy ?? "-", hold.releaseReason ?? "-"] }
+            if self.all {
+                row += [hold.releasedAt.map { "\($0)" } ?? "-", hold.releasedBy ?? "-", hold.releaseReason ?? "-"]
+            }
             rows.append(row)
         }
         for line in HoldRetentionTable.lines(rows) { StandardOutput.line(line) }

@@ -29,9 +29,12 @@ struct Loadgen: AsyncParsableCommand {
               1   setup error (bad URL, unresolvable host, descriptor limit)
               3   a stream failed or a recorded file does not match what was sent
               64  usage error
-            """)
+            """
+    )
 
-    @Argument(help: ArgumentHelp("The stream endpoint, ws://[user:password@]host[:port]/path[?query].", valueName: "url"))
+    @Argument(
+        help: ArgumentHelp("The stream endpoint, ws://[user:password@]host[:port]/path[?query].", valueName: "url")
+    )
     var url: String?
 
     @Option(help: "Concurrent streams.")
@@ -40,19 +43,39 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "100 ms media steps per stream.")
     var frames = 100
 
-    @Option(help: ArgumentHelp("Sample rate: 8000, 16000 or 24000. Added to the URL as sample-rate unless it has one.", valueName: "hz"))
+    @Option(
+        help: ArgumentHelp(
+            "Sample rate: 8000, 16000 or 24000. Added to the URL as sample-rate unless it has one.",
+            valueName: "hz"
+        )
+    )
     var rate: Int?
 
     @Flag(help: "Send inbound and outbound tracks (two media messages per step); recorded as channels 0 and 1.")
     var dual = false
 
-    @Option(help: ArgumentHelp("realtime: one step per 100 ms per stream; flood: as fast as the sockets accept.", valueName: "pace"))
+    @Option(
+        help: ArgumentHelp(
+            "realtime: one step per 100 ms per stream; flood: as fast as the sockets accept.",
+            valueName: "pace"
+        )
+    )
     var pace: LoadPlan.Pace = .realtime
 
-    @Option(help: ArgumentHelp("Connections opened per second; 0 opens them as fast as upgrades complete.", valueName: "per-second"))
+    @Option(
+        help: ArgumentHelp(
+            "Connections opened per second; 0 opens them as fast as upgrades complete.",
+            valueName: "per-second"
+        )
+    )
     var ramp: Double = 0
 
-    @Option(help: ArgumentHelp("After the run, find each stream's WAV under this directory and check it sample by sample.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "After the run, find each stream's WAV under this directory and check it sample by sample.",
+            valueName: "dir"
+        )
+    )
     var verify: String?
 
     @Option(help: ArgumentHelp("How long to wait for files the server is still finishing.", valueName: "seconds"))
@@ -61,12 +84,20 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an upgrade may take.", valueName: "seconds"))
     var timeout: Double = 10
 
-    @Option(help: ArgumentHelp(
-        "Seconds the server may take to close after stop while acknowledging nothing (a flooded server first works through its backlog).",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds the server may take to close after stop while acknowledging nothing (a flooded server first works through its backlog).",
+            valueName: "seconds"
+        )
+    )
     var closeTimeout: Double = 60
 
-    @Option(help: ArgumentHelp("Run id (hex, up to 16 digits); default random. Reuse one to find a run's files again.", valueName: "hex"))
+    @Option(
+        help: ArgumentHelp(
+            "Run id (hex, up to 16 digits); default random. Reuse one to find a run's files again.",
+            valueName: "hex"
+        )
+    )
     var runID: String?
 
     @Flag(help: "Stream into a built-in discard server instead of a URL: measures the generator's own ceiling.")
@@ -80,9 +111,15 @@ struct Loadgen: AsyncParsableCommand {
 
     mutating func validate() throws {
         guard (self.url == nil) == self.sink else {
-            throw ValidationError(self.sink ? "Give either a URL or --sink, not both." : "Give the stream URL, or --sink to measure the generator alone.")
+            throw ValidationError(
+                self.sink
+                    ? "Give either a URL or --sink, not both."
+                    : "Give the stream URL, or --sink to measure the generator alone."
+            )
         }
-        guard self.streams >= 1, self.streams <= 100_000 else { throw ValidationError("--streams must be between 1 and 100000.") }
+        guard self.streams >= 1, self.streams <= 100_000 else {
+            throw ValidationError("--streams must be between 1 and 100000.")
+        }
         guard self.frames >= 1 else { throw ValidationError("--frames must be at least 1.") }
         guard self.ramp >= 0 else { throw ValidationError("--ramp must not be negative.") }
         guard self.timeout > 0, self.closeTimeout > 0, self.verifyWait >= 0 else {
@@ -91,7 +128,9 @@ struct Loadgen: AsyncParsableCommand {
         if let rate, !LoadPlan.supportedSampleRates.contains(rate) {
             throw ValidationError("--rate must be 8000, 16000 or 24000, not \(rate).")
         }
-        if self.sink && self.verify != nil { throw ValidationError("--verify needs a server that records; --sink discards everything.") }
+        if self.sink && self.verify != nil {
+            throw ValidationError("--verify needs a server that records; --sink discards everything.")
+        }
         if let url {
             let endpoint: StreamEndpoint
             do { endpoint = try StreamEndpoint(parsing: url) } catch { throw ValidationError(error.description) }
@@ -107,13 +146,21 @@ struct Loadgen: AsyncParsableCommand {
 
     func run() async throws {
         let sinkServer = self.sink ? try DiscardServer() : nil
-        let endpoint = try sinkServer.map { try StreamEndpoint(parsing: "ws://127.0.0.1:\($0.port)/v1/streams") }
+        let endpoint =
+            try sinkServer.map { try StreamEndpoint(parsing: "ws://127.0.0.1:\($0.port)/v1/streams") }
             ?? StreamEndpoint(parsing: self.url ?? "")
         let plan = LoadPlan(
-            endpoint: endpoint, streams: self.streams, frames: self.frames,
-            sampleRate: self.rate ?? endpoint.sampleRate ?? 8000, dual: self.dual, pace: self.pace,
-            rampPerSecond: self.ramp, runID: try self.runID.map { try RunID(hex: $0) } ?? .random(),
-            handshakeTimeoutSeconds: self.timeout, closeTimeoutSeconds: self.closeTimeout)
+            endpoint: endpoint,
+            streams: self.streams,
+            frames: self.frames,
+            sampleRate: self.rate ?? endpoint.sampleRate ?? 8000,
+            dual: self.dual,
+            pace: self.pace,
+            rampPerSecond: self.ramp,
+            runID: try self.runID.map { try RunID(hex: $0) } ?? .random(),
+            handshakeTimeoutSeconds: self.timeout,
+            closeTimeoutSeconds: self.closeTimeout
+        )
 
         let progress = self.quiet || self.json ? nil : Self.printProgress
 
@@ -155,7 +202,8 @@ struct Loadgen: AsyncParsableCommand {
 extension Loadgen {
     /// A progress line on stderr every few seconds, so a minute-long real-time run shows life.
     @Sendable static func printProgress(_ progress: LoadRunner.Progress) {
-        let line = "loadgen: \(Int(progress.elapsedSeconds)) s, \(progress.openStreams) streams open, "
+        let line =
+            "loadgen: \(Int(progress.elapsedSeconds)) s, \(progress.openStreams) streams open, "
             + "\(progress.finishedStreams) finished, \(progress.mediaMessages) media messages\n"
         FileHandle.standardError.write(Data(line.utf8))
     }

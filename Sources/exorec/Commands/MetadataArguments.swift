@@ -6,7 +6,9 @@ enum MetadataArguments {
     /// The pairs, keys lowercased; a malformed pair, a key given twice or more than `limit` pairs is a
     /// usage error naming the option.
     static func pairs(_ arguments: [String], option: String, limit: Int) throws -> [String: String] {
-        guard arguments.count <= limit else { throw ValidationError("\(option) is given \(arguments.count) times; at most \(limit).") }
+        guard arguments.count <= limit else {
+            throw ValidationError("\(option) is given \(arguments.count) times; at most \(limit).")
+        }
         var pairs: [String: String] = [:]
         for argument in arguments {
             switch CallMetadata.pair(argument) {

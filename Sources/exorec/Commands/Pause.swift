@@ -10,13 +10,28 @@ struct CallPauseOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "CALLSID"))
     var callSid: String
 
-    @Option(name: .long, help: ArgumentHelp("The server's base URL (default: http://api.host:api.port, the internal door).", valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The server's base URL (default: http://api.host:api.port, the internal door).",
+            valueName: "url"
+        )
+    )
     var server: String?
 
-    @Option(name: .long, help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token")
+    )
     var token: String?
 
-    @Option(name: .long, help: ArgumentHelp("Who asks (an agent's id, kept in the sidecar and the audit log; default: this client's address).", valueName: "who"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Who asks (an agent's id, kept in the sidecar and the audit log; default: this client's address).",
+            valueName: "who"
+        )
+    )
     var by: String?
 
     @Option(name: .long, help: ArgumentHelp("Why (kept in the sidecar and the audit log).", valueName: "text"))
@@ -30,13 +45,17 @@ struct CallPauseOptions: ParsableArguments {
 
     func validate() throws {
         guard PathSafeIdentifier.isValid(self.callSid) else {
-            throw ValidationError("'\(self.callSid.prefix(64))' is not a CallSid (1-128 of A-Z a-z 0-9 _ -, not starting with -).")
+            throw ValidationError(
+                "'\(self.callSid.prefix(64))' is not a CallSid (1-128 of A-Z a-z 0-9 _ -, not starting with -)."
+            )
         }
         if let server, !(server.hasPrefix("http://") || server.hasPrefix("https://")) {
             throw ValidationError("--server must be an http:// or https:// URL.")
         }
         if let by, by.isEmpty || by.count > 128 { throw ValidationError("--by must have 1 to 128 characters.") }
-        if let reason, reason.isEmpty || reason.count > 512 { throw ValidationError("--reason must have 1 to 512 characters.") }
+        if let reason, reason.isEmpty || reason.count > 512 {
+            throw ValidationError("--reason must have 1 to 512 characters.")
+        }
     }
 
     static let exitCodes = """
@@ -48,14 +67,23 @@ struct CallPauseOptions: ParsableArguments {
     func run(command: String, resume: Bool) async throws {
         let setup = try self.options.setup()
         guard let token = self.token ?? setup.file.api.token else {
-            throw ValidationError("no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it.")
+            throw ValidationError(
+                "no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it."
+            )
         }
         let api = setup.file.api
-        let host = ["0.0.0.0", "::", ""].contains(api.host) ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
+        let host =
+            ["0.0.0.0", "::", ""].contains(api.host)
+            ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
         let server = self.server ?? "http://\(host):\(api.port)"
         let answer: CallPauseClient.Answer
         do {
-            answer = try await CallPauseClient(server: server, token: token).send(callSid: self.callSid, resume: resume, by: self.by, reason: self.reason)
+            answer = try await CallPauseClient(server: server, token: token).send(
+                callSid: self.callSid,
+                resume: resume,
+                by: self.by,
+                reason: self.reason
+            )
         } catch {
             StandardError.line("exorec \(command): \(error)")
             if case .refused(_, 404, _) = error { throw ExitCode(4) }
@@ -69,11 +97,15 @@ struct CallPauseOptions: ParsableArguments {
         let streams = "\(answer.liveStreams) live stream\(answer.liveStreams == 1 ? "" : "s")"
         switch answer.outcome {
         case "paused":
-            StandardOutput.line("paused \(self.callSid) at \(answer.pausedAt ?? "?") (\(streams)): its streams write silence and drop dtmf until resumed")
+            StandardOutput.line(
+                "paused \(self.callSid) at \(answer.pausedAt ?? "?") (\(streams)): its streams write silence and drop dtmf until resumed"
+            )
         case "already_paused":
             StandardOutput.line("\(self.callSid) was already paused, since \(answer.pausedAt ?? "?") (\(streams))")
         case "resumed":
-            StandardOutput.line("resumed \(self.callSid) at \(answer.resumedAt ?? "?"), paused since \(answer.pausedAt ?? "?") (\(streams))")
+            StandardOutput.line(
+                "resumed \(self.callSid) at \(answer.resumedAt ?? "?"), paused since \(answer.pausedAt ?? "?") (\(streams))"
+            )
         default:
             StandardOutput.line("\(self.callSid) was not paused (\(streams))")
         }
@@ -101,7 +133,8 @@ struct PauseCommand: AsyncParsableCommand {
               exorec pause --config exorec.yaml CA1234567890abcdef
               exorec pause --config exorec.yaml CA1234567890abcdef --by agent-7 --reason "card number"
               exorec pause --server http://127.0.0.1:8082 --token "$EXOREC_API_TOKEN" --json CA1234567890abcdef
-            """)
+            """
+    )
 
     @OptionGroup var pause: CallPauseOptions
 
@@ -126,7 +159,8 @@ struct ResumeCommand: AsyncParsableCommand {
             EXAMPLES:
               exorec resume --config exorec.yaml CA1234567890abcdef
               exorec resume --config exorec.yaml CA1234567890abcdef --by agent-7 -q
-            """)
+            """
+    )
 
     @OptionGroup var pause: CallPauseOptions
 

@@ -11,7 +11,8 @@ struct Retention: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retention",
         abstract: "Delete calls older than an age (never held ones); a dry run unless --yes.",
-        subcommands: [RetentionApply.self])
+        subcommands: [RetentionApply.self]
+    )
 }
 
 struct RetentionApply: AsyncParsableCommand {
@@ -41,7 +42,8 @@ struct RetentionApply: AsyncParsableCommand {
               exorec retention apply --older-than 90d --yes    # delete it
               exorec retention apply --older-than 12w --json | jq '.delete[].call.call_sid'
               exorec retention apply --older-than 12w --json | jq '.delete[].call | select(.kind == "stream") | .path'
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -79,7 +81,12 @@ struct RetentionApply: AsyncParsableCommand {
         let bar = TerminalProgressBar(unlessQuiet: self.quiet || !self.yes)
         let (plan, report) = try await bar.running {
             try await setup.withExistingCatalog(logger: logger) { catalog -> (RetentionPlan, RetentionReport?) in
-                let plan = try await RetentionPlan.make(catalog: catalog, layout: setup.layout, olderThan: age, now: now)
+                let plan = try await RetentionPlan.make(
+                    catalog: catalog,
+                    layout: setup.layout,
+                    olderThan: age,
+                    now: now
+                )
                 guard self.yes else { return (plan, nil) }
                 var executor = RetentionExecutor(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger)
                 if let limit = self.faultAfterFiles {
@@ -92,7 +99,11 @@ struct RetentionApply: AsyncParsableCommand {
                 }
                 let runId = "\(now.description.filter(\.isNumber))-\(getpid())"
                 let report = try await executor.apply(plan, runId: runId, at: now) { progress in
-                    bar.show(done: progress.callsDone, of: progress.callsTotal, "calls, \(progress.filesDeleted) files deleted")
+                    bar.show(
+                        done: progress.callsDone,
+                        of: progress.callsTotal,
+                        "calls, \(progress.filesDeleted) files deleted"
+                    )
                 }
                 return (plan, report)
             }
@@ -116,7 +127,9 @@ struct RetentionApply: AsyncParsableCommand {
         if !streams.isEmpty {
             StandardOutput.line("streams without a call \(title)")
             var rows = [["STREAM SID", "STARTED (UTC)", "PATH", "REASON"]]
-            for stream in streams { rows.append([stream.streamSid ?? "", "\(stream.callTime)", stream.path ?? "", stream.reason]) }
+            for stream in streams {
+                rows.append([stream.streamSid ?? "", "\(stream.callTime)", stream.path ?? "", stream.reason])
+            }
             for line in HoldRetentionTable.lines(rows) { StandardOutput.line("  " + line) }
         }
     }
@@ -132,7 +145,10 @@ struct RetentionApply: AsyncParsableCommand {
         if !calls.isEmpty {
             var rows = [["CALL SID", "CALL TIME (UTC)", "FILES", "SIZE"]]
             for item in calls {
-                rows.append([item.call.callSid, "\(item.call.callTime)", "\(item.files.count)", HoldRetentionTable.megabytes(item.call.bytes)])
+                rows.append([
+                    item.call.callSid, "\(item.call.callTime)", "\(item.files.count)",
+                    HoldRetentionTable.megabytes(item.call.bytes),
+                ])
             }
             for line in HoldRetentionTable.lines(rows) { StandardOutput.line(line) }
         }
@@ -142,7 +158,8 @@ struct RetentionApply: AsyncParsableCommand {
             var rows = [["STREAM SID", "STARTED (UTC)", "PATH", "FILES", "SIZE"]]
             for item in streams {
                 rows.append([
-                    item.call.streamSid ?? "", "\(item.call.callTime)", item.call.streamPath ?? "", "\(item.files.count)",
+                    item.call.streamSid ?? "", "\(item.call.callTime)", item.call.streamPath ?? "",
+                    "\(item.files.count)",
                     HoldRetentionTable.megabytes(item.call.bytes),
                 ])
             }
@@ -157,22 +174,27 @@ struct RetentionApply: AsyncParsableCommand {
             "dry run: would delete \(calls.count) calls and \(streams.count) streams without a call older than \(plan.olderThan) "
                 + "(before \(plan.cutoff)), \(plan.fileCount) files, \(HoldRetentionTable.megabytes(plan.bytes)); "
                 + "\(plan.held.count - heldStreams) held, \(plan.busy.count - busyStreams) busy, \(plan.pending.count) interrupted to finish; "
-                + "streams without a call kept: \(heldStreams) held, \(busyStreams) busy. Nothing was deleted; add --yes to delete.")
+                + "streams without a call kept: \(heldStreams) held, \(busyStreams) busy. Nothing was deleted; add --yes to delete."
+        )
     }
 
     private static func print(_ report: RetentionReport) {
         for deletion in report.deleted {
             let resumed = report.resumed.contains(deletion.key) ? " (finishing an interrupted run)" : ""
-            let what = deletion.streamSid.map { "stream without a call \($0) (\(deletion.path ?? ""))" } ?? deletion.callSid
+            let what =
+                deletion.streamSid.map { "stream without a call \($0) (\(deletion.path ?? ""))" } ?? deletion.callSid
             StandardOutput.line(
                 "deleted \(what): \(deletion.files) file\(deletion.files == 1 ? "" : "s"), "
-                    + "\(HoldRetentionTable.megabytes(deletion.bytes))\(resumed)")
+                    + "\(HoldRetentionTable.megabytes(deletion.bytes))\(resumed)"
+            )
         }
         Self.kept("kept, on legal hold:", report.heldSkipped)
         Self.kept("kept for now, still recording or downloading:", report.busySkipped)
         Self.kept("kept, changed since the plan:", report.skippedSincePlan)
         for folder in report.foldersKept {
-            StandardOutput.line("folder kept: \(folder.path) (\(folder.reason): files retention does not delete are in it)")
+            StandardOutput.line(
+                "folder kept: \(folder.path) (\(folder.reason): files retention does not delete are in it)"
+            )
         }
         let kept = report.heldSkipped + report.busySkipped + report.skippedSincePlan
         let heldStreams = report.heldSkipped.filter { $0.streamSid != nil }.count
@@ -183,7 +205,7 @@ struct RetentionApply: AsyncParsableCommand {
                 + "\(HoldRetentionTable.megabytes(report.bytes)); \(report.heldSkipped.count - heldStreams) held calls skipped, "
                 + "\(report.busySkipped.count + report.skippedSincePlan.count - busyStreams) busy, "
                 + "\(report.resumed.count) interrupted deletions finished; streams without a call kept: \(heldStreams) held, "
-                + "\(busyStreams) busy; run \(report.runId)")
+                + "\(busyStreams) busy; run \(report.runId)"
+        )
     }
 }
-

@@ -35,24 +35,52 @@ struct Serve: AsyncParsableCommand {
               exorec serve --config config/exorec.example.yaml
               EXOREC_INGEST_USERNAME=exotel EXOREC_INGEST_PASSWORD=s3cret exorec serve --port 9000
               exorec serve --config exorec.yaml --host 0.0.0.0 --storage /srv/exorec
-            """)
+            """
+    )
 
     @Option(name: .long, help: ArgumentHelp("YAML configuration file.", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Address of the stream door (default ingest.host, 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Address of the stream door (default ingest.host, 127.0.0.1; 0.0.0.0 for every interface).",
+            valueName: "ip"
+        )
+    )
     var host: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port of the stream door (default ingest.port, 8080; 0 picks a free one).", valueName: "port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Port of the stream door (default ingest.port, 8080; 0 picks a free one).",
+            valueName: "port"
+        )
+    )
     var port: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Port of the platform door, status callbacks (default callbacks.port, 8081; 0 picks a free one).", valueName: "port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Port of the platform door, status callbacks (default callbacks.port, 8081; 0 picks a free one).",
+            valueName: "port"
+        )
+    )
     var callbacksPort: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Port of the internal door, events, media and metrics (default api.port, 8082; 0 picks a free one).", valueName: "port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Port of the internal door, events, media and metrics (default api.port, 8082; 0 picks a free one).",
+            valueName: "port"
+        )
+    )
     var apiPort: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Storage root for media and sidecars (default ./storage).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Storage root for media and sidecars (default ./storage).", valueName: "dir")
+    )
     var storage: String?
 
     @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
@@ -62,10 +90,18 @@ struct Serve: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
-        if let callbacksPort, !(0...65535).contains(callbacksPort) { throw ValidationError("--callbacks-port \(callbacksPort) is not a port number (0-65535).") }
-        if let apiPort, !(0...65535).contains(apiPort) { throw ValidationError("--api-port \(apiPort) is not a port number (0-65535).") }
-        if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port \(port) is not a port number (0-65535).")
+        }
+        if let callbacksPort, !(0...65535).contains(callbacksPort) {
+            throw ValidationError("--callbacks-port \(callbacksPort) is not a port number (0-65535).")
+        }
+        if let apiPort, !(0...65535).contains(apiPort) {
+            throw ValidationError("--api-port \(apiPort) is not a port number (0-65535).")
+        }
+        if let logLevel, LogSetup.levels[logLevel] == nil {
+            throw ValidationError("--log-level must be one of \(LogSetup.levelNames).")
+        }
     }
 
     func run() async throws {
@@ -81,7 +117,11 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        let logger = LogSetup.makeLogger(label: "exorec.serve", level: self.logLevel ?? file.logLevel, quiet: self.quiet)
+        let logger = LogSetup.makeLogger(
+            label: "exorec.serve",
+            level: self.logLevel ?? file.logLevel,
+            quiet: self.quiet
+        )
         file.applyFilePermissions()
         for warning in StartupWarnings.check(file) {
             logger.warning("\(warning.message)", metadata: ["warning": "\(warning.code)"])
@@ -95,16 +135,25 @@ struct Serve: AsyncParsableCommand {
         let readiness = ReadinessLines()
         do {
             pipeline = try await ExorecPipeline.open(
-                configuration: setup.pipelineConfiguration(), client: client, logger: logger,
+                configuration: setup.pipelineConfiguration(),
+                client: client,
+                logger: logger,
                 onListening: { port in readiness.up(.stream, "exorec: listening on \(host):\(port)") },
-                onPlatformListening: { port in readiness.up(.platform, "exorec: platform door on \(callbacksHost):\(port)") },
-                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") })
+                onPlatformListening: { port in
+                    readiness.up(.platform, "exorec: platform door on \(callbacksHost):\(port)")
+                },
+                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") }
+            )
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: pipeline.serviceConfigurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: pipeline.serviceConfigurations,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         do {
             try await group.run()
         } catch {

@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import ArgumentParser
+import AsyncHTTPClient
 import ExotelKit
 import ExotelSimulator
 import Foundation
@@ -65,7 +65,8 @@ struct Simulate: AsyncParsableCommand {
                 client.call_ep = "http://127.0.0.1:8090/v1/Accounts/exorec-sim/Calls"
                 sid = client.call("+919900000001", "+919900000002", "08030752400")["Call"]["Sid"]
                 print(client.get_call_info(sid)["Call"]["Status"])
-            """)
+            """
+    )
 
     static let defaultHost = "127.0.0.1"
     static let defaultPort = 8090
@@ -73,50 +74,97 @@ struct Simulate: AsyncParsableCommand {
     static let defaultAPIKey = "sim-key"
     static let defaultAPIToken = "sim-token"
 
-    @Option(name: .long, help: ArgumentHelp("Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).", valueName: "ip")
+    )
     var host: String?
 
     @Option(name: .long, help: ArgumentHelp("Port to listen on (default 8090; 0 picks a free one).", valueName: "port"))
     var port: Int?
 
-    @Option(name: .long, help: ArgumentHelp("The simulated account's sid, the <sid> in /v1/Accounts/<sid>/ (default exorec-sim).", valueName: "sid"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The simulated account's sid, the <sid> in /v1/Accounts/<sid>/ (default exorec-sim).",
+            valueName: "sid"
+        )
+    )
     var accountSid: String?
 
-    @Option(name: .long, help: ArgumentHelp("API key accepted as the Basic auth user (default sim-key).", valueName: "key"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("API key accepted as the Basic auth user (default sim-key).", valueName: "key")
+    )
     var apiKey: String?
 
-    @Option(name: .long, help: ArgumentHelp("API token accepted as the Basic auth password (default sim-token).", valueName: "token"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("API token accepted as the Basic auth password (default sim-token).", valueName: "token")
+    )
     var apiToken: String?
 
-    @Option(name: .long, help: ArgumentHelp("Clock rate: 60 runs a one-minute call in one second (default 1, real time).", valueName: "rate"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Clock rate: 60 runs a one-minute call in one second (default 1, real time).",
+            valueName: "rate"
+        )
+    )
     var speed: Double = 1
 
     @Option(name: .long, help: ArgumentHelp("JSON file of outcomes by number (see SCENARIO FILE).", valueName: "file"))
     var scenario: String?
 
-    @Option(name: .long, help: ArgumentHelp("Directory recordings are written to (default storage/simulator/recordings).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Directory recordings are written to (default storage/simulator/recordings).",
+            valueName: "dir"
+        )
+    )
     var recordings = "storage/simulator/recordings"
 
-    @Option(name: .long, help: ArgumentHelp("Platform seconds after a call ends before its recording can be fetched (default 0).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Platform seconds after a call ends before its recording can be fetched (default 0).",
+            valueName: "seconds"
+        )
+    )
     var recordingDelay: Double = 0
 
-    @Option(name: .long, help: ArgumentHelp("Platform seconds every status callback waits before it is sent (default 0).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Platform seconds every status callback waits before it is sent (default 0).",
+            valueName: "seconds"
+        )
+    )
     var callbackDelay: Double = 0
 
     @Flag(name: .long, help: "Deliver every status callback twice (the platform may).")
     var callbackDuplicate = false
 
-    @Flag(name: .long, help: "Deliver no status callback at all (the platform's delivery may fail; a reconciler must cope).")
+    @Flag(
+        name: .long,
+        help: "Deliver no status callback at all (the platform's delivery may fail; a reconciler must cope)."
+    )
     var callbackDrop = false
 
-    @Option(name: .long, help: ArgumentHelp("Retries of a callback answered non-2xx or not answered, 0-2 (default 0).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Retries of a callback answered non-2xx or not answered, 0-2 (default 0).", valueName: "n")
+    )
     var callbackRetries = 0
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "PEM file of certificates to trust (besides the system's) for wss:// streams and https:// callbacks, e.g. a self-signed server's.",
-            valueName: "file"))
+            valueName: "file"
+        )
+    )
     var caFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Log level: \(LogSetup.levelNames).", valueName: "level"))
@@ -125,20 +173,39 @@ struct Simulate: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the listening URL and the credentials as one JSON document.")
     var json = false
 
-    @Flag(name: .shortAndLong, help: "Print only the listening line (or the JSON document); log warnings and errors only.")
+    @Flag(
+        name: .shortAndLong,
+        help: "Print only the listening line (or the JSON document); log warnings and errors only."
+    )
     var quiet = false
 
     func validate() throws {
-        if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port) is not a port number (0-65535).") }
-        guard self.speed.isFinite, self.speed > 0, self.speed <= 10_000 else { throw ValidationError("--speed must be above 0 and at most 10000.") }
-        guard self.recordingDelay.isFinite, self.recordingDelay >= 0 else { throw ValidationError("--recording-delay must be 0 or more seconds.") }
-        guard self.callbackDelay.isFinite, self.callbackDelay >= 0 else { throw ValidationError("--callback-delay must be 0 or more seconds.") }
-        guard (0...CallbackFaults.maximumRetries).contains(self.callbackRetries) else {
-            throw ValidationError("--callback-retries must be 0-\(CallbackFaults.maximumRetries) (the platform retries at most twice).")
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port \(port) is not a port number (0-65535).")
         }
-        if let logLevel, LogSetup.levels[logLevel] == nil { throw ValidationError("--log-level must be one of \(LogSetup.levelNames).") }
-        if let accountSid, accountSid.isEmpty || accountSid.contains("/") { throw ValidationError("--account-sid must be a non-empty path segment.") }
-        if let apiKey, apiKey.isEmpty || apiKey.contains(":") { throw ValidationError("--api-key must be non-empty and without ':'.") }
+        guard self.speed.isFinite, self.speed > 0, self.speed <= 10_000 else {
+            throw ValidationError("--speed must be above 0 and at most 10000.")
+        }
+        guard self.recordingDelay.isFinite, self.recordingDelay >= 0 else {
+            throw ValidationError("--recording-delay must be 0 or more seconds.")
+        }
+        guard self.callbackDelay.isFinite, self.callbackDelay >= 0 else {
+            throw ValidationError("--callback-delay must be 0 or more seconds.")
+        }
+        guard (0...CallbackFaults.maximumRetries).contains(self.callbackRetries) else {
+            throw ValidationError(
+                "--callback-retries must be 0-\(CallbackFaults.maximumRetries) (the platform retries at most twice)."
+            )
+        }
+        if let logLevel, LogSetup.levels[logLevel] == nil {
+            throw ValidationError("--log-level must be one of \(LogSetup.levelNames).")
+        }
+        if let accountSid, accountSid.isEmpty || accountSid.contains("/") {
+            throw ValidationError("--account-sid must be a non-empty path segment.")
+        }
+        if let apiKey, apiKey.isEmpty || apiKey.contains(":") {
+            throw ValidationError("--api-key must be non-empty and without ':'.")
+        }
         if let apiToken, apiToken.isEmpty { throw ValidationError("--api-token must not be empty.") }
     }
 
@@ -149,13 +216,21 @@ struct Simulate: AsyncParsableCommand {
         let account = SimulatedAccount(
             sid: self.accountSid ?? environment["EXOREC_SIMULATOR_ACCOUNT_SID"] ?? Self.defaultAccountSid,
             apiKey: self.apiKey ?? environment["EXOREC_SIMULATOR_API_KEY"] ?? Self.defaultAPIKey,
-            apiToken: self.apiToken ?? environment["EXOREC_SIMULATOR_API_TOKEN"] ?? Self.defaultAPIToken)
+            apiToken: self.apiToken ?? environment["EXOREC_SIMULATOR_API_TOKEN"] ?? Self.defaultAPIToken
+        )
 
-        var platform = SimulatorConfiguration(accounts: [account], recordingsDirectory: self.recordings, publicBaseURL: "")
+        var platform = SimulatorConfiguration(
+            accounts: [account],
+            recordingsDirectory: self.recordings,
+            publicBaseURL: ""
+        )
         platform.recordingDelay = .milliseconds(Int64((self.recordingDelay * 1000).rounded()))
         platform.callbackFaults = CallbackFaults(
-            delay: .milliseconds(Int64((self.callbackDelay * 1000).rounded())), duplicate: self.callbackDuplicate, drop: self.callbackDrop,
-            retriesAfterFailure: self.callbackRetries)
+            delay: .milliseconds(Int64((self.callbackDelay * 1000).rounded())),
+            duplicate: self.callbackDuplicate,
+            drop: self.callbackDrop,
+            retriesAfterFailure: self.callbackRetries
+        )
         if let scenario {
             do {
                 platform.scenario = try Scenario.load(path: scenario)
@@ -183,9 +258,15 @@ struct Simulate: AsyncParsableCommand {
             platform: platform,
             clock: ScaledClock(rate: self.speed),
             httpClient: trustingClient ?? .shared,
-            logger: logger)
+            logger: logger
+        )
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -221,8 +302,15 @@ struct Simulate: AsyncParsableCommand {
 
     private func announce(_ running: RunningSimulator, account: SimulatedAccount) {
         let announcement = Announcement(
-            url: running.baseURL, host: running.host, port: running.port, accountSid: account.sid, apiKey: account.apiKey,
-            apiToken: account.apiToken, recordings: self.recordings, speed: self.speed)
+            url: running.baseURL,
+            host: running.host,
+            port: running.port,
+            accountSid: account.sid,
+            apiKey: account.apiKey,
+            apiToken: account.apiToken,
+            recordings: self.recordings,
+            speed: self.speed
+        )
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -232,8 +320,12 @@ struct Simulate: AsyncParsableCommand {
         }
         StandardOutput.line("simulator listening on \(running.baseURL)")
         guard !self.quiet else { return }
-        StandardOutput.line("account \(account.sid), Basic auth \(account.apiKey):\(account.apiToken); clock \(self.speed)x; recordings in \(self.recordings)")
+        StandardOutput.line(
+            "account \(account.sid), Basic auth \(account.apiKey):\(account.apiToken); clock \(self.speed)x; recordings in \(self.recordings)"
+        )
         let base = running.baseURL.replacingOccurrences(of: "://", with: "://\(account.apiKey):\(account.apiToken)@")
-        StandardOutput.line("try: curl -X POST \(base)/v1/Accounts/\(account.sid)/Calls/connect.json -d From=09900000001 -d To=09900000002 -d CallerId=08030752400")
+        StandardOutput.line(
+            "try: curl -X POST \(base)/v1/Accounts/\(account.sid)/Calls/connect.json -d From=09900000001 -d To=09900000002 -d CallerId=08030752400"
+        )
     }
 }

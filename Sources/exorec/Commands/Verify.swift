@@ -26,7 +26,8 @@ struct Verify: AsyncParsableCommand {
               exorec verify --config exorec.yaml
               exorec verify --storage /srv/exorec --call-sid 1a2b3c --json
               exorec verify --since 7d --kind recording
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -35,7 +36,11 @@ struct Verify: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Only files created since: 2026-11-24, 2026-11-24T09:30:00Z, or an age (90m, 24h, 7d).", valueName: "time"))
+        help: ArgumentHelp(
+            "Only files created since: 2026-11-24, 2026-11-24T09:30:00Z, or an age (90m, 24h, 7d).",
+            valueName: "time"
+        )
+    )
     var since: String?
 
     @Option(name: .long, help: ArgumentHelp("Only files of this kind: stream or recording.", valueName: "kind"))
@@ -56,8 +61,10 @@ struct Verify: AsyncParsableCommand {
 
     var selection: ArchiveVerifier.Selection {
         ArchiveVerifier.Selection(
-            callSids: Set(self.callSids), since: self.since.flatMap { ArchiveVerifier.Selection.parseSince($0) },
-            kind: self.kind.flatMap(MediaKind.init(rawValue:)))
+            callSids: Set(self.callSids),
+            since: self.since.flatMap { ArchiveVerifier.Selection.parseSince($0) },
+            kind: self.kind.flatMap(MediaKind.init(rawValue:))
+        )
     }
 
     func run() async throws {
@@ -66,7 +73,9 @@ struct Verify: AsyncParsableCommand {
         let bar = TerminalProgressBar(unlessQuiet: self.quiet)
         let report = try await bar.running {
             try await setup.withExistingCatalog(logger: logger) { catalog in
-                try await ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger).verify(self.selection) {
+                try await ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger).verify(
+                    self.selection
+                ) {
                     bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal)
                 }
             }

@@ -36,24 +36,39 @@ struct Watch: AsyncParsableCommand {
               exorec watch --server http://127.0.0.1:8082 --token "$EXOREC_API_TOKEN" --after 0
               exorec watch --config exorec.yaml --types stream.finished,recording.stored | jq .path
               exorec watch --config exorec.yaml --after 1200 --no-follow > events.jsonl
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(name: .long, help: ArgumentHelp("The server's base URL (default: http://api.host:api.port, the internal door).", valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The server's base URL (default: http://api.host:api.port, the internal door).",
+            valueName: "url"
+        )
+    )
     var server: String?
 
-    @Option(name: .long, help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token")
+    )
     var token: String?
 
-    @Option(name: .long, help: ArgumentHelp("Start after this event id (0: everything kept); default: only new events.", valueName: "id"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Start after this event id (0: everything kept); default: only new events.", valueName: "id")
+    )
     var after: Int64?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "Only these event types, comma-separated: stream.started, stream.progress, stream.finished, recording.stored, call.completed.",
-            valueName: "types"))
+            valueName: "types"
+        )
+    )
     var types: String?
 
     @Option(name: .long, help: ArgumentHelp("Stop after printing this many events.", valueName: "n"))
@@ -65,7 +80,9 @@ struct Watch: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Log errors only (no reconnection lines).")
     var quiet = false
 
-    static let knownTypes = ["stream.started", "stream.progress", "stream.finished", "recording.stored", "call.completed"]
+    static let knownTypes = [
+        "stream.started", "stream.progress", "stream.finished", "recording.stored", "call.completed",
+    ]
 
     var typeList: [String] {
         (self.types ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -88,11 +105,15 @@ struct Watch: AsyncParsableCommand {
         var logger = self.options.logger(label: "exorec.watch", file: setup.file)
         if self.quiet { logger.logLevel = .error }
         guard let token = self.token ?? setup.file.api.token else {
-            throw ValidationError("no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it.")
+            throw ValidationError(
+                "no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it."
+            )
         }
         // The events feed is on the internal door (api.host, api.port).
         let api = setup.file.api
-        let host = ["0.0.0.0", "::", ""].contains(api.host) ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
+        let host =
+            ["0.0.0.0", "::", ""].contains(api.host)
+            ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
         let server = self.server ?? "http://\(host):\(api.port)"
         if self.noFollow, let after = self.after {
             try await self.printAvailable(server: server, token: token, after: after, logger: logger)

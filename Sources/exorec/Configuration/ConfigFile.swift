@@ -68,14 +68,20 @@ struct ConfigFile {
     /// `storage.group`: the group every created file and folder is given (`FilePermissions`).
     var storageGroup: String?
 
-    static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConfigFile {
+    static func load(
+        path: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ConfigFile {
         var config = ConfigFile()
         if let path {
             let text: String
             do {
                 text = try String(contentsOfFile: path, encoding: .utf8)
             } catch {
-                throw IngestError.configuration(key: path, reason: "cannot read the file: \(error.localizedDescription)")
+                throw IngestError.configuration(
+                    key: path,
+                    reason: "cannot read the file: \(error.localizedDescription)"
+                )
             }
             try config.apply(yaml: text, source: path)
         }
@@ -100,7 +106,9 @@ struct ConfigFile {
         }
         guard let node else { return }
         let root = try Section(node, path: "")
-        try root.only(Set(["storage", "ingest", "recording", "callbacks", "api", "logging"]).union(PipelineConfigFile.sections))
+        try root.only(
+            Set(["storage", "ingest", "recording", "callbacks", "api", "logging"]).union(PipelineConfigFile.sections)
+        )
         try self.pipeline.apply(root)
         if let node = root.value("storage"), node.mapping != nil {
             let storage = try Section(node, path: "storage")
@@ -118,19 +126,30 @@ struct ConfigFile {
         if let ingest = try root.section("ingest") {
             try ingest.only([
                 "host", "port", "stream_path", "max_streams", "max_message_bytes", "idle_timeout", "handshake_timeout",
-                "shutdown_grace", "auth", "max_pending_connections", "max_pending_per_source", "descriptor_reserve", "tls",
+                "shutdown_grace", "auth", "max_pending_connections", "max_pending_per_source", "descriptor_reserve",
+                "tls",
             ])
             if let host = try ingest.string("host") { self.ingest.server.host = host }
             if let port = try ingest.integer("port", in: 0...65535) { self.ingest.server.port = port }
             if let path = try ingest.string("stream_path") { self.ingest.streamPath = path }
             if let max = try ingest.integer("max_streams", in: 1...1_000_000) { self.ingest.maxStreams = max }
-            if let bytes = try ingest.integer("max_message_bytes", in: 1024...(64 << 20)) { self.ingest.server.maxMessageBytes = bytes }
+            if let bytes = try ingest.integer("max_message_bytes", in: 1024...(64 << 20)) {
+                self.ingest.server.maxMessageBytes = bytes
+            }
             if let ms = try ingest.duration("idle_timeout") { self.ingest.idleTimeoutMs = ms }
-            if let ms = try ingest.duration("handshake_timeout") { self.ingest.server.handshakeTimeoutSeconds = Int(max(1, ms / 1000)) }
+            if let ms = try ingest.duration("handshake_timeout") {
+                self.ingest.server.handshakeTimeoutSeconds = Int(max(1, ms / 1000))
+            }
             if let ms = try ingest.duration("shutdown_grace") { self.ingest.server.shutdownGraceMilliseconds = ms }
-            if let n = try ingest.integer("max_pending_connections", in: 1...1_000_000) { self.ingest.server.maxPendingConnections = n }
-            if let n = try ingest.integer("max_pending_per_source", in: 1...1_000_000) { self.ingest.server.maxPendingPerSource = n }
-            if let n = try ingest.integer("descriptor_reserve", in: 16...1_000_000) { self.ingest.server.descriptorReserve = n }
+            if let n = try ingest.integer("max_pending_connections", in: 1...1_000_000) {
+                self.ingest.server.maxPendingConnections = n
+            }
+            if let n = try ingest.integer("max_pending_per_source", in: 1...1_000_000) {
+                self.ingest.server.maxPendingPerSource = n
+            }
+            if let n = try ingest.integer("descriptor_reserve", in: 16...1_000_000) {
+                self.ingest.server.descriptorReserve = n
+            }
             if let tls = try ingest.section("tls") {
                 try tls.only(["certificate", "key"])
                 let certificate = try tls.string("certificate")
@@ -141,7 +160,10 @@ struct ConfigFile {
                 case (nil, nil):
                     break
                 default:
-                    throw IngestError.configuration(key: "ingest.tls", reason: "needs both certificate and key (PEM files), or neither")
+                    throw IngestError.configuration(
+                        key: "ingest.tls",
+                        reason: "needs both certificate and key (PEM files), or neither"
+                    )
                 }
             }
             if let auth = try ingest.section("auth") {
@@ -150,23 +172,37 @@ struct ConfigFile {
                 for (index, entry) in try auth.list("credentials").enumerated() {
                     let credential = try Section(entry, path: "ingest.auth.credentials[\(index)]")
                     try credential.only(["username", "password"])
-                    guard let user = try credential.string("username"), let password = try credential.string("password") else {
-                        throw IngestError.configuration(key: credential.path, reason: "needs both username and password")
+                    guard let user = try credential.string("username"), let password = try credential.string("password")
+                    else {
+                        throw IngestError.configuration(
+                            key: credential.path,
+                            reason: "needs both username and password"
+                        )
                     }
                     self.ingest.credentials.append(.init(username: user, password: password))
                 }
             }
         }
         if let recording = try root.section("recording") {
-            try recording.only(["reorder_window", "max_gap", "max_duration", "write_buffer_samples", "header_update_interval", "flush_after"])
+            try recording.only([
+                "reorder_window", "max_gap", "max_duration", "write_buffer_samples", "header_update_interval",
+                "flush_after",
+            ])
             if let ms = try recording.duration("flush_after") { self.ingest.flushAfterMs = ms }
             if let ms = try recording.duration("reorder_window") { self.ingest.recorder.reorderWindowMs = Int(ms) }
             if let ms = try recording.duration("max_gap") { self.ingest.recorder.maxGapMs = Int(ms) }
-            if let ms = try recording.duration("max_duration") { self.ingest.recorder.maxDurationMs = Int(clamping: ms) }
-            if let n = try recording.integer("write_buffer_samples", in: 512...(1 << 20)) { self.ingest.recorder.writeBufferSamples = n }
+            if let ms = try recording.duration("max_duration") {
+                self.ingest.recorder.maxDurationMs = Int(clamping: ms)
+            }
+            if let n = try recording.integer("write_buffer_samples", in: 512...(1 << 20)) {
+                self.ingest.recorder.writeBufferSamples = n
+            }
             if let ms = try recording.duration("header_update_interval") {
                 guard (50...1000).contains(ms) else {
-                    throw IngestError.configuration(key: "recording.header_update_interval", reason: "must be between 50ms and 1s (readers rely on a recent header)")
+                    throw IngestError.configuration(
+                        key: "recording.header_update_interval",
+                        reason: "must be between 50ms and 1s (readers rely on a recent header)"
+                    )
                 }
                 self.ingest.recorder.headerUpdateIntervalMs = ms
             }
@@ -181,18 +217,26 @@ struct ConfigFile {
             if let tls = try callbacks.section("tls") {
                 try tls.only(["certificate", "key"])
                 guard let certificate = try tls.string("certificate"), let key = try tls.string("key") else {
-                    throw IngestError.configuration(key: "callbacks.tls", reason: "needs both certificate and key (PEM files)")
+                    throw IngestError.configuration(
+                        key: "callbacks.tls",
+                        reason: "needs both certificate and key (PEM files)"
+                    )
                 }
                 self.callbacks.tls = DoorTLS(certificatePath: certificate, keyPath: key)
             }
             if let token = try callbacks.string("token") { self.callbacks.token = token }
             for (index, entry) in try callbacks.list("allowed_sources").enumerated() {
                 guard let source = entry.scalar?.string else {
-                    throw IngestError.configuration(key: "callbacks.allowed_sources[\(index)]", reason: "expected an address or CIDR block")
+                    throw IngestError.configuration(
+                        key: "callbacks.allowed_sources[\(index)]",
+                        reason: "expected an address or CIDR block"
+                    )
                 }
                 self.callbacks.allowedSources.append(source)
             }
-            if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) { self.callbacks.maxBodyBytes = bytes }
+            if let bytes = try callbacks.integer("max_body_bytes", in: 1024...(1 << 20)) {
+                self.callbacks.maxBodyBytes = bytes
+            }
             if let ms = try callbacks.duration("store_timeout") { self.callbacks.storeTimeoutMs = ms }
             try Self.applyLimits(callbacks, to: &self.callbacks.limits)
         }
@@ -203,13 +247,19 @@ struct ConfigFile {
             if let token = try api.string("token") { self.api.token = token }
             if let ms = try api.duration("max_wait") {
                 guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
-                    throw IngestError.configuration(key: "api.max_wait", reason: "must be whole seconds between 1s and 300s")
+                    throw IngestError.configuration(
+                        key: "api.max_wait",
+                        reason: "must be whole seconds between 1s and 300s"
+                    )
                 }
                 self.api.maxWaitSeconds = Int(ms / 1000)
             }
             if let ms = try api.duration("heartbeat") {
                 guard ms % 1000 == 0, (1...300).contains(ms / 1000) else {
-                    throw IngestError.configuration(key: "api.heartbeat", reason: "must be whole seconds between 1s and 300s")
+                    throw IngestError.configuration(
+                        key: "api.heartbeat",
+                        reason: "must be whole seconds between 1s and 300s"
+                    )
                 }
                 self.api.heartbeatSeconds = Int(ms / 1000)
             }
@@ -219,7 +269,10 @@ struct ConfigFile {
             try logging.only(["level"])
             if let level = try logging.string("level") {
                 guard LogSetup.levels[level] != nil else {
-                    throw IngestError.configuration(key: "logging.level", reason: "'\(level)' is not one of \(LogSetup.levelNames)")
+                    throw IngestError.configuration(
+                        key: "logging.level",
+                        reason: "'\(level)' is not one of \(LogSetup.levelNames)"
+                    )
                 }
                 self.logLevel = level
             }
@@ -235,7 +288,9 @@ struct ConfigFile {
             limits.maxConnectionsPerSource = count
         }
         if let ms = try section.duration("idle_timeout") { limits.idleTimeoutMs = ms }
-        if section.mapping[Node("body_timeout")] != nil, let ms = try section.duration("body_timeout") { limits.bodyTimeoutMs = ms }
+        if section.mapping[Node("body_timeout")] != nil, let ms = try section.duration("body_timeout") {
+            limits.bodyTimeoutMs = ms
+        }
     }
 
     /// Checks the ingest and both doors; each problem names its key.
@@ -244,7 +299,10 @@ struct ConfigFile {
         try self.callbacks.validate()
         try self.api.validate()
         // Two doors on one port: the second could not listen. Port 0 picks a free one each.
-        let doors = [("ingest.port", self.ingest.server.port), ("callbacks.port", self.callbacks.port), ("api.port", self.api.port)]
+        let doors = [
+            ("ingest.port", self.ingest.server.port), ("callbacks.port", self.callbacks.port),
+            ("api.port", self.api.port),
+        ]
         for (index, (key, port)) in doors.enumerated() where port != 0 {
             if let (other, _) = doors[..<index].first(where: { $0.1 == port }) {
                 throw .configuration(key: key, reason: "\(port) is also \(other): each door needs a port of its own")
@@ -259,7 +317,10 @@ struct ConfigFile {
 
         init(_ node: Node, path: String) throws {
             guard let mapping = node.mapping else {
-                throw IngestError.configuration(key: path.isEmpty ? "(top level)" : path, reason: "expected a mapping of keys to values")
+                throw IngestError.configuration(
+                    key: path.isEmpty ? "(top level)" : path,
+                    reason: "expected a mapping of keys to values"
+                )
             }
             self.path = path
             self.mapping = mapping
@@ -271,14 +332,18 @@ struct ConfigFile {
             for (key, _) in self.mapping {
                 guard let name = key.string, allowed.contains(name) else {
                     throw IngestError.configuration(
-                        key: self.key(key.string ?? "?"), reason: "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
+                        key: self.key(key.string ?? "?"),
+                        reason: "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))"
+                    )
                 }
             }
         }
 
         func value(_ name: String) -> Node? {
             guard let node = self.mapping[Node(name)] else { return nil }
-            if case .scalar(let scalar) = node, scalar.tag == .implicit, scalar.string == "~" || scalar.string == "null" || scalar.string.isEmpty {
+            if case .scalar(let scalar) = node, scalar.tag == .implicit,
+                scalar.string == "~" || scalar.string == "null" || scalar.string.isEmpty
+            {
                 return nil
             }
             return node
@@ -291,20 +356,27 @@ struct ConfigFile {
 
         func list(_ name: String) throws -> [Node] {
             guard let node = self.value(name) else { return [] }
-            guard let sequence = node.sequence else { throw IngestError.configuration(key: self.key(name), reason: "expected a list") }
+            guard let sequence = node.sequence else {
+                throw IngestError.configuration(key: self.key(name), reason: "expected a list")
+            }
             return Array(sequence)
         }
 
         func string(_ name: String) throws -> String? {
             guard let node = self.value(name) else { return nil }
-            guard let text = node.scalar?.string else { throw IngestError.configuration(key: self.key(name), reason: "expected a text value") }
+            guard let text = node.scalar?.string else {
+                throw IngestError.configuration(key: self.key(name), reason: "expected a text value")
+            }
             return text
         }
 
         func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
             guard let text = try self.string(name) else { return nil }
             guard let value = Int(text), range.contains(value) else {
-                throw IngestError.configuration(key: self.key(name), reason: "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+                throw IngestError.configuration(
+                    key: self.key(name),
+                    reason: "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)"
+                )
             }
             return value
         }
@@ -321,7 +393,10 @@ struct ConfigFile {
         func duration(_ name: String) throws -> Int64? {
             guard let text = try self.string(name) else { return nil }
             guard let ms = Duration.milliseconds(parsing: text), ms >= 0 else {
-                throw IngestError.configuration(key: self.key(name), reason: "'\(text)' is not a duration like 250ms, 30s, 10m or 1h")
+                throw IngestError.configuration(
+                    key: self.key(name),
+                    reason: "'\(text)' is not a duration like 250ms, 30s, 10m or 1h"
+                )
             }
             return ms
         }
@@ -336,10 +411,14 @@ extension Duration {
         // Past a year a duration is a typo, and past Int64 its conversion would trap: both are refused.
         let longest = 366.0 * 86_400_000
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0, number * factor <= longest else { return nil }
+            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0,
+                number * factor <= longest
+            else { return nil }
             return Int64(number * factor)
         }
-        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0, seconds * 1000 <= longest else { return nil }
+        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0, seconds * 1000 <= longest else {
+            return nil
+        }
         return Int64(seconds * 1000)
     }
 }

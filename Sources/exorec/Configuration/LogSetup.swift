@@ -3,7 +3,8 @@ import Logging
 /// Structured logs on standard error: one line per event, `key=value` metadata.
 enum LogSetup {
     static let levels: [String: Logger.Level] = [
-        "trace": .trace, "debug": .debug, "info": .info, "notice": .notice, "warning": .warning, "error": .error, "critical": .critical,
+        "trace": .trace, "debug": .debug, "info": .info, "notice": .notice, "warning": .warning, "error": .error,
+        "critical": .critical,
     ]
     static let levelNames = "trace, debug, info, notice, warning, error, critical"
 

@@ -71,13 +71,18 @@ struct PipelineConfigFile: Sendable {
 
     mutating func apply(_ root: ConfigFile.Section) throws {
         if let exotel = try root.section("exotel") {
-            try exotel.only(["account_sid", "api_key", "api_token", "region", "base_url", "caller_id", "recording_hosts"])
+            try exotel.only([
+                "account_sid", "api_key", "api_token", "region", "base_url", "caller_id", "recording_hosts",
+            ])
             self.accountSid = try exotel.string("account_sid") ?? self.accountSid
             self.apiKey = try exotel.string("api_key") ?? self.apiKey
             self.apiToken = try exotel.string("api_token") ?? self.apiToken
             if let region = try exotel.string("region") {
                 guard ["singapore", "mumbai"].contains(region) else {
-                    throw IngestError.configuration(key: "exotel.region", reason: "'\(region)' is not singapore or mumbai")
+                    throw IngestError.configuration(
+                        key: "exotel.region",
+                        reason: "'\(region)' is not singapore or mumbai"
+                    )
                 }
                 self.region = region
             }
@@ -85,7 +90,10 @@ struct PipelineConfigFile: Sendable {
             self.callerId = try exotel.string("caller_id") ?? self.callerId
             self.recordingHosts = try exotel.list("recording_hosts").enumerated().map { index, node in
                 guard let host = node.scalar?.string, !host.isEmpty else {
-                    throw IngestError.configuration(key: "exotel.recording_hosts[\(index)]", reason: "expected a host name")
+                    throw IngestError.configuration(
+                        key: "exotel.recording_hosts[\(index)]",
+                        reason: "expected a host name"
+                    )
                 }
                 do {
                     _ = try OriginAllowlist.Entry(parsing: host)
@@ -97,7 +105,8 @@ struct PipelineConfigFile: Sendable {
         }
         if let calls = try root.section("calls") {
             try calls.only([
-                "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate", "stream_tracks", "callback_format", "wait_url",
+                "public_url", "callback_url", "recording_channels", "recording_format", "stream_begin", "sample_rate",
+                "stream_tracks", "callback_format", "wait_url",
                 "start_playback_url", "start_playback_to", "time_limit", "time_out", "concurrency", "prompt_hosts",
             ])
             self.promptHosts = try calls.list("prompt_hosts").enumerated().map { index, node in
@@ -114,10 +123,18 @@ struct PipelineConfigFile: Sendable {
             self.publicURL = try calls.string("public_url") ?? self.publicURL
             self.callbackURL = try calls.string("callback_url") ?? self.callbackURL
             if let text = try calls.string("recording_channels") {
-                self.recordingChannels = try Self.choice(text, key: "calls.recording_channels", RecordingChannels(rawValue: text))
+                self.recordingChannels = try Self.choice(
+                    text,
+                    key: "calls.recording_channels",
+                    RecordingChannels(rawValue: text)
+                )
             }
             if let text = try calls.string("recording_format") {
-                self.recordingFormat = try Self.choice(text, key: "calls.recording_format", ExotelKit.RecordingFormat(rawValue: text))
+                self.recordingFormat = try Self.choice(
+                    text,
+                    key: "calls.recording_format",
+                    ExotelKit.RecordingFormat(rawValue: text)
+                )
             }
             if let text = try calls.string("stream_begin") {
                 let begin: StreamBegin? = ["leg1": .leg1Connect, "leg2": .leg2Connect][text.lowercased()]
@@ -129,7 +146,10 @@ struct PipelineConfigFile: Sendable {
             }
             if let rate = try calls.integer("sample_rate", in: 8000...24000) {
                 guard [8000, 16000, 24000].contains(rate) else {
-                    throw IngestError.configuration(key: "calls.sample_rate", reason: "\(rate) is not 8000, 16000 or 24000")
+                    throw IngestError.configuration(
+                        key: "calls.sample_rate",
+                        reason: "\(rate) is not 8000, 16000 or 24000"
+                    )
                 }
                 self.sampleRate = rate
             }
@@ -143,7 +163,8 @@ struct PipelineConfigFile: Sendable {
                 let audience: PlaybackAudience? = ["callee": .callee, "both": .both][text.lowercased()]
                 self.startPlaybackTo = try Self.choice(text, key: "calls.start_playback_to", audience)
             }
-            self.timeLimit = try calls.integer("time_limit", in: 1...ConnectCallRequest.maximumTimeLimit) ?? self.timeLimit
+            self.timeLimit =
+                try calls.integer("time_limit", in: 1...ConnectCallRequest.maximumTimeLimit) ?? self.timeLimit
             self.timeOut = try calls.integer("time_out", in: 1...3600) ?? self.timeOut
             self.concurrency = try calls.integer("concurrency", in: 1...200) ?? self.concurrency
         }
@@ -157,7 +178,9 @@ struct PipelineConfigFile: Sendable {
             try reconciler.only(["after", "interval"])
             self.reconcileAfterMs = try reconciler.duration("after") ?? self.reconcileAfterMs
             if let interval = try reconciler.duration("interval") {
-                guard interval >= 1000 else { throw IngestError.configuration(key: "reconciler.interval", reason: "must be at least 1s") }
+                guard interval >= 1000 else {
+                    throw IngestError.configuration(key: "reconciler.interval", reason: "must be at least 1s")
+                }
                 self.reconcileIntervalMs = interval
             }
         }
@@ -174,7 +197,9 @@ struct PipelineConfigFile: Sendable {
     }
 
     private static func choice<T>(_ text: String, key: String, _ value: T?) throws -> T {
-        guard let value else { throw IngestError.configuration(key: key, reason: "'\(text)' is not one of the allowed values") }
+        guard let value else {
+            throw IngestError.configuration(key: key, reason: "'\(text)' is not one of the allowed values")
+        }
         return value
     }
 

@@ -22,9 +22,16 @@ struct PipelineSetup {
             let pipeline = self.file.pipeline
             let endpoint = try pipeline.endpoint()
             var configuration = ExotelClientConfiguration(maximumRecordingBytes: pipeline.maxRecordingBytes)
-            configuration.allowedRecordingHosts = [endpoint.origin.authority] + ExotelClientConfiguration.documentedRecordingHosts + pipeline.recordingHosts
+            configuration.allowedRecordingHosts =
+                [endpoint.origin.authority] + ExotelClientConfiguration.documentedRecordingHosts
+                + pipeline.recordingHosts
             return ExotelClient(
-                endpoint: endpoint, credentials: try pipeline.credentials(), configuration: configuration, clock: clock, logger: logger)
+                endpoint: endpoint,
+                credentials: try pipeline.credentials(),
+                configuration: configuration,
+                clock: clock,
+                logger: logger
+            )
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
@@ -41,7 +48,8 @@ struct PipelineSetup {
         if credential == nil && !self.file.ingest.authDisabled {
             missing.append("ingest.auth.credentials (or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD)")
         }
-        guard let callerId = pipeline.callerId, let publicURL = pipeline.publicURL, let token = self.file.callbacks.token,
+        guard let callerId = pipeline.callerId, let publicURL = pipeline.publicURL,
+            let token = self.file.callbacks.token,
             missing.isEmpty
         else {
             throw ValidationError("placing calls needs \(missing.joined(separator: ", ")) in the configuration")
@@ -55,20 +63,30 @@ struct PipelineSetup {
         } else {
             throw ValidationError("calls.public_url '\(publicURL)' must start with http:// or https://")
         }
-        let callbackBase = (pipeline.callbackURL ?? base).hasSuffix("/") ? String((pipeline.callbackURL ?? base).dropLast()) : (pipeline.callbackURL ?? base)
+        let callbackBase =
+            (pipeline.callbackURL ?? base).hasSuffix("/")
+            ? String((pipeline.callbackURL ?? base).dropLast()) : (pipeline.callbackURL ?? base)
         guard callbackBase.hasPrefix("https://") || callbackBase.hasPrefix("http://") else {
             throw ValidationError("calls.callback_url '\(callbackBase)' must start with http:// or https://")
         }
         return PlacementSettings(
-            callerId: callerId, recordingChannels: pipeline.recordingChannels, recordingFormat: pipeline.recordingFormat,
-            streamURL: webSocketBase + self.file.ingest.streamPath, streamUsername: credential?.username,
-            streamPassword: credential?.password, streamBegin: pipeline.streamBegin,
+            callerId: callerId,
+            recordingChannels: pipeline.recordingChannels,
+            recordingFormat: pipeline.recordingFormat,
+            streamURL: webSocketBase + self.file.ingest.streamPath,
+            streamUsername: credential?.username,
+            streamPassword: credential?.password,
+            streamBegin: pipeline.streamBegin,
             streamQuery: (pipeline.sampleRate == 8000 ? [] : [("sample-rate", "\(pipeline.sampleRate)")])
                 + (pipeline.streamTracks == "mixed" ? [] : [("track", pipeline.streamTracks)]),
-            statusCallbackURL: "\(callbackBase)/v1/callbacks/status?token=\(token)", statusCallbackContentType: pipeline.callbackFormat,
-            waitURL: pipeline.waitURL, startPlaybackURL: pipeline.startPlaybackURL,
-            startPlaybackTo: pipeline.startPlaybackURL == nil ? nil : pipeline.startPlaybackTo, timeLimit: pipeline.timeLimit,
-            timeOut: pipeline.timeOut)
+            statusCallbackURL: "\(callbackBase)/v1/callbacks/status?token=\(token)",
+            statusCallbackContentType: pipeline.callbackFormat,
+            waitURL: pipeline.waitURL,
+            startPlaybackURL: pipeline.startPlaybackURL,
+            startPlaybackTo: pipeline.startPlaybackURL == nil ? nil : pipeline.startPlaybackTo,
+            timeLimit: pipeline.timeLimit,
+            timeOut: pipeline.timeOut
+        )
     }
 
     /// The catalog, migrated to this version's schema.
@@ -89,7 +107,11 @@ struct PipelineSetup {
     ///
     /// - Parameter migrate: false for the read-only listings: migrating could change the schema under a
     ///   running, older `exorec serve`; a catalog that needs it is reported (`catalog.schema-too-old`).
-    func withExistingCatalog<R: Sendable>(logger: Logger, migrate: Bool = true, _ body: (Catalog) async throws -> R) async throws -> R {
+    func withExistingCatalog<R: Sendable>(
+        logger: Logger,
+        migrate: Bool = true,
+        _ body: (Catalog) async throws -> R
+    ) async throws -> R {
         guard FileSystem.exists(self.catalogPath) else { throw NoCatalog(path: self.catalogPath) }
         return try await Catalog.withCatalog(path: self.catalogPath, logger: logger, migrate: migrate, body)
     }
@@ -98,15 +120,25 @@ struct PipelineSetup {
     func pipelineConfiguration() -> PipelineConfiguration {
         let pipeline = self.file.pipeline
         var fetcher = RecordingFetcherConfiguration(
-            storageRoot: self.file.ingest.storageRoot, workers: pipeline.downloadWorkers,
-            giveUpAfter: .milliseconds(pipeline.giveUpAfterMs), maximumBytes: pipeline.maxRecordingBytes,
-            exorecVersion: ExorecVersion.string)
+            storageRoot: self.file.ingest.storageRoot,
+            workers: pipeline.downloadWorkers,
+            giveUpAfter: .milliseconds(pipeline.giveUpAfterMs),
+            maximumBytes: pipeline.maxRecordingBytes,
+            exorecVersion: ExorecVersion.string
+        )
         fetcher.actor = "fetcher"
         return PipelineConfiguration(
-            ingest: self.file.ingest, callbacks: self.file.callbacks, api: self.file.api, catalogPath: self.catalogPath, fetcher: fetcher,
+            ingest: self.file.ingest,
+            callbacks: self.file.callbacks,
+            api: self.file.api,
+            catalogPath: self.catalogPath,
+            fetcher: fetcher,
             reconciler: ReconcilerConfiguration(
-                terminalGrace: .milliseconds(pipeline.reconcileAfterMs), interval: .milliseconds(pipeline.reconcileIntervalMs)),
-            exorecVersion: ExorecVersion.string)
+                terminalGrace: .milliseconds(pipeline.reconcileAfterMs),
+                interval: .milliseconds(pipeline.reconcileIntervalMs)
+            ),
+            exorecVersion: ExorecVersion.string
+        )
     }
 
     /// `calls.prompt_hosts` as an allowlist (entries without a scheme allow https and http); nil when empty:
@@ -124,10 +156,18 @@ struct PipelineSetup {
     /// A placer on an open catalog.
     func placer(catalog: Catalog, client: ExotelClient, logger: Logger) throws -> CallPlacer {
         CallPlacer(
-            settings: try self.placementSettings(), client: client, catalog: catalog,
+            settings: try self.placementSettings(),
+            client: client,
+            catalog: catalog,
             prompts: PromptPreparer(fetcher: HTTPPromptAudioFetcher(allowedOrigins: try self.promptOrigins())),
-            sidecars: CallSidecarWriter(layout: self.layout, catalog: catalog, exorecVersion: ExorecVersion.string, logger: logger),
-            logger: logger)
+            sidecars: CallSidecarWriter(
+                layout: self.layout,
+                catalog: catalog,
+                exorecVersion: ExorecVersion.string,
+                logger: logger
+            ),
+            logger: logger
+        )
     }
 
     static func load(config: String?, storage: String?) throws -> ConfigFile {
@@ -144,5 +184,7 @@ struct PipelineSetup {
 /// No catalog where the configuration says: the commands that read the archive never create one.
 struct NoCatalog: Error, CustomStringConvertible {
     let path: String
-    var description: String { "no catalog at \(self.path): check --storage or --config (exorec serve creates it); nothing was done" }
+    var description: String {
+        "no catalog at \(self.path): check --storage or --config (exorec serve creates it); nothing was done"
+    }
 }

@@ -32,32 +32,44 @@ struct StartupWarnings {
             warnings.append(
                 Warning(
                     code: "example-credentials",
-                    message: "ingest credential '\(credential.username)' uses an example password from the documentation; "
+                    message:
+                        "ingest credential '\(credential.username)' uses an example password from the documentation; "
                         + "anyone who has read it can stream to this server: set ingest.auth.credentials "
-                        + "(or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD) to a secret of your own"))
+                        + "(or EXOREC_INGEST_USERNAME and EXOREC_INGEST_PASSWORD) to a secret of your own"
+                )
+            )
         }
         for (key, token) in [("callbacks.token", file.callbacks.token), ("api.token", file.api.token)] {
             if let token, self.exampleTokens.contains(token) {
                 warnings.append(
                     Warning(
                         code: "example-token",
-                        message: "\(key) is the example token from config/exorec.example.yaml; generate one of your own "
-                            + "(for example: openssl rand -hex 16)"))
+                        message:
+                            "\(key) is the example token from config/exorec.example.yaml; generate one of your own "
+                            + "(for example: openssl rand -hex 16)"
+                    )
+                )
             }
         }
         if ingest.authDisabled {
             warnings.append(
                 Warning(
                     code: "auth-disabled",
-                    message: "ingest.auth.disabled is true: any client that reaches \(ingest.server.host):\(ingest.server.port) "
-                        + "can open a stream and have it recorded; use it only behind a proxy that authenticates"))
+                    message:
+                        "ingest.auth.disabled is true: any client that reaches \(ingest.server.host):\(ingest.server.port) "
+                        + "can open a stream and have it recorded; use it only behind a proxy that authenticates"
+                )
+            )
         }
         if let publicURL = file.pipeline.publicURL, let plain = Self.plainTextPublicHost(publicURL) {
             warnings.append(
                 Warning(
                     code: "plain-http-public-url",
-                    message: "calls.public_url is plain \(plain.scheme):// for \(plain.host), which is not loopback: the stream "
-                        + "credentials (in the StreamUrl) and the callback token cross the network unencrypted; use https://"))
+                    message:
+                        "calls.public_url is plain \(plain.scheme):// for \(plain.host), which is not loopback: the stream "
+                        + "credentials (in the StreamUrl) and the callback token cross the network unencrypted; use https://"
+                )
+            )
         }
         return warnings
     }

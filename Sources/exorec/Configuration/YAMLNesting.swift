@@ -40,7 +40,9 @@ enum YAMLNesting {
                 } else {
                     switch byte {
                     case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = byte
-                    case UInt8(ascii: "#") where previous == UInt8(ascii: " "): index = line.endIndex; continue
+                    case UInt8(ascii: "#") where previous == UInt8(ascii: " "):
+                        index = line.endIndex
+                        continue
                     case UInt8(ascii: "["), UInt8(ascii: "{"): flow += 1
                     case UInt8(ascii: "]"), UInt8(ascii: "}"): flow = max(0, flow - 1)
                     default: break

@@ -1,7 +1,7 @@
 import Foundation
-import MediaStore
 import Hummingbird
 import Logging
+import MediaStore
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -21,12 +21,19 @@ final class DemoAudioOrigin: Sendable {
         router.get("prompts/:name") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
             guard let bytes = self.files.withLock({ $0[name] }) else { return Response(status: .notFound) }
-            return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "audio/wav"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+            )
         }
         let port = Mutex<Int?>(nil)
         let application = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -34,7 +34,9 @@ final class RecordingServer: Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         precondition(bound == 0 && listen(listener, 1024) == 0, "cannot listen on 127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -87,8 +89,11 @@ final class RecordingServer: Sendable {
             }
         }
         guard let key = headers["sec-websocket-key"] else { return }
-        self.write(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Accept: \(WebSocketHandshake.accept(forKey: key))\r\n\r\n")
+        self.write(
+            fd,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: \(WebSocketHandshake.accept(forKey: key))\r\n\r\n"
+        )
 
         var recorder = StreamRecorder()
         while let (opcode, payload) = self.readFrame(fd) {
@@ -147,7 +152,9 @@ final class RecordingServer: Sendable {
         var headers: [String: String] = [:]
         for line in head.split(separator: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
         return headers
     }
@@ -176,7 +183,9 @@ private struct StreamRecorder {
             let media = object["media"] as? [String: Any] ?? [:]
             let track = media["track"] as? String ?? "mono"
             let bytes = [UInt8](Data(base64Encoded: media["payload"] as? String ?? "") ?? Data())
-            let samples = stride(from: 0, to: bytes.count - 1, by: 2).map { Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+            let samples = stride(from: 0, to: bytes.count - 1, by: 2).map {
+                Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8)
+            }
             self.tracks[track, default: []] += samples
         case "stop":
             return true

@@ -5,7 +5,13 @@ import MediaStore
 func writeWav(_ samples: [Int16], to path: String, sampleRate: Int, channels: Int) throws {
     let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
     precondition(fd >= 0, "cannot create \(path)")
-    let file = try SoundFile.create(path: path, descriptor: fd, format: .wav16, sampleRate: sampleRate, channels: channels)
+    let file = try SoundFile.create(
+        path: path,
+        descriptor: fd,
+        format: .wav16,
+        sampleRate: sampleRate,
+        channels: channels
+    )
     try samples.withUnsafeBufferPointer { try file.write($0) }
     try file.close()
 }
