@@ -216,32 +216,15 @@ extension Catalog {
                     .map(MediaFile.init(row:)).map { ($0.path, $0) },
                 uniquingKeysWith: { first, _ in first }
             )
-            var bytes: Int64 = 0
-            for path in current.files {
-                var detail = ["run_id": current.runId]
-                if let file = media[path] {
-                    detail["kind"] = file.kind.rawValue
-                    detail["state"] = file.state.rawValue
-                    if let sha256 = file.sha256 { detail["sha256"] = sha256 }
-                    if let size = file.bytes {
-                        detail["bytes"] = "\(size)"
-                        bytes += size
-                    }
-                } else {
-                    detail["kind"] = path.hasSuffix("/call.json") ? "call-sidecar" : "sidecar"
-                }
-                _ = try await Self.appendAudit(
-                    db,
-                    AuditEvent(
-                        at: time,
-                        actor: current.actor,
-                        action: "retention.file-deleted",
-                        callSid: callSid,
-                        path: path,
-                        detail: detail
-                    )
-                )
-            }
+            let bytes = try await Self.auditFileDeletions(
+                db,
+                files: current.files,
+                media: media,
+                runId: current.runId,
+                actor: current.actor,
+                at: time,
+                callSid: callSid
+            )
             // The call's entries in the events feed go with it (they name its files); event ids are never
             // reused, so a consumer's position stays valid.
             for table in [
@@ -382,5 +365,51 @@ extension RetentionJournalEntry {
         )
         self.startedAt = try row.timestamp("started_at")
         self.finishedAt = try row.optionalTimestamp("finished_at")
+    }
+}
+
+extension Catalog {
+    /// One `retention.file-deleted` audit entry per deleted file, with what the catalog knew of it (kind, state,
+    /// checksum, size; a file it did not catalog is a sidecar). Returns the bytes of the catalogued media.
+    /// - Parameters:
+    ///   - callSid: the call the files were of; nil for a stream without a call, named by `streamSid`.
+    static func auditFileDeletions(
+        _ db: any SQLDatabase,
+        files: [String],
+        media: [String: MediaFile],
+        runId: String,
+        actor: String,
+        at time: Timestamp,
+        callSid: String? = nil,
+        streamSid: String? = nil
+    ) async throws -> Int64 {
+        var bytes: Int64 = 0
+        for path in files {
+            var detail = ["run_id": runId]
+            if let streamSid { detail["stream_sid"] = streamSid }
+            if let file = media[path] {
+                detail["kind"] = file.kind.rawValue
+                detail["state"] = file.state.rawValue
+                if let sha256 = file.sha256 { detail["sha256"] = sha256 }
+                if let size = file.bytes {
+                    detail["bytes"] = "\(size)"
+                    bytes += size
+                }
+            } else {
+                detail["kind"] = path.hasSuffix("/\(CallSidecar.fileName)") ? "call-sidecar" : "sidecar"
+            }
+            _ = try await Self.appendAudit(
+                db,
+                AuditEvent(
+                    at: time,
+                    actor: actor,
+                    action: "retention.file-deleted",
+                    callSid: callSid,
+                    path: path,
+                    detail: detail
+                )
+            )
+        }
+        return bytes
     }
 }

@@ -133,25 +133,15 @@ extension Catalog {
             .all().map(MediaFile.init(row:)).map { ($0.path, $0) },
             uniquingKeysWith: { first, _ in first }
         )
-        var bytes: Int64 = 0
-        for path in entry.files {
-            var detail = ["run_id": entry.runId, "stream_sid": streamSid]
-            if let file = media[path] {
-                detail["kind"] = file.kind.rawValue
-                detail["state"] = file.state.rawValue
-                if let sha256 = file.sha256 { detail["sha256"] = sha256 }
-                if let size = file.bytes {
-                    detail["bytes"] = "\(size)"
-                    bytes += size
-                }
-            } else {
-                detail["kind"] = "sidecar"
-            }
-            _ = try await Self.appendAudit(
-                db,
-                AuditEvent(at: time, actor: entry.actor, action: "retention.file-deleted", path: path, detail: detail)
-            )
-        }
+        let bytes = try await Self.auditFileDeletions(
+            db,
+            files: entry.files,
+            media: media,
+            runId: entry.runId,
+            actor: entry.actor,
+            at: time,
+            streamSid: streamSid
+        )
         for table in [Table.mediaFiles, Table.streams] {
             try await db.delete(from: table).where("path", .in, entry.files).where("call_sid", .equal, "").run()
         }
