@@ -53,36 +53,15 @@ extension Catalog {
             .where("call_sid", .equal, callSid).first()
         else {
             let folder = streamFolder ?? Self.elsewhereFolder(account: account, callSid: sid, at: time)
-            try await db.insert(into: Table.calls)
-                .columns(
-                    "call_sid",
-                    "account_sid",
-                    "placed_at",
-                    "parameters_json",
-                    "status",
-                    "platform_call_json",
-                    "updated_at",
-                    "origin",
-                    "folder",
-                    "from_number",
-                    "to_number",
-                    "custom_field"
-                )
-                .values(
-                    callSid,
-                    account?.value ?? "",
-                    time.millisecondsSinceEpoch,
-                    "{}",
-                    "unknown",
-                    "{}",
-                    time.millisecondsSinceEpoch,
-                    CallOrigin.elsewhere.rawValue,
-                    folder,
-                    numbers.from,
-                    numbers.to,
-                    numbers.customField
-                )
-                .run()
+            _ = try await Self.insertElsewhereCall(
+                db,
+                callSid: callSid,
+                accountSid: account?.value ?? "",
+                firstSeenAt: time,
+                folder: folder,
+                platformCallJSON: "{}",
+                numbers: numbers
+            )
             return .created
         }
         guard try existing.value("origin", as: String.self) == CallOrigin.elsewhere.rawValue else { return .unchanged }
@@ -189,7 +168,8 @@ extension Catalog {
         var folder: String?
     }
 
-    /// Inserts a call placed elsewhere as `call.json` describes it (the rebuilder's path; no history).
+    /// Inserts a call placed elsewhere: at first sight, or as `call.json` describes it (the rebuilder's path;
+    /// no history).
     /// - Returns: false if the CallSid is there already.
     static func insertElsewhereCall(
         _ db: any SQLDatabase,

@@ -11,7 +11,7 @@ public func fuzzStreamMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
     if case .start(let start) = parsed {
         // Any encoding name is either one of the three or refused; a format with a problem has no usable rate.
         _ = StreamEncoding(mediaFormatEncoding: start.mediaFormat?.encoding)
-        if let format = start.mediaFormat, format.invalidReason != nil, format.invalidReason!.contains("sample_rate") {
+        if let format = start.mediaFormat, format.sampleRateProblem != nil {
             precondition(format.sampleRate == nil, "an invalid sample_rate kept a value")
         }
         return 0

@@ -165,7 +165,7 @@ extension JSONScanner {
     /// `media_format`. Its contents differ between sources and clients must not rely on it, so anything
     /// unexpected (a non-object, a non-integer sample rate such as `"8k"`) becomes nil instead of failing the
     /// stream. A number that is a number but cannot be one (beyond Int64, negative) is not "unknown" but wrong:
-    /// it is kept as ``MediaFormat/invalidReason`` for the ingest to refuse.
+    /// it is kept as ``MediaFormat/sampleRateProblem`` or ``MediaFormat/bitRateProblem`` for the ingest to refuse.
     mutating func readMediaFormat() throws(StreamProtocolError) -> MediaFormat? {
         guard try self.peek() == ASCII.openBrace else {
             try self.skipValue()
@@ -179,17 +179,19 @@ extension JSONScanner {
                 switch try member.readInteger() {
                 case .value(let rate):
                     format.sampleRate = Int(exactly: rate)
-                    if format.sampleRate == nil { format.invalidReason = "media_format.sample_rate is out of range" }
+                    if format.sampleRate == nil {
+                        format.sampleRateProblem = "media_format.sample_rate is out of range"
+                    }
                 case .invalid(let problem) where problem == .outOfRange || problem == .negative:
                     format.sampleRate = nil
-                    format.invalidReason = "media_format.sample_rate \(problem.reason)"
+                    format.sampleRateProblem = "media_format.sample_rate \(problem.reason)"
                 case .invalid, .absent:
                     format.sampleRate = nil
                 }
             } else if member.string(key, equals: "bit_rate") || member.string(key, equals: "bitRate") {
                 format.bitRate = try member.readText().valueOrNil
                 if let problem = format.bitRate.flatMap(Self.leadingNumberProblem) {
-                    format.invalidReason = "media_format.bit_rate \(problem.reason)"
+                    format.bitRateProblem = "media_format.bit_rate \(problem.reason)"
                 }
             } else {
                 try member.skipValue()

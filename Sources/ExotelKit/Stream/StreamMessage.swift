@@ -31,16 +31,29 @@ public struct MediaFormat: Sendable, Hashable, Codable {
     public var sampleRate: Int?
     /// `media_format.bit_rate` as sent, e.g. "16" or "128kbps".
     public var bitRate: String?
-    /// Why a number in `media_format` cannot be used (it does not fit a 64-bit integer, or is negative), e.g.
-    /// `media_format.sample_rate is out of range`; nil when every number present is usable. A stream whose
-    /// format has one is refused at `start`: defaulting such a value would record audio at a guessed rate.
-    public var invalidReason: String?
+    /// Why `media_format.sample_rate` cannot be used although it is a number (it does not fit a 64-bit integer,
+    /// or is negative), e.g. `media_format.sample_rate is out of range`; nil when absent or usable.
+    public var sampleRateProblem: String?
+    /// Why `media_format.bit_rate` cannot be used although it starts with a number; nil when absent or usable.
+    public var bitRateProblem: String?
 
-    public init(encoding: String? = nil, sampleRate: Int? = nil, bitRate: String? = nil, invalidReason: String? = nil) {
+    /// The first reason a number in `media_format` cannot be used. A stream whose format has one is refused at
+    /// `start` (a sample rate only when the URL gives none): defaulting such a value would record audio at a
+    /// guessed rate.
+    public var invalidReason: String? { self.sampleRateProblem ?? self.bitRateProblem }
+
+    public init(
+        encoding: String? = nil,
+        sampleRate: Int? = nil,
+        bitRate: String? = nil,
+        sampleRateProblem: String? = nil,
+        bitRateProblem: String? = nil
+    ) {
         self.encoding = encoding
         self.sampleRate = sampleRate
         self.bitRate = bitRate
-        self.invalidReason = invalidReason
+        self.sampleRateProblem = sampleRateProblem
+        self.bitRateProblem = bitRateProblem
     }
 }
 

@@ -183,8 +183,9 @@ final class StreamSession {
             )
             return
         }
-        if let invalid = start.mediaFormat?.invalidReason, self.requestedRate == nil || !invalid.contains("sample_rate")
-        {
+        // A rate the URL gives wins over the start's, so only then is a broken one in the start harmless.
+        let format = start.mediaFormat
+        if let invalid = (self.requestedRate == nil ? format?.sampleRateProblem : nil) ?? format?.bitRateProblem {
             self.fail("invalid-media-format", closeCode: .unsupportedData, reason: invalid)
             return
         }

@@ -10,20 +10,7 @@ struct CallPauseOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The call's CallSid.", valueName: "CALLSID"))
     var callSid: String
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "The server's base URL (default: http://api.host:api.port, the internal door).",
-            valueName: "url"
-        )
-    )
-    var server: String?
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token")
-    )
-    var token: String?
+    @OptionGroup var door: InternalDoorOptions
 
     @Option(
         name: .long,
@@ -49,9 +36,6 @@ struct CallPauseOptions: ParsableArguments {
                 "'\(self.callSid.prefix(64))' is not a CallSid (1-128 of A-Z a-z 0-9 _ -, not starting with -)."
             )
         }
-        if let server, !(server.hasPrefix("http://") || server.hasPrefix("https://")) {
-            throw ValidationError("--server must be an http:// or https:// URL.")
-        }
         if let by, by.isEmpty || by.count > 128 { throw ValidationError("--by must have 1 to 128 characters.") }
         if let reason, reason.isEmpty || reason.count > 512 {
             throw ValidationError("--reason must have 1 to 512 characters.")
@@ -66,16 +50,7 @@ struct CallPauseOptions: ParsableArguments {
     /// Sends the request and prints the answer.
     func run(command: String, resume: Bool) async throws {
         let setup = try self.options.setup()
-        guard let token = self.token ?? setup.file.api.token else {
-            throw ValidationError(
-                "no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it."
-            )
-        }
-        let api = setup.file.api
-        let host =
-            ["0.0.0.0", "::", ""].contains(api.host)
-            ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
-        let server = self.server ?? "http://\(host):\(api.port)"
+        let (server, token) = try self.door.endpoint(setup.file)
         let answer: CallPauseClient.Answer
         do {
             answer = try await CallPauseClient(server: server, token: token).send(

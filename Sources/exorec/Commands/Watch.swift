@@ -41,20 +41,7 @@ struct Watch: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "The server's base URL (default: http://api.host:api.port, the internal door).",
-            valueName: "url"
-        )
-    )
-    var server: String?
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("The API token (default: api.token or EXOREC_API_TOKEN).", valueName: "token")
-    )
-    var token: String?
+    @OptionGroup var door: InternalDoorOptions
 
     @Option(
         name: .long,
@@ -95,26 +82,13 @@ struct Watch: AsyncParsableCommand {
         if let unknown = self.typeList.first(where: { !Self.knownTypes.contains($0) }) {
             throw ValidationError("unknown event type '\(unknown)'; known: \(Self.knownTypes.joined(separator: ", ")).")
         }
-        if let server, !(server.hasPrefix("http://") || server.hasPrefix("https://")) {
-            throw ValidationError("--server must be an http:// or https:// URL.")
-        }
     }
 
     func run() async throws {
         let setup = try self.options.setup()
         var logger = self.options.logger(label: "exorec.watch", file: setup.file)
         if self.quiet { logger.logLevel = .error }
-        guard let token = self.token ?? setup.file.api.token else {
-            throw ValidationError(
-                "no API token: pass --token, or set api.token (or EXOREC_API_TOKEN) as the server has it."
-            )
-        }
-        // The events feed is on the internal door (api.host, api.port).
-        let api = setup.file.api
-        let host =
-            ["0.0.0.0", "::", ""].contains(api.host)
-            ? "127.0.0.1" : (api.host.contains(":") ? "[\(api.host)]" : api.host)
-        let server = self.server ?? "http://\(host):\(api.port)"
+        let (server, token) = try self.door.endpoint(setup.file)
         if self.noFollow, let after = self.after {
             try await self.printAvailable(server: server, token: token, after: after, logger: logger)
             return
