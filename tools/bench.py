@@ -2,17 +2,27 @@
 """Side-by-side ingest benchmark: exorec serve, the Python baseline and the C floor.
 
 Each implementation receives the same load from `exorec loadgen`, pinned to its own core
-(server on --server-cpu, generator on --loadgen-cpu). Two load points:
+(server on --server-cpu, generator on --loadgen-cpu). Load points:
 
-  saturation  200 streams x 1000 frames of 100 ms 8 kHz mono, flood: frames/s and server CPU per frame
-  real time   2,000 streams at 100 ms pacing for 60 s: server CPU share, peak RSS, RSS per stream
+  saturation  200 streams x 1000 steps of 100 ms, flood: media messages/s and server CPU per message,
+              at four loads (--points): mono8k, dual8k (inbound and outbound tracks, two messages a
+              step), mono16k, mono24k
+  real time   2,000 streams at 100 ms pacing for 60 s, 8 kHz mono: server CPU share, peak RSS,
+              RSS per open stream
+
+The C floor records mono only, at the start's media_format.sample_rate: at 16 and 24 kHz it does
+the same work; at dual8k it receives, parses and decodes the same bytes but writes both tracks'
+frames into one mono file (no interleaving), which cannot verify, so its dual runs are reported
+"same bytes, mono file, not verified (floor has no dual)", not as failures.
 
 Within each round the implementations run one after another, in an order that rotates from
 round to round, so slow drifts of the machine hit all of them alike; the tables report medians.
-Every run is verified sample by sample (`loadgen --verify`). Method: docs/PERFORMANCE.md.
+Every run is verified sample by sample (`loadgen --verify`), except a mono-only peer's at dual8k.
+Method: docs/PERFORMANCE.md.
 
 Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
                               [--only saturation|realtime] [--impls exorec,c_floor,python]
+                              [--points mono8k,dual8k,mono16k,mono24k]
 """
 import argparse
 import json
@@ -46,6 +56,17 @@ EXOREC_API_CONFIG = EXOREC_CONFIG + """api:
   token: bench-api-token-0123456789
 """
 NAMES = {"exorec": "exorec serve", "exorec_api": "exorec serve, consumer API on", "c_floor": "C floor", "python": "Python baseline"}
+# The saturation loads: sample rate and whether both tracks are sent (two media messages a step).
+SATURATION_POINTS = {
+    "mono8k": {"rate": 8000, "dual": False},
+    "dual8k": {"rate": 8000, "dual": True},
+    "mono16k": {"rate": 16000, "dual": False},
+    "mono24k": {"rate": 24000, "dual": False},
+}
+# Implementations that record mono only: at a dual point they get the same bytes, but their file is
+# not what was sent (both tracks in one channel), so it is not verified.
+MONO_ONLY = {"c_floor": "same bytes, mono file, not verified (floor has no dual)",
+             "python": "same bytes, mono file, not verified (the baseline has no dual)"}
 
 
 def log(message):
@@ -54,11 +75,15 @@ def log(message):
 
 # ---------------------------------------------------------------- process measurements
 
-def cpu_seconds(pid):
-    """utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, after the comm field)."""
+def cpu_times(pid):
+    """(utime, stime) of a process in seconds, from /proc/<pid>/stat (fields 14 and 15, after the comm field)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid):
+    return sum(cpu_times(pid))
 
 
 def status_kib(pid, key):
@@ -200,17 +225,23 @@ def run_once(args, impl, point, work):
     try:
         time.sleep(0.2)
         baseline_rss = status_kib(proc.pid, "VmRSS")
-        cpu_before = cpu_seconds(proc.pid)
+        user_before, system_before = cpu_times(proc.pid)
+        # A mono-only peer at a dual point gets the same load, but its file cannot match: not verified.
+        unverified = MONO_ONLY.get(impl.key) if point["dual"] else None
         loadgen = ["taskset", "-c", str(args.loadgen_cpu), str(args.exorec), "loadgen",
                    f"ws://{USER}:{PASSWORD}@127.0.0.1:{port}/v1/streams",
-                   "--streams", str(point["streams"]), "--frames", str(point["frames"]), "--rate", "8000",
-                   "--pace", point["pace"], "--verify", str(outdir), "--json"]
+                   "--streams", str(point["streams"]), "--frames", str(point["frames"]),
+                   "--rate", str(point["rate"]), "--pace", point["pace"], "--json"]
+        loadgen += ["--dual"] if point["dual"] else []
+        loadgen += [] if unverified else ["--verify", str(outdir)]
         started = time.time()
         result = subprocess.run(loadgen, capture_output=True, text=True)
         wall = time.time() - started
         if proc.poll() is not None:
             raise RuntimeError(f"{NAMES[impl.key]} exited with status {proc.returncode} during the run")
-        cpu = cpu_seconds(proc.pid) - cpu_before
+        user_after, system_after = cpu_times(proc.pid)
+        user, system = user_after - user_before, system_after - system_before
+        cpu = user + system
         peak_rss = status_kib(proc.pid, "VmHWM")
     finally:
         stop(proc)
@@ -224,6 +255,8 @@ def run_once(args, impl, point, work):
     return {
         "frames_per_s": report["mediaMessagesPerSecond"],
         "cpu_us_per_frame": cpu / frames * 1e6 if frames else None,
+        "user_us_per_frame": user / frames * 1e6 if frames else None,
+        "system_us_per_frame": system / frames * 1e6 if frames else None,
         "cpu_share": cpu / loaded if loaded else None,
         "loadgen_cpu_share": report["generatorCPUSeconds"] / loaded if loaded else None,
         "peak_rss_mib": peak_rss / 1024,
@@ -232,6 +265,7 @@ def run_once(args, impl, point, work):
         "samples_verified": verification.get("samplesVerified", 0),
         "exact": report["streamsFailed"] == 0 and not verification.get("problems") and
                  verification.get("streamsExact") == point["streams"],
+        "unverified": unverified,
         "failures": report["failures"],
         "problems": [p["detail"] for p in (verification.get("problems") or [])[:3]],
         "problem_streams": len(verification.get("problems") or []),
@@ -258,7 +292,19 @@ def ratio(results, metric, other):
     return f"{a / b:.2f}x" if a is not None and b else "n/a"
 
 
+def outcome(run):
+    """One run's verification, for the progress log."""
+    failed = f" {run['failures']}" if run["failures"] else ""
+    if run.get("unverified"):
+        return run["unverified"] + failed
+    return "exact" if run["exact"] else f"NOT EXACT{failed or ' {}'} {run['problems']}"
+
+
 def verified(runs):
+    unverified = {r["unverified"] for r in runs if r.get("unverified")}
+    if unverified:
+        failed = sum(1 for r in runs if r["failures"])
+        return "; ".join(sorted(unverified)) + (f"; {failed}/{len(runs)} runs with failed streams" if failed else "")
     exact = sum(1 for r in runs if r["exact"])
     samples = sum(r["samples_verified"] for r in runs)
     text = f"{exact}/{len(runs)} runs exact, {samples:,} samples"
@@ -274,8 +320,11 @@ def verified(runs):
 
 
 def table(point, results, impls):
-    if point["name"] == "saturation":
-        columns = [("frames/s", "frames_per_s", 0, 1, ""), ("server CPU per frame", "cpu_us_per_frame", 2, 1, " µs"),
+    if point["pace"] == "flood":
+        columns = [("media messages/s", "frames_per_s", 0, 1, ""),
+                   ("server CPU per message", "cpu_us_per_frame", 2, 1, " µs"),
+                   ("of which user", "user_us_per_frame", 2, 1, " µs"),
+                   ("of which kernel", "system_us_per_frame", 2, 1, " µs"),
                    ("server CPU", "cpu_share", 0, 100, " %"), ("loadgen CPU", "loadgen_cpu_share", 0, 100, " %")]
     else:
         columns = [(f"frames/s ({point['streams'] * 10:,} offered)", "frames_per_s", 0, 1, ""),
@@ -329,6 +378,9 @@ def main():
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
     parser.add_argument("--only", choices=["saturation", "realtime"])
+    parser.add_argument("--points", default=",".join(SATURATION_POINTS),
+                        help="comma-separated saturation loads, from " + ", ".join(SATURATION_POINTS)
+                        + " (default: all)")
     parser.add_argument("--impls", default="exorec,c_floor,python",
                         help="comma-separated subset of exorec,exorec_api (consumer API on),c_floor,python")
     parser.add_argument("--exorec", default=str(ROOT / ".build" / "release" / "exorec"),
@@ -342,6 +394,11 @@ def main():
     unknown = set(args.impls) - set(NAMES)
     if unknown:
         parser.error(f"unknown implementation(s): {', '.join(sorted(unknown))}")
+    args.points = [p.strip() for p in args.points.split(",") if p.strip()]
+    unknown = set(args.points) - set(SATURATION_POINTS)
+    if unknown or not args.points:
+        parser.error(f"unknown saturation point(s): {', '.join(sorted(unknown)) or '(none)'}; "
+                     f"choose from {', '.join(SATURATION_POINTS)}")
     if not Path(args.exorec).exists():
         sys.exit(f"{args.exorec} is missing: the load generator is `exorec loadgen`; run `make release` first")
     if shutil.which("taskset") is None:
@@ -357,15 +414,25 @@ def main():
 
     points = []
     if args.only in (None, "saturation"):
-        points.append({"name": "saturation", "title": f"Saturation: {args.saturation_streams} streams × "
-                       f"{args.saturation_frames} frames of 100 ms, 8 kHz mono, flood",
-                       "streams": args.saturation_streams, "frames": args.saturation_frames, "pace": "flood",
-                       "rounds": args.rounds})
+        for name in args.points:
+            load = SATURATION_POINTS[name]
+            khz = load["rate"] // 1000
+            shape = "dual (inbound and outbound: two media messages a step)" if load["dual"] else "mono"
+            title = (f"Saturation {name}: {args.saturation_streams} streams × {args.saturation_frames} steps of "
+                     f"100 ms, {khz} kHz {shape}, flood")
+            if load["dual"]:
+                title += ("\n\nThe C floor (and the Python baseline) record mono only: they receive, parse and "
+                          "decode the same bytes but write both tracks' frames into one mono file (no "
+                          "interleaving), so their files are not verified")
+            # mono8k keeps the name "saturation" in results.json, as before the other loads existed.
+            points.append({"name": "saturation" if name == "mono8k" else f"saturation-{name}", "title": title,
+                           "streams": args.saturation_streams, "frames": args.saturation_frames, "pace": "flood",
+                           "rate": load["rate"], "dual": load["dual"], "rounds": args.rounds})
     if args.only in (None, "realtime"):
         points.append({"name": "realtime", "title": f"Real time: {args.realtime_streams} streams at 100 ms pacing "
                        f"for {args.realtime_seconds} s, 8 kHz mono",
                        "streams": args.realtime_streams, "frames": args.realtime_seconds * 10, "pace": "realtime",
-                       "rounds": args.realtime_rounds})
+                       "rate": 8000, "dual": False, "rounds": args.realtime_rounds})
 
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=out))
     all_results = {}
@@ -389,7 +456,7 @@ def main():
                     results.setdefault(key, []).append(run)
                     log(f"  {run['frames_per_s']:,.0f} frames/s, {fmt(run['cpu_us_per_frame'], 2)} µs/frame, "
                         f"CPU {fmt(run['cpu_share'], 0, 100)} %, peak RSS {run['peak_rss_mib']:.0f} MiB, "
-                        f"{'exact' if run['exact'] else 'NOT EXACT ' + str(run['failures']) + ' ' + str(run['problems'])}")
+                        f"{outcome(run)}")
             all_results[point["name"]] = results
             rounds = {k: len(v) for k, v in results.items()}
             sections.append(f"## {point['title']}\n\nRounds per implementation: "
