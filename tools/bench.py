@@ -4,8 +4,8 @@
 Each implementation receives the same load from `exorec loadgen`, pinned to its own core
 (server on --server-cpu, generator on --loadgen-cpu). Load points:
 
-  saturation  200 streams x 1000 steps of 100 ms, flood: media messages/s and server CPU per message,
-              at four loads (--points): mono8k, dual8k (inbound and outbound tracks, two messages a
+  saturation  200 streams x 1000 steps of 100 ms, flood: media messages/s and server CPU per message
+              (while the generator runs, and including the server's work after it left), at four loads (--points): mono8k, dual8k (inbound and outbound tracks, two messages a
               step), mono16k, mono24k
   real time   2,000 streams at 100 ms pacing for 60 s, 8 kHz mono: server CPU share, peak RSS,
               RSS per open stream
@@ -84,6 +84,21 @@ def cpu_times(pid):
 
 def cpu_seconds(pid):
     return sum(cpu_times(pid))
+
+
+def settle_cpu(pid, limit_s=30.0):
+    """The process's CPU seconds once it has gone quiet (under 2 % of a core over half a second), or after
+    `limit_s`: what it still does after the load generator left (exorec's finalizer hashes, fsyncs and
+    catalogues each stream after its socket closed)."""
+    previous = cpu_seconds(pid)
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        time.sleep(0.5)
+        current = cpu_seconds(pid)
+        if current - previous <= 0.01:
+            return current
+        previous = current
+    return previous
 
 
 def status_kib(pid, key):
@@ -243,6 +258,7 @@ def run_once(args, impl, point, work):
         user, system = user_after - user_before, system_after - system_before
         cpu = user + system
         peak_rss = status_kib(proc.pid, "VmHWM")
+        cpu_settled = settle_cpu(proc.pid) - user_before - system_before
     finally:
         stop(proc)
     shutil.rmtree(outdir, ignore_errors=True)
@@ -255,6 +271,7 @@ def run_once(args, impl, point, work):
     return {
         "frames_per_s": report["mediaMessagesPerSecond"],
         "cpu_us_per_frame": cpu / frames * 1e6 if frames else None,
+        "settled_cpu_us_per_frame": cpu_settled / frames * 1e6 if frames else None,
         "user_us_per_frame": user / frames * 1e6 if frames else None,
         "system_us_per_frame": system / frames * 1e6 if frames else None,
         "cpu_share": cpu / loaded if loaded else None,
@@ -325,6 +342,7 @@ def table(point, results, impls):
                    ("server CPU per message", "cpu_us_per_frame", 2, 1, " µs"),
                    ("of which user", "user_us_per_frame", 2, 1, " µs"),
                    ("of which kernel", "system_us_per_frame", 2, 1, " µs"),
+                   ("CPU per message incl. finishing", "settled_cpu_us_per_frame", 2, 1, " µs"),
                    ("server CPU", "cpu_share", 0, 100, " %"), ("loadgen CPU", "loadgen_cpu_share", 0, 100, " %")]
     else:
         columns = [(f"frames/s ({point['streams'] * 10:,} offered)", "frames_per_s", 0, 1, ""),
