@@ -38,7 +38,11 @@ import Testing
                     "opened", "text:a1", "text:a2 in several fragments", "text:close me", "closed",
                 ]
             )
-            #expect(events.filter { $0.name == "b" }.map(\.event) == ["opened", "text:b1", "binary:b2", "too-large", "closed"])
+            #expect(
+                events.filter { $0.name == "b" }.map(\.event) == [
+                    "opened", "text:b1", "binary:b2", "too-large", "closed",
+                ]
+            )
             // Every event of a session came with that session's own connection.
             let aConnections = Set(events.filter { $0.name == "a" }.map(\.connectionID))
             let bConnections = Set(events.filter { $0.name == "b" }.map(\.connectionID))

@@ -498,7 +498,13 @@ public final class WebSocketServer<Handler: WebSocketServerHandler>: @unchecked 
         switch reason {
         case LWS_CALLBACK_RECEIVE:
             guard let wsi, let open = Self.open(in: user), let input else { return 0 }
-            return self.receive(wsi: wsi, connection: open.connection, session: open.session, bytes: input, count: length)
+            return self.receive(
+                wsi: wsi,
+                connection: open.connection,
+                session: open.session,
+                bytes: input,
+                count: length
+            )
 
         case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
             return self.admit(fd: Int32(truncatingIfNeeded: Int(bitPattern: input)))
