@@ -112,13 +112,17 @@ public final class WebSocketServer<Handler: WebSocketServerHandler>: @unchecked 
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
-        // `unowned(unsafe)`: the callbacks only run inside `serve`, while `run` holds the server.
+        // Unretained: the callbacks only run inside `serve`, while `run` holds the server (and no
+        // retain and release of it per callback).
+        let server = Unmanaged.passUnretained(self)
         self.callbacks = LWSCallbacks(
-            handle: { [unowned(unsafe) self] wsi, reason, user, input, length in
-                self.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
+            handle: { wsi, reason, user, input, length in
+                server._withUnsafeGuaranteedRef {
+                    $0.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
+                }
             },
-            tick: { [unowned(unsafe) self] in self.tick() },
-            logged: { [unowned(unsafe) self] level, text in self.lwsLogged(level: level, text: text) }
+            tick: { server._withUnsafeGuaranteedRef { $0.tick() } },
+            logged: { level, text in server._withUnsafeGuaranteedRef { $0.lwsLogged(level: level, text: text) } }
         )
     }
 
@@ -807,9 +811,9 @@ private final class LWSCallbacks {
         self.logged = logged
     }
 
-    static func of(_ wsi: OpaquePointer?) -> LWSCallbacks? {
+    static func of(_ wsi: OpaquePointer?) -> Unmanaged<LWSCallbacks>? {
         guard let wsi, let context = lws_get_context(wsi), let user = lws_context_user(context) else { return nil }
-        return Unmanaged<LWSCallbacks>.fromOpaque(user).takeUnretainedValue()
+        return Unmanaged<LWSCallbacks>.fromOpaque(user)
     }
 
     static func of(timer sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) -> LWSCallbacks? {
@@ -840,7 +844,7 @@ private func webSocketServerCallback(
     guard let callbacks = LWSCallbacks.of(wsi) else {
         return lws_callback_http_dummy(wsi, reason, user, input, length)
     }
-    return callbacks.handle(wsi, reason, user, input, length)
+    return callbacks._withUnsafeGuaranteedRef { $0.handle(wsi, reason, user, input, length) }
 }
 
 private func webSocketServerTick(_ sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) {
