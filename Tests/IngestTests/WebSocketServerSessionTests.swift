@@ -30,7 +30,7 @@ import Testing
             try a.sendText("close me")
             #expect(try await b.closed()?.code == 1009)
             #expect(try await a.closed()?.code == 1008)
-            _ = try #require(await poll { handler.events.count { $0.event == "closed" } == 2 ? true : nil })
+            try #require(await eventually { handler.events.count { $0.event == "closed" } == 2 })
 
             let events = handler.events
             #expect(
@@ -48,7 +48,7 @@ import Testing
             let bConnections = Set(events.filter { $0.name == "b" }.map(\.connectionID))
             #expect(aConnections.count == 1 && bConnections.count == 1 && aConnections != bConnections)
             // The server let go of both sessions after `closed`.
-            _ = try #require(await poll { handler.liveSessions.value.load(ordering: .relaxed) == 0 ? true : nil })
+            #expect(await eventually { handler.liveSessions.value.load(ordering: .relaxed) == 0 })
         }
     }
 }
@@ -69,6 +69,11 @@ private func poll<T>(_ value: () -> T?) async -> T? {
         try? await Task.sleep(for: .milliseconds(10))
     }
     return nil
+}
+
+/// Whether `condition` holds within 30 s (polled every 10 ms).
+private func eventually(_ condition: () -> Bool) async -> Bool {
+    await poll { condition() ? true : nil } ?? false
 }
 
 /// A handler whose sessions write down what the server hands them. Runs on the server's thread; the

@@ -388,7 +388,9 @@ public final class WebSocketServer<Handler: WebSocketServerHandler>: @unchecked 
         // reader) would inherit the socket and keep a connection open after exorec closed it.
         _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
         var buffer = [CChar](repeating: 0, count: 128)
-        let source = lws_get_peer_simple_fd(fd, &buffer, buffer.count) != nil ? String(cString: buffer) : "unknown"
+        let source =
+            lws_get_peer_simple_fd(fd, &buffer, buffer.count) != nil
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown"
         let refusal: ConnectionRefusal?
         if !self.budget.admitsSocket(sockets: self.peers.count, streams: self.openConnections) {
             refusal = .descriptors
