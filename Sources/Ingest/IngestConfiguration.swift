@@ -3,7 +3,7 @@ import MediaStore
 
 /// Everything the ingest server can be told. Loopback and authentication on by default.
 public struct IngestConfiguration: Sendable, Hashable {
-    public var server = WebSocketServer.Configuration()
+    public var server = WebSocketServerConfiguration()
     /// The WebSocket endpoint the platform's StreamUrl points at.
     public var streamPath = "/v1/streams"
     public var credentials: [BasicAuthenticator.Credential] = []

@@ -25,7 +25,7 @@ public final class IngestServer: Service, Sendable {
     /// The calls paused now (`POST /v1/calls/CALLSID/pause` on the internal door): their streams write
     /// silence and drop `dtmf` (`docs/CALLS.md`).
     public let pauses = CallPauses()
-    private let server = Mutex<WebSocketServer?>(nil)
+    private let server = Mutex<WebSocketServer<StreamIngest>?>(nil)
     private let stopRequested = Mutex(false)
     /// The storage root's lock when whoever built this server took it first (``ExorecPipeline`` does, before
     /// it opens the catalog or starts anything); released when ``run()`` returns or ``releaseLock()`` is called.

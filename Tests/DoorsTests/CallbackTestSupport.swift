@@ -72,7 +72,7 @@ final class RecordingSink: StatusCallbackSink {
 /// What a callback test may change: the platform door's settings and the stream door's server.
 struct CallbackDoorSetup {
     var callbacks = PlatformDoorConfiguration()
-    var server = WebSocketServer.Configuration()
+    var server = WebSocketServerConfiguration()
 }
 
 /// A live stream door (``TestIngest``) and platform door side by side, as `exorec serve` runs them.

@@ -113,17 +113,28 @@ public enum ConnectionRefusal: String, Sendable, Hashable, CaseIterable {
 ///
 /// `WebSocketServer` owns sockets and libwebsockets; the handler owns what the bytes mean. The two
 /// are kept apart so that the C wrapper stays small and the protocol logic never sees a pointer.
-public protocol WebSocketServerHandler: AnyObject {
+///
+/// The server is generic over its handler (`WebSocketServer<StreamIngest>`), so every call below is
+/// a direct call. Each open WebSocket has one `Session`, made by `opened` and handed back with each
+/// of that connection's messages and at its close: the server keeps it, retained, in libwebsockets'
+/// per-connection memory, so a message reaches its session without a lookup, a cast or an allocation.
+/// (`SendableMetatype`: the server starts its service thread with a closure that carries `Self`.)
+public protocol WebSocketServerHandler: AnyObject, SendableMetatype {
+    /// The handler's state for one open WebSocket. Its connection (for `close(_:reason:)`) is the one
+    /// `opened` was given; a session that needs it keeps it.
+    associatedtype Session: AnyObject
+
     /// Decides whether an upgrade may become a WebSocket.
     func shouldAccept(_ request: UpgradeRequest) -> UpgradeDecision
-    /// A WebSocket is open; the handler may keep state in `connection.context`.
-    func opened(_ connection: WebSocketConnection, request: UpgradeRequest)
-    /// One complete message (reassembled from its fragments).
-    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, on connection: WebSocketConnection)
+    /// A WebSocket is open: its session, which the server keeps until `closed(session:)`.
+    func opened(_ connection: WebSocketConnection, request: UpgradeRequest) -> Session
+    /// One complete message (reassembled from its fragments); the bytes are valid during the call only.
+    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, session: Session)
     /// A message grew past the size limit; the connection closes with 1009 after this returns.
-    func messageTooLarge(on connection: WebSocketConnection)
-    /// The connection is gone (closed by either side, or dropped). Called exactly once.
-    func closed(_ connection: WebSocketConnection)
+    func messageTooLarge(session: Session)
+    /// The connection is gone (closed by either side, or dropped). Called exactly once per `opened`;
+    /// the server lets go of the session after this returns.
+    func closed(session: Session)
     /// A plain HTTP request's head has arrived: the answer, at once (this is the service thread;
     /// never block here). The body, if any, is never read.
     func respond(to request: HTTPRequest) -> HTTPResponse

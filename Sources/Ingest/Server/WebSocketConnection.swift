@@ -1,13 +1,14 @@
 /// One open WebSocket, as the handler sees it. Lives on the service thread only.
 ///
+/// The handler's own state for it is its `Session` (``WebSocketServerHandler/Session``), which the
+/// server keeps beside this connection.
+///
 /// Holds the reassembly buffer for messages that arrive in several receive callbacks, and a
 /// pending close that the server carries out at the next writable callback (libwebsockets only
 /// closes cleanly, with a close frame, from inside a callback for that connection).
 public final class WebSocketConnection {
     public let id: UInt64
     public let remoteAddress: String
-    /// The handler's own state for this connection.
-    public var context: AnyObject?
 
     /// Set by `close`; the server sends it as the close frame.
     public private(set) var pendingClose: (code: CloseCode, reason: String)?

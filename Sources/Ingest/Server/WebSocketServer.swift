@@ -4,6 +4,49 @@ import Foundation
 import Logging
 import Synchronization
 
+/// How `WebSocketServer` listens and what it bounds.
+public struct WebSocketServerConfiguration: Sendable, Hashable {
+    /// An IPv4 or IPv6 literal, `0.0.0.0` / `::` for every interface. Loopback by default.
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port (reported by `onListening`).
+    public var port: Int = 8080
+    /// Messages larger than this are refused with close code 1009.
+    public var maxMessageBytes: Int = 1 << 20
+    /// Seconds a client may take to complete its HTTP request or upgrade (and the TLS handshake);
+    /// also how long an idle keep-alive connection is kept.
+    public var handshakeTimeoutSeconds: Int = 10
+    /// How long shutdown waits for clients to acknowledge their close frames.
+    public var shutdownGraceMilliseconds: Int64 = 2000
+    /// Period of the handler's `tick`: bounds how late age-based work (flushing audio) runs.
+    public var tickMilliseconds: Int64 = 25
+    /// Connections that have not completed an upgrade, from all sources together.
+    public var maxPendingConnections: Int = 1024
+    /// Connections that have not completed an upgrade, from one source address.
+    public var maxPendingPerSource: Int = 64
+    /// Descriptors never given to connections: finalizing streams, the catalog and the other doors
+    /// draw on them (``DescriptorBudget``).
+    public var descriptorReserve: Int = 128
+    /// Descriptors that sockets of the same process outside this door may hold at once (the HTTP
+    /// doors' connection caps): kept out of the budget too, so their traffic cannot eat into the
+    /// reserve that finalizing streams relies on.
+    public var descriptorsForOtherDoors: Int = 0
+    /// Terminate TLS (`wss://`) with this certificate and key; nil serves plain `ws://`.
+    public var tls: TLS?
+
+    /// A PEM certificate (chain) and its private key, for `wss://`.
+    public struct TLS: Sendable, Hashable {
+        public var certificatePath: String
+        public var privateKeyPath: String
+
+        public init(certificatePath: String, privateKeyPath: String) {
+            self.certificatePath = certificatePath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
+
+    public init() {}
+}
+
 /// Owns the `lws_context`, its libev (epoll) loop and the service thread; the only type that calls
 /// libwebsockets.
 ///
@@ -20,51 +63,11 @@ import Synchronization
 /// reserve, or when too many connections that have not upgraded are open, in total or from its
 /// source address. libwebsockets' own log lines are rate-limited, and an accept error pauses
 /// accepting for a moment instead of spinning.
-public final class WebSocketServer: @unchecked Sendable {
-    public struct Configuration: Sendable, Hashable {
-        /// An IPv4 or IPv6 literal, `0.0.0.0` / `::` for every interface. Loopback by default.
-        public var host: String = "127.0.0.1"
-        /// 0 picks a free port (reported by `onListening`).
-        public var port: Int = 8080
-        /// Messages larger than this are refused with close code 1009.
-        public var maxMessageBytes: Int = 1 << 20
-        /// Seconds a client may take to complete its HTTP request or upgrade (and the TLS handshake);
-        /// also how long an idle keep-alive connection is kept.
-        public var handshakeTimeoutSeconds: Int = 10
-        /// How long shutdown waits for clients to acknowledge their close frames.
-        public var shutdownGraceMilliseconds: Int64 = 2000
-        /// Period of the handler's `tick`: bounds how late age-based work (flushing audio) runs.
-        public var tickMilliseconds: Int64 = 25
-        /// Connections that have not completed an upgrade, from all sources together.
-        public var maxPendingConnections: Int = 1024
-        /// Connections that have not completed an upgrade, from one source address.
-        public var maxPendingPerSource: Int = 64
-        /// Descriptors never given to connections: finalizing streams, the catalog and the other doors
-        /// draw on them (``DescriptorBudget``).
-        public var descriptorReserve: Int = 128
-        /// Descriptors that sockets of the same process outside this door may hold at once (the HTTP
-        /// doors' connection caps): kept out of the budget too, so their traffic cannot eat into the
-        /// reserve that finalizing streams relies on.
-        public var descriptorsForOtherDoors: Int = 0
-        /// Terminate TLS (`wss://`) with this certificate and key; nil serves plain `ws://`.
-        public var tls: TLS?
-
-        /// A PEM certificate (chain) and its private key, for `wss://`.
-        public struct TLS: Sendable, Hashable {
-            public var certificatePath: String
-            public var privateKeyPath: String
-
-            public init(certificatePath: String, privateKeyPath: String) {
-                self.certificatePath = certificatePath
-                self.privateKeyPath = privateKeyPath
-            }
-        }
-
-        public init() {}
-    }
+public final class WebSocketServer<Handler: WebSocketServerHandler>: @unchecked Sendable {
+    public typealias Configuration = WebSocketServerConfiguration
 
     public let configuration: Configuration
-    private let handler: any WebSocketServerHandler
+    private let handler: Handler
     private let logger: Logger
 
     private struct Control: @unchecked Sendable {
@@ -91,7 +94,7 @@ public final class WebSocketServer: @unchecked Sendable {
     /// The source of the socket that passed the network filter; its `wsi` is created next.
     private var admittedSource: String?
     private var refusalLog = RateLimitedLog(intervalMs: 10_000)
-    fileprivate var lwsLog = RateLimitedLog(intervalMs: 10_000)
+    private var lwsLog = RateLimitedLog(intervalMs: 10_000)
     /// After an accept error the listening socket is not read until then (monotonic ms).
     private var acceptPausedUntil: Int64?
     private var acceptPause: Int64 = 0
@@ -102,10 +105,25 @@ public final class WebSocketServer: @unchecked Sendable {
         var upgraded = false
     }
 
-    public init(configuration: Configuration, handler: any WebSocketServerHandler, logger: Logger) {
+    /// Where the C callbacks come in; made here, where `Handler` is known (see ``LWSCallbacks``).
+    private var callbacks: LWSCallbacks?
+
+    public init(configuration: Configuration, handler: Handler, logger: Logger) {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
+        // Unretained: the callbacks only run inside `serve`, while `run` holds the server (and no
+        // retain and release of it per callback).
+        let server = Unmanaged.passUnretained(self)
+        self.callbacks = LWSCallbacks(
+            handle: { wsi, reason, user, input, length in
+                server._withUnsafeGuaranteedRef {
+                    $0.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
+                }
+            },
+            tick: { server._withUnsafeGuaranteedRef { $0.tick() } },
+            logged: { level, text in server._withUnsafeGuaranteedRef { $0.lwsLogged(level: level, text: text) } }
+        )
     }
 
     /// Runs the server on its own thread until `requestStop` and the drain that follows are done.
@@ -141,6 +159,7 @@ public final class WebSocketServer: @unchecked Sendable {
     public var descriptorBudget: DescriptorBudget? { self.control.withLock { $0.budget } }
 
     private func serve(onListening: @Sendable (Int) -> Void) throws {
+        guard let callbacks = self.callbacks else { return }
         guard let loop = clws_ev_loop_new_epoll() else {
             throw IngestError.serverStart(reason: "cannot create an epoll event loop (libev)")
         }
@@ -167,16 +186,16 @@ public final class WebSocketServer: @unchecked Sendable {
         var proto = lws_protocols()
         proto.name = UnsafePointer(protocolName)
         proto.callback = webSocketServerCallback
-        // One pointer: the WebSocket connection of this session.
-        proto.per_session_data_size = MemoryLayout<UnsafeMutableRawPointer?>.size
+        // Two pointers: the WebSocket connection of this session and the handler's session.
+        proto.per_session_data_size = MemoryLayout<SessionSlot>.size
         proto.rx_buffer_size = 65536
         protocols.initialize(to: proto)
         (protocols + 1).initialize(to: lws_protocols())
         foreignLoops.initialize(to: loop)
 
         // lws's own log lines come through `lwsLogEmitter` on this thread; it finds its server here.
-        Thread.current.threadDictionary[Self.threadKey] = self
-        defer { Thread.current.threadDictionary.removeObject(forKey: Self.threadKey) }
+        Thread.current.threadDictionary[LWSCallbacks.threadKey] = callbacks
+        defer { Thread.current.threadDictionary.removeObject(forKey: LWSCallbacks.threadKey) }
 
         var info = lws_context_creation_info()
         info.port = Int32(self.configuration.port)
@@ -192,7 +211,7 @@ public final class WebSocketServer: @unchecked Sendable {
         info.ka_probes = 3
         info.ka_interval = 10
         info.foreign_loops = foreignLoops
-        info.user = Unmanaged.passUnretained(self).toOpaque()
+        info.user = Unmanaged.passUnretained(callbacks).toOpaque()
         var options = UInt64(LWS_SERVER_OPTION_LIBEV) | UInt64(LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND)
         if !self.configuration.host.contains(":") {
             // lws 4.1 binds an IPv4 literal to *every* interface when IPv6 is on (libs-notes §4.4).
@@ -253,7 +272,7 @@ public final class WebSocketServer: @unchecked Sendable {
         }
         let port = Int(lws_get_vhost_listen_port(lws_get_vhost_by_name(context, "default")))
         self.listenWSI = Self.listeningSocket(port: port).flatMap { wsi_from_fd(context, $0) }
-        self.scheduleTick(context: context)
+        self.scheduleTick(context: context, callbacks: callbacks)
         onListening(port)
         if stopAlreadyRequested { lws_cancel_service(context) }
 
@@ -271,7 +290,6 @@ public final class WebSocketServer: @unchecked Sendable {
         self.timer = nil
     }
 
-    private static let threadKey = "exorec.lws.server"
     private var listenWSI: OpaquePointer?
 
     private static func isAnyAddress(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" || host == "*" }
@@ -307,15 +325,15 @@ public final class WebSocketServer: @unchecked Sendable {
         return nil
     }
 
-    private func scheduleTick(context: OpaquePointer) {
+    private func scheduleTick(context: OpaquePointer, callbacks: LWSCallbacks) {
         if self.timer == nil {
-            // The timer element is followed by a pointer back to this server, so the C callback,
+            // The timer element is followed by a pointer back to the callbacks, so the C callback,
             // which only receives the element, can find its way home.
             let size = MemoryLayout<lws_sorted_usec_list_t>.stride + MemoryLayout<UnsafeMutableRawPointer>.size
             let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
             raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
             raw.storeBytes(
-                of: Unmanaged.passUnretained(self).toOpaque(),
+                of: Unmanaged.passUnretained(callbacks).toOpaque(),
                 toByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride,
                 as: UnsafeMutableRawPointer.self
             )
@@ -330,8 +348,8 @@ public final class WebSocketServer: @unchecked Sendable {
         )
     }
 
-    fileprivate func tick() {
-        let now = Self.monotonicMs()
+    private func tick() {
+        let now = MonotonicClock.milliseconds()
         self.handler.connections(sockets: self.peers.count, pending: self.pendingCount)
         self.handler.tick(monotonicMs: now)
         if let until = self.acceptPausedUntil, now >= until, let listenWSI {
@@ -342,28 +360,24 @@ public final class WebSocketServer: @unchecked Sendable {
             if let loop { clws_ev_break_all(loop) }
             return
         }
-        if let context = self.control.withLock({ $0.context }) { self.scheduleTick(context: context) }
+        if let context = self.control.withLock({ $0.context }), let callbacks = self.callbacks {
+            self.scheduleTick(context: context, callbacks: callbacks)
+        }
     }
 
     /// `lws_cancel_service` was called: begin a requested stop.
-    fileprivate func wakeUp() {
+    private func wakeUp() {
         let stopRequested = self.control.withLock { $0.stopRequested }
         guard !self.shutdownAnnounced, stopRequested else { return }
         self.shutdownAnnounced = true
         self.stopping = true
-        self.stopDeadline = Self.monotonicMs() + self.configuration.shutdownGraceMilliseconds
+        self.stopDeadline = MonotonicClock.milliseconds() + self.configuration.shutdownGraceMilliseconds
         self.logger.info(
             "shutting down: finishing open streams",
             metadata: ["open_connections": "\(self.openConnections)"]
         )
         self.handler.shutdownRequested()
         if self.openConnections == 0, let loop { clws_ev_break_all(loop) }
-    }
-
-    static func monotonicMs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     // MARK: - Admission (service thread)
@@ -374,7 +388,9 @@ public final class WebSocketServer: @unchecked Sendable {
         // reader) would inherit the socket and keep a connection open after exorec closed it.
         _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
         var buffer = [CChar](repeating: 0, count: 128)
-        let source = lws_get_peer_simple_fd(fd, &buffer, buffer.count) != nil ? String(cString: buffer) : "unknown"
+        let source =
+            lws_get_peer_simple_fd(fd, &buffer, buffer.count) != nil
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown"
         let refusal: ConnectionRefusal?
         if !self.budget.admitsSocket(sockets: self.peers.count, streams: self.openConnections) {
             refusal = .descriptors
@@ -391,7 +407,7 @@ public final class WebSocketServer: @unchecked Sendable {
         }
         self.admittedSource = nil
         self.handler.refused(refusal)
-        if let suppressed = self.refusalLog.shouldLog(refusal.rawValue, now: Self.monotonicMs()) {
+        if let suppressed = self.refusalLog.shouldLog(refusal.rawValue, now: MonotonicClock.milliseconds()) {
             self.logger.warning(
                 "refused a connection",
                 metadata: [
@@ -432,8 +448,8 @@ public final class WebSocketServer: @unchecked Sendable {
     }
 
     /// libwebsockets logged a line (through `lwsLogEmitter`, on this thread).
-    fileprivate func lwsLogged(level: Int32, text: String) {
-        let now = Self.monotonicMs()
+    private func lwsLogged(level: Int32, text: String) {
+        let now = MonotonicClock.milliseconds()
         if text.hasPrefix("accept:") {
             self.handler.refused(.acceptFailed)
             self.pauseAccepting(now: now)
@@ -478,7 +494,7 @@ public final class WebSocketServer: @unchecked Sendable {
 
     // MARK: - Callbacks (service thread)
 
-    fileprivate func handle(
+    private func handle(
         wsi: OpaquePointer?,
         reason: lws_callback_reasons,
         user: UnsafeMutableRawPointer?,
@@ -487,8 +503,14 @@ public final class WebSocketServer: @unchecked Sendable {
     ) -> Int32 {
         switch reason {
         case LWS_CALLBACK_RECEIVE:
-            guard let wsi, let connection = Self.connection(in: user), let input else { return 0 }
-            return self.receive(wsi: wsi, connection: connection, bytes: input, count: length)
+            guard let wsi, let open = Self.open(in: user), let input else { return 0 }
+            return self.receive(
+                wsi: wsi,
+                connection: open.connection,
+                session: open.session,
+                bytes: input,
+                count: length
+            )
 
         case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
             return self.admit(fd: Int32(truncatingIfNeeded: Int(bitPattern: input)))
@@ -522,13 +544,19 @@ public final class WebSocketServer: @unchecked Sendable {
             let request = self.upgradeRequest(wsi)
             let connection = WebSocketConnection(id: self.nextConnectionID, remoteAddress: request.remoteAddress)
             connection.requestWritable = { lws_callback_on_writable(wsi) }
-            user.storeBytes(of: Unmanaged.passRetained(connection).toOpaque(), as: UnsafeMutableRawPointer?.self)
             self.openConnections += 1
-            self.handler.opened(connection, request: request)
+            let session = self.handler.opened(connection, request: request)
+            user.storeBytes(
+                of: SessionSlot(
+                    connection: Unmanaged.passRetained(connection).toOpaque(),
+                    session: Unmanaged.passRetained(session).toOpaque()
+                ),
+                as: SessionSlot.self
+            )
             return 0
 
         case LWS_CALLBACK_SERVER_WRITEABLE:
-            guard let wsi, let connection = Self.connection(in: user), let close = connection.pendingClose else {
+            guard let wsi, let connection = Self.open(in: user)?.connection, let close = connection.pendingClose else {
                 return 0
             }
             var reason = Array(close.reason.utf8)
@@ -536,12 +564,15 @@ public final class WebSocketServer: @unchecked Sendable {
             return -1
 
         case LWS_CALLBACK_CLOSED:
-            guard let user, let raw = user.load(as: UnsafeMutableRawPointer?.self) else { return 0 }
-            user.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-            let connection = Unmanaged<WebSocketConnection>.fromOpaque(raw).takeRetainedValue()
+            guard let user else { return 0 }
+            let slot = user.load(as: SessionSlot.self)
+            user.storeBytes(of: SessionSlot(), as: SessionSlot.self)
+            guard let connectionPointer = slot.connection, let sessionPointer = slot.session else { return 0 }
+            let connection = Unmanaged<WebSocketConnection>.fromOpaque(connectionPointer).takeRetainedValue()
+            let session = Unmanaged<Handler.Session>.fromOpaque(sessionPointer).takeRetainedValue()
             connection.requestWritable = nil
             self.openConnections -= 1
-            self.handler.closed(connection)
+            self.handler.closed(session: session)
             return 0
 
         case LWS_CALLBACK_HTTP:
@@ -572,6 +603,7 @@ public final class WebSocketServer: @unchecked Sendable {
     private func receive(
         wsi: OpaquePointer,
         connection: WebSocketConnection,
+        session: Handler.Session,
         bytes: UnsafeMutableRawPointer,
         count: Int
     ) -> Int32 {
@@ -580,31 +612,33 @@ public final class WebSocketServer: @unchecked Sendable {
         if connection.assemblyCount == 0 && !connection.overflowed {
             connection.assemblyIsBinary = lws_frame_is_binary(wsi) != 0
             if isFinal {
-                if count > self.configuration.maxMessageBytes { return self.tooLarge(wsi: wsi, connection: connection) }
+                if count > self.configuration.maxMessageBytes {
+                    return self.tooLarge(wsi: wsi, connection: connection, session: session)
+                }
                 self.handler.received(
                     UnsafeRawBufferPointer(start: bytes, count: count),
                     isBinary: connection.assemblyIsBinary,
-                    on: connection
+                    session: session
                 )
                 return self.closeIfRequested(wsi: wsi, connection: connection)
             }
         }
         guard connection.append(bytes, count: count, limit: self.configuration.maxMessageBytes) else {
-            return self.tooLarge(wsi: wsi, connection: connection)
+            return self.tooLarge(wsi: wsi, connection: connection, session: session)
         }
         if isFinal {
             let message = UnsafeRawBufferPointer(start: connection.assembly, count: connection.assemblyCount)
             connection.assemblyCount = 0
-            self.handler.received(message, isBinary: connection.assemblyIsBinary, on: connection)
+            self.handler.received(message, isBinary: connection.assemblyIsBinary, session: session)
             return self.closeIfRequested(wsi: wsi, connection: connection)
         }
         return 0
     }
 
-    private func tooLarge(wsi: OpaquePointer, connection: WebSocketConnection) -> Int32 {
+    private func tooLarge(wsi: OpaquePointer, connection: WebSocketConnection, session: Handler.Session) -> Int32 {
         connection.overflowed = true
         connection.assemblyCount = 0
-        self.handler.messageTooLarge(on: connection)
+        self.handler.messageTooLarge(session: session)
         connection.close(.messageTooBig, reason: "message larger than \(self.configuration.maxMessageBytes) bytes")
         return self.closeIfRequested(wsi: wsi, connection: connection)
     }
@@ -735,28 +769,67 @@ public final class WebSocketServer: @unchecked Sendable {
         return HTTPRequest(method: method, path: path, remoteAddress: Self.peer(wsi), hasBody: announcesBody)
     }
 
-    private static func connection(in user: UnsafeMutableRawPointer?) -> WebSocketConnection? {
-        guard let raw = user?.load(as: UnsafeMutableRawPointer?.self) else { return nil }
-        return Unmanaged<WebSocketConnection>.fromOpaque(raw).takeUnretainedValue()
+    /// The connection and session an open WebSocket's lws user data holds (nil before ESTABLISHED
+    /// and after CLOSED). Typed by `Handler`: no lookup, no cast.
+    private static func open(
+        in user: UnsafeMutableRawPointer?
+    ) -> (connection: WebSocketConnection, session: Handler.Session)? {
+        guard let slot = user?.load(as: SessionSlot.self), let connection = slot.connection, let session = slot.session
+        else { return nil }
+        return (
+            Unmanaged<WebSocketConnection>.fromOpaque(connection).takeUnretainedValue(),
+            Unmanaged<Handler.Session>.fromOpaque(session).takeUnretainedValue()
+        )
+    }
+}
+
+/// What lws keeps for each WebSocket in its per-session user data (zeroed by lws): the connection and
+/// the handler's session, each retained once from ESTABLISHED to CLOSED.
+private struct SessionSlot {
+    var connection: UnsafeMutableRawPointer?
+    var session: UnsafeMutableRawPointer?
+}
+
+/// The non-generic end of libwebsockets' C callbacks: the context's user pointer, the tick timer's
+/// back pointer and the service thread's dictionary lead here.
+///
+/// A C function pointer cannot be generic, and a generic class's vtable or witness table would only
+/// reach its unspecialized code; these closures are made in `WebSocketServer.init`, where `Handler`
+/// is known, so each callback is one indirect call into the specialized server.
+private final class LWSCallbacks {
+    typealias Handle = (
+        OpaquePointer?, lws_callback_reasons, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, Int
+    ) -> Int32
+
+    static let threadKey = "exorec.lws.server"
+
+    let handle: Handle
+    let tick: () -> Void
+    let logged: (Int32, String) -> Void
+
+    init(handle: @escaping Handle, tick: @escaping () -> Void, logged: @escaping (Int32, String) -> Void) {
+        self.handle = handle
+        self.tick = tick
+        self.logged = logged
     }
 
-    fileprivate static func server(for wsi: OpaquePointer?) -> WebSocketServer? {
+    static func of(_ wsi: OpaquePointer?) -> Unmanaged<LWSCallbacks>? {
         guard let wsi, let context = lws_get_context(wsi), let user = lws_context_user(context) else { return nil }
-        return Unmanaged<WebSocketServer>.fromOpaque(user).takeUnretainedValue()
+        return Unmanaged<LWSCallbacks>.fromOpaque(user)
     }
 
-    fileprivate static func server(forTimer sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) -> WebSocketServer? {
+    static func of(timer sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) -> LWSCallbacks? {
         guard let sul else { return nil }
         let raw = UnsafeMutableRawPointer(sul).load(
             fromByteOffset: MemoryLayout<lws_sorted_usec_list_t>.stride,
             as: UnsafeMutableRawPointer.self
         )
-        return Unmanaged<WebSocketServer>.fromOpaque(raw).takeUnretainedValue()
+        return Unmanaged<LWSCallbacks>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    /// The server whose service thread this is, for lws's log lines.
-    fileprivate static var onThisThread: WebSocketServer? {
-        Thread.current.threadDictionary[Self.threadKey] as? WebSocketServer
+    /// The callbacks of the server whose service thread this is, for lws's log lines.
+    static var onThisThread: LWSCallbacks? {
+        Thread.current.threadDictionary[Self.threadKey] as? LWSCallbacks
     }
 }
 
@@ -770,14 +843,14 @@ private func webSocketServerCallback(
     input: UnsafeMutableRawPointer?,
     length: Int
 ) -> Int32 {
-    guard let server = WebSocketServer.server(for: wsi) else {
+    guard let callbacks = LWSCallbacks.of(wsi) else {
         return lws_callback_http_dummy(wsi, reason, user, input, length)
     }
-    return server.handle(wsi: wsi, reason: reason, user: user, input: input, length: length)
+    return callbacks._withUnsafeGuaranteedRef { $0.handle(wsi, reason, user, input, length) }
 }
 
 private func webSocketServerTick(_ sul: UnsafeMutablePointer<lws_sorted_usec_list_t>?) {
-    WebSocketServer.server(forTimer: sul)?.tick()
+    LWSCallbacks.of(timer: sul)?.tick()
 }
 
 private let lwsLogger = Logger(label: "exorec.lws")
@@ -788,11 +861,20 @@ private let lwsLogger = Logger(label: "exorec.lws")
 private func lwsLogEmitter(_ level: Int32, _ line: UnsafePointer<CChar>?) {
     guard let line else { return }
     let text = String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)
-    if let server = WebSocketServer.onThisThread {
-        server.lwsLogged(level: level, text: text)
+    if let callbacks = LWSCallbacks.onThisThread {
+        callbacks.logged(level, text)
     } else if level & LLL_ERR != 0 {
         lwsLogger.error("\(text)")
     } else {
         lwsLogger.warning("\(text)")
+    }
+}
+
+/// The service thread's clock: monotonic milliseconds (`CLOCK_MONOTONIC`), as `tick` receives them.
+enum MonotonicClock {
+    static func milliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

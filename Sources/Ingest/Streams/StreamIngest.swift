@@ -75,7 +75,7 @@ final class StreamIngest: WebSocketServerHandler {
         if case .reject(let status, let reason) = decision {
             let kind = Self.rejectionKind(status)
             self.metrics.rejectedUpgrades[kind, default: 0] += 1
-            let now = WebSocketServer.monotonicMs()
+            let now = MonotonicClock.milliseconds()
             if let suppressed = self.rejectionLog.shouldLog(kind, now: now) {
                 self.logger.warning(
                     "refused stream upgrade",
@@ -135,45 +135,40 @@ final class StreamIngest: WebSocketServerHandler {
 
     // MARK: - Connections
 
-    func opened(_ connection: WebSocketConnection, request: UpgradeRequest) {
+    func opened(_ connection: WebSocketConnection, request: UpgradeRequest) -> StreamSession {
         let session = StreamSession(
             connection: connection,
             request: request,
             ingest: self,
-            now: WebSocketServer.monotonicMs()
+            now: MonotonicClock.milliseconds()
         )
-        connection.context = session
         self.sessions[connection.id] = session
         self.metrics.openConnections += 1
+        return session
     }
 
-    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, on connection: WebSocketConnection) {
+    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, session: StreamSession) {
         self.metrics.messages += 1
-        // Only `opened` sets the context, always to a StreamSession: skip the dynamic cast.
-        guard let context = connection.context else { return }
-        unsafeDowncast(context, to: StreamSession.self).received(
-            message,
-            isBinary: isBinary,
-            now: WebSocketServer.monotonicMs()
-        )
+        session.received(message, isBinary: isBinary, now: MonotonicClock.milliseconds())
     }
 
-    func messageTooLarge(on connection: WebSocketConnection) {
+    func messageTooLarge(session: StreamSession) {
         self.metrics.errors["message-too-large", default: 0] += 1
-        guard let session = connection.context as? StreamSession else { return }
         session.recorder?.recordInvalidMessage(code: "message-too-large")
         self.logger.warning(
             "closing stream: message too large",
-            metadata: ["connection": "\(connection.id)", "limit_bytes": "\(self.configuration.server.maxMessageBytes)"]
+            metadata: [
+                "connection": "\(session.connection.id)",
+                "limit_bytes": "\(self.configuration.server.maxMessageBytes)",
+            ]
         )
         session.finish(reason: "message-too-large", closeCode: nil, closeReason: "")
     }
 
-    func closed(_ connection: WebSocketConnection) {
+    func closed(session: StreamSession) {
         self.metrics.openConnections -= 1
-        guard let session = self.sessions.removeValue(forKey: connection.id) else { return }
+        guard self.sessions.removeValue(forKey: session.connection.id) != nil else { return }
         session.finish(reason: "disconnected", closeCode: nil, closeReason: "")
-        connection.context = nil
     }
 
     // MARK: - Periodic work and shutdown
