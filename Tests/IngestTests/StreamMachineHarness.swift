@@ -30,6 +30,9 @@ final class MachineHarness {
     var failCreate: MediaError?
     var failWrites: MediaError?
     var now: Int64 = 0
+    /// The pause registry, consulted as the shell does (at start, before each frame and dtmf).
+    var pauses: CallPauses?
+    private var pauseCallSid: String?
     /// Messages the shell would refuse as too large (it never parses them).
     var maxMessageBytes = 1 << 20
     private var decodeBuffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -60,6 +63,7 @@ final class MachineHarness {
             switch parsed {
             case .media(let frame):
                 guard self.machine.phase == .recording else { return self.perform(self.machine.mediaBeforeStart()) }
+                self.syncPause()
                 self.decodeBuffer.withUnsafeMutableBytes { raw in
                     let samples: UnsafeMutableBufferPointer<Int16>
                     do throws(StreamProtocolError) {
@@ -76,6 +80,7 @@ final class MachineHarness {
             case .stop(let stop):
                 self.perform(self.machine.stop(reason: stop.reason))
             case .dtmf(let dtmf):
+                self.syncPause()
                 self.machine.dtmf(digit: dtmf.digit, durationMs: dtmf.durationMs, at: .init(millisecondsSinceEpoch: 1_700_000_000_000))
             case .mark:
                 self.machine.mark()
@@ -128,6 +133,13 @@ final class MachineHarness {
         self.perform(self.machine.applyPause(entry, generation: generation, at: .init(millisecondsSinceEpoch: 1_700_000_000_000)))
     }
 
+    private func syncPause() {
+        guard let pauses, let callSid = self.pauseCallSid, pauses.generation != self.machine.pauseGeneration else {
+            return
+        }
+        self.applyPause(pauses.pause(of: callSid), generation: pauses.generation)
+    }
+
     // MARK: - Performing
 
     func perform(_ actions: StreamMachine.Actions) {
@@ -146,7 +158,15 @@ final class MachineHarness {
             self.sidecarWrites += 1
         }
         if let paused = actions.paused { self.pauseLogs.append(paused) }
-        if actions.publishStarted { self.startedPublished += 1 }
+        if actions.publishStarted {
+            self.startedPublished += 1
+            if let pauses, let callSid = self.machine.identity?.callSid?.value {
+                self.pauseCallSid = callSid
+                let generation = pauses.generation
+                let entry = pauses.streamStarted(callSid: callSid)
+                self.applyPause(entry, generation: generation)
+            }
+        }
         if actions.queueFlush { self.queuedForFlush += 1 }
         if actions.write { self.drain() }
         if actions.refreshHeader, self.machine.takeHeaderDirty() { self.headerRefreshes += 1 }
@@ -154,7 +174,11 @@ final class MachineHarness {
             self.machine.endPause(at: .init(millisecondsSinceEpoch: 1_700_000_000_000))
             self.finished = self.machine.finalSidecar(endedAt: .init(millisecondsSinceEpoch: 1_700_000_000_000))
         }
-        if actions.ended { self.ended = true }
+        if actions.ended {
+            self.ended = true
+            if let pauses, let callSid = self.pauseCallSid { pauses.streamEnded(callSid: callSid) }
+            self.pauseCallSid = nil
+        }
         if let close = actions.close { self.closes.append(close) }
     }
 
