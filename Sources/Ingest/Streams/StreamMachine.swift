@@ -48,10 +48,10 @@ public struct StreamMachine: ~Copyable {
     }
 
     public static let supportedRates: Set<Int> = [8000, 16000, 24000]
-    /// The write buffer starts this small (8 KiB) and doubles, up to ``maxWriteSamples``, for a stream that
-    /// fills it before its flush age: real-time streams stay small, a flood gets large writes.
+    /// The write buffer starts this small (8 KiB) and doubles, up to `recording.write_buffer_samples`
+    /// (32,768 samples, 64 KiB, by default), for a stream that fills it before its flush age:
+    /// real-time streams stay small, a flood gets large writes.
     public static let initialWriteSamples = 4096
-    public static let maxWriteSamples = 32_768
     /// DTMF digits kept per stream.
     public static let maxDTMF = 10_000
 
@@ -143,12 +143,16 @@ public struct StreamMachine: ~Copyable {
     private var startedAt: Timestamp?
     /// The start's track list asked for this many channels (applied once the files exist).
     private var announcedChannels = 0
-    private var writeThreshold = StreamMachine.initialWriteSamples
+    private var writeThreshold: Int
+    private let maxWriteThreshold: Int
     private var bufferedSince: Int64?
     private var headerDirty = false
     private var lastSidecarWriteMs: Int64 = 0
     private var sidecarCounters = SidecarCounters()
+    /// Why the stream's audio stopped being stored (the sidecar's close reason says so).
     private var writeFailure: String?
+    /// A write failed: nothing more is handed out (audio within the 4 GB limit still is).
+    private var writesBroken = false
     private var closeReason = ""
     private var pause = StreamPauseTracker()
     private var reported: Set<String> = []
@@ -156,6 +160,8 @@ public struct StreamMachine: ~Copyable {
     public init(configuration: Configuration, now: Int64) {
         self.configuration = configuration
         self.lastActivityMs = now
+        self.maxWriteThreshold = max(configuration.recorder.writeBufferSamples, 512)
+        self.writeThreshold = min(Self.initialWriteSamples, self.maxWriteThreshold)
         self.timeline = Timeline(.init(sampleRate: 8000, channels: 1, reorderWindowMs: 0, maxGapMs: 0))
         self.output = WriteBuffer(capacity: 0, limitBytes: configuration.recorder.maxDataBytes)
     }
@@ -328,10 +334,11 @@ public struct StreamMachine: ~Copyable {
             return actions
         }
         if self.output.limitReached && self.writeFailure == nil {
+            // What fits stays buffered and is written as the stream ends.
             actions.merge(self.storeFailed(code: "media.short-write", detail: "the 4 GB limit of a WAV file is reached"))
             return actions
         }
-        actions.merge(self.buffered(now: now))
+        actions.merge(self.buffered(now: now, frameSamples: samples.count * self.channels))
         return actions
     }
 
@@ -449,7 +456,7 @@ public struct StreamMachine: ~Copyable {
     /// The next chunk of audio to write, or nil when the buffer is empty. Chunks are interleaved whole
     /// frames: the buffer's audio, and silence (from a shared block of zeros) for gaps past the window.
     public mutating func nextWrite() -> UnsafeBufferPointer<Int16>? {
-        guard self.writeFailure == nil, let chunk = self.output.next() else {
+        guard !self.writesBroken, let chunk = self.output.next() else {
             self.bufferedSince = nil
             return nil
         }
@@ -467,6 +474,7 @@ public struct StreamMachine: ~Copyable {
     /// Writing `unwritten` samples (the last chunk) failed: the stream ends (1011).
     public mutating func writeFailed(_ error: MediaError, unwritten: Int) -> Actions {
         self.framesWritten -= Int64(unwritten / max(self.channels, 1))
+        self.writesBroken = true
         self.output.discard()
         self.bufferedSince = nil
         guard self.writeFailure == nil else { return Actions() }
@@ -505,7 +513,7 @@ public struct StreamMachine: ~Copyable {
                 maxDurationMs: recorder.maxDurationMs
             )
         )
-        self.output.reserve(Self.initialWriteSamples)
+        self.output.reserve(self.writeThreshold)
         self.sidecar?.channels = channels
         self.sidecar?.channelMap = StreamSidecar.channelMap(channels: channels)
         var actions = Actions()
@@ -514,19 +522,22 @@ public struct StreamMachine: ~Copyable {
         return actions
     }
 
-    /// Audio was committed into the write buffer: is a write due (the buffer is full)?
-    private mutating func buffered(now: Int64) -> Actions {
+    /// Audio was committed into the write buffer: is a write due? The buffer is full when the next
+    /// frame of this size would not fit.
+    private mutating func buffered(now: Int64, frameSamples: Int) -> Actions {
         var actions = Actions()
         guard !self.output.isEmpty else { return actions }
         if self.bufferedSince == nil {
             self.bufferedSince = now
             actions.queueFlush = true
         }
-        if self.output.pendingSamples >= Int64(self.writeThreshold) {
+        if self.output.bufferedAudio + frameSamples > self.writeThreshold
+            || self.output.pendingSamples >= Int64(self.writeThreshold)
+        {
             actions.write = true
             // Filled before its flush age: a flood. Larger writes from now on (up to 64 KiB).
-            if now - self.bufferedSince! < self.configuration.flushAfterMs && self.writeThreshold < Self.maxWriteSamples {
-                self.writeThreshold *= 2
+            if now - self.bufferedSince! < self.configuration.flushAfterMs && self.writeThreshold < self.maxWriteThreshold {
+                self.writeThreshold = min(self.writeThreshold * 2, self.maxWriteThreshold)
                 self.output.reserve(self.writeThreshold)
             }
         }
@@ -535,7 +546,6 @@ public struct StreamMachine: ~Copyable {
 
     private mutating func storeFailed(code: String, detail: String) -> Actions {
         self.writeFailure = code
-        self.output.discard()
         return self.fail("write-failed", .internalError, "cannot store audio: \(code)", detail: detail)
     }
 
@@ -552,7 +562,7 @@ public struct StreamMachine: ~Copyable {
         actions.finish = reason
         // No media arrived: still leave a valid (empty) WAV, one per stream.
         if self.channels == 0 { actions.merge(self.fixChannels(1)) }
-        if self.writeFailure == nil {
+        if !self.writesBroken {
             self.timeline.finish(into: &self.output)
             actions.write = true
         }
@@ -674,6 +684,8 @@ extension StreamMachine {
         deinit { self.storage.deallocate() }
 
         var isEmpty: Bool { self.pendingSamples == 0 }
+        /// Samples of audio (not silence runs) held in memory.
+        var bufferedAudio: Int { self.count - self.readIndex }
 
         mutating func append(_ samples: UnsafeBufferPointer<Int16>) {
             guard let base = samples.baseAddress, !samples.isEmpty, self.admit(Int64(samples.count)) else { return }

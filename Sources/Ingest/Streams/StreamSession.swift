@@ -16,8 +16,8 @@ import Darwin
 /// (`SoundFile`), write audio pulled from the machine (`sf_write_raw`), refresh the header, rewrite the
 /// sidecar, publish, log, close the socket. Every rule is the machine's (see `docs/INGEST.md`, "A
 /// frame's path"); nothing here decides what a message means.
-final class StreamSession {
-    let connection: WebSocketConnection
+package final class StreamSession {
+    let connection: any StreamConnection
     let shared: StreamShared
     private(set) var machine: StreamMachine
     private var file: SoundFile?
@@ -36,7 +36,7 @@ final class StreamSession {
     var finished: Bool { self.machine.phase == .finished }
     var lastActivityMs: Int64 { self.machine.lastActivityMs }
 
-    init(connection: WebSocketConnection, request: UpgradeRequest, shared: StreamShared, now: Int64) {
+    package init(connection: any StreamConnection, request: UpgradeRequest, shared: StreamShared, now: Int64) {
         self.connection = connection
         self.shared = shared
         var query: [String: String] = [:]
@@ -57,7 +57,7 @@ final class StreamSession {
 
     // MARK: - Messages
 
-    func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, now: Int64) {
+    package func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, now: Int64) {
         self.machine.activity(now: now)
         guard !self.finished else { return }
         if isBinary { return self.perform(self.machine.binaryMessage()) }
@@ -110,7 +110,7 @@ final class StreamSession {
         self.perform(self.machine.messageTooLarge(limitBytes: self.shared.maxMessageBytes))
     }
 
-    func disconnected() { self.perform(self.machine.disconnected()) }
+    package func disconnected() { self.perform(self.machine.disconnected()) }
     func shutdown() { self.perform(self.machine.shutdown()) }
 
     // MARK: - Time
@@ -118,7 +118,7 @@ final class StreamSession {
     /// The flush queue's tick: the buffered audio is `flushAfterMs` old.
     func flush() { self.drain() }
 
-    func housekeeping(now: Int64) {
+    package func housekeeping(now: Int64) {
         self.syncPause()
         self.perform(self.machine.housekeeping(now: now, at: .now()))
     }
@@ -270,6 +270,16 @@ final class StreamSession {
     }
 }
 
+/// What a session needs of its socket: who it is (for the log) and a way to close it. The server's
+/// `WebSocketConnection` is one; the allocation probe brings its own.
+package protocol StreamConnection: AnyObject {
+    var id: UInt64 { get }
+    var remoteAddress: String { get }
+    func close(_ code: CloseCode, reason: String)
+}
+
+extension WebSocketConnection: StreamConnection {}
+
 extension StreamSession {
     /// How far the file grew since the last report, or nil if it did not (housekeeping only: after
     /// the machine's housekeeping, so the header already covers these frames).
@@ -298,7 +308,7 @@ extension StreamSession {
 /// What every session of one ingest shares, handed over at creation instead of a reference to the
 /// ingest: the parser, one decode scratch buffer, the pause registry, the configuration, the counters,
 /// the flush queue and the way out (events, finalizer). Service thread only.
-final class StreamShared {
+package final class StreamShared {
     let parser = StreamMessageParser()
     let layout: StorageLayout
     let logger: Logger
@@ -315,7 +325,7 @@ final class StreamShared {
     private let events: AsyncStream<IngestEvent>.Continuation
     let finalizeFailures = FinalizeFailureCounter()
 
-    init(
+    package init(
         configuration: IngestConfiguration,
         layout: StorageLayout,
         pauses: CallPauses,
@@ -378,7 +388,7 @@ final class StreamShared {
     }
 
     /// Writes out every queued stream whose buffered audio is `flushAfterMs` old.
-    func flushDue(now: Int64, flushAfterMs: Int64) {
+    package func flushDue(now: Int64, flushAfterMs: Int64) {
         while self.flushQueueHead < self.flushQueue.count {
             let (session, since) = self.flushQueue[self.flushQueueHead]
             guard now - since >= flushAfterMs else { break }
