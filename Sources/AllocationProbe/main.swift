@@ -81,7 +81,8 @@ struct StreamScriptLite {
             if frame % 12 == 5 { order.append(frame) }
         }
         return order.flatMap { frame in
-            self.dual ? [self.media(frame: frame, track: .inbound), self.media(frame: frame, track: .outbound)]
+            self.dual
+                ? [self.media(frame: frame, track: .inbound), self.media(frame: frame, track: .outbound)]
                 : [self.media(frame: frame, track: nil)]
         }
     }
@@ -128,7 +129,12 @@ let request = UpgradeRequest(path: "/v1/streams", query: [], authorization: nil,
 var now: Int64 = 1_000
 var sessions: [StreamSession] = []
 for (index, script) in scripts.enumerated() {
-    let session = StreamSession(connection: ProbeConnection(id: UInt64(index)), request: request, shared: shared, now: now)
+    let session = StreamSession(
+        connection: ProbeConnection(id: UInt64(index)),
+        request: request,
+        shared: shared,
+        now: now
+    )
     script.start().withUnsafeBytes { session.received($0, isBinary: false, now: now) }
     sessions.append(session)
 }

@@ -28,7 +28,8 @@ import Testing
         guard FileManager.default.isExecutableFile(atPath: probe), FileManager.default.fileExists(atPath: interposer)
         else {
             throw ProbeMissing(
-                description: "no release AllocationProbe at \(probe): run `swift build -c release --product AllocationProbe`"
+                description:
+                    "no release AllocationProbe at \(probe): run `swift build -c release --product AllocationProbe`"
             )
         }
         let process = Process()

@@ -8,7 +8,10 @@ import Testing
 /// Socket-free twins of `BadInputTests`: the same messages driven straight into a ``StreamMachine``,
 /// asserting the actions it returns (close code, close reason, what it reports) and the audio it emits.
 @Suite struct StreamMachineBadInputTests {
-    static func recorder(_ change: (inout StreamRecorder.Configuration) -> Void = { _ in }) -> StreamMachine
+    static func recorder(
+        _ change: (inout StreamRecorder.Configuration) -> Void = { _ in }
+    )
+        -> StreamMachine
         .Configuration
     {
         var configuration = StreamMachine.Configuration()

@@ -81,7 +81,11 @@ final class MachineHarness {
                 self.perform(self.machine.stop(reason: stop.reason))
             case .dtmf(let dtmf):
                 self.syncPause()
-                self.machine.dtmf(digit: dtmf.digit, durationMs: dtmf.durationMs, at: .init(millisecondsSinceEpoch: 1_700_000_000_000))
+                self.machine.dtmf(
+                    digit: dtmf.digit,
+                    durationMs: dtmf.durationMs,
+                    at: .init(millisecondsSinceEpoch: 1_700_000_000_000)
+                )
             case .mark:
                 self.machine.mark()
             case .connected:
@@ -130,7 +134,9 @@ final class MachineHarness {
     }
 
     func applyPause(_ entry: CallPauses.Entry?, generation: UInt64) {
-        self.perform(self.machine.applyPause(entry, generation: generation, at: .init(millisecondsSinceEpoch: 1_700_000_000_000)))
+        self.perform(
+            self.machine.applyPause(entry, generation: generation, at: .init(millisecondsSinceEpoch: 1_700_000_000_000))
+        )
     }
 
     private func syncPause() {

@@ -18,7 +18,9 @@ import Testing
         let script = StreamScript(streamSid: "jumper", seed: 6)
         h.send(script.start())
         for index in 0..<10 {
-            h.send(ImpossibleNumberTests.media(script, frame: index, Placement(chunk: nil, timestamp: "\(index * 50_000)")))
+            h.send(
+                ImpossibleNumberTests.media(script, frame: index, Placement(chunk: nil, timestamp: "\(index * 50_000)"))
+            )
         }
         let close = try #require(h.closes.first)
         #expect(close.code == .policyViolation)
@@ -58,7 +60,7 @@ import Testing
         )
     }
 
-@Test(arguments: [
+    @Test(arguments: [
         [
             Placement(chunk: nil, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
             Placement(chunk: #""11529215046068469""#, timestamp: nil),

@@ -52,7 +52,9 @@ import Testing
             self.arrivals.append(pending.removeFirst())
             while !pending.isEmpty {
                 let earliest = pending[0].frame
-                let eligible = pending.indices.filter { pending[$0].frame < earliest + StreamMachinePropertyTests.windowFrames }
+                let eligible = pending.indices.filter {
+                    pending[$0].frame < earliest + StreamMachinePropertyTests.windowFrames
+                }
                 let pick = eligible[Int(random.next() % UInt64(eligible.count))]
                 self.arrivals.append(pending.remove(at: pick))
                 // Now and then, a copy of something already sent.
@@ -102,7 +104,9 @@ import Testing
                 }
                 let start = frame
                 while scenario.dropped.contains([frame, channel]) { frame += 1 }
-                gaps.append(.init(channel: channel, startMs: Int64(start * 100), durationMs: Int64((frame - start) * 100)))
+                gaps.append(
+                    .init(channel: channel, startMs: Int64(start * 100), durationMs: Int64((frame - start) * 100))
+                )
             }
         }
         return gaps.sorted { ($0.channel, $0.startMs) < ($1.channel, $1.startMs) }

@@ -75,7 +75,9 @@ import Testing
         h.send(
             #"{"event":"dtmf","sequence_number":"3","stream_sid":"\#(script.streamSid)","dtmf":{"digit":"5","duration":"100"}}"#
         )
-        h.send(#"{"event":"mark","sequence_number":"4","stream_sid":"\#(script.streamSid)","mark":{"name":"greeting"}}"#)
+        h.send(
+            #"{"event":"mark","sequence_number":"4","stream_sid":"\#(script.streamSid)","mark":{"name":"greeting"}}"#
+        )
         h.send(#"{"event":"clear","stream_sid":"\#(script.streamSid)"}"#)
         h.send(script.stop())
         let sidecar = try #require(h.finished)
@@ -94,7 +96,9 @@ import Testing
         let b = MachineHarness()
         b.send(StreamScript(streamSid: "rateb", sampleRate: 24000).start())
         let c = MachineHarness()
-        c.send(#"{"event":"start","stream_sid":"ratec","start":{"stream_sid":"ratec","call_sid":"CAc","account_sid":"acct1"}}"#)
+        c.send(
+            #"{"event":"start","stream_sid":"ratec","start":{"stream_sid":"ratec","call_sid":"CAc","account_sid":"acct1"}}"#
+        )
         c.send(#"{"event":"stop","stream_sid":"ratec","stop":{"reason":"stopped"}}"#)
         #expect(a.created?.sampleRate == 16000)
         #expect(b.created?.sampleRate == 24000)

@@ -16,7 +16,13 @@ private final class TimelineHarness {
     }
 
     @discardableResult
-    func place(_ samples: [Int16], channel: Int = 0, ts: Int64?, chunk: Int64? = nil) -> StreamMachine.Timeline
+    func place(
+        _ samples: [Int16],
+        channel: Int = 0,
+        ts: Int64?,
+        chunk: Int64? = nil
+    )
+        -> StreamMachine.Timeline
         .Placement
     {
         let placement = samples.withUnsafeBufferPointer { buffer in

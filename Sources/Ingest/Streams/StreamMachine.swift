@@ -335,7 +335,9 @@ public struct StreamMachine: ~Copyable {
         }
         if self.output.limitReached && self.writeFailure == nil {
             // What fits stays buffered and is written as the stream ends.
-            actions.merge(self.storeFailed(code: "media.short-write", detail: "the 4 GB limit of a WAV file is reached"))
+            actions.merge(
+                self.storeFailed(code: "media.short-write", detail: "the 4 GB limit of a WAV file is reached")
+            )
             return actions
         }
         actions.merge(self.buffered(now: now, frameSamples: samples.count * self.channels))
@@ -536,7 +538,9 @@ public struct StreamMachine: ~Copyable {
         {
             actions.write = true
             // Filled before its flush age: a flood. Larger writes from now on (up to 64 KiB).
-            if now - self.bufferedSince! < self.configuration.flushAfterMs && self.writeThreshold < self.maxWriteThreshold {
+            if now - self.bufferedSince! < self.configuration.flushAfterMs
+                && self.writeThreshold < self.maxWriteThreshold
+            {
                 self.writeThreshold = min(self.writeThreshold * 2, self.maxWriteThreshold)
                 self.output.reserve(self.writeThreshold)
             }
@@ -588,7 +592,9 @@ public struct StreamMachine: ~Copyable {
     ) -> Actions {
         if self.sidecar != nil { self.sidecar!.invalidMessages[kind, default: 0] += 1 }
         var actions = self.reportOnce(kind, .warning, "closing stream: \(reason)", detail.map { ["detail": $0] } ?? [:])
-        actions.merge(self.finish(reason: explained ? "\(kind); \(reason)" : kind, close: Close(code: code, reason: reason)))
+        actions.merge(
+            self.finish(reason: explained ? "\(kind); \(reason)" : kind, close: Close(code: code, reason: reason))
+        )
         actions.error = kind
         return actions
     }
@@ -870,7 +876,6 @@ extension StreamMachine {
         private var stage: UnsafeMutablePointer<Int16>?
         private var stageFrames: Int64 = 0
 
-
         public init(_ configuration: Configuration) {
             precondition(configuration.channels == 1 || configuration.channels == 2, "1 or 2 channels")
             precondition(configuration.sampleRate > 0)
@@ -933,7 +938,8 @@ extension StreamMachine {
             let count = Int64(samples.count)
             guard count > 0 else { return .placed }
 
-            guard let offset = self.offset(channel: channel, timestampMs: timestampMs, chunk: chunk, count: count) else {
+            guard let offset = self.offset(channel: channel, timestampMs: timestampMs, chunk: chunk, count: count)
+            else {
                 self.lateFrames += 1
                 return .late
             }
@@ -1147,7 +1153,9 @@ extension StreamMachine {
                 var cursor = self.committed
                 for range in self.staged[channel] {
                     if range.lowerBound >= target { break }
-                    if range.lowerBound > cursor { self.recordGap(channel: channel, from: cursor, to: range.lowerBound) }
+                    if range.lowerBound > cursor {
+                        self.recordGap(channel: channel, from: cursor, to: range.lowerBound)
+                    }
                     cursor = max(cursor, range.upperBound)
                 }
                 if cursor < target { self.recordGap(channel: channel, from: cursor, to: target) }

@@ -176,7 +176,10 @@ package final class StreamSession {
     private func create(_ creation: StreamMachine.Creation) {
         let directory = creation.identity.directory(in: self.shared.layout, startedAt: creation.startedAt)
         do throws(MediaError) {
-            let reserved = try self.shared.layout.reserveStreamFile(in: directory, streamSid: creation.identity.streamSid)
+            let reserved = try self.shared.layout.reserveStreamFile(
+                in: directory,
+                streamSid: creation.identity.streamSid
+            )
             self.wavPath = reserved.wavPath
             self.sidecarPath = reserved.sidecarPath
             self.descriptor = reserved.descriptor
