@@ -184,9 +184,10 @@ package final class StreamSession {
             self.sidecarPath = reserved.sidecarPath
             self.descriptor = reserved.descriptor
             let name = String(reserved.wavPath.split(separator: "/").last ?? "")
-            let actions = self.machine.created(fileName: name)
+            var actions = self.machine.created(fileName: name)
             // The sidecar exists before any audio, so start-up repair can always find an open file.
             try self.writeSidecar()
+            actions.rewriteSidecar = false
             self.perform(actions)
         } catch {
             self.perform(self.machine.storageFailed(error))
