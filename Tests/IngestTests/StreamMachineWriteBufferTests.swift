@@ -57,6 +57,29 @@ import Testing
         #expect(exact)
     }
 
+    /// A real-time stream whose frames arrive in a burst after the service thread stalled (2,000
+    /// streams starting at once) keeps its small buffer: only a stream that keeps filling it grows it.
+    @Test func aBurstAfterAStallDoesNotGrowTheBuffer() {
+        let h = MachineHarness()
+        let script = StreamScript(seed: 9)
+        h.send(script.start())
+        var frame = 0
+        for _ in 0..<3 {
+            for _ in 0..<12 {  // 1.2 s of audio at once
+                h.send(script.media(frame: frame))
+                frame += 1
+            }
+            for _ in 0..<20 {  // then real time
+                h.send(script.media(frame: frame))
+                frame += 1
+                for _ in 0..<4 { h.tick(advanceMs: 25) }
+            }
+        }
+        #expect(h.machine.writeBufferCapacity == StreamMachine.initialWriteSamples)
+        h.send(script.stop())
+        #expect(h.written.count == frame * 800)
+    }
+
     /// A gap past the reorder window is written as silence chunks from a shared block: ten minutes of
     /// gap takes no buffer memory.
     @Test func aLongGapIsWrittenAsSilenceChunksWithoutGrowingTheBuffer() throws {

@@ -146,6 +146,10 @@ public struct StreamMachine: ~Copyable {
     private var writeThreshold: Int
     private let maxWriteThreshold: Int
     private var bufferedSince: Int64?
+    /// Writes in a row that the buffer filled before its flush age; the buffer grows at three, so a
+    /// real-time stream that gets a burst after a stall (the service thread lagged) keeps its 8 KiB.
+    private var fullWrites = 0
+    private var drainingFull = false
     private var headerDirty = false
     private var lastSidecarWriteMs: Int64 = 0
     private var sidecarCounters = SidecarCounters()
@@ -460,6 +464,8 @@ public struct StreamMachine: ~Copyable {
     public mutating func nextWrite() -> UnsafeBufferPointer<Int16>? {
         guard !self.writesBroken, let chunk = self.output.next() else {
             self.bufferedSince = nil
+            if !self.drainingFull { self.fullWrites = 0 }  // a write the flush age asked for
+            self.drainingFull = false
             return nil
         }
         self.framesWritten += Int64(chunk.count / max(self.channels, 1))
@@ -537,12 +543,18 @@ public struct StreamMachine: ~Copyable {
             || self.output.pendingSamples >= Int64(self.writeThreshold)
         {
             actions.write = true
-            // Filled before its flush age: a flood. Larger writes from now on (up to 64 KiB).
-            if now - self.bufferedSince! < self.configuration.flushAfterMs
-                && self.writeThreshold < self.maxWriteThreshold
-            {
-                self.writeThreshold = min(self.writeThreshold * 2, self.maxWriteThreshold)
-                self.output.reserve(self.writeThreshold)
+            self.drainingFull = true
+            // Filled before its flush age three times in a row: a flood. Larger writes from now on
+            // (up to 64 KiB).
+            if now - self.bufferedSince! < self.configuration.flushAfterMs {
+                self.fullWrites += 1
+                if self.fullWrites >= 3 && self.writeThreshold < self.maxWriteThreshold {
+                    self.fullWrites = 0
+                    self.writeThreshold = min(self.writeThreshold * 2, self.maxWriteThreshold)
+                    self.output.reserve(self.writeThreshold)
+                }
+            } else {
+                self.fullWrites = 0
             }
         }
         return actions
