@@ -160,6 +160,9 @@ public struct StreamMachine: ~Copyable {
     private var closeReason = ""
     private var pause = StreamPauseTracker()
     private var reported: Set<String> = []
+    private var mediaMessages: Int64 = 0
+    /// The files exist (``created(fileName:)``): the sidecar is set.
+    private var hasFiles = false
 
     public init(configuration: Configuration, now: Int64) {
         self.configuration = configuration
@@ -251,6 +254,7 @@ public struct StreamMachine: ~Copyable {
             file: fileName,
             exorecVersion: self.configuration.exorecVersion
         )
+        self.hasFiles = true
         var actions = Actions()
         actions.rewriteSidecar = true
         actions.publishStarted = true
@@ -280,7 +284,7 @@ public struct StreamMachine: ~Copyable {
 
     /// One decoded media frame. `samples` may be overwritten (silence while paused).
     public mutating func media(_ frame: MediaFrame, samples: UnsafeMutableBufferPointer<Int16>, now: Int64) -> Actions {
-        guard self.phase == .recording, self.sidecar != nil else {
+        guard self.phase == .recording, self.hasFiles else {
             return self.phase == .finished ? Actions() : self.mediaBeforeStart()
         }
         var actions = Actions()
@@ -302,7 +306,9 @@ public struct StreamMachine: ~Copyable {
             channel = 0
         }
         if self.pause.isPaused, let base = samples.baseAddress { base.update(repeating: 0, count: samples.count) }
-        self.sidecar!.mediaMessages += 1
+        // Counted here and copied into the sidecar when it is refreshed: the per-frame path never
+        // touches that large value.
+        self.mediaMessages += 1
         let placement = self.timeline.place(
             channel: channel,
             timestampMs: frame.timestampMs,
@@ -344,7 +350,7 @@ public struct StreamMachine: ~Copyable {
             )
             return actions
         }
-        actions.merge(self.buffered(now: now, frameSamples: samples.count * self.channels))
+        self.buffered(now: now, frameSamples: samples.count * self.channels, into: &actions)
         return actions
     }
 
@@ -532,9 +538,8 @@ public struct StreamMachine: ~Copyable {
 
     /// Audio was committed into the write buffer: is a write due? The buffer is full when the next
     /// frame of this size would not fit.
-    private mutating func buffered(now: Int64, frameSamples: Int) -> Actions {
-        var actions = Actions()
-        guard !self.output.isEmpty else { return actions }
+    private mutating func buffered(now: Int64, frameSamples: Int, into actions: inout Actions) {
+        guard !self.output.isEmpty else { return }
         if self.bufferedSince == nil {
             self.bufferedSince = now
             actions.queueFlush = true
@@ -557,7 +562,6 @@ public struct StreamMachine: ~Copyable {
                 self.fullWrites = 0
             }
         }
-        return actions
     }
 
     private mutating func storeFailed(code: String, detail: String) -> Actions {
@@ -641,6 +645,7 @@ public struct StreamMachine: ~Copyable {
 
     private mutating func refreshSidecarStatistics() {
         guard self.sidecar != nil else { return }
+        self.sidecar!.mediaMessages = self.mediaMessages
         let channels = Int64(max(self.channels, 1))
         let frames = self.framesWritten + self.output.pendingSamples / channels
         self.sidecar!.frames = frames
