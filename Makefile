@@ -44,6 +44,8 @@ ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProces
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
 test: build lint
 	$(SWIFT) build --build-tests
+	# StreamMachineAllocationTests counts the per-frame path's allocations in the release probe.
+	$(SWIFT) build -c release --product AllocationProbe
 	$(SWIFT) test --skip-build --skip '$(DEMO_CLI_TESTS)|$(ALONE_TESTS)|$(ABUSE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(DEMO_CLI_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ALONE_TESTS)'

@@ -44,6 +44,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        // Tests only: the stream machine's property test and the per-frame allocation count.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
     ],
     targets: [
         .systemLibrary(
@@ -211,7 +214,23 @@ let package = Package(
             dependencies: ["MediaStore", "ExorecTesting"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "ExorecTesting"], swiftSettings: strictSettings),
+        // Runs the per-frame path single-threaded between the malloc interposer's hook() and unhook();
+        // StreamMachineAllocationTests starts it with LD_PRELOAD of libMallocInterposerSwift.so.
+        .executableTarget(
+            name: "AllocationProbe",
+            dependencies: [
+                "ExotelKit", "MediaStore", "Ingest",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: [
+                "Ingest", "ExorecTesting", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "DoorsTests",
             dependencies: [

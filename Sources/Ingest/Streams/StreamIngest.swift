@@ -7,24 +7,18 @@ import Synchronization
 /// and the periodic work. All of it runs on the service thread of `WebSocketServer`. Every other
 /// HTTP endpoint lives on the platform and internal doors (the `Doors` target).
 final class StreamIngest: WebSocketServerHandler {
-    static let supportedRates: Set<Int> = [8000, 16000, 24000]
+    static let supportedRates = StreamMachine.supportedRates
     static let version = "0.1.0"
 
     let configuration: IngestConfiguration
     let layout: StorageLayout
     let logger: Logger
-    let parser = StreamMessageParser()
     /// The calls paused now (PCI pause), shared with the internal door.
     let pauses: CallPauses
-    var metrics = IngestMetrics()
+    /// What the sessions share (parser, decode scratch, counters, flush queue, events): they get this, not the ingest.
+    let shared: StreamShared
     private let authenticator: BasicAuthenticator
-    private let finalizer: StreamFinalizer
-    private let events: AsyncStream<IngestEvent>.Continuation
-    private let finalizeFailures = FinalizeFailureCounter()
     private var sessions: [UInt64: StreamSession] = [:]
-    /// Sessions with audio in their write buffer, oldest first: the only ones a tick visits.
-    private var flushQueue: [(session: StreamSession, since: Int64)] = []
-    private var flushQueueHead = 0
     private var ticks = 0
     /// Housekeeping (headers, sidecars, idle streams) runs every this many ticks: once per header
     /// interval, so a growing file's header never lags by more than that interval.
@@ -32,7 +26,6 @@ final class StreamIngest: WebSocketServerHandler {
     /// Progress is reported only to live consumers; without the consumer API nobody would read it.
     private let reportsProgress: Bool
     private var rejectionLog = RateLimitedLog(intervalMs: 10_000)
-    private var decodeBuffer: UnsafeMutableRawBufferPointer
     /// Where each housekeeping round publishes a copy of `metrics` for other threads.
     private let metricsSnapshot: IngestMetricsSnapshot
 
@@ -52,20 +45,21 @@ final class StreamIngest: WebSocketServerHandler {
             credentials: configuration.credentials,
             disabled: configuration.authDisabled
         )
-        self.finalizer = finalizer
-        self.events = events
-        self.decodeBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
+        self.shared = StreamShared(
+            configuration: configuration,
+            layout: self.layout,
+            pauses: pauses,
+            finalizer: finalizer,
+            events: events,
+            logger: logger,
+            version: Self.version
+        )
         self.reportsProgress = configuration.reportsProgress
         self.metricsSnapshot = metricsSnapshot
         self.housekeepingEvery = max(
             1,
             Int(configuration.recorder.headerUpdateIntervalMs / max(configuration.server.tickMilliseconds, 1))
         )
-        self.flushQueue.reserveCapacity(1024)
-    }
-
-    deinit {
-        self.decodeBuffer.deallocate()
     }
 
     // MARK: - Upgrades
@@ -74,7 +68,7 @@ final class StreamIngest: WebSocketServerHandler {
         let decision = self.decide(request)
         if case .reject(let status, let reason) = decision {
             let kind = Self.rejectionKind(status)
-            self.metrics.rejectedUpgrades[kind, default: 0] += 1
+            self.shared.metrics.rejectedUpgrades[kind, default: 0] += 1
             let now = MonotonicClock.milliseconds()
             if let suppressed = self.rejectionLog.shouldLog(kind, now: now) {
                 self.logger.warning(
@@ -139,36 +133,27 @@ final class StreamIngest: WebSocketServerHandler {
         let session = StreamSession(
             connection: connection,
             request: request,
-            ingest: self,
+            shared: self.shared,
             now: MonotonicClock.milliseconds()
         )
         self.sessions[connection.id] = session
-        self.metrics.openConnections += 1
+        self.shared.metrics.openConnections += 1
         return session
     }
 
     func received(_ message: UnsafeRawBufferPointer, isBinary: Bool, session: StreamSession) {
-        self.metrics.messages += 1
+        self.shared.metrics.messages += 1
         session.received(message, isBinary: isBinary, now: MonotonicClock.milliseconds())
     }
 
     func messageTooLarge(session: StreamSession) {
-        self.metrics.errors["message-too-large", default: 0] += 1
-        session.recorder?.recordInvalidMessage(code: "message-too-large")
-        self.logger.warning(
-            "closing stream: message too large",
-            metadata: [
-                "connection": "\(session.connection.id)",
-                "limit_bytes": "\(self.configuration.server.maxMessageBytes)",
-            ]
-        )
-        session.finish(reason: "message-too-large", closeCode: nil, closeReason: "")
+        session.messageTooLarge()
     }
 
     func closed(session: StreamSession) {
-        self.metrics.openConnections -= 1
+        self.shared.metrics.openConnections -= 1
         guard self.sessions.removeValue(forKey: session.connection.id) != nil else { return }
-        session.finish(reason: "disconnected", closeCode: nil, closeReason: "")
+        session.disconnected()
     }
 
     // MARK: - Periodic work and shutdown
@@ -180,52 +165,27 @@ final class StreamIngest: WebSocketServerHandler {
     /// update cost more than everything else exorec does with a frame.
     /// Housekeeping visits every stream less often.
     func tick(monotonicMs now: Int64) {
-        while self.flushQueueHead < self.flushQueue.count {
-            let (session, since) = self.flushQueue[self.flushQueueHead]
-            guard now - since >= self.configuration.flushAfterMs else { break }
-            self.flushQueueHead += 1
-            session.queuedForFlush = false
-            if !session.finished { session.recorder?.flush() }
-        }
-        if self.flushQueueHead == self.flushQueue.count || self.flushQueueHead > 4096 {
-            self.flushQueue.removeFirst(self.flushQueueHead)
-            self.flushQueueHead = 0
-        }
+        self.shared.flushDue(now: now, flushAfterMs: self.configuration.flushAfterMs)
         self.ticks &+= 1
         guard self.ticks % self.housekeepingEvery == 0 else { return }
         var grown: [StreamProgress] = []
         for session in self.sessions.values where !session.finished {
-            _ = session.pausedNow()
-            session.recorder?.tick(monotonicMs: now)
+            session.housekeeping(now: now)
             if self.reportsProgress, let growth = session.growthSinceLastReport() { grown.append(growth) }
-            if now - session.lastActivityMs >= self.configuration.idleTimeoutMs {
-                self.metrics.errors["idle-timeout", default: 0] += 1
-                self.logger.warning(
-                    "closing idle stream",
-                    metadata: ["connection": "\(session.connection.id)", "idle_ms": "\(now - session.lastActivityMs)"]
-                )
-                session.finish(reason: "idle-timeout", closeCode: .normal, closeReason: "idle timeout")
-            }
         }
-        if !grown.isEmpty { self.publish(.streamsGrew(grown)) }
+        if !grown.isEmpty { self.shared.publish(.streamsGrew(grown)) }
         self.publishMetrics()
     }
 
     /// Copies the counters for readers on other threads (the internal door's `/metrics`).
     func publishMetrics() {
-        self.metrics.finalizeFailures = self.finalizeFailures.value
-        self.metricsSnapshot.publish(self.metrics)
-    }
-
-    /// Puts a session with newly buffered audio at the end of the flush queue.
-    func queueFlush(_ session: StreamSession, now: Int64) {
-        session.queuedForFlush = true
-        self.flushQueue.append((session, now))
+        self.shared.metrics.finalizeFailures = self.shared.finalizeFailures.value
+        self.metricsSnapshot.publish(self.shared.metrics)
     }
 
     func shutdownRequested() {
         for session in self.sessions.values {
-            session.finish(reason: "shutdown", closeCode: .goingAway, closeReason: "server shutting down")
+            session.shutdown()
         }
     }
 
@@ -236,7 +196,7 @@ final class StreamIngest: WebSocketServerHandler {
     func respond(to request: HTTPRequest) -> HTTPResponse {
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
-            return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.metrics.activeStreams)}\n")
+            return .json(200, "{\"status\":\"ok\",\"active_streams\":\(self.shared.metrics.activeStreams)}\n")
         case (_, "/healthz"):
             return HTTPResponse(
                 status: 405,
@@ -257,62 +217,12 @@ final class StreamIngest: WebSocketServerHandler {
     }
 
     func refused(_ refusal: ConnectionRefusal) {
-        self.metrics.refusedConnections[refusal.rawValue, default: 0] += 1
+        self.shared.metrics.refusedConnections[refusal.rawValue, default: 0] += 1
     }
 
     func connections(sockets: Int, pending: Int) {
-        self.metrics.sockets = sockets
-        self.metrics.pendingConnections = pending
-    }
-
-    // MARK: - Helpers for sessions
-
-    /// Decodes a frame's payload into the shared scratch buffer (valid until the next decode) as 16-bit
-    /// samples: PCM as it is, G.711 expanded through its table (`G711`).
-    func decode(
-        _ frame: MediaFrame,
-        in message: UnsafeRawBufferPointer,
-        encoding: StreamEncoding
-    ) throws(StreamProtocolError) -> UnsafeBufferPointer<Int16> {
-        let encoded = StreamMessageParser.maxDecodedSize(of: frame)
-        // G.711 is decoded into the upper half and expanded, two bytes per byte, into the lower.
-        let needed = encoding == .pcm16 ? encoded : encoded * 3
-        if needed > self.decodeBuffer.count {
-            self.decodeBuffer.deallocate()
-            self.decodeBuffer = .allocate(byteCount: max(needed, self.decodeBuffer.count * 2), alignment: 16)
-        }
-        let samples = self.decodeBuffer.baseAddress!.assumingMemoryBound(to: Int16.self)
-        guard encoding != .pcm16 else {
-            let bytes = try self.parser.decodePayload(of: frame, in: message, into: self.decodeBuffer)
-            // The wire is little-endian PCM16, the byte order of every machine exorec builds for.
-            return UnsafeBufferPointer(start: samples, count: bytes / 2)
-        }
-        let scratch = UnsafeMutableRawBufferPointer(rebasing: self.decodeBuffer[(encoded * 2)..<(encoded * 3)])
-        let bytes = try self.parser.decodePayloadBytes(of: frame, in: message, into: scratch)
-        G711.expand(UnsafeRawBufferPointer(rebasing: scratch[0..<bytes]), encoding: encoding, into: samples)
-        return UnsafeBufferPointer(start: samples, count: bytes)
-    }
-
-    func publish(_ event: IngestEvent) {
-        self.events.yield(event)
-    }
-
-    func finalize(_ sidecar: StreamSidecar, wavPath: String, sidecarPath: String) {
-        let key = sidecar.closeReason?.split(separator: ";").first.map(String.init) ?? "unknown"
-        self.metrics.streamsFinished[key.hasPrefix("stop:") ? "stop" : key, default: 0] += 1
-        self.metrics.gaps += sidecar.gaps.count
-        self.metrics.gapMilliseconds += Int(sidecar.gapMsTotal)
-        let events = self.events
-        let failures = self.finalizeFailures
-        self.finalizer.submit(sidecar, wavPath: wavPath, sidecarPath: sidecarPath) { result in
-            switch result {
-            case .success(let done):
-                events.yield(.streamFinished(done, wavPath: wavPath))
-            case .failure(let error):
-                failures.increment()
-                events.yield(.streamFinalizeFailed(sidecar, wavPath: wavPath, error: error.description))
-            }
-        }
+        self.shared.metrics.sockets = sockets
+        self.shared.metrics.pendingConnections = pending
     }
 }
 

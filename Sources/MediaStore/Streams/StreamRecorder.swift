@@ -17,8 +17,10 @@ public final class StreamRecorder {
         /// The longest stream kept: 4 h 10 min, the platform's longest call (`TimeLimit` 14400 s) and
         /// some ringing. Audio placed past it ends the stream (1008).
         public var maxDurationMs: Int = 15_000_000
-        /// Samples buffered before a write; flushed earlier by `tick`.
-        public var writeBufferSamples: Int = 8192
+        /// The most samples buffered before a write (flushed earlier by `tick`). The ingest's buffer
+        /// starts at 4096 samples and doubles up to this only for a stream that fills it before its
+        /// flush age (a flood), so real-time streams stay small and saturation gets 64 KiB writes.
+        public var writeBufferSamples: Int = 32_768
         /// The most a growing file's header may lag behind its audio.
         public var headerUpdateIntervalMs: Int64 = 1000
         /// How often a changed sidecar (new gaps, duplicates, …) is rewritten while recording.

@@ -31,7 +31,7 @@ import Yams
 /// | `recording.reorder_window` | duration | `100ms` |
 /// | `recording.max_gap` | duration | `10m` |
 /// | `recording.max_duration` | duration, 1m to 48h | `250m` |
-/// | `recording.write_buffer_samples` | integer | `8192` |
+/// | `recording.write_buffer_samples` | integer | `32768` |
 /// | `recording.header_update_interval` | duration | `1s` |
 /// | `recording.flush_after` | duration, 0-175ms | `150ms` |
 /// | `callbacks.host` | IP literal: the platform door's address | `127.0.0.1` |
