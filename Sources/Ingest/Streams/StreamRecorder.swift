@@ -18,6 +18,8 @@ import Glibc
 /// Not `Sendable`: one owner, one thread. The slow end of a stream (fsync, SHA-256, read-only) is not
 /// done here but by `StreamFinalizer`.
 public final class StreamRecorder {
+    /// A stream's recording settings (`recording.*`), the ingest's too: ``StreamMachine/Configuration``
+    /// and `IngestConfiguration` carry one.
     public struct Configuration: Sendable, Hashable {
         public var reorderWindowMs: Int = 100
         public var maxGapMs: Int = 600_000
