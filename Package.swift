@@ -211,7 +211,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaStoreTests",
-            dependencies: ["MediaStore", "ExorecTesting"],
+            // Ingest for `StreamRecorder`, which writes the streams that RecoveryTests abandons.
+            dependencies: ["MediaStore", "Ingest", "ExorecTesting"],
             swiftSettings: strictSettings
         ),
         // Runs the per-frame path single-threaded between the malloc interposer's hook() and unhook();

@@ -35,7 +35,10 @@ let package = Package(
         fuzzer("FuzzStreamMessage", [.product(name: "ExotelKit", package: exorec)]),
         fuzzer(
             "FuzzStreamEvents",
-            [.product(name: "ExotelKit", package: exorec), .product(name: "MediaStore", package: exorec)]
+            [
+                .product(name: "ExotelKit", package: exorec), .product(name: "MediaStore", package: exorec),
+                .product(name: "Ingest", package: exorec),
+            ]
         ),
         fuzzer("FuzzCallback", [.product(name: "ExotelKit", package: exorec)]),
         fuzzer(

@@ -25,7 +25,7 @@ import Testing
 /// URLs are stored redacted (the one rule of `URLRedaction`): stream sidecars, recording sidecars.
 @Suite struct StoredURLRedactionTests {
     @Test func aStreamUrlsSecretQueryIsNotCopiedIntoTheSidecar() throws {
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: try PathSafeIdentifier("AC1", field: "account"),
             callSid: try PathSafeIdentifier("CA1", field: "call"),
             streamSid: try PathSafeIdentifier("MZ1", field: "stream"),

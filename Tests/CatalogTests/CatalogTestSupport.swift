@@ -161,7 +161,7 @@ enum Fixture {
         bytes: Int64? = nil,
         sha256: String? = nil
     ) throws -> StreamSidecar {
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: try PathSafeIdentifier(account, field: "account"),
             callSid: try PathSafeIdentifier(callSid, field: "call"),
             streamSid: try PathSafeIdentifier(streamSid, field: "stream"),

@@ -11,7 +11,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct UnattachedStreamTests {
     static func thinSidecar(streamSid: String, layout: StorageLayout) throws -> (sidecar: StreamSidecar, wav: String) {
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: nil,
             callSid: nil,
             streamSid: try PathSafeIdentifier(streamSid, field: "stream"),

@@ -49,7 +49,7 @@ struct UnattachedRetentionCommandTests {
     /// relative to the storage.
     static func stream(_ streamSid: String, daysAgo: Int64, storage: String) throws -> String {
         let startedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - daysAgo * Self.day)
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: nil,
             callSid: nil,
             streamSid: try PathSafeIdentifier(streamSid, field: "stream"),

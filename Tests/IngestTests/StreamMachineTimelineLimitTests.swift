@@ -4,8 +4,8 @@ import Testing
 
 /// The timeline takes any Int64 as a chunk or timestamp (the parser only lets non-negative ones
 /// through, but the timeline does not rely on it): a position it cannot compute without overflow
-/// is `gapTooLarge` (far ahead) or `late` (far behind), never a trap.
-/// Socket-free twins of `StreamTimelineLimitTests` (MediaStoreTests), on the machine's own placement.
+/// is `gapTooLarge` (far ahead) or `late` (far behind), never a trap. Socket-free, on the machine's
+/// `Timeline` (exorec's only placement).
 @Suite struct StreamMachineTimelineLimitTests {
     private final class Harness {
         var timeline = StreamMachine.Timeline(

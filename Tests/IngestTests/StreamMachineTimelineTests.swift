@@ -43,7 +43,7 @@ private final class TimelineHarness {
 /// 100 ms of audio at the harness's 80 Hz (8 samples) whose every sample names its frame.
 private func frame(_ index: Int, samples: Int = 8) -> [Int16] { Array(repeating: Int16(index), count: samples) }
 
-/// Socket-free twins of `StreamTimelineTests` (MediaStoreTests), on the machine's own placement.
+/// Placement by timestamp, chunk and arrival, socket-free, on the machine's `Timeline` (exorec's only placement).
 @Suite struct StreamMachineTimelineTests {
     @Test func inOrderMonoPassesThroughImmediately() {
         let h = TimelineHarness()

@@ -1,5 +1,6 @@
 import ExorecTesting
 import Foundation
+import Ingest
 import Logging
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 /// Crash repair, checked on files whose writer "died": the recorder is abandoned without finish,
 /// exactly what a `kill -9` leaves behind.
 @Suite struct RecoveryTests {
-    private func identity(_ stream: String) throws -> StreamRecorder.Identity {
+    private func identity(_ stream: String) throws -> StreamIdentity {
         .init(
             account: try PathSafeIdentifier("acct", field: "account"),
             callSid: try PathSafeIdentifier("CA1", field: "call"),

@@ -18,7 +18,7 @@ import Testing
 
     static func stream(callSid: String, account: String, streamSid: String, at time: Timestamp) throws -> StreamSidecar
     {
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: try PathSafeIdentifier(account, field: "a"),
             callSid: try PathSafeIdentifier(callSid, field: "c"),
             streamSid: try PathSafeIdentifier(streamSid, field: "s"),

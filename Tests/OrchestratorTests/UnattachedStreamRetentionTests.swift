@@ -27,7 +27,7 @@ import Testing
         catalog: Catalog
     ) async throws -> String {
         let layout = StorageLayout(root: root)
-        let identity = StreamRecorder.Identity(
+        let identity = StreamIdentity(
             account: nil,
             callSid: nil,
             streamSid: try PathSafeIdentifier(streamSid, field: "stream"),
@@ -297,7 +297,7 @@ import Testing
                 to: "\(root)/\(second)",
                 durable: false
             )
-            let identity = StreamRecorder.Identity(
+            let identity = StreamIdentity(
                 account: nil,
                 callSid: nil,
                 streamSid: try PathSafeIdentifier("MZtwice1", field: "stream"),

@@ -1,13 +1,14 @@
 import ExotelKit
 import Glibc
+import Ingest
 import MediaStore
 
 // One stream's whole life, driven by random events: the input is a little program of 4-byte
 // start/media/dtmf/mark/stop/tick/odd-message events, with random chunk and timestamp values (small
 // steps, jumps, and values at the Int64 limits), tracks and payload sizes. Each message is rendered
-// as the platform's JSON, parsed by `StreamMessageParser`, and applied to a `StreamRecorder` (its
-// `StreamTimeline`) with the rules `StreamSession` applies (which needs a socket; this is the layer
-// below it). Checked after every event and at the end:
+// as the platform's JSON, parsed by `StreamMessageParser`, and applied to a `StreamRecorder` (the
+// machine's `StreamMachine.Timeline` and `WriteBuffer` over a `SoundFile`) with the rules `StreamSession`
+// applies (which needs a socket; this is the layer below it). Checked after every event and at the end:
 // - nothing traps (the reported crash needed three frames in this order);
 // - the committed frame count never goes back, and what is on disk never exceeds it;
 // - after `finish`, the sidecar's frames equal the timeline's, the WAV's length is its 44-byte
@@ -85,7 +86,7 @@ private final class Run {
             configuration.maxGapMs = 3000  // larger gaps only cost time: each is written as silence
             configuration.maxDataBytes = 2_000_000
             configuration.writeBufferSamples = 4096
-            let identity = StreamRecorder.Identity(
+            let identity = StreamIdentity(
                 account: account,
                 callSid: call,
                 streamSid: stream,

@@ -61,7 +61,7 @@ public struct StreamMachine: ~Copyable {
 
     /// Reserve the stream's files (the shell then calls ``created(fileName:)`` or ``storageFailed(_:)``).
     public struct Creation: Sendable, Hashable {
-        public var identity: StreamRecorder.Identity
+        public var identity: StreamIdentity
         public var sampleRate: Int
         public var startedAt: Timestamp
     }
@@ -129,7 +129,7 @@ public struct StreamMachine: ~Copyable {
     public private(set) var phase: Phase = .waitingForStart
     /// What the media payloads are, from the start (PCM until then).
     public private(set) var encoding: StreamEncoding = .pcm16
-    public private(set) var identity: StreamRecorder.Identity?
+    public private(set) var identity: StreamIdentity?
     public private(set) var sampleRate = 0
     /// 0 until the layout is fixed.
     public private(set) var channels = 0
@@ -208,7 +208,7 @@ public struct StreamMachine: ~Copyable {
         if let invalid = (requested == nil ? format?.sampleRateProblem : nil) ?? format?.bitRateProblem {
             return self.fail("invalid-media-format", .unsupportedData, invalid)
         }
-        let identity: StreamRecorder.Identity
+        let identity: StreamIdentity
         do throws(MediaError) {
             identity = try StreamStartIdentity.identity(
                 of: start,

@@ -1,7 +1,7 @@
 import ExotelKit
 import MediaStore
 
-/// Turns a `start` event's ids into the recorder's validated identity.
+/// Turns a `start` event's ids into the stream's validated identity (``StreamIdentity``).
 ///
 /// Missing ids never refuse a stream whose audio is valid: an empty or absent call_sid or account_sid is
 /// "not given" (the recorder then files the stream under `_unknown` or `_streams`), and a start without any
@@ -12,7 +12,7 @@ enum StreamStartIdentity {
         of start: StreamStart,
         encoding: StreamEncoding,
         queryParameters: [String: String]
-    ) throws(MediaError) -> StreamRecorder.Identity {
+    ) throws(MediaError) -> StreamIdentity {
         let given = { (value: String?) -> String? in value.flatMap { $0.isEmpty ? nil : $0 } }
         let streamSid: PathSafeIdentifier
         let generated: Bool
@@ -27,7 +27,7 @@ enum StreamStartIdentity {
         if let value = given(start.callSid) { callSid = try PathSafeIdentifier(value, field: "start.call_sid") }
         var account: PathSafeIdentifier?
         if let value = given(start.accountSid) { account = try PathSafeIdentifier(value, field: "start.account_sid") }
-        return StreamRecorder.Identity(
+        return StreamIdentity(
             account: account,
             callSid: callSid,
             streamSid: streamSid,

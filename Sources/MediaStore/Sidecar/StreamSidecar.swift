@@ -152,7 +152,7 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
 
     /// A new stream's sidecar, in state `recording`.
     public init(
-        identity: StreamRecorder.Identity,
+        identity: StreamIdentity,
         sampleRate: Int,
         startedAt: Timestamp,
         file: String,

@@ -1,16 +1,25 @@
 import ExotelKit
+import MediaStore
 
-/// Records one live stream into one WAV file and its sidecar.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Records one stream into one WAV file and its sidecar, for tests, tools and the fuzzer: the caller
+/// has already validated the start (an ``Identity``) and calls ``append(channel:timestampMs:chunk:samples:)``
+/// per frame. The ingest does not use it: its `StreamSession` drives a ``StreamMachine``.
 ///
-/// Frames go through a `StreamTimeline` (placement by timestamp, gaps, reordering) into a small
-/// write buffer, which the owner flushes on a short timer so that a `kill -9` loses only the last
-/// moments of audio, while bursts still reach the disk in large writes. The WAV header is rewritten
-/// by `tick`, so a reader of the growing file sees a valid header that lags by at most
-/// `headerUpdateIntervalMs`.
+/// Placement is the machine's own: frames go through a ``StreamMachine/Timeline`` (by timestamp or
+/// chunk, reorder window, gaps, duplicates, late frames, the gap and duration limits) into a
+/// ``StreamMachine/WriteBuffer`` (which enforces the 4 GB limit of a WAV file), drained into the
+/// ``SoundFile`` once `writeBufferSamples` are waiting, at `flush` and at `tick`. The WAV header is
+/// rewritten by `tick`, so a reader of the growing file sees a valid header that lags by at most one tick.
 ///
-/// Not `Sendable`: owned by one stream session on the ingest service thread. The slow end of a
-/// stream (fsync, SHA-256, read-only) is not done here but by `StreamFinalizer`, off that thread.
+/// Not `Sendable`: one owner, one thread. The slow end of a stream (fsync, SHA-256, read-only) is not
+/// done here but by `StreamFinalizer`.
 public final class StreamRecorder {
+    /// A stream's recording settings (`recording.*`), the ingest's too: ``StreamMachine/Configuration``
+    /// and `IngestConfiguration` carry one.
     public struct Configuration: Sendable, Hashable {
         public var reorderWindowMs: Int = 100
         public var maxGapMs: Int = 600_000
@@ -31,84 +40,33 @@ public final class StreamRecorder {
         public init() {}
     }
 
-    /// What the stream start told us, already validated.
-    ///
-    /// A start may lack the account, the call or even the stream's id (thin test clients send only a top-level
-    /// `stream_sid`): the stream is kept all the same. With a call but no account it goes to the call's folder
-    /// under the account `_unknown` (``CallSidecar/unknownAccount``); without a call, under
-    /// ``StorageLayout/unattachedStreamDirectory(streamSid:startedAt:)``.
-    public struct Identity: Sendable, Hashable {
-        public var account: PathSafeIdentifier?
-        public var callSid: PathSafeIdentifier?
-        public var streamSid: PathSafeIdentifier
-        /// The start carried no stream_sid: `streamSid` was made up by exorec.
-        public var streamSidGenerated: Bool
-        /// What the payloads are; G.711 arrives expanded to 16-bit samples.
-        public var sourceEncoding: StreamEncoding
-        /// `media_format.encoding` as sent.
-        public var mediaFormatEncoding: String?
-        public var from: String?
-        public var to: String?
-        public var customParameters: [String: String]
-        public var queryParameters: [String: String]
-
-        public init(
-            account: PathSafeIdentifier?,
-            callSid: PathSafeIdentifier?,
-            streamSid: PathSafeIdentifier,
-            streamSidGenerated: Bool = false,
-            sourceEncoding: StreamEncoding = .pcm16,
-            mediaFormatEncoding: String? = nil,
-            from: String?,
-            to: String?,
-            customParameters: [String: String],
-            queryParameters: [String: String]
-        ) {
-            self.account = account
-            self.callSid = callSid
-            self.streamSid = streamSid
-            self.streamSidGenerated = streamSidGenerated
-            self.sourceEncoding = sourceEncoding
-            self.mediaFormatEncoding = mediaFormatEncoding
-            self.from = from
-            self.to = to
-            self.customParameters = customParameters
-            self.queryParameters = queryParameters
-        }
-
-        /// The folder this stream's files go to.
-        public func directory(in layout: StorageLayout, startedAt: Timestamp) -> String {
-            guard let callSid = self.callSid else {
-                return layout.unattachedStreamDirectory(streamSid: self.streamSid, startedAt: startedAt)
-            }
-            return layout.callDirectory(
-                account: self.account ?? StorageLayout.unknownAccount,
-                callSid: callSid,
-                startedAt: startedAt
-            )
-        }
-    }
+    /// Who the stream is (folder, sidecar); ``StreamIdentity`` in MediaStore.
+    public typealias Identity = StreamIdentity
+    /// Where a frame went: the machine's placement.
+    public typealias Placement = StreamMachine.Timeline.Placement
 
     public let wavPath: String
     public let sidecarPath: String
     public let sampleRate: Int
     public private(set) var sidecar: StreamSidecar
-    /// The first write failure; once set, audio is no longer written and the stream should end.
+    /// The first write failure (or the 4 GB limit); once set, no more frames are taken and the stream
+    /// should end.
     public private(set) var writeError: MediaError?
 
     private let configuration: Configuration
     private var descriptor: Int32
-    /// 0 until the layout is fixed; kept apart from the sidecar so the per-frame path never
-    /// touches that larger value.
+    /// 0 until the layout is fixed: until then `timeline` is a placeholder and frames are refused.
     private var channelCount = 0
     private var file: SoundFile?
-    private var timeline: StreamTimeline?
-    private let buffer: UnsafeMutablePointer<Int16>
-    private let bufferCapacity: Int
-    private var buffered = 0
+    private var timeline: StreamMachine.Timeline
+    private var output: StreamMachine.WriteBuffer
+    /// Samples waiting in `output` that make a write due.
+    private let writeThreshold: Int
     /// Sample frames handed to the file (its header is brought up to date at the next `tick`).
     public private(set) var framesWritten: Int64 = 0
     private var headerDirty = false
+    /// A write to the file failed: nothing more is written (the limit alone still lets what fits through).
+    private var writesBroken = false
     private var lastSidecarWriteMs: Int64 = 0
     private var sidecarCounters = SidecarCounters()
     private var finished = false
@@ -128,8 +86,9 @@ public final class StreamRecorder {
         self.descriptor = reserved.descriptor
         self.sampleRate = sampleRate
         self.configuration = configuration
-        self.bufferCapacity = max(configuration.writeBufferSamples, 512)
-        self.buffer = .allocate(capacity: self.bufferCapacity)
+        self.writeThreshold = max(configuration.writeBufferSamples, 512)
+        self.timeline = StreamMachine.Timeline(.init(sampleRate: 8000, channels: 1, reorderWindowMs: 0, maxGapMs: 0))
+        self.output = StreamMachine.WriteBuffer(capacity: self.writeThreshold, limitBytes: configuration.maxDataBytes)
         self.sidecar = StreamSidecar(
             identity: identity,
             sampleRate: sampleRate,
@@ -142,14 +101,13 @@ public final class StreamRecorder {
     }
 
     deinit {
-        self.buffer.deallocate()
         if self.descriptor >= 0 { close(self.descriptor) }
         if let file { try? file.close() }
     }
 
     /// Sample frames the timeline has committed: written, waiting in the write buffer, or (past
     /// `maxDataBytes`) dropped. Equals `framesWritten` plus what is buffered until the size limit.
-    public var committedFrames: Int64 { self.timeline?.committed ?? 0 }
+    public var committedFrames: Int64 { self.channelCount == 0 ? 0 : self.timeline.committed }
 
     /// 1 or 2 once known; `nil` before the first frame (or an explicit `setChannels`).
     public var channels: Int? { self.channelCount == 0 ? nil : self.channelCount }
@@ -167,7 +125,7 @@ public final class StreamRecorder {
             sampleRate: self.sampleRate,
             channels: channels
         )
-        self.timeline = StreamTimeline(
+        self.timeline = StreamMachine.Timeline(
             .init(
                 sampleRate: self.sampleRate,
                 channels: channels,
@@ -182,30 +140,39 @@ public final class StreamRecorder {
         try self.sidecar.write(to: self.sidecarPath, durable: false)
     }
 
-    /// Places one frame of one channel's samples (see `StreamTimeline`).
+    /// Places one frame of one channel's samples (see ``StreamMachine/Timeline``); `.late` once the
+    /// stream is finished or a write failed, or before the layout is fixed.
     @discardableResult
     public func append(
         channel: Int,
         timestampMs: Int64?,
         chunk: Int64?,
         samples: UnsafeBufferPointer<Int16>
-    ) -> StreamTimeline.Placement {
-        guard let timeline = self.timeline, self.writeError == nil, !self.finished else { return .late }
+    ) -> Placement {
+        guard self.channelCount > 0, self.writeError == nil, !self.finished else { return .late }
         self.sidecar.mediaMessages += 1
-        return timeline.place(channel: channel, timestampMs: timestampMs, chunk: chunk, samples: samples) { committed in
-            self.bufferCommitted(committed)
-        }
+        let placement = self.timeline.place(
+            channel: channel,
+            timestampMs: timestampMs,
+            chunk: chunk,
+            samples: samples,
+            into: &self.output
+        )
+        self.committed(frameSamples: samples.count)
+        return placement
     }
 
     /// Records a DTMF digit (bounded, so a misbehaving sender cannot grow the sidecar forever).
     public func recordDTMF(digit: String, durationMs: Int64?, at time: Timestamp) {
-        guard self.sidecar.dtmf.count < 10_000 else { return }
+        guard self.sidecar.dtmf.count < StreamMachine.maxDTMF else { return }
         self.sidecar.dtmf.append(.init(digit: String(digit.prefix(8)), durationMs: durationMs, receivedAt: time))
     }
 
     /// The end of the stream's timeline in sample frames: committed audio plus what waits for a hole to
     /// fill. In-order audio received next is placed here (where a pause starts or ends).
-    public var timelineEnd: Int64 { self.timeline.map { $0.committed + $0.pendingFrames } ?? 0 }
+    public var timelineEnd: Int64 {
+        self.channelCount == 0 ? 0 : self.timeline.committed + self.timeline.pendingFrames
+    }
 
     /// Replaces the sidecar's pause intervals and rewrites the sidecar now (pauses are rare, and the file
     /// should say so before the stream ends).
@@ -219,7 +186,7 @@ public final class StreamRecorder {
     public func recordInvalidMessage(code: String) { self.sidecar.invalidMessages[code, default: 0] += 1 }
 
     /// `true` while committed audio waits in the write buffer for `flush`.
-    public var hasBufferedAudio: Bool { self.buffered > 0 }
+    public var hasBufferedAudio: Bool { !self.output.isEmpty }
 
     /// Housekeeping, called once per `headerUpdateIntervalMs`: flush, bring the header up
     /// to date if audio was written since the last time, and rewrite the sidecar if its counters
@@ -231,7 +198,7 @@ public final class StreamRecorder {
             self.headerDirty = false
         }
         if now - self.lastSidecarWriteMs >= self.configuration.sidecarUpdateIntervalMs {
-            let counters = SidecarCounters(self.timeline)
+            let counters = self.channelCount == 0 ? SidecarCounters() : SidecarCounters(self.timeline)
             if counters != self.sidecarCounters {
                 self.sidecarCounters = counters
                 self.lastSidecarWriteMs = now
@@ -242,16 +209,20 @@ public final class StreamRecorder {
     }
 
     /// Writes buffered audio to the file (the kernel's page cache survives a crash of this process).
+    /// After a failed write the rest is dropped, and so is everything later.
     public func flush() {
-        guard self.buffered > 0, let file = self.file else { return }
-        let count = self.buffered
-        self.buffered = 0
-        do {
-            try file.write(UnsafeBufferPointer(start: self.buffer, count: count))
-            self.framesWritten += Int64(count / max(self.channelCount, 1))
-            self.headerDirty = true
-        } catch {
-            self.writeError = error
+        guard let file = self.file else { return }
+        while let chunk = self.output.next() {
+            do throws(MediaError) {
+                try file.write(chunk)
+                self.framesWritten += Int64(chunk.count / max(self.channelCount, 1))
+                self.headerDirty = true
+            } catch {
+                self.writesBroken = true
+                self.writeError = self.writeError ?? error
+                self.output.discard()
+                return
+            }
         }
     }
 
@@ -264,7 +235,10 @@ public final class StreamRecorder {
                 // No media arrived: still leave a valid (empty) WAV, one per stream.
                 try? self.setChannels(1)
             }
-            self.timeline?.finish { committed in self.bufferCommitted(committed) }
+            if self.channelCount > 0 && !self.writesBroken {
+                self.timeline.finish(into: &self.output)
+                self.committed(frameSamples: 0)
+            }
             self.flush()
             do { try self.file?.close() } catch { self.writeError = self.writeError ?? error }
             self.refreshSidecarStatistics()
@@ -275,57 +249,39 @@ public final class StreamRecorder {
         return self.sidecar
     }
 
-    private func bufferCommitted(_ samples: UnsafeBufferPointer<Int16>) {
-        guard let base = samples.baseAddress else { return }
-        let channels = Int64(max(self.channelCount, 1))
-        let projected =
-            (self.framesWritten + Int64(self.buffered) / channels + Int64(samples.count) / channels) * channels * 2
-        if projected > self.configuration.maxDataBytes {
-            if self.writeError == nil {
-                self.writeError = .shortWrite(
-                    path: self.wavPath,
-                    wrote: 0,
-                    of: samples.count,
-                    reason: "the 4 GB limit of a WAV file is reached"
-                )
-            }
-            return
+    /// The timeline committed audio into the write buffer: past the 4 GB limit the stream ends (what
+    /// fits is still written); a full buffer is written now.
+    private func committed(frameSamples: Int) {
+        if self.output.limitReached && self.writeError == nil {
+            self.writeError = .shortWrite(
+                path: self.wavPath,
+                wrote: 0,
+                of: frameSamples,
+                reason: "the 4 GB limit of a WAV file is reached"
+            )
         }
-        if samples.count > self.bufferCapacity - self.buffered { self.flush() }
-        if samples.count >= self.bufferCapacity {
-            do {
-                try self.file?.write(samples)
-                self.framesWritten += Int64(samples.count) / channels
-                self.headerDirty = true
-            } catch {
-                self.writeError = error
-            }
-            return
-        }
-        (self.buffer + self.buffered).update(from: base, count: samples.count)
-        self.buffered += samples.count
+        if self.output.pendingSamples >= Int64(self.writeThreshold) { self.flush() }
     }
 
     private func refreshSidecarStatistics() {
         let channels = Int64(max(self.channelCount, 1))
-        self.sidecar.frames = self.framesWritten + Int64(self.buffered) / channels
+        self.sidecar.frames = self.framesWritten + self.output.pendingSamples / channels
         self.sidecar.durationSeconds = Double(self.sidecar.frames) / Double(self.sampleRate)
-        guard let timeline else { return }
+        guard self.channelCount > 0 else { return }
         let rate = Int64(self.sampleRate)
-        self.sidecar.gaps = timeline.gaps.map {
+        self.sidecar.gaps = self.timeline.gaps.map {
             .init(channel: $0.channel, startMs: $0.start * 1000 / rate, durationMs: $0.length * 1000 / rate)
         }
-        self.sidecar.gapMsTotal = timeline.gapFramesTotal * 1000 / rate
-        self.sidecar.duplicates = timeline.duplicates
-        self.sidecar.lateFrames = timeline.lateFrames
-        self.sidecar.reorderedFrames = timeline.reorderedFrames
+        self.sidecar.gapMsTotal = self.timeline.gapFramesTotal * 1000 / rate
+        self.sidecar.duplicates = self.timeline.duplicates
+        self.sidecar.lateFrames = self.timeline.lateFrames
+        self.sidecar.reorderedFrames = self.timeline.reorderedFrames
     }
 
     private struct SidecarCounters: Equatable {
         var gaps = 0, gapFrames: Int64 = 0, duplicates: Int64 = 0, late: Int64 = 0
         init() {}
-        init(_ timeline: StreamTimeline?) {
-            guard let timeline else { return }
+        init(_ timeline: borrowing StreamMachine.Timeline) {
             self.gaps = timeline.gaps.count
             self.gapFrames = timeline.gapFramesTotal
             self.duplicates = timeline.duplicates
@@ -333,7 +289,3 @@ public final class StreamRecorder {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
