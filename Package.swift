@@ -211,8 +211,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaStoreTests",
-            // Ingest for `StreamRecorder`, which writes the streams that RecoveryTests abandons.
-            dependencies: ["MediaStore", "Ingest", "ExorecTesting"],
+            dependencies: ["MediaStore", "ExorecTesting"],
             swiftSettings: strictSettings
         ),
         // Runs the per-frame path single-threaded between the malloc interposer's hook() and unhook();

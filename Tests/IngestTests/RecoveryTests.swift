@@ -6,8 +6,8 @@ import Testing
 
 @testable import MediaStore
 
-/// Crash repair, checked on files whose writer "died": the recorder is abandoned without finish,
-/// exactly what a `kill -9` leaves behind.
+/// Crash repair (MediaStore's `StorageRecovery`), checked on files whose writer "died": the recorder is
+/// abandoned without finish, exactly what a `kill -9` leaves behind.
 @Suite struct RecoveryTests {
     private func identity(_ stream: String) throws -> StreamIdentity {
         .init(
