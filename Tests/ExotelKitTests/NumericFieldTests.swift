@@ -101,6 +101,23 @@ import Testing
         }
     }
 
+    /// A `sample_rate` given twice, once out of range (found by FuzzStreamMessage): the problem stays and no
+    /// rate is kept, whichever comes first, so the ingest refuses the start instead of recording at a rate
+    /// the sender also contradicted.
+    @Test(arguments: [
+        #""sample_rate":"99999999999999999999","sample_rate":"8000""#,
+        #""sample_rate":"8000","sample_rate":"99999999999999999999""#,
+        #""sample_rate":-1,"sampleRate":16000"#,
+    ])
+    func aSampleRateGivenTwiceWithOneOutOfRangeKeepsTheProblem(_ members: String) throws {
+        let message = try self.parser.parse(
+            #"{"event":"start","stream_sid":"S","start":{"media_format":{\#(members)}}}"#
+        )
+        let format = try #require(message.start?.mediaFormat)
+        #expect(format.sampleRateProblem != nil)
+        #expect(format.sampleRate == nil)
+    }
+
     @Test func missingNumbersAreNil() throws {
         let frame = try #require(try self.parser.parse(#"{"event":"media","media":{"payload":""}}"#).mediaFrame)
         #expect(frame.sequenceNumber == nil && frame.chunk == nil && frame.timestampMs == nil)

@@ -176,12 +176,16 @@ extension JSONScanner {
             if member.string(key, equals: "encoding") {
                 format.encoding = try member.readText().valueOrNil
             } else if member.string(key, equals: "sample_rate") || member.string(key, equals: "sampleRate") {
+                // A key given twice with one wrong value stays wrong: a problem, once seen, is never
+                // replaced by a later value (the start is refused either way).
                 switch try member.readInteger() {
-                case .value(let rate):
+                case .value(let rate) where format.sampleRateProblem == nil:
                     format.sampleRate = Int(exactly: rate)
                     if format.sampleRate == nil {
                         format.sampleRateProblem = "media_format.sample_rate is out of range"
                     }
+                case .value:
+                    break
                 case .invalid(let problem) where problem == .outOfRange || problem == .negative:
                     format.sampleRate = nil
                     format.sampleRateProblem = "media_format.sample_rate \(problem.reason)"
