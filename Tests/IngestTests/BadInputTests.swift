@@ -114,7 +114,8 @@ import Testing
         }
     }
 
-    @Test(arguments: [
+    /// Start events whose identifier cannot become a path, and the field named (shared with the socket-free twin).
+    static let unsafeIdentifierStarts: [(String, String)] = [
         (
             #"{"event":"start","stream_sid":"../../etc","start":{"stream_sid":"../../etc","call_sid":"CA1","account_sid":"acct1"}}"#,
             "stream_sid"
@@ -128,7 +129,9 @@ import Testing
             #"{"event":"start","stream_sid":"ok2","start":{"stream_sid":"ok2","call_sid":"CA1","account_sid":"../acct"}}"#,
             "account_sid"
         ),
-    ])
+    ]
+
+    @Test(arguments: Self.unsafeIdentifierStarts)
     func identifiersThatCannotBePathsAreRefusedWith1008(start: String, field: String) async throws {
         try await withTestIngest { ingest in
             let client = try TestWebSocketClient(port: ingest.port)

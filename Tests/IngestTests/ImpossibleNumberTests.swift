@@ -162,9 +162,9 @@ import Testing
         )
     }
 
-    /// Values that are odd but placeable, or refused by the parser, do not end the stream: the
-    /// origin at the Int64 limit, a frame before it, negative and out-of-range numbers.
-    @Test(arguments: [
+    /// Odd but placeable numbers, and numbers the parser refuses (shared with the socket-free twin):
+    /// frames, the invalid-message counts expected, the sample frames written.
+    static let oddButHarmlessCases: [([Placement], [String: Int64], Int)] = [
         // Origins at the limit: the next frame at the same position is a duplicate, one before it late.
         (
             [
@@ -203,7 +203,11 @@ import Testing
             ],
             ["field": 3], 0
         ),
-    ])
+    ]
+
+    /// Values that are odd but placeable, or refused by the parser, do not end the stream: the
+    /// origin at the Int64 limit, a frame before it, negative and out-of-range numbers.
+    @Test(arguments: Self.oddButHarmlessCases)
     func oddButHarmlessNumbersDoNotEndTheStream(
         frames: [Placement],
         invalid: [String: Int64],

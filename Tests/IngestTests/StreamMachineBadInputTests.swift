@@ -120,20 +120,7 @@ import Testing
         #expect(StreamMachine.supportedRates == [8000, 16000, 24000])
     }
 
-    @Test(arguments: [
-        (
-            #"{"event":"start","stream_sid":"../../etc","start":{"stream_sid":"../../etc","call_sid":"CA1","account_sid":"acct1"}}"#,
-            "stream_sid"
-        ),
-        (
-            #"{"event":"start","stream_sid":"ok1","start":{"stream_sid":"ok1","call_sid":"CA/1","account_sid":"acct1"}}"#,
-            "call_sid"
-        ),
-        (
-            #"{"event":"start","stream_sid":"ok2","start":{"stream_sid":"ok2","call_sid":"CA1","account_sid":"../acct"}}"#,
-            "account_sid"
-        ),
-    ])
+    @Test(arguments: BadInputTests.unsafeIdentifierStarts)
     func identifiersThatCannotBePathsAreRefusedWith1008(start: String, field: String) throws {
         let h = MachineHarness()
         h.send(start)

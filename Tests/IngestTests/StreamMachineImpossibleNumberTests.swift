@@ -110,46 +110,7 @@ import Testing
         )
     }
 
-    @Test(arguments: [
-        // Origins at the limit: the next frame at the same position is a duplicate, one before it late.
-        (
-            [
-                Placement(chunk: #""9223372036854775807""#, timestamp: nil),
-                Placement(chunk: #""9223372036854775807""#, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
-            ],
-            [String: Int64](), 800
-        ),
-        (
-            [
-                Placement(chunk: nil, timestamp: #""9223372036854775807""#),
-                Placement(chunk: nil, timestamp: #""9223372036854775807""#), Placement(chunk: nil, timestamp: #""0""#),
-            ],
-            [String: Int64](), 800
-        ),
-        // Negative and out-of-range values never reach the timeline: dropped and counted.
-        (
-            [
-                Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: "-1", timestamp: nil),
-                Placement(chunk: #""-9223372036854775808""#, timestamp: nil),
-            ],
-            ["field": 2], 800
-        ),
-        (
-            [
-                Placement(chunk: nil, timestamp: "0"), Placement(chunk: nil, timestamp: "-100"),
-                Placement(chunk: nil, timestamp: "9223372036854775808"),
-            ],
-            ["field": 2], 800
-        ),
-        (
-            [
-                Placement(chunk: nil, timestamp: "0", sequence: "-1"),
-                Placement(chunk: nil, timestamp: "100", sequence: "99999999999999999999"),
-                Placement(chunk: nil, timestamp: "1e3"),
-            ],
-            ["field": 3], 0
-        ),
-    ])
+    @Test(arguments: ImpossibleNumberTests.oddButHarmlessCases)
     func oddButHarmlessNumbersDoNotEndTheStream(frames: [Placement], invalid: [String: Int64], written: Int) throws {
         let h = MachineHarness()
         let script = StreamScript(streamSid: "odd", seed: 6)
