@@ -108,9 +108,8 @@ import Testing
         )
     }
 
-    /// Huge chunks in every form that reaches the overflowing sum: a full frame whose product only
-    /// just fits, a chunk sent as a JSON number, and the largest chunk after ordinary ones.
-    @Test(arguments: [
+    /// The cases of ``hugeChunkClosesWith1008AfterFinalizing(frames:)``, shared with the socket-free twin.
+    static let hugeChunkCases: [[Placement]] = [
         [
             Placement(chunk: nil, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
             Placement(chunk: #""11529215046068469""#, timestamp: nil),
@@ -127,13 +126,17 @@ import Testing
             Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil),
             Placement(chunk: #""9223372036854775807""#, timestamp: nil),
         ],
-    ])
+    ]
+
+    /// Huge chunks in every form that reaches the overflowing sum: a full frame whose product only
+    /// just fits, a chunk sent as a JSON number, and the largest chunk after ordinary ones.
+    @Test(arguments: Self.hugeChunkCases)
     func hugeChunkClosesWith1008AfterFinalizing(frames: [Placement]) async throws {
         try await self.expectClosedWith1008(frames, writtenFrames: 1600)
     }
 
-    /// Timestamps near the Int64 limit: the jump from an ordinary origin, and from the origin 0.
-    @Test(arguments: [
+    /// The cases of ``timestampJumpNearTheInt64LimitClosesWith1008(frames:)``, shared with the socket-free twin.
+    static let timestampJumpCases: [[Placement]] = [
         [
             Placement(chunk: nil, timestamp: #""0""#), Placement(chunk: nil, timestamp: #""100""#),
             Placement(chunk: nil, timestamp: #""9223372036854775807""#),
@@ -146,7 +149,10 @@ import Testing
             Placement(chunk: #""1""#, timestamp: #""0""#), Placement(chunk: #""2""#, timestamp: #""100""#),
             Placement(chunk: #""3""#, timestamp: #""1152921504606846976""#),
         ],
-    ])
+    ]
+
+    /// Timestamps near the Int64 limit: the jump from an ordinary origin, and from the origin 0.
+    @Test(arguments: Self.timestampJumpCases)
     func timestampJumpNearTheInt64LimitClosesWith1008(frames: [Placement]) async throws {
         try await self.expectClosedWith1008(frames, writtenFrames: 1600)
     }

@@ -60,42 +60,12 @@ import Testing
         )
     }
 
-    @Test(arguments: [
-        [
-            Placement(chunk: nil, timestamp: nil), Placement(chunk: #""0""#, timestamp: nil),
-            Placement(chunk: #""11529215046068469""#, timestamp: nil),
-        ],
-        [
-            Placement(chunk: nil, timestamp: nil), Placement(chunk: "0", timestamp: nil),
-            Placement(chunk: "9223372036854775807", timestamp: nil),
-        ],
-        [
-            Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil),
-            Placement(chunk: #""9223372036854775807""#, timestamp: nil, samples: 1),
-        ],
-        [
-            Placement(chunk: #""1""#, timestamp: nil), Placement(chunk: #""2""#, timestamp: nil),
-            Placement(chunk: #""9223372036854775807""#, timestamp: nil),
-        ],
-    ])
+    @Test(arguments: ImpossibleNumberTests.hugeChunkCases)
     func hugeChunkClosesWith1008AfterFinalizing(frames: [Placement]) throws {
         try self.expectClosedWith1008(frames, writtenFrames: 1600)
     }
 
-    @Test(arguments: [
-        [
-            Placement(chunk: nil, timestamp: #""0""#), Placement(chunk: nil, timestamp: #""100""#),
-            Placement(chunk: nil, timestamp: #""9223372036854775807""#),
-        ],
-        [
-            Placement(chunk: nil, timestamp: "100"), Placement(chunk: nil, timestamp: "200"),
-            Placement(chunk: nil, timestamp: "9223372036854775000", samples: 1),
-        ],
-        [
-            Placement(chunk: #""1""#, timestamp: #""0""#), Placement(chunk: #""2""#, timestamp: #""100""#),
-            Placement(chunk: #""3""#, timestamp: #""1152921504606846976""#),
-        ],
-    ])
+    @Test(arguments: ImpossibleNumberTests.timestampJumpCases)
     func timestampJumpNearTheInt64LimitClosesWith1008(frames: [Placement]) throws {
         try self.expectClosedWith1008(frames, writtenFrames: 1600)
     }
