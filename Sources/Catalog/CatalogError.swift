@@ -1,3 +1,5 @@
+import MediaStore
+
 /// Everything that can go wrong while using or rebuilding the catalog.
 public enum CatalogError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
@@ -26,6 +28,10 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
     case callBusy(callSid: String, reason: String)
     /// A hold's reason or author is empty or too long.
     case invalidHold(reason: String)
+    /// A node tried to register under an id whose lease another process still holds.
+    case nodeLive(nodeId: String, host: String, pid: Int64, leaseUntil: Timestamp)
+    /// This process's incarnation of the node was replaced by a newer registration under the same id.
+    case nodeFenced(nodeId: String, incarnation: Int64, current: Int64)
 
     /// A stable, value-free name for metrics labels and `--json` output.
     public var code: String {
@@ -47,6 +53,8 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .deletionPending: "catalog.deletion-pending"
         case .callBusy: "catalog.call-busy"
         case .invalidHold: "catalog.invalid-hold"
+        case .nodeLive: "catalog.node-live"
+        case .nodeFenced: "catalog.node-fenced"
         }
     }
 
@@ -87,6 +95,12 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
             "\(Self.subject(callSid)) cannot be deleted yet: \(reason)"
         case .invalidHold(let reason):
             "invalid legal hold: \(reason)"
+        case .nodeLive(let nodeId, let host, let pid, let leaseUntil):
+            "node \(nodeId) is live (process \(pid) on \(host), lease until \(leaseUntil)); give this process "
+                + "another node.id, or stop that one first (`exorec nodes` lists the nodes)"
+        case .nodeFenced(let nodeId, let incarnation, let current):
+            "node \(nodeId) was registered again by another process (incarnation \(current)); this one "
+                + "(incarnation \(incarnation)) no longer acts as the node"
         }
     }
 

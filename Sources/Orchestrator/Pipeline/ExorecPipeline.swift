@@ -5,6 +5,7 @@ public import Ingest
 public import Logging
 public import MediaStore
 public import ServiceLifecycle
+import Synchronization
 
 /// What `exorec serve` (and the demo) run: the stream door (the ingest server), the platform door
 /// (status callbacks), the internal door (events, media, metrics), the catalog, the stream cataloguer, and, when the platform's credentials are configured, the
@@ -18,6 +19,8 @@ public struct PipelineConfiguration: Sendable {
     public var catalogPath: String
     public var fetcher: RecordingFetcherConfiguration
     public var reconciler: ReconcilerConfiguration
+    /// This process's node id and heartbeat (the catalog's node registry).
+    public var node: NodeConfiguration
     public var exorecVersion: String
 
     public init(
@@ -27,6 +30,7 @@ public struct PipelineConfiguration: Sendable {
         catalogPath: String? = nil,
         fetcher: RecordingFetcherConfiguration? = nil,
         reconciler: ReconcilerConfiguration = ReconcilerConfiguration(),
+        node: NodeConfiguration = NodeConfiguration(),
         exorecVersion: String
     ) {
         self.ingest = ingest
@@ -36,6 +40,7 @@ public struct PipelineConfiguration: Sendable {
         self.fetcher =
             fetcher ?? RecordingFetcherConfiguration(storageRoot: ingest.storageRoot, exorecVersion: exorecVersion)
         self.reconciler = reconciler
+        self.node = node
         self.exorecVersion = exorecVersion
     }
 }
@@ -53,6 +58,8 @@ public struct ExorecPipeline: Sendable {
     public let recordings: RecordingQueue
     public let fetcher: RecordingFetcher?
     public let reconciler: Reconciler?
+    /// This process in the node registry: its lease, renewed every heartbeat.
+    public let heartbeat: NodeHeartbeat
 
     /// Opens (and migrates) the catalog and builds the parts; nothing runs until `services` do.
     /// Without a `client` no recording is fetched and nothing is reconciled (callbacks still queue
@@ -72,8 +79,20 @@ public struct ExorecPipeline: Sendable {
         // catalog or starts a fetcher, reconciler or door (the ingest server holds it from here).
         let lock = try StorageLock(layout: layout)
         let catalog = try await Catalog.open(path: configuration.catalogPath, logger: logger)
+        let heartbeat: NodeHeartbeat
+        let streams = ActiveStreamsProbe()
         do {
             _ = try await catalog.migrate()
+            // Holding the storage root's lock proves that no other server runs on this root, so a live lease
+            // left under this node id belongs to a process that died: this one takes the node over.
+            heartbeat = try await NodeHeartbeat.register(
+                configuration: configuration.node,
+                catalog: catalog,
+                version: configuration.exorecVersion,
+                takingOver: true,
+                activeStreams: { streams.count },
+                logger: logger
+            )
         } catch {
             try? await catalog.close()
             throw error
@@ -116,6 +135,7 @@ public struct ExorecPipeline: Sendable {
             lock: lock,
             onListening: onListening
         )
+        streams.ingest.withLock { $0 = ingest }
         let platformDoor: PlatformDoor
         let internalDoor: InternalDoor
         do {
@@ -134,7 +154,7 @@ public struct ExorecPipeline: Sendable {
                 pauses: CatalogCallPauseControl(catalog: catalog, pauses: ingest.pauses, logger: logger),
                 metrics: {
                     ingest.metricsText() + counters.prometheusText() + platformConnections.prometheusText(header: true)
-                        + internalConnections.prometheusText(header: false)
+                        + internalConnections.prometheusText(header: false) + heartbeat.prometheusText()
                 },
                 connections: internalConnections,
                 logger: logger,
@@ -167,16 +187,17 @@ public struct ExorecPipeline: Sendable {
             cataloger: cataloger,
             recordings: recordings,
             fetcher: fetcher,
-            reconciler: reconciler
+            reconciler: reconciler,
+            heartbeat: heartbeat
         )
     }
 
     /// The services in start order; a `ServiceGroup` stops them in reverse, so the internal door
     /// (ending long polls and event streams) stops first, then the platform door (storing the
-    /// callbacks in flight), then the ingest server, and the cataloguer (first) sees its final
-    /// events before it ends.
+    /// callbacks in flight), then the ingest server, the cataloguer sees its final events before it
+    /// ends, and the heartbeat marks the node stopped last.
     public var services: [any Service] {
-        var services: [any Service] = [self.cataloger]
+        var services: [any Service] = [self.heartbeat, self.cataloger]
         if let fetcher { services.append(fetcher) }
         if let reconciler { services.append(reconciler) }
         services.append(self.ingest)
@@ -196,4 +217,10 @@ public struct ExorecPipeline: Sendable {
         self.ingest.releaseLock()
         try await self.catalog.close()
     }
+}
+
+/// The ingest's open-stream count for the heartbeat, which is registered before the ingest server exists.
+private final class ActiveStreamsProbe: Sendable {
+    let ingest = Mutex<IngestServer?>(nil)
+    var count: Int { self.ingest.withLock { $0?.metrics.current.activeStreams ?? 0 } }
 }

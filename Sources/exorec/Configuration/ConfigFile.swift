@@ -64,6 +64,7 @@ struct ConfigFile {
     var api = InternalDoorConfiguration()
     /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
     var pipeline = PipelineConfigFile()
+    var node = NodeConfigFile()
     var logLevel: String?
     /// `storage.group`: the group every created file and folder is given (`FilePermissions`).
     var storageGroup: String?
@@ -91,6 +92,7 @@ struct ConfigFile {
         if let token = environment["EXOREC_CALLBACK_TOKEN"] { config.callbacks.token = token }
         if let token = environment["EXOREC_API_TOKEN"] { config.api.token = token }
         config.pipeline.applyEnvironment(environment)
+        try config.node.applyEnvironment(environment)
         return config
     }
 
@@ -107,9 +109,12 @@ struct ConfigFile {
         guard let node else { return }
         let root = try Section(node, path: "")
         try root.only(
-            Set(["storage", "ingest", "recording", "callbacks", "api", "logging"]).union(PipelineConfigFile.sections)
+            Set(["storage", "ingest", "recording", "callbacks", "api", "logging", "node"]).union(
+                PipelineConfigFile.sections
+            )
         )
         try self.pipeline.apply(root)
+        try self.node.apply(root)
         if let node = root.value("storage"), node.mapping != nil {
             let storage = try Section(node, path: "storage")
             try storage.only(["root", "group"])

@@ -137,6 +137,10 @@ struct PipelineSetup {
                 terminalGrace: .milliseconds(pipeline.reconcileAfterMs),
                 interval: .milliseconds(pipeline.reconcileIntervalMs)
             ),
+            node: NodeConfiguration(
+                id: self.file.node.id ?? NodeIdentifier.fromHostName(),
+                heartbeatInterval: .milliseconds(self.file.node.heartbeatIntervalMs)
+            ),
             exorecVersion: ExorecVersion.string
         )
     }

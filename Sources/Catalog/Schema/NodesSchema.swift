@@ -1,0 +1,29 @@
+import SQLKit
+
+extension Table {
+    /// The `exorec serve` processes that use this catalog, one row per node id (``NodeRecord``).
+    static let nodes = "nodes"
+}
+
+/// Version 8: the node registry.
+///
+/// A node's row says who runs under that id (host, process, version), since when, and how long its lease
+/// lasts: the node renews `lease_until` with each heartbeat, and a node whose lease ran out without
+/// `stopped_at` died (or cannot reach the catalog). `incarnation` counts the node's starts; it is the
+/// fencing token: a heartbeat (or any later node-scoped write) names the incarnation it belongs to and
+/// changes nothing once a newer process has registered under the same id.
+func createNodes(_ db: any SQLDatabase) async throws {
+    typealias T = ColumnType
+    try await db.create(table: Table.nodes)
+        .column("node_id", type: T.text, .primaryKey(autoIncrement: false))
+        .column("incarnation", type: T.integer, .notNull)
+        .column("host", type: T.text, .notNull)
+        .column("pid", type: T.integer, .notNull)
+        .column("version", type: T.text, .notNull)
+        .column("started_at", type: T.time, .notNull)
+        .column("heartbeat_at", type: T.time, .notNull)
+        .column("lease_until", type: T.time, .notNull)
+        .column("stopped_at", type: T.time)
+        .column("active_streams", type: T.integer, .notNull, .default(0))
+        .run()
+}

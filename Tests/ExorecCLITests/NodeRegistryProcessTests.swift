@@ -1,0 +1,87 @@
+import ExorecTesting
+import Foundation
+import Glibc
+import Testing
+
+/// The node registry as an operator sees it: `exorec nodes` shows a running server live, a killed one lost
+/// once its lease ran out, and the restarted process as the node's next incarnation; `/metrics` names the node.
+@Suite(.timeLimit(.minutes(3))) struct NodeRegistryProcessTests {
+    struct Listed: Decodable {
+        let node_id: String
+        let state: String
+        let incarnation: Int
+        let pid: Int
+    }
+
+    static func nodes(storage: String) async throws -> [Listed] {
+        let result = try await ExorecProcess.run(["nodes", "--storage", storage, "--json"])
+        guard result.status == 0 else { throw TestFailure("exorec nodes failed: \(result.errors)") }
+        return try JSONDecoder().decode([Listed].self, from: Data(result.output.utf8))
+    }
+
+    @Test func aKilledNodeIsLostAndItsNextProcessIsTheNextIncarnation() async throws {
+        let storage = makeTemporaryDirectory()
+        let config = makeTemporaryDirectory() + "/exorec.yaml"
+        try """
+        ingest:
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        node:
+          id: alpha.rack-1
+          heartbeat_interval: 1s
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let arguments = [
+            "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0", "--api-port",
+            "0",
+        ]
+
+        let first = try ExorecProcess(arguments)
+        defer { first.signal(SIGKILL) }
+        _ = try await first.waitForListening()
+        let live = try await Self.nodes(storage: storage)
+        #expect(live.count == 1 && live.first?.node_id == "alpha.rack-1" && live.first?.state == "live")
+        #expect(live.first?.incarnation == 1 && live.first?.pid == Int(first.pid))
+
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+        // The lease is three heartbeats (3 s): then the node is lost, not live and not stopped.
+        try await PipelineProcess.eventually("the killed node to be lost", timeout: .seconds(30)) {
+            try await Self.nodes(storage: storage).first?.state == "lost"
+        }
+
+        let second = try ExorecProcess(arguments)
+        defer { second.signal(SIGKILL) }
+        _ = try await second.waitForListening()
+        let apiPort = try await second.waitForDoor("internal")
+        let again = try #require(try await Self.nodes(storage: storage).first)
+        #expect(again.state == "live" && again.incarnation == 2 && again.pid == Int(second.pid))
+        try await PipelineProcess.eventually("the node in /metrics", timeout: .seconds(30)) {
+            guard
+                let metrics = try? PipelineProcess.get(
+                    port: apiPort,
+                    path: "/metrics",
+                    user: "test",
+                    password: "test-secret"
+                )
+            else { return false }
+            return metrics.body.contains("exorec_node_info{node=\"alpha.rack-1\",incarnation=\"2\"} 1")
+                && metrics.body.contains("exorec_node_up{node=\"alpha.rack-1\"} 1")
+        }
+
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
+        #expect(try await Self.nodes(storage: storage).first?.state == "stopped")
+    }
+
+    @Test func aBadNodeIdIsAUsageError() async throws {
+        let result = try await ExorecProcess.run(
+            ["serve", "--storage", makeTemporaryDirectory(), "--port", "0"],
+            environment: ["EXOREC_NODE_ID": "a/../etc", "EXOREC_INGEST_USERNAME": "u", "EXOREC_INGEST_PASSWORD": "p"]
+        )
+        #expect(result.status == 64, "stderr: \(result.errors)")
+        #expect(result.errors.contains("EXOREC_NODE_ID"), "stderr: \(result.errors)")
+        #expect(result.errors.contains("may hold only letters, digits"), "stderr: \(result.errors)")
+    }
+}
