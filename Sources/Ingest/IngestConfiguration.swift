@@ -18,6 +18,10 @@ public struct IngestConfiguration: Sendable, Hashable {
     /// can lose is at most this plus a tick.
     public var flushAfterMs: Int64 = 150
     public var storageRoot = "storage"
+    /// The node this server runs as (`node.id`): it locks the storage root as that node (several nodes may
+    /// share a root), marks its sidecars with it and repairs only its own streams at start. nil: the whole
+    /// root is locked and every open stream under it is repaired (a server alone on its root).
+    public var node: String?
     /// Report the growth of open streams (`IngestEvent.streamsGrew`) each housekeeping round; on
     /// when the internal door's consumer API is, since nobody else reads it.
     public var reportsProgress = false

@@ -61,9 +61,11 @@ public final class IngestServer: Service, Sendable {
             )
         }
         let layout = StorageLayout(root: self.configuration.storageRoot)
-        let lock = try self.heldLock.withLock { $0 } ?? StorageLock(layout: layout)
+        let lock = try self.heldLock.withLock { $0 } ?? StorageLock(layout: layout, node: self.configuration.node)
         defer { self.releaseLock() }
-        let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams()
+        let repaired = StorageRecovery(layout: layout, logger: self.logger).repairInterruptedStreams(
+            node: lock.node
+        )
         if !repaired.isEmpty {
             self.logger.warning(
                 "repaired streams left open by an earlier crash",

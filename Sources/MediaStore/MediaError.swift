@@ -10,6 +10,8 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
     case notAWav(path: String, reason: String)
     case invalidSidecar(path: String, reason: String)
     case storageLocked(path: String)
+    /// Another process runs as this node on the storage root.
+    case nodeLocked(path: String, node: String)
 
     /// A stable, value-free name for metrics labels and `--json` output.
     public var code: String {
@@ -24,6 +26,7 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
         case .notAWav: "media.not-wav"
         case .invalidSidecar: "media.sidecar"
         case .storageLocked: "media.locked"
+        case .nodeLocked: "media.node-locked"
         }
     }
 
@@ -49,6 +52,9 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
             "sidecar \(path) cannot be read: \(reason)"
         case .storageLocked(let path):
             "another exorec process holds \(path); stop it or use another --storage root"
+        case .nodeLocked(let path, let node):
+            "another exorec process holds \(path) as node \(node); stop it, or give this one another node.id "
+                + "(EXOREC_NODE_ID) to run both on one root"
         }
     }
 }

@@ -84,4 +84,76 @@ import Testing
         #expect(result.errors.contains("EXOREC_NODE_ID"), "stderr: \(result.errors)")
         #expect(result.errors.contains("may hold only letters, digits"), "stderr: \(result.errors)")
     }
+
+    /// Sidecars under the storage root naming `node` in state `state`.
+    static func sidecars(in storage: String, node: String, state: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: storage + "/media")
+        var found: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            guard path.hasSuffix(".json"), !path.hasSuffix("call.json"),
+                let data = FileManager.default.contents(atPath: storage + "/media/" + path),
+                let sidecar = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { continue }
+            if sidecar["node"] as? String == node && sidecar["state"] as? String == state { found.append(path) }
+        }
+        return found
+    }
+
+    /// Two nodes on one storage root and one catalog: both run; when one is killed mid-stream, its next
+    /// process repairs its own stream (interrupted) and leaves the other node's live stream alone.
+    @Test func twoNodesShareARootAndEachRepairsOnlyItsOwnStreams() async throws {
+        let storage = makeTemporaryDirectory()
+        let directory = makeTemporaryDirectory()
+        func serve(_ node: String) throws -> ExorecProcess {
+            let config = directory + "/\(node).yaml"
+            try """
+            ingest:
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            node:
+              id: \(node)
+              heartbeat_interval: 1s
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            return try ExorecProcess([
+                "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0",
+                "--api-port", "0",
+            ])
+        }
+        func stream(to port: Int) throws -> ExorecProcess {
+            try ExorecProcess([
+                "loadgen", "ws://test:test-secret@127.0.0.1:\(port)/v1/streams", "--streams", "1", "--frames", "600",
+            ])
+        }
+        let alpha = try serve("alpha")
+        defer { alpha.signal(SIGKILL) }
+        let beta = try serve("beta")
+        defer { beta.signal(SIGKILL) }
+        let alphaPort = try await alpha.waitForListening()
+        let betaPort = try await beta.waitForListening()
+        #expect(try await Self.nodes(storage: storage).map { "\($0.node_id) \($0.state)" } == ["alpha live", "beta live"])
+
+        let toAlpha = try stream(to: alphaPort)
+        defer { toAlpha.signal(SIGKILL) }
+        let toBeta = try stream(to: betaPort)
+        defer { toBeta.signal(SIGKILL) }
+        try await PipelineProcess.eventually("a recording stream on each node", timeout: .seconds(60)) {
+            !Self.sidecars(in: storage, node: "alpha", state: "recording").isEmpty
+                && !Self.sidecars(in: storage, node: "beta", state: "recording").isEmpty
+        }
+        alpha.signal(SIGKILL)
+        _ = try await alpha.waitForExit()
+
+        let restarted = try serve("alpha")
+        defer { restarted.signal(SIGKILL) }
+        _ = try await restarted.waitForListening()
+        #expect(Self.sidecars(in: storage, node: "alpha", state: "interrupted").count == 1)
+        #expect(Self.sidecars(in: storage, node: "alpha", state: "recording").isEmpty)
+        // Beta's stream is still being recorded: the restarted alpha did not touch it.
+        #expect(Self.sidecars(in: storage, node: "beta", state: "recording").count == 1)
+        #expect(Self.sidecars(in: storage, node: "beta", state: "interrupted").isEmpty)
+        let listed = try await Self.nodes(storage: storage)
+        #expect(listed.first { $0.node_id == "alpha" }?.incarnation == 2)
+    }
 }

@@ -29,6 +29,8 @@ public struct StreamMachine: ~Copyable {
         /// The StreamUrl's query parameters, kept in the sidecar.
         public var queryParameters: [String: String]
         public var exorecVersion: String
+        /// The node this server runs as (the sidecar's `node`); nil outside a node (tools, tests).
+        public var node: String?
 
         public init(
             recorder: StreamRecorder.Configuration = .init(),
@@ -36,7 +38,8 @@ public struct StreamMachine: ~Copyable {
             idleTimeoutMs: Int64 = 30_000,
             requestedRate: Int? = nil,
             queryParameters: [String: String] = [:],
-            exorecVersion: String = "0.1.0"
+            exorecVersion: String = "0.1.0",
+            node: String? = nil
         ) {
             self.recorder = recorder
             self.flushAfterMs = flushAfterMs
@@ -44,6 +47,7 @@ public struct StreamMachine: ~Copyable {
             self.requestedRate = requestedRate
             self.queryParameters = queryParameters
             self.exorecVersion = exorecVersion
+            self.node = node
         }
     }
 
@@ -252,7 +256,8 @@ public struct StreamMachine: ~Copyable {
             sampleRate: self.sampleRate,
             startedAt: startedAt,
             file: fileName,
-            exorecVersion: self.configuration.exorecVersion
+            exorecVersion: self.configuration.exorecVersion,
+            node: self.configuration.node
         )
         self.hasFiles = true
         var actions = Actions()

@@ -348,7 +348,8 @@ package final class StreamShared {
             recorder: configuration.recorder,
             flushAfterMs: configuration.flushAfterMs,
             idleTimeoutMs: configuration.idleTimeoutMs,
-            exorecVersion: version
+            exorecVersion: version,
+            node: configuration.node
         )
         // At its largest once: a message's payload decodes to at most 3/4 of its bytes, and G.711 needs three
         // times that (decoded bytes in the upper third, expanded samples below).

@@ -53,6 +53,8 @@ public struct StorageLayout: Sendable, Hashable {
 
     public var mediaRoot: String { self.absolute("media") }
     public var lockPath: String { self.absolute(".exorec.lock") }
+    /// The lock of one node on this root (``StorageLock``); `node` follows ``NodeIdentifier``'s rules.
+    public func nodeLockPath(_ node: String) -> String { self.absolute(".exorec-node-\(node).lock") }
 
     /// The account folder of calls whose account is not known (``CallSidecar/unknownAccount``).
     public static let unknownAccount = try! PathSafeIdentifier(CallSidecar.unknownAccount, field: "account")

@@ -136,6 +136,9 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
     public var bytes: Int64?
     public var sha256: String?
     public var exorecVersion: String
+    /// The node that recorded it (`node.id`); absent in sidecars written before nodes existed. Start-up repair
+    /// and a surviving node's repair of a lost one touch only the streams of the node they repair.
+    public var node: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, state, from, to, frames, gaps, duplicates, marks, dtmf, pauses, file, bytes, sha256
@@ -148,6 +151,7 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         case mediaMessages = "media_messages", gapMsTotal = "gap_ms_total", lateFrames = "late_frames"
         case reorderedFrames = "reordered_frames", invalidMessages = "invalid_messages"
         case unknownEvents = "unknown_events", closeReason = "close_reason", exorecVersion = "exorec_version"
+        case node
     }
 
     /// A new stream's sidecar, in state `recording`.
@@ -156,9 +160,11 @@ public struct StreamSidecar: Sendable, Hashable, Codable {
         sampleRate: Int,
         startedAt: Timestamp,
         file: String,
-        exorecVersion: String
+        exorecVersion: String,
+        node: String? = nil
     ) {
         self.state = .recording
+        self.node = node
         self.accountSid = identity.account?.value
         self.callSid = identity.callSid?.value
         self.streamSid = identity.streamSid.value

@@ -75,16 +75,18 @@ public struct ExorecPipeline: Sendable {
         try configuration.callbacks.validate()
         try configuration.api.validate()
         let layout = StorageLayout(root: configuration.ingest.storageRoot)
-        // The storage root's lock first: a second server on the same root is refused before it migrates the
-        // catalog or starts a fetcher, reconciler or door (the ingest server holds it from here).
-        let lock = try StorageLock(layout: layout)
+        // The storage root's lock as this node first: a second server under the same node id on this root is
+        // refused before it migrates the catalog or starts a fetcher, reconciler or door (the ingest server
+        // holds it from here). Nodes with other ids may share the root.
+        let lock = try StorageLock(layout: layout, node: configuration.node.id)
         let catalog = try await Catalog.open(path: configuration.catalogPath, logger: logger)
         let heartbeat: NodeHeartbeat
         let streams = ActiveStreamsProbe()
         do {
             _ = try await catalog.migrate()
-            // Holding the storage root's lock proves that no other server runs on this root, so a live lease
-            // left under this node id belongs to a process that died: this one takes the node over.
+            // Holding the node's lock on its root proves that no other process runs as this node here, so a live
+            // lease left under this node id belongs to a process that died: this one takes the node over (and
+            // fences that incarnation, should it still be running elsewhere against the same catalog).
             heartbeat = try await NodeHeartbeat.register(
                 configuration: configuration.node,
                 catalog: catalog,
@@ -125,6 +127,7 @@ public struct ExorecPipeline: Sendable {
             logger: logger
         )
         var ingestConfiguration = configuration.ingest
+        ingestConfiguration.node = configuration.node.id
         ingestConfiguration.reportsProgress = configuration.api.token != nil
         // The HTTP doors' sockets come out of the same descriptor limit as the streams'.
         ingestConfiguration.server.descriptorsForOtherDoors =
