@@ -43,7 +43,8 @@ extension Catalog {
                 heartbeatAt: time,
                 leaseUntil: Timestamp(millisecondsSinceEpoch: leaseUntil),
                 stoppedAt: nil,
-                activeStreams: 0
+                activeStreams: 0,
+                takenOverBy: nil
             )
             try await Self.writeNode(db, record, replacing: existing != nil)
             return record
@@ -90,6 +91,29 @@ extension Catalog {
         }
     }
 
+    /// Claims a lost node for repair by `survivor`: its row becomes `stopped`, `taken_over_by` the survivor,
+    /// and its incarnation moves on (so the lost process, should it come back, is fenced off). Only a node
+    /// still lost as `node` says (same incarnation, not stopped, lease over at `time`) is claimed; false when
+    /// another survivor claimed it first or the node came back.
+    public func takeOverLostNode(
+        _ node: NodeRecord,
+        by survivor: String,
+        at time: Timestamp = .now()
+    ) async throws
+        -> Bool
+    {
+        let now = time.millisecondsSinceEpoch
+        return try await self.transaction("take over lost node") { db in
+            try await db.update(Table.nodes)
+                .set("incarnation", to: node.incarnation + 1)
+                .set("stopped_at", to: now).set("lease_until", to: now).set("active_streams", to: 0)
+                .set("taken_over_by", to: survivor)
+                .where("node_id", .equal, node.nodeId).where("incarnation", .equal, node.incarnation)
+                .where("stopped_at", .is, SQLLiteral.null).where("lease_until", .lessThanOrEqual, now)
+                .returning("node_id").first() != nil
+        }
+    }
+
     /// Every node the catalog has seen, by id.
     public func nodes() async throws -> [NodeRecord] {
         try await self.exclusive("read nodes") { db in
@@ -106,6 +130,7 @@ extension Catalog {
                 .set("lease_until", to: node.leaseUntil.millisecondsSinceEpoch)
                 .set("stopped_at", to: node.stoppedAt?.millisecondsSinceEpoch)
                 .set("active_streams", to: node.activeStreams)
+                .set("taken_over_by", to: node.takenOverBy)
                 .where("node_id", .equal, node.nodeId)
                 .run()
         } else {
@@ -151,5 +176,6 @@ extension NodeRecord {
         self.leaseUntil = try row.timestamp("lease_until")
         self.stoppedAt = try row.optionalTimestamp("stopped_at")
         self.activeStreams = try row.value("active_streams")
+        self.takenOverBy = try row.optional("taken_over_by")
     }
 }

@@ -75,4 +75,24 @@ struct NodeRegistryTests {
             #expect(try await catalog.nodes() == [renewed] && renewed.incarnation == 1)
         }
     }
+
+    /// A survivor claims a lost node once: only while it is lost, never twice, and the lost incarnation is
+    /// fenced off afterwards; the node's next process registers as usual.
+    @Test func aLostNodeIsTakenOverOnce() async throws {
+        try await withTestCatalog { catalog, _ async throws in
+            let lost = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
+            #expect(try await catalog.takeOverLostNode(lost, by: "beta", at: at(10)) == false)  // still live
+            #expect(try await catalog.takeOverLostNode(lost, by: "beta", at: at(20)))
+            #expect(try await catalog.takeOverLostNode(lost, by: "gamma", at: at(21)) == false)  // taken already
+            let row = try #require(try await catalog.nodes().first)
+            #expect(row.takenOverBy == "beta" && row.stoppedAt == at(20) && row.incarnation == 2)
+            #expect(row.state(at: at(22)) == .stopped)
+            await #expect(throws: CatalogError.nodeFenced(nodeId: "alpha", incarnation: 1, current: 2)) {
+                try await catalog.renewNodeLease(lost, activeStreams: 0, at: at(23), lease: .seconds(15))
+            }
+            let next = try await catalog.registerNode(Self.alpha, at: at(30), lease: .seconds(15))
+            #expect(next.incarnation == 3 && next.takenOverBy == nil)
+            #expect(try await catalog.nodes().first?.takenOverBy == nil)
+        }
+    }
 }

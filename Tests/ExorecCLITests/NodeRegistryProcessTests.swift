@@ -11,6 +11,7 @@ import Testing
         let state: String
         let incarnation: Int
         let pid: Int
+        let taken_over_by: String?
     }
 
     static func nodes(storage: String) async throws -> [Listed] {
@@ -132,7 +133,9 @@ import Testing
         defer { beta.signal(SIGKILL) }
         let alphaPort = try await alpha.waitForListening()
         let betaPort = try await beta.waitForListening()
-        #expect(try await Self.nodes(storage: storage).map { "\($0.node_id) \($0.state)" } == ["alpha live", "beta live"])
+        #expect(
+            try await Self.nodes(storage: storage).map { "\($0.node_id) \($0.state)" } == ["alpha live", "beta live"]
+        )
 
         let toAlpha = try stream(to: alphaPort)
         defer { toAlpha.signal(SIGKILL) }
@@ -155,5 +158,59 @@ import Testing
         #expect(Self.sidecars(in: storage, node: "beta", state: "interrupted").isEmpty)
         let listed = try await Self.nodes(storage: storage)
         #expect(listed.first { $0.node_id == "alpha" }?.incarnation == 2)
+    }
+
+    /// A node killed with a stream open, and not restarted: a surviving node on the same root repairs the
+    /// stream (interrupted, catalogued) once the lost node's lease and a grace period have passed, and the
+    /// registry says who took it over.
+    @Test func aSurvivorRepairsALostNodesStreams() async throws {
+        let storage = makeTemporaryDirectory()
+        let directory = makeTemporaryDirectory()
+        func serve(_ node: String) throws -> ExorecProcess {
+            let config = directory + "/\(node).yaml"
+            try """
+            ingest:
+              auth:
+                credentials:
+                  - username: test
+                    password: test-secret
+            node:
+              id: \(node)
+              heartbeat_interval: 1s
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            return try ExorecProcess([
+                "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0",
+                "--api-port", "0",
+            ])
+        }
+        let alpha = try serve("alpha")
+        defer { alpha.signal(SIGKILL) }
+        let beta = try serve("beta")
+        defer { beta.signal(SIGKILL) }
+        let alphaPort = try await alpha.waitForListening()
+        _ = try await beta.waitForListening()
+        let load = try ExorecProcess([
+            "loadgen", "ws://test:test-secret@127.0.0.1:\(alphaPort)/v1/streams", "--streams", "2", "--frames", "600",
+        ])
+        defer { load.signal(SIGKILL) }
+        try await PipelineProcess.eventually("two recording streams on alpha", timeout: .seconds(60)) {
+            Self.sidecars(in: storage, node: "alpha", state: "recording").count == 2
+        }
+        alpha.signal(SIGKILL)
+        _ = try await alpha.waitForExit()
+        load.signal(SIGKILL)
+
+        // Lease 3 s, then a grace of one lease: beta repairs within seconds after that.
+        try await PipelineProcess.eventually("beta to repair alpha's streams", timeout: .seconds(60)) {
+            Self.sidecars(in: storage, node: "alpha", state: "interrupted").count == 2
+        }
+        #expect(Self.sidecars(in: storage, node: "alpha", state: "recording").isEmpty)
+        let alphaRow = try #require(try await Self.nodes(storage: storage).first { $0.node_id == "alpha" })
+        #expect(alphaRow.state == "stopped" && alphaRow.taken_over_by == "beta" && alphaRow.incarnation == 2)
+        try await PipelineProcess.eventually("the catalog to show the streams interrupted", timeout: .seconds(30)) {
+            let states = try await PipelineProcess.query(storage + "/catalog.sqlite", "SELECT state FROM streams")
+            return states.map { $0[0] } == ["interrupted", "interrupted"]
+        }
+        #expect(beta.standardError.contains("repaired the open streams of a lost node"))
     }
 }

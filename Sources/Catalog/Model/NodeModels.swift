@@ -24,6 +24,8 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var stoppedAt: Timestamp?
     /// Open streams on the node at its last heartbeat.
     public var activeStreams: Int64
+    /// The surviving node that repaired this one's open streams after it was lost (nil otherwise).
+    public var takenOverBy: String?
 
     public func state(at now: Timestamp) -> State {
         if self.stoppedAt != nil { return .stopped }
@@ -33,7 +35,7 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case incarnation, host, pid, version
         case nodeId = "node_id", startedAt = "started_at", heartbeatAt = "heartbeat_at", leaseUntil = "lease_until"
-        case stoppedAt = "stopped_at", activeStreams = "active_streams"
+        case stoppedAt = "stopped_at", activeStreams = "active_streams", takenOverBy = "taken_over_by"
     }
 }
 

@@ -11,7 +11,8 @@ extension Table {
 /// lasts: the node renews `lease_until` with each heartbeat, and a node whose lease ran out without
 /// `stopped_at` died (or cannot reach the catalog). `incarnation` counts the node's starts; it is the
 /// fencing token: a heartbeat (or any later node-scoped write) names the incarnation it belongs to and
-/// changes nothing once a newer process has registered under the same id.
+/// changes nothing once a newer process has registered under the same id. A lost node whose open streams a
+/// surviving node repaired is `stopped`, with `taken_over_by` naming that node.
 func createNodes(_ db: any SQLDatabase) async throws {
     typealias T = ColumnType
     try await db.create(table: Table.nodes)
@@ -25,5 +26,6 @@ func createNodes(_ db: any SQLDatabase) async throws {
         .column("lease_until", type: T.time, .notNull)
         .column("stopped_at", type: T.time)
         .column("active_streams", type: T.integer, .notNull, .default(0))
+        .column("taken_over_by", type: T.text)
         .run()
 }

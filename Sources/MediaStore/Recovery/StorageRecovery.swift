@@ -24,16 +24,22 @@ public struct StorageRecovery: Sendable {
     /// Repairs every interrupted stream under the media root and returns what it repaired. A file
     /// that cannot be repaired is logged and left as it is; the others are still repaired.
     ///
-    /// - Parameter node: the node whose streams are repaired (and those that name no node: written before
-    ///   nodes existed); another node's open streams are left alone, they may be live. nil: every open stream
-    ///   (the caller holds the whole root's lock).
-    public func repairInterruptedStreams(node: String? = nil, at time: Timestamp = .now()) -> [Repaired] {
+    /// - Parameters:
+    ///   - node: the node whose streams are repaired; another node's open streams are left alone, they may be
+    ///     live. nil: every open stream (the caller holds the whole root's lock).
+    ///   - unmarked: also repair open streams that name no node (written before nodes existed): a node's own
+    ///     start-up does, a survivor repairing a lost node does not.
+    public func repairInterruptedStreams(
+        node: String? = nil,
+        unmarked: Bool = true,
+        at time: Timestamp = .now()
+    ) -> [Repaired] {
         var repaired: [Repaired] = []
         for sidecarPath in FileSystem.files(under: self.layout.mediaRoot, withSuffix: ".json") {
             guard var sidecar = try? StreamSidecar.load(from: sidecarPath), sidecar.state == .recording else {
                 continue
             }
-            if let node, let owner = sidecar.node, owner != node { continue }
+            if let node, sidecar.node.map({ $0 != node }) ?? !unmarked { continue }
             let wavPath = String(sidecarPath.dropLast(".json".count)) + ".wav"
             do {
                 let channels = sidecar.channels ?? 1

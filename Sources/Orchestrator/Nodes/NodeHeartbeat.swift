@@ -19,6 +19,7 @@ public final class NodeHeartbeat: Service, Sendable {
     private let activeStreams: @Sendable () -> Int
     private let logger: Logger
     private let state: Mutex<State>
+    private let repairer = Mutex<LostNodeRepairer?>(nil)
 
     private struct State {
         var node: NodeRecord
@@ -73,6 +74,11 @@ public final class NodeHeartbeat: Service, Sendable {
         self.state = Mutex(State(node: node, registry: [node], readAt: node.heartbeatAt))
     }
 
+    /// From now on, each heartbeat also repairs the open streams of nodes found lost (``LostNodeRepairer``).
+    public func repairLostNodes(using repairer: LostNodeRepairer) {
+        self.repairer.withLock { $0 = repairer }
+    }
+
     /// This process's row as last written.
     public var node: NodeRecord { self.state.withLock { $0.node } }
 
@@ -114,6 +120,9 @@ public final class NodeHeartbeat: Service, Sendable {
                 $0.node = renewed
                 $0.registry = registry
                 $0.readAt = time
+            }
+            if let repairer = self.repairer.withLock({ $0 }) {
+                await repairer.repairLostNodes(in: registry, survivor: renewed.nodeId, at: time)
             }
         } catch let error as CatalogError {
             if case .nodeFenced = error {

@@ -175,6 +175,16 @@ public struct ExorecPipeline: Sendable {
             logger: logger,
             sidecars: sidecars
         )
+        // A lost node's open streams are repaired by a live one, a lease after the lost one's ran out.
+        heartbeat.repairLostNodes(
+            using: LostNodeRepairer(
+                layout: layout,
+                catalog: catalog,
+                cataloger: cataloger,
+                grace: configuration.node.lease,
+                logger: logger
+            )
+        )
         if client == nil {
             logger.notice(
                 "no platform credentials (exotel.*): recordings are queued but not fetched, calls not reconciled"

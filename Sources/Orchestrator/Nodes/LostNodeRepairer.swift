@@ -1,0 +1,74 @@
+public import Catalog
+import ExotelKit
+import Ingest
+public import Logging
+public import MediaStore
+
+/// A surviving node's part in "a node that dies loses nothing": the open streams of a node that was lost
+/// (its lease ran out without a clean stop) are repaired and marked `interrupted` by a node that is alive,
+/// without waiting for the lost node to come back.
+///
+/// Fencing, in this order, so that no node ever repairs a file a live node is still writing:
+/// 1. the lost node's lease must have ended at least `grace` ago (clock skew between machines);
+/// 2. the survivor takes the lost node's lock on the shared storage root (`StorageLock` as that node): the
+///    kernel (or the shared filesystem's lock manager) holds it for as long as the lost process lives, so a
+///    process that is alive but cannot reach the catalog is never repaired under;
+/// 3. it claims the node in the catalog (`Catalog.takeOverLostNode`): one survivor wins, and the lost
+///    incarnation is fenced off should it come back;
+/// 4. it repairs exactly that node's open streams (`StorageRecovery`) and catalogs them as repaired.
+public struct LostNodeRepairer: Sendable {
+    let layout: StorageLayout
+    let catalog: Catalog
+    let cataloger: StreamCataloger
+    let grace: Duration
+    let logger: Logger
+
+    public init(layout: StorageLayout, catalog: Catalog, cataloger: StreamCataloger, grace: Duration, logger: Logger) {
+        self.layout = layout
+        self.catalog = catalog
+        self.cataloger = cataloger
+        self.grace = grace
+        self.logger = logger
+    }
+
+    /// Repairs every node of `registry` that is due (see the type's steps) and returns, by node id, how many
+    /// streams were repaired. A node that cannot be claimed now is tried again at the next call.
+    @discardableResult
+    public func repairLostNodes(in registry: [NodeRecord], survivor: String, at now: Timestamp) async -> [String: Int] {
+        var repairedByNode: [String: Int] = [:]
+        let (seconds, attoseconds) = self.grace.components
+        let graceMs = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        for node in registry where node.nodeId != survivor && node.state(at: now) == .lost {
+            guard now.millisecondsSinceEpoch >= node.leaseUntil.millisecondsSinceEpoch + graceMs else { continue }
+            // Held while the lost node's process lives (or while a rebuild holds the whole root): not now.
+            guard let lock = try? StorageLock(layout: self.layout, node: node.nodeId) else { continue }
+            do {
+                guard try await self.catalog.takeOverLostNode(node, by: survivor, at: now) else { continue }
+            } catch {
+                self.logger.warning(
+                    "could not claim a lost node; trying again",
+                    metadata: ["node": "\(node.nodeId)", "error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                )
+                continue
+            }
+            let repaired = StorageRecovery(layout: self.layout, logger: self.logger)
+                .repairInterruptedStreams(node: node.nodeId, unmarked: false, at: now)
+            for stream in repaired {
+                let sidecarPath = StorageLayout.sidecarPath(ofMedia: stream.wavPath)
+                if let sidecar = try? StreamSidecar.load(from: sidecarPath) {
+                    await self.cataloger.apply(.streamRepaired(sidecar, wavPath: stream.wavPath))
+                }
+            }
+            withExtendedLifetime(lock) {}
+            repairedByNode[node.nodeId] = repaired.count
+            self.logger.warning(
+                "repaired the open streams of a lost node",
+                metadata: [
+                    "lost_node": "\(node.nodeId)", "incarnation": "\(node.incarnation)",
+                    "streams": "\(repaired.count)", "lease_until": "\(node.leaseUntil)",
+                ]
+            )
+        }
+        return repairedByNode
+    }
+}
