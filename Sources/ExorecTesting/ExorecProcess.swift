@@ -82,6 +82,7 @@ public final class ExorecProcess: Sendable {
     public var standardOutput: String { self.output.text.withLock { $0 } }
     public var standardError: String { self.errors.text.withLock { $0 } }
     public var pid: Int32 { self.process.processIdentifier }
+    public var isRunning: Bool { self.process.isRunning }
 
     /// Waits for "platform door on HOST:PORT" (`door` = `platform`) or "internal door on HOST:PORT"
     /// (`internal`) and returns the port.

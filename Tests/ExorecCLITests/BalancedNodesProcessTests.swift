@@ -1,0 +1,181 @@
+import ExorecTesting
+import Foundation
+import Glibc
+import Testing
+
+/// Two `exorec serve` nodes behind a real HAProxy (Debian's `haproxy`, `make deps`), sharing one storage root
+/// and one catalog: streams through the balancer land on both nodes and are sample-exact; the same callback
+/// posted to both nodes at once is stored once; the events feed reads the same from either node.
+@Suite(.timeLimit(.minutes(5))) struct BalancedNodesProcessTests {
+    static let callbackToken = "balanced-callback-token-0123"
+    static let apiToken = "balanced-api-token-0123456789"
+
+    struct Node {
+        let process: ExorecProcess
+        let streamPort: Int
+        let platformPort: Int
+        let internalPort: Int
+    }
+
+    static func startNode(_ id: String, storage: String, directory: String) async throws -> Node {
+        let config = directory + "/\(id).yaml"
+        try """
+        node:
+          id: \(id)
+          heartbeat_interval: 1s
+        ingest:
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        callbacks:
+          token: \(Self.callbackToken)
+        api:
+          token: \(Self.apiToken)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ExorecProcess([
+            "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0", "--api-port",
+            "0",
+        ])
+        let stream = try await process.waitForListening()
+        let platform = try await process.waitForDoor("platform")
+        let internalDoor = try await process.waitForDoor("internal")
+        return Node(process: process, streamPort: stream, platformPort: platform, internalPort: internalDoor)
+    }
+
+    /// HAProxy with the shape of `deploy/haproxy.cfg`, on free loopback ports; returns the process and the
+    /// public port.
+    static func startBalancer(_ nodes: [Node], directory: String) async throws -> (ExorecProcess, Int) {
+        guard let haproxy = PipelineProcess.locate("haproxy") else {
+            throw TestFailure("haproxy is not installed (make deps installs Debian's haproxy)")
+        }
+        let publicPort = try PipelineProcess.freeLoopbackPort()
+        func servers(_ port: KeyPath<Node, Int>, check: Bool) -> String {
+            nodes.enumerated().map { index, node in
+                "    server node\(index) 127.0.0.1:\(node[keyPath: port])\(check ? " check inter 500ms" : "")"
+            }.joined(separator: "\n")
+        }
+        let config = directory + "/haproxy.cfg"
+        try """
+        defaults
+            mode http
+            timeout connect 5s
+            timeout client 60s
+            timeout server 60s
+            timeout tunnel 1h
+        frontend public
+            bind 127.0.0.1:\(publicPort)
+            acl callbacks path_beg /v1/callbacks/
+            use_backend platform_doors if callbacks
+            default_backend stream_doors
+        backend stream_doors
+            balance roundrobin
+            option httpchk GET /healthz
+        \(servers(\.streamPort, check: true))
+        backend platform_doors
+            balance roundrobin
+        \(servers(\.platformPort, check: false))
+
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ExorecProcess(executable: haproxy, ["-f", config, "-db"])
+        // Ready once a stream door passed its health check: `/healthz` through the balancer answers 200.
+        try await PipelineProcess.eventually("haproxy to route to the nodes", timeout: .seconds(30)) {
+            let health = try await ExorecProcess.runTool(
+                "/usr/bin/curl",
+                ["-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", "http://127.0.0.1:\(publicPort)/healthz"]
+            )
+            guard process.isRunning else {
+                throw TestFailure("haproxy exited: \(process.standardError) \(process.standardOutput)")
+            }
+            return health.output == "200"
+        }
+        return (process, publicPort)
+    }
+
+    static func sidecarNodes(in storage: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: storage + "/media")
+        var nodes: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            guard path.hasSuffix(".json"), !path.hasSuffix("call.json"),
+                let data = FileManager.default.contents(atPath: storage + "/media/" + path),
+                let sidecar = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let node = sidecar["node"] as? String
+            else { continue }
+            nodes.append(node)
+        }
+        return nodes
+    }
+
+    @Test func twoNodesBehindHAProxy() async throws {
+        let storage = makeTemporaryDirectory()
+        let directory = makeTemporaryDirectory()
+        let alpha = try await Self.startNode("alpha", storage: storage, directory: directory)
+        defer { alpha.process.signal(SIGKILL) }
+        let beta = try await Self.startNode("beta", storage: storage, directory: directory)
+        defer { beta.process.signal(SIGKILL) }
+        let (balancer, publicPort) = try await Self.startBalancer([alpha, beta], directory: directory)
+        defer { balancer.signal(SIGKILL) }
+
+        // Streams through the balancer: spread over both nodes, every sample where it belongs.
+        let load = try await ExorecProcess.run([
+            "loadgen", "ws://test:test-secret@127.0.0.1:\(publicPort)/v1/streams", "--streams", "20", "--frames", "20",
+            "--pace", "flood", "--verify", storage, "--json",
+        ])
+        #expect(load.status == 0, "loadgen: \(load.errors)")
+        let report = try JSONSerialization.jsonObject(with: Data(load.output.utf8)) as? [String: Any]
+        let verification = report?["verification"] as? [String: Any]
+        #expect(verification?["streamsExact"] as? Int == 20, "\(load.output)")
+        let nodes = Self.sidecarNodes(in: storage)
+        #expect(nodes.count == 20)
+        #expect(nodes.contains("alpha") && nodes.contains("beta"), "streams per node: \(nodes)")
+
+        // The same callback to both nodes at once: one stored callback, two deliveries.
+        let body = Array(#"{"CallSid":"CAbalanced01","Status":"completed","EventType":"terminal"}"#.utf8)
+        let path = "/v1/callbacks/status?token=\(Self.callbackToken)"
+        async let toAlpha = onThread {
+            try TestHTTPClient(port: alpha.platformPort).request(
+                "POST",
+                path,
+                contentType: "application/json",
+                body: body
+            )
+        }
+        async let toBeta = onThread {
+            try TestHTTPClient(port: beta.platformPort).request(
+                "POST",
+                path,
+                contentType: "application/json",
+                body: body
+            )
+        }
+        let (first, second) = try await (toAlpha, toBeta)
+        #expect(first.status == 200 && second.status == 200, "\(first.body) \(second.body)")
+        // And once more through the balancer.
+        let third = try await onThread {
+            try TestHTTPClient(port: publicPort).request("POST", path, contentType: "application/json", body: body)
+        }
+        #expect(third.status == 200, "\(third.body)")
+        let stored = try await PipelineProcess.query(
+            storage + "/catalog.sqlite",
+            "SELECT deliveries FROM callbacks WHERE call_sid = 'CAbalanced01'"
+        )
+        #expect(stored == [["3"]], "callback rows: \(stored)")
+
+        // The events feed is the catalog's: both nodes serve the same events, in the same order.
+        func events(_ node: Node) async throws -> [String] {
+            let response = try await onThread {
+                try TestHTTPClient(port: node.internalPort).request(
+                    "GET",
+                    "/v1/events?after=0&limit=1000",
+                    headers: ["Authorization: Bearer \(Self.apiToken)"]
+                )
+            }
+            #expect(response.status == 200, "\(response.body)")
+            let page = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
+            return (page?["events"] as? [[String: Any]] ?? []).map { "\($0["id"] ?? "?") \($0["type"] ?? "?")" }
+        }
+        let fromAlpha = try await events(alpha)
+        #expect(fromAlpha.count >= 40, "events: \(fromAlpha.count)")
+        #expect(try await events(beta) == fromAlpha)
+    }
+}
