@@ -38,7 +38,7 @@ demo: deps
 # where a second of CPU starvation is twenty seconds of platform time, more than any limiter margin
 # should have to absorb; the process-level pipeline tests run three exorec processes each.
 DEMO_CLI_TESTS = CatalogQueryCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
-ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests
+ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
