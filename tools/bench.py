@@ -9,6 +9,9 @@ Each implementation receives the same load from `exorec loadgen`, pinned to its 
               step), mono16k, mono24k
   real time   2,000 streams at 100 ms pacing for 60 s, 8 kHz mono: server CPU share, peak RSS,
               RSS per open stream
+  multinode   the real-time load through HAProxy onto two exorec nodes sharing a storage root and a
+              catalog: CPU of each node and of the balancer (exorec only; tools/bench_cluster.py)
+  callbacks   status callback store latency at 50/s, SQLite against PostgreSQL (exorec only)
 
 The C floor records mono only, at the start's media_format.sample_rate: at 16 and 24 kHz it does
 the same work; at dual8k it receives, parses and decodes the same bytes but writes both tracks'
@@ -21,7 +24,8 @@ Every run is verified sample by sample (`loadgen --verify`), except a mono-only 
 Method: docs/PERFORMANCE.md.
 
 Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
-                              [--only saturation|realtime] [--impls exorec,c_floor,python]
+                              [--only saturation|realtime|multinode|callbacks] [--impls exorec,c_floor,python]
+                              [--catalog-url postgres://…]
                               [--points mono8k,dual8k,mono16k,mono24k]
 """
 import argparse
@@ -40,6 +44,8 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+
+import bench_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -412,7 +418,9 @@ def main():
     parser.add_argument("--saturation-frames", type=int, default=1000)
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
-    parser.add_argument("--only", choices=["saturation", "realtime"])
+    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "callbacks"])
+    parser.add_argument("--catalog-url", help="PostgreSQL for the multinode and callbacks points "
+                        "(default: a throwaway server from tools/pg-test-server, if it can start)")
     parser.add_argument("--points", default=",".join(SATURATION_POINTS),
                         help="comma-separated saturation loads, from " + ", ".join(SATURATION_POINTS)
                         + " (default: all)")
@@ -496,6 +504,17 @@ def main():
             rounds = {k: len(v) for k, v in results.items()}
             sections.append(f"## {point['title']}\n\nRounds per implementation: "
                             + ", ".join(f"{NAMES[k]} {n}" for k, n in rounds.items()) + "\n\n" + table(point, results, impls) + "\n")
+        # Several nodes and the catalog engines (tools/bench_cluster.py): exorec only, no peers.
+        if args.only in (None, "multinode") and "exorec" in impls and not impls["exorec"].unavailable:
+            settle_io()
+            text, data = bench_cluster.multinode(args, Path(args.exorec), log)
+            sections.append(text)
+            all_results["multinode"] = data
+        if args.only in (None, "callbacks") and "exorec" in impls and not impls["exorec"].unavailable:
+            settle_io()
+            text, data = bench_cluster.callback_latency(args, Path(args.exorec), log)
+            sections.append(text)
+            all_results["callbacks"] = data
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -505,7 +524,10 @@ def main():
     (out / "results.json").write_text(json.dumps(all_results, indent=2))
     log(f"written {out / 'results.md'} and {out / 'results.json'}")
     # Only exorec's own losses fail the run: a peer that cannot keep up is a finding, not a fault.
-    inexact = [k for res in all_results.values() for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
+    inexact = [k for name, res in all_results.items() if name not in ("multinode", "callbacks")
+               for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
+    if "multinode" in all_results and all_results["multinode"] and not all_results["multinode"]["exact"]:
+        inexact.append("multinode")
     return 3 if inexact else 0
 
 
