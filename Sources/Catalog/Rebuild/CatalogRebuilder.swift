@@ -720,7 +720,7 @@ extension Catalog {
     /// Every campaign row as stored, whatever the schema version (none before the table existed).
     func campaignRowsForCarryOver() async throws -> [CampaignRowRecord] {
         try await self.exclusive("read campaign rows", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.campaignRows) else { return [] }
+            guard try await self.backend.tableExists(Table.campaignRows, on: db) else { return [] }
             return try await db.select().column("*").from(Table.campaignRows).orderBy("campaign_id").orderBy("row_key")
                 .all().map(CampaignRowRecord.init(row:))
         }
