@@ -1,7 +1,9 @@
 import ExotelKit
 import Foundation
 import Logging
+import Glibc
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresKit
 import SQLKit
@@ -211,6 +213,13 @@ struct PostgresCatalogBackend: CatalogBackend {
             )
             if let detail = info[.detail] { text += " (\(detail))" }
             return text
+        }
+        if let underlying = error.underlying as? NIOConnectionError {
+            let causes =
+                underlying.connectionErrors.map { failure in
+                    (failure.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(failure.error)"
+                } + [underlying.dnsAError, underlying.dnsAAAAError].compactMap { $0.map { "\($0)" } }
+            return "cannot connect to \(underlying.host):\(underlying.port): " + (causes.first ?? "no address")
         }
         if let underlying = error.underlying {
             return Self.describe(underlying)
