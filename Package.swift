@@ -261,6 +261,7 @@ let package = Package(
             dependencies: [
                 "Orchestrator", "Catalog", "ExotelClient", "ExotelSimulator", "ExotelKit", "MediaStore", "Ingest",
                 "Doors", "ExorecTesting",
+                .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
