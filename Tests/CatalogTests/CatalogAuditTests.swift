@@ -90,7 +90,11 @@ struct CatalogAuditTests {
     @Test(arguments: CatalogTestBackend.all) func removedEntryIsDetected(backend: CatalogTestBackend) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
-            _ = try await rawSQL(path, dropTrigger("audit_log_no_delete", on: "audit_log", path), "DELETE FROM audit_log WHERE seq = 3")
+            _ = try await rawSQL(
+                path,
+                dropTrigger("audit_log_no_delete", on: "audit_log", path),
+                "DELETE FROM audit_log WHERE seq = 3"
+            )
             let report = try await catalog.verifyAuditChain()
             #expect(report.entries == 4)
             #expect(Set(report.problems.map(\.kind)) == [.sequenceGap, .brokenLink])
@@ -98,7 +102,8 @@ struct CatalogAuditTests {
         }
     }
 
-    @Test(arguments: CatalogTestBackend.all) func reorderedEntriesAreDetected(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func reorderedEntriesAreDetected(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             _ = try await rawSQL(
@@ -118,12 +123,18 @@ struct CatalogAuditTests {
 
     /// Dropping the newest entries leaves a valid shorter chain; an anchor remembered earlier reveals it, and
     /// so it does a forger who rewrote an entry and recomputed every hash after it.
-    @Test(arguments: CatalogTestBackend.all) func truncationAndRehashingNeedAnAnchor(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func truncationAndRehashingNeedAnAnchor(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             let entries = try await Self.appendFive(catalog)
             let anchor = try #require(try await catalog.verifyAuditChain().head)
 
-            _ = try await rawSQL(path, dropTrigger("audit_log_no_delete", on: "audit_log", path), "DELETE FROM audit_log WHERE seq = 5")
+            _ = try await rawSQL(
+                path,
+                dropTrigger("audit_log_no_delete", on: "audit_log", path),
+                "DELETE FROM audit_log WHERE seq = 5"
+            )
             #expect(try await catalog.verifyAuditChain().isIntact)
             let truncated = try await catalog.verifyAuditChain(anchor: anchor)
             #expect(truncated.problems.map(\.kind) == [.anchorMismatch])

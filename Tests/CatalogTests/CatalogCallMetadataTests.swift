@@ -17,7 +17,9 @@ struct CatalogCallMetadataTests {
         return call
     }
 
-    @Test(arguments: CatalogTestBackend.all) func metadataIsStoredWithTheCallAndInItsSidecar(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func metadataIsStoredWithTheCallAndInItsSidecar(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Self.placed(sid: "CA1", metadata: Self.metadata))
             try await catalog.recordPlacedCall(Self.placed(sid: "CA2", metadata: [:], at: at(5)))
@@ -50,7 +52,9 @@ struct CatalogCallMetadataTests {
         }
     }
 
-    @Test(arguments: CatalogTestBackend.all) func searchMatchesEveryPairExactly(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func searchMatchesEveryPairExactly(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Self.placed(sid: "CA1", metadata: Self.metadata))
             try await catalog.recordPlacedCall(

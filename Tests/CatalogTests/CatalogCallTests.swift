@@ -6,7 +6,9 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogCallTests {
     /// The placed call keeps every parameter, the searched ones as columns, and no credentials anywhere.
-    @Test(arguments: CatalogTestBackend.all) func placedCallIsRecordedWithoutCredentials(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func placedCallIsRecordedWithoutCredentials(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", campaign: "spring")))
             let call = try #require(try await catalog.call(sid: "CA1"))
@@ -44,7 +46,8 @@ struct CatalogCallTests {
     }
 
     /// Recording the same CallSid twice changes nothing.
-    @Test(arguments: CatalogTestBackend.all) func recordPlacedCallIsIdempotent(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func recordPlacedCallIsIdempotent(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ async throws in
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1")))
             #expect(try await !catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: at(60), customField: "other")))
@@ -54,7 +57,9 @@ struct CatalogCallTests {
     }
 
     /// Statuses move the call on; a terminal status sticks even if a late `answered` arrives after it.
-    @Test(arguments: CatalogTestBackend.all) func terminalStatusIsNotReplacedByALateOne(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func terminalStatusIsNotReplacedByALateOne(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let answered = Fixture.callback(
@@ -89,7 +94,9 @@ struct CatalogCallTests {
         }
     }
 
-    @Test(arguments: CatalogTestBackend.all) func statusForUnknownCallIsRefused(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func statusForUnknownCallIsRefused(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             await #expect(throws: CatalogError.unknownCall(callSid: "CAX")) {
                 try await catalog.appendStatus(
@@ -101,7 +108,8 @@ struct CatalogCallTests {
     }
 
     /// Call Details replace the stored Call and add a `reconciler` status only when something changed.
-    @Test(arguments: CatalogTestBackend.all) func callDetailsFromTheReconciler(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func callDetailsFromTheReconciler(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             var details = Fixture.response(sid: "CA1", status: "completed")
@@ -168,7 +176,9 @@ struct CatalogCallTests {
     }
 
     /// A callback that beats the placing process to the catalog is applied once the call is recorded.
-    @Test(arguments: CatalogTestBackend.all) func earlyCallbackIsAppliedWhenTheCallIsRecorded(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func earlyCallbackIsAppliedWhenTheCallIsRecorded(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ in
             let early = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(1)))
             #expect(early.unknownCall)
@@ -183,7 +193,8 @@ struct CatalogCallTests {
     }
 
     /// The sweep finds calls with a recording URL but neither a recording file nor a download job.
-    @Test(arguments: CatalogTestBackend.all) func callsWithUnqueuedRecordings(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func callsWithUnqueuedRecordings(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ in
             for sid in ["CA1", "CA2", "CA3", "CA4"] {
                 try await catalog.recordPlacedCall(Fixture.placed(sid: sid))

@@ -50,7 +50,9 @@ struct CatalogCallbackTests {
     }
 
     /// Different events are different rows: answered for leg 1, answered for leg 2 in the same second, terminal.
-    @Test(arguments: CatalogTestBackend.all) func distinctEventsAreDistinctRows(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func distinctEventsAreDistinctRows(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             func answered(legs: [String?]) -> StatusCallback {
@@ -80,7 +82,8 @@ struct CatalogCallbackTests {
     }
 
     /// A callback for a CallSid exorec never placed is kept, flagged, and its duplicates counted too.
-    @Test(arguments: CatalogTestBackend.all) func unknownCallIsFlaggedAndKept(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func unknownCallIsFlaggedAndKept(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let received = Fixture.received(Fixture.callback(sid: "CAUNKNOWN"), at: at(5))
             let result = try await catalog.recordCallback(received)
@@ -125,7 +128,9 @@ struct CatalogCallbackTests {
 
     /// The endpoint's path: a new terminal callback is recorded, applied (status, feed event) and its recording
     /// queued in one go; its duplicate changes nothing else; a callback for an unknown call makes a call placed elsewhere.
-    @Test(arguments: CatalogTestBackend.all) func storeCallbackRecordsAppliesAndQueuesOnce(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func storeCallbackRecordsAppliesAndQueuesOnce(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let first = try await catalog.storeCallback(
@@ -167,7 +172,9 @@ struct CatalogCallbackTests {
 
     /// All or nothing: when a step fails (here queuing the download, refused by a trigger), the callback is not
     /// kept either, so the platform's retry is stored whole and not taken for a duplicate.
-    @Test(arguments: CatalogTestBackend.all) func aCallbackWhoseStoreFailsIsNotKeptHalfway(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aCallbackWhoseStoreFailsIsNotKeptHalfway(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             if CatalogLocation.isPostgresURL(path) {

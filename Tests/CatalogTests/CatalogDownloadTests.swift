@@ -24,7 +24,9 @@ struct CatalogDownloadTests {
     }
 
     /// Not before its time; then claimed once; a second claim finds nothing while the lease holds.
-    @Test(arguments: CatalogTestBackend.all) func claimRespectsScheduleAndLease(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func claimRespectsScheduleAndLease(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: at(60), at: t0)
             #expect(try await catalog.claimNextDownload(now: at(59), lease: .seconds(30)) == nil)
@@ -44,7 +46,9 @@ struct CatalogDownloadTests {
     /// A worker that dies leaves its job running; once the lease expires another claims it, and the dead
     /// worker's late completion is refused.
     /// A renewed lease keeps the job from other workers; once another claim took it, renewing fails.
-    @Test(arguments: CatalogTestBackend.all) func renewedLeaseHoldsAndALostOneCannotBeRenewed(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func renewedLeaseHoldsAndALostOneCannotBeRenewed(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)
             let job = try #require(try await catalog.claimNextDownload(now: at(0), lease: .seconds(30)))
@@ -135,7 +139,8 @@ struct CatalogDownloadTests {
     }
 
     /// Many workers on one catalog: each job is handed out exactly once.
-    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsOnOneCatalog(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsOnOneCatalog(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let ids = try await Self.claimConcurrently(jobs: 40, catalogs: [catalog], workersEach: 16)
             #expect(ids.count == 40)
@@ -144,7 +149,9 @@ struct CatalogDownloadTests {
     }
 
     /// Workers on two connections to the same file (as two processes or nodes would be): still exactly once.
-    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsAcrossConnections(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsAcrossConnections(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { first, path async throws in
             let second = try await Catalog.open(path: path, logger: testLogger)
             do {

@@ -29,7 +29,9 @@ struct CatalogElsewhereCallTests {
 
     /// The first stream start makes the call: origin elsewhere, the stream's account and folder, first seen at
     /// the stream's start, status unknown until a status arrives; searchable by origin.
-    @Test(arguments: CatalogTestBackend.all) func aStreamMakesACallPlacedElsewhere(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aStreamMakesACallPlacedElsewhere(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let path = try Self.streamPath("CAE1")
@@ -81,7 +83,9 @@ struct CatalogElsewhereCallTests {
 
     /// A callback that names no account fixes a folder under `_unknown`, dated by the callback; the first stream
     /// names the account, and the call (nothing but call.json yet) moves to the stream's folder.
-    @Test(arguments: CatalogTestBackend.all) func aCallbackFirstWithoutAccountLearnsItFromTheStream(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aCallbackFirstWithoutAccountLearnsItFromTheStream(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let stored = try await catalog.storeCallback(
                 Fixture.received(
@@ -119,7 +123,9 @@ struct CatalogElsewhereCallTests {
 
     /// A callback that carries `AccountSid` gives the account and the folder at once; a CallSid that cannot name
     /// a folder makes no call (the callback is kept, flagged).
-    @Test(arguments: CatalogTestBackend.all) func aCallbackWithAccountSidAndAHostileCallSid(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aCallbackWithAccountSidAndAHostileCallSid(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let named = Self.jsonCallback(
                 [
@@ -161,7 +167,9 @@ struct CatalogElsewhereCallTests {
     /// exorec's own record arrives later and wins: origin exorec, its account, parameters and placement time, the
     /// history the placement's then the callbacks'; a folder with media that is not the one exorec's placement
     /// gives is kept (a stream that started the next day); call.completed is announced once.
-    @Test(arguments: CatalogTestBackend.all) func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let path = "media/acme/2025/11/24/CA1/stream-ST1.wav"
             try await catalog.upsertStream(
@@ -245,7 +253,9 @@ struct CatalogElsewhereCallTests {
 
     /// A stream repaired after a crash (state interrupted) of a call exorec did not place is found by
     /// `--interrupted`: it is a call now (before, search walked only placed calls and missed it).
-    @Test(arguments: CatalogTestBackend.all) func anInterruptedStreamOfACallPlacedElsewhereIsFound(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func anInterruptedStreamOfACallPlacedElsewhereIsFound(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             try await catalog.upsertStream(
@@ -406,7 +416,9 @@ struct CatalogElsewhereCallTests {
 /// placed elsewhere, as a rebuild of their files would make them.
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogElsewhereMigrationTests {
-    @Test(arguments: CatalogTestBackend.all) func olderCallbacksAndStreamsBecomeCalls(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func olderCallbacksAndStreamsBecomeCalls(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             // What an older version left: callbacks only (CAOLD1), a stream only (CAOLD2), both (CAOLD3).

@@ -9,7 +9,9 @@ struct CatalogEventFeedTests {
     static let path = "media/acme/2025/11/23/CA1/stream-ST1.wav"
 
     /// A stream's life is started, progress (one per report), finished; repeats of a known state add nothing.
-    @Test(arguments: CatalogTestBackend.all) func streamLifeIsStartedProgressFinished(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func streamLifeIsStartedProgressFinished(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let started = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording)
             try await catalog.upsertStream(from: started, path: Self.path)
@@ -61,7 +63,9 @@ struct CatalogEventFeedTests {
 
     /// A batch larger than one statement's rows is recorded whole, and the detail written by hand decodes
     /// as the typed detail does.
-    @Test(arguments: CatalogTestBackend.all) func aLargeProgressBatchIsRecordedWhole(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aLargeProgressBatchIsRecordedWhole(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let reports = (0..<1234).map { index in
                 StreamProgress(
@@ -99,7 +103,9 @@ struct CatalogEventFeedTests {
     }
 
     /// A recording stored, and a call's first terminal status, are announced once each.
-    @Test(arguments: CatalogTestBackend.all) func recordingStoredAndCallCompletedOnce(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func recordingStoredAndCallCompletedOnce(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             try await catalog.upsertStream(
@@ -155,7 +161,9 @@ struct CatalogEventFeedTests {
     }
 
     /// Progress older than a day is pruned; ids keep growing after it (a consumer's position stays valid).
-    @Test(arguments: CatalogTestBackend.all) func oldProgressIsPrunedAndIdsKeepGrowing(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func oldProgressIsPrunedAndIdsKeepGrowing(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording),

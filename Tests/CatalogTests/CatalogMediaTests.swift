@@ -5,7 +5,9 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogMediaTests {
     /// A stream is upserted as its sidecar changes: started (recording), then complete with size and checksum.
-    @Test(arguments: CatalogTestBackend.all) func streamFromSidecarThroughItsLife(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func streamFromSidecarThroughItsLife(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let path = "media/acme/2025/11/23/CA1/stream-ST1.wav"
             let started = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording)
@@ -55,7 +57,9 @@ struct CatalogMediaTests {
     }
 
     /// A repeated stream_sid has a second file: two streams, two media files.
-    @Test(arguments: CatalogTestBackend.all) func repeatedStreamSidIsASecondFile(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func repeatedStreamSidIsASecondFile(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let sidecar = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1")
             try await catalog.upsertStream(from: sidecar, path: "media/acme/CA1/stream-ST1.wav")
@@ -90,7 +94,9 @@ struct CatalogMediaTests {
     }
 
     /// An update by path keeps the row's creation time and replaces the rest.
-    @Test(arguments: CatalogTestBackend.all) func upsertMediaFileKeepsCreatedAt(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func upsertMediaFileKeepsCreatedAt(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             var file = MediaFile(
                 callSid: "CA1",

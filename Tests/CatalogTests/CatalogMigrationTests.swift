@@ -123,7 +123,9 @@ struct CatalogMigrationTests {
     }
 
     /// Using a catalog that was never migrated fails clearly instead of with "no such table".
-    @Test(arguments: CatalogTestBackend.all) func unmigratedCatalogIsRefusedForData(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func unmigratedCatalogIsRefusedForData(
+        backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalogLocation(backend) { path async throws in
             let shown = CatalogLocation(path).displayName
             let catalog = try await Catalog.open(path: path, logger: testLogger)

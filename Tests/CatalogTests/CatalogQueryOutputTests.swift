@@ -69,7 +69,9 @@ struct CatalogQueryOutputTests {
         #expect(try CallListingFormat.jsonl.lines(for: [CallSummary]()).isEmpty)
     }
 
-    @Test(arguments: CatalogTestBackend.all) func showPrintsEverySectionAndDecodes(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func showPrintsEverySectionAndDecodes(
+        backend: CatalogTestBackend
+    ) async throws {
         let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)))

@@ -128,7 +128,8 @@ struct CatalogQuerySearchTests {
         #expect(try await self.sids { $0.interrupted = true } == ["CA3"])
     }
 
-    @Test(arguments: CatalogTestBackend.all) func summariesCountMediaAndFlags(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func summariesCountMediaAndFlags(backend: CatalogTestBackend) async throws
+    {
         try await withTestCatalog(backend) { catalog, _ async throws in
             try await Self.seed(catalog)
             let summaries = try await CallSearch().run(on: catalog)

@@ -27,7 +27,9 @@ struct CatalogStreamPauseTests {
         ),
     ]
 
-    @Test(arguments: CatalogTestBackend.all) func intervalsAreStoredFromTheSidecarAndShown(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func intervalsAreStoredFromTheSidecarAndShown(
+        backend: CatalogTestBackend
+    ) async throws {
         let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             var sidecar = try Fixture.streamSidecar(callSid: "CA1", streamSid: "STp1")
@@ -51,7 +53,9 @@ struct CatalogStreamPauseTests {
         #expect(try JSONDecoder().decode(CallDetail.self, from: Data(json[0].utf8)) == detail)
     }
 
-    @Test(arguments: CatalogTestBackend.all) func aCallNeverPausedShowsNoPauses(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aCallNeverPausedShowsNoPauses(
+        backend: CatalogTestBackend
+    ) async throws {
         let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             return try #require(try await CallDetail.load(callSid: "CA1", from: catalog))

@@ -12,7 +12,9 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ReconcilerTests {
     /// Every callback is dropped: the call's terminal status and its recording still arrive, through Call
     /// Details and the same download path.
-    @Test(arguments: CatalogTestBackend.all) func droppedCallbacksAreReconciledFromCallDetails(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func droppedCallbacksAreReconciledFromCallDetails(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withSimulator(configure: { $0.callbackFaults = CallbackFaults(drop: true) }) {
             running,
             clock in
@@ -88,7 +90,9 @@ import Testing
     /// Calls placed less than the grace ago are not asked about; a call still going is asked again only
     /// after the recheck delay. The windows are long in real time (recheck 3 s, grace 36 s), so no stall
     /// on a busy machine between two sweeps can outlast them.
-    @Test(arguments: CatalogTestBackend.all) func asksOnlyAfterTheGraceAndBacksOffWhileTheCallGoesOn(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func asksOnlyAfterTheGraceAndBacksOffWhileTheCallGoesOn(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { request in
@@ -138,7 +142,9 @@ import Testing
 
     /// A call the platform answers 404 for is asked `notFoundLimit` times, each 404 an audit entry, then
     /// never again, also not by a reconciler started afresh on the same catalog (a restarted server).
-    @Test(arguments: CatalogTestBackend.all) func unknownCallsAreGivenUpDurably(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func unknownCallsAreGivenUpDurably(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 1000)
             let transport = FakeTransport { _ in FakeTransport.status(404) }
@@ -203,7 +209,9 @@ import Testing
     }
 
     /// Given-up calls never crowd out the ones that are due: a sweep's request budget goes to asking.
-    @Test(arguments: CatalogTestBackend.all) func givenUpCallsDoNotCrowdOutDueOnes(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func givenUpCallsDoNotCrowdOutDueOnes(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 1000)
             let transport = FakeTransport { request in
@@ -253,7 +261,9 @@ import Testing
 
     /// A recording URL that reached the catalog but was never queued (a crash in between) is queued by the
     /// sweep, once.
-    @Test(arguments: CatalogTestBackend.all) func queuesRecordingsThatWereNeverQueued(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func queuesRecordingsThatWereNeverQueued(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.status(500) }

@@ -16,7 +16,9 @@ import Testing
     /// A recording the simulator publishes fifteen platform minutes after the call (9 s of real time, room
     /// for a heavily loaded machine to make its first attempt before): 404s first, then fetched;
     /// the stored file is the simulator's byte for byte, read-only, described and catalogued.
-    @Test(arguments: CatalogTestBackend.all) func lateRecordingIsRetriedThenStored(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func lateRecordingIsRetriedThenStored(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withSimulator(configure: { $0.recordingDelay = .seconds(900) }) { running, clock in
             try await RecordingTests.withStore(backend) { root, catalog in
                 let client = try RecordingTests.client(running, clock: clock)
@@ -89,7 +91,9 @@ import Testing
 
     /// A RecordingUrl on a host that is not allowed is refused before anything is sent or written, and the
     /// refusal is logged once at warning.
-    @Test(arguments: CatalogTestBackend.all) func disallowedHostIsRefusedAndLogged(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func disallowedHostIsRefusedAndLogged(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.audio() }
@@ -207,7 +211,9 @@ import Testing
 
     /// 404 for longer than the give-up time: the job fails, with the last error, after retries paced on the
     /// platform's (fast) clock.
-    @Test(arguments: CatalogTestBackend.all) func givesUpAfterTheConfiguredPlatformTime(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func givesUpAfterTheConfiguredPlatformTime(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.status(404) }
@@ -253,7 +259,9 @@ import Testing
 
     /// A job left `running` by a worker that died (claimed, never finished) is claimed again once its lease
     /// has run out, and the dead worker's temporary file is cleaned up.
-    @Test(arguments: CatalogTestBackend.all) func jobLeftRunningIsReclaimedAfterItsLease(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func jobLeftRunningIsReclaimedAfterItsLease(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let transport = FakeTransport { _ in FakeTransport.audio() }
             let client = RecordingTests.client(transport: transport, clock: ScaledClock(rate: 100))
@@ -301,7 +309,9 @@ import Testing
 
     /// Two fetchers on two catalog connections (two processes) share one queue: every job is downloaded
     /// exactly once.
-    @Test(arguments: CatalogTestBackend.all) func twoFetchersNeverDownloadOneJobTwice(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func twoFetchersNeverDownloadOneJobTwice(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             // The first downloads are held until four are under way at once. One fetcher has three
             // workers, so both are then busy however late the second one started on a loaded machine.
@@ -363,7 +373,9 @@ import Testing
 
     /// The same bytes found in place (an earlier attempt stored them and stopped) are adopted, not written
     /// again; different bytes for the same call are kept beside them under a suffixed name and flagged.
-    @Test(arguments: CatalogTestBackend.all) func neverOverwritesAnExistingRecording(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func neverOverwritesAnExistingRecording(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let second = RecordingTests.fakeMP3 + [0x01]
             let transport = FakeTransport { request in
@@ -422,7 +434,9 @@ import Testing
 
     /// A graceful shutdown stops a download in flight and puts its job back as due at once; a new fetcher
     /// (the restarted server) on a new catalog connection completes it.
-    @Test(arguments: CatalogTestBackend.all) func shutdownPutsTheRunningDownloadBackForTheNextRun(backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func shutdownPutsTheRunningDownloadBackForTheNextRun(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withStore(backend) { root, catalog in
             let slow = FakeTransport { _ in
                 do {
@@ -460,7 +474,8 @@ import Testing
             #expect(job.nextAttemptAt <= .now())
             #expect(fetcher.metrics.interrupted == 1)
 
-            let restarted = try await Catalog.withCatalog(path: RecordingTests.reopenPath(catalog), logger: logger) { reopened in
+            let restarted = try await Catalog.withCatalog(path: RecordingTests.reopenPath(catalog), logger: logger) {
+                reopened in
                 let fast = FakeTransport { _ in FakeTransport.audio() }
                 let next = RecordingFetcher(
                     catalog: reopened,

@@ -66,11 +66,18 @@ enum TestPostgres {
         guard let plain = parts.string else { throw TestPostgresError("bad URL") }
         var configuration = try SQLPostgresConfiguration(url: plain).coreConfiguration
         if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: TestPostgres.logger)
+        let connection = try await PostgresConnection.connect(
+            configuration: configuration,
+            id: 1,
+            logger: TestPostgres.logger
+        )
         var rows: [[String: String]] = []
         do {
             for statement in statements {
-                for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: TestPostgres.logger) {
+                for try await row in try await connection.query(
+                    PostgresQuery(unsafeSQL: statement),
+                    logger: TestPostgres.logger
+                ) {
                     var values: [String: String] = [:]
                     for cell in row {
                         values[cell.columnName] = self.text(cell)

@@ -1,7 +1,7 @@
 import ExotelKit
 import Foundation
-import Logging
 import Glibc
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
