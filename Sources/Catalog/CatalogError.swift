@@ -26,6 +26,11 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
     case callBusy(callSid: String, reason: String)
     /// A hold's reason or author is empty or too long.
     case invalidHold(reason: String)
+    /// `catalog migrate`: the target catalog already holds rows (copy into an empty one, or replace them).
+    case copyTargetNotEmpty(path: String, table: String, rows: Int)
+    /// `catalog migrate`: the source and the target are the same catalog, or the source has a table this
+    /// version does not know.
+    case copyRefused(reason: String)
 
     /// A stable, value-free name for metrics labels and `--json` output.
     public var code: String {
@@ -47,6 +52,8 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .deletionPending: "catalog.deletion-pending"
         case .callBusy: "catalog.call-busy"
         case .invalidHold: "catalog.invalid-hold"
+        case .copyTargetNotEmpty: "catalog.copy-target-not-empty"
+        case .copyRefused: "catalog.copy-refused"
         }
     }
 
@@ -87,6 +94,11 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
             "\(Self.subject(callSid)) cannot be deleted yet: \(reason)"
         case .invalidHold(let reason):
             "invalid legal hold: \(reason)"
+        case .copyTargetNotEmpty(let path, let table, let rows):
+            "the target catalog \(path) is not empty (\(table) has \(rows) rows); nothing was copied "
+                + "(copy into an empty database, or pass --replace to delete its rows first)"
+        case .copyRefused(let reason):
+            "cannot copy the catalog: \(reason); nothing was copied"
         }
     }
 

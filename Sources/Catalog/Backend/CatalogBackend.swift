@@ -46,6 +46,18 @@ struct CatalogDialect: Sendable {
     let checkpoint: String?
     /// A condition true when `calls.metadata_json` holds the pair `key` = `value` exactly.
     let metadataPair: @Sendable (String, String) -> SQLQueryString
+    /// Every table of the catalog, one row each with a text column `name`.
+    let allTables: SQLQueryString
+    /// A table's columns in order: rows of `column_name` and `data_type` (the declared type, as text).
+    let columnListing: @Sendable (String) -> SQLQueryString
+    /// Starts a read-only transaction that sees one snapshot of the whole catalog (`catalog migrate` reads in it).
+    let beginSnapshot: [String]
+    /// Sets an integer key's generator past the rows copied into the table; nil when inserting explicit keys
+    /// already does (SQLite's AUTOINCREMENT).
+    let resetSequence: @Sendable (_ table: String, _ column: String) -> String?
+    /// Lifts and restores a table's append-only rule, inside one transaction (`catalog migrate --replace`).
+    let suspendAppendOnly: @Sendable (String) -> [String]
+    let resumeAppendOnly: @Sendable (String) -> [String]
 }
 
 /// A connection (or a pool of them) to the catalog's database. Two kinds: ``SQLiteCatalogBackend`` and

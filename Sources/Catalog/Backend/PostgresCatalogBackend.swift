@@ -72,7 +72,27 @@ struct PostgresCatalogBackend: CatalogBackend {
         checkpoint: nil,
         metadataPair: { key, value in
             "EXISTS (SELECT 1 FROM jsonb_each_text(CAST(\(ident: Table.calls).metadata_json AS jsonb)) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
-        }
+        },
+        allTables: """
+            SELECT CAST(table_name AS text) AS name FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+            """,
+        columnListing: { table in
+            """
+            SELECT CAST(column_name AS text) AS column_name, CAST(data_type AS text) AS data_type
+            FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = \(bind: table)
+            ORDER BY ordinal_position
+            """
+        },
+        beginSnapshot: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+        resetSequence: { table, column in
+            """
+            SELECT setval(pg_get_serial_sequence('"\(table)"', '\(column)'),
+                COALESCE((SELECT MAX("\(column)") FROM "\(table)"), 0) + 1, false)
+            """
+        },
+        suspendAppendOnly: { table in [#"ALTER TABLE "\#(table)" DISABLE TRIGGER USER"#] },
+        resumeAppendOnly: { table in [#"ALTER TABLE "\#(table)" ENABLE TRIGGER USER"#] }
     )
 
     /// The first key of the catalog's advisory lock ("exo" in ASCII); the second is the schema's hash.
@@ -184,6 +204,9 @@ struct PostgresCatalogBackend: CatalogBackend {
         configuration.options.additionalStartupParameters = endpoint.startupParameters
         var poolLogger = logger
         poolLogger[metadataKey: "catalog.url"] = "\(shown)"
+        // The pool warns when it is asked for a connection before its run() task has started, which the first
+        // operation after open may be; its errors (a connection lost) still show.
+        poolLogger.logLevel = max(poolLogger.logLevel, .error)
         let client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         let runner = Task { await client.run() }
         return PostgresCatalogBackend(url: url, client: client, runner: runner)

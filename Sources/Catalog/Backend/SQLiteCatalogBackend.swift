@@ -49,19 +49,31 @@ struct SQLiteCatalogBackend: CatalogBackend {
     static let dialect = CatalogDialect(
         beginWriteTransaction: ["BEGIN IMMEDIATE"],
         tableListing: { name in "SELECT name FROM sqlite_master WHERE type = 'table' AND name = \(bind: name)" },
-        appendOnly: { table in
-            ["UPDATE", "DELETE"].map { event in
-                """
-                CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
-                BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
-                """
-            }
-        },
+        appendOnly: { table in appendOnlyTriggers(table) },
         checkpoint: "PRAGMA wal_checkpoint(TRUNCATE)",
         metadataPair: { key, value in
             "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
-        }
+        },
+        allTables: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        columnListing: { table in
+            "SELECT name AS column_name, type AS data_type FROM pragma_table_info(\(bind: table)) ORDER BY cid"
+        },
+        beginSnapshot: ["BEGIN DEFERRED"],
+        resetSequence: { _, _ in nil },
+        suspendAppendOnly: { table in
+            ["update", "delete"].map { #"DROP TRIGGER IF EXISTS "\#(table)_no_\#($0)""# }
+        },
+        resumeAppendOnly: { table in appendOnlyTriggers(table) }
     )
+
+    static func appendOnlyTriggers(_ table: String) -> [String] {
+        ["UPDATE", "DELETE"].map { event in
+            """
+            CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
+            BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
+            """
+        }
+    }
 
     static func open(path: String, logger: Logger) async throws -> SQLiteCatalogBackend {
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
