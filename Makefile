@@ -37,7 +37,7 @@ demo: deps
 # run alone: the client-against-simulator rate-limit tests pace 500 requests on a fast shared clock,
 # where a second of CPU starvation is twenty seconds of platform time, more than any limiter margin
 # should have to absorb; the process-level pipeline tests run three exorec processes each.
-DEMO_CLI_TESTS = CatalogQueryCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
+DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
 ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.

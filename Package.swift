@@ -275,7 +275,9 @@ let package = Package(
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "ExorecCLITests",
-            dependencies: ["ExorecTesting", "MediaStore"],
+            dependencies: [
+                "ExorecTesting", "MediaStore", "Catalog", .product(name: "PostgresKit", package: "postgres-kit"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

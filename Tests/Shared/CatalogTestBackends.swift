@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import Glibc
 import Logging
 import PostgresKit
 import Testing
@@ -106,4 +107,22 @@ enum TestPostgres {
 struct TestPostgresError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A loopback port nothing listens on (bound, then closed).
+func closedLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestPostgresError("cannot bind a loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
