@@ -230,12 +230,20 @@ public struct CatalogRebuilder: Sendable {
                 )
             }
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath), detail: error.description)
+                Problem(
+                    kind: .auditNotCarried,
+                    path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath),
+                    detail: error.description
+                )
             )
             return
         } catch {
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath), detail: "\(error)")
+                Problem(
+                    kind: .auditNotCarried,
+                    path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath),
+                    detail: "\(error)"
+                )
             )
             return
         }
