@@ -106,7 +106,7 @@ extension Catalog {
     /// (an `answered` callback retried after `terminal`); the history keeps both.
     /// - Throws: ``CatalogError/unknownCall(callSid:)`` if the call is not in the catalog.
     public func appendStatus(callSid: String, _ change: StatusChange) async throws {
-        try await self.transaction("append status") { db in
+        _ = try await self.transaction("append status") { db in
             try await Self.applyStatus(db, callSid: callSid, change)
         }
     }
