@@ -38,6 +38,32 @@ struct CatalogPostgresCommandTests {
         #expect(!(result.output + result.errors).contains("pw-not-shown"))
     }
 
+    /// `catalog.url` selects PostgreSQL, `EXOREC_CATALOG_URL` wins over it, and a URL of another scheme is a
+    /// configuration error (64) naming the key.
+    @Test func catalogURLComesFromTheConfigurationOrTheEnvironment() async throws {
+        let directory = makeTemporaryDirectory()
+        let (fromFile, fromEnvironment) = (try closedLoopbackPort(), try closedLoopbackPort())
+        let config = "\(directory)/exorec.yaml"
+        try "catalog:\n  url: \"postgres://u:file-pw@127.0.0.1:\(fromFile)/db\"\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let configured = try await ExorecProcess.run(["catalog", "ls", "--config", config])
+        #expect(configured.status == 1 && configured.errors.contains("127.0.0.1:\(fromFile)"), "\(configured.errors)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/storage/catalog.sqlite"))
+        let overridden = try await ExorecProcess.run(
+            ["catalog", "ls", "--config", config],
+            environment: ["EXOREC_CATALOG_URL": "postgres://u:env-pw@127.0.0.1:\(fromEnvironment)/db"]
+        )
+        #expect(
+            overridden.status == 1 && overridden.errors.contains("127.0.0.1:\(fromEnvironment)"),
+            "\(overridden.errors)"
+        )
+        #expect(!(configured.errors + overridden.errors).contains("-pw"))
+
+        try "catalog:\n  url: mysql://u:p@h/db\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let wrong = try await ExorecProcess.run(["catalog", "ls", "--config", config])
+        #expect(wrong.status == 64 && wrong.errors.contains("catalog.url"), "\(wrong.errors)")
+    }
+
     /// Migrate, then audit verify (same head), catalog ls / show and verify agree on both catalogs; a second
     /// migrate into the now non-empty database is refused, `--replace` copies again.
     @Test(.enabled(if: TestPostgres.serverURL != nil)) func migrateThenTheCommandsAgree() async throws {
