@@ -276,7 +276,7 @@ let package = Package(
         .testTarget(
             name: "ExorecCLITests",
             dependencies: [
-                "ExorecTesting", "MediaStore", "Catalog", .product(name: "PostgresKit", package: "postgres-kit"),
+                "ExorecTesting", "MediaStore", .product(name: "PostgresKit", package: "postgres-kit"),
             ],
             swiftSettings: strictSettings
         ),
