@@ -165,7 +165,7 @@ public actor Catalog {
         } catch let error as CatalogError {
             throw error
         } catch {
-            throw CatalogError.database(operation: operation, reason: PostgresCatalogBackend.describe(error))
+            throw CatalogError.database(operation: operation, reason: describeDatabaseError(error))
         }
     }
 
@@ -242,7 +242,7 @@ public actor Catalog {
                     throw CatalogError.migrationFailed(
                         version: migration.version,
                         name: migration.name,
-                        reason: PostgresCatalogBackend.describe(error)
+                        reason: describeDatabaseError(error)
                     )
                 }
                 try await db.insert(into: CatalogMigration.table)

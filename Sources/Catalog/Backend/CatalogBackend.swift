@@ -101,3 +101,9 @@ extension CatalogLocation {
         }
     }
 }
+
+/// A database error in one line, whichever database it came from (PostgresNIO's own description hides the
+/// server's message on purpose; SQLite's is already one line).
+func describeDatabaseError(_ error: any Error) -> String {
+    PostgresCatalogBackend.describe(error)
+}
