@@ -89,7 +89,6 @@ struct CatalogMigrationTests {
     /// Migrating twice (and reopening) applies nothing the second time and keeps the data.
     @Test(arguments: CatalogTestBackend.all) func migrateIsIdempotent(backend: CatalogTestBackend) async throws {
         try await withTestCatalogLocation(backend) { path async throws in
-            let shown = CatalogLocation(path).displayName
             try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
                 try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
                 #expect(try await catalog.migrate().isEmpty)
