@@ -5,7 +5,7 @@ APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-d
 PY_PACKAGES := websockets soundfile numpy uvloop bagit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo test bench build release clean fuzz fuzz-build fuzz-ci lint format
+.PHONY: deps demo test test-passes bench build release clean fuzz fuzz-build fuzz-ci lint format
 
 ## Install the system libraries and the Python outside checks when any is missing.
 deps:
@@ -37,20 +37,26 @@ demo: deps
 # run alone: the client-against-simulator rate-limit tests pace 500 requests on a fast shared clock,
 # where a second of CPU starvation is twenty seconds of platform time, more than any limiter margin
 # should have to absorb; the process-level pipeline tests run three exorec processes each.
-DEMO_CLI_TESTS = CatalogQueryCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
+DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
 ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
+# The passes run beside a throwaway PostgreSQL server (tools/pg-test-server: Debian's postgresql, its own
+# cluster and port, stopped afterwards): with EXOREC_TEST_CATALOG_URL set, the catalog suites run every
+# test on SQLite and on PostgreSQL. `swift test` alone runs them on SQLite only.
 test: build lint
 	$(SWIFT) build --build-tests
 	# StreamMachineAllocationTests counts the per-frame path's allocations in the release probe.
 	$(SWIFT) build -c release --product AllocationProbe
+	tools/pg-test-server run -- $(MAKE) --no-print-directory test-passes
+	$(MAKE) fuzz-ci
+
+test-passes:
 	$(SWIFT) test --skip-build --skip '$(DEMO_CLI_TESTS)|$(ALONE_TESTS)|$(ABUSE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(DEMO_CLI_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ALONE_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(ABUSE_TESTS)'
-	$(MAKE) fuzz-ci
 
 ## Formatting (.swift-format: the Swift server anchors' 4 spaces and 120 columns). `make lint` fails on any
 # difference and is part of `make test`; `make format` rewrites the files in place.

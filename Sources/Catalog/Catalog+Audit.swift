@@ -118,7 +118,7 @@ extension Catalog {
     /// The whole audit log as stored, whatever the schema version (the rebuilder carries it over).
     func auditLogForCarryOver() async throws -> [AuditEntry] {
         try await self.exclusive("read audit log", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.audit) else { return [] }
+            guard try await self.backend.tableExists(Table.audit, on: db) else { return [] }
             return try await db.select().column("*").from(Table.audit).orderBy("seq").all().map(AuditEntry.init(row:))
         }
     }

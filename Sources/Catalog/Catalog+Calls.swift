@@ -106,7 +106,7 @@ extension Catalog {
     /// (an `answered` callback retried after `terminal`); the history keeps both.
     /// - Throws: ``CatalogError/unknownCall(callSid:)`` if the call is not in the catalog.
     public func appendStatus(callSid: String, _ change: StatusChange) async throws {
-        try await self.transaction("append status") { db in
+        _ = try await self.transaction("append status") { db in
             try await Self.applyStatus(db, callSid: callSid, change)
         }
     }
@@ -190,12 +190,8 @@ extension Catalog {
             if let field = query.customField { select.where("custom_field", .equal, field) }
             if let campaign = query.campaignId { select.where("campaign_id", .equal, campaign) }
             for (key, value) in query.metadata.sorted(by: { $0.key < $1.key }) {
-                // Exact: one of the call's pairs has this key and this value (SQLite's json_each).
-                select.where(
-                    SQLQueryString(
-                        "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
-                    )
-                )
+                // Exact: one of the call's pairs has this key and this value (the dialect's JSON function).
+                select.where(self.backend.dialect.metadataPair(key, value))
             }
             if let origin = query.origin { select.where("origin", .equal, origin.rawValue) }
             if let kind = query.mediaKind {

@@ -219,7 +219,7 @@ extension Catalog {
     /// The whole feed as stored, whatever the schema version (a rebuild carries it over with its ids).
     func eventsForCarryOver() async throws -> [FeedEvent] {
         try await self.exclusive("read events", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.events) else { return [] }
+            guard try await self.backend.tableExists(Table.events, on: db) else { return [] }
             return try await db.select().column("*").from(Table.events).orderBy("id").all().map(FeedEvent.init(row:))
         }
     }

@@ -138,7 +138,7 @@ extension Catalog {
     /// Every hold as stored, whatever the schema version (none before the table existed).
     func legalHoldsForCarryOver() async throws -> [LegalHold] {
         try await self.exclusive("read legal holds", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.legalHolds) else { return [] }
+            guard try await self.backend.tableExists(Table.legalHolds, on: db) else { return [] }
             return try await db.select().column("*").from(Table.legalHolds).orderBy("id").all().map(
                 LegalHold.init(row:)
             )

@@ -309,7 +309,7 @@ extension Catalog {
     /// The whole journal as stored, whatever the schema version (none before the table existed).
     func retentionJournalForCarryOver() async throws -> [RetentionJournalEntry] {
         try await self.exclusive("read retention journal", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.retentionJournal) else { return [] }
+            guard try await self.backend.tableExists(Table.retentionJournal, on: db) else { return [] }
             return try await db.select().column("*").from(Table.retentionJournal).orderBy("id").all()
                 .map(RetentionJournalEntry.init(row:))
         }

@@ -5,8 +5,8 @@ import SQLKit
 /// The index of everything exorec placed, received and stored: calls and their statuses, status callbacks,
 /// streams, recordings, media files, the download queue and the hash-chained audit log.
 ///
-/// One SQLite file (`storage/catalog.sqlite` by default), written through SQLKit's query builders so that a
-/// PostgreSQL backend can follow without rewriting the queries (see `docs/CATALOG.md`). The files and sidecars
+/// One SQLite file (`storage/catalog.sqlite` by default) or a PostgreSQL database (a `postgres://` URL in place
+/// of the path), written through one set of SQLKit query builders (see `docs/CATALOG.md`). The files and sidecars
 /// under `storage/media` are the record; ``CatalogRebuilder`` recreates this index from them.
 ///
 /// ```swift
@@ -21,14 +21,16 @@ import SQLKit
 /// write transactions take the lock up front and wait for it up to the busy timeout, and every multi-statement
 /// change is one transaction.
 public actor Catalog {
-    /// The catalog file.
+    /// The catalog file, or the PostgreSQL URL without its password: what messages and logs show.
     public nonisolated let path: String
+    /// Where the catalog lives.
+    public nonisolated let location: CatalogLocation
     /// Poked after every committed write, so that feed readers waiting in ``waitForEvents(after:timeout:)``
     /// look again at once instead of at their next poll.
     nonisolated let eventSignal = CatalogChangeSignal()
     /// When progress events were last pruned (their own time, epoch ms).
     var lastProgressPruneMs: Int64 = 0
-    let backend: SQLiteCatalogBackend
+    let backend: any CatalogBackend
     let logger: Logger
     private var isClosed = false
     /// Set once the file is known to be at ``supportedSchemaVersion`` (checked on first use, or by `migrate()`).
@@ -39,8 +41,9 @@ public actor Catalog {
     /// The highest schema version this code knows (the last of its migrations).
     public static var supportedSchemaVersion: Int { CatalogMigration.all.last?.version ?? 0 }
 
-    private init(backend: SQLiteCatalogBackend, logger: Logger) {
-        self.path = backend.path
+    private init(backend: any CatalogBackend, logger: Logger) {
+        self.location = backend.location
+        self.path = backend.location.displayName
         self.backend = backend
         self.logger = logger
     }
@@ -54,17 +57,28 @@ public actor Catalog {
         }
     }
 
-    /// Opens (creating it and its parent folders if needed) the catalog at `path`.
+    /// Opens (creating it and its parent folders if needed) the catalog at `path`: an SQLite file, or the
+    /// PostgreSQL database of a `postgres://` URL (see ``CatalogLocation``).
     ///
-    /// - Throws: ``CatalogError/schemaTooNew(path:found:supported:)`` when a newer exorec has migrated the file;
-    ///   ``CatalogError/cannotOpen(path:reason:)`` when the file cannot be opened as an SQLite database.
+    /// - Throws: ``CatalogError/schemaTooNew(path:found:supported:)`` when a newer exorec has migrated the catalog;
+    ///   ``CatalogError/cannotOpen(path:reason:)`` when the file cannot be opened as an SQLite database or the
+    ///   PostgreSQL server cannot be reached or refuses the login (within a few seconds).
     public static func open(path: String, logger: Logger) async throws -> Catalog {
-        let backend = try await SQLiteCatalogBackend.open(path: path, logger: logger)
+        try await Self.open(CatalogLocation(path), logger: logger)
+    }
+
+    /// Opens the catalog at `location`.
+    public static func open(_ location: CatalogLocation, logger: Logger) async throws -> Catalog {
+        let backend = try await location.openBackend(logger: logger)
         let catalog = Catalog(backend: backend, logger: logger)
         do {
             let version = try await catalog.schemaVersion()
             if version > Self.supportedSchemaVersion {
-                throw CatalogError.schemaTooNew(path: path, found: version, supported: Self.supportedSchemaVersion)
+                throw CatalogError.schemaTooNew(
+                    path: catalog.path,
+                    found: version,
+                    supported: Self.supportedSchemaVersion
+                )
             }
         } catch {
             try? await catalog.close()
@@ -92,7 +106,7 @@ public actor Catalog {
         }
     }
 
-    /// Checkpoints the WAL into the file and closes the connection. Later calls throw ``CatalogError/closed(path:)``.
+    /// Checkpoints the WAL into the file (SQLite) and closes the connection (or the pool). Later calls throw ``CatalogError/closed(path:)``.
     public func close() async throws {
         guard !self.isClosed else { return }
         await self.acquire()
@@ -135,7 +149,9 @@ public actor Catalog {
         guard !self.isClosed else { throw CatalogError.closed(path: self.path) }
         do {
             if requiresSchema && !self.schemaReady {
-                let version = try await self.currentVersion(self.backend.database)
+                let version = try await self.backend.withDatabase(isolation: self) { db in
+                    try await self.currentVersion(db)
+                }
                 guard version == Self.supportedSchemaVersion else {
                     throw CatalogError.schemaTooOld(
                         path: self.path,
@@ -145,11 +161,11 @@ public actor Catalog {
                 }
                 self.schemaReady = true
             }
-            return try await body(self.backend.database)
+            return try await self.backend.withDatabase(isolation: self) { db in try await body(db) }
         } catch let error as CatalogError {
             throw error
         } catch {
-            throw CatalogError.database(operation: operation, reason: "\(error)")
+            throw CatalogError.database(operation: operation, reason: describeDatabaseError(error))
         }
     }
 
@@ -160,7 +176,9 @@ public actor Catalog {
         _ body: (any SQLDatabase) async throws -> T
     ) async throws -> T {
         try await self.exclusive(operation, requiresSchema: requiresSchema) { db in
-            try await db.execute(sql: SQLRaw(SQLiteCatalogBackend.beginWriteTransaction)) { _ in }
+            for statement in self.backend.dialect.beginWriteTransaction {
+                try await db.execute(sql: SQLRaw(statement)) { _ in }
+            }
             do {
                 let result = try await body(db)
                 try await db.execute(sql: SQLRaw("COMMIT")) { _ in }
@@ -184,7 +202,7 @@ public actor Catalog {
     }
 
     private func currentVersion(_ db: any SQLDatabase) async throws -> Int {
-        guard try await self.backend.tableExists(CatalogMigration.table) else { return 0 }
+        guard try await self.backend.tableExists(CatalogMigration.table, on: db) else { return 0 }
         let row = try await db.select()
             .column(SQLFunction("MAX", args: SQLColumn("version")), as: "version")
             .from(CatalogMigration.table)
@@ -224,7 +242,7 @@ public actor Catalog {
                     throw CatalogError.migrationFailed(
                         version: migration.version,
                         name: migration.name,
-                        reason: "\(error)"
+                        reason: describeDatabaseError(error)
                     )
                 }
                 try await db.insert(into: CatalogMigration.table)
@@ -251,7 +269,7 @@ public actor Catalog {
     /// The rows of `schema_migrations`, oldest first.
     public func appliedMigrations() async throws -> [AppliedMigration] {
         try await self.exclusive("read migrations", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(CatalogMigration.table) else { return [] }
+            guard try await self.backend.tableExists(CatalogMigration.table, on: db) else { return [] }
             return try await db.select().columns("version", "name", "applied_at").from(CatalogMigration.table)
                 .orderBy("version").all()
                 .map { row in

@@ -32,6 +32,11 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
     case nodeLive(nodeId: String, host: String, pid: Int64, leaseUntil: Timestamp)
     /// This process's incarnation of the node was replaced by a newer registration under the same id.
     case nodeFenced(nodeId: String, incarnation: Int64, current: Int64)
+    /// `catalog migrate`: the target catalog already holds rows (copy into an empty one, or replace them).
+    case copyTargetNotEmpty(path: String, table: String, rows: Int)
+    /// `catalog migrate`: the source and the target are the same catalog, or the source has a table this
+    /// version does not know.
+    case copyRefused(reason: String)
 
     /// A stable, value-free name for metrics labels and `--json` output.
     public var code: String {
@@ -55,6 +60,8 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .invalidHold: "catalog.invalid-hold"
         case .nodeLive: "catalog.node-live"
         case .nodeFenced: "catalog.node-fenced"
+        case .copyTargetNotEmpty: "catalog.copy-target-not-empty"
+        case .copyRefused: "catalog.copy-refused"
         }
     }
 
@@ -101,6 +108,11 @@ public enum CatalogError: Error, Equatable, CustomStringConvertible {
         case .nodeFenced(let nodeId, let incarnation, let current):
             "node \(nodeId) was registered again by another process (incarnation \(current)); this one "
                 + "(incarnation \(incarnation)) no longer acts as the node"
+        case .copyTargetNotEmpty(let path, let table, let rows):
+            "the target catalog \(path) is not empty (\(table) has \(rows) rows); nothing was copied "
+                + "(copy into an empty database, or pass --replace to delete its rows first)"
+        case .copyRefused(let reason):
+            "cannot copy the catalog: \(reason); nothing was copied"
         }
     }
 

@@ -24,8 +24,8 @@ struct CatalogAuditTests {
         return entries
     }
 
-    @Test func chainIsLinkedAndVerifies() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func chainIsLinkedAndVerifies(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let entries = try await Self.appendFive(catalog)
             #expect(entries.map(\.seq) == [1, 2, 3, 4, 5])
             #expect(entries[0].prevHash == AuditEntry.genesisHash)
@@ -61,8 +61,8 @@ struct CatalogAuditTests {
     }
 
     /// The table refuses UPDATE and DELETE outright (until someone drops the triggers).
-    @Test func logIsAppendOnly() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func logIsAppendOnly(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             await #expect(throws: (any Error).self) {
                 try await rawSQL(path, "UPDATE audit_log SET actor = 'x' WHERE seq = 2")
@@ -72,12 +72,12 @@ struct CatalogAuditTests {
         }
     }
 
-    @Test func editedEntryIsDetected() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func editedEntryIsDetected(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             _ = try await rawSQL(
                 path,
-                "DROP TRIGGER audit_log_no_update",
+                dropTrigger("audit_log_no_update", on: "audit_log", path),
                 #"UPDATE audit_log SET detail = '{"bytes":"9","sha256":"x2"}' WHERE seq = 2"#
             )
             let report = try await catalog.verifyAuditChain()
@@ -87,10 +87,14 @@ struct CatalogAuditTests {
         }
     }
 
-    @Test func removedEntryIsDetected() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func removedEntryIsDetected(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
-            _ = try await rawSQL(path, "DROP TRIGGER audit_log_no_delete", "DELETE FROM audit_log WHERE seq = 3")
+            _ = try await rawSQL(
+                path,
+                dropTrigger("audit_log_no_delete", on: "audit_log", path),
+                "DELETE FROM audit_log WHERE seq = 3"
+            )
             let report = try await catalog.verifyAuditChain()
             #expect(report.entries == 4)
             #expect(Set(report.problems.map(\.kind)) == [.sequenceGap, .brokenLink])
@@ -98,12 +102,13 @@ struct CatalogAuditTests {
         }
     }
 
-    @Test func reorderedEntriesAreDetected() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func reorderedEntriesAreDetected(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, path async throws in
             _ = try await Self.appendFive(catalog)
             _ = try await rawSQL(
                 path,
-                "DROP TRIGGER audit_log_no_update",
+                dropTrigger("audit_log_no_update", on: "audit_log", path),
                 "UPDATE audit_log SET seq = -2 WHERE seq = 2",
                 "UPDATE audit_log SET seq = 2 WHERE seq = 3",
                 "UPDATE audit_log SET seq = 3 WHERE seq = -2"
@@ -118,12 +123,18 @@ struct CatalogAuditTests {
 
     /// Dropping the newest entries leaves a valid shorter chain; an anchor remembered earlier reveals it, and
     /// so it does a forger who rewrote an entry and recomputed every hash after it.
-    @Test func truncationAndRehashingNeedAnAnchor() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func truncationAndRehashingNeedAnAnchor(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             let entries = try await Self.appendFive(catalog)
             let anchor = try #require(try await catalog.verifyAuditChain().head)
 
-            _ = try await rawSQL(path, "DROP TRIGGER audit_log_no_delete", "DELETE FROM audit_log WHERE seq = 5")
+            _ = try await rawSQL(
+                path,
+                dropTrigger("audit_log_no_delete", on: "audit_log", path),
+                "DELETE FROM audit_log WHERE seq = 5"
+            )
             #expect(try await catalog.verifyAuditChain().isIntact)
             let truncated = try await catalog.verifyAuditChain(anchor: anchor)
             #expect(truncated.problems.map(\.kind) == [.anchorMismatch])

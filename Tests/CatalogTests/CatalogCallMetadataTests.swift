@@ -17,8 +17,10 @@ struct CatalogCallMetadataTests {
         return call
     }
 
-    @Test func metadataIsStoredWithTheCallAndInItsSidecar() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func metadataIsStoredWithTheCallAndInItsSidecar(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Self.placed(sid: "CA1", metadata: Self.metadata))
             try await catalog.recordPlacedCall(Self.placed(sid: "CA2", metadata: [:], at: at(5)))
             #expect(try await catalog.call(sid: "CA1")?.metadata == Self.metadata)
@@ -50,8 +52,10 @@ struct CatalogCallMetadataTests {
         }
     }
 
-    @Test func searchMatchesEveryPairExactly() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func searchMatchesEveryPairExactly(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Self.placed(sid: "CA1", metadata: Self.metadata))
             try await catalog.recordPlacedCall(
                 Self.placed(sid: "CA2", metadata: ["name": "Ravi", "crm.id": "A-1"], at: at(5))

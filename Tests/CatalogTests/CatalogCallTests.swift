@@ -6,8 +6,10 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogCallTests {
     /// The placed call keeps every parameter, the searched ones as columns, and no credentials anywhere.
-    @Test func placedCallIsRecordedWithoutCredentials() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func placedCallIsRecordedWithoutCredentials(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", campaign: "spring")))
             let call = try #require(try await catalog.call(sid: "CA1"))
             #expect(call.accountSid == "acme")
@@ -44,8 +46,9 @@ struct CatalogCallTests {
     }
 
     /// Recording the same CallSid twice changes nothing.
-    @Test func recordPlacedCallIsIdempotent() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func recordPlacedCallIsIdempotent(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1")))
             #expect(try await !catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: at(60), customField: "other")))
             #expect(try await catalog.call(sid: "CA1")?.customField == "order_12345")
@@ -54,8 +57,10 @@ struct CatalogCallTests {
     }
 
     /// Statuses move the call on; a terminal status sticks even if a late `answered` arrives after it.
-    @Test func terminalStatusIsNotReplacedByALateOne() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func terminalStatusIsNotReplacedByALateOne(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let answered = Fixture.callback(
                 sid: "CA1",
@@ -89,8 +94,10 @@ struct CatalogCallTests {
         }
     }
 
-    @Test func statusForUnknownCallIsRefused() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func statusForUnknownCallIsRefused(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             await #expect(throws: CatalogError.unknownCall(callSid: "CAX")) {
                 try await catalog.appendStatus(
                     callSid: "CAX",
@@ -101,8 +108,9 @@ struct CatalogCallTests {
     }
 
     /// Call Details replace the stored Call and add a `reconciler` status only when something changed.
-    @Test func callDetailsFromTheReconciler() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func callDetailsFromTheReconciler(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             var details = Fixture.response(sid: "CA1", status: "completed")
             details.recordingURL = "https://recordings.example/acme/CA1.mp3"
@@ -129,8 +137,8 @@ struct CatalogCallTests {
     }
 
     /// Search by time range, number, status, CustomField, campaign and media kind; calls awaiting a terminal status.
-    @Test func searchAndAwaitingTerminal() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func searchAndAwaitingTerminal(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: at(0), customField: "a"))
             try await catalog.recordPlacedCall(
                 Fixture.placed(sid: "CA2", at: at(100), customField: "b", campaign: "c1")
@@ -168,8 +176,10 @@ struct CatalogCallTests {
     }
 
     /// A callback that beats the placing process to the catalog is applied once the call is recorded.
-    @Test func earlyCallbackIsAppliedWhenTheCallIsRecorded() async throws {
-        try await withTestCatalog { catalog, _ in
+    @Test(arguments: CatalogTestBackend.all) func earlyCallbackIsAppliedWhenTheCallIsRecorded(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ in
             let early = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(1)))
             #expect(early.unknownCall)
             #expect(try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: t0)))
@@ -183,8 +193,9 @@ struct CatalogCallTests {
     }
 
     /// The sweep finds calls with a recording URL but neither a recording file nor a download job.
-    @Test func callsWithUnqueuedRecordings() async throws {
-        try await withTestCatalog { catalog, _ in
+    @Test(arguments: CatalogTestBackend.all) func callsWithUnqueuedRecordings(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ in
             for sid in ["CA1", "CA2", "CA3", "CA4"] {
                 try await catalog.recordPlacedCall(Fixture.placed(sid: sid))
             }

@@ -7,8 +7,8 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogCallbackTests {
     /// The same callback twice is one row: the first raw body kept, two deliveries counted.
-    @Test func identicalRetryIsOneRow() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func identicalRetryIsOneRow(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let first = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
             let second = Fixture.received(Fixture.callback(sid: "CA1"), at: at(315))
@@ -36,8 +36,8 @@ struct CatalogCallbackTests {
     }
 
     /// A duplicate in the other encoding (multipart after JSON) is still a duplicate; the JSON body is kept.
-    @Test func duplicateInAnotherEncoding() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func duplicateInAnotherEncoding(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let json = Fixture.received(Fixture.callback(sid: "CA1"), as: .json, at: at(300))
             let multipart = Fixture.received(Fixture.callback(sid: "CA1"), as: .multipart, at: at(301))
@@ -50,8 +50,10 @@ struct CatalogCallbackTests {
     }
 
     /// Different events are different rows: answered for leg 1, answered for leg 2 in the same second, terminal.
-    @Test func distinctEventsAreDistinctRows() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func distinctEventsAreDistinctRows(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             func answered(legs: [String?]) -> StatusCallback {
                 Fixture.callback(
@@ -80,8 +82,9 @@ struct CatalogCallbackTests {
     }
 
     /// A callback for a CallSid exorec never placed is kept, flagged, and its duplicates counted too.
-    @Test func unknownCallIsFlaggedAndKept() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func unknownCallIsFlaggedAndKept(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let received = Fixture.received(Fixture.callback(sid: "CAUNKNOWN"), at: at(5))
             let result = try await catalog.recordCallback(received)
             #expect(result.isNew)
@@ -95,8 +98,8 @@ struct CatalogCallbackTests {
     }
 
     /// A body that is not a status callback is refused with the parser's reason, and nothing is stored.
-    @Test func invalidBodyIsRefused() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func invalidBodyIsRefused(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             let received = ReceivedCallback(
                 receivedAt: t0,
                 contentType: "application/json",
@@ -125,8 +128,10 @@ struct CatalogCallbackTests {
 
     /// The endpoint's path: a new terminal callback is recorded, applied (status, feed event) and its recording
     /// queued in one go; its duplicate changes nothing else; a callback for an unknown call makes a call placed elsewhere.
-    @Test func storeCallbackRecordsAppliesAndQueuesOnce() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func storeCallbackRecordsAppliesAndQueuesOnce(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let first = try await catalog.storeCallback(
                 Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)),
@@ -167,19 +172,29 @@ struct CatalogCallbackTests {
 
     /// All or nothing: when a step fails (here queuing the download, refused by a trigger), the callback is not
     /// kept either, so the platform's retry is stored whole and not taken for a duplicate.
-    @Test func aCallbackWhoseStoreFailsIsNotKeptHalfway() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func aCallbackWhoseStoreFailsIsNotKeptHalfway(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
-            _ = try await rawSQL(
-                path,
-                "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-            )
+            if CatalogLocation.isPostgresURL(path) {
+                _ = try await rawSQL(
+                    path,
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
+                    "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            } else {
+                _ = try await rawSQL(
+                    path,
+                    "CREATE TRIGGER refuse_downloads BEFORE INSERT ON download_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                )
+            }
             let received = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
             await #expect(throws: CatalogError.self) { try await catalog.storeCallback(received, queuedAt: at(301)) }
             #expect(try await catalog.callbacks(callSid: "CA1").isEmpty)
             #expect(try await catalog.call(sid: "CA1")?.status != "completed")
 
-            _ = try await rawSQL(path, "DROP TRIGGER refuse_downloads")
+            _ = try await rawSQL(path, dropTrigger("refuse_downloads", on: "download_queue", path))
             let retried = try await catalog.storeCallback(received, queuedAt: at(302))
             #expect(retried.record.isNew)
             #expect(retried.download?.isNew == true)

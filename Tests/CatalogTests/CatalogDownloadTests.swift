@@ -6,8 +6,8 @@ import Testing
 struct CatalogDownloadTests {
     static let url = "https://recordings.example/acme/CA1.mp3"
 
-    @Test func enqueueIsIdempotent() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func enqueueIsIdempotent(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let first = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: at(60), at: t0)
             let second = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: at(999), at: at(5))
             #expect(first.isNew)
@@ -24,8 +24,10 @@ struct CatalogDownloadTests {
     }
 
     /// Not before its time; then claimed once; a second claim finds nothing while the lease holds.
-    @Test func claimRespectsScheduleAndLease() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func claimRespectsScheduleAndLease(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: at(60), at: t0)
             #expect(try await catalog.claimNextDownload(now: at(59), lease: .seconds(30)) == nil)
             let job = try #require(try await catalog.claimNextDownload(now: at(60), lease: .seconds(30)))
@@ -44,8 +46,10 @@ struct CatalogDownloadTests {
     /// A worker that dies leaves its job running; once the lease expires another claims it, and the dead
     /// worker's late completion is refused.
     /// A renewed lease keeps the job from other workers; once another claim took it, renewing fails.
-    @Test func renewedLeaseHoldsAndALostOneCannotBeRenewed() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func renewedLeaseHoldsAndALostOneCannotBeRenewed(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)
             let job = try #require(try await catalog.claimNextDownload(now: at(0), lease: .seconds(30)))
             try await catalog.renewDownloadLease(job, until: at(70), at: at(20))
@@ -60,8 +64,8 @@ struct CatalogDownloadTests {
         }
     }
 
-    @Test func expiredLeaseIsClaimedAgain() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func expiredLeaseIsClaimedAgain(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)
             let first = try #require(try await catalog.claimNextDownload(now: t0, lease: .seconds(30)))
             let second = try #require(try await catalog.claimNextDownload(now: at(30), lease: .seconds(30)))
@@ -79,9 +83,8 @@ struct CatalogDownloadTests {
     }
 
     /// The queue survives a restart: a job claimed by a process that then died is claimable from a new one.
-    @Test func pendingJobSurvivesRestart() async throws {
-        try await withTemporaryDirectory { directory async throws in
-            let path = "\(directory)/catalog.sqlite"
+    @Test(arguments: CatalogTestBackend.all) func pendingJobSurvivesRestart(backend: CatalogTestBackend) async throws {
+        try await withTestCatalogLocation(backend) { path async throws in
             try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
                 _ = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0)
                 _ = try #require(try await catalog.claimNextDownload(now: t0, lease: .seconds(60)))
@@ -94,8 +97,8 @@ struct CatalogDownloadTests {
         }
     }
 
-    @Test func retryFailAndRefuse() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func retryFailAndRefuse(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let a = try await catalog.enqueueDownload(callSid: "CA1", url: Self.url, notBefore: t0, at: t0).job
             let b = try await catalog.enqueueDownload(callSid: "CA2", url: Self.url, notBefore: at(1), at: t0).job
             let c = try await catalog.enqueueDownload(callSid: "CA3", url: Self.url, notBefore: at(2), at: t0).job
@@ -136,8 +139,9 @@ struct CatalogDownloadTests {
     }
 
     /// Many workers on one catalog: each job is handed out exactly once.
-    @Test func concurrentClaimsOnOneCatalog() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsOnOneCatalog(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let ids = try await Self.claimConcurrently(jobs: 40, catalogs: [catalog], workersEach: 16)
             #expect(ids.count == 40)
             #expect(Set(ids).count == 40)
@@ -145,8 +149,10 @@ struct CatalogDownloadTests {
     }
 
     /// Workers on two connections to the same file (as two processes or nodes would be): still exactly once.
-    @Test func concurrentClaimsAcrossConnections() async throws {
-        try await withTestCatalog { first, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func concurrentClaimsAcrossConnections(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { first, path async throws in
             let second = try await Catalog.open(path: path, logger: testLogger)
             do {
                 let ids = try await Self.claimConcurrently(jobs: 40, catalogs: [first, second], workersEach: 8)

@@ -29,8 +29,10 @@ struct CatalogElsewhereCallTests {
 
     /// The first stream start makes the call: origin elsewhere, the stream's account and folder, first seen at
     /// the stream's start, status unknown until a status arrives; searchable by origin.
-    @Test func aStreamMakesACallPlacedElsewhere() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aStreamMakesACallPlacedElsewhere(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let path = try Self.streamPath("CAE1")
             let sighting = try await catalog.upsertStream(
@@ -81,8 +83,10 @@ struct CatalogElsewhereCallTests {
 
     /// A callback that names no account fixes a folder under `_unknown`, dated by the callback; the first stream
     /// names the account, and the call (nothing but call.json yet) moves to the stream's folder.
-    @Test func aCallbackFirstWithoutAccountLearnsItFromTheStream() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aCallbackFirstWithoutAccountLearnsItFromTheStream(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let stored = try await catalog.storeCallback(
                 Fixture.received(
                     Fixture.callback(sid: "CAE2", event: "answered", status: "in-progress", recordingURL: nil),
@@ -119,8 +123,10 @@ struct CatalogElsewhereCallTests {
 
     /// A callback that carries `AccountSid` gives the account and the folder at once; a CallSid that cannot name
     /// a folder makes no call (the callback is kept, flagged).
-    @Test func aCallbackWithAccountSidAndAHostileCallSid() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aCallbackWithAccountSidAndAHostileCallSid(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let named = Self.jsonCallback(
                 [
                     "CallSid": "CAE3", "AccountSid": "otherco", "Status": "completed", "EventType": "terminal",
@@ -161,8 +167,10 @@ struct CatalogElsewhereCallTests {
     /// exorec's own record arrives later and wins: origin exorec, its account, parameters and placement time, the
     /// history the placement's then the callbacks'; a folder with media that is not the one exorec's placement
     /// gives is kept (a stream that started the next day); call.completed is announced once.
-    @Test func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func exorecsLatePlacementMergesIntoTheCallPlacedElsewhere(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let path = "media/acme/2025/11/24/CA1/stream-ST1.wav"
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"),
@@ -208,8 +216,8 @@ struct CatalogElsewhereCallTests {
     }
 
     /// Call Details (the reconciler) teaches a call placed elsewhere its account.
-    @Test func callDetailsNameTheAccount() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func callDetailsNameTheAccount(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.storeCallback(
                 Fixture.received(
                     Fixture.callback(sid: "CAE4", event: "answered", status: "in-progress", recordingURL: nil),
@@ -229,8 +237,8 @@ struct CatalogElsewhereCallTests {
     }
 
     /// A call placed elsewhere can be held; a CallSid the catalog never saw cannot.
-    @Test func holdsNeedACatalogedCall() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func holdsNeedACatalogedCall(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CAE5", streamSid: "ST5"),
                 path: try Self.streamPath("CAE5")
@@ -245,8 +253,10 @@ struct CatalogElsewhereCallTests {
 
     /// A stream repaired after a crash (state interrupted) of a call exorec did not place is found by
     /// `--interrupted`: it is a call now (before, search walked only placed calls and missed it).
-    @Test func anInterruptedStreamOfACallPlacedElsewhereIsFound() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func anInterruptedStreamOfACallPlacedElsewhereIsFound(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CAE6", streamSid: "ST6", state: .interrupted),
@@ -259,8 +269,8 @@ struct CatalogElsewhereCallTests {
     }
 
     /// call.json of a call placed elsewhere: no placement, `origin` and `first_seen_at`, its callbacks and history.
-    @Test func theSidecarSaysWhoPlacedIt() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func theSidecarSaysWhoPlacedIt(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.storeCallback(
                 Fixture.received(Fixture.callback(sid: "CAE7"), at: at(9)),
                 queuedAt: at(9)
@@ -406,8 +416,10 @@ struct CatalogElsewhereCallTests {
 /// placed elsewhere, as a rebuild of their files would make them.
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogElsewhereMigrationTests {
-    @Test func olderCallbacksAndStreamsBecomeCalls() async throws {
-        try await withTestCatalog { catalog, path async throws in
+    @Test(arguments: CatalogTestBackend.all) func olderCallbacksAndStreamsBecomeCalls(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             // What an older version left: callbacks only (CAOLD1), a stream only (CAOLD2), both (CAOLD3).
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CAOLD1"), at: at(50)))
@@ -460,8 +472,8 @@ struct CatalogElsewhereMigrationTests {
 /// What `catalog ls` and `catalog show` print for a call placed elsewhere.
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogElsewhereOutputTests {
-    @Test func listingsSayWhoPlacedIt() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func listingsSayWhoPlacedIt(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             _ = try await catalog.storeCallback(
                 Fixture.received(Fixture.callback(sid: "CAE9"), at: at(60)),

@@ -9,8 +9,10 @@ struct CatalogEventFeedTests {
     static let path = "media/acme/2025/11/23/CA1/stream-ST1.wav"
 
     /// A stream's life is started, progress (one per report), finished; repeats of a known state add nothing.
-    @Test func streamLifeIsStartedProgressFinished() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func streamLifeIsStartedProgressFinished(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let started = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording)
             try await catalog.upsertStream(from: started, path: Self.path)
             try await catalog.upsertStream(from: started, path: Self.path)  // the same state again: no event
@@ -61,8 +63,10 @@ struct CatalogEventFeedTests {
 
     /// A batch larger than one statement's rows is recorded whole, and the detail written by hand decodes
     /// as the typed detail does.
-    @Test func aLargeProgressBatchIsRecordedWhole() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aLargeProgressBatchIsRecordedWhole(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let reports = (0..<1234).map { index in
                 StreamProgress(
                     streamSid: "ST\(index)",
@@ -99,8 +103,10 @@ struct CatalogEventFeedTests {
     }
 
     /// A recording stored, and a call's first terminal status, are announced once each.
-    @Test func recordingStoredAndCallCompletedOnce() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func recordingStoredAndCallCompletedOnce(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1"),
@@ -137,8 +143,8 @@ struct CatalogEventFeedTests {
     }
 
     /// A reader waiting for events wakes when one is written, not at its timeout.
-    @Test func waitingReaderWakesOnWrite() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func waitingReaderWakesOnWrite(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let started = ContinuousClock.now
             async let waited = catalog.waitForEvents(after: 0, timeout: .seconds(20), pollInterval: .seconds(20))
             try await Task.sleep(for: .milliseconds(100))
@@ -155,8 +161,10 @@ struct CatalogEventFeedTests {
     }
 
     /// Progress older than a day is pruned; ids keep growing after it (a consumer's position stays valid).
-    @Test func oldProgressIsPrunedAndIdsKeepGrowing() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func oldProgressIsPrunedAndIdsKeepGrowing(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.upsertStream(
                 from: try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording),
                 path: Self.path

@@ -5,8 +5,10 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct CatalogMediaTests {
     /// A stream is upserted as its sidecar changes: started (recording), then complete with size and checksum.
-    @Test func streamFromSidecarThroughItsLife() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func streamFromSidecarThroughItsLife(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let path = "media/acme/2025/11/23/CA1/stream-ST1.wav"
             let started = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1", state: .recording)
             try await catalog.upsertStream(from: started, path: path)
@@ -55,8 +57,10 @@ struct CatalogMediaTests {
     }
 
     /// A repeated stream_sid has a second file: two streams, two media files.
-    @Test func repeatedStreamSidIsASecondFile() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func repeatedStreamSidIsASecondFile(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let sidecar = try Fixture.streamSidecar(callSid: "CA1", streamSid: "ST1")
             try await catalog.upsertStream(from: sidecar, path: "media/acme/CA1/stream-ST1.wav")
             try await catalog.upsertStream(from: sidecar, path: "media/acme/CA1/stream-ST1-2.wav")
@@ -68,8 +72,8 @@ struct CatalogMediaTests {
         }
     }
 
-    @Test func recordingFromSidecar() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func recordingFromSidecar(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let sidecar = Fixture.recordingSidecar(
                 callSid: "CA1",
                 url: "https://recordings.example/acme/CA1.mp3",
@@ -90,8 +94,10 @@ struct CatalogMediaTests {
     }
 
     /// An update by path keeps the row's creation time and replaces the rest.
-    @Test func upsertMediaFileKeepsCreatedAt() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func upsertMediaFileKeepsCreatedAt(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             var file = MediaFile(
                 callSid: "CA1",
                 kind: .recording,

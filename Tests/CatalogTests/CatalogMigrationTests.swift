@@ -34,10 +34,61 @@ struct CatalogMigrationTests {
         }
     }
 
+    /// A fresh PostgreSQL schema gets every table, one row per migration and the append-only triggers; the
+    /// URL's password appears in no message.
+    @Test(.enabled(if: TestPostgres.serverURL != nil)) func freshPostgresCatalogIsMigrated() async throws {
+        try await withTestCatalogLocation(.postgres) { url async throws in
+            let catalog = try await Catalog.open(path: url, logger: testLogger)
+            #expect(!catalog.path.contains(try #require(URLComponents(string: url)?.password)))
+            #expect(try await catalog.schemaVersion() == 0)
+            let applied = try await catalog.migrate(at: t0)
+            #expect(applied.map(\.version) == Array(1...Catalog.supportedSchemaVersion))
+            try await catalog.appendAudit(AuditEvent(at: t0, actor: "test", action: "test", detail: [:]))
+            try await catalog.close()
+
+            let tables = try await rawSQL(
+                url,
+                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).compactMap { $0["name"] }
+            for table in Self.tables { #expect(tables.contains(table), "missing table \(table)") }
+            let migrations = try await rawSQL(url, "SELECT version, name, applied_at FROM schema_migrations")
+            #expect(migrations.count == Catalog.supportedSchemaVersion)
+            #expect(migrations.first?["applied_at"] == String(t0.millisecondsSinceEpoch))
+            for statement in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+                let error = await #expect(throws: (any Error).self) { try await rawSQL(url, statement) }
+                #expect("\(error.map { "\($0)" } ?? "")".contains("append-only"), "\(statement)")
+            }
+        }
+    }
+
+    /// A PostgreSQL server that is not there fails at open, at once, with a one-line reason and no password.
+    @Test func absentPostgresServerFailsFast() async throws {
+        let port = try closedLoopbackPort()
+        let url = "postgres://exorec:s3cret-pw@127.0.0.1:\(port)/exorec?sslmode=disable"
+        let started = ContinuousClock.now
+        let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: url, logger: testLogger) }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(error?.code == "catalog.open")
+        let text = error?.description ?? ""
+        #expect(!text.contains("s3cret-pw"), "\(text)")
+        #expect(text.contains("127.0.0.1:\(port)"), "\(text)")
+        #expect(!text.contains("\n"), "\(text)")
+    }
+
+    /// A malformed PostgreSQL URL is refused before any connection, saying why.
+    @Test(arguments: [
+        "postgres://127.0.0.1:5432/db", "postgres://u:p@:5432/db", "postgres://u:p@h:5432/db?search_path=a;drop",
+        "postgres://u:p@h:5432/db?sslmode=maybe", "postgres://u:p@h:5432/db?application=x",
+    ])
+    func badPostgresURLIsRefused(url: String) async throws {
+        let error = await #expect(throws: CatalogError.self) { try await Catalog.open(path: url, logger: testLogger) }
+        #expect(error?.description.contains("not a usable PostgreSQL URL") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.description.contains(":p@") == false)
+    }
+
     /// Migrating twice (and reopening) applies nothing the second time and keeps the data.
-    @Test func migrateIsIdempotent() async throws {
-        try await withTemporaryDirectory { directory async throws in
-            let path = "\(directory)/catalog.sqlite"
+    @Test(arguments: CatalogTestBackend.all) func migrateIsIdempotent(backend: CatalogTestBackend) async throws {
+        try await withTestCatalogLocation(backend) { path async throws in
             try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
                 try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
                 #expect(try await catalog.migrate().isEmpty)
@@ -51,9 +102,9 @@ struct CatalogMigrationTests {
     }
 
     /// A file migrated by a newer exorec is refused at open, with an error that says what to do.
-    @Test func newerSchemaIsRefused() async throws {
-        try await withTemporaryDirectory { directory async throws in
-            let path = "\(directory)/catalog.sqlite"
+    @Test(arguments: CatalogTestBackend.all) func newerSchemaIsRefused(backend: CatalogTestBackend) async throws {
+        try await withTestCatalogLocation(backend) { path async throws in
+            let shown = CatalogLocation(path).displayName
             try await Catalog.withCatalog(path: path, logger: testLogger) { _ in }
             let newer = Catalog.supportedSchemaVersion + 1
             _ = try await rawSQL(
@@ -64,22 +115,24 @@ struct CatalogMigrationTests {
             let error = await #expect(throws: CatalogError.self) {
                 try await Catalog.open(path: path, logger: testLogger)
             }
-            #expect(error == .schemaTooNew(path: path, found: newer, supported: Catalog.supportedSchemaVersion))
+            #expect(error == .schemaTooNew(path: shown, found: newer, supported: Catalog.supportedSchemaVersion))
             #expect(error?.description.contains("newer exorec") == true)
         }
     }
 
     /// Using a catalog that was never migrated fails clearly instead of with "no such table".
-    @Test func unmigratedCatalogIsRefusedForData() async throws {
-        try await withTemporaryDirectory { directory async throws in
-            let path = "\(directory)/catalog.sqlite"
+    @Test(arguments: CatalogTestBackend.all) func unmigratedCatalogIsRefusedForData(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalogLocation(backend) { path async throws in
+            let shown = CatalogLocation(path).displayName
             let catalog = try await Catalog.open(path: path, logger: testLogger)
             let error = await #expect(throws: CatalogError.self) { try await catalog.call(sid: "CA1") }
-            #expect(error == .schemaTooOld(path: path, found: 0, required: Catalog.supportedSchemaVersion))
+            #expect(error == .schemaTooOld(path: shown, found: 0, required: Catalog.supportedSchemaVersion))
             try await catalog.migrate()
             #expect(try await catalog.call(sid: "CA1") == nil)
             try await catalog.close()
-            await #expect(throws: CatalogError.closed(path: path)) { try await catalog.call(sid: "CA1") }
+            await #expect(throws: CatalogError.closed(path: shown)) { try await catalog.call(sid: "CA1") }
         }
     }
 

@@ -69,8 +69,10 @@ struct CatalogQueryOutputTests {
         #expect(try CallListingFormat.jsonl.lines(for: [CallSummary]()).isEmpty)
     }
 
-    @Test func showPrintsEverySectionAndDecodes() async throws {
-        let detail = try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func showPrintsEverySectionAndDecodes(
+        backend: CatalogTestBackend
+    ) async throws {
+        let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)))
             return try #require(try await CallDetail.load(callSid: "CA1", from: catalog))

@@ -128,8 +128,9 @@ struct CatalogQuerySearchTests {
         #expect(try await self.sids { $0.interrupted = true } == ["CA3"])
     }
 
-    @Test func summariesCountMediaAndFlags() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func summariesCountMediaAndFlags(backend: CatalogTestBackend) async throws
+    {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await Self.seed(catalog)
             let summaries = try await CallSearch().run(on: catalog)
             let byId = Dictionary(uniqueKeysWithValues: summaries.map { ($0.call.callSid, $0) })
@@ -140,8 +141,8 @@ struct CatalogQuerySearchTests {
         }
     }
 
-    @Test func detailOfOneCall() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func detailOfOneCall(backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await Self.seed(catalog)
             _ = try await catalog.recordCallback(Fixture.received(Fixture.callback(sid: "CA1"), at: at(300)))
             _ = try await catalog.recordCallback(

@@ -12,7 +12,13 @@ struct CatalogRebuilderTests {
     struct World {
         let root: String
         var layout: StorageLayout { StorageLayout(root: self.root) }
-        var catalogPath: String { "\(self.root)/catalog.sqlite" }
+        /// `<root>/catalog.sqlite`, or a PostgreSQL URL (``withWorld(_:_:)``).
+        var catalogPath: String
+
+        init(root: String, catalogPath: String? = nil) {
+            self.root = root
+            self.catalogPath = catalogPath ?? "\(root)/catalog.sqlite"
+        }
 
         func directory(_ callSid: String, account: String = Fixture.account) throws -> String {
             let directory = self.layout.callDirectory(
@@ -181,14 +187,24 @@ struct CatalogRebuilderTests {
     }
 
     @discardableResult
-    static func withWorld<R: Sendable>(_ body: (World) async throws -> R) async throws -> R {
-        try await withTemporaryDirectory { root in try await body(World(root: root)) }
+    static func withWorld<R: Sendable>(
+        _ backend: CatalogTestBackend = .sqlite,
+        _ body: (World) async throws -> R
+    ) async throws -> R {
+        try await withTemporaryDirectory { root in
+            switch backend {
+            case .sqlite: return try await body(World(root: root))
+            case .postgres:
+                return try await TestPostgres.withSchema { url in try await body(World(root: root, catalogPath: url)) }
+            }
+        }
     }
 
     /// The rebuilt catalog has the same calls, statuses, callbacks, streams, recordings and media files as the
     /// one built event by event; the audit log is carried over and extended; the missing recording is queued.
-    @Test func rebuildReproducesTheCatalog() async throws {
-        try await Self.withWorld { world async throws in
+    @Test(arguments: CatalogTestBackend.all)
+    func rebuildReproducesTheCatalog(backend: CatalogTestBackend) async throws {
+        try await Self.withWorld(backend) { world async throws in
             let (before, auditBefore, campaignBefore, feedBefore) = try await Catalog.withCatalog(
                 path: world.catalogPath,
                 logger: testLogger
@@ -210,8 +226,13 @@ struct CatalogRebuilderTests {
             #expect(before.recordings.count == 1)
             #expect(before.mediaFiles.count == 2)
 
-            let report = try await CatalogRebuilder(layout: world.layout, logger: testLogger).rebuild(at: at(5000))
+            let report = try await CatalogRebuilder(
+                layout: world.layout,
+                catalogPath: world.catalogPath,
+                logger: testLogger
+            ).rebuild(at: at(5000))
             #expect(report.problems == [])
+            #expect(report.catalogPath == CatalogLocation(world.catalogPath).displayName)
             #expect(report.calls == 3)
             #expect(report.elsewhereCalls == 1)
             #expect(report.unknownCalls == 0)

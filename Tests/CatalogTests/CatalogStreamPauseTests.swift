@@ -27,8 +27,10 @@ struct CatalogStreamPauseTests {
         ),
     ]
 
-    @Test func intervalsAreStoredFromTheSidecarAndShown() async throws {
-        let detail = try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func intervalsAreStoredFromTheSidecarAndShown(
+        backend: CatalogTestBackend
+    ) async throws {
+        let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             var sidecar = try Fixture.streamSidecar(callSid: "CA1", streamSid: "STp1")
             sidecar.pauses = Self.pauses
@@ -51,8 +53,10 @@ struct CatalogStreamPauseTests {
         #expect(try JSONDecoder().decode(CallDetail.self, from: Data(json[0].utf8)) == detail)
     }
 
-    @Test func aCallNeverPausedShowsNoPauses() async throws {
-        let detail = try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aCallNeverPausedShowsNoPauses(
+        backend: CatalogTestBackend
+    ) async throws {
+        let detail = try await withTestCatalog(backend) { catalog, _ async throws in
             try await CatalogQuerySearchTests.seed(catalog)
             return try #require(try await CallDetail.load(callSid: "CA1", from: catalog))
         }

@@ -29,19 +29,45 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
     return try await body(path)
 }
 
-/// A migrated catalog in a temporary directory, closed after `body`.
+/// A migrated catalog, closed after `body`: an SQLite file in a temporary directory, or a fresh schema of the
+/// test PostgreSQL server (``TestPostgres``), dropped afterwards. `body` gets the catalog and its path or URL.
 @discardableResult
-func withTestCatalog<R: Sendable>(_ body: (Catalog, String) async throws -> R) async throws -> R {
-    try await withTemporaryDirectory { directory async throws in
-        let path = "\(directory)/catalog.sqlite"
-        return try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
+func withTestCatalog<R: Sendable>(
+    _ backend: CatalogTestBackend = .sqlite,
+    _ body: (Catalog, String) async throws -> R
+) async throws -> R {
+    try await withTestCatalogLocation(backend) { path async throws in
+        try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
             try await body(catalog, path)
         }
     }
 }
 
-/// SQL run on its own connection, as someone with access to the file would: no exorec code involved.
+/// An empty place for a catalog, removed after `body`: `<temporary directory>/catalog.sqlite`, or the URL of a
+/// new schema on the test PostgreSQL server.
+@discardableResult
+func withTestCatalogLocation<R>(
+    _ backend: CatalogTestBackend,
+    _ body: (String) async throws -> R
+) async throws -> R {
+    switch backend {
+    case .sqlite:
+        return try await withTemporaryDirectory { directory in try await body("\(directory)/catalog.sqlite") }
+    case .postgres:
+        return try await TestPostgres.withSchema(body)
+    }
+}
+
+/// `DROP TRIGGER` in the dialect of the catalog at `path` (PostgreSQL's triggers belong to their table).
+func dropTrigger(_ name: String, on table: String, _ path: String) -> String {
+    CatalogLocation.isPostgresURL(path) ? "DROP TRIGGER \(name) ON \(table)" : "DROP TRIGGER \(name)"
+}
+
+/// SQL run on its own connection, as someone with access to the database would: no exorec code involved.
+/// `path` is an SQLite file or a PostgreSQL URL from ``withTestCatalog(_:_:)``; values come back as text
+/// (booleans as 1/0, as SQLite stores them).
 func rawSQL(_ path: String, _ statements: String...) async throws -> [[String: String]] {
+    if CatalogLocation.isPostgresURL(path) { return try await TestPostgres.run(url: path, statements) }
     let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: testLogger)
     var rows: [[String: String]] = []
     do {

@@ -5,8 +5,10 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct LegalHoldTests {
     /// A hold is placed, refused a second time, released with who and why, and kept as history; each step is audited.
-    @Test func holdIsPlacedReleasedAndKeptAsHistory() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func holdIsPlacedReleasedAndKeptAsHistory(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let hold = try await catalog.placeHold(callSid: "CA1", reason: "  subpoena 118 ", by: "alice", at: at(10))
             #expect(hold.reason == "subpoena 118" && hold.placedBy == "alice" && hold.isActive)
@@ -34,8 +36,10 @@ struct LegalHoldTests {
     }
 
     /// Unknown calls and empty reasons get their own errors; a call known only by a callback can be held.
-    @Test func badHoldsAreRefusedSpecifically() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func badHoldsAreRefusedSpecifically(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             await #expect(throws: CatalogError.unknownCall(callSid: "CA404")) {
                 try await catalog.placeHold(callSid: "CA404", reason: "x", by: "alice")
             }
@@ -53,8 +57,10 @@ struct LegalHoldTests {
 
     /// Candidates are old calls by placement (or first sight for calls exorec did not place), with holds and
     /// work under way flagged; a journaled deletion blocks holds and finishes into an empty catalog for the call.
-    @Test func retentionCandidatesAndTheJournal() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func retentionCandidatesAndTheJournal(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1", at: at(0)))
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA2", at: at(100)))
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA3", at: at(5000)))

@@ -9,8 +9,8 @@ struct NodeRegistryTests {
     static let alpha = NodeRegistration(nodeId: "alpha", host: "host-a", pid: 100, version: "1.0")
 
     /// A node is live while its lease runs, lost once it ran out without a clean stop, stopped after one.
-    @Test func stateFollowsTheLease() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func stateFollowsTheLease(_ backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let node = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             #expect(node.incarnation == 1 && node.leaseUntil == at(15) && node.stoppedAt == nil)
             #expect(node.state(at: at(14)) == .live && node.state(at: at(15)) == .lost)
@@ -28,8 +28,8 @@ struct NodeRegistryTests {
 
     /// A second process under a live node id is refused (two processes would act as one node); one that knows
     /// the first is gone takes over with a new incarnation, and the old incarnation is fenced off.
-    @Test func aLiveNodeIsRefusedAndATakeOverFencesTheOldProcess() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aLiveNodeIsRefusedAndATakeOverFencesTheOldProcess(_ backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let first = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             var second = Self.alpha
             second.pid = 200
@@ -51,8 +51,8 @@ struct NodeRegistryTests {
     }
 
     /// A lost node (its lease ran out) is registered again by its next process without taking over.
-    @Test func aLostNodeRegistersAgain() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aLostNodeRegistersAgain(_ backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             _ = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             let again = try await catalog.registerNode(Self.alpha, at: at(16), lease: .seconds(15))
             #expect(again.incarnation == 2 && again.startedAt == at(16) && again.state(at: at(17)) == .live)
@@ -66,8 +66,8 @@ struct NodeRegistryTests {
     }
 
     /// A catalog rebuilt under a running node lost its row: the next heartbeat writes it again.
-    @Test func aVanishedRowIsWrittenAgainByTheHeartbeat() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aVanishedRowIsWrittenAgainByTheHeartbeat(_ backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let node = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             try await catalog.transaction("forget nodes") { db in try await db.delete(from: "nodes").run() }
             #expect(try await catalog.nodes().isEmpty)
@@ -78,8 +78,8 @@ struct NodeRegistryTests {
 
     /// A survivor claims a lost node once: only while it is lost, never twice, and the lost incarnation is
     /// fenced off afterwards; the node's next process registers as usual.
-    @Test func aLostNodeIsTakenOverOnce() async throws {
-        try await withTestCatalog { catalog, _ async throws in
+    @Test(arguments: CatalogTestBackend.all) func aLostNodeIsTakenOverOnce(_ backend: CatalogTestBackend) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
             let lost = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             #expect(try await catalog.takeOverLostNode(lost, by: "beta", at: at(10)) == false)  // still live
             #expect(try await catalog.takeOverLostNode(lost, by: "beta", at: at(20)))

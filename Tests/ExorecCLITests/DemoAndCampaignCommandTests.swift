@@ -101,7 +101,7 @@ import Testing
     }
 
     /// A configuration placing calls at a simulator (no server is needed to place them).
-    static func placementConfig(directory: String, simulatorPort: Int) throws -> String {
+    static func placementConfig(directory: String, simulatorPort: Int, catalogURL: String? = nil) throws -> String {
         let config = directory + "/exorec.yaml"
         try """
         storage: \(directory)/storage
@@ -121,14 +121,37 @@ import Testing
             credentials:
               - username: exotel
                 password: s3cret
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.appending(catalogURL.map { "\ncatalog:\n  url: \"\($0)\"\n" } ?? "")
+            .write(toFile: config, atomically: true, encoding: .utf8)
         return config
+    }
+
+    /// Rows of `sql` (its `columns`, in order) from the file under `directory`, or from the server.
+    static func query(
+        _ directory: String,
+        _ catalogURL: String?,
+        _ sql: String,
+        columns: [String]
+    ) async throws
+        -> [[String]]
+    {
+        guard let catalogURL else { return try await PipelineProcess.query("\(directory)/storage/catalog.sqlite", sql) }
+        return try await TestPostgres.run(url: catalogURL, [sql]).map { row in columns.map { row[$0] ?? "NULL" } }
     }
 
     /// Issue 12: what Excel and Python's csv write (CRLF, a byte-order mark, quoted cells with commas,
     /// quotes and a line break, a CRM's extra column) places every row; a semicolon file too; and a
     /// renamed copy of a placed file places nothing again.
-    @Test func spreadsheetCSVFilesPlaceTheirRowsAndARenamedCopyPlacesNothing() async throws {
+    /// On SQLite and on PostgreSQL (`catalog.url`): campaign, call, catalog show and search --meta.
+    @Test(arguments: CatalogTestBackend.all)
+    func spreadsheetCSVFilesPlaceTheirRowsAndARenamedCopyPlacesNothing(backend: CatalogTestBackend) async throws {
+        switch backend {
+        case .sqlite: try await Self.spreadsheetCSVFiles(catalogURL: nil)
+        case .postgres: try await TestPostgres.withSchema { try await Self.spreadsheetCSVFiles(catalogURL: $0) }
+        }
+    }
+
+    static func spreadsheetCSVFiles(catalogURL: String?) async throws {
         let directory = makeTemporaryDirectory()
         let simulator = try ExorecProcess([
             "simulate", "--port", "0", "--account-sid", "acme", "--api-key", "key", "--api-token", "token",
@@ -136,7 +159,8 @@ import Testing
         defer { simulator.signal(SIGTERM) }
         let config = try Self.placementConfig(
             directory: directory,
-            simulatorPort: try await simulator.waitForListening()
+            simulatorPort: try await simulator.waitForListening(),
+            catalogURL: catalogURL
         )
         let excel = directory + "/excel.csv"
         try
@@ -157,9 +181,11 @@ import Testing
         // The extra column is each call's metadata: `catalog show --json` gives it, call.json holds it
         // and `catalog search --meta` finds it, exactly.
         let names = ["+919123400001": "Doe, Jane", "+919123400002": "two\r\nlines", "+919123400003": "Ravi"]
-        let placedCalls = try await PipelineProcess.query(
-            "\(directory)/storage/catalog.sqlite",
-            "SELECT call_sid, to_number FROM calls ORDER BY to_number"
+        let placedCalls = try await Self.query(
+            directory,
+            catalogURL,
+            "SELECT call_sid, to_number FROM calls ORDER BY to_number",
+            columns: ["call_sid", "to_number"]
         )
         #expect(placedCalls.count == 3, "\(placedCalls)")
         for row in placedCalls {
@@ -266,9 +292,11 @@ import Testing
             "\(legacy.output) \(legacy.errors)"
         )
         #expect(legacy.errors.contains("continuing campaign 'crm'"), "\(legacy.errors)")
-        let calls = try await PipelineProcess.query(
-            "\(directory)/storage/catalog.sqlite",
-            "SELECT to_number FROM calls ORDER BY to_number"
+        let calls = try await Self.query(
+            directory,
+            catalogURL,
+            "SELECT to_number FROM calls ORDER BY to_number",
+            columns: ["to_number"]
         )
         #expect(
             calls.map { $0[0] } == [
@@ -277,9 +305,11 @@ import Testing
             "\(calls)"
         )
         // The extra columns are kept with the call, in its `call.placed` audit entry too.
-        let details = try await PipelineProcess.query(
-            "\(directory)/storage/catalog.sqlite",
-            "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq"
+        let details = try await Self.query(
+            directory,
+            catalogURL,
+            "SELECT detail FROM audit_log WHERE action = 'call.placed' ORDER BY seq",
+            columns: ["detail"]
         )
         let metadata = details.compactMap { row -> [String: String]? in
             guard let detail = try? JSONSerialization.jsonObject(with: Data(row[0].utf8)) as? [String: String],

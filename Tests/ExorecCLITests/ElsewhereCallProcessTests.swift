@@ -17,7 +17,17 @@ import Testing
     static let streamPassword = "elsewhere-stream-secret"
     static let callbackToken = "elsewhere-test-callback-token-5"
 
-    @Test func aCallPlacedWithCurlIsCataloguedExportedAndHoldable() async throws {
+    /// On SQLite and on PostgreSQL (`catalog.url`): serve takes the call into the catalog on the server, and
+    /// catalog show / search, export and hold read it from there.
+    @Test(arguments: CatalogTestBackend.all)
+    func aCallPlacedWithCurlIsCataloguedExportedAndHoldable(backend: CatalogTestBackend) async throws {
+        switch backend {
+        case .sqlite: try await Self.run(catalogURL: nil)
+        case .postgres: try await TestPostgres.withSchema { url in try await Self.run(catalogURL: url) }
+        }
+    }
+
+    static func run(catalogURL: String?) async throws {
         let directory = makeTemporaryDirectory("exorec-elsewhere")
         let storage = "\(directory)/storage"
         let recordings = "\(directory)/simulator-recordings"
@@ -56,7 +66,8 @@ import Testing
           public_url: http://127.0.0.1:9
         reconciler:
           after: 30m
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.appending(catalogURL.map { "\ncatalog:\n  url: \"\($0)\"\n" } ?? "")
+            .write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess([
             "serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info",
         ])
@@ -89,20 +100,19 @@ import Testing
         ).description
 
         // The call ends; its recording is downloaded; its stream is finished.
-        let catalog = "\(storage)/catalog.sqlite"
+        let catalog = catalogURL ?? "\(storage)/catalog.sqlite"
+        /// One column of each row, from the file (sqlite3) or the server.
+        func query(_ sql: String) async throws -> [[String]] {
+            guard catalogURL != nil else { return try await PipelineProcess.query(catalog, sql) }
+            return try await TestPostgres.run(url: catalog, [sql]).map { Array($0.values) }
+        }
         try await PipelineProcess.eventually(
             "the recording of \(callSid) is downloaded and its stream finished",
             timeout: .seconds(150)
         ) {
-            guard FileManager.default.fileExists(atPath: catalog) else { return false }
-            let recordings = try await PipelineProcess.query(
-                catalog,
-                "SELECT state FROM recordings WHERE call_sid = '\(callSid)'"
-            )
-            let streams = try await PipelineProcess.query(
-                catalog,
-                "SELECT state FROM streams WHERE call_sid = '\(callSid)'"
-            )
+            guard catalogURL != nil || FileManager.default.fileExists(atPath: catalog) else { return false }
+            let recordings = try await query("SELECT state FROM recordings WHERE call_sid = '\(callSid)'")
+            let streams = try await query("SELECT state FROM streams WHERE call_sid = '\(callSid)'")
             return recordings == [["complete"]] && streams == [["complete"]]
         }
 
@@ -117,8 +127,7 @@ import Testing
         let media = try #require(detail["media_files"] as? [[String: Any]], "\(shown.output)")
         #expect(Set(media.compactMap { $0["kind"] as? String }) == ["stream", "recording"])
         // The events feed announced its completion, saying who placed it.
-        let completed = try await PipelineProcess.query(
-            catalog,
+        let completed = try await query(
             "SELECT detail_json FROM events WHERE type = 'call.completed' AND call_sid = '\(callSid)'"
         )
         #expect(
@@ -178,6 +187,11 @@ import Testing
         #expect(stranger.status == 4, "hold add of an unseen CallSid: \(stranger.status) \(stranger.errors)")
         #expect(stranger.errors.contains("no call CAnobodyeversawthis0001 in the catalog"))
 
+        if catalogURL != nil {
+            #expect(!FileManager.default.fileExists(atPath: "\(storage)/catalog.sqlite"), "no file beside the server")
+            let password = URLComponents(string: catalog)?.password ?? "?"
+            #expect(!server.standardError.contains(password) && !server.standardOutput.contains(password))
+        }
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
     }

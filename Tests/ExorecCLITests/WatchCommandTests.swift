@@ -6,7 +6,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct WatchCommandTests {
     static let token = "watch-test-token-0123456789"
 
-    private func startServer() async throws -> (server: ExorecProcess, port: Int) {
+    private func startServer(catalogURL: String? = nil) async throws -> (server: ExorecProcess, port: Int) {
         let config = makeTemporaryDirectory() + "/exorec.yaml"
         try """
         ingest:
@@ -19,7 +19,8 @@ import Testing
           port: 0
           token: \(Self.token)
           heartbeat: 1s
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.appending(catalogURL.map { "\ncatalog:\n  url: \"\($0)\"\n" } ?? "")
+            .write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ExorecProcess(
             [
                 "serve", "--config", config, "--storage", makeTemporaryDirectory(), "--log-level", "info",
@@ -54,8 +55,17 @@ import Testing
 
     /// What the feed holds, printed once (`--no-follow`); then a follower started after it prints the next
     /// stream's start and stops at `--count`; a SIGINT ends a follower with 0.
-    @Test func printsTheFeedAsJSONLinesAndFollowsIt() async throws {
-        let (server, port) = try await self.startServer()
+    /// On SQLite and on PostgreSQL (`catalog.url`).
+    @Test(arguments: CatalogTestBackend.all)
+    func printsTheFeedAsJSONLinesAndFollowsIt(backend: CatalogTestBackend) async throws {
+        switch backend {
+        case .sqlite: try await self.printsTheFeed(catalogURL: nil)
+        case .postgres: try await TestPostgres.withSchema { try await self.printsTheFeed(catalogURL: $0) }
+        }
+    }
+
+    private func printsTheFeed(catalogURL: String?) async throws {
+        let (server, port) = try await self.startServer(catalogURL: catalogURL)
         defer { server.signal(SIGKILL) }
         let url = try await self.apiURL(server)
         try await self.sendStream(port: port, streamSid: "STw1", callSid: "CAw1")

@@ -12,11 +12,13 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ReconcilerTests {
     /// Every callback is dropped: the call's terminal status and its recording still arrive, through Call
     /// Details and the same download path.
-    @Test func droppedCallbacksAreReconciledFromCallDetails() async throws {
+    @Test(arguments: CatalogTestBackend.all) func droppedCallbacksAreReconciledFromCallDetails(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withSimulator(configure: { $0.callbackFaults = CallbackFaults(drop: true) }) {
             running,
             clock in
-            try await RecordingTests.withStore { root, catalog in
+            try await RecordingTests.withStore(backend) { root, catalog in
                 let client = try RecordingTests.client(running, clock: clock)
                 let call = try await RecordingTests.placeRecordedCall(client: client, catalog: catalog) { request in
                     request.statusCallback = "http://127.0.0.1:9/callbacks"
@@ -88,8 +90,10 @@ import Testing
     /// Calls placed less than the grace ago are not asked about; a call still going is asked again only
     /// after the recheck delay. The windows are long in real time (recheck 3 s, grace 36 s), so no stall
     /// on a busy machine between two sweeps can outlast them.
-    @Test func asksOnlyAfterTheGraceAndBacksOffWhileTheCallGoesOn() async throws {
-        try await RecordingTests.withStore { _, catalog in
+    @Test(arguments: CatalogTestBackend.all) func asksOnlyAfterTheGraceAndBacksOffWhileTheCallGoesOn(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { request in
                 let sid = request.url.contains("CAlong") ? "CAlong" : "CAnew"
@@ -138,8 +142,10 @@ import Testing
 
     /// A call the platform answers 404 for is asked `notFoundLimit` times, each 404 an audit entry, then
     /// never again, also not by a reconciler started afresh on the same catalog (a restarted server).
-    @Test func unknownCallsAreGivenUpDurably() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func unknownCallsAreGivenUpDurably(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 1000)
             let transport = FakeTransport { _ in FakeTransport.status(404) }
             let client = RecordingTests.client(transport: transport, clock: clock)
@@ -183,7 +189,7 @@ import Testing
             #expect(try await catalog.call(sid: "CAghost")?.isTerminal == false, "no status is made up for it")
 
             let restarted = try await Catalog.withCatalog(
-                path: "\(root)/catalog.sqlite",
+                path: RecordingTests.reopenPath(catalog),
                 logger: RecordingTests.quietLogger()
             ) { reopened in
                 let fresh = Reconciler(
@@ -203,8 +209,10 @@ import Testing
     }
 
     /// Given-up calls never crowd out the ones that are due: a sweep's request budget goes to asking.
-    @Test func givenUpCallsDoNotCrowdOutDueOnes() async throws {
-        try await RecordingTests.withStore { _, catalog in
+    @Test(arguments: CatalogTestBackend.all) func givenUpCallsDoNotCrowdOutDueOnes(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 1000)
             let transport = FakeTransport { request in
                 guard request.url.contains("CAreal") else { return FakeTransport.status(404) }
@@ -253,8 +261,10 @@ import Testing
 
     /// A recording URL that reached the catalog but was never queued (a crash in between) is queued by the
     /// sweep, once.
-    @Test func queuesRecordingsThatWereNeverQueued() async throws {
-        try await RecordingTests.withStore { _, catalog in
+    @Test(arguments: CatalogTestBackend.all) func queuesRecordingsThatWereNeverQueued(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.status(500) }
             let client = RecordingTests.client(transport: transport, clock: clock)

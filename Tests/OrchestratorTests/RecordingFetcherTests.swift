@@ -16,9 +16,11 @@ import Testing
     /// A recording the simulator publishes fifteen platform minutes after the call (9 s of real time, room
     /// for a heavily loaded machine to make its first attempt before): 404s first, then fetched;
     /// the stored file is the simulator's byte for byte, read-only, described and catalogued.
-    @Test func lateRecordingIsRetriedThenStored() async throws {
+    @Test(arguments: CatalogTestBackend.all) func lateRecordingIsRetriedThenStored(
+        backend: CatalogTestBackend
+    ) async throws {
         try await RecordingTests.withSimulator(configure: { $0.recordingDelay = .seconds(900) }) { running, clock in
-            try await RecordingTests.withStore { root, catalog in
+            try await RecordingTests.withStore(backend) { root, catalog in
                 let client = try RecordingTests.client(running, clock: clock)
                 let call = try await RecordingTests.placeRecordedCall(client: client, catalog: catalog)
                 await running.platform.waitUntilIdle()
@@ -89,8 +91,10 @@ import Testing
 
     /// A RecordingUrl on a host that is not allowed is refused before anything is sent or written, and the
     /// refusal is logged once at warning.
-    @Test func disallowedHostIsRefusedAndLogged() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func disallowedHostIsRefusedAndLogged(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.audio() }
             let client = RecordingTests.client(transport: transport, clock: clock)
@@ -131,8 +135,8 @@ import Testing
     }
 
     /// A store answering 200 with an HTML error page: refused, nothing kept (not even the temporary file).
-    @Test func htmlBodyWith200IsRefused() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func htmlBodyWith200IsRefused(backend: CatalogTestBackend) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let html = Array("<!DOCTYPE html><html><body>Access Denied</body></html>".utf8)
             let transport = FakeTransport { _ in FakeTransport.audio(html, type: "text/html; charset=utf-8") }
             let client = RecordingTests.client(transport: transport, clock: ScaledClock(rate: 100))
@@ -207,8 +211,10 @@ import Testing
 
     /// 404 for longer than the give-up time: the job fails, with the last error, after retries paced on the
     /// platform's (fast) clock.
-    @Test func givesUpAfterTheConfiguredPlatformTime() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func givesUpAfterTheConfiguredPlatformTime(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let clock = ScaledClock(rate: 100)
             let transport = FakeTransport { _ in FakeTransport.status(404) }
             let client = RecordingTests.client(transport: transport, clock: clock)
@@ -253,8 +259,10 @@ import Testing
 
     /// A job left `running` by a worker that died (claimed, never finished) is claimed again once its lease
     /// has run out, and the dead worker's temporary file is cleaned up.
-    @Test func jobLeftRunningIsReclaimedAfterItsLease() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func jobLeftRunningIsReclaimedAfterItsLease(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let transport = FakeTransport { _ in FakeTransport.audio() }
             let client = RecordingTests.client(transport: transport, clock: ScaledClock(rate: 100))
             let placedAt = Timestamp.now()
@@ -274,7 +282,7 @@ import Testing
 
             // "Another process" claims the job and dies, leaving a half-written temporary file.
             let dead = try await Catalog.withCatalog(
-                path: "\(root)/catalog.sqlite",
+                path: RecordingTests.reopenPath(catalog),
                 logger: RecordingTests.quietLogger()
             ) {
                 try #require(try await $0.claimNextDownload(now: .now(), lease: lease))
@@ -301,8 +309,10 @@ import Testing
 
     /// Two fetchers on two catalog connections (two processes) share one queue: every job is downloaded
     /// exactly once.
-    @Test func twoFetchersNeverDownloadOneJobTwice() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func twoFetchersNeverDownloadOneJobTwice(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             // The first downloads are held until four are under way at once. One fetcher has three
             // workers, so both are then busy however late the second one started on a loaded machine.
             let started = Mutex(0)
@@ -326,7 +336,7 @@ import Testing
                 )
             }
             let outcomes = try await Catalog.withCatalog(
-                path: "\(root)/catalog.sqlite",
+                path: RecordingTests.reopenPath(catalog),
                 logger: RecordingTests.quietLogger()
             ) { other in
                 let first = RecordingFetcher(
@@ -363,8 +373,10 @@ import Testing
 
     /// The same bytes found in place (an earlier attempt stored them and stopped) are adopted, not written
     /// again; different bytes for the same call are kept beside them under a suffixed name and flagged.
-    @Test func neverOverwritesAnExistingRecording() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func neverOverwritesAnExistingRecording(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let second = RecordingTests.fakeMP3 + [0x01]
             let transport = FakeTransport { request in
                 FakeTransport.audio(request.url.hasSuffix("other.mp3") ? second : RecordingTests.fakeMP3)
@@ -422,8 +434,10 @@ import Testing
 
     /// A graceful shutdown stops a download in flight and puts its job back as due at once; a new fetcher
     /// (the restarted server) on a new catalog connection completes it.
-    @Test func shutdownPutsTheRunningDownloadBackForTheNextRun() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func shutdownPutsTheRunningDownloadBackForTheNextRun(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let slow = FakeTransport { _ in
                 do {
                     try await Task.sleep(for: .seconds(60))
@@ -460,7 +474,8 @@ import Testing
             #expect(job.nextAttemptAt <= .now())
             #expect(fetcher.metrics.interrupted == 1)
 
-            let restarted = try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: logger) { reopened in
+            let restarted = try await Catalog.withCatalog(path: RecordingTests.reopenPath(catalog), logger: logger) {
+                reopened in
                 let fast = FakeTransport { _ in FakeTransport.audio() }
                 let next = RecordingFetcher(
                     catalog: reopened,

@@ -35,13 +35,33 @@ enum RecordingTests {
         return path
     }
 
-    /// A storage root and its catalog (opened, migrated, closed after `body`, the root removed).
-    static func withStore<T: Sendable>(_ body: (_ root: String, _ catalog: Catalog) async throws -> T) async throws -> T
-    {
+    /// A storage root and its catalog (opened, migrated, closed after `body`, the root removed): the root's
+    /// `catalog.sqlite`, or a fresh schema of the test PostgreSQL server.
+    static func withStore<T: Sendable>(
+        _ backend: CatalogTestBackend = .sqlite,
+        _ body: (_ root: String, _ catalog: Catalog) async throws -> T
+    ) async throws -> T {
         let root = try self.temporaryDirectory("storage")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        return try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: self.quietLogger()) { catalog in
-            try await body(root, catalog)
+        switch backend {
+        case .sqlite:
+            return try await Catalog.withCatalog(path: "\(root)/catalog.sqlite", logger: self.quietLogger()) {
+                catalog in try await body(root, catalog)
+            }
+        case .postgres:
+            return try await TestPostgres.withSchema { url in
+                try await Catalog.withCatalog(path: url, logger: self.quietLogger()) { catalog in
+                    try await body(root, catalog)
+                }
+            }
+        }
+    }
+
+    /// What opens `catalog` again (as another process would): its file, or its URL with the password.
+    static func reopenPath(_ catalog: Catalog) -> String {
+        switch catalog.location {
+        case .sqlite(let path): path
+        case .postgres(let url): url
         }
     }
 

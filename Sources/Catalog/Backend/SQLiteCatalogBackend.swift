@@ -7,13 +7,15 @@ import SQLiteKit
 /// Everything SQLite-specific about the catalog, in one place: opening the file, the PRAGMAs, how a write
 /// transaction begins, how tables are listed, the append-only triggers and the WAL checkpoint.
 ///
-/// The queries themselves go through SQLKit's builders on `any SQLDatabase`; a PostgreSQL backend would
-/// replace this type (a pool instead of one connection, `BEGIN` instead of `BEGIN IMMEDIATE`,
-/// `information_schema` instead of `sqlite_master`, a PL/pgSQL trigger function) and nothing else.
-struct SQLiteCatalogBackend: Sendable {
+/// The queries themselves go through SQLKit's builders on `any SQLDatabase`; ``PostgresCatalogBackend`` is the
+/// other implementation of ``CatalogBackend``.
+struct SQLiteCatalogBackend: CatalogBackend {
     let path: String
     let connection: SQLiteConnection
     let database: any SQLDatabase
+
+    var location: CatalogLocation { .sqlite(path: self.path) }
+    var dialect: CatalogDialect { Self.dialect }
 
     /// How long a statement waits for another connection's write lock before failing with `SQLITE_BUSY`.
     static let busyTimeoutMilliseconds = 5000
@@ -35,9 +37,43 @@ struct SQLiteCatalogBackend: Sendable {
         "PRAGMA foreign_keys = ON",
     ]
 
-    /// Starts a write transaction. `IMMEDIATE` takes the write lock at once, so a transaction that reads and
-    /// then writes never fails half-way with `SQLITE_BUSY` (a deferred one cannot wait for the lock safely).
-    static let beginWriteTransaction = "BEGIN IMMEDIATE"
+    /// SQLite's statements.
+    ///
+    /// - A write transaction starts with `BEGIN IMMEDIATE`, which takes the write lock at once, so a
+    ///   transaction that reads and then writes never fails half-way with `SQLITE_BUSY` (a deferred one cannot
+    ///   wait for the lock safely).
+    /// - Tables are listed in `sqlite_master`.
+    /// - Append-only: `BEFORE UPDATE`/`BEFORE DELETE` triggers that `RAISE(ABORT)`.
+    /// - `close()` checkpoints the WAL into the file (`wal_checkpoint(TRUNCATE)`).
+    /// - Metadata pairs through `json_each`.
+    static let dialect = CatalogDialect(
+        beginWriteTransaction: ["BEGIN IMMEDIATE"],
+        tableListing: { name in "SELECT name FROM sqlite_master WHERE type = 'table' AND name = \(bind: name)" },
+        appendOnly: { table in appendOnlyTriggers(table) },
+        checkpoint: "PRAGMA wal_checkpoint(TRUNCATE)",
+        metadataPair: { key, value in
+            "EXISTS (SELECT 1 FROM json_each(\(ident: Table.calls).metadata_json) AS m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
+        },
+        allTables: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        columnListing: { table in
+            "SELECT name AS column_name, type AS data_type FROM pragma_table_info(\(bind: table)) ORDER BY cid"
+        },
+        beginSnapshot: ["BEGIN DEFERRED"],
+        resetSequence: { _, _ in nil },
+        suspendAppendOnly: { table in
+            ["update", "delete"].map { #"DROP TRIGGER IF EXISTS "\#(table)_no_\#($0)""# }
+        },
+        resumeAppendOnly: { table in appendOnlyTriggers(table) }
+    )
+
+    static func appendOnlyTriggers(_ table: String) -> [String] {
+        ["UPDATE", "DELETE"].map { event in
+            """
+            CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
+            BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
+            """
+        }
+    }
 
     static func open(path: String, logger: Logger) async throws -> SQLiteCatalogBackend {
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
@@ -81,28 +117,11 @@ struct SQLiteCatalogBackend: Sendable {
         return SQLiteCatalogBackend(path: path, connection: connection, database: database)
     }
 
-    func tableExists(_ name: String) async throws -> Bool {
-        try await self.database.select()
-            .column("name")
-            .from("sqlite_master")
-            .where("type", .equal, "table")
-            .where("name", .equal, name)
-            .first() != nil
-    }
-
-    /// Makes `table` refuse UPDATE and DELETE. Someone with write access to the file can drop the triggers,
-    /// which is why the audit log is also hash-chained; the triggers stop accidents, the chain detects intent.
-    func makeAppendOnly(_ table: String) async throws {
-        for event in ["UPDATE", "DELETE"] {
-            try await self.database.execute(
-                sql: SQLRaw(
-                    """
-                    CREATE TRIGGER IF NOT EXISTS "\(table)_no_\(event.lowercased())" BEFORE \(event) ON "\(table)"
-                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
-                    """
-                )
-            ) { _ in }
-        }
+    func withDatabase<T: Sendable>(
+        isolation: isolated (any Actor)?,
+        _ body: (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await body(self.database)
     }
 
     /// Moves every committed page from the WAL into the main file and empties the WAL, so the file alone is

@@ -128,8 +128,17 @@ public struct CatalogRebuilder: Sendable {
         self.logger = logger
     }
 
-    /// The file the new catalog is built in before it replaces the old one.
-    public var temporaryPath: String { "\(self.catalogPath).rebuild" }
+    /// Whether the catalog is a PostgreSQL database (a `postgres://` URL) rather than a file.
+    var isPostgres: Bool { CatalogLocation.isPostgresURL(self.catalogPath) }
+
+    /// The catalog as messages show it (a URL without its password).
+    var shownPath: String { CatalogLocation(self.catalogPath).displayName }
+
+    /// The file the new catalog is built in before it replaces the old one (beside the media for a
+    /// PostgreSQL catalog, whose rows it then replaces in one transaction).
+    public var temporaryPath: String {
+        self.isPostgres ? "\(self.layout.root)/catalog.rebuild.sqlite" : "\(self.catalogPath).rebuild"
+    }
 
     /// Rebuilds the catalog. Returns what it found; throws ``CatalogError/rebuildFailed(reason:)`` (the old
     /// catalog untouched) when it cannot complete.
@@ -143,7 +152,7 @@ public struct CatalogRebuilder: Sendable {
         defer { withExtendedLifetime(lock) {} }
 
         Self.removeDatabase(at: self.temporaryPath)
-        var report = Report(catalogPath: self.catalogPath)
+        var report = Report(catalogPath: self.shownPath)
         let catalog: Catalog
         do {
             catalog = try await Catalog.open(path: self.temporaryPath, logger: self.logger)
@@ -157,14 +166,22 @@ public struct CatalogRebuilder: Sendable {
             try await self.restoreCampaignRows(in: catalog, at: time, report: &report)
             try await self.requeueDownloads(in: catalog, at: time, report: &report)
             try self.interruption?(.built)
-            let backup = options.keepBackup && FileSystem.exists(self.catalogPath) ? self.backupPath(at: time) : nil
+            let exists = self.isPostgres || FileSystem.exists(self.catalogPath)
+            let backup = options.keepBackup && exists ? self.backupPath(at: time) : nil
             report.backupPath = backup
             try await catalog.appendAudit(
                 AuditEvent(at: time, actor: options.actor, action: "catalog.rebuilt", detail: Self.auditDetail(report))
             )
-            try await catalog.close()
-            try self.interruption?(.beforeSwap)
-            try self.swap(backup: backup)
+            if self.isPostgres {
+                try self.interruption?(.beforeSwap)
+                try await self.replaceRows(from: catalog, backup: backup)
+                try await catalog.close()
+                Self.removeDatabase(at: self.temporaryPath)
+            } else {
+                try await catalog.close()
+                try self.interruption?(.beforeSwap)
+                try self.swap(backup: backup)
+            }
         } catch {
             try? await catalog.close()
             Self.removeDatabase(at: self.temporaryPath)
@@ -174,7 +191,7 @@ public struct CatalogRebuilder: Sendable {
         self.logger.info(
             "catalog rebuilt",
             metadata: [
-                "catalog.path": "\(self.catalogPath)", "catalog.calls": "\(report.calls)",
+                "catalog.path": "\(self.shownPath)", "catalog.calls": "\(report.calls)",
                 "catalog.media_files": "\(report.mediaFiles)", "catalog.problems": "\(report.problems.count)",
             ]
         )
@@ -185,7 +202,7 @@ public struct CatalogRebuilder: Sendable {
 
     /// Copies what the files cannot give — the audit log and the campaign rows — from the old catalog.
     private func carryOver(into catalog: Catalog, report: inout Report) async throws {
-        guard FileSystem.exists(self.catalogPath) else { return }
+        guard self.isPostgres || FileSystem.exists(self.catalogPath) else { return }
         let entries: [AuditEntry]
         let campaignRows: [CampaignRowRecord]
         let holds: [LegalHold]
@@ -213,12 +230,20 @@ public struct CatalogRebuilder: Sendable {
                 )
             }
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: error.description)
+                Problem(
+                    kind: .auditNotCarried,
+                    path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath),
+                    detail: error.description
+                )
             )
             return
         } catch {
             report.problems.append(
-                Problem(kind: .auditNotCarried, path: self.layout.relative(self.catalogPath), detail: "\(error)")
+                Problem(
+                    kind: .auditNotCarried,
+                    path: self.isPostgres ? self.shownPath : self.layout.relative(self.catalogPath),
+                    detail: "\(error)"
+                )
             )
             return
         }
@@ -632,6 +657,19 @@ public struct CatalogRebuilder: Sendable {
         }
     }
 
+    /// PostgreSQL: copies the database's current rows to the backup file (when asked), then replaces them with
+    /// the rebuilt catalog's in one transaction, so a reader sees either the old rows or the new ones.
+    private func replaceRows(from rebuilt: Catalog, backup: String?) async throws {
+        try await Catalog.withCatalog(path: self.catalogPath, logger: self.logger) { current in
+            if let backup {
+                try await Catalog.withCatalog(path: backup, logger: self.logger) { copy in
+                    _ = try await current.copy(into: copy)
+                }
+            }
+            _ = try await rebuilt.copy(into: current, replace: true)
+        }
+    }
+
     /// Links the old catalog to the backup name, moves a leftover WAL beside it, and renames the new file over
     /// the old one: a single rename, so a reader opens either the old catalog or the new one.
     private func swap(backup: String?) throws {
@@ -665,10 +703,13 @@ public struct CatalogRebuilder: Sendable {
 
     private func backupPath(at time: Timestamp) -> String {
         let stamp = time.description.filter { $0.isNumber }
-        var candidate = "\(self.catalogPath).before-rebuild-\(stamp)"
+        // A PostgreSQL catalog's rows are kept in an SQLite file beside the media.
+        let base = self.isPostgres ? "\(self.layout.root)/catalog.sqlite" : self.catalogPath
+        let suffix = self.isPostgres ? ".sqlite" : ""
+        var candidate = "\(base).before-rebuild-\(stamp)\(suffix)"
         var attempt = 2
         while FileSystem.exists(candidate) {
-            candidate = "\(self.catalogPath).before-rebuild-\(stamp)-\(attempt)"
+            candidate = "\(base).before-rebuild-\(stamp)-\(attempt)\(suffix)"
             attempt += 1
         }
         return candidate
@@ -720,7 +761,7 @@ extension Catalog {
     /// Every campaign row as stored, whatever the schema version (none before the table existed).
     func campaignRowsForCarryOver() async throws -> [CampaignRowRecord] {
         try await self.exclusive("read campaign rows", requiresSchema: false) { db in
-            guard try await self.backend.tableExists(Table.campaignRows) else { return [] }
+            guard try await self.backend.tableExists(Table.campaignRows, on: db) else { return [] }
             return try await db.select().column("*").from(Table.campaignRows).orderBy("campaign_id").orderBy("row_key")
                 .all().map(CampaignRowRecord.init(row:))
         }

@@ -4,6 +4,6 @@ import SQLKit
 /// extra columns, `exorec call --meta`), as one JSON object in `calls.metadata_json` (NULL when there is
 /// none). `catalog search --meta key=value` matches a pair exactly (see ``Catalog/calls(_:)``); `call.json`
 /// holds the same object, so a rebuild restores it.
-func addCallMetadata(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) async throws {
+func addCallMetadata(_ db: any SQLDatabase, _ backend: any CatalogBackend) async throws {
     try await db.alter(table: Table.calls).column("metadata_json", type: ColumnType.text).run()
 }

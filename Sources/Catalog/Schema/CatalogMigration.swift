@@ -7,7 +7,7 @@ struct CatalogMigration: Sendable {
 
     let version: Int
     let name: String
-    let apply: @Sendable (any SQLDatabase, SQLiteCatalogBackend) async throws -> Void
+    let apply: @Sendable (any SQLDatabase, any CatalogBackend) async throws -> Void
 
     /// Every migration, oldest first. The last version is ``Catalog/supportedSchemaVersion``.
     static let all: [CatalogMigration] = [
@@ -67,7 +67,7 @@ enum ColumnType {
     static let double = SQLDataType.custom(SQLRaw("DOUBLE PRECISION"))
 }
 
-private func createInitialSchema(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) async throws {
+private func createInitialSchema(_ db: any SQLDatabase, _ backend: any CatalogBackend) async throws {
     typealias T = ColumnType
 
     // Calls exorec placed (and, from version 5, calls placed elsewhere): the request as JSON plus the parameters searched on as columns, and the status
@@ -235,7 +235,7 @@ private func createInitialSchema(_ db: any SQLDatabase, _ backend: SQLiteCatalog
         .run()
     try await db.create(index: "audit_log_call").on(Table.audit).column("call_sid").run()
     try await db.create(index: "audit_log_path").on(Table.audit).column("path").run()
-    try await backend.makeAppendOnly(Table.audit)
+    try await backend.makeAppendOnly(Table.audit, on: db)
 }
 
 /// A campaign's rows, claimed before their call is placed: a rerun places only rows never claimed,

@@ -10,7 +10,7 @@ extension Table {
 /// Event ids come from an `AUTOINCREMENT` key, so they only ever grow, also after old progress events
 /// are pruned: a consumer's "after this id" never skips a newer event. Media ids are derived from the
 /// file's path (see ``MediaFile/id``), so they survive a `catalog rebuild`, which renumbers rows.
-func createEventsFeed(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) async throws {
+func createEventsFeed(_ db: any SQLDatabase, _ backend: any CatalogBackend) async throws {
     typealias T = ColumnType
     try await db.create(table: Table.events)
         .column("id", type: T.integer, .primaryKey(autoIncrement: true))

@@ -13,7 +13,7 @@ extension Table {
 /// A call is held while it has a row in `legal_holds` with `released_at` NULL (at most one: `Catalog.placeHold`
 /// checks in its write transaction). A journal row is `pending` from before retention deletes the call's first
 /// file until the transaction that deletes its catalog rows and writes its audit entries marks it `done`.
-func createLegalHoldsAndRetention(_ db: any SQLDatabase, _ backend: SQLiteCatalogBackend) async throws {
+func createLegalHoldsAndRetention(_ db: any SQLDatabase, _ backend: any CatalogBackend) async throws {
     typealias T = ColumnType
     try await db.create(table: Table.legalHolds)
         .column("id", type: T.integer, .primaryKey(autoIncrement: true))

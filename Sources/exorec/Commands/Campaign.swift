@@ -257,7 +257,7 @@ struct CatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "catalog",
         abstract: "Work with the catalog (the index of calls and media).",
-        subcommands: [CatalogList.self, CatalogSearch.self, CatalogShow.self, CatalogRebuild.self]
+        subcommands: [CatalogList.self, CatalogSearch.self, CatalogShow.self, CatalogRebuild.self, CatalogMigrate.self]
     )
 }
 

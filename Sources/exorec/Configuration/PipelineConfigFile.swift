@@ -34,6 +34,7 @@ import Yams
 /// | `reconciler.after` | duration | `10m` |
 /// | `reconciler.interval` | duration | `1m` |
 /// | `catalog.path` | path | `<storage>/catalog.sqlite` |
+/// | `catalog.url` | `postgres://USER:PASSWORD@HOST:PORT/DB` (PostgreSQL instead of the file; `EXOREC_CATALOG_URL` wins) | none |
 struct PipelineConfigFile: Sendable {
     var accountSid: String?
     var apiKey: String?
@@ -66,6 +67,8 @@ struct PipelineConfigFile: Sendable {
     var reconcileAfterMs: Int64 = 10 * 60_000
     var reconcileIntervalMs: Int64 = 60_000
     var catalogPath: String?
+    /// `catalog.url` or `EXOREC_CATALOG_URL`: a PostgreSQL catalog instead of the SQLite file.
+    var catalogURL: String?
 
     static let sections: Set<String> = ["exotel", "calls", "downloads", "reconciler", "catalog"]
 
@@ -185,12 +188,28 @@ struct PipelineConfigFile: Sendable {
             }
         }
         if let catalog = try root.section("catalog") {
-            try catalog.only(["path"])
+            try catalog.only(["path", "url"])
             self.catalogPath = try catalog.string("path") ?? self.catalogPath
+            if let url = try catalog.string("url") {
+                guard Self.isPostgresURL(url) else {
+                    throw IngestError.configuration(
+                        key: "catalog.url",
+                        reason: "must be a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL"
+                    )
+                }
+                self.catalogURL = url
+            }
         }
     }
 
+    /// Whether `text` is a PostgreSQL URL (the Catalog module's `CatalogLocation` parses it in full at open).
+    static func isPostgresURL(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://")
+    }
+
     mutating func applyEnvironment(_ environment: [String: String]) {
+        if let url = environment["EXOREC_CATALOG_URL"], !url.isEmpty { self.catalogURL = url }
         if let key = environment["EXOREC_EXOTEL_API_KEY"] { self.apiKey = key }
         if let token = environment["EXOREC_EXOTEL_API_TOKEN"] { self.apiToken = token }
         if let sid = environment["EXOREC_EXOTEL_ACCOUNT_SID"] { self.accountSid = sid }

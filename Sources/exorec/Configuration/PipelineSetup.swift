@@ -15,7 +15,12 @@ struct PipelineSetup {
     let file: ConfigFile
 
     var layout: StorageLayout { StorageLayout(root: self.file.ingest.storageRoot) }
-    var catalogPath: String { self.file.pipeline.catalogPath ?? "\(self.file.ingest.storageRoot)/catalog.sqlite" }
+    /// The catalog: the PostgreSQL URL when one is configured (`catalog.url`, `EXOREC_CATALOG_URL`), the SQLite
+    /// file otherwise. Everything that opens a catalog takes either (`CatalogLocation`).
+    var catalogPath: String {
+        self.file.pipeline.catalogURL ?? self.file.pipeline.catalogPath
+            ?? "\(self.file.ingest.storageRoot)/catalog.sqlite"
+    }
 
     func client(clock: ScaledClock = ScaledClock(), logger: Logger) throws -> ExotelClient {
         do {
@@ -112,7 +117,10 @@ struct PipelineSetup {
         migrate: Bool = true,
         _ body: (Catalog) async throws -> R
     ) async throws -> R {
-        guard FileSystem.exists(self.catalogPath) else { throw NoCatalog(path: self.catalogPath) }
+        // A PostgreSQL database exists or not on its server; an unmigrated one is reported as too old.
+        guard CatalogLocation.isPostgresURL(self.catalogPath) || FileSystem.exists(self.catalogPath) else {
+            throw NoCatalog(path: self.catalogPath)
+        }
         return try await Catalog.withCatalog(path: self.catalogPath, logger: logger, migrate: migrate, body)
     }
 
