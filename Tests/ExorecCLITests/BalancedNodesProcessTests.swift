@@ -17,7 +17,12 @@ import Testing
         let internalPort: Int
     }
 
-    static func startNode(_ id: String, storage: String, directory: String) async throws -> Node {
+    static func startNode(
+        _ id: String,
+        storage: String,
+        directory: String,
+        catalog: ClusterCatalog
+    ) async throws -> Node {
         let config = directory + "/\(id).yaml"
         try """
         node:
@@ -32,6 +37,7 @@ import Testing
           token: \(Self.callbackToken)
         api:
           token: \(Self.apiToken)
+        \(catalog.yaml)
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let process = try ExorecProcess([
             "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0", "--api-port",
@@ -106,76 +112,84 @@ import Testing
         return nodes
     }
 
-    @Test func twoNodesBehindHAProxy() async throws {
+    @Test(arguments: CatalogTestBackend.all) func twoNodesBehindHAProxy(_ backend: CatalogTestBackend) async throws {
         let storage = makeTemporaryDirectory()
-        let directory = makeTemporaryDirectory()
-        let alpha = try await Self.startNode("alpha", storage: storage, directory: directory)
-        defer { alpha.process.signal(SIGKILL) }
-        let beta = try await Self.startNode("beta", storage: storage, directory: directory)
-        defer { beta.process.signal(SIGKILL) }
-        let (balancer, publicPort) = try await Self.startBalancer([alpha, beta], directory: directory)
-        defer { balancer.signal(SIGKILL) }
+        try await ClusterCatalog.with(backend, storage: storage) { catalog in
+            let directory = makeTemporaryDirectory()
+            let alpha = try await Self.startNode("alpha", storage: storage, directory: directory, catalog: catalog)
+            defer { alpha.process.signal(SIGKILL) }
+            let beta = try await Self.startNode("beta", storage: storage, directory: directory, catalog: catalog)
+            defer { beta.process.signal(SIGKILL) }
+            let (balancer, publicPort) = try await Self.startBalancer([alpha, beta], directory: directory)
+            defer { balancer.signal(SIGKILL) }
 
-        // Streams through the balancer: spread over both nodes, every sample where it belongs.
-        let load = try await ExorecProcess.run([
-            "loadgen", "ws://test:test-secret@127.0.0.1:\(publicPort)/v1/streams", "--streams", "20", "--frames", "20",
-            "--pace", "flood", "--verify", storage, "--json",
-        ])
-        #expect(load.status == 0, "loadgen: \(load.errors)")
-        let report = try JSONSerialization.jsonObject(with: Data(load.output.utf8)) as? [String: Any]
-        let verification = report?["verification"] as? [String: Any]
-        #expect(verification?["streamsExact"] as? Int == 20, "\(load.output)")
-        let nodes = Self.sidecarNodes(in: storage)
-        #expect(nodes.count == 20)
-        #expect(nodes.contains("alpha") && nodes.contains("beta"), "streams per node: \(nodes)")
+            // Streams through the balancer: spread over both nodes, every sample where it belongs.
+            let load = try await ExorecProcess.run([
+                "loadgen", "ws://test:test-secret@127.0.0.1:\(publicPort)/v1/streams", "--streams", "20", "--frames",
+                "20",
+                "--pace", "flood", "--verify", storage, "--json",
+            ])
+            #expect(load.status == 0, "loadgen: \(load.errors)")
+            let report = try JSONSerialization.jsonObject(with: Data(load.output.utf8)) as? [String: Any]
+            let verification = report?["verification"] as? [String: Any]
+            #expect(verification?["streamsExact"] as? Int == 20, "\(load.output)")
+            let nodes = Self.sidecarNodes(in: storage)
+            #expect(nodes.count == 20)
+            #expect(nodes.contains("alpha") && nodes.contains("beta"), "streams per node: \(nodes)")
 
-        // The same callback to both nodes at once: one stored callback, two deliveries.
-        let body = Array(#"{"CallSid":"CAbalanced01","Status":"completed","EventType":"terminal"}"#.utf8)
-        let path = "/v1/callbacks/status?token=\(Self.callbackToken)"
-        async let toAlpha = onThread {
-            try TestHTTPClient(port: alpha.platformPort).request(
-                "POST",
-                path,
-                contentType: "application/json",
-                body: body
-            )
-        }
-        async let toBeta = onThread {
-            try TestHTTPClient(port: beta.platformPort).request(
-                "POST",
-                path,
-                contentType: "application/json",
-                body: body
-            )
-        }
-        let (first, second) = try await (toAlpha, toBeta)
-        #expect(first.status == 200 && second.status == 200, "\(first.body) \(second.body)")
-        // And once more through the balancer.
-        let third = try await onThread {
-            try TestHTTPClient(port: publicPort).request("POST", path, contentType: "application/json", body: body)
-        }
-        #expect(third.status == 200, "\(third.body)")
-        let stored = try await PipelineProcess.query(
-            storage + "/catalog.sqlite",
-            "SELECT deliveries FROM callbacks WHERE call_sid = 'CAbalanced01'"
-        )
-        #expect(stored == [["3"]], "callback rows: \(stored)")
-
-        // The events feed is the catalog's: both nodes serve the same events, in the same order.
-        func events(_ node: Node) async throws -> [String] {
-            let response = try await onThread {
-                try TestHTTPClient(port: node.internalPort).request(
-                    "GET",
-                    "/v1/events?after=0&limit=1000",
-                    headers: ["Authorization: Bearer \(Self.apiToken)"]
+            // The same callback to both nodes at once: one stored callback, two deliveries.
+            let body = Array(#"{"CallSid":"CAbalanced01","Status":"completed","EventType":"terminal"}"#.utf8)
+            let path = "/v1/callbacks/status?token=\(Self.callbackToken)"
+            async let toAlpha = onThread {
+                try TestHTTPClient(port: alpha.platformPort).request(
+                    "POST",
+                    path,
+                    contentType: "application/json",
+                    body: body
                 )
             }
-            #expect(response.status == 200, "\(response.body)")
-            let page = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
-            return (page?["events"] as? [[String: Any]] ?? []).map { "\($0["id"] ?? "?") \($0["type"] ?? "?")" }
+            async let toBeta = onThread {
+                try TestHTTPClient(port: beta.platformPort).request(
+                    "POST",
+                    path,
+                    contentType: "application/json",
+                    body: body
+                )
+            }
+            let (first, second) = try await (toAlpha, toBeta)
+            #expect(first.status == 200 && second.status == 200, "\(first.body) \(second.body)")
+            // And once more through the balancer.
+            let third = try await onThread {
+                try TestHTTPClient(port: publicPort).request("POST", path, contentType: "application/json", body: body)
+            }
+            #expect(third.status == 200, "\(third.body)")
+            let stored = try await catalog.rows(
+                "SELECT deliveries FROM callbacks WHERE call_sid = 'CAbalanced01'",
+                columns: ["deliveries"]
+            )
+            #expect(stored == [["3"]], "callback rows: \(stored)")
+
+            // The events feed is the catalog's: both nodes serve the same events, in the same order.
+            func events(_ node: Node) async throws -> [String] {
+                let response = try await onThread {
+                    try TestHTTPClient(port: node.internalPort).request(
+                        "GET",
+                        "/v1/events?after=0&limit=1000",
+                        headers: ["Authorization: Bearer \(Self.apiToken)"]
+                    )
+                }
+                #expect(response.status == 200, "\(response.body)")
+                let page = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
+                return (page?["events"] as? [[String: Any]] ?? []).map { "\($0["id"] ?? "?") \($0["type"] ?? "?")" }
+            }
+            // Finalizing (checksum, catalog) follows each stream's close: wait until all twenty are finished.
+            var fromAlpha: [String] = []
+            try await PipelineProcess.eventually("every stream finished in the feed", timeout: .seconds(60)) {
+                fromAlpha = try await events(alpha)
+                return fromAlpha.filter { $0.hasSuffix(" stream.finished") }.count == 20
+            }
+            #expect(fromAlpha.filter { $0.hasSuffix(" stream.started") }.count == 20)
+            #expect(try await events(beta) == fromAlpha)
         }
-        let fromAlpha = try await events(alpha)
-        #expect(fromAlpha.count >= 40, "events: \(fromAlpha.count)")
-        #expect(try await events(beta) == fromAlpha)
     }
 }
