@@ -28,7 +28,9 @@ struct NodeRegistryTests {
 
     /// A second process under a live node id is refused (two processes would act as one node); one that knows
     /// the first is gone takes over with a new incarnation, and the old incarnation is fenced off.
-    @Test(arguments: CatalogTestBackend.all) func aLiveNodeIsRefusedAndATakeOverFencesTheOldProcess(_ backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aLiveNodeIsRefusedAndATakeOverFencesTheOldProcess(
+        _ backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let first = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             var second = Self.alpha
@@ -66,7 +68,9 @@ struct NodeRegistryTests {
     }
 
     /// A catalog rebuilt under a running node lost its row: the next heartbeat writes it again.
-    @Test(arguments: CatalogTestBackend.all) func aVanishedRowIsWrittenAgainByTheHeartbeat(_ backend: CatalogTestBackend) async throws {
+    @Test(arguments: CatalogTestBackend.all) func aVanishedRowIsWrittenAgainByTheHeartbeat(
+        _ backend: CatalogTestBackend
+    ) async throws {
         try await withTestCatalog(backend) { catalog, _ async throws in
             let node = try await catalog.registerNode(Self.alpha, at: at(0), lease: .seconds(15))
             try await catalog.transaction("forget nodes") { db in try await db.delete(from: "nodes").run() }
