@@ -114,6 +114,31 @@ extension Catalog {
         }
     }
 
+    /// Claims the call for one Call Details request by `node`'s reconciler, until `until`: false while another
+    /// claim on it runs. Several nodes sweep the same calls; the claim makes each call asked about once per
+    /// lease across all of them. Expired claims are dropped on the way (the table holds only running ones).
+    public func claimReconcile(
+        callSid: String,
+        by node: String,
+        at time: Timestamp,
+        until: Timestamp
+    ) async throws
+        -> Bool
+    {
+        let now = time.millisecondsSinceEpoch
+        return try await self.transaction("claim reconcile") { db in
+            try await db.delete(from: Table.reconcileClaims).where("lease_until", .lessThanOrEqual, now).run()
+            let held = try await db.select().column("call_sid").from(Table.reconcileClaims)
+                .where("call_sid", .equal, callSid).first()
+            guard held == nil else { return false }
+            try await db.insert(into: Table.reconcileClaims)
+                .columns("call_sid", "node_id", "lease_until")
+                .values(callSid, node, until.millisecondsSinceEpoch)
+                .run()
+            return true
+        }
+    }
+
     /// Every node the catalog has seen, by id.
     public func nodes() async throws -> [NodeRecord] {
         try await self.exclusive("read nodes") { db in

@@ -140,6 +140,53 @@ import Testing
         }
     }
 
+    /// Two nodes' reconcilers sweep one catalog: each call is asked about once per recheck delay across both
+    /// (a claim in the catalog), not once per node.
+    @Test(arguments: CatalogTestBackend.all) func twoNodesAskAboutACallOnce(backend: CatalogTestBackend) async throws {
+        try await RecordingTests.withStore(backend) { _, catalog in
+            let clock = ScaledClock(rate: 100)
+            let transport = FakeTransport { _ in
+                let json = #"{"Call":{"Sid":"CAshared","Status":"in-progress","RecordingUrl":null}}"#
+                return .success(
+                    TransportResponse(
+                        status: 200,
+                        headers: [("Content-Type", "application/json")],
+                        body: Array(json.utf8)
+                    )
+                )
+            }
+            let client = RecordingTests.client(transport: transport, clock: clock)
+            let time = PlatformTime(clock: clock)
+            try await RecordingTests.recordCall(
+                "CAshared",
+                in: catalog,
+                placedAt: time.advance(.now(), by: .seconds(-7200))
+            )
+            func reconciler(_ node: String) -> Reconciler {
+                var configuration = ReconcilerConfiguration(terminalGrace: .seconds(3600), recheckDelay: .seconds(300))
+                configuration.node = node
+                return Reconciler(
+                    catalog: catalog,
+                    client: client,
+                    queue: RecordingQueue(catalog: catalog, time: time),
+                    configuration: configuration,
+                    time: time,
+                    logger: RecordingTests.quietLogger()
+                )
+            }
+            let alpha = reconciler("alpha")
+            let beta = reconciler("beta")
+            #expect(try await alpha.reconcileOnce().asked == 1)
+            let betaSweep = try await beta.reconcileOnce()
+            #expect(betaSweep.asked == 0 && betaSweep.skipped == 1)
+            #expect(transport.count(where: "CAshared") == 1)
+            // Once the claim ran out, whichever node sweeps next asks again.
+            try await Task.sleep(for: time.wallDuration(of: .seconds(300)) + .milliseconds(50))
+            #expect(try await beta.reconcileOnce().asked == 1)
+            #expect(transport.count(where: "CAshared") == 2)
+        }
+    }
+
     /// A call the platform answers 404 for is asked `notFoundLimit` times, each 404 an audit entry, then
     /// never again, also not by a reconciler started afresh on the same catalog (a restarted server).
     @Test(arguments: CatalogTestBackend.all) func unknownCallsAreGivenUpDurably(

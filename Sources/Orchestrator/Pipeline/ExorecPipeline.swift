@@ -109,12 +109,14 @@ public struct ExorecPipeline: Sendable {
             RecordingFetcher(catalog: catalog, client: $0, configuration: configuration.fetcher, logger: logger)
         }
         let recordings = fetcher?.queue ?? RecordingQueue(catalog: catalog)
+        var reconcilerConfiguration = configuration.reconciler
+        reconcilerConfiguration.node = configuration.node.id
         let reconciler = client.map { client in
             Reconciler(
                 catalog: catalog,
                 client: client,
                 queue: recordings,
-                configuration: configuration.reconciler,
+                configuration: reconcilerConfiguration,
                 callChanged: { sid in _ = try? await sidecars.refresh(callSid: sid) },
                 logger: logger
             )

@@ -155,6 +155,18 @@ public final class Reconciler: Service, Sendable {
                 continue
             }
 
+            // Another node's reconciler may sweep the same call: whoever claims it asks, the other skips it
+            // until the claim (one recheck delay) runs out.
+            let claimed = try await self.catalog.claimReconcile(
+                callSid: call.callSid,
+                by: self.configuration.node,
+                at: now,
+                until: self.time.advance(now, by: self.configuration.recheckDelay)
+            )
+            guard claimed else {
+                report.skipped += 1
+                continue
+            }
             report.asked += 1
             var logger = self.logger
             logger[metadataKey: "call.sid"] = "\(LogText.escaped("\(call.callSid)", limit: 1024))"

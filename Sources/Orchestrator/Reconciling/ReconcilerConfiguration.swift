@@ -21,6 +21,9 @@ public struct ReconcilerConfiguration: Sendable {
     public var sweepUnqueuedRecordings: Bool
     /// The audit log's `actor` for this reconciler's entries.
     public var actor: String
+    /// The node this reconciler runs on: the name on its claims (``Catalog/claimReconcile(callSid:by:at:until:)``),
+    /// which keep the reconcilers of several nodes from asking about the same call.
+    public var node: String = "local"
 
     public init(
         terminalGrace: Duration = .seconds(10 * 60),
