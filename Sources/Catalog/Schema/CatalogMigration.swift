@@ -38,7 +38,11 @@ struct CatalogMigration: Sendable {
             apply: { db, backend in try await addCallMetadata(db, backend) }
         ),
         CatalogMigration(version: 7, name: "stream pauses", apply: { db, _ in try await addStreamPauses(db) }),
-        CatalogMigration(version: 8, name: "node registry and reconcile claims", apply: { db, _ in try await createNodes(db) }),
+        CatalogMigration(
+            version: 8,
+            name: "node registry and reconcile claims",
+            apply: { db, _ in try await createNodes(db) }
+        ),
     ]
 }
 
