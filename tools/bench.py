@@ -24,7 +24,7 @@ Every run is verified sample by sample (`loadgen --verify`), except a mono-only 
 Method: docs/PERFORMANCE.md.
 
 Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
-                              [--only saturation|realtime|multinode|callbacks] [--impls exorec,c_floor,python]
+                              [--only saturation|realtime|multinode|feed|callbacks] [--impls exorec,c_floor,python]
                               [--catalog-url postgres://…]
                               [--points mono8k,dual8k,mono16k,mono24k]
 """
@@ -418,7 +418,7 @@ def main():
     parser.add_argument("--saturation-frames", type=int, default=1000)
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
-    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "callbacks"])
+    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "feed", "callbacks"])
     parser.add_argument("--catalog-url", help="PostgreSQL for the multinode and callbacks points "
                         "(default: a throwaway server from tools/pg-test-server, if it can start)")
     parser.add_argument("--points", default=",".join(SATURATION_POINTS),
@@ -510,6 +510,11 @@ def main():
             text, data = bench_cluster.multinode(args, Path(args.exorec), log)
             sections.append(text)
             all_results["multinode"] = data
+        if args.only in (None, "feed") and "exorec" in impls and not impls["exorec"].unavailable:
+            settle_io()
+            text, data = bench_cluster.feed_latency(args, Path(args.exorec), log)
+            sections.append(text)
+            all_results["feed"] = data
         if args.only in (None, "callbacks") and "exorec" in impls and not impls["exorec"].unavailable:
             settle_io()
             text, data = bench_cluster.callback_latency(args, Path(args.exorec), log)
@@ -524,7 +529,7 @@ def main():
     (out / "results.json").write_text(json.dumps(all_results, indent=2))
     log(f"written {out / 'results.md'} and {out / 'results.json'}")
     # Only exorec's own losses fail the run: a peer that cannot keep up is a finding, not a fault.
-    inexact = [k for name, res in all_results.items() if name not in ("multinode", "callbacks")
+    inexact = [k for name, res in all_results.items() if name not in ("multinode", "feed", "callbacks")
                for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
     if "multinode" in all_results and all_results["multinode"] and not all_results["multinode"]["exact"]:
         inexact.append("multinode")

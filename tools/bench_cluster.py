@@ -2,6 +2,8 @@
 
   multinode  N real-time streams through HAProxy onto two `exorec serve` nodes that share one storage
              root and one catalog; every sample verified; the CPU of each node and of the balancer.
+  feed       how soon a consumer sees an event another node wrote (a long poll on node B, streams on
+             node A) against one on the node that wrote it
   callbacks  status callback store latency (the platform door answers once the callback is stored) at a
              steady rate, on the SQLite catalog and on PostgreSQL, side by side in one run.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK_TOKEN = "bench-callback-token-0123456789"
+API_TOKEN = "bench-api-token-0123456789abcdef"
 
 
 def free_port():
@@ -74,6 +77,7 @@ callbacks:
 api:
   host: 127.0.0.1
   port: {ports['api']}
+  token: {API_TOKEN}
 {catalog}""")
     proc = subprocess.Popen(["taskset", "-c", str(cpu), str(exorec), "serve", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=open(Path(config_dir) / f"{node_id}.err", "w"),
@@ -269,4 +273,75 @@ def callback_latency(args, exorec, log, rate=50, seconds=20):
             "From the request to the platform door's 200 (sent once the callback is committed), on one "
             "connection; SQLite with synchronous=FULL, PostgreSQL with its default durable commits.\n\n"
             "| catalog | stored | median | p99 |\n|---|---|---|---|\n" + "\n".join(rows) + "\n" + skipped)
+    return text, results
+
+
+# ---------------------------------------------------------------- feed
+
+def parse_time(text):
+    """An event's `at` (ISO 8601 UTC with milliseconds) as seconds since the epoch."""
+    from datetime import datetime
+    return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def follow(port, after, until, seen):
+    """Long polls /v1/events on one node until `until`, noting when each stream.started event arrived."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=40)
+    while time.time() < until:
+        connection.request("GET", f"/v1/events?after={after}&wait=5&types=stream.started",
+                           headers={"Authorization": f"Bearer {API_TOKEN}"})
+        response = connection.getresponse()
+        page = json.loads(response.read())
+        received = time.time()
+        for event in page.get("events", []):
+            seen[event["id"]] = received - parse_time(event["at"])
+            after = max(after, event["id"])
+
+
+def feed_latency(args, exorec, log, streams=40):
+    rows, results = [], {}
+    with PostgresServer(args.catalog_url) as pg:
+        backends = [("SQLite", None)] + ([("PostgreSQL", pg.url)] if pg.url else [])
+        for name, url in backends:
+            work = Path(tempfile.mkdtemp(prefix="bench-feed-", dir=args.out))
+            procs = []
+            try:
+                writer, ports_a = start_node(exorec, "node-a", work / "storage", work, args.server_cpu, url)
+                procs.append(writer)
+                reader, ports_b = start_node(exorec, "node-b", work / "storage", work, args.server_cpu, url)
+                procs.append(reader)
+                connection = http.client.HTTPConnection("127.0.0.1", ports_a["api"], timeout=10)
+                connection.request("GET", "/v1/events?after=latest&wait=0",
+                                   headers={"Authorization": f"Bearer {API_TOKEN}"})
+                latest = json.loads(connection.getresponse().read()).get("last_id", 0)
+                seen_a, seen_b = {}, {}
+                until = time.time() + 12
+                threads = [threading.Thread(target=follow, args=(ports_a["api"], latest, until, seen_a)),
+                           threading.Thread(target=follow, args=(ports_b["api"], latest, until, seen_b))]
+                for thread in threads:
+                    thread.start()
+                log(f"[feed] {streams} streams on node A, consumers on A and B, {name} ...")
+                time.sleep(0.5)
+                for _ in range(streams):
+                    subprocess.run(["taskset", "-c", str(args.loadgen_cpu), str(exorec), "loadgen",
+                                    f"ws://bench:bench-secret@127.0.0.1:{ports_a['stream']}/v1/streams",
+                                    "--streams", "1", "--frames", "2", "--pace", "flood"], capture_output=True)
+                    time.sleep(0.1)
+                for thread in threads:
+                    thread.join()
+            finally:
+                for proc in reversed(procs):
+                    stop(proc)
+                shutil.rmtree(work, ignore_errors=True)
+            for consumer, seen in (("on node A (the writer)", seen_a), ("on node B", seen_b)):
+                values = [v * 1000 for v in seen.values()]
+                key = f"{name}, {consumer}"
+                results[key] = {"events": len(values), "median_ms": statistics.median(values) if values else None,
+                                "p99_ms": percentile(values, 0.99)}
+                rows.append(f"| {name} | {consumer} | {len(values)} | "
+                            + (f"{statistics.median(values):.0f} ms | {percentile(values, 0.99):.0f} ms |" if values else "n/a | n/a |"))
+    text = ("## The events feed across nodes\n\nA stream starts on node A; consumers long-poll `/v1/events` on A and "
+            "on B. Latency: from the event's `at` (the catalog write) to the consumer's receipt. A node is woken at "
+            "once by its own writes and re-reads the catalog every second for other nodes' (a polled cursor).\n\n"
+            "| catalog | consumer | events | median | p99 |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
     return text, results
