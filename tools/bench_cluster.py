@@ -145,8 +145,9 @@ def multinode(args, exorec, log):
                 nodes[node_id] = (proc, ports)
             public = free_port()
             servers = "\n".join(f"    server {n} 127.0.0.1:{p['stream']} check inter 1s" for n, (_, p) in nodes.items())
+            # HAProxy sizes its descriptor limit from maxconn (two sockets a stream): no more than the streams need.
             (work / "haproxy.cfg").write_text(f"""global
-    maxconn 20000
+    maxconn {args.realtime_streams + 256}
 defaults
     mode http
     timeout connect 5s
@@ -174,6 +175,8 @@ backend stream_doors
                         break
                 except OSError:
                     pass
+                if balancer.poll() is not None:
+                    raise RuntimeError(f"haproxy exited: {(work / 'haproxy.err').read_text()[-500:]}")
                 time.sleep(0.2)
             watched = {n: p.pid for n, (p, _) in nodes.items()}
             watched["haproxy"] = balancer.pid
@@ -191,6 +194,8 @@ backend stream_doors
         for proc in reversed(procs):
             stop(proc)
         shutil.rmtree(work, ignore_errors=True)
+    if not result.stdout.strip():
+        log(f"[multinode] loadgen said nothing on stdout (exit {result.returncode}): {result.stderr.strip()[-500:]}")
     report = json.loads(result.stdout) if result.stdout.strip() else {}
     verification = report.get("verification") or {}
     loaded = report.get("connectSeconds", 0) + report.get("streamSeconds", 0) or wall
@@ -201,10 +206,12 @@ backend stream_doors
         per_node[name] = {"cpu_share": seconds / loaded, "cpu_us_per_frame": seconds / frames * 1e6}
         lines.append(f"| {name} | {seconds / loaded * 100:.1f} % | {seconds / frames * 1e6:.2f} µs |")
     exact = verification.get("streamsExact") == args.realtime_streams and not verification.get("problems")
+    if not exact:
+        log("[multinode] not exact: " + " ".join(result.stdout.split())[:900] + " " + result.stderr.strip()[-300:])
     text = (f"## Several nodes: {args.realtime_streams} real-time streams through HAProxy onto two nodes, "
             f"{args.realtime_seconds} s, 8 kHz mono\n\nCatalog: {catalog}. Both nodes on CPU {args.server_cpu}, "
             f"HAProxy and the load generator on CPU {args.loadgen_cpu}. "
-            f"{report.get('mediaMessagesPerSecond', 0):,.0f} frames/s (20,000 offered); "
+            f"{report.get('mediaMessagesPerSecond', 0):,.0f} frames/s ({args.realtime_streams * 10:,} offered); "
             f"{'every sample verified, ' + format(verification.get('samplesVerified', 0), ',') + ' samples' if exact else 'NOT exact: ' + str((verification.get('problems') or [])[:2]) + ' ' + result.stderr[-300:]}.\n\n"
             + "\n".join(lines) + "\n")
     return text, {"catalog": catalog, "processes": per_node, "exact": exact,
