@@ -49,55 +49,6 @@ import Testing
         return Node(process: process, streamPort: stream, platformPort: platform, internalPort: internalDoor)
     }
 
-    /// HAProxy with the shape of `deploy/haproxy.cfg`, on free loopback ports; returns the process and the
-    /// public port.
-    static func startBalancer(_ nodes: [Node], directory: String) async throws -> (ExorecProcess, Int) {
-        guard let haproxy = PipelineProcess.locate("haproxy") else {
-            throw TestFailure("haproxy is not installed (make deps installs Debian's haproxy)")
-        }
-        let publicPort = try PipelineProcess.freeLoopbackPort()
-        func servers(_ port: KeyPath<Node, Int>, check: Bool) -> String {
-            nodes.enumerated().map { index, node in
-                "    server node\(index) 127.0.0.1:\(node[keyPath: port])\(check ? " check inter 500ms" : "")"
-            }.joined(separator: "\n")
-        }
-        let config = directory + "/haproxy.cfg"
-        try """
-        defaults
-            mode http
-            timeout connect 5s
-            timeout client 60s
-            timeout server 60s
-            timeout tunnel 1h
-        frontend public
-            bind 127.0.0.1:\(publicPort)
-            acl callbacks path_beg /v1/callbacks/
-            use_backend platform_doors if callbacks
-            default_backend stream_doors
-        backend stream_doors
-            balance roundrobin
-            option httpchk GET /healthz
-        \(servers(\.streamPort, check: true))
-        backend platform_doors
-            balance roundrobin
-        \(servers(\.platformPort, check: false))
-
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ExorecProcess(executable: haproxy, ["-f", config, "-db"])
-        // Ready once a stream door passed its health check: `/healthz` through the balancer answers 200.
-        try await PipelineProcess.eventually("haproxy to route to the nodes", timeout: .seconds(30)) {
-            let health = try await ExorecProcess.runTool(
-                "/usr/bin/curl",
-                ["-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", "http://127.0.0.1:\(publicPort)/healthz"]
-            )
-            guard process.isRunning else {
-                throw TestFailure("haproxy exited: \(process.standardError) \(process.standardOutput)")
-            }
-            return health.output == "200"
-        }
-        return (process, publicPort)
-    }
-
     static func sidecarNodes(in storage: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: storage + "/media")
         var nodes: [String] = []
@@ -120,7 +71,15 @@ import Testing
             defer { alpha.process.signal(SIGKILL) }
             let beta = try await Self.startNode("beta", storage: storage, directory: directory, catalog: catalog)
             defer { beta.process.signal(SIGKILL) }
-            let (balancer, publicPort) = try await Self.startBalancer([alpha, beta], directory: directory)
+            let publicPort = try PipelineProcess.freeLoopbackPort()
+            let balancer = try await TestBalancer.start(
+                publicPort: publicPort,
+                nodes: [
+                    .init(name: "alpha", streamPort: alpha.streamPort, platformPort: alpha.platformPort),
+                    .init(name: "beta", streamPort: beta.streamPort, platformPort: beta.platformPort),
+                ],
+                directory: directory
+            )
             defer { balancer.signal(SIGKILL) }
 
             // Streams through the balancer: spread over both nodes, every sample where it belongs.

@@ -90,49 +90,16 @@ import Testing
             let alpha = try #require(nodes["alpha"])
             let beta = try #require(nodes["beta"])
 
-            // The balancer: streams and callbacks to either node; a connection refused by a dead node is retried on
-            // the other (`option redispatch`), and the dead one is taken out after its health check fails.
-            let haproxyConfig = "\(directory)/haproxy.cfg"
-            try """
-            defaults
-                mode http
-                retries 3
-                option redispatch
-                timeout connect 2s
-                timeout client 60s
-                timeout server 60s
-                timeout tunnel 1h
-            frontend public
-                bind 127.0.0.1:\(publicPort)
-                acl callbacks path_beg /v1/callbacks/
-                use_backend platform_doors if callbacks
-                default_backend stream_doors
-            backend stream_doors
-                balance roundrobin
-                option httpchk GET /healthz
-                server alpha 127.0.0.1:\(alpha.stream) check inter 500ms fall 1
-                server beta 127.0.0.1:\(beta.stream) check inter 500ms fall 1
-            backend platform_doors
-                balance roundrobin
-                server alpha 127.0.0.1:\(alpha.platform) check inter 500ms fall 1
-                server beta 127.0.0.1:\(beta.platform) check inter 500ms fall 1
-
-            """.write(toFile: haproxyConfig, atomically: true, encoding: .utf8)
-            let haproxy = try ExorecProcess(
-                executable: try #require(PipelineProcess.locate("haproxy"), "make deps installs haproxy"),
-                ["-f", haproxyConfig, "-db"]
+            // The balancer: a connection refused by the dead node is retried on the other, which takes over.
+            let haproxy = try await TestBalancer.start(
+                publicPort: publicPort,
+                nodes: [
+                    .init(name: "alpha", streamPort: alpha.stream, platformPort: alpha.platform),
+                    .init(name: "beta", streamPort: beta.stream, platformPort: beta.platform),
+                ],
+                directory: directory
             )
             defer { haproxy.signal(SIGKILL) }
-            try await PipelineProcess.eventually("haproxy to route", timeout: .seconds(30)) {
-                let health = try await ExorecProcess.runTool(
-                    "/usr/bin/curl",
-                    [
-                        "-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}",
-                        "http://127.0.0.1:\(publicPort)/healthz",
-                    ]
-                )
-                return health.output == "200"
-            }
 
             let campaignFile = "\(directory)/autumn.csv"
             var csv = "id,from,to\n"

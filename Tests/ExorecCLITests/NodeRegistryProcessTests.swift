@@ -86,6 +86,26 @@ import Testing
         #expect(result.errors.contains("may hold only letters, digits"), "stderr: \(result.errors)")
     }
 
+    /// `exorec serve` as `node` on a shared `storage` root (heartbeat every second), its configuration in
+    /// `directory`.
+    static func serve(node: String, storage: String, directory: String) throws -> ExorecProcess {
+        let config = directory + "/\(node).yaml"
+        try """
+        ingest:
+          auth:
+            credentials:
+              - username: test
+                password: test-secret
+        node:
+          id: \(node)
+          heartbeat_interval: 1s
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return try ExorecProcess([
+            "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0", "--api-port",
+            "0",
+        ])
+    }
+
     /// Sidecars under the storage root naming `node` in state `state`.
     static func sidecars(in storage: String, node: String, state: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: storage + "/media")
@@ -106,21 +126,7 @@ import Testing
         let storage = makeTemporaryDirectory()
         let directory = makeTemporaryDirectory()
         func serve(_ node: String) throws -> ExorecProcess {
-            let config = directory + "/\(node).yaml"
-            try """
-            ingest:
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            node:
-              id: \(node)
-              heartbeat_interval: 1s
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-            return try ExorecProcess([
-                "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0",
-                "--api-port", "0",
-            ])
+            try Self.serve(node: node, storage: storage, directory: directory)
         }
         func stream(to port: Int) throws -> ExorecProcess {
             try ExorecProcess([
@@ -167,21 +173,7 @@ import Testing
         let storage = makeTemporaryDirectory()
         let directory = makeTemporaryDirectory()
         func serve(_ node: String) throws -> ExorecProcess {
-            let config = directory + "/\(node).yaml"
-            try """
-            ingest:
-              auth:
-                credentials:
-                  - username: test
-                    password: test-secret
-            node:
-              id: \(node)
-              heartbeat_interval: 1s
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-            return try ExorecProcess([
-                "serve", "--config", config, "--storage", storage, "--port", "0", "--callbacks-port", "0",
-                "--api-port", "0",
-            ])
+            try Self.serve(node: node, storage: storage, directory: directory)
         }
         let alpha = try serve("alpha")
         defer { alpha.signal(SIGKILL) }
