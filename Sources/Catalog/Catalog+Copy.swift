@@ -50,6 +50,11 @@ extension Catalog {
         (Table.events, ["id"]),
     ]
 
+    /// The nodes' runtime state (the node registry and the reconcilers' claims): neither copied nor replaced.
+    /// A copy is an archive's move or a rebuild's result; the registry belongs to the processes running
+    /// against the target, which write their rows again at their next heartbeat.
+    static let runtimeTables = [Table.nodes, Table.reconcileClaims]
+
     /// Tables whose rows the database refuses to change (see ``CatalogBackend/makeAppendOnly(_:on:)``).
     static let appendOnlyTables = [Table.audit]
 
@@ -111,7 +116,7 @@ extension Catalog {
             let tables = try await from.raw(sourceDialect.allTables).all().map {
                 try $0.decode(column: "name", as: String.self)
             }
-            let known = Set(Self.copyOrder.map(\.table) + [CatalogMigration.table])
+            let known = Set(Self.copyOrder.map(\.table) + Self.runtimeTables + [CatalogMigration.table])
             if let unknown = tables.filter({ !known.contains($0) }).sorted().first {
                 throw CatalogError.copyRefused(
                     reason: "the source has a table this exorec does not know (\(unknown)); use the exorec that made it"

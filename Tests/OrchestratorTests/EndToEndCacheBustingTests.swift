@@ -42,14 +42,17 @@ struct EndToEndCacheBustingTests {
         )
     }
 
-    @Test func anUpdatedWaitFileIsPlayedAfterTheChangeAndTheUnbustedURLPlaysTheStaleOne() async throws {
+    @Test(arguments: CatalogTestBackend.all)
+    func anUpdatedWaitFileIsPlayedAfterTheChangeAndTheUnbustedURLPlaysTheStaleOne(
+        backend: CatalogTestBackend
+    ) async throws {
         let options = PipelineHarness.Options(
             rate: 20,
             scenario: Self.scenario,
             streamBegin: .leg1Connect,
             waitURLPath: Self.path + Self.query
         )
-        try await PipelineHarness.run(options) { harness in
+        try await PipelineHarness.run(options, backend: backend) { harness in
             let rawURL = harness.origin.url(Self.path + Self.query)
             let version1 = PipelineHarness.toneWAV(frequency: Self.oldTone, seconds: 1)
             let version2 = PipelineHarness.toneWAV(frequency: Self.newTone, seconds: 1)

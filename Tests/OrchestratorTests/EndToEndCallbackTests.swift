@@ -71,9 +71,9 @@ struct EndToEndCallbackTests {
         Faults(name: "delayed and duplicate", faults: CallbackFaults(delay: .seconds(30), duplicate: true)),
     ]
 
-    @Test(arguments: Self.faultCases)
-    func duplicateAndDelayedCallbacksChangeNothing(_ faults: Faults) async throws {
-        try await PipelineHarness.run(.init(rate: 20, callbackFaults: faults.faults)) { harness in
+    @Test(arguments: Self.faultCases, CatalogTestBackend.all)
+    func duplicateAndDelayedCallbacksChangeNothing(_ faults: Faults, backend: CatalogTestBackend) async throws {
+        try await PipelineHarness.run(.init(rate: 20, callbackFaults: faults.faults), backend: backend) { harness in
             let orders = [
                 CallOrder(
                     from: "+919900000301",
@@ -121,8 +121,10 @@ struct EndToEndCallbackTests {
     /// again in the other encoding, and an `answered` the platform dated later than everything else. The first two
     /// are duplicates; the third is kept as a new callback, but the call stays completed, with the same terminal
     /// time, the same download and the same files.
-    @Test func callbacksArrivingAfterTheCallIsDoneChangeNothing() async throws {
-        try await PipelineHarness.run(.init(rate: 20)) { harness in
+    @Test(arguments: CatalogTestBackend.all) func callbacksArrivingAfterTheCallIsDoneChangeNothing(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await PipelineHarness.run(.init(rate: 20), backend: backend) { harness in
             let sid = try await harness.place(
                 CallOrder(
                     from: "+919900000311",
@@ -194,10 +196,12 @@ struct EndToEndCallbackTests {
     /// folder, its recording fetched; once exorec's placement is catalogued it wins (origin exorec) and the
     /// callbacks' statuses are applied again after it in arrival order, one call.json stays, and a rebuild
     /// reproduces it all.
-    @Test func callbacksThatBeatThePlacementAreAppliedOnceTheCallIsCatalogued() async throws {
+    @Test(arguments: CatalogTestBackend.all) func callbacksThatBeatThePlacementAreAppliedOnceTheCallIsCatalogued(
+        backend: CatalogTestBackend
+    ) async throws {
         var options = PipelineHarness.Options(rate: 20)
         options.reconciler = ReconcilerConfiguration(terminalGrace: .seconds(24 * 3600), interval: .seconds(10))
-        try await PipelineHarness.run(options) { harness in
+        try await PipelineHarness.run(options, backend: backend) { harness in
             let order = CallOrder(from: "+919900000321", destination: .number("+919900000421"))
             let request = try await harness.placer.request(for: order)
             let response = try await harness.client.connect(request)  // placed; the catalog does not know it yet

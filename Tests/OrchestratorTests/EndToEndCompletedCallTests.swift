@@ -56,8 +56,11 @@ struct EndToEndCompletedCallTests {
         ),
     ]
 
-    @Test func everyCompletedCallHasItsStreamAndItsRecordingCataloguedWithMatchingChecksums() async throws {
-        try await PipelineHarness.run(.init(rate: 20)) { harness in
+    @Test(arguments: CatalogTestBackend.all)
+    func everyCompletedCallHasItsStreamAndItsRecordingCataloguedWithMatchingChecksums(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await PipelineHarness.run(.init(rate: 20), backend: backend) { harness in
             var placed: [(Variant, PlacedCall)] = []
             for variant in Self.variants {
                 let order = CallOrder(

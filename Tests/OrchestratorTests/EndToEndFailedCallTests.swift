@@ -67,8 +67,11 @@ struct EndToEndFailedCallTests {
         defaultTalkSeconds: 4
     )
 
-    @Test func callsWithoutAConversationHaveTheirStatusHistoryAndNoMedia() async throws {
-        try await PipelineHarness.run(.init(rate: 20, scenario: Self.scenario, timeOut: 6)) { harness in
+    @Test(arguments: CatalogTestBackend.all) func callsWithoutAConversationHaveTheirStatusHistoryAndNoMedia(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await PipelineHarness.run(.init(rate: 20, scenario: Self.scenario, timeOut: 6), backend: backend) {
+            harness in
             var placed: [(Case, String)] = []
             for item in Self.cases {
                 let order = CallOrder(from: item.from, destination: .number(item.to), streamBegin: item.streamBegin)

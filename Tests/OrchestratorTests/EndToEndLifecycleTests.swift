@@ -12,10 +12,12 @@ struct EndToEndLifecycleTests {
     /// on its own, `ServiceGroup` threw `serviceFinishedUnexpectedly` whenever it saw that return while it waited for
     /// the fetcher or the reconciler (most stops), and `exorec serve` exited 1 after a clean SIGTERM. Several stops,
     /// because it is a race.
-    @Test func aGracefulStopOfThePipelineReportsNoError() async throws {
+    @Test(arguments: CatalogTestBackend.all) func aGracefulStopOfThePipelineReportsNoError(
+        backend: CatalogTestBackend
+    ) async throws {
         var failures: [String] = []
         for attempt in 1...6 {
-            let error = try await PipelineHarness.run(.init(rate: 20)) { harness in
+            let error = try await PipelineHarness.run(.init(rate: 20), backend: backend) { harness in
                 let call = try await harness.place(
                     CallOrder(from: "+919900000101", destination: .number("+919900000201"))
                 )

@@ -51,7 +51,7 @@ struct EndToEndRebuildTests {
         -> (live: CatalogSnapshot, rebuilt: CatalogSnapshot, report: CatalogRebuilder.Report)
     {
         try await harness.stop()
-        let catalogPath = "\(harness.storageRoot)/catalog.sqlite"
+        let catalogPath = harness.catalogLocation
         let logger = PipelineHarness.logger("e2e-rebuild")
         let live = try await Catalog.withCatalog(path: catalogPath, logger: logger) { try await $0.snapshot() }
         let report = try await CatalogRebuilder(layout: harness.layout, catalogPath: catalogPath, logger: logger)
@@ -76,8 +76,11 @@ struct EndToEndRebuildTests {
         }.joined(separator: "\n")
     }
 
-    @Test func rebuildingFromTheFilesReproducesTheCatalogThePipelineBuilt() async throws {
-        try await PipelineHarness.run(.init(rate: 20, scenario: Self.scenario, timeOut: 6)) { harness in
+    @Test(arguments: CatalogTestBackend.all) func rebuildingFromTheFilesReproducesTheCatalogThePipelineBuilt(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await PipelineHarness.run(.init(rate: 20, scenario: Self.scenario, timeOut: 6), backend: backend) {
+            harness in
             _ = try await Self.placeAll(harness)
             let (live, rebuilt, report) = try await Self.stopAndRebuild(harness)
             #expect(live.calls.count == 4)
@@ -98,14 +101,16 @@ struct EndToEndRebuildTests {
     /// record the rebuild reads, must follow every delivery: when it was only rewritten for a *new* callback, the
     /// duplicate of a call's last callback (the terminal one) never reached the file, and the rebuilt catalog said
     /// `deliveries` 1 where the live one said 2.
-    @Test func duplicateDeliveriesSurviveARebuild() async throws {
+    @Test(arguments: CatalogTestBackend.all) func duplicateDeliveriesSurviveARebuild(
+        backend: CatalogTestBackend
+    ) async throws {
         let options = PipelineHarness.Options(
             rate: 20,
             scenario: Self.scenario,
             callbackFaults: CallbackFaults(duplicate: true),
             timeOut: 6
         )
-        try await PipelineHarness.run(options) { harness in
+        try await PipelineHarness.run(options, backend: backend) { harness in
             let sids = try await Self.placeAll(harness)
             for sid in sids {
                 // What the file says right now, against the catalog.
@@ -130,8 +135,10 @@ struct EndToEndRebuildTests {
     /// first: the callback recorder returned before refreshing the sidecar, and the sidecar writer wrote nothing
     /// for a call without `placed_at`; the rebuild then lost the callback. Before calls placed elsewhere, only the
     /// callback was kept.)
-    @Test func aCallbackForAnUnknownCallSurvivesARebuild() async throws {
-        try await PipelineHarness.run(.init(rate: 20)) { harness in
+    @Test(arguments: CatalogTestBackend.all) func aCallbackForAnUnknownCallSurvivesARebuild(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await PipelineHarness.run(.init(rate: 20), backend: backend) { harness in
             let unknownSid = "CAnobodyplacedthis01"
             let unknown = try PipelineHarness.jsonCallback([
                 "CallSid": unknownSid, "EventType": "terminal", "Status": "completed",

@@ -15,14 +15,16 @@ struct EndToEndRecordingTests {
     /// callback comes at once, so the first attempts find nothing (404) and the fetcher backs off until it is there.
     /// The delay is long so that a machine that stalls the test for seconds (a fresh CI machine importing Python
     /// modules for the first time) still sees the callback before the recording.
-    @Test func aRecordingThatAppearsLateIsFetchedAfterRetries() async throws {
+    @Test(arguments: CatalogTestBackend.all) func aRecordingThatAppearsLateIsFetchedAfterRetries(
+        backend: CatalogTestBackend
+    ) async throws {
         let options = PipelineHarness.Options(
             rate: 20,
             recordingDelay: .seconds(300),
             initialBackoff: .seconds(8),
             maximumBackoff: .seconds(20)
         )
-        try await PipelineHarness.run(options) { harness in
+        try await PipelineHarness.run(options, backend: backend) { harness in
             let sid = try await harness.place(CallOrder(from: "+919900000501", destination: .number("+919900000601")))
                 .callSid
             try await harness.eventually("the terminal callback of \(sid)") {

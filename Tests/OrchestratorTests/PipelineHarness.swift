@@ -77,6 +77,8 @@ final class PipelineHarness: Sendable {
     let pipeline: ExorecPipeline
     let placer: CallPlacer
     let storageRoot: String
+    /// Where the catalog is: the SQLite file in the storage root, or a PostgreSQL URL.
+    let catalogLocation: String
     let ingestPort: Int
     /// The platform door's port (status callbacks).
     let callbackPort: Int
@@ -109,6 +111,11 @@ final class PipelineHarness: Sendable {
         self.pipeline = pipeline
         self.placer = placer
         self.storageRoot = storageRoot
+        self.catalogLocation =
+            switch pipeline.catalog.location {
+            case .sqlite(let path): path
+            case .postgres(let url): url
+            }
         self.ingestPort = ingestPort
         self.callbackPort = callbackPort
         self.logger = logger
@@ -129,8 +136,24 @@ final class PipelineHarness: Sendable {
     }
 
     /// Runs `body` against a fresh harness and tears everything down afterwards.
+    /// - Parameter backend: the catalog's database: SQLite in the storage root, or a fresh schema on the tests'
+    ///   PostgreSQL server (`CatalogTestBackend.all`).
     static func run<T: Sendable>(
         _ options: Options = Options(),
+        backend: CatalogTestBackend = .sqlite,
+        _ body: (PipelineHarness) async throws -> T
+    ) async throws -> T {
+        switch backend {
+        case .sqlite:
+            return try await Self.run(options, catalogPath: nil, body)
+        case .postgres:
+            return try await TestPostgres.withSchema { url in try await Self.run(options, catalogPath: url, body) }
+        }
+    }
+
+    private static func run<T: Sendable>(
+        _ options: Options,
+        catalogPath: String?,
         _ body: (PipelineHarness) async throws -> T
     ) async throws -> T {
         let storageRoot = try Self.temporaryDirectory("e2e-storage")
@@ -162,7 +185,8 @@ final class PipelineHarness: Sendable {
                     clock: clock,
                     simulator: simulator,
                     origin: origin,
-                    storageRoot: storageRoot
+                    storageRoot: storageRoot,
+                    catalogPath: catalogPath
                 )
                 let result: Result<T, any Error>
                 do {
@@ -184,7 +208,8 @@ final class PipelineHarness: Sendable {
         clock: ScaledClock,
         simulator: RunningSimulator,
         origin: PromptOrigin,
-        storageRoot: String
+        storageRoot: String,
+        catalogPath: String?
     ) async throws -> PipelineHarness {
         let logger = Self.logger("e2e-pipeline")
         var ingest = IngestConfiguration()
@@ -224,6 +249,7 @@ final class PipelineHarness: Sendable {
                 ingest: ingest,
                 callbacks: callbacks,
                 api: api,
+                catalogPath: catalogPath,
                 fetcher: fetcher,
                 reconciler: options.reconciler,
                 exorecVersion: Self.version
