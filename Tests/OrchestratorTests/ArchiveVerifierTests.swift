@@ -52,9 +52,10 @@ import Testing
     /// Calls `CAarch1`, `CAarch2`, each with a finished stream and recording (read-only files).
     static func withArchive(
         calls: [String] = ["CAarch1", "CAarch2"],
+        _ backend: CatalogTestBackend = .sqlite,
         _ body: (inout Archive) async throws -> Void
     ) async throws {
-        try await RecordingTests.withStore { root, catalog in
+        try await RecordingTests.withStore(backend) { root, catalog in
             var archive = Archive(root: root, catalog: catalog)
             for (index, callSid) in calls.enumerated() {
                 let placedAt = Timestamp(
@@ -141,8 +142,10 @@ import Testing
         try await catalog.auditEntries().filter { $0.action.hasPrefix("archive.") }
     }
 
-    @Test func anIntactArchiveChecksOutAndTheRunIsAudited() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func anIntactArchiveChecksOutAndTheRunIsAudited(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let progress = ProgressLog()
             let report = try await archive.verifier().verify { progress.append($0) }
             #expect(report.isClean, "\(report.problems)")
@@ -165,8 +168,10 @@ import Testing
         }
     }
 
-    @Test func aTamperedFileIsReportedChanged() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aTamperedFileIsReportedChanged(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let wav = try #require(archive.streams["CAarch1"])
             try Self.flipByte(archive.absolute(wav))
             let report = try await archive.verifier().verify()
@@ -186,8 +191,10 @@ import Testing
         }
     }
 
-    @Test func aFileOfAnotherSizeIsReportedChanged() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aFileOfAnotherSizeIsReportedChanged(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let mp3 = try #require(archive.recordings["CAarch2"])
             #expect(chmod(archive.absolute(mp3), 0o644) == 0)
             try FileSystem.writeAtomically(RecordingTests.fakeMP3, to: archive.absolute(mp3), durable: false)
@@ -197,8 +204,10 @@ import Testing
         }
     }
 
-    @Test func aDeletedFileIsReportedMissing() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aDeletedFileIsReportedMissing(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let mp3 = try #require(archive.recordings["CAarch1"])
             #expect(unlink(archive.absolute(mp3)) == 0)
             let report = try await archive.verifier().verify()
@@ -208,8 +217,10 @@ import Testing
         }
     }
 
-    @Test func unexpectedAndTemporaryFilesAreReportedAndKnownSidecarsAreNot() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func unexpectedAndTemporaryFilesAreReportedAndKnownSidecarsAreNot(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let directory = String(
                 try #require(archive.streams["CAarch1"]).split(separator: "/").dropLast().joined(separator: "/")
             )
@@ -248,8 +259,8 @@ import Testing
         }
     }
 
-    @Test func anEditedSidecarIsReported() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func anEditedSidecarIsReported(backend: CatalogTestBackend) async throws {
+        try await Self.withArchive(backend) { archive in
             let mp3 = try #require(archive.recordings["CAarch2"])
             let sidecarPath = archive.absolute(mp3.replacingOccurrences(of: ".mp3", with: ".json"))
             var sidecar = try RecordingSidecar.load(from: sidecarPath)
@@ -261,8 +272,9 @@ import Testing
         }
     }
 
-    @Test func aSelectionChecksOnlyItsFiles() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aSelectionChecksOnlyItsFiles(backend: CatalogTestBackend) async throws
+    {
+        try await Self.withArchive(backend) { archive in
             // Damage call 1 only; selections that leave it out come back clean.
             try Self.flipByte(archive.absolute(try #require(archive.streams["CAarch1"])))
             try FileSystem.writeAtomically([1], to: archive.absolute("media/stray.bin"), durable: false)

@@ -38,8 +38,10 @@ import Testing
 
     /// A callback that names no account puts call.json under `_unknown`; the stream that names the account moves
     /// it into the stream's folder (one call.json, beside the stream), and the `_unknown` copy is gone.
-    @Test func callJsonMovesToTheStreamsFolderWhenTheAccountIsNamed() async throws {
-        try await RecordingTests.withStore { root, catalog in
+    @Test(arguments: CatalogTestBackend.all) func callJsonMovesToTheStreamsFolderWhenTheAccountIsNamed(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             let layout = StorageLayout(root: root)
             let sidecars = CallSidecarWriter(
                 layout: layout,
@@ -87,8 +89,10 @@ import Testing
     /// The reconciler asks about a call placed elsewhere whose account is not known (the answer names it and
     /// ends it, and its recording is queued) and handles a 404 as for any call; another account's call is not
     /// asked about with these credentials.
-    @Test func theReconcilerAsksAboutCallsPlacedElsewhere() async throws {
-        try await RecordingTests.withStore { _, catalog in
+    @Test(arguments: CatalogTestBackend.all) func theReconcilerAsksAboutCallsPlacedElsewhere(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await RecordingTests.withStore(backend) { _, catalog in
             let clock = ScaledClock(rate: 1000)
             let transport = FakeTransport { request in
                 guard request.url.contains("CAelse1") else { return FakeTransport.status(404) }

@@ -42,8 +42,11 @@ import Testing
         Timestamp(millisecondsSinceEpoch: Self.firstPlacedAt.millisecondsSinceEpoch + Int64(index) * 86_400_000)
     }
 
-    static func withArchive(_ body: (inout Archive) async throws -> Void) async throws {
-        try await RecordingTests.withStore { root, catalog in
+    static func withArchive(
+        _ backend: CatalogTestBackend = .sqlite,
+        _ body: (inout Archive) async throws -> Void
+    ) async throws {
+        try await RecordingTests.withStore(backend) { root, catalog in
             var archive = Archive(root: root, catalog: catalog)
             for (index, callSid) in Self.calls.enumerated() {
                 let placedAt = Self.placedAt(index)
@@ -145,8 +148,10 @@ import Testing
         try FileSystem.writeAtomically(bytes, to: path, durable: false)
     }
 
-    @Test func aBagOfSplitFlacLegsValidatesWithPythonBagitAndATamperedPayloadDoesNot() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aBagOfSplitFlacLegsValidatesWithPythonBagitAndATamperedPayloadDoesNot(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let destination = archive.destination("bag")
             let report = try await archive.exporter().export(
                 Self.request(destination, format: .flac, split: true, bag: true)
@@ -244,8 +249,10 @@ import Testing
         }
     }
 
-    @Test func originalCopiesAreByteIdenticalAndAFolderHasNoBagFiles() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func originalCopiesAreByteIdenticalAndAFolderHasNoBagFiles(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let destination = archive.destination("copy")
             let report = try await archive.exporter().export(Self.request(destination))
             #expect(report.isClean && report.exported == 6)
@@ -263,8 +270,10 @@ import Testing
         }
     }
 
-    @Test func aTamperedOrMissingSourceIsReportedNotExported() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func aTamperedOrMissingSourceIsReportedNotExported(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let tampered = try #require(archive.streams["CAexp1"])
             try Self.flipByte("\(archive.root)/\(tampered)")
             let missing = try #require(archive.recordings["CAexp3"])
@@ -295,8 +304,10 @@ import Testing
         }
     }
 
-    @Test func anInterruptedBagResumesToAValidBagAndOnlyTheSameRequestResumesIt() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func anInterruptedBagResumesToAValidBagAndOnlyTheSameRequestResumesIt(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let destination = archive.destination("resumed")
             let request = Self.request(destination, format: .ogg, split: true, bag: true)
             var interrupted = archive.exporter()
@@ -340,8 +351,10 @@ import Testing
         }
     }
 
-    @Test func refusesToOverwriteAndWritesNothingWhenNothingMatches() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func refusesToOverwriteAndWritesNothingWhenNothingMatches(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let occupied = archive.destination("occupied")
             try FileSystem.makeDirectories(occupied)
             try FileSystem.writeAtomically(Array("keep me".utf8), to: "\(occupied)/notes.txt", durable: false)
@@ -400,8 +413,10 @@ import Testing
         }
     }
 
-    @Test func filtersSelectTheCallsAndTheKindSelectsTheFiles() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func filtersSelectTheCallsAndTheKindSelectsTheFiles(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             var later = Self.request(archive.destination("later"))
             later.search.placedFrom = Self.placedAt(1)
             let laterReport = try await archive.exporter().export(later)
@@ -436,8 +451,10 @@ import Testing
         }
     }
 
-    @Test func theExportIsAuditedAndTheBagNamesItsAuditEntry() async throws {
-        try await Self.withArchive { archive in
+    @Test(arguments: CatalogTestBackend.all) func theExportIsAuditedAndTheBagNamesItsAuditEntry(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await Self.withArchive(backend) { archive in
             let destination = archive.destination("audited")
             let report = try await archive.exporter().export(Self.request(destination, format: .mp3, bag: true))
             let entries = try await archive.catalog.auditEntries().filter { $0.action.hasPrefix("export.") }
