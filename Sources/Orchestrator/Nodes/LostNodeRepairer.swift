@@ -13,9 +13,13 @@ public import MediaStore
 /// 2. the survivor takes the lost node's lock on the shared storage root (`StorageLock` as that node): the
 ///    kernel (or the shared filesystem's lock manager) holds it for as long as the lost process lives, so a
 ///    process that is alive but cannot reach the catalog is never repaired under;
-/// 3. it claims the node in the catalog (`Catalog.takeOverLostNode`): one survivor wins, and the lost
-///    incarnation is fenced off should it come back;
-/// 4. it repairs exactly that node's open streams (`StorageRecovery`) and catalogs them as repaired.
+/// 3. it repairs exactly that node's open streams (`StorageRecovery`) and catalogs them as repaired;
+/// 4. it claims the node in the catalog (`Catalog.takeOverLostNode`): the registry says who took it over, and
+///    the lost incarnation is fenced off should it come back.
+///
+/// The repair comes before the claim so that a survivor that dies half-way leaves the node lost, and the next
+/// survivor (or the node itself, restarted) repairs what is left; repairing is idempotent (a repaired stream is
+/// no longer `recording`), and the lock makes two survivors take turns.
 public struct LostNodeRepairer: Sendable {
     let layout: StorageLayout
     let catalog: Catalog
@@ -32,7 +36,7 @@ public struct LostNodeRepairer: Sendable {
     }
 
     /// Repairs every node of `registry` that is due (see the type's steps) and returns, by node id, how many
-    /// streams were repaired. A node that cannot be claimed now is tried again at the next call.
+    /// streams were repaired. A node whose lock is still held is tried again at the next call.
     @discardableResult
     public func repairLostNodes(in registry: [NodeRecord], survivor: String, at now: Timestamp) async -> [String: Int] {
         var repairedByNode: [String: Int] = [:]
@@ -42,15 +46,6 @@ public struct LostNodeRepairer: Sendable {
             guard now.millisecondsSinceEpoch >= node.leaseUntil.millisecondsSinceEpoch + graceMs else { continue }
             // Held while the lost node's process lives (or while a rebuild holds the whole root): not now.
             guard let lock = try? StorageLock(layout: self.layout, node: node.nodeId) else { continue }
-            do {
-                guard try await self.catalog.takeOverLostNode(node, by: survivor, at: now) else { continue }
-            } catch {
-                self.logger.warning(
-                    "could not claim a lost node; trying again",
-                    metadata: ["node": "\(node.nodeId)", "error": "\(LogText.escaped("\(error)", limit: 1024))"]
-                )
-                continue
-            }
             let repaired = StorageRecovery(layout: self.layout, logger: self.logger)
                 .repairInterruptedStreams(node: node.nodeId, unmarked: false, at: now)
             for stream in repaired {
@@ -59,7 +54,18 @@ public struct LostNodeRepairer: Sendable {
                     await self.cataloger.apply(.streamRepaired(sidecar, wavPath: stream.wavPath))
                 }
             }
+            var claimed = false
+            do {
+                // False when another survivor got there while this one waited for the lock.
+                claimed = try await self.catalog.takeOverLostNode(node, by: survivor, at: now)
+            } catch {
+                self.logger.warning(
+                    "repaired a lost node's streams but could not record the take-over; trying again",
+                    metadata: ["node": "\(node.nodeId)", "error": "\(LogText.escaped("\(error)", limit: 1024))"]
+                )
+            }
             withExtendedLifetime(lock) {}
+            guard claimed || !repaired.isEmpty else { continue }
             repairedByNode[node.nodeId] = repaired.count
             self.logger.warning(
                 "repaired the open streams of a lost node",
