@@ -75,6 +75,16 @@ extension Catalog {
         }
     }
 
+    /// The paths (relative to the storage root) of the streams the catalog still has as `recording`: the live
+    /// ones, and any whose end a process did not live to catalog (``Orchestrator`` catches those up).
+    public func streamPathsStillRecording() async throws -> [String] {
+        try await self.exclusive("read recording streams") { db in
+            try await db.select().column("path").from(Table.streams)
+                .where("state", .equal, StreamSidecar.State.recording.rawValue)
+                .orderBy("path").all().map { try $0.value("path", as: String.self) }
+        }
+    }
+
     /// The call's downloaded recordings.
     public func recordings(callSid: String) async throws -> [RecordingRecord] {
         try await self.exclusive("read recordings") { db in

@@ -54,6 +54,8 @@ public struct LostNodeRepairer: Sendable {
                     await self.cataloger.apply(.streamRepaired(sidecar, wavPath: stream.wavPath))
                 }
             }
+            // Streams the lost node finalized (or a survivor repaired) but did not live to catalog.
+            await self.catchUpCatalog(node: node.nodeId, states: [.complete, .interrupted])
             var claimed = false
             do {
                 // False when another survivor got there while this one waited for the lock.
@@ -76,5 +78,39 @@ public struct LostNodeRepairer: Sendable {
             )
         }
         return repairedByNode
+    }
+
+    /// Catalogs the end of `node`'s streams whose sidecar is final (one of `states`) while the catalog still
+    /// has them as `recording`: a process killed between finalizing a stream and cataloguing it leaves that
+    /// gap, which start-up repair (it looks for sidecars still `recording`) does not see. Only sidecars that
+    /// ended before `endedBefore` count, so a stream this process is finishing right now is left to its own
+    /// event. Returns how many were caught up.
+    @discardableResult
+    public func catchUpCatalog(
+        node: String,
+        states: Set<StreamSidecar.State>,
+        endedBefore: Timestamp? = nil
+    ) async -> Int {
+        guard let paths = try? await self.catalog.streamPathsStillRecording() else { return 0 }
+        var caughtUp = 0
+        for path in paths {
+            let wavPath = self.layout.absolute(path)
+            guard let sidecar = try? StreamSidecar.load(from: StorageLayout.sidecarPath(ofMedia: wavPath)),
+                sidecar.node == node, states.contains(sidecar.state)
+            else { continue }
+            if let endedBefore, (sidecar.endedAt ?? endedBefore) >= endedBefore { continue }
+            let event: IngestEvent =
+                sidecar.state == .interrupted
+                ? .streamRepaired(sidecar, wavPath: wavPath) : .streamFinished(sidecar, wavPath: wavPath)
+            await self.cataloger.apply(event)
+            caughtUp += 1
+        }
+        if caughtUp > 0 {
+            self.logger.warning(
+                "catalogued streams whose end a process did not live to record",
+                metadata: ["node": "\(node)", "streams": "\(caughtUp)"]
+            )
+        }
+        return caughtUp
     }
 }

@@ -83,6 +83,11 @@ public final class NodeHeartbeat: Service, Sendable {
     public var node: NodeRecord { self.state.withLock { $0.node } }
 
     public func run() async throws {
+        // This node's earlier process may have died between finalizing a stream and cataloguing it.
+        if let repairer = self.repairer.withLock({ $0 }) {
+            let node = self.node
+            await repairer.catchUpCatalog(node: node.nodeId, states: [.complete], endedBefore: node.startedAt)
+        }
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
