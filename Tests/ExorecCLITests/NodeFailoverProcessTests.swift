@@ -172,11 +172,14 @@ import Testing
                 let expected = openAtKill.contains(relative) ? "interrupted" : "complete"
                 #expect(row[1] == expected, "\(row[0]) is \(row[1])")
             }
-            let nodesListed = try await ExorecProcess.run(
-                ["nodes", "--storage", storage, "--json"],
-                environment: catalog.environment
-            )
-            #expect(nodesListed.output.contains("\"taken_over_by\":\"beta\""), "\(nodesListed.output)")
+            // The take-over is recorded once alpha's streams are repaired and catalogued.
+            try await PipelineProcess.eventually("beta's take-over of alpha in the registry", timeout: .seconds(30)) {
+                let listed = try await ExorecProcess.run(
+                    ["nodes", "--storage", storage, "--json"],
+                    environment: catalog.environment
+                )
+                return listed.output.contains("\"taken_over_by\":\"beta\"")
+            }
 
             // Recordings: one file and one catalogued recording per call; every job done.
             let stored = try await catalog.rows(

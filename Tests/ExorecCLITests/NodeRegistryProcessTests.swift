@@ -197,8 +197,13 @@ import Testing
             Self.sidecars(in: storage, node: "alpha", state: "interrupted").count == 2
         }
         #expect(Self.sidecars(in: storage, node: "alpha", state: "recording").isEmpty)
-        let alphaRow = try #require(try await Self.nodes(storage: storage).first { $0.node_id == "alpha" })
-        #expect(alphaRow.state == "stopped" && alphaRow.taken_over_by == "beta" && alphaRow.incarnation == 2)
+        // The take-over is recorded once the streams are repaired and catalogued.
+        var alphaRow: Listed?
+        try await PipelineProcess.eventually("beta's take-over of alpha in the registry", timeout: .seconds(30)) {
+            alphaRow = try await Self.nodes(storage: storage).first { $0.node_id == "alpha" }
+            return alphaRow?.taken_over_by != nil
+        }
+        #expect(alphaRow?.state == "stopped" && alphaRow?.taken_over_by == "beta" && alphaRow?.incarnation == 2)
         try await PipelineProcess.eventually("the catalog to show the streams interrupted", timeout: .seconds(30)) {
             let states = try await PipelineProcess.query(storage + "/catalog.sqlite", "SELECT state FROM streams")
             return states.map { $0[0] } == ["interrupted", "interrupted"]
