@@ -19,8 +19,6 @@ extension Catalog {
         lease: Duration,
         takingOver: Bool = false
     ) async throws -> NodeRecord {
-        let now = time.millisecondsSinceEpoch
-        let leaseUntil = now + Self.milliseconds(lease)
         return try await self.transaction("register node") { db in
             let existing = try await db.select().column("*").from(Table.nodes)
                 .where("node_id", .equal, registration.nodeId).first().map(NodeRecord.init(row:))
@@ -41,7 +39,7 @@ extension Catalog {
                 version: registration.version,
                 startedAt: time,
                 heartbeatAt: time,
-                leaseUntil: Timestamp(millisecondsSinceEpoch: leaseUntil),
+                leaseUntil: time.advanced(by: lease),
                 stoppedAt: nil,
                 activeStreams: 0,
                 takenOverBy: nil
@@ -64,7 +62,7 @@ extension Catalog {
     ) async throws -> NodeRecord {
         var renewed = node
         renewed.heartbeatAt = time
-        renewed.leaseUntil = Timestamp(millisecondsSinceEpoch: time.millisecondsSinceEpoch + Self.milliseconds(lease))
+        renewed.leaseUntil = time.advanced(by: lease)
         renewed.activeStreams = Int64(activeStreams)
         renewed.stoppedAt = nil
         return try await self.transaction("renew node lease") { db in

@@ -199,3 +199,30 @@ public func withTestIngest<T: Sendable>(
         throw error
     }
 }
+
+/// A `StreamRecorder` for `stream` (account `acct`, call `CA<stream>`) on mono audio, as a server would
+/// have one open: the tests that leave a stream's files behind (crash repair, catalog catch-up) start here.
+public func openTestRecorder(
+    layout: StorageLayout,
+    stream: String,
+    startedAt: Timestamp = .now()
+) throws -> StreamRecorder {
+    let recorder = try StreamRecorder(
+        layout: layout,
+        identity: StreamIdentity(
+            account: try PathSafeIdentifier("acct", field: "account"),
+            callSid: try PathSafeIdentifier("CA\(stream)", field: "call"),
+            streamSid: try PathSafeIdentifier(stream, field: "stream"),
+            from: "+1",
+            to: "+2",
+            customParameters: [:],
+            queryParameters: [:]
+        ),
+        sampleRate: 8000,
+        startedAt: startedAt,
+        configuration: .init(),
+        exorecVersion: "test"
+    )
+    try recorder.setChannels(1)
+    return recorder
+}

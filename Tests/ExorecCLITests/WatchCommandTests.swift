@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func refusalsAndUsageErrorsHaveTheirExitCodes() async throws {
-        let (server, port) = try await self.startServer()
+        let (server, _) = try await self.startServer()
         defer { server.signal(SIGKILL) }
         let url = try await self.apiURL(server)
         let wrong = try await ExorecProcess.run([

@@ -47,23 +47,7 @@ import Testing
         let layout = StorageLayout(root: root)
         var sidecars: [String: String] = [:]
         for (stream, node) in [("MZalpha", "alpha"), ("MZbeta", "beta"), ("MZold", nil)] as [(String, String?)] {
-            let recorder = try StreamRecorder(
-                layout: layout,
-                identity: StreamIdentity(
-                    account: try PathSafeIdentifier("acct", field: "account"),
-                    callSid: try PathSafeIdentifier("CA\(stream)", field: "call"),
-                    streamSid: try PathSafeIdentifier(stream, field: "stream"),
-                    from: "+1",
-                    to: "+2",
-                    customParameters: [:],
-                    queryParameters: [:]
-                ),
-                sampleRate: 8000,
-                startedAt: .now(),
-                configuration: .init(),
-                exorecVersion: "test"
-            )
-            try recorder.setChannels(1)
+            let recorder = try openTestRecorder(layout: layout, stream: stream, startedAt: .now())
             let pcm = [Int16](repeating: 7, count: 800)
             pcm.withUnsafeBufferPointer {
                 _ = recorder.append(channel: 0, timestampMs: 0, chunk: nil, samples: $0)

@@ -19,23 +19,11 @@ import Testing
             let cataloger = StreamCataloger(events: events, catalog: catalog, layout: layout, logger: logger)
             var paths: [String: String] = [:]
             for (stream, node) in [("MZalpha", "alpha"), ("MZbeta", "beta")] {
-                let recorder = try StreamRecorder(
+                let recorder = try openTestRecorder(
                     layout: layout,
-                    identity: StreamIdentity(
-                        account: try PathSafeIdentifier("acct", field: "account"),
-                        callSid: try PathSafeIdentifier("CA\(stream)", field: "call"),
-                        streamSid: try PathSafeIdentifier(stream, field: "stream"),
-                        from: "+1",
-                        to: "+2",
-                        customParameters: [:],
-                        queryParameters: [:]
-                    ),
-                    sampleRate: 8000,
-                    startedAt: Timestamp(millisecondsSinceEpoch: 1_000),
-                    configuration: .init(),
-                    exorecVersion: "test"
+                    stream: stream,
+                    startedAt: Timestamp(millisecondsSinceEpoch: 1_000)
                 )
-                try recorder.setChannels(1)
                 var started = try StreamSidecar.load(from: recorder.sidecarPath)
                 started.node = node
                 // The catalog learnt of the start...

@@ -17,6 +17,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.millisecondsSinceEpoch < b.millisecondsSinceEpoch }
 
+    /// This time moved by `duration` (whole milliseconds; a lease's end, a grace period's).
+    public func advanced(by duration: Duration) -> Timestamp {
+        let (seconds, attoseconds) = duration.components
+        return Timestamp(
+            millisecondsSinceEpoch: self.millisecondsSinceEpoch + seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        )
+    }
+
     public struct Components: Sendable, Hashable { public var year, month, day, hour, minute, second, millisecond: Int }
 
     public var utcComponents: Components {

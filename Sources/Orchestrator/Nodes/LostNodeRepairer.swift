@@ -40,10 +40,8 @@ public struct LostNodeRepairer: Sendable {
     @discardableResult
     public func repairLostNodes(in registry: [NodeRecord], survivor: String, at now: Timestamp) async -> [String: Int] {
         var repairedByNode: [String: Int] = [:]
-        let (seconds, attoseconds) = self.grace.components
-        let graceMs = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         for node in registry where node.nodeId != survivor && node.state(at: now) == .lost {
-            guard now.millisecondsSinceEpoch >= node.leaseUntil.millisecondsSinceEpoch + graceMs else { continue }
+            guard now >= node.leaseUntil.advanced(by: self.grace) else { continue }
             // Held while the lost node's process lives (or while a rebuild holds the whole root): not now.
             guard let lock = try? StorageLock(layout: self.layout, node: node.nodeId) else { continue }
             let repaired = StorageRecovery(layout: self.layout, logger: self.logger)

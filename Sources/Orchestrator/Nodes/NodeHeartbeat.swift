@@ -24,7 +24,6 @@ public final class NodeHeartbeat: Service, Sendable {
     private struct State {
         var node: NodeRecord
         var registry: [NodeRecord] = []
-        var readAt = Timestamp(millisecondsSinceEpoch: 0)
     }
 
     /// Registers the node (see `Catalog.registerNode`); `takingOver` as there.
@@ -71,7 +70,7 @@ public final class NodeHeartbeat: Service, Sendable {
         self.catalog = catalog
         self.activeStreams = activeStreams
         self.logger = logger
-        self.state = Mutex(State(node: node, registry: [node], readAt: node.heartbeatAt))
+        self.state = Mutex(State(node: node, registry: [node]))
     }
 
     /// From now on, each heartbeat also repairs the open streams of nodes found lost (``LostNodeRepairer``).
@@ -124,7 +123,6 @@ public final class NodeHeartbeat: Service, Sendable {
             self.state.withLock {
                 $0.node = renewed
                 $0.registry = registry
-                $0.readAt = time
             }
             if let repairer = self.repairer.withLock({ $0 }) {
                 await repairer.repairLostNodes(in: registry, survivor: renewed.nodeId, at: time)
