@@ -142,7 +142,8 @@ struct Serve: AsyncParsableCommand {
                 onPlatformListening: { port in
                     readiness.up(.platform, "exorec: platform door on \(callbacksHost):\(port)")
                 },
-                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") }
+                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") },
+                internalMount: try ConsoleSetup.mount(file: file, logger: logger)
             )
         } catch let error as IngestError {
             throw ValidationError(error.description)
