@@ -34,6 +34,10 @@ enum ConsoleAssets {
         input, select { font: inherit; padding: .3em .45em; border: 1px solid var(--line); border-radius: 6px; max-width: 100%; }
         label { display: block; font-size: .85em; color: var(--muted); }
         .search { display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: .6em 1em; align-items: end; background: #f6f8fa; padding: .8em; border-radius: 8px; border: 1px solid var(--line); }
+        .search input { width: 100%; }
+        .search .checks input { width: auto; }
+        td code { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .82em; }
+        td.num { white-space: nowrap; }
         .search .checks { display: flex; flex-wrap: wrap; gap: .3em 1em; grid-column: 1 / -1; }
         .search .checks label { display: inline-flex; gap: .3em; align-items: center; color: var(--fg); font-size: .95em; }
         .search .actions { display: flex; gap: .5em; }
@@ -41,6 +45,7 @@ enum ConsoleAssets {
         th, td { text-align: left; padding: .4em .5em; border-bottom: 1px solid var(--line); vertical-align: top; }
         th { font-size: .85em; color: var(--muted); font-weight: 600; }
         td.num { font-variant-numeric: tabular-nums; }
+        .table-wrap { overflow-x: auto; }
         .badge { display: inline-block; padding: 0 .45em; border-radius: 1em; font-size: .82em; border: 1px solid var(--line); white-space: nowrap; }
         .badge.ok { color: var(--ok); border-color: var(--ok); }
         .badge.warn { color: var(--warn); border-color: var(--warn); }
@@ -81,13 +86,14 @@ enum ConsoleAssets {
     static let javascript = #"""
         "use strict";
         (function () {
-          function drawLane(canvas, peaks, color, progress) {
+          function drawLane(canvas, peaks, color, progress, top) {
             var dpr = window.devicePixelRatio || 1, w = canvas.clientWidth, h = canvas.clientHeight;
             canvas.width = Math.max(1, Math.floor(w * dpr)); canvas.height = Math.max(1, Math.floor(h * dpr));
             var g = canvas.getContext("2d"); g.scale(dpr, dpr); g.clearRect(0, 0, w, h);
             var n = peaks.length, mid = h / 2;
+            var scale = top > 0 ? Math.min(1 / top, 8) : 1;
             for (var i = 0; i < n; i++) {
-              var x = i * w / n, a = peaks[i] * (mid - 2);
+              var x = i * w / n, a = Math.min(1, peaks[i] * scale) * (mid - 2);
               g.fillStyle = (i / n) <= progress ? color : color + "66";
               g.fillRect(x, mid - a, Math.max(1, w / n - 0.5), Math.max(1, 2 * a));
             }
@@ -100,7 +106,10 @@ enum ConsoleAssets {
             function redraw() {
               if (!peaks) return;
               var p = audio.duration ? audio.currentTime / audio.duration : 0;
-              lanes.forEach(function (c, i) { if (peaks.channels[i]) drawLane(c, peaks.channels[i], colors[i], p); });
+              // One scale for both lanes (the louder leg fills its lane), so the legs' levels compare.
+              var top = 0;
+              peaks.channels.forEach(function (ch) { ch.forEach(function (v) { if (v > top) top = v; }); });
+              lanes.forEach(function (c, i) { if (peaks.channels[i]) drawLane(c, peaks.channels[i], colors[i], p, top); });
             }
             if (lanes.length && box.dataset.peaks) {
               fetch(box.dataset.peaks, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })

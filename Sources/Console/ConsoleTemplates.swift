@@ -189,7 +189,7 @@ enum ConsoleTemplates {
             <div class="lane l2"><span class="name">Leg 2</span><canvas aria-label="Waveform of leg 2 of {{label}}; click to seek" role="img"></canvas></div>
             {{/dual}}
             {{^dual}}{{#hasPeaks}}<div class="lane l1"><span class="name">Mono</span><canvas aria-label="Waveform of {{label}}; click to seek" role="img"></canvas></div>{{/hasPeaks}}{{/dual}}
-            <audio controls preload="metadata" src="{{src}}" aria-label="Player for {{label}}"></audio>
+            <audio controls preload="none" src="{{src}}" aria-label="Player for {{label}}"></audio>
             <div class="controls">
               {{#dual}}
               <button type="button" data-solo="both" aria-pressed="true">Both legs</button>
