@@ -49,6 +49,12 @@ extension ConsoleResponder {
             default: query.held = true
             }
         }
+        if let limit = try value("limit") {
+            guard let count = Int(limit), (1...200).contains(count) else {
+                throw ConsoleRefusal(400, "Search refused", "limit must be between 1 and 200.")
+            }
+            query.limit = count
+        }
         if let after = try value("after") {
             guard let cursor = CallPageCursor(text: after) else {
                 throw ConsoleRefusal(400, "Search refused", "after '\(after.prefix(40))' is not a page position.")
