@@ -112,7 +112,14 @@ extension Catalog {
                 let calls = try await select.orderBy("placed_at", .descending).orderBy("call_sid", .descending)
                     .limit(batch).all().map(CallRecord.init(row:))
                 scanned += calls.count
-                let sids = calls.map(\.callSid)
+                // The number is checked first (in Swift, on the normalised forms), so media and holds are read
+                // only for the calls that can still match.
+                let candidates = calls.filter { call in
+                    guard let wanted else { return true }
+                    return [call.from, call.to, call.callerId].compactMap { $0 }.map(query.normaliser.normalise)
+                        .contains(wanted)
+                }
+                let sids = candidates.map(\.callSid)
                 var media: [String: [CatalogMediaFile]] = [:]
                 var holds: [String: LegalHold] = [:]
                 if !sids.isEmpty {
@@ -131,14 +138,10 @@ extension Catalog {
                         holds[hold.callSid] = hold
                     }
                 }
-                for call in calls {
-                    cursor = CallPageCursor(placedAt: call.placedAt.millisecondsSinceEpoch, callSid: call.callSid)
-                    if let wanted {
-                        let numbers = [call.from, call.to, call.callerId].compactMap { $0 }.map(
-                            query.normaliser.normalise
-                        )
-                        guard numbers.contains(wanted) else { continue }
-                    }
+                if let last = calls.last {
+                    cursor = CallPageCursor(placedAt: last.placedAt.millisecondsSinceEpoch, callSid: last.callSid)
+                }
+                for call in candidates {
                     let row = CallPageRow(call: call, media: media[call.callSid] ?? [], hold: holds[call.callSid])
                     if query.hasRecording || query.interrupted {
                         let summary = row.summary
