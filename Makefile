@@ -69,13 +69,13 @@ format:
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
 
 ## libFuzzer targets (docs/FUZZING.md): a separate package, Fuzz/, built with the sanitizers into .build-fuzz.
-# `make fuzz` shares FUZZ_SECONDS (default one hour) between the seven targets and prints executions,
+# `make fuzz` shares FUZZ_SECONDS (default one hour) between the eight targets and prints executions,
 # coverage and findings per target; `make fuzz-ci` (part of `make test`) gives each FUZZ_CI_SECONDS
 # and fails on any finding, naming the crashing input.
 FUZZ_SECONDS ?= 3600
 FUZZ_CI_SECONDS ?= 30
-FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig
-FUZZ_TARGET_COUNT := 7
+FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzConsoleInput
+FUZZ_TARGET_COUNT := 8
 FUZZ_BUILD := $(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -c debug \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
 # One product at a time: a plain `swift build` would also build every executable, plugin and test

@@ -27,6 +27,8 @@ let package = Package(
         .library(name: "Doors", targets: ["Doors"]),
         .library(name: "ExotelClient", targets: ["ExotelClient"]),
         .library(name: "Orchestrator", targets: ["Orchestrator"]),
+        .library(name: "Catalog", targets: ["Catalog"]),
+        .library(name: "Console", targets: ["Console"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

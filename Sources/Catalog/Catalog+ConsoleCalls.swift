@@ -79,7 +79,14 @@ extension Catalog {
             var cursor = query.after
             var scanned = 0
             while true {
-                let select = db.select().column("*").from(Table.calls)
+                // With a number, the batch reads only the keys and the numbers; the whole rows are read for the
+                // calls whose number matched (decoding a call's JSON columns is most of a row's cost).
+                let select = db.select().from(Table.calls)
+                if wanted == nil {
+                    select.column("*")
+                } else {
+                    select.columns("call_sid", "placed_at", "from_number", "to_number", "caller_id")
+                }
                 let f = query.filters
                 if let from = f.placedFrom {
                     select.where("placed_at", .greaterThanOrEqual, from.millisecondsSinceEpoch)
@@ -109,15 +116,35 @@ extension Catalog {
                         })
                     })
                 }
-                let calls = try await select.orderBy("placed_at", .descending).orderBy("call_sid", .descending)
-                    .limit(batch).all().map(CallRecord.init(row:))
-                scanned += calls.count
-                // The number is checked first (in Swift, on the normalised forms), so media and holds are read
-                // only for the calls that can still match.
-                let candidates = calls.filter { call in
-                    guard let wanted else { return true }
-                    return [call.from, call.to, call.callerId].compactMap { $0 }.map(query.normaliser.normalise)
-                        .contains(wanted)
+                let batchRows = try await select.orderBy("placed_at", .descending).orderBy("call_sid", .descending)
+                    .limit(batch).all()
+                scanned += batchRows.count
+                var last: CallPageCursor?
+                if let row = batchRows.last {
+                    last = CallPageCursor(
+                        placedAt: try row.decode(column: "placed_at"),
+                        callSid: try row.decode(column: "call_sid")
+                    )
+                }
+                let candidates: [CallRecord]
+                if let wanted {
+                    var matching: [String] = []
+                    for row in batchRows {
+                        let numbers = try ["from_number", "to_number", "caller_id"].compactMap {
+                            try row.optional($0, as: String.self)
+                        }
+                        if numbers.map(query.normaliser.normalise).contains(wanted) {
+                            matching.append(try row.decode(column: "call_sid"))
+                        }
+                    }
+                    candidates =
+                        matching.isEmpty
+                        ? []
+                        : try await db.select().column("*").from(Table.calls).where("call_sid", .in, matching)
+                            .orderBy("placed_at", .descending).orderBy("call_sid", .descending).all()
+                            .map(CallRecord.init(row:))
+                } else {
+                    candidates = try batchRows.map(CallRecord.init(row:))
                 }
                 let sids = candidates.map(\.callSid)
                 var media: [String: [CatalogMediaFile]] = [:]
@@ -138,9 +165,7 @@ extension Catalog {
                         holds[hold.callSid] = hold
                     }
                 }
-                if let last = calls.last {
-                    cursor = CallPageCursor(placedAt: last.placedAt.millisecondsSinceEpoch, callSid: last.callSid)
-                }
+                if let last { cursor = last }
                 for call in candidates {
                     let row = CallPageRow(call: call, media: media[call.callSid] ?? [], hold: holds[call.callSid])
                     if query.hasRecording || query.interrupted {
@@ -159,7 +184,7 @@ extension Catalog {
                     }
                     rows.append(row)
                 }
-                if calls.count < batch { return CallPage(rows: rows, next: nil, scanStopped: false) }
+                if batchRows.count < batch { return CallPage(rows: rows, next: nil, scanStopped: false) }
                 if scanned >= query.scanLimit {
                     return CallPage(rows: rows, next: cursor, scanStopped: true)
                 }
