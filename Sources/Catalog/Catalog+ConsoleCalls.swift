@@ -73,7 +73,9 @@ extension Catalog {
     public func callPage(_ query: CallPageQuery) async throws -> CallPage {
         let limit = max(1, min(query.limit, 500))
         let wanted = query.number.map(query.normaliser.normalise)
-        let batch = (wanted != nil || query.hasRecording || query.interrupted) ? max(limit * 4, 200) : limit + 1
+        // A number search reads narrow rows, many at a time (each round trip costs more than the rows); the
+        // media filters read whole rows a few pages at a time; plain pages one more row than they show.
+        let batch = wanted != nil ? 2000 : ((query.hasRecording || query.interrupted) ? max(limit * 4, 200) : limit + 1)
         return try await self.exclusive("read a page of calls") { db in
             var rows: [CallPageRow] = []
             var cursor = query.after
@@ -136,6 +138,8 @@ extension Catalog {
                         if numbers.map(query.normaliser.normalise).contains(wanted) {
                             matching.append(try row.decode(column: "call_sid"))
                         }
+                        // Without media filters every match is shown: one past the page is enough.
+                        if !query.hasRecording && !query.interrupted && matching.count > limit - rows.count { break }
                     }
                     candidates =
                         matching.isEmpty

@@ -25,7 +25,7 @@ enum ConsoleAssets {
         header.top .who { margin-left: auto; display: flex; gap: .8em; align-items: center; }
         header.top .who form { margin: 0; }
         main { padding: 1em 1.2em 3em; max-width: 1200px; margin: 0 auto; }
-        h1 { font-size: 1.4em; margin: .3em 0 .6em; }
+        h1 { font-size: 1.4em; margin: .3em 0 .6em; overflow-wrap: anywhere; }
         h2 { font-size: 1.1em; margin: 1.4em 0 .5em; }
         button, .button { font: inherit; padding: .35em .9em; border: 1px solid var(--line); border-radius: 6px; background: #f6f8fa; color: var(--fg); cursor: pointer; text-decoration: none; display: inline-block; }
         button.primary { background: var(--accent); color: #fff; border-color: var(--accent); }

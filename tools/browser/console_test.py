@@ -235,6 +235,8 @@ def main():
         check(width <= 400, f"the call list fits a phone's width (scrollWidth {width})", driver)
         shot(driver, args.screenshots, "5-call-list-phone")
         driver.get(base + f"/console/calls/{args.dual_call}")
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        check(width <= 400, f"a call's page fits a phone's width (scrollWidth {width})", driver)
         shot(driver, args.screenshots, "6-call-phone")
         print("all console browser checks passed", flush=True)
         return 0
