@@ -78,7 +78,7 @@ extension ConsoleResponder {
             )
         }
         return self.page(
-            report.isClean ? 200 : 200,
+            200,
             title: "Verified",
             template: "message",
             [

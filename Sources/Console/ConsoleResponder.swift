@@ -101,8 +101,7 @@ public struct ConsoleResponder: InternalDoorMount {
             if parts == ["sign-out"] {
                 guard method == .post else { return self.notAllowed() }
                 guard let viewer else { return ConsoleHTTP.redirect("/console/sign-in") }
-                let form = try await self.checkedForm(request, csrf: viewer.csrf)
-                _ = form
+                _ = try await self.checkedForm(request, csrf: viewer.csrf)
                 try await self.catalog.deleteConsoleSession(tokenSHA256: Self.sha256(viewer.token))
                 try await self.audit(viewer.actor, "console.sign_out", context: context)
                 return ConsoleHTTP.redirect(
@@ -285,9 +284,7 @@ public struct ConsoleResponder: InternalDoorMount {
     private func signInPage(_ request: Request, notice: (String, String)?, status: Int = 200) -> Response {
         let pre = ConsoleHTTP.randomToken()
         let next = request.uri.queryParameters["next"].map(String.init) ?? "/console/calls"
-        var values: [String: Any] = ["csrf": pre, "next": Self.safeNext(next)]
-        _ = values.removeValue(forKey: "")
-        values["title"] = "Sign in"
+        let values: [String: Any] = ["csrf": pre, "next": Self.safeNext(next)]
         return self.page(
             status,
             title: "Sign in",
