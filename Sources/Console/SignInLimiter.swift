@@ -20,7 +20,8 @@ final class SignInLimiter: Sendable {
 
     /// How long until `name` from `address` may try again, or nil when it may now.
     func wait(name: String, address: String, now: ContinuousClock.Instant = .now) -> Duration? {
-        self.failures.withLock { failures in
+        let name = Self.key(name)
+        return self.failures.withLock { failures in
             var longest: Duration?
             for (key, limit) in [("n:" + name, self.maxPerName), ("a:" + address, self.maxPerAddress)] {
                 let recent = (failures[key] ?? []).filter { now - $0 < self.window }
@@ -35,6 +36,7 @@ final class SignInLimiter: Sendable {
     }
 
     func recordFailure(name: String, address: String, now: ContinuousClock.Instant = .now) {
+        let name = Self.key(name)
         self.failures.withLock { failures in
             if failures.count >= Self.maxKeys {
                 // Forget the keys whose newest failure is oldest.
@@ -48,8 +50,13 @@ final class SignInLimiter: Sendable {
 
     /// A successful sign-in clears the name's failures (not the address's).
     func recordSuccess(name: String) {
+        let name = Self.key(name)
         _ = self.failures.withLock { $0.removeValue(forKey: "n:" + name) }
     }
+
+    /// A typed name as a key: at most 64 bytes (a valid user name is no longer), so a flood of huge made-up
+    /// names costs bounded memory.
+    static func key(_ name: String) -> String { String(decoding: name.utf8.prefix(64), as: UTF8.self) }
 }
 
 /// At most `limit` password checks at once: scrypt costs memory and a core each.

@@ -60,6 +60,13 @@ struct ConsolePagesTests {
                         "\(typed): \(found)"
                     )
                 }
+                // What the catalog holds is escaped in the pages: a number that is HTML stays text.
+                try await h.catalog.recordPlacedCall(
+                    ConsoleHarness.placed(sid: "CAxss", at: t0, from: "<script>alert(1)</script>\"'")
+                )
+                let listed = try await browser.get("/console/calls?call_sid=CAxss")
+                #expect(listed.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;"))
+                #expect(!listed.text.contains("<script>alert"))
                 let page = try await browser.get("/console/calls?number=" + TestBrowser.encode("+91 98765 43210"))
                 #expect(page.text.contains("CApage05") && !page.text.contains("CApage06"))
                 // Hostile or malformed search parameters are refused with a reason, not a crash.
