@@ -8,10 +8,11 @@ extension Catalog {
             try await db.delete(from: Table.consoleSessions)
                 .where("expires_at", .lessThanOrEqual, session.createdAt.millisecondsSinceEpoch).run()
             try await db.insert(into: Table.consoleSessions)
-                .columns("token_sha256", "user_name", "created_at", "expires_at", "remote")
+                .columns("token_sha256", "user_name", "credential", "created_at", "expires_at", "remote")
                 .values(
                     session.tokenSHA256,
                     session.userName,
+                    session.credential,
                     session.createdAt.millisecondsSinceEpoch,
                     session.expiresAt.millisecondsSinceEpoch,
                     session.remote

@@ -224,6 +224,11 @@ public struct ConsoleResponder: InternalDoorMount {
 
     static func sha256(_ text: String) -> String { ConsoleHTTP.hex(SHA256.hash(data: Array(text.utf8))) }
 
+    /// A digest of the user's password hash: a session begun under another password is over.
+    static func credential(of user: ConsoleUser) -> String {
+        String(Self.sha256(user.passwordHash.description).prefix(32))
+    }
+
     static func csrf(forSession token: String) -> String {
         ConsoleHTTP.hex(
             HMAC<SHA256>.authenticationCode(for: Array("csrf".utf8), using: SymmetricKey(data: Array(token.utf8)))
@@ -236,7 +241,9 @@ public struct ConsoleResponder: InternalDoorMount {
         else { return nil }
         guard let session = try await self.catalog.consoleSession(tokenSHA256: Self.sha256(token)) else { return nil }
         // The role is the configuration's now: a user removed from it is signed out everywhere.
-        guard let user = self.configuration.user(named: session.userName) else { return nil }
+        guard let user = self.configuration.user(named: session.userName),
+            session.credential == Self.credential(of: user)
+        else { return nil }
         return Viewer(user: user, token: token, csrf: Self.csrf(forSession: token))
     }
 
@@ -365,6 +372,7 @@ public struct ConsoleResponder: InternalDoorMount {
             ConsoleSession(
                 tokenSHA256: Self.sha256(token),
                 userName: user.name,
+                credential: Self.credential(of: user),
                 createdAt: now,
                 expiresAt: now.advanced(by: self.configuration.sessionLifetime),
                 remote: address

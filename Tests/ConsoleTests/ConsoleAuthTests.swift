@@ -218,6 +218,26 @@ struct ConsoleAuthTests {
                         try await onA.get("/console/calls").status == 303,
                         "signed out on beta is signed out on alpha"
                     )
+                    // A changed password ends the user's sessions: the configuration is the source of truth.
+                    let again = TestBrowser(a)
+                    #expect(try await again.signIn("vera").status == 303)
+                    #expect(try await again.get("/console/calls").status == 200)
+                    try await ConsoleHarness.run(
+                        catalogPath: catalogPath,
+                        storageRoot: storage,
+                        node: "gamma",
+                        tweak: { configuration in
+                            configuration.users[0].passwordHash = try! PasswordHash.make(
+                                password: "changed-password",
+                                logN: 10
+                            )
+                        }
+                    ) { c in
+                        let onC = TestBrowser(c)
+                        onC.setCookie("exorec_console", try #require(again.sessionCookie))
+                        #expect(try await onC.get("/console/calls").status == 303, "the old password's session is over")
+                        #expect(try await onC.signIn("vera", password: "changed-password").status == 303)
+                    }
                 }
             }
         }

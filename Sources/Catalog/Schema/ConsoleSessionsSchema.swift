@@ -15,6 +15,8 @@ func createConsoleSessions(_ db: any SQLDatabase) async throws {
     try await db.create(table: Table.consoleSessions)
         .column("token_sha256", type: T.text, .primaryKey(autoIncrement: false))
         .column("user_name", type: T.text, .notNull)
+        // A digest of the user's password hash at sign-in: a changed password ends the user's sessions.
+        .column("credential", type: T.text, .notNull)
         .column("created_at", type: T.time, .notNull)
         .column("expires_at", type: T.time, .notNull)
         .column("remote", type: T.text, .notNull)
