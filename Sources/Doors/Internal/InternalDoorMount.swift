@@ -1,4 +1,3 @@
-public import HTTPTypes
 public import Hummingbird
 
 /// A set of routes under one path prefix that the internal door hands over whole (the web console's
