@@ -39,7 +39,7 @@ demo: deps
 # should have to absorb; the process-level pipeline tests run three exorec processes each; the console's
 # browser test runs a headless Chromium (Debian's chromium and chromium-driver, Selenium with SE_OFFLINE).
 DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
-ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests|ConsoleBrowserTests
+ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests|ConsoleBrowserTests|ConsoleTwoNodeProcessTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
