@@ -79,6 +79,20 @@ struct ConsoleAuthTests {
                 #expect(crossSite.status == 403)
                 #expect(anonymous.sessionCookie == nil)
 
+                // A sign-in's next page is only ever a console path (no open redirect).
+                let redirected = TestBrowser(h)
+                let nextForm = try await redirected.get("/console/sign-in?next=//evil.example/x")
+                let nextToken = try #require(TestBrowser.csrf(in: nextForm.text))
+                #expect(!nextForm.text.contains("evil.example"))
+                let landed = try await redirected.post(
+                    "/console/sign-in",
+                    [
+                        ("csrf", nextToken), ("name", "vera"), ("password", "viewer-password"),
+                        ("next", "https://evil.example/"),
+                    ]
+                )
+                #expect(landed.status == 303 && landed.location == "/console/calls", "\(landed.location ?? "")")
+
                 // The viewer signs in: an HttpOnly SameSite=Strict cookie, then search and a call page; no audit log.
                 let viewer = TestBrowser(h)
                 let signedIn = try await viewer.signIn("vera")
@@ -110,6 +124,11 @@ struct ConsoleAuthTests {
                     [("csrf", auditorToken), ("call_sid", "CAauth1")]
                 )
                 #expect(verified.status == 200, "\(verified.text.prefix(300))")
+                #expect(verified.text.contains("CAauth1: ok"))
+                #expect(
+                    try await auditor.get("/console/calls").text.contains("ok 20"),
+                    "the list shows when it was verified"
+                )
                 #expect(
                     try await auditor.post("/console/calls/CAauth1/hold", [("csrf", auditorToken), ("reason", "x")])
                         .status == 403

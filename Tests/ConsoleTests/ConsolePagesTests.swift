@@ -150,6 +150,37 @@ struct ConsolePagesTests {
                 // A search export too (every call with this number).
                 let search = try await auditor.post("/console/export", [("csrf", token), ("number", "98765 43210")])
                 #expect(search.status == 200 && search.headers.first(name: "x-exorec-export-calls") == "1")
+                // A selection of two calls (ticked in the list): one bag per call, side by side in one tar.
+                try await h.catalog.recordPlacedCall(ConsoleHarness.placed(sid: "CAmedia2", at: .now()))
+                _ = try await h.addDualStream(callSid: "CAmedia2")
+                let selection = try await auditor.post(
+                    "/console/selection",
+                    [("csrf", token), ("call_sid", "CAmedia1"), ("call_sid", "CAmedia2"), ("action", "export")]
+                )
+                #expect(selection.status == 200 && selection.headers.first(name: "x-exorec-export-calls") == "2")
+                let two = storage + "/two"
+                try FileManager.default.createDirectory(atPath: two, withIntermediateDirectories: true)
+                try Data(selection.body).write(to: URL(fileURLWithPath: storage + "/two.tar"))
+                _ = try await OutsideReader.run(["tar", "-xf", storage + "/two.tar", "-C", two])
+                let top = try #require(try FileManager.default.contentsOfDirectory(atPath: two).first)
+                for sid in ["CAmedia1", "CAmedia2"] {
+                    #expect(try await OutsideReader.bagitProblem("\(two)/\(top)/\(sid)") == nil, "\(sid)'s bag")
+                }
+                // And verified together: one page, an entry per call. These test files have no sidecar, which
+                // the verification finds (as `exorec verify` does).
+                let verified = try await auditor.post(
+                    "/console/selection",
+                    [("csrf", token), ("call_sid", "CAmedia1"), ("call_sid", "CAmedia2"), ("action", "verify")]
+                )
+                #expect(
+                    verified.status == 200 && verified.text.contains("CAmedia1: 1 problem(s) — sidecar-mismatch")
+                        && verified.text.contains("CAmedia2: 1 problem(s) — sidecar-mismatch"),
+                    "\(verified.text)"
+                )
+                let perCall = try await h.catalog.auditEntries().filter { $0.action == "console.verify" }
+                #expect(Set(perCall.compactMap(\.callSid)) == ["CAmedia1", "CAmedia2"])
+                let listed = try await auditor.get("/console/calls")
+                #expect(listed.text.contains("1 problem(s)"), "the list shows the verify state")
             }
         }
     }
