@@ -74,6 +74,8 @@ enum ConsoleAssets {
         .chain-ok { color: var(--ok); font-weight: 600; } .chain-bad { color: var(--bad); font-weight: 600; }
         @media (max-width: 700px) {
           main { padding: .6em .6em 2em; }
+          .search { grid-template-columns: 1fr 1fr; gap: .4em .6em; padding: .6em; }
+          .search .wide { grid-column: 1 / -1; }
           table.calls thead { display: none; }
           table.calls, table.calls tbody, table.calls tr, table.calls td { display: block; width: 100%; }
           table.calls tr { border: 1px solid var(--line); border-radius: 8px; margin-bottom: .6em; padding: .3em .5em; }

@@ -78,8 +78,8 @@ enum ConsoleTemplates {
           <div><label for="q-sid">CallSid</label><input id="q-sid" name="call_sid" value="{{q.call_sid}}"></div>
           <div><label for="q-status">Status</label><input id="q-status" name="status" value="{{q.status}}" placeholder="completed"></div>
           <div><label for="q-field">CustomField</label><input id="q-field" name="custom_field" value="{{q.custom_field}}"></div>
-          <div><label for="q-from">Placed from (UTC)</label><input id="q-from" name="from" type="datetime-local" value="{{q.from}}"></div>
-          <div><label for="q-to">Placed before (UTC)</label><input id="q-to" name="to" type="datetime-local" value="{{q.to}}"></div>
+          <div class="wide"><label for="q-from">Placed from (UTC)</label><input id="q-from" name="from" type="datetime-local" value="{{q.from}}"></div>
+          <div class="wide"><label for="q-to">Placed before (UTC)</label><input id="q-to" name="to" type="datetime-local" value="{{q.to}}"></div>
           <div class="checks">
             <label><input type="checkbox" name="has_recording" value="1"{{#q.has_recording}} checked{{/q.has_recording}}> Has recording</label>
             <label><input type="checkbox" name="interrupted" value="1"{{#q.interrupted}} checked{{/q.interrupted}}> Interrupted</label>
