@@ -309,6 +309,15 @@ extension ConsoleResponder {
         let path = self.layout.absolute(file.path)
         let sha = file.state == .recording ? nil : file.sha256
         let peaks = self.peaks
+        guard self.peakWork.enter() else {
+            throw ConsoleRefusal(
+                503,
+                "Busy",
+                "Other waveforms are being computed; try again.",
+                headers: [.retryAfter: "1"]
+            )
+        }
+        defer { self.peakWork.leave() }
         let computed = await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: peaks.peaks(path: path, sha256: sha)) }
         }

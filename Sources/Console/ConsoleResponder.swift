@@ -26,6 +26,8 @@ public struct ConsoleResponder: InternalDoorMount {
     let logger: Logger
     let limiter: SignInLimiter
     let gate = CheckGate(limit: 2)
+    /// At most two waveform computations at once (each reads a whole file), off the request threads.
+    let peakWork = CheckGate(limit: 2)
     /// One export at a time on this node (each writes a bag to disk before sending it).
     let exports = CheckGate(limit: 1)
     let peaks: WaveformPeaks
