@@ -211,13 +211,13 @@ extension Catalog {
 }
 
 extension Catalog {
-    /// The newest audit entry with `action` for each of `callSids` (one query).
-    public func latestAudit(callSids: [String], action: String) async throws -> [String: AuditEntry] {
+    /// The newest audit entry with one of `actions` for each of `callSids` (one query).
+    public func latestAudit(callSids: [String], actions: [String]) async throws -> [String: AuditEntry] {
         guard !callSids.isEmpty else { return [:] }
         return try await self.exclusive("read audit entries of calls") { db in
             var latest: [String: AuditEntry] = [:]
             for row in try await db.select().column("*").from(Table.audit).where("call_sid", .in, callSids)
-                .where("action", .equal, action).orderBy("seq").all()
+                .where("action", .in, actions).orderBy("seq").all()
             {
                 let entry = try AuditEntry(row: row)
                 if let sid = entry.callSid { latest[sid] = entry }

@@ -89,7 +89,7 @@ extension ConsoleResponder {
         let page = try await self.catalog.callPage(query)
         let verified = try await self.catalog.latestAudit(
             callSids: page.rows.map(\.call.callSid),
-            action: Self.verifyAction
+            actions: Self.verifyActions
         )
         if json {
             return ConsoleHTTP.json(
@@ -143,8 +143,15 @@ extension ConsoleResponder {
         ]
     }
 
+    /// What the verify column reads: the console's verifications, and the problems any verification (`exorec
+    /// verify` too) found in the call's files: the newest of them is the call's state.
+    static let verifyActions = [verifyAction, "archive.problem"]
+
     static func verifyState(_ entry: AuditEntry?) -> (String, String) {
         guard let entry else { return ("not verified", "") }
+        if entry.action == "archive.problem" {
+            return ("problem: \(entry.detailMap["kind"] ?? "?")", "bad")
+        }
         let outcome = entry.detailMap["outcome"] ?? "?"
         return (
             outcome == "ok" ? "ok \(ConsoleHTTP.time(entry.at.millisecondsSinceEpoch).prefix(10))" : outcome,
@@ -173,7 +180,7 @@ extension ConsoleResponder {
         }
         let media = try await self.catalog.mediaFilesWithIDs(callSid: sid)
         let hold = try await self.catalog.activeHold(callSid: sid)
-        let verified = try await self.catalog.latestAudit(callSids: [sid], action: Self.verifyAction)[sid]
+        let verified = try await self.catalog.latestAudit(callSids: [sid], actions: Self.verifyActions)[sid]
         if json {
             return ConsoleHTTP.json(200, CallAnswer(detail: detail, media: media, hold: hold))
         }
@@ -395,7 +402,7 @@ struct CallListAnswer: Encodable {
             self.durationSeconds = row.call.conversationDuration
             self.media = row.media.map(MediaAnswer.init)
             self.held = row.hold != nil
-            self.verified = verified?.detailMap["outcome"]
+            self.verified = verified.map { ConsoleResponder.verifyState($0).0 }
         }
 
         enum CodingKeys: String, CodingKey {

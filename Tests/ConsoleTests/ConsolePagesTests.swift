@@ -181,6 +181,17 @@ struct ConsolePagesTests {
                 #expect(Set(perCall.compactMap(\.callSid)) == ["CAmedia1", "CAmedia2"])
                 let listed = try await auditor.get("/console/calls")
                 #expect(listed.text.contains("1 problem(s)"), "the list shows the verify state")
+                // A later `exorec verify` that found a problem (its archive.problem entry) is the state now.
+                try await h.catalog.appendAudit(
+                    AuditEvent(
+                        at: .now(),
+                        actor: "cli",
+                        action: "archive.problem",
+                        callSid: "CAmedia2",
+                        detail: ["kind": "size-mismatch", "detail": "test"]
+                    )
+                )
+                #expect(try await auditor.get("/console/calls").text.contains("problem: size-mismatch"))
             }
         }
     }
