@@ -95,7 +95,7 @@ extension ConsoleResponder {
     /// A BagIt bag of one call, of a selection (one bag per call, side by side) or of a search, streamed
     /// as a tar the browser downloads. The bag is written by ``MediaExporter`` into
     /// `STORAGE/cache/console-exports/` (outside `media/`) and removed once sent, or when the download
-    /// stops. One export at a time per node.
+    /// stops (or an hour on, if the download never ran). One bag is written at a time per node.
     func export(_ form: [(String, String)], viewer: Viewer, context: DoorContext) async throws -> Response {
         let explicit = form.filter { $0.0 == "call_sid" }.count
         var searches: [(label: String, search: CallSearch)] = []
@@ -131,6 +131,8 @@ extension ConsoleResponder {
             description =
                 pairs.isEmpty ? "every call" : "the search " + pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
         }
+        let folder = "\(self.layout.root)/cache/console-exports"
+        Self.removeStaleExports(in: folder)
         guard self.exports.enter() else {
             throw ConsoleRefusal(
                 503,
@@ -141,7 +143,7 @@ extension ConsoleResponder {
         }
         let stamp = ConsoleHTTP.time(Timestamp.now().millisecondsSinceEpoch).replacingOccurrences(of: " ", with: "T")
             .replacingOccurrences(of: ":", with: "")
-        let work = "\(self.layout.root)/cache/console-exports/\(ConsoleHTTP.randomToken().prefix(16))"
+        let work = "\(folder)/\(ConsoleHTTP.randomToken().prefix(16))"
         let top = "\(work)/exorec-export-\(stamp)"
         var reports: [ExportReport] = []
         do {
@@ -168,16 +170,22 @@ extension ConsoleResponder {
             if let refusal = error as? ConsoleRefusal { throw refusal }
             throw ConsoleRefusal(500, "Export failed", "\(error)")
         }
+        // The bag is written: the next export may start while this one is sent.
+        self.exports.leave()
         let calls = reports.reduce(0) { $0 + $1.calls }
         let files = TarStream.files(under: top)
-        try await self.audit(
-            viewer.actor,
-            "console.export",
-            context: context,
-            callSid: searches.count == 1 && searches[0].label != "search" ? searches[0].label : nil,
-            detail: ["what": description, "calls": "\(calls)", "files": "\(files.count)"]
-        )
-        let exports = self.exports
+        do {
+            try await self.audit(
+                viewer.actor,
+                "console.export",
+                context: context,
+                callSid: searches.count == 1 && searches[0].label != "search" ? searches[0].label : nil,
+                detail: ["what": description, "calls": "\(calls)", "files": "\(files.count)"]
+            )
+        } catch {
+            try? FileManager.default.removeItem(atPath: work)
+            throw error
+        }
         let logger = self.logger
         let name = (top as NSString).lastPathComponent
         var total: Int64 = 1024
@@ -191,10 +199,7 @@ extension ConsoleResponder {
         }
         let entries = sized
         let body = ResponseBody(contentLength: Int(total)) { writer in
-            defer {
-                try? FileManager.default.removeItem(atPath: work)
-                exports.leave()
-            }
+            defer { try? FileManager.default.removeItem(atPath: work) }
             for (relative, absolute, size, mtime) in entries {
                 try await writer.write(
                     ByteBuffer(bytes: try TarStream.header(name: relative, size: size, mtime: mtime))
@@ -227,5 +232,19 @@ extension ConsoleResponder {
             ],
             body: body
         )
+    }
+
+    /// Work folders of exports whose download never ran to its end (the body's cleanup did not run) are
+    /// removed an hour on, before the next export starts.
+    static func removeStaleExports(in folder: String, olderThan seconds: Int = 3600) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        let cutoff = Date().addingTimeInterval(-Double(seconds))
+        for name in names {
+            let path = folder + "/" + name
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                let modified = attributes[.modificationDate] as? Date, modified < cutoff
+            else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 }
