@@ -47,6 +47,10 @@ let package = Package(
         ),
         fuzzer("FuzzByteRange", [.product(name: "Doors", package: exorec)]),
         fuzzer("FuzzWavHeaderRepair", [.product(name: "MediaStore", package: exorec)]),
+        fuzzer(
+            "FuzzConsoleInput",
+            [.product(name: "Console", package: exorec), .product(name: "Catalog", package: exorec)]
+        ),
         // The configuration parser lives in the executable target, which cannot be imported: its
         // files are compiled into this target through symlinks (Sources/FuzzConfig/*.swift).
         fuzzer(

@@ -12,6 +12,8 @@ Each implementation receives the same load from `exorec loadgen`, pinned to its 
   multinode   the real-time load through HAProxy onto two exorec nodes sharing a storage root and a
               catalog: CPU of each node and of the balancer (exorec only; tools/bench_cluster.py)
   callbacks   status callback store latency at 50/s, SQLite against PostgreSQL (exorec only)
+  console     the compliance console's call list with 10,000 calls: first page, deep page, searches
+              (median, p99) and the assets' size (exorec only; tools/bench_console.py)
 
 The C floor records mono only, at the start's media_format.sample_rate: at 16 and 24 kHz it does
 the same work; at dual8k it receives, parses and decodes the same bytes but writes both tracks'
@@ -24,7 +26,7 @@ Every run is verified sample by sample (`loadgen --verify`), except a mono-only 
 Method: docs/PERFORMANCE.md.
 
 Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
-                              [--only saturation|realtime|multinode|feed|callbacks] [--impls exorec,c_floor,python]
+                              [--only saturation|realtime|multinode|feed|callbacks|console] [--impls exorec,c_floor,python]
                               [--catalog-url postgres://…]
                               [--points mono8k,dual8k,mono16k,mono24k]
 """
@@ -46,6 +48,7 @@ from collections import Counter
 from pathlib import Path
 
 import bench_cluster
+import bench_console
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -418,7 +421,7 @@ def main():
     parser.add_argument("--saturation-frames", type=int, default=1000)
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
-    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "feed", "callbacks"])
+    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "feed", "callbacks", "console"])
     parser.add_argument("--catalog-url", help="PostgreSQL for the multinode and callbacks points "
                         "(default: a throwaway server from tools/pg-test-server, if it can start)")
     parser.add_argument("--points", default=",".join(SATURATION_POINTS),
@@ -520,6 +523,11 @@ def main():
             text, data = bench_cluster.callback_latency(args, Path(args.exorec), log)
             sections.append(text)
             all_results["callbacks"] = data
+        if args.only in (None, "console") and "exorec" in impls and not impls["exorec"].unavailable:
+            settle_io()
+            text, data = bench_console.console_latency(args, Path(args.exorec), log)
+            sections.append(text)
+            all_results["console"] = data
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -529,7 +537,7 @@ def main():
     (out / "results.json").write_text(json.dumps(all_results, indent=2))
     log(f"written {out / 'results.md'} and {out / 'results.json'}")
     # Only exorec's own losses fail the run: a peer that cannot keep up is a finding, not a fault.
-    inexact = [k for name, res in all_results.items() if name not in ("multinode", "feed", "callbacks")
+    inexact = [k for name, res in all_results.items() if name not in ("multinode", "feed", "callbacks", "console")
                for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
     if "multinode" in all_results and all_results["multinode"] and not all_results["multinode"]["exact"]:
         inexact.append("multinode")

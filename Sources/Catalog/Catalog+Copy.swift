@@ -53,7 +53,8 @@ extension Catalog {
     /// The nodes' runtime state (the node registry and the reconcilers' claims): neither copied nor replaced.
     /// A copy is an archive's move or a rebuild's result; the registry belongs to the processes running
     /// against the target, which write their rows again at their next heartbeat.
-    static let runtimeTables = [Table.nodes, Table.reconcileClaims]
+    /// The console's sessions (signed-in browsers) are runtime state too: a copy signs everyone out.
+    static let runtimeTables = [Table.nodes, Table.reconcileClaims, Table.consoleSessions]
 
     /// Tables whose rows the database refuses to change (see ``CatalogBackend/makeAppendOnly(_:on:)``).
     static let appendOnlyTables = [Table.audit]

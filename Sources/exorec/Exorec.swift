@@ -26,7 +26,7 @@ struct Exorec: AsyncParsableCommand {
         subcommands: [
             Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self,
             Hold.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self, Nodes.self, Demo.self,
-            Simulate.self,
+            Simulate.self, ConsoleCommand.self,
             Loadgen.self, BenchParser.self,
         ]
     )

@@ -43,6 +43,11 @@ struct CatalogMigration: Sendable {
             name: "node registry and reconcile claims",
             apply: { db, _ in try await createNodes(db) }
         ),
+        CatalogMigration(
+            version: 9,
+            name: "console sessions",
+            apply: { db, _ in try await createConsoleSessions(db) }
+        ),
     ]
 }
 

@@ -35,6 +35,8 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     private let source: (any ConsumerFeedSource)?
     private let pauses: (any CallPauseControl)?
     private let metrics: @Sendable () -> String
+    /// Routes handed over whole (the web console), or nil.
+    private let mount: (any InternalDoorMount)?
     let logger: Logger
     /// Refusals are logged once per kind per 10 s: a misconfigured consumer retrying in a loop does not
     /// flood the log.
@@ -45,8 +47,10 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         source: (any ConsumerFeedSource)?,
         pauses: (any CallPauseControl)? = nil,
         metrics: @escaping @Sendable () -> String,
+        mount: (any InternalDoorMount)? = nil,
         logger: Logger
     ) {
+        self.mount = mount
         self.configuration = configuration
         self.token = Array((configuration.token ?? "").utf8)
         self.source = source
@@ -63,6 +67,16 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     }
 
     func respond(to request: Request, context: DoorContext) async throws -> Response {
+        if let mount = self.mount {
+            let path = request.uri.path
+            if path == mount.pathPrefix || path.hasPrefix(mount.pathPrefix + "/") {
+                return try await mount.respond(
+                    to: request,
+                    context: context,
+                    media: DoorMediaServer(responder: self, source: self.source)
+                )
+            }
+        }
         // Only a pause or resume reads a body (after its head passed every check); elsewhere one that is
         // announced is never drained.
         let hasBody =
@@ -409,7 +423,8 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
 
     // MARK: - Media
 
-    private func serveMedia(id: String, range: String?, source: any ConsumerFeedSource) async -> Response {
+    /// Also what a mount serves media with (``DoorMediaServer``), behind its own checks.
+    func serveMedia(id: String, range: String?, source: any ConsumerFeedSource) async -> Response {
         let media: ServedMedia
         do {
             guard let found = try await source.media(id: id) else {

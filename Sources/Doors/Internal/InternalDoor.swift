@@ -18,12 +18,14 @@ public final class InternalDoor: Service, Sendable {
     ///   - pauses: what `POST /v1/calls/CALLSID/pause|resume` act on; nil leaves them off.
     ///   - metrics: the Prometheus text `/metrics` serves (read each scrape; must be thread-safe).
     ///   - connections: where the door counts the connections it closes (give it to `metrics` too).
+    ///   - mount: routes the door hands over whole under their prefix (the web console), or nil.
     public init(
         configuration: InternalDoorConfiguration,
         source: (any ConsumerFeedSource)?,
         pauses: (any CallPauseControl)? = nil,
         metrics: @escaping @Sendable () -> String,
         connections: DoorConnectionCounters = DoorConnectionCounters(door: "internal"),
+        mount: (any InternalDoorMount)? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(IngestError) {
@@ -34,6 +36,7 @@ public final class InternalDoor: Service, Sendable {
             source: source,
             pauses: pauses,
             metrics: metrics,
+            mount: mount,
             logger: logger
         )
         self.configuration = configuration
@@ -57,6 +60,7 @@ public final class InternalDoor: Service, Sendable {
                         "consumer_api":
                             "\(offReason == nil ? "/v1/events, /v1/media/ID, /v1/calls/CALLSID/pause|resume" : "off")",
                         "metrics": "/metrics",
+                        "console": "\(mount.map { $0.pathPrefix + "/" } ?? "off")",
                     ]
                 )
                 if let offReason, configuration.token != nil {

@@ -70,7 +70,8 @@ public struct ExorecPipeline: Sendable {
         logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onPlatformListening: @escaping @Sendable (Int) -> Void = { _ in },
-        onInternalListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onInternalListening: @escaping @Sendable (Int) -> Void = { _ in },
+        internalMount: (@Sendable (Catalog, StorageLayout) throws -> (any InternalDoorMount)?)? = nil
     ) async throws -> ExorecPipeline {
         try configuration.callbacks.validate()
         try configuration.api.validate()
@@ -153,6 +154,7 @@ public struct ExorecPipeline: Sendable {
             let counters = platformDoor.counters
             let platformConnections = platformDoor.connections
             let internalConnections = DoorConnectionCounters(door: "internal")
+            let mount = try internalMount?(catalog, layout)
             internalDoor = try InternalDoor(
                 configuration: configuration.api,
                 source: CatalogConsumerFeed(catalog: catalog, layout: layout),
@@ -162,6 +164,7 @@ public struct ExorecPipeline: Sendable {
                         + internalConnections.prometheusText(header: false) + heartbeat.prometheusText()
                 },
                 connections: internalConnections,
+                mount: mount,
                 logger: logger,
                 onListening: onInternalListening
             )

@@ -22,7 +22,8 @@ struct Serve: AsyncParsableCommand {
             each call's recording from the durable queue (retrying while the platform publishes it) \
             and asks Call Details about calls whose terminal callback never came. GET /healthz is on the \
             stream door; GET /v1/events, GET /v1/media/ID (api.token) and GET /metrics (Prometheus) \
-            are on the internal door, api.host:api.port (loopback by default). At start it repairs streams \
+            are on the internal door, api.host:api.port (loopback by default), and so is the compliance \
+            web console, /console/, when console.users lists anyone (docs/CONSOLE.md). At start it repairs streams \
             a crash left open and resumes pending downloads, and raises its descriptor limit to the hard \
             limit (the stream capacity that gives is logged). SIGINT or SIGTERM finishes every open stream before \
             it exits.
@@ -142,7 +143,8 @@ struct Serve: AsyncParsableCommand {
                 onPlatformListening: { port in
                     readiness.up(.platform, "exorec: platform door on \(callbacksHost):\(port)")
                 },
-                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") }
+                onInternalListening: { port in readiness.up(.internal, "exorec: internal door on \(apiHost):\(port)") },
+                internalMount: try ConsoleSetup.mount(file: file, logger: logger)
             )
         } catch let error as IngestError {
             throw ValidationError(error.description)

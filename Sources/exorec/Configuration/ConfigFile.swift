@@ -65,6 +65,8 @@ struct ConfigFile {
     /// Placing calls, fetching recordings, the catalog (`PipelineConfigFile`).
     var pipeline = PipelineConfigFile()
     var node = NodeConfigFile()
+    /// The web console (`console.*`, `ConsoleConfigFile`).
+    var console = ConsoleConfigFile()
     var logLevel: String?
     /// `storage.group`: the group every created file and folder is given (`FilePermissions`).
     var storageGroup: String?
@@ -109,12 +111,13 @@ struct ConfigFile {
         guard let node else { return }
         let root = try Section(node, path: "")
         try root.only(
-            Set(["storage", "ingest", "recording", "callbacks", "api", "logging", "node"]).union(
+            Set(["storage", "ingest", "recording", "callbacks", "api", "logging", "node", "console"]).union(
                 PipelineConfigFile.sections
             )
         )
         try self.pipeline.apply(root)
         try self.node.apply(root)
+        try self.console.apply(root)
         if let node = root.value("storage"), node.mapping != nil {
             let storage = try Section(node, path: "storage")
             try storage.only(["root", "group"])

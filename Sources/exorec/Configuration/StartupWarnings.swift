@@ -8,6 +8,7 @@ import MediaStore
 /// - the example credentials of `config/exorec.example.yaml` (`exotel` / `change-me`) or one of its example
 ///   tokens in use;
 /// - ingest authentication disabled (`ingest.auth.disabled: true`): anyone who reaches the port can stream;
+/// - the console on a non-loopback `api.host` without `console.secure_cookies` (a TLS proxy in front);
 /// - `calls.public_url` in plain `http://` (or `ws://`) for a host that is not loopback: the stream
 ///   credentials and the callback token would cross the network in clear text.
 struct StartupWarnings {
@@ -50,6 +51,18 @@ struct StartupWarnings {
                     )
                 )
             }
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(file.api.host) || file.api.host.hasPrefix("127.")
+        if !file.console.users.isEmpty, !loopback, !file.console.secureCookies {
+            warnings.append(
+                Warning(
+                    code: "console-plain-http",
+                    message:
+                        "the console is on and api.host \(file.api.host) is not loopback, but console.secure_cookies is "
+                        + "off: sign-ins and session cookies would cross the network in clear text; put a "
+                        + "TLS-terminating proxy in front and set console.secure_cookies: true (docs/CONSOLE.md)"
+                )
+            )
         }
         if ingest.authDisabled {
             warnings.append(

@@ -1,0 +1,1 @@
+../../../Sources/exorec/Configuration/ConsoleConfigFile.swift
