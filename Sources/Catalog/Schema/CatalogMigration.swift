@@ -43,6 +43,7 @@ struct CatalogMigration: Sendable {
             name: "node registry and reconcile claims",
             apply: { db, _ in try await createNodes(db) }
         ),
+        CatalogMigration(version: 9, name: "object archive", apply: { db, _ in try await createObjectArchive(db) }),
     ]
 }
 

@@ -4,6 +4,7 @@ import ExotelClient
 import Ingest
 import Logging
 import MediaStore
+import ObjectStore
 import Orchestrator
 import ServiceLifecycle
 import Synchronization
@@ -147,9 +148,21 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
+        // The object archive (archive.s3, docs/ARCHIVE.md): a service beside the pipeline's, on its catalog.
+        var services = pipeline.serviceConfigurations
+        let archiveStore: S3Client?
+        if let archive = try setup.objectArchiveConfiguration(actor: "archiver:\(pipeline.heartbeat.configuration.id)") {
+            let store = S3Client(configuration: archive.s3, logger: logger)
+            let archiver = ObjectArchiver(configuration: archive, catalog: pipeline.catalog, client: store, logger: logger)
+            services.append(.init(service: archiver, successTerminationBehavior: .gracefullyShutdownGroup))
+            archiveStore = store
+        } else {
+            archiveStore = nil
+        }
+        defer { if let archiveStore { Task { try? await archiveStore.shutdown() } } }
         let group = ServiceGroup(
             configuration: .init(
-                services: pipeline.serviceConfigurations,
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
