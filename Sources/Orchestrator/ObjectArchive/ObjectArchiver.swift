@@ -137,7 +137,8 @@ public final class ObjectArchiver: Service, Sendable {
 
     // MARK: - Queueing
 
-    func enqueueFinished() async throws -> Int {
+    /// Queues what is finished and not queued yet (media, sidecars, `call.json`); returns how many files.
+    public func enqueueFinished() async throws -> Int {
         var added = 0
         while true {
             let n = try await self.catalog.enqueueFinishedMediaForArchive(limit: 500)
