@@ -10,7 +10,8 @@ Reads the store from EXOREC_TEST_S3_ENDPOINT, EXOREC_TEST_S3_ACCESS_KEY, EXOREC_
                                                   sha256: of the bytes GetObject returns
   s3_outside.py delete BUCKET KEY VERSION [--bypass]   {"deleted": true} or {"refused": "<error code>"}
   s3_outside.py overwrite BUCKET KEY              PutObject of other bytes: a new version; {"version_id": …}
-  s3_outside.py legal-hold-off BUCKET KEY VERSION
+  s3_outside.py open-multipart BUCKET KEY        a multipart upload with one part, left open (a killed uploader)
+  s3_outside.py open-uploads BUCKET PREFIX        [{key, upload_id}] still open
 """
 import hashlib
 import json
@@ -52,7 +53,12 @@ def main(argv):
         bucket, key, version = argv[1:4]
         head = s3.head_object(Bucket=bucket, Key=key, VersionId=version, ChecksumMode="ENABLED")
         body = s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
-        hold = s3.get_object_legal_hold(Bucket=bucket, Key=key, VersionId=version)["LegalHold"]["Status"]
+        try:
+            hold = s3.get_object_legal_hold(Bucket=bucket, Key=key, VersionId=version)["LegalHold"]["Status"]
+        except botocore.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchObjectLegalHold":
+                raise
+            hold = "OFF"  # never set
         retention = s3.get_object_retention(Bucket=bucket, Key=key, VersionId=version)["Retention"]
         out = {"size": head["ContentLength"], "checksum_sha256": head.get("ChecksumSHA256"),
                "lock_mode": retention["Mode"], "retain_until": retention["RetainUntilDate"].timestamp(),
@@ -71,6 +77,13 @@ def main(argv):
     elif command == "legal-hold-off":
         s3.put_object_legal_hold(Bucket=argv[1], Key=argv[2], VersionId=argv[3], LegalHold={"Status": "OFF"})
         out = {"ok": True}
+    elif command == "open-multipart":
+        upload = s3.create_multipart_upload(Bucket=argv[1], Key=argv[2])
+        s3.upload_part(Bucket=argv[1], Key=argv[2], UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 5242880)
+        out = {"upload_id": upload["UploadId"]}
+    elif command == "open-uploads":
+        r = s3.list_multipart_uploads(Bucket=argv[1], Prefix=argv[2])
+        out = [{"key": u["Key"], "upload_id": u["UploadId"]} for u in r.get("Uploads", [])]
     else:
         sys.exit(f"unknown command {command}")
     json.dump(out, sys.stdout)

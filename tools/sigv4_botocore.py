@@ -14,11 +14,20 @@ import base64
 import datetime
 import json
 import sys
+import types
 from urllib.parse import quote
 
 import botocore.auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+
+class RecordingSigner(botocore.auth.S3SigV4Auth):
+    """botocore's S3 signer, keeping the canonical request it signed."""
+
+    def canonical_request(self, request):
+        self.signed_canonical_request = super().canonical_request(request)
+        return self.signed_canonical_request
 
 
 def main():
@@ -37,11 +46,12 @@ def main():
             params=[tuple(pair) for pair in r["query"]],
         )
         if r.get("unsigned"):
-            request.context["payload_signing_enabled"] = False
-        signer = botocore.auth.S3SigV4Auth(credentials, "s3", doc["region"])
+            # As a client configured with s3={"payload_signing_enabled": False} asks.
+            request.context["client_config"] = types.SimpleNamespace(s3={"payload_signing_enabled": False})
+        signer = RecordingSigner(credentials, "s3", doc["region"])
         signer.add_auth(request)
         out.append({
-            "canonical_request": signer.canonical_request(request),
+            "canonical_request": signer.signed_canonical_request,
             "authorization": request.headers["Authorization"],
         })
     json.dump(out, sys.stdout)
