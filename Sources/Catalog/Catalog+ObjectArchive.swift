@@ -334,7 +334,8 @@ extension Catalog {
                 counts[try row.choice("state", as: ArchiveJobState.self, reading: "archive job")] = try row.value("n")
             }
             let objects = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
-                .column(SQLFunction("COALESCE", args: SQLFunction("SUM", args: SQLColumn("bytes")), SQLLiteral.numeric("0")), as: "b")
+                // SUM of a BIGINT is NUMERIC in PostgreSQL: cast back.
+                .column(SQLRaw("CAST(COALESCE(SUM(bytes), 0) AS BIGINT)"), as: "b")
                 .from(Table.archivedObjects).first()
             let pending = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
                 .from(Table.archivedObjects)
