@@ -55,33 +55,33 @@ public struct StoredObject: Sendable, Hashable {
 public final class S3Client: Sendable {
     public let configuration: S3Configuration
     private let http: HTTPClient
-    private let ownsHTTPClient: Bool
     private let signer: SigV4Signer
     private let logger: Logger
 
     public init(configuration: S3Configuration, httpClient: HTTPClient? = nil, logger: Logger) {
         self.configuration = configuration
-        if let httpClient {
-            self.http = httpClient
-            self.ownsHTTPClient = false
-        } else {
-            var config = HTTPClient.Configuration()
-            config.redirectConfiguration = .disallow
-            config.timeout = .init(connect: .seconds(10), read: .seconds(60))
-            config.decompression = .disabled
-            self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
-            self.ownsHTTPClient = true
-        }
+        self.http = httpClient ?? Self.sharedHTTPClient
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         var logger = logger
         logger[metadataKey: "s3.bucket"] = "\(configuration.bucket)"
         self.logger = logger
     }
 
-    /// Shuts the HTTP client down when this client made it.
-    public func shutdown() async throws {
-        if self.ownsHTTPClient { try await self.http.shutdown() }
-    }
+    /// The process's client for object stores, made at first use and never shut down (as AHC's own
+    /// `HTTPClient.shared`, which cannot be used here: it follows redirects, and a signed request must not
+    /// be replayed to another host). A client of its own per ``S3Client`` would have to be shut down on
+    /// every path, the failed start-ups of `serve` included.
+    static let sharedHTTPClient: HTTPClient = {
+        var config = HTTPClient.Configuration()
+        config.redirectConfiguration = .disallow
+        config.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        config.decompression = .disabled
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
+    }()
+
+    /// Shuts down an HTTP client given to ``init(configuration:httpClient:logger:)`` is the giver's job; the
+    /// shared one lives as long as the process. Kept so callers need not know which.
+    public func shutdown() async throws {}
 
     // MARK: - Uploads
 

@@ -44,6 +44,8 @@ struct ObjectArchiveCommandTests {
         var ok: Bool
     }
 
+    static let apiToken = "archive-test-token-0123456789"
+
     /// A demo archive (5 calls: 3 with a stream and a recording) and a configuration sealing it in a new bucket.
     static func demoArchive(
         mode: String = "compliance",
@@ -76,6 +78,7 @@ struct ObjectArchiveCommandTests {
 
             """
         if let catalogURL { yaml += "catalog:\n  url: \"\(catalogURL)\"\n" }
+        yaml += "api:\n  port: 0\n  token: \(Self.apiToken)\ningest:\n  port: 0\n  auth: {disabled: true}\n"
         try yaml.write(toFile: config, atomically: true, encoding: .utf8)
         return (storage, config, bucket)
     }
@@ -241,6 +244,66 @@ struct ObjectArchiveCommandTests {
         #expect(try await S3TestStore.outside(["open-uploads", bucket, ""]) == "[]")
         let verified = try await Self.exorec(["verify", "--remote"], config: config)
         #expect(verified.status == 0, "\(verified.output) \(verified.errors)")
+    }
+}
+
+extension ObjectArchiveCommandTests {
+    /// With `archive.keep_local`, local media are evicted after their upload (sidecars and `call.json` stay);
+    /// then `exorec verify` checks them in the bucket, `exorec export` exports them from it, and `serve`'s
+    /// `GET /v1/media/ID` serves a range of one from it.
+    @Test func evictedMediaAreReadFromTheBucket() async throws {
+        let (storage, config, _) = try await Self.demoArchive(mode: "governance", keepLocal: "1s")
+        let before = Self.files(storage)
+        let media = before.filter { $0.hasSuffix(".wav") || $0.hasSuffix(".mp3") }
+        var digests: [String: String] = [:]
+        for path in media { digests[path] = try Self.sha256("\(storage)/\(path)") }
+        let first = try await Self.exorec(["archive", "upload", "-q"], config: config)
+        try #require(first.status == 0, "\(first.output) \(first.errors)")
+        // Eviction waits for keep_local (1 s) after the upload: run the archiver until it has evicted them all.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var evicted = 0
+        while evicted < media.count, ContinuousClock.now < deadline {
+            let run = try await Self.exorec(["archive", "upload", "--json"], config: config)
+            try #require(run.status == 0, "\(run.output) \(run.errors)")
+            evicted += try JSONDecoder().decode(UploadReport.self, from: Data(run.output.utf8)).evicted
+        }
+        #expect(evicted == media.count)
+        #expect(Self.files(storage) == before.filter { !media.contains($0) }, "sidecars and call.json stay")
+
+        let verified = try await Self.exorec(["verify", "--json"], config: config)
+        #expect(verified.status == 0, "evicted files are checked in the bucket: \(verified.output) \(verified.errors)")
+        #expect(verified.output.contains("\"ok\":\(media.count)"), "\(verified.output)")
+
+        let wav = try #require(media.first { $0.hasSuffix(".wav") })
+        let callSid = try #require(wav.split(separator: "/").dropLast().last.map(String.init))
+        let destination = makeTemporaryDirectory() + "/export"
+        let exported = try await Self.exorec(["export", destination, "--call-sid", callSid, "-q"], config: config)
+        #expect(exported.status == 0, "\(exported.output) \(exported.errors)")
+        let exportedFiles = (FileManager.default.enumerator(atPath: destination)?.allObjects as? [String] ?? [])
+        let exportedWav = try #require(exportedFiles.first { $0.hasSuffix(".wav") }, "\(exportedFiles)")
+        #expect(try Self.sha256("\(destination)/\(exportedWav)") == digests[wav])
+        #expect(!FileManager.default.fileExists(atPath: "\(storage)/\(wav)"), "evicted again after the export")
+
+        let server = try ExorecProcess(
+            ["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0"],
+            environment: S3TestStore.credentialsEnvironment
+        )
+        _ = try await server.waitForListening()
+        let api = try await server.waitForDoor("internal")
+        let id = try HoldRetentionCommandTests.sqlite(
+            "\(storage)/catalog.sqlite",
+            "SELECT media_id FROM media_files WHERE path = '\(wav)';"
+        )
+        let body = makeTemporaryDirectory() + "/range"
+        let status = try await OutsideReader.run([
+            "curl", "-s", "-o", body, "-w", "%{http_code}", "-H", "Authorization: Bearer \(Self.apiToken)",
+            "-H", "Range: bytes=100-4195", "http://127.0.0.1:\(api)/v1/media/\(id)",
+        ])
+        #expect(status == "206")
+        let whole = try Data(contentsOf: URL(fileURLWithPath: "\(destination)/\(exportedWav)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: body)) == whole[100...4195])
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.standardError)")
     }
 }
 

@@ -4,7 +4,6 @@ import ExotelClient
 import Ingest
 import Logging
 import MediaStore
-import ObjectStore
 import Orchestrator
 import ServiceLifecycle
 import Synchronization
@@ -135,8 +134,13 @@ struct Serve: AsyncParsableCommand {
         let pipeline: ExorecPipeline
         let readiness = ReadinessLines()
         do {
+            var configuration = setup.pipelineConfiguration()
+            // The object archive (archive.s3, docs/ARCHIVE.md): its archiver runs among the pipeline's services.
+            configuration.objectArchive = try setup.objectArchiveConfiguration(
+                actor: "archiver:\(configuration.node.id)"
+            )
             pipeline = try await ExorecPipeline.open(
-                configuration: setup.pipelineConfiguration(),
+                configuration: configuration,
                 client: client,
                 logger: logger,
                 onListening: { port in readiness.up(.stream, "exorec: listening on \(host):\(port)") },
@@ -148,21 +152,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        // The object archive (archive.s3, docs/ARCHIVE.md): a service beside the pipeline's, on its catalog.
-        var services = pipeline.serviceConfigurations
-        let archiveStore: S3Client?
-        if let archive = try setup.objectArchiveConfiguration(actor: "archiver:\(pipeline.heartbeat.configuration.id)") {
-            let store = S3Client(configuration: archive.s3, logger: logger)
-            let archiver = ObjectArchiver(configuration: archive, catalog: pipeline.catalog, client: store, logger: logger)
-            services.append(.init(service: archiver, successTerminationBehavior: .gracefullyShutdownGroup))
-            archiveStore = store
-        } else {
-            archiveStore = nil
-        }
-        defer { if let archiveStore { Task { try? await archiveStore.shutdown() } } }
         let group = ServiceGroup(
             configuration: .init(
-                services: services,
+                services: pipeline.serviceConfigurations,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

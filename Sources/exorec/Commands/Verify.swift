@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Logging
 import MediaStore
+import ObjectStore
 import Orchestrator
 import Synchronization
 
@@ -83,11 +84,19 @@ struct Verify: AsyncParsableCommand {
         let setup = try self.options.setup()
         let logger = self.options.logger(label: "exorec.verify", file: setup.file)
         let bar = TerminalProgressBar(unlessQuiet: self.quiet)
+        let archive = try setup.objectArchiveConfiguration(actor: "cli")
         let report = try await bar.running {
             try await setup.withExistingCatalog(logger: logger) { catalog in
-                try await ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger).verify(
-                    self.selection
-                ) {
+                var verifier = ArchiveVerifier(catalog: catalog, layout: setup.layout, actor: "cli", logger: logger)
+                // Files the object archive evicted are checked in its bucket (docs/ARCHIVE.md).
+                if let archive {
+                    verifier.archive = ArchivedMediaSource(
+                        catalog: catalog,
+                        client: S3Client(configuration: archive.s3, logger: logger),
+                        layout: setup.layout
+                    )
+                }
+                return try await verifier.verify(self.selection) {
                     bar.show(files: $0.filesDone, of: $0.filesTotal, bytes: $0.bytesDone, of: $0.bytesTotal)
                 }
             }
