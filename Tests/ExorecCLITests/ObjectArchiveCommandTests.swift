@@ -307,6 +307,47 @@ extension ObjectArchiveCommandTests {
     }
 }
 
+extension ObjectArchiveCommandTests {
+    /// `exorec serve` archives on its own: killed (SIGKILL) as soon as its first object is in the bucket, and
+    /// started again, it finishes the queue, and the bucket holds exactly one version per file.
+    @Test func serveArchivesAndResumesAfterAKill() async throws {
+        let (storage, config, bucket) = try await Self.demoArchive(mode: "governance")
+        let files = Self.files(storage)
+        func serve() throws -> ExorecProcess {
+            try ExorecProcess(
+                ["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0", "--log-level", "info"],
+                environment: S3TestStore.credentialsEnvironment
+            )
+        }
+        let first = try serve()
+        _ = try await first.waitForListening()
+        var deadline = ContinuousClock.now + .seconds(60)
+        while try await Self.versions(bucket).isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+
+        let second = try serve()
+        _ = try await second.waitForListening()
+        deadline = ContinuousClock.now + .seconds(90)
+        var done = 0
+        while done < files.count, ContinuousClock.now < deadline {
+            let status = try await Self.exorec(["archive", "status", "--json"], config: config)
+            let counts = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
+            done = counts?["objects"] as? Int ?? 0
+            if done < files.count { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0, "\(second.standardError)")
+        #expect(done == files.count, "\(second.standardError)")
+        let versions = try await Self.versions(bucket)
+        #expect(versions.map(\.key).sorted() == files.map { "exorec/\($0)" }, "one version per file")
+        let verified = try await Self.exorec(["verify", "--remote"], config: config)
+        #expect(verified.status == 0, "\(verified.output) \(verified.errors)")
+    }
+}
+
 /// The test object store `tools/s3-test-server` started (its environment), and boto3 through `tools/s3_outside.py`.
 enum S3TestStore {
     static let environment = ProcessInfo.processInfo.environment

@@ -21,3 +21,4 @@ int FuzzCampaignFile_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzByteRange_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzWavHeaderRepair_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzConfig_main(int argc, char **argv) { return run(argc, argv); }
+int FuzzS3Response_main(int argc, char **argv) { return run(argc, argv); }

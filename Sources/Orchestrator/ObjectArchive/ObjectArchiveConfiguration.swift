@@ -18,8 +18,9 @@ public struct ObjectArchiveConfiguration: Sendable {
     public var storageRoot: String
     /// Who uploads, in the audit log (`archiver:<node>`).
     public var actor: String
-    /// How long a claim holds a job; renewed while an upload runs.
-    public var lease: Duration = .seconds(120)
+    /// How long a claim holds a job; renewed every third of it while the upload runs, so a job whose process
+    /// died is taken up by another within one lease.
+    public var lease: Duration = .seconds(30)
     /// How often the service looks for new work when idle.
     public var pollInterval: Duration = .seconds(2)
     /// Attempts before a job that keeps failing for a non-transient reason is marked failed.

@@ -174,6 +174,15 @@ public final class ObjectArchiver: Service, Sendable {
         let key = self.configuration.key(for: job.path)
         var logger = self.logger
         logger[metadataKey: "archive.path"] = "\(LogText.escaped(job.path))"
+        // The lease is renewed while the upload runs (a large file may take longer than one lease).
+        let lease = self.configuration.lease
+        let renewal = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: lease / 3)
+                try await self.catalog.renewArchiveLease(job, until: Timestamp.now().advanced(by: lease))
+            }
+        }
+        defer { renewal.cancel() }
         do {
             let (object, adopted) = try await self.upload(job, key: key)
             try await self.catalog.completeArchiveJob(job, object: object, actor: self.configuration.actor)
