@@ -26,7 +26,17 @@ public struct S3XML: Sendable, Hashable {
     }
 
     /// Parses a document; nil when it is not well-formed XML or exceeds the limits.
+    ///
+    /// Only UTF-8 without a document type is handed to the parser: S3 sends nothing else, and Foundation's
+    /// parser traps on an element name that is not valid UTF-8 (found by `FuzzS3Response`), while a DTD could
+    /// declare entities to expand.
     public static func parse(_ data: Data) -> S3XML? {
+        guard let text = String(validating: data, as: UTF8.self) else { return nil }
+        let head = text.prefix(200).lowercased()
+        if head.contains("encoding="), !(head.contains("encoding=\"utf-8\"") || head.contains("encoding='utf-8'")) {
+            return nil
+        }
+        if text.contains("<!") { return nil }  // DOCTYPE, ENTITY, CDATA, comments: none in S3's answers
         let delegate = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.shouldResolveExternalEntities = false
