@@ -1,14 +1,15 @@
 import Foundation
 
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-
-/// An S3 response body as a small element tree, parsed with Foundation's `XMLParser` (libxml2; no
-/// dependency beyond the toolchain, and S3's documents are a few flat elements, which a tree reads as
-/// easily as a decoder would). The store's bytes are hostile: the body is bounded before it gets here
-/// (``S3Client``), and the parser refuses documents deeper than ``maxDepth`` or with more than
-/// ``maxElements`` elements; external entities are not resolved.
+/// An S3 response body as a small element tree, read by a strict parser of its own.
+///
+/// S3's answers are a few flat elements: a declaration, elements, attributes (namespaces), text and the five
+/// predefined entities plus character references. That, and nothing else, is what this reads; DTDs,
+/// processing instructions, comments and CDATA are refused. Foundation's `XMLParser` (libxml2) was the first
+/// choice and is not used: `FuzzS3Response` found it trapping on an element name that is not UTF-8 and
+/// crashing (a null `strlen`) on an empty processing instruction, and a store's bytes are hostile. No XML
+/// library of the package set is needed for so small a grammar. The body is bounded before it gets here
+/// (``S3Client``); the parser refuses documents deeper than ``maxDepth`` or with more than ``maxElements``
+/// elements, and is linear in the input.
 public struct S3XML: Sendable, Hashable {
     public var name: String
     public var text: String
@@ -25,25 +26,11 @@ public struct S3XML: Sendable, Hashable {
         self.children = children
     }
 
-    /// Parses a document; nil when it is not well-formed XML or exceeds the limits.
-    ///
-    /// Only UTF-8 without a document type is handed to the parser: S3 sends nothing else, and Foundation's
-    /// parser traps on an element name that is not valid UTF-8 (found by `FuzzS3Response`), while a DTD could
-    /// declare entities to expand.
+    /// Parses a document; nil when it is not well-formed (in the subset above), not UTF-8, or over the limits.
     public static func parse(_ data: Data) -> S3XML? {
-        guard let text = String(validating: data, as: UTF8.self) else { return nil }
-        let head = text.prefix(200).lowercased()
-        if head.contains("encoding="), !(head.contains("encoding=\"utf-8\"") || head.contains("encoding='utf-8'")) {
-            return nil
-        }
-        if text.contains("<!") { return nil }  // DOCTYPE, ENTITY, CDATA, comments: none in S3's answers
-        let delegate = TreeBuilder()
-        let parser = XMLParser(data: data)
-        parser.shouldResolveExternalEntities = false
-        parser.shouldProcessNamespaces = false
-        parser.delegate = delegate
-        guard parser.parse(), !delegate.failed, let root = delegate.root else { return nil }
-        return root
+        guard String(validating: data, as: UTF8.self) != nil else { return nil }
+        var reader = Reader(bytes: [UInt8](data))
+        return reader.document()
     }
 
     /// The first child named `name` (local name: a namespace prefix is ignored).
@@ -62,56 +49,155 @@ public struct S3XML: Sendable, Hashable {
         return String(self.name[self.name.index(after: colon)...])
     }
 
-    /// Builds the tree; not `Sendable`, one parse owns it.
-    private final class TreeBuilder: NSObject, XMLParserDelegate {
-        var stack: [S3XML] = []
-        var root: S3XML?
-        var count = 0
-        var failed = false
+    /// The parser: one pass over the bytes, an index that only moves forward.
+    private struct Reader {
+        let bytes: [UInt8]
+        var index = 0
+        var elements = 0
 
-        func parser(
-            _ parser: XMLParser,
-            didStartElement elementName: String,
-            namespaceURI: String?,
-            qualifiedName: String?,
-            attributes: [String: String] = [:]
-        ) {
-            self.count += 1
-            if self.stack.count >= S3XML.maxDepth || self.count > S3XML.maxElements || self.root != nil {
-                self.failed = true
-                parser.abortParsing()
-                return
-            }
-            self.stack.append(S3XML(name: elementName))
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var atEnd: Bool { self.index >= self.bytes.count }
+        var current: UInt8? { self.atEnd ? nil : self.bytes[self.index] }
+
+        func starts(with text: String) -> Bool {
+            let pattern = Array(text.utf8)
+            guard self.index + pattern.count <= self.bytes.count else { return false }
+            return Array(self.bytes[self.index..<(self.index + pattern.count)]) == pattern
         }
 
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            guard !self.stack.isEmpty else { return }
-            let index = self.stack.count - 1
-            if self.stack[index].text.utf8.count + string.utf8.count <= S3XML.maxTextBytes {
-                self.stack[index].text += string
+        mutating func skipSpace() {
+            while let byte = self.current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+                self.index += 1
             }
         }
 
-        func parser(
-            _ parser: XMLParser,
-            didEndElement elementName: String,
-            namespaceURI: String?,
-            qualifiedName: String?
-        ) {
-            guard let done = self.stack.popLast() else {
-                self.failed = true
-                parser.abortParsing()
-                return
+        mutating func document() -> S3XML? {
+            if self.starts(with: "\u{FEFF}") { self.index += 3 }
+            self.skipSpace()
+            if self.starts(with: "<?xml") {
+                guard let end = self.find("?>") else { return nil }
+                let declaration = String(decoding: self.bytes[self.index..<end], as: UTF8.self).lowercased()
+                if declaration.contains("encoding="),
+                    !(declaration.contains("\"utf-8\"") || declaration.contains("'utf-8'"))
+                {
+                    return nil
+                }
+                self.index = end + 2
+                self.skipSpace()
             }
-            if self.stack.isEmpty {
-                self.root = done
-            } else {
-                self.stack[self.stack.count - 1].children.append(done)
+            guard let root = self.element(depth: 0) else { return nil }
+            self.skipSpace()
+            return self.atEnd ? root : nil
+        }
+
+        func find(_ text: String) -> Int? {
+            let pattern = Array(text.utf8)
+            var i = self.index
+            while i + pattern.count <= self.bytes.count {
+                if self.bytes[i] == pattern[0], Array(self.bytes[i..<(i + pattern.count)]) == pattern { return i }
+                i += 1
+            }
+            return nil
+        }
+
+        static func isNameByte(_ byte: UInt8) -> Bool {
+            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "-") || byte >= 0x80
+        }
+
+        mutating func name() -> String? {
+            let start = self.index
+            while let byte = self.current, Self.isNameByte(byte), self.index - start < 256 { self.index += 1 }
+            guard self.index > start, let first = self.bytes[start...].first,
+                !(first >= 0x30 && first <= 0x39) && first != UInt8(ascii: "-") && first != UInt8(ascii: ".")
+            else { return nil }
+            return String(decoding: self.bytes[start..<self.index], as: UTF8.self)
+        }
+
+        mutating func element(depth: Int) -> S3XML? {
+            self.elements += 1
+            guard depth < S3XML.maxDepth, self.elements <= S3XML.maxElements, self.current == UInt8(ascii: "<")
+            else { return nil }
+            self.index += 1
+            guard let name = self.name() else { return nil }
+            // Attributes (xmlns, …): read and dropped.
+            while true {
+                self.skipSpace()
+                guard let byte = self.current else { return nil }
+                if byte == UInt8(ascii: "/") {
+                    guard self.starts(with: "/>") else { return nil }
+                    self.index += 2
+                    return S3XML(name: name)
+                }
+                if byte == UInt8(ascii: ">") {
+                    self.index += 1
+                    break
+                }
+                guard self.name() != nil else { return nil }
+                self.skipSpace()
+                guard self.current == UInt8(ascii: "=") else { return nil }
+                self.index += 1
+                self.skipSpace()
+                guard let quote = self.current, quote == UInt8(ascii: "\"") || quote == UInt8(ascii: "'") else {
+                    return nil
+                }
+                self.index += 1
+                while let byte = self.current, byte != quote {
+                    guard byte != UInt8(ascii: "<") else { return nil }
+                    self.index += 1
+                }
+                guard !self.atEnd else { return nil }
+                self.index += 1
+            }
+            var node = S3XML(name: name)
+            var text: [UInt8] = []
+            while true {
+                guard let byte = self.current else { return nil }
+                if byte == UInt8(ascii: "<") {
+                    if self.starts(with: "</") {
+                        self.index += 2
+                        guard self.name() == name else { return nil }
+                        self.skipSpace()
+                        guard self.current == UInt8(ascii: ">") else { return nil }
+                        self.index += 1
+                        node.text = String(decoding: text, as: UTF8.self)
+                        return node
+                    }
+                    if self.starts(with: "<!") || self.starts(with: "<?") { return nil }
+                    guard let child = self.element(depth: depth + 1) else { return nil }
+                    node.children.append(child)
+                } else if byte == UInt8(ascii: "&") {
+                    guard let decoded = self.reference() else { return nil }
+                    if text.count + decoded.count <= S3XML.maxTextBytes { text += decoded }
+                } else {
+                    if text.count < S3XML.maxTextBytes { text.append(byte) }
+                    self.index += 1
+                }
             }
         }
 
-        func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) { self.failed = true }
+        /// `&amp;` and the other four, `&#NN;`, `&#xHH;`: the bytes they stand for.
+        mutating func reference() -> [UInt8]? {
+            guard let end = self.bytes[self.index...].prefix(12).firstIndex(of: UInt8(ascii: ";")) else { return nil }
+            let body = String(decoding: self.bytes[(self.index + 1)..<end], as: UTF8.self)
+            self.index = end + 1
+            switch body {
+            case "amp": return Array("&".utf8)
+            case "lt": return Array("<".utf8)
+            case "gt": return Array(">".utf8)
+            case "quot": return Array("\"".utf8)
+            case "apos": return Array("'".utf8)
+            default:
+                guard body.hasPrefix("#") else { return nil }
+                let digits = body.dropFirst()
+                let value =
+                    digits.hasPrefix("x") ? UInt32(digits.dropFirst(), radix: 16) : UInt32(digits, radix: 10)
+                guard let value, let scalar = Unicode.Scalar(value), value != 0 else { return nil }
+                return Array(String(Character(scalar)).utf8)
+            }
+        }
     }
 }
 
