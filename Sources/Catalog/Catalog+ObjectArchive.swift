@@ -19,6 +19,12 @@ extension Catalog {
                         "NOT EXISTS (SELECT 1 FROM \(Table.archiveQueue) q WHERE q.path = \(Table.mediaFiles).path)"
                     )
                 )
+                // Archived already (a rebuilt catalog carries the objects over, not the queue).
+                .where(
+                    SQLRaw(
+                        "NOT EXISTS (SELECT 1 FROM \(Table.archivedObjects) o WHERE o.path = \(Table.mediaFiles).path)"
+                    )
+                )
                 .orderBy("path").limit(max(1, limit)).all()
             var added = 0
             for row in rows {
@@ -62,6 +68,12 @@ extension Catalog {
                     SQLRaw(
                         "NOT EXISTS (SELECT 1 FROM \(Table.archiveQueue) q WHERE q.call_sid = \(Table.calls).call_sid "
                             + "AND q.kind = 'call')"
+                    )
+                )
+                .where(
+                    SQLRaw(
+                        "NOT EXISTS (SELECT 1 FROM \(Table.archivedObjects) o WHERE o.call_sid = \(Table.calls).call_sid "
+                            + "AND o.kind = 'call')"
                     )
                 )
                 .orderBy("terminal_at").limit(max(1, limit)).all().map(CallRecord.init(row:))

@@ -229,7 +229,8 @@ public final class ObjectArchiver: Service, Sendable {
         {
             return (self.record(job, key: key, version: version, sha256: sha256, head: latest, held: latest.legalHold), true)
         }
-        try await self.abortStaleUploads(key: key)
+        // Only an earlier attempt (a process killed mid-upload) can have left a multipart upload open.
+        if job.attempts > 1 { try await self.abortStaleUploads(key: key) }
         let lock = ObjectLock(
             mode: self.configuration.lockMode,
             retainUntil: now.addingTimeInterval(Self.seconds(self.configuration.retention))
