@@ -82,7 +82,12 @@ extension Catalog {
 
     /// Queues one file (a no-op when its path is queued already); returns whether it added a row.
     @discardableResult
-    public func enqueueArchive(path: String, callSid: String, kind: ArchiveKind, at time: Timestamp = .now())
+    public func enqueueArchive(
+        path: String,
+        callSid: String,
+        kind: ArchiveKind,
+        at time: Timestamp = .now()
+    )
         async throws -> Bool
     {
         try await self.transaction("queue file for archive") { db in
@@ -157,15 +162,40 @@ extension Catalog {
             let held = try await Self.archiveHoldWanted(db, callSid: object.callSid)
             try await db.insert(into: Table.archivedObjects)
                 .columns(
-                    "path", "call_sid", "kind", "bucket", "object_key", "version_id", "sha256", "checksum", "bytes",
-                    "lock_mode", "retain_until", "legal_hold", "hold_version", "hold_synced_version", "uploaded_at",
+                    "path",
+                    "call_sid",
+                    "kind",
+                    "bucket",
+                    "object_key",
+                    "version_id",
+                    "sha256",
+                    "checksum",
+                    "bytes",
+                    "lock_mode",
+                    "retain_until",
+                    "legal_hold",
+                    "hold_version",
+                    "hold_synced_version",
+                    "uploaded_at",
                     "uploaded_by"
                 )
                 .values(
-                    object.path, object.callSid, object.kind.rawValue, object.bucket, object.key, object.versionID,
-                    object.sha256, object.checksum, object.bytes, object.lockMode,
-                    object.retainUntil?.millisecondsSinceEpoch, object.legalHold, held == object.legalHold ? 0 : 1, 0,
-                    object.uploadedAt.millisecondsSinceEpoch, object.uploadedBy
+                    object.path,
+                    object.callSid,
+                    object.kind.rawValue,
+                    object.bucket,
+                    object.key,
+                    object.versionID,
+                    object.sha256,
+                    object.checksum,
+                    object.bytes,
+                    object.lockMode,
+                    object.retainUntil?.millisecondsSinceEpoch,
+                    object.legalHold,
+                    held == object.legalHold ? 0 : 1,
+                    0,
+                    object.uploadedAt.millisecondsSinceEpoch,
+                    object.uploadedBy
                 )
                 .onConflict(with: "path") { update in
                     update.set(excludedValueOf: "version_id").set(excludedValueOf: "sha256")
@@ -235,7 +265,10 @@ extension Catalog {
     public func requeueFailedArchiveJobs(at time: Timestamp = .now()) async throws -> Int {
         try await self.exclusive("requeue failed archive jobs") { db in
             try await db.update(Table.archiveQueue)
-                .set("state", to: ArchiveJobState.queued.rawValue).set("next_attempt_at", to: time.millisecondsSinceEpoch)
+                .set("state", to: ArchiveJobState.queued.rawValue).set(
+                    "next_attempt_at",
+                    to: time.millisecondsSinceEpoch
+                )
                 .set("attempts", to: 0).set("updated_at", to: time.millisecondsSinceEpoch)
                 .where("state", .equal, ArchiveJobState.failed.rawValue)
                 .returning("id").all().count
@@ -245,10 +278,18 @@ extension Catalog {
     static func archiveClaimable<Builder: SQLPredicateBuilder>(_ builder: Builder, nowMs: Int64) -> Builder {
         builder
             .where(group: {
-                $0.where("state", .equal, ArchiveJobState.queued.rawValue).where("next_attempt_at", .lessThanOrEqual, nowMs)
+                $0.where("state", .equal, ArchiveJobState.queued.rawValue).where(
+                    "next_attempt_at",
+                    .lessThanOrEqual,
+                    nowMs
+                )
             })
             .orWhere(group: {
-                $0.where("state", .equal, ArchiveJobState.running.rawValue).where("lease_until", .lessThanOrEqual, nowMs)
+                $0.where("state", .equal, ArchiveJobState.running.rawValue).where(
+                    "lease_until",
+                    .lessThanOrEqual,
+                    nowMs
+                )
             })
     }
 
@@ -292,7 +333,13 @@ extension Catalog {
 
     /// Notes that the store now has `legalHold` on the object, as of the catalog's change `version`; a later
     /// change (another hold or release meanwhile) keeps the object pending.
-    public func markHoldSynced(path: String, version: Int64, legalHold: Bool, actor: String, at time: Timestamp = .now())
+    public func markHoldSynced(
+        path: String,
+        version: Int64,
+        legalHold: Bool,
+        actor: String,
+        at time: Timestamp = .now()
+    )
         async throws
     {
         try await self.transaction("record hold sync") { db in
@@ -400,15 +447,42 @@ extension Catalog {
     static func insertArchivedObject(_ db: any SQLDatabase, _ object: ArchivedObject) async throws {
         try await db.insert(into: Table.archivedObjects)
             .columns(
-                "path", "call_sid", "kind", "bucket", "object_key", "version_id", "sha256", "checksum", "bytes",
-                "lock_mode", "retain_until", "legal_hold", "hold_version", "hold_synced_version", "uploaded_at",
-                "uploaded_by", "evicted_at"
+                "path",
+                "call_sid",
+                "kind",
+                "bucket",
+                "object_key",
+                "version_id",
+                "sha256",
+                "checksum",
+                "bytes",
+                "lock_mode",
+                "retain_until",
+                "legal_hold",
+                "hold_version",
+                "hold_synced_version",
+                "uploaded_at",
+                "uploaded_by",
+                "evicted_at"
             )
             .values(
-                object.path, object.callSid, object.kind.rawValue, object.bucket, object.key, object.versionID,
-                object.sha256, object.checksum, object.bytes, object.lockMode, object.retainUntil?.millisecondsSinceEpoch,
-                object.legalHold, object.holdVersion, object.holdSyncedVersion, object.uploadedAt.millisecondsSinceEpoch,
-                object.uploadedBy, object.evictedAt?.millisecondsSinceEpoch
+                object.path,
+                object.callSid,
+                object.kind.rawValue,
+                object.bucket,
+                object.key,
+                object.versionID,
+                object.sha256,
+                object.checksum,
+                object.bytes,
+                object.lockMode,
+                object.retainUntil?.millisecondsSinceEpoch,
+                object.legalHold,
+                object.holdVersion,
+                object.holdSyncedVersion,
+                object.uploadedAt.millisecondsSinceEpoch,
+                object.uploadedBy,
+                object.evictedAt?.millisecondsSinceEpoch
             )
             .run()
     }

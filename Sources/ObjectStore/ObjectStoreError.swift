@@ -59,7 +59,8 @@ public enum ObjectStoreError: Error, CustomStringConvertible, Sendable, Hashable
             return "\(operation) could not reach the object store at \(endpoint): \(reason); "
                 + "check archive.s3.endpoint and that the store is up"
         case .badResponse(let operation, let key, let reason):
-            return "\(operation)\(key.isEmpty ? "" : " of \(key)"): the object store's answer could not be read: \(reason)"
+            return
+                "\(operation)\(key.isEmpty ? "" : " of \(key)"): the object store's answer could not be read: \(reason)"
         case .localFile(let path, let reason):
             return "cannot use \(path) for the object store: \(reason)"
         case .invalidConfiguration(let reason):

@@ -104,7 +104,10 @@ public final class S3Client: Sendable {
         }
         defer { try? handle.close() }
         let size: Int64
-        do { size = Int64(try handle.seekToEnd()); try handle.seek(toOffset: 0) } catch {
+        do {
+            size = Int64(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
+        } catch {
             throw ObjectStoreError.localFile(path: path, reason: "cannot read its size: \(error.localizedDescription)")
         }
         if size <= Int64(self.configuration.multipartThreshold) {
@@ -206,14 +209,23 @@ public final class S3Client: Sendable {
                 let data = try Self.read(handle, count: count, path: path)
                 whole.update(data: data)
                 let digest = Array(SHA256.hash(data: data))
-                let etag = try await self.uploadPart(key: key, uploadID: uploadID, number: number, body: data, digest: digest)
+                let etag = try await self.uploadPart(
+                    key: key,
+                    uploadID: uploadID,
+                    number: number,
+                    body: data,
+                    digest: digest
+                )
                 parts.append((number, etag, Data(digest).base64EncodedString()))
                 offset += Int64(count)
                 number += 1
             }
             let total = HexText.lowercase(whole.finalize())
             if let sha256, total != sha256.lowercased() {
-                throw ObjectStoreError.localFile(path: path, reason: "its SHA-256 is \(total), the catalog has \(sha256)")
+                throw ObjectStoreError.localFile(
+                    path: path,
+                    reason: "its SHA-256 is \(total), the catalog has \(sha256)"
+                )
             }
             return try await self.completeMultipartUpload(key: key, uploadID: uploadID, parts: parts, bytes: size)
         } catch {
@@ -247,7 +259,13 @@ public final class S3Client: Sendable {
         return id
     }
 
-    public func uploadPart(key: String, uploadID: String, number: Int, body: Data, digest: [UInt8]) async throws
+    public func uploadPart(
+        key: String,
+        uploadID: String,
+        number: Int,
+        body: Data,
+        digest: [UInt8]
+    ) async throws
         -> String
     {
         let response = try await self.send(
@@ -365,7 +383,11 @@ public final class S3Client: Sendable {
 
     /// GetObject of a whole version, streamed into a new file at `path` (created `0600`); returns the SHA-256
     /// of what was written.
-    public func download(key: String, versionID: String?, to path: String) async throws -> (bytes: Int64, sha256: String) {
+    public func download(
+        key: String,
+        versionID: String?,
+        to path: String
+    ) async throws -> (bytes: Int64, sha256: String) {
         var query: [(String, String)] = []
         if let versionID { query.append(("versionId", versionID)) }
         let request = try self.request(method: .GET, key: key, query: query, headers: [], body: nil, payload: .empty)
@@ -495,7 +517,14 @@ public final class S3Client: Sendable {
         body: Data? = nil,
         payload: SigV4Signer.Payload = .empty
     ) async throws -> Response {
-        let request = try self.request(method: method, key: key, query: query, headers: headers, body: body, payload: payload)
+        let request = try self.request(
+            method: method,
+            key: key,
+            query: query,
+            headers: headers,
+            body: body,
+            payload: payload
+        )
         let response: HTTPClientResponse
         let collected: ByteBuffer
         do {
@@ -596,7 +625,9 @@ public final class S3Client: Sendable {
 
     static func head(key: String, _ headers: HTTPHeaders) -> ObjectHead {
         var lock: ObjectLock?
-        if let mode = headers.first(name: "x-amz-object-lock-mode").flatMap({ ObjectLock.Mode(rawValue: $0.uppercased()) }),
+        if let mode = headers.first(name: "x-amz-object-lock-mode").flatMap({
+            ObjectLock.Mode(rawValue: $0.uppercased())
+        }),
             let until = headers.first(name: "x-amz-object-lock-retain-until-date").flatMap(S3Time.parse)
         {
             lock = ObjectLock(mode: mode, retainUntil: until)
@@ -641,7 +672,8 @@ public enum S3Time {
     public static func format(_ date: Date) -> String {
         let amz = SigV4Signer.amzDate(date)  // yyyyMMddTHHmmssZ
         let c = Array(amz)
-        return "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8]))T\(String(c[9..<11])):\(String(c[11..<13])):\(String(c[13..<15]))Z"
+        return
+            "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8]))T\(String(c[9..<11])):\(String(c[11..<13])):\(String(c[13..<15]))Z"
     }
 
     public static func parse(_ text: String) -> Date? {

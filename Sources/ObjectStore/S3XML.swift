@@ -214,6 +214,9 @@ public struct S3ErrorBody: Sendable, Hashable {
     }
 
     static func clean(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) }).prefix(200))
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) })
+                .prefix(200)
+        )
     }
 }

@@ -25,7 +25,8 @@ struct Exorec: AsyncParsableCommand {
         version: ExorecVersion.string,
         subcommands: [
             Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self,
-            Hold.self, ArchiveCommand.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self, Nodes.self, Demo.self,
+            Hold.self, ArchiveCommand.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self,
+            Nodes.self, Demo.self,
             Simulate.self,
             Loadgen.self, BenchParser.self,
         ]

@@ -83,7 +83,10 @@ struct ObjectArchiveCommandTests {
         return (storage, config, bucket)
     }
 
-    static func exorec(_ arguments: [String], config: String) async throws -> (
+    static func exorec(
+        _ arguments: [String],
+        config: String
+    ) async throws -> (
         status: Int32, output: String, errors: String
     ) {
         try await ExorecProcess.run(arguments + ["--config", config], environment: S3TestStore.credentialsEnvironment)
@@ -105,7 +108,10 @@ struct ObjectArchiveCommandTests {
     }
 
     static func versions(_ bucket: String) async throws -> [Version] {
-        try JSONDecoder().decode([Version].self, from: Data(try await S3TestStore.outside(["versions", bucket, ""]).utf8))
+        try JSONDecoder().decode(
+            [Version].self,
+            from: Data(try await S3TestStore.outside(["versions", bucket, ""]).utf8)
+        )
     }
 
     static func head(_ bucket: String, _ version: Version) async throws -> Head {
@@ -178,7 +184,9 @@ struct ObjectArchiveCommandTests {
         for version in callVersions { #expect(!(try await Self.head(bucket, version).legal_hold), "\(version.key)") }
 
         let status = try await Self.exorec(["archive", "status", "--json"], config: config)
-        #expect(status.output.contains("\"objects\":\(files.count)") && status.output.contains("\"hold_sync_pending\":0"))
+        #expect(
+            status.output.contains("\"objects\":\(files.count)") && status.output.contains("\"hold_sync_pending\":0")
+        )
         let audit = try await Self.exorec(["audit", "verify"], config: config)
         #expect(audit.status == 0, "\(audit.output) \(audit.errors)")
     }
@@ -365,8 +373,10 @@ enum S3TestStore {
     static func outside(_ arguments: [String]) async throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        return try await OutsideReader.run(["python3", root.appendingPathComponent("tools/s3_outside.py").path] + arguments)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await OutsideReader.run(
+            ["python3", root.appendingPathComponent("tools/s3_outside.py").path] + arguments
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

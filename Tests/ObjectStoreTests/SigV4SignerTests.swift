@@ -41,9 +41,15 @@ import Testing
             headers: [("x-amz-checksum-sha256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")],
             body: Data(repeating: 7, count: 4096)
         ),
-        Case(method: "POST", path: "/bucket/a/b.wav", query: [("uploads", "")], headers: [
-            ("x-amz-object-lock-mode", "COMPLIANCE"), ("x-amz-object-lock-retain-until-date", "2027-01-01T00:00:00Z"),
-        ]),
+        Case(
+            method: "POST",
+            path: "/bucket/a/b.wav",
+            query: [("uploads", "")],
+            headers: [
+                ("x-amz-object-lock-mode", "COMPLIANCE"),
+                ("x-amz-object-lock-retain-until-date", "2027-01-01T00:00:00Z"),
+            ]
+        ),
         Case(
             method: "GET",
             path: "/bucket",
@@ -56,7 +62,12 @@ import Testing
             body: Data("hello".utf8),
             unsigned: true
         ),
-        Case(method: "HEAD", path: "/bucket/k", query: [("versionId", "3/L4kqtJl40Nr8X8gdRQBpUMLUo")], host: "s3.example.com"),
+        Case(
+            method: "HEAD",
+            path: "/bucket/k",
+            query: [("versionId", "3/L4kqtJl40Nr8X8gdRQBpUMLUo")],
+            host: "s3.example.com"
+        ),
         Case(method: "DELETE", path: "/bucket/k", query: [("uploadId", "x")], sessionToken: "FQoGZXIvYXdzE//token=="),
     ]
 
@@ -146,7 +157,10 @@ import Testing
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "tools/sigv4_botocore.py failed (is botocore installed? make deps)")
+        try #require(
+            process.terminationStatus == 0,
+            "tools/sigv4_botocore.py failed (is botocore installed? make deps)"
+        )
         return try #require(try JSONSerialization.jsonObject(with: data) as? [[String: String]])
     }
 }

@@ -432,14 +432,14 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 file = local
                 length = local.length
             } catch {
-            self.logger.error(
-                "a catalogued media file cannot be read",
-                metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"]
-            )
-            return .error(
-                410,
-                "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why"
-            )
+                self.logger.error(
+                    "a catalogued media file cannot be read",
+                    metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"]
+                )
+                return .error(
+                    410,
+                    "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why"
+                )
             }
         }
         // Length at this moment: a growing stream is served up to what is on disk now.

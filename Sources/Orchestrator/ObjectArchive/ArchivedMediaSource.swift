@@ -88,8 +88,11 @@ public struct ArchivedMediaSource: Sendable {
                 to: temporary
             )
             guard sha256 == object.sha256, bytes == object.bytes else {
-                return (false, "evicted; its archived version in the bucket has \(bytes) bytes, sha256 \(sha256.prefix(12))…, "
-                    + "the archive recorded \(object.bytes) bytes, \(object.sha256.prefix(12))…")
+                return (
+                    false,
+                    "evicted; its archived version in the bucket has \(bytes) bytes, sha256 \(sha256.prefix(12))…, "
+                        + "the archive recorded \(object.bytes) bytes, \(object.sha256.prefix(12))…"
+                )
             }
             return (true, "")
         } catch {

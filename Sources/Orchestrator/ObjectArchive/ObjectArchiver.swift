@@ -227,7 +227,9 @@ public final class ObjectArchiver: Service, Sendable {
         if let latest = try await self.client.headObject(key: key), latest.metadata["exorec-sha256"] == sha256,
             let version = latest.versionID
         {
-            return (self.record(job, key: key, version: version, sha256: sha256, head: latest, held: latest.legalHold), true)
+            return (
+                self.record(job, key: key, version: version, sha256: sha256, head: latest, held: latest.legalHold), true
+            )
         }
         // Only an earlier attempt (a process killed mid-upload) can have left a multipart upload open.
         if job.attempts > 1 { try await self.abortStaleUploads(key: key) }
@@ -259,7 +261,9 @@ public final class ObjectArchiver: Service, Sendable {
             uploadedAt: .now(),
             uploadedBy: self.configuration.actor
         )
-        object.retainUntil = object.retainUntil.map { Timestamp(millisecondsSinceEpoch: $0.millisecondsSinceEpoch / 1000 * 1000) }
+        object.retainUntil = object.retainUntil.map {
+            Timestamp(millisecondsSinceEpoch: $0.millisecondsSinceEpoch / 1000 * 1000)
+        }
         return (object, false)
     }
 
@@ -282,7 +286,9 @@ public final class ObjectArchiver: Service, Sendable {
             checksum: head.checksumSHA256 ?? "",
             bytes: head.bytes,
             lockMode: head.lock?.mode.rawValue,
-            retainUntil: head.lock.map { Timestamp(millisecondsSinceEpoch: Int64($0.retainUntil.timeIntervalSince1970 * 1000)) },
+            retainUntil: head.lock.map {
+                Timestamp(millisecondsSinceEpoch: Int64($0.retainUntil.timeIntervalSince1970 * 1000))
+            },
             legalHold: held,
             uploadedAt: .now(),
             uploadedBy: self.configuration.actor
@@ -293,7 +299,10 @@ public final class ObjectArchiver: Service, Sendable {
     private func abortStaleUploads(key: String) async throws {
         for upload in try await self.client.listMultipartUploads(prefix: key) where upload.key == key {
             try? await self.client.abortMultipartUpload(key: key, uploadID: upload.uploadID)
-            self.logger.info("aborted a multipart upload left open", metadata: ["archive.key": "\(LogText.escaped(key))"])
+            self.logger.info(
+                "aborted a multipart upload left open",
+                metadata: ["archive.key": "\(LogText.escaped(key))"]
+            )
         }
     }
 

@@ -81,7 +81,11 @@ public struct RemoteArchiveVerifier: Sendable {
                 known[object.key, default: []].insert(object.versionID)
                 latestExpected[object.key] = object.versionID
                 let wanted = try await self.catalog.activeHold(callSid: object.callSid) != nil
-                report.problems += try await self.check(object, holdWanted: object.callSid.isEmpty ? nil : wanted, now: now)
+                report.problems += try await self.check(
+                    object,
+                    holdWanted: object.callSid.isEmpty ? nil : wanted,
+                    now: now
+                )
                 progress?(report.checked)
             }
         }
@@ -141,13 +145,18 @@ public struct RemoteArchiveVerifier: Sendable {
             if let lock = head.lock {
                 if lock.retainUntil.addingTimeInterval(1) < expected {
                     problems.append(
-                        problem(.unlocked, "locked until \(S3Time.format(lock.retainUntil)), expected \(S3Time.format(expected))")
+                        problem(
+                            .unlocked,
+                            "locked until \(S3Time.format(lock.retainUntil)), expected \(S3Time.format(expected))"
+                        )
                     )
                 } else if let mode = object.lockMode, lock.mode.rawValue != mode {
                     problems.append(problem(.unlocked, "lock mode \(lock.mode.rawValue), expected \(mode)"))
                 }
             } else if expected > now {
-                problems.append(problem(.unlocked, "no retention on the version; expected until \(S3Time.format(expected))"))
+                problems.append(
+                    problem(.unlocked, "no retention on the version; expected until \(S3Time.format(expected))")
+                )
             }
         }
         if let holdWanted, head.legalHold != holdWanted {

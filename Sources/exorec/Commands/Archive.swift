@@ -81,11 +81,19 @@ struct ArchiveUpload: AsyncParsableCommand {
     func run() async throws {
         let bar = TerminalProgressBar(unlessQuiet: self.quiet)
         let report = try await withObjectArchive(self.options, label: "exorec.archive", actor: "cli") {
-            configuration, client, catalog, logger in
+            configuration,
+            client,
+            catalog,
+            logger in
             var configuration = configuration
             configuration.pollInterval = .zero
             if self.retryFailed { try await catalog.requeueFailedArchiveJobs() }
-            let archiver = ObjectArchiver(configuration: configuration, catalog: catalog, client: client, logger: logger)
+            let archiver = ObjectArchiver(
+                configuration: configuration,
+                catalog: catalog,
+                client: client,
+                logger: logger
+            )
             // Queued first, so that the bar knows the total.
             let queued = try await archiver.enqueueFinished()
             let status = try await catalog.archiveStatus()
@@ -136,7 +144,9 @@ struct ArchiveStatusCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let status = try await self.options.withExistingCatalog(label: "exorec.archive") { try await $0.archiveStatus() }
+        let status = try await self.options.withExistingCatalog(label: "exorec.archive") {
+            try await $0.archiveStatus()
+        }
         if self.json {
             try StandardOutput.json(status)
         } else {

@@ -124,10 +124,20 @@ struct HoldChange: ParsableArguments {
     func syncArchive(_ options: ConfigOptions) async {
         do {
             let report = try await withObjectArchive(options, label: "exorec.hold", actor: "cli") {
-                configuration, client, catalog, logger in
-                guard try await !catalog.archivedObjects(callSid: self.key).isEmpty else { return ObjectArchiver.Report() }
-                return await ObjectArchiver(configuration: configuration, catalog: catalog, client: client, logger: logger)
-                    .syncHolds()
+                configuration,
+                client,
+                catalog,
+                logger in
+                guard try await !catalog.archivedObjects(callSid: self.key).isEmpty else {
+                    return ObjectArchiver.Report()
+                }
+                return await ObjectArchiver(
+                    configuration: configuration,
+                    catalog: catalog,
+                    client: client,
+                    logger: logger
+                )
+                .syncHolds()
             }
             if report.holdSyncFailures > 0 {
                 StandardError.line(
@@ -138,7 +148,9 @@ struct HoldChange: ParsableArguments {
         } catch is ValidationError {
             // No archive configured: nothing to sync.
         } catch {
-            StandardError.line("warning: the archive's legal hold could not be synced now (serve's archiver retries): \(error)")
+            StandardError.line(
+                "warning: the archive's legal hold could not be synced now (serve's archiver retries): \(error)"
+            )
         }
     }
 }

@@ -117,7 +117,10 @@ struct Verify: AsyncParsableCommand {
         }
         let bar = TerminalProgressBar(unlessQuiet: self.quiet)
         let report = try await withObjectArchive(self.options, label: "exorec.verify", actor: "cli") {
-            configuration, client, catalog, _ in
+            configuration,
+            client,
+            catalog,
+            _ in
             let report = try await bar.running {
                 try await RemoteArchiveVerifier(catalog: catalog, client: client, prefix: configuration.prefix).verify {
                     bar.show(done: $0, of: $0, "objects")

@@ -53,7 +53,10 @@ struct ArchiveConfigFile: Sendable {
         if let endpoint = try s3.string("endpoint") {
             let lower = endpoint.lowercased()
             guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), endpoint.utf8.count <= 2048 else {
-                throw IngestError.configuration(key: "archive.s3.endpoint", reason: "must be an http:// or https:// URL")
+                throw IngestError.configuration(
+                    key: "archive.s3.endpoint",
+                    reason: "must be an http:// or https:// URL"
+                )
             }
             self.endpoint = endpoint
         }
