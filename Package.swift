@@ -288,7 +288,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ObjectStoreTests",
-            dependencies: ["ObjectStore", "ExotelKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ObjectStore", "ExotelKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),

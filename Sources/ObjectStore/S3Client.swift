@@ -74,7 +74,9 @@ public final class S3Client: Sendable {
     static let sharedHTTPClient: HTTPClient = {
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow
-        config.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        // A store that is down fails a command within the connect timeout (the pool retries a refused
+        // connection until then); a read that stalls fails after a minute.
+        config.timeout = .init(connect: .seconds(5), read: .seconds(60))
         config.decompression = .disabled
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }()
