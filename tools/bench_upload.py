@@ -17,7 +17,8 @@ Reported: wall time, MB/s (10^6 bytes of file content per second) and files/s, m
 The store is SeaweedFS on loopback (tools/s3-test-server), on the same machine: the figures are the
 uploaders' cost plus the store's, not a network's.
 
-Usage: python3 tools/bench_upload.py [--rounds 3] [--streams 1000] [--only demo|streams] [--exorec PATH]
+Usage: python3 tools/bench_upload.py (or python3 tools/bench.py --only upload …)
+      python3 tools/bench_upload.py [--rounds 3] [--streams 1000] [--only demo|streams] [--exorec PATH]
 Without EXOREC_TEST_S3_ENDPOINT set, it runs itself under tools/s3-test-server.
 """
 import argparse
