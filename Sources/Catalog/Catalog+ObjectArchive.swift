@@ -159,7 +159,7 @@ extension Catalog {
                 .where("state", .equal, ArchiveJobState.running.rawValue)
                 .returning("id").first()
             guard updated != nil else { throw CatalogError.leaseLost(id: job.id) }
-            let held = try await Self.archiveHoldWanted(db, callSid: object.callSid)
+            let held = try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)
             try await db.insert(into: Table.archivedObjects)
                 .columns(
                     "path",
@@ -326,7 +326,9 @@ extension Catalog {
                 .where(SQLColumn("hold_version"), .notEqual, SQLColumn("hold_synced_version"))
                 .orderBy("path").limit(max(1, limit)).all().map(ArchivedObject.init(row:))
             var out: [(ArchivedObject, wanted: Bool)] = []
-            for object in rows { out.append((object, try await Self.archiveHoldWanted(db, callSid: object.callSid))) }
+            for object in rows {
+                out.append((object, try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)))
+            }
             return out
         }
     }
@@ -420,18 +422,41 @@ extension Catalog {
 
     // MARK: - Shared with holds and the rebuilder
 
-    /// Marks the call's archived objects for a legal-hold sync (in the hold's own transaction).
-    static func bumpArchiveHolds(_ db: any SQLDatabase, callSid: String) async throws {
-        guard !callSid.isEmpty else { return }
-        try await db.update(Table.archivedObjects)
-            .set("hold_version", to: SQLBinaryExpression(SQLColumn("hold_version"), .add, SQLLiteral.numeric("1")))
-            .where("call_sid", .equal, callSid).run()
+    /// Marks the archived objects a hold names for a legal-hold sync (in the hold's own transaction): the call's,
+    /// or for `stream:<stream_sid>` the files of the streams without a call with that stream_sid (WAV and sidecar).
+    static func bumpArchiveHolds(_ db: any SQLDatabase, callSid key: String) async throws {
+        guard !key.isEmpty else { return }
+        let bump = SQLBinaryExpression(SQLColumn("hold_version"), .add, SQLLiteral.numeric("1"))
+        if let streamSid = RetentionKey.streamSid(in: key) {
+            let wavs = try await db.select().column("path").from(Table.streams).where("call_sid", .equal, "")
+                .where("stream_sid", .equal, streamSid).all(decodingColumn: "path", as: String.self)
+            let paths = wavs + wavs.map(StorageLayout.sidecarPath(ofMedia:))
+            guard !paths.isEmpty else { return }
+            try await db.update(Table.archivedObjects).set("hold_version", to: bump).where("call_sid", .equal, "")
+                .where("path", .in, paths).run()
+            return
+        }
+        try await db.update(Table.archivedObjects).set("hold_version", to: bump).where("call_sid", .equal, key).run()
     }
 
-    /// Whether the call has an active hold.
-    static func archiveHoldWanted(_ db: any SQLDatabase, callSid: String) async throws -> Bool {
-        guard !callSid.isEmpty else { return false }
-        return try await Self.activeHold(db, callSid: callSid) != nil
+    /// Whether the object's call has an active hold; for a stream without a call (`call_sid` ""), whether its
+    /// stream_sid has one (`stream:<stream_sid>`).
+    static func archiveHoldWanted(_ db: any SQLDatabase, callSid: String, path: String) async throws -> Bool {
+        if !callSid.isEmpty { return try await Self.activeHold(db, callSid: callSid) != nil }
+        let wav = path.hasSuffix(".json") ? String(path.dropLast(".json".count)) + ".wav" : path
+        guard
+            let streamSid = try await db.select().column("stream_sid").from(Table.streams)
+                .where("call_sid", .equal, "").where("path", .equal, wav).first()
+                .map({ try $0.value("stream_sid", as: String.self) })
+        else { return false }
+        return try await Self.activeHold(db, callSid: RetentionKey.stream(streamSid)) != nil
+    }
+
+    /// Whether the catalog wants the store's legal hold on `object` (`exorec verify --remote` compares).
+    public func archiveHoldWanted(for object: ArchivedObject) async throws -> Bool {
+        try await self.exclusive("read legal hold") { db in
+            try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)
+        }
     }
 
     /// Every archived object as stored (none before the table existed): a rebuild carries them over, since

@@ -1,4 +1,5 @@
 import Catalog
+import ExotelKit
 import MediaStore
 import Testing
 
@@ -110,6 +111,51 @@ struct CatalogObjectArchiveTests {
             try await catalog.completeArchiveJob(job, object: Self.object(job, held: false), actor: "archiver:test")
             let pending = try await catalog.archivedObjectsNeedingHoldSync()
             #expect(pending.count == 1 && pending.first?.wanted == true)
+        }
+    }
+
+    /// A hold on a stream without a call (`stream:<stream_sid>`) marks that stream's archived WAV and sidecar, and
+    /// the catalog then wants their legal hold on.
+    @Test(arguments: CatalogTestBackend.all) func streamHoldsMarkTheStreamsObjects(
+        backend: CatalogTestBackend
+    ) async throws {
+        try await withTestCatalog(backend) { catalog, _ async throws in
+            let identity = StreamIdentity(
+                account: nil,
+                callSid: nil,
+                streamSid: try PathSafeIdentifier("MZthin", field: "stream"),
+                sourceEncoding: .muLaw,
+                mediaFormatEncoding: "audio/x-mulaw",
+                from: nil,
+                to: nil,
+                customParameters: [:],
+                queryParameters: [:]
+            )
+            var sidecar = StreamSidecar(
+                identity: identity,
+                sampleRate: 8000,
+                startedAt: at(1),
+                file: "stream-MZthin.wav",
+                exorecVersion: "test"
+            )
+            sidecar.state = .complete
+            sidecar.channels = 1
+            sidecar.endedAt = at(10)
+            sidecar.bytes = 10
+            sidecar.sha256 = sha256Hex("x")
+            let wav = "media/_streams/1970/01/01/MZthin/stream-MZthin.wav"
+            try await catalog.upsertStream(from: sidecar, path: wav)
+            #expect(try await catalog.enqueueFinishedMediaForArchive(at: at(20)) == 2)
+            for _ in 0..<2 {
+                let job = try #require(try await catalog.claimNextArchiveJob(now: at(21), lease: .seconds(60)))
+                try await catalog.completeArchiveJob(job, object: Self.object(job), actor: "archiver:test")
+            }
+            #expect(try await catalog.archivedObjectsNeedingHoldSync().isEmpty)
+            try await catalog.placeHold(callSid: RetentionKey.stream("MZthin"), reason: "fraud review", by: "alice")
+            let pending = try await catalog.archivedObjectsNeedingHoldSync()
+            let paths = pending.map(\.0.path).sorted()
+            #expect(paths == [StorageLayout.sidecarPath(ofMedia: wav), wav])
+            #expect(pending.allSatisfy { $0.wanted })
         }
     }
 }

@@ -106,9 +106,18 @@ struct S3ClientTests {
             metadata: ["exorec-sha256": "x"]
         )
         let head = try #require(try await client.headObject(key: "a/b c.wav", versionID: stored.versionID))
-        #expect(head.checksumSHA256 == stored.checksumSHA256 && head.bytes == 13 && head.metadata["exorec-sha256"] == "x")
-        #expect(head.lock?.mode == .governance && abs((head.lock?.retainUntil ?? .distantPast).timeIntervalSince(until)) < 2)
-        #expect(String(decoding: try await client.getObject(key: "a/b c.wav", versionID: stored.versionID, range: 6...12), as: UTF8.self) == "archive")
+        #expect(
+            head.checksumSHA256 == stored.checksumSHA256 && head.bytes == 13 && head.metadata["exorec-sha256"] == "x"
+        )
+        #expect(
+            head.lock?.mode == .governance && abs((head.lock?.retainUntil ?? .distantPast).timeIntervalSince(until)) < 2
+        )
+        #expect(
+            String(
+                decoding: try await client.getObject(key: "a/b c.wav", versionID: stored.versionID, range: 6...12),
+                as: UTF8.self
+            ) == "archive"
+        )
         try await client.putLegalHold(key: "a/b c.wav", versionID: stored.versionID, on: true)
         #expect(try await client.headObject(key: "a/b c.wav", versionID: stored.versionID)?.legalHold == true)
         try await client.putLegalHold(key: "a/b c.wav", versionID: stored.versionID, on: false)

@@ -222,7 +222,24 @@ public final class ObjectArchiver: Service, Sendable {
                 throw ObjectStoreError.localFile(path: job.path, reason: error.description)
             }
         }
-        let held = try await self.catalog.activeHold(callSid: job.callSid) != nil
+        let held = try await self.catalog.archiveHoldWanted(
+            for: ArchivedObject(
+                path: job.path,
+                callSid: job.callSid,
+                kind: job.kind,
+                bucket: "",
+                key: key,
+                versionID: "",
+                sha256: sha256,
+                checksum: "",
+                bytes: 0,
+                lockMode: nil,
+                retainUntil: nil,
+                legalHold: false,
+                uploadedAt: .now(),
+                uploadedBy: ""
+            )
+        )
         let now = Date()
         if let latest = try await self.client.headObject(key: key), latest.metadata["exorec-sha256"] == sha256,
             let version = latest.versionID

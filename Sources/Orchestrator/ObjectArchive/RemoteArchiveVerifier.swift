@@ -80,12 +80,8 @@ public struct RemoteArchiveVerifier: Sendable {
                 report.checked += 1
                 known[object.key, default: []].insert(object.versionID)
                 latestExpected[object.key] = object.versionID
-                let wanted = try await self.catalog.activeHold(callSid: object.callSid) != nil
-                report.problems += try await self.check(
-                    object,
-                    holdWanted: object.callSid.isEmpty ? nil : wanted,
-                    now: now
-                )
+                let wanted = try await self.catalog.archiveHoldWanted(for: object)
+                report.problems += try await self.check(object, holdWanted: wanted, now: now)
                 progress?(report.checked)
             }
         }

@@ -128,7 +128,7 @@ struct HoldChange: ParsableArguments {
                 client,
                 catalog,
                 logger in
-                guard try await !catalog.archivedObjects(callSid: self.key).isEmpty else {
+                guard try await !catalog.archivedObjectsNeedingHoldSync(limit: 1).isEmpty else {
                     return ObjectArchiver.Report()
                 }
                 return await ObjectArchiver(
