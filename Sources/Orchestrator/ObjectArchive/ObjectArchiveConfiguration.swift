@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ObjectStore
 
 /// How the object archive uploads, locks and evicts (`archive.*` in `exorec.yaml`, docs/ARCHIVE.md).
