@@ -158,4 +158,25 @@ struct CatalogObjectArchiveTests {
             #expect(pending.allSatisfy { $0.wanted })
         }
     }
+
+    /// `catalog rebuild` cannot see the bucket: it carries the archived objects over from the old catalog (their
+    /// versions, locks and eviction), and the next scan does not queue them again.
+    @Test func rebuildCarriesTheArchivedObjectsOver() async throws {
+        try await withTemporaryDirectory { root async throws in
+            let path = "\(root)/catalog.sqlite"
+            let archived = try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
+                try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
+                try await catalog.enqueueArchive(path: "media/a/CA1/call.json", callSid: "CA1", kind: .call, at: at(1))
+                let job = try #require(try await catalog.claimNextArchiveJob(now: at(2), lease: .seconds(60)))
+                try await catalog.completeArchiveJob(job, object: Self.object(job), actor: "archiver:test")
+                try await catalog.markEvicted(path: job.path, at: at(50))
+                return try #require(try await catalog.archivedObject(path: job.path))
+            }
+            _ = try await CatalogRebuilder(layout: StorageLayout(root: root), logger: testLogger).rebuild(at: at(100))
+            try await Catalog.withCatalog(path: path, logger: testLogger) { catalog async throws in
+                #expect(try await catalog.archivedObject(path: archived.path) == archived)
+                #expect(try await catalog.archiveStatus().queued == 0)
+            }
+        }
+    }
 }

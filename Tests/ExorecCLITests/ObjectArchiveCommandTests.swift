@@ -352,6 +352,24 @@ extension ObjectArchiveCommandTests {
     }
 }
 
+extension ObjectArchiveCommandTests {
+    /// A store that is down ends `archive upload` with exit 1 and one clear sentence within the connect timeout,
+    /// not after a timeout per file; the jobs stay queued for a retry.
+    @Test func uploadFailsFastWhenTheStoreIsDown() async throws {
+        let (_, config, _) = try await Self.demoArchive()
+        var yaml = try String(contentsOfFile: config, encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: S3TestStore.endpoint, with: "http://127.0.0.1:9")
+        try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let upload = try await Self.exorec(["archive", "upload"], config: config)
+        #expect(upload.status == 1, "\(upload.output) \(upload.errors)")
+        #expect(upload.errors.contains("could not reach the object store at http://127.0.0.1:9"), "\(upload.errors)")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        let status = try await Self.exorec(["archive", "status", "--json"], config: config)
+        #expect(status.output.contains("\"objects\":0") && status.output.contains("\"done\":0"), "\(status.output)")
+    }
+}
+
 /// The test object store `tools/s3-test-server` started (its environment), and boto3 through `tools/s3_outside.py`.
 enum S3TestStore {
     static let environment = ProcessInfo.processInfo.environment

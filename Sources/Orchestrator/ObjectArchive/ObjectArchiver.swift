@@ -41,9 +41,13 @@ public final class ObjectArchiver: Service, Sendable {
         public var holdSyncFailures = 0
         public var evicted = 0
         public var errors: [String] = []
+        /// Set when the store could not be reached: the round stopped claiming jobs at the first such error
+        /// (every other job would have waited for the same connect timeout).
+        public var storeUnreachable: String?
 
         enum CodingKeys: String, CodingKey {
             case queued, uploaded, adopted, bytes, failed, evicted, errors
+            case storeUnreachable = "store_unreachable"
             case holdsSynced = "holds_synced", holdSyncFailures = "hold_sync_failures"
         }
 
@@ -58,6 +62,7 @@ public final class ObjectArchiver: Service, Sendable {
             self.holdsSynced += other.holdsSynced
             self.holdSyncFailures += other.holdSyncFailures
             self.evicted += other.evicted
+            self.storeUnreachable = self.storeUnreachable ?? other.storeUnreachable
             self.errors += other.errors
             if self.errors.count > 50 { self.errors.removeFirst(self.errors.count - 50) }
         }
@@ -109,7 +114,8 @@ public final class ObjectArchiver: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<self.configuration.workers {
                 group.addTask {
-                    while !Task.isCancelled {
+                    // A store that cannot be reached fails every job alike: stop at the first.
+                    while !Task.isCancelled, uploads.state.withLock({ $0.storeUnreachable == nil }) {
                         let job: ArchiveJob?
                         do {
                             job = try await self.catalog.claimNextArchiveJob(lease: self.configuration.lease)
@@ -200,6 +206,7 @@ public final class ObjectArchiver: Service, Sendable {
             try? await self.catalog.retryArchiveJob(job, at: retryAt, error: "\(error)", giveUp: giveUp)
             report.failed += 1
             report.errors.append("\(job.path): \(error)")
+            if case ObjectStoreError.unreachable = error { report.storeUnreachable = "\(error)" }
             logger.warning(
                 "archive upload failed",
                 metadata: [

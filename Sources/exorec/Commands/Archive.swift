@@ -59,7 +59,8 @@ struct ArchiveUpload: AsyncParsableCommand {
             goes to standard error when it is a terminal.
 
             EXIT CODES: 0 nothing left failing; 3 some uploads or hold syncs failed (listed; they are \
-            retried with backoff); 1 could not run (no catalog, no archive configured, …); 64 usage error.
+            retried with backoff); 1 could not run (no catalog, no archive configured, the store \
+            unreachable: it stops at the first connection that fails, within 5 s); 64 usage error.
 
             EXAMPLES:
               exorec archive upload --config exorec.yaml
@@ -107,6 +108,10 @@ struct ArchiveUpload: AsyncParsableCommand {
             report.queued += queued
             return report
         }
+        if let unreachable = report.storeUnreachable, report.uploaded + report.adopted == 0, !self.json {
+            StandardError.line("exorec archive upload: \(unreachable)")
+            throw ExitCode(1)
+        }
         if self.json {
             try StandardOutput.json(report)
         } else {
@@ -117,6 +122,7 @@ struct ArchiveUpload: AsyncParsableCommand {
                     + "\(report.evicted) evicted"
             )
         }
+        if report.storeUnreachable != nil, report.uploaded + report.adopted == 0 { throw ExitCode(1) }
         if report.failed > 0 || report.holdSyncFailures > 0 { throw ExitCode(3) }
     }
 }
