@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Crypto
+import Dispatch
 import ExotelKit
 import Foundation
 import Logging
@@ -113,8 +114,10 @@ public final class S3Client: Sendable {
             throw ObjectStoreError.localFile(path: path, reason: "cannot read its size: \(error.localizedDescription)")
         }
         if size <= Int64(self.configuration.multipartThreshold) {
-            let data = try Self.read(handle, count: Int(size), path: path)
-            let digest = SHA256.hash(data: data)
+            let (data, digest) = try await Self.offThePool {
+                let data = try Self.read(handle, count: Int(size), path: path)
+                return (data, Array(SHA256.hash(data: data)))
+            }
             if let sha256, HexText.lowercase(digest) != sha256.lowercased() {
                 throw ObjectStoreError.localFile(
                     path: path,
@@ -208,9 +211,11 @@ public final class S3Client: Sendable {
             var number = 1
             while offset < size {
                 let count = Int(min(Int64(self.configuration.partSize), size - offset))
-                let data = try Self.read(handle, count: count, path: path)
+                let (data, digest) = try await Self.offThePool {
+                    let data = try Self.read(handle, count: count, path: path)
+                    return (data, Array(SHA256.hash(data: data)))
+                }
                 whole.update(data: data)
-                let digest = Array(SHA256.hash(data: data))
                 let etag = try await self.uploadPart(
                     key: key,
                     uploadID: uploadID,
@@ -647,6 +652,14 @@ public final class S3Client: Sendable {
             legalHold: headers.first(name: "x-amz-object-lock-legal-hold")?.uppercased() == "ON",
             metadata: metadata
         )
+    }
+
+    /// Runs blocking disk work (reads, hashing) on a Dispatch thread, not on one of the few threads Swift
+    /// concurrency shares with everything else in the process.
+    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
     }
 
     static func read(_ handle: FileHandle, count: Int, path: String) throws -> Data {

@@ -21,8 +21,11 @@ public struct ObjectArchiveConfiguration: Sendable {
     /// How long a claim holds a job; renewed every third of it while the upload runs, so a job whose process
     /// died is taken up by another within one lease.
     public var lease: Duration = .seconds(30)
-    /// How often the service looks for new work when idle.
+    /// How often the service looks for due jobs and holds to sync.
     public var pollInterval: Duration = .seconds(2)
+    /// How often the service scans the catalog for finished files to queue (a scan reads every media file's
+    /// row: it is kept apart from the cheap polls), and evicts.
+    public var scanInterval: Duration = .seconds(15)
     /// Attempts before a job that keeps failing for a non-transient reason is marked failed.
     public var maxAttempts: Int = 12
 

@@ -1,4 +1,5 @@
 public import Catalog
+import Dispatch
 import ExotelKit
 import Foundation
 public import Logging
@@ -91,8 +92,11 @@ public final class ObjectArchiver: Service, Sendable {
             ]
         )
         await withGracefulShutdownHandler {
+            var lastScan: ContinuousClock.Instant?
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let report = await self.drain(progress: nil)
+                let scan = lastScan.map { ContinuousClock.now - $0 >= self.configuration.scanInterval } ?? true
+                if scan { lastScan = .now }
+                let report = await self.drain(scan: scan, progress: nil)
                 self.metrics.withLock { $0.add(report) }
                 try? await Task.sleep(for: self.configuration.pollInterval)
             }
@@ -102,12 +106,16 @@ public final class ObjectArchiver: Service, Sendable {
 
     /// One whole round: queue, holds, uploads until the queue has nothing due, eviction. Never throws: each
     /// failure is recorded on its job (retried with backoff) and in the report.
-    public func drain(progress: (@Sendable (Report) -> Void)?) async -> Report {
+    /// - Parameter scan: queue what is finished and evict first (a full scan of the catalog's media); without
+    ///   it, only due jobs and hold syncs are worked.
+    public func drain(scan: Bool = true, progress: (@Sendable (Report) -> Void)?) async -> Report {
         var report = Report()
-        do {
-            report.queued = try await self.enqueueFinished()
-        } catch {
-            report.errors.append("queueing finished files: \(error)")
+        if scan {
+            do {
+                report.queued = try await self.enqueueFinished()
+            } catch {
+                report.errors.append("queueing finished files: \(error)")
+            }
         }
         report.add(await self.syncHolds())
         let uploads = SharedReport()
@@ -137,7 +145,7 @@ public final class ObjectArchiver: Service, Sendable {
         report.add(uploads.state.withLock { $0 })
         // Holds placed while the uploads ran.
         report.add(await self.syncHolds())
-        report.add(await self.evict())
+        if scan { report.add(await self.evict()) }
         return report
     }
 
@@ -225,7 +233,7 @@ public final class ObjectArchiver: Service, Sendable {
         if job.kind.isMedia, let file = try await self.catalog.mediaFile(path: job.path), let known = file.sha256 {
             sha256 = known
         } else {
-            do { sha256 = try FileSystem.sha256(of: path) } catch {
+            do { sha256 = try await Self.onDisk { try FileSystem.sha256(of: path) } } catch let error as MediaError {
                 throw ObjectStoreError.localFile(path: job.path, reason: error.description)
             }
         }
@@ -373,7 +381,7 @@ public final class ObjectArchiver: Service, Sendable {
                         try await self.catalog.markEvicted(path: object.path)
                         continue
                     }
-                    guard try FileSystem.sha256(of: path) == object.sha256 else {
+                    guard try await Self.onDisk({ try FileSystem.sha256(of: path) }) == object.sha256 else {
                         report.errors.append("\(object.path): the local file differs from the archived one; kept")
                         continue
                     }
@@ -399,6 +407,13 @@ public final class ObjectArchiver: Service, Sendable {
     /// The workers' running total, shared between them.
     private final class SharedReport: Sendable {
         let state = Mutex(Report())
+    }
+
+    /// Hashing runs on a Dispatch thread, off the few threads Swift concurrency shares with the doors.
+    static func onDisk<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
