@@ -370,6 +370,38 @@ extension ObjectArchiveCommandTests {
     }
 }
 
+extension ObjectArchiveCommandTests {
+    /// A hold placed while the store is down is in the catalog at once (a warning says the store's legal hold
+    /// waits); `verify --remote` reports the mismatch; the next archiver round sets it.
+    @Test func holdPlacedWhileTheStoreIsDownIsSyncedLater() async throws {
+        let (_, config, bucket) = try await Self.demoArchive(mode: "governance")
+        let upload = try await Self.exorec(["archive", "upload", "-q"], config: config)
+        try #require(upload.status == 0, "\(upload.output) \(upload.errors)")
+        let versions = try await Self.versions(bucket)
+        let wav = try #require(versions.first { $0.key.hasSuffix(".wav") })
+        let callSid = try #require(wav.key.split(separator: "/").dropLast().last.map(String.init))
+
+        let good = try String(contentsOfFile: config, encoding: .utf8)
+        let down = config + ".down.yaml"
+        try good.replacingOccurrences(of: S3TestStore.endpoint, with: "http://127.0.0.1:9")
+            .write(toFile: down, atomically: true, encoding: .utf8)
+        let held = try await Self.exorec(["hold", "add", callSid, "--reason", "subpoena 9"], config: down)
+        #expect(held.status == 0, "the catalog's hold does not wait for the store: \(held.errors)")
+        #expect(held.errors.contains("the archive's legal hold is not set on 5 objects yet"), "\(held.errors)")
+        #expect(!(try await Self.head(bucket, wav).legal_hold))
+        let pending = try await Self.exorec(["archive", "status", "--json"], config: config)
+        #expect(pending.output.contains("\"hold_sync_pending\":5"), "\(pending.output)")
+        let mismatch = try await Self.exorec(["verify", "--remote", "--json"], config: config)
+        #expect(mismatch.status == 3 && mismatch.output.contains("\"legal-hold\""), "\(mismatch.output)")
+
+        let synced = try await Self.exorec(["archive", "upload", "-q"], config: config)
+        #expect(synced.status == 0, "\(synced.output) \(synced.errors)")
+        #expect(try await Self.head(bucket, wav).legal_hold)
+        let verified = try await Self.exorec(["verify", "--remote"], config: config)
+        #expect(verified.status == 0, "\(verified.output) \(verified.errors)")
+    }
+}
+
 /// The test object store `tools/s3-test-server` started (its environment), and boto3 through `tools/s3_outside.py`.
 enum S3TestStore {
     static let environment = ProcessInfo.processInfo.environment

@@ -344,7 +344,8 @@ public final class ObjectArchiver: Service, Sendable {
     public func syncHolds() async -> Report {
         var report = Report()
         do {
-            for (object, wanted) in try await self.catalog.archivedObjectsNeedingHoldSync(limit: 10_000) {
+            let pending = try await self.catalog.archivedObjectsNeedingHoldSync(limit: 10_000)
+            for (index, (object, wanted)) in pending.enumerated() {
                 do {
                     try await self.client.putLegalHold(key: object.key, versionID: object.versionID, on: wanted)
                     try await self.catalog.markHoldSynced(
@@ -357,6 +358,12 @@ public final class ObjectArchiver: Service, Sendable {
                 } catch {
                     report.holdSyncFailures += 1
                     report.errors.append("legal hold of \(object.path): \(error)")
+                    // A store that cannot be reached fails the rest alike: they stay pending for the next round.
+                    if case ObjectStoreError.unreachable = error {
+                        report.storeUnreachable = "\(error)"
+                        report.holdSyncFailures += pending.count - index - 1
+                        break
+                    }
                 }
             }
         } catch {
