@@ -59,8 +59,9 @@ struct ArchiveUpload: AsyncParsableCommand {
             goes to standard error when it is a terminal.
 
             EXIT CODES: 0 nothing left failing; 3 some uploads or hold syncs failed (listed; they are \
-            retried with backoff); 1 could not run (no catalog, no archive configured, the store \
-            unreachable: it stops at the first connection that fails, within 5 s); 64 usage error.
+            retried with backoff); 1 could not run (no catalog, the store unreachable: it stops at \
+            the first connection that fails, within 5 s); 64 usage error (no archive configured, a bad \
+            archive key or missing credentials).
 
             EXAMPLES:
               exorec archive upload --config exorec.yaml
