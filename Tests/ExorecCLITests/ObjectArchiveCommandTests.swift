@@ -402,6 +402,42 @@ extension ObjectArchiveCommandTests {
     }
 }
 
+extension ObjectArchiveCommandTests {
+    /// Two nodes (`serve` under two node ids on one storage root and catalog) work one queue: every file ends up
+    /// in the bucket once, whichever node took it (their leases keep them off each other's jobs).
+    @Test func twoNodesShareTheQueueWithoutDuplicates() async throws {
+        let (storage, config, bucket) = try await Self.demoArchive(mode: "governance")
+        let files = Self.files(storage)
+        var nodes: [ExorecProcess] = []
+        for node in ["archive-a", "archive-b"] {
+            let server = try ExorecProcess(
+                ["serve", "--config", config, "--callbacks-port", "0", "--api-port", "0"],
+                environment: S3TestStore.credentialsEnvironment.merging(["EXOREC_NODE_ID": node]) { $1 }
+            )
+            _ = try await server.waitForListening()
+            nodes.append(server)
+        }
+        let deadline = ContinuousClock.now + .seconds(90)
+        var objects = 0
+        while objects < files.count, ContinuousClock.now < deadline {
+            let status = try await Self.exorec(["archive", "status", "--json"], config: config)
+            objects =
+                (try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])?["objects"]
+                as? Int ?? 0
+            if objects < files.count { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        for server in nodes {
+            server.signal(SIGTERM)
+            #expect(try await server.waitForExit() == 0, "\(server.standardError)")
+        }
+        #expect(objects == files.count)
+        let versions = try await Self.versions(bucket)
+        #expect(versions.map(\.key).sorted() == files.map { "exorec/\($0)" }, "one version per file")
+        let verified = try await Self.exorec(["verify", "--remote"], config: config)
+        #expect(verified.status == 0, "\(verified.output) \(verified.errors)")
+    }
+}
+
 /// The test object store `tools/s3-test-server` started (its environment), and boto3 through `tools/s3_outside.py`.
 enum S3TestStore {
     static let environment = ProcessInfo.processInfo.environment
