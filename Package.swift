@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "Orchestrator", targets: ["Orchestrator"]),
         .library(name: "Catalog", targets: ["Catalog"]),
         .library(name: "Console", targets: ["Console"]),
+        .library(name: "ObjectStore", targets: ["ObjectStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -133,6 +134,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The archive's S3 client (docs/ARCHIVE.md): SigV4 and the Object Lock operations, nothing else.
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                "ExotelKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Catalog",
             dependencies: [
@@ -151,7 +165,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest", "Doors",
+                "ExotelKit", "MediaStore", "Catalog", "ExotelClient", "Ingest", "Doors", "ObjectStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -198,7 +212,7 @@ let package = Package(
             name: "exorec",
             dependencies: [
                 "ExotelKit", "MediaStore", "Ingest", "Doors", "LoadGen", "ExotelClient", "ExotelSimulator", "Catalog",
-                "Orchestrator", "Console",
+                "Orchestrator", "Console", "ObjectStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -301,6 +315,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: [
+                "ObjectStore", "ExotelKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -46,6 +46,7 @@ let package = Package(
             [.product(name: "Orchestrator", package: exorec), .product(name: "ExotelKit", package: exorec)]
         ),
         fuzzer("FuzzByteRange", [.product(name: "Doors", package: exorec)]),
+        fuzzer("FuzzS3Response", [.product(name: "ObjectStore", package: exorec)]),
         fuzzer("FuzzWavHeaderRepair", [.product(name: "MediaStore", package: exorec)]),
         fuzzer(
             "FuzzConsoleInput",

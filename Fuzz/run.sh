@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:?seconds per target}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzConsoleInput)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzStreamMessage FuzzStreamEvents FuzzCallback FuzzCampaignFile FuzzByteRange FuzzWavHeaderRepair FuzzConfig FuzzConsoleInput FuzzS3Response)
 bin=.build-fuzz/debug
 status=0
 summary=()

@@ -414,6 +414,9 @@ def machine():
 
 
 def main():
+    # `--only upload`: the object archive's upload benchmark, a script of its own (tools/bench_upload.py).
+    if sys.argv[1:3] == ["--only", "upload"]:
+        os.execv(sys.executable, [sys.executable, str(ROOT / "tools" / "bench_upload.py")] + sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="saturation rounds (default 5)")
     parser.add_argument("--realtime-rounds", type=int, default=3, help="real-time rounds (default 3)")

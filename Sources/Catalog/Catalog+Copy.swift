@@ -48,6 +48,8 @@ extension Catalog {
         (Table.legalHolds, ["id"]),
         (Table.retentionJournal, ["id"]),
         (Table.events, ["id"]),
+        (Table.archiveQueue, ["id"]),
+        (Table.archivedObjects, ["path"]),
     ]
 
     /// The nodes' runtime state (the node registry and the reconcilers' claims): neither copied nor replaced.

@@ -41,6 +41,9 @@ extension Catalog {
                     .returning("*").first()
             else { throw CatalogError.database(operation: "place legal hold", reason: "the insert returned no row") }
             let hold = try LegalHold(row: row)
+            // The object archive's copies follow the hold (docs/ARCHIVE.md): their legal hold is set in the store
+            // by whoever syncs next (the CLI at once, serve's archiver otherwise).
+            try await Self.bumpArchiveHolds(db, callSid: callSid)
             _ = try await Self.appendAudit(
                 db,
                 AuditEvent(
@@ -78,6 +81,7 @@ extension Catalog {
                 .set("release_reason", to: reason)
                 .where("id", .equal, hold.id)
                 .run()
+            try await Self.bumpArchiveHolds(db, callSid: callSid)
             hold.releasedBy = author
             hold.releasedAt = time
             hold.releaseReason = reason

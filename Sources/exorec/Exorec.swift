@@ -25,8 +25,8 @@ struct Exorec: AsyncParsableCommand {
         version: ExorecVersion.string,
         subcommands: [
             Serve.self, Call.self, Campaign.self, CatalogCommand.self, Verify.self, Export.self, AuditCommand.self,
-            Hold.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self, Nodes.self, Demo.self,
-            Simulate.self, ConsoleCommand.self,
+            Hold.self, ArchiveCommand.self, Retention.self, Watch.self, PauseCommand.self, ResumeCommand.self,
+            Nodes.self, Demo.self, Simulate.self, ConsoleCommand.self,
             Loadgen.self, BenchParser.self,
         ]
     )

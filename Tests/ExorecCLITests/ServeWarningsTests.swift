@@ -58,6 +58,26 @@ import Testing
         #expect(errors.contains("ingest.auth.disabled is true"), "\(errors)")
     }
 
+    /// An object archive reached over plain http beyond loopback is warned about (the media cross in clear).
+    @Test func plainHTTPArchiveEndpointIsWarnedAbout() async throws {
+        let errors = try await self.startAndStop(
+            """
+            ingest:
+              port: 0
+              auth:
+                disabled: true
+            archive:
+              s3:
+                endpoint: http://minio.example.com:9000
+                bucket: acme-archive
+                access_key_id: AKIDEXAMPLE
+                secret_access_key: example-secret-0123
+            """
+        )
+        #expect(errors.contains("archive.s3.endpoint is plain http:// for minio.example.com"), "\(errors)")
+        #expect(!errors.contains("example-secret-0123"), "the secret is never logged")
+    }
+
     @Test func aSoundConfigurationGetsNoWarning() async throws {
         let errors = try await self.startAndStop(
             """

@@ -22,3 +22,4 @@ int FuzzByteRange_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzWavHeaderRepair_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzConfig_main(int argc, char **argv) { return run(argc, argv); }
 int FuzzConsoleInput_main(int argc, char **argv) { return run(argc, argv); }
+int FuzzS3Response_main(int argc, char **argv) { return run(argc, argv); }

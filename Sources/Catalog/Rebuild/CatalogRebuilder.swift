@@ -208,6 +208,7 @@ public struct CatalogRebuilder: Sendable {
         let holds: [LegalHold]
         let journal: [RetentionJournalEntry]
         let feed: [FeedEvent]
+        let archived: [ArchivedObject]
         do {
             let old = try await Catalog.open(path: self.catalogPath, logger: self.logger)
             do {
@@ -217,6 +218,8 @@ public struct CatalogRebuilder: Sendable {
                 journal = try await old.retentionJournalForCarryOver()
                 // With their ids: a consumer's "after this id" stays valid across a rebuild.
                 feed = try await old.eventsForCarryOver()
+                // What the bucket holds is not in the files: the object archive's record is carried over.
+                archived = try await old.archivedObjectsForCarryOver()
                 try await old.close()
             } catch {
                 try? await old.close()
@@ -255,6 +258,7 @@ public struct CatalogRebuilder: Sendable {
             for hold in holds { try await Catalog.insertLegalHold(db, hold) }
             for entry in journal { try await Catalog.insertRetentionJournalEntry(db, entry) }
             for event in feed { try await Catalog.insertEvent(db, event) }
+            for object in archived { try await Catalog.insertArchivedObject(db, object) }
         }
         report.auditEntriesCarried = entries.count
         report.legalHoldsCarried = holds.count

@@ -43,8 +43,9 @@ struct CatalogMigration: Sendable {
             name: "node registry and reconcile claims",
             apply: { db, _ in try await createNodes(db) }
         ),
+        CatalogMigration(version: 9, name: "object archive", apply: { db, _ in try await createObjectArchive(db) }),
         CatalogMigration(
-            version: 9,
+            version: 10,
             name: "console sessions",
             apply: { db, _ in try await createConsoleSessions(db) }
         ),

@@ -37,12 +37,48 @@ public struct ServedMedia: Sendable, Hashable {
     public var isGrowing: Bool
     /// The final file's SHA-256, when known (sent as the `ETag`).
     public var sha256: String?
+    /// Where the bytes are when the local copy was evicted to the object archive (`path` is then not read).
+    public var remote: RemoteMedia?
 
-    public init(path: String, contentType: String, state: String, isGrowing: Bool, sha256: String?) {
+    public init(
+        path: String,
+        contentType: String,
+        state: String,
+        isGrowing: Bool,
+        sha256: String?,
+        remote: RemoteMedia? = nil
+    ) {
         self.path = path
         self.contentType = contentType
         self.state = state
         self.isGrowing = isGrowing
         self.sha256 = sha256
+        self.remote = remote
+    }
+}
+
+/// A finished media file read from elsewhere than the disk, by byte range: the object archive's copy of an
+/// evicted file. The door knows only its length and how to read a range.
+public struct RemoteMedia: Sendable, Hashable {
+    /// Its length in bytes.
+    public var length: Int64
+    /// A name for logs and `==` (the object's key and version).
+    public var identity: String
+    /// Reads `count` bytes at `offset`; fewer (or a throw) is an error the door reports as a short read.
+    public var read: @Sendable (_ offset: Int64, _ count: Int) async throws -> [UInt8]
+
+    public init(length: Int64, identity: String, read: @escaping @Sendable (Int64, Int) async throws -> [UInt8]) {
+        self.length = length
+        self.identity = identity
+        self.read = read
+    }
+
+    public static func == (lhs: RemoteMedia, rhs: RemoteMedia) -> Bool {
+        lhs.length == rhs.length && lhs.identity == rhs.identity
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.length)
+        hasher.combine(self.identity)
     }
 }

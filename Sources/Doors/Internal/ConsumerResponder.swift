@@ -435,21 +435,29 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             self.logger.error("could not look up a media file", metadata: ["media_id": "\(id)", "error": "\(error)"])
             return .error(503, "the catalog cannot be read right now: \(error)")
         }
-        let file: MediaFileReader
-        do {
-            file = try MediaFileReader(path: media.path)
-        } catch {
-            self.logger.error(
-                "a catalogued media file cannot be read",
-                metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"]
-            )
-            return .error(
-                410,
-                "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why"
-            )
+        // An evicted file is read from the object archive, by range; a local one from disk.
+        let file: MediaFileReader?
+        let length: Int64
+        if let remote = media.remote {
+            file = nil
+            length = remote.length
+        } else {
+            do {
+                let local = try MediaFileReader(path: media.path)
+                file = local
+                length = local.length
+            } catch {
+                self.logger.error(
+                    "a catalogued media file cannot be read",
+                    metadata: ["media_id": "\(id)", "path": "\(media.path)", "error": "\(error)"]
+                )
+                return .error(
+                    410,
+                    "media \(id) is catalogued but its file cannot be read (\(error)); exorec verify reports why"
+                )
+            }
         }
         // Length at this moment: a growing stream is served up to what is on disk now.
-        let length = file.length
         var headers: HTTPFields = [.acceptRanges: "bytes", HTTPField.Name("X-Exorec-Media-State")!: media.state]
         if media.isGrowing {
             headers[.cacheControl] = "no-store"
@@ -476,11 +484,20 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         guard let bytes else {
             return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer()))
         }
+        let remote = media.remote
+        // A remote read is a request each: larger chunks.
+        let chunkBytes = remote == nil ? Self.chunkBytes : 1 << 20
         let body = ResponseBody(contentLength: Int(bytes.count)) { writer in
             var offset = bytes.first
             while offset <= bytes.last {
-                let count = Int(min(Int64(Self.chunkBytes), bytes.last - offset + 1))
-                guard let chunk = file.read(count: count, at: offset), chunk.count == count else {
+                let count = Int(min(Int64(chunkBytes), bytes.last - offset + 1))
+                let chunk: [UInt8]?
+                if let file {
+                    chunk = file.read(count: count, at: offset)
+                } else {
+                    chunk = try? await remote?.read(offset, count)
+                }
+                guard let chunk, chunk.count == count else {
                     // The file shrank or failed under us: the client must not take a short body for the file.
                     logger.error(
                         "a media file could not be read to the end",

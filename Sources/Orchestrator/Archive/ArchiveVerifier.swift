@@ -54,6 +54,8 @@ public struct ArchiveVerifier: Sendable {
     /// The audit entries' actor.
     public let actor: String
     public let logger: Logger
+    /// Checks evicted files in the object archive's bucket instead of reporting them missing.
+    public var archive: ArchivedMediaSource?
 
     public init(catalog: Catalog, layout: StorageLayout, actor: String = "cli", logger: Logger) {
         self.catalog = catalog
@@ -109,7 +111,19 @@ public struct ArchiveVerifier: Sendable {
                 continue
             }
             let layout = self.layout
-            let outcome = await Self.onHashingQueue { Self.check(file, layout: layout) }
+            var outcome = await Self.onHashingQueue { Self.check(file, layout: layout) }
+            // A file the object archive evicted is not missing: its archived version is checked in the bucket.
+            if case .problems(let found, _) = outcome, found.map(\.kind) == [.missing], let archive = self.archive,
+                let remote = await archive.verifyEvicted(path: file.path)
+            {
+                outcome =
+                    remote.ok
+                    ? .ok(bytes: file.bytes ?? 0)
+                    : .problems(
+                        [.init(kind: .changed, path: file.path, callSid: file.callSid, detail: remote.detail)],
+                        bytes: file.bytes ?? 0
+                    )
+            }
             switch outcome {
             case .ok(let bytes):
                 ok += 1

@@ -2,7 +2,7 @@ public import Catalog
 public import Doors
 import ExotelKit
 import Foundation
-public import Ingest
+import Ingest
 import Logging
 public import MediaStore
 

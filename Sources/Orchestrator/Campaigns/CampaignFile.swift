@@ -1,6 +1,6 @@
 import CSV
 import Crypto
-public import ExotelKit
+import ExotelKit
 import Foundation
 import MediaStore
 

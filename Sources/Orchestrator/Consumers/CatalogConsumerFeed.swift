@@ -1,7 +1,7 @@
 public import Catalog
 public import Doors
 import Foundation
-public import Ingest
+import Ingest
 public import MediaStore
 
 /// The consumer API's view of the catalog: the events feed, and media files by id with their paths
@@ -9,10 +9,13 @@ public import MediaStore
 public struct CatalogConsumerFeed: ConsumerFeedSource {
     let catalog: Catalog
     let layout: StorageLayout
+    /// Evicted media are served from the object archive through this, when one is configured.
+    let archive: ArchivedMediaSource?
 
-    public init(catalog: Catalog, layout: StorageLayout) {
+    public init(catalog: Catalog, layout: StorageLayout, archive: ArchivedMediaSource? = nil) {
         self.catalog = catalog
         self.layout = layout
+        self.archive = archive
     }
 
     public var eventTypes: Set<String> { Set(FeedEvent.Kind.allCases.map(\.rawValue)) }
@@ -45,7 +48,8 @@ public struct CatalogConsumerFeed: ConsumerFeedSource {
             contentType: Self.contentType(format: file.format),
             state: file.state.rawValue,
             isGrowing: file.state == .recording,
-            sha256: file.sha256
+            sha256: file.sha256,
+            remote: file.state == .recording ? nil : try await self.archive?.remoteMedia(path: file.path)
         )
     }
 

@@ -33,6 +33,9 @@ public struct MediaExporter: Sendable {
     /// this run has exported so far. A hook that throws stops the run there, leaving the journal and
     /// any temporary files behind; the CLI's hidden `--fault-after-files` ends the process, as a kill would.
     public var faultInjection: (@Sendable (_ exportedInRun: Int) throws -> Void)?
+    /// Brings back the plan's source files the object archive evicted, for the time of the export
+    /// (``ArchivedMediaSource``); those it restored are evicted again when the export ends.
+    public var archive: ArchivedMediaSource?
 
     public init(catalog: Catalog, layout: StorageLayout, actor: String = "cli", exorecVersion: String, logger: Logger) {
         self.catalog = catalog
@@ -209,6 +212,9 @@ public struct MediaExporter: Sendable {
         var journal = journal
         let payloadRoot = request.bag ? "\(destination)/\(BagItWriter.payloadDirectory)" : destination
         let items = plan.items
+        // Evicted sources come back from the bucket (checked against the archived SHA-256) for this run only.
+        let restored = await self.archive?.restore(items.map(\.source.path)).restored ?? []
+        defer { self.archive?.evictAgain(restored) }
         var state = Progress(
             filesDone: 0,
             filesTotal: items.count,

@@ -4,6 +4,7 @@ public import ExotelClient
 public import Ingest
 public import Logging
 public import MediaStore
+import ObjectStore
 public import ServiceLifecycle
 import Synchronization
 
@@ -21,6 +22,8 @@ public struct PipelineConfiguration: Sendable {
     public var reconciler: ReconcilerConfiguration
     /// This process's node id and heartbeat (the catalog's node registry).
     public var node: NodeConfiguration
+    /// The WORM archive on object storage (`archive.s3`), or nil when it is off.
+    public var objectArchive: ObjectArchiveConfiguration?
     public var exorecVersion: String
 
     public init(
@@ -60,6 +63,8 @@ public struct ExorecPipeline: Sendable {
     public let reconciler: Reconciler?
     /// This process in the node registry: its lease, renewed every heartbeat.
     public let heartbeat: NodeHeartbeat
+    /// Uploads finished files to the object archive, when one is configured.
+    public let archiver: ObjectArchiver?
 
     /// Opens (and migrates) the catalog and builds the parts; nothing runs until `services` do.
     /// Without a `client` no recording is fetched and nothing is reconciled (callbacks still queue
@@ -99,6 +104,14 @@ public struct ExorecPipeline: Sendable {
         } catch {
             try? await catalog.close()
             throw error
+        }
+        let archiver = configuration.objectArchive.map { archive in
+            ObjectArchiver(
+                configuration: archive,
+                catalog: catalog,
+                client: S3Client(configuration: archive.s3, logger: logger),
+                logger: logger
+            )
         }
         let sidecars = CallSidecarWriter(
             layout: layout,
@@ -157,7 +170,11 @@ public struct ExorecPipeline: Sendable {
             let mount = try internalMount?(catalog, layout)
             internalDoor = try InternalDoor(
                 configuration: configuration.api,
-                source: CatalogConsumerFeed(catalog: catalog, layout: layout),
+                source: CatalogConsumerFeed(
+                    catalog: catalog,
+                    layout: layout,
+                    archive: archiver.map { ArchivedMediaSource(catalog: catalog, client: $0.client, layout: layout) }
+                ),
                 pauses: CatalogCallPauseControl(catalog: catalog, pauses: ingest.pauses, logger: logger),
                 metrics: {
                     ingest.metricsText() + counters.prometheusText() + platformConnections.prometheusText(header: true)
@@ -206,7 +223,8 @@ public struct ExorecPipeline: Sendable {
             recordings: recordings,
             fetcher: fetcher,
             reconciler: reconciler,
-            heartbeat: heartbeat
+            heartbeat: heartbeat,
+            archiver: archiver
         )
     }
 
@@ -218,6 +236,7 @@ public struct ExorecPipeline: Sendable {
         var services: [any Service] = [self.heartbeat, self.cataloger]
         if let fetcher { services.append(fetcher) }
         if let reconciler { services.append(reconciler) }
+        if let archiver { services.append(archiver) }
         services.append(self.ingest)
         services.append(self.platformDoor)
         services.append(self.internalDoor)
@@ -232,6 +251,7 @@ public struct ExorecPipeline: Sendable {
 
     /// Closes the catalog (after the services have stopped).
     public func close() async throws {
+        try? await self.archiver?.client.shutdown()
         self.ingest.releaseLock()
         try await self.catalog.close()
     }

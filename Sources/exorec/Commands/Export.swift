@@ -3,6 +3,7 @@ import Catalog
 import Foundation
 import Glibc
 import MediaStore
+import ObjectStore
 import Orchestrator
 import Synchronization
 
@@ -130,6 +131,14 @@ struct Export: AsyncParsableCommand {
                         exorecVersion: ExorecVersion.string,
                         logger: logger
                     )
+                    // Files the object archive evicted are read back from its bucket (docs/ARCHIVE.md).
+                    if let archive = try setup.objectArchiveConfiguration(actor: "cli") {
+                        exporter.archive = ArchivedMediaSource(
+                            catalog: catalog,
+                            client: S3Client(configuration: archive.s3, logger: logger),
+                            layout: setup.layout
+                        )
+                    }
                     if let limit = self.faultAfterFiles {
                         exporter.faultInjection = { exported in
                             guard exported >= limit else { return }

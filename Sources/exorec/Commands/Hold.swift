@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import Foundation
 import MediaStore
+import Orchestrator
 
 /// Exit codes of `exorec hold`, also listed in its help.
 enum HoldExit {
@@ -113,6 +114,43 @@ struct HoldChange: ParsableArguments {
             try StandardOutput.json(hold)
         } else {
             StandardOutput.line(line(hold))
+        }
+        await self.syncArchive(options)
+    }
+
+    /// Sets or clears the legal hold on the call's objects in the archive's bucket at once, when an archive is
+    /// configured. The catalog change is made either way; what the store did not take, serve's archiver
+    /// retries (`exorec archive status` counts it), so a store that is down only delays it.
+    func syncArchive(_ options: ConfigOptions) async {
+        do {
+            let report = try await withObjectArchive(options, label: "exorec.hold", actor: "cli") {
+                configuration,
+                client,
+                catalog,
+                logger in
+                guard try await !catalog.archivedObjectsNeedingHoldSync(limit: 1).isEmpty else {
+                    return ObjectArchiver.Report()
+                }
+                return await ObjectArchiver(
+                    configuration: configuration,
+                    catalog: catalog,
+                    client: client,
+                    logger: logger
+                )
+                .syncHolds()
+            }
+            if report.holdSyncFailures > 0 {
+                StandardError.line(
+                    "warning: the archive's legal hold is not set on \(report.holdSyncFailures) objects yet "
+                        + "(serve's archiver retries): \(report.errors.first ?? "")"
+                )
+            }
+        } catch is ValidationError {
+            // No archive configured: nothing to sync.
+        } catch {
+            StandardError.line(
+                "warning: the archive's legal hold could not be synced now (serve's archiver retries): \(error)"
+            )
         }
     }
 }

@@ -135,8 +135,13 @@ struct Serve: AsyncParsableCommand {
         let pipeline: ExorecPipeline
         let readiness = ReadinessLines()
         do {
+            var configuration = setup.pipelineConfiguration()
+            // The object archive (archive.s3, docs/ARCHIVE.md): its archiver runs among the pipeline's services.
+            configuration.objectArchive = try setup.objectArchiveConfiguration(
+                actor: "archiver:\(configuration.node.id)"
+            )
             pipeline = try await ExorecPipeline.open(
-                configuration: setup.pipelineConfiguration(),
+                configuration: configuration,
                 client: client,
                 logger: logger,
                 onListening: { port in readiness.up(.stream, "exorec: listening on \(host):\(port)") },

@@ -50,6 +50,7 @@ import Yams
 /// | `api.token` | 16-256 chars of `A-Z a-z 0-9 - . _ ~` | none (`/v1/events`, `/v1/media` off) |
 /// | `api.max_wait` | duration, 1s-300s: the longest long poll | `60s` |
 /// | `api.heartbeat` | duration, 1s-300s: keep-alive comment on an idle event stream | `15s` |
+/// | `archive.*` | the object archive (`ArchiveConfigFile`) | off |
 /// | `logging.level` | trace/debug/info/notice/warning/error/critical | `info` |
 ///
 /// Durations are `250ms`, `30s`, `10m`, `1h`, or a plain number of seconds.
@@ -67,6 +68,8 @@ struct ConfigFile {
     var node = NodeConfigFile()
     /// The web console (`console.*`, `ConsoleConfigFile`).
     var console = ConsoleConfigFile()
+    /// The WORM archive on object storage (`archive.*`, `ArchiveConfigFile`).
+    var archive = ArchiveConfigFile()
     var logLevel: String?
     /// `storage.group`: the group every created file and folder is given (`FilePermissions`).
     var storageGroup: String?
@@ -95,6 +98,7 @@ struct ConfigFile {
         if let token = environment["EXOREC_API_TOKEN"] { config.api.token = token }
         config.pipeline.applyEnvironment(environment)
         try config.node.applyEnvironment(environment)
+        config.archive.applyEnvironment(environment)
         return config
     }
 
@@ -111,13 +115,14 @@ struct ConfigFile {
         guard let node else { return }
         let root = try Section(node, path: "")
         try root.only(
-            Set(["storage", "ingest", "recording", "callbacks", "api", "logging", "node", "console"]).union(
+            Set(["storage", "ingest", "recording", "callbacks", "api", "logging", "node", "console", "archive"]).union(
                 PipelineConfigFile.sections
             )
         )
         try self.pipeline.apply(root)
         try self.node.apply(root)
         try self.console.apply(root)
+        try self.archive.apply(root)
         if let node = root.value("storage"), node.mapping != nil {
             let storage = try Section(node, path: "storage")
             try storage.only(["root", "group"])

@@ -84,6 +84,16 @@ struct StartupWarnings {
                 )
             )
         }
+        if let endpoint = file.archive.endpoint, let plain = Self.plainTextPublicHost(endpoint) {
+            warnings.append(
+                Warning(
+                    code: "plain-http-archive",
+                    message:
+                        "archive.s3.endpoint is plain \(plain.scheme):// for \(plain.host), which is not loopback: the media "
+                        + "cross the network unencrypted (requests are signed, not encrypted); use https://"
+                )
+            )
+        }
         return warnings
     }
 

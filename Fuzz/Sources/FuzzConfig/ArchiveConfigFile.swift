@@ -1,0 +1,1 @@
+../../../Sources/exorec/Configuration/ArchiveConfigFile.swift
