@@ -37,6 +37,9 @@ enum ConsoleAssets {
         .search input { width: 100%; }
         .search .checks input { width: auto; }
         td code { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .82em; }
+        .kv { display: grid; grid-template-columns: max-content 1fr; gap: 0 .6em; margin: 0; font-size: .82em; }
+        .kv dt { color: var(--muted); }
+        .kv dd { margin: 0; overflow-wrap: anywhere; }
         td.num { white-space: nowrap; }
         .search .checks { display: flex; flex-wrap: wrap; gap: .3em 1em; grid-column: 1 / -1; }
         .search .checks label { display: inline-flex; gap: .3em; align-items: center; color: var(--fg); font-size: .95em; }

@@ -371,6 +371,9 @@ extension ConsoleResponder {
                 [
                     "seq": e.seq, "at": ConsoleHTTP.time(e.at.millisecondsSinceEpoch), "actor": e.actor,
                     "action": e.action, "callSid": e.callSid ?? "", "detail": e.detail,
+                    // Read as key and value lines; the raw text only when it is not a flat map.
+                    "details": e.detailMap.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
+                    "rawDetail": e.detailMap.isEmpty && e.detail != "{}",
                 ] as [String: Any]
             },
         ]

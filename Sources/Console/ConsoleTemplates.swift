@@ -220,7 +220,7 @@ enum ConsoleTemplates {
           — {{chainCount}} entries checked{{#chainProblem}}; {{.}}{{/chainProblem}}</p>
         <table><thead><tr><th scope="col">Seq</th><th scope="col">At (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Call</th><th scope="col">Detail</th></tr></thead>
         <tbody>{{#entries}}<tr><td class="num">{{seq}}</td><td class="num">{{at}}</td><td>{{actor}}</td><td>{{action}}</td>
-        <td>{{#callSid}}<a href="/console/calls/{{callSid}}">{{callSid}}</a>{{/callSid}}</td><td><code>{{detail}}</code></td></tr>{{/entries}}</tbody></table>
+        <td>{{#callSid}}<a href="/console/calls/{{callSid}}">{{callSid}}</a>{{/callSid}}</td><td>{{#rawDetail}}<code>{{detail}}</code>{{/rawDetail}}{{^rawDetail}}<dl class="kv">{{#details}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/details}}</dl>{{/rawDetail}}</td></tr>{{/entries}}</tbody></table>
         <nav class="pager" aria-label="Pages">{{#older}}<a href="{{older}}">Older entries</a>{{/older}}</nav>
         """
 
