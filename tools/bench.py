@@ -14,6 +14,8 @@ Each implementation receives the same load from `exorec loadgen`, pinned to its 
   callbacks   status callback store latency at 50/s, SQLite against PostgreSQL (exorec only)
   console     the compliance console's call list with 10,000 calls: first page, deep page, searches
               (median, p99) and the assets' size (exorec only; tools/bench_console.py)
+  upload      the object archive's uploads into SeaweedFS beside boto3 uploading the same files: the
+              demo archive and 1,000 stream files of 60 s (tools/bench_upload.py, under tools/s3-test-server)
 
 The C floor records mono only, at the start's media_format.sample_rate: at 16 and 24 kHz it does
 the same work; at dual8k it receives, parses and decodes the same bytes but writes both tracks'
@@ -26,7 +28,7 @@ Every run is verified sample by sample (`loadgen --verify`), except a mono-only 
 Method: docs/PERFORMANCE.md.
 
 Usage: python3 tools/bench.py [--rounds 5] [--realtime-rounds 3] [--realtime-seconds 60]
-                              [--only saturation|realtime|multinode|feed|callbacks|console] [--impls exorec,c_floor,python]
+                              [--only saturation|realtime|multinode|feed|callbacks|console|upload] [--impls exorec,c_floor,python]
                               [--catalog-url postgres://…]
                               [--points mono8k,dual8k,mono16k,mono24k]
 """
@@ -413,10 +415,20 @@ def machine():
     return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}"
 
 
+def upload_throughput(args, log):
+    """The object archive's upload point: tools/bench_upload.py (which starts its own SeaweedFS) as a child."""
+    log("upload: exorec archive upload beside boto3, demo archive and 1,000 streams of 60 s")
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_upload.py"), "--exorec", args.exorec, "--json"],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    rows = json.loads(done.stdout)
+    lines = ["## Object archive uploads (SeaweedFS on loopback; exorec archive upload beside boto3, same files)\n",
+             "| set | uploader | files | MB | seconds (median) | MB/s | files/s |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['set']} | {r['impl']} | {r['files']} | {r['mb']} | {r['seconds']} | {r['mb_per_s']} | "
+              f"{r['files_per_s']} |" for r in rows]
+    return "\n".join(lines) + "\n", rows
+
+
 def main():
-    # `--only upload`: the object archive's upload benchmark, a script of its own (tools/bench_upload.py).
-    if sys.argv[1:3] == ["--only", "upload"]:
-        os.execv(sys.executable, [sys.executable, str(ROOT / "tools" / "bench_upload.py")] + sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="saturation rounds (default 5)")
     parser.add_argument("--realtime-rounds", type=int, default=3, help="real-time rounds (default 3)")
@@ -424,7 +436,7 @@ def main():
     parser.add_argument("--saturation-frames", type=int, default=1000)
     parser.add_argument("--realtime-streams", type=int, default=2000)
     parser.add_argument("--realtime-seconds", type=int, default=60)
-    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "feed", "callbacks", "console"])
+    parser.add_argument("--only", choices=["saturation", "realtime", "multinode", "feed", "callbacks", "console", "upload"])
     parser.add_argument("--catalog-url", help="PostgreSQL for the multinode and callbacks points "
                         "(default: a throwaway server from tools/pg-test-server, if it can start)")
     parser.add_argument("--points", default=",".join(SATURATION_POINTS),
@@ -531,6 +543,11 @@ def main():
             text, data = bench_console.console_latency(args, Path(args.exorec), log)
             sections.append(text)
             all_results["console"] = data
+        if args.only in (None, "upload") and "exorec" in impls and not impls["exorec"].unavailable:
+            settle_io()
+            text, data = upload_throughput(args, log)
+            sections.append(text)
+            all_results["upload"] = data
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -540,7 +557,7 @@ def main():
     (out / "results.json").write_text(json.dumps(all_results, indent=2))
     log(f"written {out / 'results.md'} and {out / 'results.json'}")
     # Only exorec's own losses fail the run: a peer that cannot keep up is a finding, not a fault.
-    inexact = [k for name, res in all_results.items() if name not in ("multinode", "feed", "callbacks", "console")
+    inexact = [k for name, res in all_results.items() if name not in ("multinode", "feed", "callbacks", "console", "upload")
                for k, runs in res.items() for r in runs if not r["exact"] and k == "exorec"]
     if "multinode" in all_results and all_results["multinode"] and not all_results["multinode"]["exact"]:
         inexact.append("multinode")

@@ -17,7 +17,7 @@ Reported: wall time, MB/s (10^6 bytes of file content per second) and files/s, m
 The store is SeaweedFS on loopback (tools/s3-test-server), on the same machine: the figures are the
 uploaders' cost plus the store's, not a network's.
 
-Usage: python3 tools/bench_upload.py (or python3 tools/bench.py --only upload …)
+Usage: python3 tools/bench_upload.py (or python3 tools/bench.py --only upload, which prints its table)
       python3 tools/bench_upload.py [--rounds 3] [--streams 1000] [--only demo|streams] [--exorec PATH]
 Without EXOREC_TEST_S3_ENDPOINT set, it runs itself under tools/s3-test-server.
 """
@@ -186,6 +186,8 @@ def main():
         os.execvp(str(ROOT / "tools/s3-test-server"),
                   [str(ROOT / "tools/s3-test-server"), "run", "--", sys.executable, *sys.argv])
     exorec = args.exorec if Path(args.exorec).exists() else str(ROOT / ".build/debug/exorec")
+    if exorec != args.exorec:
+        print(f"note: {args.exorec} does not exist; measuring the debug build {exorec}", file=sys.stderr)
     s3 = s3_client()
     rows = []
     work = tempfile.mkdtemp(prefix="exorec-bench-upload-")
