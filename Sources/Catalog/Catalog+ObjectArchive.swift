@@ -160,53 +160,11 @@ extension Catalog {
                 .returning("id").first()
             guard updated != nil else { throw CatalogError.leaseLost(id: job.id) }
             let held = try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)
-            try await db.insert(into: Table.archivedObjects)
-                .columns(
-                    "path",
-                    "call_sid",
-                    "kind",
-                    "bucket",
-                    "object_key",
-                    "version_id",
-                    "sha256",
-                    "checksum",
-                    "bytes",
-                    "lock_mode",
-                    "retain_until",
-                    "legal_hold",
-                    "hold_version",
-                    "hold_synced_version",
-                    "uploaded_at",
-                    "uploaded_by"
-                )
-                .values(
-                    object.path,
-                    object.callSid,
-                    object.kind.rawValue,
-                    object.bucket,
-                    object.key,
-                    object.versionID,
-                    object.sha256,
-                    object.checksum,
-                    object.bytes,
-                    object.lockMode,
-                    object.retainUntil?.millisecondsSinceEpoch,
-                    object.legalHold,
-                    held == object.legalHold ? 0 : 1,
-                    0,
-                    object.uploadedAt.millisecondsSinceEpoch,
-                    object.uploadedBy
-                )
-                .onConflict(with: "path") { update in
-                    update.set(excludedValueOf: "version_id").set(excludedValueOf: "sha256")
-                        .set(excludedValueOf: "checksum").set(excludedValueOf: "bytes")
-                        .set(excludedValueOf: "lock_mode").set(excludedValueOf: "retain_until")
-                        .set(excludedValueOf: "legal_hold").set(excludedValueOf: "hold_version")
-                        .set(excludedValueOf: "hold_synced_version").set(excludedValueOf: "uploaded_at")
-                        .set(excludedValueOf: "uploaded_by").set(excludedValueOf: "object_key")
-                        .set(excludedValueOf: "bucket")
-                }
-                .run()
+            // The hold as it is now: when it changed while the upload ran, the object needs a hold sync.
+            var recorded = object
+            recorded.holdVersion = held == object.legalHold ? 0 : 1
+            recorded.holdSyncedVersion = 0
+            try await Self.insertArchivedObject(db, recorded, replacingAnEarlierUpload: true)
             var detail: [String: String] = [
                 "bucket": object.bucket, "key": object.key, "version_id": object.versionID, "sha256": object.sha256,
                 "bytes": "\(object.bytes)", "legal_hold": object.legalHold ? "on" : "off",
@@ -469,8 +427,14 @@ extension Catalog {
         }
     }
 
-    static func insertArchivedObject(_ db: any SQLDatabase, _ object: ArchivedObject) async throws {
-        try await db.insert(into: Table.archivedObjects)
+    /// One `archived_objects` row. `replacingAnEarlierUpload`: a row for the same path (an upload of the
+    /// file before, whose version this one supersedes) takes this object's values, its eviction aside.
+    static func insertArchivedObject(
+        _ db: any SQLDatabase,
+        _ object: ArchivedObject,
+        replacingAnEarlierUpload: Bool = false
+    ) async throws {
+        let insert = db.insert(into: Table.archivedObjects)
             .columns(
                 "path",
                 "call_sid",
@@ -509,7 +473,15 @@ extension Catalog {
                 object.uploadedBy,
                 object.evictedAt?.millisecondsSinceEpoch
             )
-            .run()
+        if replacingAnEarlierUpload {
+            insert.onConflict(with: "path") { update in
+                [
+                    "bucket", "object_key", "version_id", "sha256", "checksum", "bytes", "lock_mode", "retain_until",
+                    "legal_hold", "hold_version", "hold_synced_version", "uploaded_at", "uploaded_by",
+                ].reduce(update) { $0.set(excludedValueOf: $1) }
+            }
+        }
+        try await insert.run()
     }
 }
 
