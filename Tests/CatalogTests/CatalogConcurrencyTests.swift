@@ -11,12 +11,11 @@ import Testing
 /// lock at the start of every write transaction; without it, concurrent appends fork or break the chain.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct CatalogConcurrencyTests {
-    /// How many more catalogs join the first. SQLite: one. With three more in one process, sqlite-nio's
-    /// connections share its thread pool (one thread per core): writers waiting in SQLite's busy handler
-    /// occupy every thread, the lock's holder cannot run its COMMIT, and the waiters fail with "database is
-    /// locked" after the 5 s busy timeout. Separate processes each have their own pool and do not do this.
-    /// For the same reason the suite's tests run one at a time.
-    static func peers(_ backend: CatalogTestBackend) -> Int { backend == .sqlite ? 1 : 3 }
+    /// How many more catalogs join the first, on both databases. On SQLite this is also a test of each
+    /// catalog's own thread for libsqlite3: on sqlite-nio's shared pool (one thread per core) three writers
+    /// waiting out the write lock occupied every thread, the lock's holder could not run its COMMIT, and the
+    /// waiters failed with "database is locked" after the 5 s busy timeout.
+    static let peers = 3
 
     /// Opens `count` more catalogs on `path`, runs `body`, closes them.
     static func withPeers<R: Sendable>(
@@ -36,14 +35,14 @@ struct CatalogConcurrencyTests {
         }
     }
 
-    /// Four catalogs (two on SQLite) append 25 audit entries each, all at once: one intact chain.
+    /// Four catalogs append 25 audit entries each, all at once: one intact chain.
     @Test(arguments: CatalogTestBackend.all) func concurrentAuditAppendsKeepOneChain(
         backend: CatalogTestBackend
     )
         async throws
     {
         try await withTestCatalog(backend) { catalog, path async throws in
-            let writers = Self.peers(backend) + 1
+            let writers = Self.peers + 1
             try await Self.withPeers(path, count: writers - 1) { peers in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (index, writer) in ([catalog] + peers).enumerated() {
@@ -65,7 +64,7 @@ struct CatalogConcurrencyTests {
         }
     }
 
-    /// The same status callback delivered through four catalogs (two on SQLite) at once is stored once,
+    /// The same status callback delivered through four catalogs at once is stored once,
     /// counted once per delivery, and queues one download.
     @Test(arguments: CatalogTestBackend.all) func oneCallbackDeliveredEverywhereAtOnceIsStoredOnce(
         backend: CatalogTestBackend
@@ -73,7 +72,7 @@ struct CatalogConcurrencyTests {
         try await withTestCatalog(backend) { catalog, path async throws in
             try await catalog.recordPlacedCall(Fixture.placed(sid: "CA1"))
             let received = Fixture.received(Fixture.callback(sid: "CA1"), at: at(300))
-            let results = try await Self.withPeers(path, count: Self.peers(backend)) { peers in
+            let results = try await Self.withPeers(path, count: Self.peers) { peers in
                 try await withThrowingTaskGroup(of: StoredCallback.self) { group in
                     for writer in [catalog] + peers {
                         group.addTask { try await writer.storeCallback(received, queuedAt: at(301)) }
@@ -84,7 +83,7 @@ struct CatalogConcurrencyTests {
             #expect(results.filter(\.record.isNew).count == 1)
             let stored = try await catalog.callbacks(callSid: "CA1")
             #expect(stored.count == 1)
-            #expect(stored.first?.deliveries == Self.peers(backend) + 1)
+            #expect(stored.first?.deliveries == Self.peers + 1)
             #expect(try await catalog.downloadJobs(callSid: "CA1").count == 1)
             #expect(try await catalog.call(sid: "CA1")?.status == "completed")
         }

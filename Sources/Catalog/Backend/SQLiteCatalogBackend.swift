@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import MediaStore
+import NIOPosix
 import SQLKit
 import SQLiteKit
 
@@ -13,6 +14,12 @@ struct SQLiteCatalogBackend: CatalogBackend {
     let path: String
     let connection: SQLiteConnection
     let database: any SQLDatabase
+    /// The thread that runs this connection's libsqlite3 calls: one per catalog, not sqlite-nio's shared pool
+    /// (one thread per core). A statement waiting out another connection's write lock (`busy_timeout`) blocks
+    /// its thread; on the shared pool, a few such waiters in one process (catalogs of tests, or a command
+    /// beside its process's own) could occupy every thread, so the lock's holder could not run its COMMIT
+    /// and every waiter failed with "database is locked" after the timeout.
+    let threads: NIOThreadPool
 
     var location: CatalogLocation { .sqlite(path: self.path) }
     var dialect: CatalogDialect { Self.dialect }
@@ -89,10 +96,18 @@ struct SQLiteCatalogBackend: CatalogBackend {
             let fd = FileSystem.createFile(path, flags: O_EXCL | O_RDWR | O_CLOEXEC)
             if fd >= 0 { Glibc.close(fd) }
         }
+        let threads = NIOThreadPool(numberOfThreads: 1)
+        threads.start()
         let connection: SQLiteConnection
         do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path),
+                threadPool: threads,
+                logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            )
         } catch {
+            try? await threads.shutdownGracefully()
             throw CatalogError.cannotOpen(path: path, reason: "\(error)")
         }
         let database = connection.sql(queryLogLevel: .trace)
@@ -112,9 +127,10 @@ struct SQLiteCatalogBackend: CatalogBackend {
             }
         } catch {
             try? await connection.close()
+            try? await threads.shutdownGracefully()
             throw CatalogError.cannotOpen(path: path, reason: "\(error)")
         }
-        return SQLiteCatalogBackend(path: path, connection: connection, database: database)
+        return SQLiteCatalogBackend(path: path, connection: connection, database: database, threads: threads)
     }
 
     func withDatabase<T: Sendable>(
@@ -132,6 +148,12 @@ struct SQLiteCatalogBackend: CatalogBackend {
 
     func close() async throws {
         try? await self.checkpoint()
-        try await self.connection.close()
+        do {
+            try await self.connection.close()
+        } catch {
+            try? await self.threads.shutdownGracefully()
+            throw error
+        }
+        try await self.threads.shutdownGracefully()
     }
 }

@@ -3,7 +3,7 @@ public import ExotelClient
 public import ExotelKit
 import Foundation
 import Logging
-public import MediaStore
+import MediaStore
 
 /// How every call exorec places is set up (issue 4): recorded, streamed to this server, with
 /// status callbacks to this server, prompts cache-busted.

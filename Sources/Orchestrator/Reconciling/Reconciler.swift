@@ -85,7 +85,7 @@ public final class Reconciler: Service, Sendable {
                 "reconcile.interval": "\(self.configuration.interval)",
             ]
         )
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let report = try await self.reconcileOnce()
