@@ -30,29 +30,8 @@ extension Catalog {
         let nowMs = now.millisecondsSinceEpoch
         let leaseUntil = nowMs + Self.milliseconds(lease)
         return try await self.exclusive("claim download") { db in
-            for _ in 0..<8 {
-                let candidates = try await db.select().column("id").from(Table.downloads)
-                    .where { Self.claimable($0, nowMs: nowMs) }
-                    .orderBy("next_attempt_at").orderBy("id")
-                    .limit(16)
-                    .all(decodingColumn: "id", as: Int64.self)
-                if candidates.isEmpty { return nil }
-                for id in candidates {
-                    let claimed = try await db.update(Table.downloads)
-                        .set("state", to: DownloadState.running.rawValue)
-                        .set("attempts", to: SQLBinaryExpression(SQLColumn("attempts"), .add, SQLLiteral.numeric("1")))
-                        .set("lease_until", to: leaseUntil)
-                        .set("claim_token", to: UUID().uuidString.lowercased())
-                        .set("updated_at", to: nowMs)
-                        .where("id", .equal, id)
-                        .where { Self.claimable($0, nowMs: nowMs) }
-                        .returning(SQLLiteral.all)
-                        .first()
-                    if let claimed { return try DownloadJob(row: claimed) }
-                }
-                // Every candidate went to another worker meanwhile: look again.
-            }
-            return nil
+            try await LeasedJobs.claimNext(db, table: Table.downloads, nowMs: nowMs, leaseUntil: leaseUntil)
+                .map(DownloadJob.init(row:))
         }
     }
 
@@ -136,21 +115,6 @@ extension Catalog {
 
     // MARK: - Internals
 
-    /// `(state = 'queued' AND next_attempt_at <= now) OR (state = 'running' AND lease_until <= now)`
-    static func claimable<Builder: SQLPredicateBuilder>(_ builder: Builder, nowMs: Int64) -> Builder {
-        builder
-            .where(group: {
-                $0.where("state", .equal, DownloadState.queued.rawValue).where(
-                    "next_attempt_at",
-                    .lessThanOrEqual,
-                    nowMs
-                )
-            })
-            .orWhere(group: {
-                $0.where("state", .equal, DownloadState.running.rawValue).where("lease_until", .lessThanOrEqual, nowMs)
-            })
-    }
-
     /// Updates a running job if, and only if, `job`'s claim still holds it.
     private func finish(
         _ job: DownloadJob,
@@ -158,13 +122,15 @@ extension Catalog {
         _ assignments: (SQLUpdateBuilder) -> SQLUpdateBuilder
     ) async throws {
         try await self.exclusive(operation) { db in
-            let updated = try await assignments(db.update(Table.downloads))
-                .where("id", .equal, job.id)
-                .where("state", .equal, DownloadState.running.rawValue)
-                .where("claim_token", .equal, job.claimToken)
-                .returning("id")
-                .first()
-            if updated != nil { return }
+            if try await LeasedJobs.updateIfHeld(
+                db,
+                table: Table.downloads,
+                id: job.id,
+                claimToken: job.claimToken,
+                assignments
+            ) {
+                return
+            }
             let exists = try await db.select().column("id").from(Table.downloads).where("id", .equal, job.id).first()
             throw exists == nil ? CatalogError.unknownDownload(id: job.id) : CatalogError.leaseLost(id: job.id)
         }

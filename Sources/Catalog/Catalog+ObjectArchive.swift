@@ -118,26 +118,8 @@ extension Catalog {
         let nowMs = now.millisecondsSinceEpoch
         let leaseUntil = nowMs + Self.milliseconds(lease)
         return try await self.exclusive("claim archive job") { db in
-            for _ in 0..<8 {
-                let candidates = try await db.select().column("id").from(Table.archiveQueue)
-                    .where { Self.archiveClaimable($0, nowMs: nowMs) }
-                    .orderBy("next_attempt_at").orderBy("id").limit(16)
-                    .all(decodingColumn: "id", as: Int64.self)
-                if candidates.isEmpty { return nil }
-                for id in candidates {
-                    let claimed = try await db.update(Table.archiveQueue)
-                        .set("state", to: ArchiveJobState.running.rawValue)
-                        .set("attempts", to: SQLBinaryExpression(SQLColumn("attempts"), .add, SQLLiteral.numeric("1")))
-                        .set("lease_until", to: leaseUntil)
-                        .set("claim_token", to: UUID().uuidString.lowercased())
-                        .set("updated_at", to: nowMs)
-                        .where("id", .equal, id)
-                        .where { Self.archiveClaimable($0, nowMs: nowMs) }
-                        .returning(SQLLiteral.all).first()
-                    if let claimed { return try ArchiveJob(row: claimed) }
-                }
-            }
-            return nil
+            try await LeasedJobs.claimNext(db, table: Table.archiveQueue, nowMs: nowMs, leaseUntil: leaseUntil)
+                .map(ArchiveJob.init(row:))
         }
     }
 
@@ -152,13 +134,16 @@ extension Catalog {
         at time: Timestamp = .now()
     ) async throws {
         try await self.transaction("record archived object") { db in
-            let updated = try await db.update(Table.archiveQueue)
-                .set("state", to: ArchiveJobState.done.rawValue).set("lease_until", to: SQLLiteral.null)
-                .set("last_error", to: SQLLiteral.null).set("updated_at", to: time.millisecondsSinceEpoch)
-                .where("id", .equal, job.id).where("claim_token", .equal, job.claimToken)
-                .where("state", .equal, ArchiveJobState.running.rawValue)
-                .returning("id").first()
-            guard updated != nil else { throw CatalogError.leaseLost(id: job.id) }
+            let stillHeld = try await LeasedJobs.updateIfHeld(
+                db,
+                table: Table.archiveQueue,
+                id: job.id,
+                claimToken: job.claimToken
+            ) {
+                $0.set("state", to: ArchiveJobState.done.rawValue).set("lease_until", to: SQLLiteral.null)
+                    .set("last_error", to: SQLLiteral.null).set("updated_at", to: time.millisecondsSinceEpoch)
+            }
+            guard stillHeld else { throw CatalogError.leaseLost(id: job.id) }
             let held = try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)
             // The hold as it is now: when it changed while the upload ran, the object needs a hold sync.
             var recorded = object
@@ -195,26 +180,30 @@ extension Catalog {
         now: Timestamp = .now()
     ) async throws {
         try await self.exclusive("retry archive job") { db in
-            let updated = try await db.update(Table.archiveQueue)
-                .set("state", to: (giveUp ? ArchiveJobState.failed : .queued).rawValue)
-                .set("next_attempt_at", to: retryAt.millisecondsSinceEpoch).set("lease_until", to: SQLLiteral.null)
-                .set("last_error", to: String(error.prefix(2000))).set("updated_at", to: now.millisecondsSinceEpoch)
-                .where("id", .equal, job.id).where("claim_token", .equal, job.claimToken)
-                .where("state", .equal, ArchiveJobState.running.rawValue)
-                .returning("id").first()
-            guard updated != nil else { throw CatalogError.leaseLost(id: job.id) }
+            let held = try await LeasedJobs.updateIfHeld(
+                db,
+                table: Table.archiveQueue,
+                id: job.id,
+                claimToken: job.claimToken
+            ) {
+                $0.set("state", to: (giveUp ? ArchiveJobState.failed : .queued).rawValue)
+                    .set("next_attempt_at", to: retryAt.millisecondsSinceEpoch).set("lease_until", to: SQLLiteral.null)
+                    .set("last_error", to: String(error.prefix(2000))).set("updated_at", to: now.millisecondsSinceEpoch)
+            }
+            guard held else { throw CatalogError.leaseLost(id: job.id) }
         }
     }
 
     /// Extends a running job's lease while a long upload goes on.
     public func renewArchiveLease(_ job: ArchiveJob, until: Timestamp) async throws {
         try await self.exclusive("renew archive lease") { db in
-            let updated = try await db.update(Table.archiveQueue)
-                .set("lease_until", to: until.millisecondsSinceEpoch)
-                .where("id", .equal, job.id).where("claim_token", .equal, job.claimToken)
-                .where("state", .equal, ArchiveJobState.running.rawValue)
-                .returning("id").first()
-            guard updated != nil else { throw CatalogError.leaseLost(id: job.id) }
+            let held = try await LeasedJobs.updateIfHeld(
+                db,
+                table: Table.archiveQueue,
+                id: job.id,
+                claimToken: job.claimToken
+            ) { $0.set("lease_until", to: until.millisecondsSinceEpoch) }
+            guard held else { throw CatalogError.leaseLost(id: job.id) }
         }
     }
 
@@ -231,24 +220,6 @@ extension Catalog {
                 .where("state", .equal, ArchiveJobState.failed.rawValue)
                 .returning("id").all().count
         }
-    }
-
-    static func archiveClaimable<Builder: SQLPredicateBuilder>(_ builder: Builder, nowMs: Int64) -> Builder {
-        builder
-            .where(group: {
-                $0.where("state", .equal, ArchiveJobState.queued.rawValue).where(
-                    "next_attempt_at",
-                    .lessThanOrEqual,
-                    nowMs
-                )
-            })
-            .orWhere(group: {
-                $0.where("state", .equal, ArchiveJobState.running.rawValue).where(
-                    "lease_until",
-                    .lessThanOrEqual,
-                    nowMs
-                )
-            })
     }
 
     // MARK: - Archived objects
