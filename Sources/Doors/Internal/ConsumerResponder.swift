@@ -23,8 +23,6 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
     static let callsPrefix = "/v1/calls/"
     /// The largest body a pause or resume may carry (`{"by": …, "reason": …}`).
     static let maxControlBody = 4096
-    /// File bytes per body chunk.
-    static let chunkBytes = 64 << 10
     static let defaultWaitSeconds = 25
     static let maxLimit = 1000
 
@@ -436,16 +434,12 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
             return .error(503, "the catalog cannot be read right now: \(error)")
         }
         // An evicted file is read from the object archive, by range; a local one from disk.
-        let file: MediaFileReader?
-        let length: Int64
+        let reader: MediaBytes
         if let remote = media.remote {
-            file = nil
-            length = remote.length
+            reader = .remote(remote)
         } else {
             do {
-                let local = try MediaFileReader(path: media.path)
-                file = local
-                length = local.length
+                reader = .local(try MediaFileReader(path: media.path))
             } catch {
                 self.logger.error(
                     "a catalogued media file cannot be read",
@@ -457,6 +451,7 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
                 )
             }
         }
+        let length = reader.length
         // Length at this moment: a growing stream is served up to what is on disk now.
         var headers: HTTPFields = [.acceptRanges: "bytes", HTTPField.Name("X-Exorec-Media-State")!: media.state]
         if media.isGrowing {
@@ -484,20 +479,11 @@ struct ConsumerResponder: Hummingbird.HTTPResponder {
         guard let bytes else {
             return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer()))
         }
-        let remote = media.remote
-        // A remote read is a request each: larger chunks.
-        let chunkBytes = remote == nil ? Self.chunkBytes : 1 << 20
         let body = ResponseBody(contentLength: Int(bytes.count)) { writer in
             var offset = bytes.first
             while offset <= bytes.last {
-                let count = Int(min(Int64(chunkBytes), bytes.last - offset + 1))
-                let chunk: [UInt8]?
-                if let file {
-                    chunk = file.read(count: count, at: offset)
-                } else {
-                    chunk = try? await remote?.read(offset, count)
-                }
-                guard let chunk, chunk.count == count else {
+                let count = Int(min(Int64(reader.chunkBytes), bytes.last - offset + 1))
+                guard let chunk = await reader.read(count: count, at: offset), chunk.count == count else {
                     // The file shrank or failed under us: the client must not take a short body for the file.
                     logger.error(
                         "a media file could not be read to the end",

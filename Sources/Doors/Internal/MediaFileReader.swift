@@ -43,3 +43,34 @@ final class MediaFileReader: Sendable {
         return done == count ? bytes : Array(bytes[..<done])
     }
 }
+
+/// Where a served media file's bytes come from: the file on disk, or the object archive's copy of an evicted
+/// one (``RemoteMedia``).
+enum MediaBytes: Sendable {
+    case local(MediaFileReader)
+    case remote(RemoteMedia)
+
+    /// The length at this moment (a growing file is served up to here).
+    var length: Int64 {
+        switch self {
+        case .local(let file): file.length
+        case .remote(let media): media.length
+        }
+    }
+
+    /// Bytes per body chunk: a remote read is a request each, so it asks for more at once.
+    var chunkBytes: Int {
+        switch self {
+        case .local: 64 << 10
+        case .remote: 1 << 20
+        }
+    }
+
+    /// Up to `count` bytes at `offset`; nil on a read error.
+    func read(count: Int, at offset: Int64) async -> [UInt8]? {
+        switch self {
+        case .local(let file): file.read(count: count, at: offset)
+        case .remote(let media): try? await media.read(offset, count)
+        }
+    }
+}
