@@ -247,3 +247,16 @@ extension Catalog {
         return String(path[..<slash])
     }
 }
+
+extension CallRecord {
+    /// The call's folder, relative to the root: the one the catalog fixed (a call placed elsewhere), else its
+    /// account's by placement time (`_unknown` while no account is known); nil when an id cannot name a folder.
+    public var relativeFolder: String? {
+        self.folder
+            ?? Catalog.placedFolder(
+                accountSid: self.accountSid.isEmpty ? CallSidecar.unknownAccount : self.accountSid,
+                callSid: self.callSid,
+                placedAt: self.placedAt
+            )
+    }
+}

@@ -381,10 +381,11 @@ extension Catalog {
         return try await Self.activeHold(db, callSid: RetentionKey.stream(streamSid)) != nil
     }
 
-    /// Whether the catalog wants the store's legal hold on `object` (`exorec verify --remote` compares).
-    public func archiveHoldWanted(for object: ArchivedObject) async throws -> Bool {
+    /// Whether the catalog wants the store's legal hold on the archived file at `path` of call `callSid` (an upload
+    /// sets it; `exorec verify --remote` compares).
+    public func archiveHoldWanted(callSid: String, path: String) async throws -> Bool {
         try await self.exclusive("read legal hold") { db in
-            try await Self.archiveHoldWanted(db, callSid: object.callSid, path: object.path)
+            try await Self.archiveHoldWanted(db, callSid: callSid, path: path)
         }
     }
 

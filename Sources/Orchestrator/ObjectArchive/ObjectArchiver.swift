@@ -161,19 +161,7 @@ public final class ObjectArchiver: Service, Sendable {
         }
         let before = Timestamp.now().advanced(by: .zero - self.configuration.callJSONAfter)
         for call in try await self.catalog.callsReadyForArchive(terminalBefore: before, limit: 1000) {
-            let folder: String
-            if let fixed = call.folder {
-                folder = fixed
-            } else {
-                guard
-                    let account = try? PathSafeIdentifier(
-                        call.accountSid.isEmpty ? CallSidecar.unknownAccount : call.accountSid,
-                        field: "AccountSid"
-                    ),
-                    let sid = try? PathSafeIdentifier(call.callSid, field: "CallSid")
-                else { continue }
-                folder = StorageLayout.relativeCallDirectory(account: account, callSid: sid, startedAt: call.placedAt)
-            }
+            guard let folder = call.relativeFolder else { continue }
             let path = "\(folder)/\(CallSidecar.fileName)"
             guard FileManager.default.fileExists(atPath: self.layout.absolute(path)) else { continue }
             if try await self.catalog.enqueueArchive(path: path, callSid: call.callSid, kind: .call) { added += 1 }
@@ -237,24 +225,7 @@ public final class ObjectArchiver: Service, Sendable {
                 throw ObjectStoreError.localFile(path: job.path, reason: error.description)
             }
         }
-        let held = try await self.catalog.archiveHoldWanted(
-            for: ArchivedObject(
-                path: job.path,
-                callSid: job.callSid,
-                kind: job.kind,
-                bucket: "",
-                key: key,
-                versionID: "",
-                sha256: sha256,
-                checksum: "",
-                bytes: 0,
-                lockMode: nil,
-                retainUntil: nil,
-                legalHold: false,
-                uploadedAt: .now(),
-                uploadedBy: ""
-            )
-        )
+        let held = try await self.catalog.archiveHoldWanted(callSid: job.callSid, path: job.path)
         let now = Date()
         if let latest = try await self.client.headObject(key: key), latest.metadata["exorec-sha256"] == sha256,
             let version = latest.versionID
@@ -277,7 +248,7 @@ public final class ObjectArchiver: Service, Sendable {
             legalHold: held,
             metadata: ["exorec-sha256": sha256, "exorec-path": Self.headerSafe(job.path)]
         )
-        var object = ArchivedObject(
+        let object = ArchivedObject(
             path: job.path,
             callSid: job.callSid,
             kind: job.kind,
@@ -288,14 +259,12 @@ public final class ObjectArchiver: Service, Sendable {
             checksum: stored.checksumSHA256,
             bytes: stored.bytes,
             lockMode: lock.mode.rawValue,
-            retainUntil: Timestamp(millisecondsSinceEpoch: Int64(lock.retainUntil.timeIntervalSince1970 * 1000)),
+            // Whole seconds, as the store keeps the retain-until date.
+            retainUntil: Timestamp(millisecondsSinceEpoch: Int64(lock.retainUntil.timeIntervalSince1970) * 1000),
             legalHold: held,
             uploadedAt: .now(),
             uploadedBy: self.configuration.actor
         )
-        object.retainUntil = object.retainUntil.map {
-            Timestamp(millisecondsSinceEpoch: $0.millisecondsSinceEpoch / 1000 * 1000)
-        }
         return (object, false)
     }
 

@@ -80,7 +80,7 @@ public struct RemoteArchiveVerifier: Sendable {
                 report.checked += 1
                 known[object.key, default: []].insert(object.versionID)
                 latestExpected[object.key] = object.versionID
-                let wanted = try await self.catalog.archiveHoldWanted(for: object)
+                let wanted = try await self.catalog.archiveHoldWanted(callSid: object.callSid, path: object.path)
                 report.problems += try await self.check(object, holdWanted: wanted, now: now)
                 progress?(report.checked)
             }
