@@ -1,5 +1,6 @@
 import Catalog
 import Doors
+import ExotelKit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -325,9 +326,7 @@ extension ConsoleResponder {
             )
         }
         defer { self.peakWork.leave() }
-        let computed = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: peaks.peaks(path: path, sha256: sha)) }
-        }
+        let computed = await BlockingWork.run { peaks.peaks(path: path, sha256: sha) }
         guard let computed else {
             throw ConsoleRefusal(404, "No waveform", "No waveform can be drawn for this file.")
         }

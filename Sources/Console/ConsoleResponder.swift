@@ -353,9 +353,7 @@ public struct ConsoleResponder: InternalDoorMount {
         // scrypt holds a core for ~0.1 s: on a Dispatch thread, not one of the cooperative pool's few.
         let hash = user?.passwordHash ?? self.decoy
         let offered = String(password.prefix(1024))
-        let hashMatches = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: hash.matches(offered)) }
-        }
+        let hashMatches = await BlockingWork.run { hash.matches(offered) }
         let matches = hashMatches && user != nil
         self.gate.leave()
         guard let user, matches else {

@@ -114,7 +114,7 @@ public final class S3Client: Sendable {
             throw ObjectStoreError.localFile(path: path, reason: "cannot read its size: \(error.localizedDescription)")
         }
         if size <= Int64(self.configuration.multipartThreshold) {
-            let (data, digest) = try await Self.offThePool {
+            let (data, digest) = try await BlockingWork.run {
                 let data = try Self.read(handle, count: Int(size), path: path)
                 return (data, Array(SHA256.hash(data: data)))
             }
@@ -211,7 +211,7 @@ public final class S3Client: Sendable {
             var number = 1
             while offset < size {
                 let count = Int(min(Int64(self.configuration.partSize), size - offset))
-                let (data, digest) = try await Self.offThePool {
+                let (data, digest) = try await BlockingWork.run {
                     let data = try Self.read(handle, count: count, path: path)
                     return (data, Array(SHA256.hash(data: data)))
                 }
@@ -652,14 +652,6 @@ public final class S3Client: Sendable {
             legalHold: headers.first(name: "x-amz-object-lock-legal-hold")?.uppercased() == "ON",
             metadata: metadata
         )
-    }
-
-    /// Runs blocking disk work (reads, hashing) on a Dispatch thread, not on one of the few threads Swift
-    /// concurrency shares with everything else in the process.
-    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
     }
 
     static func read(_ handle: FileHandle, count: Int, path: String) throws -> Data {

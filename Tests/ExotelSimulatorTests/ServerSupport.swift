@@ -275,8 +275,8 @@ enum ExternalCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let outputPath = directory + "/stdout"
         let errorsPath = directory + "/stderr"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-public import ExotelKit
+import ExotelKit
 import NIOCore
 import NIOHTTP1
 

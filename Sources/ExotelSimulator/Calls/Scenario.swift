@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// How a dialled leg ends up.
 public enum CallOutcome: String, Sendable, Hashable, CaseIterable, Codable {

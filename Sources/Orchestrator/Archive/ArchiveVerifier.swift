@@ -1,5 +1,6 @@
 import Catalog
 import Dispatch
+import ExotelKit
 import Foundation
 import Logging
 import MediaStore
@@ -217,9 +218,7 @@ public struct ArchiveVerifier: Sendable {
     private static let hashingQueue = DispatchQueue(label: "exorec.archive-verifier")
 
     private static func onHashingQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Self.hashingQueue.async { continuation.resume(returning: work()) }
-        }
+        await BlockingWork.run(on: Self.hashingQueue, work)
     }
 
     private static func check(_ file: MediaFile, layout: StorageLayout) -> Outcome {

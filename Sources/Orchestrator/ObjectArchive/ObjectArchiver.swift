@@ -221,7 +221,8 @@ public final class ObjectArchiver: Service, Sendable {
         if job.kind.isMedia, let file = try await self.catalog.mediaFile(path: job.path), let known = file.sha256 {
             sha256 = known
         } else {
-            do { sha256 = try await Self.onDisk { try FileSystem.sha256(of: path) } } catch let error as MediaError {
+            do { sha256 = try await BlockingWork.run { try FileSystem.sha256(of: path) } } catch let error as MediaError
+            {
                 throw ObjectStoreError.localFile(path: job.path, reason: error.description)
             }
         }
@@ -357,7 +358,7 @@ public final class ObjectArchiver: Service, Sendable {
                         try await self.catalog.markEvicted(path: object.path)
                         continue
                     }
-                    guard try await Self.onDisk({ try FileSystem.sha256(of: path) }) == object.sha256 else {
+                    guard try await BlockingWork.run({ try FileSystem.sha256(of: path) }) == object.sha256 else {
                         report.errors.append("\(object.path): the local file differs from the archived one; kept")
                         continue
                     }
@@ -383,13 +384,6 @@ public final class ObjectArchiver: Service, Sendable {
     /// The workers' running total, shared between them.
     private final class SharedReport: Sendable {
         let state = Mutex(Report())
-    }
-
-    /// Hashing runs on a Dispatch thread, off the few threads Swift concurrency shares with the doors.
-    static func onDisk<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
