@@ -14,7 +14,7 @@ struct CatalogConcurrencyTests {
     /// How many more catalogs join the first, on both databases. On SQLite this is also a test of each
     /// catalog's own thread for libsqlite3: on sqlite-nio's shared pool (one thread per core) three writers
     /// waiting out the write lock occupied every thread, the lock's holder could not run its COMMIT, and the
-    /// waiters failed with "database is locked" after the 5 s busy timeout.
+    /// waiters failed with "database is locked" after the busy timeout.
     static let peers = 3
 
     /// Opens `count` more catalogs on `path`, runs `body`, closes them.

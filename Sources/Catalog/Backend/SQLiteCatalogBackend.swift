@@ -25,7 +25,14 @@ struct SQLiteCatalogBackend: CatalogBackend {
     var dialect: CatalogDialect { Self.dialect }
 
     /// How long a statement waits for another connection's write lock before failing with `SQLITE_BUSY`.
-    static let busyTimeoutMilliseconds = 5000
+    ///
+    /// SQLite's busy handler is not a queue: a waiter sleeps (up to 100 ms at a time) and tries again, while
+    /// the connection that just committed usually takes the lock again before any sleeper wakes. So a waiter
+    /// can sit out several of another writer's transactions in a row, each with its fsync. 5 s was not enough
+    /// under load: on CI (two cores, the whole test pass running) one of four catalogs appending to the
+    /// audit log at once failed with "database is locked". Waiting costs only the waiting catalog's own
+    /// thread; failing loses the operation (an audit entry, an acknowledged callback).
+    static let busyTimeoutMilliseconds = 30_000
 
     /// Applied to every connection, in this order (the busy timeout first: switching to WAL takes a lock).
     ///
