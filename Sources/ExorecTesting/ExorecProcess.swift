@@ -68,6 +68,11 @@ public final class ExorecProcess: Sendable {
                 if data.isEmpty { break }
                 collected.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
+            // Closed here, not left to the handle's deallocation: Foundation's `Process` and `Pipe` outlive
+            // the run (a test pass leaked hundreds of pipe ends), and `Process.run` on Linux lists
+            // `/proc/self/fd` to close every descriptor in the child: with ~1,400 open it crashed in there
+            // (an over-read of a directory entry at the end of its buffer).
+            try? handle.close()
             collected.ended.withLock { $0 = true }
         }
         thread.start()
