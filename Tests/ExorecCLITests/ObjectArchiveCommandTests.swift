@@ -262,11 +262,10 @@ extension ObjectArchiveCommandTests {
         let media = before.filter { $0.hasSuffix(".wav") || $0.hasSuffix(".mp3") }
         var digests: [String: String] = [:]
         for path in media { digests[path] = try Self.sha256("\(storage)/\(path)") }
-        let first = try await Self.exorec(["archive", "upload", "-q"], config: config)
-        try #require(first.status == 0, "\(first.output) \(first.errors)")
         // Eviction waits for keep_local (1 s) after the upload: run the archiver until it has evicted them all.
-        // The deadline is for a failure only: on a loaded machine a store that answers slowly fails a round,
-        // whose jobs are retried after their backoff.
+        // The first round may evict some already (on a loaded machine its first uploads are more than 1 s old
+        // when it ends). The deadline is for a failure only: on a loaded machine a store that answers slowly
+        // fails a round, whose jobs are retried after their backoff.
         let deadline = ContinuousClock.now + .seconds(180)
         var evicted = 0
         var problems: [String] = []
