@@ -204,7 +204,8 @@ let package = Package(
         .target(
             name: "ExorecTesting",
             dependencies: [
-                "ExotelKit", "MediaStore", "Ingest", "Doors", .product(name: "Logging", package: "swift-log"),
+                "CSystemShims", "ExotelKit", "MediaStore", "Ingest", "Doors",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -321,13 +322,14 @@ let package = Package(
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "ExotelKit", .product(name: "Logging", package: "swift-log"),
+                "ObjectStore", "ExotelKit", "ExorecTesting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "ExotelKit"], swiftSettings: strictSettings),
+        .testTarget(name: "ExorecTestingTests", dependencies: ["ExorecTesting"], swiftSettings: strictSettings),
         .testTarget(
             name: "ExorecCLITests",
             dependencies: [

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The built `exorec` binary run as a child process, the way users and the platform see it.
 public final class ExorecProcess: Sendable {
@@ -11,16 +10,7 @@ public final class ExorecProcess: Sendable {
         return root.appendingPathComponent(".build/debug/exorec").path
     }
 
-    /// Text a pipe delivered so far; appended from the pipe's handler thread.
-    private final class Collected: Sendable {
-        let text = Mutex<String>("")
-        /// The pipe reached its end (the writer closed it: the process exited).
-        let ended = Mutex(false)
-    }
-
-    private let process: Process
-    private let output = Collected()
-    private let errors = Collected()
+    private let child: ChildProcess
 
     /// Starts `exorec` with `arguments`.
     ///
@@ -44,50 +34,17 @@ public final class ExorecProcess: Sendable {
 
     /// Starts another program (curl, openssl) the same way, its output collected alike.
     public init(executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        self.process = Process()
-        self.process.executableURL = URL(fileURLWithPath: executable)
-        self.process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        self.process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        self.process.standardOutput = out
-        self.process.standardError = err
-        // One reading thread per pipe, blocking until data or the end: readability handlers could report
-        // an end early under load and drop the rest of the output.
-        Self.collect(out.fileHandleForReading, into: self.output)
-        Self.collect(err.fileHandleForReading, into: self.errors)
-        try self.process.run()
+        // A test that fails before it stops its process does not leave it running (holding ports): the
+        // child is killed with this object.
+        self.child = try ChildProcess(executable: executable, arguments: arguments, environment: env)
     }
 
-    private static func collect(_ handle: FileHandle, into collected: Collected) {
-        let thread = Thread {
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                collected.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-            }
-            // Closed here, not left to the handle's deallocation: Foundation's `Process` and `Pipe` outlive
-            // the run (a test pass leaked hundreds of pipe ends), and `Process.run` on Linux lists
-            // `/proc/self/fd` to close every descriptor in the child: with ~1,400 open it crashed in there
-            // (an over-read of a directory entry at the end of its buffer).
-            try? handle.close()
-            collected.ended.withLock { $0 = true }
-        }
-        thread.start()
-    }
-
-    /// A test that fails before it stops its process must not leave it running (holding ports, and
-    /// with signals its test runner blocked, perhaps deaf to SIGTERM): it is killed with the object.
-    deinit {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-    }
-
-    public var standardOutput: String { self.output.text.withLock { $0 } }
-    public var standardError: String { self.errors.text.withLock { $0 } }
-    public var pid: Int32 { self.process.processIdentifier }
-    public var isRunning: Bool { self.process.isRunning }
+    public var standardOutput: String { self.child.standardOutput }
+    public var standardError: String { self.child.standardError }
+    public var pid: Int32 { self.child.pid }
+    public var isRunning: Bool { self.child.isRunning }
 
     /// Waits for "platform door on HOST:PORT" (`door` = `platform`) or "internal door on HOST:PORT"
     /// (`internal`) and returns the port.
@@ -99,7 +56,7 @@ public final class ExorecProcess: Sendable {
             {
                 return port
             }
-            guard self.process.isRunning else { break }
+            guard self.child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("exorec did not open its \(door) door; stderr: \(self.standardError)")
@@ -114,31 +71,21 @@ public final class ExorecProcess: Sendable {
             {
                 return port
             }
-            guard self.process.isRunning else { break }
+            guard self.child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("exorec did not start listening; stderr: \(self.standardError)")
     }
 
-    public func signal(_ signal: Int32) { kill(self.process.processIdentifier, signal) }
+    public func signal(_ signal: Int32) { self.child.signal(signal) }
 
     /// Waits for the process to exit and returns its status.
     public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while self.process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                self.signal(SIGKILL)
-                throw TestFailure("exorec did not exit in time; stderr: \(self.standardError)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        do {
+            return try await self.child.waitForExit(timeout: timeout)
+        } catch is ChildProcessError {
+            throw TestFailure("exorec did not exit in time; stderr: \(self.standardError)")
         }
-        // Let the pipe handlers drain what is left: all of it (a loaded machine may take a while to
-        // run them), unless a child the process left behind holds a pipe open.
-        let drained = ContinuousClock.now + .seconds(10)
-        while !(self.output.ended.withLock { $0 } && self.errors.ended.withLock { $0 }), ContinuousClock.now < drained {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return self.process.terminationStatus
     }
 
     /// Runs `exorec` to completion; returns (status, stdout, stderr).

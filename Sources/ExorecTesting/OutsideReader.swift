@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// Reads a WAV with Python's soundfile, a reader exorec did not write.
@@ -107,33 +106,14 @@ public enum OutsideReader {
 
     /// Runs a command and returns its standard output (standard error is appended on failure).
     ///
-    /// The wait happens on a Dispatch thread: a test that blocked one of the cooperative pool's threads
-    /// (two on a two-core machine) for a Python start-up would stall every other test in the process.
+    /// The wait polls: a test that blocked one of the cooperative pool's threads (two on a two-core
+    /// machine) for a Python start-up would stall every other test in the process.
     public static func run(_ arguments: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(arguments) })
-            }
-        }
-    }
-
-    private static func runBlocking(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestFailure(
-                "\(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)\(String(decoding: errors, as: UTF8.self))"
-            )
+        let child = try ChildProcess(executable: "/usr/bin/env", arguments: arguments)
+        let status = try await child.waitForExit(timeout: .seconds(600))
+        let text = child.standardOutput
+        guard status == 0 else {
+            throw TestFailure("\(arguments.joined(separator: " ")) exited \(status): \(text)\(child.standardError)")
         }
         return text
     }

@@ -167,18 +167,12 @@ let callbackPath = "/v1/callbacks/status?token=\(testCallbackToken)"
 
 /// Runs `curl` with `arguments` and returns its standard output (curl's `-w` output goes there).
 func curl(_ arguments: [String]) async throws -> String {
-    try await onThread {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS", "--max-time", "20"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("curl \(arguments) exited with \(process.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
+    let process = try ChildProcess(
+        executable: "/usr/bin/curl",
+        arguments: ["-sS", "--max-time", "20"] + arguments,
+        standardError: .nullDevice
+    )
+    let status = try await process.waitForExit()
+    guard status == 0 else { throw TestFailure("curl \(arguments) exited with \(status)") }
+    return process.standardOutput
 }

@@ -223,20 +223,16 @@ import Testing
         let directory = makeTemporaryDirectory("exorec-tls")
         let certificate = "\(directory)/cert.pem"
         let key = "\(directory)/key.pem"
-        let openssl = try await onThread { () throws -> Int32 in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = [
+        let openssl = try await ChildProcess(
+            executable: "/usr/bin/openssl",
+            arguments: [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
                 "-subj", "/CN=localhost",
                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
+            ],
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        ).waitForExit()
         try #require(openssl == 0)
         let sink = RecordingSink()
         try await withCallbackIngest(

@@ -58,15 +58,13 @@ struct HoldRetentionCommandTests {
     }
 
     static func sqlite(_ path: String, _ sql: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [path, sql]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let process = try ChildProcess(
+            executable: "/usr/bin/sqlite3",
+            arguments: [path, sql],
+            standardError: .nullDevice
+        )
         process.waitUntilExit()
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return process.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func mediaFiles(_ storage: String) -> [String] {

@@ -73,35 +73,16 @@ enum PipelineProcess {
         return nil
     }
 
-    /// Runs a tool to completion and returns its standard output (throws on a non-zero exit). The wait happens on a
-    /// Dispatch thread, not on one of the few threads Swift concurrency shares with every other test.
+    /// Runs a tool to completion and returns its standard output (throws on a non-zero exit). The wait polls, and
+    /// does not block one of the few threads Swift concurrency shares with every other test.
     static func run(_ tool: String, _ arguments: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.runBlocking(tool, arguments) })
-            }
-        }
-    }
-
-    private static func runBlocking(_ tool: String, _ arguments: [String]) throws -> String {
         guard let path = Self.locate(tool) else { throw TestFailure("\(tool) is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure(
-                "\(tool) \(arguments) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))"
-            )
+        let process = try ChildProcess(executable: path, arguments: arguments)
+        let status = try await process.waitForExit(timeout: .seconds(600))
+        guard status == 0 else {
+            throw TestFailure("\(tool) \(arguments) exited \(status): \(process.standardError)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return process.standardOutput
     }
 
     /// Rows of a query on a SQLite file, read by the `sqlite3` tool (read-only), cells split on `|`.

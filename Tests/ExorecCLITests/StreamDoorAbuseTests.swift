@@ -401,13 +401,11 @@ private func waitUntil(_ what: String, timeout: Duration = .seconds(90), _ condi
 /// `prlimit --pid` on a running process.
 enum ExorecProcessLimit {
     static func set(pid: Int32, soft: Int, hard: Int) async throws -> Bool {
-        try await onThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = ["--pid", "\(pid)", "--nofile=\(soft):\(hard)"]
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus == 0
-        }
+        try await ChildProcess(
+            executable: "/usr/bin/prlimit",
+            arguments: ["--pid", "\(pid)", "--nofile=\(soft):\(hard)"],
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        ).waitForExit() == 0
     }
 }

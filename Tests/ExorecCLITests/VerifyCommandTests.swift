@@ -19,12 +19,12 @@ struct VerifyCommandTests {
     }
 
     static func sqlite(_ path: String, _ sql: String) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [path, sql]
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try ChildProcess(
+            executable: "/usr/bin/sqlite3",
+            arguments: [path, sql],
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        ).waitUntilExit()
     }
 
     @Test func verifyFindsATamperedAndADeletedFileAndAuditVerifyADeletedEntry() async throws {

@@ -1,3 +1,4 @@
+import ExorecTesting
 import ExotelKit
 import ExotelSimulator
 import Foundation
@@ -26,33 +27,33 @@ import Testing
         var chunks_sent: Int?
     }
 
-    /// Starts the Python server; returns its port once it listens.
+    /// Starts the Python server; returns it and its port once it listens.
     private func startReceiver(
-        _ process: Process,
         portFile: String,
         reportFile: String,
         bot: Bool = false
-    ) async throws -> Int {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            ["python3", Self.receiver, portFile, reportFile, "--user", "bot", "--password", "s3cret"]
-            + (bot ? ["--bot"] : [])
-        try process.run()
+    ) async throws -> (process: ChildProcess, port: Int) {
+        let process = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", Self.receiver, portFile, reportFile, "--user", "bot", "--password", "s3cret"]
+                + (bot ? ["--bot"] : []),
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        )
         var port: Int?
         for _ in 0..<200 where port == nil {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }
             if port == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
-        return try #require(port, "the Python receiver did not start")
+        return (process, try #require(port, "the Python receiver did not start"))
     }
 
     private func receive(trackOption: String?, sampleRate: Int) async throws -> Report {
         let directory = try temporaryDirectory("ws-receiver")
         let portFile = directory + "/port"
         let reportFile = directory + "/report.json"
-        let process = Process()
-        defer { if process.isRunning { process.terminate() } }
-        let boundPort = try await self.startReceiver(process, portFile: portFile, reportFile: reportFile)
+        let (process, boundPort) = try await self.startReceiver(portFile: portFile, reportFile: reportFile)
+        defer { process.signal(SIGTERM) }
 
         return try await withTestSimulator(rate: 50) { running, _ in
             var request = ConnectCallRequest(
@@ -99,9 +100,8 @@ import Testing
         let directory = try temporaryDirectory("ws-bot")
         let portFile = directory + "/port"
         let reportFile = directory + "/report.json"
-        let process = Process()
-        defer { if process.isRunning { process.terminate() } }
-        let port = try await self.startReceiver(process, portFile: portFile, reportFile: reportFile, bot: true)
+        let (process, port) = try await self.startReceiver(portFile: portFile, reportFile: reportFile, bot: true)
+        defer { process.signal(SIGTERM) }
 
         // Real time: the bot's audio is placed by when it arrives over a real socket.
         try await withTestSimulator(

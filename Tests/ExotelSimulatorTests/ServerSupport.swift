@@ -235,11 +235,6 @@ final class Eventually: Sendable {
 /// An external program run to completion without blocking a Swift concurrency thread (the in-process
 /// simulator needs those threads to answer the program).
 enum ExternalCommand {
-    /// Set by the termination handler, read by the timeout watchdog.
-    final class ExitFlag: Sendable {
-        let value = Mutex(false)
-    }
-
     struct Outcome: Sendable {
         var status: Int32
         var output: String
@@ -251,14 +246,13 @@ enum ExternalCommand {
     /// only when their library is absent (`make deps` installs them).
     static func pythonCanImport(_ module: String) -> Bool {
         guard locate("python3") != nil else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import \(module)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        let child = try? ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", "-c", "import \(module)"],
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        )
+        return child?.waitUntilExit() == 0
     }
 
     static func locate(_ name: String) -> String? {
@@ -271,40 +265,14 @@ enum ExternalCommand {
     }
 
     static func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Outcome {
-        let directory = try temporaryDirectory("command")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let outputPath = directory + "/stdout"
-        let errorsPath = directory + "/stderr"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
-        let exited = ExitFlag()
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { finished in
-                exited.value.withLock { $0 = true }
-                continuation.resume(returning: finished.terminationStatus)
-            }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-                return
-            }
-            let pid = process.processIdentifier
-            Task {
-                try? await Task.sleep(for: timeout)
-                if !exited.value.withLock({ $0 }) { kill(pid, SIGKILL) }
-            }
+        let child = try ChildProcess(executable: "/usr/bin/env", arguments: arguments)
+        let status: Int32
+        do {
+            status = try await child.waitForExit(timeout: timeout)
+        } catch is ChildProcessError {
+            // Killed (SIGKILL) at the timeout: the outcome says so with status 9.
+            status = try await child.waitForExit()
         }
-        return Outcome(
-            status: status,
-            output: (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
-            errors: (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
-        )
+        return Outcome(status: status, output: child.standardOutput, errors: child.standardError)
     }
 }

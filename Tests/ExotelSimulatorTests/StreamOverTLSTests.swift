@@ -16,21 +16,17 @@ import Testing
         let folder = makeTemporaryDirectory("stream-tls")
         let certificate = folder + "/cert.pem"
         let key = folder + "/key.pem"
-        try await onThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = [
+        let openssl = try ChildProcess(
+            executable: "/usr/bin/openssl",
+            arguments: [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "2",
                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw TestFailure("openssl req exited with \(process.terminationStatus)")
-            }
-        }
+            ],
+            standardOutput: .nullDevice,
+            standardError: .nullDevice
+        )
+        let status = try await openssl.waitForExit()
+        guard status == 0 else { throw TestFailure("openssl req exited with \(status)") }
         return (certificate, key)
     }
 
@@ -160,21 +156,17 @@ import Testing
         let port = try await server.waitForListening()
         #expect(server.standardError.contains("scheme=wss"))
         // /healthz over https, HTTP/1.1 only even when the client offers HTTP/2.
-        let health = try await onThread { () -> String in
-            let curl = Process()
-            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            curl.arguments = [
+        let curl = try ChildProcess(
+            executable: "/usr/bin/curl",
+            arguments: [
                 "-sS", "--max-time", "20", "--http2", "--cacert", certificate, "-o", "/dev/null", "-w",
                 "%{http_version} %{http_code}",
                 "https://localhost:\(port)/healthz",
-            ]
-            let output = Pipe()
-            curl.standardOutput = output
-            try curl.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            curl.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+            ],
+            standardError: .nullDevice
+        )
+        _ = try await curl.waitForExit()
+        let health = curl.standardOutput
         #expect(health == "1.1 200")
         let connector = WebSocketStreamConnector(
             logger: Logger(label: "tls-process"),

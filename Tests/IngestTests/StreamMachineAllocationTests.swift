@@ -1,3 +1,4 @@
+import ExorecTesting
 import Foundation
 import Testing
 
@@ -32,19 +33,16 @@ import Testing
                     "no release AllocationProbe at \(probe): run `swift build -c release --product AllocationProbe`"
             )
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: probe)
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LD_PRELOAD"] = interposer
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        let text = String(decoding: data, as: UTF8.self)
+        let process = try ChildProcess(
+            executable: probe,
+            arguments: arguments,
+            environment: environment,
+            standardError: .nullDevice
+        )
+        #expect(process.waitUntilExit() == 0)
+        let text = process.standardOutput
         print("AllocationProbe \(arguments.joined(separator: " ")): \(text)")
         let line = text.split(separator: "\n").last.map(String.init) ?? ""
         return try JSONDecoder().decode(Counts.self, from: Data(line.utf8))

@@ -1,4 +1,5 @@
 import Crypto
+import ExorecTesting
 import ExotelKit
 import Foundation
 import Testing
@@ -148,19 +149,17 @@ import Testing
         let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("sigv4-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: input).write(to: inputFile)
         defer { try? FileManager.default.removeItem(at: inputFile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("tools/sigv4_botocore.py").path]
-        process.standardInput = try FileHandle(forReadingFrom: inputFile)
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let process = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", root.appendingPathComponent("tools/sigv4_botocore.py").path],
+            standardInput: .file(inputFile.path),
+            standardError: .nullDevice
+        )
         try #require(
-            process.terminationStatus == 0,
+            try await process.waitForExit() == 0,
             "tools/sigv4_botocore.py failed (is botocore installed? make deps)"
         )
+        let data = Data(process.standardOutput.utf8)
         return try #require(try JSONSerialization.jsonObject(with: data) as? [[String: String]])
     }
 }

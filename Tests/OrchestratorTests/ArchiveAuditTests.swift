@@ -1,4 +1,5 @@
 import Catalog
+import ExorecTesting
 import Foundation
 import Glibc
 import MediaStore
@@ -10,15 +11,13 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ArchiveAuditTests {
     /// Runs SQL on the catalog file with the `sqlite3` shell, as someone tampering with it would.
     static func sqlite(_ path: String, _ sql: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [path, sql]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0, "sqlite3: \(message)")
+        let process = try ChildProcess(
+            executable: "/usr/bin/sqlite3",
+            arguments: [path, sql],
+            standardOutput: .nullDevice
+        )
+        let status = process.waitUntilExit()
+        #expect(status == 0, "sqlite3: \(process.standardError)")
     }
 
     /// Five verify runs over a real archive: five `archive.verified` entries after the test calls' own.

@@ -1,4 +1,5 @@
 import Foundation
+import MediaStore
 
 /// The process's open-file limit (`RLIMIT_NOFILE`) and how many descriptors are open: the numbers
 /// the stream door's descriptor budget is made of.
@@ -41,8 +42,7 @@ public enum DescriptorLimit {
         defer { closedir(directory) }
         var count = 0
         while let entry = readdir(directory) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
-            if !isDot { count += 1 }
+            if !FileSystem.entryName(entry).hasPrefix(".") { count += 1 }
         }
         return count - 1  // the directory's own descriptor
     }

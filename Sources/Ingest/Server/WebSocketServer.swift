@@ -2,6 +2,7 @@ import CLibWebSockets
 import ExotelKit
 import Foundation
 import Logging
+import MediaStore
 import Synchronization
 
 /// How `WebSocketServer` listens and what it bounds.
@@ -299,10 +300,7 @@ public final class WebSocketServer<Handler: WebSocketServerHandler>: @unchecked 
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard let fd = Int32(name) else { continue }
+            guard let fd = Int32(FileSystem.entryName(entry)) else { continue }
             var accepting: Int32 = 0
             var size = socklen_t(MemoryLayout<Int32>.size)
             guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0, accepting == 1 else { continue }

@@ -154,9 +154,7 @@ public enum FileSystem {
         guard let dir = opendir(directory) else { return found }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = Self.entryName(entry)
             if name == "." || name == ".." { continue }
             let path = "\(directory)/\(name)"
             if entry.pointee.d_type == UInt8(DT_DIR) {
@@ -166,5 +164,16 @@ public enum FileSystem {
             }
         }
         return found.sorted()
+    }
+
+    /// The name of a `readdir` entry, read where it lies.
+    ///
+    /// Not `entry.pointee.d_name`: that copies the whole 256-byte array out of the entry, and an entry
+    /// is only as long as its name, so for one at the end of `readdir`'s buffer the copy reads past it.
+    /// Listing `/proc/self/fd` with a few thousand descriptors open crashed that way (SIGSEGV in
+    /// `memcpy`), as Foundation's `Process` did.
+    public static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return String(cString: UnsafeRawPointer(entry).advanced(by: offset).assumingMemoryBound(to: CChar.self))
     }
 }
