@@ -328,9 +328,7 @@ public struct MediaExporter: Sendable {
         }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = FileSystem.entryName(entry)
             if name != "." && name != ".." { names.append(name) }
         }
         closedir(directory)
