@@ -40,6 +40,8 @@ enum ConsoleAssets {
         .kv { display: grid; grid-template-columns: max-content 1fr; gap: 0 .6em; margin: 0; font-size: .82em; }
         .kv dt { color: var(--muted); }
         .kv dd { margin: 0; overflow-wrap: anywhere; }
+        table.audit td.call { font-size: .85em; max-width: 11em; overflow-wrap: anywhere; }
+        table.audit td.detail { width: 50%; min-width: 18em; }
         td.num { white-space: nowrap; }
         .search .checks { display: flex; flex-wrap: wrap; gap: .3em 1em; grid-column: 1 / -1; }
         .search .checks label { display: inline-flex; gap: .3em; align-items: center; color: var(--fg); font-size: .95em; }

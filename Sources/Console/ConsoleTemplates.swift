@@ -218,9 +218,9 @@ enum ConsoleTemplates {
         <h1>Audit log</h1>
         <p>Chain: {{#chainOK}}<span class="chain-ok">intact</span>{{/chainOK}}{{^chainOK}}<span class="chain-bad">BROKEN</span>{{/chainOK}}
           — {{chainCount}} entries checked{{#chainProblem}}; {{.}}{{/chainProblem}}</p>
-        <table><thead><tr><th scope="col">Seq</th><th scope="col">At (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Call</th><th scope="col">Detail</th></tr></thead>
+        <div class="table-wrap"><table class="audit"><thead><tr><th scope="col">Seq</th><th scope="col">At (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Call</th><th scope="col">Detail</th></tr></thead>
         <tbody>{{#entries}}<tr><td class="num">{{seq}}</td><td class="num">{{at}}</td><td>{{actor}}</td><td>{{action}}</td>
-        <td>{{#callSid}}<a href="/console/calls/{{callSid}}">{{callSid}}</a>{{/callSid}}</td><td>{{#rawDetail}}<code>{{detail}}</code>{{/rawDetail}}{{^rawDetail}}<dl class="kv">{{#details}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/details}}</dl>{{/rawDetail}}</td></tr>{{/entries}}</tbody></table>
+        <td class="call">{{#callSid}}<a href="/console/calls/{{callSid}}">{{callSid}}</a>{{/callSid}}</td><td class="detail">{{#rawDetail}}<code>{{detail}}</code>{{/rawDetail}}{{^rawDetail}}<dl class="kv">{{#details}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/details}}</dl>{{/rawDetail}}</td></tr>{{/entries}}</tbody></table></div>
         <nav class="pager" aria-label="Pages">{{#older}}<a href="{{older}}">Older entries</a>{{/older}}</nav>
         """
 
