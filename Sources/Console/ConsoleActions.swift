@@ -134,11 +134,9 @@ extension ConsoleResponder {
         let folder = "\(self.layout.root)/cache/console-exports"
         Self.removeStaleExports(in: folder)
         guard self.exports.enter() else {
-            throw ConsoleRefusal(
-                503,
-                "Busy",
+            throw ConsoleRefusal.busy(
                 "Another export is running on this node; try again when it is done.",
-                headers: [.retryAfter: "10"]
+                retryAfterSeconds: 10
             )
         }
         let stamp = ConsoleHTTP.time(Timestamp.now().millisecondsSinceEpoch).replacingOccurrences(of: " ", with: "T")

@@ -318,12 +318,7 @@ extension ConsoleResponder {
         let sha = file.state == .recording ? nil : file.sha256
         let peaks = self.peaks
         guard self.peakWork.enter() else {
-            throw ConsoleRefusal(
-                503,
-                "Busy",
-                "Other waveforms are being computed; try again.",
-                headers: [.retryAfter: "1"]
-            )
+            throw ConsoleRefusal.busy("Other waveforms are being computed; try again.", retryAfterSeconds: 1)
         }
         defer { self.peakWork.leave() }
         let computed = await BlockingWork.run { peaks.peaks(path: path, sha256: sha) }

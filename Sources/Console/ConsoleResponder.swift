@@ -342,11 +342,9 @@ public struct ConsoleResponder: InternalDoorMount {
             )
         }
         guard self.gate.enter() else {
-            throw ConsoleRefusal(
-                503,
-                "Busy",
+            throw ConsoleRefusal.busy(
                 "The console is checking other sign-ins; try again in a moment.",
-                headers: [.retryAfter: "1"]
+                retryAfterSeconds: 1
             )
         }
         let user = ConsoleUser.isAcceptableName(name) ? self.configuration.user(named: name) : nil
@@ -483,6 +481,11 @@ struct ConsoleRefusal: Error {
         self.title = title
         self.message = message
         self.headers = headers
+    }
+
+    /// 503 with `Retry-After`: a bounded piece of work (sign-in checks, waveforms, exports) is full.
+    static func busy(_ message: String, retryAfterSeconds: Int) -> ConsoleRefusal {
+        ConsoleRefusal(503, "Busy", message, headers: [.retryAfter: "\(retryAfterSeconds)"])
     }
 }
 
