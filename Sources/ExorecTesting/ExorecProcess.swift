@@ -49,24 +49,19 @@ public final class ExorecProcess: Sendable {
     /// Waits for "platform door on HOST:PORT" (`door` = `platform`) or "internal door on HOST:PORT"
     /// (`internal`) and returns the port.
     public func waitForDoor(_ door: String, timeout: Duration = .seconds(60)) async throws -> Int {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains("\(door) door on") }),
-                let port = Int(line.split(separator: ":").last ?? "")
-            {
-                return port
-            }
-            guard self.child.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw TestFailure("exorec did not open its \(door) door; stderr: \(self.standardError)")
+        try await self.waitForPort(logged: "\(door) door on", timeout: timeout, what: "open its \(door) door")
     }
 
     /// Waits for "listening on HOST:PORT" and returns the port.
     public func waitForListening(timeout: Duration = .seconds(60)) async throws -> Int {
+        try await self.waitForPort(logged: "listening on", timeout: timeout, what: "start listening")
+    }
+
+    /// The port at the end of the first output line containing `marker`, once it is there.
+    private func waitForPort(logged marker: String, timeout: Duration, what: String) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on") }),
+            if let line = self.standardOutput.split(separator: "\n").first(where: { $0.contains(marker) }),
                 let port = Int(line.split(separator: ":").last ?? "")
             {
                 return port
@@ -74,7 +69,7 @@ public final class ExorecProcess: Sendable {
             guard self.child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("exorec did not start listening; stderr: \(self.standardError)")
+        throw TestFailure("exorec did not \(what); stderr: \(self.standardError)")
     }
 
     public func signal(_ signal: Int32) { self.child.signal(signal) }

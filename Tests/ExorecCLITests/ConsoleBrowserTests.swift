@@ -13,18 +13,6 @@ struct ConsoleBrowserTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    static func hash(_ password: String) async throws -> String {
-        let result = try await ExorecProcess.runTool(
-            "/bin/sh",
-            [
-                "-c", "printf '%s' \"$1\" | \"$2\" console hash-password --cost 10", "sh", password,
-                ExorecProcess.binaryPath,
-            ]
-        )
-        #expect(result.status == 0, "hash-password: \(result.errors)")
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     @Test func everyRoleInARealBrowser() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
             Issue.record("chromium-driver is not installed (make deps installs it)")
@@ -51,7 +39,7 @@ struct ConsoleBrowserTests {
         for role in ["viewer", "auditor", "admin"] {
             let (name, password) = (users[role]![0], users[role]![1])
             userLines +=
-                "    - name: \(name)\n      role: \(role)\n      password_hash: \"\(try await Self.hash(password))\"\n"
+                "    - name: \(name)\n      role: \(role)\n      password_hash: \"\(try await ConsolePasswordHash.of(password))\"\n"
         }
         let config = "\(directory)/exorec.yaml"
         try """

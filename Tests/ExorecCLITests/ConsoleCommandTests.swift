@@ -6,28 +6,15 @@ import Testing
 /// naming its key, before anything starts; the console on a non-loopback door without secure cookies is warned
 /// about.
 @Suite(.timeLimit(.minutes(3))) struct ConsoleCommandTests {
-    static func hash(_ stdin: String, _ arguments: [String] = ["--cost", "10"]) async throws -> (Int32, String, String)
-    {
-        let result = try await ExorecProcess.runTool(
-            "/bin/bash",
-            [
-                "-c", "printf '%s' \"$1\" | \"$2\" console hash-password \"${@:3}\"", "sh", stdin,
-                ExorecProcess.binaryPath,
-            ]
-                + arguments
-        )
-        return (result.status, result.output, result.errors)
-    }
-
     @Test func hashPasswordPrintsASaltedScryptHash() async throws {
-        let (status, output, errors) = try await Self.hash("a long enough password\n")
+        let (status, output, errors) = try await ConsolePasswordHash.run(stdin: "a long enough password\n")
         #expect(status == 0, "\(errors)")
         let hash = output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(hash.hasPrefix("$scrypt$ln=10,r=8,p=1$") && hash.split(separator: "$").count == 4, "\(hash)")
-        let (_, again, _) = try await Self.hash("a long enough password\n")
+        let (_, again, _) = try await ConsolePasswordHash.run(stdin: "a long enough password\n")
         #expect(again.trimmingCharacters(in: .whitespacesAndNewlines) != hash, "a fresh salt each time")
-        #expect(try await Self.hash("short").0 == 64, "fewer than 8 characters is a usage error")
-        #expect(try await Self.hash("a long enough password", ["--cost", "40"]).0 == 64)
+        #expect(try await ConsolePasswordHash.run(stdin: "short").0 == 64, "fewer than 8 characters is a usage error")
+        #expect(try await ConsolePasswordHash.run(stdin: "a long enough password", ["--cost", "40"]).0 == 64)
     }
 
     static func serve(console: String, apiHost: String = "127.0.0.1") async throws -> (Int32, String, String) {
@@ -56,7 +43,9 @@ import Testing
     }
 
     @Test func badConsoleEntriesAreUsageErrorsNamingTheKey() async throws {
-        let good = try await Self.hash("a long enough password").1.trimmingCharacters(in: .whitespacesAndNewlines)
+        let good = try await ConsolePasswordHash.run(stdin: "a long enough password").1.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let cases: [(String, String)] = [
             (
                 "console:\n  users:\n    - name: a\n      role: boss\n      password_hash: \"\(good)\"",
@@ -82,7 +71,9 @@ import Testing
     }
 
     @Test func theConsoleOnANonLoopbackDoorWithoutSecureCookiesIsWarnedAbout() async throws {
-        let good = try await Self.hash("a long enough password").1.trimmingCharacters(in: .whitespacesAndNewlines)
+        let good = try await ConsolePasswordHash.run(stdin: "a long enough password").1.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let section = "console:\n  users:\n    - name: a\n      role: admin\n      password_hash: \"\(good)\""
         let (status, output, errors) = try await Self.serve(console: section, apiHost: "0.0.0.0")
         #expect(status == 0, "\(errors)")

@@ -7,18 +7,6 @@ import Testing
 /// the shared root (a growing file, read twice, grows).
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct ConsoleTwoNodeProcessTests {
-    static func hash(_ password: String) async throws -> String {
-        let result = try await ExorecProcess.runTool(
-            "/bin/bash",
-            [
-                "-c", "printf '%s' \"$1\" | \"$2\" console hash-password --cost 10", "sh", password,
-                ExorecProcess.binaryPath,
-            ]
-        )
-        #expect(result.status == 0, "\(result.errors)")
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     /// A signed-in curl: its cookie jar in `directory`.
     struct Curl {
         let base: String
@@ -53,7 +41,7 @@ struct ConsoleTwoNodeProcessTests {
     func eitherNodeListsTheCallsAndPlaysTheOthersLiveStream(_ backend: CatalogTestBackend) async throws {
         let storage = makeTemporaryDirectory("exorec-console-nodes")
         let directory = makeTemporaryDirectory("exorec-console-nodes-config")
-        let hash = try await Self.hash("two-node-password")
+        let hash = try await ConsolePasswordHash.of("two-node-password")
         try await ClusterCatalog.with(backend, storage: storage) { catalog in
             func serve(_ node: String) throws -> ExorecProcess {
                 let config = directory + "/\(node).yaml"
