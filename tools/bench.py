@@ -522,32 +522,21 @@ def main():
             rounds = {k: len(v) for k, v in results.items()}
             sections.append(f"## {point['title']}\n\nRounds per implementation: "
                             + ", ".join(f"{NAMES[k]} {n}" for k, n in rounds.items()) + "\n\n" + table(point, results, impls) + "\n")
-        # Several nodes and the catalog engines (tools/bench_cluster.py): exorec only, no peers.
-        if args.only in (None, "multinode") and "exorec" in impls and not impls["exorec"].unavailable:
-            settle_io()
-            text, data = bench_cluster.multinode(args, Path(args.exorec), log)
-            sections.append(text)
-            all_results["multinode"] = data
-        if args.only in (None, "feed") and "exorec" in impls and not impls["exorec"].unavailable:
-            settle_io()
-            text, data = bench_cluster.feed_latency(args, Path(args.exorec), log)
-            sections.append(text)
-            all_results["feed"] = data
-        if args.only in (None, "callbacks") and "exorec" in impls and not impls["exorec"].unavailable:
-            settle_io()
-            text, data = bench_cluster.callback_latency(args, Path(args.exorec), log)
-            sections.append(text)
-            all_results["callbacks"] = data
-        if args.only in (None, "console") and "exorec" in impls and not impls["exorec"].unavailable:
-            settle_io()
-            text, data = bench_console.console_latency(args, Path(args.exorec), log)
-            sections.append(text)
-            all_results["console"] = data
-        if args.only in (None, "upload") and "exorec" in impls and not impls["exorec"].unavailable:
-            settle_io()
-            text, data = upload_throughput(args, log)
-            sections.append(text)
-            all_results["upload"] = data
+        # The load points of exorec alone, no peers: several nodes and the catalog engines
+        # (tools/bench_cluster.py), the console (tools/bench_console.py), the archive's uploads beside boto3.
+        exorec_only = {
+            "multinode": lambda: bench_cluster.multinode(args, Path(args.exorec), log),
+            "feed": lambda: bench_cluster.feed_latency(args, Path(args.exorec), log),
+            "callbacks": lambda: bench_cluster.callback_latency(args, Path(args.exorec), log),
+            "console": lambda: bench_console.console_latency(args, Path(args.exorec), log),
+            "upload": lambda: upload_throughput(args, log),
+        }
+        for name, measure in exorec_only.items():
+            if args.only in (None, name) and "exorec" in impls and not impls["exorec"].unavailable:
+                settle_io()
+                text, data = measure()
+                sections.append(text)
+                all_results[name] = data
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
